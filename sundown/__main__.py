@@ -1,0 +1,5 @@
+import sys
+
+from sundown.cli import main
+
+sys.exit(main())

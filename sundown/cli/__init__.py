@@ -1,0 +1,115 @@
+"""The ``sundown`` command line.
+
+Each area registers its commands from its own module (``register(app)``); expected errors print
+one line on stderr and exit non-zero without a traceback. Exit codes:
+
+====  =====================================================================
+0     success
+1     unexpected internal error (a bug: the traceback is printed)
+2     bad input (InputError, ScopeError) or usage error
+3     integrity failure: tampering, wrong key, bad signature (IntegrityError)
+4     not found (NotFoundError)
+5     key destroyed (KeyDestroyedError)
+6     permission denied, conflict or unsupported capability
+7     backend failure (BackendError, TransientError after retries)
+====  =====================================================================
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import typer
+
+from sundown import __version__
+from sundown.errors import (
+    BackendError,
+    ConflictError,
+    InputError,
+    IntegrityError,
+    KeyDestroyedError,
+    NotFoundError,
+    PermissionDeniedError,
+    SundownError,
+    UnsupportedError,
+)
+
+app = typer.Typer(
+    name="sundown",
+    help="Deploy AI systems safely and retire them provably: envelope encryption, model "
+    "signatures, key lifecycle, verified deletion and signed decommissioning certificates.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+# Modules under sundown.cli that register commands; each defines register(app).
+_COMMAND_MODULES = [
+    "sundown.cli.keys",
+    "sundown.cli.crypto",
+    "sundown.cli.signatures",
+]
+
+for _name in _COMMAND_MODULES:
+    importlib.import_module(_name).register(app)
+
+
+@app.callback(invoke_without_command=True)
+def _root(
+    version: bool = typer.Option(False, "--version", help="Print the version and exit."),
+) -> None:
+    if version:
+        typer.echo(f"sundown {__version__}")
+        raise typer.Exit(0)
+
+
+EXIT_CODES: list[tuple[type[SundownError], int]] = [
+    (KeyDestroyedError, 5),
+    (IntegrityError, 3),
+    (InputError, 2),
+    (NotFoundError, 4),
+    (PermissionDeniedError, 6),
+    (ConflictError, 6),
+    (UnsupportedError, 6),
+    (BackendError, 7),
+]
+
+
+def exit_code_for(exc: SundownError) -> int:
+    for cls, code in EXIT_CODES:
+        if isinstance(exc, cls):
+            return code
+    return 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run the CLI; expected errors become one stderr line and an exit code."""
+    try:
+        app(args=argv, standalone_mode=False)
+    except SundownError as exc:
+        kind = type(exc).__name__
+        print(f"sundown: error: {kind}: {exc}", file=sys.stderr)
+        return exit_code_for(exc)
+    except typer.Exit as exc:
+        return int(exc.exit_code or 0)
+    except typer.Abort:
+        print("sundown: aborted", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        # Missing files and the like: name the file, no traceback.
+        where = f" {exc.filename!r}" if exc.filename else ""
+        print(f"sundown: error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 4 if isinstance(exc, FileNotFoundError) else 2
+    except Exception as exc:  # click usage errors
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            return exc.exit_code
+        raise
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,112 @@
+"""Key-service and signer protocols, implemented by connectors.
+
+A *key service* holds one key-encryption key (KEK) with numbered versions and wraps fresh
+256-bit data keys (DEKs) for the envelope format. Implementations: the local keyring
+(``local://NAME``, ``connectors.keyring``) and Vault/OpenBao transit (``vault://MOUNT/KEY``,
+``connectors.vault``).
+
+A *signer* holds an ECDSA P-256 private key and signs messages with ECDSA over SHA-256, returning
+a DER (ASN.1) signature, which is what DSSE, the OpenSSF model signing format and Sundown's
+certificates use.
+
+Neither protocol ever exposes key material of the KEK or of the signing key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol, runtime_checkable
+
+
+@dataclass(frozen=True)
+class WrappedKey:
+    """A DEK wrapped by a KEK version. ``ciphertext`` is opaque to everyone but the key service
+    that made it (Vault: the ``vault:vN:...`` string as bytes)."""
+
+    key_uri: str
+    key_version: int
+    ciphertext: bytes
+
+
+@dataclass(frozen=True)
+class KeyInfo:
+    """Public facts about a key: never key material."""
+
+    uri: str
+    kind: str  # "kek" or "signing"
+    algorithm: str  # e.g. "aes256-gcm96", "ecdsa-p256"
+    latest_version: int
+    min_decryption_version: int
+    versions: tuple[int, ...]  # versions that still exist (not trimmed)
+
+
+@dataclass(frozen=True)
+class KeyDestruction:
+    """Evidence that a key was destroyed (cryptographic erase), for the certificate."""
+
+    uri: str
+    versions_destroyed: tuple[int, ...]
+    destroyed_at: datetime
+    method: str  # what was done, e.g. "transit key deleted after deletion_allowed=true"
+    checks: dict[str, str] = field(default_factory=dict)  # check name -> observed result
+    verified: bool = False  # True only when every check proved the key unusable
+
+
+@runtime_checkable
+class KeyService(Protocol):
+    """A key-encryption key with versions."""
+
+    @property
+    def uri(self) -> str: ...
+
+    def info(self) -> KeyInfo:
+        """Public facts; raises NotFoundError / KeyDestroyedError when the key is gone."""
+        ...
+
+    def new_data_key(self) -> tuple[bytes, WrappedKey]:
+        """A fresh random 32-byte DEK and the same DEK wrapped under the latest KEK version."""
+        ...
+
+    def unwrap(self, wrapped: WrappedKey) -> bytes:
+        """The DEK. IntegrityError if the wrapped key was altered or belongs to another key;
+        KeyDestroyedError if the key was destroyed; NotFoundError / IntegrityError for a version
+        below the minimum decryption version."""
+        ...
+
+    def rewrap(self, wrapped: Sequence[WrappedKey]) -> list[WrappedKey]:
+        """The same DEKs wrapped under the latest version, in order, without exposing them."""
+        ...
+
+    def rotate(self) -> int:
+        """Add a new version that wraps from now on; returns its number."""
+        ...
+
+    def retire_versions_below(self, version: int) -> None:
+        """Raise the minimum decryption version to ``version`` and delete the older versions,
+        so keys wrapped under them stop unwrapping."""
+        ...
+
+    def destroy(self) -> KeyDestruction:
+        """Cryptographic erase: delete every version, then prove it (read fails, a sentinel
+        made at creation no longer unwraps)."""
+        ...
+
+
+@runtime_checkable
+class Signer(Protocol):
+    """An ECDSA P-256 signing key."""
+
+    @property
+    def key_id(self) -> str:
+        """Stable identifier of the public key (URI plus version, or a key fingerprint)."""
+        ...
+
+    def sign(self, message: bytes) -> bytes:
+        """ECDSA P-256 over SHA-256(message), DER-encoded signature."""
+        ...
+
+    def public_key_pem(self) -> bytes:
+        """The public key, SubjectPublicKeyInfo PEM."""
+        ...

@@ -1,0 +1,79 @@
+"""URL scheme -> connector module, imported lazily (no cloud SDK is imported by the core).
+
+A connector module implements some of these module-level functions:
+
+- ``open_store(url: str) -> ObjectStore`` (``file``, ``s3``, ``gs``, ``az``)
+- ``open_key_service(uri: str) -> KeyService`` (``local``, ``vault``)
+- ``open_signer(uri: str) -> Signer`` (``local``, ``vault``; also a PEM path for ``file``)
+- ``create_key(uri: str, *, signing: bool) -> KeyInfo`` (``local``, ``vault``)
+
+Clients are created per call from the environment's current credentials and never cached across
+credentials: a rotated or revoked credential must not live on in a cache.
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+from sundown.errors import InputError, UnsupportedError
+
+if TYPE_CHECKING:
+    from sundown.keys import KeyInfo, KeyService, Signer
+    from sundown.store import ObjectStore
+
+# scheme -> (module, what to install if its import fails)
+_CONNECTORS: dict[str, tuple[str, str]] = {
+    "file": ("connectors.local", "sundown"),
+    "local": ("connectors.keyring", "sundown"),
+    "s3": ("connectors.s3", "boto3"),
+    "gs": ("connectors.gcs", "google-cloud-storage"),
+    "az": ("connectors.azure_blob", "azure-storage-blob azure-identity"),
+    "vault": ("connectors.vault", "hvac"),
+}
+
+
+def scheme_of(url: str) -> str:
+    if "://" not in url:
+        raise InputError(f"not a URL: {url!r} (expected scheme://..., e.g. file:///path)")
+    scheme = urlsplit(url).scheme.lower()
+    if scheme not in _CONNECTORS:
+        known = ", ".join(sorted(_CONNECTORS))
+        raise InputError(f"unknown URL scheme {scheme!r} in {url!r} (known: {known})")
+    return scheme
+
+
+def _module(url: str, function: str) -> ModuleType:
+    scheme = scheme_of(url)
+    name, hint = _CONNECTORS[scheme]
+    try:
+        module = importlib.import_module(name)
+    except ImportError as exc:
+        raise UnsupportedError(
+            f"the {scheme}:// connector needs {hint}: install it (pip install {hint}) ({exc})"
+        ) from exc
+    if not hasattr(module, function):
+        raise UnsupportedError(f"{scheme}:// does not support {function.replace('_', ' ')}")
+    return module
+
+
+def open_store(url: str) -> ObjectStore:
+    """The object store rooted at ``url``."""
+    return _module(url, "open_store").open_store(url)
+
+
+def open_key_service(uri: str) -> KeyService:
+    """The key-encryption key at ``uri``."""
+    return _module(uri, "open_key_service").open_key_service(uri)
+
+
+def open_signer(uri: str) -> Signer:
+    """The signing key at ``uri``."""
+    return _module(uri, "open_signer").open_signer(uri)
+
+
+def create_key(uri: str, *, signing: bool = False) -> KeyInfo:
+    """Create a key-encryption key (or, with ``signing``, an ECDSA P-256 signing key)."""
+    return _module(uri, "create_key").create_key(uri, signing=signing)

@@ -1,0 +1,235 @@
+"""The object-store protocol, its optional capabilities, and scoping.
+
+A store is opened on a URL (``file:///path``, ``s3://bucket/prefix``, ``gs://bucket/prefix``,
+``az://container/prefix``) and is *rooted* there: every key a caller passes is relative to the
+root and joined with ``/``. A store rooted at ``s3://b/models/a`` therefore sees
+``models/a/x`` but never ``models/ab/x``: path-boundary scoping is built in, not checked after the
+fact. Keys are validated by :func:`check_key`: no empty segments, no ``.`` or ``..``, no leading
+``/``.
+
+Every store implements :class:`ObjectStore` (put a stream, open a stream, head, list, delete) and
+:class:`Inventory` (every copy: versions, delete markers, snapshots, soft-deleted objects,
+incomplete uploads; purge exact versions; report the soft-delete window). Optional abilities are
+declared in ``capabilities`` and callers test for a :class:`Capability`, never for a backend type.
+"""
+
+from __future__ import annotations
+
+import enum
+import posixpath
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import BinaryIO, Protocol, runtime_checkable
+
+from sundown.errors import InputError
+
+
+class Capability(enum.StrEnum):
+    VERSIONING = "versioning"  # keeps old versions; inventory reports them
+    OBJECT_LOCK = "object_lock"  # legal holds / retention that block deletion
+    SOFT_DELETE = "soft_delete"  # deleted data recoverable for a window
+    ARCHIVE_TIER = "archive_tier"  # copy() can target an archive storage class
+    BATCH_DELETE = "batch_delete"  # purge() sends many versions per request
+    CONDITIONAL_CREATE = "conditional_create"  # put(if_absent=True) is atomic
+
+
+class EntryKind(enum.StrEnum):
+    OBJECT = "object"  # current version (or the only version on an unversioned store)
+    VERSION = "version"  # a non-current version
+    DELETE_MARKER = "delete_marker"
+    SNAPSHOT = "snapshot"  # Azure blob snapshot
+    SOFT_DELETED = "soft_deleted"  # GCS soft-deleted generation, Azure soft-deleted blob
+    MULTIPART_UPLOAD = "multipart_upload"  # incomplete multipart upload (version_id: upload id)
+
+
+@dataclass(frozen=True)
+class HoldState:
+    """Why a copy cannot be deleted now, as far as the backend reports it."""
+
+    legal_hold: bool = False
+    retention_mode: str | None = None  # "GOVERNANCE", "COMPLIANCE", "LOCKED", "UNLOCKED", ...
+    retain_until: datetime | None = None
+    event_based_hold: bool = False  # GCS
+    temporary_hold: bool = False  # GCS
+
+    @property
+    def held(self) -> bool:
+        return bool(
+            self.legal_hold
+            or self.event_based_hold
+            or self.temporary_hold
+            or self.retention_mode is not None
+        )
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    """One object as ``head``/``list``/``put`` report it. ``key`` is relative to the store root."""
+
+    key: str
+    size: int
+    modified: datetime
+    version_id: str | None = None
+    etag: str | None = None
+    storage_class: str | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One copy found by inventory. ``key`` is relative to the store root."""
+
+    key: str
+    version_id: str | None
+    kind: EntryKind
+    size: int
+    modified: datetime
+    is_latest: bool = False
+    storage_class: str | None = None
+    hold: HoldState = field(default_factory=HoldState)
+
+
+@dataclass(frozen=True)
+class PurgeFailure:
+    entry: Entry
+    code: str  # backend error code, e.g. "AccessDenied"
+    message: str  # no secrets
+
+
+@dataclass
+class PurgeResult:
+    deleted: list[Entry] = field(default_factory=list)
+    held: list[Entry] = field(default_factory=list)  # refused by lock, hold or retention
+    failed: list[PurgeFailure] = field(default_factory=list)
+    requests: int = 0  # delete requests sent
+
+    def merge(self, other: PurgeResult) -> None:
+        self.deleted.extend(other.deleted)
+        self.held.extend(other.held)
+        self.failed.extend(other.failed)
+        self.requests += other.requests
+
+
+@dataclass(frozen=True)
+class SoftDeletePolicy:
+    """The soft-delete window found on the location (``None``: no soft delete)."""
+
+    retention_seconds: int | None
+    source: str  # where it was read, e.g. "bucket soft_delete_policy"
+
+    def irrecoverable_after(self, purged_at: datetime) -> datetime:
+        from datetime import timedelta
+
+        return purged_at + timedelta(seconds=self.retention_seconds or 0)
+
+
+@runtime_checkable
+class ObjectStore(Protocol):
+    """The few operations every store has."""
+
+    @property
+    def url(self) -> str:
+        """The root URL this store is scoped to."""
+        ...
+
+    @property
+    def capabilities(self) -> frozenset[Capability]: ...
+
+    def put(
+        self,
+        key: str,
+        data: BinaryIO | Iterable[bytes],
+        *,
+        if_absent: bool = False,
+        metadata: dict[str, str] | None = None,
+    ) -> ObjectInfo:
+        """Write a stream. Atomic: readers see the old object or the whole new one.
+        ``if_absent``: ConflictError if the key exists (create-only)."""
+        ...
+
+    def open(self, key: str, version_id: str | None = None) -> BinaryIO:
+        """A readable stream of the object (use as a context manager). NotFoundError if absent."""
+        ...
+
+    def head(self, key: str, version_id: str | None = None) -> ObjectInfo:
+        """Facts about one object. NotFoundError if absent."""
+        ...
+
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        """Current objects under the root (and under ``prefix`` as a path, with path-boundary
+        semantics), in key order, paginated: memory does not grow with the number of objects."""
+        ...
+
+    def delete(self, key: str, version_id: str | None = None) -> None:
+        """Delete one object (or one version). NotFoundError if absent."""
+        ...
+
+
+@runtime_checkable
+class Inventory(Protocol):
+    """Every copy in scope, and exact purge of the copies listed."""
+
+    def inventory(self, prefix: str = "") -> Iterator[Entry]:
+        """Every copy under the root (and ``prefix``): versions, delete markers, snapshots,
+        soft-deleted objects, incomplete multipart uploads. Paginated."""
+        ...
+
+    def purge(self, entries: Sequence[Entry], *, bypass_governance: bool = False) -> PurgeResult:
+        """Delete exactly these copies, in batches at the API's limit; read every per-item result.
+        Never deletes a copy not listed, never by prefix. Governance retention is bypassed only
+        when ``bypass_governance`` is true."""
+        ...
+
+    def soft_delete_policy(self) -> SoftDeletePolicy: ...
+
+
+@runtime_checkable
+class Copier(Protocol):
+    """Server-side copy, optionally into another storage class (ARCHIVE_TIER)."""
+
+    def copy(
+        self,
+        key: str,
+        dest: ObjectStore,
+        dest_key: str,
+        *,
+        version_id: str | None = None,
+        storage_class: str | None = None,
+    ) -> ObjectInfo: ...
+
+
+def check_key(key: str) -> str:
+    """Validate a store-relative key: non-empty, relative, no empty, ``.`` or ``..`` segments."""
+    if not key or key.startswith("/") or key.endswith("/"):
+        raise InputError(f"invalid object key {key!r}: must be a relative path, not empty")
+    if "\x00" in key or "\\" in key:
+        raise InputError(f"invalid object key {key!r}: NUL or backslash")
+    for part in key.split("/"):
+        if part in ("", ".", ".."):
+            raise InputError(f"invalid object key {key!r}: empty, '.' or '..' segment")
+    return key
+
+
+def check_prefix(prefix: str) -> str:
+    """Validate a store-relative prefix: ``""`` (the whole root) or a key-like path."""
+    prefix = prefix.strip("/") if prefix else ""
+    return check_key(prefix) if prefix else ""
+
+
+def join_key(root: str, key: str) -> str:
+    """Join a root prefix (may be empty) and a relative key with ``/``."""
+    root = root.strip("/")
+    return posixpath.join(root, key) if root else key
+
+
+def relative_key(root: str, full_key: str) -> str | None:
+    """``full_key`` relative to ``root`` when it lies under ``root`` as a path, else ``None``.
+
+    ``relative_key("models/a", "models/ab/x")`` is ``None``: path-boundary semantics."""
+    root = root.strip("/")
+    if not root:
+        return full_key
+    if full_key.startswith(root + "/"):
+        return full_key[len(root) + 1 :]
+    return None

@@ -1,0 +1,30 @@
+"""Session-wide test setup.
+
+Server fixtures (one server of each kind per session, started by the suite itself) live in
+``tests/fixtures/`` and are registered here.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+pytest_plugins: list[str] = []
+
+
+@pytest.fixture(autouse=True)
+def sundown_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Every test gets its own SUNDOWN_HOME: no test touches the user's ~/.sundown."""
+    home = tmp_path / "sundown-home"
+    home.mkdir()
+    monkeypatch.setenv("SUNDOWN_HOME", str(home))
+    yield home
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    os.environ.setdefault(
+        "PREFECT_HOME", str(Path(__file__).resolve().parents[1] / "test-output" / "prefect-home")
+    )
