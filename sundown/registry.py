@@ -77,3 +77,14 @@ def open_signer(uri: str) -> Signer:
 def create_key(uri: str, *, signing: bool = False) -> KeyInfo:
     """Create a key-encryption key (or, with ``signing``, an ECDSA P-256 signing key)."""
     return _module(uri, "create_key").create_key(uri, signing=signing)
+
+
+def split_object_url(url: str) -> tuple[str, str]:
+    """Split an object URL into (store root URL, key): ``s3://b/p/x.bin`` -> ``s3://b/p``, ``x.bin``.
+
+    The root is the parent "folder" of the object, so the store opened on it is scoped to it."""
+    scheme_of(url)
+    head, _, key = url.rstrip("/").rpartition("/")
+    if not key or head.endswith(":/") or head.endswith("://"):
+        raise InputError(f"{url!r} names no object (expected scheme://.../name)")
+    return head, key
