@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins: list[str] = []
+pytest_plugins: list[str] = ["tests.fixtures.moto", "tests.fixtures.openbao"]
 
 
 @pytest.fixture(autouse=True)
