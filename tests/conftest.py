@@ -16,10 +16,11 @@ pytest_plugins: list[str] = ["tests.fixtures.moto", "tests.fixtures.openbao"]
 
 
 @pytest.fixture(autouse=True)
-def sundown_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+def sundown_home(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Path]:
     """Every test gets its own SUNDOWN_HOME: no test touches the user's ~/.sundown."""
-    home = tmp_path / "sundown-home"
-    home.mkdir()
+    home = tmp_path_factory.mktemp("sundown-home")
     monkeypatch.setenv("SUNDOWN_HOME", str(home))
     yield home
 

@@ -1,0 +1,272 @@
+"""The ``file://`` object store: the embedded default, a folder on the local filesystem.
+
+``open_store("file:///var/lib/sundown/models/a")`` is rooted at that folder; keys are relative
+paths below it (``/`` separated). Writes are atomic (temp file in the same folder, fsync, rename)
+and ``put(..., if_absent=True)`` is an atomic create-only write (``link(2)`` of the finished temp
+file, which fails if the name exists), which the evidence ledger relies on with several writers.
+
+What it does not have: versions, holds, soft delete, archive tiers, object metadata (``metadata``
+passed to ``put`` is not stored). Deleting a file unlinks it; whether the bytes can be recovered
+from the device afterwards depends on the filesystem and the device (see docs/keyring.md for the
+same question about key files): a file store is sanitized by cryptographic erase of the key its
+artifacts are encrypted under, not by unlinking alone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import BinaryIO
+from urllib.parse import unquote, urlsplit
+
+from sundown.errors import ConflictError, InputError, NotFoundError, ScopeError, UnsupportedError
+from sundown.store import (
+    Capability,
+    Entry,
+    EntryKind,
+    ObjectInfo,
+    ObjectStore,
+    PurgeFailure,
+    PurgeResult,
+    SoftDeletePolicy,
+    check_key,
+    check_prefix,
+)
+
+_TMP_PREFIX = ".sundown-tmp-"
+_CHUNK = 1024 * 1024
+
+
+def _path_from_url(url: str) -> Path:
+    parts = urlsplit(url)
+    if parts.scheme != "file":
+        raise InputError(f"not a file:// URL: {url!r}")
+    if parts.netloc not in ("", "localhost"):
+        raise InputError(f"file:// URL with a host is not supported: {url!r}")
+    if parts.query or parts.fragment:
+        raise InputError(f"file:// URL must not have a query or fragment: {url!r}")
+    path = unquote(parts.path)
+    if not path.startswith("/"):
+        raise InputError(f"file:// URL must hold an absolute path: {url!r}")
+    segments = [s for s in path.split("/") if s]
+    if any(s in (".", "..") for s in segments):
+        raise InputError(f"file:// URL must not contain '.' or '..' segments: {url!r}")
+    return Path("/" + "/".join(segments))
+
+
+class FileStore:
+    """A folder as an object store. See the module docstring."""
+
+    def __init__(self, root: Path) -> None:
+        self._root = root
+
+    @property
+    def url(self) -> str:
+        return self._root.as_uri()
+
+    @property
+    def root(self) -> Path:
+        return self._root
+
+    @property
+    def capabilities(self) -> frozenset[Capability]:
+        return frozenset({Capability.CONDITIONAL_CREATE})
+
+    def __repr__(self) -> str:
+        return f"FileStore({self.url!r})"
+
+    # -- paths ------------------------------------------------------------------------------
+
+    def _path(self, key: str) -> Path:
+        """The file for ``key``; refuses symbolic links on the way (they could leave the root)."""
+        path = self._root
+        for part in check_key(key).split("/"):
+            path = path / part
+            if path.is_symlink():
+                raise ScopeError(f"{key!r} in {self.url} passes a symbolic link; refusing it")
+        return path
+
+    def _info(self, key: str, st: os.stat_result) -> ObjectInfo:
+        return ObjectInfo(
+            key=key,
+            size=st.st_size,
+            modified=datetime.fromtimestamp(st.st_mtime, UTC),
+        )
+
+    # -- ObjectStore ------------------------------------------------------------------------
+
+    def put(
+        self,
+        key: str,
+        data: BinaryIO | Iterable[bytes],
+        *,
+        if_absent: bool = False,
+        metadata: dict[str, str] | None = None,
+    ) -> ObjectInfo:
+        path = self._path(key)
+        if if_absent and path.exists():
+            raise ConflictError(f"{key!r} already exists in {self.url}")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.parent / f"{_TMP_PREFIX}{secrets.token_hex(8)}"
+        try:
+            with open(tmp, "xb") as out:
+                if hasattr(data, "read"):
+                    while chunk := data.read(_CHUNK):
+                        out.write(chunk)
+                else:
+                    for chunk in data:
+                        out.write(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+            if if_absent:
+                try:
+                    os.link(tmp, path)
+                except FileExistsError:
+                    raise ConflictError(f"{key!r} already exists in {self.url}") from None
+            else:
+                os.replace(tmp, path)
+            _fsync_dir(path.parent)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+        return self._info(key, path.stat())
+
+    def open(self, key: str, version_id: str | None = None) -> BinaryIO:
+        self._no_versions(version_id)
+        path = self._path(key)
+        try:
+            return open(path, "rb")
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            raise NotFoundError(f"no object {key!r} in {self.url}") from None
+
+    def head(self, key: str, version_id: str | None = None) -> ObjectInfo:
+        self._no_versions(version_id)
+        path = self._path(key)
+        try:
+            st = path.stat()
+        except (FileNotFoundError, NotADirectoryError):
+            raise NotFoundError(f"no object {key!r} in {self.url}") from None
+        if not path.is_file():
+            raise NotFoundError(f"no object {key!r} in {self.url}")
+        return self._info(key, st)
+
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        prefix = check_prefix(prefix)
+        start = self._root.joinpath(*prefix.split("/")) if prefix else self._root
+        if start.is_symlink():
+            return
+        yield from self._walk(start, prefix)
+
+    def _walk(self, folder: Path, rel: str) -> Iterator[ObjectInfo]:
+        """Files below ``folder`` in key order (a folder sorts as ``name/``), not following
+        symbolic links."""
+        try:
+            with os.scandir(folder) as it:
+                entries = sorted(
+                    it, key=lambda e: e.name + ("/" if e.is_dir(follow_symlinks=False) else "")
+                )
+        except (FileNotFoundError, NotADirectoryError):
+            return
+        for e in entries:
+            key = f"{rel}/{e.name}" if rel else e.name
+            if e.name.startswith(_TMP_PREFIX):
+                continue
+            if e.is_dir(follow_symlinks=False):
+                yield from self._walk(Path(e.path), key)
+            elif e.is_file(follow_symlinks=False):
+                yield self._info(key, e.stat(follow_symlinks=False))
+
+    def delete(self, key: str, version_id: str | None = None) -> None:
+        self._no_versions(version_id)
+        path = self._path(key)
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            raise NotFoundError(f"no object {key!r} in {self.url}") from None
+        self._prune(path.parent)
+
+    def _prune(self, folder: Path) -> None:
+        """Remove folders left empty by a delete, up to (not including) the root."""
+        while folder != self._root and self._root in folder.parents:
+            try:
+                folder.rmdir()
+            except OSError:
+                return
+            folder = folder.parent
+
+    def _no_versions(self, version_id: str | None) -> None:
+        if version_id is not None:
+            raise UnsupportedError(f"{self.url} keeps no versions (asked for {version_id!r})")
+
+    # -- Inventory --------------------------------------------------------------------------
+
+    def inventory(self, prefix: str = "") -> Iterator[Entry]:
+        for info in self.list(prefix):
+            yield Entry(
+                key=info.key,
+                version_id=None,
+                kind=EntryKind.OBJECT,
+                size=info.size,
+                modified=info.modified,
+                is_latest=True,
+            )
+
+    def purge(self, entries: Sequence[Entry], *, bypass_governance: bool = False) -> PurgeResult:
+        """Unlink exactly these files. A file already absent counts as deleted (as S3's
+        DeleteObjects reports it); the re-listing, not this result, is the proof."""
+        result = PurgeResult()
+        for entry in entries:  # validate all first: stop before deleting anything odd
+            if entry.kind is not EntryKind.OBJECT or entry.version_id is not None:
+                raise InputError(
+                    f"{self.url} has only current objects; cannot purge {entry.kind} "
+                    f"{entry.key!r} version {entry.version_id!r}"
+                )
+            self._path(entry.key)
+        for entry in entries:
+            path = self._path(entry.key)
+            try:
+                path.unlink()
+            except FileNotFoundError:
+                pass
+            except OSError as exc:
+                result.failed.append(PurgeFailure(entry, type(exc).__name__, str(exc.strerror)))
+                continue
+            result.deleted.append(entry)
+            self._prune(path.parent)
+        result.requests = len(entries)
+        return result
+
+    def soft_delete_policy(self) -> SoftDeletePolicy:
+        return SoftDeletePolicy(None, "file store: no soft delete")
+
+    # -- Copier -----------------------------------------------------------------------------
+
+    def copy(
+        self,
+        key: str,
+        dest: ObjectStore,
+        dest_key: str,
+        *,
+        version_id: str | None = None,
+        storage_class: str | None = None,
+    ) -> ObjectInfo:
+        if storage_class is not None and dest is self:
+            raise UnsupportedError(f"{self.url} has no storage classes")
+        with self.open(key, version_id) as src:
+            return dest.put(dest_key, src)
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def open_store(url: str) -> FileStore:
+    return FileStore(_path_from_url(url))

@@ -1,0 +1,114 @@
+"""file:// store specifics (the shared behaviour is in tests/conformance/)."""
+
+from __future__ import annotations
+
+import io
+import os
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from connectors.local import open_store
+from sundown.errors import ConflictError, InputError, NotFoundError, ScopeError
+from sundown.registry import open_store as registry_open_store
+from sundown.store import Entry, EntryKind
+
+
+def test_registry_picks_file_store(tmp_path: Path) -> None:
+    store = registry_open_store(tmp_path.as_uri())
+    assert store.url == tmp_path.as_uri()
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["file://host/x", "file:///a/../b", "file:///a/./b", "file:///a?x=1", "file:relative"],
+)
+def test_bad_urls_are_refused(url: str) -> None:
+    with pytest.raises(InputError):
+        open_store(url)
+
+
+def test_round_trip_and_path_boundary(tmp_path: Path) -> None:
+    (tmp_path / "models" / "ab").mkdir(parents=True)
+    (tmp_path / "models" / "ab" / "canary").write_bytes(b"keep")
+    store = open_store((tmp_path / "models" / "a").as_uri())
+    store.put("w/x.bin", io.BytesIO(b"hello"))
+    store.put("w/y.bin", [b"he", b"llo"])
+    with store.open("w/x.bin") as f:
+        assert f.read() == b"hello"
+    assert [o.key for o in store.list()] == ["w/x.bin", "w/y.bin"]
+    assert [o.key for o in store.list("w")] == ["w/x.bin", "w/y.bin"]
+    assert list(store.list("w/x")) == []  # a prefix is a path: w/x does not match w/x.bin
+    result = store.purge(list(store.inventory()))
+    assert len(result.deleted) == 2 and not result.failed
+    assert list(store.list()) == []
+    assert (tmp_path / "models" / "ab" / "canary").read_bytes() == b"keep"
+    assert not (tmp_path / "models" / "a" / "w").exists()  # emptied folders are pruned
+
+
+def test_key_order_is_lexicographic(tmp_path: Path) -> None:
+    store = open_store(tmp_path.as_uri())
+    for key in ["a/b", "a.txt", "a0", "b"]:
+        store.put(key, [b"x"])
+    keys = [o.key for o in store.list()]
+    assert keys == sorted(keys) == ["a.txt", "a/b", "a0", "b"]
+
+
+@pytest.mark.parametrize("key", ["", "/abs", "a/../b", "a//b", "./a", "a/", "a\\b"])
+def test_bad_keys_are_refused(tmp_path: Path, key: str) -> None:
+    store = open_store(tmp_path.as_uri())
+    with pytest.raises(InputError):
+        store.put(key, [b"x"])
+
+
+def test_symlinks_are_not_followed(tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret").write_bytes(b"s")
+    root = tmp_path / "root"
+    root.mkdir()
+    os.symlink(outside, root / "link")
+    store = open_store(root.as_uri())
+    with pytest.raises(ScopeError):
+        store.open("link/secret")
+    with pytest.raises(ScopeError):
+        store.delete("link/secret")
+    assert list(store.list()) == []
+    assert (outside / "secret").exists()
+
+
+def test_missing_object(tmp_path: Path) -> None:
+    store = open_store(tmp_path.as_uri())
+    with pytest.raises(NotFoundError):
+        store.open("nope")
+    with pytest.raises(NotFoundError):
+        store.head("nope")
+    with pytest.raises(NotFoundError):
+        store.delete("nope")
+
+
+def test_purge_refuses_versions_before_deleting_anything(tmp_path: Path) -> None:
+    store = open_store(tmp_path.as_uri())
+    info = store.put("keep", [b"x"])
+    good = Entry("keep", None, EntryKind.OBJECT, 1, info.modified)
+    odd = Entry("keep", "v1", EntryKind.VERSION, 1, info.modified)
+    with pytest.raises(InputError):
+        store.purge([good, odd])
+    assert store.head("keep").size == 1
+
+
+def _create(args: tuple[str, int]) -> bool:
+    url, n = args
+    try:
+        open_store(url).put("record", [str(n).encode()], if_absent=True)
+    except ConflictError:
+        return False
+    return True
+
+
+def test_create_only_has_one_winner_across_processes(tmp_path: Path) -> None:
+    with ProcessPoolExecutor(4) as pool:
+        wins = list(pool.map(_create, [(tmp_path.as_uri(), n) for n in range(16)]))
+    assert wins.count(True) == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["record"]  # no temp file left behind
