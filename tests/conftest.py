@@ -12,7 +12,12 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins: list[str] = ["tests.fixtures.moto", "tests.fixtures.openbao"]
+pytest_plugins: list[str] = [
+    "tests.fixtures.moto",
+    "tests.fixtures.openbao",
+    "tests.fixtures.azurite",
+    "tests.fixtures.gcs",
+]
 
 
 @pytest.fixture(autouse=True)
