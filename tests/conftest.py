@@ -17,6 +17,7 @@ pytest_plugins: list[str] = [
     "tests.fixtures.openbao",
     "tests.fixtures.azurite",
     "tests.fixtures.gcs",
+    "tests.fixtures.prefect",
 ]
 
 
