@@ -1,0 +1,813 @@
+"""The ``s3://bucket/prefix`` object store (Amazon S3 and S3-compatible endpoints).
+
+``open_store("s3://bucket/models/a")`` is rooted at the prefix ``models/a``: keys are relative to
+it and every listing asks S3 for ``Prefix="models/a/"``, so ``models/ab/...`` is never seen or
+touched (path-boundary scoping). Credentials, region and endpoint come from boto3's standard
+chain, read when the store is opened (``AWS_ENDPOINT_URL``, ``AWS_ACCESS_KEY_ID``, profiles,
+instance roles, ...): each store object builds its own session and client; nothing is cached
+across stores, so a rotated or revoked credential never lives on here.
+
+Retries are botocore's ``standard`` mode (bounded attempts; ``AWS_RETRY_MODE`` and
+``AWS_MAX_ATTEMPTS`` override it). Errors are mapped to :mod:`sundown.errors`.
+
+Capabilities are read from the bucket on first use, conservatively: versioning "Enabled" or
+"Suspended" (old versions may exist) gives ``VERSIONING``; an object lock configuration (or
+being refused permission to read it) gives ``OBJECT_LOCK``. S3 has batch delete, create-only
+writes (``If-None-Match: *``) and archive storage classes; it has no soft delete.
+
+Inventory lists every version and delete marker (``ListObjectVersions``) and every incomplete
+multipart upload (``ListMultipartUploads``), page by page. On a bucket with object lock it reads
+each version's legal hold and retention (``GetObjectLegalHold``, ``GetObjectRetention``). Purge
+sends ``DeleteObjects`` with exact key and version id, 1000 per request, reads every per-item
+result, and aborts the multipart uploads listed; nothing is ever deleted by prefix and no
+version is deleted that the caller did not list. ``DeleteObjects`` reports a missing version as
+deleted, so the purge result is not the proof: inventory again.
+"""
+
+from __future__ import annotations
+
+import builtins
+import contextlib
+import io
+import logging
+import os
+import re
+import threading
+from collections import deque
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, BinaryIO, cast
+from urllib.parse import urlsplit
+
+import boto3
+import botocore.exceptions
+from botocore.config import Config
+
+from sundown.errors import (
+    BackendError,
+    ConflictError,
+    InputError,
+    NotFoundError,
+    PermissionDeniedError,
+    TransientError,
+    UnsupportedError,
+)
+from sundown.store import (
+    Capability,
+    Entry,
+    EntryKind,
+    HoldState,
+    ObjectInfo,
+    ObjectStore,
+    PurgeFailure,
+    PurgeResult,
+    SoftDeletePolicy,
+    check_key,
+    check_prefix,
+    join_key,
+    relative_key,
+)
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3.client import S3Client
+
+log = logging.getLogger(__name__)
+
+DELETE_BATCH = 1000  # DeleteObjects' limit per request
+PART_SIZE = 8 * 1024 * 1024  # first multipart part size; S3's minimum is 5 MiB
+MAX_PARTS = 10_000
+MAX_COPY_OBJECT = 5 * 1024**3  # CopyObject's limit; larger objects use a multipart copy
+UPLOAD_CONCURRENCY = 4  # parts in flight (memory: about (UPLOAD_CONCURRENCY + 1) parts)
+HOLD_PROBE_CONCURRENCY = 8
+DEFAULT_MAX_ATTEMPTS = 5
+
+STORAGE_CLASSES = frozenset(
+    {
+        "STANDARD",
+        "STANDARD_IA",
+        "ONEZONE_IA",
+        "INTELLIGENT_TIERING",
+        "REDUCED_REDUNDANCY",
+        "GLACIER",
+        "GLACIER_IR",
+        "DEEP_ARCHIVE",
+    }
+)
+
+_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+
+_NOT_FOUND = {"NoSuchKey", "NoSuchVersion", "NoSuchBucket", "NoSuchUpload", "NotFound", "404"}
+_DENIED = {
+    "AccessDenied",
+    "403",
+    "AllAccessDisabled",
+    "InvalidAccessKeyId",
+    "SignatureDoesNotMatch",
+    "ExpiredToken",
+    "InvalidToken",
+    "AccountProblem",
+}
+_CONFLICT = {"PreconditionFailed", "412", "ConditionalRequestConflict"}
+_TRANSIENT = {
+    "SlowDown",
+    "Throttling",
+    "ThrottlingException",
+    "RequestTimeout",
+    "RequestTimeTooSkewed",
+    "ServiceUnavailable",
+    "InternalError",
+    "OperationAborted",
+}
+
+
+# -- errors --------------------------------------------------------------------------------------
+
+
+def _error_code(exc: botocore.exceptions.ClientError) -> tuple[str, int]:
+    error = exc.response.get("Error", {})
+    status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+    return str(error.get("Code", "") or status), status
+
+
+def _map_error(exc: Exception, what: str) -> Exception:
+    """The sundown error for a botocore failure while doing ``what`` (names the object, never
+    a credential)."""
+    if isinstance(exc, botocore.exceptions.ClientError):
+        code, status = _error_code(exc)
+        message = f"{what}: {code}"
+        if code in _NOT_FOUND or status == 404:
+            return NotFoundError(message)
+        if code in _DENIED or status == 403:
+            return PermissionDeniedError(message)
+        if code in _CONFLICT or status in (409, 412):
+            return ConflictError(message)
+        if code in _TRANSIENT or status >= 500 or status == 429:
+            return TransientError(f"{message} (after retries)")
+        return BackendError(message)
+    if isinstance(exc, botocore.exceptions.NoCredentialsError):
+        return PermissionDeniedError(f"{what}: no AWS credentials found in the environment")
+    if isinstance(
+        exc,
+        botocore.exceptions.EndpointConnectionError
+        | botocore.exceptions.ConnectionError
+        | botocore.exceptions.ReadTimeoutError
+        | botocore.exceptions.ConnectTimeoutError,
+    ):
+        return TransientError(f"{what}: {type(exc).__name__} (after retries)")
+    if isinstance(exc, botocore.exceptions.BotoCoreError):
+        return BackendError(f"{what}: {type(exc).__name__}: {exc}")
+    return exc
+
+
+@contextlib.contextmanager
+def _errors(what: str) -> Iterator[None]:
+    try:
+        yield
+    except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
+        raise _map_error(exc, what) from exc
+
+
+# -- URLs ----------------------------------------------------------------------------------------
+
+
+def parse_url(url: str) -> tuple[str, str]:
+    """``s3://bucket/prefix`` -> (bucket, prefix without slashes at either end)."""
+    parts = urlsplit(url)
+    if parts.scheme != "s3":
+        raise InputError(f"not an s3:// URL: {url!r}")
+    if parts.query or parts.fragment:
+        raise InputError(f"s3:// URL must not have a query or fragment: {url!r}")
+    bucket = parts.netloc
+    if not _BUCKET_RE.match(bucket) or ".." in bucket:
+        raise InputError(
+            f"invalid S3 bucket name {bucket!r} in {url!r} "
+            "(3-63 lowercase letters, digits, '.' and '-')"
+        )
+    try:
+        prefix = check_prefix(parts.path)
+    except InputError:
+        raise InputError(f"invalid prefix in {url!r}: empty, '.' or '..' segment") from None
+    return bucket, prefix
+
+
+def _check_entry_key(key: str) -> str:
+    """Keys that inventory may report and purge accepts: like :func:`check_key`, but S3's
+    folder markers (``dir/``) and empty segments (``a//b``) exist in real buckets and must be
+    purgeable. ``.``/``..`` segments and leading ``/`` are refused."""
+    if not key or key.startswith("/") or "\x00" in key:
+        raise InputError(f"invalid object key {key!r}: empty, absolute or NUL")
+    if any(part in (".", "..") for part in key.split("/")):
+        raise InputError(f"invalid object key {key!r}: '.' or '..' segment")
+    return key
+
+
+# -- streams -------------------------------------------------------------------------------------
+
+
+def _blocks(data: BinaryIO | Iterable[bytes], first: int) -> Iterator[bytes]:
+    """Read ``data`` in blocks: the first of ``first`` bytes, then doubling every 2000 blocks
+    (so 10,000 parts reach about 500 GiB). Memory: one block."""
+    size = first
+    count = 0
+    buffer = bytearray()
+    if hasattr(data, "read"):
+        stream = cast(BinaryIO, data)
+
+        def chunks() -> Iterator[bytes]:
+            while chunk := stream.read(1024 * 1024):
+                yield chunk
+
+        source: Iterable[bytes] = chunks()
+    else:
+        source = data
+    for chunk in source:
+        buffer += chunk
+        while len(buffer) >= size:
+            yield bytes(buffer[:size])
+            del buffer[:size]
+            count += 1
+            if count % 2000 == 0:
+                size *= 2
+    if buffer or count == 0:
+        yield bytes(buffer)
+
+
+class _Body(io.RawIOBase):
+    """A readable file over botocore's StreamingBody (closes the HTTP response on close)."""
+
+    def __init__(self, body: Any) -> None:
+        self._body = body
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        data = self._body.read(len(b))
+        n = len(data)
+        b[:n] = data
+        return n
+
+    def close(self) -> None:
+        if not self.closed:
+            self._body.close()
+        super().close()
+
+
+# -- the store -----------------------------------------------------------------------------------
+
+
+def _retry_config() -> Config:
+    if os.environ.get("AWS_RETRY_MODE") or os.environ.get("AWS_MAX_ATTEMPTS"):
+        return Config()  # botocore reads both from the environment
+    return Config(retries={"mode": "standard", "total_max_attempts": DEFAULT_MAX_ATTEMPTS})
+
+
+def new_client() -> S3Client:
+    """A fresh S3 client from the standard boto3 chain as the environment is now."""
+    session = boto3.session.Session()
+    config = _retry_config().merge(
+        Config(max_pool_connections=max(UPLOAD_CONCURRENCY, HOLD_PROBE_CONCURRENCY) + 2)
+    )
+    return session.client("s3", config=config)
+
+
+class S3Store:
+    """A bucket prefix as an object store. See the module docstring."""
+
+    def __init__(self, bucket: str, root: str, client: S3Client) -> None:
+        self.bucket = bucket
+        self.root = root
+        self.client = client  # public so that callers (tests, benchmarks) can hook its events
+        self.notes: list[str] = []  # gaps met at this endpoint (e.g. an API it lacks)
+        self._capabilities: frozenset[Capability] | None = None
+        self._retention_via_head = False
+        self._lock = threading.Lock()
+
+    @property
+    def url(self) -> str:
+        return f"s3://{self.bucket}/{self.root}" if self.root else f"s3://{self.bucket}"
+
+    def __repr__(self) -> str:
+        return f"S3Store({self.url!r})"
+
+    def _key(self, key: str) -> str:
+        return join_key(self.root, check_key(key))
+
+    def _where(self, key: str, version_id: str | None = None) -> str:
+        where = f"s3://{self.bucket}/{join_key(self.root, key)}"
+        return f"{where} version {version_id}" if version_id else where
+
+    def _scan_prefix(self, prefix: str) -> str:
+        full = join_key(self.root, check_prefix(prefix)) if prefix else self.root
+        return full + "/" if full else ""
+
+    def _note(self, note: str) -> None:
+        with self._lock:
+            if note not in self.notes:
+                self.notes.append(note)
+                log.warning("%s: %s", self.url, note)
+
+    # -- capabilities ---------------------------------------------------------------------------
+
+    @property
+    def capabilities(self) -> frozenset[Capability]:
+        if self._capabilities is None:
+            self._capabilities = self._read_capabilities()
+        return self._capabilities
+
+    def _read_capabilities(self) -> frozenset[Capability]:
+        caps = {Capability.BATCH_DELETE, Capability.CONDITIONAL_CREATE, Capability.ARCHIVE_TIER}
+        where = f"s3://{self.bucket}"
+        try:
+            status = self.client.get_bucket_versioning(Bucket=self.bucket).get("Status")
+            if status in ("Enabled", "Suspended"):
+                caps.add(Capability.VERSIONING)
+        except botocore.exceptions.ClientError as exc:
+            mapped = _map_error(exc, f"read versioning of {where}")
+            if not isinstance(mapped, PermissionDeniedError):
+                raise mapped from exc
+            caps.add(Capability.VERSIONING)  # cannot tell: assume old versions may exist
+            self._note("not allowed to read bucket versioning; assuming versions may exist")
+        except botocore.exceptions.BotoCoreError as exc:
+            raise _map_error(exc, f"read versioning of {where}") from exc
+        try:
+            config = self.client.get_object_lock_configuration(Bucket=self.bucket)
+            if config.get("ObjectLockConfiguration", {}).get("ObjectLockEnabled") == "Enabled":
+                caps.add(Capability.OBJECT_LOCK)
+        except botocore.exceptions.ClientError as exc:
+            code, _ = _error_code(exc)
+            if code != "ObjectLockConfigurationNotFoundError":
+                mapped = _map_error(exc, f"read object lock configuration of {where}")
+                if not isinstance(mapped, PermissionDeniedError):
+                    raise mapped from exc
+                caps.add(Capability.OBJECT_LOCK)  # cannot tell: assume locks may exist
+                self._note("not allowed to read object lock configuration; assuming locks")
+        except botocore.exceptions.BotoCoreError as exc:
+            raise _map_error(exc, f"read object lock configuration of {where}") from exc
+        return frozenset(caps)
+
+    # -- ObjectStore ----------------------------------------------------------------------------
+
+    def put(
+        self,
+        key: str,
+        data: BinaryIO | Iterable[bytes],
+        *,
+        if_absent: bool = False,
+        metadata: dict[str, str] | None = None,
+    ) -> ObjectInfo:
+        """Write a stream: one ``PutObject`` up to 8 MiB, else a multipart upload (parts in
+        parallel, memory bounded). Every request carries a SHA-256 checksum that S3 verifies.
+        ``if_absent``: ``If-None-Match: *`` on the put or on the multipart completion."""
+        full = self._key(key)
+        where = self._where(key)
+        extra: dict[str, Any] = {"Metadata": dict(metadata or {})}
+        blocks = _blocks(data, PART_SIZE)
+        first = next(blocks)
+        second = next(blocks, None)
+        if second is None:
+            args: dict[str, Any] = {
+                "Bucket": self.bucket,
+                "Key": full,
+                "Body": first,
+                "ChecksumAlgorithm": "SHA256",
+                **extra,
+            }
+            if if_absent:
+                args["IfNoneMatch"] = "*"
+            with _errors(f"put {where}"):
+                response = self.client.put_object(**args)
+            return ObjectInfo(
+                key=key,
+                size=len(first),
+                modified=datetime.now(UTC),
+                version_id=response.get("VersionId"),
+                etag=response.get("ETag"),
+                metadata=dict(metadata or {}),
+            )
+        if if_absent and self._exists(full):  # early answer; the completion decides
+            raise ConflictError(f"put {where}: already exists (create-only)")
+        return self._multipart(key, full, [first, second], blocks, if_absent, extra)
+
+    def _exists(self, full: str) -> bool:
+        try:
+            self.client.head_object(Bucket=self.bucket, Key=full)
+        except botocore.exceptions.ClientError as exc:
+            if isinstance(_map_error(exc, ""), NotFoundError):
+                return False
+            raise _map_error(exc, f"head s3://{self.bucket}/{full}") from exc
+        return True
+
+    def _multipart(
+        self,
+        key: str,
+        full: str,
+        head: list[bytes],
+        rest: Iterator[bytes],
+        if_absent: bool,
+        extra: dict[str, Any],
+    ) -> ObjectInfo:
+        where = self._where(key)
+        with _errors(f"start multipart upload of {where}"):
+            upload_id = self.client.create_multipart_upload(
+                Bucket=self.bucket, Key=full, ChecksumAlgorithm="SHA256", **extra
+            )["UploadId"]
+        size = 0
+        parts: list[dict[str, Any]] = []
+        try:
+            with ThreadPoolExecutor(UPLOAD_CONCURRENCY, thread_name_prefix="s3-part") as pool:
+                pending: deque[Future[dict[str, Any]]] = deque()
+                for number, block in enumerate(_chain(head, rest), start=1):
+                    if number > MAX_PARTS:
+                        raise InputError(f"put {where}: stream too large for {MAX_PARTS} parts")
+                    size += len(block)
+                    pending.append(pool.submit(self._part, full, upload_id, number, block))
+                    del block
+                    while len(pending) >= UPLOAD_CONCURRENCY:
+                        parts.append(pending.popleft().result())
+                while pending:
+                    parts.append(pending.popleft().result())
+            complete: dict[str, Any] = {
+                "Bucket": self.bucket,
+                "Key": full,
+                "UploadId": upload_id,
+                "MultipartUpload": {"Parts": parts},
+            }
+            if if_absent:
+                complete["IfNoneMatch"] = "*"
+            with _errors(f"complete multipart upload of {where}"):
+                response = self.client.complete_multipart_upload(**complete)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                self.client.abort_multipart_upload(Bucket=self.bucket, Key=full, UploadId=upload_id)
+            raise
+        return ObjectInfo(
+            key=key,
+            size=size,
+            modified=datetime.now(UTC),
+            version_id=response.get("VersionId"),
+            etag=response.get("ETag"),
+            metadata=dict(extra["Metadata"]),
+        )
+
+    def _part(self, full: str, upload_id: str, number: int, block: bytes) -> dict[str, Any]:
+        with _errors(f"upload part {number} of s3://{self.bucket}/{full}"):
+            response = self.client.upload_part(
+                Bucket=self.bucket,
+                Key=full,
+                UploadId=upload_id,
+                PartNumber=number,
+                Body=block,
+                ChecksumAlgorithm="SHA256",
+            )
+        part: dict[str, Any] = {"PartNumber": number, "ETag": response["ETag"]}
+        if "ChecksumSHA256" in response:
+            part["ChecksumSHA256"] = response["ChecksumSHA256"]
+        return part
+
+    def open(self, key: str, version_id: str | None = None) -> BinaryIO:
+        """A stream of the object; S3's stored checksum is verified by botocore where S3 has a
+        full-object checksum (``ChecksumMode=ENABLED``)."""
+        args: dict[str, Any] = {
+            "Bucket": self.bucket,
+            "Key": self._key(key),
+            "ChecksumMode": "ENABLED",
+        }
+        if version_id is not None:
+            args["VersionId"] = version_id
+        with _errors(f"open {self._where(key, version_id)}"):
+            response = self.client.get_object(**args)
+        return cast(BinaryIO, io.BufferedReader(_Body(response["Body"]), 1024 * 1024))
+
+    def head(self, key: str, version_id: str | None = None) -> ObjectInfo:
+        args: dict[str, Any] = {"Bucket": self.bucket, "Key": self._key(key)}
+        if version_id is not None:
+            args["VersionId"] = version_id
+        with _errors(f"head {self._where(key, version_id)}"):
+            response = self.client.head_object(**args)
+        return ObjectInfo(
+            key=key,
+            size=int(response.get("ContentLength", 0)),
+            modified=response["LastModified"],
+            version_id=response.get("VersionId"),
+            etag=response.get("ETag"),
+            storage_class=response.get("StorageClass", "STANDARD"),
+            metadata=dict(response.get("Metadata", {})),
+        )
+
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        scan = self._scan_prefix(prefix)
+        pages = self.client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=scan
+        )
+        with _errors(f"list s3://{self.bucket}/{scan}"):
+            for page in pages:
+                for item in page.get("Contents", []):
+                    rel = relative_key(self.root, item["Key"])
+                    if rel is None:  # S3 answered outside the prefix asked: never pass it on
+                        continue
+                    yield ObjectInfo(
+                        key=rel,
+                        size=int(item.get("Size", 0)),
+                        modified=item["LastModified"],
+                        etag=item.get("ETag"),
+                        storage_class=item.get("StorageClass"),
+                    )
+
+    def delete(self, key: str, version_id: str | None = None) -> None:
+        """Delete the object (on a versioned bucket: add a delete marker) or one version."""
+        try:  # S3 reports success for absent keys: NotFoundError here
+            self.head(key, version_id)
+        except BackendError as exc:  # HEAD of a delete marker's version id answers 405
+            if "MethodNotAllowed" not in str(exc) and "405" not in str(exc):
+                raise
+        args: dict[str, Any] = {"Bucket": self.bucket, "Key": self._key(key)}
+        if version_id is not None:
+            args["VersionId"] = version_id
+        with _errors(f"delete {self._where(key, version_id)}"):
+            self.client.delete_object(**args)
+
+    # -- Inventory ------------------------------------------------------------------------------
+
+    def inventory(self, prefix: str = "") -> Iterator[Entry]:
+        """Every version, delete marker and incomplete multipart upload under the root, page by
+        page. On an object-lock bucket each version carries its legal hold and retention."""
+        scan = self._scan_prefix(prefix)
+        locked = Capability.OBJECT_LOCK in self.capabilities
+        pages = self.client.get_paginator("list_object_versions").paginate(
+            Bucket=self.bucket, Prefix=scan
+        )
+        with _errors(f"list versions of s3://{self.bucket}/{scan}"):
+            for page in pages:
+                versions: list[Entry] = []
+                for item in page.get("Versions", []):
+                    rel = relative_key(self.root, item["Key"])
+                    if rel is None:
+                        continue
+                    latest = bool(item.get("IsLatest", False))
+                    versions.append(
+                        Entry(
+                            key=rel,
+                            version_id=item.get("VersionId"),
+                            kind=EntryKind.OBJECT if latest else EntryKind.VERSION,
+                            size=int(item.get("Size", 0)),
+                            modified=item["LastModified"],
+                            is_latest=latest,
+                            storage_class=item.get("StorageClass"),
+                        )
+                    )
+                if locked and versions:
+                    yield from self._with_holds(versions)
+                else:
+                    yield from versions
+                for marker in page.get("DeleteMarkers", []):
+                    rel = relative_key(self.root, marker["Key"])
+                    if rel is None:
+                        continue
+                    yield Entry(
+                        key=rel,
+                        version_id=marker.get("VersionId"),
+                        kind=EntryKind.DELETE_MARKER,
+                        size=0,
+                        modified=marker["LastModified"],
+                        is_latest=bool(marker.get("IsLatest", False)),
+                    )
+        uploads = self.client.get_paginator("list_multipart_uploads").paginate(
+            Bucket=self.bucket, Prefix=scan
+        )
+        with _errors(f"list multipart uploads of s3://{self.bucket}/{scan}"):
+            for upload_page in uploads:
+                for upload in upload_page.get("Uploads", []):
+                    rel = relative_key(self.root, upload["Key"])
+                    if rel is None:
+                        continue
+                    yield Entry(
+                        key=rel,
+                        version_id=upload["UploadId"],
+                        kind=EntryKind.MULTIPART_UPLOAD,
+                        size=0,
+                        modified=upload["Initiated"],
+                        storage_class=upload.get("StorageClass"),
+                    )
+
+    def _with_holds(self, versions: builtins.list[Entry]) -> Iterator[Entry]:
+        with ThreadPoolExecutor(HOLD_PROBE_CONCURRENCY, thread_name_prefix="s3-hold") as pool:
+            holds = list(pool.map(self._hold, versions))
+        for entry, hold in zip(versions, holds, strict=True):
+            yield Entry(
+                key=entry.key,
+                version_id=entry.version_id,
+                kind=entry.kind,
+                size=entry.size,
+                modified=entry.modified,
+                is_latest=entry.is_latest,
+                storage_class=entry.storage_class,
+                hold=hold,
+            )
+
+    def _hold(self, entry: Entry) -> HoldState:
+        """Legal hold and retention of one version (GetObjectLegalHold, GetObjectRetention).
+        Where the endpoint lacks GetObjectRetention (moto answers 500), retention is read from
+        HeadObject's ``x-amz-object-lock-*`` headers instead, and the store notes it."""
+        full = join_key(self.root, entry.key)
+        where = self._where(entry.key, entry.version_id)
+        ids: dict[str, Any] = {"Bucket": self.bucket, "Key": full}
+        if entry.version_id:
+            ids["VersionId"] = entry.version_id
+        legal = False
+        try:
+            status = self.client.get_object_legal_hold(**ids).get("LegalHold", {}).get("Status")
+            legal = status == "ON"
+        except botocore.exceptions.ClientError as exc:
+            if _error_code(exc)[0] != "NoSuchObjectLockConfiguration":
+                raise _map_error(exc, f"read legal hold of {where}") from exc
+        mode: str | None = None
+        until: datetime | None = None
+        if not self._retention_via_head:
+            try:
+                retention = self.client.get_object_retention(**ids).get("Retention", {})
+                mode, until = retention.get("Mode"), retention.get("RetainUntilDate")
+            except botocore.exceptions.ClientError as exc:
+                code, status_code = _error_code(exc)
+                if code == "NoSuchObjectLockConfiguration":
+                    pass
+                elif status_code >= 500 or code in ("NotImplemented", "MethodNotAllowed"):
+                    self._retention_via_head = True
+                    self._note(
+                        f"GetObjectRetention failed here ({code}); reading retention from "
+                        "HeadObject's object-lock headers instead"
+                    )
+                else:
+                    raise _map_error(exc, f"read retention of {where}") from exc
+        if self._retention_via_head:
+            with _errors(f"head {where}"):
+                response = self.client.head_object(**ids)
+            mode = response.get("ObjectLockMode")
+            until = response.get("ObjectLockRetainUntilDate")
+            legal = legal or response.get("ObjectLockLegalHoldStatus") == "ON"
+        if until is not None and until <= datetime.now(UTC):
+            mode = None  # retention expired: it no longer blocks deletion
+        return HoldState(legal_hold=legal, retention_mode=mode, retain_until=until)
+
+    def purge(self, entries: Sequence[Entry], *, bypass_governance: bool = False) -> PurgeResult:
+        """Delete exactly these copies: versions and delete markers by ``DeleteObjects`` (1000
+        per request, exact key and version id, every per-item result read), multipart uploads by
+        ``AbortMultipartUpload``. Refused per item by object lock -> ``held``; other per-item
+        errors -> ``failed``. Everything is checked before the first request."""
+        objects: list[Entry] = []
+        uploads: list[Entry] = []
+        seen: set[tuple[str, str | None, EntryKind]] = set()
+        for entry in entries:
+            _check_entry_key(entry.key)
+            if entry.version_id is None or entry.version_id == "":
+                raise InputError(
+                    f"purge {self._where(entry.key)}: no version id; S3 purge deletes exact "
+                    "versions only (inventory gives them)"
+                )
+            ident = (entry.key, entry.version_id, entry.kind)
+            if ident in seen:
+                raise InputError(f"purge: {self._where(entry.key, entry.version_id)} listed twice")
+            seen.add(ident)
+            if entry.kind is EntryKind.MULTIPART_UPLOAD:
+                uploads.append(entry)
+            elif entry.kind in (EntryKind.OBJECT, EntryKind.VERSION, EntryKind.DELETE_MARKER):
+                objects.append(entry)
+            else:
+                raise UnsupportedError(
+                    f"purge {self._where(entry.key)}: S3 has no {entry.kind.value} copies"
+                )
+        result = PurgeResult()
+        locked = bool(objects) and Capability.OBJECT_LOCK in self.capabilities
+        for start in range(0, len(objects), DELETE_BATCH):
+            result.merge(
+                self._delete_batch(objects[start : start + DELETE_BATCH], bypass_governance, locked)
+            )
+        for upload in uploads:
+            result.merge(self._abort(upload))
+        return result
+
+    def _delete_batch(self, batch: builtins.list[Entry], bypass: bool, locked: bool) -> PurgeResult:
+        by_id: dict[tuple[str, str], Entry] = {}
+        for entry in batch:
+            by_id[(join_key(self.root, entry.key), str(entry.version_id))] = entry
+        args: dict[str, Any] = {
+            "Bucket": self.bucket,
+            "Delete": {
+                "Objects": [{"Key": full, "VersionId": vid} for full, vid in by_id],
+                "Quiet": False,
+            },
+        }
+        if bypass:
+            args["BypassGovernanceRetention"] = True
+        with _errors(f"delete {len(batch)} versions in s3://{self.bucket}/{self.root}"):
+            response = self.client.delete_objects(**args)
+        result = PurgeResult(requests=1)
+        pending = dict(by_id)
+        for item in response.get("Deleted", []):
+            done = pending.pop((item.get("Key", ""), str(item.get("VersionId"))), None)
+            if done is not None:
+                result.deleted.append(done)
+        for error in response.get("Errors", []):
+            key, code = error.get("Key", ""), error.get("Code", "")
+            message = error.get("Message", "")
+            if error.get("VersionId"):
+                matched = [(key, str(error["VersionId"]))]
+            else:  # moto omits VersionId from per-item errors: every unanswered version of key
+                matched = [ident for ident in pending if ident[0] == key]
+            for ident in matched:
+                refused = pending.pop(ident, None)
+                if refused is None:
+                    continue
+                if code == "AccessDenied" and (locked or refused.hold.held):
+                    result.held.append(refused)
+                else:
+                    result.failed.append(PurgeFailure(refused, code or "Error", message))
+        for entry in pending.values():  # S3 said nothing about it: never count it as deleted
+            result.failed.append(PurgeFailure(entry, "NoResult", "no per-item result returned"))
+        return result
+
+    def _abort(self, upload: Entry) -> PurgeResult:
+        result = PurgeResult(requests=1)
+        try:
+            self.client.abort_multipart_upload(
+                Bucket=self.bucket,
+                Key=join_key(self.root, upload.key),
+                UploadId=str(upload.version_id),
+            )
+        except botocore.exceptions.ClientError as exc:
+            code, _ = _error_code(exc)
+            if code != "NoSuchUpload":  # already gone counts as done (the re-listing proves it)
+                result.failed.append(PurgeFailure(upload, code or "Error", "abort failed"))
+                return result
+        result.deleted.append(upload)
+        return result
+
+    def soft_delete_policy(self) -> SoftDeletePolicy:
+        return SoftDeletePolicy(
+            None, "S3 has no soft delete: old versions and delete markers are inventoried"
+        )
+
+    # -- Copier ---------------------------------------------------------------------------------
+
+    def copy(
+        self,
+        key: str,
+        dest: ObjectStore,
+        dest_key: str,
+        *,
+        version_id: str | None = None,
+        storage_class: str | None = None,
+    ) -> ObjectInfo:
+        """Server-side copy to another S3 location (same endpoint), optionally into another
+        storage class (``GLACIER``, ``DEEP_ARCHIVE``, ...). To a store of another kind the
+        bytes are streamed through this process (no storage class there)."""
+        if storage_class is not None and storage_class not in STORAGE_CLASSES:
+            known = ", ".join(sorted(STORAGE_CLASSES))
+            raise InputError(f"unknown S3 storage class {storage_class!r} (known: {known})")
+        if not isinstance(dest, S3Store):
+            if storage_class is not None:
+                raise UnsupportedError(
+                    f"copy to {dest.url}: storage class {storage_class!r} is S3's; "
+                    "the destination is not an S3 store"
+                )
+            with self.open(key, version_id) as src:
+                return dest.put(dest_key, src)
+        source = self.head(key, version_id)
+        source_ref: dict[str, Any] = {"Bucket": self.bucket, "Key": self._key(key)}
+        if version_id is not None:
+            source_ref["VersionId"] = version_id
+        target = dest._key(dest_key)
+        extra: dict[str, Any] = {}
+        if storage_class is not None:
+            extra["StorageClass"] = storage_class
+        what = f"copy {self._where(key, version_id)} to {dest._where(dest_key)}"
+        if source.size <= MAX_COPY_OBJECT:
+            with _errors(what):
+                response = dest.client.copy_object(
+                    Bucket=dest.bucket,
+                    Key=target,
+                    CopySource=cast(Any, source_ref),
+                    ChecksumAlgorithm="SHA256",
+                    **extra,
+                )
+            new_version = response.get("VersionId")
+        else:
+            with _errors(what):
+                dest.client.copy(
+                    cast(Any, source_ref), dest.bucket, target, ExtraArgs=extra or None
+                )
+            new_version = None
+        return dest.head(dest_key, new_version)
+
+
+def _chain(head: list[bytes], rest: Iterator[bytes]) -> Iterator[bytes]:
+    while head:
+        yield head.pop(0)
+    yield from rest
+
+
+def open_store(url: str) -> S3Store:
+    """The store rooted at ``s3://bucket/prefix``, with a fresh client from the environment."""
+    bucket, root = parse_url(url)
+    return S3Store(bucket, root, new_client())
