@@ -507,10 +507,36 @@ def _field(obj: dict[str, Any], key: str, kind: type, what: str) -> Any:
 
 
 def _b64(text: str, what: str) -> bytes:
+    """Strict base64: a non-canonical encoding (e.g. altered padding bits) is refused too."""
     try:
-        return base64.b64decode(text, validate=True)
+        raw = base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
         raise IntegrityError(f"malformed signature bundle: {what} is not base64") from None
+    if base64.b64encode(raw).decode("ascii") != text:
+        raise IntegrityError(f"malformed signature bundle: {what} is not canonical base64")
+    return raw
+
+
+# Fields a key-based bundle may carry, per object. Anything else is refused, so that a change
+# anywhere in the bundle fails verification. Only the DSSE ``keyid`` is neither signed nor
+# checked (model_signing writes "", Sundown the signer's key id).
+_ALLOWED = {
+    "the bundle": {"mediaType", "verificationMaterial", "dsseEnvelope"},
+    "verificationMaterial": {"publicKey", "tlogEntries", "timestampVerificationData"},
+    "verificationMaterial.publicKey": {"hint", "rawBytes", "keyDetails"},
+    "dsseEnvelope": {"payload", "payloadType", "signatures"},
+    "dsseEnvelope.signatures[0]": {"sig", "keyid"},
+}
+
+
+def _strict(obj: Any, what: str) -> dict[str, Any]:
+    value = _obj(obj, what)
+    unknown = sorted(set(value) - _ALLOWED[what])
+    if unknown:
+        raise IntegrityError(
+            f"malformed signature bundle: unexpected field(s) in {what}: {unknown}"
+        )
+    return value
 
 
 def verify_bundle(bundle: bytes | str, public_key_pem: bytes) -> SignedModel:
@@ -522,20 +548,24 @@ def verify_bundle(bundle: bytes | str, public_key_pem: bytes) -> SignedModel:
         doc = json.loads(bundle)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise IntegrityError(f"signature bundle is not JSON ({exc})") from None
-    doc = _obj(doc, "the bundle")
+    doc = _strict(doc, "the bundle")
     media_type = doc.get("mediaType")
     if media_type != BUNDLE_MEDIA_TYPE:
         raise IntegrityError(
             f"signature bundle has media type {media_type!r}, expected {BUNDLE_MEDIA_TYPE!r}"
         )
     material = _obj(doc.get("verificationMaterial"), "verificationMaterial")
-    if "publicKey" not in material:
-        kinds = ", ".join(sorted(material)) or "nothing"
+    if {"certificate", "x509CertificateChain"} & set(material):
         raise UnsupportedError(
-            f"signature bundle is not signed with a bare public key (it carries {kinds}); "
-            "only key-based bundles are verified by Sundown"
+            "signature bundle is signed with a certificate; Sundown verifies key-based bundles "
+            "only (use model_signing verify certificate)"
         )
-    hint = _obj(material["publicKey"], "verificationMaterial.publicKey").get("hint")
+    material = _strict(material, "verificationMaterial")
+    if "publicKey" not in material:
+        raise IntegrityError("malformed signature bundle: verificationMaterial has no publicKey")
+    if not isinstance(material.get("tlogEntries", []), list):
+        raise IntegrityError("malformed signature bundle: tlogEntries is not a list")
+    hint = _strict(material["publicKey"], "verificationMaterial.publicKey").get("hint")
     if hint is not None:
         expected = public_key_hint(public_key_pem)
         if hint != expected:
@@ -543,7 +573,7 @@ def verify_bundle(bundle: bytes | str, public_key_pem: bytes) -> SignedModel:
                 "signature bundle was made with a different public key "
                 f"(bundle names key {str(hint)[:16]}..., given key is {expected[:16]}...)"
             )
-    env = _obj(doc.get("dsseEnvelope"), "dsseEnvelope")
+    env = _strict(doc.get("dsseEnvelope"), "dsseEnvelope")
     payload_type = _field(env, "payloadType", str, "dsseEnvelope")
     payload = _b64(_field(env, "payload", str, "dsseEnvelope"), "dsseEnvelope.payload")
     sigs = _field(env, "signatures", list, "dsseEnvelope")
@@ -551,7 +581,7 @@ def verify_bundle(bundle: bytes | str, public_key_pem: bytes) -> SignedModel:
         raise IntegrityError(
             f"signature bundle has {len(sigs)} DSSE signatures; an OMS bundle has exactly one"
         )
-    sig = _obj(sigs[0], "dsseEnvelope.signatures[0]")
+    sig = _strict(sigs[0], "dsseEnvelope.signatures[0]")
     raw_sig = _b64(_field(sig, "sig", str, "dsseEnvelope.signatures[0]"), "signature")
     keyid = sig.get("keyid") or ""
     if not isinstance(keyid, str):
