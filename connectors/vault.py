@@ -1,0 +1,813 @@
+"""HashiCorp Vault / OpenBao: the client plumbing and the transit key service (``vault://MOUNT/KEY``).
+
+Configuration comes from the standard Vault environment, read afresh for every operation (a
+rotated or revoked token never lives on in a cache):
+
+- ``VAULT_ADDR`` (default ``https://127.0.0.1:8200``), ``VAULT_NAMESPACE``;
+- ``VAULT_TOKEN`` (or ``~/.vault-token``), or AppRole: ``VAULT_ROLE_ID`` and ``VAULT_SECRET_ID``
+  (mount ``SUNDOWN_VAULT_APPROLE_PATH``, default ``approle``); when ``VAULT_ROLE_ID`` is set
+  AppRole wins, and the token it logs in with is revoked when the operation ends;
+- TLS: ``VAULT_CACERT``, ``VAULT_CAPATH``, ``VAULT_SKIP_VERIFY``, ``VAULT_CLIENT_CERT`` /
+  ``VAULT_CLIENT_KEY``; ``VAULT_CLIENT_TIMEOUT`` (seconds, default 30);
+- ``VAULT_MAX_RETRIES`` (default 3): transient failures (connection refused or reset, 412, 429,
+  5xx) are retried that many times with exponential backoff by urllib3's ``Retry`` on the HTTP
+  session; permission, not-found and bad-request answers are never retried;
+- ``SUNDOWN_VAULT_KV_MOUNT`` (default ``secret``): the KV v2 mount that holds Sundown's key
+  records (``sundown/keys/<transit mount>/<key>``): kind, creation time, the sentinel wrapped DEK
+  made at creation, and after destruction the destruction evidence.
+
+Keys (``vault://transit/my-system``): key-encryption keys are ``aes256-gcm96`` with
+``exportable=false`` and ``allow_plaintext_backup=false``; signing keys are ``ecdsa-p256``.
+Data keys come from ``datakey/plaintext``: Vault draws the DEK and returns it with its wrapped
+form in one TLS response, so the DEK exists only in this process's memory and is never sent
+anywhere (see docs/vault.md).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import hashlib
+import os
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import hvac
+import hvac.exceptions as hvac_errors
+import requests
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+from sundown.errors import (
+    BackendError,
+    ConflictError,
+    InputError,
+    IntegrityError,
+    KeyDestroyedError,
+    NotFoundError,
+    PermissionDeniedError,
+    SundownError,
+    TransientError,
+)
+from sundown.keys import KeyDestruction, KeyInfo, WrappedKey
+
+KEK_TYPE = "aes256-gcm96"
+SIGNING_TYPE = "ecdsa-p256"
+REWRAP_BATCH = 256  # items per transit batch request
+RECORD_PREFIX = "sundown/keys"
+DEFAULT_ADDR = "https://127.0.0.1:8200"
+
+_SEGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_CIPHERTEXT = re.compile(rb"^vault:v([1-9][0-9]{0,9}):[A-Za-z0-9+/]+={0,2}$")
+
+# ---------------------------------------------------------------------------------------------
+# Configuration and client
+
+
+@dataclass(frozen=True)
+class VaultSettings:
+    """Where and how to reach Vault, from the environment. Holds no secret (token, secret-id):
+    those are read from the environment when a client is made."""
+
+    addr: str
+    namespace: str | None
+    approle_path: str
+    use_approle: bool
+    verify: bool | str
+    cert: tuple[str, str] | None
+    timeout: float
+    max_retries: int
+    kv_mount: str
+
+    @classmethod
+    def from_env(cls) -> VaultSettings:
+        env = os.environ
+        verify: bool | str = True
+        if env.get("VAULT_CAPATH"):
+            verify = env["VAULT_CAPATH"]
+        if env.get("VAULT_CACERT"):
+            verify = env["VAULT_CACERT"]
+        if env.get("VAULT_SKIP_VERIFY", "").lower() in ("1", "true", "yes"):
+            verify = False
+        cert = None
+        if env.get("VAULT_CLIENT_CERT") and env.get("VAULT_CLIENT_KEY"):
+            cert = (env["VAULT_CLIENT_CERT"], env["VAULT_CLIENT_KEY"])
+        return cls(
+            addr=(env.get("VAULT_ADDR") or DEFAULT_ADDR).rstrip("/"),
+            namespace=env.get("VAULT_NAMESPACE") or None,
+            approle_path=(env.get("SUNDOWN_VAULT_APPROLE_PATH") or "approle").strip("/"),
+            use_approle=bool(env.get("VAULT_ROLE_ID")),
+            verify=verify,
+            cert=cert,
+            timeout=_seconds("VAULT_CLIENT_TIMEOUT", env.get("VAULT_CLIENT_TIMEOUT"), 30.0),
+            max_retries=int(_seconds("VAULT_MAX_RETRIES", env.get("VAULT_MAX_RETRIES"), 3)),
+            kv_mount=(env.get("SUNDOWN_VAULT_KV_MOUNT") or "secret").strip("/"),
+        )
+
+
+def _seconds(name: str, raw: str | None, default: float) -> float:
+    if not raw:
+        return default
+    text = raw.strip().removesuffix("s")
+    try:
+        value = float(text)
+    except ValueError:
+        raise InputError(f"{name}={raw!r} is not a number") from None
+    if value < 0:
+        raise InputError(f"{name}={raw!r} must not be negative")
+    return value
+
+
+def retry_policy(max_retries: int) -> Retry:
+    """Bounded retries with exponential backoff for transient failures only.
+
+    Connection errors, 412 (eventual consistency), 429 and 5xx are retried; every method is, since
+    the transit, KV, token and lease calls Sundown makes are safe to repeat. The final failed
+    response is returned (not raised) so that it is classified like any other answer."""
+    return Retry(
+        total=max_retries,
+        connect=max_retries,
+        read=max_retries,
+        status=max_retries,
+        other=0,
+        allowed_methods=None,
+        status_forcelist=(412, 429, 500, 502, 503, 504),
+        backoff_factor=0.2,
+        backoff_max=5.0,
+        respect_retry_after_header=True,
+        raise_on_status=False,
+    )
+
+
+@contextlib.contextmanager
+def vault_client(settings: VaultSettings | None = None) -> Iterator[hvac.Client]:
+    """A fresh, authenticated hvac client for one operation; closed (and an AppRole login token
+    revoked) when the block ends."""
+    settings = settings or VaultSettings.from_env()
+    session = requests.Session()
+    adapter = HTTPAdapter(max_retries=retry_policy(settings.max_retries))
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    logged_in = False
+    try:
+        client = hvac.Client(
+            url=settings.addr,
+            token=None if not settings.use_approle else "",
+            verify=settings.verify,
+            cert=settings.cert,
+            timeout=settings.timeout,
+            namespace=settings.namespace,
+            session=session,
+        )
+        if settings.use_approle:
+            with vault_errors("AppRole login", settings):
+                try:
+                    client.auth.approle.login(
+                        role_id=os.environ["VAULT_ROLE_ID"],
+                        secret_id=os.environ.get("VAULT_SECRET_ID") or None,
+                        mount_point=settings.approle_path,
+                    )
+                except hvac_errors.InvalidRequest as exc:
+                    raise PermissionDeniedError(
+                        f"AppRole login at {settings.addr}/v1/auth/{settings.approle_path} "
+                        f"refused: {_vault_messages(exc)} (check VAULT_ROLE_ID/VAULT_SECRET_ID)"
+                    ) from None
+            logged_in = True
+        elif not client.token:
+            raise PermissionDeniedError(
+                f"no Vault credentials for {settings.addr}: set VAULT_TOKEN, or VAULT_ROLE_ID "
+                "and VAULT_SECRET_ID for AppRole"
+            )
+        yield client
+    finally:
+        if logged_in:
+            with contextlib.suppress(Exception):
+                client.auth.token.revoke_self()
+        session.close()
+
+
+def _vault_messages(exc: hvac_errors.VaultError) -> str:
+    errors = [str(e) for e in (exc.errors or []) if e]
+    return "; ".join(errors)[:300] if errors else type(exc).__name__
+
+
+def translate(exc: BaseException, what: str, settings: VaultSettings) -> SundownError:
+    """The Sundown error for a failed Vault call: distinct kinds, no secret in the message."""
+    where = settings.addr
+    if isinstance(exc, SundownError):
+        return exc
+    if isinstance(exc, hvac_errors.VaultError):
+        detail = _vault_messages(exc)
+        if isinstance(exc, hvac_errors.InvalidPath):
+            return NotFoundError(f"{what}: not found at Vault {where}")
+        if isinstance(exc, hvac_errors.Forbidden | hvac_errors.Unauthorized):
+            return PermissionDeniedError(
+                f"{what}: permission denied by Vault at {where} (the token is invalid or expired, "
+                "or its policy lacks the capability; see docs/vault.md for the policy)"
+            )
+        if isinstance(exc, hvac_errors.VaultDown):
+            if "sealed" in detail.lower():
+                return BackendError(
+                    f"{what}: Vault at {where} is sealed; unseal it (bao/vault operator unseal) "
+                    "and run again"
+                )
+            return TransientError(f"{what}: Vault at {where} is unavailable (503): {detail}")
+        if isinstance(exc, hvac_errors.VaultNotInitialized):
+            return BackendError(f"{what}: Vault at {where} is not initialized")
+        if isinstance(exc, hvac_errors.InvalidRequest):
+            if "not found" in detail.lower():
+                return NotFoundError(f"{what}: {detail} (Vault {where})")
+            return InputError(f"{what}: Vault at {where} rejected the request: {detail}")
+        if isinstance(
+            exc,
+            hvac_errors.RateLimitExceeded
+            | hvac_errors.InternalServerError
+            | hvac_errors.BadGateway
+            | hvac_errors.PreconditionFailed,
+        ):
+            return TransientError(
+                f"{what}: Vault at {where} failed after {settings.max_retries} retries: {detail}"
+            )
+        return BackendError(f"{what}: unexpected answer from Vault at {where}: {detail}")
+    if isinstance(exc, requests.exceptions.SSLError):
+        return BackendError(
+            f"{what}: TLS handshake with Vault at {where} failed (set VAULT_CACERT to the CA "
+            "that signed its certificate)"
+        )
+    if isinstance(exc, requests.exceptions.ConnectionError | requests.exceptions.Timeout):
+        reason = re.search(r"\[Errno -?\d+\] ([^'\")]+)", str(exc))
+        because = reason.group(1).strip() if reason else type(exc).__name__
+        return TransientError(
+            f"{what}: cannot reach Vault at {where} after {settings.max_retries} retries "
+            f"({because})"
+        )
+    if isinstance(exc, requests.exceptions.RequestException):
+        return BackendError(f"{what}: request to Vault at {where} failed ({type(exc).__name__})")
+    raise exc
+
+
+@contextlib.contextmanager
+def vault_errors(what: str, settings: VaultSettings) -> Iterator[None]:
+    """Translate hvac/requests failures inside the block into Sundown errors."""
+    try:
+        yield
+    except (hvac_errors.VaultError, requests.exceptions.RequestException) as exc:
+        raise translate(exc, what, settings) from None
+
+
+# ---------------------------------------------------------------------------------------------
+# URIs and key records
+
+
+def parse_uri(uri: str) -> tuple[str, str]:
+    """``vault://MOUNT/KEY`` -> (mount, key). The mount may have several segments."""
+    parts = urlsplit(uri)
+    if parts.scheme.lower() != "vault":
+        raise InputError(f"not a vault:// URI: {uri!r}")
+    if parts.query or parts.fragment:
+        raise InputError(f"{uri!r}: a vault:// key URI takes no query or fragment")
+    segments = [s for s in f"{parts.netloc}/{parts.path}".split("/") if s]
+    if len(segments) < 2:
+        raise InputError(
+            f"{uri!r} names no key (expected vault://MOUNT/KEY, e.g. vault://transit/x)"
+        )
+    for segment in segments:
+        if not _SEGMENT.match(segment):
+            raise InputError(
+                f"{uri!r}: {segment!r} is not a valid mount or key name "
+                "(letters, digits, '.', '_', '-')"
+            )
+    return "/".join(segments[:-1]), segments[-1]
+
+
+def _record_path(mount: str, key: str) -> str:
+    return f"{RECORD_PREFIX}/{mount}/{key}"
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _version_of(ciphertext: bytes, what: str) -> int:
+    match = _CIPHERTEXT.match(ciphertext)
+    if match is None:
+        raise IntegrityError(f"{what}: not a Vault transit ciphertext (vault:vN:...)")
+    return int(match.group(1))
+
+
+# ---------------------------------------------------------------------------------------------
+# The key service
+
+
+class VaultTransitKey:
+    """A transit key as a :class:`sundown.keys.KeyService` (and the destroy operation for
+    signing keys too). Every method opens its own client from the current environment."""
+
+    def __init__(self, uri: str, settings: VaultSettings | None = None) -> None:
+        self._mount, self._name = parse_uri(uri)
+        self._settings = settings
+
+    # -- plumbing
+
+    @property
+    def uri(self) -> str:
+        return f"vault://{self._mount}/{self._name}"
+
+    def _config(self) -> VaultSettings:
+        return self._settings or VaultSettings.from_env()
+
+    @contextlib.contextmanager
+    def _client(self, what: str) -> Iterator[tuple[hvac.Client, VaultSettings]]:
+        settings = self._config()
+        with vault_errors(f"{what} {self.uri}", settings), vault_client(settings) as client:
+            yield client, settings
+
+    def _read(self, client: hvac.Client) -> dict[str, Any]:
+        return dict(client.secrets.transit.read_key(self._name, mount_point=self._mount)["data"])
+
+    def _read_or_missing(self, client: hvac.Client, settings: VaultSettings) -> dict[str, Any]:
+        """The key's data; KeyDestroyedError when Sundown's record says it was destroyed."""
+        try:
+            return self._read(client)
+        except hvac_errors.InvalidPath:
+            record = self._record(client, settings)
+            if record and record.get("status") in ("destroying", "destroyed"):
+                raise KeyDestroyedError(
+                    f"{self.uri} was destroyed at {record.get('destroyed_at')}: nothing wrapped "
+                    "under it can be recovered"
+                ) from None
+            raise NotFoundError(f"no transit key {self.uri} at Vault {settings.addr}") from None
+
+    def _record(self, client: hvac.Client, settings: VaultSettings) -> dict[str, Any] | None:
+        try:
+            answer = client.secrets.kv.v2.read_secret_version(
+                path=_record_path(self._mount, self._name),
+                mount_point=settings.kv_mount,
+                raise_on_deleted_version=True,
+            )
+        except (hvac_errors.InvalidPath, hvac_errors.Forbidden):
+            return None
+        return dict(answer["data"]["data"])
+
+    def _write_record(
+        self, client: hvac.Client, settings: VaultSettings, record: dict[str, Any]
+    ) -> None:
+        client.secrets.kv.v2.create_or_update_secret(
+            path=_record_path(self._mount, self._name),
+            secret=record,
+            mount_point=settings.kv_mount,
+        )
+
+    def _set_config(self, client: hvac.Client, **config: Any) -> None:
+        # Through the adapter: hvac's own check wrongly refuses min_encryption_version equal to
+        # min_decryption_version, which trim needs.
+        client.adapter.post(f"/v1/{self._mount}/keys/{self._name}/config", json=config)
+
+    @staticmethod
+    def _info(uri: str, data: dict[str, Any]) -> KeyInfo:
+        latest = int(data["latest_version"])
+        first = max(int(data.get("min_available_version") or 0), 1)
+        return KeyInfo(
+            uri=uri,
+            kind="signing" if data.get("supports_signing") else "kek",
+            algorithm=str(data["type"]),
+            latest_version=latest,
+            min_decryption_version=int(data["min_decryption_version"]),
+            versions=tuple(range(first, latest + 1)),
+        )
+
+    # -- creation
+
+    def create(self, *, signing: bool) -> KeyInfo:
+        """Create the key; a KEK gets a sentinel wrapped DEK, kept in its record for the
+        destruction proof. ConflictError if the key already exists."""
+        with self._client("create key") as (client, settings):
+            transit = client.secrets.transit
+            try:
+                self._read(client)
+            except hvac_errors.InvalidPath:
+                pass
+            else:
+                raise ConflictError(f"transit key {self.uri} already exists")
+            transit.create_key(
+                self._name,
+                key_type=SIGNING_TYPE if signing else KEK_TYPE,
+                exportable=False,
+                allow_plaintext_backup=False,
+                mount_point=self._mount,
+            )
+            data = self._read(client)
+            if data.get("exportable") or data.get("allow_plaintext_backup"):
+                raise BackendError(f"{self.uri} was created exportable; refusing to use it")
+            record: dict[str, Any] = {
+                "uri": self.uri,
+                "kind": "signing" if signing else "kek",
+                "algorithm": data["type"],
+                "created_at": _now().isoformat(),
+                "status": "active",
+            }
+            if not signing:
+                plaintext, ciphertext, version = self._datakey(client)
+                record["sentinel_ciphertext"] = ciphertext.decode("ascii")
+                record["sentinel_version"] = version
+                record["sentinel_sha256"] = hashlib.sha256(plaintext).hexdigest()
+            self._write_record(client, settings, record)
+            return self._info(self.uri, data)
+
+    # -- KeyService
+
+    def info(self) -> KeyInfo:
+        with self._client("read key") as (client, settings):
+            return self._info(self.uri, self._read_or_missing(client, settings))
+
+    def _datakey(self, client: hvac.Client) -> tuple[bytes, bytes, int]:
+        answer = client.secrets.transit.generate_data_key(
+            self._name, key_type="plaintext", bits=256, mount_point=self._mount
+        )["data"]
+        plaintext = base64.b64decode(answer["plaintext"])
+        ciphertext = str(answer["ciphertext"]).encode("ascii")
+        version = _version_of(ciphertext, f"data key from {self.uri}")
+        if len(plaintext) != 32 or version != int(answer.get("key_version", version)):
+            raise BackendError(f"{self.uri}: Vault returned a malformed data key")
+        return plaintext, ciphertext, version
+
+    def new_data_key(self) -> tuple[bytes, WrappedKey]:
+        with self._client("new data key from") as (client, settings):
+            try:
+                plaintext, ciphertext, version = self._datakey(client)
+            except hvac_errors.InvalidRequest as exc:
+                if "not found" in _vault_messages(exc):
+                    self._read_or_missing(client, settings)
+                raise
+        return plaintext, WrappedKey(self.uri, version, ciphertext)
+
+    def _check_wrapped(self, wrapped: WrappedKey) -> None:
+        if wrapped.key_uri.rstrip("/") != self.uri:
+            raise IntegrityError(f"the wrapped key belongs to {wrapped.key_uri}, not {self.uri}")
+        version = _version_of(wrapped.ciphertext, f"wrapped key for {self.uri}")
+        if version != wrapped.key_version:
+            raise IntegrityError(
+                f"wrapped key for {self.uri}: recorded version {wrapped.key_version} does not "
+                f"match the ciphertext's version {version} (altered)"
+            )
+
+    def _decrypt_failure(
+        self,
+        exc: hvac_errors.InvalidRequest,
+        version: int,
+        client: hvac.Client,
+        settings: VaultSettings,
+    ) -> SundownError:
+        detail = _vault_messages(exc).lower()
+        if "not found" in detail:
+            data = self._read_or_missing(client, settings)  # raises KeyDestroyed/NotFound
+            return BackendError(f"{self.uri}: Vault says the key is missing but it reads: {data}")
+        if "too old" in detail or "disallowed by policy" in detail:
+            data = self._read_or_missing(client, settings)
+            if version < int(data.get("min_available_version") or 0):
+                return KeyDestroyedError(
+                    f"{self.uri} version {version} was retired and trimmed: it is destroyed"
+                )
+            return NotFoundError(
+                f"{self.uri} version {version} is retired (minimum decryption version "
+                f"{data['min_decryption_version']})"
+            )
+        return IntegrityError(
+            f"wrapped key for {self.uri} version {version} does not unwrap: altered, "
+            "or wrapped by another key"
+        )
+
+    def unwrap(self, wrapped: WrappedKey) -> bytes:
+        self._check_wrapped(wrapped)
+        with self._client("unwrap with") as (client, settings):
+            try:
+                answer = client.secrets.transit.decrypt_data(
+                    self._name,
+                    ciphertext=wrapped.ciphertext.decode("ascii"),
+                    mount_point=self._mount,
+                )["data"]
+            except hvac_errors.InvalidRequest as exc:
+                raise self._decrypt_failure(exc, wrapped.key_version, client, settings) from None
+        try:
+            plaintext = base64.b64decode(answer["plaintext"], validate=True)
+        except (binascii.Error, KeyError, TypeError):
+            raise IntegrityError(f"{self.uri}: unwrapped data key is malformed") from None
+        if len(plaintext) != 32:
+            raise IntegrityError(f"{self.uri}: unwrapped data key is not 32 bytes")
+        return plaintext
+
+    def rewrap(self, wrapped: Sequence[WrappedKey]) -> list[WrappedKey]:
+        for item in wrapped:
+            self._check_wrapped(item)
+        result: list[WrappedKey] = []
+        with self._client("rewrap with") as (client, settings):
+            self._read_or_missing(client, settings)
+            for start in range(0, len(wrapped), REWRAP_BATCH):
+                batch = wrapped[start : start + REWRAP_BATCH]
+                answer = client.secrets.transit.rewrap_data(
+                    self._name,
+                    ciphertext=None,
+                    batch_input=[{"ciphertext": w.ciphertext.decode("ascii")} for w in batch],
+                    mount_point=self._mount,
+                )["data"]["batch_results"]
+                if len(answer) != len(batch):
+                    raise BackendError(f"{self.uri}: rewrap answered {len(answer)} of {len(batch)}")
+                failed = [(start + i, r["error"]) for i, r in enumerate(answer) if r.get("error")]
+                if failed:
+                    index, error = failed[0]
+                    raise IntegrityError(
+                        f"{self.uri}: {len(failed)} of {len(wrapped)} wrapped keys cannot be "
+                        f"re-wrapped (first: item {index}: {str(error)[:120]}); nothing was "
+                        "re-wrapped in this batch"
+                    )
+                for r in answer:
+                    ciphertext = str(r["ciphertext"]).encode("ascii")
+                    result.append(
+                        WrappedKey(self.uri, _version_of(ciphertext, self.uri), ciphertext)
+                    )
+        return result
+
+    def rotate(self) -> int:
+        with self._client("rotate") as (client, settings):
+            before = int(self._read_or_missing(client, settings)["latest_version"])
+            client.secrets.transit.rotate_key(self._name, mount_point=self._mount)
+            after = int(self._read(client)["latest_version"])
+        if after <= before:
+            raise BackendError(f"{self.uri}: rotation did not add a version ({before} -> {after})")
+        return after
+
+    def retire_versions_below(self, version: int) -> None:
+        """Raise min_decryption_version (and min_encryption_version, which trim requires) to
+        ``version``, re-wrap the creation sentinel so the destruction proof keeps working, then
+        ``trim`` the older versions: keys wrapped under them can never be unwrapped again."""
+        with self._client("retire versions of") as (client, settings):
+            data = self._read_or_missing(client, settings)
+            latest = int(data["latest_version"])
+            if not 1 <= version <= latest:
+                raise InputError(
+                    f"{self.uri}: cannot retire versions below {version}: versions are 1..{latest}"
+                )
+            record = self._record(client, settings)
+            sentinel_version = int((record or {}).get("sentinel_version") or 0)
+            if record and record.get("sentinel_ciphertext") and sentinel_version < version:
+                rewrapped = client.secrets.transit.rewrap_data(
+                    self._name,
+                    ciphertext=record["sentinel_ciphertext"],
+                    mount_point=self._mount,
+                )["data"]["ciphertext"]
+                record["sentinel_ciphertext"] = rewrapped
+                record["sentinel_version"] = _version_of(rewrapped.encode("ascii"), self.uri)
+                self._write_record(client, settings, record)
+            config: dict[str, Any] = {}
+            if int(data["min_decryption_version"]) < version:
+                config["min_decryption_version"] = version
+            if int(data.get("min_encryption_version") or 0) < version:
+                config["min_encryption_version"] = version
+            if config:
+                self._set_config(client, **config)
+            if int(data.get("min_available_version") or 0) < version:
+                client.secrets.transit.trim_key(
+                    self._name, min_version=version, mount_point=self._mount
+                )
+
+    # -- destruction
+
+    def destroy(self) -> KeyDestruction:
+        """Cryptographic erase, proved.
+
+        Before deleting, every check must pass (the creation sentinel unwraps to its recorded
+        digest; a fresh sentinel is wrapped under the latest version); anything unexpected stops
+        before deletion. After ``deletion_allowed=true`` and the delete: the key must not read,
+        must not be listed, and neither sentinel may unwrap. Running it again on a destroyed key
+        re-checks and returns the same kind of evidence."""
+        with self._client("destroy") as (client, settings):
+            record = self._record(client, settings)
+            try:
+                data: dict[str, Any] | None = self._read(client)
+            except hvac_errors.InvalidPath:
+                data = None
+            if data is None:
+                if not record or record.get("status") not in ("destroying", "destroyed"):
+                    raise NotFoundError(
+                        f"no transit key {self.uri} at Vault {settings.addr}, and no record "
+                        "that Sundown destroyed it"
+                    )
+                return self._verify_destroyed(client, settings, record, rerun=True)
+            checks: dict[str, str] = {}
+            kind = "signing" if data.get("supports_signing") else "kek"
+            latest = int(data["latest_version"])
+            sentinels: list[str] = []
+            if kind == "kek":
+                if record and record.get("sentinel_ciphertext"):
+                    ciphertext = str(record["sentinel_ciphertext"])
+                    plaintext = base64.b64decode(
+                        client.secrets.transit.decrypt_data(
+                            self._name, ciphertext=ciphertext, mount_point=self._mount
+                        )["data"]["plaintext"]
+                    )
+                    if hashlib.sha256(plaintext).hexdigest() != record.get("sentinel_sha256"):
+                        raise IntegrityError(
+                            f"{self.uri}: the creation sentinel unwraps to the wrong value; "
+                            "refusing to destroy"
+                        )
+                    checks["creation sentinel before delete"] = "unwrapped, digest matches record"
+                    sentinels.append(ciphertext)
+                else:
+                    checks["creation sentinel before delete"] = (
+                        "absent: key not created by Sundown; a pre-delete sentinel is used"
+                    )
+                _, fresh, version = self._datakey(client)
+                checks["pre-delete sentinel"] = f"wrapped under version {version}"
+                sentinels.append(fresh.decode("ascii"))
+            record = dict(record or {"uri": self.uri, "kind": kind, "algorithm": data["type"]})
+            record.update(
+                {
+                    "status": "destroying",
+                    "latest_version": latest,
+                    "min_available_version": int(data.get("min_available_version") or 0),
+                    "destroy_sentinels": sentinels,
+                    "pre_delete_checks": checks,
+                }
+            )
+            self._write_record(client, settings, record)
+            self._set_config(client, deletion_allowed=True)
+            client.secrets.transit.delete_key(self._name, mount_point=self._mount)
+            record["status"] = "destroyed"
+            record["destroyed_at"] = _now().isoformat()
+            evidence = self._verify_destroyed(client, settings, record, rerun=False)
+            record["checks"] = evidence.checks
+            record["verified"] = evidence.verified
+            self._write_record(client, settings, record)
+            return evidence
+
+    def _verify_destroyed(
+        self,
+        client: hvac.Client,
+        settings: VaultSettings,
+        record: dict[str, Any],
+        *,
+        rerun: bool,
+    ) -> KeyDestruction:
+        checks: dict[str, str] = dict(record.get("pre_delete_checks") or {})
+        ok = True
+        try:
+            self._read(client)
+            checks["read key after delete"] = "FAILED: the key still reads"
+            ok = False
+        except hvac_errors.InvalidPath:
+            checks["read key after delete"] = "404 not found"
+        try:
+            listed = client.secrets.transit.list_keys(mount_point=self._mount)["data"]["keys"]
+        except hvac_errors.InvalidPath:
+            listed = []
+        if self._name in listed:
+            checks["list keys after delete"] = "FAILED: the key is still listed"
+            ok = False
+        else:
+            checks["list keys after delete"] = "not listed"
+        sentinels = [str(s) for s in record.get("destroy_sentinels") or []]
+        if record.get("kind") == "kek" and not sentinels:
+            checks["sentinel after delete"] = "FAILED: no sentinel recorded"
+            ok = False
+        for index, ciphertext in enumerate(sentinels):
+            name = "creation sentinel" if index == 0 and len(sentinels) == 2 else "sentinel"
+            name = f"{name} #{index + 1} after delete"
+            try:
+                client.secrets.transit.decrypt_data(
+                    self._name, ciphertext=ciphertext, mount_point=self._mount
+                )
+                checks[name] = "FAILED: still unwraps"
+                ok = False
+            except hvac_errors.InvalidRequest as exc:
+                checks[name] = f"does not unwrap ({_vault_messages(exc)})"
+        if record.get("kind") == "signing":
+            try:
+                client.secrets.transit.sign_data(
+                    self._name,
+                    hash_input=_b64(hashlib.sha256(b"sundown destroy check").digest()),
+                    hash_algorithm="sha2-256",
+                    prehashed=True,
+                    mount_point=self._mount,
+                )
+                checks["sign after delete"] = "FAILED: still signs"
+                ok = False
+            except (hvac_errors.InvalidRequest, hvac_errors.InvalidPath) as exc:
+                checks["sign after delete"] = f"refused ({_vault_messages(exc)})"
+        if rerun:
+            checks["re-run"] = "key already destroyed; checks repeated"
+        latest = int(record.get("latest_version") or 0)
+        trimmed = int(record.get("min_available_version") or 0)
+        method = f"transit key deleted after deletion_allowed=true (type {record.get('algorithm')})"
+        if trimmed > 1:
+            method += f"; versions 1..{trimmed - 1} had been trimmed before"
+        destroyed_at = record.get("destroyed_at")
+        return KeyDestruction(
+            uri=self.uri,
+            versions_destroyed=tuple(range(1, latest + 1)),
+            destroyed_at=datetime.fromisoformat(destroyed_at) if destroyed_at else _now(),
+            method=method,
+            checks=checks,
+            verified=ok,
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# The signer
+
+
+class VaultSigner:
+    """A transit ``ecdsa-p256`` key as a :class:`sundown.keys.Signer`, pinned to the version that
+    was latest when opened, so the signature and the exported public key always match."""
+
+    def __init__(self, uri: str, settings: VaultSettings | None = None) -> None:
+        self._key = VaultTransitKey(uri, settings)
+        with self._key._client("open signing key") as (client, settings_):
+            data = self._key._read_or_missing(client, settings_)
+        if data.get("type") != SIGNING_TYPE:
+            raise InputError(
+                f"{self._key.uri} is a {data.get('type')} key, not an {SIGNING_TYPE} signing key"
+            )
+        self._version = int(data["latest_version"])
+        pem = str(data["keys"][str(self._version)]["public_key"]).encode("ascii")
+        public = serialization.load_pem_public_key(pem)
+        if not isinstance(public, ec.EllipticCurvePublicKey):
+            raise BackendError(f"{self._key.uri}: Vault returned a non-EC public key")
+        self._public = public
+        self._pem = public.public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+
+    @property
+    def uri(self) -> str:
+        return self._key.uri
+
+    @property
+    def version(self) -> int:
+        return self._version
+
+    @property
+    def key_id(self) -> str:
+        return f"{self._key.uri}#v{self._version}"
+
+    def public_key_pem(self) -> bytes:
+        return self._pem
+
+    def sign(self, message: bytes) -> bytes:
+        """ECDSA P-256 over SHA-256(message): the digest is sent (``prehashed``), never the
+        message; the DER signature is checked against the public key before it is returned."""
+        digest = hashlib.sha256(message).digest()
+        with self._key._client("sign with") as (client, settings):
+            try:
+                answer = client.secrets.transit.sign_data(
+                    self._key._name,
+                    hash_input=_b64(digest),
+                    key_version=self._version,
+                    hash_algorithm="sha2-256",
+                    prehashed=True,
+                    marshaling_algorithm="asn1",
+                    mount_point=self._key._mount,
+                )["data"]
+            except hvac_errors.InvalidRequest as exc:
+                if "not found" in _vault_messages(exc):
+                    self._key._read_or_missing(client, settings)
+                raise
+        text = str(answer["signature"])
+        prefix = f"vault:v{self._version}:"
+        if not text.startswith(prefix):
+            raise BackendError(f"{self.uri}: signature made with another version than {prefix}")
+        signature = base64.b64decode(text[len(prefix) :])
+        try:
+            self._public.verify(signature, message, ec.ECDSA(hashes.SHA256()))
+        except InvalidSignature:
+            raise IntegrityError(
+                f"{self.uri}: Vault's signature does not verify with its public key"
+            ) from None
+        return signature
+
+
+# ---------------------------------------------------------------------------------------------
+# Module functions for sundown.registry
+
+
+def open_key_service(uri: str) -> VaultTransitKey:
+    return VaultTransitKey(uri)
+
+
+def open_signer(uri: str) -> VaultSigner:
+    return VaultSigner(uri)
+
+
+def create_key(uri: str, *, signing: bool = False) -> KeyInfo:
+    return VaultTransitKey(uri).create(signing=signing)
