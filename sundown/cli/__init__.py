@@ -49,6 +49,7 @@ _COMMAND_MODULES = [
     "sundown.cli.keys",
     "sundown.cli.crypto",
     "sundown.cli.signatures",
+    "sundown.cli.demo",
 ]
 
 for _name in _COMMAND_MODULES:
