@@ -343,7 +343,11 @@ def encrypt_files(
 
 def read_sidecar(store: ObjectStore, key: str) -> Sidecar:
     """The sidecar of the ciphertext object ``key`` (NotFoundError if there is none)."""
-    with store.open(sidecar_key(key)) as f:
+    try:
+        source = store.open(sidecar_key(key))
+    except NotFoundError as exc:
+        raise NotFoundError(f"no sidecar {sidecar_key(key)!r} in {store.url} ({exc})") from exc
+    with source as f:
         data = f.read(MAX_SIDECAR_BYTES + 1)
     if len(data) > MAX_SIDECAR_BYTES:
         raise IntegrityError(f"sidecar of {key!r} is larger than {MAX_SIDECAR_BYTES} bytes")

@@ -61,6 +61,9 @@ class Artifact:
             except UnicodeEncodeError as exc:
                 raise InputError(f"artifact {name} {value!r} is not valid Unicode") from exc
 
+    def __str__(self) -> str:
+        return f"system {self.system!r}, path {self.path!r}, version {self.version!r}"
+
     def associated_data(self) -> bytes:
         """Canonical encoding: ``AD_DOMAIN`` then, for system, path and version in this order,
         a 4-byte big-endian length and the UTF-8 bytes."""
