@@ -1,0 +1,403 @@
+"""The evidence ledger: append-only, hash-chained, signed records of every lifecycle operation.
+
+Each record is one object ``records/<12-digit sequence>.json`` in an evidence store (any
+:class:`sundown.store.ObjectStore`; default ``$SUNDOWN_HOME/ledger``, in production a bucket with
+Object Lock). The object is the canonical JSON (RFC 8785) of a DSSE envelope whose payload is::
+
+    {"_type": "https://sundown.dev/ledger-record/v1", "sequence": 42, "time": "...Z",
+     "kind": "decommission", "subject": "...", "evidence": {"digest": "sha256:...",
+     "location": "s3://..."}, "previous": "sha256:<hash of record 41>", "signing_key_id": "...",
+     "pinned_public_key": null}
+
+A record's hash is the SHA-256 of its object. Record 0 (kind ``genesis``) pins the public key
+that signs the ledger and Sundown's certificates; every later record must be signed by it.
+
+Appends are create-only writes (``put(..., if_absent=True)``): two workers that race for the same
+sequence number cannot both win, so the chain never forks and nothing is overwritten. The loser
+gets :class:`~sundown.errors.ConflictError`, reads the record that won, and tries the next number.
+The format is specified in ``docs/formats/ledger.md``.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any, Self
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    NonNegativeInt,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
+
+from sundown import canonical, dsse
+from sundown.certificate import public_key_fingerprint
+from sundown.errors import (
+    ConflictError,
+    InputError,
+    IntegrityError,
+    NotFoundError,
+)
+from sundown.keys import Signer
+from sundown.store import ObjectStore
+
+RECORD_TYPE = "https://sundown.dev/ledger-record/v1"
+PAYLOAD_TYPE = "application/vnd.sundown.ledger-record+json"
+RECORDS_PREFIX = "records"
+SEQUENCE_DIGITS = 12
+MAX_APPEND_ATTEMPTS = 1000  # races lost in a row before giving up (each loss is progress)
+
+Digest = Annotated[str, StringConstraints(pattern=r"^sha256:[0-9a-f]{64}$")]
+Text = Annotated[str, StringConstraints(min_length=1, max_length=4096)]
+_KEY_RE = re.compile(rf"^{RECORDS_PREFIX}/(\d{{{SEQUENCE_DIGITS}}})\.json$")
+
+
+class RecordKind(enum.StrEnum):
+    GENESIS = "genesis"  # record 0 only: pins the signing public key
+    DEPLOY = "deploy"
+    ROTATE = "rotate"
+    REVOKE = "revoke"
+    RETENTION = "retention"
+    DECOMMISSION = "decommission"
+
+
+class Evidence(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+    digest: Digest  # sha256 of the evidence object (for a certificate: its envelope digest)
+    location: Text  # where the evidence is kept, e.g. s3://evidence/certs/DC-....dsse.json
+
+
+class Record(BaseModel):
+    """The signed content of one ledger record."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True, populate_by_name=True)
+
+    type: str = Field(default=RECORD_TYPE, alias="_type", pattern=f"^{re.escape(RECORD_TYPE)}$")
+    sequence: NonNegativeInt
+    time: AwareDatetime
+    kind: RecordKind
+    subject: Text
+    evidence: Evidence | None
+    previous: Digest | None
+    signing_key_id: Text
+    pinned_public_key: str | None = None  # PEM, record 0 only
+
+    @model_validator(mode="after")
+    def _shape(self) -> Self:
+        first = self.sequence == 0
+        if first != (self.kind is RecordKind.GENESIS):
+            raise ValueError("record 0, and only record 0, is the genesis record")
+        if first != (self.previous is None):
+            raise ValueError("only record 0 has no previous record hash")
+        if first != (self.pinned_public_key is not None):
+            raise ValueError("only record 0 pins a public key")
+        if not first and self.evidence is None:
+            raise ValueError("a record must point at its evidence")
+        return self
+
+    def to_json(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", by_alias=True)
+
+
+def record_key(sequence: int) -> str:
+    """``records/000000000042.json``: zero padded, so key order is sequence order."""
+    if sequence < 0 or sequence >= 10**SEQUENCE_DIGITS:
+        raise InputError(f"ledger sequence {sequence} out of range")
+    return f"{RECORDS_PREFIX}/{sequence:0{SEQUENCE_DIGITS}d}.json"
+
+
+@dataclass(frozen=True)
+class StoredRecord:
+    key: str
+    record: Record
+    envelope: dsse.Envelope
+    hash: str  # sha256:<hex> of the stored object (canonical envelope JSON)
+
+    @property
+    def name(self) -> str:
+        return f"ledger record {self.record.sequence:0{SEQUENCE_DIGITS}d}"
+
+
+@dataclass(frozen=True)
+class LedgerReport:
+    """What :meth:`Ledger.verify` established."""
+
+    url: str
+    records: int
+    head_hash: str
+    pinned_key_id: str
+    pinned_key_fingerprint: str
+    key_supplied: bool  # False: trust on first use of the genesis record
+    kinds: dict[str, int]
+
+    def summary(self) -> str:
+        trust = (
+            "matches the supplied public key"
+            if self.key_supplied
+            else "trust on first use: compare this fingerprint with one you hold"
+        )
+        return (
+            f"ledger {self.url} valid: {self.records} record(s), head {self.head_hash}; "
+            f"signed by {self.pinned_key_id} ({self.pinned_key_fingerprint}, {trust})"
+        )
+
+
+def default_ledger_url() -> str:
+    """``$SUNDOWN_HOME/ledger`` (``~/.sundown/ledger`` when SUNDOWN_HOME is unset)."""
+    home = os.environ.get("SUNDOWN_HOME") or str(Path.home() / ".sundown")
+    return (Path(home).expanduser().resolve() / "ledger").as_uri()
+
+
+def _parse(key: str, data: bytes) -> StoredRecord:
+    """Parse one stored record (no signature check). IntegrityError naming the record."""
+    match = _KEY_RE.match(key)
+    label = f"ledger record {match.group(1)}" if match else f"ledger object {key}"
+    try:
+        envelope = dsse.Envelope.from_json(canonical.loads(data))
+        if envelope.payload_type != PAYLOAD_TYPE:
+            raise IntegrityError(f"payloadType {envelope.payload_type!r} is not {PAYLOAD_TYPE}")
+        if not canonical.is_canonical(envelope.payload):
+            raise IntegrityError("payload is not canonical JSON")
+        record = Record.model_validate_json(envelope.payload, strict=True)
+        if canonical.dumps(record.to_json()) != envelope.payload:
+            raise IntegrityError("fields do not round-trip: unexpected encoding")
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "record"
+        raise IntegrityError(f"{label} ({key}): field {where}: {first['msg']}") from exc
+    except (IntegrityError, InputError) as exc:
+        raise IntegrityError(f"{label} ({key}): {exc}") from exc
+    digest = canonical.sha256_digest(canonical.dumps(envelope.to_json()))
+    return StoredRecord(key, record, envelope, digest)
+
+
+class Ledger:
+    """An evidence ledger in an object store."""
+
+    def __init__(self, store: ObjectStore) -> None:
+        self._store = store
+        self._pinned: tuple[str, bytes] | None = None  # (fingerprint, PEM) of record 0
+
+    @classmethod
+    def open(cls, url: str | None = None) -> Ledger:
+        """The ledger at ``url`` (default :func:`default_ledger_url`)."""
+        from sundown import registry
+
+        return cls(registry.open_store(url or default_ledger_url()))
+
+    @property
+    def url(self) -> str:
+        return self._store.url
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def _read(self, key: str) -> StoredRecord:
+        with self._store.open(key) as stream:
+            data = stream.read()
+        return _parse(key, data)
+
+    def keys(self) -> Iterator[str]:
+        """The keys of the objects under ``records/``, in key order."""
+        for info in self._store.list(RECORDS_PREFIX):
+            yield info.key
+
+    def records(self) -> Iterator[StoredRecord]:
+        """Every record in order, parsed but NOT verified (use :meth:`verify`)."""
+        for key in self.keys():
+            yield self._read(key)
+
+    def head(self) -> StoredRecord | None:
+        """The record with the highest sequence number, or None for an empty ledger."""
+        last = None
+        for key in self.keys():
+            if _KEY_RE.match(key):
+                last = key
+        return self._read(last) if last else None
+
+    def pinned_public_key(self) -> bytes:
+        """The public key pinned by record 0 (PEM), after checking record 0's own signature.
+        NotFoundError for an empty ledger. Compare its fingerprint with one you trust."""
+        return self._genesis()[1]
+
+    def _genesis(self) -> tuple[str, bytes]:
+        if self._pinned is None:
+            try:
+                first = self._read(record_key(0))
+            except NotFoundError:
+                raise NotFoundError(f"the ledger at {self.url} has no records") from None
+            pem = (first.record.pinned_public_key or "").encode("ascii")
+            try:
+                fingerprint = public_key_fingerprint(pem)
+                dsse.verify(first.envelope, pem)
+            except (InputError, IntegrityError) as exc:
+                raise IntegrityError(f"{first.name} ({first.key}): {exc}") from exc
+            self._pinned = (fingerprint, pem)
+        return self._pinned
+
+    # -- appending --------------------------------------------------------------------------
+
+    def _put(self, record: Record, signer: Signer) -> StoredRecord:
+        payload = canonical.dumps(record.to_json())
+        envelope = dsse.sign(PAYLOAD_TYPE, payload, signer)
+        data = canonical.dumps(envelope.to_json())
+        key = record_key(record.sequence)
+        self._store.put(key, [data], if_absent=True)
+        return StoredRecord(key, record, envelope, canonical.sha256_digest(data))
+
+    def initialise(self, signer: Signer, *, now: datetime | None = None) -> StoredRecord:
+        """Write record 0, pinning ``signer``'s public key. If another worker did it first with
+        the same key, return theirs; IntegrityError if the ledger pins a different key."""
+        pem = signer.public_key_pem()
+        fingerprint = public_key_fingerprint(pem)
+        record = Record(
+            sequence=0,
+            time=now or datetime.now(UTC),
+            kind=RecordKind.GENESIS,
+            subject=f"ledger opened; pins signing key {signer.key_id} ({fingerprint})",
+            evidence=None,
+            previous=None,
+            signing_key_id=signer.key_id,
+            pinned_public_key=pem.decode("ascii"),
+        )
+        try:
+            stored = self._put(record, signer)
+        except ConflictError:
+            stored = self._read(record_key(0))
+        self._check_signer(fingerprint)
+        return stored
+
+    def _check_signer(self, fingerprint: str) -> None:
+        pinned, _pem = self._genesis()
+        if pinned != fingerprint:
+            raise IntegrityError(
+                f"the signer's public key {fingerprint} is not the key pinned by the ledger at "
+                f"{self.url} ({pinned})"
+            )
+
+    def append(
+        self,
+        kind: RecordKind | str,
+        subject: str,
+        evidence_digest: str,
+        evidence_location: str,
+        signer: Signer,
+        *,
+        now: datetime | None = None,
+    ) -> StoredRecord:
+        """Append one record, creating record 0 first on an empty ledger. Safe with several
+        workers at once: a lost race (ConflictError from the create-only write) moves on to the
+        next sequence number after the record that won."""
+        kind = RecordKind(kind)
+        if kind is RecordKind.GENESIS:
+            raise InputError("the genesis record is written by initialise(), not append()")
+        evidence = Evidence(digest=evidence_digest, location=evidence_location)
+        fingerprint = public_key_fingerprint(signer.public_key_pem())
+        head = self.head()
+        if head is None:
+            head = self.initialise(signer)
+        self._check_signer(fingerprint)
+        for _attempt in range(MAX_APPEND_ATTEMPTS):
+            _check_signature(head, self._genesis()[1])
+            record = Record(
+                sequence=head.record.sequence + 1,
+                time=now or datetime.now(UTC),
+                kind=kind,
+                subject=subject,
+                evidence=evidence,
+                previous=head.hash,
+                signing_key_id=signer.key_id,
+            )
+            try:
+                return self._put(record, signer)
+            except ConflictError:
+                # Someone else took this number: chain onto their record instead.
+                head = self._read(record_key(record.sequence))
+        raise ConflictError(
+            f"ledger append to {self.url} lost {MAX_APPEND_ATTEMPTS} races in a row; giving up"
+        )
+
+    # -- verifying --------------------------------------------------------------------------
+
+    def verify(self, public_key_pem: bytes | None = None) -> LedgerReport:
+        """Check every record: names, sequence, signature under the pinned key, hash chain.
+        With ``public_key_pem``, record 0 must pin exactly that key. IntegrityError naming the
+        first broken record; NotFoundError for an empty ledger."""
+        previous: StoredRecord | None = None
+        genesis: StoredRecord | None = None
+        kinds: dict[str, int] = {}
+        pinned_pem = b""
+        for index, key in enumerate(self.keys()):
+            match = _KEY_RE.match(key)
+            if not match:
+                raise IntegrityError(
+                    f"ledger object {key}: not a record name (records/<12 digits>.json)"
+                )
+            number = int(match.group(1))
+            if number != index:
+                missing = record_key(index)
+                raise IntegrityError(
+                    f"ledger record {index:0{SEQUENCE_DIGITS}d} ({missing}) is missing: "
+                    f"the next object is {key}"
+                )
+            stored = self._read(key)
+            name = f"ledger record {number:0{SEQUENCE_DIGITS}d} ({key})"
+            if stored.record.sequence != number:
+                raise IntegrityError(
+                    f"{name}: its sequence field says {stored.record.sequence}, not {number}"
+                )
+            if previous is None:
+                pinned_pem = (stored.record.pinned_public_key or "").encode("ascii")
+                try:
+                    fingerprint = public_key_fingerprint(pinned_pem)
+                except InputError as exc:
+                    raise IntegrityError(f"{name}: pinned_public_key: {exc}") from exc
+                if public_key_pem is not None:
+                    trusted = public_key_fingerprint(public_key_pem)
+                    if trusted != fingerprint:
+                        raise IntegrityError(
+                            f"{name}: key mismatch: the ledger pins {fingerprint}, the trusted "
+                            f"public key is {trusted}"
+                        )
+                genesis = stored
+            elif stored.record.previous != previous.hash:
+                raise IntegrityError(
+                    f"{name}: previous hash {stored.record.previous} does not match "
+                    f"{previous.name} ({previous.hash}): the chain is broken"
+                )
+            _check_signature(stored, pinned_pem)
+            if stored.record.signing_key_id not in {k for k, _ in stored.envelope.signatures}:
+                raise IntegrityError(f"{name}: envelope keyid differs from signing_key_id")
+            kinds[stored.record.kind.value] = kinds.get(stored.record.kind.value, 0) + 1
+            previous = stored
+        if previous is None or genesis is None:
+            raise NotFoundError(f"the ledger at {self.url} has no records")
+        return LedgerReport(
+            url=self.url,
+            records=previous.record.sequence + 1,
+            head_hash=previous.hash,
+            pinned_key_id=genesis.record.signing_key_id,
+            pinned_key_fingerprint=public_key_fingerprint(pinned_pem),
+            key_supplied=public_key_pem is not None,
+            kinds=kinds,
+        )
+
+
+def _check_signature(stored: StoredRecord, public_key_pem: bytes) -> None:
+    """The record's signature under the pinned key, or IntegrityError naming the record."""
+    try:
+        dsse.verify(stored.envelope, public_key_pem)
+    except IntegrityError as exc:
+        raise IntegrityError(
+            f"{stored.name} ({stored.key}): signature does not verify with the pinned key"
+        ) from exc
