@@ -1,0 +1,94 @@
+"""Vault leases: revoke one lease by id, or every lease under a prefix.
+
+Revoking a lease revokes the dynamic secret behind it (a database user, a certificate, a cloud
+credential). Listing and prefix revocation need ``sudo`` on ``sys/leases/*`` (docs/vault.md).
+"""
+
+from __future__ import annotations
+
+import re
+
+import hvac
+import hvac.exceptions as hvac_errors
+
+from connectors.credentials import Checks, CredentialEvidence, now
+from connectors.vault import VaultSettings, vault_client, vault_errors
+from sundown.errors import InputError, NotFoundError
+
+KIND = "vault-lease"
+_LEASE = re.compile(r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)+$")
+
+
+def _check(value: str, what: str) -> str:
+    value = value.strip("/")
+    if not _LEASE.match(value) or ".." in value.split("/"):
+        raise InputError(f"{value!r} is not a lease {what} (e.g. database/creds/app/AbC123)")
+    return value
+
+
+def _lookup(client: hvac.Client, lease_id: str) -> dict[str, object] | None:
+    try:
+        return dict(client.sys.read_lease(lease_id)["data"])
+    except hvac_errors.InvalidRequest as exc:
+        if "invalid lease" in str(exc):
+            return None
+        raise
+
+
+def _list(client: hvac.Client, prefix: str) -> list[str]:
+    try:
+        return [str(k) for k in client.sys.list_leases(prefix)["data"]["keys"]]
+    except hvac_errors.InvalidPath:
+        return []
+
+
+def revoke_lease(lease_id: str, *, missing_ok: bool = False) -> CredentialEvidence:
+    """Revoke one lease. Proof: looking it up fails ("invalid lease")."""
+    lease_id = _check(lease_id, "id")
+    settings = VaultSettings.from_env()
+    with vault_errors(f"revoke lease {lease_id}", settings), vault_client(settings) as client:
+        before = _lookup(client, lease_id)
+        if before is None and not missing_ok:
+            raise NotFoundError(f"no lease {lease_id} (unknown, expired or already revoked)")
+        if before is not None:
+            client.sys.revoke_lease(lease_id)
+        checks = Checks()
+        after = _lookup(client, lease_id)
+        checks.expect(
+            "lookup after", after is None, "invalid lease" if after is None else "still live"
+        )
+    details = {"expire_time": str(before.get("expire_time"))} if before else {}
+    return CredentialEvidence(
+        kind=KIND,
+        target=lease_id,
+        action="revoked" if before is not None else "already absent",
+        at=now(),
+        details=details,
+        checks=checks.results,
+        verified=checks.ok,
+    )
+
+
+def revoke_lease_prefix(prefix: str, *, missing_ok: bool = False) -> CredentialEvidence:
+    """Revoke every lease under ``prefix`` (e.g. ``database/creds/my-system``). Proof: listing
+    the prefix afterwards finds nothing."""
+    prefix = _check(prefix, "prefix")
+    settings = VaultSettings.from_env()
+    with vault_errors(f"revoke leases under {prefix}/", settings), vault_client(settings) as client:
+        before = _list(client, prefix)
+        if not before and not missing_ok:
+            raise NotFoundError(f"no leases under {prefix}/")
+        if before:
+            client.sys.revoke_prefix(prefix)
+        after = _list(client, prefix)
+    checks = Checks()
+    checks.expect("list after", not after, f"{len(after)} leases listed under {prefix}/")
+    return CredentialEvidence(
+        kind=KIND,
+        target=f"{prefix}/",
+        action="revoked" if before else "already absent",
+        at=now(),
+        details={"leases_found": str(len(before))},
+        checks=checks.results,
+        verified=checks.ok,
+    )
