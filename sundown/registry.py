@@ -80,7 +80,7 @@ def create_key(uri: str, *, signing: bool = False) -> KeyInfo:
 
 
 def split_object_url(url: str) -> tuple[str, str]:
-    """Split an object URL into (store root URL, key): ``s3://b/p/x.bin`` -> ``s3://b/p``, ``x.bin``.
+    """Split an object URL into (store root URL, key): ``s3://b/p/x`` -> ``s3://b/p``, ``x``.
 
     The root is the parent "folder" of the object, so the store opened on it is scoped to it."""
     scheme_of(url)
