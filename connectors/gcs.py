@@ -1,0 +1,676 @@
+"""The ``gs://bucket/prefix`` object store (Google Cloud Storage, through google-cloud-storage).
+
+``open_store("gs://bucket/models/a")`` is rooted at that prefix: keys are relative to it and a
+listing never leaves it (``models/a`` never matches ``models/ab``). The client is built afresh
+for each store object from the environment of the moment: Application Default Credentials, or
+anonymous credentials when ``STORAGE_EMULATOR_HOST`` points at an emulator. Nothing is cached
+across credentials.
+
+What it does, in GCS terms:
+
+- ``put`` streams: an object that fits in one request (8 MiB) goes as one multipart upload, a
+  larger one as a resumable upload in 8 MiB chunks; both carry a CRC32C checksum that the
+  server's must match (``IntegrityError`` otherwise). ``if_absent`` sends
+  ``ifGenerationMatch=0``, so create-only is atomic on the server.
+- ``open`` reads one fixed generation (the current one at open time, or the one asked for), so a
+  concurrent overwrite never mixes two generations in one stream.
+- ``inventory`` lists every generation (``versions=true``: the live object is ``OBJECT``,
+  noncurrent generations are ``VERSION``) and, when the bucket has a soft-delete policy, the
+  soft-deleted generations (``softDeleted=true``), each with its holds (temporary, event-based)
+  and retention (bucket retention policy, object retention).
+- ``purge`` deletes exactly the listed generations (``generation=`` on every delete, so a
+  generation written after the inventory is never touched) in JSON-API batches of 100, and reads
+  each sub-response: 2xx or 404 (already gone) -> deleted; 403 for a hold or retention -> held;
+  anything else -> failed. Soft-deleted generations cannot be deleted before their window ends:
+  they are reported as held, with no request sent.
+- ``copy`` is a server-side rewrite (any size, any bucket), optionally into another storage
+  class (``ARCHIVE``).
+
+Retries are google-api-core's: reads, listings and generation-exact deletes are idempotent and
+retried by the SDK's default policy; a whole batch request that fails transiently is re-sent
+under the same policy (its deletes are generation-exact, hence idempotent).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import re
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import UTC, datetime
+from typing import Any, BinaryIO, TypeVar, cast
+from urllib.parse import urlsplit
+
+import requests
+from google.api_core import exceptions as gexc
+from google.api_core import retry as gretry
+from google.auth import exceptions as auth_exc
+from google.cloud import storage
+from google.cloud.storage.exceptions import DataCorruption
+from google.cloud.storage.retry import DEFAULT_RETRY
+
+from sundown.errors import (
+    BackendError,
+    ConflictError,
+    InputError,
+    IntegrityError,
+    NotFoundError,
+    PermissionDeniedError,
+    SundownError,
+    TransientError,
+    UnsupportedError,
+)
+from sundown.store import (
+    Capability,
+    Entry,
+    EntryKind,
+    HoldState,
+    ObjectInfo,
+    ObjectStore,
+    PurgeFailure,
+    PurgeResult,
+    SoftDeletePolicy,
+    check_key,
+    check_prefix,
+    join_key,
+    relative_key,
+)
+
+BATCH_LIMIT = 100  # the JSON API accepts up to 100 calls per batch request
+_CHUNK = 8 * 1024 * 1024  # resumable chunk (a multiple of 256 KiB) and single-request limit
+_PAGE = 1000
+STORAGE_CLASSES = ("STANDARD", "NEARLINE", "COLDLINE", "ARCHIVE")
+_BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$")
+
+T = TypeVar("T")
+
+
+# -- errors -------------------------------------------------------------------------------------
+
+
+def _map_error(exc: Exception, what: str) -> SundownError:
+    """The Sundown error for a google-cloud-storage failure. ``what`` names the object."""
+    if isinstance(exc, SundownError):
+        return exc
+    if isinstance(exc, gexc.NotFound):
+        return NotFoundError(f"{what}: not found")
+    if isinstance(exc, gexc.PreconditionFailed):
+        return ConflictError(f"{what}: already exists (or changed meanwhile)")
+    if isinstance(exc, gexc.Forbidden | gexc.Unauthorized):
+        return PermissionDeniedError(f"{what}: refused by GCS ({_code(exc)})")
+    if isinstance(exc, auth_exc.DefaultCredentialsError):
+        return PermissionDeniedError(f"{what}: no Google credentials found ({type(exc).__name__})")
+    if isinstance(exc, DataCorruption):
+        return IntegrityError(f"{what}: checksum mismatch between the data sent and GCS's copy")
+    if isinstance(
+        exc,
+        gexc.TooManyRequests
+        | gexc.InternalServerError
+        | gexc.BadGateway
+        | gexc.ServiceUnavailable
+        | gexc.GatewayTimeout
+        | gexc.RetryError
+        | requests.ConnectionError
+        | requests.Timeout
+        | auth_exc.TransportError,
+    ):
+        return TransientError(f"{what}: GCS unavailable ({type(exc).__name__})")
+    if isinstance(exc, gexc.BadRequest):
+        return InputError(f"{what}: GCS rejected the request ({_code(exc)})")
+    if isinstance(exc, gexc.GoogleAPICallError):
+        return BackendError(f"{what}: GCS error {_code(exc)}")
+    return BackendError(f"{what}: {type(exc).__name__}")
+
+
+def _code(exc: gexc.GoogleAPICallError) -> str:
+    message = str(getattr(exc, "message", "") or "").strip()
+    return f"{exc.code} {message[:200]}".strip()
+
+
+def _call(what: str, fn: Callable[[], T]) -> T:
+    try:
+        return fn()
+    except (gexc.GoogleAPIError, auth_exc.GoogleAuthError, requests.RequestException) as exc:
+        raise _map_error(exc, what) from exc
+    except DataCorruption as exc:
+        raise _map_error(exc, what) from exc
+
+
+# -- streams ------------------------------------------------------------------------------------
+
+
+class _IterReader(io.RawIOBase):
+    """A readable stream over an iterable of byte chunks (never holds more than one chunk)."""
+
+    def __init__(self, chunks: Iterable[bytes]) -> None:
+        self._it = iter(chunks)
+        self._buf = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        view = memoryview(b).cast("B")
+        while not self._buf:
+            try:
+                chunk = next(self._it)
+            except StopIteration:
+                return 0
+            if not isinstance(chunk, bytes | bytearray | memoryview):
+                raise InputError(f"put() needs byte chunks, got {type(chunk).__name__}")
+            self._buf = bytes(chunk)
+        n = min(len(view), len(self._buf))
+        view[:n] = self._buf[:n]
+        self._buf = self._buf[n:]
+        return n
+
+
+class _MappedReader(io.RawIOBase):
+    """Wraps the SDK's reader so that errors while streaming are Sundown errors."""
+
+    def __init__(self, inner: BinaryIO, what: str) -> None:
+        self._inner = inner
+        self._what = what
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        view = memoryview(b).cast("B")
+        data = _call(self._what, lambda: self._inner.read(len(view)))
+        view[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self._inner.close()
+        super().close()
+
+
+def _as_stream(data: BinaryIO | Iterable[bytes]) -> BinaryIO:
+    """A readable stream over what ``put`` was given (a stream, an iterable of chunks, bytes)."""
+    if isinstance(data, bytes | bytearray | memoryview):
+        return io.BytesIO(bytes(data))
+    if hasattr(data, "read"):
+        return data  # type: ignore[return-value]
+    return _IterReader(data)  # type: ignore[return-value]
+
+
+def _read_up_to(stream: BinaryIO, limit: int) -> bytes:
+    parts: list[bytes] = []
+    size = 0
+    while size < limit:
+        data = stream.read(limit - size)
+        if not data:
+            break
+        parts.append(data)
+        size += len(data)
+    return b"".join(parts)
+
+
+# -- URLs ---------------------------------------------------------------------------------------
+
+
+def parse_url(url: str) -> tuple[str, str]:
+    """``gs://bucket/prefix`` -> (bucket, prefix)."""
+    parts = urlsplit(url)
+    if parts.scheme != "gs":
+        raise InputError(f"not a gs:// URL: {url!r}")
+    if parts.query or parts.fragment:
+        raise InputError(f"gs:// URL must not have a query or fragment: {url!r}")
+    bucket = parts.netloc
+    if not _BUCKET_NAME.match(bucket) or ".." in bucket:
+        raise InputError(f"invalid GCS bucket name {bucket!r} in {url!r}")
+    return bucket, check_prefix(parts.path)
+
+
+def new_client() -> storage.Client:
+    """A fresh client from the current environment: anonymous credentials against an emulator
+    (``STORAGE_EMULATOR_HOST``), Application Default Credentials otherwise."""
+    project = os.environ.get("GOOGLE_CLOUD_PROJECT") or os.environ.get("GCLOUD_PROJECT")
+    if os.environ.get("STORAGE_EMULATOR_HOST"):
+        from google.auth.credentials import AnonymousCredentials
+
+        return storage.Client(project=project or "emulator", credentials=AnonymousCredentials())
+    return _call("GCS client", lambda: storage.Client(project=project))
+
+
+# -- the store ----------------------------------------------------------------------------------
+
+
+def _time(value: datetime | None) -> datetime:
+    return value if value is not None else datetime.fromtimestamp(0, UTC)
+
+
+class GcsStore:
+    """A bucket prefix as an object store. See the module docstring."""
+
+    def __init__(self, bucket: str, prefix: str, client: storage.Client | None = None) -> None:
+        self._client = client if client is not None else new_client()
+        self._bucket_name = bucket
+        self._prefix = prefix
+        self._bucket = self._client.bucket(bucket)
+        self._settings: storage.Bucket | None = None
+
+    @property
+    def url(self) -> str:
+        return (
+            f"gs://{self._bucket_name}/{self._prefix}"
+            if self._prefix
+            else (f"gs://{self._bucket_name}")
+        )
+
+    @property
+    def bucket(self) -> str:
+        return self._bucket_name
+
+    @property
+    def client(self) -> storage.Client:
+        return self._client
+
+    def __repr__(self) -> str:
+        return f"GcsStore({self.url!r})"
+
+    def _bucket_settings(self) -> storage.Bucket:
+        if self._settings is None:
+            self._settings = _call(
+                f"bucket {self._bucket_name}",
+                lambda: self._client.get_bucket(self._bucket_name, retry=DEFAULT_RETRY),
+            )
+        return self._settings
+
+    @property
+    def capabilities(self) -> frozenset[Capability]:
+        """From the bucket's settings: versioning and soft delete as configured; holds, archive
+        storage class, batch delete and create-only writes exist on every bucket."""
+        bucket = self._bucket_settings()
+        caps = {
+            Capability.OBJECT_LOCK,
+            Capability.ARCHIVE_TIER,
+            Capability.BATCH_DELETE,
+            Capability.CONDITIONAL_CREATE,
+        }
+        if bucket.versioning_enabled:
+            caps.add(Capability.VERSIONING)
+        if _soft_delete_seconds(bucket):
+            caps.add(Capability.SOFT_DELETE)
+        return frozenset(caps)
+
+    # -- names ----------------------------------------------------------------------------------
+
+    def _name(self, key: str) -> str:
+        return join_key(self._prefix, check_key(key))
+
+    def _what(self, key: str, version_id: str | None = None) -> str:
+        suffix = f" generation {version_id}" if version_id else ""
+        return f"{self.url}/{key}{suffix}"
+
+    def _blob(self, key: str, version_id: str | None = None) -> storage.Blob:
+        return self._bucket.blob(self._name(key), generation=_generation(version_id))
+
+    def _info(self, key: str, blob: storage.Blob) -> ObjectInfo:
+        return ObjectInfo(
+            key=key,
+            size=int(blob.size or 0),
+            modified=_time(blob.updated),
+            version_id=str(blob.generation) if blob.generation is not None else None,
+            etag=blob.etag,
+            storage_class=blob.storage_class,
+            metadata=dict(blob.metadata or {}),
+        )
+
+    # -- ObjectStore ----------------------------------------------------------------------------
+
+    def put(
+        self,
+        key: str,
+        data: BinaryIO | Iterable[bytes],
+        *,
+        if_absent: bool = False,
+        metadata: dict[str, str] | None = None,
+    ) -> ObjectInfo:
+        blob = self._bucket.blob(self._name(key), chunk_size=_CHUNK)
+        if metadata:
+            blob.metadata = dict(metadata)
+        stream = _as_stream(data)
+        head = _read_up_to(stream, _CHUNK)
+        conditions: dict[str, Any] = {"if_generation_match": 0} if if_absent else {}
+        what = self._what(key)
+        if len(head) < _CHUNK:
+            # The whole object is in hand: one multipart request with its CRC32C.
+            retry = {} if if_absent else {"retry": DEFAULT_RETRY}
+            _call(
+                what,
+                lambda: blob.upload_from_file(
+                    io.BytesIO(head),
+                    size=len(head),
+                    checksum="crc32c",
+                    content_type="application/octet-stream",
+                    **conditions,
+                    **retry,
+                ),
+            )
+        else:
+            # A resumable upload in 8 MiB chunks through the SDK's BlobWriter (it keeps the
+            # current chunk to resend on a retry); the final CRC32C is checked against the
+            # server's. On an error the upload session is cancelled, never finalized.
+            def upload() -> None:
+                with blob.open(
+                    "wb",
+                    chunk_size=_CHUNK,
+                    ignore_flush=True,
+                    checksum="crc32c",
+                    content_type="application/octet-stream",
+                    **conditions,
+                ) as out:
+                    out.write(head)
+                    while data := stream.read(_CHUNK):
+                        out.write(data)
+
+            _call(what, upload)
+            _call(what, lambda: blob.reload(retry=DEFAULT_RETRY))
+        return self._info(key, blob)
+
+    def open(self, key: str, version_id: str | None = None) -> BinaryIO:
+        what = self._what(key, version_id)
+        found = _call(
+            what,
+            lambda: self._bucket.get_blob(
+                self._name(key), generation=_generation(version_id), retry=DEFAULT_RETRY
+            ),
+        )
+        if found is None:
+            raise NotFoundError(f"{what}: not found")
+        # A fresh Blob pinned to the generation found (no mediaLink: the URL carries it).
+        pinned = self._bucket.blob(self._name(key), generation=found.generation)
+        reader = pinned.open("rb", chunk_size=_CHUNK, retry=DEFAULT_RETRY)
+        return io.BufferedReader(_MappedReader(reader, what), _CHUNK)
+
+    def head(self, key: str, version_id: str | None = None) -> ObjectInfo:
+        what = self._what(key, version_id)
+        found = _call(
+            what,
+            lambda: self._bucket.get_blob(
+                self._name(key), generation=_generation(version_id), retry=DEFAULT_RETRY
+            ),
+        )
+        if found is None:
+            raise NotFoundError(f"{what}: not found")
+        return self._info(key, found)
+
+    def _list_prefix(self, prefix: str) -> str:
+        prefix = check_prefix(prefix)
+        full = join_key(self._prefix, prefix) if prefix else self._prefix
+        return full + "/" if full else ""
+
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        full = self._list_prefix(prefix)
+        blobs = self._client.list_blobs(
+            self._bucket_name, prefix=full or None, page_size=_PAGE, retry=DEFAULT_RETRY
+        )
+        for blob in _iterate(f"listing {self.url}", blobs):
+            rel = relative_key(self._prefix, blob.name)
+            if rel is None:  # pragma: no cover - the server filtered by prefix
+                continue
+            yield self._info(rel, blob)
+
+    def delete(self, key: str, version_id: str | None = None) -> None:
+        """Delete the live object (on a versioned bucket it becomes noncurrent), or exactly one
+        generation when ``version_id`` is given."""
+        blob = self._blob(key, version_id)
+        _call(
+            self._what(key, version_id),
+            lambda: blob.delete(retry=DEFAULT_RETRY if version_id else None),
+        )
+
+    # -- Inventory ------------------------------------------------------------------------------
+
+    def inventory(self, prefix: str = "") -> Iterator[Entry]:
+        """Every generation under the root, then every soft-deleted generation (when the bucket
+        has a soft-delete policy). Paginated."""
+        full = self._list_prefix(prefix)
+        # "true", not True: the JSON API's boolean spelling (some servers ignore "True").
+        blobs = self._client.list_blobs(
+            self._bucket_name,
+            prefix=full or None,
+            versions="true",
+            page_size=_PAGE,
+            retry=DEFAULT_RETRY,
+        )
+        now = datetime.now(UTC)
+        for blob in _iterate(f"inventory of {self.url}", blobs):
+            rel = relative_key(self._prefix, blob.name)
+            if rel is None:  # pragma: no cover
+                continue
+            live = blob.time_deleted is None
+            yield self._entry(rel, blob, EntryKind.OBJECT if live else EntryKind.VERSION, now)
+        if not _soft_delete_seconds(self._bucket_settings()):
+            return
+        deleted = self._client.list_blobs(
+            self._bucket_name,
+            prefix=full or None,
+            soft_deleted="true",
+            page_size=_PAGE,
+            retry=DEFAULT_RETRY,
+        )
+        for blob in _iterate(f"soft-deleted inventory of {self.url}", deleted):
+            rel = relative_key(self._prefix, blob.name)
+            # Only what the server marks soft-deleted: a server that ignores the parameter and
+            # returns live objects must not make them look soft-deleted.
+            if rel is None or blob.soft_delete_time is None:
+                continue
+            yield self._entry(rel, blob, EntryKind.SOFT_DELETED, now)
+
+    def _entry(self, key: str, blob: storage.Blob, kind: EntryKind, now: datetime) -> Entry:
+        return Entry(
+            key=key,
+            version_id=str(blob.generation),
+            kind=kind,
+            size=int(blob.size or 0),
+            modified=_time(blob.updated or blob.time_created),
+            is_latest=kind is EntryKind.OBJECT,
+            storage_class=blob.storage_class,
+            hold=_hold_state(blob, self._bucket_settings(), now),
+        )
+
+    def purge(self, entries: Sequence[Entry], *, bypass_governance: bool = False) -> PurgeResult:
+        """Delete exactly these generations, 100 per batch request. ``bypass_governance`` has no
+        GCS meaning (holds and retention policies cannot be bypassed by a delete)."""
+        names: list[tuple[Entry, str, int]] = []
+        for entry in entries:  # validate everything before deleting anything
+            if entry.kind not in (EntryKind.OBJECT, EntryKind.VERSION, EntryKind.SOFT_DELETED):
+                raise InputError(f"{self.url} has no {entry.kind} entries: {entry.key!r}")
+            generation = _generation(entry.version_id)
+            if generation is None:
+                raise InputError(
+                    f"purge needs the generation of every entry; {entry.key!r} in {self.url} "
+                    "has none (take it from inventory())"
+                )
+            names.append((entry, self._name(entry.key), generation))
+        result = PurgeResult()
+        pending: list[tuple[Entry, str, int]] = []
+        for item in names:
+            if item[0].kind is EntryKind.SOFT_DELETED:
+                # A soft-deleted generation cannot be deleted; it expires with the window.
+                result.held.append(item[0])
+            else:
+                pending.append(item)
+        for start in range(0, len(pending), BATCH_LIMIT):
+            result.merge(self._purge_batch(pending[start : start + BATCH_LIMIT]))
+        return result
+
+    def _purge_batch(self, items: Sequence[tuple[Entry, str, int]]) -> PurgeResult:
+        result = PurgeResult(requests=1)
+
+        def send() -> list[requests.Response]:
+            batch = self._client.batch(raise_exception=False)
+            with batch:
+                for _entry, name, generation in items:
+                    self._bucket.delete_blob(name, generation=generation)
+            return list(batch._responses)
+
+        try:
+            responses = gretry.Retry(predicate=gretry.if_transient_error, timeout=120)(send)()
+        except (gexc.GoogleAPIError, requests.RequestException, ValueError) as exc:
+            # The batch as a whole failed (or its answer could not be read): nothing is known
+            # about its items, so each one is failed; the re-listing is the proof anyway.
+            code = type(exc).__name__
+            message = f"batch request failed: {_map_error(exc, self.url)}"
+            result.failed.extend(PurgeFailure(e, code, message) for e, _, _ in items)
+            return result
+        if len(responses) != len(items):
+            message = f"batch answered {len(responses)} of {len(items)} deletes"
+            result.failed.extend(PurgeFailure(e, "BatchMismatch", message) for e, _, _ in items)
+            return result
+        for (entry, _name, _generation), response in zip(items, responses, strict=True):
+            outcome, code, message = classify_delete(response.status_code, _response_text(response))
+            if outcome == "deleted":
+                result.deleted.append(entry)
+            elif outcome == "held":
+                result.held.append(entry)
+            else:
+                result.failed.append(PurgeFailure(entry, code, message))
+        return result
+
+    def soft_delete_policy(self) -> SoftDeletePolicy:
+        seconds = _soft_delete_seconds(self._bucket_settings())
+        return SoftDeletePolicy(
+            seconds or None,
+            f"bucket {self._bucket_name} soft_delete_policy.retention_duration_seconds",
+        )
+
+    # -- Copier ---------------------------------------------------------------------------------
+
+    def copy(
+        self,
+        key: str,
+        dest: ObjectStore,
+        dest_key: str,
+        *,
+        version_id: str | None = None,
+        storage_class: str | None = None,
+    ) -> ObjectInfo:
+        """Server-side rewrite into another GCS location (optionally another storage class);
+        to a store of another kind, a streamed copy (no storage class)."""
+        cls = _storage_class(storage_class)
+        if not isinstance(dest, GcsStore):
+            if cls is not None:
+                raise UnsupportedError(
+                    f"copy from {self.url} to {dest.url} cannot set a GCS storage class"
+                )
+            with self.open(key, version_id) as src:
+                return dest.put(dest_key, src)
+        source = self._blob(key, version_id)
+        target = dest._bucket.blob(dest._name(dest_key))
+        if cls is not None:
+            target.storage_class = cls
+        what = f"copy {self._what(key, version_id)} -> {dest._what(dest_key)}"
+        token: str | None = None
+
+        def step() -> str | None:
+            answer = target.rewrite(source, token=token, retry=DEFAULT_RETRY)
+            return cast("str | None", answer[0])
+
+        while True:  # a rewrite of a large object answers in steps, each with a token
+            token = _call(what, step)
+            if token is None:
+                break
+        return dest._info(dest_key, target)
+
+
+def _response_text(response: requests.Response) -> str:
+    try:
+        return response.text or ""
+    except Exception:  # pragma: no cover - undecodable body
+        return ""
+
+
+def classify_delete(status: int, body: str) -> tuple[str, str, str]:
+    """One batch sub-response -> ("deleted" | "held" | "failed", code, message).
+
+    404 counts as deleted (that generation is already gone; the re-listing is the proof). A 403
+    that names a hold or a retention period is "held": GCS answers so for temporary and
+    event-based holds, bucket retention policies and object retention."""
+    if 200 <= status < 300 or status == 404:
+        return "deleted", str(status), ""
+    message = _error_message(body)
+    if status == 403 and re.search(r"hold|retention|retain", message, re.IGNORECASE):
+        return "held", str(status), message
+    return "failed", str(status), message or f"HTTP {status}"
+
+
+def _error_message(body: str) -> str:
+    import json
+
+    try:
+        error = json.loads(body).get("error", {})
+        return str(error.get("message", ""))[:300]
+    except (ValueError, AttributeError):
+        return body[:300]
+
+
+def _iterate(what: str, iterator: Iterable[T]) -> Iterator[T]:
+    it = iter(iterator)
+    while True:
+        try:
+            item = next(it)
+        except StopIteration:
+            return
+        except (gexc.GoogleAPIError, auth_exc.GoogleAuthError, requests.RequestException) as exc:
+            raise _map_error(exc, what) from exc
+        yield item
+
+
+def _generation(version_id: str | None) -> int | None:
+    if version_id is None:
+        return None
+    try:
+        value = int(version_id)
+    except ValueError:
+        raise InputError(f"not a GCS generation: {version_id!r} (expected digits)") from None
+    if value <= 0:
+        raise InputError(f"not a GCS generation: {version_id!r}")
+    return value
+
+
+def _storage_class(name: str | None) -> str | None:
+    if name is None:
+        return None
+    upper = name.upper()
+    if upper not in STORAGE_CLASSES:
+        raise InputError(
+            f"unknown GCS storage class {name!r} (one of {', '.join(STORAGE_CLASSES)})"
+        )
+    return upper
+
+
+def _soft_delete_seconds(bucket: storage.Bucket) -> int:
+    policy = bucket.soft_delete_policy
+    seconds = policy.retention_duration_seconds if policy is not None else None
+    return int(seconds or 0)
+
+
+def _hold_state(blob: storage.Blob, bucket: storage.Bucket, now: datetime) -> HoldState:
+    mode: str | None = None
+    until: datetime | None = None
+    expiry = blob.retention_expiration_time  # from the bucket's retention policy
+    if expiry is not None and expiry > now:
+        mode = "LOCKED" if bucket.retention_policy_locked else "UNLOCKED"
+        until = expiry
+    retention = blob.retention  # object retention (mode "Locked" / "Unlocked")
+    own_until = retention.retain_until_time if retention is not None else None
+    if own_until is not None and own_until > now and (until is None or own_until > until):
+        mode = str(retention.mode or "UNLOCKED").upper()
+        until = own_until
+    return HoldState(
+        retention_mode=mode,
+        retain_until=until,
+        event_based_hold=bool(blob.event_based_hold),
+        temporary_hold=bool(blob.temporary_hold),
+    )
+
+
+def open_store(url: str) -> GcsStore:
+    bucket, prefix = parse_url(url)
+    return GcsStore(bucket, prefix)
