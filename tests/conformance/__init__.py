@@ -1,0 +1,156 @@
+"""One conformance suite that every object store runs.
+
+Each test takes the ``store_case`` fixture, which is parametrized over every backend found in
+this package: a module ``tests/conformance/backend_<name>.py`` that defines
+
+    BACKENDS = [BackendSpec("gs-fake", ("fake_gcs_env",), FakeGcsBackend)]
+
+is picked up by ``conftest.py`` without any other edit. ``fixtures`` names the pytest fixtures the
+backend needs (a server, a per-test environment); their values are passed to ``factory``, which
+returns a :class:`StoreBackend`. The pytest id of each case is the backend's name, so
+``pytest tests/conformance -k s3`` runs one backend.
+
+Tests decide what to expect from the store's declared capabilities, never from the backend's
+type. Where an emulator lacks a behaviour its cloud has, the backend lists it in ``gaps``
+(feature -> reason) and the affected test calls :meth:`StoreCase.gap`, which marks it xfail with
+that reason; each gap is also listed in docs/known-gaps.md. Features named in ``gaps``:
+
+- ``versioning``: the location keeps old versions / generations and inventory reports them
+- ``object_lock``: legal holds block deletion and inventory reports them
+- ``retention``: retention (mode and date) blocks deletion and inventory reports it
+- ``delete_version``: one chosen version can be deleted
+- ``batch_delete``: purge sends many versions per request
+- ``soft_delete``: a soft-delete window can be configured and is reported
+- ``archive_tier``: copy into an archive storage class
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sundown import registry
+from sundown.store import Capability, Entry, EntryKind, ObjectStore
+
+
+class StoreBackend:
+    """What the suite needs from one backend beyond the store protocol: fresh locations and a
+    few administrative actions an operator (not Sundown) would take. Override what the backend
+    has; the defaults say "not available here"."""
+
+    name: str = "?"
+    batch_limit: int | None = None  # versions per purge request (S3 1000, GCS 100, Azure 256)
+    archive_class: str | None = None  # a storage class copy() may target (ARCHIVE_TIER)
+    soft_delete_seconds: int | None = None  # window set on locations made with soft_delete=True
+    gaps: Mapping[str, str] = {}
+
+    def new_location(
+        self, *, versioning: bool = False, object_lock: bool = False, soft_delete: bool = False
+    ) -> str:
+        """URL of a fresh, empty location (a new bucket or container, a new folder) with as many
+        of the asked features switched on as the backend has."""
+        raise NotImplementedError
+
+    def set_legal_hold(
+        self, store: ObjectStore, key: str, version_id: str | None, on: bool
+    ) -> None:
+        raise NotImplementedError(f"{self.name}: no legal holds")
+
+    def set_retention(
+        self, store: ObjectStore, key: str, version_id: str | None, mode: str, days: int
+    ) -> None:
+        raise NotImplementedError(f"{self.name}: no retention")
+
+    def seed(self, store: ObjectStore, keys: Sequence[str]) -> None:
+        """Create at least one copy of each key under ``store`` (for the batch tests). The default
+        writes each one; a backend may do it cheaper (S3: one delete marker per key, 1000 per
+        request), as long as ``inventory`` then reports exactly one copy per key."""
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(lambda key: store.put(key, iter([b"."])), keys))
+
+    @contextlib.contextmanager
+    def record_deletes(self, store: ObjectStore) -> Iterator[list[int]]:
+        """Record the purge requests ``store`` sends while the block runs: the list gets one
+        item count per delete request, counted on the wire (not from the purge result)."""
+        raise NotImplementedError(f"{self.name}: cannot count delete requests")
+        yield []
+
+    def cleanup(self) -> None:
+        """Undo what a test left that would outlive the session (holds, ...)."""
+
+
+@dataclass(frozen=True)
+class BackendSpec:
+    name: str
+    fixtures: tuple[str, ...]
+    factory: Callable[[Mapping[str, Any], Path], StoreBackend]
+
+
+@dataclass
+class StoreCase:
+    """One backend as a test sees it."""
+
+    backend: StoreBackend
+    tmp_path: Path
+    _opened: list[ObjectStore] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return self.backend.name
+
+    def location(
+        self, *, versioning: bool = False, object_lock: bool = False, soft_delete: bool = False
+    ) -> str:
+        return self.backend.new_location(
+            versioning=versioning, object_lock=object_lock, soft_delete=soft_delete
+        )
+
+    def open(self, url: str) -> ObjectStore:
+        """The store at ``url``, opened the way Sundown opens it (through the registry)."""
+        store = registry.open_store(url)
+        self._opened.append(store)
+        return store
+
+    def gap(self, feature: str) -> None:
+        """xfail this test when the backend declares ``feature`` as an emulator gap."""
+        reason = self.backend.gaps.get(feature)
+        if reason:
+            pytest.xfail(f"{self.name}: known emulator gap ({feature}): {reason}")
+
+    def has(self, store: ObjectStore, capability: Capability, feature: str) -> bool:
+        """Whether ``store`` declares ``capability``; when it does not and the backend lists
+        ``feature`` as an emulator gap, xfail (the cloud has it, the emulator does not)."""
+        if capability in store.capabilities:
+            return True
+        self.gap(feature)
+        return False
+
+    def put(self, store: ObjectStore, key: str, data: bytes) -> str | None:
+        """Write ``data``; the version id (or ``None``)."""
+        return store.put(key, iter([data])).version_id
+
+
+def unique(prefix: str = "t") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+Snapshot = set[tuple[str, str | None, str]]
+
+
+def snapshot(entries: Sequence[Entry] | Iterator[Entry]) -> Snapshot:
+    """Comparable identity of inventory entries: (key, version id, kind)."""
+    return {(e.key, e.version_id, e.kind.value) for e in entries}
+
+
+def kinds(entries: Sequence[Entry]) -> dict[EntryKind, int]:
+    out: dict[EntryKind, int] = {}
+    for e in entries:
+        out[e.kind] = out.get(e.kind, 0) + 1
+    return out
