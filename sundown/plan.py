@@ -1,0 +1,844 @@
+"""Retirement and retention plans: what is archived, purged and held, with a content digest.
+
+:func:`build_plan` takes a :class:`~sundown.spec.SystemSpec`, the inventory of each of its
+locations (iterables of :class:`~sundown.store.Entry`, as connectors yield them) and facts about
+its keys and credentials, and writes a plan file: JSON Lines, one canonical JSON object per line
+(header, then per location its entries and counts, then keys, credentials and totals). The digest
+is SHA-256 over the file's bytes, computed while writing, so memory does not grow with the number
+of entries: only counts are kept. :func:`read_plan` and :func:`iter_plan_entries` read a plan file
+back and check it against a digest (:class:`~sundown.errors.IntegrityError` when it changed).
+
+The digest covers decisions, not the time they were made: the same inventory and facts give the
+same digest on every run, so ``sundown plan`` and a later ``sundown decommission --approve DIGEST``
+agree unless something changed in between. :func:`check_approval` compares digests and refuses
+expired approvals. The file format is documented in ``docs/plan.md``.
+
+Nothing here performs I/O on stores or key services: the caller lists, the plan decides.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import re
+import secrets
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, BinaryIO, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from sundown.errors import InputError, IntegrityError, ScopeError
+from sundown.keys import KeyInfo
+from sundown.spec import (
+    CredentialRef,
+    LocationRef,
+    RetentionRule,
+    SystemSpec,
+    canonical_json,
+    parse_store_url,
+)
+from sundown.store import Entry, EntryKind, HoldState, check_key
+
+__all__ = [
+    "PLAN_FORMAT",
+    "Approval",
+    "Counts",
+    "CredentialPlan",
+    "KeyPlan",
+    "LocationPlan",
+    "Plan",
+    "PlanEntry",
+    "archive_key_for",
+    "build_plan",
+    "check_approval",
+    "check_plan_approval",
+    "hold_decision",
+    "iter_plan_entries",
+    "normalize_digest",
+    "plan_locations",
+    "read_plan",
+    "retention_decision",
+]
+
+PLAN_FORMAT = "sundown.plan/v1"
+PlanKind = Literal["retirement", "retention"]
+Disposition = Literal["purge", "held", "keep"]
+FactState = Literal["present", "absent", "unknown"]
+_BUFFER = 1024 * 1024
+
+
+# --------------------------------------------------------------------------------------------
+# Summary models (small: counts only)
+
+
+class Counts(BaseModel):
+    """A number of entries and their bytes."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    count: int = 0
+    bytes: int = 0
+
+    def add(self, size: int) -> None:
+        self.count += 1
+        self.bytes += size
+
+    def merge(self, other: Counts) -> None:
+        self.count += other.count
+        self.bytes += other.bytes
+
+
+def _kinds() -> dict[str, Counts]:
+    return {k.value: Counts() for k in EntryKind}
+
+
+class LocationPlan(BaseModel):
+    """One location: what inventory found (by kind) and what the plan does with it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    index: int
+    url: str
+    asset_class: str
+    classification: str
+    archive_to: str | None = Field(
+        default=None, description="Archive target URL that archive_key values are relative to."
+    )
+    found: dict[str, Counts] = Field(default_factory=_kinds)
+    archive: Counts = Field(default_factory=Counts)
+    purge: Counts = Field(default_factory=Counts)
+    held: Counts = Field(default_factory=Counts)
+    keep: Counts = Field(default_factory=Counts, description="Not selected (retention).")
+    bypass_governance: Counts = Field(
+        default_factory=Counts, description="Purged by bypassing governance retention."
+    )
+
+    @property
+    def total_found(self) -> Counts:
+        out = Counts()
+        for c in self.found.values():
+            out.merge(c)
+        return out
+
+
+class KeyPlan(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    uri: str
+    role: str  # "kek" or "model_signing"
+    action: Literal["destroy"] = "destroy"
+    state: FactState
+    versions: list[int] = Field(default_factory=list)
+
+
+class CredentialPlan(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    kind: str
+    id: str
+    action: str
+    state: FactState
+
+
+class Plan(BaseModel):
+    """A plan's summary. The entries stay in the plan file (``path``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    format: str = PLAN_FORMAT
+    kind: PlanKind
+    system: str
+    owner: str
+    spec_digest: str
+    digest: str = Field(description="sha256:<hex> over the plan file's bytes.")
+    path: str = Field(description="The plan file (JSON Lines).")
+    as_of: datetime | None = Field(
+        default=None, description="When holds and ages were evaluated (not part of the digest)."
+    )
+    allow_governance_bypass: bool = False
+    locations: list[LocationPlan] = Field(default_factory=list)
+    keys: list[KeyPlan] = Field(default_factory=list)
+    credentials: list[CredentialPlan] = Field(default_factory=list)
+
+    def totals(self) -> dict[str, Counts]:
+        out = {n: Counts() for n in ("found", "archive", "purge", "held", "keep")}
+        for loc in self.locations:
+            out["found"].merge(loc.total_found)
+            for n in ("archive", "purge", "held", "keep"):
+                out[n].merge(getattr(loc, n))
+        return out
+
+    def to_markdown(self) -> str:
+        """A table for a Prefect artifact or a terminal."""
+        t = self.totals()
+        rows = [
+            f"# {self.kind.capitalize()} plan for `{self.system}`",
+            "",
+            f"Plan digest: `{self.digest}`  ",
+            f"Spec digest: `{self.spec_digest}`",
+            "",
+            "| Location | Class | Found | Archive | Purge | Held | Keep |",
+            "|---|---|---:|---:|---:|---:|---:|",
+        ]
+        for loc in self.locations:
+            f = loc.total_found
+            rows.append(
+                f"| `{loc.url}` | {loc.asset_class} | {_fmt(f)} | {_fmt(loc.archive)} | "
+                f"{_fmt(loc.purge)} | {_fmt(loc.held)} | {_fmt(loc.keep)} |"
+            )
+        rows.append(
+            f"| **total** | | {_fmt(t['found'])} | {_fmt(t['archive'])} | {_fmt(t['purge'])} | "
+            f"{_fmt(t['held'])} | {_fmt(t['keep'])} |"
+        )
+        if self.keys:
+            rows += ["", "| Key | Role | State | Versions | Action |", "|---|---|---|---|---|"]
+            rows += [
+                f"| `{k.uri}` | {k.role} | {k.state} | {_versions(k.versions)} | {k.action} |"
+                for k in self.keys
+            ]
+        if self.credentials:
+            rows += ["", "| Credential | Id | State | Action |", "|---|---|---|---|"]
+            rows += [f"| {c.kind} | `{c.id}` | {c.state} | {c.action} |" for c in self.credentials]
+        return "\n".join(rows) + "\n"
+
+
+def _fmt(c: Counts) -> str:
+    return f"{c.count} ({c.bytes:,} B)" if c.count else "0"
+
+
+def _versions(v: list[int]) -> str:
+    if not v:
+        return "-"
+    return f"{v[0]}..{v[-1]}" if len(v) > 1 and v == list(range(v[0], v[-1] + 1)) else str(v)
+
+
+# --------------------------------------------------------------------------------------------
+# Entries of the plan file
+
+
+@dataclass(frozen=True)
+class PlanEntry:
+    """One line of the plan file that names a copy: what to do with it and why."""
+
+    loc: int
+    key: str
+    version_id: str | None
+    kind: EntryKind
+    size: int
+    modified: datetime
+    is_latest: bool
+    storage_class: str | None
+    hold: HoldState
+    disposition: Disposition
+    reason: str | None = None
+    archive_key: str | None = None
+    bypass_governance: bool = False
+
+    def to_entry(self) -> Entry:
+        """The :class:`~sundown.store.Entry` to hand back to the connector's ``purge``."""
+        return Entry(
+            key=self.key,
+            version_id=self.version_id,
+            kind=self.kind,
+            size=self.size,
+            modified=self.modified,
+            is_latest=self.is_latest,
+            storage_class=self.storage_class,
+            hold=self.hold,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        h = self.hold
+        return {
+            "t": "entry",
+            "loc": self.loc,
+            "key": self.key,
+            "version_id": self.version_id,
+            "kind": self.kind.value,
+            "size": self.size,
+            "modified": _iso(self.modified),
+            "is_latest": self.is_latest,
+            "storage_class": self.storage_class,
+            "hold": {
+                "legal_hold": h.legal_hold,
+                "retention_mode": h.retention_mode,
+                "retain_until": _iso(h.retain_until) if h.retain_until else None,
+                "event_based_hold": h.event_based_hold,
+                "temporary_hold": h.temporary_hold,
+            },
+            "disposition": self.disposition,
+            "reason": self.reason,
+            "archive_key": self.archive_key,
+            "bypass_governance": self.bypass_governance,
+        }
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> PlanEntry:
+        h = d["hold"]
+        return cls(
+            loc=d["loc"],
+            key=d["key"],
+            version_id=d["version_id"],
+            kind=EntryKind(d["kind"]),
+            size=d["size"],
+            modified=datetime.fromisoformat(d["modified"]),
+            is_latest=d["is_latest"],
+            storage_class=d["storage_class"],
+            hold=HoldState(
+                legal_hold=h["legal_hold"],
+                retention_mode=h["retention_mode"],
+                retain_until=datetime.fromisoformat(h["retain_until"])
+                if h["retain_until"]
+                else None,
+                event_based_hold=h["event_based_hold"],
+                temporary_hold=h["temporary_hold"],
+            ),
+            disposition=d["disposition"],
+            reason=d["reason"],
+            archive_key=d["archive_key"],
+            bypass_governance=d["bypass_governance"],
+        )
+
+
+def _utc(t: datetime) -> datetime:
+    """Aware UTC; a naive time is taken as UTC (connectors should not produce them)."""
+    return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
+
+
+def _iso(t: datetime) -> str:
+    return _utc(t).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+# --------------------------------------------------------------------------------------------
+# Decisions
+
+
+def hold_decision(
+    hold: HoldState, now: datetime, *, allow_governance_bypass: bool = False
+) -> tuple[str | None, bool]:
+    """(why the copy cannot be purged, or None; whether purging it needs the governance bypass).
+
+    Legal, event-based and temporary holds always hold. COMPLIANCE (S3) and LOCKED (GCS, Azure)
+    retention holds until ``retain_until``. GOVERNANCE (S3) and UNLOCKED (GCS, Azure) retention
+    holds unless the spec sets ``allow_governance_bypass``. A retention whose ``retain_until`` is
+    past no longer holds; one without a date holds. An unknown mode holds."""
+    reasons: list[str] = []
+    if hold.legal_hold:
+        reasons.append("legal hold")
+    if hold.event_based_hold:
+        reasons.append("event-based hold")
+    if hold.temporary_hold:
+        reasons.append("temporary hold")
+    bypass = False
+    mode = (hold.retention_mode or "").upper()
+    if mode and (hold.retain_until is None or _utc(hold.retain_until) > _utc(now)):
+        until = (
+            f" until {_iso(hold.retain_until)}" if hold.retain_until else " (no end date reported)"
+        )
+        if mode in ("COMPLIANCE", "LOCKED"):
+            reasons.append(f"{mode.lower()} retention{until}")
+        elif mode in ("GOVERNANCE", "UNLOCKED"):
+            if allow_governance_bypass:
+                bypass = True
+            else:
+                reasons.append(
+                    f"{mode.lower()} retention{until}; the spec does not allow governance bypass"
+                )
+        else:
+            reasons.append(f"unknown retention mode {mode!r}{until}")
+    if reasons:
+        return "; ".join(reasons), False
+    return None, bypass
+
+
+def retention_decision(rule: RetentionRule, entry: Entry, now: datetime) -> tuple[bool, bool]:
+    """(archive, delete) for one entry under a retention rule at ``now``.
+
+    An entry is selected when it is at least N days old (``now - modified >= N days``). Only
+    current objects are archived; deletion selects every kind of copy (versions, delete markers,
+    snapshots, soft-deleted objects, incomplete uploads) by its own age."""
+    age = _utc(now) - _utc(entry.modified)
+    archive = (
+        rule.archive_after_days is not None
+        and entry.kind is EntryKind.OBJECT
+        and age >= timedelta(days=rule.archive_after_days)
+    )
+    delete = rule.delete_after_days is not None and age >= timedelta(days=rule.delete_after_days)
+    return archive, delete
+
+
+def archive_key_for(ref: LocationRef, key: str) -> str:
+    """Where a copy of ``key`` from location ``ref`` goes, relative to the archive target:
+    ``<asset class>/<scheme>/<bucket>/<prefix>/<key>`` (for ``file://``: ``.../file/<path>/<key>``).
+    Distinct locations never map to the same archive key."""
+    return check_key(f"{_archive_prefix(ref)}/{key}")
+
+
+def _archive_prefix(ref: LocationRef) -> str:
+    p = parse_store_url(ref.url)
+    return "/".join([ref.asset_class, p.scheme, *([p.bucket] if p.bucket else []), *p.parts])
+
+
+def plan_locations(spec: SystemSpec, kind: PlanKind = "retirement") -> list[LocationRef]:
+    """The locations a plan of this kind needs an inventory of (retention: those with a rule)."""
+    refs = spec.locations()
+    if kind == "retention":
+        refs = [r for r in refs if getattr(spec.assets, r.asset_class).retention is not None]
+    return refs
+
+
+# --------------------------------------------------------------------------------------------
+# Building
+
+
+class _HashingWriter:
+    def __init__(self, f: BinaryIO) -> None:
+        self._f = f
+        self._h = hashlib.sha256()
+        self.lines = 0
+
+    def write(self, obj: Mapping[str, Any]) -> None:
+        line = canonical_json(obj) + b"\n"
+        self._h.update(line)
+        self._f.write(line)
+        self.lines += 1
+
+    def digest(self) -> str:
+        return "sha256:" + self._h.hexdigest()
+
+
+def build_plan(
+    spec: SystemSpec,
+    inventories: Mapping[str, Iterable[Entry]],
+    path: str | Path,
+    *,
+    kind: PlanKind = "retirement",
+    key_facts: Mapping[str, KeyInfo | None] | None = None,
+    credential_facts: Mapping[CredentialRef, bool] | None = None,
+    now: datetime | None = None,
+) -> Plan:
+    """Write the plan file at ``path`` (atomically) and return its summary.
+
+    ``inventories`` maps each location URL of :func:`plan_locations` to its entries (keys
+    relative to the location); a missing or undeclared location is an InputError / ScopeError,
+    as is an invalid key. ``key_facts`` maps a key URI to its :class:`KeyInfo` (``None``: the
+    key does not exist); ``credential_facts`` maps a credential to whether it still exists.
+    Keys and credentials are planned for retirement only."""
+    now = _utc(now or datetime.now(UTC))
+    refs = plan_locations(spec, kind)
+    by_url: dict[str, Iterable[Entry]] = {}
+    for url, entries in inventories.items():
+        try:
+            norm = parse_store_url(url).url
+        except ValueError as exc:
+            raise InputError(f"inventory for {url!r}: {exc}") from None
+        spec.location(norm)  # ScopeError when undeclared
+        by_url[norm] = entries
+    missing = [r.url for r in refs if r.url not in by_url]
+    if missing:
+        raise InputError(
+            f"{kind} plan for {spec.name!r}: no inventory for {', '.join(missing)} "
+            "(every declared location must be listed, or the plan would miss copies)"
+        )
+
+    target = Path(path)
+    tmp = target.with_name(f".{target.name}.tmp-{secrets.token_hex(4)}")
+    plan = Plan(
+        kind=kind,
+        system=spec.name,
+        owner=spec.owner,
+        spec_digest=spec.digest(),
+        digest="",
+        path=str(target),
+        as_of=now,
+        allow_governance_bypass=spec.allow_governance_bypass,
+    )
+    try:
+        with tmp.open("wb", buffering=_BUFFER) as f:
+            w = _HashingWriter(f)
+            w.write(
+                {
+                    "t": "header",
+                    "format": PLAN_FORMAT,
+                    "kind": kind,
+                    "system": spec.name,
+                    "owner": spec.owner,
+                    "spec_digest": plan.spec_digest,
+                    "allow_governance_bypass": spec.allow_governance_bypass,
+                }
+            )
+            for i, ref in enumerate(refs):
+                loc = _plan_location(spec, ref, i, by_url[ref.url], kind, now, w)
+                plan.locations.append(loc)
+            if kind == "retirement":
+                plan.keys = _plan_keys(spec, key_facts or {})
+                plan.credentials = _plan_credentials(spec, credential_facts or {})
+            for k in plan.keys:
+                w.write({"t": "key", **k.model_dump(mode="json")})
+            for c in plan.credentials:
+                w.write({"t": "credential", **c.model_dump(mode="json")})
+            w.write(
+                {
+                    "t": "end",
+                    "totals": {n: c.model_dump() for n, c in plan.totals().items()},
+                    "lines": w.lines + 1,
+                }
+            )
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    plan.digest = w.digest()
+    return plan
+
+
+def _plan_location(
+    spec: SystemSpec,
+    ref: LocationRef,
+    index: int,
+    entries: Iterable[Entry],
+    kind: PlanKind,
+    now: datetime,
+    w: _HashingWriter,
+) -> LocationPlan:
+    cls = getattr(spec.assets, ref.asset_class)
+    rule: RetentionRule | None = cls.retention
+    archives = (kind == "retirement" and cls.on_retirement == "archive") or (
+        kind == "retention" and rule is not None and rule.archive_after_days is not None
+    )
+    loc = LocationPlan(
+        index=index,
+        url=ref.url,
+        asset_class=ref.asset_class,
+        classification=spec.classification_of(ref.asset_class),
+        archive_to=spec.archive.target if archives and spec.archive else None,
+    )
+    header: dict[str, Any] = {
+        "t": "location",
+        "loc": index,
+        "url": ref.url,
+        "field": ref.field,
+        "asset_class": ref.asset_class,
+        "classification": loc.classification,
+        "archive_to": loc.archive_to,
+    }
+    if kind == "retention" and rule is not None:
+        header["rule"] = rule.model_dump()
+    else:
+        header["on_retirement"] = cls.on_retirement
+    w.write(header)
+    archive_prefix = _archive_prefix(ref) if archives else ""
+    # Plain integer tallies while streaming (hot loop); copied into the Counts models at the end.
+    found = {k: [0, 0] for k in loc.found}
+    t_archive, t_purge, t_held, t_keep, t_bypass = [0, 0], [0, 0], [0, 0], [0, 0], [0, 0]
+    for entry in entries:
+        if not isinstance(entry, Entry):
+            raise InputError(f"inventory of {ref.url}: expected Entry, got {type(entry).__name__}")
+        try:
+            check_key(entry.key)
+        except InputError as exc:
+            raise ScopeError(f"inventory of {ref.url}: {exc}; stopping before planning") from None
+        size = entry.size
+        if not isinstance(size, int) or size < 0:
+            raise InputError(f"inventory of {ref.url}: {entry.key!r} has an invalid size")
+        tally = found[entry.kind.value]
+        tally[0] += 1
+        tally[1] += size
+        if kind == "retention":
+            assert rule is not None
+            archive, delete = retention_decision(rule, entry, now)
+        else:
+            archive, delete = archives and entry.kind is EntryKind.OBJECT, True
+        if not archive and not delete:
+            t_keep[0] += 1
+            t_keep[1] += size
+            continue
+        reason, bypass = None, False
+        disposition: Disposition = "keep"
+        if delete:
+            reason, bypass = hold_decision(
+                entry.hold, now, allow_governance_bypass=spec.allow_governance_bypass
+            )
+            disposition = "held" if reason else "purge"
+        pe = PlanEntry(
+            loc=index,
+            key=entry.key,
+            version_id=entry.version_id,
+            kind=entry.kind,
+            size=size,
+            modified=entry.modified,
+            is_latest=entry.is_latest,
+            storage_class=entry.storage_class,
+            hold=entry.hold,
+            disposition=disposition,
+            reason=reason,
+            archive_key=f"{archive_prefix}/{entry.key}" if archive else None,
+            bypass_governance=bypass,
+        )
+        w.write(pe.to_json())
+        if archive:
+            t_archive[0] += 1
+            t_archive[1] += size
+        target = {"purge": t_purge, "held": t_held, "keep": t_keep}[disposition]
+        target[0] += 1
+        target[1] += size
+        if bypass and disposition == "purge":
+            t_bypass[0] += 1
+            t_bypass[1] += size
+    loc.found = {k: Counts(count=c, bytes=b) for k, (c, b) in found.items()}
+    loc.archive = Counts(count=t_archive[0], bytes=t_archive[1])
+    loc.purge = Counts(count=t_purge[0], bytes=t_purge[1])
+    loc.held = Counts(count=t_held[0], bytes=t_held[1])
+    loc.keep = Counts(count=t_keep[0], bytes=t_keep[1])
+    loc.bypass_governance = Counts(count=t_bypass[0], bytes=t_bypass[1])
+    w.write({"t": "location_end", "loc": index, **_loc_counts(loc)})
+    return loc
+
+
+def _loc_counts(loc: LocationPlan) -> dict[str, Any]:
+    return {
+        "found": {k: c.model_dump() for k, c in loc.found.items()},
+        "archive": loc.archive.model_dump(),
+        "purge": loc.purge.model_dump(),
+        "held": loc.held.model_dump(),
+        "keep": loc.keep.model_dump(),
+        "bypass_governance": loc.bypass_governance.model_dump(),
+    }
+
+
+def _plan_keys(spec: SystemSpec, facts: Mapping[str, KeyInfo | None]) -> list[KeyPlan]:
+    out = []
+    for uri, role in spec.keys_to_destroy():
+        if uri not in facts:
+            out.append(KeyPlan(uri=uri, role=role, state="unknown"))
+            continue
+        info = facts[uri]
+        if info is None:
+            out.append(KeyPlan(uri=uri, role=role, state="absent"))
+        else:
+            out.append(KeyPlan(uri=uri, role=role, state="present", versions=sorted(info.versions)))
+    return out
+
+
+def _plan_credentials(
+    spec: SystemSpec, facts: Mapping[CredentialRef, bool]
+) -> list[CredentialPlan]:
+    out = []
+    for ref in spec.credential_refs():
+        state: FactState = "unknown"
+        if ref in facts:
+            state = "present" if facts[ref] else "absent"
+        out.append(CredentialPlan(kind=ref.kind, id=ref.id, action=ref.action, state=state))
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Reading back
+
+
+def _lines(path: Path) -> Iterator[tuple[bytes, dict[str, Any]]]:
+    try:
+        f = path.open("rb", buffering=_BUFFER)
+    except FileNotFoundError:
+        raise InputError(f"plan file {path}: no such file") from None
+    with f:
+        for n, line in enumerate(f, 1):
+            try:
+                obj = json.loads(line)
+            except ValueError:
+                raise IntegrityError(f"plan file {path}: line {n} is not JSON") from None
+            if not isinstance(obj, dict) or "t" not in obj or not line.endswith(b"\n"):
+                raise IntegrityError(f"plan file {path}: line {n} is not a plan record")
+            yield line, obj
+
+
+def read_plan(path: str | Path, expected_digest: str | None = None) -> Plan:
+    """The summary of a plan file, in one streaming pass. IntegrityError when the file's digest
+    differs from ``expected_digest`` or the file is malformed or truncated."""
+    p = Path(path)
+    h = hashlib.sha256()
+    plan: Plan | None = None
+    ended = False
+    try:
+        for line, obj in _lines(p):
+            h.update(line)
+            t = obj["t"]
+            if ended:
+                raise IntegrityError(f"plan file {p}: records after the end record")
+            if plan is None:
+                if t != "header" or obj.get("format") != PLAN_FORMAT:
+                    raise IntegrityError(f"plan file {p}: not a {PLAN_FORMAT} plan")
+                plan = Plan(
+                    kind=obj["kind"],
+                    system=obj["system"],
+                    owner=obj["owner"],
+                    spec_digest=obj["spec_digest"],
+                    digest="",
+                    path=str(p),
+                    allow_governance_bypass=obj["allow_governance_bypass"],
+                )
+            elif t == "location":
+                plan.locations.append(
+                    LocationPlan(
+                        index=obj["loc"],
+                        url=obj["url"],
+                        asset_class=obj["asset_class"],
+                        classification=obj["classification"],
+                        archive_to=obj["archive_to"],
+                    )
+                )
+            elif t == "location_end":
+                loc = plan.locations[obj["loc"]]
+                loc.found = {k: Counts(**c) for k, c in obj["found"].items()}
+                for n in ("archive", "purge", "held", "keep", "bypass_governance"):
+                    setattr(loc, n, Counts(**obj[n]))
+            elif t == "key":
+                plan.keys.append(KeyPlan(**{k: v for k, v in obj.items() if k != "t"}))
+            elif t == "credential":
+                plan.credentials.append(
+                    CredentialPlan(**{k: v for k, v in obj.items() if k != "t"})
+                )
+            elif t == "end":
+                ended = True
+            elif t != "entry":
+                raise IntegrityError(f"plan file {p}: unknown record type {t!r}")
+    except (KeyError, IndexError, TypeError, ValueError) as exc:
+        if isinstance(exc, InputError):
+            raise
+        raise IntegrityError(f"plan file {p}: malformed record ({type(exc).__name__})") from None
+    if plan is None or not ended:
+        raise IntegrityError(f"plan file {p}: truncated (no end record)")
+    plan.digest = "sha256:" + h.hexdigest()
+    if expected_digest is not None and not _same(plan.digest, expected_digest):
+        raise IntegrityError(
+            f"plan file {p} has digest {plan.digest}, not {normalize_digest(expected_digest)}: "
+            "it changed after it was made"
+        )
+    return plan
+
+
+def iter_plan_entries(
+    path: str | Path, expected_digest: str, *, location: int | None = None
+) -> Iterator[PlanEntry]:
+    """The entries of a plan file (of one location when ``location`` is given), streamed.
+
+    Call :func:`read_plan` with the digest first: this generator hashes again as it reads and
+    raises IntegrityError at the end if the file changed since (so a batch executor must act on
+    entries only after the file passed :func:`read_plan`, and treats this error as fatal)."""
+    p = Path(path)
+    h = hashlib.sha256()
+    for line, obj in _lines(p):
+        h.update(line)
+        if obj["t"] == "entry" and (location is None or obj["loc"] == location):
+            try:
+                yield PlanEntry.from_json(obj)
+            except (KeyError, TypeError, ValueError):
+                raise IntegrityError(f"plan file {p}: malformed entry record") from None
+    if not _same("sha256:" + h.hexdigest(), expected_digest):
+        raise IntegrityError(f"plan file {p} changed while it was being read")
+
+
+# --------------------------------------------------------------------------------------------
+# Approval
+
+_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
+
+
+def normalize_digest(value: str) -> str:
+    """``sha256:<64 lowercase hex>``; bare hex is accepted. InputError for anything else."""
+    if not isinstance(value, str):
+        raise InputError("a plan digest must be a string (sha256:<64 hex digits>)")
+    v = value.strip().lower()
+    if not v.startswith("sha256:"):
+        v = "sha256:" + v
+    if not _DIGEST.match(v):
+        shown = value if len(value) <= 80 else value[:80] + "..."
+        raise InputError(f"{shown!r} is not a plan digest (expected sha256:<64 hex digits>)")
+    return v
+
+
+def _same(a: str, b: str) -> bool:
+    try:
+        return hmac.compare_digest(normalize_digest(a), normalize_digest(b))
+    except InputError:
+        return False
+
+
+def check_approval(
+    plan_digest: str,
+    given_digest: str,
+    *,
+    approved_at: datetime | None = None,
+    max_age: timedelta | None = None,
+    now: datetime | None = None,
+) -> None:
+    """InputError unless ``given_digest`` names ``plan_digest`` and the approval (made at
+    ``approved_at``) is younger than ``max_age`` and not in the future.
+
+    On a mismatch the message shows the digest given in full and only the first 12 hex digits of
+    the plan's: enough to tell which plan it is, not enough to approve it without reading it."""
+    expected = normalize_digest(plan_digest)
+    given = normalize_digest(given_digest)
+    if not hmac.compare_digest(expected, given):
+        raise InputError(
+            f"approval names plan digest {given}, but the plan's digest is "
+            f"{expected[:19]}... : the plan changed since it was reviewed, or the digest was "
+            "mistyped; review the current plan and approve its digest"
+        )
+    if approved_at is None:
+        if max_age is not None:
+            raise InputError("approval has no approval time, so its age cannot be checked")
+        return
+    now = _utc(now or datetime.now(UTC))
+    at = _utc(approved_at)
+    if at > now + timedelta(minutes=5):
+        raise InputError(f"approval time {_iso(at)} is in the future (now {_iso(now)})")
+    if max_age is not None and now - at > max_age:
+        raise InputError(
+            f"approval made at {_iso(at)} expired at {_iso(at + max_age)} (maximum age "
+            f"{max_age}); approve the plan again"
+        )
+
+
+class Approval(BaseModel):
+    """A human approval of one plan."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    plan_digest: str = Field(description="The digest of the plan being approved (sha256:...).")
+    approver: str = Field(min_length=1, max_length=200, description="Who approves (name).")
+    role: str | None = Field(default=None, max_length=64, description="The approver's role.")
+    approved_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+
+
+def check_plan_approval(
+    plan: Plan, approval: Approval, spec: SystemSpec, *, now: datetime | None = None
+) -> None:
+    """:func:`check_approval` with the spec's approval policy: the plan must belong to this spec
+    (same spec digest), the approver's role must be one the spec allows (when it lists roles),
+    and the approval must be younger than ``approval.max_age_hours``."""
+    if plan.spec_digest != spec.digest():
+        raise InputError(
+            f"plan {plan.digest} was made from another version of the spec of {spec.name!r} "
+            f"(spec digest {plan.spec_digest}, now {spec.digest()}): plan again"
+        )
+    roles = spec.approval.roles
+    if roles and approval.role not in roles:
+        raise InputError(
+            f"approver {approval.approver!r} has role {approval.role!r}, but the spec of "
+            f"{spec.name!r} requires one of: {', '.join(roles)}"
+        )
+    check_approval(
+        plan.digest,
+        approval.plan_digest,
+        approved_at=approval.approved_at,
+        max_age=timedelta(hours=spec.approval.max_age_hours),
+        now=now,
+    )
