@@ -25,6 +25,7 @@ from sundown.envelope import (
     encrypt_files,
     encrypt_stream,
     encrypt_to_store,
+    plaintext_digests,
     read_sidecar,
     rewrap,
     rewrap_store,
@@ -488,3 +489,26 @@ def test_encrypt_files_in_parallel(tmp_path: Path, keys: MemoryKeyService) -> No
         assert (tmp_path / f"plain-{i}").read_bytes() == data[i]
     with pytest.raises(InputError):
         encrypt_files([jobs[0], jobs[0]], keys)
+
+
+def test_digests_from_encryption_feed_model_signing(tmp_path: Path, keys: MemoryKeyService) -> None:
+    from sundown.signing import hash_model
+
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "weights").mkdir()
+    jobs = []
+    for name in ("config.json", "weights/a.bin", "weights/b.bin"):
+        make_file(model / name, 5000)
+        enc = tmp_path / (name.replace("/", "_") + ".enc")
+        jobs.append(FileJob(model / name, enc, Artifact("demo", name, "1")))
+    sidecars = encrypt_files(jobs, keys)
+    digests = plaintext_digests(sidecars)
+    assert digests == {
+        name: hashlib.sha256((model / name).read_bytes()).hexdigest()
+        for name in ("config.json", "weights/a.bin", "weights/b.bin")
+    }
+    # What signing would compute itself, file by file:
+    assert {k: v.hex() for k, v in hash_model(model).items()} == digests
+    with pytest.raises(InputError):
+        plaintext_digests([sidecars[0], sidecars[0]])

@@ -11,7 +11,7 @@ A tour (the format itself is specified in ``docs/formats/envelope.md``):
   readable source and any consumer of chunks. Memory stays at a few segments (1 MiB each)
   whatever the size of the artifact.
 - :class:`Sidecar`: wrapped DEK, key URI and version, associated data, plaintext size and
-  SHA-256 (reuse ``plaintext_sha256`` for model signing: each file is hashed once).
+  SHA-256. :func:`plaintext_digests` hands them to model signing, so each file is hashed once.
 - :func:`rewrap` / :func:`rewrap_store`: key rotation re-wraps sidecars, never ciphertext.
 
 Every DEK is fresh (one per artifact, from :meth:`sundown.keys.KeyService.new_data_key`) and never
@@ -29,6 +29,7 @@ from ._envelope import (
     encrypt_files,
     encrypt_stream,
     encrypt_to_store,
+    plaintext_digests,
     read_sidecar,
     read_sidecar_file,
     rewrap,
@@ -63,6 +64,7 @@ __all__ = [
     "encrypt_files",
     "encrypt_stream",
     "encrypt_to_store",
+    "plaintext_digests",
     "read_sidecar",
     "read_sidecar_file",
     "rewrap",

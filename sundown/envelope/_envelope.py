@@ -338,6 +338,18 @@ def encrypt_files(
         return [f.result() for f in futures]
 
 
+def plaintext_digests(sidecars: Iterable[Sidecar]) -> dict[str, str]:
+    """Artifact path -> plaintext SHA-256 (hex) of each sidecar, for model signing
+    (:func:`sundown.signing.sign_digests`): the files were hashed while being encrypted, once."""
+    digests: dict[str, str] = {}
+    for sidecar in sidecars:
+        path = sidecar.artifact.path
+        if path in digests:
+            raise InputError(f"two sidecars describe the artifact path {path!r}")
+        digests[path] = sidecar.plaintext_sha256
+    return digests
+
+
 # --- object stores -------------------------------------------------------------------------
 
 
