@@ -1,9 +1,149 @@
-"""Commands of this area are added by the module's owner."""
+"""``sundown keys ...``: create, inspect, rotate, retire and destroy keys.
+
+A key is named by a URI: ``local://NAME`` (the local keyring under ``$SUNDOWN_HOME``) or
+``vault://MOUNT/NAME`` (Vault/OpenBao transit). Destructive commands (``retire``, ``destroy``)
+ask for confirmation on a terminal and need ``--yes`` otherwise.
+"""
 
 from __future__ import annotations
 
+import sys
+
 import typer
+
+from sundown.errors import BackendError, InputError
+from sundown.keys import KeyDestruction, KeyInfo
+from sundown.registry import create_key, open_key_service, open_signer
+
+keys_app = typer.Typer(
+    name="keys",
+    help="Create, inspect, rotate, retire and destroy keys (local://NAME, vault://MOUNT/NAME).",
+    no_args_is_help=True,
+)
+
+_URI = typer.Argument(..., metavar="URI", help="Key URI: local://NAME or vault://MOUNT/NAME.")
+
+
+def _confirm(action: str, consequence: str, yes: bool) -> None:
+    """Ask on a terminal; refuse without ``--yes`` when nobody can answer."""
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise InputError(f"refusing to {action} without confirmation: pass --yes")
+    typer.confirm(f"{action[:1].upper()}{action[1:]}? {consequence}", abort=True)
+
+
+def _describe(info: KeyInfo) -> list[str]:
+    versions = info.versions
+    span = f"{versions[0]}..{versions[-1]}" if len(versions) > 1 else ",".join(map(str, versions))
+    return [
+        f"uri: {info.uri}",
+        f"kind: {info.kind}",
+        f"algorithm: {info.algorithm}",
+        f"latest version: {info.latest_version}",
+        f"minimum decryption version: {info.min_decryption_version}",
+        f"versions present: {span or 'none'}",
+    ]
+
+
+@keys_app.command("create")
+def create(
+    uri: str = _URI,
+    signing: bool = typer.Option(
+        False, "--signing", help="Create an ECDSA P-256 signing key instead of a KEK."
+    ),
+) -> None:
+    """Create a key-encryption key (AES-256-GCM, versioned) or, with --signing, a signing key."""
+    info = create_key(uri, signing=signing)
+    what = "signing key" if info.kind == "signing" else "key-encryption key"
+    typer.echo(f"created {what} {info.uri} ({info.algorithm}, version {info.latest_version})")
+    if info.kind == "signing":
+        typer.echo(f"key id: {open_signer(info.uri).key_id}")
+
+
+@keys_app.command("info")
+def info(uri: str = _URI) -> None:
+    """Show public facts about a key (never key material)."""
+    facts = open_key_service(uri).info()
+    for line in _describe(facts):
+        typer.echo(line)
+    if facts.kind == "signing":
+        typer.echo(f"key id: {open_signer(uri).key_id}")
+
+
+@keys_app.command("rotate")
+def rotate(uri: str = _URI) -> None:
+    """Add a new key version that wraps from now on; older versions still unwrap."""
+    version = open_key_service(uri).rotate()
+    typer.echo(f"rotated {uri}: version {version} now wraps new data keys")
+
+
+@keys_app.command("retire")
+def retire(
+    uri: str = _URI,
+    below: int = typer.Option(
+        ..., "--below", min=1, help="Raise the minimum decryption version to this version."
+    ),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+) -> None:
+    """Delete the versions below --below: data keys wrapped under them stop unwrapping.
+
+    Re-wrap sidecars first (rotation re-wraps sidecars and never rewrites the data)."""
+    service = open_key_service(uri)
+    _confirm(
+        f"delete the versions below {below} of {uri}",
+        "Data keys wrapped under them can no longer be unwrapped.",
+        yes,
+    )
+    service.retire_versions_below(below)
+    facts = service.info()
+    typer.echo(
+        f"retired {uri} versions below {facts.min_decryption_version}; "
+        f"versions present: {', '.join(map(str, facts.versions))}"
+    )
+
+
+def _evidence_lines(evidence: KeyDestruction) -> list[str]:
+    versions = evidence.versions_destroyed
+    span = f"{versions[0]}..{versions[-1]}" if len(versions) > 1 else ",".join(map(str, versions))
+    lines = [
+        f"destroyed {evidence.uri} (versions {span or 'none'}) "
+        f"at {evidence.destroyed_at.isoformat()}",
+        f"method: {evidence.method}",
+    ]
+    lines += [f"check {name}: {result}" for name, result in evidence.checks.items()]
+    lines.append(f"verified: {'yes' if evidence.verified else 'NO'}")
+    return lines
+
+
+@keys_app.command("destroy")
+def destroy(
+    uri: str = _URI,
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+) -> None:
+    """Destroy a key (cryptographic erase) and print the evidence that it is gone.
+
+    Everything encrypted under it, backups and replicas included, becomes unreadable. Exits
+    non-zero when the destruction could not be verified."""
+    service = open_key_service(uri)
+    _confirm(f"destroy {uri}", "Everything encrypted under it becomes unreadable, for good.", yes)
+    evidence = service.destroy()
+    for line in _evidence_lines(evidence):
+        typer.echo(line)
+    if not evidence.verified:
+        raise BackendError(
+            f"{uri}: the key files were deleted but the destruction could not be verified "
+            "(see the checks printed above)"
+        )
+
+
+@keys_app.command("public-key")
+def public_key(uri: str = _URI) -> None:
+    """Print the PEM public key of a signing key (give it to verifiers)."""
+    pem = open_signer(uri).public_key_pem()
+    typer.echo(pem.decode("ascii"), nl=not pem.endswith(b"\n"))
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the ``sundown`` app."""
+    app.add_typer(keys_app, name="keys")
