@@ -355,6 +355,18 @@ def test_streaming_memory_is_constant(keys: MemoryKeyService) -> None:
     assert peak < 6 * MIB, f"peak {peak / MIB:.1f} MiB while encrypting {size // MIB} MiB"
 
 
+def test_non_blocking_source_is_refused_not_truncated(keys: MemoryKeyService) -> None:
+    class Stalling(io.RawIOBase):
+        def readable(self) -> bool:
+            return True
+
+        def readinto(self, buf: Any) -> int | None:
+            return None  # a non-blocking stream with no data right now
+
+    with pytest.raises(InputError):
+        list(encrypt_stream(Stalling(), keys, ART))
+
+
 def test_sidecar_needs_the_stream_consumed(keys: MemoryKeyService) -> None:
     stream = encrypt_stream(io.BytesIO(b"x" * 10), keys, ART)
     with pytest.raises(InputError):

@@ -26,6 +26,12 @@ from ._stream import KEY_SIZE, SEGMENT_SIZE, Readable, StreamingAead
 MAX_SIDECAR_BYTES = 64 * 1024
 
 
+def _checked(n: int | None) -> int:
+    if n is None:  # would otherwise pass for end of stream and truncate silently
+        raise InputError("non-blocking streams are not supported (read returned None)")
+    return n
+
+
 class _HashingReader:
     """Reads from ``source`` and hashes (SHA-256) and counts everything read."""
 
@@ -49,7 +55,7 @@ class _HashingReader:
             n = len(data)
             buf[:n] = data
         else:
-            n = readinto(buf) or 0
+            n = _checked(readinto(buf))
         if n:
             self.sha256.update(buf[:n])
             self.size += n
@@ -75,7 +81,7 @@ class _CountingReader:
             buf[: len(data)] = data
             n = len(data)
         else:
-            n = readinto(buf) or 0
+            n = _checked(readinto(buf))
         self.size += n
         return n
 

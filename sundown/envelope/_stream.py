@@ -57,8 +57,8 @@ def _fill(source: Readable, buf: bytearray, size: int) -> int:
     while got < size:
         if readinto is not None:
             n = readinto(view[got:size])
-            if n is None:  # non-blocking stream with no data: keep asking
-                continue
+            if n is None:
+                raise InputError("non-blocking streams are not supported (read returned None)")
         else:
             chunk = source.read(size - got)
             n = len(chunk)
