@@ -75,6 +75,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DELETE_BATCH = 1000  # DeleteObjects' limit per request
+PAGE_SIZE = 1000  # keys per listing page (S3's maximum)
 PART_SIZE = 8 * 1024 * 1024  # first multipart part size; S3's minimum is 5 MiB
 MAX_PARTS = 10_000
 MAX_COPY_OBJECT = 5 * 1024**3  # CopyObject's limit; larger objects use a multipart copy
@@ -499,7 +500,7 @@ class S3Store:
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
         scan = self._scan_prefix(prefix)
         pages = self.client.get_paginator("list_objects_v2").paginate(
-            Bucket=self.bucket, Prefix=scan
+            Bucket=self.bucket, Prefix=scan, PaginationConfig={"PageSize": PAGE_SIZE}
         )
         with _errors(f"list s3://{self.bucket}/{scan}"):
             for page in pages:
@@ -536,7 +537,7 @@ class S3Store:
         scan = self._scan_prefix(prefix)
         locked = Capability.OBJECT_LOCK in self.capabilities
         pages = self.client.get_paginator("list_object_versions").paginate(
-            Bucket=self.bucket, Prefix=scan
+            Bucket=self.bucket, Prefix=scan, PaginationConfig={"PageSize": PAGE_SIZE}
         )
         with _errors(f"list versions of s3://{self.bucket}/{scan}"):
             for page in pages:
@@ -574,7 +575,7 @@ class S3Store:
                         is_latest=bool(marker.get("IsLatest", False)),
                     )
         uploads = self.client.get_paginator("list_multipart_uploads").paginate(
-            Bucket=self.bucket, Prefix=scan
+            Bucket=self.bucket, Prefix=scan, PaginationConfig={"PageSize": PAGE_SIZE}
         )
         with _errors(f"list multipart uploads of s3://{self.bucket}/{scan}"):
             for upload_page in uploads:
