@@ -576,8 +576,8 @@ class VerifiedCertificate:
         manifest = "manifest digest checked" if self.manifest_checked else "manifest not checked"
         return (
             f"certificate {self.certificate.certificate_id} valid: {self.certificate.summary()}; "
-            f"signed by {self.key_id} ({self.key_fingerprint[:19]}...); {manifest}; "
-            f"envelope {self.envelope_digest}"
+            f"signed by {self.key_id} ({self.key_fingerprint[:19]}...); "
+            f"envelope {self.envelope_digest}; {manifest}"
         )
 
 

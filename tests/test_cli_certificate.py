@@ -1,0 +1,286 @@
+"""`sundown certificate verify|render` and `sundown ledger verify|list`."""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sundown import canonical, registry
+from sundown.certificate import (
+    CERTIFICATE_NAME,
+    MANIFEST_NAME,
+    sample_certificate,
+    sign_certificate,
+    write_manifest,
+)
+from sundown.cli import main
+from sundown.ledger import Ledger
+from tests.test_certificate import NOW, LocalSigner
+
+
+@pytest.fixture
+def signer() -> LocalSigner:
+    return LocalSigner()
+
+
+@pytest.fixture
+def evidence(tmp_path: Path, signer: LocalSigner) -> Path:
+    """A signed certificate with its deletion manifest beside it, and the public key."""
+    folder = tmp_path / "evidence"
+    folder.mkdir()
+    sample = sample_certificate(now=NOW, with_exceptions=True)
+    with open(folder / MANIFEST_NAME, "wb") as out:
+        write_manifest(sample.manifest_entries, out)
+    signed = sign_certificate(sample.certificate, signer)
+    (folder / CERTIFICATE_NAME).write_bytes(signed.data)
+    (tmp_path / "signing.pub.pem").write_bytes(signer.public_key_pem())
+    return folder / CERTIFICATE_NAME
+
+
+def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _key(evidence: Path) -> str:
+    return str(evidence.parent.parent / "signing.pub.pem")
+
+
+def test_verify_ok_with_manifest(evidence: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = _run(
+        capsys, "certificate", "verify", str(evidence), "--public-key", _key(evidence)
+    )
+    assert (code, err) == (0, "")
+    assert len(out.splitlines()) == 1
+    assert out.startswith("OK certificate DC-fraud-scorer-v3-20250630-0001 valid:")
+    assert "status complete with exceptions" in out
+    assert "manifest digest checked" in out
+    assert "trusted key supplied signing.pub.pem" in out
+
+
+def test_verify_without_manifest_says_so(
+    evidence: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (evidence.parent / MANIFEST_NAME).unlink()
+    code, out, _ = _run(
+        capsys, "certificate", "verify", str(evidence), "--public-key", _key(evidence)
+    )
+    assert code == 0
+    assert f"manifest not checked ({MANIFEST_NAME} not found beside the certificate)" in out
+
+
+def test_verify_names_a_tampered_manifest(
+    evidence: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    manifest = evidence.parent / MANIFEST_NAME
+    manifest.write_bytes(manifest.read_bytes().replace(b'"size":0', b'"size":1', 1))
+    code, out, err = _run(
+        capsys, "certificate", "verify", str(evidence), "--public-key", _key(evidence)
+    )
+    assert (code, out) == (3, "")
+    assert "IntegrityError: deletion manifest digest mismatch" in err
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        (("predicate", "status"), "complete"),
+        (("predicate", "locations", 1, "held", "versions"), 0),
+        (("predicate", "system", "name"), "another-system"),
+        (("predicate", "keys_destroyed", 0, "verified"), False),
+        (("predicate", "deletion_manifest", "digest"), "sha256:" + "0" * 64),
+        (("subject", 0, "name"), "other.jsonl"),
+    ],
+)
+def test_verify_names_a_tampered_certificate(
+    evidence: Path, capsys: pytest.CaptureFixture[str], path: tuple, value: object
+) -> None:
+    envelope = json.loads(evidence.read_bytes())
+    stmt = json.loads(base64.b64decode(envelope["payload"]))
+    target = stmt
+    for part in path[:-1]:
+        target = target[part]
+    target[path[-1]] = value
+    envelope["payload"] = base64.b64encode(canonical.dumps(stmt)).decode()
+    evidence.write_bytes(json.dumps(envelope).encode())
+    code, out, err = _run(
+        capsys, "certificate", "verify", str(evidence), "--public-key", _key(evidence)
+    )
+    assert (code, out) == (3, "")
+    assert err.startswith("sundown: error: IntegrityError: signature: does not verify")
+    assert len(err.splitlines()) == 1
+
+
+def test_verify_names_a_key_mismatch_and_bad_input(
+    evidence: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    other = tmp_path / "other.pem"
+    other.write_bytes(LocalSigner().public_key_pem())
+    code, _, err = _run(capsys, "certificate", "verify", str(evidence), "--public-key", str(other))
+    assert code == 3 and "IntegrityError: key mismatch" in err
+    code, _, err = _run(capsys, "certificate", "verify", str(evidence))
+    assert code == 2 and "no trusted public key: pass --public-key PEM" in err
+    (tmp_path / "junk.json").write_text("not json")
+    code, _, err = _run(
+        capsys, "certificate", "verify", str(tmp_path / "junk.json"), "--public-key", str(other)
+    )
+    assert code == 2 and "InputError: not JSON" in err
+    code, _, err = _run(
+        capsys, "certificate", "verify", str(tmp_path / "missing.json"), "--public-key", str(other)
+    )
+    assert code == 4 and "missing.json" in err
+
+
+def test_verify_trusts_the_key_pinned_by_the_ledger(
+    evidence: Path, signer: LocalSigner, capsys: pytest.CaptureFixture[str], sundown_home: Path
+) -> None:
+    ledger = Ledger.open()
+    ledger.append(
+        "decommission",
+        "system fraud-scorer-v3",
+        canonical.sha256_digest(evidence.read_bytes()),
+        evidence.as_uri(),
+        signer,
+    )
+    code, out, _ = _run(capsys, "certificate", "verify", str(evidence))
+    assert code == 0
+    assert f"trusted key pinned by the ledger {(sundown_home / 'ledger').as_uri()}" in out
+
+    # a ledger pinning another key refuses the certificate
+    other = tmp_path_ledger = evidence.parent.parent / "other-ledger"
+    Ledger(registry.open_store(other.as_uri())).initialise(LocalSigner())
+    code, _, err = _run(
+        capsys, "certificate", "verify", str(evidence), "--ledger", tmp_path_ledger.as_uri()
+    )
+    assert code == 3 and "key mismatch" in err
+
+
+def test_render_pdf_and_markdown(
+    evidence: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pdf = tmp_path / "cert.pdf"
+    code, out, _ = _run(
+        capsys,
+        "certificate",
+        "render",
+        str(evidence),
+        "--out",
+        str(pdf),
+        "--public-key",
+        _key(evidence),
+    )
+    assert code == 0 and out.startswith(f"wrote {pdf}")
+    assert pdf.read_bytes().startswith(b"%PDF-")
+    text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, check=True).stdout
+    assert b"Status: COMPLETE WITH EXCEPTIONS" in text
+    assert b"Signature verified when this page was made" in text
+
+    md = tmp_path / "cert.md"
+    code, _, _ = _run(
+        capsys,
+        "certificate",
+        "render",
+        str(evidence),
+        "--out",
+        str(md),
+        "--public-key",
+        _key(evidence),
+    )
+    assert code == 0 and "**Status: COMPLETE WITH EXCEPTIONS.**" in md.read_text()
+
+    code, _, err = _run(
+        capsys, "certificate", "render", str(evidence), "--out", str(tmp_path / "c.txt")
+    )
+    assert code == 2 and ".pdf or .md" in err
+
+    loose = tmp_path / "loose.pdf"
+    code, _, err = _run(
+        capsys, "certificate", "render", str(evidence), "--out", str(loose), "--unverified"
+    )
+    assert code == 0 and "WITHOUT verifying" in err
+    text = subprocess.run(["pdftotext", str(loose), "-"], capture_output=True, check=True).stdout
+    assert b"NOT verified" in text
+
+
+def test_render_refuses_a_tampered_certificate(
+    evidence: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    envelope = json.loads(evidence.read_bytes())
+    envelope["signatures"][0]["keyid"] = "local://someone-else"
+    evidence.write_bytes(json.dumps(envelope).encode())
+    pdf = tmp_path / "cert.pdf"
+    code, _, err = _run(
+        capsys,
+        "certificate",
+        "render",
+        str(evidence),
+        "--out",
+        str(pdf),
+        "--public-key",
+        _key(evidence),
+    )
+    assert code == 3 and "key mismatch: envelope keyid" in err
+    assert not pdf.exists()
+
+
+def test_ledger_list_and_verify(
+    tmp_path: Path, signer: LocalSigner, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = (tmp_path / "ledger").as_uri()
+    ledger = Ledger(registry.open_store(url))
+    for kind in ("deploy", "rotate", "decommission"):
+        ledger.append(
+            kind, f"system demo: {kind}", "sha256:" + "ab" * 32, f"{url}/e/{kind}", signer
+        )
+    code, out, _ = _run(capsys, "ledger", "list", "--ledger", url)
+    lines = out.splitlines()
+    assert code == 0 and len(lines) == 5
+    assert "genesis" in lines[0] and "decommission" in lines[3]
+    assert lines[-1] == f"4 record(s) in {url} (listed, not verified)"
+    code, out, _ = _run(capsys, "ledger", "verify", "--ledger", url)
+    assert code == 0 and out.startswith(f"OK ledger {url} valid: 4 record(s)")
+    assert "1 decommission, 1 deploy, 1 genesis, 1 rotate" in out
+    pem = tmp_path / "k.pem"
+    pem.write_bytes(signer.public_key_pem())
+    code, out, _ = _run(capsys, "ledger", "verify", "--ledger", url, "--public-key", str(pem))
+    assert code == 0 and "matches the supplied public key" in out
+
+    record = tmp_path / "ledger" / "records" / "000000000002.json"
+    envelope = json.loads(record.read_bytes())
+    payload = json.loads(base64.b64decode(envelope["payload"]))
+    payload["subject"] = "nothing to see"
+    envelope["payload"] = base64.b64encode(canonical.dumps(payload)).decode()
+    record.write_bytes(canonical.dumps(envelope))
+    code, out, err = _run(capsys, "ledger", "verify", "--ledger", url)
+    assert (code, out) == (3, "")
+    assert "ledger record 000000000002 (records/000000000002.json): signature" in err
+
+
+def test_the_installed_command_exits_without_traceback(evidence: Path, tmp_path: Path) -> None:
+    other = tmp_path / "other.pem"
+    other.write_bytes(LocalSigner().public_key_pem())
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "sundown",
+            "certificate",
+            "verify",
+            str(evidence),
+            "--public-key",
+            str(other),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 3
+    assert done.stdout == ""
+    assert done.stderr.startswith("sundown: error: IntegrityError: key mismatch")
+    assert "Traceback" not in done.stderr
