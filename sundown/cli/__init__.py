@@ -50,6 +50,8 @@ _COMMAND_MODULES = [
     "sundown.cli.crypto",
     "sundown.cli.signatures",
     "sundown.cli.demo",
+    "sundown.cli.certificate",
+    "sundown.cli.ledger",
 ]
 
 for _name in _COMMAND_MODULES:
