@@ -21,6 +21,7 @@ import importlib
 import sys
 
 import typer
+from typer.exceptions import TyperException
 
 from sundown import __version__
 from sundown.errors import (
@@ -104,13 +105,11 @@ def main(argv: list[str] | None = None) -> int:
         where = f" {exc.filename!r}" if exc.filename else ""
         print(f"sundown: error: {exc.strerror or exc}{where}", file=sys.stderr)
         return 4 if isinstance(exc, FileNotFoundError) else 2
-    except Exception as exc:  # click usage errors
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            return exc.exit_code
-        raise
+    except TyperException as exc:  # usage errors (click's, as vendored by typer)
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show()
+        return int(getattr(exc, "exit_code", 2))
     return 0
 
 
