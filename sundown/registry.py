@@ -4,7 +4,7 @@ A connector module implements some of these module-level functions:
 
 - ``open_store(url: str) -> ObjectStore`` (``file``, ``s3``, ``gs``, ``az``)
 - ``open_key_service(uri: str) -> KeyService`` (``local``, ``vault``)
-- ``open_signer(uri: str) -> Signer`` (``local``, ``vault``; also a PEM path for ``file``)
+- ``open_signer(uri: str) -> Signer`` (``local``, ``vault``; the CLI also takes a PEM file path)
 - ``create_key(uri: str, *, signing: bool) -> KeyInfo`` (``local``, ``vault``)
 
 Clients are created per call from the environment's current credentials and never cached across
