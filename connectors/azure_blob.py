@@ -1,0 +1,657 @@
+"""The ``az://container/prefix`` object store (Azure Blob Storage, through azure-storage-blob).
+
+``open_store("az://models/team-a")`` is rooted at that prefix of the container: keys are
+relative to it and a listing never leaves it (``team-a`` never matches ``team-ab``). The account
+comes from the environment of the moment, for each store object afresh (never cached across
+credentials): ``AZURE_STORAGE_CONNECTION_STRING``, or ``AZURE_STORAGE_ACCOUNT_URL`` with
+``DefaultAzureCredential`` (managed identity, workload identity, Azure CLI, ...).
+
+What it does, in Azure terms:
+
+- ``put`` streams: an object that fits in 8 MiB goes as one Put Blob, a larger one as 8 MiB
+  staged blocks and a block-list commit; every request carries a Content-MD5 that the service
+  checks. ``if_absent`` sends ``If-None-Match: *`` (on the commit for block uploads), so
+  create-only is atomic on the service.
+- ``open`` streams with the SDK's downloader, which pins every range read to the ETag of the
+  first, so a concurrent overwrite fails the read rather than mixing two blobs.
+- ``inventory`` lists blobs, versions, snapshots and soft-deleted blobs in one paginated listing
+  (``include=versions,snapshots,deleted,legalhold,immutabilitypolicy``). A snapshot's
+  ``version_id`` is ``snapshot:<time>``; a version's is its version id.
+- ``purge`` deletes exactly the listed copies with Blob Batch (256 sub-requests per batch), each
+  naming its version or snapshot, snapshots and previous versions before base blobs (a base blob
+  with snapshots is refused, never deleted with them). Each sub-response is read: 2xx or 404
+  (already gone) -> deleted; legal hold or immutability policy -> held; anything else -> failed.
+  A current version on a versioned account is removed by deleting the base blob (which makes it a
+  previous version) and then that version. Soft-deleted copies cannot be deleted before their
+  window ends: reported held, no request sent.
+- ``copy`` is a server-side Copy Blob within the account (optionally into a tier, ``Archive``),
+  a streamed copy otherwise.
+
+Retries are azure-core's (the storage SDK's ExponentialRetry policy); batch sub-requests are not
+retried one by one: a failed item is reported and a re-run purge (idempotent) picks it up.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import UTC, datetime
+from typing import Any, BinaryIO, TypeVar
+from urllib.parse import urlsplit
+
+from azure.core import exceptions as aexc
+from azure.storage.blob import (
+    BlobClient,
+    BlobProperties,
+    BlobServiceClient,
+    ContainerClient,
+    ExponentialRetry,
+    StandardBlobTier,
+)
+
+from sundown.errors import (
+    BackendError,
+    ConflictError,
+    InputError,
+    IntegrityError,
+    NotFoundError,
+    PermissionDeniedError,
+    SundownError,
+    TransientError,
+    UnsupportedError,
+)
+from sundown.store import (
+    Capability,
+    Entry,
+    EntryKind,
+    HoldState,
+    ObjectInfo,
+    ObjectStore,
+    PurgeFailure,
+    PurgeResult,
+    SoftDeletePolicy,
+    check_key,
+    check_prefix,
+    join_key,
+    relative_key,
+)
+
+BATCH_LIMIT = 256  # Blob Batch: at most 256 sub-requests per batch
+_CHUNK = 8 * 1024 * 1024  # single Put Blob limit used here, and block size
+_PAGE = 1000
+SNAPSHOT_PREFIX = "snapshot:"
+TIERS = {
+    t.value.lower(): t
+    for t in (
+        StandardBlobTier.HOT,
+        StandardBlobTier.COOL,
+        StandardBlobTier.COLD,
+        StandardBlobTier.ARCHIVE,
+    )
+}
+_CONTAINER_NAME = re.compile(r"^(?!.*--)[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
+_HELD_CODES = {
+    "BlobImmutableDueToLegalHold",
+    "BlobImmutableDueToPolicy",
+    "BlobImmutableDueToLegalHoldAndPolicy",  # (spelling seen in some service versions)
+}
+_COPY_WAIT_SECONDS = 600
+
+T = TypeVar("T")
+
+
+# -- errors -------------------------------------------------------------------------------------
+
+
+def _map_error(exc: Exception, what: str) -> SundownError:
+    if isinstance(exc, SundownError):
+        return exc
+    code = getattr(exc, "error_code", None) or ""
+    if isinstance(exc, aexc.ResourceNotFoundError):
+        return NotFoundError(f"{what}: not found ({code or 404})")
+    if isinstance(exc, aexc.ResourceExistsError | aexc.ResourceModifiedError):
+        if code in _HELD_CODES:
+            return PermissionDeniedError(f"{what}: immutable ({code})")
+        return ConflictError(f"{what}: already exists or changed meanwhile ({code or 409})")
+    if isinstance(exc, aexc.ClientAuthenticationError):
+        return PermissionDeniedError(f"{what}: refused by Azure ({code or 'authentication'})")
+    if code == "Md5Mismatch" or "md5" in code.lower():
+        return IntegrityError(f"{what}: MD5 mismatch between the data sent and Azure's copy")
+    if isinstance(exc, aexc.ServiceRequestError | aexc.ServiceResponseError):
+        return TransientError(f"{what}: Azure unreachable ({type(exc).__name__})")
+    if isinstance(exc, aexc.HttpResponseError):
+        status = exc.status_code or 0
+        if status == 403:
+            return PermissionDeniedError(f"{what}: refused by Azure ({code or 403})")
+        if status in (408, 429) or status >= 500:
+            return TransientError(f"{what}: Azure unavailable ({code or status})")
+        if status == 400:
+            return InputError(f"{what}: Azure rejected the request ({code or 400})")
+        return BackendError(f"{what}: Azure error {status} {code}".rstrip())
+    if isinstance(exc, aexc.AzureError):
+        return BackendError(f"{what}: {type(exc).__name__}")
+    return BackendError(f"{what}: {type(exc).__name__}")
+
+
+def _call(what: str, fn: Callable[[], T]) -> T:
+    try:
+        return fn()
+    except aexc.AzureError as exc:
+        raise _map_error(exc, what) from exc
+
+
+# -- streams ------------------------------------------------------------------------------------
+
+
+class _ChunkReader(io.RawIOBase):
+    """A readable stream over an iterator of chunks; errors while reading are Sundown errors."""
+
+    def __init__(self, chunks: Iterator[bytes], what: str) -> None:
+        self._it = chunks
+        self._buf = b""
+        self._what = what
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        view = memoryview(b).cast("B")
+        while not self._buf:
+            try:
+                chunk = _call(self._what, lambda: next(self._it, None))
+            except StopIteration:  # pragma: no cover
+                return 0
+            if chunk is None:
+                return 0
+            self._buf = bytes(chunk)
+        n = min(len(view), len(self._buf))
+        view[:n] = self._buf[:n]
+        self._buf = self._buf[n:]
+        return n
+
+
+def _chunks(data: BinaryIO | Iterable[bytes]) -> Iterator[bytes]:
+    """What ``put`` was given (bytes, a stream, an iterable of chunks) as byte chunks."""
+    if isinstance(data, bytes | bytearray | memoryview):
+        yield bytes(data)
+        return
+    if hasattr(data, "read"):
+        while chunk := data.read(_CHUNK):
+            yield chunk
+        return
+    for chunk in data:
+        if not isinstance(chunk, bytes | bytearray | memoryview):
+            raise InputError(f"put() needs byte chunks, got {type(chunk).__name__}")
+        yield bytes(chunk)
+
+
+class _Counted:
+    """Counts the bytes of a chunk iterator as the SDK consumes it."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._chunks = chunks
+        self.size = 0
+
+    def __iter__(self) -> Iterator[bytes]:
+        for chunk in self._chunks:
+            self.size += len(chunk)
+            yield chunk
+
+
+# -- URLs and clients ---------------------------------------------------------------------------
+
+
+def parse_url(url: str) -> tuple[str, str]:
+    """``az://container/prefix`` -> (container, prefix)."""
+    parts = urlsplit(url)
+    if parts.scheme != "az":
+        raise InputError(f"not an az:// URL: {url!r}")
+    if parts.query or parts.fragment:
+        raise InputError(f"az:// URL must not have a query or fragment: {url!r}")
+    container = parts.netloc
+    if not _CONTAINER_NAME.match(container):
+        raise InputError(
+            f"invalid Azure container name {container!r} in {url!r} (3-63 lowercase letters, "
+            "digits and single hyphens)"
+        )
+    return container, check_prefix(parts.path)
+
+
+def new_service_client() -> BlobServiceClient:
+    """A fresh client for the account the environment names right now."""
+    options: dict[str, Any] = {
+        "retry_policy": ExponentialRetry(initial_backoff=2, increment_base=2, retry_total=4),
+        "max_single_put_size": _CHUNK,
+        "max_block_size": _CHUNK,
+        "max_chunk_get_size": _CHUNK,
+        "max_single_get_size": _CHUNK,
+    }
+    connection_string = os.environ.get("AZURE_STORAGE_CONNECTION_STRING")
+    if connection_string:
+        try:
+            return BlobServiceClient.from_connection_string(connection_string, **options)
+        except ValueError:
+            # The SDK's message could quote the string, key included: never repeat it.
+            raise InputError("AZURE_STORAGE_CONNECTION_STRING is malformed") from None
+    account_url = os.environ.get("AZURE_STORAGE_ACCOUNT_URL")
+    if account_url:
+        from azure.identity import DefaultAzureCredential
+
+        return BlobServiceClient(account_url, credential=DefaultAzureCredential(), **options)
+    raise InputError(
+        "no Azure storage account configured: set AZURE_STORAGE_CONNECTION_STRING, or "
+        "AZURE_STORAGE_ACCOUNT_URL with credentials DefaultAzureCredential can find"
+    )
+
+
+def _split_version(version_id: str | None) -> tuple[str | None, str | None]:
+    """A store ``version_id`` -> (version id, snapshot)."""
+    if version_id is None:
+        return None, None
+    if version_id.startswith(SNAPSHOT_PREFIX):
+        snapshot = version_id[len(SNAPSHOT_PREFIX) :]
+        if not snapshot:
+            raise InputError(f"empty snapshot in version id {version_id!r}")
+        return None, snapshot
+    if not version_id:
+        raise InputError("empty version id")
+    return version_id, None
+
+
+# -- the store ----------------------------------------------------------------------------------
+
+
+class AzureBlobStore:
+    """A container prefix as an object store. See the module docstring."""
+
+    def __init__(
+        self, container: str, prefix: str, service: BlobServiceClient | None = None
+    ) -> None:
+        self._service = service if service is not None else new_service_client()
+        self._container_name = container
+        self._prefix = prefix
+        self._container: ContainerClient = self._service.get_container_client(container)
+        self._caps: frozenset[Capability] | None = None
+
+    @property
+    def url(self) -> str:
+        base = f"az://{self._container_name}"
+        return f"{base}/{self._prefix}" if self._prefix else base
+
+    @property
+    def container(self) -> str:
+        return self._container_name
+
+    @property
+    def service(self) -> BlobServiceClient:
+        return self._service
+
+    @property
+    def container_client(self) -> ContainerClient:
+        return self._container
+
+    def __repr__(self) -> str:
+        return f"AzureBlobStore({self.url!r})"
+
+    @property
+    def capabilities(self) -> frozenset[Capability]:
+        """From the account and container: soft delete from the service's delete retention
+        policy; versioning and legal holds from version-level immutability on the container;
+        the archive tier unless the account is premium. Blob versioning itself is an account
+        setting the data plane does not show: inventory always asks for versions."""
+        if self._caps is None:
+            caps = {Capability.CONDITIONAL_CREATE, Capability.BATCH_DELETE}
+            props = _call(
+                f"container {self.url}", lambda: self._container.get_container_properties()
+            )
+            if props.get("immutable_storage_with_versioning_enabled"):
+                caps |= {Capability.VERSIONING, Capability.OBJECT_LOCK}
+            if props.get("has_immutability_policy") or props.get("has_legal_hold"):
+                caps.add(Capability.OBJECT_LOCK)
+            info = _call(f"account of {self.url}", self._service.get_account_information)
+            if "premium" not in str(info.get("sku_name", "")).lower():
+                caps.add(Capability.ARCHIVE_TIER)
+            if self.soft_delete_policy().retention_seconds:
+                caps.add(Capability.SOFT_DELETE)
+            self._caps = frozenset(caps)
+        return self._caps
+
+    # -- names ----------------------------------------------------------------------------------
+
+    def _name(self, key: str) -> str:
+        return join_key(self._prefix, check_key(key))
+
+    def _what(self, key: str, version_id: str | None = None) -> str:
+        return f"{self.url}/{key}" + (f" version {version_id}" if version_id else "")
+
+    def _blob(self, key: str, version_id: str | None = None) -> BlobClient:
+        version, snapshot = _split_version(version_id)
+        if version is not None:
+            return self._container.get_blob_client(self._name(key), version_id=version)
+        return self._container.get_blob_client(self._name(key), snapshot=snapshot)
+
+    def _info(self, key: str, props: BlobProperties) -> ObjectInfo:
+        return ObjectInfo(
+            key=key,
+            size=int(props.size or 0),
+            modified=_aware(props.last_modified),
+            version_id=_version_of(props),
+            etag=props.etag,
+            storage_class=_tier(props),
+            metadata=dict(props.metadata or {}),
+        )
+
+    # -- ObjectStore ----------------------------------------------------------------------------
+
+    def put(
+        self,
+        key: str,
+        data: BinaryIO | Iterable[bytes],
+        *,
+        if_absent: bool = False,
+        metadata: dict[str, str] | None = None,
+    ) -> ObjectInfo:
+        blob = self._blob(key)
+        chunks = _chunks(data)
+        head = b""
+        for chunk in chunks:  # gather up to one request's worth
+            head += chunk
+            if len(head) >= _CHUNK:
+                break
+        what = self._what(key)
+        # One Put Blob when it all fits in one request, else staged blocks and a commit.
+        body: bytes | _Counted = head if len(head) < _CHUNK else _Counted(_chain(head, chunks))
+        answer = _call(
+            what,
+            lambda: blob.upload_blob(
+                body,
+                overwrite=not if_absent,
+                metadata=metadata or None,
+                validate_content=True,  # per-request Content-MD5, checked by the service
+                max_concurrency=1,
+            ),
+        )
+        size = len(body) if isinstance(body, bytes) else body.size
+        return ObjectInfo(
+            key=key,
+            size=size,
+            modified=_aware(answer.get("last_modified")),
+            version_id=answer.get("version_id"),
+            etag=answer.get("etag"),
+            metadata=dict(metadata or {}),
+        )
+
+    def open(self, key: str, version_id: str | None = None) -> BinaryIO:
+        what = self._what(key, version_id)
+        blob = self._blob(key, version_id)
+        downloader = _call(what, lambda: blob.download_blob(max_concurrency=1))
+        return io.BufferedReader(_ChunkReader(downloader.chunks(), what), _CHUNK)
+
+    def head(self, key: str, version_id: str | None = None) -> ObjectInfo:
+        blob = self._blob(key, version_id)
+        props = _call(self._what(key, version_id), blob.get_blob_properties)
+        return self._info(key, props)
+
+    def _list_prefix(self, prefix: str) -> str | None:
+        prefix = check_prefix(prefix)
+        full = join_key(self._prefix, prefix) if prefix else self._prefix
+        return full + "/" if full else None
+
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        pages = self._container.list_blobs(
+            name_starts_with=self._list_prefix(prefix),
+            include=["metadata"],
+            results_per_page=_PAGE,
+        )
+        for props in _iterate(f"listing {self.url}", pages):
+            rel = relative_key(self._prefix, props.name)
+            if rel is not None:
+                yield self._info(rel, props)
+
+    def delete(self, key: str, version_id: str | None = None) -> None:
+        """Delete the blob (on a versioned account its current version becomes a previous
+        version), or exactly one version or snapshot. A blob with snapshots is refused."""
+        blob = self._blob(key, version_id)
+        _call(self._what(key, version_id), blob.delete_blob)
+
+    # -- Inventory ------------------------------------------------------------------------------
+
+    def inventory(self, prefix: str = "") -> Iterator[Entry]:
+        pages = self._container.list_blobs(
+            name_starts_with=self._list_prefix(prefix),
+            include=["versions", "snapshots", "deleted", "legalhold", "immutabilitypolicy"],
+            results_per_page=_PAGE,
+        )
+        now = datetime.now(UTC)
+        for props in _iterate(f"inventory of {self.url}", pages):
+            rel = relative_key(self._prefix, props.name)
+            if rel is None:
+                continue
+            if props.deleted:
+                kind = EntryKind.SOFT_DELETED
+            elif props.snapshot:
+                kind = EntryKind.SNAPSHOT
+            elif props.version_id and not props.is_current_version:
+                kind = EntryKind.VERSION
+            else:
+                kind = EntryKind.OBJECT
+            yield Entry(
+                key=rel,
+                version_id=_version_of(props),
+                kind=kind,
+                size=int(props.size or 0),
+                modified=_aware(props.last_modified),
+                is_latest=kind is EntryKind.OBJECT,
+                storage_class=_tier(props),
+                hold=_hold_state(props, now),
+            )
+
+    def purge(self, entries: Sequence[Entry], *, bypass_governance: bool = False) -> PurgeResult:
+        """Delete exactly these copies with Blob Batch. ``bypass_governance`` has no Azure
+        meaning (legal holds and immutability policies cannot be bypassed by a delete)."""
+        first: list[tuple[Entry, dict[str, str]]] = []  # versions and snapshots
+        bases: list[tuple[Entry, dict[str, str]]] = []  # base blobs
+        then: list[tuple[Entry, dict[str, str]]] = []  # the version a base delete left behind
+        result = PurgeResult()
+        for entry in entries:  # validate everything before deleting anything
+            name = self._name(entry.key)
+            version, snapshot = _split_version(entry.version_id)
+            if entry.kind is EntryKind.SOFT_DELETED:
+                continue
+            if entry.kind is EntryKind.SNAPSHOT and snapshot is None:
+                raise InputError(f"snapshot entry {entry.key!r} without a snapshot time")
+            if entry.kind is EntryKind.VERSION and version is None:
+                raise InputError(f"version entry {entry.key!r} without a version id")
+            if entry.kind not in (EntryKind.OBJECT, EntryKind.VERSION, EntryKind.SNAPSHOT):
+                raise InputError(f"{self.url} has no {entry.kind} entries: {entry.key!r}")
+            if entry.kind is EntryKind.OBJECT and snapshot is not None:
+                raise InputError(f"current blob {entry.key!r} named with a snapshot time")
+        for entry in entries:
+            name = self._name(entry.key)
+            version, snapshot = _split_version(entry.version_id)
+            if entry.kind is EntryKind.SOFT_DELETED:
+                result.held.append(entry)  # expires with the delete retention window
+            elif entry.kind is EntryKind.SNAPSHOT:
+                first.append((entry, {"name": name, "snapshot": str(snapshot)}))
+            elif entry.kind is EntryKind.VERSION:
+                first.append((entry, {"name": name, "version_id": str(version)}))
+            else:
+                bases.append((entry, {"name": name}))
+                if version is not None:
+                    then.append((entry, {"name": name, "version_id": version}))
+        result.merge(self._purge_all(first))
+        base_result = self._purge_all(bases)
+        if not then:
+            result.merge(base_result)
+            return result
+        # A versioned current blob: its base delete made it a previous version; delete that.
+        ok = {id(e) for e in base_result.deleted}
+        result.held += base_result.held
+        result.failed += base_result.failed
+        result.requests += base_result.requests
+        result.deleted += [e for e in base_result.deleted if e.version_id is None]
+        result.merge(self._purge_all([item for item in then if id(item[0]) in ok]))
+        return result
+
+    def _purge_all(self, items: Sequence[tuple[Entry, dict[str, str]]]) -> PurgeResult:
+        result = PurgeResult()
+        for start in range(0, len(items), BATCH_LIMIT):
+            result.merge(self._purge_batch(items[start : start + BATCH_LIMIT]))
+        return result
+
+    def _purge_batch(self, items: Sequence[tuple[Entry, dict[str, str]]]) -> PurgeResult:
+        result = PurgeResult(requests=1)
+        try:
+            responses = list(
+                self._container.delete_blobs(
+                    *[spec for _, spec in items], raise_on_any_failure=False
+                )
+            )
+        except aexc.AzureError as exc:
+            # The batch as a whole failed: nothing is known about its items.
+            message = f"batch request failed: {_map_error(exc, self.url)}"
+            code = getattr(exc, "error_code", None) or type(exc).__name__
+            result.failed.extend(PurgeFailure(e, str(code), message) for e, _ in items)
+            return result
+        if len(responses) != len(items):
+            message = f"batch answered {len(responses)} of {len(items)} deletes"
+            result.failed.extend(PurgeFailure(e, "BatchMismatch", message) for e, _ in items)
+            return result
+        for (entry, _), response in zip(items, responses, strict=True):
+            code = response.headers.get("x-ms-error-code") or ""
+            outcome = classify_delete(response.status_code, code)
+            if outcome == "deleted":
+                result.deleted.append(entry)
+            elif outcome == "held":
+                result.held.append(entry)
+            else:
+                message = str(getattr(response, "reason", "") or f"HTTP {response.status_code}")
+                result.failed.append(
+                    PurgeFailure(entry, code or str(response.status_code), message[:300])
+                )
+        return result
+
+    def soft_delete_policy(self) -> SoftDeletePolicy:
+        props = _call(f"service properties of {self.url}", self._service.get_service_properties)
+        policy = props.get("delete_retention_policy")
+        days = policy.days if policy is not None and policy.enabled else None
+        return SoftDeletePolicy(
+            int(days) * 86400 if days else None,
+            "blob service properties delete_retention_policy",
+        )
+
+    # -- Copier ---------------------------------------------------------------------------------
+
+    def copy(
+        self,
+        key: str,
+        dest: ObjectStore,
+        dest_key: str,
+        *,
+        version_id: str | None = None,
+        storage_class: str | None = None,
+    ) -> ObjectInfo:
+        """Server-side Copy Blob within the same account (into ``storage_class`` if given:
+        Hot, Cool, Cold, Archive); a streamed copy to any other store."""
+        tier = _tier_of(storage_class)
+        source = self._blob(key, version_id)
+        if isinstance(dest, AzureBlobStore) and dest._service.url == self._service.url:
+            target = dest._blob(dest_key)
+            what = f"copy {self._what(key, version_id)} -> {dest._what(dest_key)}"
+            _call(what, lambda: source.get_blob_properties())  # NotFoundError before copying
+            _call(what, lambda: target.start_copy_from_url(source.url, standard_blob_tier=tier))
+            props = _call(what, target.get_blob_properties)
+            deadline = time.monotonic() + _COPY_WAIT_SECONDS
+            while props.copy.status == "pending":  # waiting for the copy, not a retry
+                if time.monotonic() > deadline:
+                    raise TransientError(f"{what}: still pending after {_COPY_WAIT_SECONDS}s")
+                time.sleep(1)
+                props = _call(what, target.get_blob_properties)
+            if props.copy.status not in (None, "success"):
+                raise BackendError(f"{what}: copy ended {props.copy.status}")
+            return dest._info(dest_key, props)
+        if tier is not None and not isinstance(dest, AzureBlobStore):
+            raise UnsupportedError(
+                f"copy from {self.url} to {dest.url} cannot set an Azure storage class (tier)"
+            )
+        with self.open(key, version_id) as src:
+            info = dest.put(dest_key, src)
+        if tier is not None and isinstance(dest, AzureBlobStore):
+            blob = dest._blob(dest_key)
+            _call(dest._what(dest_key), lambda: blob.set_standard_blob_tier(tier))
+            return dest.head(dest_key)
+        return info
+
+
+def classify_delete(status: int, error_code: str) -> str:
+    """One Blob Batch sub-response -> "deleted" | "held" | "failed". 404 counts as deleted (that
+    copy is already gone; the re-listing is the proof)."""
+    if 200 <= status < 300 or status == 404:
+        return "deleted"
+    if error_code in _HELD_CODES or error_code.startswith("BlobImmutable"):
+        return "held"
+    return "failed"
+
+
+def _chain(head: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
+    yield head
+    yield from rest
+
+
+def _iterate(what: str, iterable: Iterable[T]) -> Iterator[T]:
+    it = iter(iterable)
+    while True:
+        try:
+            item = next(it)
+        except StopIteration:
+            return
+        except aexc.AzureError as exc:
+            raise _map_error(exc, what) from exc
+        yield item
+
+
+def _aware(value: datetime | None) -> datetime:
+    if value is None:
+        return datetime.fromtimestamp(0, UTC)
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _version_of(props: BlobProperties) -> str | None:
+    if props.snapshot:
+        return SNAPSHOT_PREFIX + str(props.snapshot)
+    return str(props.version_id) if props.version_id else None
+
+
+def _tier(props: BlobProperties) -> str | None:
+    tier = props.blob_tier
+    return str(getattr(tier, "value", tier)) if tier else None
+
+
+def _tier_of(name: str | None) -> StandardBlobTier | None:
+    if name is None:
+        return None
+    tier = TIERS.get(name.lower())
+    if tier is None:
+        known = ", ".join(t.value for t in TIERS.values())
+        raise InputError(f"unknown Azure access tier {name!r} (one of {known})")
+    return tier
+
+
+def _hold_state(props: BlobProperties, now: datetime) -> HoldState:
+    policy = props.immutability_policy
+    mode: str | None = None
+    until: datetime | None = None
+    expiry = getattr(policy, "expiry_time", None) if policy is not None else None
+    policy_mode = getattr(policy, "policy_mode", None) if policy is not None else None
+    if expiry is not None and _aware(expiry) > now and policy_mode:
+        mode = str(getattr(policy_mode, "value", policy_mode)).upper()
+        until = _aware(expiry)
+    return HoldState(legal_hold=bool(props.has_legal_hold), retention_mode=mode, retain_until=until)
+
+
+def open_store(url: str) -> AzureBlobStore:
+    container, prefix = parse_url(url)
+    return AzureBlobStore(container, prefix)

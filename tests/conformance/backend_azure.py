@@ -1,0 +1,70 @@
+"""The az:// store in the conformance suite, on Azurite: a fresh container per location.
+
+Azurite has no blob versioning, soft delete (it stores the delete retention setting but keeps
+nothing), immutability or legal holds: the store declares none of them there, and the tests
+that need them meet the declared gaps. docs/known-gaps.md lists them; tests/test_azure_specific.py
+asserts on the requests the connector sends where a behaviour cannot be shown on Azurite.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from azure.storage.blob import RetentionPolicy
+
+from connectors.azure_blob import BATCH_LIMIT, new_service_client
+from sundown.store import ObjectStore
+from tests.conformance import BackendSpec, StoreBackend, unique
+from tests.fixtures.http_log import batch_item_counts, record_requests
+
+_NO_IMMUTABILITY = "Azurite has no legal holds or immutability policies"
+SOFT_DELETE_DAYS = 7
+
+
+class AzuriteBackend(StoreBackend):
+    name = "az"
+    batch_limit = BATCH_LIMIT
+    archive_class = "Archive"
+    soft_delete_seconds = SOFT_DELETE_DAYS * 86400
+    gaps = {
+        "versioning": "Azurite has no blob versioning",
+        "object_lock": _NO_IMMUTABILITY,
+        "retention": _NO_IMMUTABILITY,
+        "soft_delete_listing": "Azurite keeps the delete retention setting but no soft-deleted "
+        "blobs",
+    }
+
+    def new_location(
+        self, *, versioning: bool = False, object_lock: bool = False, soft_delete: bool = False
+    ) -> str:
+        service = new_service_client()
+        name = unique("sd")
+        service.create_container(name)
+        # Soft delete is an account setting: the operator switches it as the test asks.
+        policy = RetentionPolicy(enabled=True, days=SOFT_DELETE_DAYS)
+        service.set_service_properties(
+            delete_retention_policy=policy if soft_delete else RetentionPolicy(enabled=False)
+        )
+        return f"az://{name}"
+
+    @contextlib.contextmanager
+    def record_deletes(self, store: ObjectStore) -> Iterator[list[int]]:
+        counts: list[int] = []
+        with record_requests() as sent:
+            yield counts
+        counts.extend(batch_item_counts(sent))
+
+    def cleanup(self) -> None:
+        new_service_client().set_service_properties(
+            delete_retention_policy=RetentionPolicy(enabled=False)
+        )
+
+
+def _factory(fixtures: Mapping[str, Any], tmp_path: Path) -> StoreBackend:
+    return AzuriteBackend()
+
+
+BACKENDS = [BackendSpec("az", ("azure_env",), _factory)]
