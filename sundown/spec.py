@@ -1009,12 +1009,13 @@ def _format_problems(
                 return None
             loc = loc[:-1]
 
-    rows = []
+    ranked = []
     for loc, msg in problems:
         line = None if msg.startswith("duplicate key") else line_of(loc)
         where = f"line {line}: " if line else ""
-        rows.append(f"  - {where}{_fmt_loc(loc)}: {msg}")
-    rows = list(dict.fromkeys(rows))
+        ranked.append((line or 0, f"  - {where}{_fmt_loc(loc)}: {msg}"))
+    ranked.sort(key=lambda r: r[0])  # stable: same line keeps the validator's order
+    rows = list(dict.fromkeys(row for _, row in ranked))
     noun = "problem" if len(rows) == 1 else "problems"
     return f"invalid system spec {source} ({len(rows)} {noun}):\n" + "\n".join(rows)
 
