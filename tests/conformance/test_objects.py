@@ -112,9 +112,11 @@ def test_large_streaming_put_round_trips(store_case: StoreCase) -> None:
 
 def test_create_only_put_conflicts_and_keeps_the_original(store_case: StoreCase) -> None:
     store = store_case.open(store_case.location() + "/ledger")
+    store_case.gap("conditional_create")
     store.put("records/000001.json", iter([b"first"]), if_absent=True)
     with pytest.raises(ConflictError):
         store.put("records/000001.json", iter([b"second"]), if_absent=True)
+    store_case.gap("conditional_create_large")
     with pytest.raises(ConflictError):  # the large (multipart) path too
         store.put("records/000001.json", _stream(3, 12 * MiB), if_absent=True)
     with store.open("records/000001.json") as f:
