@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -284,3 +285,60 @@ def test_the_installed_command_exits_without_traceback(evidence: Path, tmp_path:
     assert done.stdout == ""
     assert done.stderr.startswith("sundown: error: IntegrityError: key mismatch")
     assert "Traceback" not in done.stderr
+
+
+def _doc_script(doc: str, heading: str) -> str:
+    """The first ```bash block after ``heading`` in a format document."""
+    text = (Path(__file__).resolve().parents[1] / "docs" / "formats" / doc).read_text()
+    after = text[text.index(heading) :]
+    start = after.index("```bash\n") + len("```bash\n")
+    return after[start : after.index("```\n", start)]
+
+
+def _bash(script: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    for tool in ("jq", "openssl", "base64", "sha256sum"):
+        if shutil.which(tool) is None:
+            pytest.fail(f"{tool} is missing: run scripts/setup-test-env")
+    return subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script], cwd=cwd, capture_output=True, text=True
+    )
+
+
+def test_documented_openssl_procedure_verifies_a_certificate(evidence: Path) -> None:
+    (evidence.parent / "signing.pub.pem").write_bytes(
+        (evidence.parent.parent / "signing.pub.pem").read_bytes()
+    )
+    script = _doc_script("certificate.md", "## Verifying with nothing but a DSSE implementation")
+    done = _bash(script, evidence.parent)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == "Verified OK"
+    assert lines[3] == lines[4]  # fingerprint of the trusted key == fingerprint inside
+    assert lines[5] == lines[6]  # envelope keyid == signed key id
+    assert lines[7] == lines[8]  # manifest sha256 == subject digest
+    assert lines[9].strip() == lines[10]  # manifest lines == entries
+
+    envelope = json.loads(evidence.read_bytes())
+    stmt = json.loads(base64.b64decode(envelope["payload"]))
+    stmt["predicate"]["status"] = "complete"
+    envelope["payload"] = base64.b64encode(canonical.dumps(stmt)).decode()
+    evidence.write_bytes(canonical.dumps(envelope))
+    done = _bash(script, evidence.parent)
+    assert done.returncode != 0 and "Verification failure" in done.stdout + done.stderr
+
+
+def test_documented_openssl_procedure_verifies_a_ledger(
+    tmp_path: Path, signer: LocalSigner
+) -> None:
+    folder = tmp_path / "ledger"
+    ledger = Ledger(registry.open_store(folder.as_uri()))
+    for kind in ("deploy", "rotate", "decommission"):
+        ledger.append(kind, "system demo", "sha256:" + "cd" * 32, "file:///e", signer)
+    script = _doc_script("ledger.md", "## Verifying with openssl and jq only")
+    done = _bash(script, folder)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == f"OK: 4 records, head {ledger.verify().head_hash}"
+    assert (folder / "pinned.pem").read_bytes() == signer.public_key_pem()
+
+    (folder / "records" / "000000000002.json").unlink()
+    assert _bash(script, folder).returncode != 0
