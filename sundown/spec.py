@@ -42,7 +42,7 @@ from pydantic import (
     model_validator,
 )
 
-from sundown.errors import InputError
+from sundown.errors import InputError, ScopeError
 
 __all__ = [
     "ASSET_CLASSES",
@@ -619,8 +619,6 @@ class SystemSpec(_Model):
 
     def location(self, url: str) -> LocationRef:
         """The declared location with this URL (normalized); ScopeError when undeclared."""
-        from sundown.errors import ScopeError
-
         try:
             norm = parse_store_url(url).url
         except ValueError as exc:

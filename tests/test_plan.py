@@ -434,3 +434,57 @@ def test_plan_approval_checks_role_spec_and_age(tmp_path: Path) -> None:
         check_plan_approval(plan, ok, s, now=NOW + timedelta(hours=25))
     with pytest.raises(InputError, match="another version of the spec"):
         check_plan_approval(plan, ok, spec("description: edited\n"), now=NOW)
+
+
+# -- with the real file store ----------------------------------------------------------------
+
+
+def test_demo_spec_on_the_file_store_plans_exactly_its_prefixes(tmp_path: Path) -> None:
+    from sundown.registry import open_store
+    from sundown.spec import load_spec
+
+    demo = load_spec(
+        Path(__file__).resolve().parents[1] / "examples" / "systems" / "demo.yaml",
+        variables={"DEMO_ROOT": str(tmp_path)},
+    )
+    stores = tmp_path / "stores"
+    files = {
+        "models/demo-sentiment/v1/model.safetensors": 300,
+        "models/demo-sentiment/v1/config.json": 20,
+        "logs/demo-sentiment/2025/01/app.log": 50,
+        # canaries beside every declared prefix: path-boundary, never in scope
+        "models/demo-sentiment-v2/model.safetensors": 7,
+        "logs/demo-sentimental/app.log": 7,
+        "datasets/demo-sentiment/trainx/part-0": 7,
+    }
+    for rel, size in files.items():
+        (stores / rel).parent.mkdir(parents=True, exist_ok=True)
+        (stores / rel).write_bytes(b"x" * size)
+
+    def inventory() -> dict[str, Iterator[Entry]]:
+        return {r.url: open_store(r.url).inventory() for r in plan_locations(demo)}  # type: ignore[attr-defined]
+
+    plan = build_plan(demo, inventory(), tmp_path / "plan.jsonl")
+    assert plan.totals()["found"].count == 3
+    weights_loc = plan.locations[0]
+    assert (weights_loc.archive.count, weights_loc.archive.bytes) == (2, 320)
+    planned = {e.key for e in iter_plan_entries(tmp_path / "plan.jsonl", plan.digest)}
+    assert planned == {"v1/model.safetensors", "v1/config.json", "2025/01/app.log"}
+    assert build_plan(demo, inventory(), tmp_path / "again.jsonl").digest == plan.digest
+
+    # Purge exactly what the plan says, location by location, then re-list: nothing in scope
+    # remains and every canary is still there.
+    read_plan(tmp_path / "plan.jsonl", plan.digest)
+    for loc in plan.locations:
+        todo = [
+            e.to_entry()
+            for e in iter_plan_entries(tmp_path / "plan.jsonl", plan.digest, location=loc.index)
+            if e.disposition == "purge"
+        ]
+        if todo:
+            result = open_store(loc.url).purge(todo)  # type: ignore[attr-defined]
+            assert len(result.deleted) == len(todo)
+    after = build_plan(demo, inventory(), tmp_path / "after.jsonl")
+    assert after.totals()["found"].count == 0
+    for rel in list(files)[3:]:
+        assert (stores / rel).exists(), f"canary {rel} was touched"
