@@ -64,6 +64,7 @@ __all__ = [
 ASSET_CLASSES = ("weights", "training_data", "evaluation_data", "logs", "rag_indexes", "caches")
 STORE_SCHEMES = ("file", "s3", "gs", "az")
 MAX_SPEC_BYTES = 1024 * 1024
+MAX_SPEC_NODES = 100_000
 
 # --------------------------------------------------------------------------------------------
 # Canonical encoding
@@ -850,6 +851,9 @@ def _walk_nodes(
     lines: dict[tuple[str | int, ...], int],
     problems: list[tuple[tuple[str | int, ...], str]],
 ) -> None:
+    if len(lines) > MAX_SPEC_NODES:
+        # Aliases can make a small file expand to billions of values ("billion laughs").
+        raise InputError(f"more than {MAX_SPEC_NODES} values (YAML aliases expanding?)")
     lines.setdefault(loc, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
         first: dict[str, int] = {}
@@ -1031,7 +1035,10 @@ def parse_spec(
         try:
             node = loader.get_single_node()
             if node is not None:
-                _walk_nodes(node, (), lines, problems)
+                try:
+                    _walk_nodes(node, (), lines, problems)
+                except InputError as exc:
+                    raise InputError(f"invalid system spec {source}: {exc}") from None
             data = loader.construct_document(node) if node is not None else None
         finally:
             loader.dispose()

@@ -359,3 +359,24 @@ def test_spec_dir_checks_every_pair(tmp_path: Path) -> None:
     assert "sys-a: assets.weights.locations[0] s3://acme-models/shared overlaps sys-c's" in str(
         err.value
     )
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("name: a\n---\nname: b\n", "not valid YAML"),
+        ("name: !!python/object:os.system x\n", "not valid YAML"),
+        (
+            "a: &a [x, x, x, x, x, x, x, x, x, x]\n"
+            + "".join(
+                f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 10)}]\n"
+                for i in range(8)
+            ),
+            "YAML aliases expanding",
+        ),
+    ],
+    ids=["two-documents", "python-tag", "billion-laughs"],
+)
+def test_hostile_yaml_is_refused_quickly(text: str, problem: str) -> None:
+    with pytest.raises(InputError, match=problem):
+        parse_spec(text, "hostile.yaml")
