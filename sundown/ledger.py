@@ -188,6 +188,7 @@ class Ledger:
     def __init__(self, store: ObjectStore) -> None:
         self._store = store
         self._pinned: tuple[str, bytes] | None = None  # (fingerprint, PEM) of record 0
+        self.lost_races = 0  # appends that found their sequence number taken (observability)
 
     @classmethod
     def open(cls, url: str | None = None) -> Ledger:
@@ -322,6 +323,7 @@ class Ledger:
                 return self._put(record, signer)
             except ConflictError:
                 # Someone else took this number: chain onto their record instead.
+                self.lost_races += 1
                 head = self._read(record_key(record.sequence))
         raise ConflictError(
             f"ledger append to {self.url} lost {MAX_APPEND_ATTEMPTS} races in a row; giving up"
