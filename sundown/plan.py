@@ -32,6 +32,7 @@ from typing import Any, BinaryIO, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from sundown import canonical
 from sundown.errors import InputError, IntegrityError, ScopeError
 from sundown.keys import KeyInfo
 from sundown.spec import (
@@ -39,7 +40,6 @@ from sundown.spec import (
     LocationRef,
     RetentionRule,
     SystemSpec,
-    canonical_json,
     parse_store_url,
 )
 from sundown.store import Entry, EntryKind, HoldState, check_key
@@ -403,7 +403,7 @@ class _HashingWriter:
         self.lines = 0
 
     def write(self, obj: Mapping[str, Any]) -> None:
-        line = canonical_json(obj) + b"\n"
+        line = canonical.dumps(obj) + b"\n"
         self._h.update(line)
         self._f.write(line)
         self.lines += 1

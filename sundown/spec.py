@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import difflib
 import hashlib
-import json
 import re
 import types
 import typing
@@ -42,6 +41,7 @@ from pydantic import (
     model_validator,
 )
 
+from sundown import canonical
 from sundown.errors import InputError, ScopeError
 
 __all__ = [
@@ -51,7 +51,6 @@ __all__ = [
     "LocationRef",
     "StoreLocation",
     "SystemSpec",
-    "canonical_json",
     "check_no_overlap",
     "load_spec",
     "load_spec_dir",
@@ -68,14 +67,6 @@ MAX_SPEC_NODES = 100_000
 
 # --------------------------------------------------------------------------------------------
 # Canonical encoding
-
-
-def canonical_json(value: Any) -> bytes:
-    """Canonical JSON: sorted keys, no whitespace, UTF-8, no NaN. Equal to RFC 8785 (JCS) for the
-    values Sundown hashes (strings, integers, booleans, null, with ASCII object keys)."""
-    return json.dumps(
-        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    ).encode("utf-8")
 
 
 # --------------------------------------------------------------------------------------------
@@ -769,7 +760,7 @@ class SystemSpec(_Model):
 def spec_digest(spec: SystemSpec) -> str:
     """``sha256:<hex>`` over the canonical JSON of the validated model (defaults filled in,
     locations normalized), so formatting, comments and key order in the YAML do not matter."""
-    return "sha256:" + hashlib.sha256(canonical_json(spec.model_dump(mode="json"))).hexdigest()
+    return "sha256:" + hashlib.sha256(canonical.dumps(spec.model_dump(mode="json"))).hexdigest()
 
 
 def _cross_conflicts(a: SystemSpec, b: SystemSpec) -> list[str]:

@@ -8,10 +8,10 @@ from pathlib import Path
 import pydantic
 import pytest
 
+from sundown import canonical
 from sundown.errors import InputError, ScopeError
 from sundown.spec import (
     CredentialRef,
-    canonical_json,
     check_no_overlap,
     load_spec,
     load_spec_dir,
@@ -228,7 +228,7 @@ name: sys-a
 allow_governance_bypass: false
 """
     assert spec_digest(parse_spec(reformatted)) == spec_digest(a)
-    expected = hashlib.sha256(canonical_json(a.model_dump(mode="json"))).hexdigest()
+    expected = hashlib.sha256(canonical.dumps(a.model_dump(mode="json"))).hexdigest()
     assert a.digest() == "sha256:" + expected
 
 
