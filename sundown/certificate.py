@@ -66,7 +66,10 @@ FileName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+    """Frozen, no unknown fields. Built in Python, values are coerced as usual (a time may be
+    given as an RFC 3339 string); signing and verification re-validate the JSON strictly."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
 
 class Status(enum.StrEnum):
