@@ -47,7 +47,7 @@ from google.api_core import exceptions as gexc
 from google.api_core import retry as gretry
 from google.auth import exceptions as auth_exc
 from google.cloud import storage
-from google.cloud.storage.exceptions import DataCorruption
+from google.cloud.storage.exceptions import DataCorruption, InvalidResponse
 from google.cloud.storage.retry import DEFAULT_RETRY
 
 from sundown.errors import (
@@ -93,6 +93,9 @@ def _map_error(exc: Exception, what: str) -> SundownError:
     """The Sundown error for a google-cloud-storage failure. ``what`` names the object."""
     if isinstance(exc, SundownError):
         return exc
+    if isinstance(exc, InvalidResponse) and getattr(exc, "response", None) is not None:
+        # The resumable-upload layer's error (BlobWriter does not convert it): map its status.
+        exc = gexc.from_http_response(exc.response)
     if isinstance(exc, gexc.NotFound):
         return NotFoundError(f"{what}: not found")
     if isinstance(exc, gexc.PreconditionFailed):
@@ -133,7 +136,7 @@ def _call(what: str, fn: Callable[[], T]) -> T:
         return fn()
     except (gexc.GoogleAPIError, auth_exc.GoogleAuthError, requests.RequestException) as exc:
         raise _map_error(exc, what) from exc
-    except DataCorruption as exc:
+    except (DataCorruption, InvalidResponse) as exc:
         raise _map_error(exc, what) from exc
 
 

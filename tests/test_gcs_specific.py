@@ -22,7 +22,7 @@ import pytest
 from google.cloud import storage
 
 from connectors import gcs
-from sundown.errors import ConflictError, InputError, NotFoundError
+from sundown.errors import ConflictError, InputError, NotFoundError, TransientError
 from sundown.registry import open_store
 from sundown.store import Capability, Copier, Entry, EntryKind, Inventory, ObjectStore
 from tests.fixtures.http_log import Sent, record_requests
@@ -447,3 +447,19 @@ def test_copy_of_an_old_generation(fake: BucketFactory) -> None:
     store.put("k", b"two")
     store.copy("k", store, "restored", version_id=first.version_id)
     assert _read(store, "restored") == b"one"
+
+
+@pytest.mark.parametrize(
+    ("status", "error"), [(412, ConflictError), (404, NotFoundError), (503, TransientError)]
+)
+def test_resumable_upload_errors_are_mapped(status: int, error: type[Exception]) -> None:
+    """GAP: no emulator refuses a resumable create-only upload; the resumable layer's own
+    exception (which the SDK's BlobWriter passes through unconverted) is mapped by status."""
+    import requests
+    from google.cloud.storage.exceptions import InvalidResponse
+
+    response = requests.Response()
+    response.status_code = status
+    response._content = b'{"error": {"message": "precondition"}}'
+    response.request = requests.Request("PUT", "http://127.0.0.1/upload").prepare()
+    assert isinstance(gcs._map_error(InvalidResponse(response, "bad"), "gs://b/k"), error)
