@@ -1,0 +1,278 @@
+"""Azure Blob stored access policies: rotate and revoke.
+
+A service SAS bound to a stored access policy (``si=<policy id>``) works only while that policy
+exists on the container, so removing the policy revokes every SAS issued under it at once, without
+rotating the account key. Rotation adds a new policy, issues a SAS under it (returned hidden, as a
+:class:`pydantic.SecretStr`) and removes the old one (``keep_old=True`` leaves it for a grace
+period; revoke it later).
+
+The account comes from ``AZURE_STORAGE_CONNECTION_STRING``, which must carry the account key:
+stored access policies back shared-key SAS only. Proof of revocation is a probe: a SAS bound to
+the policy, minted before the change, is refused afterwards (Azure applies policy changes within
+30 seconds, so the probe is repeated for up to ``settle``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from typing import Any
+
+from azure.core.exceptions import (
+    ClientAuthenticationError,
+    HttpResponseError,
+    ResourceNotFoundError,
+    ServiceRequestError,
+    ServiceResponseError,
+)
+from azure.storage.blob import (
+    AccessPolicy,
+    BlobClient,
+    BlobServiceClient,
+    ContainerClient,
+    ContainerSasPermissions,
+    generate_container_sas,
+)
+from pydantic import SecretStr
+
+from connectors.credentials import Checks, CredentialEvidence, NewSecret, Rotation, now
+from sundown.errors import (
+    BackendError,
+    ConflictError,
+    InputError,
+    NotFoundError,
+    PermissionDeniedError,
+    TransientError,
+)
+
+KIND = "azure-stored-access-policy"
+MAX_POLICIES = 5  # Azure's limit per container
+_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_CONTAINER = re.compile(r"^[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9])){2,62}$")
+_REFUSED = {"AuthenticationFailed", "AuthorizationFailure"}
+
+
+def _service() -> BlobServiceClient:
+    conn = os.environ.get("AZURE_STORAGE_CONNECTION_STRING")
+    if not conn or "AccountKey=" not in conn:
+        raise InputError(
+            "stored access policies need AZURE_STORAGE_CONNECTION_STRING with the AccountKey "
+            "(shared-key SAS); none is set"
+        )
+    return BlobServiceClient.from_connection_string(conn, retry_total=3)
+
+
+@contextlib.contextmanager
+def _errors(what: str) -> Iterator[None]:
+    try:
+        yield
+    except ResourceNotFoundError:
+        raise NotFoundError(f"{what}: the container does not exist") from None
+    except ClientAuthenticationError as exc:
+        code = _code(exc)
+        raise PermissionDeniedError(f"{what}: Azure refused the credentials ({code})") from None
+    except (ServiceRequestError, ServiceResponseError) as exc:
+        raise TransientError(f"{what}: cannot reach Azure Blob ({type(exc).__name__})") from None
+    except HttpResponseError as exc:
+        code = _code(exc)
+        if exc.status_code == 403:
+            raise PermissionDeniedError(f"{what}: Azure refused the request ({code})") from None
+        if exc.status_code and exc.status_code >= 500:
+            raise TransientError(f"{what}: Azure failed after retries ({code})") from None
+        raise BackendError(f"{what}: Azure error {code}") from None
+
+
+def _code(exc: HttpResponseError) -> str:
+    """The storage error code as Azure spells it (the SDK gives an enum or a string)."""
+    code = getattr(exc, "error_code", None)
+    return str(getattr(code, "value", code) or exc.status_code)
+
+
+def _check(container: str, *policy_ids: str) -> None:
+    if not _CONTAINER.match(container):
+        raise InputError(f"{container!r} is not an Azure container name")
+    for policy_id in policy_ids:
+        if not _ID.match(policy_id):
+            raise InputError(f"{policy_id!r} is not a stored access policy id (1-64 characters)")
+
+
+def _policies(client: ContainerClient) -> tuple[str | None, dict[str, AccessPolicy]]:
+    answer = client.get_container_access_policy()
+    found: dict[str, AccessPolicy] = {}
+    for identifier in answer["signed_identifiers"]:
+        found[identifier.id] = identifier.access_policy or AccessPolicy()
+    return answer.get("public_access"), found
+
+
+def _set(client: ContainerClient, public_access: str | None, policies: dict[str, Any]) -> None:
+    # The public access level must be sent again, or the call would make the container private.
+    client.set_container_access_policy(signed_identifiers=policies, public_access=public_access)
+
+
+def _sas(service: BlobServiceClient, container: str, policy_id: str) -> str:
+    return generate_container_sas(
+        str(service.account_name),
+        container,
+        account_key=service.credential.account_key,
+        policy_id=policy_id,
+    )
+
+
+def _probe(service: BlobServiceClient, container: str, sas: str) -> str:
+    """'accepted' or 'refused (code)': reads the properties of a blob that does not exist with
+    the SAS; 404 means the SAS authenticated, 403 AuthenticationFailed means it did not."""
+    url = f"{service.url.rstrip('/')}/{container}/sundown-sas-probe-{uuid.uuid4().hex}"
+    try:
+        BlobClient.from_blob_url(url, credential=sas, retry_total=0).get_blob_properties()
+    except ResourceNotFoundError:
+        return "accepted"
+    except HttpResponseError as exc:
+        code = _code(exc)
+        if exc.status_code == 403 and code in _REFUSED:
+            return f"refused ({code})"
+        return "accepted" if exc.status_code == 403 else f"error ({code})"
+    return "accepted"
+
+
+def _await_refusal(
+    service: BlobServiceClient, container: str, sas: str, settle: timedelta
+) -> tuple[str, float]:
+    started = time.monotonic()
+    deadline = started + settle.total_seconds()
+    while True:
+        result = _probe(service, container, sas)
+        if result.startswith("refused") or time.monotonic() >= deadline:
+            return result, time.monotonic() - started
+        time.sleep(2)
+
+
+def _prove_refused(
+    service: BlobServiceClient,
+    container: str,
+    sas: str,
+    settle: timedelta,
+    public_access: str | None,
+    checks: Checks,
+    label: str,
+) -> None:
+    name = f"{label}SAS bound to the policy"
+    if public_access:
+        # Anonymous reads succeed with or without a valid SAS: a probe proves nothing.
+        checks.failed(
+            name,
+            f"not provable: the container allows anonymous public read ({public_access})",
+        )
+        return
+    result, waited = _await_refusal(service, container, sas, settle)
+    checks.expect(name, result.startswith("refused"), result)
+    if result.startswith("refused"):
+        checks.passed(f"{label}SAS refused after", f"{waited:.1f}s")
+
+
+def rotate_access_policy(
+    container: str,
+    policy_id: str,
+    new_policy_id: str,
+    *,
+    expiry: datetime,
+    permission: str | None = None,
+    keep_old: bool = False,
+    settle: timedelta = timedelta(seconds=45),
+) -> Rotation:
+    """Replace stored access policy ``policy_id`` by ``new_policy_id`` (same permissions unless
+    ``permission`` is given, e.g. ``"rl"``) expiring at ``expiry``; return a SAS under the new
+    policy. The old policy is removed unless ``keep_old``."""
+    _check(container, policy_id, new_policy_id)
+    if policy_id == new_policy_id:
+        raise InputError("the new policy id must differ from the old one")
+    if expiry <= now():
+        raise InputError(f"expiry {expiry.isoformat()} is in the past")
+    what = f"rotate stored access policy {policy_id} of container {container}"
+    service = _service()
+    client = service.get_container_client(container)
+    with _errors(what):
+        public_access, policies = _policies(client)
+        if policy_id not in policies:
+            raise NotFoundError(f"{what}: no such policy on the container")
+        if new_policy_id in policies:
+            raise ConflictError(f"{what}: policy {new_policy_id} already exists")
+        if len(policies) + (0 if not keep_old else 1) > MAX_POLICIES:
+            raise ConflictError(f"{what}: the container already has {len(policies)} policies")
+        old = policies[policy_id]
+        perms = permission if permission is not None else str(old.permission or "")
+        try:
+            parsed = ContainerSasPermissions.from_string(perms)
+        except (ValueError, KeyError):
+            raise InputError(f"{perms!r} is not a container SAS permission string") from None
+        if not str(parsed):
+            raise InputError(f"{what}: the new policy would grant no permission")
+        old_sas = _sas(service, container, policy_id)
+        policies[new_policy_id] = AccessPolicy(permission=parsed, expiry=expiry, start=old.start)
+        if not keep_old:
+            del policies[policy_id]
+        _set(client, public_access, policies)
+        new_sas = _sas(service, container, new_policy_id)
+        checks = Checks()
+        _, after = _policies(client)
+        checks.expect("new policy listed", new_policy_id in after, str(sorted(after)))
+        new_result, _ = _await_refusal(service, container, new_sas, timedelta(0))
+        checks.expect("SAS under new policy", new_result == "accepted", new_result)
+        if not keep_old:
+            checks.expect("old policy listed", policy_id not in after, "not listed")
+            _prove_refused(service, container, old_sas, settle, public_access, checks, "old ")
+    details = {"container": container, "old_policy": policy_id, "new_policy": new_policy_id}
+    details["new_expiry"] = expiry.isoformat()
+    details["new_permission"] = str(parsed)
+    details["old_policy_state"] = "kept" if keep_old else "removed"
+    evidence = CredentialEvidence(
+        kind=KIND,
+        target=f"{container}/{policy_id}",
+        action="rotated",
+        at=now(),
+        details=details,
+        checks=checks.results,
+        verified=checks.ok,
+    )
+    return Rotation(evidence, NewSecret(new_policy_id, SecretStr(new_sas), expiry), None)
+
+
+def revoke_access_policy(
+    container: str,
+    policy_id: str,
+    *,
+    missing_ok: bool = False,
+    settle: timedelta = timedelta(seconds=45),
+) -> CredentialEvidence:
+    """Remove stored access policy ``policy_id``: every SAS issued under it stops working.
+    Proof: the policy is no longer listed, and a SAS bound to it is refused."""
+    _check(container, policy_id)
+    what = f"revoke stored access policy {policy_id} of container {container}"
+    service = _service()
+    client = service.get_container_client(container)
+    with _errors(what):
+        public_access, policies = _policies(client)
+        present = policy_id in policies
+        if not present and not missing_ok:
+            raise NotFoundError(f"{what}: no such policy on the container")
+        probe_sas = _sas(service, container, policy_id)
+        if present:
+            del policies[policy_id]
+            _set(client, public_access, policies)
+        checks = Checks()
+        _, after = _policies(client)
+        checks.expect("policy listed after", policy_id not in after, "not listed")
+        _prove_refused(service, container, probe_sas, settle, public_access, checks, "")
+    return CredentialEvidence(
+        kind=KIND,
+        target=f"{container}/{policy_id}",
+        action="revoked" if present else "already absent",
+        at=now(),
+        details={"container": container, "remaining_policies": ",".join(sorted(after))},
+        checks=checks.results,
+        verified=checks.ok,
+    )
