@@ -5,7 +5,9 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import subprocess
+import sys
 import threading
 import time
 import urllib.error
@@ -530,3 +532,69 @@ def test_permanent_errors_are_not_retried(
         with pytest.raises(IntegrityError):
             kek.unwrap(replace(wrapped, ciphertext=wrapped.ciphertext[:-8] + b"AAAAAAA="))
         assert proxy.requests == 1
+
+
+# --- the command line --------------------------------------------------------------------------
+
+
+def sundown_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    full = {**os.environ, **env}
+    return subprocess.run(
+        [sys.executable, "-m", "sundown", *args],
+        capture_output=True,
+        text=True,
+        env=full,
+        timeout=120,
+    )
+
+
+def test_cli_keys_on_vault(vault_env: OpenBao, vault_name: str) -> None:
+    env = vault_env.env()
+    kek = f"vault://transit/{vault_name}"
+    sig = f"vault://transit/{vault_name}-sig"
+
+    out = sundown_cli("keys", "create", kek, env=env)
+    assert out.returncode == 0, out.stderr
+    assert f"created key-encryption key {kek} (aes256-gcm96, version 1)" in out.stdout
+    out = sundown_cli("keys", "create", "--signing", sig, env=env)
+    assert out.returncode == 0, out.stderr
+    assert f"key id: {sig}#v1" in out.stdout
+
+    out = sundown_cli("keys", "rotate", kek, env=env)
+    assert (out.returncode, out.stdout.strip()) == (
+        0,
+        f"rotated {kek}: version 2 now wraps new data keys",
+    ), out.stderr
+    out = sundown_cli("keys", "retire", kek, "--below", "2", "--yes", env=env)
+    assert out.returncode == 0, out.stderr
+    out = sundown_cli("keys", "info", kek, env=env)
+    assert "versions present: 2" in out.stdout and "minimum decryption version: 2" in out.stdout
+
+    out = sundown_cli("keys", "public-key", sig, env=env)
+    assert out.returncode == 0, out.stderr
+    served = root(vault_env).secrets.transit.read_key(f"{vault_name}-sig")["data"]["keys"]["1"]
+    assert serialization.load_pem_public_key(out.stdout.encode()) == (
+        serialization.load_pem_public_key(served["public_key"].encode())
+    )
+
+    out = sundown_cli("keys", "destroy", kek, "--yes", env=env)
+    assert out.returncode == 0, out.stderr
+    assert f"destroyed {kek} (versions 1..2)" in out.stdout
+    assert "verified: yes" in out.stdout
+    assert "check read key after delete: 404 not found" in out.stdout
+
+    out = sundown_cli("keys", "info", kek, env=env)
+    assert out.returncode == 5
+    assert out.stderr.startswith("sundown: error: KeyDestroyedError:")
+    assert "Traceback" not in out.stderr
+    out = sundown_cli("keys", "destroy", f"{kek}-never", "--yes", env=env)
+    assert out.returncode == 4, out.stderr
+    out = sundown_cli("keys", "rotate", kek, env={**env, "VAULT_TOKEN": "not-a-token"})
+    assert out.returncode == 6 and "permission denied" in out.stderr
+    addr = f"http://127.0.0.1:{free_port()}"
+    out = sundown_cli(
+        "keys", "info", kek, env={**env, "VAULT_ADDR": addr, "VAULT_MAX_RETRIES": "1"}
+    )
+    assert out.returncode == 7 and "cannot reach Vault" in out.stderr
+    for text in (out.stdout, out.stderr):
+        assert vault_env.root_token not in text
