@@ -1,0 +1,420 @@
+"""The tasks of the lifecycle flows: each one a call into the connectors and the core.
+
+Stores, key services and signers are opened through :mod:`sundown.registry` inside each task
+(a task gets URLs, never live clients), so every step works for every backend by capability and
+no credential lives on in a cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from prefect import task
+from pydantic import BaseModel, Field
+
+from sundown import registry
+from sundown.certificate import CredentialRevoked, KeyDestroyed
+from sundown.envelope import SIDECAR_SUFFIX, decrypt_stream, encrypt_to_store, read_sidecar
+from sundown.errors import IntegrityError, KeyDestroyedError, NotFoundError, SundownError
+from sundown.keys import KeyInfo
+from sundown.plan import Plan, PlanEntry, PlanKind, build_plan, iter_plan_entries, plan_locations
+from sundown.spec import CredentialRef, SystemSpec
+from sundown.store import Capability, Copier, Entry, EntryKind, Inventory, ObjectStore
+
+from . import _credentials
+from ._common import TASK_OPTIONS, opaque
+
+# --------------------------------------------------------------------------------------------
+# Inventory and plan
+
+
+def _inventory(store: ObjectStore) -> Iterator[Entry]:
+    if not isinstance(store, Inventory):
+        from sundown.errors import UnsupportedError
+
+        raise UnsupportedError(f"{store.url} cannot list every copy (no inventory capability)")
+    yield from store.inventory()
+
+
+def key_facts(spec: SystemSpec) -> dict[str, KeyInfo | None]:
+    """Each key destroyed at retirement: its public facts, or None when it is already gone."""
+    facts: dict[str, KeyInfo | None] = {}
+    for uri, _role in spec.keys_to_destroy():
+        try:
+            facts[uri] = registry.open_key_service(uri).info()
+        except NotFoundError:  # includes KeyDestroyedError
+            facts[uri] = None
+    return facts
+
+
+def credential_facts(spec: SystemSpec) -> dict[CredentialRef, bool]:
+    facts: dict[CredentialRef, bool] = {}
+    for ref in spec.credential_refs():
+        state = _credentials.exists(ref)
+        if state is not None:
+            facts[ref] = state
+    return facts
+
+
+def plan_system(
+    spec: SystemSpec, path: str, kind: PlanKind = "retirement", as_of: datetime | None = None
+) -> Plan:
+    """Step 1 and 2: list every copy of every location (streamed straight into the plan file,
+    page by page), read the facts about keys and credentials, and write the plan."""
+    # The task hands the plan back as JSON: Prefect walks pydantic results with dict(model),
+    # which breaks on a model with a field named ``keys``.
+    return Plan.model_validate_json(_plan_task(opaque(spec), path, kind, as_of))
+
+
+@task(name="inventory-and-plan", **TASK_OPTIONS)
+def _plan_task(spec: SystemSpec, path: str, kind: PlanKind, as_of: datetime | None) -> str:
+    inventories = {
+        ref.url: _inventory(registry.open_store(ref.url)) for ref in plan_locations(spec, kind)
+    }
+    retirement = kind == "retirement"
+    plan = build_plan(
+        spec,
+        inventories,
+        path,
+        kind=kind,
+        key_facts=key_facts(spec) if retirement else None,
+        credential_facts=credential_facts(spec) if retirement else None,
+        now=as_of,
+    )
+    return plan.model_dump_json()
+
+
+# --------------------------------------------------------------------------------------------
+# Batches of plan entries
+
+
+def batches(
+    plan: Plan, location: int, select: Callable[[PlanEntry], bool], size: int
+) -> Iterator[tuple[int, list[PlanEntry]]]:
+    """(batch number, entries) of one location's selected plan entries, streamed."""
+    batch: list[PlanEntry] = []
+    number = 0
+    for entry in iter_plan_entries(plan.path, plan.digest, location=location):
+        if not select(entry):
+            continue
+        batch.append(entry)
+        if len(batch) >= size:
+            yield number, batch
+            number, batch = number + 1, []
+    if batch:
+        yield number, batch
+
+
+def for_purge(entry: PlanEntry) -> bool:
+    return entry.disposition == "purge"
+
+
+def for_archive(entry: PlanEntry) -> bool:
+    return entry.archive_key is not None
+
+
+class CopyCounts(BaseModel):
+    objects: int = 0  # current objects
+    versions: int = 0  # every copy
+    bytes: int = 0
+
+    def add(self, kind: EntryKind | str, size: int) -> None:
+        self.versions += 1
+        self.bytes += size
+        if EntryKind(kind) is EntryKind.OBJECT:
+            self.objects += 1
+
+    def merge(self, other: CopyCounts) -> None:
+        self.objects += other.objects
+        self.versions += other.versions
+        self.bytes += other.bytes
+
+
+class Copy(BaseModel):
+    """One copy named in a batch outcome (a held or failed one)."""
+
+    key: str
+    version_id: str | None
+    kind: str
+    size: int
+    reason: str = ""
+
+
+class BatchOutcome(BaseModel):
+    location: int
+    batch: int
+    done: CopyCounts = Field(default_factory=CopyCounts)
+    held: list[Copy] = Field(default_factory=list)
+    failed: list[Copy] = Field(default_factory=list)
+    requests: int = 0
+    finished_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+
+
+def _copy(entry: Entry | PlanEntry, reason: str = "") -> Copy:
+    return Copy(
+        key=entry.key,
+        version_id=entry.version_id,
+        kind=entry.kind.value,
+        size=entry.size,
+        reason=reason,
+    )
+
+
+@task(name="purge-batch", **TASK_OPTIONS)
+def purge_batch(url: str, location: int, number: int, entries: list[PlanEntry]) -> BatchOutcome:
+    """Delete exactly these copies (the connector splits them at its API limit and reads every
+    per-item result). Governance retention is bypassed only for entries the plan marked."""
+    store = registry.open_store(url)
+    if not isinstance(store, Inventory):
+        raise SundownError(f"{url} cannot purge exact copies")
+    outcome = BatchOutcome(location=location, batch=number)
+    for bypass in (False, True):
+        group = [e.to_entry() for e in entries if e.bypass_governance is bypass]
+        if not group:
+            continue
+        result = store.purge(group, bypass_governance=bypass)
+        outcome.requests += result.requests
+        for entry in result.deleted:
+            outcome.done.add(entry.kind, entry.size)
+        outcome.held += [_copy(e, "refused by object lock or hold") for e in result.held]
+        outcome.failed += [_copy(f.entry, f"{f.code}: {f.message}") for f in result.failed]
+    outcome.finished_at = datetime.now(UTC)
+    return outcome
+
+
+# --------------------------------------------------------------------------------------------
+# Archive: copy, re-encrypt under the archive key, verify digests
+
+
+class _IterReader:
+    """A readable stream over an iterator of chunks (for encrypt_to_store)."""
+
+    def __init__(self, chunks: Iterable[bytes]) -> None:
+        self._it = iter(chunks)
+        self._buf = b""
+
+    def read(self, size: int = -1, /) -> bytes:
+        while size < 0 or len(self._buf) < size:
+            try:
+                self._buf += next(self._it)
+            except StopIteration:
+                break
+        if size < 0:
+            out, self._buf = self._buf, b""
+        else:
+            out, self._buf = self._buf[:size], self._buf[size:]
+        return out
+
+
+def _hash_stream(stream: Any) -> tuple[str, int]:
+    h = hashlib.sha256()
+    n = 0
+    with stream as f:
+        while chunk := f.read(1024 * 1024):
+            h.update(chunk)
+            n += len(chunk)
+    return h.hexdigest(), n
+
+
+def _hashing(chunks: Iterable[bytes], h: Any) -> Iterator[bytes]:
+    for chunk in chunks:
+        h.update(chunk)
+        yield chunk
+
+
+def _exists(store: ObjectStore, key: str) -> bool:
+    try:
+        store.head(key)
+    except NotFoundError:
+        return False
+    return True
+
+
+def archive_one(
+    src: ObjectStore,
+    entry: PlanEntry,
+    dest: ObjectStore,
+    archive_key_uri: str,
+    storage_class: str | None,
+) -> str:
+    """Archive one current object; returns how its digest was verified. IntegrityError when
+    the archived copy does not match."""
+    assert entry.archive_key is not None
+    if entry.key.endswith(SIDECAR_SUFFIX) and _exists(src, entry.key.removesuffix(SIDECAR_SUFFIX)):
+        return "sidecar: replaced by the archive copy's own sidecar"
+    try:
+        sidecar = read_sidecar(src, entry.key)
+    except NotFoundError:
+        sidecar = None
+    if sidecar is not None:
+        # Envelope ciphertext: decrypt (each segment authenticated, plaintext SHA-256 checked
+        # against the sidecar) and encrypt again under the archive key with the same artifact
+        # binding, then decrypt the archive copy and compare digests.
+        archive_kek = registry.open_key_service(archive_key_uri)
+        with src.open(entry.key, entry.version_id) as source:
+            plaintext = decrypt_stream(source, sidecar)
+            new = encrypt_to_store(
+                _IterReader(plaintext),
+                dest,
+                entry.archive_key,
+                archive_kek,
+                sidecar.artifact,
+                overwrite=True,
+            )
+        check = read_sidecar(dest, entry.archive_key)
+        h = hashlib.sha256()
+        with dest.open(entry.archive_key) as copy:
+            for chunk in decrypt_stream(copy, check, archive_kek):
+                h.update(chunk)
+        if not (new.plaintext_sha256 == sidecar.plaintext_sha256 == h.hexdigest()):
+            raise IntegrityError(f"archive copy of {src.url}/{entry.key}: digest mismatch")
+        return f"re-encrypted under {archive_key_uri}; plaintext sha256 {h.hexdigest()} verified"
+    if storage_class is not None and isinstance(src, Copier):
+        info = src.copy(
+            entry.key, dest, entry.archive_key, version_id=entry.version_id,
+            storage_class=storage_class,
+        )  # fmt: skip
+        if info.size != entry.size:
+            raise IntegrityError(f"archive copy of {src.url}/{entry.key}: size differs")
+        return f"server-side copy to {storage_class}; size verified"
+    h = hashlib.sha256()
+    with src.open(entry.key, entry.version_id) as source:
+        dest.put(entry.archive_key, _hashing(iter(lambda: source.read(1024 * 1024), b""), h))
+    copied, size = _hash_stream(dest.open(entry.archive_key))
+    if copied != h.hexdigest() or size != entry.size:
+        raise IntegrityError(f"archive copy of {src.url}/{entry.key}: digest mismatch")
+    return f"copied; sha256 {copied} verified"
+
+
+@task(name="archive-batch", **TASK_OPTIONS)
+def archive_batch(
+    url: str,
+    archive_url: str,
+    archive_key_uri: str,
+    storage_class: str | None,
+    location: int,
+    number: int,
+    entries: list[PlanEntry],
+) -> BatchOutcome:
+    src = registry.open_store(url)
+    dest = registry.open_store(archive_url)
+    outcome = BatchOutcome(location=location, batch=number)
+    for entry in entries:
+        archive_one(src, entry, dest, archive_key_uri, storage_class)
+        outcome.done.add(entry.kind, entry.size)
+    outcome.finished_at = datetime.now(UTC)
+    return outcome
+
+
+# --------------------------------------------------------------------------------------------
+# Keys and credentials
+
+
+@task(name="destroy-key", **TASK_OPTIONS)
+def destroy_key(uri: str, planned_versions: list[int]) -> KeyDestroyed:
+    """Cryptographic erase of one key, with the key service's own proof."""
+    try:
+        service = registry.open_key_service(uri)
+    except KeyDestroyedError:
+        # Destroyed by an earlier run that crashed before journaling it: prove it again.
+        return KeyDestroyed(
+            uri=uri,
+            versions_destroyed=planned_versions,
+            destroyed_at=datetime.now(UTC),
+            method="already destroyed before this run (found by the key service)",
+            checks={"open key": "KeyDestroyedError"},
+            verified=True,
+        )
+    return KeyDestroyed.from_destruction(service.destroy())
+
+
+def key_is_gone(uri: str) -> str | None:
+    """None when the key is gone; else what still works."""
+    try:
+        info = registry.open_key_service(uri).info()
+    except NotFoundError:  # includes KeyDestroyedError
+        return None
+    return f"still answers (latest version {info.latest_version})"
+
+
+@task(name="revoke-credential", **TASK_OPTIONS)
+def revoke_credential(kind: str, ident: str) -> CredentialRevoked:
+    return _credentials.revoke(CredentialRef(kind, ident))
+
+
+# --------------------------------------------------------------------------------------------
+# Verify
+
+
+class VerifyOutcome(BaseModel):
+    url: str
+    passed: bool
+    remaining: int
+    held_remaining: int
+    details: str
+    verified_at: datetime
+
+
+@dataclass
+class HeldSet:
+    ids: set[tuple[str, str | None, str]] = field(default_factory=set)
+
+    def add(self, key: str, version_id: str | None, kind: str) -> None:
+        self.ids.add((key, version_id, kind))
+
+
+@task(name="verify-location", **TASK_OPTIONS)
+def verify_location(url: str, held: list[tuple[str, str | None, str]]) -> VerifyOutcome:
+    """Step 5: list every copy again; only the held ones may remain."""
+    allowed = set(held)
+    remaining = 0
+    held_left = 0
+    examples: list[str] = []
+    for entry in _inventory(registry.open_store(url)):
+        if (entry.key, entry.version_id, entry.kind.value) in allowed:
+            held_left += 1
+            continue
+        remaining += 1
+        if len(examples) < 5:
+            examples.append(f"{entry.kind.value} {entry.key}" + (
+                f" ({entry.version_id})" if entry.version_id else ""
+            ))  # fmt: skip
+    if remaining:
+        details = f"{remaining} copies remain that were not held, e.g. " + ", ".join(examples)
+    else:
+        details = f"0 copies remain except {held_left} held" if held_left else "0 copies remain"
+    return VerifyOutcome(
+        url=url,
+        passed=remaining == 0,
+        remaining=remaining,
+        held_remaining=held_left,
+        details=details,
+        verified_at=datetime.now(UTC),
+    )
+
+
+def store_settings(url: str) -> tuple[str, str, str, int | None]:
+    """(versioning, soft delete, object lock, soft-delete seconds) found on a location."""
+    store = registry.open_store(url)
+    caps = store.capabilities
+    versioning = "enabled" if Capability.VERSIONING in caps else "not enabled"
+    lock = "enabled" if Capability.OBJECT_LOCK in caps else "none"
+    seconds: int | None = None
+    soft = "none"
+    if isinstance(store, Inventory):
+        policy = store.soft_delete_policy()
+        seconds = policy.retention_seconds
+        soft = f"{seconds} seconds ({policy.source})" if seconds else f"none ({policy.source})"
+    return versioning, soft, lock, seconds
+
+
+def local_path(url: str) -> Path | None:
+    """The local path of a file:// URL, for display."""
+    if url.startswith("file://"):
+        return Path(url.removeprefix("file://"))
+    return None

@@ -1,0 +1,756 @@
+"""``decommission_system``: retire an AI system, provably.
+
+The six steps of DESIGN.md, in order, each a call into the connectors and the core:
+
+1. **Inventory** every copy at every location of the spec (``store.inventory()``), streamed
+2. **Plan** straight into the plan file (:func:`sundown.plan.build_plan`); its digest is shown in
+   a Prefect markdown artifact. A dry run stops here, having changed nothing.
+3. **Approve**: the flow pauses for an :class:`~flows.models.ApprovalInput` that repeats the plan
+   digest and names the approver (or takes a pre-given ``approve_digest``, checked the same way);
+   a wrong digest is refused before anything is touched.
+4. **Execute**: archive first (re-encrypt under the archive key, verify digests), purge every
+   copy in batch tasks of up to 1000, destroy the keys, revoke the credentials.
+5. **Verify**: inventory again (only held copies may remain), the keys are gone, the
+   credentials are dead.
+6. **Certify**: write the deletion manifest, sign the certificate with the spec's certificate
+   key, append it to the ledger, render Markdown and PDF, publish an artifact.
+
+Every completed step of 4-6 is journaled create-only in the evidence location (see
+:mod:`flows.journal`): a re-run after a crash resumes the approved plan where it stopped, and a
+re-run after completion returns the existing certificate instead of issuing a second one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+from prefect import flow, get_run_logger
+from prefect.artifacts import (
+    create_markdown_artifact,
+    create_progress_artifact,
+    update_progress_artifact,
+)
+from prefect.flow_runs import pause_flow_run
+
+from sundown import registry
+from sundown.certificate import (
+    CERTIFICATE_NAME,
+    MANIFEST_NAME,
+    Certificate,
+    CertificateException,
+    CopyDisposition,
+    CredentialRevoked,
+    Execution,
+    KeyDestroyed,
+    LocationRecord,
+    ManifestEntry,
+    ManifestWriter,
+    Party,
+    Sanitization,
+    SanitizationCategory,
+    Status,
+    StorageSettings,
+    SystemRef,
+    Verification,
+    VerificationResult,
+    check_manifest,
+    new_certificate_id,
+    sign_certificate,
+    verify_certificate,
+)
+from sundown.certificate import Counts as CertCounts
+from sundown.errors import InputError
+from sundown.ledger import RecordKind
+from sundown.plan import Approval, Plan, check_plan_approval, normalize_digest, read_plan
+from sundown.spec import SystemSpec
+
+from . import _steps
+from ._common import (
+    PROVIDERS,
+    artifact_key,
+    find_ledger_record,
+    ledger_append,
+    load_system,
+    opaque,
+    open_evidence,
+    work_dir,
+)
+from .journal import APPROVED, CERTIFIED, VERIFIED, Journal, journals_of
+from .models import (
+    ApprovalInput,
+    DecommissionParameters,
+    DecommissionResult,
+    LocationSummary,
+)
+from .models import Party as PartyParam
+
+PDF_NAME = "certificate.pdf"
+MARKDOWN_NAME = "certificate.md"
+
+
+@flow(
+    name="decommission-system",
+    description="Retire an AI system: inventory, plan, approve (plan digest), archive, purge "
+    "every version, destroy its keys, revoke its credentials, verify, and issue a signed "
+    "decommissioning certificate.",
+    persist_result=False,
+    validate_parameters=True,
+)
+def decommission_system(params: DecommissionParameters) -> DecommissionResult:
+    log = get_run_logger()
+    spec = load_system(params)
+    evidence = open_evidence(spec)
+
+    done, unfinished = _earlier_runs(evidence, spec)
+    if done is not None:
+        log.info("system %s was already decommissioned (plan %s)", spec.name, done.plan_digest)
+        return _result_of_certified(done)
+
+    if unfinished is not None and not params.dry_run:
+        journal, plan = _resume(unfinished, spec, params)
+        log.info("resuming the approved retirement of plan %s", plan.digest)
+        resumed = True
+    else:
+        # 1-2. Inventory every copy, streamed into the plan; publish the plan.
+        plan = _steps.plan_system(spec, str(_plan_path(spec)))
+        _publish_plan(plan)
+        if params.dry_run:
+            return _dry_run_result(plan)
+        # 3. Approval gate: the plan digest, repeated, and the approver's name.
+        approval, approver = _approve(plan, spec, params)
+        journal = _start(evidence, spec, plan, approval, approver, params)
+        resumed = False
+
+    batch_size = int(journal.get(APPROVED)["data"]["batch_size"])  # type: ignore[index]
+    # 4. Execute: archive first, then purge every copy, destroy the keys, revoke credentials.
+    progress = _Progress(plan, spec.name)
+    _archive(spec, plan, journal, batch_size, progress)
+    _purge(plan, journal, batch_size, progress)
+    keys = _destroy_keys(plan, journal)
+    credentials = _revoke_credentials(plan, journal)
+    progress.finish()
+    # 5. Verify: re-list everything, keys gone, credentials dead.
+    verification = _verify(plan, journal, keys)
+    # 6. Certify: manifest, signed certificate, ledger, renderings, artifact.
+    return _certify(spec, plan, journal, keys, credentials, verification, resumed)
+
+
+# --------------------------------------------------------------------------------------------
+# Before execution: earlier runs, plan, approval
+
+
+def _earlier_runs(evidence: Any, spec: SystemSpec) -> tuple[Journal | None, Journal | None]:
+    """(a certified retirement of this spec, an approved but unfinished one)."""
+    certified = unfinished = None
+    for journal in journals_of(evidence, spec.name):
+        approved = journal.get(APPROVED)
+        if approved is None or approved["data"].get("spec_digest") != spec.digest():
+            continue
+        if journal.done(CERTIFIED):
+            certified = journal
+        else:
+            unfinished = journal
+    return certified, unfinished
+
+
+def _plan_path(spec: SystemSpec) -> Path:
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    return work_dir("plans", spec.name) / f"retirement-{stamp}.jsonl"
+
+
+def _publish_plan(plan: Plan) -> None:
+    create_markdown_artifact(
+        plan.to_markdown() + f"\nPlan file: `{plan.path}`\n",
+        key=artifact_key("plan", plan.system),
+        description=f"Retirement plan {plan.digest}",
+    )
+
+
+def _dry_run_result(plan: Plan) -> DecommissionResult:
+    return DecommissionResult(
+        system=plan.system,
+        plan_digest=plan.digest,
+        plan_path=plan.path,
+        status="dry run",
+        locations=[
+            LocationSummary(
+                url=loc.url,
+                found=loc.total_found.count,
+                archived=loc.archive.count,
+                purged=loc.purge.count,
+                held=loc.held.count,
+            )
+            for loc in plan.locations
+        ],
+        keys_destroyed=[k.uri for k in plan.keys],
+        credentials_revoked=[f"{c.kind} {c.id}" for c in plan.credentials],
+    )
+
+
+def _approve(
+    plan: Plan, spec: SystemSpec, params: DecommissionParameters
+) -> tuple[Approval, PartyParam]:
+    """The approval, checked against the plan and the spec's policy (InputError otherwise)."""
+    if params.approve_digest is not None:
+        assert params.approver is not None
+        approver = params.approver
+        given = params.approve_digest
+    else:
+        get_run_logger().info(
+            "waiting for approval of plan %s: resume this flow run with the plan digest",
+            plan.digest,
+        )
+        answer = pause_flow_run(
+            wait_for_input=ApprovalInput,
+            timeout=params.approval_timeout_seconds,
+            poll_interval=2,
+        )
+        assert isinstance(answer, ApprovalInput)
+        approver = PartyParam(
+            name=answer.approver,
+            role=answer.role,
+            organisation=answer.organisation or "unspecified",
+            contact=answer.contact or "unspecified",
+        )
+        given = answer.plan_digest
+    approval = Approval(plan_digest=given, approver=approver.name, role=approver.role)
+    check_plan_approval(plan, approval, spec)
+    get_run_logger().info("plan %s approved by %s (%s)", plan.digest, approver.name, approver.role)
+    return approval, approver
+
+
+def _start(
+    evidence: Any,
+    spec: SystemSpec,
+    plan: Plan,
+    approval: Approval,
+    approver: PartyParam,
+    params: DecommissionParameters,
+) -> Journal:
+    journal = Journal(evidence, spec.name, plan.digest)
+    with open(plan.path, "rb") as f:
+        journal.put_file("plan.jsonl", f)
+    journal.record(
+        APPROVED,
+        {
+            "spec_digest": spec.digest(),
+            "approver": approver.model_dump(),
+            "approved_at": approval.approved_at.isoformat(),
+            "performer": params.performer.model_dump(),
+            "started_at": datetime.now(UTC).isoformat(),
+            "batch_size": params.batch_size,
+        },
+    )
+    return journal
+
+
+def _resume(
+    journal: Journal, spec: SystemSpec, params: DecommissionParameters
+) -> tuple[Journal, Plan]:
+    if params.approve_digest is not None and normalize_digest(params.approve_digest) != (
+        journal.plan_digest
+    ):
+        raise InputError(
+            f"an approved retirement of {spec.name!r} (plan {journal.plan_digest}) is unfinished: "
+            "re-run without an approval to resume it, or with that plan digest"
+        )
+    data = journal.read_file("plan.jsonl")
+    if data is None:
+        raise InputError(f"the journal of plan {journal.plan_digest} has no plan file")
+    path = _plan_path(spec)
+    path.write_bytes(data)
+    return journal, read_plan(path, journal.plan_digest)
+
+
+# --------------------------------------------------------------------------------------------
+# 4. Execute
+
+
+class _Progress:
+    """A progress artifact over the archive and purge batches."""
+
+    def __init__(self, plan: Plan, system: str) -> None:
+        totals = plan.totals()
+        self.total = max(1, totals["archive"].count + totals["purge"].count)
+        self.done = 0
+        self.id: UUID = create_progress_artifact(  # type: ignore[assignment]
+            0.0,
+            key=artifact_key("decommission-progress", system),
+            description=f"Archive and purge of plan {plan.digest}",
+        )
+
+    def advance(self, n: int) -> None:
+        self.done += n
+        update_progress_artifact(self.id, min(100.0, 100.0 * self.done / self.total))
+
+    def finish(self) -> None:
+        update_progress_artifact(self.id, 100.0)
+
+
+def _archive(
+    spec: SystemSpec, plan: Plan, journal: Journal, size: int, progress: _Progress
+) -> None:
+    for loc in plan.locations:
+        if not loc.archive.count:
+            continue
+        if spec.archive is None:
+            raise InputError(f"{loc.url} is to be archived but the spec has no archive target")
+        for number, batch in _steps.batches(plan, loc.index, _steps.for_archive, size):
+            step = f"archive-{loc.index:03d}-{number:06d}"
+            if not journal.done(step):
+                outcome = _steps.archive_batch(
+                    loc.url,
+                    spec.archive.target,
+                    spec.archive.key,
+                    spec.archive.storage_class,
+                    loc.index,
+                    number,
+                    opaque(batch),
+                )
+                journal.record(step, outcome.model_dump(mode="json"))
+            progress.advance(len(batch))
+
+
+def _purge(plan: Plan, journal: Journal, size: int, progress: _Progress) -> None:
+    for loc in plan.locations:
+        for number, batch in _steps.batches(plan, loc.index, _steps.for_purge, size):
+            step = f"purge-{loc.index:03d}-{number:06d}"
+            if not journal.done(step):
+                outcome = _steps.purge_batch(loc.url, loc.index, number, opaque(batch))
+                journal.record(step, outcome.model_dump(mode="json"))
+            progress.advance(len(batch))
+
+
+def _destroy_keys(plan: Plan, journal: Journal) -> list[KeyDestroyed]:
+    out = []
+    for key in plan.keys:
+        step = f"key-{key.role}"
+        record = journal.get(step)
+        if record is None:
+            if key.state == "absent":
+                evidence = KeyDestroyed(
+                    uri=key.uri,
+                    versions_destroyed=[],
+                    destroyed_at=datetime.now(UTC),
+                    method="absent when the plan was made: nothing to destroy",
+                    checks={"open key": "not found" if _steps.key_is_gone(key.uri) is None
+                            else "FOUND"},
+                    verified=_steps.key_is_gone(key.uri) is None,
+                )  # fmt: skip
+            else:
+                evidence = _steps.destroy_key(key.uri, key.versions)
+            record = journal.record(step, evidence.model_dump(mode="json"))
+        out.append(KeyDestroyed.model_validate(record["data"], strict=False))
+    return out
+
+
+def _revoke_credentials(plan: Plan, journal: Journal) -> list[CredentialRevoked]:
+    out = []
+    for i, cred in enumerate(plan.credentials):
+        step = f"credential-{i:04d}"
+        record = journal.get(step)
+        if record is None:
+            evidence = _steps.revoke_credential(cred.kind, cred.id)
+            record = journal.record(step, evidence.model_dump(mode="json"))
+        out.append(CredentialRevoked.model_validate(record["data"], strict=False))
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# 5. Verify
+
+
+def _outcomes(journal: Journal, kind: str, loc: int) -> list[_steps.BatchOutcome]:
+    return [
+        _steps.BatchOutcome.model_validate(r["data"])
+        for _, r in journal.steps(f"{kind}-{loc:03d}-")
+    ]
+
+
+def _held_ids(plan: Plan, journal: Journal, loc: int) -> list[tuple[str, str | None, str]]:
+    ids = [
+        (e.key, e.version_id, e.kind.value)
+        for e in _steps.iter_plan_entries(plan.path, plan.digest, location=loc)
+        if e.disposition == "held"
+    ]
+    for outcome in _outcomes(journal, "purge", loc):
+        ids += [(c.key, c.version_id, c.kind) for c in outcome.held]
+    return ids
+
+
+def _verify(plan: Plan, journal: Journal, keys: list[KeyDestroyed]) -> dict[str, Any]:
+    record = journal.get(VERIFIED)
+    if record is None:
+        locations = [
+            _steps.verify_location(loc.url, _held_ids(plan, journal, loc.index)).model_dump(
+                mode="json"
+            )
+            for loc in plan.locations
+        ]
+        key_checks = {k.uri: _steps.key_is_gone(k.uri) or "gone" for k in keys}
+        record = journal.record(VERIFIED, {"locations": locations, "keys": key_checks})
+    return dict(record["data"])
+
+
+# --------------------------------------------------------------------------------------------
+# 6. Certify
+
+
+def _manifest_entries(
+    plan: Plan, journal: Journal, size: int, purged: dict[int, _steps.CopyCounts]
+) -> Iterator[ManifestEntry]:
+    """Every purged copy, batch by batch, as recorded in the journal (deterministic)."""
+    for loc in plan.locations:
+        counts = purged.setdefault(loc.index, _steps.CopyCounts())
+        outcomes = {o.batch: o for o in _outcomes(journal, "purge", loc.index)}
+        for number, batch in _steps.batches(plan, loc.index, _steps.for_purge, size):
+            outcome = outcomes.get(number)
+            if outcome is None:
+                raise InputError(f"purge batch {number} of {loc.url} has no journal record")
+            skip = {(c.key, c.version_id, c.kind) for c in outcome.held + outcome.failed}
+            for e in batch:
+                if (e.key, e.version_id, e.kind.value) in skip:
+                    continue
+                counts.add(e.kind, e.size)
+                yield ManifestEntry(
+                    uri=loc.url.rstrip("/") + "/" + e.key,
+                    version_id=e.version_id,
+                    size=e.size,
+                    deleted_at=outcome.finished_at,
+                    kind=e.kind.value,
+                )
+
+
+def _party(data: dict[str, Any]) -> Party:
+    return Party(**PartyParam.model_validate(data).model_dump())
+
+
+def _certify(
+    spec: SystemSpec,
+    plan: Plan,
+    journal: Journal,
+    keys: list[KeyDestroyed],
+    credentials: list[CredentialRevoked],
+    verification: dict[str, Any],
+    resumed: bool,
+) -> DecommissionResult:
+    approved = journal.get(APPROVED)
+    assert approved is not None
+    meta = approved["data"]
+    size = int(meta["batch_size"])
+    signer = registry.open_signer(spec.keys.certificate)
+
+    existing = journal.read_file(CERTIFICATE_NAME)
+    if existing is None:
+        purged: dict[int, _steps.CopyCounts] = {}
+        writer = ManifestWriter()
+        chunks = writer.chunks(_manifest_entries(plan, journal, size, purged))
+        if journal.exists(MANIFEST_NAME):  # written by an attempt that crashed: same content
+            for _ in chunks:
+                pass
+        else:
+            journal.put_file(MANIFEST_NAME, chunks)
+        manifest = writer.reference()
+        check_manifest(journal.iter_file(MANIFEST_NAME), manifest)
+        manifest_url = journal.url(MANIFEST_NAME)
+        cert = _certificate(spec, plan, journal, keys, credentials, verification, purged, manifest)
+        signed = sign_certificate(cert, signer)
+        journal.put_file(CERTIFICATE_NAME, [signed.data])
+        existing = journal.read_file(CERTIFICATE_NAME)  # the one that won a race, if any
+        assert existing is not None
+    else:
+        manifest_url = journal.url(MANIFEST_NAME)
+    verified = verify_certificate(existing, signer.public_key_pem())
+    cert = verified.certificate
+    cert_url = journal.url(CERTIFICATE_NAME)
+
+    # Ledger: once per certificate, also across a crash between append and journal.
+    ledger_record = find_ledger_record(spec, verified.envelope_digest) or ledger_append(
+        spec,
+        RecordKind.DECOMMISSION,
+        f"decommissioned {spec.name}: {cert.status.value} (certificate {cert.certificate_id}, "
+        f"plan {plan.digest})",
+        verified.envelope_digest,
+        cert_url,
+    )
+
+    pdf_url, markdown = _render(journal, verified)
+    record = journal.record(
+        CERTIFIED,
+        {
+            "system": spec.name,
+            "plan_digest": plan.digest,
+            "plan_path": plan.path,
+            "certificate_id": cert.certificate_id,
+            "certificate_url": cert_url,
+            "certificate_digest": verified.envelope_digest,
+            "manifest_url": manifest_url,
+            "pdf_url": pdf_url,
+            "status": cert.status.value,
+            "ledger_sequence": ledger_record.record.sequence,
+            "locations": [
+                LocationSummary(
+                    url=loc.uri,
+                    found=loc.found.versions,
+                    archived=loc.archived.versions,
+                    purged=loc.purged.versions,
+                    held=loc.held.versions,
+                ).model_dump()
+                for loc in cert.locations
+            ],
+            "keys": [k.uri for k in cert.keys_destroyed],
+            "credentials": [f"{c.kind} {c.identifier}" for c in cert.credentials_revoked],
+            "exceptions": [f"{e.subject}: {e.kind}: {e.description}" for e in cert.exceptions],
+        },
+    )
+    create_markdown_artifact(
+        markdown
+        + f"\n\n---\nCertificate: [{cert_url}]({cert_url})  \nPDF: [{pdf_url}]({pdf_url})  \n"
+        f"Deletion manifest: [{manifest_url}]({manifest_url})  \n"
+        f"Verify offline: `sundown certificate verify {_display(cert_url)}`\n",
+        key=artifact_key("decommission-certificate", spec.name),
+        description=f"Decommissioning certificate {cert.certificate_id}: {cert.status.value}",
+    )
+    result = _result_of_certified(journal, record)
+    result.resumed = resumed
+    return result
+
+
+def _display(url: str) -> str:
+    path = _steps.local_path(url)
+    return str(path) if path else url
+
+
+def _render(journal: Journal, verified: Any) -> tuple[str, str]:
+    from sundown.render import certificate_markdown, certificate_pdf, rendering_of
+
+    rendering = rendering_of(verified)
+    markdown = certificate_markdown(rendering)
+    journal.put_file(MARKDOWN_NAME, [markdown.encode("utf-8")])
+    if journal.read_file(PDF_NAME) is None:
+        journal.put_file(PDF_NAME, [certificate_pdf(rendering)])
+    return journal.url(PDF_NAME), markdown
+
+
+def _location_record(
+    spec: SystemSpec,
+    plan: Plan,
+    journal: Journal,
+    index: int,
+    verification: dict[str, Any],
+    purged: _steps.CopyCounts,
+    keys: list[KeyDestroyed],
+) -> tuple[LocationRecord, list[CertificateException], bool]:
+    loc = plan.locations[index]
+    found = _steps.CopyCounts()
+    held = _steps.CopyCounts()
+    held_reasons: set[str] = set()
+    for e in _steps.iter_plan_entries(plan.path, plan.digest, location=index):
+        found.add(e.kind, e.size)
+        if e.disposition == "held":
+            held.add(e.kind, e.size)
+            held_reasons.add(e.reason or "held")
+    failed = _steps.CopyCounts()
+    for outcome in _outcomes(journal, "purge", index):
+        for c in outcome.held:
+            held.add(c.kind, c.size)
+            held_reasons.add(c.reason)
+        for c in outcome.failed:
+            failed.add(c.kind, c.size)
+    archived = _steps.CopyCounts()
+    for outcome in _outcomes(journal, "archive", index):
+        archived.merge(outcome.done)
+    check = next(v for v in verification["locations"] if v["url"] == loc.url)
+    versioning, soft, lock, soft_seconds = _steps.store_settings(loc.url)
+    purge_times = [o.finished_at for o in _outcomes(journal, "purge", index)]
+    last_purge = max(purge_times) if purge_times else datetime.now(UTC)
+    irrecoverable = last_purge
+    exceptions: list[CertificateException] = []
+    if soft_seconds:
+        from datetime import timedelta
+
+        irrecoverable = last_purge + timedelta(seconds=soft_seconds)
+        exceptions.append(
+            CertificateException(
+                subject=loc.url,
+                kind="soft-delete window",
+                description=f"purged copies stay restorable by the owner for {soft}",
+                objects=purged.objects,
+                bytes=purged.bytes,
+                until=irrecoverable,
+            )
+        )
+    if held.versions:
+        exceptions.append(
+            CertificateException(
+                subject=loc.url,
+                kind="held",
+                description=f"{held.versions} copies not deleted: "
+                + "; ".join(sorted(held_reasons))[:3000]
+                + ("; unreadable once the key is destroyed" if keys else ""),
+                objects=held.objects,
+                bytes=held.bytes,
+            )
+        )
+    if failed.versions:
+        exceptions.append(
+            CertificateException(
+                subject=loc.url,
+                kind="purge failed",
+                description=f"{failed.versions} copies could not be deleted (see the journal)",
+                objects=failed.objects,
+                bytes=failed.bytes,
+            )
+        )
+    if not check["passed"]:
+        exceptions.append(
+            CertificateException(
+                subject=loc.url, kind="verification failed", description=check["details"]
+            )
+        )
+    erased = [k for k in keys if k.verified and k.versions_destroyed]
+    method = "logical deletion of every version, delete marker, snapshot and upload listed"
+    for k in erased:
+        method += f"; cryptographic erase of {k.uri} versions {_span(k.versions_destroyed)}"
+    backups = []
+    if archived.versions and spec.archive is not None:
+        backups.append(
+            CopyDisposition(
+                kind="archive",
+                description=f"{archived.versions} current objects archived before the purge, "
+                f"re-encrypted under the archive key where envelope-encrypted",
+                uri=spec.archive.target,
+                disposition=f"retained under {spec.archive.key}",
+            )
+        )
+    scheme = loc.url.split("://", 1)[0]
+    record = LocationRecord(
+        uri=loc.url,
+        provider=PROVIDERS.get(scheme, scheme),
+        classification=f"{loc.classification}: {loc.asset_class.replace('_', ' ')}",
+        settings=StorageSettings(versioning=versioning, soft_delete=soft, object_lock=lock),
+        found=CertCounts(objects=found.objects, versions=found.versions, bytes=found.bytes),
+        purged=CertCounts(objects=purged.objects, versions=purged.versions, bytes=purged.bytes),
+        archived=CertCounts(
+            objects=archived.objects, versions=archived.versions, bytes=archived.bytes
+        ),
+        held=CertCounts(objects=held.objects, versions=held.versions, bytes=held.bytes),
+        sanitization=Sanitization(
+            category=SanitizationCategory.PURGE if erased else SanitizationCategory.CLEAR,
+            method=method,
+        ),
+        verification=Verification(
+            method="full re-listing (inventory) of every version, delete marker, snapshot, "
+            "soft-deleted copy and incomplete upload under the location",
+            result=VerificationResult.PASSED if check["passed"] else VerificationResult.FAILED,
+            details=check["details"],
+            verified_at=datetime.fromisoformat(check["verified_at"]),
+        ),
+        backups=backups,
+        irrecoverable_after=irrecoverable,
+    )
+    return record, exceptions, not check["passed"] or bool(failed.versions)
+
+
+def _span(versions: list[int]) -> str:
+    if len(versions) == 1:
+        return str(versions[0])
+    return f"{min(versions)}..{max(versions)}"
+
+
+def _certificate(
+    spec: SystemSpec,
+    plan: Plan,
+    journal: Journal,
+    keys: list[KeyDestroyed],
+    credentials: list[CredentialRevoked],
+    verification: dict[str, Any],
+    purged: dict[int, _steps.CopyCounts],
+    manifest: Any,
+) -> Certificate:
+    meta = journal.get(APPROVED)["data"]  # type: ignore[index]
+    records, exceptions, failed = [], [], False
+    for loc in plan.locations:
+        record, exc, bad = _location_record(
+            spec,
+            plan,
+            journal,
+            loc.index,
+            verification,
+            purged.get(loc.index, _steps.CopyCounts()),
+            keys,
+        )
+        records.append(record)
+        exceptions += exc
+        failed |= bad
+    for k in keys:
+        if not k.verified:
+            failed = True
+            exceptions.append(
+                CertificateException(
+                    subject=k.uri,
+                    kind="key destruction not verified",
+                    description="; ".join(f"{n}: {v}" for n, v in k.checks.items()) or "no checks",
+                )
+            )
+    for c in credentials:
+        if not c.verified:
+            failed = True
+            exceptions.append(
+                CertificateException(
+                    subject=c.identifier,
+                    kind="credential not revoked",
+                    description=c.method,
+                )
+            )
+    now = datetime.now(UTC)
+    completed = max([r.verification.verified_at for r in records] + [now])
+    status = (
+        Status.FAILED
+        if failed
+        else (Status.COMPLETE_WITH_EXCEPTIONS if exceptions else Status.COMPLETE)
+    )
+    return Certificate(
+        certificate_id=new_certificate_id(spec.name, now),
+        issued_at=max(now, completed),
+        system=SystemRef(name=spec.name, owner=spec.owner, spec_digest=spec.digest()),
+        plan_digest=plan.digest,
+        performer=_party(meta["performer"]),
+        approver=_party(meta["approver"]),
+        approved_at=datetime.fromisoformat(meta["approved_at"]),
+        execution=Execution(
+            started_at=datetime.fromisoformat(meta["started_at"]), completed_at=completed
+        ),
+        locations=records,
+        keys_destroyed=keys,
+        credentials_revoked=credentials,
+        deletion_manifest=manifest,
+        exceptions=exceptions,
+        status=status,
+    )
+
+
+def _result_of_certified(
+    journal: Journal, record: dict[str, Any] | None = None
+) -> DecommissionResult:
+    data = (record or journal.get(CERTIFIED) or {})["data"]
+    return DecommissionResult(
+        system=data["system"],
+        plan_digest=data["plan_digest"],
+        plan_path=data["plan_path"],
+        status=data["status"] if record is not None else "already decommissioned",
+        certificate_id=data["certificate_id"],
+        certificate_url=data["certificate_url"],
+        certificate_digest=data["certificate_digest"],
+        manifest_url=data["manifest_url"],
+        pdf_path=_display(data["pdf_url"]),
+        ledger_sequence=data["ledger_sequence"],
+        locations=[LocationSummary.model_validate(x) for x in data["locations"]],
+        keys_destroyed=data["keys"],
+        credentials_revoked=data["credentials"],
+        exceptions=data["exceptions"],
+    )

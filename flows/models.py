@@ -1,0 +1,261 @@
+"""Parameter and result models of the flows.
+
+Every flow takes one Pydantic model (so the Prefect UI renders a form from the field
+descriptions) and returns one typed result. A system spec is given either as a file path or as
+its YAML text (the UI form has no file upload); ``${NAME}`` placeholders in it are filled from
+``variables`` only, never from the environment.
+"""
+
+from __future__ import annotations
+
+import getpass
+from datetime import datetime
+from typing import Literal
+
+from prefect.input import RunInput
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class _Params(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def _default_name() -> str:
+    try:
+        return getpass.getuser() or "unknown operator"
+    except (KeyError, OSError):  # no passwd entry (containers)
+        return "unknown operator"
+
+
+class Party(_Params):
+    """A person named on the certificate (NIST SP 800-88: name, title, organisation)."""
+
+    name: str = Field(min_length=1, max_length=200, description="Full name.")
+    role: str = Field(default="operator", min_length=1, max_length=64, description="Role/title.")
+    organisation: str = Field(
+        default="unspecified", min_length=1, max_length=200, description="Organisation."
+    )
+    contact: str = Field(
+        default="unspecified", min_length=1, max_length=200, description="E-mail or phone."
+    )
+
+
+def default_performer() -> Party:
+    return Party(name=_default_name())
+
+
+class SpecSource(_Params):
+    """Where the system spec comes from: exactly one of ``spec_path`` and ``spec_yaml``."""
+
+    spec_path: str | None = Field(
+        default=None,
+        description="Path of the system spec YAML file, as seen by the worker "
+        "(e.g. systems/fraud-scoring.yaml).",
+    )
+    spec_yaml: str | None = Field(
+        default=None,
+        description="The system spec as YAML text (alternative to spec_path).",
+        json_schema_extra={"format": "textarea"},
+    )
+    variables: dict[str, str] = Field(
+        default_factory=dict,
+        description="Values for ${NAME} placeholders in the spec (never read from the "
+        "environment).",
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> SpecSource:
+        if (self.spec_path is None) == (self.spec_yaml is None):
+            raise ValueError("give exactly one of spec_path and spec_yaml")
+        return self
+
+
+class DecommissionParameters(SpecSource):
+    """Retire an AI system: inventory, plan, approve, execute, verify, certify."""
+
+    dry_run: bool = Field(
+        default=False,
+        description="Inventory and plan only: no approval asked, nothing archived, deleted, "
+        "destroyed or revoked.",
+    )
+    approve_digest: str | None = Field(
+        default=None,
+        description="Pre-given approval: the plan digest (sha256:...) reviewed with "
+        "'sundown plan'. Without it the flow pauses for approval in the Prefect UI.",
+    )
+    approver: Party | None = Field(
+        default=None,
+        description="Who gave the pre-given approval (required with approve_digest).",
+    )
+    performer: Party = Field(
+        default_factory=default_performer, description="Who performs the retirement."
+    )
+    approval_timeout_seconds: int = Field(
+        default=24 * 3600,
+        ge=10,
+        le=30 * 24 * 3600,
+        description="How long the flow waits paused for approval before it fails.",
+    )
+    batch_size: int = Field(
+        default=1000,
+        ge=1,
+        le=1000,
+        description="Copies per purge task (the connector splits them at its API limit).",
+    )
+
+    @model_validator(mode="after")
+    def _approval_shape(self) -> DecommissionParameters:
+        if self.dry_run and self.approve_digest is not None:
+            raise ValueError("a dry run needs no approval: give dry_run or approve_digest")
+        if self.approve_digest is not None and self.approver is None:
+            raise ValueError("approve_digest needs the approver's name (approver)")
+        return self
+
+
+class ApprovalInput(RunInput):
+    """What an approver types into the paused flow run."""
+
+    plan_digest: str = Field(
+        description="Repeat the plan digest shown in the plan artifact (sha256:...).",
+    )
+    approver: str = Field(min_length=1, max_length=200, description="Your full name.")
+    role: str = Field(min_length=1, max_length=64, description="Your role (see the spec).")
+    organisation: str = Field(default="unspecified", max_length=200)
+    contact: str = Field(default="unspecified", max_length=200)
+
+
+DecommissionStatus = Literal[
+    "dry run",
+    "complete",
+    "complete with exceptions",
+    "failed",
+    "already decommissioned",
+]
+
+
+class LocationSummary(BaseModel):
+    url: str
+    found: int
+    archived: int
+    purged: int
+    held: int
+    remaining: int = 0
+
+
+class DecommissionResult(BaseModel):
+    """What a retirement did (or, for a dry run, would do)."""
+
+    system: str
+    plan_digest: str
+    plan_path: str
+    status: DecommissionStatus
+    resumed: bool = False
+    certificate_id: str | None = None
+    certificate_url: str | None = None
+    certificate_digest: str | None = None
+    manifest_url: str | None = None
+    pdf_path: str | None = None
+    ledger_sequence: int | None = None
+    locations: list[LocationSummary] = Field(default_factory=list)
+    keys_destroyed: list[str] = Field(default_factory=list)
+    credentials_revoked: list[str] = Field(default_factory=list)
+    exceptions: list[str] = Field(default_factory=list)
+
+
+class PlanParameters(SpecSource):
+    """Inventory a system and write its retirement plan (changes nothing)."""
+
+
+class PlanResult(BaseModel):
+    system: str
+    plan_digest: str
+    plan_path: str
+    markdown: str
+
+
+class DeployParameters(SpecSource):
+    """Encrypt and sign a model directory into every weights location of a system."""
+
+    model_dir: str = Field(description="Local folder of the model files, as seen by the worker.")
+    version: str = Field(
+        default="",
+        description="Model version bound into every ciphertext (default: a timestamp).",
+    )
+    overwrite: bool = Field(default=False, description="Replace objects already deployed.")
+
+
+class DeployedFile(BaseModel):
+    name: str
+    sha256: str
+    size: int
+
+
+class DeployResult(BaseModel):
+    system: str
+    version: str
+    locations: list[str]
+    files: list[DeployedFile]
+    kek_uri: str
+    kek_version: int
+    signature_urls: list[str]
+    model_digest: str
+    ledger_sequence: int
+
+
+class RotateParameters(SpecSource):
+    """Rotate the system's KEK (re-wrap sidecars, retire old versions) and its credentials."""
+
+    retire_old_versions: bool = Field(
+        default=True,
+        description="After re-wrapping every sidecar, delete the older KEK versions.",
+    )
+
+
+class RotateResult(BaseModel):
+    system: str
+    kek_uri: str
+    old_version: int
+    new_version: int
+    sidecars_rewrapped: int
+    sidecars_checked: int
+    retired_below: int | None
+    credentials: list[str]
+    ledger_sequence: int
+
+
+class RevokeParameters(SpecSource):
+    """Emergency revocation of every credential the system holds."""
+
+    reason: str = Field(
+        default="emergency revocation", max_length=500, description="Why (goes in the ledger)."
+    )
+
+
+class RevokeResult(BaseModel):
+    system: str
+    revoked: list[str]
+    failed: list[str]
+    ledger_sequence: int
+
+
+class RetentionParameters(SpecSource):
+    """Archive or delete what is older than each asset class's retention rule."""
+
+    dry_run: bool = Field(default=False, description="Plan only: change nothing.")
+    as_of: datetime | None = Field(
+        default=None, description="Evaluate ages at this time (default: now)."
+    )
+    batch_size: int = Field(default=1000, ge=1, le=1000, description="Copies per purge task.")
+
+
+class RetentionResult(BaseModel):
+    system: str
+    plan_digest: str
+    plan_path: str
+    dry_run: bool
+    archived: int
+    purged: int
+    held: int
+    failed: int
+    receipt_url: str | None = None
+    ledger_sequence: int | None = None

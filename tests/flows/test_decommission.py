@@ -1,0 +1,273 @@
+"""decommission_system end to end on the file store and the local keyring, through a real
+Prefect server (tests/fixtures/prefect.py)."""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from flows.decommission import decommission_system
+from flows.models import DecommissionParameters, Party
+from sundown import registry
+from sundown.certificate import verify_certificate
+from sundown.errors import InputError, KeyDestroyedError
+from sundown.ledger import Ledger
+from tests.flows.systems import LOGS, WEIGHTS, System, make_system
+
+APPROVER = Party(name="Lee Marchetti", role="security-officer", organisation="Acme")
+
+
+def params(system: System, **kw: Any) -> DecommissionParameters:
+    return DecommissionParameters(spec_path=str(system.spec_path), variables=system.variables, **kw)
+
+
+def evidence_files(system: System) -> list[str]:
+    base = system.root / "evidence"
+    return sorted(str(p.relative_to(base)) for p in base.rglob("*") if p.is_file())
+
+
+@pytest.fixture
+def system(tmp_path: Path, prefect_api: str) -> System:
+    return make_system(tmp_path / "sys")
+
+
+def test_dry_run_changes_nothing(system: System) -> None:
+    before = {part: system.files(part) for part in ("models/sys-a", "logs/sys-a", "data/sys-a")}
+    result = decommission_system(params(system, dry_run=True))
+    assert result.status == "dry run"
+    assert result.plan_digest.startswith("sha256:")
+    # in asset-class order: 2 ciphertexts + 2 sidecars, 2 training files, 3 logs
+    assert [loc.found for loc in result.locations] == [len(WEIGHTS) * 2, 2, len(LOGS)]
+    assert [loc.archived for loc in result.locations] == [4, 0, 0]
+    after = {part: system.files(part) for part in before}
+    assert after == before
+    assert system.canaries_intact()
+    assert not (system.root / "evidence").exists()  # no journal, no ledger record
+    registry.open_key_service("local://sys-a-kek").info()  # key untouched
+    # the same inventory gives the same digest
+    again = decommission_system(params(system, dry_run=True))
+    assert again.plan_digest == result.plan_digest
+
+
+def test_wrong_digest_is_refused_and_nothing_deleted(system: System) -> None:
+    plan = decommission_system(params(system, dry_run=True))
+    wrong = "sha256:" + "0" * 64
+    with pytest.raises(InputError, match="approval names plan digest sha256:0000"):
+        decommission_system(params(system, approve_digest=wrong, approver=APPROVER))
+    assert system.files("models/sys-a") and system.files("logs/sys-a")
+    assert len(system.files("models/sys-a")) == 4
+    assert system.files("archive/sys-a") == []
+    registry.open_key_service("local://sys-a-kek").info()
+    assert system.canaries_intact()
+    assert plan.plan_digest != wrong
+
+
+def test_approver_role_must_be_allowed(system: System) -> None:
+    plan = decommission_system(params(system, dry_run=True))
+    intern = Party(name="Sam", role="intern")
+    with pytest.raises(InputError, match="requires one of"):
+        decommission_system(params(system, approve_digest=plan.plan_digest, approver=intern))
+    assert len(system.files("models/sys-a")) == 4
+
+
+def test_approved_retirement_completes_and_certificate_verifies(system: System) -> None:
+    plan = decommission_system(params(system, dry_run=True))
+    result = decommission_system(params(system, approve_digest=plan.plan_digest, approver=APPROVER))
+    assert result.status == "complete", result.exceptions
+    assert result.plan_digest == plan.plan_digest
+    # everything in scope is gone, the canaries are untouched
+    for part in ("models/sys-a", "logs/sys-a", "data/sys-a"):
+        assert system.files(part) == []
+    assert system.canaries_intact()
+    # weights archived, re-encrypted under the archive key (sidecars beside them)
+    archived = system.files("archive/sys-a")
+    assert len(archived) == 4 and all("weights/file/" in a for a in archived)
+    sidecars = [a for a in archived if a.endswith(".sidecar.json")]
+    for s in sidecars:
+        side = json.loads((system.store("archive/sys-a") / s).read_text())
+        assert side["key_uri"] == "local://sys-a-archive"
+    # the KEK is destroyed; the archive key and certificate key are not
+    with pytest.raises(KeyDestroyedError):
+        registry.open_key_service("local://sys-a-kek")
+    registry.open_key_service("local://sys-a-archive").info()
+    # certificate: verifies offline with the certificate key; manifest lists every purge
+    assert result.certificate_url and result.manifest_url and result.pdf_path
+    cert_path = Path(result.certificate_url.removeprefix("file://"))
+    pub = registry.open_signer("local://sys-a-certificates").public_key_pem()
+    verified = verify_certificate(cert_path.read_bytes(), pub)
+    cert = verified.certificate
+    assert cert.status.value == "complete"
+    assert cert.plan_digest == plan.plan_digest
+    assert cert.approver.name == "Lee Marchetti"
+    assert cert.deletion_manifest.entries == 4 + 3 + 2
+    assert [k.uri for k in cert.keys_destroyed] == ["local://sys-a-kek"]
+    assert cert.keys_destroyed[0].verified
+    assert Path(result.pdf_path).read_bytes().startswith(b"%PDF")
+    manifest = Path(result.manifest_url.removeprefix("file://")).read_text().splitlines()
+    assert len(manifest) == 9
+    # the ledger holds one decommission record pointing at the certificate
+    ledger = Ledger(registry.open_store((system.root / "evidence").as_uri()))
+    report = ledger.verify(pub)
+    assert report.kinds.get("decommission") == 1
+    # `sundown certificate verify` accepts it, when that command exists
+    pub_path = system.root / "cert.pub.pem"
+    pub_path.write_bytes(pub)
+    proc = subprocess.run(
+        [sys.executable, "-m", "sundown", "certificate", "verify", str(cert_path),
+         "--public-key", str(pub_path)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    if "No such command" in proc.stderr:
+        pytest.xfail("`sundown certificate verify` is not registered yet (certificates issue)")
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_rerun_after_completion_issues_no_second_certificate(system: System) -> None:
+    plan = decommission_system(params(system, dry_run=True))
+    first = decommission_system(params(system, approve_digest=plan.plan_digest, approver=APPROVER))
+    files = evidence_files(system)
+    again = decommission_system(params(system, approve_digest=plan.plan_digest, approver=APPROVER))
+    assert again.status == "already decommissioned"
+    assert again.certificate_id == first.certificate_id
+    assert again.certificate_digest == first.certificate_digest
+    assert evidence_files(system) == files  # nothing new written, no second certificate
+    # a dry run after completion also reports the existing certificate
+    dry = decommission_system(params(system, dry_run=True))
+    assert dry.status == "already decommissioned"
+
+
+def test_resume_after_crash_skips_completed_steps(
+    system: System, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A crash after the purge of some batches: the re-run resumes the approved plan without
+    re-purging recorded batches and without asking for approval again."""
+    from flows import _steps
+
+    plan = decommission_system(params(system, dry_run=True))
+    calls: list[int] = []
+    real = _steps.purge_batch.fn
+
+    def crashing(url: str, location: int, number: int, entries: list[Any]) -> Any:
+        if location == 1:
+            raise RuntimeError("simulated crash")
+        calls.append(location)
+        return real(url, location, number, entries)
+
+    monkeypatch.setattr(_steps.purge_batch, "fn", crashing)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        decommission_system(
+            params(system, approve_digest=plan.plan_digest, approver=APPROVER, batch_size=2)
+        )
+    assert calls == [0, 0]  # two batches of weights purged, then the crash
+    assert system.files("models/sys-a") == []
+    assert len(system.files("logs/sys-a")) == 3
+    registry.open_key_service("local://sys-a-kek").info()  # not destroyed yet
+
+    calls.clear()
+
+    def counting(url: str, location: int, number: int, entries: list[Any]) -> Any:
+        calls.append(location)
+        return real(url, location, number, entries)
+
+    monkeypatch.setattr(_steps.purge_batch, "fn", counting)
+    result = decommission_system(params(system))  # no approval needed: it was journaled
+    assert result.resumed
+    assert result.plan_digest == plan.plan_digest
+    assert calls == [1, 2, 2]  # training data (2), logs (3 in batches of 2): weights not again
+    assert result.status == "complete", result.exceptions
+    cert_path = Path(str(result.certificate_url).removeprefix("file://"))
+    pub = registry.open_signer("local://sys-a-certificates").public_key_pem()
+    cert = verify_certificate(cert_path.read_bytes(), pub).certificate
+    assert cert.deletion_manifest.entries == 9
+    assert system.canaries_intact()
+
+
+def _wait_paused(flow_run_id: Any, timeout: float = 60) -> None:
+    from prefect.client.orchestration import get_client
+
+    deadline = time.monotonic() + timeout
+    with get_client(sync_client=True) as client:
+        while time.monotonic() < deadline:
+            run = client.read_flow_run(flow_run_id)
+            if run.state is not None and run.state.is_paused():
+                return
+            time.sleep(0.3)
+    raise AssertionError("the flow run did not pause for approval")
+
+
+def _run_in_thread(p: DecommissionParameters) -> tuple[threading.Thread, dict[str, Any]]:
+    from prefect.client.orchestration import get_client
+
+    out: dict[str, Any] = {}
+    with get_client(sync_client=True) as client:
+        before = {r.id for r in client.read_flow_runs()}
+
+    def target() -> None:
+        try:
+            out["result"] = decommission_system(p)
+        except BaseException as exc:  # the test asserts on it
+            out["error"] = exc
+
+    # a new thread starts with empty context variables: carry this test's Prefect settings over
+    context = contextvars.copy_context()
+    thread = threading.Thread(target=context.run, args=(target,), daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    with get_client(sync_client=True) as client:
+        while time.monotonic() < deadline and "id" not in out:
+            new = [r for r in client.read_flow_runs() if r.id not in before]
+            if new:
+                out["id"] = new[0].id
+            time.sleep(0.2)
+    assert "id" in out, out.get("error")
+    return thread, out
+
+
+def test_pause_for_approval_and_resume_with_digest(system: System) -> None:
+    from prefect.flow_runs import resume_flow_run
+
+    plan = decommission_system(params(system, dry_run=True))
+    thread, out = _run_in_thread(params(system))
+    _wait_paused(out["id"])
+    assert system.files("models/sys-a")  # nothing touched while paused
+    resume_flow_run(
+        out["id"],
+        run_input={
+            "plan_digest": plan.plan_digest,
+            "approver": "Lee Marchetti",
+            "role": "security-officer",
+        },
+    )
+    thread.join(120)
+    assert "error" not in out, out.get("error")
+    assert out["result"].status == "complete"
+    assert system.files("models/sys-a") == []
+
+
+def test_pause_refuses_a_wrong_digest(system: System) -> None:
+    from prefect.flow_runs import resume_flow_run
+
+    thread, out = _run_in_thread(params(system))
+    _wait_paused(out["id"])
+    resume_flow_run(
+        out["id"],
+        run_input={
+            "plan_digest": "sha256:" + "ab" * 32,
+            "approver": "X",
+            "role": "ml-platform-lead",
+        },
+    )
+    thread.join(120)
+    assert isinstance(out.get("error"), InputError)
+    assert "approval names plan digest" in str(out["error"])
+    assert len(system.files("models/sys-a")) == 4
+    registry.open_key_service("local://sys-a-kek").info()
+    assert system.canaries_intact()
