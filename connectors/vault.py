@@ -392,7 +392,9 @@ class VaultTransitKey:
 
     def create(self, *, signing: bool) -> KeyInfo:
         """Create the key; a KEK gets a sentinel wrapped DEK, kept in its record for the
-        destruction proof. ConflictError if the key already exists."""
+        destruction proof. ConflictError if the key exists, or if Sundown destroyed a key of
+        that name (a certificate names it: the name is never reused). The record is written
+        first, so a token that cannot write it fails before any key exists."""
         with self._client("create key") as (client, settings):
             transit = client.secrets.transit
             try:
@@ -401,6 +403,20 @@ class VaultTransitKey:
                 pass
             else:
                 raise ConflictError(f"transit key {self.uri} already exists")
+            previous = self._record(client, settings)
+            if previous and previous.get("status") in ("destroying", "destroyed"):
+                raise ConflictError(
+                    f"a key named {self.uri} was destroyed at {previous.get('destroyed_at')}; "
+                    "names of destroyed keys are not reused: choose another name"
+                )
+            record: dict[str, Any] = {
+                "uri": self.uri,
+                "kind": "signing" if signing else "kek",
+                "algorithm": SIGNING_TYPE if signing else KEK_TYPE,
+                "created_at": _now().isoformat(),
+                "status": "creating",
+            }
+            self._write_record(client, settings, record)
             transit.create_key(
                 self._name,
                 key_type=SIGNING_TYPE if signing else KEK_TYPE,
@@ -411,13 +427,7 @@ class VaultTransitKey:
             data = self._read(client)
             if data.get("exportable") or data.get("allow_plaintext_backup"):
                 raise BackendError(f"{self.uri} was created exportable; refusing to use it")
-            record: dict[str, Any] = {
-                "uri": self.uri,
-                "kind": "signing" if signing else "kek",
-                "algorithm": data["type"],
-                "created_at": _now().isoformat(),
-                "status": "active",
-            }
+            record["status"] = "active"
             if not signing:
                 plaintext, ciphertext, version = self._datakey(client)
                 record["sentinel_ciphertext"] = ciphertext.decode("ascii")

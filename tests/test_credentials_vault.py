@@ -238,3 +238,58 @@ def test_destroy_approle_secret_ids_by_accessor(vault_env: OpenBao, vault_name: 
         login(role_id, issued[2]["secret_id"])
     with pytest.raises(NotFoundError, match="no AppRole role"):
         vault_approle.destroy_secret_ids(vault_name + "-missing")
+
+
+# --- the policy documented in docs/vault.md ----------------------------------------------------
+
+
+def documented_policy() -> str:
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "vault.md").read_text()
+    start = text.index("```hcl\n") + len("```hcl\n")
+    return text[start : text.index("```", start)]
+
+
+def test_documented_policy_is_enough(
+    vault_env: OpenBao, vault_name: str, pki: str, monkeypatch
+) -> None:
+    """A token with only the policy of docs/vault.md runs the whole key and credential
+    lifecycle (transit at transit/, KV at secret/, AppRole at approle/, leases anywhere)."""
+    from sundown import registry
+
+    client = root(vault_env)
+    client.sys.create_or_update_policy(name=f"{vault_name}-sundown", policy=documented_policy())
+    token = client.auth.token.create(policies=[f"{vault_name}-sundown"], ttl="15m")
+    # Things to act on, made with the root token.
+    kv_path = f"systems/{vault_name}/db"
+    client.secrets.kv.v2.create_or_update_secret(kv_path, secret={"password": "p1"})
+    victim = client.auth.token.create(ttl="1h")["auth"]["accessor"]
+    lease = issue(vault_env, pki, vault_name)
+    client.auth.approle.create_or_update_approle(vault_name, token_policies=["default"])
+    client.auth.approle.generate_secret_id(vault_name)
+
+    monkeypatch.setenv("VAULT_TOKEN", token["auth"]["client_token"])
+    kek_uri = f"vault://transit/{vault_name}"
+    registry.create_key(kek_uri)
+    kek = registry.open_key_service(kek_uri)
+    dek, wrapped = kek.new_data_key()
+    kek.rotate()
+    [rewrapped] = kek.rewrap([wrapped])
+    kek.retire_versions_below(2)
+    assert kek.unwrap(rewrapped) == dek
+    assert kek.info().versions == (2,)
+    assert kek.destroy().verified
+    signing_uri = f"vault://transit/{vault_name}-sig"
+    registry.create_key(signing_uri, signing=True)
+    signer = registry.open_signer(signing_uri)
+    assert signer.sign(b"x") and signer.public_key_pem().startswith(b"-----BEGIN PUBLIC KEY")
+    assert registry.open_key_service(signing_uri).destroy().verified
+
+    assert vault_kv.rotate_secret(kv_path, {"password": SecretStr("p2")}).verified
+    assert vault_kv.destroy_secret(kv_path).verified
+    assert vault_tokens.revoke_token_accessor(victim).verified
+    assert vault_leases.revoke_lease(lease).verified
+    issue(vault_env, pki, vault_name)
+    assert vault_leases.revoke_lease_prefix(f"{pki}/issue/app").verified
+    assert all(e.verified for e in vault_approle.destroy_secret_ids(vault_name))

@@ -93,6 +93,17 @@ def test_create_kek_is_non_exportable_and_keeps_a_sentinel(
         registry.create_key(uri)
 
 
+def test_create_fails_before_making_a_key_when_the_record_cannot_be_written(
+    vault_env: OpenBao, vault_name: str, monkeypatch
+) -> None:
+    policy = 'path "transit/keys/*" { capabilities = ["create", "read", "update"] }'
+    monkeypatch.setenv("VAULT_TOKEN", limited_token(vault_env, vault_name, policy))
+    with pytest.raises(PermissionDeniedError):
+        registry.create_key(f"vault://transit/{vault_name}")
+    with pytest.raises(hvac.exceptions.InvalidPath):
+        root(vault_env).secrets.transit.read_key(vault_name)
+
+
 def test_missing_key_and_missing_mount(vault_env: OpenBao, vault_name: str) -> None:
     with pytest.raises(NotFoundError, match=f"no transit key vault://transit/{vault_name}"):
         registry.open_key_service(f"vault://transit/{vault_name}").info()
@@ -255,6 +266,9 @@ def test_destroy_proves_the_key_is_gone(kek: vault.VaultTransitKey, vault_env: O
     assert again.verified is True
     assert again.checks["re-run"].startswith("key already destroyed")
     assert again.destroyed_at == evidence.destroyed_at
+    # The name of a destroyed key is never reused.
+    with pytest.raises(ConflictError, match="names of destroyed keys are not reused"):
+        registry.create_key(kek.uri)
 
 
 def test_destroy_refuses_a_missing_key(vault_env: OpenBao, vault_name: str) -> None:
