@@ -271,3 +271,82 @@ def test_pause_refuses_a_wrong_digest(system: System) -> None:
     assert len(system.files("models/sys-a")) == 4
     registry.open_key_service("local://sys-a-kek").info()
     assert system.canaries_intact()
+
+
+S3_SPEC = """\
+spec_version: 1
+name: held-sys
+owner: ml-platform@example.com
+classification: confidential
+assets:
+  weights:
+    locations:
+      - s3://{bucket}/models/held-sys
+keys:
+  kek: local://held-sys-kek
+  certificate: local://held-sys-certificates
+evidence: file://{evidence}
+"""
+
+
+def test_legally_held_s3_object_gives_complete_with_exceptions(
+    tmp_path: Path, prefect_api: str, moto_env: str
+) -> None:
+    """On moto's S3 with object lock: several versions, a delete marker, one version under legal
+    hold, canaries beside the prefix. The held version stays and is the certificate's
+    exception; everything else in scope is purged; the canaries are untouched."""
+    import uuid
+
+    import boto3
+
+    bucket = f"held-{uuid.uuid4().hex[:12]}"
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket=bucket, ObjectLockEnabledForBucket=True)
+    prefix = "models/held-sys"
+    for i in range(3):
+        s3.put_object(Bucket=bucket, Key=f"{prefix}/model.bin", Body=f"v{i}".encode() * 100)
+    s3.put_object(Bucket=bucket, Key=f"{prefix}/gone.bin", Body=b"x")
+    s3.delete_object(Bucket=bucket, Key=f"{prefix}/gone.bin")  # delete marker
+    held = s3.put_object(Bucket=bucket, Key=f"{prefix}/evidence.bin", Body=b"keep" * 50)
+    s3.put_object_legal_hold(
+        Bucket=bucket,
+        Key=f"{prefix}/evidence.bin",
+        VersionId=held["VersionId"],
+        LegalHold={"Status": "ON"},
+    )
+    canaries = [f"{prefix}x/canary", f"{prefix}-old/canary", "models/held-sys.bin"]
+    for key in canaries:
+        s3.put_object(Bucket=bucket, Key=key, Body=b"canary")
+    registry.create_key("local://held-sys-kek")
+    registry.create_key("local://held-sys-certificates", signing=True)
+    spec = S3_SPEC.format(bucket=bucket, evidence=tmp_path / "evidence")
+    p = dict(spec_yaml=spec)
+
+    plan = decommission_system(DecommissionParameters(**p, dry_run=True))
+    (loc,) = plan.locations
+    assert loc.found == 3 + 2 + 1 and loc.held == 1 and loc.purged == 5
+    result = decommission_system(
+        DecommissionParameters(**p, approve_digest=plan.plan_digest, approver=APPROVER)
+    )
+    assert result.status == "complete with exceptions"
+    assert any("legal hold" in e for e in result.exceptions), result.exceptions
+    left = s3.list_object_versions(Bucket=bucket, Prefix=f"{prefix}/")
+    assert [v["VersionId"] for v in left.get("Versions", [])] == [held["VersionId"]]
+    assert not left.get("DeleteMarkers")
+    for key in canaries:
+        assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == b"canary"
+    pub = registry.open_signer("local://held-sys-certificates").public_key_pem()
+    cert_path = Path(str(result.certificate_url).removeprefix("file://"))
+    cert = verify_certificate(cert_path.read_bytes(), pub).certificate
+    assert cert.status.value == "complete with exceptions"
+    (record,) = cert.locations
+    assert record.held.versions == 1 and record.purged.versions == 5
+    assert record.verification.result.value == "passed"
+    assert [e.kind for e in cert.exceptions] == ["held"]
+    # legal hold released afterwards: held objects are the operator's follow-up, not ours
+    s3.put_object_legal_hold(
+        Bucket=bucket,
+        Key=f"{prefix}/evidence.bin",
+        VersionId=held["VersionId"],
+        LegalHold={"Status": "OFF"},
+    )
