@@ -238,6 +238,10 @@ def test_destroy_approle_secret_ids_by_accessor(vault_env: OpenBao, vault_name: 
         login(role_id, issued[2]["secret_id"])
     with pytest.raises(NotFoundError, match="no AppRole role"):
         vault_approle.destroy_secret_ids(vault_name + "-missing")
+    [gone] = vault_approle.destroy_secret_ids(vault_name + "-missing", ["abc"], missing_ok=True)
+    assert (gone.action, gone.verified) == ("already absent", True)
+    with pytest.raises(InputError):
+        vault_approle.destroy_secret_ids(vault_name, ["bad accessor!"])
 
 
 # --- the policy documented in docs/vault.md ----------------------------------------------------

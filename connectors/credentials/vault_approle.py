@@ -55,14 +55,28 @@ def destroy_secret_ids(
         vault_errors(f"destroy secret-ids of AppRole {role}", settings),
         vault_client(settings) as client,
     ):
+        for accessor in accessors or ():
+            if not _NAME.match(accessor):
+                raise InputError(f"{accessor!r} is not a secret-id accessor")
         try:
             client.auth.approle.read_role(role, mount_point=mount)
         except hvac_errors.InvalidPath:
-            raise NotFoundError(f"no AppRole role {role!r} at auth/{mount}") from None
+            if not missing_ok:
+                raise NotFoundError(f"no AppRole role {role!r} at auth/{mount}") from None
+            # A deleted role takes its secret-ids with it (a resumed retirement).
+            return [
+                CredentialEvidence(
+                    kind=KIND,
+                    target=f"{role}/{accessor}",
+                    action="already absent",
+                    at=now(),
+                    details={"role": role, "mount": mount},
+                    checks={"role lookup": "not found: the role and its secret-ids are gone"},
+                    verified=True,
+                )
+                for accessor in accessors or ()
+            ]
         targets = list(accessors) if accessors is not None else _accessors(client, role, mount)
-        for accessor in targets:
-            if not _NAME.match(accessor):
-                raise InputError(f"{accessor!r} is not a secret-id accessor")
         found = {a: _lookup(client, role, a, mount) for a in targets}
         missing = [a for a, meta in found.items() if meta is None]
         if missing and not missing_ok:
