@@ -129,3 +129,16 @@ def test_an_inactive_key_no_longer_authenticates(user: str, moto_env: str) -> No
         "moto still authenticates an inactive access key (docs/known-gaps.md: AWS IAM); the "
         "rotation's proof therefore rests on IAM's own key status, checked above"
     )
+
+
+def test_revoke_missing_ok_when_the_user_is_gone(moto_env: str) -> None:
+    name = "gone-" + uuid.uuid4().hex[:8]
+    iam().create_user(UserName=name)
+    key_id = iam().create_access_key(UserName=name)["AccessKey"]["AccessKeyId"]
+    iam().delete_access_key(UserName=name, AccessKeyId=key_id)
+    iam().delete_user(UserName=name)
+    with pytest.raises(NotFoundError):
+        aws_iam.revoke_access_key(name, key_id)
+    evidence = aws_iam.revoke_access_key(name, key_id, missing_ok=True)
+    assert (evidence.action, evidence.verified) == ("already absent", True)
+    assert evidence.checks["last-used lookup after"] == "NoSuchEntity"

@@ -142,3 +142,12 @@ def test_needs_the_account_key(azure_env: str, monkeypatch) -> None:
     monkeypatch.delenv("AZURE_STORAGE_CONNECTION_STRING")
     with pytest.raises(InputError, match="AccountKey"):
         azure_sas.revoke_access_policy("somecontainer", "readers")
+
+
+def test_revoke_missing_ok_when_the_container_is_gone(container: ContainerClient) -> None:
+    name = container.container_name
+    container.delete_container()
+    with pytest.raises(NotFoundError):
+        azure_sas.revoke_access_policy(name, "readers")
+    evidence = azure_sas.revoke_access_policy(name, "readers", missing_ok=True)
+    assert (evidence.action, evidence.verified) == ("already absent", True)

@@ -85,9 +85,14 @@ def _keys(iam: Any, user: str) -> dict[str, str]:
     return {k["AccessKeyId"]: k["Status"] for page in pages for k in page["AccessKeyMetadata"]}
 
 
-def _delete_checks(iam: Any, user: str, key_id: str, checks: Checks) -> None:
-    listed = key_id in _keys(iam, user)
-    checks.expect("listed after", not listed, "still listed" if listed else "not listed")
+def _delete_checks(
+    iam: Any, user: str, key_id: str, checks: Checks, *, user_gone: bool = False
+) -> None:
+    if user_gone:
+        checks.passed("listed after", "the user does not exist")
+    else:
+        listed = key_id in _keys(iam, user)
+        checks.expect("listed after", not listed, "still listed" if listed else "not listed")
     try:
         iam.get_access_key_last_used(AccessKeyId=key_id)
         checks.failed("last-used lookup after", "the key is still known to IAM")
@@ -195,7 +200,23 @@ def revoke_access_key(user: str, key_id: str, *, missing_ok: bool = False) -> Cr
     what = f"revoke access key {key_id} of IAM user {user}"
     iam = _iam()
     with _errors(what):
-        status = _keys(iam, user).get(key_id)
+        try:
+            status = _keys(iam, user).get(key_id)
+        except botocore.exceptions.ClientError as exc:
+            if not missing_ok or exc.response.get("Error", {}).get("Code") != "NoSuchEntity":
+                raise
+            # A deleted user takes its access keys with it (a resumed retirement).
+            checks = Checks()
+            _delete_checks(iam, user, key_id, checks, user_gone=True)
+            return CredentialEvidence(
+                kind=KIND,
+                target=f"{user}/{key_id}",
+                action="already absent",
+                at=now(),
+                details={"user": user, "state_before": "user does not exist"},
+                checks=checks.results,
+                verified=checks.ok,
+            )
         if status is None and not missing_ok:
             raise NotFoundError(f"{what}: no such key on this user")
         if status is not None:

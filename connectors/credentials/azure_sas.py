@@ -255,6 +255,17 @@ def revoke_access_policy(
     service = _service()
     client = service.get_container_client(container)
     with _errors(what):
+        if missing_ok and not client.exists():
+            # A deleted container takes its policies (and every SAS bound to them) with it.
+            return CredentialEvidence(
+                kind=KIND,
+                target=f"{container}/{policy_id}",
+                action="already absent",
+                at=now(),
+                details={"container": container},
+                checks={"container lookup": "not found: the container and its policies are gone"},
+                verified=True,
+            )
         public_access, policies = _policies(client)
         present = policy_id in policies
         if not present and not missing_ok:
