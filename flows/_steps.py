@@ -235,6 +235,14 @@ def _exists(store: ObjectStore, key: str) -> bool:
     return True
 
 
+def _already_archived(dest: ObjectStore, key: str, sidecar: Any) -> bool:
+    try:
+        copy = read_sidecar(dest, key)
+    except (NotFoundError, IntegrityError):
+        return False
+    return bool(copy.plaintext_sha256 == sidecar.plaintext_sha256 and _exists(dest, key))
+
+
 def archive_one(
     src: ObjectStore,
     entry: PlanEntry,
@@ -251,6 +259,16 @@ def archive_one(
         sidecar = read_sidecar(src, entry.key)
     except NotFoundError:
         sidecar = None
+    if sidecar is not None and _already_archived(dest, entry.archive_key, sidecar):
+        return "already archived (sidecar digest matches)"
+    if (
+        sidecar is None
+        and _exists(dest, entry.archive_key)
+        and dest.head(entry.archive_key).size == entry.size
+        and _hash_stream(dest.open(entry.archive_key))
+        == _hash_stream(src.open(entry.key, entry.version_id))
+    ):
+        return "already archived (sha256 matches)"
     if sidecar is not None:
         # Envelope ciphertext: decrypt (each segment authenticated, plaintext SHA-256 checked
         # against the sidecar) and encrypt again under the archive key with the same artifact

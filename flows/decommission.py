@@ -26,13 +26,10 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from uuid import UUID
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import (
     create_markdown_artifact,
-    create_progress_artifact,
-    update_progress_artifact,
 )
 from prefect.flow_runs import pause_flow_run
 
@@ -68,14 +65,13 @@ from sundown.ledger import RecordKind
 from sundown.plan import Approval, Plan, check_plan_approval, normalize_digest, read_plan
 from sundown.spec import SystemSpec
 
-from . import _steps
+from . import _execute, _steps
 from ._common import (
     PROVIDERS,
     artifact_key,
     find_ledger_record,
     ledger_append,
     load_system,
-    opaque,
     open_evidence,
     work_dir,
 )
@@ -127,9 +123,9 @@ def decommission_system(params: DecommissionParameters) -> DecommissionResult:
 
     batch_size = int(journal.get(APPROVED)["data"]["batch_size"])  # type: ignore[index]
     # 4. Execute: archive first, then purge every copy, destroy the keys, revoke credentials.
-    progress = _Progress(plan, spec.name)
-    _archive(spec, plan, journal, batch_size, progress)
-    _purge(plan, journal, batch_size, progress)
+    progress = _execute.Progress(plan, "decommission")
+    _execute.archive(spec, plan, journal, batch_size, progress)
+    _execute.purge(plan, journal, batch_size, progress)
     keys = _destroy_keys(plan, journal)
     credentials = _revoke_credentials(plan, journal)
     progress.finish()
@@ -270,61 +266,6 @@ def _resume(
 # 4. Execute
 
 
-class _Progress:
-    """A progress artifact over the archive and purge batches."""
-
-    def __init__(self, plan: Plan, system: str) -> None:
-        totals = plan.totals()
-        self.total = max(1, totals["archive"].count + totals["purge"].count)
-        self.done = 0
-        self.id: UUID = create_progress_artifact(  # type: ignore[assignment]
-            0.0,
-            key=artifact_key("decommission-progress", system),
-            description=f"Archive and purge of plan {plan.digest}",
-        )
-
-    def advance(self, n: int) -> None:
-        self.done += n
-        update_progress_artifact(self.id, min(100.0, 100.0 * self.done / self.total))
-
-    def finish(self) -> None:
-        update_progress_artifact(self.id, 100.0)
-
-
-def _archive(
-    spec: SystemSpec, plan: Plan, journal: Journal, size: int, progress: _Progress
-) -> None:
-    for loc in plan.locations:
-        if not loc.archive.count:
-            continue
-        if spec.archive is None:
-            raise InputError(f"{loc.url} is to be archived but the spec has no archive target")
-        for number, batch in _steps.batches(plan, loc.index, _steps.for_archive, size):
-            step = f"archive-{loc.index:03d}-{number:06d}"
-            if not journal.done(step):
-                outcome = _steps.archive_batch(
-                    loc.url,
-                    spec.archive.target,
-                    spec.archive.key,
-                    spec.archive.storage_class,
-                    loc.index,
-                    number,
-                    opaque(batch),
-                )
-                journal.record(step, outcome.model_dump(mode="json"))
-            progress.advance(len(batch))
-
-
-def _purge(plan: Plan, journal: Journal, size: int, progress: _Progress) -> None:
-    for loc in plan.locations:
-        for number, batch in _steps.batches(plan, loc.index, _steps.for_purge, size):
-            step = f"purge-{loc.index:03d}-{number:06d}"
-            if not journal.done(step):
-                outcome = _steps.purge_batch(loc.url, loc.index, number, opaque(batch))
-                journal.record(step, outcome.model_dump(mode="json"))
-            progress.advance(len(batch))
-
-
 def _destroy_keys(plan: Plan, journal: Journal) -> list[KeyDestroyed]:
     out = []
     for key in plan.keys:
@@ -364,20 +305,13 @@ def _revoke_credentials(plan: Plan, journal: Journal) -> list[CredentialRevoked]
 # 5. Verify
 
 
-def _outcomes(journal: Journal, kind: str, loc: int) -> list[_steps.BatchOutcome]:
-    return [
-        _steps.BatchOutcome.model_validate(r["data"])
-        for _, r in journal.steps(f"{kind}-{loc:03d}-")
-    ]
-
-
 def _held_ids(plan: Plan, journal: Journal, loc: int) -> list[tuple[str, str | None, str]]:
     ids = [
         (e.key, e.version_id, e.kind.value)
         for e in _steps.iter_plan_entries(plan.path, plan.digest, location=loc)
         if e.disposition == "held"
     ]
-    for outcome in _outcomes(journal, "purge", loc):
+    for outcome in _execute.outcomes(journal, "purge", loc):
         ids += [(c.key, c.version_id, c.kind) for c in outcome.held]
     return ids
 
@@ -406,7 +340,7 @@ def _manifest_entries(
     """Every purged copy, batch by batch, as recorded in the journal (deterministic)."""
     for loc in plan.locations:
         counts = purged.setdefault(loc.index, _steps.CopyCounts())
-        outcomes = {o.batch: o for o in _outcomes(journal, "purge", loc.index)}
+        outcomes = {o.batch: o for o in _execute.outcomes(journal, "purge", loc.index)}
         for number, batch in _steps.batches(plan, loc.index, _steps.for_purge, size):
             outcome = outcomes.get(number)
             if outcome is None:
@@ -555,18 +489,18 @@ def _location_record(
             held.add(e.kind, e.size)
             held_reasons.add(e.reason or "held")
     failed = _steps.CopyCounts()
-    for outcome in _outcomes(journal, "purge", index):
+    for outcome in _execute.outcomes(journal, "purge", index):
         for c in outcome.held:
             held.add(c.kind, c.size)
             held_reasons.add(c.reason)
         for c in outcome.failed:
             failed.add(c.kind, c.size)
     archived = _steps.CopyCounts()
-    for outcome in _outcomes(journal, "archive", index):
+    for outcome in _execute.outcomes(journal, "archive", index):
         archived.merge(outcome.done)
     check = next(v for v in verification["locations"] if v["url"] == loc.url)
     versioning, soft, lock, soft_seconds = _steps.store_settings(loc.url)
-    purge_times = [o.finished_at for o in _outcomes(journal, "purge", index)]
+    purge_times = [o.finished_at for o in _execute.outcomes(journal, "purge", index)]
     last_purge = max(purge_times) if purge_times else datetime.now(UTC)
     irrecoverable = last_purge
     exceptions: list[CertificateException] = []

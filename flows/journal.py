@@ -43,11 +43,13 @@ def _hex(plan_digest: str) -> str:
 class Journal:
     """The step records of one plan of one system."""
 
-    def __init__(self, store: ObjectStore, system: str, plan_digest: str) -> None:
+    def __init__(
+        self, store: ObjectStore, system: str, plan_digest: str, *, root: str = ROOT
+    ) -> None:
         self.store = store
         self.system = system
         self.plan_digest = plan_digest
-        self.prefix = f"{ROOT}/{system}/{_hex(plan_digest)}"
+        self.prefix = f"{root}/{system}/{_hex(plan_digest)}"
         self._cache: dict[str, dict[str, Any]] | None = None
 
     def key(self, name: str) -> str:

@@ -81,7 +81,9 @@ class System:
         )
 
 
-def make_system(root: Path, name: str = "sys-a", *, with_keys: bool = True) -> System:
+def make_system(
+    root: Path, name: str = "sys-a", *, with_keys: bool = True, with_weights: bool = True
+) -> System:
     root.mkdir(parents=True, exist_ok=True)
     spec_path = root / f"{name}.yaml"
     spec_path.write_text(SPEC.format(name=name))
@@ -93,7 +95,7 @@ def make_system(root: Path, name: str = "sys-a", *, with_keys: bool = True) -> S
         registry.create_key(f"local://{name}-certificates", signing=True)
     kek = registry.open_key_service(f"local://{name}-kek")
     weights = registry.open_store(system.store(f"models/{name}").as_uri())
-    for fname, size in WEIGHTS.items():
+    for fname, size in WEIGHTS.items() if with_weights else ():
         encrypt_to_store(
             io.BytesIO(os.urandom(size)),
             weights,

@@ -1,0 +1,76 @@
+"""Execution shared by retirement and retention: archive batches, then purge batches, each
+journaled create-only so that a re-run skips what is done, with a progress artifact."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from prefect.artifacts import create_progress_artifact, update_progress_artifact
+
+from sundown.errors import InputError
+from sundown.plan import Plan
+from sundown.spec import SystemSpec
+
+from . import _steps
+from ._common import artifact_key, opaque
+from .journal import Journal
+
+
+class Progress:
+    """A progress artifact over the archive and purge batches."""
+
+    def __init__(self, plan: Plan, operation: str) -> None:
+        totals = plan.totals()
+        self.total = max(1, totals["archive"].count + totals["purge"].count)
+        self.done = 0
+        self.id: UUID = create_progress_artifact(  # type: ignore[assignment]
+            0.0,
+            key=artifact_key(operation, "progress", plan.system),
+            description=f"Archive and purge of plan {plan.digest}",
+        )
+
+    def advance(self, n: int) -> None:
+        self.done += n
+        update_progress_artifact(self.id, min(100.0, 100.0 * self.done / self.total))
+
+    def finish(self) -> None:
+        update_progress_artifact(self.id, 100.0)
+
+
+def archive(spec: SystemSpec, plan: Plan, journal: Journal, size: int, progress: Progress) -> None:
+    for loc in plan.locations:
+        if not loc.archive.count:
+            continue
+        if spec.archive is None:
+            raise InputError(f"{loc.url} is to be archived but the spec has no archive target")
+        for number, batch in _steps.batches(plan, loc.index, _steps.for_archive, size):
+            step = f"archive-{loc.index:03d}-{number:06d}"
+            if not journal.done(step):
+                outcome = _steps.archive_batch(
+                    loc.url,
+                    spec.archive.target,
+                    spec.archive.key,
+                    spec.archive.storage_class,
+                    loc.index,
+                    number,
+                    opaque(batch),
+                )
+                journal.record(step, outcome.model_dump(mode="json"))
+            progress.advance(len(batch))
+
+
+def purge(plan: Plan, journal: Journal, size: int, progress: Progress) -> None:
+    for loc in plan.locations:
+        for number, batch in _steps.batches(plan, loc.index, _steps.for_purge, size):
+            step = f"purge-{loc.index:03d}-{number:06d}"
+            if not journal.done(step):
+                outcome = _steps.purge_batch(loc.url, loc.index, number, opaque(batch))
+                journal.record(step, outcome.model_dump(mode="json"))
+            progress.advance(len(batch))
+
+
+def outcomes(journal: Journal, kind: str, loc: int) -> list[_steps.BatchOutcome]:
+    return [
+        _steps.BatchOutcome.model_validate(r["data"])
+        for _, r in journal.steps(f"{kind}-{loc:03d}-")
+    ]

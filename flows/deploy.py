@@ -1,0 +1,151 @@
+"""``deploy_model``: encrypt and sign a model directory into every weights location of a system.
+
+Each file is envelope-encrypted (one fresh DEK per file, wrapped by the system's KEK) into each
+weights location, sidecar beside it; the SHA-256 of each file computed in the encryption pass is
+what the OpenSSF Model Signing bundle signs (no second read). The bundle goes beside the model in
+every location as ``model.sig``; the deployment is recorded in the evidence ledger and shown as a
+markdown artifact.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+from prefect import flow, task
+from prefect.artifacts import create_markdown_artifact
+
+from sundown import registry
+from sundown.envelope import Artifact, encrypt_to_store
+from sundown.errors import InputError, IntegrityError
+from sundown.ledger import RecordKind
+from sundown.signing import GIT_PATHS, list_model_files, model_digest, sign_digests
+
+from ._common import (
+    TASK_OPTIONS,
+    artifact_key,
+    ledger_append,
+    load_system,
+    object_url,
+    open_evidence,
+    sha256_digest,
+)
+from .models import DeployedFile, DeployParameters, DeployResult
+
+SIGNATURE_NAME = "model.sig"
+
+
+@task(name="encrypt-into-location", **TASK_OPTIONS)
+def encrypt_into_location(
+    url: str, model_dir: str, names: list[str], kek_uri: str, system: str, version: str,
+    overwrite: bool,
+) -> dict[str, str]:  # fmt: skip
+    """Encrypt every file of the model into one store; {name: plaintext sha256 hex}."""
+    store = registry.open_store(url)
+    kek = registry.open_key_service(kek_uri)
+    digests: dict[str, str] = {}
+    for name in names:
+        with open(Path(model_dir) / name, "rb") as source:
+            sidecar = encrypt_to_store(
+                source,
+                store,
+                name,
+                kek,
+                Artifact(system=system, path=name, version=version),
+                overwrite=overwrite,
+            )
+        digests[name] = sidecar.plaintext_sha256
+    return digests
+
+
+@flow(
+    name="deploy-model",
+    description="Encrypt a model directory into every weights location of a system (envelope "
+    "format, one DEK per file) and sign it (OpenSSF Model Signing bundle); ledger record.",
+    persist_result=False,
+)
+def deploy_model(params: DeployParameters) -> DeployResult:
+    spec = load_system(params)
+    if spec.assets.weights is None:
+        raise InputError(f"system {spec.name!r} declares no weights locations")
+    if spec.keys.model_signing is None:
+        raise InputError(f"system {spec.name!r} has no keys.model_signing to sign the model")
+    model_dir = Path(params.model_dir)
+    files = list_model_files(model_dir, ignore_paths=GIT_PATHS)
+    if not files or "." in files:
+        raise InputError(f"model {model_dir}: expected a directory with at least one file")
+    names = sorted(files)
+    version = params.version or datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    kek = registry.open_key_service(spec.keys.kek)
+    kek_version = kek.info().latest_version
+    signer = registry.open_signer(spec.keys.model_signing)
+
+    digests: dict[str, str] | None = None
+    urls = [loc.url for loc in spec.assets.weights.locations]
+    for url in urls:
+        got = encrypt_into_location(
+            url, str(model_dir), names, spec.keys.kek, spec.name, version, params.overwrite
+        )
+        if digests is not None and got != digests:
+            raise IntegrityError(f"{model_dir} changed while it was being deployed to {url}")
+        digests = got
+    assert digests is not None
+
+    bundle = sign_digests(model_dir.resolve().name, digests, signer)
+    signature_urls = []
+    for url in urls:
+        store = registry.open_store(url)
+        store.put(SIGNATURE_NAME, [bundle], if_absent=not params.overwrite)
+        signature_urls.append(object_url(store, SIGNATURE_NAME))
+    subject_digest = model_digest({n: bytes.fromhex(d) for n, d in digests.items()}).hex()
+
+    receipt = {
+        "system": spec.name,
+        "version": version,
+        "kek": {"uri": spec.keys.kek, "version": kek_version},
+        "signing_key": signer.key_id,
+        "model_digest": f"sha256:{subject_digest}",
+        "files": {n: f"sha256:{d}" for n, d in digests.items()},
+        "locations": urls,
+        "signatures": signature_urls,
+    }
+    body = json.dumps(receipt, indent=1, sort_keys=True).encode()
+    evidence = open_evidence(spec)
+    key = f"deployments/{spec.name}/{version}.json"
+    evidence.put(key, [body], if_absent=True)
+    record = ledger_append(
+        spec,
+        RecordKind.DEPLOY,
+        f"deployed {spec.name} {version} to {len(urls)} location(s)",
+        sha256_digest(body),
+        object_url(evidence, key),
+    )
+    rows = "\n".join(
+        f"| `{n}` | {(model_dir / n).stat().st_size:,} | `{d[:16]}...` |"
+        for n, d in digests.items()
+    )
+    create_markdown_artifact(
+        f"# Deployed `{spec.name}` {version}\n\n"
+        f"Model digest: `sha256:{subject_digest}`  \n"
+        f"KEK: `{spec.keys.kek}` version {kek_version}  \n"
+        f"Signature (OMS v1.0 bundle): {', '.join(f'`{u}`' for u in signature_urls)}  \n"
+        f"Ledger record: {record.record.sequence}\n\n"
+        "| File | Bytes | SHA-256 |\n|---|---:|---|\n" + rows + "\n",
+        key=artifact_key("deploy", spec.name),
+        description=f"Deployment of {spec.name} {version}",
+    )
+    return DeployResult(
+        system=spec.name,
+        version=version,
+        locations=urls,
+        files=[
+            DeployedFile(name=n, sha256=d, size=(model_dir / n).stat().st_size)
+            for n, d in digests.items()
+        ],
+        kek_uri=spec.keys.kek,
+        kek_version=kek_version,
+        signature_urls=signature_urls,
+        model_digest=f"sha256:{subject_digest}",
+        ledger_sequence=record.record.sequence,
+    )

@@ -1,0 +1,131 @@
+"""``retention_sweep``: archive or delete what is older than each asset class's retention rule.
+
+The same path as a retirement: inventory into a retention plan (every version, by its own age),
+then archive batches and purge batches of up to 1000 copies, journaled create-only per plan digest
+so that a re-run resumes. Held copies are reported, never forced. A dry run plans only. The
+receipt goes to the evidence location and the signed ledger; a report artifact shows the counts.
+Deployed with a daily cron schedule (``sundown serve``, ``prefect.yaml``).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+from prefect import flow
+from prefect.artifacts import create_markdown_artifact
+
+from sundown.ledger import RecordKind
+
+from . import _execute, _steps
+from ._common import (
+    artifact_key,
+    ledger_append,
+    load_system,
+    open_evidence,
+    sha256_digest,
+    work_dir,
+)
+from .journal import Journal
+from .models import RetentionParameters, RetentionResult
+
+ROOT = "retention"
+STARTED = "000-started"
+DONE = "done"
+
+
+@flow(
+    name="retention-sweep",
+    description="Archive or delete what is older than each asset class's retention rule, every "
+    "version, in batches; held copies reported; signed receipt in the ledger.",
+    persist_result=False,
+)
+def retention_sweep(params: RetentionParameters) -> RetentionResult:
+    spec = load_system(params)
+    as_of = params.as_of or datetime.now(UTC)
+    path = work_dir("plans", spec.name) / f"retention-{as_of:%Y%m%dT%H%M%S%fZ}.jsonl"
+    plan = _steps.plan_system(spec, str(path), "retention", as_of)
+    totals = plan.totals()
+    create_markdown_artifact(
+        plan.to_markdown(),
+        key=artifact_key("retention-plan", spec.name),
+        description=f"Retention plan {plan.digest} as of {as_of.isoformat()}",
+    )
+    result = RetentionResult(
+        system=spec.name,
+        plan_digest=plan.digest,
+        plan_path=plan.path,
+        dry_run=params.dry_run,
+        archived=totals["archive"].count,
+        purged=totals["purge"].count,
+        held=totals["held"].count,
+        failed=0,
+    )
+    if params.dry_run or not (totals["archive"].count or totals["purge"].count):
+        return result
+
+    journal = Journal(open_evidence(spec), spec.name, plan.digest, root=ROOT)
+    if journal.done(DONE):  # the same plan was swept already (same inventory, same ages)
+        data = journal.get(DONE)["data"]  # type: ignore[index]
+        return RetentionResult.model_validate(data)
+    with open(plan.path, "rb") as f:
+        journal.put_file("plan.jsonl", f)
+    journal.record(STARTED, {"batch_size": params.batch_size, "as_of": as_of.isoformat()})
+    size = int(journal.get(STARTED)["data"]["batch_size"])  # type: ignore[index]
+    progress = _execute.Progress(plan, "retention")
+    _execute.archive(spec, plan, journal, size, progress)
+    _execute.purge(plan, journal, size, progress)
+    progress.finish()
+
+    rows, archived, purged, held, failed = [], 0, 0, totals["held"].count, 0
+    for loc in plan.locations:
+        a = sum(o.done.versions for o in _execute.outcomes(journal, "archive", loc.index))
+        p = sum(o.done.versions for o in _execute.outcomes(journal, "purge", loc.index))
+        h = sum(len(o.held) for o in _execute.outcomes(journal, "purge", loc.index))
+        n = sum(len(o.failed) for o in _execute.outcomes(journal, "purge", loc.index))
+        archived, purged, held, failed = archived + a, purged + p, held + h, failed + n
+        rows.append({"url": loc.url, "archived": a, "purged": p, "held": loc.held.count + h,
+                     "failed": n, "kept": loc.keep.count})  # fmt: skip
+    receipt = {
+        "system": spec.name,
+        "plan_digest": plan.digest,
+        "spec_digest": spec.digest(),
+        "as_of": as_of.isoformat(),
+        "locations": rows,
+    }
+    body = json.dumps(receipt, indent=1, sort_keys=True).encode()
+    journal.put_file("receipt.json", [body])
+    receipt_url = journal.url("receipt.json")
+    record = ledger_append(
+        spec,
+        RecordKind.RETENTION,
+        f"retention sweep of {spec.name} as of {as_of:%Y-%m-%d}: {archived} archived, "
+        f"{purged} purged, {held} held, {failed} failed",
+        sha256_digest(journal.read_file("receipt.json") or body),
+        receipt_url,
+    )
+    create_markdown_artifact(
+        f"# Retention sweep of `{spec.name}`\n\nAs of {as_of.isoformat()}, plan `{plan.digest}`"
+        "\n\n| Location | Archived | Purged | Held | Failed | Kept |\n"
+        "|---|---:|---:|---:|---:|---:|\n"
+        + "\n".join(
+            f"| `{r['url']}` | {r['archived']} | {r['purged']} | {r['held']} | {r['failed']} | "
+            f"{r['kept']} |"
+            for r in rows
+        )
+        + f"\n\nReceipt: `{receipt_url}` (ledger record {record.record.sequence})\n",
+        key=artifact_key("retention-report", spec.name),
+        description=f"Retention report of {spec.name}",
+    )
+    result = result.model_copy(
+        update={
+            "archived": archived,
+            "purged": purged,
+            "held": held,
+            "failed": failed,
+            "receipt_url": receipt_url,
+            "ledger_sequence": record.record.sequence,
+        }
+    )
+    journal.record(DONE, result.model_dump(mode="json"))
+    return result
