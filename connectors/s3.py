@@ -81,6 +81,7 @@ MAX_PARTS = 10_000
 MAX_COPY_OBJECT = 5 * 1024**3  # CopyObject's limit; larger objects use a multipart copy
 UPLOAD_CONCURRENCY = 4  # parts in flight (memory: about (UPLOAD_CONCURRENCY + 1) parts)
 HOLD_PROBE_CONCURRENCY = 8
+PURGE_CONCURRENCY = 4  # DeleteObjects requests in flight
 DEFAULT_MAX_ATTEMPTS = 5
 
 STORAGE_CLASSES = frozenset(
@@ -680,13 +681,35 @@ class S3Store:
                 )
         result = PurgeResult()
         locked = bool(objects) and Capability.OBJECT_LOCK in self.capabilities
-        for start in range(0, len(objects), DELETE_BATCH):
-            result.merge(
-                self._delete_batch(objects[start : start + DELETE_BATCH], bypass_governance, locked)
-            )
-        for upload in uploads:
-            result.merge(self._abort(upload))
+        batches = [objects[i : i + DELETE_BATCH] for i in range(0, len(objects), DELETE_BATCH)]
+        self._run_batches(
+            result, [lambda b=b: self._delete_batch(b, bypass_governance, locked) for b in batches]
+        )
+        self._run_batches(result, [lambda u=u: self._abort(u) for u in uploads])
         return result
+
+    def _run_batches(self, result: PurgeResult, calls: builtins.list[Any]) -> None:
+        """Run purge requests with up to PURGE_CONCURRENCY in flight, merging in order. If a
+        whole request fails (after botocore's retries), send nothing more, let the requests in
+        flight finish, and raise naming how far the purge got (the re-listing shows the rest)."""
+        error: BaseException | None = None
+        with ThreadPoolExecutor(PURGE_CONCURRENCY, thread_name_prefix="s3-purge") as pool:
+            pending: deque[Future[PurgeResult]] = deque()
+            queue = deque(calls)
+            while queue or pending:
+                while queue and error is None and len(pending) < PURGE_CONCURRENCY:
+                    pending.append(pool.submit(queue.popleft()))
+                if not pending:
+                    break
+                try:
+                    result.merge(pending.popleft().result())
+                except Exception as exc:
+                    error = error or exc
+        if error is not None:
+            raise type(error)(
+                f"purge of {self.url} stopped after {len(result.deleted)} deleted, "
+                f"{len(result.held)} held, {len(result.failed)} failed: {error}"
+            ) from error
 
     def _delete_batch(self, batch: builtins.list[Entry], bypass: bool, locked: bool) -> PurgeResult:
         by_id: dict[tuple[str, str], Entry] = {}

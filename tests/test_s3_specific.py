@@ -475,3 +475,22 @@ def test_copy_an_old_version_into_glacier_and_reject_unknown_classes(moto_env: s
         src.copy("w", dest, "w2", storage_class="ICEBOX")
     with pytest.raises(NotFoundError):
         src.copy("absent", dest, "w3")
+
+
+def test_purge_stops_sending_when_a_whole_request_is_refused(
+    faulty_endpoint: type[_Faulty],
+) -> None:
+    """10 batches against an endpoint that refuses everything: the capability reads are refused
+    (so the store assumes versions and locks, and says so), the first DeleteObjects is refused,
+    no batch beyond those already in flight is sent, and the error says how far it got."""
+    faulty_endpoint.status, faulty_endpoint.code = 403, "AccessDenied"
+    store = _store("s3://bucket-x/p")
+    now = datetime.now(UTC)
+    entries = [Entry(f"k{i}", "v1", EntryKind.VERSION, 1, now) for i in range(10_000)]
+    with pytest.raises(PermissionDeniedError) as raised:
+        store.purge(entries)
+    assert "stopped after 0 deleted" in str(raised.value)
+    assert {Capability.VERSIONING, Capability.OBJECT_LOCK} <= store.capabilities
+    assert len(store.notes) == 2
+    deletes = [r for r in faulty_endpoint.seen if r.startswith("POST") and "delete" in r]
+    assert 1 <= len(deletes) <= s3.PURGE_CONCURRENCY
