@@ -1,0 +1,330 @@
+"""Purge benchmark on moto's S3 server: Sundown's inventory -> purge -> verify against
+``aws s3 rm --recursive`` and against a plain boto3 loop, measured in the same run.
+
+    uv run python benchmarks/purge.py                # 20,000 versions
+    uv run python benchmarks/purge.py --versions 5000
+
+For each contender the script starts a fresh moto server on a free loopback port (and stops it
+by pid), so each starts from the same state, and seeds one bucket:
+
+- ``sundown``: versioned, N versions under ``models/a/`` (N/2 keys, 2 versions each);
+- ``plain``: the same, for a plain boto3 loop (list every version, DeleteObjects in 1000s,
+  re-list): the emulator's practical limit;
+- ``awscli``: unversioned, N objects under ``models/a/``, for ``aws s3 rm --recursive`` (the
+  reference; it deletes one object per request). awscli is installed in its own throwaway venv
+  under ``.cache/bench-awscli`` (its pins may clash with the project's lock).
+
+Every bucket also holds canaries beside the prefix (``models/ab/...``, ``models/a.bak``,
+``models/...``, with versions); each is checked afterwards, version by version.
+
+Requests are counted with botocore events (``before-send``: every HTTP attempt, retries
+included) on the store's own client, from the first capability probe to the end of
+verification. Targets (issue 4): <= 3.1 requests per 1000 versions including verification;
+throughput >= 3x awscli and >= 0.9x the plain loop; 0 canaries touched.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from connectors.s3 import open_store  # noqa: E402
+from tests.fixtures.moto import moto_binary, moto_environment  # noqa: E402
+from tests.fixtures.process import free_port, start_server  # noqa: E402
+
+PREFIX = "models/a"
+CANARY_KEYS = ("models/ab/canary-0.bin", "models/ab/x/canary-1.bin", "models/a.bak", "models/b.bin")
+AWSCLI_DIR = ROOT / ".cache" / "bench-awscli"
+
+
+@dataclass
+class Phase:
+    name: str
+    versions: int
+    seconds: float
+    requests: int | None
+    remaining: int
+    canaries_touched: int
+
+    @property
+    def per_second(self) -> float:
+        return self.versions / self.seconds if self.seconds else float("inf")
+
+    @property
+    def requests_per_1000(self) -> float | None:
+        return None if self.requests is None else self.requests * 1000 / self.versions
+
+
+class RequestCounter:
+    """Counts HTTP requests a boto3 client sends (``before-send``), by operation."""
+
+    def __init__(self, client: Any) -> None:
+        self.by_operation: dict[str, int] = {}
+        client.meta.events.register("before-send.s3", self._on_send)
+
+    def _on_send(self, event_name: str, **_: Any) -> None:
+        op = event_name.rsplit(".", 1)[-1]
+        self.by_operation[op] = self.by_operation.get(op, 0) + 1
+
+    @property
+    def total(self) -> int:
+        return sum(self.by_operation.values())
+
+
+# -- seeding ------------------------------------------------------------------------------------
+
+
+def seed(client: Any, bucket: str, versions: int, versioned: bool) -> None:
+    """``versions`` copies under PREFIX (2 versions per key when versioned), plus canaries."""
+    client.create_bucket(Bucket=bucket)
+    if versioned:
+        client.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+        keys = [f"{PREFIX}/shard-{i:06d}.bin" for i in range(versions // 2)] * 2
+        keys += [f"{PREFIX}/odd.bin"] * (versions % 2)
+    else:
+        keys = [f"{PREFIX}/shard-{i:06d}.bin" for i in range(versions)]
+    writes = keys + [k for k in CANARY_KEYS for _ in range(2 if versioned else 1)]
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(lambda k: client.put_object(Bucket=bucket, Key=k, Body=b"w"), writes))
+
+
+def all_versions(client: Any, bucket: str, prefix: str) -> list[tuple[str, str]]:
+    found: list[tuple[str, str]] = []
+    for page in client.get_paginator("list_object_versions").paginate(Bucket=bucket, Prefix=prefix):
+        for item in page.get("Versions", []) + page.get("DeleteMarkers", []):
+            found.append((item["Key"], item["VersionId"]))
+    return found
+
+
+def canaries(client: Any, bucket: str) -> set[tuple[str, str]]:
+    """Every version of every canary (and anything else outside PREFIX/)."""
+    return {(k, v) for k, v in all_versions(client, bucket, "") if not k.startswith(PREFIX + "/")}
+
+
+# -- the three contenders -----------------------------------------------------------------------
+
+
+def run_sundown(client: Any, bucket: str, versions: int) -> Phase:
+    before = canaries(client, bucket)
+    store = open_store(f"s3://{bucket}/{PREFIX}")
+    counter = RequestCounter(store.client)
+    start = time.perf_counter()
+    entries = list(store.inventory())
+    listed = time.perf_counter()
+    result = store.purge(entries)
+    purged = time.perf_counter()
+    remaining = list(store.inventory())
+    seconds = time.perf_counter() - start
+    print(
+        f"  sundown: inventory {listed - start:.2f}s, purge {purged - listed:.2f}s, "
+        f"verify {start + seconds - purged:.2f}s"
+    )
+    assert len(entries) == versions, (len(entries), versions)
+    if result.held or result.failed:
+        raise SystemExit(f"sundown purge: {len(result.held)} held, {len(result.failed)} failed")
+    print(f"  sundown requests by operation: {counter.by_operation}")
+    return Phase(
+        "sundown inventory+purge+verify",
+        versions,
+        seconds,
+        counter.total,
+        len(remaining),
+        len(before ^ canaries(client, bucket)),
+    )
+
+
+def run_plain(client: Any, bucket: str, versions: int) -> Phase:
+    before = canaries(client, bucket)
+    loop_client = boto3.client("s3")
+    counter = RequestCounter(loop_client)
+    start = time.perf_counter()
+    found = all_versions(loop_client, bucket, PREFIX + "/")
+    listed = time.perf_counter()
+    for i in range(0, len(found), 1000):
+        batch: list[Any] = [{"Key": k, "VersionId": v} for k, v in found[i : i + 1000]]
+        loop_client.delete_objects(Bucket=bucket, Delete={"Objects": batch, "Quiet": True})
+    purged = time.perf_counter()
+    remaining = all_versions(loop_client, bucket, PREFIX + "/")
+    seconds = time.perf_counter() - start
+    print(
+        f"  plain: list {listed - start:.2f}s, delete {purged - listed:.2f}s, "
+        f"re-list {start + seconds - purged:.2f}s"
+    )
+    assert len(found) == versions, (len(found), versions)
+    return Phase(
+        "plain boto3 list+DeleteObjects+re-list",
+        versions,
+        seconds,
+        counter.total,
+        len(remaining),
+        len(before ^ canaries(client, bucket)),
+    )
+
+
+def awscli() -> Path:
+    """``aws`` from a throwaway venv under .cache (created on first use)."""
+    aws = AWSCLI_DIR / "bin" / "aws"
+    if not aws.exists():
+        print(f"  installing awscli into {AWSCLI_DIR} ...", flush=True)
+        uv = [sys.executable, "-m", "uv"]
+        if subprocess.run([*uv, "--version"], capture_output=True).returncode != 0:
+            uv = ["uv"]
+        subprocess.run([*uv, "venv", "--quiet", str(AWSCLI_DIR)], check=True)
+        subprocess.run(
+            [
+                *uv,
+                "pip",
+                "install",
+                "--quiet",
+                "--python",
+                str(AWSCLI_DIR / "bin" / "python"),
+                "awscli",
+            ],
+            check=True,
+        )
+    return aws
+
+
+def run_awscli(client: Any, bucket: str, versions: int) -> Phase:
+    before = canaries(client, bucket)
+    aws = awscli()
+    start = time.perf_counter()
+    subprocess.run(
+        [str(aws), "s3", "rm", "--recursive", "--only-show-errors", f"s3://{bucket}/{PREFIX}/"],
+        check=True,
+        env={**os.environ},
+    )
+    seconds = time.perf_counter() - start
+    remaining = all_versions(client, bucket, PREFIX + "/")
+    return Phase(
+        "aws s3 rm --recursive (unversioned)",
+        versions,
+        seconds,
+        None,
+        len(remaining),
+        len(before ^ canaries(client, bucket)),
+    )
+
+
+# -- main ---------------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--versions", type=int, default=20_000, help="versions to purge")
+    parser.add_argument("--no-awscli", action="store_true", help="skip the awscli reference")
+    parser.add_argument("--json", type=Path, help="also write the figures here as JSON")
+    args = parser.parse_args(argv)
+    if args.versions < 2:
+        parser.error("--versions must be at least 2")
+
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_MAX_ATTEMPTS", "AWS_RETRY_MODE"):
+        os.environ.pop(name, None)
+    n = args.versions
+    contenders: list[tuple[str, bool, Callable[[Any, str, int], Phase]]] = [
+        ("bench-sundown", True, run_sundown),
+        ("bench-plain", True, run_plain),
+    ]
+    if not args.no_awscli:
+        awscli()  # install before timing anything
+        contenders.append(("bench-awscli", False, run_awscli))
+    phases = {}
+    for bucket, versioned, run in contenders:  # each on a fresh server: same starting state
+        port = free_port()
+        server = start_server(
+            "moto-bench",
+            [moto_binary(), "-H", "127.0.0.1", "-p", str(port)],
+            port,
+            ready=lambda port=port: _ready(f"http://127.0.0.1:{port}"),
+        )
+        try:
+            os.environ.update(moto_environment(server.url))
+            admin = boto3.client("s3")
+            t = time.perf_counter()
+            seed(admin, bucket, n, versioned)
+            what = "versions" if versioned else "objects"
+            print(f"seeded {bucket}: {n} {what} in {time.perf_counter() - t:.1f}s", flush=True)
+            phase = run(admin, bucket, n)
+            phases[bucket] = phase
+            print(f"  {phase.name}: {phase.seconds:.2f}s, {phase.per_second:,.0f}/s", flush=True)
+        finally:
+            server.stop()
+    return report(phases, args.json)
+
+
+def report(phases: dict[str, Phase], json_path: Path | None) -> int:
+    sd, plain, cli = phases["bench-sundown"], phases["bench-plain"], phases.get("bench-awscli")
+    print()
+    print(f"versions purged per contender: {sd.versions:,}")
+    rows = [sd, plain] + ([cli] if cli else [])
+    for p in rows:
+        rq = "-" if p.requests_per_1000 is None else f"{p.requests_per_1000:.2f}"
+        print(
+            f"  {p.name:<42} {p.seconds:8.2f}s {p.per_second:10,.0f}/s  "
+            f"requests/1000: {rq:>6}  remaining: {p.remaining}  "
+            f"canaries touched: {p.canaries_touched}"
+        )
+    vs_plain = sd.per_second / plain.per_second
+    checks = [
+        ("requests per 1000 versions <= 3.1", (sd.requests_per_1000 or 0) <= 3.1),
+        (f"throughput vs plain loop {vs_plain:.2f}x >= 0.9x", vs_plain >= 0.9),
+    ]
+    if cli:
+        vs_cli = sd.per_second / cli.per_second
+        checks.append((f"throughput vs awscli {vs_cli:.2f}x >= 3x", vs_cli >= 3))
+        ceiling = plain.per_second / cli.per_second
+        print(
+            f"  emulator ceiling: the plain loop runs at {ceiling:.2f}x awscli "
+            "(moto copies every version of the bucket for each ListObjectVersions page, so "
+            "listing grows with N^2 and dominates at large N)"
+        )
+    touched = sum(p.canaries_touched for p in rows)
+    left = sum(p.remaining for p in rows)
+    checks.append((f"canaries touched: {touched}", touched == 0))
+    checks.append((f"versions left after verification: {left}", left == 0))
+    print()
+    for text, ok in checks:
+        print(f"  [{'met' if ok else 'MISSED'}] {text}")
+    if json_path:
+        json_path.write_text(
+            json.dumps(
+                {
+                    "phases": {
+                        k: {
+                            **asdict(p),
+                            "per_second": p.per_second,
+                            "requests_per_1000": p.requests_per_1000,
+                        }
+                        for k, p in phases.items()
+                    },
+                    "checks": {text: ok for text, ok in checks},
+                },
+                indent=2,
+            )
+        )
+    # Correctness (canaries, leftovers) fails the run; speed targets are reported.
+    return 0 if touched == 0 and left == 0 else 1
+
+
+def _ready(url: str) -> bool:
+    with urllib.request.urlopen(url + "/moto-api/data.json", timeout=2) as response:
+        return bool(response.status == 200)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
