@@ -53,6 +53,7 @@ _COMMAND_MODULES = [
     "sundown.cli.demo",
     "sundown.cli.certificate",
     "sundown.cli.ledger",
+    "sundown.cli.lifecycle",
 ]
 
 for _name in _COMMAND_MODULES:
