@@ -21,11 +21,22 @@ Requests are counted with botocore events (``before-send``: every HTTP attempt, 
 included) on the store's own client, from the first capability probe to the end of
 verification. Targets (issue 4): <= 3.1 requests per 1000 versions including verification;
 throughput >= 3x awscli and >= 0.9x the plain loop; 0 canaries touched.
+
+The same run on the other emulators whose batch endpoint works:
+
+    uv run python benchmarks/purge.py --store az --versions 5000   # Azurite, Blob Batch (256)
+    uv run python benchmarks/purge.py --store gs --versions 5000   # gcp-storage-emulator (100)
+
+Neither keeps versions (Azurite has no blob versioning, gcp-storage-emulator keeps no
+generations), so N objects are seeded; the plain loop is the SDK's own (list, ``delete_blobs``
+in 256s / ``client.batch()`` in 100s, re-list); requests are counted on the wire
+(``requests.Session.send``, which both SDKs use); there is no awscli reference.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import subprocess
@@ -227,11 +238,20 @@ def run_awscli(client: Any, bucket: str, versions: int) -> Phase:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--versions", type=int, default=20_000, help="versions to purge")
+    parser.add_argument("--store", choices=("s3", "gs", "az"), default="s3", help="emulator")
     parser.add_argument("--no-awscli", action="store_true", help="skip the awscli reference")
     parser.add_argument("--json", type=Path, help="also write the figures here as JSON")
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="trials per contender; the median is reported"
+    )
     args = parser.parse_args(argv)
     if args.versions < 2:
         parser.error("--versions must be at least 2")
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1")
+    if args.store != "s3":
+        trials = [run_other(args.store, args.versions) for _ in range(args.repeat)]
+        return report(median(trials), args.json, args.store)
 
     for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_MAX_ATTEMPTS", "AWS_RETRY_MODE"):
         os.environ.pop(name, None)
@@ -243,6 +263,37 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_awscli:
         awscli()  # install before timing anything
         contenders.append(("bench-awscli", False, run_awscli))
+    trials = []
+    for trial in range(args.repeat):
+        if args.repeat > 1:
+            print(f"trial {trial + 1} of {args.repeat}", flush=True)
+        trials.append(run_s3(contenders, n))
+    return report(median(trials), args.json, "s3")
+
+
+def median(trials: list[dict[str, Phase]]) -> dict[str, Phase]:
+    """Per contender, the trial with the median time; leftovers and canaries: the worst."""
+    out: dict[str, Phase] = {}
+    for name in trials[0]:
+        runs = sorted((t[name] for t in trials), key=lambda p: p.seconds)
+        mid = runs[len(runs) // 2]
+        out[name] = Phase(
+            mid.name,
+            mid.versions,
+            mid.seconds,
+            mid.requests,
+            max(p.remaining for p in runs),
+            max(p.canaries_touched for p in runs),
+        )
+        if len(runs) > 1:
+            times = ", ".join(f"{p.seconds:.2f}s" for p in runs)
+            print(f"  {mid.name}: trials {times}; median {mid.seconds:.2f}s")
+    return out
+
+
+def run_s3(
+    contenders: list[tuple[str, bool, Callable[[Any, str, int], Phase]]], n: int
+) -> dict[str, Phase]:
     phases = {}
     for bucket, versioned, run in contenders:  # each on a fresh server: same starting state
         port = free_port()
@@ -250,7 +301,7 @@ def main(argv: list[str] | None = None) -> int:
             "moto-bench",
             [moto_binary(), "-H", "127.0.0.1", "-p", str(port)],
             port,
-            ready=lambda port=port: _ready(f"http://127.0.0.1:{port}"),
+            ready=functools.partial(_ready, f"http://127.0.0.1:{port}"),
         )
         try:
             os.environ.update(moto_environment(server.url))
@@ -264,10 +315,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {phase.name}: {phase.seconds:.2f}s, {phase.per_second:,.0f}/s", flush=True)
         finally:
             server.stop()
-    return report(phases, args.json)
+    return phases
 
 
-def report(phases: dict[str, Phase], json_path: Path | None) -> int:
+def report(phases: dict[str, Phase], json_path: Path | None, store: str) -> int:
     sd, plain, cli = phases["bench-sundown"], phases["bench-plain"], phases.get("bench-awscli")
     print()
     print(f"versions purged per contender: {sd.versions:,}")
@@ -280,10 +331,10 @@ def report(phases: dict[str, Phase], json_path: Path | None) -> int:
             f"canaries touched: {p.canaries_touched}"
         )
     vs_plain = sd.per_second / plain.per_second
-    checks = [
-        ("requests per 1000 versions <= 3.1", (sd.requests_per_1000 or 0) <= 3.1),
-        (f"throughput vs plain loop {vs_plain:.2f}x >= 0.9x", vs_plain >= 0.9),
-    ]
+    checks = [(f"throughput vs plain loop {vs_plain:.2f}x >= 0.9x", vs_plain >= 0.9)]
+    if store == "s3":  # the issue's request target is S3's (1000 per listing and per delete)
+        per_1000 = sd.requests_per_1000 or 0.0
+        checks.insert(0, (f"requests per 1000 versions {per_1000:.2f} <= 3.1", per_1000 <= 3.1))
     if cli:
         vs_cli = sd.per_second / cli.per_second
         checks.append((f"throughput vs awscli {vs_cli:.2f}x >= 3x", vs_cli >= 3))
@@ -319,6 +370,206 @@ def report(phases: dict[str, Phase], json_path: Path | None) -> int:
         )
     # Correctness (canaries, leftovers) fails the run; speed targets are reported.
     return 0 if touched == 0 and left == 0 else 1
+
+
+# -- Azurite and gcp-storage-emulator -----------------------------------------------------------
+
+
+class WireCounter:
+    """Counts every HTTP request sent through ``requests`` (both SDKs use it) while active."""
+
+    def __init__(self) -> None:
+        import requests
+
+        self.total = 0
+        self._requests = requests
+        self._original = requests.Session.send
+
+    def __enter__(self) -> WireCounter:
+        original = self._original
+
+        def send(session: Any, request: Any, **kw: Any) -> Any:
+            self.total += 1
+            return original(session, request, **kw)
+
+        self._requests.Session.send = send  # type: ignore[method-assign,assignment]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._requests.Session.send = self._original  # type: ignore[method-assign]
+
+
+class OtherEmulator:
+    """One of Azurite / gcp-storage-emulator: start it, seed a location, list, plain loop."""
+
+    scheme = ""
+    plain_name = ""
+
+    def start(self) -> Any:
+        raise NotImplementedError
+
+    def create(self, name: str) -> None:
+        raise NotImplementedError
+
+    def put(self, name: str, key: str) -> None:
+        raise NotImplementedError
+
+    def names(self, name: str, prefix: str) -> set[tuple[str, str]]:
+        """(key, etag or generation) of every copy under ``prefix``, via the SDK."""
+        raise NotImplementedError
+
+    def plain(self, name: str, found: list[str]) -> None:
+        raise NotImplementedError
+
+
+class Azurite(OtherEmulator):
+    scheme = "az"
+    plain_name = "plain SDK list+delete_blobs(256)+re-list"
+
+    def start(self) -> Any:
+        import tempfile
+
+        from tests.fixtures.azurite import azurite_binary, connection_string
+
+        port = free_port()
+        self._data = tempfile.TemporaryDirectory(prefix="bench-azurite-")
+        server = start_server(
+            "azurite-bench",
+            [
+                azurite_binary(),
+                "--blobHost",
+                "127.0.0.1",
+                "--blobPort",
+                str(port),
+                "--location",
+                self._data.name,
+                "--skipApiVersionCheck",
+                "--loose",
+                "--silent",
+            ],
+            port,
+        )
+        os.environ["AZURE_STORAGE_CONNECTION_STRING"] = connection_string(server.url)
+        os.environ.pop("AZURE_STORAGE_ACCOUNT_URL", None)
+        from connectors.azure_blob import new_service_client
+
+        self.service = new_service_client()
+        return server
+
+    def create(self, name: str) -> None:
+        self.service.create_container(name)
+
+    def put(self, name: str, key: str) -> None:
+        self.service.get_container_client(name).upload_blob(key, b"w")
+
+    def names(self, name: str, prefix: str) -> set[tuple[str, str]]:
+        container = self.service.get_container_client(name)
+        return {
+            (b.name, str(b.etag))
+            for b in container.list_blobs(name_starts_with=prefix, include=["snapshots"])
+        }
+
+    def plain(self, name: str, found: list[str]) -> None:
+        container = self.service.get_container_client(name)
+        for i in range(0, len(found), 256):
+            container.delete_blobs(*found[i : i + 256])
+
+
+class GcsEmulator(OtherEmulator):
+    scheme = "gs"
+    plain_name = "plain SDK list+batch(100)+re-list"
+
+    def start(self) -> Any:
+        from tests.fixtures.gcs import GCS_PROJECT, gcp_storage_emulator_binary
+
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        server = start_server(
+            "gcp-storage-emulator-bench",
+            [
+                gcp_storage_emulator_binary(),
+                "start",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--in-memory",
+                "--quiet",
+            ],
+            port,
+        )
+        os.environ["STORAGE_EMULATOR_HOST"] = url
+        os.environ["GOOGLE_CLOUD_PROJECT"] = GCS_PROJECT
+        os.environ.pop("GOOGLE_APPLICATION_CREDENTIALS", None)
+        from connectors.gcs import new_client
+
+        self.client = new_client()
+        return server
+
+    def create(self, name: str) -> None:
+        bucket = self.client.create_bucket(name)
+        bucket.soft_delete_policy.retention_duration_seconds = 0  # purged means gone
+        bucket.patch()
+
+    def put(self, name: str, key: str) -> None:
+        self.client.bucket(name).blob(key).upload_from_string(b"w")
+
+    def names(self, name: str, prefix: str) -> set[tuple[str, str]]:
+        return {
+            (b.name, str(b.generation))
+            for b in self.client.list_blobs(name, prefix=prefix, versions=True)
+        }
+
+    def plain(self, name: str, found: list[str]) -> None:
+        bucket = self.client.bucket(name)
+        for i in range(0, len(found), 100):
+            with self.client.batch():
+                for key in found[i : i + 100]:
+                    bucket.blob(key).delete()
+
+
+def run_other(kind: str, n: int) -> dict[str, Phase]:
+    from sundown.registry import open_store as open_any
+
+    emulator: OtherEmulator = Azurite() if kind == "az" else GcsEmulator()
+    phases: dict[str, Phase] = {}
+    for contender in ("bench-sundown", "bench-plain"):  # each on a fresh server
+        server = emulator.start()
+        try:
+            emulator.create(contender)
+            t = time.perf_counter()
+            keys = [f"{PREFIX}/shard-{i:06d}.bin" for i in range(n)] + list(CANARY_KEYS)
+            with ThreadPoolExecutor(16) as pool:
+                list(pool.map(functools.partial(emulator.put, contender), keys))
+            print(f"seeded {kind}://{contender}: {n} objects in {time.perf_counter() - t:.1f}s")
+            before = {c for c in emulator.names(contender, "") if c[0] in CANARY_KEYS}
+            with WireCounter() as wire:
+                start = time.perf_counter()
+                if contender == "bench-sundown":
+                    store: Any = open_any(f"{kind}://{contender}/{PREFIX}")
+                    entries = list(store.inventory())
+                    result = store.purge(entries)
+                    remaining = len(list(store.inventory()))
+                    name = "sundown inventory+purge+verify"
+                    assert len(entries) == n, (len(entries), n)
+                    if result.held or result.failed:
+                        raise SystemExit(
+                            f"sundown purge: {len(result.held)} held, {len(result.failed)} failed"
+                        )
+                else:
+                    found = sorted(k for k, _ in emulator.names(contender, PREFIX + "/"))
+                    emulator.plain(contender, found)
+                    remaining = len(emulator.names(contender, PREFIX + "/"))
+                    name = emulator.plain_name
+                    assert len(found) == n, (len(found), n)
+                seconds = time.perf_counter() - start
+            after = {c for c in emulator.names(contender, "") if c[0] in CANARY_KEYS}
+            assert len(before) == len(CANARY_KEYS)
+            phases[contender] = Phase(name, n, seconds, wire.total, remaining, len(before ^ after))
+            print(f"  {name}: {seconds:.2f}s, {n / seconds:,.0f}/s", flush=True)
+        finally:
+            server.stop()
+    return phases
 
 
 def _ready(url: str) -> bool:
