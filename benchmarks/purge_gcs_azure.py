@@ -2,7 +2,7 @@
 (GCS JSON-API batch, 100 per request) and Azurite (Blob Batch, 256 per request). The S3 run on
 moto's server is benchmarks/purge.py; this one prints the same figures for the other two.
 
-    uv run python benchmarks/purge_gcs_azure.py                  # 5,000 objects, both backends
+    uv run python benchmarks/purge_gcs_azure.py                  # 2,000 objects, both backends
     uv run python benchmarks/purge_gcs_azure.py --objects 2000 --backend az
 
 fake-gcs-server is not measured: it fails every batch request. Neither emulator keeps versions
@@ -92,13 +92,14 @@ def count_requests() -> Iterator[list[int]]:
 
 class Backend:
     name = "?"
+    writers = 16  # parallel seeding writes
 
     def location(self) -> str:
         raise NotImplementedError
 
     def seed(self, url: str, keys: list[str]) -> None:
         store = self.open(url)
-        with ThreadPoolExecutor(16) as pool:
+        with ThreadPoolExecutor(self.writers) as pool:
             list(pool.map(lambda k: store.put(k, b"w"), keys))
 
     def open(self, url: str) -> Any:
@@ -113,6 +114,7 @@ class Backend:
 
 class GcsBackend(Backend):
     name = "gs (gcp-storage-emulator)"
+    writers = 4  # its single HTTP server stops accepting connections under 16 writers
 
     def location(self) -> str:
         client = gcs.new_client()
@@ -224,7 +226,7 @@ def run_backend(backend: Backend, n: int) -> dict[str, Any]:
             backend, "per-object deletes (reference)", n, lambda u: (backend.per_object(u), None)
         ),
     ]
-    print(f"\n{backend.name}: {n} objects")
+    print(f"\n{backend.name}: {n} objects", flush=True)
     for p in phases:
         print(
             f"  {p.name:34s} {p.per_second:9.0f} objects/s  {p.requests_per_1000:7.1f} req/1000"
@@ -297,7 +299,7 @@ def azurite() -> Iterator[None]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--objects", type=int, default=5000)
+    parser.add_argument("--objects", type=int, default=2000)
     parser.add_argument("--backend", choices=["gs", "az", "all"], default="all")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
