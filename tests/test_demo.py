@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -33,6 +34,29 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     verify_model(
         original, (run / "model.sig").read_bytes(), (run / "signing-key.pub.pem").read_bytes()
     )
+    # part 2: the lifecycle through the flows (deploy, rotate, retention, decommission)
+    out = proc.stdout
+    assert "KEK v1 -> v2, 4 sidecars re-wrapped" in out
+    assert "retention: 1 archived, 2 purged" in out
+    assert "decommission: complete\n" in out
+    assert "certificate verified: OK" in out and "status complete" in out
+    cert = Path(re.search(r"  certificate: (\S+)", out)[1])  # type: ignore[index]
+    pdf = Path(re.search(r"  PDF: (\S+)", out)[1])  # type: ignore[index]
+    assert cert.name == "certificate.dsse.json" and pdf.read_bytes().startswith(b"%PDF")
+    life = run / "lifecycle"
+    stores = life / "stores"
+    for gone in ("models/demo-sentiment", "logs/demo-sentiment", "cache/demo-sentiment",
+                 "datasets/demo-sentiment/train"):  # fmt: skip
+        assert not any(p.is_file() for p in (stores / gone).rglob("*")), gone
+    archived = sorted(p.name for p in (stores / "archive").rglob("*") if p.is_file())
+    assert "reviews-2024.parquet" in archived and "model-00001-of-00002.safetensors" in archived
+    # the certificate verifies offline with the exported key, through the CLI too
+    check = subprocess.run(
+        [sys.executable, "-m", "sundown", "certificate", "verify", str(cert),
+         "--public-key", str(life / "certificate-signing.pub.pem")],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert check.returncode == 0, check.stderr
     # keys are 0600 in the keyring under --home
     key_files = [p for p in (home / "keys").rglob("*") if p.is_file()]
     assert key_files and all(p.stat().st_mode & 0o077 == 0 for p in key_files)
