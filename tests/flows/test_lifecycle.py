@@ -85,7 +85,12 @@ def test_rotate_rewraps_every_sidecar_and_retires_old_versions(
     weights = registry.open_store(system.store("models/sys-a").as_uri())
     before = {k: read_sidecar(weights, k) for k in ("config.json", "model.safetensors")}
     ciphertext = (system.store("models/sys-a") / "model.safetensors").read_bytes()
-    result = rotate_credentials(RotateParameters(**spec_params(system)))
+    spec = system.spec_path.read_text() + "credentials:\n  vault_token_accessors: [abcdefgh1234]\n"
+    result = rotate_credentials(RotateParameters(spec_yaml=spec, variables=system.variables))
+    assert result.credentials == [
+        "vault_token abcdefgh1234: not rotated unattended (the new secret needs a declared "
+        "consumer)"
+    ]
     assert (result.old_version, result.new_version) == (1, 2)
     assert result.sidecars_checked == 2 and result.sidecars_rewrapped == 2
     assert result.retired_below == 2
