@@ -47,6 +47,11 @@ def _secret_id(ident: str) -> list[Any]:
     )
 
 
+def _approle(ident: str) -> list[Any]:
+    mount, role = ident.rsplit("/", 1)
+    return [_module("vault_approle").delete_role(role, mount=mount, missing_ok=True)]
+
+
 def _aws_key(ident: str) -> list[Any]:
     user, _, key_id = ident.rpartition("/")
     return [_module("aws_iam").revoke_access_key(user, key_id, missing_ok=True)]
@@ -67,6 +72,7 @@ _REVOKERS: dict[str, Callable[[str], list[Any]]] = {
     "vault_token": _token,
     "vault_lease_prefix": _leases,
     "vault_approle_secret_id": _secret_id,
+    "vault_approle_role": _approle,
     "aws_access_key": _aws_key,
     "azure_stored_policy": _azure_policy,
     "gcs_hmac_key": _gcs_hmac,

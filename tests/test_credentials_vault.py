@@ -244,6 +244,31 @@ def test_destroy_approle_secret_ids_by_accessor(vault_env: OpenBao, vault_name: 
         vault_approle.destroy_secret_ids(vault_name, ["bad accessor!"])
 
 
+def test_delete_approle_role(vault_env: OpenBao, vault_name: str) -> None:
+    client = root(vault_env)
+    client.auth.approle.create_or_update_approle(vault_name, token_policies=["default"])
+    role_id = client.auth.approle.read_role_id(vault_name)["data"]["role_id"]
+    secret = client.auth.approle.generate_secret_id(vault_name)["data"]
+    login = hvac.Client(url=vault_env.addr).auth.approle.login
+    login(role_id, secret["secret_id"])  # works before
+
+    evidence = vault_approle.delete_role(vault_name)
+    assert (evidence.action, evidence.verified) == ("deleted", True)
+    assert evidence.checks == {
+        "role lookup after": "not found",
+        "listed on mount after": "not listed",
+    }
+    assert secret["secret_id"] not in json.dumps(evidence.to_dict())
+    with pytest.raises(hvac.exceptions.InvalidRequest):
+        login(role_id, secret["secret_id"])
+    with pytest.raises(NotFoundError, match="no AppRole role"):
+        vault_approle.delete_role(vault_name)
+    again = vault_approle.delete_role(vault_name, missing_ok=True)
+    assert (again.action, again.verified) == ("already absent", True)
+    with pytest.raises(InputError):
+        vault_approle.delete_role("bad role!")
+
+
 # --- the policy documented in docs/vault.md ----------------------------------------------------
 
 
@@ -297,3 +322,4 @@ def test_documented_policy_is_enough(
     issue(vault_env, pki, vault_name)
     assert vault_leases.revoke_lease_prefix(f"{pki}/issue/app").verified
     assert all(e.verified for e in vault_approle.destroy_secret_ids(vault_name))
+    assert vault_approle.delete_role(vault_name).verified

@@ -5,7 +5,7 @@ One module per backend, each a few small typed operations:
 - :mod:`.vault_kv` - KV v2 secrets: rotate (new version), destroy every version and the metadata.
 - :mod:`.vault_tokens` - tokens: revoke by accessor.
 - :mod:`.vault_leases` - leases: revoke by id and by prefix.
-- :mod:`.vault_approle` - AppRole: destroy secret-ids by accessor.
+- :mod:`.vault_approle` - AppRole: destroy secret-ids by accessor, delete a role.
 - :mod:`.aws_iam` - IAM access keys: rotate (create, deactivate, delete after a grace period),
   revoke.
 - :mod:`.azure_sas` - Azure Blob stored access policies: rotate and revoke (every SAS bound to a

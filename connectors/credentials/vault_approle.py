@@ -112,3 +112,47 @@ def destroy_secret_ids(
                 )
             )
     return results
+
+
+def delete_role(
+    role: str, *, mount: str = "approle", missing_ok: bool = False
+) -> CredentialEvidence:
+    """Delete the AppRole role itself (its role-id and every secret-id go with it). Proof: the
+    role no longer reads and is no longer listed on the mount."""
+    for value, what in ((role, "role name"), (mount, "mount")):
+        if not _NAME.match(value):
+            raise InputError(f"{value!r} is not a valid AppRole {what}")
+    settings = VaultSettings.from_env()
+    with vault_errors(f"delete AppRole {role}", settings), vault_client(settings) as client:
+        try:
+            client.auth.approle.read_role(role, mount_point=mount)
+            existed = True
+        except hvac_errors.InvalidPath:
+            if not missing_ok:
+                raise NotFoundError(f"no AppRole role {role!r} at auth/{mount}") from None
+            existed = False
+        if existed:
+            client.auth.approle.delete_role(role, mount_point=mount)
+        checks = Checks()
+        try:
+            client.auth.approle.read_role(role, mount_point=mount)
+            read = "still readable"
+        except hvac_errors.InvalidPath:
+            read = "not found"
+        checks.expect("role lookup after", read == "not found", read)
+        try:
+            listed = role in client.auth.approle.list_roles(mount_point=mount)["data"]["keys"]
+        except hvac_errors.InvalidPath:  # no roles left on the mount
+            listed = False
+        checks.expect(
+            "listed on mount after", not listed, "still listed" if listed else "not listed"
+        )
+    return CredentialEvidence(
+        kind="vault-approle-role",
+        target=role,
+        action="deleted" if existed else "already absent",
+        at=now(),
+        details={"mount": mount},
+        checks=checks.results,
+        verified=checks.ok,
+    )
