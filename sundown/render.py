@@ -627,7 +627,8 @@ def certificate_pdf(r: Rendering) -> bytes:
         canvas.setFillColor(colors.HexColor("#555555"))
         y = margin - 2 * mm
         canvas.drawString(margin, y, f"{cert.certificate_id}  \u00b7  envelope {r.envelope_digest}")
-        canvas.drawRightString(A4[0] - margin, y, f"page {canvas.getPageNumber()} of {total}")
+        page = f"page {canvas.getPageNumber()} of {total}"
+        canvas.drawRightString(A4[0] - margin, y + 3.2 * mm, page)  # above: the digest is long
         canvas.restoreState()
 
     canvas_class = type("_Canvas", (_NumberedCanvas,), {"footer": staticmethod(footer)})
