@@ -48,7 +48,9 @@ __all__ = [
     "ASSET_CLASSES",
     "AssetClass",
     "CredentialRef",
+    "Delivery",
     "LocationRef",
+    "Rotation",
     "StoreLocation",
     "SystemSpec",
     "check_no_overlap",
@@ -466,6 +468,12 @@ class Keys(_Model):
 class VaultKV(_Model):
     mount: VaultPath = "secret"
     path: VaultPath
+    on_rotation: Literal["generate", "keep"] = Field(
+        default="generate",
+        description="What rotate_credentials does with this secret: 'generate' writes a new "
+        "version with a fresh random value for each field; 'keep' leaves it (its value belongs "
+        "to another system, e.g. a database password set elsewhere).",
+    )
 
 
 class VaultAppRole(_Model):
@@ -498,6 +506,42 @@ class Credentials(_Model):
     aws_access_keys: list[AwsAccessKeys] = Field(default_factory=list)
     azure_stored_policies: list[AzureStoredPolicy] = Field(default_factory=list)
     gcs_hmac_keys: list[GcsHmacKey] = Field(default_factory=list)
+
+
+class VaultKVLocation(_Model):
+    """A KV v2 mount and a path in it."""
+
+    mount: VaultPath = "secret"
+    path: VaultPath
+
+
+_DELIVERY_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+
+
+def _delivery_segment(value: str) -> str:
+    """A credential name as one KV path segment (IAM user names may hold ``+=,@``)."""
+    out = _DELIVERY_UNSAFE.sub("_", value)
+    return out if _KEY_SEGMENT.match(out) else "_" + out
+
+
+class Rotation(_Model):
+    """How ``rotate_credentials`` rotates the system's credentials. Without this section it
+    rotates the KEK only and reports every credential as not rotated."""
+
+    deliver_to: VaultKVLocation | None = Field(
+        default=None,
+        description="KV v2 prefix where new secret material goes, one secret per credential "
+        "(aws/USER, azure/CONTAINER/POLICY, gcs/ACCESS_ID, approle/MOUNT/ROLE). Required to "
+        "rotate cloud access keys, SAS policies, HMAC keys and AppRole secret-ids.",
+    )
+    grace_period_hours: Annotated[float, Field(ge=0, le=24 * 90)] = Field(
+        default=168,
+        description="How long a replaced credential is kept (inactive, or alive for SAS and "
+        "secret-ids) before a later run deletes it; 0 deletes it at once.",
+    )
+    azure_policy_days: Annotated[int, Field(ge=1, le=365)] = Field(
+        default=30, description="Lifetime of a new Azure stored access policy (and its SAS)."
+    )
 
 
 class ApprovalPolicy(_Model):
@@ -551,6 +595,21 @@ class CredentialRef:
         return CREDENTIAL_ACTIONS[self.kind]
 
 
+@dataclass(frozen=True)
+class Delivery:
+    """Where ``rotate_credentials`` writes the new secret of one rotated credential: a KV v2
+    secret under ``rotation.deliver_to``. ``source`` names the credential (its kind and the
+    identifier the spec declares); the delivered secret is destroyed with the system."""
+
+    source: CredentialRef
+    mount: str
+    path: str
+
+    @property
+    def ref(self) -> CredentialRef:
+        return CredentialRef("vault_kv", f"{self.mount}/{self.path}")
+
+
 class _Problems(ValueError):
     """Several cross-field problems, each with its field path (carried through pydantic)."""
 
@@ -589,6 +648,9 @@ class SystemSpec(_Model):
         default=None, description="Evidence ledger location (default: the local ledger folder)."
     )
     approval: ApprovalPolicy = Field(default_factory=ApprovalPolicy)
+    rotation: Rotation | None = Field(
+        default=None, description="Credential rotation: where new secrets are delivered."
+    )
     allow_governance_bypass: bool = Field(
         default=False,
         description="Purge objects under GOVERNANCE (S3) / unlocked retention by bypassing it.",
@@ -651,7 +713,51 @@ class SystemSpec(_Model):
             for p in c.azure_stored_policies
         ]
         refs += [CredentialRef("gcs_hmac_key", h.access_id) for h in c.gcs_hmac_keys]
+        refs += list(dict.fromkeys(d.ref for d in self.deliveries()))
         return refs
+
+    def deliveries(self) -> list[Delivery]:
+        """The KV secrets that credential rotation delivers new secrets to (none without
+        ``rotation.deliver_to``): one per IAM user, stored access policy, HMAC key and AppRole
+        role."""
+        if self.rotation is None or self.rotation.deliver_to is None:
+            return []
+        to, c, seg = self.rotation.deliver_to, self.credentials, _delivery_segment
+        out = [
+            Delivery(CredentialRef("aws_access_key", ak.user), to.mount, f"aws/{seg(ak.user)}")
+            for ak in c.aws_access_keys
+        ]
+        out += [
+            Delivery(
+                CredentialRef("azure_stored_policy", f"{p.container}/{p.policy_id}"),
+                to.mount,
+                f"azure/{p.container}/{seg(p.policy_id)}",
+            )
+            for p in c.azure_stored_policies
+        ]
+        out += [
+            Delivery(CredentialRef("gcs_hmac_key", h.access_id), to.mount, f"gcs/{h.access_id}")
+            for h in c.gcs_hmac_keys
+        ]
+        out += [
+            Delivery(
+                CredentialRef("vault_approle_role", f"{ar.mount}/{ar.role}"),
+                to.mount,
+                f"approle/{seg(ar.mount)}/{seg(ar.role)}",
+            )
+            for ar in c.vault_approles
+        ]
+        # one user with several entries has one delivery
+        unique = dict.fromkeys(Delivery(d.source, d.mount, f"{to.path}/{d.path}") for d in out)
+        return list(unique)
+
+    def delivery(self, kind: str, ident: str) -> Delivery | None:
+        """The delivery of the credential declared as ``kind`` ``ident`` (see
+        :meth:`deliveries`: AWS keys by user, AppRoles by ``MOUNT/ROLE``)."""
+        for d in self.deliveries():
+            if d.source == CredentialRef(kind, ident):
+                return d
+        return None
 
     def digest(self) -> str:
         return spec_digest(self)
@@ -742,6 +848,33 @@ class SystemSpec(_Model):
         if self.keys.destroy_model_signing_key and self.keys.model_signing is None:
             problem("keys.destroy_model_signing_key", "is true but keys.model_signing is not set")
 
+        if self.rotation is not None and self.rotation.deliver_to is not None:
+            to = self.rotation.deliver_to
+            for i, kv in enumerate(self.credentials.vault_kv):
+                if kv.mount == to.mount and _paths_overlap(kv.path, to.path):
+                    problem(
+                        "rotation.deliver_to",
+                        f"{to.mount}/{to.path} overlaps credentials.vault_kv[{i}] "
+                        f"{kv.mount}/{kv.path}: delivered secrets would overwrite a rotated "
+                        "secret; deliver elsewhere",
+                    )
+            if _paths_overlap(to.path, "sundown/keys"):
+                problem(
+                    "rotation.deliver_to",
+                    f"{to.mount}/{to.path} overlaps sundown/keys, where Sundown keeps its key "
+                    "records",
+                )
+            paths: dict[str, CredentialRef] = {}
+            for d in self.deliveries():
+                other = paths.setdefault(d.path, d.source)
+                if other != d.source:
+                    problem(
+                        "rotation.deliver_to",
+                        f"{other.kind} {other.id} and {d.source.kind} {d.source.id} would both "
+                        f"be delivered to {d.mount}/{d.path} (names differ only in characters "
+                        "a KV path cannot hold)",
+                    )
+
         seen: dict[CredentialRef, int] = {}
         for cred in self.credential_refs():
             seen[cred] = seen.get(cred, 0) + 1
@@ -790,6 +923,18 @@ def _cross_conflicts(a: SystemSpec, b: SystemSpec) -> list[str]:
                 f"{a.name}: keys.{role} {uri} is also {b.name}'s {b_keys[uri]}; destroying it "
                 f"at {a.name}'s retirement would break {b.name}"
             )
+    if a.rotation is not None and a.rotation.deliver_to is not None:
+        to = a.rotation.deliver_to
+        b_kv = [(kv.mount, kv.path, "credentials.vault_kv") for kv in b.credentials.vault_kv]
+        if b.rotation is not None and b.rotation.deliver_to is not None:
+            b_to = b.rotation.deliver_to
+            b_kv.append((b_to.mount, b_to.path, "rotation.deliver_to"))
+        for mount, path, field in b_kv:
+            if mount == to.mount and _paths_overlap(path, to.path):
+                out.append(
+                    f"{a.name}: rotation.deliver_to {to.mount}/{to.path} overlaps {b.name}'s "
+                    f"{field} {mount}/{path}; retiring one would destroy the other's secrets"
+                )
     b_refs = b.credential_refs()
     for cred in a.credential_refs():
         for other in b_refs:
@@ -926,6 +1071,7 @@ def _model_at(loc: tuple[str | int, ...]) -> type[BaseModel] | None:
 _TYPE_NAMES = {
     "string_type": "a string",
     "int_type": "an integer",
+    "float_type": "a number",
     "bool_type": "true or false",
     "list_type": "a list",
     "model_type": "a mapping",
