@@ -193,10 +193,13 @@ def parse_url(url: str) -> tuple[str, str]:
     return bucket, prefix
 
 
-def _check_entry_key(key: str) -> str:
+def _check_entry_key(key: str, root: str) -> str:
     """Keys that inventory may report and purge accepts: like :func:`check_key`, but S3's
-    folder markers (``dir/``) and empty segments (``a//b``) exist in real buckets and must be
-    purgeable. ``.``/``..`` segments and leading ``/`` are refused."""
+    folder markers (``dir/``; ``""`` is the marker ``<root>/`` of the root itself) and empty
+    segments (``a//b``) exist in real buckets and must be purgeable. ``.``/``..`` segments and
+    a leading ``/`` are refused."""
+    if key == "" and root:
+        return key
     if not key or key.startswith("/") or "\x00" in key:
         raise InputError(f"invalid object key {key!r}: empty, absolute or NUL")
     if any(part in (".", "..") for part in key.split("/")):
@@ -361,7 +364,9 @@ class S3Store:
     ) -> ObjectInfo:
         """Write a stream: one ``PutObject`` up to 8 MiB, else a multipart upload (parts in
         parallel, memory bounded). Every request carries a SHA-256 checksum that S3 verifies.
-        ``if_absent``: ``If-None-Match: *`` on the put or on the multipart completion."""
+        ``if_absent``: ``If-None-Match: *`` on the put or on the multipart completion. The
+        ``modified`` time returned is this machine's clock at completion (S3 does not return
+        one; ``head`` gives S3's)."""
         full = self._key(key)
         where = self._where(key)
         extra: dict[str, Any] = {"Metadata": dict(metadata or {})}
@@ -507,8 +512,8 @@ class S3Store:
             for page in pages:
                 for item in page.get("Contents", []):
                     rel = relative_key(self.root, item["Key"])
-                    if rel is None:  # S3 answered outside the prefix asked: never pass it on
-                        continue
+                    if not rel:  # outside the prefix asked (never passed on), or the root's
+                        continue  # own folder marker "<root>/" (inventory reports it)
                     yield ObjectInfo(
                         key=rel,
                         size=int(item.get("Size", 0)),
@@ -661,7 +666,7 @@ class S3Store:
         uploads: list[Entry] = []
         seen: set[tuple[str, str | None, EntryKind]] = set()
         for entry in entries:
-            _check_entry_key(entry.key)
+            _check_entry_key(entry.key, self.root)
             if entry.version_id is None or entry.version_id == "":
                 raise InputError(
                     f"purge {self._where(entry.key)}: no version id; S3 purge deletes exact "
