@@ -1,27 +1,36 @@
 """``rotate_credentials``: rotate the system's KEK and re-wrap every sidecar under the new
 version (the ciphertext is never rewritten), then retire the older versions once no sidecar
-needs them; rotate the credentials a connector can rotate unattended; ledger record."""
+needs them; rotate the system's credentials and deliver each new secret into Vault KV (the
+spec's ``rotation`` section); remove the credentials replaced by earlier runs once their grace
+period is over; receipt in the evidence location, ledger record, markdown artifact.
+
+Credential rotation per kind, delivery and the rotation state: :mod:`flows._rotation` and
+docs/flows.md. No new secret reaches a return value, log, artifact, receipt or ledger record.
+"""
 
 from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from typing import Any
 
 from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
 
 from sundown import registry
 from sundown.envelope import SIDECAR_SUFFIX, read_sidecar, rewrap_store
-from sundown.errors import IntegrityError
+from sundown.errors import BackendError, IntegrityError
 from sundown.ledger import RecordKind
 from sundown.spec import SystemSpec
 
+from . import _rotation
 from ._common import (
     TASK_OPTIONS,
     artifact_key,
     ledger_append,
     load_system,
     object_url,
+    opaque,
     open_evidence,
     sha256_digest,
 )
@@ -47,14 +56,12 @@ def rewrap_location(url: str, kek_uri: str) -> tuple[int, int, int]:
     return len(keys), sum(1 for k in keys if before[k] < latest), lowest
 
 
-@task(name="rotate-credential", **TASK_OPTIONS)
-def rotate_credential(kind: str, ident: str) -> str:
-    # Rotating a credential creates a new secret that its consumer must receive (a KV path,
-    # a CI variable): that hand-over is not declared in the spec yet, so the flow says so.
-    return f"{kind} {ident}: not rotated unattended (the new secret needs a declared consumer)"
-
-
 def _rotate(spec: SystemSpec, params: RotateParameters) -> RotateResult:
+    stamp = datetime.now(UTC)
+    # Everything that could stop the run is checked before anything changes.
+    state = _rotation.load_state(spec)
+    if spec.rotation is not None:
+        _rotation.preflight(spec)
     kek = registry.open_key_service(spec.keys.kek)
     old = kek.info().latest_version
     new = kek.rotate()
@@ -72,7 +79,26 @@ def _rotate(spec: SystemSpec, params: RotateParameters) -> RotateResult:
             )
         kek.retire_versions_below(new)
         retired = new
-    credentials = [rotate_credential(r.kind, r.id) for r in spec.credential_refs()]
+
+    finished: list[dict[str, Any]] = []
+    outcomes: list[dict[str, Any]] = []
+    if spec.rotation is None:
+        credentials = [f"{r.kind} {r.id}: {_rotation.NO_CONSUMER}" for r in spec.credential_refs()]
+        if state.pending:
+            credentials.append(
+                f"{len(state.pending)} replaced credential(s) wait for removal: restore the "
+                "spec's rotation section to remove them"
+            )
+        after = state
+    else:
+        finished, credentials = _rotation.finish_pending(state.pending)
+        outcomes = [
+            _rotation.rotate_unit(opaque(spec), unit, state.ids(spec, unit), stamp)
+            for unit in _rotation.units(spec)
+        ]
+        credentials += [_rotation.line(o) for o in outcomes]
+        after = _rotation.next_state(state, finished, outcomes)
+
     receipt = {
         "system": spec.name,
         "kek": spec.keys.kek,
@@ -82,17 +108,27 @@ def _rotate(spec: SystemSpec, params: RotateParameters) -> RotateResult:
         "sidecars_rewrapped": rewrapped,
         "retired_below": retired,
         "credentials": credentials,
-        "at": datetime.now(UTC).isoformat(),
+        "rotations": outcomes,
+        "finished": finished,
+        "rotation_state": after.to_json(),
+        "previous_receipt": state.source,
+        "at": stamp.isoformat(),
     }
     body = json.dumps(receipt, indent=1, sort_keys=True).encode()
     evidence = open_evidence(spec)
-    key = f"rotations/{spec.name}/{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}.json"
+    key = f"{_rotation.receipt_prefix(spec)}{stamp:%Y%m%dT%H%M%S%fZ}.json"
     evidence.put(key, [body], if_absent=True)
+    failed = [o for o in outcomes if o["outcome"] == "failed"]
+    failed += [f for f in finished if f["outcome"] == "failed"]
+    rotated = sum(1 for o in outcomes if o["outcome"] == "rotated")
     record = ledger_append(
         spec,
         RecordKind.ROTATE,
         f"rotated {spec.keys.kek} of {spec.name}: v{old} -> v{new}, {rewrapped} sidecar(s) "
-        "re-wrapped" + (f", versions below {retired} retired" if retired else ""),
+        "re-wrapped"
+        + (f", versions below {retired} retired" if retired else "")
+        + (f"; {rotated} credential(s) rotated" if spec.rotation is not None else "")
+        + (f"; {len(failed)} credential step(s) FAILED" if failed else ""),
         sha256_digest(body),
         object_url(evidence, key),
     )
@@ -100,11 +136,18 @@ def _rotate(spec: SystemSpec, params: RotateParameters) -> RotateResult:
         f"# Rotated `{spec.keys.kek}` of `{spec.name}`\n\n"
         f"Version {old} -> {new}; {rewrapped} of {checked} sidecars re-wrapped; "
         + (f"versions below {retired} retired.\n\n" if retired else "old versions kept.\n\n")
-        + "\n".join(f"- {c}" for c in credentials)
-        + f"\n\nLedger record {record.record.sequence}.\n",
+        + "## Credentials\n\n"
+        + ("\n".join(f"- {c}" for c in credentials) or "None declared.")
+        + f"\n\nReceipt `{object_url(evidence, key)}`, ledger record {record.record.sequence}.\n",
         key=artifact_key("rotate", spec.name),
         description=f"Key rotation of {spec.name}",
     )
+    if failed:
+        raise BackendError(
+            f"{len(failed)} credential rotation step(s) of {spec.name} failed (the rest is "
+            f"done and recorded in ledger record {record.record.sequence}): "
+            + "; ".join(c for c in credentials if "FAILED" in c)
+        )
     return RotateResult(
         system=spec.name,
         kek_uri=spec.keys.kek,
@@ -121,7 +164,8 @@ def _rotate(spec: SystemSpec, params: RotateParameters) -> RotateResult:
 @flow(
     name="rotate-credentials",
     description="Rotate a system's key-encryption key (re-wrap every sidecar, retire old "
-    "versions) and its credentials; ledger record.",
+    "versions) and its credentials (new secrets delivered into Vault KV, replaced ones removed "
+    "after the grace period); ledger record.",
     persist_result=False,
 )
 def rotate_credentials(params: RotateParameters) -> RotateResult:
