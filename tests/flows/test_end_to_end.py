@@ -1,0 +1,508 @@
+"""The whole lifecycle across OpenBao, moto's S3/IAM, gcp-storage-emulator and Azurite at once.
+
+A system whose weights sit in all three clouds (envelope-encrypted under a Vault transit KEK,
+signed with a Vault signing key) is deployed twice, its KEK rotated (sidecars re-wrapped), then
+retired through ``decommission_system``: the run pauses for approval, the approver reads the
+plan digest from the plan artifact and resumes the run through Prefect's API with it, as in the
+UI. The certificate (signed by a third Vault key, never the destroyed one) must say "complete
+with exceptions" because of a legally held S3 version; everything outside the spec's scope must
+be byte-identical afterwards (every version, delete marker, upload and snapshot); the KEK, the
+token, the KV secret, the AppRole, the IAM key and the stored access policy must be gone while
+their siblings live on; and ``sundown certificate verify`` must accept the certificate.
+
+Emulator choices and gaps (docs/known-gaps.md, "End to end"): GCS runs on gcp-storage-emulator,
+the one that answers batch deletes (fake-gcs-server fails them); it keeps no generations, so
+several versions are shown on S3. Azure snapshots in scope meet Azurite's Blob Batch gap, so they
+have their own test below, which says so.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import boto3
+import hvac
+import hvac.exceptions
+import pytest
+
+from flows.decommission import decommission_system
+from flows.deploy import deploy_model
+from flows.models import DecommissionParameters, DeployParameters, Party, RotateParameters
+from flows.rotate import rotate_credentials
+from sundown import registry
+from sundown.certificate import verify_certificate
+from sundown.errors import KeyDestroyedError, NotFoundError
+from sundown.ledger import Ledger
+from tests.fixtures.http_log import record_requests
+from tests.fixtures.openbao import OpenBao
+from tests.flows.e2e_systems import (
+    MultiCloudSystem,
+    azure,
+    azure_copies,
+    build_system,
+    copies,
+    make_model,
+    seed,
+    split,
+)
+
+APPROVER = {
+    "approver": "Lee Marchetti",
+    "role": "security-officer",
+    "organisation": "Acme",
+    "contact": "lee@example.com",
+}
+
+
+# -- approval through the Prefect API, as an approver in the UI would do it ----------------------
+
+
+def _start_in_thread(p: DecommissionParameters) -> tuple[threading.Thread, dict[str, Any]]:
+    """Run the flow in a thread (it pauses); returns once its flow run exists."""
+    from prefect.client.orchestration import get_client
+
+    out: dict[str, Any] = {}
+    with get_client(sync_client=True) as client:
+        before = {r.id for r in client.read_flow_runs()}
+
+    def target() -> None:
+        try:
+            out["result"] = decommission_system(p)
+        except BaseException as exc:  # asserted on by the test
+            out["error"] = exc
+
+    # a new thread starts with empty context variables: carry this test's Prefect settings over
+    thread = threading.Thread(target=contextvars.copy_context().run, args=(target,), daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    with get_client(sync_client=True) as client:
+        while time.monotonic() < deadline and "id" not in out and "error" not in out:
+            new = [r.id for r in client.read_flow_runs() if r.id not in before]
+            if new:
+                out["id"] = new[0]
+            time.sleep(0.2)
+    assert "id" in out, out.get("error")
+    return thread, out
+
+
+def _wait_paused(flow_run_id: UUID, out: dict[str, Any], timeout: float = 90) -> None:
+    from prefect.client.orchestration import get_client
+
+    deadline = time.monotonic() + timeout
+    with get_client(sync_client=True) as client:
+        while time.monotonic() < deadline and "error" not in out:
+            state = client.read_flow_run(flow_run_id).state
+            if state is not None and state.is_paused():
+                return
+            time.sleep(0.2)
+    raise AssertionError(f"the flow run did not pause for approval: {out.get('error')!r}")
+
+
+def _plan_digest_from_artifact(flow_run_id: UUID, system: str) -> str:
+    """The digest the plan artifact of this run shows (what the approver reads in the UI)."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        ArtifactFilter,
+        ArtifactFilterFlowRunId,
+        ArtifactFilterKey,
+    )
+
+    with get_client(sync_client=True) as client:
+        (artifact,) = client.read_artifacts(
+            artifact_filter=ArtifactFilter(
+                key=ArtifactFilterKey(any_=[f"plan-{system}"]),
+                flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id]),
+            )
+        )
+    description = str(artifact.description)
+    assert description.startswith("Retirement plan sha256:"), description
+    digest = description.removeprefix("Retirement plan ")
+    assert digest in str(artifact.data)  # the table shown in the UI names it too
+    return digest
+
+
+def _download(url: str, folder: Path) -> Path:
+    root, key = registry.split_object_url(url)
+    with registry.open_store(root).open(key) as f:
+        data = f.read()
+    path = folder / key
+    path.write_bytes(data)
+    return path
+
+
+def _vault(openbao: OpenBao) -> hvac.Client:
+    return hvac.Client(url=openbao.addr, token=openbao.root_token)
+
+
+# -- the lifecycle ----------------------------------------------------------------------------
+
+
+def test_lifecycle_across_openbao_s3_gcs_and_azurite(
+    tmp_path: Path,
+    prefect_api: str,
+    moto_env: str,
+    gcs_emulator_env: str,
+    azure_env: str,
+    vault_env: OpenBao,
+) -> None:
+    started = time.monotonic()
+    system = build_system(tmp_path / "system", vault_env)
+    spec_path = str(system.spec_path)
+
+    # Deploy twice (the second overwrites: new S3 versions), rotate the KEK (re-wraps every
+    # sidecar: a third version of each S3 sidecar), then add what deployments do not make.
+    model = make_model(tmp_path / "model")
+    first = deploy_model(DeployParameters(spec_path=spec_path, model_dir=str(model), version="v1"))
+    make_model(model)
+    second = deploy_model(
+        DeployParameters(spec_path=spec_path, model_dir=str(model), version="v2", overwrite=True)
+    )
+    assert first.model_digest != second.model_digest and len(second.locations) == 3
+    rotated = rotate_credentials(RotateParameters(spec_path=spec_path))
+    assert rotated.sidecars_rewrapped == 3 * 2 and rotated.retired_below == 2
+    seed(system)
+    before_inside, before_outside = split(system, copies(system))
+    kinds = sorted({(k[0].split(":")[0], k[2]) for k in before_inside})
+    assert kinds == [
+        ("az", "blob"),
+        ("gs", "generation"),
+        ("s3", "delete_marker"),
+        ("s3", "multipart_upload"),
+        ("s3", "version"),
+    ]
+
+    # Retire: the run pauses; the approver reads the digest from the plan artifact and resumes.
+    from prefect.flow_runs import resume_flow_run
+
+    thread, out = _start_in_thread(DecommissionParameters(spec_path=spec_path))
+    _wait_paused(out["id"], out)
+    digest = _plan_digest_from_artifact(out["id"], system.name)
+    assert split(system, copies(system))[0] == before_inside  # nothing touched while paused
+    resume_flow_run(out["id"], run_input={"plan_digest": digest, **APPROVER})
+    thread.join(120)
+    assert "error" not in out, out.get("error")
+    result = out["result"]
+    assert result.status == "complete with exceptions", "\n".join(result.exceptions)
+    assert result.plan_digest == digest
+
+    # Everything outside the scope is byte-identical: every version, marker, upload, snapshot.
+    after_inside, after_outside = split(system, copies(system))
+    assert after_outside == before_outside
+    # In scope, only the legally held version remains, unchanged.
+    held_key, held_version = system.held
+    where = f"s3://{system.s3_bucket}"
+    assert after_inside == {
+        (where, held_key, "version", held_version): before_inside[
+            (where, held_key, "version", held_version)
+        ]
+    }
+
+    # The certificate: downloaded from the S3 evidence location with its manifest, verified
+    # offline by `sundown certificate verify` with the certificate key's public key, and with
+    # the key pinned by the evidence ledger.
+    folder = tmp_path / "certificate"
+    folder.mkdir()
+    cert_path = _download(str(result.certificate_url), folder)
+    _download(str(result.manifest_url), folder)
+    pub = registry.open_signer(system.certificate_key).public_key_pem()
+    (folder / "certificates.pub.pem").write_bytes(pub)
+    for trust in (
+        ["--public-key", str(folder / "certificates.pub.pem")],
+        ["--ledger", f"s3://{system.evidence_bucket}/sundown"],
+    ):
+        proc = subprocess.run(
+            [sys.executable, "-m", "sundown", "certificate", "verify", str(cert_path), *trust],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout.startswith("OK ") and "not found beside" not in proc.stdout
+
+    verified = verify_certificate(cert_path.read_bytes(), pub)
+    cert = verified.certificate
+    assert cert.status.value == "complete with exceptions"
+    assert cert.plan_digest == digest and cert.approver.name == "Lee Marchetti"
+    weights_s3 = f"s3://{system.s3_bucket}/models/{system.name}"
+    weights_gs = f"gs://{system.gcs_bucket}/models/{system.name}"
+    assert [(e.subject, e.kind) for e in cert.exceptions] == [(weights_s3, "held")]
+    held = next(e for e in cert.exceptions if e.kind == "held")
+    assert "legal hold" in held.description and "unreadable once the key is destroyed" in (
+        held.description
+    )
+    records = {r.uri: r for r in cert.locations}
+    assert sorted(records) == sorted(
+        [weights_s3, weights_gs, f"az://{system.container}/models/{system.name}",
+         f"s3://{system.s3_bucket}/logs/{system.name}"]
+    )  # fmt: skip
+    assert all(r.verification.result.value == "passed" for r in records.values())
+    assert records[weights_s3].held.versions == 1
+    assert records[weights_s3].settings.object_lock == "enabled"
+    purged = sum(r.purged.versions for r in records.values())
+    assert purged == len(before_inside) - 1 == cert.deletion_manifest.entries
+    # the signing key is the certificate key, which outlives the destroyed KEK
+    assert [k.uri for k in cert.keys_destroyed] == [system.kek]
+    assert cert.keys_destroyed[0].verified and cert.keys_destroyed[0].versions_destroyed
+    assert verified.key_id == registry.open_signer(system.certificate_key).key_id
+    registry.open_key_service(system.certificate_key).info()
+    revoked = {c.kind: c for c in cert.credentials_revoked}
+    assert sorted(revoked) == [
+        "aws_access_key",
+        "azure_stored_policy",
+        "vault_approle_role",
+        "vault_approle_secret_id",
+        "vault_kv",
+        "vault_token",
+    ]
+    assert all(c.verified for c in cert.credentials_revoked), [
+        (c.kind, c.method) for c in cert.credentials_revoked if not c.verified
+    ]
+
+    # The KEK is destroyed (Vault read fails), its sibling is not.
+    vault = _vault(vault_env)
+    with pytest.raises(hvac.exceptions.InvalidPath):
+        vault.secrets.transit.read_key(f"{system.name}-kek")
+    with pytest.raises((KeyDestroyedError, NotFoundError)):
+        registry.open_key_service(system.kek).info()
+    assert registry.open_key_service(system.sibling_kek).info().latest_version == 1
+
+    # The credentials are dead; their siblings live.
+    with pytest.raises(hvac.exceptions.InvalidRequest):
+        vault.auth.token.lookup_accessor(system.accessor)
+    assert vault.auth.token.lookup_accessor(system.other_accessor)["data"]["accessor"]
+    with pytest.raises(hvac.exceptions.InvalidPath):
+        vault.secrets.kv.v2.read_secret_version(
+            f"systems/{system.name}/db", raise_on_deleted_version=True
+        )
+    vault.secrets.kv.v2.read_secret_version(
+        f"systems/{system.name}x/db", raise_on_deleted_version=True
+    )
+    with pytest.raises(hvac.exceptions.InvalidPath):
+        vault.auth.approle.read_role(f"{system.name}-serving")
+    vault.auth.approle.read_role(f"{system.name}x-serving")
+    keys = boto3.client("iam").list_access_keys(UserName=system.iam_user)["AccessKeyMetadata"]
+    assert [(k["AccessKeyId"], k["Status"]) for k in keys] == [
+        (system.other_access_key_id, "Active")
+    ]
+    policies = azure().get_container_client(system.container).get_container_access_policy()
+    assert [p.id for p in policies["signed_identifiers"]] == ["other-read"]
+
+    # The evidence ledger: two deployments, a rotation and one decommissioning, all verifying.
+    ledger = Ledger(registry.open_store(f"s3://{system.evidence_bucket}/sundown"))
+    assert ledger.verify(pub).kinds == {"genesis": 1, "deploy": 2, "rotate": 1, "decommission": 1}
+
+    # A second run issues no second certificate.
+    again = decommission_system(DecommissionParameters(spec_path=spec_path, dry_run=True))
+    assert again.status == "already decommissioned"
+    assert again.certificate_digest == result.certificate_digest
+    assert time.monotonic() - started < 90
+
+
+# -- an Azure snapshot in scope (Azurite's Blob Batch gap) ---------------------------------------
+
+AZ_SPEC = """\
+spec_version: 1
+name: {name}
+owner: ml-platform@example.com
+classification: internal
+assets:
+  weights:
+    locations: [az://{container}/models/{name}]
+keys:
+  kek: local://{name}-kek
+  certificate: local://{name}-certificates
+evidence: file://{evidence}
+"""
+
+
+def test_azure_snapshot_in_scope_is_purged_or_the_azurite_gap_is_reported(
+    tmp_path: Path, prefect_api: str, azure_env: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A blob with a snapshot in scope, a canary with a snapshot beside it. The purge names the
+    snapshot in the Blob Batch (asserted on the request: what Azure acts on) before the base
+    blob. GAP (docs/known-gaps.md): Azurite answers 404 to a snapshot sub-request and keeps the
+    snapshot, so its base blob is refused (SnapshotsPresent) and the re-listing finds both: the
+    certificate must then say "failed" and name them, never "complete". The test asserts that
+    shape and xfails; it passes as soon as Azurite deletes the snapshot."""
+    name = "snap-" + uuid.uuid4().hex[:8]
+    container = azure().create_container(f"{name}-models")
+    prefix = f"models/{name}"
+    container.upload_blob(f"{prefix}/w.bin", b"weights" * 100)
+    snap = container.get_blob_client(f"{prefix}/w.bin").create_snapshot()["snapshot"]
+    container.upload_blob(f"{prefix}x/canary.bin", b"canary")
+    container.get_blob_client(f"{prefix}x/canary.bin").create_snapshot()
+    registry.create_key(f"local://{name}-kek")
+    registry.create_key(f"local://{name}-certificates", signing=True)
+    spec = AZ_SPEC.format(name=name, container=container.container_name, evidence=tmp_path / "ev")
+    system = MultiCloudSystem(name, tmp_path, "", "", "", container.container_name)
+    before = split(system, azure_copies(system.container))[1]
+
+    plan = decommission_system(DecommissionParameters(spec_yaml=spec, dry_run=True))
+    assert plan.locations[0].found == 2
+    with record_requests(monkeypatch) as sent:
+        result = decommission_system(
+            DecommissionParameters(
+                spec_yaml=spec,
+                approve_digest=plan.plan_digest,
+                approver=Party(name="Lee Marchetti", role="security-officer"),
+            )
+        )
+    batches = [r for r in sent if r.method == "POST" and r.query.get("comp") == ["batch"]]
+    subrequests = [
+        line for r in batches for line in r.text.splitlines() if line.startswith("DELETE ")
+    ]
+    assert len(subrequests) == 2
+    assert "snapshot=" in subrequests[0] and f"/{prefix}/w.bin" in subrequests[0]
+    assert "snapshot=" not in subrequests[1] and f"/{prefix}/w.bin" in subrequests[1]
+    # The canary and its snapshot are untouched; the KEK is destroyed either way.
+    inside, outside = split(system, azure_copies(system.container))
+    assert outside == before
+    with pytest.raises((KeyDestroyedError, NotFoundError)):
+        registry.open_key_service(f"local://{name}-kek").info()
+    pub = registry.open_signer(f"local://{name}-certificates").public_key_pem()
+    cert_path = Path(str(result.certificate_url).removeprefix("file://"))
+    cert = verify_certificate(cert_path.read_bytes(), pub).certificate
+    left = sorted((k[1], k[2]) for k in inside)
+    if left == [(f"{prefix}/w.bin", "blob"), (f"{prefix}/w.bin", "snapshot")]:
+        # The gap: the snapshot stayed, so the base blob was refused. Never "complete".
+        assert result.status == "failed" and cert.status.value == "failed"
+        kinds = sorted(e.kind for e in cert.exceptions)
+        assert kinds == ["purge failed", "verification failed"], cert.exceptions
+        (record,) = cert.locations
+        assert record.verification.result.value == "failed"
+        assert "2 copies remain" in record.verification.details
+        assert f"snapshot w.bin (snapshot:{snap})" in record.verification.details
+        pytest.xfail(
+            "Azurite gap: Blob Batch answers 404 to a snapshot sub-request and keeps the "
+            "snapshot; its base blob is then refused (SnapshotsPresent) (docs/known-gaps.md)"
+        )
+    assert left == []
+    assert result.status == "complete", result.exceptions
+
+
+# -- flow bugs met on the way (each shown with the emulator that exhibits it) --------------------
+
+ONE_LOCATION_SPEC = """\
+spec_version: 1
+name: {name}
+owner: ml-platform@example.com
+classification: internal
+assets:
+  weights:
+    locations: [{location}]
+keys:
+  kek: local://{name}-kek
+  certificate: local://{name}-certificates
+evidence: file://{evidence}
+"""
+
+
+def _retire(name: str, location: str, evidence: Path) -> tuple[Any, Any]:
+    """Dry run, then an approved retirement of a one-location system: (result, certificate)."""
+    registry.create_key(f"local://{name}-kek")
+    registry.create_key(f"local://{name}-certificates", signing=True)
+    spec = ONE_LOCATION_SPEC.format(name=name, location=location, evidence=evidence)
+    plan = decommission_system(DecommissionParameters(spec_yaml=spec, dry_run=True))
+    result = decommission_system(
+        DecommissionParameters(
+            spec_yaml=spec,
+            approve_digest=plan.plan_digest,
+            approver=Party(name="Lee Marchetti", role="security-officer"),
+        )
+    )
+    pub = registry.open_signer(f"local://{name}-certificates").public_key_pem()
+    cert_path = Path(str(result.certificate_url).removeprefix("file://"))
+    return result, verify_certificate(cert_path.read_bytes(), pub).certificate
+
+
+def test_held_noncurrent_version_is_the_only_exception(
+    tmp_path: Path, prefect_api: str, moto_env: str
+) -> None:
+    """A legal hold on a *previous* version (the model in production during an incident) while
+    newer versions are purged. Once they are gone, S3 (and moto) list the held version as the
+    current object. The certificate must say "complete with exceptions" with the hold as its
+    exception. BUG (xfail below): the verification matches held copies on (key, version id,
+    kind), so the same version listed as "object" instead of "version" counts as remaining."""
+    name = "hold-" + uuid.uuid4().hex[:8]
+    bucket = f"{name}-models"
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket=bucket, ObjectLockEnabledForBucket=True)
+    key = f"models/{name}/model.bin"
+    first = s3.put_object(Bucket=bucket, Key=key, Body=b"v1" * 100)
+    s3.put_object(Bucket=bucket, Key=key, Body=b"v2" * 100)
+    s3.put_object_legal_hold(
+        Bucket=bucket, Key=key, VersionId=first["VersionId"], LegalHold={"Status": "ON"}
+    )
+    s3.put_object(Bucket=bucket, Key=f"models/{name}x/canary.bin", Body=b"canary")
+
+    result, cert = _retire(name, f"s3://{bucket}/models/{name}", tmp_path / "evidence")
+
+    left = s3.list_object_versions(Bucket=bucket, Prefix=f"models/{name}/")
+    assert [(v["VersionId"], v["IsLatest"]) for v in left.get("Versions", [])] == [
+        (first["VersionId"], True)  # the held version, now the current one
+    ]
+    assert s3.get_object(Bucket=bucket, Key=f"models/{name}x/canary.bin")["Body"].read() == (
+        b"canary"
+    )
+    (record,) = cert.locations
+    assert record.held.versions == 1 and record.purged.versions == 1
+    kinds = sorted(e.kind for e in cert.exceptions)
+    if cert.status.value == "failed" and kinds == ["held", "verification failed"]:
+        assert f"object model.bin ({first['VersionId']})" in record.verification.details
+        pytest.xfail(
+            "bug: flows/_steps.py verify_location (and flows/decommission.py _held_ids) match "
+            "held copies on (key, version_id, kind); a held noncurrent version is re-listed as "
+            "the current object once newer versions are purged, so it counts as remaining and "
+            "the certificate says failed"
+        )
+    assert kinds == ["held"]
+    assert record.verification.result.value == "passed"
+    assert result.status == cert.status.value == "complete with exceptions"
+
+
+def test_gcs_soft_deleted_copies_are_a_window_not_a_failure(
+    tmp_path: Path, prefect_api: str, gcs_emulator_env: str
+) -> None:
+    """A GCS bucket with the default 7-day soft-delete policy (GCS's default for new buckets;
+    gcp-storage-emulator keeps soft-deleted generations). After the purge the re-listing finds
+    the soft-deleted generations of exactly what was purged: they are restorable until the
+    window ends, which the certificate states as a "soft-delete window" exception with its
+    irrecoverable-after time ("complete with exceptions"). BUG (xfail below): the verification
+    counts them as remaining copies and the certificate says failed."""
+    from connectors.gcs import new_client
+
+    name = "soft-" + uuid.uuid4().hex[:8]
+    bucket = new_client().create_bucket(f"{name}-models")
+    assert bucket.soft_delete_policy.retention_duration_seconds == 7 * 24 * 3600
+    for i in range(3):
+        bucket.blob(f"models/{name}/part-{i}.bin").upload_from_string(b"w" * 100)
+    bucket.blob(f"models/{name}x/canary.bin").upload_from_string(b"canary")
+
+    result, cert = _retire(name, f"gs://{bucket.name}/models/{name}", tmp_path / "evidence")
+
+    assert [b.name for b in new_client().list_blobs(bucket.name)] == [f"models/{name}x/canary.bin"]
+    (record,) = cert.locations
+    assert record.purged.versions == 3
+    window = next(e for e in cert.exceptions if e.kind == "soft-delete window")
+    assert window.until is not None and window.until == record.irrecoverable_after
+    kinds = sorted(e.kind for e in cert.exceptions)
+    if cert.status.value == "failed" and kinds == ["soft-delete window", "verification failed"]:
+        assert "3 copies remain that were not held" in record.verification.details
+        assert "soft_deleted part-0.bin" in record.verification.details
+        pytest.xfail(
+            "bug: flows/_steps.py verify_location counts the soft-deleted generations the "
+            "purge itself made as remaining copies, so every retirement on a GCS bucket with "
+            "soft delete (GCS's default) is certified failed instead of complete with a "
+            "soft-delete window exception"
+        )
+    assert kinds == ["soft-delete window"]
+    assert record.verification.result.value == "passed"
+    assert result.status == cert.status.value == "complete with exceptions"
