@@ -40,6 +40,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from sundown.atomic import fsync_dir, write_atomically
 from sundown.errors import (
     ConflictError,
     InputError,
@@ -106,33 +107,10 @@ def _version_file(version: int) -> str:
     return f"v{version}.key"
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _write_file(path: Path, data: bytes, *, replace: bool) -> None:
-    """Write ``data`` to ``path`` atomically (temp file 0600 in the same directory, fsync,
-    rename). ``replace=False`` fails with FileExistsError if ``path`` exists."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        if replace:
-            os.replace(tmp, path)
-        else:
-            os.link(tmp, path)  # atomic create-only
-            os.unlink(tmp)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
+    """Write ``data`` to ``path`` atomically, mode 0600. ``replace=False`` fails with
+    FileExistsError if ``path`` exists."""
+    write_atomically(path, [data], overwrite=replace, mode=0o600)
 
 
 def _write_json(path: Path, obj: dict[str, Any], *, replace: bool = True) -> None:
@@ -403,7 +381,7 @@ class LocalKey:
             _write_json(self._dir / _META, meta)
             for v in range(1, version):
                 _shred(self._dir / _version_file(v))
-            _fsync_dir(self._dir)
+            fsync_dir(self._dir)
 
     # -- sentinel ------------------------------------------------------------------------------
 
@@ -460,7 +438,7 @@ class LocalKey:
                     entry.unlink()
                 elif entry.is_file():
                     _shred(entry)
-            _fsync_dir(self._dir)
+            fsync_dir(self._dir)
             return self._destruction_evidence(tomb)
 
     def _begin_destroy(self) -> dict[str, Any]:
@@ -617,7 +595,7 @@ def create_key(uri: str, *, signing: bool = False) -> KeyInfo:
             os.rename(staging, target)  # atomic; fails if a non-empty target appeared meanwhile
         except OSError:
             raise ConflictError(f"key {uri} already exists") from None
-        _fsync_dir(keys)
+        fsync_dir(keys)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

@@ -14,15 +14,14 @@ artifacts are encrypted under, not by unlinking alone.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import secrets
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import unquote, urlsplit
 
+from sundown.atomic import TMP_PREFIX, write_atomically
 from sundown.errors import ConflictError, InputError, NotFoundError, ScopeError, UnsupportedError
 from sundown.store import (
     Capability,
@@ -37,7 +36,6 @@ from sundown.store import (
     check_prefix,
 )
 
-_TMP_PREFIX = ".sundown-tmp-"
 _CHUNK = 1024 * 1024
 
 
@@ -111,28 +109,11 @@ class FileStore:
         if if_absent and path.exists():
             raise ConflictError(f"{key!r} already exists in {self.url}")
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.parent / f"{_TMP_PREFIX}{secrets.token_hex(8)}"
+        chunks = iter(lambda: data.read(_CHUNK), b"") if hasattr(data, "read") else data
         try:
-            with open(tmp, "xb") as out:
-                if hasattr(data, "read"):
-                    while chunk := data.read(_CHUNK):
-                        out.write(chunk)
-                else:
-                    for chunk in data:
-                        out.write(chunk)
-                out.flush()
-                os.fsync(out.fileno())
-            if if_absent:
-                try:
-                    os.link(tmp, path)
-                except FileExistsError:
-                    raise ConflictError(f"{key!r} already exists in {self.url}") from None
-            else:
-                os.replace(tmp, path)
-            _fsync_dir(path.parent)
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
+            write_atomically(path, chunks, overwrite=not if_absent)
+        except FileExistsError:
+            raise ConflictError(f"{key!r} already exists in {self.url}") from None
         return self._info(key, path.stat())
 
     def open(self, key: str, version_id: str | None = None) -> BinaryIO:
@@ -173,7 +154,7 @@ class FileStore:
             return
         for e in entries:
             key = f"{rel}/{e.name}" if rel else e.name
-            if e.name.startswith(_TMP_PREFIX):
+            if e.name.startswith(TMP_PREFIX):
                 continue
             if e.is_dir(follow_symlinks=False):
                 yield from self._walk(Path(e.path), key)
@@ -258,14 +239,6 @@ class FileStore:
             raise UnsupportedError(f"{self.url} has no storage classes")
         with self.open(key, version_id) as src:
             return dest.put(dest_key, src)
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def open_store(url: str) -> FileStore:

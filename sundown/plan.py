@@ -21,9 +21,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
 import re
-import secrets
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -33,6 +31,7 @@ from typing import Any, BinaryIO, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from sundown import canonical
+from sundown.atomic import atomic_writer
 from sundown.errors import InputError, IntegrityError, ScopeError
 from sundown.keys import KeyInfo
 from sundown.spec import (
@@ -447,7 +446,6 @@ def build_plan(
         )
 
     target = Path(path)
-    tmp = target.with_name(f".{target.name}.tmp-{secrets.token_hex(4)}")
     plan = Plan(
         kind=kind,
         system=spec.name,
@@ -458,43 +456,36 @@ def build_plan(
         as_of=now,
         allow_governance_bypass=spec.allow_governance_bypass,
     )
-    try:
-        with tmp.open("wb", buffering=_BUFFER) as f:
-            w = _HashingWriter(f)
-            w.write(
-                {
-                    "t": "header",
-                    "format": PLAN_FORMAT,
-                    "kind": kind,
-                    "system": spec.name,
-                    "owner": spec.owner,
-                    "spec_digest": plan.spec_digest,
-                    "allow_governance_bypass": spec.allow_governance_bypass,
-                }
-            )
-            for i, ref in enumerate(refs):
-                loc = _plan_location(spec, ref, i, by_url[ref.url], kind, now, w)
-                plan.locations.append(loc)
-            if kind == "retirement":
-                plan.keys = _plan_keys(spec, key_facts or {})
-                plan.credentials = _plan_credentials(spec, credential_facts or {})
-            for k in plan.keys:
-                w.write({"t": "key", **k.model_dump(mode="json")})
-            for c in plan.credentials:
-                w.write({"t": "credential", **c.model_dump(mode="json")})
-            w.write(
-                {
-                    "t": "end",
-                    "totals": {n: c.model_dump() for n, c in plan.totals().items()},
-                    "lines": w.lines + 1,
-                }
-            )
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with atomic_writer(target, buffering=_BUFFER) as f:
+        w = _HashingWriter(f)
+        w.write(
+            {
+                "t": "header",
+                "format": PLAN_FORMAT,
+                "kind": kind,
+                "system": spec.name,
+                "owner": spec.owner,
+                "spec_digest": plan.spec_digest,
+                "allow_governance_bypass": spec.allow_governance_bypass,
+            }
+        )
+        for i, ref in enumerate(refs):
+            loc = _plan_location(spec, ref, i, by_url[ref.url], kind, now, w)
+            plan.locations.append(loc)
+        if kind == "retirement":
+            plan.keys = _plan_keys(spec, key_facts or {})
+            plan.credentials = _plan_credentials(spec, credential_facts or {})
+        for k in plan.keys:
+            w.write({"t": "key", **k.model_dump(mode="json")})
+        for c in plan.credentials:
+            w.write({"t": "credential", **c.model_dump(mode="json")})
+        w.write(
+            {
+                "t": "end",
+                "totals": {n: c.model_dump() for n, c in plan.totals().items()},
+                "lines": w.lines + 1,
+            }
+        )
     plan.digest = w.digest()
     return plan
 

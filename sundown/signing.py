@@ -32,7 +32,6 @@ import hashlib
 import json
 import os
 import stat
-import tempfile
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -43,6 +42,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from sundown import dsse
+from sundown.atomic import write_atomically
 from sundown.errors import InputError, IntegrityError, UnsupportedError
 from sundown.keys import Signer
 
@@ -473,18 +473,7 @@ def sign_model(
 
 def write_bundle(path: str | os.PathLike[str], bundle: bytes) -> None:
     """Write a bundle atomically (temporary file, fsync, rename)."""
-    target = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(bundle)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomically(Path(path), [bundle])
 
 
 # --------------------------------------------------------------------------------------------

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from sundown.atomic import write_atomically
 from sundown.errors import (
     BackendError,
     ConflictError,
@@ -229,25 +229,12 @@ def _verified_plaintext(
 
 
 def _write_atomically(path: Path, chunks: Iterable[bytes], *, overwrite: bool) -> None:
-    """Write to a temporary file beside ``path``, fsync, then rename into place; the temporary
-    file is removed if anything fails, so ``path`` holds the old content or all of the new."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    """``path`` holds the old content or all of the new (ConflictError if it exists and
+    ``overwrite`` is false)."""
     try:
-        with os.fdopen(fd, "wb", buffering=0) as out:
-            for chunk in chunks:
-                out.write(chunk)
-            os.fsync(out.fileno())
-        if overwrite:
-            os.replace(tmp, path)
-        else:
-            try:
-                os.link(tmp, path)  # atomic create-only
-            except FileExistsError:
-                raise ConflictError(f"{path} already exists") from None
-            os.unlink(tmp)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        write_atomically(path, chunks, overwrite=overwrite)
+    except FileExistsError:
+        raise ConflictError(f"{path} already exists") from None
 
 
 def _check_destination(paths: Sequence[Path], overwrite: bool) -> None:
