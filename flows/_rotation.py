@@ -762,3 +762,43 @@ def next_state(
             current[o["unit"]] = list(o["new"])
         pending += o["pending"]
     return State(current, pending)
+
+
+def complete_pending(spec: SystemSpec) -> list[str]:
+    """Remove the credentials replaced by earlier rotations whose grace period is over, without
+    rotating anything, and record it (receipt under ``rotations/`` and a ``rotate`` ledger
+    record, so the next run sees the new state). For a scheduled flow such as retention_sweep;
+    returns the lines to show (empty when nothing was due)."""
+    from ._common import ledger_append, object_url
+
+    state = load_state(spec)
+    now = _now()
+    if not any(datetime.fromisoformat(p["not_before"]) <= now for p in state.pending):
+        return []
+    finished, lines = finish_pending(state.pending)
+    after = next_state(state, finished, [])
+    receipt = {
+        "system": spec.name,
+        "at": now.isoformat(),
+        "kek": None,
+        "credentials": lines,
+        "rotations": [],
+        "finished": finished,
+        "rotation_state": after.to_json(),
+        "previous_receipt": state.source,
+    }
+    body = json.dumps(receipt, indent=1, sort_keys=True).encode()
+    store = open_evidence(spec)
+    key = f"{receipt_prefix(spec)}{now:%Y%m%dT%H%M%S%fZ}.json"
+    store.put(key, [body], if_absent=True)
+    done = sum(1 for f in finished if f["outcome"] == "finished")
+    failed = sum(1 for f in finished if f["outcome"] == "failed")
+    ledger_append(
+        spec,
+        RecordKind.ROTATE,
+        f"removed {done} credential(s) of {spec.name} replaced by earlier rotations"
+        + (f"; {failed} removal(s) FAILED" if failed else ""),
+        sha256_digest(body),
+        object_url(store, key),
+    )
+    return lines

@@ -403,3 +403,27 @@ def test_gcs_hmac_rotation_failure_is_reported(
     pytest.xfail(
         f"fake-gcs-server has no HMAC key API (docs/known-gaps.md); the flow reported: {msg}"
     )
+
+
+def test_complete_pending_removes_replaced_keys_without_rotating(
+    system: System, creds: Creds
+) -> None:
+    spec = system.spec_path.read_text() + (
+        "credentials:\n  aws_access_keys:\n"
+        f"    - {{user: {creds.user}, access_key_ids: [{creds.old_key}]}}\n"
+        f"rotation:\n  deliver_to: {{path: {creds.deliver_path}}}\n"
+        f"  grace_period_hours: {GRACE_HOURS}\n"
+    )
+    run(system, spec)
+    parsed = parse_spec(spec, variables=system.variables)
+    assert _rotation.complete_pending(parsed) == []  # nothing due yet
+    new_key = creds.delivered(f"aws/{creds.user}")["aws_access_key_id"]
+    assert creds.iam_keys() == {creds.old_key: "Inactive", new_key: "Active"}
+    time.sleep(GRACE_HOURS * 3600 + 0.5)
+    lines = _rotation.complete_pending(parsed)
+    assert len(lines) == 1 and "deleted after grace period" in lines[0]
+    assert creds.iam_keys() == {new_key: "Active"}
+    state = _rotation.load_state(parsed)
+    assert state.pending == []
+    assert state.current == {f"aws_access_key {creds.user}/{creds.old_key}": [new_key]}
+    assert kek_version(system) == 2  # complete_pending rotates nothing
