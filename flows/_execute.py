@@ -3,6 +3,9 @@ journaled create-only so that a re-run skips what is done, with a progress artif
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from uuid import UUID
 
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
@@ -61,12 +64,56 @@ def archive(spec: SystemSpec, plan: Plan, journal: Journal, size: int, progress:
 
 def purge(plan: Plan, journal: Journal, size: int, progress: Progress) -> None:
     for loc in plan.locations:
-        for number, batch in _steps.batches(plan, loc.index, _steps.for_purge, size):
-            step = f"purge-{loc.index:03d}-{number:06d}"
-            if not journal.done(step):
-                outcome = _steps.purge_batch(loc.url, loc.index, number, opaque(batch))
-                journal.record(step, outcome.model_dump(mode="json"))
-            progress.advance(len(batch))
+        purge_range(plan, journal, loc.index, size, on_batch=progress.advance)
+
+
+def batch_count(plan: Plan, location: int, size: int) -> int:
+    """How many purge batches of ``size`` the plan makes at this location."""
+    return -(-plan.locations[location].purge.count // size)
+
+
+def purge_range(
+    plan: Plan,
+    journal: Journal,
+    location: int,
+    size: int,
+    first: int = 0,
+    last: int | None = None,
+    *,
+    limit: str | None = None,
+    on_batch: Callable[[int], None] | None = None,
+) -> tuple[list[_steps.BatchOutcome], int]:
+    """Purge batches ``first`` to ``last`` (exclusive) of one location, skipping every batch the
+    journal records as done; each batch holds one slot of the Prefect global concurrency limit
+    ``limit`` (strict: a missing limit is an error). Returns (outcomes of the batches purged
+    now, number of batches skipped as already done)."""
+    url = plan.locations[location].url
+    done: list[_steps.BatchOutcome] = []
+    skipped = 0
+    for number, batch in _steps.batches(plan, location, _steps.for_purge, size):
+        if number < first:
+            continue
+        if last is not None and number >= last:
+            break
+        step = f"purge-{location:03d}-{number:06d}"
+        if journal.done(step):
+            skipped += 1
+        else:
+            with _slot(limit):
+                outcome = _steps.purge_batch(url, location, number, opaque(batch))
+            journal.record(step, outcome.model_dump(mode="json"))
+            done.append(outcome)
+        if on_batch is not None:
+            on_batch(len(batch))
+    return done, skipped
+
+
+def _slot(limit: str | None) -> AbstractContextManager[object]:
+    if limit is None:
+        return contextlib.nullcontext()
+    from prefect.concurrency.sync import concurrency
+
+    return concurrency(limit, occupy=1, strict=True)
 
 
 def outcomes(journal: Journal, kind: str, loc: int) -> list[_steps.BatchOutcome]:

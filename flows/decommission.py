@@ -60,7 +60,7 @@ from sundown.certificate import (
     verify_certificate,
 )
 from sundown.certificate import Counts as CertCounts
-from sundown.errors import InputError
+from sundown.errors import InputError, IntegrityError
 from sundown.ledger import RecordKind
 from sundown.plan import Approval, Plan, check_plan_approval, normalize_digest, read_plan
 from sundown.spec import SystemSpec
@@ -69,6 +69,7 @@ from . import _execute, _steps
 from ._common import (
     PROVIDERS,
     artifact_key,
+    evidence_url,
     find_ledger_record,
     ledger_append,
     load_system,
@@ -83,6 +84,14 @@ from .models import (
     LocationSummary,
 )
 from .models import Party as PartyParam
+from .shards import (
+    ShardParameters,
+    ShardSettings,
+    check_limits,
+    purge_shards,
+    run_shards,
+    verify_shards,
+)
 
 PDF_NAME = "certificate.pdf"
 MARKDOWN_NAME = "certificate.md"
@@ -96,8 +105,11 @@ MARKDOWN_NAME = "certificate.md"
     persist_result=False,
     validate_parameters=True,
 )
-def decommission_system(params: DecommissionParameters) -> DecommissionResult:
+def decommission_system(
+    params: DecommissionParameters, shards: ShardSettings | None = None
+) -> DecommissionResult:
     log = get_run_logger()
+    shards = shards or ShardSettings()
     spec = load_system(params)
     evidence = open_evidence(spec)
 
@@ -108,6 +120,7 @@ def decommission_system(params: DecommissionParameters) -> DecommissionResult:
 
     if unfinished is not None and not params.dry_run:
         journal, plan = _resume(unfinished, spec, params)
+        check_limits(plan, shards)
         log.info("resuming the approved retirement of plan %s", plan.digest)
         resumed = True
     else:
@@ -116,6 +129,7 @@ def decommission_system(params: DecommissionParameters) -> DecommissionResult:
         _publish_plan(plan)
         if params.dry_run:
             return _dry_run_result(plan)
+        check_limits(plan, shards)  # before anyone is asked to approve
         # 3. Approval gate: the plan digest, repeated, and the approver's name.
         approval, approver = _approve(plan, spec, params)
         journal = _start(evidence, spec, plan, approval, approver, params)
@@ -125,12 +139,12 @@ def decommission_system(params: DecommissionParameters) -> DecommissionResult:
     # 4. Execute: archive first, then purge every copy, destroy the keys, revoke credentials.
     progress = _execute.Progress(plan, "decommission")
     _execute.archive(spec, plan, journal, batch_size, progress)
-    _execute.purge(plan, journal, batch_size, progress)
+    journal = _purge(spec, plan, journal, batch_size, shards, progress)
     keys = _destroy_keys(plan, journal)
     credentials = _revoke_credentials(plan, journal)
     progress.finish()
-    # 5. Verify: re-list everything, keys gone, credentials dead.
-    verification = _verify(plan, journal, keys)
+    # 5. Verify: re-list everything (one shard per location), keys gone, credentials dead.
+    verification = _verify(spec, plan, journal, keys, shards)
     # 6. Certify: manifest, signed certificate, ledger, renderings, artifact.
     return _certify(spec, plan, journal, keys, credentials, verification, resumed)
 
@@ -266,6 +280,36 @@ def _resume(
 # 4. Execute
 
 
+def _purge(
+    spec: SystemSpec,
+    plan: Plan,
+    journal: Journal,
+    size: int,
+    settings: ShardSettings,
+    progress: _execute.Progress,
+) -> Journal:
+    """Purge every copy, shard by shard (child flow runs, see :mod:`flows.shards`); returns the
+    journal read afresh (the shards wrote to it)."""
+    shards = purge_shards(plan, journal, evidence_url(spec), size, settings)
+    where = settings.deployment or "this flow run"
+    get_run_logger().info("purging in %d shard(s) on %s", len(shards), where)
+
+    def done(s: ShardParameters) -> None:
+        end = min(s.last_batch * size, plan.locations[s.location].purge.count)
+        progress.advance(end - s.first_batch * size)
+
+    run_shards(shards, journal, settings, on_done=done)
+    fresh = Journal(journal.store, journal.system, journal.plan_digest)
+    for loc in plan.locations:
+        recorded = len(_execute.outcomes(fresh, "purge", loc.index))
+        expected = _execute.batch_count(plan, loc.index, size)
+        if recorded != expected:
+            raise IntegrityError(
+                f"{loc.url}: {recorded} of {expected} purge batches are journaled after the shards"
+            )
+    return fresh
+
+
 def _destroy_keys(plan: Plan, journal: Journal) -> list[KeyDestroyed]:
     out = []
     for key in plan.keys:
@@ -305,26 +349,23 @@ def _revoke_credentials(plan: Plan, journal: Journal) -> list[CredentialRevoked]
 # 5. Verify
 
 
-def _held_ids(plan: Plan, journal: Journal, loc: int) -> list[tuple[str, str | None, str]]:
-    ids = [
-        (e.key, e.version_id, e.kind.value)
-        for e in _steps.iter_plan_entries(plan.path, plan.digest, location=loc)
-        if e.disposition == "held"
-    ]
-    for outcome in _execute.outcomes(journal, "purge", loc):
-        ids += [(c.key, c.version_id, c.kind) for c in outcome.held]
-    return ids
-
-
-def _verify(plan: Plan, journal: Journal, keys: list[KeyDestroyed]) -> dict[str, Any]:
+def _verify(
+    spec: SystemSpec,
+    plan: Plan,
+    journal: Journal,
+    keys: list[KeyDestroyed],
+    settings: ShardSettings,
+) -> dict[str, Any]:
     record = journal.get(VERIFIED)
     if record is None:
-        locations = [
-            _steps.verify_location(loc.url, _held_ids(plan, journal, loc.index)).model_dump(
-                mode="json"
-            )
-            for loc in plan.locations
-        ]
+        size = int(journal.get(APPROVED)["data"]["batch_size"])  # type: ignore[index]
+        results = run_shards(
+            verify_shards(plan, journal, evidence_url(spec), size), journal, settings
+        )
+        locations = []
+        for r in results:
+            assert r.verification is not None
+            locations.append(r.verification.model_dump(mode="json"))
         key_checks = {k.uri: _steps.key_is_gone(k.uri) or "gone" for k in keys}
         record = journal.record(VERIFIED, {"locations": locations, "keys": key_checks})
     return dict(record["data"])

@@ -1,0 +1,495 @@
+"""Shards: a large retirement's purge and verification split into child flow runs.
+
+A shard is a contiguous range of purge batches of one location (``copies_per_shard`` copies at
+most), or the full re-listing of one location. The parent flow (``decommission_system``) makes
+the shards from the approved plan and runs each as a child flow run of :func:`run_shard`:
+
+- with a shard deployment (``ShardSettings.deployment``, e.g. ``run-shard/shard`` from
+  ``prefect.yaml``) through :func:`prefect.deployments.run_deployment`, so that every worker of
+  the deployment's work pool, on any machine, takes shards; the parent waits for all of them;
+- without one, as in-process subflows, one after another.
+
+The journal (:mod:`flows.journal`) stays the only record of what was done: a shard reads the
+approved plan from the evidence location (digest-checked), skips every batch the journal records
+and journals each batch it purges, create-only. Its typed :class:`ShardResult` is journaled too
+(``shard-purge-L-FFFFFF``, ``shard-verify-L-000000``), and the parent gathers the results from
+the journal, so a shard that crashed, was retried, or ran twice never repeats a completed batch
+and the certificate is built from the journal exactly as without shards.
+
+Concurrency on each cloud account is bounded by a Prefect global concurrency limit named
+``sundown-<scheme>-<account>`` (:func:`limit_name`): every purge batch holds one slot. Limits are
+used strictly: a missing limit is an error before the approval is asked, never a silent pass.
+Create them once per account with ``prefect gcl create NAME --limit N`` (or
+``python -m flows.shards create-limits SPEC --limit N``, which names the limits a spec needs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import socket
+import sys
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlparse
+from uuid import UUID
+
+from prefect import flow, get_run_logger
+from pydantic import BaseModel, ConfigDict, Field
+
+from sundown import registry
+from sundown.errors import InputError, IntegrityError, SundownError
+from sundown.plan import Plan, read_plan
+
+from . import _execute, _steps
+from ._common import work_dir
+from .journal import Journal
+
+SHARD_FLOW = "run-shard"
+SHARD_DEPLOYMENT = f"{SHARD_FLOW}/shard"
+LIMIT_PREFIX = "sundown-"
+
+Operation = Literal["purge", "verify"]
+
+
+class ShardSettings(BaseModel):
+    """How a retirement's purge and verification are split and where the shards run."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    deployment: str | None = Field(
+        default=None,
+        title="Shard deployment",
+        description="Run each shard as a flow run of this deployment (e.g. run-shard/shard), "
+        "so that every worker of its work pool shares the purge and the verification. "
+        "Empty: the shards run one after another inside this flow run.",
+    )
+    copies_per_shard: int = Field(
+        default=10_000,
+        ge=1,
+        le=1_000_000,
+        title="Copies per shard",
+        description="At most this many copies (object versions, delete markers, ...) per purge "
+        "shard, rounded to whole purge batches.",
+    )
+    account_limits: bool | None = Field(
+        default=None,
+        title="Bound concurrency per cloud account",
+        description="Hold a slot of the Prefect global concurrency limit "
+        "'sundown-<scheme>-<account>' for every purge batch (the limit must exist: "
+        "'prefect gcl create NAME --limit N'). Empty: on when a shard deployment is given.",
+    )
+    poll_seconds: float = Field(
+        default=2.0,
+        ge=0.2,
+        le=60,
+        title="Poll interval (seconds)",
+        description="How often the parent checks its shard flow runs.",
+    )
+
+    def limits_on(self) -> bool:
+        return self.account_limits if self.account_limits is not None else bool(self.deployment)
+
+
+class ShardParameters(BaseModel):
+    """One shard's work: purge batches ``first_batch``..``last_batch - 1`` of one location of an
+    approved plan, or re-list one location (verify)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    operation: Operation
+    evidence_url: str = Field(description="The evidence location holding the journal.")
+    system: str
+    plan_digest: str
+    location: int = Field(ge=0)
+    batch_size: int = Field(ge=1, le=1000)
+    first_batch: int = Field(default=0, ge=0)
+    last_batch: int = Field(default=0, ge=0, description="Exclusive.")
+    concurrency_limit: str | None = None
+    plan_path: str | None = Field(
+        default=None, description="A local copy of the plan, if this machine has one."
+    )
+
+    @property
+    def step(self) -> str:
+        return f"shard-{self.operation}-{self.location:03d}-{self.first_batch:06d}"
+
+    @property
+    def title(self) -> str:
+        if self.operation == "verify":
+            return f"{self.system}: verify location {self.location}"
+        return (
+            f"{self.system}: purge location {self.location} "
+            f"batches {self.first_batch}-{self.last_batch - 1}"
+        )
+
+
+class ShardResult(BaseModel):
+    """What one shard did, and where it ran."""
+
+    operation: Operation
+    location: int
+    url: str
+    first_batch: int
+    last_batch: int
+    batches_purged: int = 0
+    batches_skipped: int = Field(default=0, description="Found done in the journal.")
+    purged: _steps.CopyCounts = Field(default_factory=_steps.CopyCounts)
+    held: int = 0
+    failed: int = 0
+    requests: int = 0
+    verification: _steps.VerifyOutcome | None = None
+    host: str
+    pid: int
+    parent_pid: int = Field(description="The worker (or serving) process that started it.")
+    flow_run_id: str | None = None
+    started_at: datetime
+    finished_at: datetime
+
+
+# --------------------------------------------------------------------------------------------
+# Accounts and their limits
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"-+", "-", re.sub(r"[^a-z0-9-]", "-", text.lower())).strip("-")
+
+
+def _netloc(env: str) -> str | None:
+    value = os.environ.get(env, "").strip()
+    if not value:
+        return None
+    return urlparse(value if "://" in value else f"http://{value}").netloc or value
+
+
+def account_of(url: str) -> str:
+    """The cloud account a location belongs to, as the worker's configuration names it:
+    ``s3-<endpoint>`` (``s3-aws`` for AWS itself), ``gs-<endpoint>`` (``gs-google``),
+    ``az-<storage account>``, ``file-local``."""
+    scheme = url.split("://", 1)[0]
+    if scheme == "s3":
+        host = _netloc("AWS_ENDPOINT_URL_S3") or _netloc("AWS_ENDPOINT_URL")
+        return f"s3-{host or 'aws'}"
+    if scheme == "gs":
+        return f"gs-{_netloc('STORAGE_EMULATOR_HOST') or 'google'}"
+    if scheme == "az":
+        account = _netloc("AZURE_STORAGE_ACCOUNT_URL")
+        text = os.environ.get("AZURE_STORAGE_CONNECTION_STRING", "")
+        if match := re.search(r"AccountName=([^;]+)", text):
+            account = match[1]
+        elif match := re.search(r"BlobEndpoint=([^;]+)", text):
+            account = urlparse(match[1]).netloc + urlparse(match[1]).path
+        return f"az-{account or 'default'}"
+    return f"{scheme}-local"
+
+
+def limit_name(url: str) -> str:
+    """The Prefect global concurrency limit that bounds purge batches on ``url``'s account."""
+    return (LIMIT_PREFIX + _slug(account_of(url)))[:100]
+
+
+def missing_limits(names: Sequence[str]) -> list[str]:
+    """The names among ``names`` that have no global concurrency limit on the Prefect server."""
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
+
+    missing = []
+    with get_client(sync_client=True) as client:
+        for name in sorted(set(names)):
+            try:
+                client.read_global_concurrency_limit_by_name(name)
+            except ObjectNotFound:
+                missing.append(name)
+    return missing
+
+
+def check_limits(plan: Plan, settings: ShardSettings) -> None:
+    """InputError naming the command that creates each missing limit (before any approval)."""
+    if not settings.limits_on():
+        return
+    missing = missing_limits([limit_name(loc.url) for loc in plan.locations])
+    if missing:
+        commands = "; ".join(f"prefect gcl create {name} --limit 4" for name in missing)
+        raise InputError(
+            "concurrency per cloud account is bounded by Prefect global concurrency limits, and "
+            f"{len(missing)} do not exist: {', '.join(missing)}. Create them first ({commands}), "
+            "or turn account limits off in the shard settings"
+        )
+
+
+def create_limits(names: Sequence[str], limit: int) -> list[str]:
+    """Create each named global concurrency limit that does not exist yet; returns those made."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
+
+    made = []
+    missing = missing_limits(names)
+    with get_client(sync_client=True) as client:
+        for name in missing:
+            client.create_global_concurrency_limit(
+                GlobalConcurrencyLimitCreate(name=name, limit=limit)
+            )
+            made.append(name)
+    return made
+
+
+# --------------------------------------------------------------------------------------------
+# The parent's side: make the shards, run them, gather their results from the journal
+
+
+def purge_shards(
+    plan: Plan, journal: Journal, evidence_url: str, size: int, settings: ShardSettings
+) -> list[ShardParameters]:
+    per_shard = max(1, settings.copies_per_shard // size)
+    out = []
+    for loc in plan.locations:
+        count = _execute.batch_count(plan, loc.index, size)
+        for first in range(0, count, per_shard):
+            out.append(
+                ShardParameters(
+                    operation="purge",
+                    evidence_url=evidence_url,
+                    system=plan.system,
+                    plan_digest=plan.digest,
+                    location=loc.index,
+                    batch_size=size,
+                    first_batch=first,
+                    last_batch=min(count, first + per_shard),
+                    concurrency_limit=limit_name(loc.url) if settings.limits_on() else None,
+                    plan_path=plan.path,
+                )
+            )
+    return out
+
+
+def verify_shards(
+    plan: Plan, journal: Journal, evidence_url: str, size: int
+) -> list[ShardParameters]:
+    return [
+        ShardParameters(
+            operation="verify",
+            evidence_url=evidence_url,
+            system=plan.system,
+            plan_digest=plan.digest,
+            location=loc.index,
+            batch_size=size,
+            plan_path=plan.path,
+        )
+        for loc in plan.locations
+    ]
+
+
+def run_shards(
+    shards: list[ShardParameters],
+    journal: Journal,
+    settings: ShardSettings,
+    on_done: Callable[[ShardParameters], None] | None = None,
+) -> list[ShardResult]:
+    """Run every shard not yet journaled as done; return every shard's result, from the journal
+    (SundownError naming the shards that failed, once all have ended)."""
+    todo = [s for s in shards if not journal.done(s.step)]
+    for s in shards:
+        if s not in todo and on_done is not None:
+            on_done(s)
+    if todo and settings.deployment:
+        _dispatch(todo, settings, on_done)
+    else:
+        for s in todo:
+            run_shard.with_options(flow_run_name=s.title)(s)
+            if on_done is not None:
+                on_done(s)
+    fresh = Journal(journal.store, journal.system, journal.plan_digest)
+    results = []
+    for s in shards:
+        record = fresh.get(s.step)
+        if record is None:
+            raise IntegrityError(f"shard {s.title!r} ended without a journal record")
+        results.append(ShardResult.model_validate(record["data"]))
+    return results
+
+
+def _dispatch(
+    shards: list[ShardParameters],
+    settings: ShardSettings,
+    on_done: Callable[[ShardParameters], None] | None,
+) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+    from prefect.client.schemas.objects import FlowRun
+    from prefect.deployments import run_deployment
+
+    assert settings.deployment is not None
+    log = get_run_logger()
+    runs: dict[UUID, ShardParameters] = {}
+    for s in shards:
+        run = run_deployment(
+            settings.deployment,
+            parameters={"params": s.model_dump(mode="json")},
+            flow_run_name=s.title,
+            timeout=0,
+            as_subflow=True,
+        )
+        assert isinstance(run, FlowRun)  # the sync call in a sync flow
+        runs[run.id] = s
+    log.info("dispatched %d shard(s) to deployment %s", len(runs), settings.deployment)
+    failed: list[str] = []
+    pending = set(runs)
+    with get_client(sync_client=True) as client:
+        while pending:
+            time.sleep(settings.poll_seconds)
+            found = client.read_flow_runs(
+                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=list(pending)))
+            )
+            for run in found:
+                if run.state is None or not run.state.is_final():
+                    continue
+                pending.discard(run.id)
+                s = runs[run.id]
+                if not run.state.is_completed():
+                    failed.append(f"{s.title} ({run.state.name}: {run.state.message})")
+                elif on_done is not None:
+                    on_done(s)
+    if failed:
+        raise SundownError(
+            f"{len(failed)} of {len(runs)} shard(s) did not complete: " + "; ".join(failed)
+            + ". Completed batches are journaled: re-run the retirement to resume it."
+        )  # fmt: skip
+
+
+# --------------------------------------------------------------------------------------------
+# The child: one shard
+
+
+def _plan(params: ShardParameters, journal: Journal) -> Plan:
+    """The approved plan, from a local copy when this machine has one, else from the journal
+    (written atomically: several shards on one machine may fetch it at once); digest-checked."""
+    if params.plan_path and Path(params.plan_path).is_file():
+        return read_plan(params.plan_path, params.plan_digest)
+    path = work_dir("plans", params.system) / f"{params.plan_digest.removeprefix('sha256:')}.jsonl"
+    if not path.is_file():
+        data = journal.read_file("plan.jsonl")
+        if data is None:
+            raise InputError(f"the journal of plan {params.plan_digest} has no plan file")
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_bytes(data)
+        tmp.replace(path)
+    return read_plan(path, params.plan_digest)
+
+
+def _held_ids(plan: Plan, journal: Journal, loc: int) -> list[tuple[str, str | None, str]]:
+    """Copies that may remain at a location: held by the plan, or refused by the store."""
+    ids = [
+        (e.key, e.version_id, e.kind.value)
+        for e in _steps.iter_plan_entries(plan.path, plan.digest, location=loc)
+        if e.disposition == "held"
+    ]
+    for outcome in _execute.outcomes(journal, "purge", loc):
+        ids += [(c.key, c.version_id, c.kind) for c in outcome.held]
+    return ids
+
+
+@flow(
+    name=SHARD_FLOW,
+    description="One shard of a retirement: purge a range of batches of one location of an "
+    "approved plan, or re-list one location to verify it. Started by decommission-system; "
+    "every batch is journaled, so a re-run skips what is done.",
+    persist_result=False,
+    validate_parameters=True,
+)
+def run_shard(params: ShardParameters) -> ShardResult:
+    from prefect.runtime import flow_run
+
+    started = datetime.now(UTC)
+    journal = Journal(registry.open_store(params.evidence_url), params.system, params.plan_digest)
+    recorded = journal.get(params.step)
+    if recorded is not None:  # ran to the end before (a retried parent): same result
+        return ShardResult.model_validate(recorded["data"])
+    plan = _plan(params, journal)
+    if params.location >= len(plan.locations):
+        raise InputError(f"plan {plan.digest} has no location {params.location}")
+    url = plan.locations[params.location].url
+    result = ShardResult(
+        operation=params.operation,
+        location=params.location,
+        url=url,
+        first_batch=params.first_batch,
+        last_batch=params.last_batch,
+        host=socket.gethostname(),
+        pid=os.getpid(),
+        parent_pid=os.getppid(),
+        flow_run_id=flow_run.get_id(),
+        started_at=started,
+        finished_at=started,
+    )
+    if params.operation == "purge":
+        outcomes, skipped = _execute.purge_range(
+            plan,
+            journal,
+            params.location,
+            params.batch_size,
+            params.first_batch,
+            params.last_batch,
+            limit=params.concurrency_limit,
+        )
+        result.batches_purged, result.batches_skipped = len(outcomes), skipped
+        for o in outcomes:
+            result.purged.merge(o.done)
+            result.held += len(o.held)
+            result.failed += len(o.failed)
+            result.requests += o.requests
+        if len(outcomes) + skipped != params.last_batch - params.first_batch:
+            raise IntegrityError(
+                f"{params.title}: the plan has {len(outcomes) + skipped} of these batches"
+            )
+    else:
+        result.verification = _steps.verify_location(url, _held_ids(plan, journal, params.location))
+    result.finished_at = datetime.now(UTC)
+    get_run_logger().info(
+        "%s: %d batch(es) purged, %d already done (pid %d on %s)",
+        params.title,
+        result.batches_purged,
+        result.batches_skipped,
+        result.pid,
+        result.host,
+    )
+    record = journal.record(params.step, result.model_dump(mode="json"))
+    return ShardResult.model_validate(record["data"])
+
+
+# --------------------------------------------------------------------------------------------
+# python -m flows.shards create-limits SPEC --limit N
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from ._common import load_system
+    from .models import SpecSource
+
+    parser = argparse.ArgumentParser(
+        prog="python -m flows.shards",
+        description="Create the Prefect global concurrency limits that bound purge batches per "
+        "cloud account for a system's locations (names as this environment's configuration "
+        "gives them; run it with the workers' environment).",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    create = sub.add_parser("create-limits", help="create the missing limits of a spec")
+    create.add_argument("spec", help="the system spec (YAML)")
+    create.add_argument("--limit", type=int, default=4, help="slots per account (default 4)")
+    create.add_argument("--var", action="append", default=[], help="NAME=VALUE for the spec")
+    args = parser.parse_args(argv)
+    variables = dict(v.split("=", 1) for v in args.var)
+    spec = load_system(SpecSource(spec_path=args.spec, variables=variables))
+    from sundown.plan import plan_locations
+
+    names = sorted({limit_name(ref.url) for ref in plan_locations(spec)})
+    made = create_limits(names, args.limit)
+    for name in names:
+        print(f"{name}: {'created' if name in made else 'exists'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
