@@ -443,6 +443,84 @@ def _outcome(ctx: _Ctx, outcome: str, reason: str = "", **more: Any) -> dict[str
     return out
 
 
+# The public identifier each delivery names, by kind (used to recover a lost receipt).
+_DELIVERED_ID = {
+    "aws_access_key": "aws_access_key_id",
+    "azure_stored_policy": "policy_id",
+    "gcs_hmac_key": "access_id",
+    "vault_approle_role": "secret_id_accessor",
+}
+
+
+def _replaced(ctx: _Ctx, old: str, not_before: datetime) -> dict[str, Any]:
+    """The pending removal of ``old``, replaced in ``ctx.unit``'s lineage."""
+    unit = ctx.unit
+    if unit.kind == "aws_access_key":
+        user = unit.declared.rsplit("/", 1)[0]
+        return _pending(unit, unit.kind, f"{user}/{old}", not_before, user=user, key_id=old)
+    if unit.kind == "azure_stored_policy":
+        container = unit.declared.split("/", 1)[0]
+        return _pending(
+            unit, unit.kind, f"{container}/{old}", not_before, container=container, policy_id=old
+        )
+    if unit.kind == "gcs_hmac_key":
+        return _pending(unit, unit.kind, old, not_before, access_id=old)
+    mount, role = unit.declared.rsplit("/", 1)
+    return _pending(
+        unit,
+        "vault_approle_secret_id",
+        f"{unit.declared}/{old}",
+        not_before,
+        mount=mount,
+        role=role,
+        accessor=old,
+    )
+
+
+def _delivered_id(ctx: _Ctx) -> tuple[str, int] | None:
+    """The identifier named by the latest delivery (and its version), if there is one."""
+    import hvac.exceptions as hvac_errors
+
+    from connectors.vault import VaultSettings, vault_client, vault_errors
+
+    assert ctx.delivery is not None
+    d = ctx.delivery
+    settings = VaultSettings.from_env()
+    with vault_errors(f"read KV {d.mount}/{d.path}", settings), vault_client(settings) as client:
+        try:
+            answer = client.secrets.kv.v2.read_secret_version(
+                d.path, mount_point=d.mount, raise_on_deleted_version=True
+            )["data"]
+        except hvac_errors.InvalidPath:
+            return None
+    found = answer["data"].get(_DELIVERED_ID[ctx.unit.kind])
+    version = int(answer["metadata"]["version"])
+    del answer
+    return (str(found), version) if found else None
+
+
+def _recover(ctx: _Ctx) -> dict[str, Any] | None:
+    """A delivery that names a credential the state does not know was made by a run whose
+    receipt is missing (a crash between rotating and recording): adopt it as the current one,
+    schedule the ones it replaced for removal, and rotate nothing more this time."""
+    delivered = _delivered_id(ctx)
+    if delivered is None or delivered[0] in ctx.ids:
+        return None
+    new_id, version = delivered
+    assert ctx.delivery is not None
+    path = f"{ctx.delivery.mount}/{ctx.delivery.path}"
+    pending = [_replaced(ctx, old, ctx.delete_after) for old in ctx.ids]
+    return _outcome(
+        ctx,
+        "recovered",
+        f"the delivery (v{version}) names {new_id}, made by a run whose receipt is missing; "
+        "adopted as current, nothing rotated this time",
+        new=[new_id],
+        pending=pending,
+        delivered={"path": path, "version": version},
+    )
+
+
 def _rotate_kv(ctx: _Ctx) -> dict[str, Any]:
     import hvac.exceptions as hvac_errors
 
@@ -529,16 +607,7 @@ def _rotate_aws(ctx: _Ctx) -> dict[str, Any]:
     )
     pending = []
     if rotation.delete_old_after is not None:
-        pending.append(
-            _pending(
-                ctx.unit,
-                "aws_access_key",
-                f"{user}/{old}",
-                rotation.delete_old_after,
-                user=user,
-                key_id=old,
-            )
-        )
+        pending.append(_replaced(ctx, old, rotation.delete_old_after))
     return _result(ctx, [new_id], [rotation.evidence.to_dict()], pending, delivered)
 
 
@@ -562,18 +631,7 @@ def _rotate_azure(ctx: _Ctx) -> dict[str, Any]:
         },
         lambda: module.revoke_access_policy(container, new_id),
     )
-    pending = []
-    if keep_old:
-        pending.append(
-            _pending(
-                ctx.unit,
-                "azure_stored_policy",
-                f"{container}/{old}",
-                ctx.delete_after,
-                container=container,
-                policy_id=old,
-            )
-        )
+    pending = [_replaced(ctx, old, ctx.delete_after)] if keep_old else []
     return _result(ctx, [new_id], [rotation.evidence.to_dict()], pending, delivered)
 
 
@@ -597,9 +655,7 @@ def _rotate_gcs(ctx: _Ctx) -> dict[str, Any]:
     )
     pending = []
     if rotation.delete_old_after is not None:
-        pending.append(
-            _pending(ctx.unit, "gcs_hmac_key", old, rotation.delete_old_after, access_id=old)
-        )
+        pending.append(_replaced(ctx, old, rotation.delete_old_after))
     return _result(ctx, [new_id], [rotation.evidence.to_dict()], pending, delivered)
 
 
@@ -653,18 +709,7 @@ def _rotate_approle(ctx: _Ctx) -> dict[str, Any]:
         undo,
     )
     del secret_id
-    pending = [
-        _pending(
-            ctx.unit,
-            "vault_approle_secret_id",
-            f"{ctx.unit.declared}/{old}",
-            ctx.delete_after,
-            mount=mount,
-            role=role,
-            accessor=old,
-        )
-        for old in ctx.ids
-    ]
+    pending = [_replaced(ctx, old, ctx.delete_after) for old in ctx.ids]
     done = [evidence.to_dict()]
     if ctx.grace == timedelta(0):
         for p in pending:
@@ -724,6 +769,8 @@ def rotate_unit(spec: SystemSpec, unit: Unit, ids: list[str], stamp: datetime) -
     if not ids and unit.kind != "vault_approle_role":
         return _outcome(ctx, "failed", "the rotation state names no current credential")
     try:
+        if ctx.delivery is not None and (recovered := _recover(ctx)) is not None:
+            return recovered
         return _ROTATORS[unit.kind](ctx)
     except ImportError as exc:
         return _outcome(ctx, "failed", f"the {unit.kind} connector is not available ({exc.name})")
@@ -744,6 +791,9 @@ def line(outcome: Mapping[str, Any]) -> str:
         if waiting:
             text += f"; {', '.join(waiting)} removed after {outcome['pending'][0]['not_before']}"
         return text
+    if outcome["outcome"] == "recovered":
+        gone = ", ".join(p["target"] for p in outcome["pending"]) or "nothing"
+        return f"{head}: recovered: {outcome['reason']}; {gone} removed after the grace period"
     if outcome["outcome"] == "failed":
         return f"{head}: rotation FAILED ({outcome['reason']})"
     return f"{head}: not rotated: {outcome['reason']}"

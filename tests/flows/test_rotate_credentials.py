@@ -427,3 +427,42 @@ def test_complete_pending_removes_replaced_keys_without_rotating(
     assert state.pending == []
     assert state.current == {f"aws_access_key {creds.user}/{creds.old_key}": [new_key]}
     assert kek_version(system) == 2  # complete_pending rotates nothing
+
+
+def test_a_rotation_whose_receipt_was_lost_is_recovered_from_the_delivery(
+    system: System, creds: Creds
+) -> None:
+    from connectors.credentials import aws_iam
+
+    spec = system.spec_path.read_text() + (
+        "credentials:\n  aws_access_keys:\n"
+        f"    - {{user: {creds.user}, access_key_ids: [{creds.old_key}]}}\n"
+        f"rotation:\n  deliver_to: {{path: {creds.deliver_path}}}\n  grace_period_hours: 0\n"
+    )
+    run(system, spec)
+    first = creds.delivered(f"aws/{creds.user}")["aws_access_key_id"]
+    assert creds.iam_keys() == {first: "Active"}  # grace 0: the old key was deleted at once
+    # A run that crashed after rotating and delivering, before writing its receipt:
+    parsed = parse_spec(spec, variables=system.variables)
+    lost = aws_iam.rotate_access_key(creds.user, old_key_id=first, grace=timedelta(0))
+    assert lost.new is not None
+    delivery = parsed.delivery("aws_access_key", creds.user)
+    assert delivery is not None
+    _rotation.deliver(
+        delivery,
+        {"aws_access_key_id": lost.new.identifier, "aws_secret_access_key": lost.new.secret},
+    )
+    result, _ = run(system, spec)
+    (line,) = result.credentials
+    assert f": recovered: the delivery (v2) names {lost.new.identifier}" in line
+    assert creds.iam_keys() == {lost.new.identifier: "Active"}  # nothing rotated this time
+    state = _rotation.load_state(parsed)
+    assert state.current == {f"aws_access_key {creds.user}/{creds.old_key}": [lost.new.identifier]}
+    assert [p["target"] for p in state.pending] == [f"{creds.user}/{first}"]
+    # the next run proves the replaced key gone and rotates from the recovered one
+    result, _ = run(system, spec)
+    assert "already absent" in result.credentials[0]
+    now = creds.delivered(f"aws/{creds.user}")["aws_access_key_id"]
+    assert f"rotated ({lost.new.identifier} -> {now})" in result.credentials[1]
+    assert creds.iam_keys() == {now: "Active"}
+    assert _rotation.load_state(parsed).pending == []
