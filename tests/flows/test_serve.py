@@ -25,6 +25,7 @@ DEPLOYMENTS = (
     "rotate-credentials/rotate",
     "revoke-credentials/revoke",
     "retention-sweep/retention",
+    "run-shard/shard",
 )
 
 
