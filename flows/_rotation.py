@@ -766,6 +766,21 @@ def rotate_unit(spec: SystemSpec, unit: Unit, ids: list[str], stamp: datetime) -
         return _outcome(
             ctx, "not rotated", "the new secret needs a consumer: declare rotation.deliver_to"
         )
+    if unit.kind == "aws_access_key":
+        user = unit.declared.rsplit("/", 1)[0]
+        declared = [
+            k
+            for ak in spec.credentials.aws_access_keys
+            if ak.user == user
+            for k in ak.access_key_ids
+        ]
+        if len(declared) > 1:
+            return _outcome(
+                ctx,
+                "not rotated",
+                f"{len(declared)} access keys are declared for IAM user {user}; rotation keeps "
+                "one key per user (IAM allows two, and a rotation needs the second slot)",
+            )
     if not ids and unit.kind != "vault_approle_role":
         return _outcome(ctx, "failed", "the rotation state names no current credential")
     try:

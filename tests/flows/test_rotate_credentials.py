@@ -466,3 +466,17 @@ def test_a_rotation_whose_receipt_was_lost_is_recovered_from_the_delivery(
     assert f"rotated ({lost.new.identifier} -> {now})" in result.credentials[1]
     assert creds.iam_keys() == {now: "Active"}
     assert _rotation.load_state(parsed).pending == []
+
+
+def test_a_user_with_two_declared_keys_is_not_rotated(system: System, creds: Creds) -> None:
+    second = creds.iam.create_access_key(UserName=creds.user)["AccessKey"]["AccessKeyId"]
+    spec = system.spec_path.read_text() + (
+        "credentials:\n  aws_access_keys:\n"
+        f"    - {{user: {creds.user}, access_key_ids: [{creds.old_key}, {second}]}}\n"
+        f"rotation:\n  deliver_to: {{path: {creds.deliver_path}}}\n"
+    )
+    result, _ = run(system, spec)
+    assert len(result.credentials) == 2
+    for line in result.credentials:
+        assert f"not rotated: 2 access keys are declared for IAM user {creds.user}" in line
+    assert creds.iam_keys() == {creds.old_key: "Active", second: "Active"}
