@@ -375,7 +375,20 @@ def _finish_one(p: Mapping[str, Any]) -> list[dict[str, Any]]:
         )
         return [ev.to_dict() for ev in evs]
     if kind == "vault_kv_version":
-        return [_destroy_kv_version(params["mount"], params["path"], int(params["version"]))]
+        try:
+            return [_destroy_kv_version(params["mount"], params["path"], int(params["version"]))]
+        except NotFoundError:  # the secret itself is gone (revoked or retired meanwhile)
+            return [
+                {
+                    "kind": "vault-kv",
+                    "target": p["target"],
+                    "action": "already absent",
+                    "at": _now().isoformat(),
+                    "details": {},
+                    "checks": {"read metadata": "404 not found: the secret is gone"},
+                    "verified": True,
+                }
+            ]
     raise IntegrityError(f"rotation state names an unknown pending kind {kind!r}")
 
 
