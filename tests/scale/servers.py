@@ -1,0 +1,228 @@
+"""A private PostgreSQL cluster, a Prefect server on it, and Prefect process workers, for the
+scale tests and benchmarks/scale.py. Everything listens on loopback ports and is stopped by pid.
+
+PostgreSQL comes from Debian's ``postgresql`` package (scripts/setup-test-env). The cluster is
+made with ``initdb`` in a fresh temporary folder with a password generated at run time; as root
+it runs as the ``postgres`` user (``initdb`` refuses root), owning only that folder. A Prefect
+worker ignores its first SIGTERM, so workers are stopped with SIGTERM, then SIGKILL after a few
+seconds (:func:`tests.fixtures.process.stop_process`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.fixtures.process import ROOT, Server, free_port, start_server, stop_process
+
+PREFECT = str(Path(sys.executable).with_name("prefect"))
+
+
+def pg_bin(name: str) -> str:
+    """A PostgreSQL server program from Debian's layout (/usr/lib/postgresql/N/bin)."""
+    found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
+    if found:
+        return found[-1]
+    path = shutil.which(name)
+    if path is None:
+        raise RuntimeError(f"PostgreSQL's {name} not found: run scripts/setup-test-env")
+    return path
+
+
+def _as_postgres(argv: list[str]) -> list[str]:
+    """Run as the ``postgres`` user when we are root (PostgreSQL refuses to run as root)."""
+    if os.geteuid() == 0:
+        return ["runuser", "-u", "postgres", "--", *argv]
+    return argv
+
+
+@dataclass
+class Postgres:
+    server: Server
+    folder: Path
+    user: str
+    password: str
+    database: str
+
+    @property
+    def url(self) -> str:
+        """The SQLAlchemy URL Prefect takes (holds the run-time password: never log it)."""
+        return (
+            f"postgresql+asyncpg://{self.user}:{self.password}@127.0.0.1:{self.server.port}/"
+            f"{self.database}"
+        )
+
+    def psql(self, sql: str) -> str:
+        out = subprocess.run(
+            [pg_bin("psql"), "-h", "127.0.0.1", "-p", str(self.server.port), "-U", self.user,
+             "-d", self.database, "-At", "-c", sql],
+            env={**os.environ, "PGPASSWORD": self.password},
+            check=True, capture_output=True, text=True, timeout=30,
+        )  # fmt: skip
+        return out.stdout.strip()
+
+    def stop(self) -> None:
+        self.server.stop()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def start_postgres(database: str = "prefect") -> Postgres:
+    folder = Path(tempfile.mkdtemp(prefix="sundown-pg-"))
+    data = folder / "data"
+    password = secrets.token_urlsafe(24)
+    pwfile = folder / "pw"
+    pwfile.write_text(password)
+    if os.geteuid() == 0:
+        shutil.chown(folder, "postgres", "postgres")
+        shutil.chown(pwfile, "postgres", "postgres")
+    pwfile.chmod(0o600)
+    user = "sundown"
+    subprocess.run(
+        _as_postgres([pg_bin("initdb"), "-D", str(data), "-U", user, "--pwfile", str(pwfile),
+                      "--auth-host=scram-sha-256", "--auth-local=scram-sha-256", "-E", "UTF8",
+                      "--no-sync"]),
+        check=True, capture_output=True, timeout=120,
+    )  # fmt: skip
+    pwfile.unlink()
+    port = free_port()
+    server = start_server(
+        "postgres",
+        _as_postgres([pg_bin("postgres"), "-D", str(data), "-p", str(port),
+                      "-c", "listen_addresses=127.0.0.1", "-c", f"unix_socket_directories={folder}",
+                      "-c", "fsync=off", "-c", "max_connections=200"]),
+        port,
+        timeout=60,
+    )  # fmt: skip
+    pg = Postgres(server, folder, user, password, "postgres")
+    try:
+        _wait_ready(pg)
+        pg.psql(f"CREATE DATABASE {database}")
+    except Exception:
+        pg.stop()
+        raise
+    pg.database = database
+    return pg
+
+
+def _wait_ready(pg: Postgres) -> None:
+    import time
+
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            pg.psql("SELECT 1")
+            return
+        except subprocess.CalledProcessError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+def _healthy(url: str) -> bool:
+    with urllib.request.urlopen(f"{url}/api/health", timeout=2) as response:
+        return bool(response.status == 200)
+
+
+def start_prefect_server(
+    home: Path, database_url: str | None = None, *, ui: bool = False, name: str = "prefect"
+) -> Server:
+    """``prefect server start`` on a free loopback port (on PostgreSQL when a URL is given)."""
+    port = free_port()
+    env = {
+        "PREFECT_HOME": str(home),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_UI_ENABLED": "true" if ui else "false",
+        "PREFECT_SERVER_API_HOST": "127.0.0.1",
+        "PREFECT_LOGGING_LEVEL": "WARNING",
+        "PREFECT_API_URL": f"http://127.0.0.1:{port}/api",
+    }
+    if database_url is not None:
+        env["PREFECT_API_DATABASE_CONNECTION_URL"] = database_url
+    return start_server(
+        name,
+        [PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+        port,
+        env=env,
+        ready=lambda: _healthy(f"http://127.0.0.1:{port}"),
+        timeout=180,
+    )
+
+
+def prefect_cli(api_url: str, *args: str, env: dict[str, str] | None = None) -> str:
+    """Run a ``prefect`` command against ``api_url`` from the repository root."""
+    out = subprocess.run(
+        [PREFECT, "--no-prompt", *args],
+        cwd=ROOT,
+        env={**os.environ, "PREFECT_API_URL": api_url, **(env or {})},
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    if out.returncode != 0:
+        raise RuntimeError(f"prefect {' '.join(args)} failed:\n{out.stdout}\n{out.stderr}")
+    return out.stdout
+
+
+def _worker_online(api_url: str, pool: str, name: str) -> bool:
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with (
+        temporary_settings(updates={PREFECT_API_URL: api_url}),
+        get_client(sync_client=True) as client,
+    ):
+        workers = client.read_workers_for_work_pool(pool)
+    return any(w.name == name for w in workers)
+
+
+def start_worker(api_url: str, pool: str, name: str, env: dict[str, str], *, limit: int) -> Server:
+    """``prefect worker start --pool POOL --limit N`` in its own process group."""
+    return start_server(
+        f"worker-{name}",
+        [PREFECT, "worker", "start", "--pool", pool, "--name", name, "--limit", str(limit),
+         "--type", "process"],
+        free_port(),  # names the log file only
+        env={"PREFECT_API_URL": api_url, "PREFECT_WORKER_QUERY_SECONDS": "1",
+             "PREFECT_WORKER_HEARTBEAT_SECONDS": "5", "SUNDOWN_REPO": str(ROOT), **env},
+        ready=lambda: _worker_online(api_url, pool, name),
+        timeout=90,
+        cwd=ROOT,
+    )  # fmt: skip
+
+
+def stop_workers(workers: list[Server], grace: float = 5) -> None:
+    """SIGTERM to every worker's process group, then SIGKILL to those still running after
+    ``grace`` seconds (a worker ignores its first SIGTERM)."""
+    import signal
+    import time
+
+    for w in workers:
+        if w.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(w.process.pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    for w in workers:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            w.process.wait(timeout=max(0.0, deadline - time.monotonic()))
+        stop_process(w.process, timeout=1)  # SIGTERM again, then SIGKILL
+
+
+@contextlib.contextmanager
+def workers(
+    api_url: str, pool: str, names: list[str], env: dict[str, str], *, limit: int
+) -> Iterator[list[Server]]:
+    started: list[Server] = []
+    try:
+        for name in names:
+            started.append(start_worker(api_url, pool, name, env, limit=limit))
+        yield started
+    finally:
+        stop_workers(started)
