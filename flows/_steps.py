@@ -26,7 +26,7 @@ from sundown.plan import Plan, PlanEntry, PlanKind, build_plan, iter_plan_entrie
 from sundown.spec import CredentialRef, SystemSpec
 from sundown.store import Capability, Copier, Entry, EntryKind, Inventory, ObjectStore
 
-from . import _credentials
+from . import _credentials, _rotation
 from ._common import TASK_OPTIONS, opaque
 
 # --------------------------------------------------------------------------------------------
@@ -52,9 +52,9 @@ def key_facts(spec: SystemSpec) -> dict[str, KeyInfo | None]:
     return facts
 
 
-def credential_facts(spec: SystemSpec) -> dict[CredentialRef, bool]:
+def credential_facts(refs: list[CredentialRef]) -> dict[CredentialRef, bool]:
     facts: dict[CredentialRef, bool] = {}
-    for ref in spec.credential_refs():
+    for ref in refs:
         state = _credentials.exists(ref)
         if state is not None:
             facts[ref] = state
@@ -77,13 +77,16 @@ def _plan_task(spec: SystemSpec, path: str, kind: PlanKind, as_of: datetime | No
         ref.url: _inventory(registry.open_store(ref.url)) for ref in plan_locations(spec, kind)
     }
     retirement = kind == "retirement"
+    # What rotations created in place of the spec's credentials is retired with them.
+    refs = _rotation.current_refs(spec) if retirement else []
     plan = build_plan(
         spec,
         inventories,
         path,
         kind=kind,
         key_facts=key_facts(spec) if retirement else None,
-        credential_facts=credential_facts(spec) if retirement else None,
+        credential_facts=credential_facts(refs) if retirement else None,
+        credentials=refs if retirement else None,
         now=as_of,
     )
     return plan.model_dump_json()

@@ -15,7 +15,7 @@ from prefect.artifacts import create_markdown_artifact
 
 from sundown.ledger import RecordKind
 
-from . import _steps
+from . import _rotation, _steps
 from ._common import (
     artifact_key,
     ledger_append,
@@ -35,7 +35,9 @@ from .models import RevokeParameters, RevokeResult
 )
 def revoke_credentials(params: RevokeParameters) -> RevokeResult:
     spec = load_system(params)
-    evidence_list = [_steps.revoke_credential(r.kind, r.id) for r in spec.credential_refs()]
+    # Every credential the system holds: the spec's and what rotations created in their place.
+    refs = _rotation.current_refs(spec)
+    evidence_list = [_steps.revoke_credential(r.kind, r.id) for r in refs]
     revoked = [f"{e.kind} {e.identifier}" for e in evidence_list if e.verified]
     failed = [f"{e.kind} {e.identifier}: {e.method}" for e in evidence_list if not e.verified]
     receipt = {

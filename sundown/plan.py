@@ -22,7 +22,7 @@ import hashlib
 import hmac
 import json
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -419,6 +419,7 @@ def build_plan(
     kind: PlanKind = "retirement",
     key_facts: Mapping[str, KeyInfo | None] | None = None,
     credential_facts: Mapping[CredentialRef, bool] | None = None,
+    credentials: Sequence[CredentialRef] | None = None,
     now: datetime | None = None,
 ) -> Plan:
     """Write the plan file at ``path`` (atomically) and return its summary.
@@ -474,7 +475,8 @@ def build_plan(
             plan.locations.append(loc)
         if kind == "retirement":
             plan.keys = _plan_keys(spec, key_facts or {})
-            plan.credentials = _plan_credentials(spec, credential_facts or {})
+            creds = spec.credential_refs() if credentials is None else credentials
+            plan.credentials = _plan_credentials(creds, credential_facts or {})
         for k in plan.keys:
             w.write({"t": "key", **k.model_dump(mode="json")})
         for c in plan.credentials:
@@ -619,10 +621,10 @@ def _plan_keys(spec: SystemSpec, facts: Mapping[str, KeyInfo | None]) -> list[Ke
 
 
 def _plan_credentials(
-    spec: SystemSpec, facts: Mapping[CredentialRef, bool]
+    refs: Sequence[CredentialRef], facts: Mapping[CredentialRef, bool]
 ) -> list[CredentialPlan]:
     out = []
-    for ref in spec.credential_refs():
+    for ref in refs:
         state: FactState = "unknown"
         if ref in facts:
             state = "present" if facts[ref] else "absent"

@@ -480,3 +480,28 @@ def test_a_user_with_two_declared_keys_is_not_rotated(system: System, creds: Cre
     for line in result.credentials:
         assert f"not rotated: 2 access keys are declared for IAM user {creds.user}" in line
     assert creds.iam_keys() == {creds.old_key: "Active", second: "Active"}
+
+
+def test_revocation_after_a_rotation_also_kills_the_successors(
+    system: System, creds: Creds
+) -> None:
+    """revoke_credentials (and a retirement plan) take what rotation created in place of the
+    declared credentials, not only the spec's own list."""
+    from flows.models import RevokeParameters
+    from flows.revoke import revoke_credentials
+
+    spec = system.spec_path.read_text() + (
+        "credentials:\n  aws_access_keys:\n"
+        f"    - {{user: {creds.user}, access_key_ids: [{creds.old_key}]}}\n"
+        f"rotation:\n  deliver_to: {{path: {creds.deliver_path}}}\n"
+        f"  grace_period_hours: {GRACE_HOURS}\n"
+    )
+    run(system, spec)
+    new_key = creds.delivered(f"aws/{creds.user}")["aws_access_key_id"]
+    assert creds.iam_keys() == {creds.old_key: "Inactive", new_key: "Active"}
+
+    result = revoke_credentials(RevokeParameters(spec_yaml=spec, variables=system.variables))
+    assert result.failed == []
+    assert f"aws_access_key {creds.user}/{new_key}" in result.revoked
+    assert f"aws_access_key {creds.user}/{creds.old_key}" in result.revoked
+    assert creds.iam_keys() == {}  # the successor is gone too, not only the declared key
