@@ -458,8 +458,8 @@ def test_held_noncurrent_version_is_the_only_exception(
     if cert.status.value == "failed" and kinds == ["held", "verification failed"]:
         assert f"object model.bin ({first['VersionId']})" in record.verification.details
         pytest.xfail(
-            "bug: flows/_steps.py verify_location (and flows/decommission.py _held_ids) match "
-            "held copies on (key, version_id, kind); a held noncurrent version is re-listed as "
+            "bug: flows/_steps.py verify_location matches held copies (flows/shards.py "
+            "_held_ids) on (key, version_id, kind); a held noncurrent version is re-listed as "
             "the current object once newer versions are purged, so it counts as remaining and "
             "the certificate says failed"
         )
