@@ -12,12 +12,12 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-from prefect import flow
+from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 
 from sundown.ledger import RecordKind
 
-from . import _execute, _steps
+from . import _execute, _rotation, _steps
 from ._common import (
     artifact_key,
     ledger_append,
@@ -43,6 +43,11 @@ DONE = "done"
 def retention_sweep(params: RetentionParameters) -> RetentionResult:
     spec = load_system(params)
     as_of = params.as_of or datetime.now(UTC)
+    if not params.dry_run:
+        # Credentials replaced by earlier rotations whose grace period is over go now, on the
+        # daily schedule, rather than waiting for the next rotation.
+        for line in _rotation.complete_pending(spec):
+            get_run_logger().info("rotation follow-up: %s", line)
     path = work_dir("plans", spec.name) / f"retention-{as_of:%Y%m%dT%H%M%S%fZ}.jsonl"
     plan = _steps.plan_system(spec, str(path), "retention", as_of)
     totals = plan.totals()

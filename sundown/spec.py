@@ -893,7 +893,20 @@ class SystemSpec(_Model):
 def spec_digest(spec: SystemSpec) -> str:
     """``sha256:<hex>`` over the canonical JSON of the validated model (defaults filled in,
     locations normalized), so formatting, comments and key order in the YAML do not matter."""
-    return "sha256:" + hashlib.sha256(canonical.dumps(spec.model_dump(mode="json"))).hexdigest()
+    data = _floats_as_text(spec.model_dump(mode="json"))
+    return "sha256:" + hashlib.sha256(canonical.dumps(data)).hexdigest()
+
+
+def _floats_as_text(value: Any) -> Any:
+    """Canonical JSON has integers only; the few fractional spec fields (e.g.
+    ``rotation.grace_period_hours``) enter the digest as their shortest decimal text."""
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, dict):
+        return {k: _floats_as_text(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_floats_as_text(v) for v in value]
+    return value
 
 
 def _cross_conflicts(a: SystemSpec, b: SystemSpec) -> list[str]:

@@ -380,3 +380,13 @@ def test_spec_dir_checks_every_pair(tmp_path: Path) -> None:
 def test_hostile_yaml_is_refused_quickly(text: str, problem: str) -> None:
     with pytest.raises(InputError, match=problem):
         parse_spec(text, "hostile.yaml")
+
+
+def test_digest_of_a_spec_with_a_fractional_field() -> None:
+    """Canonical JSON refuses floats; the fractional grace period still digests, and
+    distinctly."""
+    base = (EXAMPLES / "demo.yaml").read_text()
+    vars_ = {"DEMO_ROOT": "/srv/demo"}
+    half = parse_spec(base + "rotation:\n  grace_period_hours: 0.5\n", variables=vars_)
+    one = parse_spec(base + "rotation:\n  grace_period_hours: 1.5\n", variables=vars_)
+    assert half.digest().startswith("sha256:") and half.digest() != one.digest()

@@ -505,3 +505,24 @@ def test_revocation_after_a_rotation_also_kills_the_successors(
     assert f"aws_access_key {creds.user}/{new_key}" in result.revoked
     assert f"aws_access_key {creds.user}/{creds.old_key}" in result.revoked
     assert creds.iam_keys() == {}  # the successor is gone too, not only the declared key
+
+
+def test_the_retention_sweep_removes_replaced_keys_after_the_grace_period(
+    system: System, creds: Creds
+) -> None:
+    from flows.models import RetentionParameters
+    from flows.retention import retention_sweep
+
+    spec = system.spec_path.read_text() + (
+        "credentials:\n  aws_access_keys:\n"
+        f"    - {{user: {creds.user}, access_key_ids: [{creds.old_key}]}}\n"
+        f"rotation:\n  deliver_to: {{path: {creds.deliver_path}}}\n"
+        f"  grace_period_hours: {GRACE_HOURS}\n"
+    )
+    run(system, spec)
+    new_key = creds.delivered(f"aws/{creds.user}")["aws_access_key_id"]
+    time.sleep(GRACE_HOURS * 3600 + 0.5)
+    retention_sweep(RetentionParameters(spec_yaml=spec, variables=system.variables, dry_run=True))
+    assert creds.iam_keys() == {creds.old_key: "Inactive", new_key: "Active"}  # dry run
+    retention_sweep(RetentionParameters(spec_yaml=spec, variables=system.variables))
+    assert creds.iam_keys() == {new_key: "Active"}
