@@ -13,6 +13,7 @@ library retries idempotent calls with bounded backoff. Neither GCS emulator impl
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -42,12 +43,17 @@ _ACCESS_ID = re.compile(r"^[A-Za-z0-9]{8,128}$")
 
 def _client(project: str | None) -> storage.Client:
     try:
-        return storage.Client(project=project)
+        client = storage.Client(project=project or os.environ.get("GOOGLE_CLOUD_PROJECT"))
     except DefaultCredentialsError:
         raise PermissionDeniedError(
             "no Google credentials: set GOOGLE_APPLICATION_CREDENTIALS or run "
             "'gcloud auth application-default login'"
         ) from None
+    if not client.project or client.project == "<none>":
+        raise InputError(
+            "GCS HMAC keys belong to a project: set GOOGLE_CLOUD_PROJECT (none was found)"
+        )
+    return client
 
 
 @contextlib.contextmanager
