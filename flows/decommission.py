@@ -85,6 +85,7 @@ from .models import (
 )
 from .models import Party as PartyParam
 from .shards import (
+    NO_SHARD_DEPLOYMENT,
     ShardParameters,
     ShardSettings,
     check_limits,
@@ -106,10 +107,9 @@ MARKDOWN_NAME = "certificate.md"
     validate_parameters=True,
 )
 def decommission_system(
-    params: DecommissionParameters, shards: ShardSettings | None = None
+    params: DecommissionParameters, shards: ShardSettings = NO_SHARD_DEPLOYMENT
 ) -> DecommissionResult:
     log = get_run_logger()
-    shards = shards or ShardSettings()
     spec = load_system(params)
     evidence = open_evidence(spec)
 
@@ -210,9 +210,12 @@ def _approve(
         approver = params.approver
         given = params.approve_digest
     else:
+        roles = spec.approval.roles
         get_run_logger().info(
-            "waiting for approval of plan %s: resume this flow run with the plan digest",
+            "waiting for approval of plan %s%s: review the plan artifact, then resume this "
+            "flow run (run menu > Resume) with its plan digest, your name and your role",
             plan.digest,
+            f" by one of: {', '.join(roles)}" if roles else "",
         )
         answer = pause_flow_run(
             wait_for_input=ApprovalInput,

@@ -49,18 +49,21 @@ class SpecSource(_Params):
 
     spec_path: str | None = Field(
         default=None,
+        title="System spec file",
         description="Path of the system spec YAML file, as seen by the worker "
-        "(e.g. systems/fraud-scoring.yaml).",
+        "(e.g. systems/fraud-scoring.yaml). Give this or the spec text below.",
     )
     spec_yaml: str | None = Field(
         default=None,
-        description="The system spec as YAML text (alternative to spec_path).",
+        title="System spec text",
+        description="The system spec as YAML text, pasted here instead of a file path.",
         json_schema_extra={"format": "textarea"},
     )
     variables: dict[str, str] = Field(
         default_factory=dict,
-        description="Values for ${NAME} placeholders in the spec (never read from the "
-        "environment).",
+        title="Spec variables",
+        description="Values for ${NAME} placeholders in the spec, as JSON, e.g. "
+        '{"ROOT": "/srv/ml"} (never read from the environment).',
     )
 
     @model_validator(mode="after")
@@ -75,32 +78,41 @@ class DecommissionParameters(SpecSource):
 
     dry_run: bool = Field(
         default=False,
+        title="Dry run (plan only)",
         description="Inventory and plan only: no approval asked, nothing archived, deleted, "
         "destroyed or revoked.",
     )
     approve_digest: str | None = Field(
         default=None,
-        description="Pre-given approval: the plan digest (sha256:...) reviewed with "
-        "'sundown plan'. Without it the flow pauses for approval in the Prefect UI.",
+        title="Approved plan digest (leave empty to approve in the UI)",
+        description="Only for an approval given in advance: the plan digest (sha256:...) "
+        "reviewed with 'sundown plan'. Leave empty and the run pauses after planning; "
+        "approve it then with the digest shown in its plan artifact.",
     )
     approver: Party | None = Field(
         default=None,
-        description="Who gave the pre-given approval (required with approve_digest).",
+        title="Approver (only with an approved plan digest)",
+        description="Who gave the approval in advance (required with the digest above).",
     )
     performer: Party = Field(
-        default_factory=default_performer, description="Who performs the retirement."
+        default_factory=default_performer,
+        title="Performer",
+        description="Who performs the retirement (named on the certificate).",
     )
     approval_timeout_seconds: int = Field(
         default=24 * 3600,
         ge=10,
         le=30 * 24 * 3600,
-        description="How long the flow waits paused for approval before it fails.",
+        title="Approval timeout (seconds)",
+        description="How long the run waits paused for approval before it fails (86400 = one day).",
     )
     batch_size: int = Field(
         default=1000,
         ge=1,
         le=1000,
-        description="Copies per purge task (the connector splits them at its API limit).",
+        title="Copies per purge batch",
+        description="Copies deleted per purge task, 1-1000 (the connector splits them at its "
+        "API limit).",
     )
 
     @model_validator(mode="after")
@@ -116,12 +128,25 @@ class ApprovalInput(RunInput):
     """What an approver types into the paused flow run."""
 
     plan_digest: str = Field(
-        description="Repeat the plan digest shown in the plan artifact (sha256:...).",
+        title="Plan digest",
+        description="Copy the plan digest (sha256:...) from this run's plan artifact "
+        "(Artifacts tab): approving names exactly the plan you reviewed. A different digest "
+        "is refused and nothing is deleted.",
     )
-    approver: str = Field(min_length=1, max_length=200, description="Your full name.")
-    role: str = Field(min_length=1, max_length=64, description="Your role (see the spec).")
-    organisation: str = Field(default="unspecified", max_length=200)
-    contact: str = Field(default="unspecified", max_length=200)
+    approver: str = Field(
+        min_length=1, max_length=200, title="Your full name", description="Named on the "
+        "certificate as the approver."
+    )  # fmt: skip
+    role: str = Field(
+        min_length=1,
+        max_length=64,
+        title="Your role",
+        description="Must be one of the approval roles of the system spec (e.g. security-officer).",
+    )
+    organisation: str = Field(default="unspecified", max_length=200, title="Organisation")
+    contact: str = Field(
+        default="unspecified", max_length=200, title="Contact", description="E-mail or phone."
+    )
 
 
 DecommissionStatus = Literal[

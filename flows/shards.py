@@ -57,7 +57,8 @@ Operation = Literal["purge", "verify"]
 
 
 class ShardSettings(BaseModel):
-    """How a retirement's purge and verification are split and where the shards run."""
+    """How the purge and the verification are split into shards, and where the shards run
+    (defaults fit most retirements)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -76,12 +77,12 @@ class ShardSettings(BaseModel):
         description="At most this many copies (object versions, delete markers, ...) per purge "
         "shard, rounded to whole purge batches.",
     )
-    account_limits: bool | None = Field(
-        default=None,
+    account_limits: Literal["auto", "always", "never"] = Field(
+        default="auto",
         title="Bound concurrency per cloud account",
-        description="Hold a slot of the Prefect global concurrency limit "
-        "'sundown-<scheme>-<account>' for every purge batch (the limit must exist: "
-        "'prefect gcl create NAME --limit N'). Empty: on when a shard deployment is given.",
+        description="Every purge batch holds a slot of the Prefect global concurrency limit "
+        "'sundown-<scheme>-<account>', which must exist ('prefect gcl create NAME --limit N'). "
+        "auto: when a shard deployment is given.",
     )
     poll_seconds: float = Field(
         default=2.0,
@@ -92,7 +93,12 @@ class ShardSettings(BaseModel):
     )
 
     def limits_on(self) -> bool:
-        return self.account_limits if self.account_limits is not None else bool(self.deployment)
+        if self.account_limits == "auto":
+            return bool(self.deployment)
+        return self.account_limits == "always"
+
+
+NO_SHARD_DEPLOYMENT = ShardSettings()  # the default: shards run in the parent's process
 
 
 class ShardParameters(BaseModel):

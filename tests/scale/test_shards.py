@@ -132,7 +132,7 @@ def test_missing_account_limit_stops_before_approval(system: BigSystem) -> None:
     assert name == "sundown-file-local"
     _delete_limit(name)
     plan = decommission_system(_params(system, dry_run=True))
-    strict = ShardSettings(account_limits=True)
+    strict = ShardSettings(account_limits="always")
     with pytest.raises(InputError, match=f"prefect gcl create {name} --limit"):
         decommission_system(
             _params(system, approve_digest=plan.plan_digest, approver=APPROVER), strict
@@ -161,7 +161,7 @@ def test_each_purge_batch_holds_a_slot_of_the_account_limit(
 
     monkeypatch.setattr(_steps.purge_batch, "fn", observing)
     try:
-        result = _approve(system, ShardSettings(copies_per_shard=200, account_limits=True))
+        result = _approve(system, ShardSettings(copies_per_shard=200, account_limits="always"))
         with get_client(sync_client=True) as client:
             after = client.read_global_concurrency_limit_by_name(name).active_slots
     finally:
