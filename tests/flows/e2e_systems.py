@@ -63,6 +63,8 @@ credentials:
     - {{user: {name}-ci, access_key_ids: [{access_key_id}]}}
   azure_stored_policies:
     - {{container: {az}, policy_id: {name}-read}}
+rotation:
+  deliver_to: {{mount: secret, path: systems/{name}/rotated}}
 evidence: s3://{evidence}/sundown
 approval:
   roles: [security-officer]
@@ -80,7 +82,7 @@ class MultiCloudSystem:
     gcs_bucket: str
     container: str
     access_key_id: str = ""
-    other_access_key_id: str = ""
+    other_access_key_id: str = ""  # of the sibling user NAMEx-ci
     accessor: str = ""
     other_accessor: str = ""
     secret_id_accessor: str = ""
@@ -102,6 +104,10 @@ class MultiCloudSystem:
     @property
     def iam_user(self) -> str:
         return f"{self.name}-ci"
+
+    @property
+    def other_iam_user(self) -> str:
+        return f"{self.name}x-ci"
 
     @property
     def policy_id(self) -> str:
@@ -180,11 +186,12 @@ def build_system(root: Path, openbao: OpenBao) -> MultiCloudSystem:
     system.secret_id_accessor = secret_id["secret_id_accessor"]
 
     iam = boto3.client("iam")
-    iam.create_user(UserName=system.iam_user)
+    for user in (system.iam_user, system.other_iam_user):
+        iam.create_user(UserName=user)
     system.access_key_id = iam.create_access_key(UserName=system.iam_user)["AccessKey"][
         "AccessKeyId"
     ]
-    system.other_access_key_id = iam.create_access_key(UserName=system.iam_user)["AccessKey"][
+    system.other_access_key_id = iam.create_access_key(UserName=system.other_iam_user)["AccessKey"][
         "AccessKeyId"
     ]
 

@@ -1,14 +1,17 @@
 """The whole lifecycle across OpenBao, moto's S3/IAM, gcp-storage-emulator and Azurite at once.
 
 A system whose weights sit in all three clouds (envelope-encrypted under a Vault transit KEK,
-signed with a Vault signing key) is deployed twice, its KEK rotated (sidecars re-wrapped), then
-retired through ``decommission_system``: the run pauses for approval, the approver reads the
-plan digest from the plan artifact and resumes the run through Prefect's API with it, as in the
-UI. The certificate (signed by a third Vault key, never the destroyed one) must say "complete
-with exceptions" because of a legally held S3 version; everything outside the spec's scope must
-be byte-identical afterwards (every version, delete marker, upload and snapshot); the KEK, the
-token, the KV secret, the AppRole, the IAM key and the stored access policy must be gone while
-their siblings live on; and ``sundown certificate verify`` must accept the certificate.
+signed with a Vault signing key) is deployed twice, its KEK and credentials rotated (sidecars
+re-wrapped; a new IAM key, stored policy and AppRole secret-id delivered into Vault KV, the
+replaced ones kept for their grace period), then retired through ``decommission_system``: the
+run pauses for approval, the approver reads the plan digest from the plan artifact and resumes
+the run through Prefect's API with it, as in the UI. The certificate (signed by a third Vault
+key, never the destroyed one) must say "complete with exceptions" because of a legally held S3
+version; everything outside the spec's scope must be byte-identical afterwards (every version,
+delete marker, upload and snapshot); the KEK, the token, the KV secret, the AppRole, the IAM
+keys, the stored access policies and the delivered secrets (the rotated successors and the
+replaced ones alike) must be gone while their siblings live on; and ``sundown certificate
+verify`` must accept the certificate.
 
 Emulator choices and gaps (docs/known-gaps.md, "End to end"): GCS runs on gcp-storage-emulator,
 the one that answers batch deletes (fake-gcs-server fails them); it keeps no generations, so
@@ -158,7 +161,8 @@ def test_lifecycle_across_openbao_s3_gcs_and_azurite(
     spec_path = str(system.spec_path)
 
     # Deploy twice (the second overwrites: new S3 versions), rotate the KEK (re-wraps every
-    # sidecar: a third version of each S3 sidecar), then add what deployments do not make.
+    # sidecar: a third version of each S3 sidecar) and the credentials, then add what
+    # deployments do not make.
     model = make_model(tmp_path / "model")
     first = deploy_model(DeployParameters(spec_path=spec_path, model_dir=str(model), version="v1"))
     make_model(model)
@@ -168,6 +172,19 @@ def test_lifecycle_across_openbao_s3_gcs_and_azurite(
     assert first.model_digest != second.model_digest and len(second.locations) == 3
     rotated = rotate_credentials(RotateParameters(spec_path=spec_path))
     assert rotated.sidecars_rewrapped == 3 * 2 and rotated.retired_below == 2
+    assert not [c for c in rotated.credentials if "FAILED" in c], rotated.credentials
+    iam = boto3.client("iam")
+    rotated_keys = [
+        k["AccessKeyId"]
+        for k in iam.list_access_keys(UserName=system.iam_user)["AccessKeyMetadata"]
+    ]
+    assert len(rotated_keys) == 2 and system.access_key_id in rotated_keys  # old one in grace
+    container = azure().get_container_client(system.container)
+    policy_ids = [p.id for p in container.get_container_access_policy()["signed_identifiers"]]
+    assert len(policy_ids) == 3 and system.policy_id in policy_ids  # old one in grace
+    vault = _vault(vault_env)
+    delivered = vault.secrets.kv.v2.list_secrets(f"systems/{system.name}/rotated")["data"]["keys"]
+    assert sorted(delivered) == ["approle/", "aws/", "azure/"]
     seed(system)
     before_inside, before_outside = split(system, copies(system))
     kinds = sorted({(k[0].split(":")[0], k[2]) for k in before_inside})
@@ -253,21 +270,28 @@ def test_lifecycle_across_openbao_s3_gcs_and_azurite(
     assert cert.keys_destroyed[0].verified and cert.keys_destroyed[0].versions_destroyed
     assert verified.key_id == registry.open_signer(system.certificate_key).key_id
     registry.open_key_service(system.certificate_key).info()
-    revoked = {c.kind: c for c in cert.credentials_revoked}
-    assert sorted(revoked) == [
+    revoked = sorted(c.kind for c in cert.credentials_revoked)
+    # declared and rotated successors: 2 IAM keys, 2 policies, 2 secret-ids, the KV secret and
+    # the three delivery secrets, the token, the role
+    assert revoked == [
         "aws_access_key",
+        "aws_access_key",
+        "azure_stored_policy",
         "azure_stored_policy",
         "vault_approle_role",
         "vault_approle_secret_id",
+        "vault_approle_secret_id",
+        "vault_kv",
+        "vault_kv",
+        "vault_kv",
         "vault_kv",
         "vault_token",
-    ]
+    ], [(c.kind, c.identifier) for c in cert.credentials_revoked]
     assert all(c.verified for c in cert.credentials_revoked), [
         (c.kind, c.method) for c in cert.credentials_revoked if not c.verified
     ]
 
     # The KEK is destroyed (Vault read fails), its sibling is not.
-    vault = _vault(vault_env)
     with pytest.raises(hvac.exceptions.InvalidPath):
         vault.secrets.transit.read_key(f"{system.name}-kek")
     with pytest.raises((KeyDestroyedError, NotFoundError)):
@@ -288,12 +312,15 @@ def test_lifecycle_across_openbao_s3_gcs_and_azurite(
     with pytest.raises(hvac.exceptions.InvalidPath):
         vault.auth.approle.read_role(f"{system.name}-serving")
     vault.auth.approle.read_role(f"{system.name}x-serving")
-    keys = boto3.client("iam").list_access_keys(UserName=system.iam_user)["AccessKeyMetadata"]
+    assert iam.list_access_keys(UserName=system.iam_user)["AccessKeyMetadata"] == []
+    keys = iam.list_access_keys(UserName=system.other_iam_user)["AccessKeyMetadata"]
     assert [(k["AccessKeyId"], k["Status"]) for k in keys] == [
         (system.other_access_key_id, "Active")
     ]
-    policies = azure().get_container_client(system.container).get_container_access_policy()
-    assert [p.id for p in policies["signed_identifiers"]] == ["other-read"]
+    policies = container.get_container_access_policy()["signed_identifiers"]
+    assert [p.id for p in policies] == ["other-read"]
+    with pytest.raises(hvac.exceptions.InvalidPath):  # the delivered secrets are destroyed
+        vault.secrets.kv.v2.list_secrets(f"systems/{system.name}/rotated")
 
     # The evidence ledger: two deployments, a rotation and one decommissioning, all verifying.
     ledger = Ledger(registry.open_store(f"s3://{system.evidence_bucket}/sundown"))
