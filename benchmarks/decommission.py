@@ -31,8 +31,9 @@ steps one by one, the flow's task and child flow runs as its Prefect server reco
 the Prefect overhead as a share of the flow's time, ``(flow - direct) / flow`` (of the medians,
 and per trial pair). Target (issue 6): <= 20%. Part of the difference is not Prefect's: each
 task opens its store afresh (a task gets URLs, never live clients), which costs a boto3 client
-and capability probes per batch; the script measures one opening and prints that share. A first, untimed flow run on a one-object
-system warms Prefect up (client, flow registration), as a long-running worker would be.
+and capability probes per batch; the script measures one opening and prints that share. A
+first, untimed flow run on a one-object system warms Prefect up (client, flow registration), as
+a long-running worker would be.
 """
 
 from __future__ import annotations
