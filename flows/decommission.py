@@ -88,7 +88,7 @@ from .shards import (
     NO_SHARD_DEPLOYMENT,
     ShardParameters,
     ShardSettings,
-    check_limits,
+    preflight,
     purge_shards,
     run_shards,
     verify_shards,
@@ -120,7 +120,7 @@ def decommission_system(
 
     if unfinished is not None and not params.dry_run:
         journal, plan = _resume(unfinished, spec, params)
-        check_limits(plan, shards)
+        preflight(plan, shards)
         log.info("resuming the approved retirement of plan %s", plan.digest)
         resumed = True
     else:
@@ -129,7 +129,7 @@ def decommission_system(
         _publish_plan(plan)
         if params.dry_run:
             return _dry_run_result(plan)
-        check_limits(plan, shards)  # before anyone is asked to approve
+        preflight(plan, shards)  # before anyone is asked to approve
         # 3. Approval gate: the plan digest, repeated, and the approver's name.
         approval, approver = _approve(plan, spec, params)
         journal = _start(evidence, spec, plan, approval, approver, params)

@@ -213,8 +213,22 @@ def missing_limits(names: Sequence[str]) -> list[str]:
     return missing
 
 
-def check_limits(plan: Plan, settings: ShardSettings) -> None:
-    """InputError naming the command that creates each missing limit (before any approval)."""
+def preflight(plan: Plan, settings: ShardSettings) -> None:
+    """Before any approval: the shard deployment exists, and so does each account's limit
+    (InputError naming the command that makes what is missing)."""
+    if settings.deployment:
+        from prefect.client.orchestration import get_client
+        from prefect.exceptions import ObjectNotFound
+
+        with get_client(sync_client=True) as client:
+            try:
+                client.read_deployment_by_name(settings.deployment)
+            except ObjectNotFound:
+                raise InputError(
+                    f"shard deployment {settings.deployment!r} does not exist on the Prefect "
+                    "server: deploy it ('prefect deploy --all' with prefect.yaml, or "
+                    "'sundown serve'), or leave the shard deployment empty"
+                ) from None
     if not settings.limits_on():
         return
     missing = missing_limits([limit_name(loc.url) for loc in plan.locations])

@@ -169,3 +169,13 @@ def test_each_purge_batch_holds_a_slot_of_the_account_limit(
     assert result.status == "complete"
     assert active == [1] * 18  # one slot held during each of the 18 batches
     assert after == 0
+
+
+def test_missing_shard_deployment_stops_before_approval(system: BigSystem) -> None:
+    plan = decommission_system(_params(system, dry_run=True))
+    absent = ShardSettings(deployment="run-shard/absent", account_limits="never")
+    with pytest.raises(InputError, match="shard deployment 'run-shard/absent' does not exist"):
+        decommission_system(
+            _params(system, approve_digest=plan.plan_digest, approver=APPROVER), absent
+        )
+    assert system.files("logs") == COUNT and not (system.root / "evidence").exists()
