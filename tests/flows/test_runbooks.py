@@ -21,6 +21,7 @@ EXPECTED = {
     "emergency-revocation.md",
     "retention.md",
     "verify-certificate.md",
+    "prefect-on-postgres.md",
 }
 GROUPS = {"keys", "certificate", "ledger"}
 
