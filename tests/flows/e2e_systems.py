@@ -3,12 +3,14 @@ test (tests/flows/test_end_to_end.py).
 
 :func:`build_system` creates unique buckets and a container, the system's Vault keys and
 credentials (transit keys, a KV secret, a token, an AppRole with a secret id, an IAM access key,
-an Azure stored access policy) and writes the spec. :func:`seed` adds what a deployment does
-not make by itself: a delete marker, an incomplete multipart upload, log objects with several
-versions, a legally held version, and canaries beside every prefix (string-prefix siblings
-``models/NAMEx``, ``models/NAME-old``, ``models/NAME.bin`` and a sibling system), with
-versions, a delete marker, an upload and a snapshot of their own. Beside every Vault object of
-the system there is one of a sibling name that must survive too.
+an Azure stored access policy, and a ``rotation`` section delivering rotated secrets into Vault
+KV) and writes the spec. :func:`seed` adds what a deployment does not make by itself: a delete
+marker, an incomplete multipart upload, log objects with several versions, a legally held
+version, and canaries beside every prefix (string-prefix siblings ``models/NAMEx``,
+``models/NAME-old``, ``models/NAME.bin`` and a sibling system), with versions, a delete marker,
+an upload and a snapshot of their own. Beside every Vault object of
+the system, and beside its IAM user and stored policy, there is one of a sibling name that
+must survive too.
 
 :func:`copies` lists every copy of every cloud with its SHA-256 (S3 versions and delete markers,
 multipart uploads, GCS generations, Azure blobs and snapshots), so a test can compare what is
