@@ -14,7 +14,7 @@ from prefect.utilities.annotations import quote
 from sundown import registry
 from sundown.errors import InputError
 from sundown.ledger import Ledger, RecordKind, StoredRecord, default_ledger_url
-from sundown.spec import SystemSpec, load_spec, parse_spec
+from sundown.spec import SystemSpec, check_no_overlap, load_spec, parse_spec
 from sundown.store import ObjectStore
 
 from .models import SpecSource
@@ -43,9 +43,30 @@ PROVIDERS = {
 def load_system(source: SpecSource) -> SystemSpec:
     """The validated spec named by the parameters (InputError naming the file and field)."""
     if source.spec_path is not None:
-        return load_spec(source.spec_path, variables=source.variables)
+        spec = load_spec(source.spec_path, variables=source.variables)
+        check_no_overlap(spec, _neighbours(Path(source.spec_path), source.variables))
+        return spec
     assert source.spec_yaml is not None
     return parse_spec(source.spec_yaml, "<spec_yaml parameter>", variables=source.variables)
+
+
+def _neighbours(path: Path, variables: dict[str, str] | None) -> list[SystemSpec]:
+    """The other system specs in the spec's folder (``systems/*.yaml``, reviewed like code): no
+    lifecycle operation runs on a spec that overlaps one of them (InputError naming both)."""
+    out = []
+    for other in sorted(path.parent.iterdir()):
+        if other.suffix not in (".yaml", ".yml") or not other.is_file():
+            continue
+        if other.resolve() == path.resolve():
+            continue
+        try:
+            out.append(load_spec(other, variables=variables))
+        except InputError as exc:
+            raise InputError(
+                f"{path} is checked against the other systems in {path.parent}, and one of "
+                f"them is not a valid spec: {exc}"
+            ) from None
+    return out
 
 
 def sundown_home() -> Path:

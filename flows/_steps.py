@@ -42,13 +42,20 @@ def _inventory(store: ObjectStore) -> Iterator[Entry]:
 
 
 def key_facts(spec: SystemSpec) -> dict[str, KeyInfo | None]:
-    """Each key destroyed at retirement: its public facts, or None when it is already gone."""
+    """Each key destroyed at retirement: its public facts, or None when it was destroyed
+    already (a resumed or repeated retirement). A key that never existed is a typo or the
+    wrong key service: NotFoundError before anything is planned, let alone deleted."""
     facts: dict[str, KeyInfo | None] = {}
-    for uri, _role in spec.keys_to_destroy():
+    for uri, role in spec.keys_to_destroy():
         try:
             facts[uri] = registry.open_key_service(uri).info()
-        except NotFoundError:  # includes KeyDestroyedError
+        except KeyDestroyedError:
             facts[uri] = None
+        except NotFoundError as exc:
+            raise NotFoundError(
+                f"keys.{role}: {uri} does not exist ({exc}); a retirement destroys the system's "
+                "keys, so it will not run on a spec that names a key the key service never had"
+            ) from None
     return facts
 
 

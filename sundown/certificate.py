@@ -604,9 +604,18 @@ def _validate(predicate: Any, error: type[Exception]) -> Certificate:
 
 
 def parse_envelope(data: bytes) -> dsse.Envelope:
-    """The DSSE envelope in a certificate file. InputError if the file is not JSON at all;
-    IntegrityError if it is JSON but not a DSSE envelope."""
-    return dsse.Envelope.from_json(canonical.loads(data))
+    """The DSSE envelope in a certificate file. InputError if the file is not JSON at all (the
+    wrong file); IntegrityError if it is a JSON object cut short or altered (truncated), or not a
+    DSSE envelope."""
+    try:
+        obj = canonical.loads(data)
+    except InputError as exc:
+        if data.lstrip().startswith(b"{"):
+            raise IntegrityError(
+                f"not a complete certificate (truncated or altered): {exc}"
+            ) from None
+        raise
+    return dsse.Envelope.from_json(obj)
 
 
 def unverified_certificate(data: bytes) -> Certificate:

@@ -19,7 +19,7 @@ from sundown.certificate import (
     unverified_certificate,
     verify_certificate,
 )
-from sundown.errors import InputError, NotFoundError
+from sundown.errors import InputError, IntegrityError, NotFoundError
 from sundown.ledger import Ledger, default_ledger_url
 
 certificate_app = typer.Typer(
@@ -66,7 +66,10 @@ def verify_file(
     """Verify signature and fields, then the deletion manifest when it lies beside ``cert``."""
     data = cert.read_bytes()
     pem, trust = trusted_key(public_key, ledger)
-    verified = verify_certificate(data, pem)
+    try:
+        verified = verify_certificate(data, pem)
+    except IntegrityError as exc:
+        raise IntegrityError(f"{exc} (in {cert})") from None
     name = verified.certificate.deletion_manifest.name  # a bare file name (validated)
     manifest_path = cert.parent / name
     if manifest_path.is_file():

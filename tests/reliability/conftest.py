@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -127,8 +128,15 @@ class Victim:
         return self.world.root
 
     def variant(self, name: str, text: str, folder: str = "bad") -> Path:
-        path = self.root / "systems" / folder / f"{name}.yaml"
+        """A spec variant alone in its own folder: the lifecycle commands check a spec against
+        the other specs in its folder. ``folder="."`` puts it beside copies of the other
+        systems' specs (the victim's own left out: the variant stands in for it)."""
+        path = self.root / "systems" / folder / name / f"{name}.yaml"
         path.parent.mkdir(parents=True, exist_ok=True)
+        if folder == ".":
+            for other in (self.root / "systems").glob("*.yaml"):
+                if other.resolve() != self.spec.resolve():
+                    shutil.copy(other, path.parent / other.name)
         path.write_text(text)
         return path
 

@@ -335,10 +335,6 @@ SPEC_CASES = [
         replace(LOGS, "      - s3://{b}/logs\n"),
         ("neighbour",),
         folder=".",
-        xfail="bug: `sundown decommission`/`plan` never compare a spec with the other "
-        "systems' specs (sundown.spec.check_no_overlap/load_spec_dir exist but nothing in "
-        "flows/ or sundown/cli/lifecycle.py calls them), so a prefix covering another "
-        "system's is planned and, once approved, purged",
     ),
 ]
 
@@ -853,12 +849,6 @@ def test_deploy_and_rotate_on_a_destroyed_kek_write_nothing(
     assert not weights.exists() or not any(weights.iterdir())
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a truncated certificate file is reported as InputError 'not JSON: Unterminated "
-    "string ...' (exit 2) without naming the file; sundown/errors.py says truncation is an "
-    "IntegrityError (exit 3). sundown/certificate.py verify_certificate's JSON parse error",
-)
 def test_truncated_certificate_is_an_integrity_error_naming_the_file(
     retired: dict[str, Path], cli: CliRun, tmp_path: Path
 ) -> None:
@@ -883,29 +873,23 @@ def _small_system(tmp_path: Path, name: str) -> tuple[object, list[str]]:
     return system, ["--var", f"ROOT={system.root}"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a KEK URI that names no key (a typo: local://NAME that was never created) is "
-    "planned as state 'absent' (flows/_steps.py key_facts maps NotFoundError to None) and the "
-    "approved retirement purges every copy, 'destroys' nothing and certifies; expected: refuse "
-    "before deleting, naming the key (only a KeyDestroyedError tombstone means 'already erased')",
-)
 def test_unknown_kek_stops_the_retirement_before_deleting(
     tmp_path: Path, cli: CliRun, prefect_api: str
 ) -> None:
+    """A KEK URI that names no key (a typo) is refused at planning, naming the key: only a
+    destroyed key's tombstone means "already erased"."""
     system, var = _small_system(tmp_path, "sys-u")
     spec = system.spec_path  # type: ignore[attr-defined]
     spec.write_text(spec.read_text().replace("local://sys-u-kek", "local://sys-u-kek-typo"))
     before = file_tree(system.root / "stores")  # type: ignore[attr-defined]
     code, out, err = cli("plan", spec, *var)
-    assert code == 0, err
-    digest = re.search(r"Plan digest: (sha256:[0-9a-f]{64})", out)
-    assert digest
-    code, out, err = cli("decommission", spec, *var, "--approve", digest[1], *APPROVER)
     count("bad inputs tried")
+    assert_clear_error(code, out, err, 4, "local://sys-u-kek-typo")
+    code, out, err = cli("decommission", spec, *var, "--approve", "sha256:" + "0" * 64, *APPROVER)
+    count("bad inputs tried")
+    assert_clear_error(code, out, err, 4, "local://sys-u-kek-typo")
     after = file_tree(system.root / "stores")  # type: ignore[attr-defined]
     assert after == before, f"{len(before) - len(after)} files deleted"
-    assert_clear_error(code, out, err, 4, "local://sys-u-kek-typo")
 
 
 def _interrupted(tmp_path: Path, name: str, cli: CliRun) -> tuple[object, list[str], str, Path]:
