@@ -398,14 +398,21 @@ class HeldSet:
 
 @task(name="verify-location", **TASK_OPTIONS)
 def verify_location(url: str, held: list[tuple[str, str | None, str]]) -> VerifyOutcome:
-    """Step 5: list every copy again; only the held ones may remain."""
-    allowed = set(held)
-    remaining = 0
-    held_left = 0
+    """Step 5: list every copy again; only the held ones may remain, and soft-deleted copies,
+    which the soft-delete window keeps restorable until it ends (the certificate states that
+    window and the irrecoverable-after time as an exception).
+
+    A held copy is matched on (key, version id), not on its kind: a held noncurrent version is
+    listed as the current object once the newer versions above it are purged."""
+    allowed = {(key, version_id) for key, version_id, _kind in held}
+    remaining = held_left = soft_deleted = 0
     examples: list[str] = []
     for entry in _inventory(registry.open_store(url)):
-        if (entry.key, entry.version_id, entry.kind.value) in allowed:
+        if (entry.key, entry.version_id) in allowed:
             held_left += 1
+            continue
+        if entry.kind is EntryKind.SOFT_DELETED:
+            soft_deleted += 1
             continue
         remaining += 1
         if len(examples) < 5:
@@ -416,6 +423,10 @@ def verify_location(url: str, held: list[tuple[str, str | None, str]]) -> Verify
         details = f"{remaining} copies remain that were not held, e.g. " + ", ".join(examples)
     else:
         details = f"0 copies remain except {held_left} held" if held_left else "0 copies remain"
+    if soft_deleted:
+        details += (
+            f"; {soft_deleted} soft-deleted copies restorable until the soft-delete window ends"
+        )
     return VerifyOutcome(
         url=url,
         passed=remaining == 0,
