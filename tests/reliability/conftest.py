@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,11 +33,13 @@ from tests.reliability.world import (
 
 FIGURES_FILE = ROOT / "test-output" / "reliability-figures.json"
 _FIGURES: dict[str, int] = {}
+_FIGURES_LOCK = threading.Lock()
 
 
 def count(name: str, n: int = 1) -> None:
     """Add to a figure of the suite (reported at the end of the session)."""
-    _FIGURES[name] = _FIGURES.get(name, 0) + n
+    with _FIGURES_LOCK:
+        _FIGURES[name] = _FIGURES.get(name, 0) + n
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

@@ -1,0 +1,489 @@
+"""Crash and resume: SIGKILL the lifecycle flows at random points, re-run, check what is left.
+
+The flows run in children forked from one long-lived process (``crash_child.py``) that imported
+everything once. Each decommission trial builds a fresh system (weights envelope-encrypted on the
+file store, logs with versions and a delete marker on moto's S3, the KEK in OpenBao transit, a
+Vault KV secret and a token to revoke, canaries beside every prefix), plans it, and runs the
+approved retirement in a child that sends itself SIGKILL at a chosen event: events are the calls
+into the stores, key services, credential revocation, journal, ledger and signer, and every entry
+an inventory yields, each labelled with its phase. Trials are spread over the phases (inventory,
+archive, purge, key destruction, revocation, verification, certification), the event inside a
+phase drawn from a seeded random generator (the seed is printed; ``SUNDOWN_CRASH_SEED`` replays
+it); a few more trials are killed by the test itself after a random delay measured from the
+approval journal record appearing. After each crash:
+
+- before the re-run: the canaries are intact, at most one certificate exists and, if one does, it
+  is valid and says what a finished verification says;
+- after the re-run: the retirement is complete, with exactly one certificate for the plan (valid,
+  issued after the verification of every location, manifest = every planned purge) and one
+  ledger record for it; nothing in scope remains, the KEK is destroyed, the credentials are dead,
+  the archive decrypts to the original weights (nothing lost), the canaries are intact.
+
+``deploy_model`` and ``rotate_credentials`` are crashed the same way: no sidecar may describe a
+ciphertext that does not decrypt to the model (no half-written artifact left looking complete),
+no signature may be published for an incomplete model, and no sidecar may be left wrapped under
+a trimmed KEK version; a re-run completes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import os
+import queue
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+import hvac
+import pytest
+
+from sundown import registry
+from sundown.certificate import verify_certificate
+from sundown.envelope import Artifact, decrypt_stream, encrypt_to_store, read_sidecar
+from sundown.errors import KeyDestroyedError
+from sundown.ledger import Ledger
+from tests.fixtures.moto import moto_environment
+from tests.fixtures.openbao import OpenBao
+from tests.fixtures.process import ROOT
+from tests.reliability.conftest import count
+from tests.reliability.world import file_tree, s3_versions
+
+pytestmark = pytest.mark.slow
+
+SEED = int(os.environ.get("SUNDOWN_CRASH_SEED") or random.SystemRandom().randrange(2**31))
+PHASES = (
+    "inventory",
+    "archive",
+    "purge",
+    "key destruction",
+    "revocation",
+    "verification",
+    "certification",
+)
+TRIALS_PER_PHASE = int(os.environ.get("SUNDOWN_CRASH_TRIALS_PER_PHASE", "3"))
+TIMER_TRIALS = int(os.environ.get("SUNDOWN_CRASH_TIMER_TRIALS", "3"))
+BATCH = 4
+
+
+# --------------------------------------------------------------------------------------------
+# The process that forks the children
+
+
+class Zygote:
+    """The forking process; jobs may run concurrently (answers are routed by job id)."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "tests.reliability.crash_child"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=open(ROOT / "test-output" / "crash-child.log", "ab"),  # noqa: SIM115
+            text=True,
+            cwd=ROOT,
+            env={**os.environ, **env},
+        )
+        self._queues: dict[str, queue.Queue[dict[str, Any]]] = {}
+        self._lock = threading.Lock()
+        self._ready: queue.Queue[dict[str, Any]] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+        ready = self._ready.get(timeout=180)
+        assert ready.get("ready"), ready
+
+    def _queue(self, id_: str) -> queue.Queue[dict[str, Any]]:
+        with self._lock:
+            return self._queues.setdefault(id_, queue.Queue())
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            message = json.loads(line)
+            if "id" in message:
+                self._queue(message["id"]).put(message)
+            else:
+                self._ready.put(message)
+
+    def run(
+        self, job: dict[str, Any], *, kill_when: Path | None = None, delay: float = 0.0
+    ) -> dict[str, Any]:
+        """Run one job; with ``kill_when``, SIGKILL the child ``delay`` seconds after that file
+        appears. Returns the child's status plus what it wrote (if it lived to write it)."""
+        answers = self._queue(job["id"])
+        t0 = time.monotonic()
+        with self._lock:
+            assert self.proc.stdin is not None
+            self.proc.stdin.write(json.dumps(job) + "\n")
+            self.proc.stdin.flush()
+        started = answers.get(timeout=60)
+        if kill_when is not None:
+            deadline = time.monotonic() + 120
+            while not kill_when.exists() and time.monotonic() < deadline:
+                time.sleep(0.01)
+            time.sleep(delay)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(started["pid"], signal.SIGKILL)  # our own child, by its pid
+        ended = answers.get(timeout=600)
+        ended["seconds"] = round(time.monotonic() - t0, 2)
+        out = Path(job["out"])
+        ended["answer"] = json.loads(out.read_text()) if out.exists() else None
+        return ended
+
+    def stop(self) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+@pytest.fixture(scope="module")
+def zygote(prefect_server: Any) -> Iterator[Zygote]:
+    (ROOT / "test-output").mkdir(exist_ok=True)
+    z = Zygote(
+        {
+            "PREFECT_API_URL": f"{prefect_server.url}/api",
+            "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL": "CRITICAL",
+            "PREFECT_LOGGING_LEVEL": "WARNING",
+        }
+    )
+    print(f"crash trials: seed {SEED}")
+    yield z
+    z.stop()
+
+
+# --------------------------------------------------------------------------------------------
+# A system to crash
+
+SPEC = """\
+spec_version: 1
+name: {name}
+owner: ml-platform@example.com
+classification: internal
+assets:
+  weights:
+    on_retirement: archive
+    locations: [file://{root}/stores/models/{name}]
+  logs:
+    locations: [s3://{bucket}/logs/{name}]
+archive:
+  target: file://{root}/stores/archive/{name}
+  key: local://{name}-archive
+keys:
+  kek: vault://transit/{name}-kek
+  certificate: local://{name}-certs
+credentials:
+  vault_kv: [{{path: crash/{name}/db}}]
+  vault_token_accessors: [{accessor}]
+evidence: file://{root}/evidence
+approval:
+  roles: [security-officer]
+"""
+WEIGHTS = 3  # files, each with a sidecar
+LOGS = 6  # objects with two versions each, plus one delete marker
+PURGES = WEIGHTS * 2 + LOGS * 2 + 3  # + gone.log's version and marker, 0.log's marker
+
+
+@dataclass
+class CrashSystem:
+    name: str
+    root: Path
+    bucket: str
+    spec: Path
+    env: dict[str, str]
+    plaintext: dict[str, bytes]
+    canary_files: dict[str, str] = field(default_factory=dict)
+    canary_objects: dict[tuple[str, str, str], str] = field(default_factory=dict)
+
+    @property
+    def evidence(self) -> Path:
+        return self.root / "evidence"
+
+    def job(self, id_: str, **extra: Any) -> dict[str, Any]:
+        return {
+            "id": f"{self.name}-{id_}",
+            "flow": "decommission",
+            "params": {"spec_path": str(self.spec)},
+            "env": self.env,
+            "out": str(self.root / f"{id_}.json"),
+            "archive_prefix": (self.root / "stores" / "archive").as_uri(),
+            **extra,
+        }
+
+    def canaries_intact(self) -> list[str]:
+        bad = [
+            p
+            for p, digest in self.canary_files.items()
+            if file_tree(self.root / "stores" / "models").get(p) != digest
+            and file_tree(self.root / "stores" / "archive").get(p) != digest
+        ]
+        now = {
+            k: v
+            for k, v in s3_versions(self.bucket, "logs/").items()
+            if k[0].startswith(f"logs/{self.name}") and not k[0].startswith(f"logs/{self.name}/")
+        }
+        if now != self.canary_objects:
+            bad.append(f"S3 canaries: {sorted(set(now) ^ set(self.canary_objects))}")
+        return bad
+
+
+@pytest.fixture(scope="module")
+def crash_env(moto_server: str, openbao: OpenBao) -> dict[str, str]:
+    env = {
+        **moto_environment(moto_server),
+        **openbao.env(),
+        "AWS_CONFIG_FILE": "/dev/null",
+        "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
+    }
+    with pytest.MonkeyPatch.context() as mp:
+        for k, v in env.items():
+            mp.setenv(k, v)
+        bucket = "crash-" + uuid.uuid4().hex[:12]
+        s3 = boto3.client("s3")
+        s3.create_bucket(Bucket=bucket)
+        s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    return {**env, "CRASH_BUCKET": bucket}
+
+
+@pytest.fixture
+def crash_world(
+    crash_env: dict[str, str],
+    tmp_path_factory: pytest.TempPathFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    prefect_api: str,
+) -> tuple[Path, dict[str, str]]:
+    """(a folder for this test's systems, the children's environment), the environment set in
+    this process too; one SUNDOWN_HOME (keyring) for all trials of the test (unique key names)."""
+    tmp = tmp_path_factory.mktemp("crash")
+    env = {**crash_env, "SUNDOWN_HOME": str(tmp / "home")}
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    return tmp, env
+
+
+def build(tmp: Path, crash_env: dict[str, str]) -> CrashSystem:
+    """A fresh system (see the module docstring); the environment must be set already."""
+    name = "cr-" + uuid.uuid4().hex[:10]
+    root = tmp / name
+    bucket = crash_env["CRASH_BUCKET"]
+    env = {k: v for k, v in crash_env.items() if k != "CRASH_BUCKET"}
+    vault = hvac.Client(url=env["VAULT_ADDR"], token=env["VAULT_TOKEN"])
+    vault.secrets.kv.v2.create_or_update_secret(
+        f"crash/{name}/db", secret={"password": uuid.uuid4().hex}, mount_point="secret"
+    )
+    accessor = vault.auth.token.create(policies=["default"], ttl="1h")["auth"]["accessor"]
+    registry.create_key(f"vault://transit/{name}-kek")
+    registry.create_key(f"local://{name}-archive")
+    registry.create_key(f"local://{name}-certs", signing=True)
+    spec = root / f"{name}.yaml"
+    root.mkdir(parents=True, exist_ok=True)
+    spec.write_text(SPEC.format(name=name, root=root, bucket=bucket, accessor=accessor))
+    system = CrashSystem(name, root, bucket, spec, env, {})
+    kek = registry.open_key_service(f"vault://transit/{name}-kek")
+    weights = registry.open_store((root / "stores" / "models" / name).as_uri())
+    for i in range(WEIGHTS):
+        data = os.urandom(2000 + i)
+        encrypt_to_store(
+            io.BytesIO(data), weights, f"w{i}.bin", kek, Artifact(name, f"w{i}.bin", "v1")
+        )
+        system.plaintext[f"w{i}.bin"] = data
+    s3 = boto3.client("s3")
+    for i in range(LOGS):
+        for v in range(2):
+            s3.put_object(Bucket=bucket, Key=f"logs/{name}/{i}.log", Body=os.urandom(40 + v))
+    s3.put_object(Bucket=bucket, Key=f"logs/{name}/gone.log", Body=b"x")
+    s3.delete_object(Bucket=bucket, Key=f"logs/{name}/gone.log")
+    s3.delete_object(Bucket=bucket, Key=f"logs/{name}/0.log")  # a marker over versions
+    for part in ("models", "archive"):
+        for sibling in (f"{name}x", f"{name}-old"):
+            path = root / "stores" / part / sibling / "canary.bin"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(os.urandom(32))
+            system.canary_files[f"{sibling}/canary.bin"] = hashlib.sha256(
+                path.read_bytes()
+            ).hexdigest()
+    for key in (f"logs/{name}x/c", f"logs/{name}-old/c", f"logs/{name}.bin"):
+        s3.put_object(Bucket=bucket, Key=key, Body=b"canary")
+    system.canary_objects = {
+        k: v
+        for k, v in s3_versions(bucket, "logs/").items()
+        if k[0].startswith(f"logs/{name}") and not k[0].startswith(f"logs/{name}/")
+    }
+    return system
+
+
+# --------------------------------------------------------------------------------------------
+# Checks
+
+
+def _certificates(system: CrashSystem) -> list[Path]:
+    return sorted(system.evidence.rglob("certificate.dsse.json"))
+
+
+def _ledger_decommissions(system: CrashSystem, pub: bytes) -> list[Any]:
+    if not (system.evidence / "records").exists():
+        return []
+    ledger = Ledger(registry.open_store(system.evidence.as_uri()))
+    ledger.verify(pub)  # a crash never leaves a broken chain
+    return [r for r in ledger.records() if r.record.kind.value == "decommission"]
+
+
+def check_certificate_sound(system: CrashSystem, path: Path, pub: bytes) -> Any:
+    verified = verify_certificate(path.read_bytes(), pub)
+    cert = verified.certificate
+    # never issued before verification passed
+    assert cert.status.value == "complete", (cert.status, cert.exceptions)
+    for loc in cert.locations:
+        assert loc.verification.result.value == "passed", loc.verification
+        assert loc.verification.verified_at <= cert.issued_at
+    assert cert.deletion_manifest.entries == PURGES
+    assert all(k.verified for k in cert.keys_destroyed)
+    assert all(c.verified for c in cert.credentials_revoked)
+    return verified
+
+
+def check_after_crash(system: CrashSystem) -> None:
+    assert not system.canaries_intact(), system.canaries_intact()
+    pub = registry.open_signer(f"local://{system.name}-certs").public_key_pem()
+    certs = _certificates(system)
+    assert len(certs) <= 1, certs
+    decommissions = _ledger_decommissions(system, pub)
+    assert len(decommissions) <= len(certs)
+    for path in certs:
+        check_certificate_sound(system, path, pub)
+
+
+def check_after_resume(system: CrashSystem, answer: dict[str, Any], digest: str) -> None:
+    assert answer and answer["ok"], answer and answer.get("traceback")
+    result = answer["result"]
+    assert result["status"] in ("complete", "already decommissioned"), result
+    assert result["plan_digest"] == digest
+    pub = registry.open_signer(f"local://{system.name}-certs").public_key_pem()
+    certs = _certificates(system)
+    assert len(certs) == 1, f"{len(certs)} certificates for one plan"
+    verified = check_certificate_sound(system, certs[0], pub)
+    assert verified.certificate.plan_digest == digest
+    decommissions = _ledger_decommissions(system, pub)
+    assert len(decommissions) == 1, f"{len(decommissions)} ledger records for one retirement"
+    assert decommissions[0].record.evidence.digest == verified.envelope_digest
+    # nothing in scope remains
+    weights = system.root / "stores" / "models" / system.name
+    assert not weights.exists() or not list(weights.rglob("*")), list(weights.rglob("*"))
+    assert s3_versions(system.bucket, f"logs/{system.name}/") == {}
+    # the KEK is gone, the credentials are dead
+    with pytest.raises(KeyDestroyedError):
+        registry.open_key_service(f"vault://transit/{system.name}-kek").info()
+    vault = hvac.Client(url=system.env["VAULT_ADDR"], token=system.env["VAULT_TOKEN"])
+    with pytest.raises(hvac.exceptions.InvalidPath):
+        vault.secrets.kv.v2.read_secret_version(
+            f"crash/{system.name}/db", mount_point="secret", raise_on_deleted_version=True
+        )
+    # nothing lost: the archive decrypts to the original weights
+    archive = registry.open_store((system.root / "stores" / "archive" / system.name).as_uri())
+    restored = {}
+    for info in archive.list():
+        if not info.key.endswith(".sidecar.json"):
+            sidecar = read_sidecar(archive, info.key)
+            with archive.open(info.key) as f:
+                restored[info.key.rsplit("/", 1)[-1]] = b"".join(decrypt_stream(f, sidecar))
+    assert restored == system.plaintext
+    assert not system.canaries_intact(), system.canaries_intact()
+
+
+# --------------------------------------------------------------------------------------------
+# The trials
+
+_REFERENCE: dict[str, list[str]] = {}
+_REFERENCE_LOCK = threading.Lock()
+PARALLEL = int(os.environ.get("SUNDOWN_CRASH_PARALLEL", "3"))
+
+
+def reference_events(zygote: Zygote, tmp: Path, env: dict[str, str]) -> list[str]:
+    """The events of one uninterrupted retirement (same shape as every trial's)."""
+    with _REFERENCE_LOCK:
+        if "events" not in _REFERENCE:
+            system = build(tmp, env)
+            ended = zygote.run(system.job("reference", plan_first=True))
+            answer = ended["answer"]
+            assert answer and answer["ok"], answer and answer.get("traceback")
+            check_after_resume(system, answer, answer["result"]["plan_digest"])
+            _REFERENCE["events"] = answer["events"]
+            phases = Counter(e.split("|")[0] for e in answer["events"])
+            print(
+                f"reference retirement: {ended['seconds']}s, {len(answer['events'])} events "
+                f"{dict(phases)}"
+            )
+        return _REFERENCE["events"]
+
+
+def crash_trial(zygote: Zygote, tmp: Path, env: dict[str, str], phase: str, n: int) -> str:
+    """One trial: crash, check, resume, check. Returns a line for the report."""
+    events = _REFERENCE["events"]
+    seed = SEED + PHASES.index(phase) * 100 + n if phase != "timer" else SEED + 1000 + n
+    rng = random.Random(seed)
+    system = build(tmp, env)
+    if phase == "timer":
+        delay = rng.uniform(0.0, 3.0)
+        where = f"{delay:.2f}s after the approval record"
+        marker = system.evidence / "decommissions" / system.name
+        ended = zygote.run(system.job("crash", plan_first=True), kill_when=marker, delay=delay)
+    else:
+        candidates = [i + 1 for i, e in enumerate(events) if e.split("|")[0] == phase]
+        assert candidates, f"no {phase} event in the reference run"
+        # trial n draws from the n-th slice of the phase, so the trials spread over it
+        size = max(1, len(candidates) // TRIALS_PER_PHASE)
+        kill_at = rng.choice(candidates[n * size : (n + 1) * size] or candidates)
+        where = f"event {kill_at} ({events[kill_at - 1]})"
+        ended = zygote.run(system.job("crash", plan_first=True, kill_at=kill_at))
+    killed = ended["signal"] == signal.SIGKILL
+    line = f"trial {phase}-{n} seed {seed}: SIGKILL at {where}: " + (
+        "killed" if killed else f"not killed ({ended})"
+    )
+    print(line)
+    count("crash trials (decommission)")
+    count("crash trials killed" if killed else "crash trials that finished before the kill")
+    count(f"crash trials: {phase}")
+    digest_file = system.root / "digest"
+    assert digest_file.exists(), f"{line}: the plan was not made"
+    digest = digest_file.read_text()
+    check_after_crash(system)
+    if phase != "timer":
+        assert killed, line
+    resumed = zygote.run(system.job("resume", params_extra={"approve_digest": digest}))
+    assert resumed["exit"] == 0, resumed
+    check_after_resume(system, resumed["answer"], digest)
+    count("crash trials resumed to a valid certificate")
+    return line
+
+
+@pytest.mark.parametrize("phase", [*PHASES, "timer"])
+def test_decommission_killed_and_resumed(
+    phase: str, zygote: Zygote, crash_world: tuple[Path, dict[str, str]]
+) -> None:
+    """TRIALS_PER_PHASE trials killed in this phase (or by the timer), run side by side."""
+    tmp, env = crash_world
+    reference_events(zygote, tmp, env)
+    n = TIMER_TRIALS if phase == "timer" else TRIALS_PER_PHASE
+    failures = []
+    with ThreadPoolExecutor(PARALLEL) as pool:
+        futures = {pool.submit(crash_trial, zygote, tmp, env, phase, i): i for i in range(n)}
+        for future, i in futures.items():
+            try:
+                future.result()
+            except Exception as exc:  # every trial runs; the failures are reported together
+                failures.append(f"trial {phase}-{i}: {type(exc).__name__}: {exc}")
+    assert not failures, "\n".join(failures)
