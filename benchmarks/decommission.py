@@ -121,6 +121,7 @@ class Trial:
     remaining: int = 0
     canaries_touched: int = 0
     status: str = ""
+    cpu_seconds: float = 0.0  # this process's CPU time over the same span (not moto's)
 
 
 # -- servers ------------------------------------------------------------------------------------
@@ -242,14 +243,17 @@ def run_flow(name: str, objects: int, work: Path) -> Trial:
         performer=PERFORMER,  # type: ignore[arg-type]
     )
     since = datetime.now(UTC)
+    cpu = time.process_time()
     start = time.perf_counter()
     result = decommission_system(params)
     seconds = time.perf_counter() - start
+    cpu = time.process_time() - cpu
     return Trial(
         "flow",
         objects,
         seconds,
         prefect_breakdown(since),
+        cpu_seconds=cpu,
         remaining=len(copies(f"models/{name}/")),
         canaries_touched=len(before ^ outside(name)),
         status=result.status,
@@ -305,6 +309,7 @@ def run_direct(name: str, objects: int, work: Path) -> Trial:
         clock.append(now)
 
     start = clock[0]
+    cpu = time.process_time()
     assert spec.evidence is not None
     evidence = registry.open_store(spec.evidence)
     journal = f"journal/{spec.name}"
@@ -441,6 +446,7 @@ def run_direct(name: str, objects: int, work: Path) -> Trial:
     record("certified", {"certificate": checked.envelope_digest})
     lap("certify (manifest, sign, ledger, PDF)")
     seconds = time.perf_counter() - start
+    cpu = time.process_time() - cpu
     return Trial(
         "direct",
         objects,
@@ -449,6 +455,7 @@ def run_direct(name: str, objects: int, work: Path) -> Trial:
         remaining=len(copies(f"models/{name}/")),
         canaries_touched=len(before ^ outside(name)),
         status=cert.status.value,
+        cpu_seconds=cpu,
     )
 
 
@@ -556,7 +563,8 @@ def run_trials(objects: int, repeat: int, work: Path) -> list[Trial]:
             trials.append(trial)
             steps = ", ".join(f"{k} {v:.2f}s" for k, v in trial.steps.items())
             print(
-                f"trial {i + 1} {contender}: {trial.seconds:.2f}s ({trial.status}; "
+                f"trial {i + 1} {contender}: {trial.seconds:.2f}s, CPU {trial.cpu_seconds:.2f}s "
+                f"({trial.status}; "
                 f"{trial.remaining} left, {trial.canaries_touched} canaries touched)"
                 + (f"\n    {steps}" if steps else ""),
                 flush=True,
@@ -586,6 +594,18 @@ def report(trials: list[Trial], opening: float, json_path: Path | None) -> int:
     for step, seconds in flow.steps.items():
         print(f"      {step:<44} {seconds:8.2f}s")
     print(f"  Prefect overhead: {flow.seconds - direct.seconds:.2f}s, {overhead:.1%} of the flow")
+    cpu_flow = statistics.median(t.cpu_seconds for t in flows_)
+    cpu_direct = statistics.median(t.cpu_seconds for t in directs)
+    cpu_share = (cpu_flow - cpu_direct) / cpu_flow
+    print(
+        f"  CPU time of this process (median; excludes the moto and Prefect servers): flow "
+        f"{cpu_flow:.2f}s, direct {cpu_direct:.2f}s; overhead {cpu_share:.1%} of the flow"
+    )
+    if os.getloadavg()[0] > (os.cpu_count() or 1):
+        print(
+            f"  note: load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs during the "
+            "run; wall times are noisy, compare the per-pair shares"
+        )
     if len(pairs) > 1:
         shares = ", ".join(f"{p:.1%}" for p in pairs)
         print(f"  per trial pair: {shares}; median {statistics.median(pairs):.1%}")
