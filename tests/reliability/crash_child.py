@@ -59,6 +59,8 @@ class Hooks:
             ("certificate", "certification"),
             ("deletion-manifest", "certification"),
             ("records/", "ledger"),
+            ("deployments/", "receipt"),
+            ("rotations/", "receipt"),
             (".sidecar.json", "sidecar"),
             ("model.sig", "signature"),
         ):
