@@ -10,7 +10,9 @@ A job names the flow (``decommission``, ``deploy``, ``rotate``), its parameters,
 environment and, optionally, a kill point: the child counts *events* (calls into the
 connectors, the journal, the ledger and the signer, each before and after, and every entry an
 inventory yields, each with its phase) and sends itself SIGKILL at event number ``kill_at``.
-A job without a kill point records its events (the reference run) and the flow's result.
+A job without a kill point records its events (the reference run) and the flow's result; with
+``pause_at`` the child stops at that event until ``pause_file`` exists (it writes
+``<pause_file>.reached`` when it gets there).
 A test may also kill a child by its pid after a delay of its own (timer trials).
 """
 
@@ -30,6 +32,8 @@ from typing import Any
 class Hooks:
     def __init__(self, kill_at: int | None, archive_prefix: str | None) -> None:
         self.kill_at = kill_at
+        self.pause_at: int | None = None
+        self.pause_file: Path | None = None
         self.archive_prefix = archive_prefix
         self.events: list[str] = []
         self.purged = False
@@ -38,6 +42,12 @@ class Hooks:
         self.events.append(f"{phase}|{what}")
         if self.kill_at is not None and len(self.events) == self.kill_at:
             os.kill(os.getpid(), signal.SIGKILL)
+        if self.pause_at is not None and len(self.events) == self.pause_at:
+            assert self.pause_file is not None
+            Path(f"{self.pause_file}.reached").write_text(f"{phase}|{what}")
+            deadline = time.monotonic() + 300
+            while not self.pause_file.exists() and time.monotonic() < deadline:
+                time.sleep(0.05)
 
     # -- phases
 
@@ -164,6 +174,8 @@ def child(job: dict[str, Any]) -> int:
             params.setdefault("approver", APPROVER)
             params.setdefault("batch_size", 4)
         hooks.events, hooks.purged, hooks.kill_at = [], False, job.get("kill_at")
+        hooks.pause_at = job.get("pause_at")
+        hooks.pause_file = Path(job["pause_file"]) if job.get("pause_file") else None
         result = run_flow(flow, params)
         answer = {"ok": True, "result": json.loads(result.model_dump_json())}
     except BaseException as exc:  # reported to the test, which asserts on it
