@@ -151,11 +151,9 @@ def build_system(root: Path, openbao: OpenBao) -> MultiCloudSystem:
     # Object Lock (which turns versioning on) so that a version can be put under legal hold.
     s3.create_bucket(Bucket=system.s3_bucket, ObjectLockEnabledForBucket=True)
     s3.create_bucket(Bucket=system.evidence_bucket)
-    # Soft delete off (retention 0): with GCS's default 7-day window the re-listing fails the
-    # verification (flow bug, see test_end_to_end.py::test_gcs_soft_deleted_copies_...).
-    bucket = gcs_client().create_bucket(system.gcs_bucket)
-    bucket.soft_delete_policy.retention_duration_seconds = 0
-    bucket.patch()
+    # GCS's default for new buckets: a 7-day soft-delete window, kept (gcp-storage-emulator
+    # keeps the soft-deleted generations; the certificate states the window).
+    gcs_client().create_bucket(system.gcs_bucket)
     container = azure().create_container(system.container)
     policy = AccessPolicy(
         permission=ContainerSasPermissions(read=True, list=True),
@@ -222,8 +220,8 @@ def make_model(folder: Path) -> Path:
 
 def seed(system: MultiCloudSystem) -> None:
     """What a deployment does not make by itself, in scope and beside it. Call after the
-    deployments: the legal hold goes on the current version of ``config.json`` (a hold on a
-    noncurrent version meets a flow bug, see test_end_to_end.py::test_held_noncurrent_...)."""
+    deployments: the legal hold goes on the first deployment's ``config.json``, a noncurrent
+    version (the model in production when an incident happened)."""
     s3 = boto3.client("s3")
     bucket = system.s3_bucket
     weights, logs = f"models/{system.name}", f"logs/{system.name}"
@@ -242,16 +240,18 @@ def seed(system: MultiCloudSystem) -> None:
         for _ in range(2):
             s3.put_object(Bucket=bucket, Key=f"{logs}/{day}.log", Body=os.urandom(300))
     versions = s3.list_object_versions(Bucket=bucket, Prefix=f"{weights}/config.json")
-    (current,) = (
-        v for v in versions["Versions"] if v["Key"] == f"{weights}/config.json" and v["IsLatest"]
+    oldest = min(
+        (v for v in versions["Versions"] if v["Key"] == f"{weights}/config.json"),
+        key=lambda v: v["LastModified"],
     )
+    assert not oldest["IsLatest"]
     s3.put_object_legal_hold(
         Bucket=bucket,
         Key=f"{weights}/config.json",
-        VersionId=current["VersionId"],
+        VersionId=oldest["VersionId"],
         LegalHold={"Status": "ON"},
     )
-    system.held = (f"{weights}/config.json", current["VersionId"])
+    system.held = (f"{weights}/config.json", oldest["VersionId"])
 
     # canaries beside every prefix of every cloud
     for prefix in (weights, logs):

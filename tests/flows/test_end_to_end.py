@@ -221,6 +221,10 @@ def test_lifecycle_across_openbao_s3_gcs_and_azurite(
             (where, held_key, "version", held_version)
         ]
     }
+    versions = boto3.client("s3").list_object_versions(Bucket=system.s3_bucket, Prefix=held_key)
+    assert [(v["VersionId"], v["IsLatest"]) for v in versions["Versions"]] == [
+        (held_version, True)  # the held noncurrent version is now the current one
+    ]
 
     # The certificate: downloaded from the S3 evidence location with its manifest, verified
     # offline by `sundown certificate verify` with the certificate key's public key, and with
@@ -250,7 +254,12 @@ def test_lifecycle_across_openbao_s3_gcs_and_azurite(
     assert cert.plan_digest == digest and cert.approver.name == "Lee Marchetti"
     weights_s3 = f"s3://{system.s3_bucket}/models/{system.name}"
     weights_gs = f"gs://{system.gcs_bucket}/models/{system.name}"
-    assert [(e.subject, e.kind) for e in cert.exceptions] == [(weights_s3, "held")]
+    assert sorted((e.subject, e.kind) for e in cert.exceptions) == [
+        (weights_gs, "soft-delete window"),  # GCS's default 7 days: restorable until then
+        (weights_s3, "held"),
+    ]
+    window = next(e for e in cert.exceptions if e.kind == "soft-delete window")
+    assert window.until is not None and window.until > cert.issued_at
     held = next(e for e in cert.exceptions if e.kind == "held")
     assert "legal hold" in held.description and "unreadable once the key is destroyed" in (
         held.description
@@ -415,7 +424,7 @@ def test_azure_snapshot_in_scope_is_purged_or_the_azurite_gap_is_reported(
     assert result.status == "complete", result.exceptions
 
 
-# -- flow bugs met on the way (each shown with the emulator that exhibits it) --------------------
+# -- regressions: flow bugs this file found (fixed in 3ef5fe1), each on the emulator showing it ---
 
 ONE_LOCATION_SPEC = """\
 spec_version: 1
@@ -456,8 +465,8 @@ def test_held_noncurrent_version_is_the_only_exception(
     """A legal hold on a *previous* version (the model in production during an incident) while
     newer versions are purged. Once they are gone, S3 (and moto) list the held version as the
     current object. The certificate must say "complete with exceptions" with the hold as its
-    exception. BUG (xfail below): the verification matches held copies on (key, version id,
-    kind), so the same version listed as "object" instead of "version" counts as remaining."""
+    exception (regression: the verification once matched held copies on their kind too, so the
+    same version listed as "object" instead of "version" counted as remaining)."""
     name = "hold-" + uuid.uuid4().hex[:8]
     bucket = f"{name}-models"
     s3 = boto3.client("s3")
@@ -482,16 +491,9 @@ def test_held_noncurrent_version_is_the_only_exception(
     (record,) = cert.locations
     assert record.held.versions == 1 and record.purged.versions == 1
     kinds = sorted(e.kind for e in cert.exceptions)
-    if cert.status.value == "failed" and kinds == ["held", "verification failed"]:
-        assert f"object model.bin ({first['VersionId']})" in record.verification.details
-        pytest.xfail(
-            "bug: flows/_steps.py verify_location matches held copies (flows/shards.py "
-            "_held_ids) on (key, version_id, kind); a held noncurrent version is re-listed as "
-            "the current object once newer versions are purged, so it counts as remaining and "
-            "the certificate says failed"
-        )
     assert kinds == ["held"]
     assert record.verification.result.value == "passed"
+    assert "0 copies remain except 1 held" in record.verification.details
     assert result.status == cert.status.value == "complete with exceptions"
 
 
@@ -502,8 +504,8 @@ def test_gcs_soft_deleted_copies_are_a_window_not_a_failure(
     gcp-storage-emulator keeps soft-deleted generations). After the purge the re-listing finds
     the soft-deleted generations of exactly what was purged: they are restorable until the
     window ends, which the certificate states as a "soft-delete window" exception with its
-    irrecoverable-after time ("complete with exceptions"). BUG (xfail below): the verification
-    counts them as remaining copies and the certificate says failed."""
+    irrecoverable-after time ("complete with exceptions"). Regression: the verification once
+    counted them as remaining copies and certified the retirement failed."""
     from connectors.gcs import new_client
 
     name = "soft-" + uuid.uuid4().hex[:8]
@@ -521,15 +523,7 @@ def test_gcs_soft_deleted_copies_are_a_window_not_a_failure(
     window = next(e for e in cert.exceptions if e.kind == "soft-delete window")
     assert window.until is not None and window.until == record.irrecoverable_after
     kinds = sorted(e.kind for e in cert.exceptions)
-    if cert.status.value == "failed" and kinds == ["soft-delete window", "verification failed"]:
-        assert "3 copies remain that were not held" in record.verification.details
-        assert "soft_deleted part-0.bin" in record.verification.details
-        pytest.xfail(
-            "bug: flows/_steps.py verify_location counts the soft-deleted generations the "
-            "purge itself made as remaining copies, so every retirement on a GCS bucket with "
-            "soft delete (GCS's default) is certified failed instead of complete with a "
-            "soft-delete window exception"
-        )
     assert kinds == ["soft-delete window"]
     assert record.verification.result.value == "passed"
+    assert "3 soft-deleted copies restorable" in record.verification.details  # re-listed
     assert result.status == cert.status.value == "complete with exceptions"
