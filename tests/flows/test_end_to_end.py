@@ -15,8 +15,9 @@ verify`` must accept the certificate.
 
 Emulator choices and gaps (docs/known-gaps.md, "End to end"): GCS runs on gcp-storage-emulator,
 the one that answers batch deletes (fake-gcs-server fails them); it keeps no generations, so
-several versions are shown on S3. Azure snapshots in scope meet Azurite's Blob Batch gap, so they
-have their own test below, which says so.
+several versions are shown on S3; its bucket keeps GCS's default 7-day soft delete, which the
+certificate states as a second exception. Azure snapshots in scope meet Azurite's Blob Batch
+gap, so they have their own test below, which says so.
 """
 
 from __future__ import annotations
