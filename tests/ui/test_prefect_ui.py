@@ -88,6 +88,11 @@ def browser() -> Iterator[Any]:
 def page(browser: Any, ui_server: str) -> Iterator[Any]:
     context = browser.new_context(viewport={"width": 1400, "height": 1000}, base_url=ui_server)
     context.set_default_timeout(30_000)
+    # Assertions wait as long as actions do: on a loaded 2-core machine the UI can take more
+    # than expect()'s default 5 s to close a dialog or show a state.
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=30_000)
     pg = context.new_page()
     try:
         yield pg
