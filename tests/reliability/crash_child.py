@@ -172,7 +172,7 @@ def child(job: dict[str, Any]) -> int:
             params["approve_digest"] = dry.plan_digest
         if flow == "decommission" and params.get("approve_digest"):
             params.setdefault("approver", APPROVER)
-            params.setdefault("batch_size", 4)
+            params.setdefault("batch_size", 8)
         hooks.events, hooks.purged, hooks.kill_at = [], False, job.get("kill_at")
         hooks.pause_at = job.get("pause_at")
         hooks.pause_file = Path(job["pause_file"]) if job.get("pause_file") else None

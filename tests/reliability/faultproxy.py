@@ -121,6 +121,8 @@ class FaultProxy:
         self.slow_seconds = slow_seconds
         self.name = name or flavour
         self.rules: list[Callable[[Request], Answer | str | None]] = []
+        # request number (1-based) -> fault kind: each kind met at least once whatever the seed
+        self.guaranteed: dict[int, str] = {}
         self.injected: Counter[str] = Counter()
         self.requests = 0
         self.log: list[tuple[str, str, int, str]] = []  # (method, path, status, fault)
@@ -186,9 +188,15 @@ class FaultProxy:
                 if answer is not None:
                     self.injected["rule"] += 1
                     return "rule", answer
-            if not self.enabled or self._random.random() >= self.rate:
+            if not self.enabled:
                 return None, None
-            kind = self._random.choice(self.kinds)
+            draw = self._random.random()
+            if self.requests in self.guaranteed:
+                kind = self.guaranteed[self.requests]
+            elif draw >= self.rate:
+                return None, None
+            else:
+                kind = self._random.choice(self.kinds)
             self.injected[kind] += 1
         if kind in ("error", "throttle"):
             return kind, _error_answer(self.flavour, kind)

@@ -77,7 +77,6 @@ PHASES = (
 )
 TRIALS_PER_PHASE = int(os.environ.get("SUNDOWN_CRASH_TRIALS_PER_PHASE", "3"))
 TIMER_TRIALS = int(os.environ.get("SUNDOWN_CRASH_TIMER_TRIALS", "3"))
-BATCH = 4
 
 
 # --------------------------------------------------------------------------------------------
@@ -509,7 +508,7 @@ keys:
   certificate: local://{name}-certs
 evidence: file://{root}/evidence
 """
-LIFECYCLE_TRIALS = int(os.environ.get("SUNDOWN_CRASH_LIFECYCLE_TRIALS", "4"))
+LIFECYCLE_TRIALS = int(os.environ.get("SUNDOWN_CRASH_LIFECYCLE_TRIALS", "3"))
 
 
 @dataclass

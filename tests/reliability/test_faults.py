@@ -60,7 +60,11 @@ def faulty() -> Iterator[list[FaultProxy]]:
 
 
 def start(proxies: list[FaultProxy], upstream: str, flavour: Flavour, **kw: object) -> FaultProxy:
+    """A proxy at the suite's rate; besides the random faults, requests 3, 6, 9, 12 and 15 get a
+    throttling answer, a 5xx, a dropped connection, a lost answer and a slow answer, so every
+    kind is met whatever the seed."""
     proxy = FaultProxy(upstream, flavour, rate=RATE, seed=_seed(), **kw)  # type: ignore[arg-type]
+    proxy.guaranteed = {3: "throttle", 6: "error", 9: "drop", 12: "lost", 15: "slow"}
     proxies.append(proxy.start())
     return proxy
 
