@@ -240,11 +240,15 @@ def seed(system: MultiCloudSystem) -> None:
         for _ in range(2):
             s3.put_object(Bucket=bucket, Key=f"{logs}/{day}.log", Body=os.urandom(300))
     versions = s3.list_object_versions(Bucket=bucket, Prefix=f"{weights}/config.json")
-    oldest = min(
-        (v for v in versions["Versions"] if v["Key"] == f"{weights}/config.json"),
-        key=lambda v: v["LastModified"],
-    )
-    assert not oldest["IsLatest"]
+    # LastModified has one-second resolution: two deployments within one second tie, so the
+    # noncurrent version is found by IsLatest, not by time
+    noncurrent = [
+        v
+        for v in versions["Versions"]
+        if v["Key"] == f"{weights}/config.json" and not v["IsLatest"]
+    ]
+    assert len(noncurrent) == 1, versions["Versions"]
+    oldest = noncurrent[0]
     s3.put_object_legal_hold(
         Bucket=bucket,
         Key=f"{weights}/config.json",
