@@ -249,12 +249,22 @@ class Ledger:
     # -- appending --------------------------------------------------------------------------
 
     def _put(self, record: Record, signer: Signer) -> StoredRecord:
+        """Create-only write of ``record``. A ConflictError means another record holds that
+        number, unless the record there is byte for byte this one: a retried write whose first
+        answer was lost (the store wrote it, the client retried and met its own object), which
+        is returned as written."""
         payload = canonical.dumps(record.to_json())
         envelope = dsse.sign(PAYLOAD_TYPE, payload, signer)
         data = canonical.dumps(envelope.to_json())
         key = record_key(record.sequence)
-        self._store.put(key, [data], if_absent=True)
-        return StoredRecord(key, record, envelope, canonical.sha256_digest(data))
+        written = StoredRecord(key, record, envelope, canonical.sha256_digest(data))
+        try:
+            self._store.put(key, [data], if_absent=True)
+        except ConflictError:
+            if self._read(key).hash == written.hash:
+                return written
+            raise
+        return written
 
     def initialise(self, signer: Signer, *, now: datetime | None = None) -> StoredRecord:
         """Write record 0, pinning ``signer``'s public key. If another worker did it first with
