@@ -9,6 +9,7 @@ markdown artifact.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,13 +19,15 @@ from prefect.artifacts import create_markdown_artifact
 
 from sundown import registry
 from sundown.envelope import Artifact, encrypt_to_store
-from sundown.errors import InputError, IntegrityError
+from sundown.errors import ConflictError, InputError, IntegrityError, NotFoundError
 from sundown.ledger import RecordKind
 from sundown.signing import GIT_PATHS, list_model_files, model_digest, sign_digests
+from sundown.store import ObjectStore
 
 from ._common import (
     TASK_OPTIONS,
     artifact_key,
+    find_ledger_record,
     ledger_append,
     load_system,
     object_url,
@@ -59,6 +62,46 @@ def encrypt_into_location(
     return digests
 
 
+def _check_earlier_receipt(
+    evidence: ObjectStore, key: str, model_dir: Path, names: list[str]
+) -> None:
+    """Before anything is written: a receipt for this version means it was deployed (or nearly,
+    by a run that stopped before its ledger record). Re-running it with the same files is a
+    resume; other files under the same version would overwrite a recorded deployment, so stop
+    here, before a single object is replaced."""
+    try:
+        with evidence.open(key) as stream:
+            earlier = json.loads(stream.read())
+    except NotFoundError:
+        return
+    files = {}
+    for name in names:
+        with open(model_dir / name, "rb") as source:
+            files[name] = "sha256:" + hashlib.file_digest(source, "sha256").hexdigest()
+    if earlier.get("files") != files:
+        raise ConflictError(
+            f"{object_url(evidence, key)}: this version was already deployed with other files; "
+            "deploy the model under a new version"
+        )
+
+
+def _write_receipt(evidence: ObjectStore, key: str, body: bytes) -> None:
+    """Create-only write of the deployment receipt. A receipt already there with the same bytes
+    is this deployment's, left by a run that stopped before its ledger record: the re-run goes
+    on and appends (or finds) that record. A different receipt is another deployment of this
+    version, whose ledger record points at it, so it is never replaced."""
+    try:
+        evidence.put(key, [body], if_absent=True)
+    except ConflictError:
+        with evidence.open(key) as stream:
+            existing = stream.read()
+        if existing != body:
+            raise ConflictError(
+                f"{object_url(evidence, key)}: this version was already deployed with different "
+                "content (another model, key or locations); deploy it under a new version"
+            ) from None
+
+
 @flow(
     name="deploy-model",
     description="Encrypt a model directory into every weights location of a system (envelope "
@@ -80,6 +123,10 @@ def deploy_model(params: DeployParameters) -> DeployResult:
     kek = registry.open_key_service(spec.keys.kek)
     kek_version = kek.info().latest_version
     signer = registry.open_signer(spec.keys.model_signing)
+
+    evidence = open_evidence(spec)
+    receipt_key = f"deployments/{spec.name}/{version}.json"
+    _check_earlier_receipt(evidence, receipt_key, model_dir, names)
 
     digests: dict[str, str] | None = None
     urls = [loc.url for loc in spec.assets.weights.locations]
@@ -111,10 +158,9 @@ def deploy_model(params: DeployParameters) -> DeployResult:
         "signatures": signature_urls,
     }
     body = json.dumps(receipt, indent=1, sort_keys=True).encode()
-    evidence = open_evidence(spec)
-    key = f"deployments/{spec.name}/{version}.json"
-    evidence.put(key, [body], if_absent=True)
-    record = ledger_append(
+    key = receipt_key
+    _write_receipt(evidence, key, body)
+    record = find_ledger_record(spec, sha256_digest(body)) or ledger_append(
         spec,
         RecordKind.DEPLOY,
         f"deployed {spec.name} {version} to {len(urls)} location(s)",

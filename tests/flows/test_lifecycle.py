@@ -77,6 +77,27 @@ def test_deploy_encrypts_and_signs_into_every_weights_location(
         deploy_model(
             DeployParameters(**spec_params(system), model_dir=str(model), version=result.version)
         )
+    # re-run with overwrite and the same files: a resume, same ledger record, none appended
+    again = deploy_model(
+        DeployParameters(
+            **spec_params(system), model_dir=str(model), version=result.version, overwrite=True
+        )
+    )
+    assert again.ledger_sequence == result.ledger_sequence
+    assert again.model_digest == result.model_digest
+    assert ledger_kinds(system) == {"genesis": 1, "deploy": 1}
+    # other files under a deployed version: refused before a single object is replaced
+    stored = {p: p.read_bytes() for p in system.store("models/sys-a").rglob("*") if p.is_file()}
+    (model / "config.json").write_bytes(b'{"layers": 3}')
+    with pytest.raises(ConflictError, match="already deployed with other files"):
+        deploy_model(
+            DeployParameters(
+                **spec_params(system), model_dir=str(model), version=result.version, overwrite=True
+            )
+        )
+    assert {
+        p: p.read_bytes() for p in system.store("models/sys-a").rglob("*") if p.is_file()
+    } == stored
 
 
 def test_rotate_rewraps_every_sidecar_and_retires_old_versions(
