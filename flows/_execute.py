@@ -4,13 +4,14 @@ journaled create-only so that a re-run skips what is done, with a progress artif
 from __future__ import annotations
 
 import contextlib
+from collections import Counter
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from uuid import UUID
 
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 
-from sundown.errors import InputError
+from sundown.errors import BackendError, InputError, PermissionDeniedError, SundownError
 from sundown.plan import Plan
 from sundown.spec import SystemSpec
 
@@ -82,11 +83,13 @@ def purge_range(
     *,
     limit: str | None = None,
     on_batch: Callable[[int], None] | None = None,
+    guard: Callable[[str], None] | None = None,
 ) -> tuple[list[_steps.BatchOutcome], int]:
     """Purge batches ``first`` to ``last`` (exclusive) of one location, skipping every batch the
     journal records as done; each batch holds one slot of the Prefect global concurrency limit
     ``limit`` (strict: a missing limit is an error). Returns (outcomes of the batches purged
-    now, number of batches skipped as already done)."""
+    now, number of batches skipped as already done). ``guard``, if given, is called before each
+    batch with what it is about to do, and raises to stop it (the retirement's lease)."""
     url = plan.locations[location].url
     done: list[_steps.BatchOutcome] = []
     skipped = 0
@@ -99,13 +102,38 @@ def purge_range(
         if journal.done(step):
             skipped += 1
         else:
+            if guard is not None:
+                guard(f"purge batch {number} of {url}")
             with _slot(limit):
                 outcome = _steps.purge_batch(url, location, number, opaque(batch))
+            if outcome.failed:
+                raise refused(url, number, len(batch), outcome.failed)
             journal.record(step, outcome.model_dump(mode="json"))
             done.append(outcome)
         if on_batch is not None:
             on_batch(len(batch))
     return done, skipped
+
+
+_DENIED = ("AccessDenied", "Forbidden", "AuthorizationPermissionMismatch", "AuthorizationFailure")
+
+
+def refused(url: str, number: int, size: int, failed: list[_steps.Copy]) -> SundownError:
+    """The error that stops a purge whose batch had copies refused for a reason other than a
+    hold (a policy denying the delete, a per-item server error, no answer for an item). Raised
+    before the batch is journaled: nothing further is deleted, no key is destroyed, and a re-run
+    resumes at this batch (a copy deleted already counts as deleted then)."""
+    reasons = Counter(c.reason for c in failed)
+    first = failed[0]
+    where = first.key + (f" version {first.version_id}" if first.version_id else "")
+    text = (
+        f"purge of {url} stopped at batch {number}: {len(failed)} of {size} copies refused ("
+        + "; ".join(f"{n} x {reason}" for reason, n in reasons.most_common(3))
+        + f"; first: {where}). Nothing further was deleted and no key was destroyed; fix the "
+        "cause and re-run the retirement to resume at this batch"
+    )
+    denied = any(c.reason.split(":", 1)[0] in _DENIED for c in failed)
+    return PermissionDeniedError(text) if denied else BackendError(text)
 
 
 def _slot(limit: str | None) -> AbstractContextManager[object]:

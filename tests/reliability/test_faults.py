@@ -23,6 +23,7 @@ import pytest
 
 from sundown import registry
 from sundown.envelope import Artifact, decrypt_stream, encrypt_to_store, read_sidecar
+from sundown.errors import PermissionDeniedError
 from sundown.store import EntryKind, Inventory
 from tests.fixtures.azurite import connection_string
 from tests.fixtures.openbao import OpenBao
@@ -381,20 +382,13 @@ def test_permanent_403_on_delete_stops_the_flow_before_further_deletes(
     count("permanent-error stops checked")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: per-object AccessDenied in a DeleteObjects answer is journaled as 'failed' "
-    "copies (flows/_steps.py purge_batch) and the flow goes on: every further purge batch is "
-    "sent (7 refused requests for 7 batches), then the KEK is destroyed (flows/decommission.py "
-    "_destroy_keys) and a 'failed' certificate issued; expected: a permanent refusal stops "
-    "before further deletes and before key destruction, naming the location",
-)
 def test_per_object_access_denied_stops_before_further_batches(
     s3_proxy: FaultProxy, vault_proxy: FaultProxy, tmp_path: Path, prefect_api: str
 ) -> None:
     """DeleteObjects answers 200 with an AccessDenied <Error> for every key (what S3 does when a
     policy denies deleting those objects). The first batch reports them failed; the flow must
-    not go on deleting batch after batch, nor destroy the key, nor certify 'complete'."""
+    not go on deleting batch after batch, nor destroy the key, nor certify 'complete'.
+    Regression (was a strict xfail): the run now stops at the first refused batch, naming it."""
     from flows.decommission import decommission_system
     from flows.models import DecommissionParameters, Party
 
@@ -439,6 +433,10 @@ def test_per_object_access_denied_stops_before_further_batches(
     with _direct(vault_proxy):
         registry.open_key_service(f"vault://transit/{name}-kek").info()  # not destroyed
     assert len(refused) == 1, f"{len(refused)} delete requests after the first refusal"
+    assert isinstance(outcome, PermissionDeniedError), outcome
+    assert "AccessDenied" in str(outcome) and "no key was destroyed" in str(outcome)
+    assert f"s3://{bucket}/" in str(outcome) and "stopped at batch 0" in str(outcome)
+    assert list((tmp_path / "evidence").rglob("certificate.dsse.json")) == []
 
 
 # --------------------------------------------------------------------------------------------
