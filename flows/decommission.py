@@ -77,6 +77,7 @@ from ._common import (
     work_dir,
 )
 from .journal import APPROVED, CERTIFIED, VERIFIED, Journal, journals_of
+from .lease import RetirementLease
 from .models import (
     ApprovalInput,
     DecommissionParameters,
@@ -119,33 +120,55 @@ def decommission_system(
         return _result_of_certified(done)
 
     if unfinished is not None and not params.dry_run:
-        journal, plan = _resume(unfinished, spec, params)
-        preflight(plan, shards)
-        log.info("resuming the approved retirement of plan %s", plan.digest)
-        resumed = True
-    else:
-        # 1-2. Inventory every copy, streamed into the plan; publish the plan.
-        plan = _steps.plan_system(spec, str(_plan_path(spec)))
-        _publish_plan(plan)
-        if params.dry_run:
-            return _dry_run_result(plan)
-        preflight(plan, shards)  # before anyone is asked to approve
-        # 3. Approval gate: the plan digest, repeated, and the approver's name.
-        approval, approver = _approve(plan, spec, params)
-        journal = _start(evidence, spec, plan, approval, approver, params)
-        resumed = False
+        # One run at a time: a retirement another run is executing is not resumed here.
+        with RetirementLease(evidence, spec.name, params.lease_seconds).acquire() as lease:
+            done, _ = _earlier_runs(evidence, spec)
+            if done is not None:  # certified meanwhile by the run that held the lease
+                return _result_of_certified(done)
+            journal, plan = _resume(unfinished, spec, params)
+            preflight(plan, shards)
+            log.info("resuming the approved retirement of plan %s", plan.digest)
+            return _execute_and_certify(spec, plan, journal, shards, lease, resumed=True)
 
+    # 1-2. Inventory every copy, streamed into the plan; publish the plan.
+    plan = _steps.plan_system(spec, str(_plan_path(spec)))
+    _publish_plan(plan)
+    if params.dry_run:
+        return _dry_run_result(plan)
+    preflight(plan, shards)  # before anyone is asked to approve
+    # 3. Approval gate: the plan digest, repeated, and the approver's name.
+    approval, approver = _approve(plan, spec, params)
+    with RetirementLease(evidence, spec.name, params.lease_seconds).acquire() as lease:
+        done, _ = _earlier_runs(evidence, spec)
+        if done is not None:  # certified by another run while this one waited for approval
+            return _result_of_certified(done)
+        journal = _start(evidence, spec, plan, approval, approver, params)
+        return _execute_and_certify(spec, plan, journal, shards, lease, resumed=False)
+
+
+def _execute_and_certify(
+    spec: SystemSpec,
+    plan: Plan,
+    journal: Journal,
+    shards: ShardSettings,
+    lease: RetirementLease,
+    *,
+    resumed: bool,
+) -> DecommissionResult:
     batch_size = int(journal.get(APPROVED)["data"]["batch_size"])  # type: ignore[index]
     # 4. Execute: archive first, then purge every copy, destroy the keys, revoke credentials.
     progress = _execute.Progress(plan, "decommission")
     _execute.archive(spec, plan, journal, batch_size, progress)
-    journal = _purge(spec, plan, journal, batch_size, shards, progress)
+    journal = _purge(spec, plan, journal, batch_size, shards, progress, lease)
+    lease.check("destroying the keys")
     keys = _destroy_keys(plan, journal)
+    lease.check("revoking the credentials")
     credentials = _revoke_credentials(plan, journal)
     progress.finish()
     # 5. Verify: re-list everything (one shard per location), keys gone, credentials dead.
     verification = _verify(spec, plan, journal, keys, shards)
     # 6. Certify: manifest, signed certificate, ledger, renderings, artifact.
+    lease.check("issuing the certificate")
     return _certify(spec, plan, journal, keys, credentials, verification, resumed)
 
 
@@ -290,10 +313,13 @@ def _purge(
     size: int,
     settings: ShardSettings,
     progress: _execute.Progress,
+    lease: RetirementLease,
 ) -> Journal:
     """Purge every copy, shard by shard (child flow runs, see :mod:`flows.shards`); returns the
-    journal read afresh (the shards wrote to it)."""
-    shards = purge_shards(plan, journal, evidence_url(spec), size, settings)
+    journal read afresh (the shards wrote to it). Each shard checks before each batch that this
+    run still holds the lease."""
+    lease.check("purging")
+    shards = purge_shards(plan, journal, evidence_url(spec), size, settings, lease_run=lease.run)
     where = settings.deployment or "this flow run"
     get_run_logger().info("purging in %d shard(s) on %s", len(shards), where)
 

@@ -115,6 +115,16 @@ class DecommissionParameters(SpecSource):
         "API limit).",
     )
 
+    lease_seconds: int = Field(
+        default=120,
+        ge=1,
+        le=3600,
+        title="Lease (seconds)",
+        description="One run at a time executes a retirement: the run holds a lease it renews "
+        "every third of this; a second run is refused while it is live. A crashed run's lease "
+        "expires after this long, and a re-run then resumes the retirement.",
+    )
+
     @model_validator(mode="after")
     def _approval_shape(self) -> DecommissionParameters:
         if self.dry_run and self.approve_digest is not None:

@@ -44,10 +44,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from sundown import registry
 from sundown.errors import InputError, IntegrityError, SundownError
 from sundown.plan import Plan, read_plan
+from sundown.store import ObjectStore
 
 from . import _execute, _steps
 from ._common import work_dir
 from .journal import Journal
+from .lease import check_held
 
 SHARD_FLOW = "run-shard"
 SHARD_DEPLOYMENT = f"{SHARD_FLOW}/shard"
@@ -118,6 +120,11 @@ class ShardParameters(BaseModel):
     concurrency_limit: str | None = None
     plan_path: str | None = Field(
         default=None, description="A local copy of the plan, if this machine has one."
+    )
+    lease_run: str | None = Field(
+        default=None,
+        description="The run holding the retirement's lease (flows/lease.py): a purge shard "
+        "checks before each batch that it still does.",
     )
 
     @property
@@ -262,7 +269,13 @@ def create_limits(names: Sequence[str], limit: int) -> list[str]:
 
 
 def purge_shards(
-    plan: Plan, journal: Journal, evidence_url: str, size: int, settings: ShardSettings
+    plan: Plan,
+    journal: Journal,
+    evidence_url: str,
+    size: int,
+    settings: ShardSettings,
+    *,
+    lease_run: str | None = None,
 ) -> list[ShardParameters]:
     per_shard = max(1, settings.copies_per_shard // size)
     out = []
@@ -281,6 +294,7 @@ def purge_shards(
                     last_batch=min(count, first + per_shard),
                     concurrency_limit=limit_name(loc.url) if settings.limits_on() else None,
                     plan_path=plan.path,
+                    lease_run=lease_run,
                 )
             )
     return out
@@ -412,6 +426,13 @@ def _held_ids(plan: Plan, journal: Journal, loc: int) -> list[tuple[str, str | N
     return ids
 
 
+def _lease_guard(store: ObjectStore, params: ShardParameters) -> Callable[[str], None] | None:
+    run = params.lease_run
+    if run is None:
+        return None
+    return lambda before: check_held(store, params.system, run, before)
+
+
 @flow(
     name=SHARD_FLOW,
     description="One shard of a retirement: purge a range of batches of one location of an "
@@ -454,6 +475,7 @@ def run_shard(params: ShardParameters) -> ShardResult:
             params.first_batch,
             params.last_batch,
             limit=params.concurrency_limit,
+            guard=_lease_guard(journal.store, params),
         )
         result.batches_purged, result.batches_skipped = len(outcomes), skipped
         for o in outcomes:

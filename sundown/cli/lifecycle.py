@@ -102,6 +102,12 @@ def register(app: typer.Typer) -> None:
             None, "--performer", help="Your name (default: $USER)."
         ),
         performer_role: str = typer.Option("operator", "--performer-role"),
+        lease_seconds: int = typer.Option(
+            120,
+            "--lease-seconds",
+            help="One run at a time: a second run is refused while this run's lease is live; "
+            "a crashed run's lease expires after this long.",
+        ),
         var: list[str] = VAR_OPT,
     ) -> None:
         """Retire a system: --dry-run to plan, or --approve DIGEST to execute the reviewed plan
@@ -129,6 +135,7 @@ def register(app: typer.Typer) -> None:
             performer=Party(name=performer, role=performer_role)
             if performer
             else default_performer(),
+            lease_seconds=lease_seconds,
         )
         result = decommission_system(params)
         console = _console()

@@ -52,6 +52,8 @@ class Hooks:
     # -- phases
 
     def store_phase(self, store: Any, key: str) -> str:
+        if "/lease/" in key:
+            return "lease"
         url = str(getattr(store, "url", ""))
         if self.archive_prefix and url.startswith(self.archive_prefix):
             return "archive"
@@ -86,6 +88,8 @@ class Hooks:
 
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             p = phase(*args, **kwargs)
+            if p == "lease":  # renewals come from a timer thread: not a reproducible event
+                return real(*args, **kwargs)
             hooks.event(p, f"{attr} before")
             out = real(*args, **kwargs)
             if p == "purge":

@@ -75,6 +75,9 @@ PHASES = (
     "verification",
     "certification",
 )
+# A killed run's lease (flows/lease.py) blocks a re-run until it expires: short in these trials,
+# and each resume waits it out (the two-runs test gives run A a long one).
+CRASH_LEASE_SECONDS = 3
 TRIALS_PER_PHASE = int(os.environ.get("SUNDOWN_CRASH_TRIALS_PER_PHASE", "3"))
 TIMER_TRIALS = int(os.environ.get("SUNDOWN_CRASH_TIMER_TRIALS", "3"))
 
@@ -217,7 +220,7 @@ class CrashSystem:
         return {
             "id": f"{self.name}-{id_}",
             "flow": "decommission",
-            "params": {"spec_path": str(self.spec)},
+            "params": {"spec_path": str(self.spec), "lease_seconds": CRASH_LEASE_SECONDS},
             "env": self.env,
             "out": str(self.root / f"{id_}.json"),
             "archive_prefix": (self.root / "stores" / "archive").as_uri(),
@@ -463,6 +466,7 @@ def crash_trial(zygote: Zygote, tmp: Path, env: dict[str, str], phase: str, n: i
     check_after_crash(system)
     if phase != "timer":
         assert killed, line
+    time.sleep(CRASH_LEASE_SECONDS + 0.5)  # the killed run's lease expires
     resumed = zygote.run(system.job("resume", params_extra={"approve_digest": digest}))
     assert resumed["exit"] == 0, resumed
     check_after_resume(system, resumed["answer"], digest)
@@ -723,7 +727,8 @@ def two_runs_at_once(zygote: Zygote, tmp: Path, env: dict[str, str]) -> dict[str
     box: dict[str, Any] = {}
 
     def run_a() -> None:
-        job = system.job("A", plan_first=True, pause_at=first_purge, pause_file=str(go))
+        job = system.job("A", plan_first=True, pause_at=first_purge, pause_file=str(go),
+                         params_extra={"lease_seconds": 60})  # fmt: skip
         box["A"] = zygote.run(job)
 
     thread = threading.Thread(target=run_a, daemon=True)
@@ -763,18 +768,10 @@ def test_two_runs_at_once_never_certify_twice_or_lose_anything(
     check_after_resume(system, done[0], runs["digest"])  # one certificate, one ledger record
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: nothing stops a second run of a retirement that is in progress: "
-    "flows/decommission.py _earlier_runs() takes the running retirement's journal for an "
-    "unfinished (crashed) one and the second run 'resumes' it alongside the first (both purge, "
-    "destroy and revoke; the create-only journal keeps one certificate). Expected: the second "
-    "run stops with a clear message (a Prefect concurrency limit per system created strictly, "
-    "or a lock/lease in the journal that a crashed run's lease expiry releases)",
-)
 def test_second_run_of_a_retirement_in_progress_is_refused(
     zygote: Zygote, crash_world: tuple[Path, dict[str, str]]
 ) -> None:
+    """Regression (was a strict xfail): run B meets run A's live lease and stops, naming it."""
     tmp, env = crash_world
     runs = two_runs_at_once(zygote, tmp, env)
     second = runs["B"]["answer"]
