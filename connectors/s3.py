@@ -40,10 +40,10 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, BinaryIO, cast
 from urllib.parse import urlsplit
 
-import boto3
 import botocore.exceptions
 from botocore.config import Config
 
+from connectors import _aws
 from sundown.errors import (
     BackendError,
     ConflictError,
@@ -270,11 +270,10 @@ def _retry_config() -> Config:
 
 def new_client() -> S3Client:
     """A fresh S3 client from the standard boto3 chain as the environment is now."""
-    session = boto3.session.Session()
     config = _retry_config().merge(
         Config(max_pool_connections=max(UPLOAD_CONCURRENCY, HOLD_PROBE_CONCURRENCY) + 2)
     )
-    return session.client("s3", config=config)
+    return cast("S3Client", _aws.new_client("s3", config))
 
 
 class S3Store:

@@ -114,6 +114,12 @@ def test_each_store_builds_its_own_client_from_the_environment(
     third = _store("s3://some-bucket/a")
     assert first.client.meta.endpoint_url == moto_env
     assert third.client.meta.endpoint_url == "http://127.0.0.1:9"
+    # credentials too (only botocore's service-model loader is shared, connectors/_aws.py)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIASUNDOWNOTHER0001")
+    fourth = _store("s3://some-bucket/a")
+    signer = "_request_signer"  # botocore keeps the resolved credentials on the client's signer
+    assert getattr(fourth.client, signer)._credentials.access_key == "AKIASUNDOWNOTHER0001"
+    assert getattr(first.client, signer)._credentials.access_key != "AKIASUNDOWNOTHER0001"
 
 
 def test_retries_are_botocores_standard_mode_and_bounded(

@@ -15,11 +15,11 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
-import boto3
 import botocore.exceptions
 from botocore.config import Config
 from pydantic import SecretStr
 
+from connectors import _aws
 from connectors.credentials import Checks, CredentialEvidence, NewSecret, Rotation, now
 from sundown.errors import (
     BackendError,
@@ -40,7 +40,7 @@ _TRANSIENT = {"Throttling", "ThrottlingException", "ServiceFailure", "RequestLim
 
 def _iam() -> Any:
     config = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=10)
-    return boto3.session.Session().client("iam", config=config)
+    return _aws.new_client("iam", config)
 
 
 @contextlib.contextmanager
