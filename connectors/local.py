@@ -140,11 +140,13 @@ class FileStore:
         start = self._root.joinpath(*prefix.split("/")) if prefix else self._root
         if start.is_symlink():
             return
-        yield from self._walk(start, prefix)
+        for info, temporary in self._walk(start, prefix):
+            if not temporary:
+                yield info
 
-    def _walk(self, folder: Path, rel: str) -> Iterator[ObjectInfo]:
+    def _walk(self, folder: Path, rel: str) -> Iterator[tuple[ObjectInfo, bool]]:
         """Files below ``folder`` in key order (a folder sorts as ``name/``), not following
-        symbolic links."""
+        symbolic links; each with whether it is the temp file of an unfinished write."""
         try:
             with os.scandir(folder) as it:
                 entries = sorted(
@@ -154,12 +156,11 @@ class FileStore:
             return
         for e in entries:
             key = f"{rel}/{e.name}" if rel else e.name
-            if e.name.startswith(TMP_PREFIX):
-                continue
             if e.is_dir(follow_symlinks=False):
-                yield from self._walk(Path(e.path), key)
+                if not e.name.startswith(TMP_PREFIX):
+                    yield from self._walk(Path(e.path), key)
             elif e.is_file(follow_symlinks=False):
-                yield self._info(key, e.stat(follow_symlinks=False))
+                yield self._info(key, e.stat(follow_symlinks=False)), e.name.startswith(TMP_PREFIX)
 
     def delete(self, key: str, version_id: str | None = None) -> None:
         self._no_versions(version_id)
@@ -186,14 +187,21 @@ class FileStore:
     # -- Inventory --------------------------------------------------------------------------
 
     def inventory(self, prefix: str = "") -> Iterator[Entry]:
-        for info in self.list(prefix):
+        """Every file, and every temp file a crashed write left (``.sundown-tmp-*``, which
+        ``list`` hides): those are this store's incomplete uploads, kind ``multipart_upload``,
+        so that a retirement deletes them too and its re-listing proves it."""
+        prefix = check_prefix(prefix)
+        start = self._root.joinpath(*prefix.split("/")) if prefix else self._root
+        if start.is_symlink():
+            return
+        for info, temporary in self._walk(start, prefix):
             yield Entry(
                 key=info.key,
                 version_id=None,
-                kind=EntryKind.OBJECT,
+                kind=EntryKind.MULTIPART_UPLOAD if temporary else EntryKind.OBJECT,
                 size=info.size,
                 modified=info.modified,
-                is_latest=True,
+                is_latest=not temporary,
             )
 
     def purge(self, entries: Sequence[Entry], *, bypass_governance: bool = False) -> PurgeResult:
@@ -201,9 +209,12 @@ class FileStore:
         DeleteObjects reports it); the re-listing, not this result, is the proof."""
         result = PurgeResult()
         for entry in entries:  # validate all first: stop before deleting anything odd
-            if entry.kind is not EntryKind.OBJECT or entry.version_id is not None:
+            temporary = entry.key.rsplit("/", 1)[-1].startswith(TMP_PREFIX)
+            kind = EntryKind.MULTIPART_UPLOAD if temporary else EntryKind.OBJECT
+            if entry.kind is not kind or entry.version_id is not None:
                 raise InputError(
-                    f"{self.url} has only current objects; cannot purge {entry.kind} "
+                    f"{self.url} has only current objects and temp files of unfinished writes; "
+                    f"cannot purge {entry.kind} "
                     f"{entry.key!r} version {entry.version_id!r}"
                 )
             self._path(entry.key)

@@ -112,3 +112,26 @@ def test_create_only_has_one_winner_across_processes(tmp_path: Path) -> None:
         wins = list(pool.map(_create, [(tmp_path.as_uri(), n) for n in range(16)]))
     assert wins.count(True) == 1
     assert [p.name for p in tmp_path.iterdir()] == ["record"]  # no temp file left behind
+
+
+def test_a_crashed_writes_temp_file_is_inventoried_and_purged(tmp_path: Path) -> None:
+    """A write killed before its rename leaves ``.sundown-tmp-*`` beside the target: hidden from
+    ``list`` (it is no object), but a copy of the data all the same, so inventory reports it as
+    an incomplete upload and a purge removes it (the retirement's re-listing then proves it)."""
+    store = open_store((tmp_path / "w").as_uri())
+    store.put("a/model.bin", [b"weights"])
+    left = tmp_path / "w" / "a" / ".sundown-tmp-k3j2h1"
+    left.write_bytes(b"half a model")
+    assert [o.key for o in store.list()] == ["a/model.bin"]
+    entries = sorted(store.inventory(), key=lambda e: e.key)
+    assert [(e.key, e.kind, e.size) for e in entries] == [
+        ("a/.sundown-tmp-k3j2h1", EntryKind.MULTIPART_UPLOAD, 12),
+        ("a/model.bin", EntryKind.OBJECT, 7),
+    ]
+    # the kind must match the file: a temp file is no object, an object no temp file
+    wrong = Entry("a/model.bin", None, EntryKind.MULTIPART_UPLOAD, 7, entries[1].modified)
+    with pytest.raises(InputError, match="temp files of unfinished writes"):
+        store.purge([entries[0], wrong])
+    assert left.exists()  # refused before deleting anything
+    assert len(store.purge(entries).deleted) == 2
+    assert list(store.inventory()) == []

@@ -130,6 +130,24 @@ def test_approved_retirement_completes_and_certificate_verifies(system: System) 
     assert proc.returncode == 0, proc.stderr
 
 
+def test_a_crashed_writes_temp_file_in_scope_is_planned_purged_and_listed(
+    system: System,
+) -> None:
+    """A write killed before its rename left ``.sundown-tmp-*`` in the logs folder: hidden from
+    listings, but a copy of the data. The plan counts it, the purge removes it, the manifest
+    names it as an incomplete upload."""
+    left = system.store("logs/sys-a") / ".sundown-tmp-x1y2z3"
+    left.write_bytes(b"a log line that never got its name")
+    plan = decommission_system(params(system, dry_run=True))
+    result = decommission_system(params(system, approve_digest=plan.plan_digest, approver=APPROVER))
+    assert result.status == "complete", result.exceptions
+    assert not left.exists() and system.canaries_intact()
+    assert result.manifest_url
+    manifest = Path(result.manifest_url.removeprefix("file://")).read_text().splitlines()
+    (entry,) = [json.loads(line) for line in manifest if ".sundown-tmp-x1y2z3" in line]
+    assert entry["kind"] == "multipart_upload", entry
+
+
 def test_rerun_after_completion_issues_no_second_certificate(system: System) -> None:
     plan = decommission_system(params(system, dry_run=True))
     first = decommission_system(params(system, approve_digest=plan.plan_digest, approver=APPROVER))
