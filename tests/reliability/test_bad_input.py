@@ -916,7 +916,8 @@ def _interrupted(tmp_path: Path, name: str, cli: CliRun) -> tuple[object, list[s
         with pytest.raises(RuntimeError, match="simulated crash"):
             cli("decommission", spec, *var, "--approve", digest[1], *APPROVER)
     assert len(calls) == 2
-    (folder,) = (system.root / "evidence" / "decommissions" / name).iterdir()  # type: ignore[attr-defined]
+    runs = system.root / "evidence" / "decommissions" / name  # type: ignore[attr-defined]
+    (folder,) = [p for p in runs.iterdir() if p.name != "lease"]  # the plan's journal folder
     return system, var, digest[1], folder
 
 
