@@ -70,6 +70,7 @@ from sundown.store import (
     HoldState,
     ObjectInfo,
     ObjectStore,
+    Placement,
     PurgeFailure,
     PurgeResult,
     SoftDeletePolicy,
@@ -542,6 +543,27 @@ class AzureBlobStore:
             int(days) * 86400 if days else None,
             "blob service properties delete_retention_policy",
         )
+
+    # -- Placed ---------------------------------------------------------------------------------
+
+    def placement(self) -> Placement:
+        """The storage account's name (from the account URL the client was made with: no
+        request) as the account. The Blob data plane does not report the account's region:
+        Get Account Information (one request, made here) gives only the SKU and the account
+        kind, which the note repeats, since a geo-redundant SKU (``*GRS``, ``*GZRS``) also
+        keeps a copy in the paired secondary region. Region: always ``None``."""
+        account = self._service.account_name or None
+        note = "the Blob data plane does not report the storage account's region"
+        try:
+            info = _call(f"account of {self.url}", self._service.get_account_information)
+        except SundownError as exc:
+            note += f" (Get Account Information not read: {exc})"
+        else:
+            sku, kind = info.get("sku_name"), info.get("account_kind")
+            note += f"; Get Account Information: SKU {sku}, kind {kind}"
+            if "GRS" in str(sku).upper() or "GZRS" in str(sku).upper():
+                note += ", geo-redundant: a copy is kept in the paired secondary region"
+        return Placement("azure", account, None, note, "storage account")
 
     # -- Copier ---------------------------------------------------------------------------------
 

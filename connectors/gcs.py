@@ -68,6 +68,7 @@ from sundown.store import (
     HoldState,
     ObjectInfo,
     ObjectStore,
+    Placement,
     PurgeFailure,
     PurgeResult,
     SoftDeletePolicy,
@@ -542,6 +543,37 @@ class GcsStore:
             seconds or None,
             f"bucket {self._bucket_name} soft_delete_policy.retention_duration_seconds",
         )
+
+    # -- Placed ---------------------------------------------------------------------------------
+
+    def placement(self) -> Placement:
+        """From the bucket resource (one ``GET`` of the bucket, shared with ``capabilities``):
+        its project number as the account (the project that owns the bucket) and its
+        ``location`` as the region (lower case, with the location type when it is not a
+        single region: ``"eu (multi-region)"``). Without a project number the client's
+        project is given instead, named as such. If the bucket cannot be read (refused, gone,
+        unreachable): account and region ``None``, the reason in the note."""
+        try:
+            bucket = self._bucket_settings()
+        except SundownError as exc:  # refused, gone, unreachable: say so, do not fail
+            return Placement("gcp", None, None, f"bucket resource not read: {exc}", "project")
+        number = str(bucket.project_number or "")
+        if number and number != "0":
+            account, kind, note = number, "project number", None
+        else:
+            account, kind = self._client.project, "client project"
+            note = f"the bucket resource of {self._bucket_name} gave no project number"
+        region: str | None = None
+        if bucket.location:
+            region = str(bucket.location).lower()
+            kind_of_location = str(bucket.location_type or "region")
+            if kind_of_location != "region":
+                region += f" ({kind_of_location})"
+        else:
+            note = "; ".join(
+                filter(None, [note, f"the bucket resource of {self._bucket_name} gave no location"])
+            )
+        return Placement("gcp", account or None, region, note or None, kind)
 
     # -- Copier ---------------------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ artifacts are encrypted under, not by unlinking alone.
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,6 +30,7 @@ from sundown.store import (
     EntryKind,
     ObjectInfo,
     ObjectStore,
+    Placement,
     PurgeFailure,
     PurgeResult,
     SoftDeletePolicy,
@@ -234,6 +236,11 @@ class FileStore:
 
     def soft_delete_policy(self) -> SoftDeletePolicy:
         return SoftDeletePolicy(None, "file store: no soft delete")
+
+    def placement(self) -> Placement:
+        """Provider ``local``, the host name (``socket.gethostname()``) as the account; a
+        folder has no region. No request, nothing to fail."""
+        return Placement("local", socket.gethostname() or None, None, None, "host")
 
     # -- Copier -----------------------------------------------------------------------------
 

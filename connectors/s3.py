@@ -60,6 +60,7 @@ from sundown.store import (
     HoldState,
     ObjectInfo,
     ObjectStore,
+    Placement,
     PurgeFailure,
     PurgeResult,
     SoftDeletePolicy,
@@ -776,6 +777,31 @@ class S3Store:
             None, "S3 has no soft delete: old versions and delete markers are inventoried"
         )
 
+    # -- Placed ---------------------------------------------------------------------------------
+
+    def placement(self) -> Placement:
+        """The account of the caller's credentials (STS ``GetCallerIdentity``, a client made
+        like the S3 one, credentials resolved afresh) and the bucket's region
+        (``GetBucketLocation``; none or ``""`` is us-east-1, ``EU`` is eu-west-1). A refusal, or
+        an endpoint without STS, leaves that part ``None`` with the reason in the note."""
+        notes: builtins.list[str] = []
+        account: str | None = None
+        try:
+            sts = _aws.new_client("sts", _retry_config())
+            account = str(sts.get_caller_identity()["Account"]) or None
+        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
+            notes.append(f"account not learned: sts:GetCallerIdentity {_why(exc)}")
+        except KeyError:
+            notes.append("account not learned: sts:GetCallerIdentity gave no Account")
+        region: str | None = None
+        try:
+            answer = self.client.get_bucket_location(Bucket=self.bucket)
+            constraint = str(answer.get("LocationConstraint") or "")
+            region = _LEGACY_REGIONS.get(constraint, constraint)
+        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
+            notes.append(f"region not learned: s3:GetBucketLocation {_why(exc)}")
+        return Placement("aws", account, region, "; ".join(notes) or None)
+
     # -- Copier ---------------------------------------------------------------------------------
 
     def copy(
@@ -827,6 +853,20 @@ class S3Store:
                 )
             new_version = None
         return dest.head(dest_key, new_version)
+
+
+# GetBucketLocation's answers that are not region names.
+_LEGACY_REGIONS = {"": "us-east-1", "EU": "eu-west-1"}
+
+
+def _why(exc: Exception) -> str:
+    """Why a placement request failed, in a few words (an error code, never a credential)."""
+    if isinstance(exc, botocore.exceptions.ClientError):
+        code, status = _error_code(exc)
+        return f"refused ({code})" if code in _DENIED or status == 403 else f"failed ({code})"
+    if isinstance(exc, botocore.exceptions.NoCredentialsError):
+        return "failed (no AWS credentials found)"
+    return f"failed ({type(exc).__name__})"
 
 
 def _chain(head: list[bytes], rest: Iterator[bytes]) -> Iterator[bytes]:

@@ -60,10 +60,11 @@ from sundown.certificate import (
     verify_certificate,
 )
 from sundown.certificate import Counts as CertCounts
-from sundown.errors import InputError, IntegrityError
+from sundown.errors import InputError, IntegrityError, SundownError
 from sundown.ledger import RecordKind
 from sundown.plan import Approval, Plan, check_plan_approval, normalize_digest, read_plan
 from sundown.spec import SystemSpec
+from sundown.store import Placed, Placement
 
 from . import _execute, _steps
 from ._common import (
@@ -727,7 +728,9 @@ def _certificate(
         approver=_party(meta["approver"]),
         approved_at=datetime.fromisoformat(meta["approved_at"]),
         execution=Execution(
-            started_at=datetime.fromisoformat(meta["started_at"]), completed_at=completed
+            started_at=datetime.fromisoformat(meta["started_at"]),
+            completed_at=completed,
+            **_placements(plan),
         ),
         locations=records,
         keys_destroyed=keys,
@@ -736,6 +739,41 @@ def _certificate(
         exceptions=exceptions,
         status=status,
     )
+
+
+_PLACEMENT_PROVIDERS = {"s3": "aws", "gs": "gcp", "az": "azure", "file": "local"}
+
+
+def _placements(plan: Plan) -> dict[str, list[str]]:
+    """NIST "location": the accounts and regions of the locations sanitized (not the evidence
+    store's), in plan order, without repeats: ``{"accounts": [...], "regions": [...]}``. Each
+    bucket (container, folder tree) is asked once. A store without ``placement()``, or one that
+    fails, is recorded as unknown with the reason; it never stops the certificate."""
+    from urllib.parse import urlsplit
+
+    accounts: list[str] = []
+    regions: list[str] = []
+    asked: set[str] = set()
+    for loc in plan.locations:
+        parts = urlsplit(loc.url)
+        where = f"{parts.scheme}://{parts.netloc}"
+        if where in asked:
+            continue
+        asked.add(where)
+        provider = _PLACEMENT_PROVIDERS.get(parts.scheme, parts.scheme)
+        try:
+            store = registry.open_store(loc.url)
+            placed = store.placement() if isinstance(store, Placed) else None
+        except Exception as exc:  # evidence gathering never stops a retirement
+            reason = str(exc) if isinstance(exc, SundownError) else type(exc).__name__
+            get_run_logger().warning("placement of %s not learned: %s", loc.url, reason)
+            placed = Placement(provider, None, None, f"{where}: {reason}")
+        if placed is None:
+            placed = Placement(provider, None, None, f"{where}: the store does not report it")
+        for out, label in ((accounts, placed.account_label), (regions, placed.region_label)):
+            if label is not None and label[:1000] not in out:
+                out.append(label[:1000])  # a certificate field's bound is 4096 characters
+    return {"accounts": accounts, "regions": regions}
 
 
 def _result_of_certified(

@@ -656,6 +656,7 @@ def certificate_markdown(r: Rendering) -> str:
     """The certificate as Markdown (for a Prefect artifact)."""
     cert = r.certificate
     head, sentence = status_in_words(cert.status)
+    where = _md("; ".join(cert.execution.accounts + cert.execution.regions) or "not recorded")
     out = [
         f"# Certificate of Sanitization: {_md(cert.system.name)}",
         "",
@@ -673,6 +674,7 @@ def certificate_markdown(r: Rendering) -> str:
         f"| Approved by | {_md(cert.approver.name)}, {_md(cert.approver.role)}, "
         f"{_md(cert.approver.organisation)} at {_when(cert.approved_at)} |",
         f"| When | {_when(cert.execution.started_at)} to {_when(cert.execution.completed_at)} |",
+        f"| Where | {where} |",
         f"| Tool | {_md(cert.tool.name)} {_md(cert.tool.version)} |",
         "",
         "## Locations",

@@ -11,6 +11,7 @@ Every store implements :class:`ObjectStore` (put a stream, open a stream, head, 
 :class:`Inventory` (every copy: versions, delete markers, snapshots, soft-deleted objects,
 incomplete uploads; purge exact versions; report the soft-delete window). Optional abilities are
 declared in ``capabilities`` and callers test for a :class:`Capability`, never for a backend type.
+Optional interfaces (:class:`Copier`, :class:`Placed`) are tested for with ``isinstance``.
 """
 
 from __future__ import annotations
@@ -182,6 +183,55 @@ class Inventory(Protocol):
         ...
 
     def soft_delete_policy(self) -> SoftDeletePolicy: ...
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a store's data lives, as far as the backend tells (NIST SP 800-88 "location").
+
+    ``provider`` is a short name (``"aws"``, ``"gcp"``, ``"azure"``, ``"local"``); ``account``
+    the account, project or host the data belongs to, of the kind ``account_kind`` names
+    (``None`` for AWS's plain account id; ``"project"``, ``"storage account"``, ``"host"``);
+    ``region`` the provider's own name of the region (``"eu-west-1"``, ``"europe-west4"``).
+    ``None`` means not learned; ``note`` then says why (refused, not reported by the API, ...).
+    A store that has no region at all (a local folder) gives ``None`` and no note.
+    """
+
+    provider: str
+    account: str | None
+    region: str | None
+    note: str | None = None
+    account_kind: str | None = None
+
+    @property
+    def account_label(self) -> str:
+        """``"aws 123456789012"``, ``"gcp project acme"``, ``"azure storage account foo"``, or
+        ``"aws account unknown (why)"``."""
+        if self.account is None:
+            why = f" ({self.note})" if self.note else ""
+            return f"{self.provider} {self.account_kind or 'account'} unknown{why}"
+        return " ".join(p for p in (self.provider, self.account_kind, self.account) if p)
+
+    @property
+    def region_label(self) -> str | None:
+        """``"aws eu-west-1"``, ``"azure region unknown for storage account foo (why)"``, or
+        ``None`` when there is nothing to say (no region, no note)."""
+        if self.region is not None:
+            return f"{self.provider} {self.region}"
+        if self.note is None:
+            return None
+        of = f" for {self.account_kind or 'account'} {self.account}" if self.account else ""
+        return f"{self.provider} region unknown{of} ({self.note})"
+
+
+@runtime_checkable
+class Placed(Protocol):
+    """Optional: a store that can say where its data lives. Asked only when needed (a request
+    or two), never when the store is opened. A part it cannot learn (refused, not reported,
+    unreachable) is ``None`` with the reason in :attr:`Placement.note`: ``placement()`` is
+    evidence gathering and does not raise for backend failures."""
+
+    def placement(self) -> Placement: ...
 
 
 @runtime_checkable
