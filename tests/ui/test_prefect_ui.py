@@ -24,7 +24,7 @@ import pytest
 from sundown import registry
 from tests.fixtures.process import ROOT, free_port, running, start_server
 from tests.flows.systems import System, make_system
-from tests.scale.servers import start_prefect_server
+from tests.scale.servers import start_postgres, start_prefect_server
 
 pytestmark = pytest.mark.slow
 
@@ -51,23 +51,29 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def ui_server(tmp_path_factory: pytest.TempPathFactory, home: Path) -> Iterator[str]:
-    """A Prefect server with its UI on, and `sundown serve` serving the deployments to it."""
-    server = start_prefect_server(tmp_path_factory.mktemp("prefect-ui-home"), ui=True,
-                                  name="prefect-ui")  # fmt: skip
-    with running(server):
-        port = free_port()  # names the log file only
-        log = ROOT / "test-output" / "servers" / f"sundown-serve-ui-{port}.log"
-        serve = start_server(
-            "sundown-serve-ui",
-            [sys.executable, "-m", "sundown", "serve"],
-            port,
-            env={"PREFECT_API_URL": f"{server.url}/api", "SUNDOWN_HOME": str(home)},
-            ready=lambda: "being served" in log.read_text(errors="replace"),
-            timeout=120,
-            cwd=ROOT,
-        )
-        with running(serve):
-            yield server.url
+    """A Prefect server with its UI on, and `sundown serve` serving the deployments to it. On
+    PostgreSQL, as runbooks/prefect-on-postgres.md recommends: on SQLite, the UI's resume under
+    CI load once met "database is locked" (the server answered 500 and the dialog stayed)."""
+    pg = start_postgres("prefect_ui")
+    try:
+        server = start_prefect_server(tmp_path_factory.mktemp("prefect-ui-home"), pg.url,
+                                      ui=True, name="prefect-ui")  # fmt: skip
+        with running(server):
+            port = free_port()  # names the log file only
+            log = ROOT / "test-output" / "servers" / f"sundown-serve-ui-{port}.log"
+            serve = start_server(
+                "sundown-serve-ui",
+                [sys.executable, "-m", "sundown", "serve"],
+                port,
+                env={"PREFECT_API_URL": f"{server.url}/api", "SUNDOWN_HOME": str(home)},
+                ready=lambda: "being served" in log.read_text(errors="replace"),
+                timeout=120,
+                cwd=ROOT,
+            )
+            with running(serve):
+                yield server.url
+    finally:
+        pg.stop()
 
 
 @pytest.fixture(scope="module")
