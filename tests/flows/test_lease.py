@@ -17,6 +17,7 @@ from sundown.errors import ConflictError
 from sundown.store import ObjectStore
 
 SYSTEM = "sys-lease"
+LEASE = 3  # seconds: long enough that a loaded machine does not expire it between two lines
 
 
 @pytest.fixture(params=["file", "s3"])
@@ -65,14 +66,14 @@ def test_a_second_run_is_refused_while_the_first_holds_the_lease(store: ObjectSt
 
 
 def test_a_crashed_runs_lease_expires_and_it_could_no_longer_act(store: ObjectStore) -> None:
-    crashed = RetirementLease(store, SYSTEM, 1).acquire()
+    crashed = RetirementLease(store, SYSTEM, LEASE).acquire()
     crashed._stop.set()  # what a SIGKILL does to the renewals: none after this
     assert crashed._thread is not None
     crashed._thread.join()
-    successor = RetirementLease(store, SYSTEM, 1)
+    successor = RetirementLease(store, SYSTEM, LEASE)
     with pytest.raises(ConflictError, match="in progress"):
         successor.acquire()
-    time.sleep(1.1)
+    time.sleep(LEASE + 0.1)
     with successor.acquire():
         check_held(store, SYSTEM, successor.run, "a batch")
         # had the crashed run only been frozen, it would stop before its next destructive step
@@ -83,9 +84,9 @@ def test_a_crashed_runs_lease_expires_and_it_could_no_longer_act(store: ObjectSt
 def test_the_holder_renews_and_stops_once_another_run_took_its_next_epoch(
     store: ObjectStore,
 ) -> None:
-    holder = RetirementLease(store, SYSTEM, 1).acquire()
+    holder = RetirementLease(store, SYSTEM, LEASE).acquire()
     start = holder._epoch
-    wait_for(lambda: holder._epoch >= start + 2)  # renewed twice: a record every third second
+    wait_for(lambda: holder._epoch >= start + 2)  # renewed twice: a record every third of LEASE
     holder.check("purging")
     # another run writes the holder's next epoch first (as after a partition longer than the
     # lease): the holder's renewal meets it, and the holder stops

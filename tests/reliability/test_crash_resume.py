@@ -77,7 +77,7 @@ PHASES = (
 )
 # A killed run's lease (flows/lease.py) blocks a re-run until it expires: short in these trials,
 # and each resume waits it out (the two-runs test gives run A a long one).
-CRASH_LEASE_SECONDS = 3
+CRASH_LEASE_SECONDS = 5
 TRIALS_PER_PHASE = int(os.environ.get("SUNDOWN_CRASH_TRIALS_PER_PHASE", "3"))
 TIMER_TRIALS = int(os.environ.get("SUNDOWN_CRASH_TIMER_TRIALS", "3"))
 
