@@ -138,17 +138,20 @@ class FileStore:
         return self._info(key, st)
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        for info, _temporary in self._scan(prefix, temporary=False):
+            yield info
+
+    def _scan(self, prefix: str, *, temporary: bool) -> Iterator[tuple[ObjectInfo, bool]]:
         prefix = check_prefix(prefix)
         start = self._root.joinpath(*prefix.split("/")) if prefix else self._root
-        if start.is_symlink():
-            return
-        for info, temporary in self._walk(start, prefix):
-            if not temporary:
-                yield info
+        if not start.is_symlink():
+            yield from self._walk(start, prefix, temporary)
 
-    def _walk(self, folder: Path, rel: str) -> Iterator[tuple[ObjectInfo, bool]]:
+    def _walk(self, folder: Path, rel: str, temporary: bool) -> Iterator[tuple[ObjectInfo, bool]]:
         """Files below ``folder`` in key order (a folder sorts as ``name/``), not following
-        symbolic links; each with whether it is the temp file of an unfinished write."""
+        symbolic links; the temp files of unfinished writes too if ``temporary``, each with
+        whether it is one. A file gone between the folder's listing and its stat (a concurrent
+        delete, or a temp file renamed into place) is left out."""
         try:
             with os.scandir(folder) as it:
                 entries = sorted(
@@ -158,11 +161,16 @@ class FileStore:
             return
         for e in entries:
             key = f"{rel}/{e.name}" if rel else e.name
+            temp = e.name.startswith(TMP_PREFIX)
             if e.is_dir(follow_symlinks=False):
-                if not e.name.startswith(TMP_PREFIX):
-                    yield from self._walk(Path(e.path), key)
-            elif e.is_file(follow_symlinks=False):
-                yield self._info(key, e.stat(follow_symlinks=False)), e.name.startswith(TMP_PREFIX)
+                if not temp:
+                    yield from self._walk(Path(e.path), key, temporary)
+            elif e.is_file(follow_symlinks=False) and (temporary or not temp):
+                try:
+                    st = e.stat(follow_symlinks=False)
+                except FileNotFoundError:
+                    continue
+                yield self._info(key, st), temp
 
     def delete(self, key: str, version_id: str | None = None) -> None:
         self._no_versions(version_id)
@@ -192,11 +200,7 @@ class FileStore:
         """Every file, and every temp file a crashed write left (``.sundown-tmp-*``, which
         ``list`` hides): those are this store's incomplete uploads, kind ``multipart_upload``,
         so that a retirement deletes them too and its re-listing proves it."""
-        prefix = check_prefix(prefix)
-        start = self._root.joinpath(*prefix.split("/")) if prefix else self._root
-        if start.is_symlink():
-            return
-        for info, temporary in self._walk(start, prefix):
+        for info, temporary in self._scan(prefix, temporary=True):
             yield Entry(
                 key=info.key,
                 version_id=None,
