@@ -224,7 +224,11 @@ def parse_url(url: str) -> tuple[str, str]:
 def new_service_client() -> BlobServiceClient:
     """A fresh client for the account the environment names right now."""
     options: dict[str, Any] = {
-        "retry_policy": ExponentialRetry(initial_backoff=2, increment_base=2, retry_total=4),
+        # retry_read: a connection lost after the request was sent (the SDK's "read" errors)
+        # gets the same budget as any other failure (its default, 3, ran out before the total)
+        "retry_policy": ExponentialRetry(
+            initial_backoff=2, increment_base=2, retry_total=4, retry_read=4
+        ),
         "max_single_put_size": _CHUNK,
         "max_block_size": _CHUNK,
         "max_chunk_get_size": _CHUNK,

@@ -14,6 +14,13 @@ printed), answered by a fault instead of (or after) being forwarded:
   before the answer reaches the client: the client must retry safely;
 - ``slow``: the answer is delayed by ``slow_seconds``.
 
+Faults are transient: one request (same method and path with query) is faulted at most
+``MAX_IN_A_ROW`` times in a row; its next attempt goes through. Every client here retries at
+least four times, so a seed that happened to fault one request five times over (as one did:
+the 10% draw and the guaranteed kinds landing on one upload's retries) no longer fails a run
+for a reason no real outage resembles; a guaranteed kind that meets the cap moves to the next
+request.
+
 ``rules`` answer chosen requests deterministically (a permanent 403 on every delete: the rule
 returns an :class:`Answer`; or ``"lost"`` / ``"drop"`` for that fault on that request), and every
 request is logged (method, path, query, status, fault) in ``log``. Nothing here knows a
@@ -38,6 +45,7 @@ from urllib.parse import urlsplit
 
 Flavour = Literal["s3", "gcs", "azure", "vault"]
 KINDS = ("error", "throttle", "drop", "lost", "slow")
+MAX_IN_A_ROW = 3  # faults of one request in a row; the next attempt goes through
 HOP = {
     "connection",
     "keep-alive",
@@ -128,6 +136,7 @@ class FaultProxy:
         self.log: list[tuple[str, str, int, str]] = []  # (method, path, status, fault)
         self.enabled = True
         self._random = random.Random(self.seed)
+        self._in_a_row: dict[tuple[str, str], int] = {}  # faults of one request, consecutive
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -191,12 +200,20 @@ class FaultProxy:
             if not self.enabled:
                 return None, None
             draw = self._random.random()
+            same = (request.method, request.path)
+            if self._in_a_row.get(same, 0) >= MAX_IN_A_ROW:  # transient: this attempt passes
+                self._in_a_row.pop(same)
+                if self.requests in self.guaranteed:
+                    self.guaranteed[self.requests + 1] = self.guaranteed.pop(self.requests)
+                return None, None
             if self.requests in self.guaranteed:
                 kind = self.guaranteed[self.requests]
             elif draw >= self.rate:
+                self._in_a_row.pop(same, None)
                 return None, None
             else:
                 kind = self._random.choice(self.kinds)
+            self._in_a_row[same] = self._in_a_row.get(same, 0) + 1
             self.injected[kind] += 1
         if kind in ("error", "throttle"):
             return kind, _error_answer(self.flavour, kind)
