@@ -78,7 +78,7 @@ from ._common import (
     work_dir,
 )
 from .journal import APPROVED, CERTIFIED, VERIFIED, Journal, journals_of
-from .lease import RetirementLease
+from .lease import SystemLease, leased
 from .models import (
     ApprovalInput,
     DecommissionParameters,
@@ -122,7 +122,7 @@ def decommission_system(
 
     if unfinished is not None and not params.dry_run:
         # One run at a time: a retirement another run is executing is not resumed here.
-        with RetirementLease(evidence, spec.name, params.lease_seconds).acquire() as lease:
+        with leased(evidence, spec.name, params.lease_seconds, "decommission") as lease:
             done, _ = _earlier_runs(evidence, spec)
             if done is not None:  # certified meanwhile by the run that held the lease
                 return _result_of_certified(done)
@@ -139,7 +139,7 @@ def decommission_system(
     preflight(plan, shards)  # before anyone is asked to approve
     # 3. Approval gate: the plan digest, repeated, and the approver's name.
     approval, approver = _approve(plan, spec, params)
-    with RetirementLease(evidence, spec.name, params.lease_seconds).acquire() as lease:
+    with leased(evidence, spec.name, params.lease_seconds, "decommission") as lease:
         done, _ = _earlier_runs(evidence, spec)
         if done is not None:  # certified by another run while this one waited for approval
             return _result_of_certified(done)
@@ -152,7 +152,7 @@ def _execute_and_certify(
     plan: Plan,
     journal: Journal,
     shards: ShardSettings,
-    lease: RetirementLease,
+    lease: SystemLease,
     *,
     resumed: bool,
 ) -> DecommissionResult:
@@ -314,7 +314,7 @@ def _purge(
     size: int,
     settings: ShardSettings,
     progress: _execute.Progress,
-    lease: RetirementLease,
+    lease: SystemLease,
 ) -> Journal:
     """Purge every copy, shard by shard (child flow runs, see :mod:`flows.shards`); returns the
     journal read afresh (the shards wrote to it). Each shard checks before each batch that this

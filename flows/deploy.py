@@ -22,6 +22,7 @@ from sundown.envelope import Artifact, encrypt_to_store
 from sundown.errors import ConflictError, InputError, IntegrityError, NotFoundError
 from sundown.ledger import RecordKind
 from sundown.signing import GIT_PATHS, list_model_files, model_digest, sign_digests
+from sundown.spec import SystemSpec
 from sundown.store import ObjectStore
 
 from ._common import (
@@ -34,6 +35,7 @@ from ._common import (
     open_evidence,
     sha256_digest,
 )
+from .lease import leased
 from .models import DeployedFile, DeployParameters, DeployResult
 
 SIGNATURE_NAME = "model.sig"
@@ -110,6 +112,11 @@ def _write_receipt(evidence: ObjectStore, key: str, body: bytes) -> None:
 )
 def deploy_model(params: DeployParameters) -> DeployResult:
     spec = load_system(params)
+    with leased(open_evidence(spec), spec.name, params.lease_seconds, "deploy"):
+        return _deploy(spec, params)
+
+
+def _deploy(spec: SystemSpec, params: DeployParameters) -> DeployResult:
     if spec.assets.weights is None:
         raise InputError(f"system {spec.name!r} declares no weights locations")
     if spec.keys.model_signing is None:

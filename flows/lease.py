@@ -1,12 +1,17 @@
-"""One run at a time executes the retirement of a system: a lease in the evidence store.
+"""One lifecycle run at a time changes a system: a lease in the evidence store.
 
-The journal makes every step idempotent, but it cannot tell a retirement that is running from one
-that crashed: both look "approved, not certified". Without a lease a second run would "resume" a
-retirement another run is executing, and both would purge, destroy keys and revoke credentials.
+The journal makes every step of a retirement idempotent, but it cannot tell a retirement that is
+running from one that crashed: both look "approved, not certified". Without a lease a second run
+would "resume" a retirement another run is executing, and both would purge, destroy keys and
+revoke credentials. Other lifecycle runs must not overlap a retirement either: a deployment would
+add objects the frozen plan does not hold, a rotation would issue credentials after the
+retirement revoked them, a retention sweep would delete what the retirement is about to archive.
+So ``decommission``, ``deploy``, ``rotate`` and ``retention`` runs take the system's one lease
+(each names its purpose); ``revoke`` does not: an emergency revocation is never made to wait.
 
 The lease is a chain of create-only records under the evidence location::
 
-    decommissions/<system>/lease/000000000001.json   {"run", "holder", "expires", "released"...}
+    leases/<system>/000000000001.json   {"purpose", "run", "holder", "expires", "released"...}
 
 The record with the highest epoch is the lease's state. A run takes the lease by writing the next
 epoch when the last one is released or expired; it renews by writing the next epoch every third
@@ -15,10 +20,11 @@ failed). Two runs that race for one epoch meet the store's create-only write: on
 stops. A crashed run stops renewing, so its lease expires after ``lease_seconds`` and the next run
 takes over; until then a re-run is refused with the time to wait.
 
-The holder itself stops (``check``) before each destructive step once it could not renew for a
-whole lease, or found another run's record at its next epoch: it never acts on a lease another
-run may hold. Expiry compares wall clocks of the machines involved: they are assumed to agree to
-well within a lease (NTP); the default lease is two minutes.
+A retirement checks (``check``) before each destructive step that it still holds the lease, and
+stops once it could not renew for a whole lease or found another run's record at its next epoch:
+it never acts on a lease another run may hold. The shorter runs (deploy, rotate, retention) hold
+it for their duration. Expiry compares wall clocks of the machines involved: they are assumed
+to agree to well within a lease (NTP); the default lease is two minutes.
 """
 
 from __future__ import annotations
@@ -38,15 +44,16 @@ from sundown.errors import ConflictError, IntegrityError, SundownError
 from sundown.store import ObjectStore
 
 from ._common import object_url
-from .journal import ROOT
 
 DEFAULT_LEASE_SECONDS = 120
+ROOT = "leases"
 _log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class LeaseRecord:
     epoch: int
+    purpose: str
     run: str
     holder: str
     expires: datetime
@@ -57,7 +64,7 @@ class LeaseRecord:
 
 
 def lease_prefix(system: str) -> str:
-    return f"{ROOT}/{system}/lease"
+    return f"{ROOT}/{system}"
 
 
 def _key(system: str, epoch: int) -> str:
@@ -71,6 +78,7 @@ def _read(store: ObjectStore, key: str) -> LeaseRecord:
         d = json.loads(data)
         return LeaseRecord(
             epoch=int(d["epoch"]),
+            purpose=str(d["purpose"]),
             run=str(d["run"]),
             holder=str(d["holder"]),
             expires=datetime.fromisoformat(d["expires"]),
@@ -96,14 +104,16 @@ def _holder() -> str:
     return f"flow run {run_id} on {where}" if run_id else where
 
 
-class RetirementLease:
-    """The lease of one run on the retirement of one system (see the module docstring)."""
+class SystemLease:
+    """The lease of one run on one system (see the module docstring). ``purpose`` names the run
+    (``decommission``, ``deploy``, ``rotate``, ``retention``) to any run it refuses."""
 
-    def __init__(self, store: ObjectStore, system: str, seconds: int) -> None:
+    def __init__(self, store: ObjectStore, system: str, seconds: int, purpose: str) -> None:
         if seconds < 1:
             raise ValueError("a lease lasts at least one second")
         self.store = store
         self.system = system
+        self.purpose = purpose
         self.seconds = seconds
         self.run = uuid.uuid4().hex
         self.holder = _holder()
@@ -122,6 +132,7 @@ class RetirementLease:
         now = datetime.now(UTC)
         record = {
             "system": self.system,
+            "purpose": self.purpose,
             "epoch": epoch,
             "run": self.run,
             "holder": self.holder,
@@ -146,14 +157,14 @@ class RetirementLease:
     def _refusal(self, other: LeaseRecord) -> ConflictError:
         until = other.expires.isoformat(timespec="seconds")
         return ConflictError(
-            f"the retirement of {self.system!r} is in progress in another run ({other.holder}; "
-            f"its lease runs until {until}): this run stops and changes nothing. If that run "
-            f"crashed, re-run after {until}"
+            f"a {other.purpose} of {self.system!r} is in progress in another run "
+            f"({other.holder}; its lease runs until {until}): this {self.purpose} stops and "
+            f"changes nothing. If that run crashed, re-run after {until}"
         )
 
     # -- taking, keeping and giving back ---------------------------------------------------
 
-    def acquire(self) -> RetirementLease:
+    def acquire(self) -> SystemLease:
         """Take the lease, or ConflictError naming the run that holds it."""
         last = current(self.store, self.system)
         if last is not None and last.run != self.run and last.live(datetime.now(UTC)):
@@ -172,7 +183,7 @@ class RetirementLease:
             try:
                 if not self._write(self._epoch + 1):
                     _log.error(
-                        "the lease on the retirement of %s was taken by %s",
+                        "the lease on %s was taken by %s",
                         self.system,
                         self._lost.holder if self._lost else "another run",
                     )
@@ -185,12 +196,12 @@ class RetirementLease:
         step. Held means renewed within the last lease and not taken by another run."""
         if self._lost is not None:
             raise ConflictError(
-                f"this run lost the lease on the retirement of {self.system!r} to another run "
+                f"this {self.purpose} lost the lease on {self.system!r} to another run "
                 f"({self._lost.holder}); it stops before {before}"
             )
         if time.monotonic() - self._renewed >= self.seconds:
             raise ConflictError(
-                f"this run could not renew its lease on the retirement of {self.system!r} for "
+                f"this {self.purpose} could not renew its lease on {self.system!r} for "
                 f"{self.seconds} s (the evidence store did not answer), so another run may hold "
                 f"it now; it stops before {before}"
             )
@@ -205,7 +216,7 @@ class RetirementLease:
             except SundownError as exc:  # it expires by itself
                 _log.warning("could not release the lease on %s: %s", self.system, exc)
 
-    def __enter__(self) -> RetirementLease:
+    def __enter__(self) -> SystemLease:
         return self
 
     def __exit__(
@@ -221,6 +232,12 @@ def check_held(store: ObjectStore, system: str, run: str, before: str) -> None:
     if last is None or last.run != run or not last.live(datetime.now(UTC)):
         who = "nobody" if last is None else last.holder
         raise ConflictError(
-            f"the retirement of {system!r} is no longer leased to the run that started this shard "
+            f"{system!r} is no longer leased to the retirement that started this shard "
             f"(latest lease: {who}); the shard stops before {before}"
         )
+
+
+def leased(store: ObjectStore, system: str, seconds: int, purpose: str) -> SystemLease:
+    """Take the system's lease for a run of ``purpose`` (ConflictError if another run holds it);
+    use as a context manager, which releases it."""
+    return SystemLease(store, system, seconds, purpose).acquire()

@@ -73,7 +73,22 @@ class SpecSource(_Params):
         return self
 
 
-class DecommissionParameters(SpecSource):
+class LeasedSource(SpecSource):
+    """A run that changes the system: it holds the system's lease (flows/lease.py) while it
+    runs, so that no other lifecycle run of that system overlaps it."""
+
+    lease_seconds: int = Field(
+        default=120,
+        ge=1,
+        le=3600,
+        title="Lease (seconds)",
+        description="One lifecycle run at a time changes a system: this run holds a lease it "
+        "renews every third of this; another run is refused while it is live. A crashed run's "
+        "lease expires after this long, and a re-run then goes on.",
+    )
+
+
+class DecommissionParameters(LeasedSource):
     """Retire an AI system: inventory, plan, approve, execute, verify, certify."""
 
     dry_run: bool = Field(
@@ -113,16 +128,6 @@ class DecommissionParameters(SpecSource):
         title="Copies per purge batch",
         description="Copies deleted per purge task, 1-1000 (the connector splits them at its "
         "API limit).",
-    )
-
-    lease_seconds: int = Field(
-        default=120,
-        ge=1,
-        le=3600,
-        title="Lease (seconds)",
-        description="One run at a time executes a retirement: the run holds a lease it renews "
-        "every third of this; a second run is refused while it is live. A crashed run's lease "
-        "expires after this long, and a re-run then resumes the retirement.",
     )
 
     @model_validator(mode="after")
@@ -208,7 +213,7 @@ class PlanResult(BaseModel):
     markdown: str
 
 
-class DeployParameters(SpecSource):
+class DeployParameters(LeasedSource):
     """Encrypt and sign a model directory into every weights location of a system."""
 
     model_dir: str = Field(description="Local folder of the model files, as seen by the worker.")
@@ -237,7 +242,7 @@ class DeployResult(BaseModel):
     ledger_sequence: int
 
 
-class RotateParameters(SpecSource):
+class RotateParameters(LeasedSource):
     """Rotate the system's KEK (re-wrap sidecars, retire old versions) and its credentials."""
 
     retire_old_versions: bool = Field(
@@ -273,7 +278,7 @@ class RevokeResult(BaseModel):
     ledger_sequence: int
 
 
-class RetentionParameters(SpecSource):
+class RetentionParameters(LeasedSource):
     """Archive or delete what is older than each asset class's retention rule."""
 
     dry_run: bool = Field(default=False, description="Plan only: change nothing.")

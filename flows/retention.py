@@ -16,6 +16,7 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 
 from sundown.ledger import RecordKind
+from sundown.spec import SystemSpec
 
 from . import _execute, _rotation, _steps
 from ._common import (
@@ -27,6 +28,7 @@ from ._common import (
     work_dir,
 )
 from .journal import Journal
+from .lease import leased
 from .models import RetentionParameters, RetentionResult
 
 ROOT = "retention"
@@ -42,6 +44,13 @@ DONE = "done"
 )
 def retention_sweep(params: RetentionParameters) -> RetentionResult:
     spec = load_system(params)
+    if params.dry_run:
+        return _sweep(spec, params)
+    with leased(open_evidence(spec), spec.name, params.lease_seconds, "retention"):
+        return _sweep(spec, params)
+
+
+def _sweep(spec: SystemSpec, params: RetentionParameters) -> RetentionResult:
     as_of = params.as_of or datetime.now(UTC)
     if not params.dry_run:
         # Credentials replaced by earlier rotations whose grace period is over go now, on the

@@ -34,6 +34,7 @@ from ._common import (
     open_evidence,
     sha256_digest,
 )
+from .lease import leased
 from .models import RotateParameters, RotateResult
 
 
@@ -169,4 +170,6 @@ def _rotate(spec: SystemSpec, params: RotateParameters) -> RotateResult:
     persist_result=False,
 )
 def rotate_credentials(params: RotateParameters) -> RotateResult:
-    return _rotate(load_system(params), params)
+    spec = load_system(params)
+    with leased(open_evidence(spec), spec.name, params.lease_seconds, "rotate"):
+        return _rotate(spec, params)

@@ -69,13 +69,21 @@ APPROVER = {
 # -- approval through the Prefect API, as an approver in the UI would do it ----------------------
 
 
+def _newest_runs(client: Any) -> list[Any]:
+    """The session server's newest flow runs (the default page would miss new ones once the
+    session has made more runs than a page holds)."""
+    from prefect.client.schemas.sorting import FlowRunSort
+
+    return list(client.read_flow_runs(sort=FlowRunSort.EXPECTED_START_TIME_DESC, limit=50))
+
+
 def _start_in_thread(p: DecommissionParameters) -> tuple[threading.Thread, dict[str, Any]]:
     """Run the flow in a thread (it pauses); returns once its flow run exists."""
     from prefect.client.orchestration import get_client
 
     out: dict[str, Any] = {}
     with get_client(sync_client=True) as client:
-        before = {r.id for r in client.read_flow_runs()}
+        before = {r.id for r in _newest_runs(client)}
 
     def target() -> None:
         try:
@@ -89,7 +97,7 @@ def _start_in_thread(p: DecommissionParameters) -> tuple[threading.Thread, dict[
     deadline = time.monotonic() + 60
     with get_client(sync_client=True) as client:
         while time.monotonic() < deadline and "id" not in out and "error" not in out:
-            new = [r.id for r in client.read_flow_runs() if r.id not in before]
+            new = [r.id for r in _newest_runs(client) if r.id not in before]
             if new:
                 out["id"] = new[0]
             time.sleep(0.2)

@@ -11,7 +11,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from flows.lease import RetirementLease, check_held, current, lease_prefix
+from flows.lease import SystemLease, check_held, current, lease_prefix
 from sundown import registry
 from sundown.errors import ConflictError
 from sundown.store import ObjectStore
@@ -42,9 +42,9 @@ def wait_for(condition: Callable[[], bool], seconds: float = 10) -> None:
 
 
 def test_a_second_run_is_refused_while_the_first_holds_the_lease(store: ObjectStore) -> None:
-    first = RetirementLease(store, SYSTEM, 60).acquire()
+    first = SystemLease(store, SYSTEM, 60, "decommission").acquire()
     written = epochs(store)
-    second = RetirementLease(store, SYSTEM, 60)
+    second = SystemLease(store, SYSTEM, 60, "decommission")
     with pytest.raises(ConflictError, match="in progress in another run") as refused:
         second.acquire()
     assert first.holder in str(refused.value) and "re-run after" in str(refused.value)
@@ -66,11 +66,11 @@ def test_a_second_run_is_refused_while_the_first_holds_the_lease(store: ObjectSt
 
 
 def test_a_crashed_runs_lease_expires_and_it_could_no_longer_act(store: ObjectStore) -> None:
-    crashed = RetirementLease(store, SYSTEM, LEASE).acquire()
+    crashed = SystemLease(store, SYSTEM, LEASE, "decommission").acquire()
     crashed._stop.set()  # what a SIGKILL does to the renewals: none after this
     assert crashed._thread is not None
     crashed._thread.join()
-    successor = RetirementLease(store, SYSTEM, LEASE)
+    successor = SystemLease(store, SYSTEM, LEASE, "decommission")
     with pytest.raises(ConflictError, match="in progress"):
         successor.acquire()
     time.sleep(LEASE + 0.1)
@@ -84,13 +84,13 @@ def test_a_crashed_runs_lease_expires_and_it_could_no_longer_act(store: ObjectSt
 def test_the_holder_renews_and_stops_once_another_run_took_its_next_epoch(
     store: ObjectStore,
 ) -> None:
-    holder = RetirementLease(store, SYSTEM, LEASE).acquire()
+    holder = SystemLease(store, SYSTEM, LEASE, "decommission").acquire()
     start = holder._epoch
     wait_for(lambda: holder._epoch >= start + 2)  # renewed twice: a record every third of LEASE
     holder.check("purging")
     # another run writes the holder's next epoch first (as after a partition longer than the
     # lease): the holder's renewal meets it, and the holder stops
-    intruder = RetirementLease(store, SYSTEM, 60)
+    intruder = SystemLease(store, SYSTEM, 60, "decommission")
     while not intruder._write(holder._epoch + 1):  # lost a race with a renewal: try the next
         pass
     wait_for(lambda: holder._lost is not None)
@@ -102,7 +102,8 @@ def test_the_holder_renews_and_stops_once_another_run_took_its_next_epoch(
 
 
 def test_two_runs_racing_for_one_epoch_get_one_lease(store: ObjectStore) -> None:
-    a, b = RetirementLease(store, SYSTEM, 60), RetirementLease(store, SYSTEM, 60)
+    a = SystemLease(store, SYSTEM, 60, "decommission")
+    b = SystemLease(store, SYSTEM, 60, "retention")
     assert a._write(1)
     assert not b._write(1)  # the create-only write refuses the loser
     assert b._lost is not None and b._lost.run == a.run

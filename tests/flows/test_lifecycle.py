@@ -175,3 +175,42 @@ def test_revoke_aws_access_key_on_moto(system: System, moto_env: str) -> None:
     result = revoke_credentials(RevokeParameters(spec_yaml=spec, variables=system.variables))
     assert result.failed == [] and result.revoked == [f"aws_access_key {user}/{key_id}"]
     assert iam.list_access_keys(UserName=user)["AccessKeyMetadata"] == []
+
+
+def test_a_running_decommission_holds_off_every_other_changing_run(
+    system: System, tmp_path: Path
+) -> None:
+    """While a run holds the system's lease (here: a decommission that is running), a
+    deployment, a rotation and a retention sweep of that system stop before changing anything,
+    naming it; an emergency revocation is never held off. Once released, they run."""
+    from flows.lease import leased
+    from sundown.errors import ConflictError
+
+    evidence = registry.open_store((system.root / "evidence").as_uri())
+    weights = system.files("models/sys-a")
+    sidecar = (system.store("models/sys-a") / "model.safetensors.sidecar.json").read_bytes()
+    model = make_model(tmp_path / "model")
+    as_of = datetime.now(UTC) + timedelta(days=400)
+    runs = {
+        "deploy": lambda: deploy_model(
+            DeployParameters(**spec_params(system), model_dir=str(model), version="v9")
+        ),
+        "rotate": lambda: rotate_credentials(RotateParameters(**spec_params(system))),
+        "retention": lambda: retention_sweep(
+            RetentionParameters(**spec_params(system), as_of=as_of)
+        ),
+    }
+    with leased(evidence, "sys-a", 60, "decommission") as lease:
+        for name, run in runs.items():
+            with pytest.raises(ConflictError, match="a decommission of 'sys-a' is in progress"):
+                run()
+            assert name != "deploy" or not (system.root / "evidence" / "deployments").exists()
+        assert system.files("models/sys-a") == weights
+        assert (system.store("models/sys-a") / "model.safetensors.sidecar.json").read_bytes() == (
+            sidecar
+        )
+        revoked = revoke_credentials(RevokeParameters(**spec_params(system), reason="drill"))
+        assert revoked.revoked == [] and revoked.failed == []
+        lease.check("the end of this test")  # none of them took it
+    assert ledger_kinds(system) == {"genesis": 1, "revoke": 1}
+    assert runs["rotate"]().new_version == 2  # released: the next run goes ahead

@@ -52,7 +52,7 @@ class Hooks:
     # -- phases
 
     def store_phase(self, store: Any, key: str) -> str:
-        if "/lease/" in key:
+        if key.startswith("leases/"):
             return "lease"
         url = str(getattr(store, "url", ""))
         if self.archive_prefix and url.startswith(self.archive_prefix):

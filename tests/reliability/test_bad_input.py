@@ -845,7 +845,11 @@ def test_deploy_and_rotate_on_a_destroyed_kek_write_nothing(
         code, out, err = cli(*argv)
         count("bad inputs tried")
         assert_clear_error(code, out, err, 5, "local://sys-r-kek", "destroyed")
-    assert file_tree(retired["root"]) == before
+    # nothing is written but each run's lease records (taken, released: who tried, when)
+    after = file_tree(retired["root"])
+    leases = sorted(k for k in after.keys() - before.keys() if k.startswith("evidence/leases/"))
+    assert {k: v for k, v in after.items() if k not in leases} == before
+    assert len(leases) == 4, leases  # two runs: one taken and one released record each
     assert not weights.exists() or not any(weights.iterdir())
 
 
@@ -916,8 +920,7 @@ def _interrupted(tmp_path: Path, name: str, cli: CliRun) -> tuple[object, list[s
         with pytest.raises(RuntimeError, match="simulated crash"):
             cli("decommission", spec, *var, "--approve", digest[1], *APPROVER)
     assert len(calls) == 2
-    runs = system.root / "evidence" / "decommissions" / name  # type: ignore[attr-defined]
-    (folder,) = [p for p in runs.iterdir() if p.name != "lease"]  # the plan's journal folder
+    (folder,) = (system.root / "evidence" / "decommissions" / name).iterdir()  # type: ignore[attr-defined]
     return system, var, digest[1], folder
 
 

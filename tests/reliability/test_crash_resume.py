@@ -528,7 +528,11 @@ class Deployed:
         return {
             "id": f"{self.name}-{id_}",
             "flow": flow,
-            "params": {"spec_path": str(self.spec), **params},
+            "params": {
+                "spec_path": str(self.spec),
+                "lease_seconds": CRASH_LEASE_SECONDS,
+                **params,
+            },
             "env": self.env,
             "out": str(self.root / f"{id_}.json"),
         }
@@ -605,6 +609,7 @@ def deploy_trial(zygote: Zygote, d: Deployed, kill_at: int, line: str) -> None:
     assert ended["signal"] == signal.SIGKILL, (line, ended)
     count("crash trials (deploy_model)")
     check_deployment_state(d, complete=False)
+    time.sleep(CRASH_LEASE_SECONDS + 0.5)  # the killed run's lease expires
     job = d.job("rerun", "deploy", model_dir=str(d.model), version="v1", overwrite=True)
     again = zygote.run(job)
     assert again["answer"]["ok"], (line, again["answer"].get("error"))
@@ -684,6 +689,7 @@ def test_rotate_credentials_killed_and_rerun(
         assert ended["signal"] == signal.SIGKILL, (line, ended)
         count("crash trials (rotate_credentials)")
         check_deployment_state(d, complete=True)
+        time.sleep(CRASH_LEASE_SECONDS + 0.5)  # the killed run's lease expires
         again = zygote.run(d.job("rotate-again", "rotate"))
         assert again["answer"]["ok"], (line, again["answer"].get("error"))
         check_deployment_state(d, complete=True)
