@@ -60,6 +60,14 @@ def _path(url: str | None) -> str:
 
 SPEC_ARG = typer.Argument(..., help="The system spec (YAML).", show_default=False)
 VAR_OPT = typer.Option(None, "--var", help=_VAR_HELP)
+LEASE_OPT = typer.Option(
+    120,
+    "--lease-seconds",
+    min=1,
+    max=3600,
+    help="One lifecycle run at a time changes a system: another run is refused while this "
+    "run's lease is live; a crashed run's lease expires after this long.",
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -102,12 +110,7 @@ def register(app: typer.Typer) -> None:
             None, "--performer", help="Your name (default: $USER)."
         ),
         performer_role: str = typer.Option("operator", "--performer-role"),
-        lease_seconds: int = typer.Option(
-            120,
-            "--lease-seconds",
-            help="One run at a time: a second run is refused while this run's lease is live; "
-            "a crashed run's lease expires after this long.",
-        ),
+        lease_seconds: int = LEASE_OPT,
         var: list[str] = VAR_OPT,
     ) -> None:
         """Retire a system: --dry-run to plan, or --approve DIGEST to execute the reviewed plan
@@ -160,6 +163,7 @@ def register(app: typer.Typer) -> None:
         model_dir: Path = typer.Argument(..., help="The model folder.", show_default=False),
         version: str = typer.Option("", "--version", help="Model version (default: timestamp)."),
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace a deployed version."),
+        lease_seconds: int = LEASE_OPT,
         var: list[str] = VAR_OPT,
     ) -> None:
         """Encrypt and sign a model into every weights location of a system."""
@@ -169,7 +173,11 @@ def register(app: typer.Typer) -> None:
 
         result = deploy_model(
             DeployParameters(
-                **_spec(spec, var), model_dir=str(model_dir), version=version, overwrite=overwrite
+                **_spec(spec, var),
+                model_dir=str(model_dir),
+                version=version,
+                overwrite=overwrite,
+                lease_seconds=lease_seconds,
             )
         )
         console = _console()
@@ -187,6 +195,7 @@ def register(app: typer.Typer) -> None:
         keep_old: bool = typer.Option(
             False, "--keep-old-versions", help="Do not retire the older KEK versions."
         ),
+        lease_seconds: int = LEASE_OPT,
         var: list[str] = VAR_OPT,
     ) -> None:
         """Rotate a system's KEK (re-wrap every sidecar, retire old versions) and credentials."""
@@ -195,7 +204,9 @@ def register(app: typer.Typer) -> None:
         from flows.rotate import rotate_credentials
 
         result = rotate_credentials(
-            RotateParameters(**_spec(spec, var), retire_old_versions=not keep_old)
+            RotateParameters(
+                **_spec(spec, var), retire_old_versions=not keep_old, lease_seconds=lease_seconds
+            )
         )
         console = _console()
         console.print(
@@ -231,6 +242,7 @@ def register(app: typer.Typer) -> None:
     def retention(
         spec: Path = SPEC_ARG,
         dry_run: bool = typer.Option(False, "--dry-run", help="Plan only; change nothing."),
+        lease_seconds: int = LEASE_OPT,
         var: list[str] = VAR_OPT,
     ) -> None:
         """Archive or delete what is older than each asset class's retention rule."""
@@ -238,7 +250,9 @@ def register(app: typer.Typer) -> None:
         from flows.models import RetentionParameters
         from flows.retention import retention_sweep
 
-        result = retention_sweep(RetentionParameters(**_spec(spec, var), dry_run=dry_run))
+        result = retention_sweep(
+            RetentionParameters(**_spec(spec, var), dry_run=dry_run, lease_seconds=lease_seconds)
+        )
         verb = "would archive" if dry_run else "archived"
         _console().print(
             f"{result.system}: {verb} {result.archived}, "

@@ -3,6 +3,7 @@ Prefect server (PREFECT_API_URL), on the embedded default."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -84,9 +85,13 @@ def test_retention_rotate_revoke_commands(
     dry = sundown("retention", spec, *var, "--dry-run", api=prefect_api, home=sundown_home)
     assert dry.returncode == 0, dry.stderr
     assert "would archive 0, would purge 0" in dry.stdout
-    rot = sundown("rotate", spec, *var, api=prefect_api, home=sundown_home)
+    rot = sundown("rotate", spec, *var, "--lease-seconds", "30", api=prefect_api, home=sundown_home)
     assert rot.returncode == 0, rot.stderr
     assert "local://sys-a-kek: v1 -> v2, 2 of 2 sidecar(s) re-wrapped" in rot.stdout
+    lease = json.loads(max((system.root / "evidence" / "leases" / "sys-a").iterdir()).read_text())
+    assert lease["purpose"] == "rotate" and lease["released"]  # taken for 30 s, then given back
+    bad = sundown("rotate", spec, *var, "--lease-seconds", "0", api=prefect_api, home=sundown_home)
+    assert bad.returncode == 2 and "lease-seconds" in bad.stderr
     rev = sundown("revoke", spec, *var, "--reason", "drill", api=prefect_api, home=sundown_home)
     assert rev.returncode == 0, rev.stderr
     assert "ledger record" in rev.stdout
