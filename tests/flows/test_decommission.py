@@ -3,12 +3,9 @@ Prefect server (tests/fixtures/prefect.py)."""
 
 from __future__ import annotations
 
-import contextvars
 import json
 import subprocess
 import sys
-import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -20,17 +17,10 @@ from sundown import registry
 from sundown.certificate import verify_certificate
 from sundown.errors import InputError, KeyDestroyedError
 from sundown.ledger import Ledger
+from tests.flows.paused import start_in_thread, wait_paused
 from tests.flows.systems import LOGS, WEIGHTS, System, make_system
 
 APPROVER = Party(name="Lee Marchetti", role="security-officer", organisation="Acme")
-
-
-def _newest_runs(client: Any) -> list[Any]:
-    """The session server's newest flow runs (the default page would miss new ones once the
-    session has made more runs than a page holds)."""
-    from prefect.client.schemas.sorting import FlowRunSort
-
-    return list(client.read_flow_runs(sort=FlowRunSort.EXPECTED_START_TIME_DESC, limit=50))
 
 
 def params(system: System, **kw: Any) -> DecommissionParameters:
@@ -216,53 +206,12 @@ def test_resume_after_crash_skips_completed_steps(
     assert system.canaries_intact()
 
 
-def _wait_paused(flow_run_id: Any, timeout: float = 60) -> None:
-    from prefect.client.orchestration import get_client
-
-    deadline = time.monotonic() + timeout
-    with get_client(sync_client=True) as client:
-        while time.monotonic() < deadline:
-            run = client.read_flow_run(flow_run_id)
-            if run.state is not None and run.state.is_paused():
-                return
-            time.sleep(0.3)
-    raise AssertionError("the flow run did not pause for approval")
-
-
-def _run_in_thread(p: DecommissionParameters) -> tuple[threading.Thread, dict[str, Any]]:
-    from prefect.client.orchestration import get_client
-
-    out: dict[str, Any] = {}
-    with get_client(sync_client=True) as client:
-        before = {r.id for r in _newest_runs(client)}
-
-    def target() -> None:
-        try:
-            out["result"] = decommission_system(p)
-        except BaseException as exc:  # the test asserts on it
-            out["error"] = exc
-
-    # a new thread starts with empty context variables: carry this test's Prefect settings over
-    context = contextvars.copy_context()
-    thread = threading.Thread(target=context.run, args=(target,), daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    with get_client(sync_client=True) as client:
-        while time.monotonic() < deadline and "id" not in out:
-            new = [r for r in _newest_runs(client) if r.id not in before]
-            if new:
-                out["id"] = new[0].id
-            time.sleep(0.2)
-    assert "id" in out, out.get("error")
-    return thread, out
-
-
 def test_pause_for_approval_and_resume_with_digest(system: System) -> None:
     from prefect.flow_runs import resume_flow_run
 
     plan = decommission_system(params(system, dry_run=True))
-    thread, out = _run_in_thread(params(system))
-    _wait_paused(out["id"])
+    thread, out = start_in_thread(params(system))
+    wait_paused(out["id"], out, timeout=60)
     assert system.files("models/sys-a")  # nothing touched while paused
     resume_flow_run(
         out["id"],
@@ -281,8 +230,8 @@ def test_pause_for_approval_and_resume_with_digest(system: System) -> None:
 def test_pause_refuses_a_wrong_digest(system: System) -> None:
     from prefect.flow_runs import resume_flow_run
 
-    thread, out = _run_in_thread(params(system))
-    _wait_paused(out["id"])
+    thread, out = start_in_thread(params(system))
+    wait_paused(out["id"], out, timeout=60)
     resume_flow_run(
         out["id"],
         run_input={

@@ -22,10 +22,8 @@ gap, so they have their own test below, which says so.
 
 from __future__ import annotations
 
-import contextvars
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from pathlib import Path
@@ -57,6 +55,7 @@ from tests.flows.e2e_systems import (
     seed,
     split,
 )
+from tests.flows.paused import start_in_thread, wait_paused
 
 APPROVER = {
     "approver": "Lee Marchetti",
@@ -67,55 +66,6 @@ APPROVER = {
 
 
 # -- approval through the Prefect API, as an approver in the UI would do it ----------------------
-
-
-def _newest_runs(client: Any) -> list[Any]:
-    """The session server's newest flow runs (the default page would miss new ones once the
-    session has made more runs than a page holds)."""
-    from prefect.client.schemas.sorting import FlowRunSort
-
-    return list(client.read_flow_runs(sort=FlowRunSort.EXPECTED_START_TIME_DESC, limit=50))
-
-
-def _start_in_thread(p: DecommissionParameters) -> tuple[threading.Thread, dict[str, Any]]:
-    """Run the flow in a thread (it pauses); returns once its flow run exists."""
-    from prefect.client.orchestration import get_client
-
-    out: dict[str, Any] = {}
-    with get_client(sync_client=True) as client:
-        before = {r.id for r in _newest_runs(client)}
-
-    def target() -> None:
-        try:
-            out["result"] = decommission_system(p)
-        except BaseException as exc:  # asserted on by the test
-            out["error"] = exc
-
-    # a new thread starts with empty context variables: carry this test's Prefect settings over
-    thread = threading.Thread(target=contextvars.copy_context().run, args=(target,), daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    with get_client(sync_client=True) as client:
-        while time.monotonic() < deadline and "id" not in out and "error" not in out:
-            new = [r.id for r in _newest_runs(client) if r.id not in before]
-            if new:
-                out["id"] = new[0]
-            time.sleep(0.2)
-    assert "id" in out, out.get("error")
-    return thread, out
-
-
-def _wait_paused(flow_run_id: UUID, out: dict[str, Any], timeout: float = 90) -> None:
-    from prefect.client.orchestration import get_client
-
-    deadline = time.monotonic() + timeout
-    with get_client(sync_client=True) as client:
-        while time.monotonic() < deadline and "error" not in out:
-            state = client.read_flow_run(flow_run_id).state
-            if state is not None and state.is_paused():
-                return
-            time.sleep(0.2)
-    raise AssertionError(f"the flow run did not pause for approval: {out.get('error')!r}")
 
 
 def _plan_digest_from_artifact(flow_run_id: UUID, system: str) -> str:
@@ -208,8 +158,8 @@ def test_lifecycle_across_openbao_s3_gcs_and_azurite(
     # Retire: the run pauses; the approver reads the digest from the plan artifact and resumes.
     from prefect.flow_runs import resume_flow_run
 
-    thread, out = _start_in_thread(DecommissionParameters(spec_path=spec_path))
-    _wait_paused(out["id"], out)
+    thread, out = start_in_thread(DecommissionParameters(spec_path=spec_path))
+    wait_paused(out["id"], out)
     digest = _plan_digest_from_artifact(out["id"], system.name)
     assert split(system, copies(system))[0] == before_inside  # nothing touched while paused
     resume_flow_run(out["id"], run_input={"plan_digest": digest, **APPROVER})
