@@ -48,6 +48,7 @@ from prefect import task
 from pydantic import SecretStr
 
 from sundown.errors import (
+    ConflictError,
     IntegrityError,
     NotFoundError,
     PermissionDeniedError,
@@ -55,6 +56,7 @@ from sundown.errors import (
 )
 from sundown.ledger import Ledger, RecordKind
 from sundown.spec import CredentialRef, Delivery, SystemSpec
+from sundown.store import put_once
 
 from ._common import TASK_OPTIONS, open_evidence, sha256_digest
 
@@ -868,7 +870,8 @@ def complete_pending(spec: SystemSpec) -> list[str]:
     body = json.dumps(receipt, indent=1, sort_keys=True).encode()
     store = open_evidence(spec)
     key = f"{receipt_prefix(spec)}{now:%Y%m%dT%H%M%S%fZ}.json"
-    store.put(key, [body], if_absent=True)
+    if not put_once(store, key, body):
+        raise ConflictError(f"{object_url(store, key)} holds another rotation receipt")
     done = sum(1 for f in finished if f["outcome"] == "finished")
     failed = sum(1 for f in finished if f["outcome"] == "failed")
     ledger_append(

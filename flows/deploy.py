@@ -23,7 +23,7 @@ from sundown.errors import ConflictError, InputError, IntegrityError, NotFoundEr
 from sundown.ledger import RecordKind
 from sundown.signing import GIT_PATHS, list_model_files, model_digest, sign_digests
 from sundown.spec import SystemSpec
-from sundown.store import ObjectStore
+from sundown.store import ObjectStore, put_once
 
 from ._common import (
     TASK_OPTIONS,
@@ -92,16 +92,11 @@ def _write_receipt(evidence: ObjectStore, key: str, body: bytes) -> None:
     is this deployment's, left by a run that stopped before its ledger record: the re-run goes
     on and appends (or finds) that record. A different receipt is another deployment of this
     version, whose ledger record points at it, so it is never replaced."""
-    try:
-        evidence.put(key, [body], if_absent=True)
-    except ConflictError:
-        with evidence.open(key) as stream:
-            existing = stream.read()
-        if existing != body:
-            raise ConflictError(
-                f"{object_url(evidence, key)}: this version was already deployed with different "
-                "content (another model, key or locations); deploy it under a new version"
-            ) from None
+    if not put_once(evidence, key, body):
+        raise ConflictError(
+            f"{object_url(evidence, key)}: this version was already deployed with different "
+            "content (another model, key or locations); deploy it under a new version"
+        )
 
 
 @flow(
@@ -112,11 +107,12 @@ def _write_receipt(evidence: ObjectStore, key: str, body: bytes) -> None:
 )
 def deploy_model(params: DeployParameters) -> DeployResult:
     spec = load_system(params)
-    with leased(open_evidence(spec), spec.name, params.lease_seconds, "deploy"):
-        return _deploy(spec, params)
+    evidence = open_evidence(spec)
+    with leased(evidence, spec.name, params.lease_seconds, "deploy"):
+        return _deploy(spec, params, evidence)
 
 
-def _deploy(spec: SystemSpec, params: DeployParameters) -> DeployResult:
+def _deploy(spec: SystemSpec, params: DeployParameters, evidence: ObjectStore) -> DeployResult:
     if spec.assets.weights is None:
         raise InputError(f"system {spec.name!r} declares no weights locations")
     if spec.keys.model_signing is None:
@@ -131,7 +127,6 @@ def _deploy(spec: SystemSpec, params: DeployParameters) -> DeployResult:
     kek_version = kek.info().latest_version
     signer = registry.open_signer(spec.keys.model_signing)
 
-    evidence = open_evidence(spec)
     receipt_key = f"deployments/{spec.name}/{version}.json"
     _check_earlier_receipt(evidence, receipt_key, model_dir, names)
 
@@ -165,14 +160,13 @@ def _deploy(spec: SystemSpec, params: DeployParameters) -> DeployResult:
         "signatures": signature_urls,
     }
     body = json.dumps(receipt, indent=1, sort_keys=True).encode()
-    key = receipt_key
-    _write_receipt(evidence, key, body)
+    _write_receipt(evidence, receipt_key, body)
     record = find_ledger_record(spec, sha256_digest(body)) or ledger_append(
         spec,
         RecordKind.DEPLOY,
         f"deployed {spec.name} {version} to {len(urls)} location(s)",
         sha256_digest(body),
-        object_url(evidence, key),
+        object_url(evidence, receipt_key),
     )
     rows = "\n".join(
         f"| `{n}` | {(model_dir / n).stat().st_size:,} | `{d[:16]}...` |"

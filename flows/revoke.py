@@ -13,7 +13,9 @@ from datetime import UTC, datetime
 from prefect import flow
 from prefect.artifacts import create_markdown_artifact
 
+from sundown.errors import ConflictError
 from sundown.ledger import RecordKind
+from sundown.store import put_once
 
 from . import _rotation, _steps
 from ._common import (
@@ -49,7 +51,8 @@ def revoke_credentials(params: RevokeParameters) -> RevokeResult:
     body = json.dumps(receipt, indent=1, sort_keys=True).encode()
     store = open_evidence(spec)
     key = f"revocations/{spec.name}/{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}.json"
-    store.put(key, [body], if_absent=True)
+    if not put_once(store, key, body):
+        raise ConflictError(f"{object_url(store, key)} holds another revocation receipt")
     record = ledger_append(
         spec,
         RecordKind.REVOKE,

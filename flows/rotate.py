@@ -19,9 +19,10 @@ from prefect.artifacts import create_markdown_artifact
 
 from sundown import registry
 from sundown.envelope import SIDECAR_SUFFIX, read_sidecar, rewrap_store
-from sundown.errors import BackendError, IntegrityError
+from sundown.errors import BackendError, ConflictError, IntegrityError
 from sundown.ledger import RecordKind
 from sundown.spec import SystemSpec
+from sundown.store import put_once
 
 from . import _rotation
 from ._common import (
@@ -118,7 +119,8 @@ def _rotate(spec: SystemSpec, params: RotateParameters) -> RotateResult:
     body = json.dumps(receipt, indent=1, sort_keys=True).encode()
     evidence = open_evidence(spec)
     key = f"{_rotation.receipt_prefix(spec)}{stamp:%Y%m%dT%H%M%S%fZ}.json"
-    evidence.put(key, [body], if_absent=True)
+    if not put_once(evidence, key, body):
+        raise ConflictError(f"{object_url(evidence, key)} holds another rotation receipt")
     failed = [o for o in outcomes if o["outcome"] == "failed"]
     failed += [f for f in finished if f["outcome"] == "failed"]
     rotated = sum(1 for o in outcomes if o["outcome"] == "rotated")

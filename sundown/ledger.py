@@ -49,7 +49,7 @@ from sundown.errors import (
     NotFoundError,
 )
 from sundown.keys import Signer
-from sundown.store import ObjectStore
+from sundown.store import ObjectStore, put_once
 
 RECORD_TYPE = "https://sundown.dev/ledger-record/v1"
 PAYLOAD_TYPE = "application/vnd.sundown.ledger-record+json"
@@ -257,14 +257,9 @@ class Ledger:
         envelope = dsse.sign(PAYLOAD_TYPE, payload, signer)
         data = canonical.dumps(envelope.to_json())
         key = record_key(record.sequence)
-        written = StoredRecord(key, record, envelope, canonical.sha256_digest(data))
-        try:
-            self._store.put(key, [data], if_absent=True)
-        except ConflictError:
-            if self._read(key).hash == written.hash:
-                return written
-            raise
-        return written
+        if not put_once(self._store, key, data):
+            raise ConflictError(f"{self.url}: another record holds {key}")
+        return StoredRecord(key, record, envelope, canonical.sha256_digest(data))
 
     def initialise(self, signer: Signer, *, now: datetime | None = None) -> StoredRecord:
         """Write record 0, pinning ``signer``'s public key. If another worker did it first with

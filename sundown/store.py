@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import BinaryIO, Protocol, runtime_checkable
 
-from sundown.errors import InputError
+from sundown.errors import ConflictError, InputError
 
 
 class Capability(enum.StrEnum):
@@ -247,6 +247,19 @@ class Copier(Protocol):
         version_id: str | None = None,
         storage_class: str | None = None,
     ) -> ObjectInfo: ...
+
+
+def put_once(store: ObjectStore, key: str, data: bytes) -> bool:
+    """Create-only write of ``data`` at ``key`` that survives a lost answer. True when ``key``
+    holds exactly ``data`` afterwards: written now, or written by this same write whose answer
+    was lost (the client's retry then meets the object as a conflict). False when other bytes
+    hold it (another writer won)."""
+    try:
+        store.put(key, [data], if_absent=True)
+    except ConflictError:
+        with store.open(key) as f:
+            return bool(f.read() == data)
+    return True
 
 
 def check_key(key: str) -> str:

@@ -135,3 +135,16 @@ def test_a_crashed_writes_temp_file_is_inventoried_and_purged(tmp_path: Path) ->
     assert left.exists()  # refused before deleting anything
     assert len(store.purge(entries).deleted) == 2
     assert list(store.inventory()) == []
+
+
+def test_put_once_tells_its_own_object_from_another(tmp_path: Path) -> None:
+    """The create-only write that survives a lost answer (sundown.store.put_once): the same
+    bytes already there count as written; other bytes are another writer's and stay."""
+    from sundown.store import put_once
+
+    store = open_store(tmp_path.as_uri())
+    assert put_once(store, "r/1.json", b"mine")
+    assert put_once(store, "r/1.json", b"mine")  # a retry that meets its own object
+    assert not put_once(store, "r/1.json", b"theirs")
+    with store.open("r/1.json") as f:
+        assert f.read() == b"mine"
