@@ -45,7 +45,6 @@ from sundown.store import ObjectStore
 
 from ._common import object_url
 
-DEFAULT_LEASE_SECONDS = 120
 ROOT = "leases"
 _log = logging.getLogger(__name__)
 
@@ -145,6 +144,8 @@ class SystemLease:
         try:
             self.store.put(key, [body], if_absent=True)
         except ConflictError:
+            # ours if it carries our run id, not only if it has these bytes: a renewal that
+            # raised after the store had written it is written again with a new time
             found = _read(self.store, key)
             if found.run != self.run:
                 self._lost = found

@@ -73,12 +73,15 @@ class SpecSource(_Params):
         return self
 
 
+DEFAULT_LEASE_SECONDS = 120  # the CLI's --lease-seconds repeats it (sundown/ imports no flows)
+
+
 class LeasedSource(SpecSource):
     """A run that changes the system: it holds the system's lease (flows/lease.py) while it
     runs, so that no other lifecycle run of that system overlaps it."""
 
     lease_seconds: int = Field(
-        default=120,
+        default=DEFAULT_LEASE_SECONDS,
         ge=1,
         le=3600,
         title="Lease (seconds)",

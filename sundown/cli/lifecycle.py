@@ -61,7 +61,7 @@ def _path(url: str | None) -> str:
 SPEC_ARG = typer.Argument(..., help="The system spec (YAML).", show_default=False)
 VAR_OPT = typer.Option(None, "--var", help=_VAR_HELP)
 LEASE_OPT = typer.Option(
-    120,
+    120,  # flows.models.DEFAULT_LEASE_SECONDS
     "--lease-seconds",
     min=1,
     max=3600,
