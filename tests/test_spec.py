@@ -19,11 +19,10 @@ from sundown.spec import (
     spec_digest,
     urls_overlap,
 )
+from tests.spec_corpus import BAD_SPECS, expectations
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples" / "systems"
-BAD = Path(__file__).parent / "specs" / "bad"
-BAD_FILES = sorted(BAD.glob("*.yaml"))
 
 MINIMAL = """\
 name: {name}
@@ -118,24 +117,18 @@ def test_examples_do_not_overlap_each_other(tmp_path: Path) -> None:
 # -- the bad-spec corpus ---------------------------------------------------------------------
 
 
-def _expectations(path: Path) -> tuple[list[str], list[str]]:
-    lines = path.read_text().splitlines()
-    expects = [line.removeprefix("# expect: ") for line in lines if line.startswith("# expect: ")]
-    secrets = [line.removeprefix("# secret: ") for line in lines if line.startswith("# secret: ")]
-    return expects, secrets
-
-
 def test_bad_spec_corpus_is_large_enough() -> None:
-    assert len(BAD_FILES) >= 25
-    for path in BAD_FILES:
-        assert _expectations(path)[0], f"{path.name} has no '# expect:' line"
+    assert len(BAD_SPECS) >= 25
+    for path in BAD_SPECS:
+        assert expectations(path).expects, f"{path.name} has no '# expect:' line"
 
 
-@pytest.mark.parametrize("path", BAD_FILES, ids=[p.stem for p in BAD_FILES])
+@pytest.mark.parametrize("path", BAD_SPECS, ids=[p.stem for p in BAD_SPECS])
 def test_bad_spec_is_refused_with_field_and_problem(path: Path) -> None:
-    expects, secrets = _expectations(path)
+    case = expectations(path)
+    expects, secrets = case.expects, case.secrets
     with pytest.raises(InputError) as err:
-        load_spec(path)
+        load_spec(path, variables=case.variables)
     msg = str(err.value)
     assert str(path) in msg, "the message names the file"
     for text in expects:

@@ -23,9 +23,9 @@ import pytest
 from sundown.errors import InputError
 from tests.reliability.conftest import CliRun, Victim, count
 from tests.reliability.world import Snapshot, file_tree
+from tests.spec_corpus import BAD_SPECS, expectations
 
 ROOT = Path(__file__).resolve().parents[2]
-BAD_SPECS = sorted((ROOT / "tests" / "specs" / "bad").glob("*.yaml"))
 APPROVER = ("--approver", "Lee Marchetti", "--approver-role", "security-officer")
 NOISE = ("Traceback", "pydantic", "validation error for", "For further information")
 
@@ -70,18 +70,14 @@ def plan_digest(cli: CliRun, v: Victim) -> str:
 # Its S3 buckets (acme-models, acme-archive, acme-evidence) exist on moto with canaries.
 
 
-def _expectations(path: Path) -> tuple[list[str], list[str]]:
-    lines = path.read_text().splitlines()
-    expects = [line.removeprefix("# expect: ") for line in lines if line.startswith("# expect: ")]
-    secrets = [line.removeprefix("# secret: ") for line in lines if line.startswith("# secret: ")]
-    return expects, secrets
-
-
 @pytest.mark.parametrize("path", BAD_SPECS, ids=[p.stem for p in BAD_SPECS])
 def test_corpus_spec_refused_by_decommission(path: Path, victim: Victim, cli: CliRun) -> None:
-    expects, secrets = _expectations(path)
+    case = expectations(path)
+    expects, secrets = case.expects, case.secrets
     before = state(victim)
-    code, out, err = cli("decommission", path, "--approve", "sha256:" + "ab" * 32, *APPROVER)
+    code, out, err = cli(
+        "decommission", path, *case.var_args(), "--approve", "sha256:" + "ab" * 32, *APPROVER
+    )
     count("bad inputs tried")
     assert_clear_error(code, out, err, 2, str(path), *expects)
     for secret in secrets:
