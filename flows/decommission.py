@@ -738,7 +738,9 @@ def _certificate(
         elif not k.ce_claimable:
             exceptions.append(
                 CertificateException(
-                    subject=k.uri, kind="cryptographic erase not claimed", description=k.ce_basis
+                    subject=k.uri,
+                    kind="cryptographic erase not claimed",
+                    description=k.ce_basis or "not claimed",
                 )
             )
     live = verification.get("credentials") or {}
