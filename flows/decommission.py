@@ -401,13 +401,13 @@ def _verify(
 
 def _credential_checks(plan: Plan) -> dict[str, str]:
     """Each planned credential at verification: "dead" only when the credential connectors
-    prove it (``_credentials.exists`` is False); "live" when they find it; otherwise what is
-    known. The status then rests on the revocation's own proof (``CredentialRevoked.verified``),
+    prove it (``_credentials.live`` is False); "live" when they find it working; otherwise what
+    is known. The status then rests on the revocation's own proof (``CredentialRevoked.verified``),
     which ``_certificate`` reads beside this."""
     checks: dict[str, str] = {}
     for cred in plan.credentials:
         try:
-            state = _credentials.exists(CredentialRef(cred.kind, cred.id))
+            state = _credentials.live(CredentialRef(cred.kind, cred.id))
         except SundownError as exc:
             state, why = None, f"not re-checked: {type(exc).__name__}"
         else:
