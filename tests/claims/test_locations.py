@@ -137,3 +137,42 @@ def test_no_certificate_for_a_location_whose_root_is_a_symlink(
         "part-1.parquet",
     ]
     registry.open_key_service("local://sys-a-kek").info()
+
+
+S3_SPEC = """\
+name: sys-s3
+owner: team@example.com
+classification: internal
+assets:
+  weights:
+    locations: [s3://paths-present/models/none-here]
+  logs:
+    locations: [{logs}]
+keys:
+  kek: local://sys-s3-kek
+  certificate: local://sys-s3-cert
+"""
+
+
+def test_object_store_missing_bucket_is_an_error_and_empty_prefix_is_nothing_found(
+    moto_env: str,
+) -> None:
+    """On an object store the root is the bucket: a bucket that does not exist stops planning
+    (unless may_be_absent); an existing bucket with nothing under the prefix is nothing found."""
+    import boto3
+
+    from flows._steps import _location_inventory
+    from sundown.spec import parse_spec
+
+    boto3.client("s3").create_bucket(Bucket="paths-present")
+    spec = parse_spec(S3_SPEC.format(logs="s3://paths-missing/logs"), "<s3>")
+    weights, logs = spec.locations()
+    entries, absent = _location_inventory(weights)
+    assert list(entries) == [] and absent is False
+    with pytest.raises(NotFoundError, match=r"assets\.logs\.locations\[0\].*does not exist"):
+        _location_inventory(logs)
+    optional = parse_spec(
+        S3_SPEC.format(logs="{url: 's3://paths-missing/logs', may_be_absent: true}"), "<s3>"
+    )
+    entries, absent = _location_inventory(optional.locations()[1])
+    assert list(entries) == [] and absent is True
