@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import stat
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -188,3 +189,21 @@ def test_missing_or_symlinked_root_is_named_before_listing(tmp_path: Path) -> No
             list(open_store((tmp_path / "real").as_uri()).inventory())
         )
     assert (tmp_path / "real" / "x").exists()
+
+
+@pytest.mark.parametrize(
+    ("mode", "kind"),
+    [
+        (stat.S_IFLNK, EntryKind.SYMLINK),
+        (stat.S_IFIFO, EntryKind.FIFO),
+        (stat.S_IFSOCK, EntryKind.SOCKET),
+        (stat.S_IFCHR, EntryKind.DEVICE),
+        (stat.S_IFBLK, EntryKind.DEVICE),
+    ],
+)
+def test_every_special_file_type_has_a_kind(mode: int, kind: EntryKind) -> None:
+    """Devices cannot be made without CAP_MKNOD, so the classification itself is checked for
+    every file type ``stat`` knows besides files and folders."""
+    from connectors.local import _special_kind
+
+    assert _special_kind(mode | 0o644) is kind
