@@ -21,6 +21,7 @@ artifacts are encrypted under, not by unlinking alone.
 
 from __future__ import annotations
 
+import errno
 import os
 import socket
 import stat
@@ -274,9 +275,12 @@ class FileStore:
         for entry in entries:
             path = self._path(entry.key)
             try:
-                path.unlink()
+                self._unlink_nofollow(entry.key)
             except FileNotFoundError:
                 pass
+            except ScopeError as exc:  # a link swapped in after the checks: not deleted
+                result.failed.append(PurgeFailure(entry, "ScopeError", str(exc)))
+                continue
             except OSError as exc:
                 result.failed.append(PurgeFailure(entry, type(exc).__name__, str(exc.strerror)))
                 continue
@@ -284,6 +288,35 @@ class FileStore:
             self._prune(path.parent)
         result.requests = len(entries)
         return result
+
+    def _unlink_nofollow(self, key: str) -> None:
+        """Unlink the regular file ``key``, walking from ``/`` one folder at a time, each opened
+        relative to the one before with ``O_NOFOLLOW``: a symbolic link swapped in anywhere on
+        the path after the checks (root, ancestors, folders below it) makes an open fail and
+        never redirects the unlink. FileNotFoundError when it is gone; ScopeError when a
+        component is not a folder or the file is no longer a regular file."""
+        parts = [*self._root.parts[1:], *key.split("/")]
+        flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+        fd = os.open("/", flags)
+        try:
+            for part in parts[:-1]:
+                try:
+                    folder = os.open(part, flags, dir_fd=fd)
+                except OSError as exc:
+                    if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+                        raise ScopeError(
+                            f"{key!r} in {self.url}: {part!r} on its path is no longer a folder "
+                            "(a symbolic link?); not deleted"
+                        ) from None
+                    raise
+                os.close(fd)
+                fd = folder
+            st = os.stat(parts[-1], dir_fd=fd, follow_symlinks=False)
+            if not stat.S_ISREG(st.st_mode):
+                raise ScopeError(f"{key!r} in {self.url} is no longer a regular file; not deleted")
+            os.unlink(parts[-1], dir_fd=fd)
+        finally:
+            os.close(fd)
 
     def soft_delete_policy(self) -> SoftDeletePolicy:
         return SoftDeletePolicy(None, "file store: no soft delete")

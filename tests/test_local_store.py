@@ -207,3 +207,25 @@ def test_every_special_file_type_has_a_kind(mode: int, kind: EntryKind) -> None:
     from connectors.local import _special_kind
 
     assert _special_kind(mode | 0o644) is kind
+
+
+def test_a_folder_swapped_for_a_link_after_the_checks_is_not_followed(tmp_path: Path) -> None:
+    """The race the path checks alone leave open: between purge's checks and its unlink, a
+    folder on the key's path becomes a symbolic link to the victim's folder. The unlink walks
+    the path with O_NOFOLLOW and refuses."""
+    root = tmp_path / "root"
+    (root / "sub").mkdir(parents=True)
+    (root / "sub" / "x.bin").write_bytes(b"mine")
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "x.bin").write_bytes(b"victim's")
+    store = open_store(root.as_uri())
+    (root / "sub" / "x.bin").unlink()
+    (root / "sub").rmdir()
+    (root / "sub").symlink_to(victim)
+    with pytest.raises(ScopeError, match="no longer a folder"):
+        store._unlink_nofollow("sub/x.bin")
+    assert (victim / "x.bin").read_bytes() == b"victim's"
+    (root / "plain.bin").write_bytes(b"p")
+    store._unlink_nofollow("plain.bin")
+    assert not (root / "plain.bin").exists()
