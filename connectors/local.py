@@ -10,7 +10,9 @@ is a NotFoundError (planning turns it into an error naming the location, unless 
 ``may_be_absent``), and a root reached through a symbolic link (the folder or any ancestor) is a
 ScopeError, so a link swapped in between planning and deletion cannot redirect a purge.
 Symbolic links, FIFOs, sockets and device files inside a location are inventoried with their
-kind (``symlink``, ``fifo``, ``socket``, ``device``), never followed or opened, and never purged.
+kind (``symlink``, ``fifo``, ``socket``, ``device``), never followed or opened, and never purged;
+so is a file with other hard links (``hardlink``): unlinking its name here would leave its data
+readable through the others, and a retirement must not claim it gone.
 
 What it does not have: versions, holds, soft delete, archive tiers, object metadata (``metadata``
 passed to ``put`` is not stored). Deleting a file unlinks it; whether the bytes can be recovered
@@ -205,9 +207,12 @@ class FileStore:
             except FileNotFoundError:
                 continue
             if stat.S_ISREG(st.st_mode):
-                if temporary or not temp:
-                    kind = EntryKind.MULTIPART_UPLOAD if temp else EntryKind.OBJECT
-                    yield self._info(key, st), kind
+                if temp and temporary:
+                    yield self._info(key, st), EntryKind.MULTIPART_UPLOAD
+                elif not temp and (st.st_nlink == 1 or not special):
+                    yield self._info(key, st), EntryKind.OBJECT
+                elif not temp:  # other names keep its data whatever happens to this one
+                    yield self._info(key, st), EntryKind.HARDLINK
             elif special:
                 yield self._info(key, st), _special_kind(st.st_mode)
 

@@ -161,19 +161,22 @@ def test_inventory_reports_special_files_by_kind_and_never_follows_them(tmp_path
     os.symlink(outside, root / "dirlink")
     os.symlink(outside / "secret", root / "sub" / "filelink")
     os.mkfifo(root / "sub" / "pipe")
+    os.link(outside / "secret", root / "sub" / "hard")
     store = open_store(root.as_uri())
     kinds = {e.key: e.kind for e in store.inventory()}
     assert kinds == {
         "a.bin": EntryKind.OBJECT,
         "dirlink": EntryKind.SYMLINK,
         "sub/filelink": EntryKind.SYMLINK,
+        "sub/hard": EntryKind.HARDLINK,
         "sub/pipe": EntryKind.FIFO,
     }
-    assert [i.key for i in store.list()] == ["a.bin"]  # list() is objects only
+    assert [i.key for i in store.list()] == ["a.bin", "sub/hard"]  # regular files only
     specials = [e for e in store.inventory() if e.kind is not EntryKind.OBJECT]
     with pytest.raises(InputError, match="never deletes or follows"):
         store.purge(specials)
     assert (root / "dirlink").is_symlink() and (outside / "secret").exists()
+    assert (root / "sub" / "hard").exists()
 
 
 def test_missing_or_symlinked_root_is_named_before_listing(tmp_path: Path) -> None:
