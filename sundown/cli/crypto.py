@@ -213,6 +213,19 @@ def _expected(
     )
 
 
+def _source(spec: Path | None, system: str | None, path: str | None, version: str | None) -> str:
+    """Where the expected binding came from, for the error message."""
+    if spec is not None:
+        return f"from {spec}, the object's place in it and its newest deployment"
+    given = [n for n, v in (("--system", system), ("--artifact-version", version)) if v]
+    said = f"{', '.join(given)} as given; " if given else ""
+    return (
+        f"{said}path from where it is stored"
+        + ("" if system and version else "; system and version default to what "
+           "`sundown encrypt` binds unless given with --system/--artifact-version or --spec")
+    )  # fmt: skip
+
+
 def decrypt(
     src: str = typer.Argument(..., help="Ciphertext: a local path or an object URL."),
     dst: str = typer.Argument(..., help="Plaintext: a local path or an object URL."),
@@ -281,8 +294,9 @@ def decrypt(
         )
     if sidecar.artifact != expect:  # checked again, cryptographically, by the decryption
         raise IntegrityError(
-            f"{src}: its sidecar binds it to {sidecar.artifact}, but it is stored as {expect}; "
-            f"nothing was written to {dst}"
+            f"{src}: its sidecar binds it to {sidecar.artifact}, but {expect} was expected "
+            f"({_source(spec, system, artifact_path, artifact_version)}); nothing was written "
+            f"to {dst}"
         )
     if sha256 is not None and sidecar.plaintext_sha256 != sha256:
         raise IntegrityError(
