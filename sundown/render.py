@@ -62,15 +62,19 @@ class Rendering:
 
     certificate: Certificate
     envelope_digest: str
-    verified_with: str | None  # e.g. "public key sha256:ab.. (supplied)"; None: not verified
+    verified_with: str | None  # e.g. "public key sha256:<64 hex> (supplied)"; None: not verified
+    ledger_head: str | None = None  # "SEQ:sha256:HASH" once the certificate is in the ledger
 
 
-def rendering_of(verified: VerifiedCertificate, trust: str = "supplied") -> Rendering:
+def rendering_of(
+    verified: VerifiedCertificate, trust: str = "supplied", *, ledger_head: str | None = None
+) -> Rendering:
     """The rendering input for a certificate that passed :func:`verify_certificate`."""
     return Rendering(
         verified.certificate,
         verified.envelope_digest,
         f"public key {verified.key_fingerprint} ({trust})",
+        ledger_head,
     )
 
 
@@ -529,9 +533,15 @@ def _signatures(r: Rendering, s: _Styles, width: float) -> KeepTogether:
         ("Algorithm", "ECDSA P-256 with SHA-256 over the DSSE v1 pre-authentication encoding"),
         ("Verification", verified),
     ]
+    if r.ledger_head:
+        rows.append(("Ledger head", r.ledger_head))
     qr_size = 30 * mm
     info = _kv_table(
-        rows, s, width - qr_size - 4 * mm, {"Envelope SHA-256", "Public key SHA-256"}, 0.2
+        rows,
+        s,
+        width - qr_size - 4 * mm,
+        {"Envelope SHA-256", "Public key SHA-256", "Ledger head"},
+        0.2,
     )
     qr = Table(
         [[_qr(r.envelope_digest, qr_size)], [_p("envelope SHA-256", s.caption)]],
@@ -736,6 +746,14 @@ def certificate_markdown(r: Rendering) -> str:
             f"Signature verified with {_md(r.verified_with)}."
             if r.verified_with
             else "Signature **not verified** when rendered: run `sundown certificate verify`."
+        ),
+        *(
+            [
+                f"- Ledger head after recording this certificate: `{r.ledger_head}` (keep it: "
+                "`sundown ledger verify --expect-head` shows a ledger cut short before it)"
+            ]
+            if r.ledger_head
+            else []
         ),
         "",
     ]
