@@ -203,10 +203,14 @@ def _claimed_key(data: bytes) -> tuple[str | None, bytes | None]:
     """(fingerprint, PEM) the certificate names for its signing key, unverified."""
     envelope = parse_envelope(data)
     try:
-        signing = canonical.loads(envelope.payload)["predicate"]["signing"]
+        obj = canonical.loads(envelope.payload)
+    except InputError as exc:
+        raise IntegrityError(f"payload: {exc}") from None
+    try:
+        signing = obj["predicate"]["signing"]
         fingerprint = signing.get("public_key_fingerprint")
         pem = signing.get("public_key")
-    except (InputError, KeyError, TypeError, AttributeError):
+    except (KeyError, TypeError, AttributeError):
         return None, None
     return (
         fingerprint if isinstance(fingerprint, str) else None,
@@ -252,6 +256,8 @@ def verify_anchored(
     pem = next((k for k in candidates if _fingerprint_or_none(k) == claimed), None)
     if pem is None:
         pem = carried or next(iter(candidates), None)
+    if pem is None and claimed is None:
+        raise IntegrityError("certificate field signing: names no signing key")
     if pem is None:
         raise UntrustedKeyError(
             f"signature: not checked: the certificate names signing key {claimed} but carries "
