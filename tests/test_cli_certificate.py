@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import base64
+import copy
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -15,6 +17,8 @@ from sundown import canonical, registry
 from sundown.certificate import (
     CERTIFICATE_NAME,
     MANIFEST_NAME,
+    PREDICATE_TYPE,
+    STATEMENT_TYPE,
     public_key_fingerprint,
     sample_certificate,
     sign_certificate,
@@ -324,35 +328,51 @@ def _doc_script(doc: str, heading: str) -> str:
     return after[start : after.index("```\n", start)]
 
 
-def _bash(script: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+def _bash(script: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
     for tool in ("jq", "openssl", "base64", "sha256sum"):
         if shutil.which(tool) is None:
             pytest.fail(f"{tool} is missing: run scripts/setup-test-env")
     return subprocess.run(
-        ["bash", "-euo", "pipefail", "-c", script], cwd=cwd, capture_output=True, text=True
+        ["bash", "-euo", "pipefail", "-c", script],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
     )
 
 
 def test_documented_openssl_procedure_verifies_a_certificate(evidence: Path) -> None:
-    (evidence.parent / "signing.pub.pem").write_bytes(
-        (evidence.parent.parent / "signing.pub.pem").read_bytes()
-    )
+    trusted = public_key_fingerprint(Path(_key(evidence)).read_bytes())
     script = _doc_script("certificate.md", "## Verifying with nothing but a DSSE implementation")
-    done = _bash(script, evidence.parent)
+    done = _bash(script, evidence.parent, TRUSTED=trusted)
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert lines[0] == "Verified OK"
-    assert lines[3] == lines[4]  # fingerprint of the trusted key == fingerprint inside
-    assert lines[5] == lines[6]  # envelope keyid == signed key id
-    assert lines[7] == lines[8]  # manifest sha256 == subject digest
-    assert lines[9].strip() == lines[10]  # manifest lines == entries
+    assert lines[1:3] == [STATEMENT_TYPE, PREDICATE_TYPE]
+    assert lines[3] == lines[4]  # manifest sha256 == subject digest
+    assert lines[5].strip() == lines[6]  # manifest lines == entries
+    assert lines[7] == canonical.sha256_digest(evidence.read_bytes())  # the envelope digest
 
+    # another key's fingerprint as the anchor: refused before any signature check
+    other = public_key_fingerprint(LocalSigner().public_key_pem())
+    done = _bash(script, evidence.parent, TRUSTED=other)
+    assert done.returncode != 0 and "Verified OK" not in done.stdout
+    # no anchor at all: refused
+    done = _bash(script, evidence.parent)
+    assert done.returncode != 0 and "TRUSTED" in done.stderr
+    # a junk second signature: refused
     envelope = json.loads(evidence.read_bytes())
+    good = copy.deepcopy(envelope)
+    envelope["signatures"].append({"keyid": "x", "sig": "AAAA"})
+    evidence.write_bytes(canonical.dumps(envelope))
+    assert _bash(script, evidence.parent, TRUSTED=trusted).returncode != 0
+    # an altered certificate: the signature fails
+    envelope = good
     stmt = json.loads(base64.b64decode(envelope["payload"]))
     stmt["predicate"]["status"] = "complete"
     envelope["payload"] = base64.b64encode(canonical.dumps(stmt)).decode()
     evidence.write_bytes(canonical.dumps(envelope))
-    done = _bash(script, evidence.parent)
+    done = _bash(script, evidence.parent, TRUSTED=trusted)
     assert done.returncode != 0 and "Verification failure" in done.stdout + done.stderr
 
 
@@ -361,13 +381,23 @@ def test_documented_openssl_procedure_verifies_a_ledger(
 ) -> None:
     folder = tmp_path / "ledger"
     ledger = Ledger(registry.open_store(folder.as_uri()))
-    for kind in ("deploy", "rotate", "decommission"):
-        ledger.append(kind, "system demo", "sha256:" + "cd" * 32, "file:///e", signer)
+    heads = [
+        ledger.append(kind, "system demo", "sha256:" + "cd" * 32, "file:///e", signer).head
+        for kind in ("deploy", "rotate", "decommission")
+    ]
+    trusted = public_key_fingerprint(signer.public_key_pem())
     script = _doc_script("ledger.md", "## Verifying with openssl and jq only")
-    done = _bash(script, folder)
+    done = _bash(script, folder, TRUSTED=trusted, EXPECT_HEAD=heads[1])
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == f"OK: 4 records, head {ledger.verify().head_hash}"
+    assert done.stdout.strip() == f"OK: 4 records, head {ledger.verify().head}"
     assert (folder / "pinned.pem").read_bytes() == signer.public_key_pem()
+    other = public_key_fingerprint(LocalSigner().public_key_pem())
+    assert _bash(script, folder, TRUSTED=other).returncode != 0  # not the key you trust
+    assert _bash(script, folder).returncode != 0  # no anchor
 
+    (folder / "records" / "000000000003.json").unlink()  # truncated: only the head shows it
+    assert _bash(script, folder, TRUSTED=trusted).returncode == 0
+    assert _bash(script, folder, TRUSTED=trusted, EXPECT_HEAD=heads[2]).returncode != 0
     (folder / "records" / "000000000002.json").unlink()
-    assert _bash(script, folder).returncode != 0
+    (folder / "records" / "000000000003.json").write_bytes(b"{}")
+    assert _bash(script, folder, TRUSTED=trusted).returncode != 0  # a gap
