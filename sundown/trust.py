@@ -284,6 +284,17 @@ def verify_anchored(
         )
     found = report.found
     if found is not None and found.record.kind is RecordKind.DECOMMISSION:
+        if (
+            pinned_fingerprint == verified.key_fingerprint
+            and found.record.signing_key_id != verified.key_id
+        ):
+            # The same key signed both, at the same time: its id cannot differ (this binds key
+            # ids that name no fingerprint, such as vault://transit/k#v1).
+            raise IntegrityError(
+                f"key mismatch: the certificate names key id {verified.key_id!r}, but "
+                f"{found.name}, signed by the same key {pinned_fingerprint}, names it "
+                f"{found.record.signing_key_id!r}"
+            )
         return AnchoredCertificate(verified, anchor, report, found)
     raise IntegrityError(
         f"certificate envelope {verified.envelope_digest} is not recorded in the ledger "
