@@ -22,6 +22,7 @@ import hashlib
 import hmac
 import json
 import re
+import unicodedata
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -40,6 +41,7 @@ from sundown.spec import (
     RetentionRule,
     SystemSpec,
     parse_store_url,
+    urls_overlap,
 )
 from sundown.store import Entry, EntryKind, HoldState, check_key
 
@@ -55,13 +57,16 @@ __all__ = [
     "archive_key_for",
     "build_plan",
     "check_approval",
+    "check_approval_policy",
     "check_plan_approval",
+    "check_plan_scope",
     "hold_decision",
     "iter_plan_entries",
     "normalize_digest",
     "plan_locations",
     "read_plan",
     "retention_decision",
+    "same_person",
 ]
 
 PLAN_FORMAT = "sundown.plan/v1"
@@ -809,6 +814,47 @@ class Approval(BaseModel):
     approver: str = Field(min_length=1, max_length=200, description="Who approves (name).")
     role: str | None = Field(default=None, max_length=64, description="The approver's role.")
     approved_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    performer: str | None = Field(
+        default=None,
+        max_length=200,
+        description="Who performs the retirement: checked against the approver (separation of "
+        "duties) when given.",
+    )
+
+
+def same_person(a: str, b: str) -> bool:
+    """Whether two names name one person for separation of duties: compared after Unicode
+    NFKC normalization, ignoring case and all whitespace (``"Lee  Marchetti"`` is
+    ``"lee marchetti"`` is ``"LeeMarchetti"``)."""
+
+    def norm(name: str) -> str:
+        return "".join(unicodedata.normalize("NFKC", name).split()).casefold()
+
+    return norm(a) == norm(b)
+
+
+def check_approval_policy(
+    spec: SystemSpec, approver: str, role: str | None, performer: str | None
+) -> None:
+    """InputError unless the approver's role is one the spec's approval policy allows (when it
+    lists roles) and, unless ``approval.allow_self_approval``, the approver is not the performer
+    (separation of duties; ``performer`` None: not checked)."""
+    roles = spec.approval.roles
+    if roles and role not in roles:
+        raise InputError(
+            f"approver {approver!r} has role {role!r}, but the spec of "
+            f"{spec.name!r} requires one of: {', '.join(roles)}"
+        )
+    if (
+        performer is not None
+        and not spec.approval.allow_self_approval
+        and same_person(approver, performer)
+    ):
+        raise InputError(
+            f"approver {approver!r} is also the performer {performer!r}: the spec of "
+            f"{spec.name!r} requires separation of duties (a retirement is approved by someone "
+            "other than the person who performs it)"
+        )
 
 
 def check_plan_approval(
@@ -816,18 +862,15 @@ def check_plan_approval(
 ) -> None:
     """:func:`check_approval` with the spec's approval policy: the plan must belong to this spec
     (same spec digest), the approver's role must be one the spec allows (when it lists roles),
-    and the approval must be younger than ``approval.max_age_hours``."""
+    the approver must not be the performer (unless the spec allows self-approval; checked when
+    ``approval.performer`` is given), and the approval must be younger than
+    ``approval.max_age_hours``."""
     if plan.spec_digest != spec.digest():
         raise InputError(
             f"plan {plan.digest} was made from another version of the spec of {spec.name!r} "
             f"(spec digest {plan.spec_digest}, now {spec.digest()}): plan again"
         )
-    roles = spec.approval.roles
-    if roles and approval.role not in roles:
-        raise InputError(
-            f"approver {approval.approver!r} has role {approval.role!r}, but the spec of "
-            f"{spec.name!r} requires one of: {', '.join(roles)}"
-        )
+    check_approval_policy(spec, approval.approver, approval.role, approval.performer)
     check_approval(
         plan.digest,
         approval.plan_digest,
@@ -835,3 +878,126 @@ def check_plan_approval(
         max_age=timedelta(hours=spec.approval.max_age_hours),
         now=now,
     )
+
+
+# --------------------------------------------------------------------------------------------
+# A stored plan against the current spec (resume re-derives, never trusts)
+
+
+def check_plan_scope(path: str | Path, expected_digest: str, spec: SystemSpec) -> Plan:
+    """The plan file at ``path`` (digest-checked as :func:`read_plan` does), once everything it
+    would act on lies inside ``spec`` by the planning rules: a retirement plan of this system,
+    made from this spec version, with exactly the spec's locations in planning order (same URL,
+    asset class, classification and archive target: a wider or a sibling prefix is not the
+    spec's location), every entry key inside its location (no ``..``, no absolute key), archive
+    keys where :func:`archive_key_for` puts them, governance bypass only where the spec allows
+    it, exactly the keys the spec destroys and only credentials the spec declares.
+
+    A plan read back from the evidence location is untrusted input: ScopeError naming what
+    differed (IntegrityError for a changed or malformed file). Reads the file twice, streamed."""
+    plan = read_plan(path, expected_digest)
+    where = f"plan {plan.digest}"
+    problems: list[str] = []
+    if plan.kind != "retirement":
+        problems.append(f"it is a {plan.kind} plan, not a retirement plan")
+    if plan.system != spec.name:
+        problems.append(f"it retires system {plan.system!r}, not {spec.name!r}")
+    if plan.spec_digest != spec.digest():
+        problems.append(
+            f"it was made from spec digest {plan.spec_digest}, not the current {spec.digest()}"
+        )
+    if plan.owner != spec.owner:
+        problems.append(f"it names owner {plan.owner!r}, the spec {spec.owner!r}")
+    if plan.allow_governance_bypass and not spec.allow_governance_bypass:
+        problems.append("it bypasses governance retention, which the spec does not allow")
+    refs = plan_locations(spec)
+    for i, loc in enumerate(plan.locations):
+        ref = refs[i] if i < len(refs) else None
+        if loc.index != i:
+            problems.append(f"its location {i} is numbered {loc.index}")
+        elif ref is None or loc.url != ref.url:
+            problems.append(f"its location {i} {loc.url} is {_scope_of(spec, loc.url, ref)}")
+        else:
+            archives = spec.archive.target if _archives(spec, ref) and spec.archive else None
+            expected = (ref.asset_class, spec.classification_of(ref.asset_class), archives)
+            found = (loc.asset_class, loc.classification, loc.archive_to)
+            if found != expected:
+                problems.append(
+                    f"its location {i} {loc.url} has (asset class, classification, archive "
+                    f"target) {found}, the spec {expected}"
+                )
+    if len(plan.locations) < len(refs):
+        missing = ", ".join(r.url for r in refs[len(plan.locations) :])
+        problems.append(f"it leaves out the spec's location(s) {missing}")
+    expected_keys = spec.keys_to_destroy()
+    planned_keys = [(k.uri, k.role) for k in plan.keys]
+    for uri, role in planned_keys:
+        if (uri, role) not in expected_keys:
+            problems.append(f"it destroys key {uri} ({role}), which the spec does not destroy")
+    if not problems and planned_keys != expected_keys:
+        problems.append(
+            f"it destroys keys {[u for u, _ in planned_keys]}, the spec "
+            f"{[u for u, _ in expected_keys]}"
+        )
+    declared = {(r.kind, r.id): r.action for r in spec.credential_refs()}
+    seen: set[tuple[str, str]] = set()
+    for c in plan.credentials:
+        if declared.get((c.kind, c.id)) != c.action or (c.kind, c.id) in seen:
+            problems.append(
+                f"it revokes credential {c.kind} {c.id[:200]!r} ({c.action[:100]}), which is "
+                "not a credential the spec declares"
+                + (" (listed twice)" if (c.kind, c.id) in seen else "")
+            )
+        seen.add((c.kind, c.id))
+    if problems:
+        raise ScopeError(
+            f"{where} does not lie inside the current spec of {spec.name!r}: "
+            + "; ".join(problems[:5])
+            + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
+            + ". Nothing was changed"
+        )
+    prefixes = {i: _archive_prefix(r) for i, r in enumerate(refs)}
+    for e in iter_plan_entries(path, plan.digest):
+        url = plan.locations[e.loc].url if 0 <= e.loc < len(plan.locations) else None
+        if url is None:
+            raise ScopeError(f"{where}: an entry names location {e.loc}, which it does not have")
+        try:
+            check_key(e.key)
+        except InputError as exc:
+            raise ScopeError(f"{where}: an entry of {url} is outside it: {exc}") from None
+        if e.archive_key is not None and (
+            plan.locations[e.loc].archive_to is None
+            or e.archive_key != f"{prefixes[e.loc]}/{e.key}"
+        ):
+            raise ScopeError(
+                f"{where}: entry {e.key!r} of {url} archives to {e.archive_key!r}, not where "
+                "the spec's archive rules put it"
+            )
+        if e.bypass_governance and not spec.allow_governance_bypass:
+            raise ScopeError(
+                f"{where}: entry {e.key!r} of {url} bypasses governance retention, which the "
+                "spec does not allow"
+            )
+    return plan
+
+
+def _archives(spec: SystemSpec, ref: LocationRef) -> bool:
+    return getattr(spec.assets, ref.asset_class).on_retirement == "archive"
+
+
+def _scope_of(spec: SystemSpec, url: str, ref: LocationRef | None) -> str:
+    """Why a planned location URL is not the spec's location ``ref``, in words."""
+    try:
+        norm = parse_store_url(url).url
+    except ValueError:
+        return "not a store URL"
+    for r in spec.locations():
+        if r.url == norm:
+            return f"the spec's {r.field}, out of planning order"
+        if urls_overlap(r.url, norm):
+            return (
+                f"not a location of the spec: it overlaps {r.url} ({r.field}) but is not it "
+                "(path boundary: a wider or a sibling prefix is another location)"
+            )
+    expected = f" (the spec's is {ref.url})" if ref is not None else ""
+    return f"not a location of the spec{expected}"
