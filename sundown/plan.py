@@ -43,7 +43,7 @@ from sundown.spec import (
     parse_store_url,
     urls_overlap,
 )
-from sundown.store import Entry, EntryKind, HoldState, check_key
+from sundown.store import SPECIAL_KINDS, Entry, EntryKind, HoldState, check_key
 
 __all__ = [
     "PLAN_FORMAT",
@@ -121,6 +121,10 @@ class LocationPlan(BaseModel):
     bypass_governance: Counts = Field(
         default_factory=Counts, description="Purged by bypassing governance retention."
     )
+    root_absent: bool = Field(
+        default=False,
+        description="The root did not exist (allowed by may_be_absent): nothing found.",
+    )
 
     @property
     def total_found(self) -> Counts:
@@ -191,8 +195,11 @@ class Plan(BaseModel):
         ]
         for loc in self.locations:
             f = loc.total_found
+            found = _fmt(f)
+            if f.count == 0:
+                found = "nothing found" + (" (root absent)" if loc.root_absent else "")
             rows.append(
-                f"| `{loc.url}` | {loc.asset_class} | {_fmt(f)} | {_fmt(loc.archive)} | "
+                f"| `{loc.url}` | {loc.asset_class} | {found} | {_fmt(loc.archive)} | "
                 f"{_fmt(loc.purge)} | {_fmt(loc.held)} | {_fmt(loc.keep)} |"
             )
         rows.append(
@@ -426,6 +433,7 @@ def build_plan(
     credential_facts: Mapping[CredentialRef, bool] | None = None,
     credentials: Sequence[CredentialRef] | None = None,
     now: datetime | None = None,
+    absent_roots: Iterable[str] = (),
 ) -> Plan:
     """Write the plan file at ``path`` (atomically) and return its summary.
 
@@ -433,9 +441,21 @@ def build_plan(
     relative to the location); a missing or undeclared location is an InputError / ScopeError,
     as is an invalid key. ``key_facts`` maps a key URI to its :class:`KeyInfo` (``None``: the
     key does not exist); ``credential_facts`` maps a credential to whether it still exists.
-    Keys and credentials are planned for retirement only."""
+    Keys and credentials are planned for retirement only. ``absent_roots`` names locations
+    whose root does not exist; each must be marked ``may_be_absent`` in the spec (its inventory
+    must then be empty), and the plan records it."""
     now = _utc(now or datetime.now(UTC))
     refs = plan_locations(spec, kind)
+    absent: set[str] = set()
+    for url in absent_roots:
+        ref = spec.location(url)
+        if not ref.location.may_be_absent:
+            raise InputError(
+                f"{ref.field}: the root of {ref.url} does not exist, and the spec does not mark "
+                "the location may_be_absent (a misspelt or moved location must not be planned "
+                "as empty)"
+            )
+        absent.add(ref.url)
     by_url: dict[str, Iterable[Entry]] = {}
     for url, entries in inventories.items():
         try:
@@ -476,7 +496,7 @@ def build_plan(
             }
         )
         for i, ref in enumerate(refs):
-            loc = _plan_location(spec, ref, i, by_url[ref.url], kind, now, w)
+            loc = _plan_location(spec, ref, i, by_url[ref.url], kind, now, w, ref.url in absent)
             plan.locations.append(loc)
         if kind == "retirement":
             plan.keys = _plan_keys(spec, key_facts or {})
@@ -505,6 +525,7 @@ def _plan_location(
     kind: PlanKind,
     now: datetime,
     w: _HashingWriter,
+    root_absent: bool = False,
 ) -> LocationPlan:
     cls = getattr(spec.assets, ref.asset_class)
     rule: RetentionRule | None = cls.retention
@@ -517,6 +538,7 @@ def _plan_location(
         asset_class=ref.asset_class,
         classification=spec.classification_of(ref.asset_class),
         archive_to=spec.archive.target if archives and spec.archive else None,
+        root_absent=root_absent,
     )
     header: dict[str, Any] = {
         "t": "location",
@@ -531,6 +553,8 @@ def _plan_location(
         header["rule"] = rule.model_dump()
     else:
         header["on_retirement"] = cls.on_retirement
+    if root_absent:
+        header["root"] = "absent"
     w.write(header)
     archive_prefix = _archive_prefix(ref) if archives else ""
     # Plain integer tallies while streaming (hot loop); copied into the Counts models at the end.
@@ -549,6 +573,20 @@ def _plan_location(
         tally = found[entry.kind.value]
         tally[0] += 1
         tally[1] += size
+        if root_absent:
+            raise InputError(f"inventory of {ref.url}: entries listed under an absent root")
+        if entry.kind in SPECIAL_KINDS:
+            # Never followed, never deleted: it remains, and the plan and certificate say so.
+            why = f"{entry.kind.value} {entry.key}: not followed and not deleted; it remains"
+            pe = PlanEntry(
+                loc=index, key=entry.key, version_id=None, kind=entry.kind, size=size,
+                modified=entry.modified, is_latest=False, storage_class=None, hold=entry.hold,
+                disposition="held", reason=why,
+            )  # fmt: skip
+            w.write(pe.to_json())
+            t_held[0] += 1
+            t_held[1] += size
+            continue
         if kind == "retention":
             assert rule is not None
             archive, delete = retention_decision(rule, entry, now)
@@ -690,6 +728,7 @@ def read_plan(path: str | Path, expected_digest: str | None = None) -> Plan:
                         asset_class=obj["asset_class"],
                         classification=obj["classification"],
                         archive_to=obj["archive_to"],
+                        root_absent=obj.get("root") == "absent",
                     )
                 )
             elif t == "location_end":
