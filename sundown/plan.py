@@ -43,7 +43,15 @@ from sundown.spec import (
     parse_store_url,
     urls_overlap,
 )
-from sundown.store import SPECIAL_KINDS, Entry, EntryKind, HoldState, check_key
+from sundown.store import (
+    SPECIAL_KINDS,
+    Entry,
+    EntryKind,
+    HoldState,
+    check_entry_key,
+    check_key,
+    has_dot_segment,
+)
 
 __all__ = [
     "PLAN_FORMAT",
@@ -390,9 +398,25 @@ def archive_key_for(ref: LocationRef, key: str) -> str:
     return check_key(f"{_archive_prefix(ref)}/{key}")
 
 
-def _archive_prefix(ref: LocationRef) -> str:
+def _archive_prefix(ref: LocationRef, *, odd: bool = False) -> str:
     p = parse_store_url(ref.url)
-    return "/".join([ref.asset_class, p.scheme, *([p.bucket] if p.bucket else []), *p.parts])
+    scheme = f"{p.scheme}~odd-keys" if odd else p.scheme
+    return "/".join([ref.asset_class, scheme, *([p.bucket] if p.bucket else []), *p.parts])
+
+
+def _archive_key(ref: LocationRef, prefix: str, key: str) -> str:
+    """``<prefix>/<key>`` for a plain key. A key no file system could hold (a folder marker
+    ``dir/``, ``""``, ``a//b``) goes to a namespace of its own, ``<asset class>/<scheme>~odd-keys/
+    ...``, with each segment percent-encoded and an empty one written ``%``: no plain key's
+    archive key can be the same (docs/stores.md)."""
+    try:
+        return f"{prefix}/{check_key(key)}"
+    except InputError:
+        pass
+    from urllib.parse import quote
+
+    escaped = "/".join(quote(part, safe="") or "%" for part in key.split("/"))
+    return f"{_archive_prefix(ref, odd=True)}/{escaped}"
 
 
 def plan_locations(spec: SystemSpec, kind: PlanKind = "retirement") -> list[LocationRef]:
@@ -564,9 +588,10 @@ def _plan_location(
         if not isinstance(entry, Entry):
             raise InputError(f"inventory of {ref.url}: expected Entry, got {type(entry).__name__}")
         try:
-            check_key(entry.key)
+            check_entry_key(entry.key, "/".join(parse_store_url(ref.url).parts))
         except InputError as exc:
             raise ScopeError(f"inventory of {ref.url}: {exc}; stopping before planning") from None
+        dotted = has_dot_segment(entry.key)
         size = entry.size
         if not isinstance(size, int) or size < 0:
             raise InputError(f"inventory of {ref.url}: {entry.key!r} has an invalid size")
@@ -592,6 +617,7 @@ def _plan_location(
             archive, delete = retention_decision(rule, entry, now)
         else:
             archive, delete = archives and entry.kind is EntryKind.OBJECT, True
+        archive = archive and not dotted  # never read by name: stays in place, held
         if not archive and not delete:
             t_keep[0] += 1
             t_keep[1] += size
@@ -602,6 +628,9 @@ def _plan_location(
             reason, bypass = hold_decision(
                 entry.hold, now, allow_governance_bypass=spec.allow_governance_bypass
             )
+            if dotted:  # docs/stores.md: a delete by this name could resolve outside the location
+                reason = "; ".join(filter(None, [reason, f"{entry.key!r}: {_DOTTED}"]))
+                bypass = False
             disposition = "held" if reason else "purge"
         pe = PlanEntry(
             loc=index,
@@ -615,7 +644,7 @@ def _plan_location(
             hold=entry.hold,
             disposition=disposition,
             reason=reason,
-            archive_key=f"{archive_prefix}/{entry.key}" if archive else None,
+            archive_key=_archive_key(ref, archive_prefix, entry.key) if archive else None,
             bypass_governance=bypass,
         )
         w.write(pe.to_json())
@@ -636,6 +665,12 @@ def _plan_location(
     loc.bypass_governance = Counts(count=t_bypass[0], bytes=t_bypass[1])
     w.write({"t": "location_end", "loc": index, **_loc_counts(loc)})
     return loc
+
+
+_DOTTED = (
+    "key has a '.' or '..' segment: not deleted by name (a request path could resolve it "
+    "outside the location); remove it with the provider's console and plan again"
+)
 
 
 def _loc_counts(loc: LocationPlan) -> dict[str, Any]:
