@@ -78,7 +78,7 @@ def _sweep(spec: SystemSpec, params: RetentionParameters) -> RetentionResult:
     if params.dry_run or not (totals["archive"].count or totals["purge"].count):
         return result
 
-    journal = Journal(open_evidence(spec), spec.name, plan.digest, root=ROOT)
+    journal = Journal(open_evidence(spec), spec.name, plan.digest, spec.keys.certificate, root=ROOT)
     if journal.done(DONE):  # the same plan was swept already (same inventory, same ages)
         data = journal.get(DONE)["data"]  # type: ignore[index]
         return RetentionResult.model_validate(data)

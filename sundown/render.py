@@ -128,6 +128,11 @@ def _counts(c: Counts) -> str:
     return f"{c.objects:,} obj / {c.versions:,} ver / {_size(c.bytes)}"
 
 
+def _found(c: Counts) -> str:
+    """A location's found counts; "nothing found" when inventory found no copy at all."""
+    return "nothing found" if c.versions == 0 and c.objects == 0 else _counts(c)
+
+
 def _totals(cert: Certificate, attr: str) -> Counts:
     items = [getattr(loc, attr) for loc in cert.locations]
     return Counts(
@@ -315,7 +320,7 @@ def _location_detail(loc: LocationRecord, index: int, s: _Styles, width: float) 
             f"versioning: {loc.settings.versioning}; soft delete: {loc.settings.soft_delete}; "
             f"object lock: {loc.settings.object_lock}",
         ),
-        ("Found", _counts(loc.found)),
+        ("Found", _found(loc.found)),
         ("Purged", _counts(loc.purged)),
         ("Archived", _counts(loc.archived)),
         ("Held (not deleted)", _counts(loc.held)),
@@ -400,7 +405,7 @@ def _build_story(r: Rendering, s: _Styles, width: float) -> list[Any]:
             [
                 str(i),
                 _uri(loc.uri, s.mono, 0.235 * width),
-                _counts(loc.found),
+                _found(loc.found),
                 _counts(loc.purged),
                 _counts(loc.archived),
                 _counts(loc.held),
@@ -695,7 +700,7 @@ def certificate_markdown(r: Rendering) -> str:
     ]
     for loc in cert.locations:
         out.append(
-            f"| `{_md(loc.uri)}` | {_counts(loc.found)} | {_counts(loc.purged)} | "
+            f"| `{_md(loc.uri)}` | {_found(loc.found)} | {_counts(loc.purged)} | "
             f"{_counts(loc.archived)} | {_counts(loc.held)} | "
             f"{loc.sanitization.category.value}: {_md(loc.sanitization.method)} | "
             f"{loc.verification.result.value}: {_md(loc.verification.details)} | "
