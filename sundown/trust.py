@@ -247,6 +247,10 @@ def verify_anchored(
 
     IntegrityError naming what failed; InputError for a malformed file or anchor."""
     claimed, carried = _claimed_key(data)
+    if carried is not None and _fingerprint_or_none(carried) is None:
+        raise IntegrityError(
+            "certificate field signing.public_key: not an ECDSA P-256 public key (PEM)"
+        )
     pinned = ledger.pinned_public_key() if ledger is not None else None
     candidates: list[bytes] = [a.public_key for a in anchors.anchors if a.public_key]
     if carried is not None:

@@ -890,3 +890,39 @@ def test_an_expected_head_is_read_strictly(
         "--expect-head needs --ledger",
         error="InputError",
     )
+
+
+@pytest.mark.parametrize(
+    "carried",
+    [
+        "-----BEGIN PUBLIC KEY-----\nnot a key\n-----END PUBLIC KEY-----\n",
+        "RSA",  # replaced by a real RSA public key below
+    ],
+)
+def test_a_carried_key_that_is_not_a_p256_key_is_an_integrity_failure(
+    world: World, capsys: pytest.CaptureFixture[str], carried: str
+) -> None:
+    """The carried public key is the forger's text: garbage or another algorithm is a forged
+    certificate (exit 3), not the verifier's bad input (exit 2)."""
+    if carried == "RSA":
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import rsa
+
+        carried = (
+            rsa.generate_private_key(public_exponent=65537, key_size=2048)
+            .public_key()
+            .public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+            .decode()
+        )
+
+    def swap(envelope: dict[str, Any]) -> None:
+        edit_payload(envelope, lambda p: p["predicate"]["signing"].update(public_key=carried))
+
+    edit_envelope(world.cert, swap)
+    refused(
+        sundown(capsys, *verify(world, "--fingerprint", world.real_fp)),
+        3,
+        "certificate field signing.public_key: not an ECDSA P-256 public key",
+    )
