@@ -572,7 +572,7 @@ def _certify(
         cert_url,
     )
 
-    pdf_url, markdown = _render(journal, verified)
+    pdf_url, markdown = _render(journal, verified, ledger_record.head)
     record = journal.record(
         CERTIFIED,
         {
@@ -586,6 +586,7 @@ def _certify(
             "pdf_url": pdf_url,
             "status": cert.status.value,
             "ledger_sequence": ledger_record.record.sequence,
+            "ledger_head": ledger_record.head,
             "locations": [
                 LocationSummary(
                     url=loc.uri,
@@ -605,7 +606,9 @@ def _certify(
         markdown
         + f"\n\n---\nCertificate: [{cert_url}]({cert_url})  \nPDF: [{pdf_url}]({pdf_url})  \n"
         f"Deletion manifest: [{manifest_url}]({manifest_url})  \n"
-        f"Verify offline: `sundown certificate verify {_display(cert_url)}`\n",
+        f"Ledger head after recording it: `{ledger_record.head}`  \n"
+        f"Verify offline: `sundown certificate verify {_display(cert_url)} --fingerprint "
+        f"{verified.key_fingerprint}`\n",
         key=artifact_key("decommission-certificate", spec.name),
         description=f"Decommissioning certificate {cert.certificate_id}: {cert.status.value}",
     )
@@ -619,10 +622,10 @@ def _display(url: str) -> str:
     return str(path) if path else url
 
 
-def _render(journal: Journal, verified: Any) -> tuple[str, str]:
+def _render(journal: Journal, verified: Any, ledger_head: str) -> tuple[str, str]:
     from sundown.render import certificate_markdown, certificate_pdf, rendering_of
 
-    rendering = rendering_of(verified)
+    rendering = rendering_of(verified, "the certificate key of the spec", ledger_head=ledger_head)
     markdown = certificate_markdown(rendering)
     journal.put_file(MARKDOWN_NAME, [markdown.encode("utf-8")])
     if journal.read_file(PDF_NAME) is None:
@@ -880,6 +883,7 @@ def _result_of_certified(
         manifest_url=data["manifest_url"],
         pdf_path=_display(data["pdf_url"]),
         ledger_sequence=data["ledger_sequence"],
+        ledger_head=data.get("ledger_head"),
         locations=[LocationSummary.model_validate(x) for x in data["locations"]],
         keys_destroyed=data["keys"],
         credentials_revoked=data["credentials"],

@@ -127,7 +127,8 @@ def _sweep(spec: SystemSpec, params: RetentionParameters) -> RetentionResult:
             f"{r['kept']} |"
             for r in rows
         )
-        + f"\n\nReceipt: `{receipt_url}` (ledger record {record.record.sequence})\n",
+        + f"\n\nReceipt: `{receipt_url}` (ledger record {record.record.sequence}, ledger head "
+        f"`{record.head}`)\n",
         key=artifact_key("retention-report", spec.name),
         description=f"Retention report of {spec.name}",
     )
@@ -139,6 +140,7 @@ def _sweep(spec: SystemSpec, params: RetentionParameters) -> RetentionResult:
             "failed": failed,
             "receipt_url": receipt_url,
             "ledger_sequence": record.record.sequence,
+            "ledger_head": record.head,
         }
     )
     journal.record(DONE, result.model_dump(mode="json"))

@@ -43,7 +43,15 @@ from sundown.spec import (
     parse_store_url,
     urls_overlap,
 )
-from sundown.store import Entry, EntryKind, HoldState, check_key
+from sundown.store import (
+    SPECIAL_KINDS,
+    Entry,
+    EntryKind,
+    HoldState,
+    check_entry_key,
+    check_key,
+    has_dot_segment,
+)
 
 __all__ = [
     "PLAN_FORMAT",
@@ -121,6 +129,10 @@ class LocationPlan(BaseModel):
     bypass_governance: Counts = Field(
         default_factory=Counts, description="Purged by bypassing governance retention."
     )
+    root_absent: bool = Field(
+        default=False,
+        description="The root did not exist (allowed by may_be_absent): nothing found.",
+    )
 
     @property
     def total_found(self) -> Counts:
@@ -191,8 +203,11 @@ class Plan(BaseModel):
         ]
         for loc in self.locations:
             f = loc.total_found
+            found = _fmt(f)
+            if f.count == 0:
+                found = "nothing found" + (" (root absent)" if loc.root_absent else "")
             rows.append(
-                f"| `{loc.url}` | {loc.asset_class} | {_fmt(f)} | {_fmt(loc.archive)} | "
+                f"| `{loc.url}` | {loc.asset_class} | {found} | {_fmt(loc.archive)} | "
                 f"{_fmt(loc.purge)} | {_fmt(loc.held)} | {_fmt(loc.keep)} |"
             )
         rows.append(
@@ -383,9 +398,25 @@ def archive_key_for(ref: LocationRef, key: str) -> str:
     return check_key(f"{_archive_prefix(ref)}/{key}")
 
 
-def _archive_prefix(ref: LocationRef) -> str:
+def _archive_prefix(ref: LocationRef, *, odd: bool = False) -> str:
     p = parse_store_url(ref.url)
-    return "/".join([ref.asset_class, p.scheme, *([p.bucket] if p.bucket else []), *p.parts])
+    scheme = f"{p.scheme}~odd-keys" if odd else p.scheme
+    return "/".join([ref.asset_class, scheme, *([p.bucket] if p.bucket else []), *p.parts])
+
+
+def _archive_key(ref: LocationRef, prefix: str, key: str) -> str:
+    """``<prefix>/<key>`` for a plain key. A key no file system could hold (a folder marker
+    ``dir/``, ``""``, ``a//b``) goes to a namespace of its own, ``<asset class>/<scheme>~odd-keys/
+    ...``, with each segment percent-encoded and an empty one written ``%``: no plain key's
+    archive key can be the same (docs/stores.md)."""
+    try:
+        return f"{prefix}/{check_key(key)}"
+    except InputError:
+        pass
+    from urllib.parse import quote
+
+    escaped = "/".join(quote(part, safe="") or "%" for part in key.split("/"))
+    return f"{_archive_prefix(ref, odd=True)}/{escaped}"
 
 
 def plan_locations(spec: SystemSpec, kind: PlanKind = "retirement") -> list[LocationRef]:
@@ -426,6 +457,7 @@ def build_plan(
     credential_facts: Mapping[CredentialRef, bool] | None = None,
     credentials: Sequence[CredentialRef] | None = None,
     now: datetime | None = None,
+    absent_roots: Iterable[str] = (),
 ) -> Plan:
     """Write the plan file at ``path`` (atomically) and return its summary.
 
@@ -433,9 +465,21 @@ def build_plan(
     relative to the location); a missing or undeclared location is an InputError / ScopeError,
     as is an invalid key. ``key_facts`` maps a key URI to its :class:`KeyInfo` (``None``: the
     key does not exist); ``credential_facts`` maps a credential to whether it still exists.
-    Keys and credentials are planned for retirement only."""
+    Keys and credentials are planned for retirement only. ``absent_roots`` names locations
+    whose root does not exist; each must be marked ``may_be_absent`` in the spec (its inventory
+    must then be empty), and the plan records it."""
     now = _utc(now or datetime.now(UTC))
     refs = plan_locations(spec, kind)
+    absent: set[str] = set()
+    for url in absent_roots:
+        ref = spec.location(url)
+        if not ref.location.may_be_absent:
+            raise InputError(
+                f"{ref.field}: the root of {ref.url} does not exist, and the spec does not mark "
+                "the location may_be_absent (a misspelt or moved location must not be planned "
+                "as empty)"
+            )
+        absent.add(ref.url)
     by_url: dict[str, Iterable[Entry]] = {}
     for url, entries in inventories.items():
         try:
@@ -476,7 +520,7 @@ def build_plan(
             }
         )
         for i, ref in enumerate(refs):
-            loc = _plan_location(spec, ref, i, by_url[ref.url], kind, now, w)
+            loc = _plan_location(spec, ref, i, by_url[ref.url], kind, now, w, ref.url in absent)
             plan.locations.append(loc)
         if kind == "retirement":
             plan.keys = _plan_keys(spec, key_facts or {})
@@ -505,6 +549,7 @@ def _plan_location(
     kind: PlanKind,
     now: datetime,
     w: _HashingWriter,
+    root_absent: bool = False,
 ) -> LocationPlan:
     cls = getattr(spec.assets, ref.asset_class)
     rule: RetentionRule | None = cls.retention
@@ -517,6 +562,7 @@ def _plan_location(
         asset_class=ref.asset_class,
         classification=spec.classification_of(ref.asset_class),
         archive_to=spec.archive.target if archives and spec.archive else None,
+        root_absent=root_absent,
     )
     header: dict[str, Any] = {
         "t": "location",
@@ -531,6 +577,8 @@ def _plan_location(
         header["rule"] = rule.model_dump()
     else:
         header["on_retirement"] = cls.on_retirement
+    if root_absent:
+        header["root"] = "absent"
     w.write(header)
     archive_prefix = _archive_prefix(ref) if archives else ""
     # Plain integer tallies while streaming (hot loop); copied into the Counts models at the end.
@@ -540,20 +588,36 @@ def _plan_location(
         if not isinstance(entry, Entry):
             raise InputError(f"inventory of {ref.url}: expected Entry, got {type(entry).__name__}")
         try:
-            check_key(entry.key)
+            check_entry_key(entry.key, "/".join(parse_store_url(ref.url).parts))
         except InputError as exc:
             raise ScopeError(f"inventory of {ref.url}: {exc}; stopping before planning") from None
+        dotted = has_dot_segment(entry.key)
         size = entry.size
         if not isinstance(size, int) or size < 0:
             raise InputError(f"inventory of {ref.url}: {entry.key!r} has an invalid size")
         tally = found[entry.kind.value]
         tally[0] += 1
         tally[1] += size
+        if root_absent:
+            raise InputError(f"inventory of {ref.url}: entries listed under an absent root")
+        if entry.kind in SPECIAL_KINDS:
+            # Never followed, never deleted: it remains, and the plan and certificate say so.
+            why = f"{entry.kind.value} {entry.key}: not followed and not deleted; it remains"
+            pe = PlanEntry(
+                loc=index, key=entry.key, version_id=None, kind=entry.kind, size=size,
+                modified=entry.modified, is_latest=False, storage_class=None, hold=entry.hold,
+                disposition="held", reason=why,
+            )  # fmt: skip
+            w.write(pe.to_json())
+            t_held[0] += 1
+            t_held[1] += size
+            continue
         if kind == "retention":
             assert rule is not None
             archive, delete = retention_decision(rule, entry, now)
         else:
             archive, delete = archives and entry.kind is EntryKind.OBJECT, True
+        archive = archive and not dotted  # never read by name: stays in place, held
         if not archive and not delete:
             t_keep[0] += 1
             t_keep[1] += size
@@ -564,6 +628,9 @@ def _plan_location(
             reason, bypass = hold_decision(
                 entry.hold, now, allow_governance_bypass=spec.allow_governance_bypass
             )
+            if dotted:  # docs/stores.md: a delete by this name could resolve outside the location
+                reason = "; ".join(filter(None, [reason, f"{entry.key!r}: {_DOTTED}"]))
+                bypass = False
             disposition = "held" if reason else "purge"
         pe = PlanEntry(
             loc=index,
@@ -577,7 +644,7 @@ def _plan_location(
             hold=entry.hold,
             disposition=disposition,
             reason=reason,
-            archive_key=f"{archive_prefix}/{entry.key}" if archive else None,
+            archive_key=_archive_key(ref, archive_prefix, entry.key) if archive else None,
             bypass_governance=bypass,
         )
         w.write(pe.to_json())
@@ -598,6 +665,12 @@ def _plan_location(
     loc.bypass_governance = Counts(count=t_bypass[0], bytes=t_bypass[1])
     w.write({"t": "location_end", "loc": index, **_loc_counts(loc)})
     return loc
+
+
+_DOTTED = (
+    "key has a '.' or '..' segment: not deleted by name (a request path could resolve it "
+    "outside the location); remove it with the provider's console and plan again"
+)
 
 
 def _loc_counts(loc: LocationPlan) -> dict[str, Any]:
@@ -690,6 +763,7 @@ def read_plan(path: str | Path, expected_digest: str | None = None) -> Plan:
                         asset_class=obj["asset_class"],
                         classification=obj["classification"],
                         archive_to=obj["archive_to"],
+                        root_absent=obj.get("root") == "absent",
                     )
                 )
             elif t == "location_end":
