@@ -482,7 +482,9 @@ def test_gcs_soft_deleted_copies_are_a_window_not_a_failure(
     (record,) = cert.locations
     assert record.purged.versions == 3
     window = next(e for e in cert.exceptions if e.kind == "soft-delete window")
-    assert window.until is not None and window.until == record.irrecoverable_after
+    (claim,) = record.sanitization  # plaintext blobs: logical deletion, never a purge
+    assert claim.category.value == "logical deletion (not an SP 800-88 sanitization method)"
+    assert window.until is not None and window.until == claim.irrecoverable_after.at
     kinds = sorted(e.kind for e in cert.exceptions)
     assert kinds == ["soft-delete window"]
     assert record.verification.result.value == "passed"
