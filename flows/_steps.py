@@ -254,7 +254,7 @@ class Protector:
         )
 
 
-def _sidecar_keys(store: ObjectStore) -> set[str]:
+def sidecar_keys(store: ObjectStore) -> set[str]:
     """The keys of the current sidecars of a location (a first listing)."""
     return {
         e.key
@@ -288,7 +288,7 @@ def _plan_task(spec: SystemSpec, path: str, kind: PlanKind, as_of: datetime | No
         protection = {}
         for ref in plan_locations(spec, kind):
             store = registry.open_store(ref.url)
-            protection[ref.url] = Protector(store, keys, _sidecar_keys(store))
+            protection[ref.url] = Protector(store, keys, sidecar_keys(store))
     plan = build_plan(
         spec,
         inventories,

@@ -22,7 +22,8 @@ re-run after completion returns the existing certificate instead of issuing a se
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence, Set
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,7 @@ from sundown import registry
 from sundown.certificate import (
     CERTIFICATE_NAME,
     MANIFEST_NAME,
+    MEDIA_TYPE_CLOUD,
     Certificate,
     CertificateException,
     CopyDisposition,
@@ -68,7 +70,14 @@ from sundown.certificate import (
 from sundown.certificate import Counts as CertCounts
 from sundown.errors import InputError, IntegrityError, SundownError
 from sundown.ledger import RecordKind
-from sundown.plan import Approval, Plan, check_plan_approval, normalize_digest, read_plan
+from sundown.plan import (
+    Approval,
+    Plan,
+    PlanEntry,
+    check_plan_approval,
+    normalize_digest,
+    read_plan,
+)
 from sundown.spec import SystemSpec
 from sundown.store import Placed, Placement
 
@@ -571,34 +580,15 @@ def _location_record(
             failed.add(c.kind, c.size)
             failed_ids.add((c.key, c.version_id, c.kind))
     # Per copy: what protected it (recorded in the approved plan) and what became of it.
-    erasable = {k.uri: k for k in keys if ce_claimable(k) and k.versions_destroyed}
-    found = _steps.CopyCounts()
-    ce = _steps.CopyCounts()
-    logical = _steps.CopyCounts()
-    held_ce = 0
-    ce_keys: set[str] = set()
-    found_by: dict[tuple[Protection, str | None], list[int]] = {}
-    logical_by: dict[str, int] = {}
-    for e in _steps.iter_plan_entries(plan.path, plan.digest, location=index):
-        found.add(e.kind, e.size)
-        guard = e.protection
-        tally = found_by.setdefault((guard.protection, guard.key), [0, 0])
-        tally[0] += 1
-        tally[1] += e.size
-        key = erasable.get(guard.key or "") if guard.protection is Protection.ENVELOPE else None
-        covered = key is not None and guard.key_version in key.versions_destroyed
-        ident = (e.key, e.version_id, e.kind.value)
-        if e.disposition == "held":
-            held.add(e.kind, e.size)
-            held_reasons.add(e.reason or "held")
-        if covered:
-            assert key is not None
-            ce.add(e.kind, e.size)
-            ce_keys.add(key.uri)
-            held_ce += e.disposition == "held" or ident in held_at_purge
-        elif e.disposition == "purge" and ident not in held_at_purge and ident not in failed_ids:
-            logical.add(e.kind, e.size)
-            logical_by[guard.protection.value] = logical_by.get(guard.protection.value, 0) + 1
+    copies = copy_breakdown(
+        _steps.iter_plan_entries(plan.path, plan.digest, location=index),
+        keys,
+        held_at_purge,
+        failed_ids,
+    )
+    found, ce, logical, held_ce = copies.found, copies.ce, copies.logical, copies.held_ce
+    held.merge(copies.held)
+    held_reasons |= copies.held_reasons
     archived = _steps.CopyCounts()
     for outcome in _execute.outcomes(journal, "archive", index):
         archived.merge(outcome.done)
@@ -650,8 +640,7 @@ def _location_record(
             )
         )
     scheme = loc.url.split("://", 1)[0]
-    claims = _claims(scheme, ce, sorted(ce_keys), keys, logical, logical_by, purged, soft,
-                     window_end)  # fmt: skip
+    claims = _claims(scheme, copies, keys, soft, window_end)
     backups = []
     if archived.versions and spec.archive is not None:
         backups.append(
@@ -668,13 +657,11 @@ def _location_record(
     record = LocationRecord(
         uri=loc.url,
         provider=PROVIDERS.get(scheme, scheme),
+        media_type="file system" if scheme == "file" else MEDIA_TYPE_CLOUD,
         classification=f"{loc.classification}: {loc.asset_class.replace('_', ' ')}",
         settings=StorageSettings(versioning=versioning, soft_delete=soft, object_lock=lock),
         found=_cert_counts(found),
-        protection=[
-            ProtectionCount(protection=p, key=k, copies=c, bytes=b)
-            for (p, k), (c, b) in sorted(found_by.items(), key=lambda i: (i[0][0], i[0][1] or ""))
-        ],
+        protection=copies.protection(),
         purged=_cert_counts(purged),
         archived=_cert_counts(archived),
         held=_cert_counts(held),
@@ -716,14 +703,77 @@ _UNLINKED = {
 }
 
 
+@dataclass
+class CopyBreakdown:
+    """One location's copies: found (by protection), covered by a cryptographic erase (under a
+    key destroyed, verified gone and claimable, at a version it destroyed: purged, held or not),
+    logically deleted only (purged, not covered), held."""
+
+    found: _steps.CopyCounts = field(default_factory=_steps.CopyCounts)
+    ce: _steps.CopyCounts = field(default_factory=_steps.CopyCounts)
+    logical: _steps.CopyCounts = field(default_factory=_steps.CopyCounts)
+    held: _steps.CopyCounts = field(default_factory=_steps.CopyCounts)
+    held_ce: int = 0
+    held_reasons: set[str] = field(default_factory=set)
+    ce_keys: set[str] = field(default_factory=set)
+    found_by: dict[tuple[Protection, str | None], list[int]] = field(default_factory=dict)
+    notes: dict[tuple[Protection, str | None], list[str]] = field(default_factory=dict)
+    logical_by: dict[str, int] = field(default_factory=dict)
+
+    def protection(self) -> list[ProtectionCount]:
+        return [
+            ProtectionCount(
+                protection=p, key=k, copies=c, bytes=b, notes=self.notes.get((p, k), [])
+            )
+            for (p, k), (c, b) in sorted(
+                self.found_by.items(), key=lambda i: (i[0][0], i[0][1] or "")
+            )
+        ]
+
+
+def copy_breakdown(
+    entries: Iterable[PlanEntry],
+    keys: Sequence[KeyDestroyed],
+    held_at_purge: Set[tuple[str, str | None, str]] = frozenset(),
+    failed: Set[tuple[str, str | None, str]] = frozenset(),
+) -> CopyBreakdown:
+    """Per copy of the approved plan: what protected it and what became of it. A copy counts
+    as cryptographically erased only when the plan recorded it ``envelope`` under key K version
+    v (checked when planned, see ``flows._steps.Protector``) and K's destruction is verified and
+    claimable and destroyed v. ``held_at_purge`` and ``failed`` name copies (key, version id,
+    kind) the purge did not delete."""
+    erasable = {k.uri: k for k in keys if ce_claimable(k) and k.versions_destroyed}
+    out = CopyBreakdown()
+    for e in entries:
+        out.found.add(e.kind, e.size)
+        guard = e.protection
+        tally = out.found_by.setdefault((guard.protection, guard.key), [0, 0])
+        tally[0] += 1
+        tally[1] += e.size
+        notes = out.notes.setdefault((guard.protection, guard.key), [])
+        note = (guard.note or "")[:500]
+        if note and note not in notes and len(notes) < 3:  # a few distinct reasons, not all
+            notes.append(note)
+        key = erasable.get(guard.key or "") if guard.protection is Protection.ENVELOPE else None
+        ident = (e.key, e.version_id, e.kind.value)
+        if e.disposition == "held":
+            out.held.add(e.kind, e.size)
+            out.held_reasons.add(e.reason or "held")
+        if key is not None and guard.key_version in key.versions_destroyed:
+            out.ce.add(e.kind, e.size)
+            out.ce_keys.add(key.uri)
+            out.held_ce += e.disposition == "held" or ident in held_at_purge
+        elif e.disposition == "purge" and ident not in held_at_purge and ident not in failed:
+            out.logical.add(e.kind, e.size)
+            name = guard.protection.value
+            out.logical_by[name] = out.logical_by.get(name, 0) + 1
+    return out
+
+
 def _claims(
     scheme: str,
-    ce: _steps.CopyCounts,
-    ce_keys: list[str],
-    keys: list[KeyDestroyed],
-    logical: _steps.CopyCounts,
-    logical_by: dict[str, int],
-    purged: _steps.CopyCounts,
+    copies: CopyBreakdown,
+    keys: Sequence[KeyDestroyed],
     soft: str,
     window_end: datetime | None,
 ) -> list[Sanitization]:
@@ -731,8 +781,9 @@ def _claims(
     the copies under a destroyed, verified key; logical deletion for the other deleted copies,
     irrecoverable at the end of the retention the store reports, else unknown."""
     out: list[Sanitization] = []
+    ce, logical = copies.ce, copies.logical
     if ce.versions:
-        used = [k for k in keys if k.uri in ce_keys]
+        used = [k for k in keys if k.uri in copies.ce_keys]
         out.append(
             Sanitization(
                 category=SanitizationCategory.PURGE_CRYPTOGRAPHIC_ERASE,
@@ -743,7 +794,7 @@ def _claims(
                 )
                 + ": each copy's sidecar data key unwrapped under it and its first segment "
                 "authenticated when the plan was made",
-                keys=ce_keys,
+                keys=sorted(copies.ce_keys),
                 irrecoverable_after=IrrecoverableAfter(
                     at=max(k.destroyed_at for k in used),
                     basis=", ".join(k.uri for k in used) + " destroyed and verified gone",
@@ -757,7 +808,7 @@ def _claims(
             else "deleted through the provider's API (every version, delete marker, snapshot "
             "and upload listed)"
         )
-        protections = ", ".join(f"{n} {p}" for p, n in sorted(logical_by.items()))
+        protections = ", ".join(f"{n} {p}" for p, n in sorted(copies.logical_by.items()))
         if window_end is not None:
             when = IrrecoverableAfter(
                 at=window_end,

@@ -208,6 +208,7 @@ class ProtectionCount(_Model):
     key: Text | None = None
     copies: NonNegativeInt
     bytes: NonNegativeInt
+    notes: list[Text] = Field(default_factory=list, max_length=5)  # how it was established
 
 
 class Verification(_Model):

@@ -42,6 +42,7 @@ from sundown.certificate import (
     Certificate,
     Counts,
     LocationRecord,
+    Protection,
     Sanitization,
     SanitizationCategory,
     Status,
@@ -187,7 +188,7 @@ class _Styles:
         )  # fmt: skip
         self.h2 = ParagraphStyle(
             "h2", parent=base["Heading2"], fontName=bold, fontSize=11.5, leading=14,
-            spaceBefore=9, spaceAfter=4, textColor=colors.HexColor("#1f2a44"),
+            spaceBefore=9, spaceAfter=4, textColor=colors.HexColor("#1f2a44"), keepWithNext=1,
         )  # fmt: skip
         self.h3 = ParagraphStyle(
             "h3", parent=base["Heading3"], fontName=bold, fontSize=9.5, leading=12,
@@ -304,6 +305,8 @@ def _protection_lines(loc: LocationRecord) -> str:
     return "\n".join(
         f"{p.protection.value}" + (f" under {p.key}" if p.key else "")
         + f": {_copies(p.copies)}, {_size(p.bytes)}"
+        + (f" ({'; '.join(p.notes)})" if p.notes and p.protection is not Protection.ENVELOPE
+           else "")
         for p in loc.protection
     )  # fmt: skip
 
