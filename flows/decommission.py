@@ -789,7 +789,9 @@ def _claims(
                 category=SanitizationCategory.PURGE_CRYPTOGRAPHIC_ERASE,
                 copies=_cert_counts(ce),
                 method="; ".join(
-                    f"cryptographic erase of {k.uri} versions {_span(k.versions_destroyed)}"
+                    f"cryptographic erase of {k.uri} "
+                    + ("version " if len(k.versions_destroyed) == 1 else "versions ")
+                    + _span(k.versions_destroyed)
                     for k in used
                 )
                 + ": each copy's sidecar data key unwrapped under it and its first segment "

@@ -224,6 +224,10 @@ def run_lifecycle(run: Path, model: Path, console: Console) -> dict[str, Any]:
     console.print(f"  PDF: {result.pdf_path}")
     console.print(f"  deletion manifest: {manifest_path}")
     console.print(f"  certificate verified: [green]OK[/green] ({verified.summary()})")
+    # What the certificate claims per location (NIST SP 800-88 Rev. 2): cryptographic erase
+    # only where the copies were proven encrypted under the destroyed KEK (the weights).
+    for loc in verified.certificate.locations:
+        console.print(f"  claims for {loc.uri.rsplit('/stores/', 1)[-1]}: {loc.claims}")
     console.print(
         f"  verify it yourself: sundown certificate verify {cert_path} --public-key {public_path}"
     )
