@@ -618,7 +618,7 @@ def _location_record(
                 description=f"{held.versions} copies not deleted: "
                 + "; ".join(sorted(held_reasons))[:3000]
                 + (f"; {held_ce} of them unreadable once the key is destroyed" if held_ce else "")
-                + (f"; {readable} stay readable" if readable else ""),
+                + (f"; {readable} not proven encrypted under a destroyed key" if readable else ""),
                 objects=held.objects,
                 bytes=held.bytes,
             )
