@@ -90,6 +90,7 @@ def credential_facts(refs: list[CredentialRef]) -> dict[CredentialRef, bool]:
 
 _CLOUD = ("s3", "gs", "az")
 _SIDECAR_CACHE = 4096
+_FOREIGN_KEYS_NAMED = 16
 
 
 def _printable(text: str, limit: int = 200) -> str:
@@ -128,6 +129,7 @@ class Protector:
         self._sidecars = sidecars
         self._services: dict[str, Any] = {}
         self._parsed: dict[str, Sidecar | str] = {}
+        self._foreign: set[str] = set()
 
     def __call__(self, entry: Entry) -> CopyProtection:
         if entry.kind is EntryKind.DELETE_MARKER:
@@ -201,11 +203,19 @@ class Protector:
         protection to record."""
         uri = sidecar.key_uri
         if uri not in self._keys:
+            # Sidecars are untrusted: a flood of made-up key URIs must not grow the plan's and
+            # the certificate's breakdown without bound, so only the first few are named.
+            shown: str | None = _printable(uri)
+            if shown not in self._foreign and len(self._foreign) >= _FOREIGN_KEYS_NAMED:
+                shown = None
+            elif shown is not None:
+                self._foreign.add(shown)
             return CopyProtection(
                 Protection.ENVELOPE_OTHER_KEY,
-                key=_printable(uri),
+                key=shown,
                 key_version=sidecar.key_version,
-                note="the sidecar names a key this retirement does not destroy",
+                note="the sidecar names a key this retirement does not destroy"
+                + ("" if shown else f" (more than {_FOREIGN_KEYS_NAMED} such keys: not named)"),
             )
         info = self._keys[uri]
         if info is None:

@@ -164,6 +164,23 @@ def test_a_sidecar_naming_another_key_is_not_this_retirements_erase(tmp_path: Pa
         assert got[key].key == "local://someone-else"
 
 
+def test_a_flood_of_made_up_key_names_does_not_grow_the_breakdown(tmp_path: Path) -> None:
+    """A writer to the store drops many sidecars, each naming another key: the plan names the
+    first 16 keys and groups the rest, so the certificate stays bounded."""
+    registry.create_key("local://sys-kek")
+    store = _store(tmp_path / "w")
+    for i in range(40):
+        (tmp_path / "w" / f"f{i:02d}.bin").write_bytes(b"x" * 56)
+        (tmp_path / "w" / f"f{i:02d}.bin{SIDECAR_SUFFIX}").write_bytes(
+            _forged_sidecar(f"evil://key-{i}", 56)
+        )
+    got = _protections(store, ["local://sys-kek"])
+    keys = {g.key for g in got.values() if g.protection is Protection.ENVELOPE_OTHER_KEY}
+    assert len(keys) == 17 and None in keys  # 16 named, the rest together
+    breakdown = copy_breakdown([_entry(k, g) for k, g in got.items()], [_key()]).protection()
+    assert len(breakdown) == 17 and sum(p.copies for p in breakdown) == 80
+
+
 def test_an_unreadable_or_oversized_sidecar_is_unknown_and_a_plain_size_mismatch_too(
     tmp_path: Path,
 ) -> None:
