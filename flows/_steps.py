@@ -28,7 +28,13 @@ from sundown.envelope import (
     read_sidecar,
     sidecar_key,
 )
-from sundown.errors import IntegrityError, KeyDestroyedError, NotFoundError, SundownError
+from sundown.errors import (
+    IntegrityError,
+    KeyDestroyedError,
+    NotFoundError,
+    ScopeError,
+    SundownError,
+)
 from sundown.keys import KeyInfo
 from sundown.plan import (
     CopyProtection,
@@ -40,8 +46,16 @@ from sundown.plan import (
     iter_plan_entries,
     plan_locations,
 )
-from sundown.spec import CredentialRef, SystemSpec
-from sundown.store import Capability, Copier, Entry, EntryKind, Inventory, ObjectStore
+from sundown.spec import CredentialRef, LocationRef, SystemSpec, symlink_on_path
+from sundown.store import (
+    SPECIAL_KINDS,
+    Capability,
+    Copier,
+    Entry,
+    EntryKind,
+    Inventory,
+    ObjectStore,
+)
 
 from . import _credentials, _rotation
 from ._common import TASK_OPTIONS, opaque
@@ -134,6 +148,8 @@ class Protector:
     def __call__(self, entry: Entry) -> CopyProtection:
         if entry.kind is EntryKind.DELETE_MARKER:
             return CopyProtection(Protection.NONE, note="delete marker: no content")
+        if entry.kind in SPECIAL_KINDS:
+            return CopyProtection(Protection.NONE, note=f"{entry.kind.value}: never followed")
         if entry.key.endswith(SIDECAR_SUFFIX):
             return self._sidecar_copy(entry)
         if entry.key + SIDECAR_SUFFIX not in self._sidecars:
@@ -283,11 +299,52 @@ def plan_system(
     return Plan.model_validate_json(_plan_task(opaque(spec), path, kind, as_of))
 
 
+def _location_inventory(ref: LocationRef) -> tuple[Iterator[Entry], bool]:
+    """(the location's entries, whether its root is absent), its first entry already read so
+    that a location that cannot be planned stops here, before any plan is written:
+
+    - a ``file://`` location whose folder or an ancestor is a symbolic link: ScopeError naming
+      the link (docs/decisions.md: refused at planning, never resolved);
+    - a root that does not exist (a ``file://`` folder, a bucket or container; a listing's
+      NotFoundError before its first entry): NotFoundError naming the location, unless the spec
+      marks it ``may_be_absent``. An existing bucket with nothing under the prefix is simply
+      nothing found."""
+    link = symlink_on_path(ref.url)
+    if link is not None:
+        raise ScopeError(
+            f"{ref.field} {ref.url}: {link[0]} is a symbolic link (to {link[1]}); a location is "
+            "never planned through a symbolic link, whose target lies outside what the spec "
+            "names and can change before deletion: the spec must name the real path"
+        )
+    entries = iter(_inventory(registry.open_store(ref.url)))
+    try:
+        first = next(entries)
+    except StopIteration:
+        return iter(()), False
+    except NotFoundError as exc:
+        if ref.location.may_be_absent:
+            return iter(()), True
+        raise NotFoundError(
+            f"{ref.field} {ref.url}: the location's root does not exist ({exc}); a misspelt or "
+            "moved location is never planned as empty (a spec marks a location that may "
+            "legitimately be missing with may_be_absent: true)"
+        ) from None
+    return _chain(first, entries), False
+
+
+def _chain(first: Entry, rest: Iterator[Entry]) -> Iterator[Entry]:
+    yield first
+    yield from rest
+
+
 @task(name="inventory-and-plan", **TASK_OPTIONS)
 def _plan_task(spec: SystemSpec, path: str, kind: PlanKind, as_of: datetime | None) -> str:
-    inventories = {
-        ref.url: _inventory(registry.open_store(ref.url)) for ref in plan_locations(spec, kind)
-    }
+    inventories: dict[str, Iterable[Entry]] = {}
+    absent: list[str] = []
+    for ref in plan_locations(spec, kind):
+        inventories[ref.url], missing = _location_inventory(ref)
+        if missing:
+            absent.append(ref.url)
     retirement = kind == "retirement"
     # What rotations created in place of the spec's credentials is retired with them.
     refs = _rotation.current_refs(spec) if retirement else []
@@ -297,6 +354,8 @@ def _plan_task(spec: SystemSpec, path: str, kind: PlanKind, as_of: datetime | No
         assert keys is not None
         protection = {}
         for ref in plan_locations(spec, kind):
+            if ref.url in absent:  # nothing to inspect (may_be_absent)
+                continue
             store = registry.open_store(ref.url)
             protection[ref.url] = Protector(store, keys, sidecar_keys(store))
     plan = build_plan(
@@ -308,6 +367,7 @@ def _plan_task(spec: SystemSpec, path: str, kind: PlanKind, as_of: datetime | No
         credential_facts=credential_facts(refs) if retirement else None,
         credentials=refs if retirement else None,
         now=as_of,
+        absent_roots=absent,
         protection=protection,
     )
     return plan.model_dump_json()
@@ -621,7 +681,15 @@ def verify_location(url: str, held: list[tuple[str, str | None, str]]) -> Verify
     allowed = {(key, version_id) for key, version_id, _kind in held}
     remaining = held_left = soft_deleted = 0
     examples: list[str] = []
-    for entry in _inventory(registry.open_store(url)):
+    special: list[str] = []
+    entries = iter(_inventory(registry.open_store(url)))
+    try:
+        first = next(entries, None)
+    except NotFoundError:  # the root is gone (or never was: may_be_absent): nothing remains
+        first = None
+    for entry in _chain(first, entries) if first is not None else iter(()):
+        if entry.kind in SPECIAL_KINDS:  # never followed or deleted: remains, named by kind
+            special.append(f"{entry.kind.value} {entry.key}")
         if (entry.key, entry.version_id) in allowed:
             held_left += 1
             continue
@@ -637,6 +705,10 @@ def verify_location(url: str, held: list[tuple[str, str | None, str]]) -> Verify
         details = f"{remaining} copies remain that were not held, e.g. " + ", ".join(examples)
     else:
         details = f"0 copies remain except {held_left} held" if held_left else "0 copies remain"
+    if special:
+        details += f"; remaining, not followed: {', '.join(special[:5])}" + (
+            f" and {len(special) - 5} more" if len(special) > 5 else ""
+        )
     if soft_deleted:
         details += (
             f"; {soft_deleted} soft-deleted copies restorable until the soft-delete window ends"
