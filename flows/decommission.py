@@ -22,8 +22,9 @@ re-run after completion returns the existing certificate instead of issuing a se
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import UTC, datetime
+from collections.abc import Iterable, Iterator, Sequence, Set
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -37,23 +38,30 @@ from sundown import registry
 from sundown.certificate import (
     CERTIFICATE_NAME,
     MANIFEST_NAME,
+    MEDIA_TYPE_CLOUD,
     Certificate,
     CertificateException,
     CopyDisposition,
     CredentialRevoked,
     Execution,
+    IrrecoverableAfter,
     KeyDestroyed,
     LocationRecord,
     ManifestEntry,
     ManifestWriter,
     Party,
+    Protection,
+    ProtectionCount,
     Sanitization,
     SanitizationCategory,
     Status,
     StorageSettings,
     SystemRef,
+    Validation,
+    ValidationResult,
     Verification,
     VerificationResult,
+    ce_claimable,
     check_manifest,
     new_certificate_id,
     sign_certificate,
@@ -65,6 +73,7 @@ from sundown.ledger import RecordKind
 from sundown.plan import (
     Approval,
     Plan,
+    PlanEntry,
     check_approval_policy,
     check_plan_approval,
     check_plan_scope,
@@ -643,21 +652,29 @@ def _location_record(
     keys: list[KeyDestroyed],
 ) -> tuple[LocationRecord, list[CertificateException], bool]:
     loc = plan.locations[index]
-    found = _steps.CopyCounts()
-    held = _steps.CopyCounts()
     held_reasons: set[str] = set()
-    for e in _steps.iter_plan_entries(plan.path, plan.digest, location=index):
-        found.add(e.kind, e.size)
-        if e.disposition == "held":
-            held.add(e.kind, e.size)
-            held_reasons.add(e.reason or "held")
+    held_at_purge: set[tuple[str, str | None, str]] = set()
+    failed_ids: set[tuple[str, str | None, str]] = set()
+    held = _steps.CopyCounts()
     failed = _steps.CopyCounts()
     for outcome in _execute.outcomes(journal, "purge", index):
         for c in outcome.held:
             held.add(c.kind, c.size)
             held_reasons.add(c.reason)
+            held_at_purge.add((c.key, c.version_id, c.kind))
         for c in outcome.failed:
             failed.add(c.kind, c.size)
+            failed_ids.add((c.key, c.version_id, c.kind))
+    # Per copy: what protected it (recorded in the approved plan) and what became of it.
+    copies = copy_breakdown(
+        _steps.iter_plan_entries(plan.path, plan.digest, location=index),
+        keys,
+        held_at_purge,
+        failed_ids,
+    )
+    found, ce, logical, held_ce = copies.found, copies.ce, copies.logical, copies.held_ce
+    held.merge(copies.held)
+    held_reasons |= copies.held_reasons
     archived = _steps.CopyCounts()
     for outcome in _execute.outcomes(journal, "archive", index):
         archived.merge(outcome.done)
@@ -665,12 +682,9 @@ def _location_record(
     versioning, soft, lock, soft_seconds = _steps.store_settings(loc.url)
     purge_times = [o.finished_at for o in _execute.outcomes(journal, "purge", index)]
     last_purge = max(purge_times) if purge_times else datetime.now(UTC)
-    irrecoverable = last_purge
+    window_end = last_purge + timedelta(seconds=soft_seconds) if soft_seconds else None
     exceptions: list[CertificateException] = []
-    if soft_seconds:
-        from datetime import timedelta
-
-        irrecoverable = last_purge + timedelta(seconds=soft_seconds)
+    if window_end is not None:
         exceptions.append(
             CertificateException(
                 subject=loc.url,
@@ -678,17 +692,19 @@ def _location_record(
                 description=f"purged copies stay restorable by the owner for {soft}",
                 objects=purged.objects,
                 bytes=purged.bytes,
-                until=irrecoverable,
+                until=window_end,
             )
         )
     if held.versions:
+        readable = held.versions - held_ce
         exceptions.append(
             CertificateException(
                 subject=loc.url,
                 kind="held",
                 description=f"{held.versions} copies not deleted: "
                 + "; ".join(sorted(held_reasons))[:3000]
-                + ("; unreadable once the key is destroyed" if keys else ""),
+                + (f"; {held_ce} of them unreadable once the key is destroyed" if held_ce else "")
+                + (f"; {readable} not proven encrypted under a destroyed key" if readable else ""),
                 objects=held.objects,
                 bytes=held.bytes,
             )
@@ -709,10 +725,8 @@ def _location_record(
                 subject=loc.url, kind="verification failed", description=check["details"]
             )
         )
-    erased = [k for k in keys if k.verified and k.versions_destroyed]
-    method = "logical deletion of every version, delete marker, snapshot and upload listed"
-    for k in erased:
-        method += f"; cryptographic erase of {k.uri} versions {_span(k.versions_destroyed)}"
+    scheme = loc.url.split("://", 1)[0]
+    claims = _claims(scheme, copies, keys, soft, window_end)
     backups = []
     if archived.versions and spec.archive is not None:
         backups.append(
@@ -724,22 +738,23 @@ def _location_record(
                 disposition=f"retained under {spec.archive.key}",
             )
         )
-    scheme = loc.url.split("://", 1)[0]
+    remaining = int(check.get("remaining", 0))
+    accepted = bool(check["passed"]) and not failed.versions and not remaining
     record = LocationRecord(
         uri=loc.url,
         provider=PROVIDERS.get(scheme, scheme),
+        media_type="file system" if scheme == "file" else MEDIA_TYPE_CLOUD,
         classification=f"{loc.classification}: {loc.asset_class.replace('_', ' ')}",
         settings=StorageSettings(versioning=versioning, soft_delete=soft, object_lock=lock),
-        found=CertCounts(objects=found.objects, versions=found.versions, bytes=found.bytes),
-        purged=CertCounts(objects=purged.objects, versions=purged.versions, bytes=purged.bytes),
-        archived=CertCounts(
-            objects=archived.objects, versions=archived.versions, bytes=archived.bytes
-        ),
-        held=CertCounts(objects=held.objects, versions=held.versions, bytes=held.bytes),
-        sanitization=Sanitization(
-            category=SanitizationCategory.PURGE if erased else SanitizationCategory.CLEAR,
-            method=method,
-        ),
+        found=_cert_counts(found),
+        protection=copies.protection(),
+        purged=_cert_counts(purged),
+        archived=_cert_counts(archived),
+        held=_cert_counts(held),
+        ce_covered=_cert_counts(ce),
+        logically_deleted=_cert_counts(logical),
+        remaining=remaining,
+        sanitization=claims,
         verification=Verification(
             method="full re-listing (inventory) of every version, delete marker, snapshot, "
             "soft-deleted copy and incomplete upload under the location",
@@ -747,10 +762,165 @@ def _location_record(
             details=check["details"],
             verified_at=datetime.fromisoformat(check["verified_at"]),
         ),
+        validation=Validation(
+            result=ValidationResult.ACCEPTED if accepted else ValidationResult.REJECTED,
+            basis="automatic: the re-listing and the purge results compared with the approved "
+            "plan (held copies are accepted as planned exceptions)",
+            details=(
+                "nothing found"
+                if not found.versions
+                else "every planned copy purged or held as planned; nothing else remains"
+            )
+            if accepted
+            else f"{remaining} copies remain, {failed.versions} purges failed",
+        ),
         backups=backups,
-        irrecoverable_after=irrecoverable,
     )
     return record, exceptions, not check["passed"] or bool(failed.versions)
+
+
+def _cert_counts(c: _steps.CopyCounts) -> CertCounts:
+    return CertCounts(objects=c.objects, versions=c.versions, bytes=c.bytes)
+
+
+_UNLINKED = {
+    "file": "unlinking is logical deletion: the file system and its media may keep the bytes "
+    "(see docs/keyring.md)",
+}
+
+
+@dataclass
+class CopyBreakdown:
+    """One location's copies: found (by protection), covered by a cryptographic erase (under a
+    key destroyed, verified gone and claimable, at a version it destroyed: purged, held or not),
+    logically deleted only (purged, not covered), held."""
+
+    found: _steps.CopyCounts = field(default_factory=_steps.CopyCounts)
+    ce: _steps.CopyCounts = field(default_factory=_steps.CopyCounts)
+    logical: _steps.CopyCounts = field(default_factory=_steps.CopyCounts)
+    held: _steps.CopyCounts = field(default_factory=_steps.CopyCounts)
+    held_ce: int = 0
+    held_reasons: set[str] = field(default_factory=set)
+    ce_keys: set[str] = field(default_factory=set)
+    found_by: dict[tuple[Protection, str | None], list[int]] = field(default_factory=dict)
+    notes: dict[tuple[Protection, str | None], list[str]] = field(default_factory=dict)
+    logical_by: dict[str, int] = field(default_factory=dict)
+
+    def protection(self) -> list[ProtectionCount]:
+        return [
+            ProtectionCount(
+                protection=p, key=k, copies=c, bytes=b, notes=self.notes.get((p, k), [])
+            )
+            for (p, k), (c, b) in sorted(
+                self.found_by.items(), key=lambda i: (i[0][0], i[0][1] or "")
+            )
+        ]
+
+
+def copy_breakdown(
+    entries: Iterable[PlanEntry],
+    keys: Sequence[KeyDestroyed],
+    held_at_purge: Set[tuple[str, str | None, str]] = frozenset(),
+    failed: Set[tuple[str, str | None, str]] = frozenset(),
+) -> CopyBreakdown:
+    """Per copy of the approved plan: what protected it and what became of it. A copy counts
+    as cryptographically erased only when the plan recorded it ``envelope`` under key K version
+    v (checked when planned, see ``flows._steps.Protector``) and K's destruction is verified and
+    claimable and destroyed v. ``held_at_purge`` and ``failed`` name copies (key, version id,
+    kind) the purge did not delete."""
+    erasable = {k.uri: k for k in keys if ce_claimable(k) and k.versions_destroyed}
+    out = CopyBreakdown()
+    for e in entries:
+        out.found.add(e.kind, e.size)
+        guard = e.protection
+        tally = out.found_by.setdefault((guard.protection, guard.key), [0, 0])
+        tally[0] += 1
+        tally[1] += e.size
+        notes = out.notes.setdefault((guard.protection, guard.key), [])
+        note = (guard.note or "")[:500]
+        if note and note not in notes and len(notes) < 3:  # a few distinct reasons, not all
+            notes.append(note)
+        key = erasable.get(guard.key or "") if guard.protection is Protection.ENVELOPE else None
+        ident = (e.key, e.version_id, e.kind.value)
+        if e.disposition == "held":
+            out.held.add(e.kind, e.size)
+            out.held_reasons.add(e.reason or "held")
+        if key is not None and guard.key_version in key.versions_destroyed:
+            out.ce.add(e.kind, e.size)
+            out.ce_keys.add(key.uri)
+            out.held_ce += e.disposition == "held" or ident in held_at_purge
+        elif e.disposition == "purge" and ident not in held_at_purge and ident not in failed:
+            out.logical.add(e.kind, e.size)
+            name = guard.protection.value
+            out.logical_by[name] = out.logical_by.get(name, 0) + 1
+    return out
+
+
+def _claims(
+    scheme: str,
+    copies: CopyBreakdown,
+    keys: Sequence[KeyDestroyed],
+    soft: str,
+    window_end: datetime | None,
+) -> list[Sanitization]:
+    """What may be claimed for a location's copies (SP 800-88 Rev. 2): cryptographic erase for
+    the copies under a destroyed, verified key; logical deletion for the other deleted copies,
+    irrecoverable at the end of the retention the store reports, else unknown."""
+    out: list[Sanitization] = []
+    ce, logical = copies.ce, copies.logical
+    if ce.versions:
+        used = [k for k in keys if k.uri in copies.ce_keys]
+        out.append(
+            Sanitization(
+                category=SanitizationCategory.PURGE_CRYPTOGRAPHIC_ERASE,
+                copies=_cert_counts(ce),
+                method="; ".join(
+                    f"cryptographic erase of {k.uri} "
+                    + ("version " if len(k.versions_destroyed) == 1 else "versions ")
+                    + _span(k.versions_destroyed)
+                    for k in used
+                )
+                + ": each copy's sidecar data key unwrapped under it and its first segment "
+                "authenticated when the plan was made",
+                keys=sorted(copies.ce_keys),
+                irrecoverable_after=IrrecoverableAfter(
+                    at=max(k.destroyed_at for k in used),
+                    basis=", ".join(k.uri for k in used) + " destroyed and verified gone",
+                ),
+            )
+        )
+    if logical.versions:
+        how = (
+            "unlinked from the file system"
+            if scheme == "file"
+            else "deleted through the provider's API (every version, delete marker, snapshot "
+            "and upload listed)"
+        )
+        protections = ", ".join(f"{n} {p}" for p, n in sorted(copies.logical_by.items()))
+        if window_end is not None:
+            when = IrrecoverableAfter(
+                at=window_end,
+                basis=f"end of the soft-delete window the store reports ({soft}) after the "
+                "last purge; the provider's media are outside this evidence",
+            )
+        else:
+            when = IrrecoverableAfter(
+                unknown=_UNLINKED.get(
+                    scheme,
+                    "provider retention: the provider does not report how long its media "
+                    "keep deleted bytes",
+                ),
+                basis=f"logical deletion; the store reports no soft-delete window ({soft})",
+            )
+        out.append(
+            Sanitization(
+                category=SanitizationCategory.LOGICAL_DELETION,
+                copies=_cert_counts(logical),
+                method=f"{how}; protection found: {protections}",
+                irrecoverable_after=when,
+            )
+        )
+    return out
 
 
 def _span(versions: list[int]) -> str:

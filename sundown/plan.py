@@ -23,7 +23,7 @@ import hmac
 import json
 import re
 import unicodedata
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -33,6 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from sundown import canonical
 from sundown.atomic import atomic_writer
+from sundown.certificate import Protection
 from sundown.errors import InputError, IntegrityError, ScopeError
 from sundown.keys import KeyInfo
 from sundown.spec import (
@@ -56,12 +57,15 @@ from sundown.store import (
 __all__ = [
     "PLAN_FORMAT",
     "Approval",
+    "CopyProtection",
     "Counts",
     "CredentialPlan",
     "KeyPlan",
     "LocationPlan",
     "Plan",
     "PlanEntry",
+    "Protection",
+    "ProtectionTally",
     "archive_key_for",
     "build_plan",
     "check_approval",
@@ -109,6 +113,50 @@ def _kinds() -> dict[str, Counts]:
     return {k.value: Counts() for k in EntryKind}
 
 
+class ProtectionTally(BaseModel):
+    """Copies of a location found with one protection (and key)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    protection: Protection
+    key: str | None = None
+    count: int = 0
+    bytes: int = 0
+
+
+@dataclass(frozen=True)
+class CopyProtection:
+    """What protected one copy when the plan was made (decided by the caller, who can read the
+    store and the keys: see ``flows._steps.Protector``). ``key`` is the KEK URI of an envelope,
+    or a server-side key id; ``key_version`` the KEK version; ``note`` how it was established
+    or why it is unknown."""
+
+    protection: Protection
+    key: str | None = None
+    key_version: int | None = None
+    note: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.protection.value,
+            "key": self.key,
+            "key_version": self.key_version,
+            "note": self.note,
+        }
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any] | None) -> CopyProtection:
+        if d is None:  # a plan made before protection was recorded: nothing may be claimed
+            return NOT_INSPECTED
+        version = d["key_version"]
+        if version is not None and (not isinstance(version, int) or isinstance(version, bool)):
+            raise ValueError("protection key_version is not an integer")
+        return cls(Protection(d["kind"]), d["key"], version, d["note"])
+
+
+NOT_INSPECTED = CopyProtection(Protection.UNKNOWN, note="not inspected")
+
+
 class LocationPlan(BaseModel):
     """One location: what inventory found (by kind) and what the plan does with it."""
 
@@ -133,6 +181,18 @@ class LocationPlan(BaseModel):
         default=False,
         description="The root did not exist (allowed by may_be_absent): nothing found.",
     )
+    protection: list[ProtectionTally] = Field(
+        default_factory=list, description="Copies found, by what protected them."
+    )
+
+    def protection_summary(self) -> str:
+        """e.g. ``envelope (local://k): 8; none: 3``, or ``nothing found``."""
+        if not self.protection:
+            return "nothing found" if not self.total_found.count else "not recorded"
+        return "; ".join(
+            f"{t.protection.value}" + (f" ({t.key})" if t.key else "") + f": {t.count}"
+            for t in self.protection
+        )
 
     @property
     def total_found(self) -> Counts:
@@ -198,8 +258,8 @@ class Plan(BaseModel):
             f"Plan digest: `{self.digest}`  ",
             f"Spec digest: `{self.spec_digest}`",
             "",
-            "| Location | Class | Found | Archive | Purge | Held | Keep |",
-            "|---|---|---:|---:|---:|---:|---:|",
+            "| Location | Class | Found | Archive | Purge | Held | Keep | Protection found |",
+            "|---|---|---:|---:|---:|---:|---:|---|",
         ]
         for loc in self.locations:
             f = loc.total_found
@@ -208,11 +268,12 @@ class Plan(BaseModel):
                 found = "nothing found" + (" (root absent)" if loc.root_absent else "")
             rows.append(
                 f"| `{loc.url}` | {loc.asset_class} | {found} | {_fmt(loc.archive)} | "
-                f"{_fmt(loc.purge)} | {_fmt(loc.held)} | {_fmt(loc.keep)} |"
+                f"{_fmt(loc.purge)} | {_fmt(loc.held)} | {_fmt(loc.keep)} | "
+                f"{_cell(loc.protection_summary())} |"
             )
         rows.append(
             f"| **total** | | {_fmt(t['found'])} | {_fmt(t['archive'])} | {_fmt(t['purge'])} | "
-            f"{_fmt(t['held'])} | {_fmt(t['keep'])} |"
+            f"{_fmt(t['held'])} | {_fmt(t['keep'])} | |"
         )
         if self.keys:
             rows += ["", "| Key | Role | State | Versions | Action |", "|---|---|---|---|---|"]
@@ -224,6 +285,11 @@ class Plan(BaseModel):
             rows += ["", "| Credential | Id | State | Action |", "|---|---|---|---|"]
             rows += [f"| {c.kind} | `{c.id}` | {c.state} | {c.action} |" for c in self.credentials]
         return "\n".join(rows) + "\n"
+
+
+def _cell(text: str) -> str:
+    """A Markdown table cell: key URIs from sidecars are untrusted text."""
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ").replace("<", "&lt;")
 
 
 def _fmt(c: Counts) -> str:
@@ -257,6 +323,7 @@ class PlanEntry:
     reason: str | None = None
     archive_key: str | None = None
     bypass_governance: bool = False
+    protection: CopyProtection = NOT_INSPECTED
 
     def to_entry(self) -> Entry:
         """The :class:`~sundown.store.Entry` to hand back to the connector's ``purge``."""
@@ -294,6 +361,7 @@ class PlanEntry:
             "reason": self.reason,
             "archive_key": self.archive_key,
             "bypass_governance": self.bypass_governance,
+            "protection": self.protection.to_json(),
         }
 
     @classmethod
@@ -321,6 +389,7 @@ class PlanEntry:
             reason=d["reason"],
             archive_key=d["archive_key"],
             bypass_governance=d["bypass_governance"],
+            protection=CopyProtection.from_json(d.get("protection")),
         )
 
 
@@ -458,6 +527,7 @@ def build_plan(
     credentials: Sequence[CredentialRef] | None = None,
     now: datetime | None = None,
     absent_roots: Iterable[str] = (),
+    protection: Mapping[str, Callable[[Entry], CopyProtection]] | None = None,
 ) -> Plan:
     """Write the plan file at ``path`` (atomically) and return its summary.
 
@@ -467,7 +537,9 @@ def build_plan(
     key does not exist); ``credential_facts`` maps a credential to whether it still exists.
     Keys and credentials are planned for retirement only. ``absent_roots`` names locations
     whose root does not exist; each must be marked ``may_be_absent`` in the spec (its inventory
-    must then be empty), and the plan records it."""
+    must then be empty), and the plan records it. ``protection`` maps a location URL to a
+    function that tells what protects each copy (recorded per entry, so the approved digest
+    covers it); a location without one records ``unknown`` ("not inspected")."""
     now = _utc(now or datetime.now(UTC))
     refs = plan_locations(spec, kind)
     absent: set[str] = set()
@@ -520,7 +592,10 @@ def build_plan(
             }
         )
         for i, ref in enumerate(refs):
-            loc = _plan_location(spec, ref, i, by_url[ref.url], kind, now, w, ref.url in absent)
+            inspect = (protection or {}).get(ref.url)
+            loc = _plan_location(
+                spec, ref, i, by_url[ref.url], kind, now, w, ref.url in absent, inspect
+            )
             plan.locations.append(loc)
         if kind == "retirement":
             plan.keys = _plan_keys(spec, key_facts or {})
@@ -550,6 +625,7 @@ def _plan_location(
     now: datetime,
     w: _HashingWriter,
     root_absent: bool = False,
+    inspect: Callable[[Entry], CopyProtection] | None = None,
 ) -> LocationPlan:
     cls = getattr(spec.assets, ref.asset_class)
     rule: RetentionRule | None = cls.retention
@@ -584,6 +660,7 @@ def _plan_location(
     # Plain integer tallies while streaming (hot loop); copied into the Counts models at the end.
     found = {k: [0, 0] for k in loc.found}
     t_archive, t_purge, t_held, t_keep, t_bypass = [0, 0], [0, 0], [0, 0], [0, 0], [0, 0]
+    t_protection: dict[tuple[Protection, str | None], list[int]] = {}
     for entry in entries:
         if not isinstance(entry, Entry):
             raise InputError(f"inventory of {ref.url}: expected Entry, got {type(entry).__name__}")
@@ -622,6 +699,10 @@ def _plan_location(
             t_keep[0] += 1
             t_keep[1] += size
             continue
+        guard = inspect(entry) if inspect is not None else NOT_INSPECTED
+        tally = t_protection.setdefault((guard.protection, guard.key), [0, 0])
+        tally[0] += 1
+        tally[1] += size
         reason, bypass = None, False
         disposition: Disposition = "keep"
         if delete:
@@ -646,6 +727,7 @@ def _plan_location(
             reason=reason,
             archive_key=_archive_key(ref, archive_prefix, entry.key) if archive else None,
             bypass_governance=bypass,
+            protection=guard,
         )
         w.write(pe.to_json())
         if archive:
@@ -663,6 +745,10 @@ def _plan_location(
     loc.held = Counts(count=t_held[0], bytes=t_held[1])
     loc.keep = Counts(count=t_keep[0], bytes=t_keep[1])
     loc.bypass_governance = Counts(count=t_bypass[0], bytes=t_bypass[1])
+    loc.protection = [
+        ProtectionTally(protection=p, key=k, count=c, bytes=b)
+        for (p, k), (c, b) in sorted(t_protection.items(), key=lambda i: (i[0][0], i[0][1] or ""))
+    ]
     w.write({"t": "location_end", "loc": index, **_loc_counts(loc)})
     return loc
 
@@ -681,6 +767,7 @@ def _loc_counts(loc: LocationPlan) -> dict[str, Any]:
         "held": loc.held.model_dump(),
         "keep": loc.keep.model_dump(),
         "bypass_governance": loc.bypass_governance.model_dump(),
+        "protection": [t.model_dump(mode="json") for t in loc.protection],
     }
 
 
@@ -771,6 +858,7 @@ def read_plan(path: str | Path, expected_digest: str | None = None) -> Plan:
                 loc.found = {k: Counts(**c) for k, c in obj["found"].items()}
                 for n in ("archive", "purge", "held", "keep", "bypass_governance"):
                     setattr(loc, n, Counts(**obj[n]))
+                loc.protection = [ProtectionTally(**t) for t in obj.get("protection", [])]
             elif t == "key":
                 plan.keys.append(KeyPlan(**{k: v for k, v in obj.items() if k != "t"}))
             elif t == "credential":

@@ -241,6 +241,10 @@ def run_lifecycle(run: Path, model: Path, console: Console) -> dict[str, Any]:
     console.print(f"  deletion manifest: {manifest_path}")
     console.print(f"  ledger head: {result.ledger_head}")
     console.print(f"  certificate verified: [green]OK[/green] ({anchored.summary()})")
+    # What the certificate claims per location (NIST SP 800-88 Rev. 2): cryptographic erase
+    # only where the copies were proven encrypted under the destroyed KEK (the weights).
+    for loc in anchored.verified.certificate.locations:
+        console.print(f"  claims for {loc.uri.rsplit('/stores/', 1)[-1]}: {loc.claims}")
     console.print(
         f"  verify it yourself: sundown certificate verify {cert_path} --public-key {public_path} "
         f"--ledger {ledger_url} --expect-head {result.ledger_head}"
