@@ -602,6 +602,11 @@ class ApprovalPolicy(_Model):
     max_age_hours: Annotated[int, Field(ge=1, le=24 * 30)] = Field(
         default=24, description="An approval older than this is refused."
     )
+    allow_self_approval: bool = Field(
+        default=False,
+        description="Allow the performer of a retirement to approve it too (default: the "
+        "approver must be another person; names compare ignoring case and whitespace).",
+    )
 
 
 @dataclass(frozen=True)
