@@ -279,6 +279,11 @@ def decrypt(
             spec=spec,
             variables=var,
         )
+    if sidecar.artifact != expect:  # checked again, cryptographically, by the decryption
+        raise IntegrityError(
+            f"{src}: its sidecar binds it to {sidecar.artifact}, but it is stored as {expect}; "
+            f"nothing was written to {dst}"
+        )
     if sha256 is not None and sidecar.plaintext_sha256 != sha256:
         raise IntegrityError(
             f"{src}: its sidecar describes plaintext sha256 {sidecar.plaintext_sha256}, but "

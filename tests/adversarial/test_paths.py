@@ -347,4 +347,15 @@ def test_rollback_of_a_deployment_is_refused_with_spec(
     copy_with_sidecar(saved, weights / "config.json")  # the rollback
     code, _, err = run(capsys, "decrypt", *var, url, str(tmp_path / "rolled"))
     assert code == 3, err
+    assert "version 'v1'" in err and "version 'v2'" in err
     assert not (tmp_path / "rolled").exists()
+
+    # A writer to the evidence location rewrites the newest receipt to name v1's digest: the
+    # receipt no longer matches the digest its signed ledger record holds.
+    receipt = system.root / "evidence" / "deployments" / "sys-a" / "v2.json"
+    v1_receipt = (system.root / "evidence" / "deployments" / "sys-a" / "v1.json").read_text()
+    receipt.chmod(0o644)
+    receipt.write_text(v1_receipt.replace('"version": "v1"', '"version": "v2"'))
+    code, _, err = run(capsys, "decrypt", *var, url, str(tmp_path / "forged"))
+    assert code == 3 and "differs from what ledger record" in err, err
+    assert not (tmp_path / "forged").exists()

@@ -458,3 +458,86 @@ def test_junk_in_the_systems_evidence_folder_is_refused(world: World) -> None:
         "decommissions/sys-a/not-a-digest/journal/000-approved.json", [b"{}"]
     )
     run_refused(world, IntegrityError, "not-a-digest", "not in a plan folder")
+
+
+# --------------------------------------------------------------------------------------------
+# The approval through the Prefect pause form; a shard; a genuine journal
+
+
+def test_self_approval_through_the_pause_form_is_refused(world: World) -> None:
+    """The performer resumes their own paused run, typing their name respelled."""
+    from prefect.flow_runs import resume_flow_run
+
+    from tests.flows.paused import start_in_thread, wait_paused
+
+    plan = decommission_system(world.params(dry_run=True))
+    before = world.stores()
+    thread, out = start_in_thread(world.params())
+    wait_paused(out["id"], out, timeout=60)
+    resume_flow_run(
+        out["id"],
+        run_input={
+            "plan_digest": plan.plan_digest,
+            "approver": "DANA okafor",
+            "role": "security-officer",
+        },
+    )
+    thread.join(120)
+    assert isinstance(out.get("error"), InputError), out
+    assert "separation of duties" in str(out["error"])
+    world.assert_nothing_changed(before)
+
+
+def test_a_shard_refuses_a_plan_without_a_signed_approval(world: World) -> None:
+    """A shard is a flow of its own: pointed at a planted plan (unsigned approval), it purges
+    nothing."""
+    from flows.shards import ShardParameters, run_shard
+
+    data, digest = forge_plan(
+        world, load_spec(world.theirs.spec_path, variables=world.theirs.variables)
+    )
+    plant(world, digest, PLAN_FILE, data)
+    plant(
+        world, digest, f"journal/{APPROVED}.json", v1_record(APPROVED, digest, approval_data(world))
+    )
+    before = world.stores()
+    params = ShardParameters(
+        operation="purge",
+        evidence_url=world.evidence.as_uri(),
+        certificate_key="local://sys-a-certificates",
+        system="sys-a",
+        plan_digest=digest,
+        location=0,
+        batch_size=1000,
+        first_batch=0,
+        last_batch=1,
+    )
+    with pytest.raises(IntegrityError, match="unsigned"):
+        run_shard(params)
+    world.assert_nothing_changed(before)
+
+
+def test_a_genuine_retirement_journals_signed_records_naming_both_parties(world: World) -> None:
+    """The positive side: every record of a completed retirement is one DSSE signature by the
+    certificate key over its own step; the approval binds approver, performer and spec."""
+    plan = decommission_system(world.params(dry_run=True))
+    result = decommission_system(world.params(approve_digest=plan.plan_digest, approver=APPROVER))
+    assert result.status == "complete", result.exceptions
+    assert world.theirs.canaries_intact()
+    registry.open_key_service("local://team-b-kek").info()
+    folder = world.evidence / "decommissions" / "sys-a" / plan.plan_digest[7:] / "journal"
+    pem = registry.open_signer("local://sys-a-certificates").public_key_pem()
+    steps = []
+    for path in sorted(folder.glob("*.json")):
+        envelope = dsse.Envelope.loads(path.read_bytes())
+        assert envelope.payload_type == PAYLOAD_TYPE and len(envelope.signatures) == 1
+        record = json.loads(dsse.verify(envelope, pem))
+        assert record["step"] == path.stem and record["plan_digest"] == plan.plan_digest
+        steps.append(path.stem)
+    assert {APPROVED, "verified", "certified"} <= set(steps)
+    approved = json.loads(dsse.Envelope.loads((folder / f"{APPROVED}.json").read_bytes()).payload)
+    data = approved["data"]
+    assert data["approver"]["name"] == APPROVER.name
+    assert data["performer"]["name"] == PERFORMER.name
+    assert data["spec_digest"] == world.spec.digest()
+    assert data["approved_via"]["channel"].startswith("approve_digest parameter")
