@@ -910,7 +910,7 @@ def _claims(
                     "provider retention: the provider does not report how long its media "
                     "keep deleted bytes",
                 ),
-                basis=f"logical deletion; the store reports no soft-delete window ({soft})",
+                basis=f"logical deletion; soft delete found: {soft}",
             )
         out.append(
             Sanitization(
