@@ -576,3 +576,22 @@ def test_plan_entry_outside_the_planning_rules_is_refused_under_a_signed_approva
     plant(world, digest, PLAN_FILE, data)
     signed_record(world, digest, APPROVED, approval_data(world), "local://sys-a-certificates")
     run_refused(world, ScopeError, expect)
+
+
+def test_another_approval_while_a_retirement_is_unfinished_names_the_plan_to_review(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The message no longer advises re-running without an approval (which resumed whatever
+    journal was there): it names the unfinished plan to review, and nothing changes."""
+    digest, _ = interrupted(world, monkeypatch)
+    fresh = decommission_system(world.params(dry_run=True))  # what remains, planned anew
+    assert fresh.plan_digest != digest
+    text = run_refused(
+        world,
+        InputError,
+        f"(plan {digest}) is unfinished",
+        "Review the unfinished plan",
+        approve_digest=fresh.plan_digest,
+        approver=APPROVER,
+    )
+    assert "plan.jsonl" in text
