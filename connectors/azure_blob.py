@@ -74,8 +74,11 @@ from sundown.store import (
     PurgeFailure,
     PurgeResult,
     SoftDeletePolicy,
+    check_entry_key,
     check_key,
     check_prefix,
+    has_dot_segment,
+    join_entry_key,
     join_key,
     relative_key,
 )
@@ -329,14 +332,29 @@ class AzureBlobStore:
     def _name(self, key: str) -> str:
         return join_key(self._prefix, check_key(key))
 
+    def _entry_name(self, key: str) -> str:
+        """The blob name of a key inventory reported (a folder marker ``dir/``, ``""`` for
+        ``<prefix>/``, ``a//b``): read and purged by exact name; never one with a ``.``/``..``
+        segment (a plan holds those, docs/stores.md)."""
+        try:
+            return self._name(key)
+        except InputError:
+            check_entry_key(key, self._prefix)
+            if has_dot_segment(key):
+                raise InputError(
+                    f"blob name {key!r} in {self.url} has a '.' or '..' segment: never read "
+                    "or deleted by name"
+                ) from None
+            return join_entry_key(self._prefix, key)
+
     def _what(self, key: str, version_id: str | None = None) -> str:
         return f"{self.url}/{key}" + (f" version {version_id}" if version_id else "")
 
     def _blob(self, key: str, version_id: str | None = None) -> BlobClient:
         version, snapshot = _split_version(version_id)
         if version is not None:
-            return self._container.get_blob_client(self._name(key), version_id=version)
-        return self._container.get_blob_client(self._name(key), snapshot=snapshot)
+            return self._container.get_blob_client(self._entry_name(key), version_id=version)
+        return self._container.get_blob_client(self._entry_name(key), snapshot=snapshot)
 
     def _info(self, key: str, props: BlobProperties) -> ObjectInfo:
         return ObjectInfo(
@@ -359,7 +377,7 @@ class AzureBlobStore:
         if_absent: bool = False,
         metadata: dict[str, str] | None = None,
     ) -> ObjectInfo:
-        blob = self._blob(key)
+        blob = self._blob(check_key(key))  # writes take plain keys only
         chunks = _chunks(data)
         head = b""
         for chunk in chunks:  # gather up to one request's worth
@@ -462,7 +480,7 @@ class AzureBlobStore:
         then: list[tuple[Entry, dict[str, str]]] = []  # the version a base delete left behind
         result = PurgeResult()
         for entry in entries:  # validate everything before deleting anything
-            name = self._name(entry.key)
+            name = self._entry_name(entry.key)
             version, snapshot = _split_version(entry.version_id)
             if entry.kind is EntryKind.SOFT_DELETED:
                 continue
@@ -475,7 +493,7 @@ class AzureBlobStore:
             if entry.kind is EntryKind.OBJECT and snapshot is not None:
                 raise InputError(f"current blob {entry.key!r} named with a snapshot time")
         for entry in entries:
-            name = self._name(entry.key)
+            name = self._entry_name(entry.key)
             version, snapshot = _split_version(entry.version_id)
             if entry.kind is EntryKind.SOFT_DELETED:
                 result.held.append(entry)  # expires with the delete retention window
@@ -585,7 +603,7 @@ class AzureBlobStore:
         tier = _tier_of(storage_class)
         source = self._blob(key, version_id)
         if isinstance(dest, AzureBlobStore) and dest._service.url == self._service.url:
-            target = dest._blob(dest_key)
+            target = dest._blob(check_key(dest_key))
             what = f"copy {self._what(key, version_id)} -> {dest._what(dest_key)}"
             _call(what, lambda: source.get_blob_properties())  # NotFoundError before copying
             _call(what, lambda: target.start_copy_from_url(source.url, standard_blob_tier=tier))

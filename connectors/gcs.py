@@ -72,8 +72,11 @@ from sundown.store import (
     PurgeFailure,
     PurgeResult,
     SoftDeletePolicy,
+    check_entry_key,
     check_key,
     check_prefix,
+    has_dot_segment,
+    join_entry_key,
     join_key,
     relative_key,
 )
@@ -306,12 +309,27 @@ class GcsStore:
     def _name(self, key: str) -> str:
         return join_key(self._prefix, check_key(key))
 
+    def _entry_name(self, key: str) -> str:
+        """The object name of a key inventory reported (a folder marker ``dir/``, ``""`` for
+        ``<prefix>/``, ``a//b``): read and purged by exact name; never one with a ``.``/``..``
+        segment (a plan holds those, docs/stores.md)."""
+        try:
+            return self._name(key)
+        except InputError:
+            check_entry_key(key, self._prefix)
+            if has_dot_segment(key):
+                raise InputError(
+                    f"object name {key!r} in {self.url} has a '.' or '..' segment: never "
+                    "read or deleted by name"
+                ) from None
+            return join_entry_key(self._prefix, key)
+
     def _what(self, key: str, version_id: str | None = None) -> str:
         suffix = f" generation {version_id}" if version_id else ""
         return f"{self.url}/{key}{suffix}"
 
     def _blob(self, key: str, version_id: str | None = None) -> storage.Blob:
-        return self._bucket.blob(self._name(key), generation=_generation(version_id))
+        return self._bucket.blob(self._entry_name(key), generation=_generation(version_id))
 
     def _info(self, key: str, blob: storage.Blob) -> ObjectInfo:
         return ObjectInfo(
@@ -381,13 +399,13 @@ class GcsStore:
         found = _call(
             what,
             lambda: self._bucket.get_blob(
-                self._name(key), generation=_generation(version_id), retry=DEFAULT_RETRY
+                self._entry_name(key), generation=_generation(version_id), retry=DEFAULT_RETRY
             ),
         )
         if found is None:
             raise NotFoundError(f"{what}: not found")
         # A fresh Blob pinned to the generation found (no mediaLink: the URL carries it).
-        pinned = self._bucket.blob(self._name(key), generation=found.generation)
+        pinned = self._bucket.blob(self._entry_name(key), generation=found.generation)
         reader = pinned.open("rb", chunk_size=_CHUNK, retry=DEFAULT_RETRY)
         return io.BufferedReader(_MappedReader(reader, what), _CHUNK)
 
@@ -396,7 +414,7 @@ class GcsStore:
         found = _call(
             what,
             lambda: self._bucket.get_blob(
-                self._name(key), generation=_generation(version_id), retry=DEFAULT_RETRY
+                self._entry_name(key), generation=_generation(version_id), retry=DEFAULT_RETRY
             ),
         )
         if found is None:
@@ -491,7 +509,7 @@ class GcsStore:
                     f"purge needs the generation of every entry; {entry.key!r} in {self.url} "
                     "has none (take it from inventory())"
                 )
-            names.append((entry, self._name(entry.key), generation))
+            names.append((entry, self._entry_name(entry.key), generation))
         result = PurgeResult()
         pending: list[tuple[Entry, str, int]] = []
         for item in names:

@@ -64,8 +64,11 @@ from sundown.store import (
     PurgeFailure,
     PurgeResult,
     SoftDeletePolicy,
+    check_entry_key,
     check_key,
     check_prefix,
+    has_dot_segment,
+    join_entry_key,
     join_key,
     relative_key,
 )
@@ -195,16 +198,15 @@ def parse_url(url: str) -> tuple[str, str]:
 
 
 def _check_entry_key(key: str, root: str) -> str:
-    """Keys that inventory may report and purge accepts: like :func:`check_key`, but S3's
-    folder markers (``dir/``; ``""`` is the marker ``<root>/`` of the root itself) and empty
-    segments (``a//b``) exist in real buckets and must be purgeable. ``.``/``..`` segments and
-    a leading ``/`` are refused."""
-    if key == "" and root:
-        return key
-    if not key or key.startswith("/") or "\x00" in key:
-        raise InputError(f"invalid object key {key!r}: empty, absolute or NUL")
-    if any(part in (".", "..") for part in key.split("/")):
-        raise InputError(f"invalid object key {key!r}: '.' or '..' segment")
+    """Keys that purge accepts: what inventory reports (:func:`check_entry_key`: folder markers,
+    ``""`` for the root's own marker ``<root>/``, empty segments), except ``.``/``..`` segments,
+    which a plan holds and no request ever names (docs/stores.md)."""
+    check_entry_key(key, root)
+    if has_dot_segment(key):
+        raise InputError(
+            f"object key {key!r} has a '.' or '..' segment: never deleted by name (an HTTP "
+            "path could resolve it outside the location)"
+        )
     return key
 
 
@@ -299,8 +301,16 @@ class S3Store:
     def _key(self, key: str) -> str:
         return join_key(self.root, check_key(key))
 
+    def _read_key(self, key: str) -> str:
+        """The full key to read: a key :meth:`put` accepts, or one inventory reported (a folder
+        marker, ``a//b``; the archive step reads them), never one with a ``.``/``..`` segment."""
+        try:
+            return self._key(key)
+        except InputError:
+            return join_entry_key(self.root, _check_entry_key(key, self.root))
+
     def _where(self, key: str, version_id: str | None = None) -> str:
-        where = f"s3://{self.bucket}/{join_key(self.root, key)}"
+        where = f"s3://{self.bucket}/{join_entry_key(self.root, key)}"
         return f"{where} version {version_id}" if version_id else where
 
     def _scan_prefix(self, prefix: str) -> str:
@@ -478,7 +488,7 @@ class S3Store:
         full-object checksum (``ChecksumMode=ENABLED``)."""
         args: dict[str, Any] = {
             "Bucket": self.bucket,
-            "Key": self._key(key),
+            "Key": self._read_key(key),
             "ChecksumMode": "ENABLED",
         }
         if version_id is not None:
@@ -488,7 +498,7 @@ class S3Store:
         return cast(BinaryIO, io.BufferedReader(_Body(response["Body"]), 1024 * 1024))
 
     def head(self, key: str, version_id: str | None = None) -> ObjectInfo:
-        args: dict[str, Any] = {"Bucket": self.bucket, "Key": self._key(key)}
+        args: dict[str, Any] = {"Bucket": self.bucket, "Key": self._read_key(key)}
         if version_id is not None:
             args["VersionId"] = version_id
         with _errors(f"head {self._where(key, version_id)}"):
@@ -617,7 +627,7 @@ class S3Store:
         """Legal hold and retention of one version (GetObjectLegalHold, GetObjectRetention).
         Where the endpoint lacks GetObjectRetention (moto answers 500), retention is read from
         HeadObject's ``x-amz-object-lock-*`` headers instead, and the store notes it."""
-        full = join_key(self.root, entry.key)
+        full = join_entry_key(self.root, entry.key)
         where = self._where(entry.key, entry.version_id)
         ids: dict[str, Any] = {"Bucket": self.bucket, "Key": full}
         if entry.version_id:
@@ -719,7 +729,7 @@ class S3Store:
     def _delete_batch(self, batch: builtins.list[Entry], bypass: bool, locked: bool) -> PurgeResult:
         by_id: dict[tuple[str, str], Entry] = {}
         for entry in batch:
-            by_id[(join_key(self.root, entry.key), str(entry.version_id))] = entry
+            by_id[(join_entry_key(self.root, entry.key), str(entry.version_id))] = entry
         args: dict[str, Any] = {
             "Bucket": self.bucket,
             "Delete": {
@@ -761,7 +771,7 @@ class S3Store:
         try:
             self.client.abort_multipart_upload(
                 Bucket=self.bucket,
-                Key=join_key(self.root, upload.key),
+                Key=join_entry_key(self.root, upload.key),
                 UploadId=str(upload.version_id),
             )
         except botocore.exceptions.ClientError as exc:
@@ -828,7 +838,7 @@ class S3Store:
             with self.open(key, version_id) as src:
                 return dest.put(dest_key, src)
         source = self.head(key, version_id)
-        source_ref: dict[str, Any] = {"Bucket": self.bucket, "Key": self._key(key)}
+        source_ref: dict[str, Any] = {"Bucket": self.bucket, "Key": self._read_key(key)}
         if version_id is not None:
             source_ref["VersionId"] = version_id
         target = dest._key(dest_key)

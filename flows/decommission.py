@@ -22,8 +22,9 @@ re-run after completion returns the existing certificate instead of issuing a se
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import UTC, datetime
+from collections.abc import Iterable, Iterator, Sequence, Set
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -37,23 +38,30 @@ from sundown import registry
 from sundown.certificate import (
     CERTIFICATE_NAME,
     MANIFEST_NAME,
+    MEDIA_TYPE_CLOUD,
     Certificate,
     CertificateException,
     CopyDisposition,
     CredentialRevoked,
     Execution,
+    IrrecoverableAfter,
     KeyDestroyed,
     LocationRecord,
     ManifestEntry,
     ManifestWriter,
     Party,
+    Protection,
+    ProtectionCount,
     Sanitization,
     SanitizationCategory,
     Status,
     StorageSettings,
     SystemRef,
+    Validation,
+    ValidationResult,
     Verification,
     VerificationResult,
+    ce_claimable,
     check_manifest,
     new_certificate_id,
     sign_certificate,
@@ -62,7 +70,15 @@ from sundown.certificate import (
 from sundown.certificate import Counts as CertCounts
 from sundown.errors import InputError, IntegrityError, SundownError
 from sundown.ledger import RecordKind
-from sundown.plan import Approval, Plan, check_plan_approval, normalize_digest, read_plan
+from sundown.plan import (
+    Approval,
+    Plan,
+    PlanEntry,
+    check_approval_policy,
+    check_plan_approval,
+    check_plan_scope,
+    normalize_digest,
+)
 from sundown.spec import CredentialRef, SystemSpec
 from sundown.store import Placed, Placement
 
@@ -77,7 +93,7 @@ from ._common import (
     open_evidence,
     work_dir,
 )
-from .journal import APPROVED, CERTIFIED, VERIFIED, Journal, journals_of
+from .journal import APPROVED, CERTIFIED, PLAN_FILE, VERIFIED, Journal, journals_of
 from .lease import SystemLease, leased
 from .models import (
     ApprovalInput,
@@ -115,6 +131,8 @@ def decommission_system(
     spec = load_system(params)
     evidence = open_evidence(spec)
 
+    # Every journal of the system is verified first (signatures, folders, steps): an unsigned,
+    # wrongly signed or misplaced record stops the run here, before anything is changed.
     done, unfinished = _earlier_runs(evidence, spec)
     if done is not None:
         log.info("system %s was already decommissioned (plan %s)", spec.name, done.plan_digest)
@@ -138,12 +156,12 @@ def decommission_system(
         return _dry_run_result(plan)
     preflight(plan, shards)  # before anyone is asked to approve
     # 3. Approval gate: the plan digest, repeated, and the approver's name.
-    approval, approver = _approve(plan, spec, params)
+    approval, approver, via = _approve(plan, spec, params)
     with leased(evidence, spec.name, params.lease_seconds, "decommission") as lease:
         done, _ = _earlier_runs(evidence, spec)
         if done is not None:  # certified by another run while this one waited for approval
             return _result_of_certified(done)
-        journal = _start(evidence, spec, plan, approval, approver, params)
+        journal = _start(evidence, spec, plan, approval, approver, params, via)
         return _execute_and_certify(spec, plan, journal, shards, lease, resumed=False)
 
 
@@ -178,11 +196,29 @@ def _execute_and_certify(
 
 
 def _earlier_runs(evidence: Any, spec: SystemSpec) -> tuple[Journal | None, Journal | None]:
-    """(a certified retirement of this spec, an approved but unfinished one)."""
+    """(a certified retirement of this spec, an approved but unfinished one).
+
+    Every journal of the system is read and verified (flows/journal.py): one that does not
+    verify is an IntegrityError naming the record, never taken as certified, unfinished or
+    absent. A verified journal approved under another version of the spec is not resumed (its
+    approval was given for another scope or policy), and the log says so."""
     certified = unfinished = None
-    for journal in journals_of(evidence, spec.name):
+    for journal in journals_of(evidence, spec.name, spec.keys.certificate):
         approved = journal.get(APPROVED)
-        if approved is None or approved["data"].get("spec_digest") != spec.digest():
+        if approved is None:  # listed a moment ago; cannot vanish from a create-only store
+            raise IntegrityError(f"{journal.url('journal')}: the approval record vanished")
+        if approved["data"].get("spec_digest") != spec.digest():
+            if not journal.done(CERTIFIED):
+                get_run_logger().warning(
+                    "the unfinished retirement of plan %s is not resumed: it was approved under "
+                    "spec digest %s, and the spec of %s is now %s (its scope or approval policy "
+                    "changed, so that approval does not carry over); a new plan needs a new "
+                    "approval",
+                    journal.plan_digest,
+                    str(approved["data"].get("spec_digest"))[:80],
+                    spec.name,
+                    spec.digest(),
+                )
             continue
         if journal.done(CERTIFIED):
             certified = journal
@@ -227,12 +263,17 @@ def _dry_run_result(plan: Plan) -> DecommissionResult:
 
 def _approve(
     plan: Plan, spec: SystemSpec, params: DecommissionParameters
-) -> tuple[Approval, PartyParam]:
-    """The approval, checked against the plan and the spec's policy (InputError otherwise)."""
+) -> tuple[Approval, PartyParam, dict[str, Any]]:
+    """The approval, checked against the plan and the spec's policy, separation of duties
+    included (InputError otherwise); with how it was given (journaled with it)."""
+    from prefect.runtime import flow_run
+
+    via: dict[str, Any] = {"flow_run_id": flow_run.get_id()}
     if params.approve_digest is not None:
         assert params.approver is not None
         approver = params.approver
         given = params.approve_digest
+        via["channel"] = "approve_digest parameter (approval given in advance)"
     else:
         roles = spec.approval.roles
         get_run_logger().info(
@@ -254,10 +295,19 @@ def _approve(
             contact=answer.contact or "unspecified",
         )
         given = answer.plan_digest
-    approval = Approval(plan_digest=given, approver=approver.name, role=approver.role)
+        # Prefect OSS records no user for a resume (docs/decisions.md): the approver's name is
+        # what they typed; the run and its pause are recorded so an audit can find them.
+        via["channel"] = "Prefect pause/resume input (name self-asserted)"
+        via["resumed_by"] = None
+    approval = Approval(
+        plan_digest=given,
+        approver=approver.name,
+        role=approver.role,
+        performer=params.performer.name,
+    )
     check_plan_approval(plan, approval, spec)
     get_run_logger().info("plan %s approved by %s (%s)", plan.digest, approver.name, approver.role)
-    return approval, approver
+    return approval, approver, via
 
 
 def _start(
@@ -267,10 +317,14 @@ def _start(
     approval: Approval,
     approver: PartyParam,
     params: DecommissionParameters,
+    via: dict[str, Any],
 ) -> Journal:
-    journal = Journal(evidence, spec.name, plan.digest)
-    with open(plan.path, "rb") as f:
-        journal.put_file("plan.jsonl", f)
+    """Store the plan and the signed approval record (over plan digest, spec digest, approver,
+    performer, times and batch size); the record that wins a race is checked like a resumed
+    one."""
+    journal = Journal(evidence, spec.name, plan.digest, spec.keys.certificate)
+    journal.put_plan(plan.path)
+    journal.verify()  # records planted in this plan's folder before its approval stop it here
     journal.record(
         APPROVED,
         {
@@ -280,27 +334,71 @@ def _start(
             "performer": params.performer.model_dump(),
             "started_at": datetime.now(UTC).isoformat(),
             "batch_size": params.batch_size,
+            "approved_via": via,
         },
     )
+    _check_approved(journal, spec)
     return journal
 
 
 def _resume(
     journal: Journal, spec: SystemSpec, params: DecommissionParameters
 ) -> tuple[Journal, Plan]:
+    """The unfinished plan, once re-derived against the current spec: its approval record is
+    signed and still satisfies the spec's approval policy, and everything the plan acts on lies
+    inside the spec (:func:`sundown.plan.check_plan_scope`). Stops before any change otherwise,
+    naming what differed."""
     if params.approve_digest is not None and normalize_digest(params.approve_digest) != (
         journal.plan_digest
     ):
         raise InputError(
-            f"an approved retirement of {spec.name!r} (plan {journal.plan_digest}) is unfinished: "
-            "re-run without an approval to resume it, or with that plan digest"
+            f"an approved retirement of {spec.name!r} (plan {journal.plan_digest}) is "
+            f"unfinished, and this run's approval names plan "
+            f"{normalize_digest(params.approve_digest)}: one retirement of a system at a time. "
+            f"Review the unfinished plan ({journal.url(PLAN_FILE)}) and approve its digest to "
+            "finish it; nothing was changed"
         )
-    data = journal.read_file("plan.jsonl")
+    data = journal.read_file(PLAN_FILE)
     if data is None:
-        raise InputError(f"the journal of plan {journal.plan_digest} has no plan file")
+        raise IntegrityError(f"the journal of plan {journal.plan_digest} has no plan file")
     path = _plan_path(spec)
     path.write_bytes(data)
-    return journal, read_plan(path, journal.plan_digest)
+    _check_approved(journal, spec)
+    plan = check_plan_scope(path, journal.plan_digest, spec)
+    return journal, plan
+
+
+def _check_approved(journal: Journal, spec: SystemSpec) -> None:
+    """The journal's approval record (its signature verified on reading) names the current
+    spec and satisfies its approval policy now: allowed role, separation of duties, a batch
+    size in range. IntegrityError / InputError naming what differed."""
+    record = journal.get(APPROVED)
+    where = journal.url(f"journal/{APPROVED}.json")
+    if record is None:
+        raise IntegrityError(f"plan {journal.plan_digest} has no approval record ({where})")
+    data = record["data"]
+    if data.get("spec_digest") != spec.digest():
+        raise IntegrityError(
+            f"{where} approves spec digest {str(data.get('spec_digest'))[:80]}, not the "
+            f"current spec of {spec.name!r} ({spec.digest()}); nothing was changed"
+        )
+    try:
+        approver = PartyParam.model_validate(data["approver"])
+        performer = PartyParam.model_validate(data["performer"])
+        size = int(data["batch_size"])
+        datetime.fromisoformat(data["approved_at"])
+        datetime.fromisoformat(data["started_at"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise IntegrityError(f"{where} is not a complete approval record ({exc})"[:400]) from None
+    if not 1 <= size <= 1000:
+        raise IntegrityError(f"{where} names batch size {size}, outside 1-1000")
+    try:
+        check_approval_policy(spec, approver.name, approver.role, performer.name)
+    except InputError as exc:
+        raise InputError(
+            f"the approval of plan {journal.plan_digest} ({where}) does not satisfy the "
+            f"approval policy of the current spec: {exc}; nothing was changed"
+        ) from None
 
 
 # --------------------------------------------------------------------------------------------
@@ -329,7 +427,7 @@ def _purge(
         progress.advance(end - s.first_batch * size)
 
     run_shards(shards, journal, settings, on_done=done)
-    fresh = Journal(journal.store, journal.system, journal.plan_digest)
+    fresh = journal.fresh()
     for loc in plan.locations:
         recorded = len(_execute.outcomes(fresh, "purge", loc.index))
         expected = _execute.batch_count(plan, loc.index, size)
@@ -508,7 +606,7 @@ def _certify(
         cert_url,
     )
 
-    pdf_url, markdown = _render(journal, verified)
+    pdf_url, markdown = _render(journal, verified, ledger_record.head)
     record = journal.record(
         CERTIFIED,
         {
@@ -522,6 +620,7 @@ def _certify(
             "pdf_url": pdf_url,
             "status": cert.status.value,
             "ledger_sequence": ledger_record.record.sequence,
+            "ledger_head": ledger_record.head,
             "locations": [
                 LocationSummary(
                     url=loc.uri,
@@ -541,7 +640,9 @@ def _certify(
         markdown
         + f"\n\n---\nCertificate: [{cert_url}]({cert_url})  \nPDF: [{pdf_url}]({pdf_url})  \n"
         f"Deletion manifest: [{manifest_url}]({manifest_url})  \n"
-        f"Verify offline: `sundown certificate verify {_display(cert_url)}`\n",
+        f"Ledger head after recording it: `{ledger_record.head}`  \n"
+        f"Verify offline: `sundown certificate verify {_display(cert_url)} --fingerprint "
+        f"{verified.key_fingerprint}`\n",
         key=artifact_key("decommission-certificate", spec.name),
         description=f"Decommissioning certificate {cert.certificate_id}: {cert.status.value}",
     )
@@ -555,10 +656,10 @@ def _display(url: str) -> str:
     return str(path) if path else url
 
 
-def _render(journal: Journal, verified: Any) -> tuple[str, str]:
+def _render(journal: Journal, verified: Any, ledger_head: str) -> tuple[str, str]:
     from sundown.render import certificate_markdown, certificate_pdf, rendering_of
 
-    rendering = rendering_of(verified)
+    rendering = rendering_of(verified, "the certificate key of the spec", ledger_head=ledger_head)
     markdown = certificate_markdown(rendering)
     journal.put_file(MARKDOWN_NAME, [markdown.encode("utf-8")])
     if journal.read_file(PDF_NAME) is None:
@@ -576,21 +677,29 @@ def _location_record(
     keys: list[KeyDestroyed],
 ) -> tuple[LocationRecord, list[CertificateException], bool]:
     loc = plan.locations[index]
-    found = _steps.CopyCounts()
-    held = _steps.CopyCounts()
     held_reasons: set[str] = set()
-    for e in _steps.iter_plan_entries(plan.path, plan.digest, location=index):
-        found.add(e.kind, e.size)
-        if e.disposition == "held":
-            held.add(e.kind, e.size)
-            held_reasons.add(e.reason or "held")
+    held_at_purge: set[tuple[str, str | None, str]] = set()
+    failed_ids: set[tuple[str, str | None, str]] = set()
+    held = _steps.CopyCounts()
     failed = _steps.CopyCounts()
     for outcome in _execute.outcomes(journal, "purge", index):
         for c in outcome.held:
             held.add(c.kind, c.size)
             held_reasons.add(c.reason)
+            held_at_purge.add((c.key, c.version_id, c.kind))
         for c in outcome.failed:
             failed.add(c.kind, c.size)
+            failed_ids.add((c.key, c.version_id, c.kind))
+    # Per copy: what protected it (recorded in the approved plan) and what became of it.
+    copies = copy_breakdown(
+        _steps.iter_plan_entries(plan.path, plan.digest, location=index),
+        keys,
+        held_at_purge,
+        failed_ids,
+    )
+    found, ce, logical, held_ce = copies.found, copies.ce, copies.logical, copies.held_ce
+    held.merge(copies.held)
+    held_reasons |= copies.held_reasons
     archived = _steps.CopyCounts()
     for outcome in _execute.outcomes(journal, "archive", index):
         archived.merge(outcome.done)
@@ -598,12 +707,9 @@ def _location_record(
     versioning, soft, lock, soft_seconds = _steps.store_settings(loc.url)
     purge_times = [o.finished_at for o in _execute.outcomes(journal, "purge", index)]
     last_purge = max(purge_times) if purge_times else datetime.now(UTC)
-    irrecoverable = last_purge
+    window_end = last_purge + timedelta(seconds=soft_seconds) if soft_seconds else None
     exceptions: list[CertificateException] = []
-    if soft_seconds:
-        from datetime import timedelta
-
-        irrecoverable = last_purge + timedelta(seconds=soft_seconds)
+    if window_end is not None:
         exceptions.append(
             CertificateException(
                 subject=loc.url,
@@ -611,17 +717,19 @@ def _location_record(
                 description=f"purged copies stay restorable by the owner for {soft}",
                 objects=purged.objects,
                 bytes=purged.bytes,
-                until=irrecoverable,
+                until=window_end,
             )
         )
     if held.versions:
+        readable = held.versions - held_ce
         exceptions.append(
             CertificateException(
                 subject=loc.url,
                 kind="held",
                 description=f"{held.versions} copies not deleted: "
                 + "; ".join(sorted(held_reasons))[:3000]
-                + ("; unreadable once the key is destroyed" if keys else ""),
+                + (f"; {held_ce} of them unreadable once the key is destroyed" if held_ce else "")
+                + (f"; {readable} not proven encrypted under a destroyed key" if readable else ""),
                 objects=held.objects,
                 bytes=held.bytes,
             )
@@ -642,10 +750,8 @@ def _location_record(
                 subject=loc.url, kind="verification failed", description=check["details"]
             )
         )
-    erased = [k for k in keys if k.ce_claimable and k.versions_destroyed]
-    method = "logical deletion of every version, delete marker, snapshot and upload listed"
-    for k in erased:
-        method += f"; cryptographic erase of {k.uri} versions {_span(k.versions_destroyed)}"
+    scheme = loc.url.split("://", 1)[0]
+    claims = _claims(scheme, copies, keys, soft, window_end)
     backups = []
     if archived.versions and spec.archive is not None:
         backups.append(
@@ -657,22 +763,23 @@ def _location_record(
                 disposition=f"retained under {spec.archive.key}",
             )
         )
-    scheme = loc.url.split("://", 1)[0]
+    remaining = int(check.get("remaining", 0))
+    accepted = bool(check["passed"]) and not failed.versions and not remaining
     record = LocationRecord(
         uri=loc.url,
         provider=PROVIDERS.get(scheme, scheme),
+        media_type="file system" if scheme == "file" else MEDIA_TYPE_CLOUD,
         classification=f"{loc.classification}: {loc.asset_class.replace('_', ' ')}",
         settings=StorageSettings(versioning=versioning, soft_delete=soft, object_lock=lock),
-        found=CertCounts(objects=found.objects, versions=found.versions, bytes=found.bytes),
-        purged=CertCounts(objects=purged.objects, versions=purged.versions, bytes=purged.bytes),
-        archived=CertCounts(
-            objects=archived.objects, versions=archived.versions, bytes=archived.bytes
-        ),
-        held=CertCounts(objects=held.objects, versions=held.versions, bytes=held.bytes),
-        sanitization=Sanitization(
-            category=SanitizationCategory.PURGE if erased else SanitizationCategory.CLEAR,
-            method=method,
-        ),
+        found=_cert_counts(found),
+        protection=copies.protection(),
+        purged=_cert_counts(purged),
+        archived=_cert_counts(archived),
+        held=_cert_counts(held),
+        ce_covered=_cert_counts(ce),
+        logically_deleted=_cert_counts(logical),
+        remaining=remaining,
+        sanitization=claims,
         verification=Verification(
             method="full re-listing (inventory) of every version, delete marker, snapshot, "
             "soft-deleted copy and incomplete upload under the location",
@@ -680,10 +787,165 @@ def _location_record(
             details=check["details"],
             verified_at=datetime.fromisoformat(check["verified_at"]),
         ),
+        validation=Validation(
+            result=ValidationResult.ACCEPTED if accepted else ValidationResult.REJECTED,
+            basis="automatic: the re-listing and the purge results compared with the approved "
+            "plan (held copies are accepted as planned exceptions)",
+            details=(
+                "nothing found"
+                if not found.versions
+                else "every planned copy purged or held as planned; nothing else remains"
+            )
+            if accepted
+            else f"{remaining} copies remain, {failed.versions} purges failed",
+        ),
         backups=backups,
-        irrecoverable_after=irrecoverable,
     )
     return record, exceptions, not check["passed"] or bool(failed.versions)
+
+
+def _cert_counts(c: _steps.CopyCounts) -> CertCounts:
+    return CertCounts(objects=c.objects, versions=c.versions, bytes=c.bytes)
+
+
+_UNLINKED = {
+    "file": "unlinking is logical deletion: the file system and its media may keep the bytes "
+    "(see docs/keyring.md)",
+}
+
+
+@dataclass
+class CopyBreakdown:
+    """One location's copies: found (by protection), covered by a cryptographic erase (under a
+    key destroyed, verified gone and claimable, at a version it destroyed: purged, held or not),
+    logically deleted only (purged, not covered), held."""
+
+    found: _steps.CopyCounts = field(default_factory=_steps.CopyCounts)
+    ce: _steps.CopyCounts = field(default_factory=_steps.CopyCounts)
+    logical: _steps.CopyCounts = field(default_factory=_steps.CopyCounts)
+    held: _steps.CopyCounts = field(default_factory=_steps.CopyCounts)
+    held_ce: int = 0
+    held_reasons: set[str] = field(default_factory=set)
+    ce_keys: set[str] = field(default_factory=set)
+    found_by: dict[tuple[Protection, str | None], list[int]] = field(default_factory=dict)
+    notes: dict[tuple[Protection, str | None], list[str]] = field(default_factory=dict)
+    logical_by: dict[str, int] = field(default_factory=dict)
+
+    def protection(self) -> list[ProtectionCount]:
+        return [
+            ProtectionCount(
+                protection=p, key=k, copies=c, bytes=b, notes=self.notes.get((p, k), [])
+            )
+            for (p, k), (c, b) in sorted(
+                self.found_by.items(), key=lambda i: (i[0][0], i[0][1] or "")
+            )
+        ]
+
+
+def copy_breakdown(
+    entries: Iterable[PlanEntry],
+    keys: Sequence[KeyDestroyed],
+    held_at_purge: Set[tuple[str, str | None, str]] = frozenset(),
+    failed: Set[tuple[str, str | None, str]] = frozenset(),
+) -> CopyBreakdown:
+    """Per copy of the approved plan: what protected it and what became of it. A copy counts
+    as cryptographically erased only when the plan recorded it ``envelope`` under key K version
+    v (checked when planned, see ``flows._steps.Protector``) and K's destruction is verified and
+    claimable and destroyed v. ``held_at_purge`` and ``failed`` name copies (key, version id,
+    kind) the purge did not delete."""
+    erasable = {k.uri: k for k in keys if ce_claimable(k) and k.versions_destroyed}
+    out = CopyBreakdown()
+    for e in entries:
+        out.found.add(e.kind, e.size)
+        guard = e.protection
+        tally = out.found_by.setdefault((guard.protection, guard.key), [0, 0])
+        tally[0] += 1
+        tally[1] += e.size
+        notes = out.notes.setdefault((guard.protection, guard.key), [])
+        note = (guard.note or "")[:500]
+        if note and note not in notes and len(notes) < 3:  # a few distinct reasons, not all
+            notes.append(note)
+        key = erasable.get(guard.key or "") if guard.protection is Protection.ENVELOPE else None
+        ident = (e.key, e.version_id, e.kind.value)
+        if e.disposition == "held":
+            out.held.add(e.kind, e.size)
+            out.held_reasons.add(e.reason or "held")
+        if key is not None and guard.key_version in key.versions_destroyed:
+            out.ce.add(e.kind, e.size)
+            out.ce_keys.add(key.uri)
+            out.held_ce += e.disposition == "held" or ident in held_at_purge
+        elif e.disposition == "purge" and ident not in held_at_purge and ident not in failed:
+            out.logical.add(e.kind, e.size)
+            name = guard.protection.value
+            out.logical_by[name] = out.logical_by.get(name, 0) + 1
+    return out
+
+
+def _claims(
+    scheme: str,
+    copies: CopyBreakdown,
+    keys: Sequence[KeyDestroyed],
+    soft: str,
+    window_end: datetime | None,
+) -> list[Sanitization]:
+    """What may be claimed for a location's copies (SP 800-88 Rev. 2): cryptographic erase for
+    the copies under a destroyed, verified key; logical deletion for the other deleted copies,
+    irrecoverable at the end of the retention the store reports, else unknown."""
+    out: list[Sanitization] = []
+    ce, logical = copies.ce, copies.logical
+    if ce.versions:
+        used = [k for k in keys if k.uri in copies.ce_keys]
+        out.append(
+            Sanitization(
+                category=SanitizationCategory.PURGE_CRYPTOGRAPHIC_ERASE,
+                copies=_cert_counts(ce),
+                method="; ".join(
+                    f"cryptographic erase of {k.uri} "
+                    + ("version " if len(k.versions_destroyed) == 1 else "versions ")
+                    + _span(k.versions_destroyed)
+                    for k in used
+                )
+                + ": each copy's sidecar data key unwrapped under it and its first segment "
+                "authenticated when the plan was made",
+                keys=sorted(copies.ce_keys),
+                irrecoverable_after=IrrecoverableAfter(
+                    at=max(k.destroyed_at for k in used),
+                    basis=", ".join(k.uri for k in used) + " destroyed and verified gone",
+                ),
+            )
+        )
+    if logical.versions:
+        how = (
+            "unlinked from the file system"
+            if scheme == "file"
+            else "deleted through the provider's API (every version, delete marker, snapshot "
+            "and upload listed)"
+        )
+        protections = ", ".join(f"{n} {p}" for p, n in sorted(copies.logical_by.items()))
+        if window_end is not None:
+            when = IrrecoverableAfter(
+                at=window_end,
+                basis=f"end of the soft-delete window the store reports ({soft}) after the "
+                "last purge; the provider's media are outside this evidence",
+            )
+        else:
+            when = IrrecoverableAfter(
+                unknown=_UNLINKED.get(
+                    scheme,
+                    "provider retention: the provider does not report how long its media "
+                    "keep deleted bytes",
+                ),
+                basis=f"logical deletion; soft delete found: {soft}",
+            )
+        out.append(
+            Sanitization(
+                category=SanitizationCategory.LOGICAL_DELETION,
+                copies=_cert_counts(logical),
+                method=f"{how}; protection found: {protections}",
+                irrecoverable_after=when,
+            )
+        )
+    return out
 
 
 def _span(versions: list[int]) -> str:
@@ -836,6 +1098,7 @@ def _result_of_certified(
         manifest_url=data["manifest_url"],
         pdf_path=_display(data["pdf_url"]),
         ledger_sequence=data["ledger_sequence"],
+        ledger_head=data.get("ledger_head"),
         locations=[LocationSummary.model_validate(x) for x in data["locations"]],
         keys_destroyed=data["keys"],
         credentials_revoked=data["credentials"],

@@ -22,7 +22,8 @@ import hashlib
 import hmac
 import json
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+import unicodedata
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -32,6 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from sundown import canonical
 from sundown.atomic import atomic_writer
+from sundown.certificate import Protection
 from sundown.errors import InputError, IntegrityError, ScopeError
 from sundown.keys import KeyInfo
 from sundown.spec import (
@@ -40,28 +42,43 @@ from sundown.spec import (
     RetentionRule,
     SystemSpec,
     parse_store_url,
+    urls_overlap,
 )
-from sundown.store import Entry, EntryKind, HoldState, check_key
+from sundown.store import (
+    SPECIAL_KINDS,
+    Entry,
+    EntryKind,
+    HoldState,
+    check_entry_key,
+    check_key,
+    has_dot_segment,
+)
 
 __all__ = [
     "PLAN_FORMAT",
     "Approval",
+    "CopyProtection",
     "Counts",
     "CredentialPlan",
     "KeyPlan",
     "LocationPlan",
     "Plan",
     "PlanEntry",
+    "Protection",
+    "ProtectionTally",
     "archive_key_for",
     "build_plan",
     "check_approval",
+    "check_approval_policy",
     "check_plan_approval",
+    "check_plan_scope",
     "hold_decision",
     "iter_plan_entries",
     "normalize_digest",
     "plan_locations",
     "read_plan",
     "retention_decision",
+    "same_person",
 ]
 
 PLAN_FORMAT = "sundown.plan/v1"
@@ -96,6 +113,50 @@ def _kinds() -> dict[str, Counts]:
     return {k.value: Counts() for k in EntryKind}
 
 
+class ProtectionTally(BaseModel):
+    """Copies of a location found with one protection (and key)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    protection: Protection
+    key: str | None = None
+    count: int = 0
+    bytes: int = 0
+
+
+@dataclass(frozen=True)
+class CopyProtection:
+    """What protected one copy when the plan was made (decided by the caller, who can read the
+    store and the keys: see ``flows._steps.Protector``). ``key`` is the KEK URI of an envelope,
+    or a server-side key id; ``key_version`` the KEK version; ``note`` how it was established
+    or why it is unknown."""
+
+    protection: Protection
+    key: str | None = None
+    key_version: int | None = None
+    note: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.protection.value,
+            "key": self.key,
+            "key_version": self.key_version,
+            "note": self.note,
+        }
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any] | None) -> CopyProtection:
+        if d is None:  # a plan made before protection was recorded: nothing may be claimed
+            return NOT_INSPECTED
+        version = d["key_version"]
+        if version is not None and (not isinstance(version, int) or isinstance(version, bool)):
+            raise ValueError("protection key_version is not an integer")
+        return cls(Protection(d["kind"]), d["key"], version, d["note"])
+
+
+NOT_INSPECTED = CopyProtection(Protection.UNKNOWN, note="not inspected")
+
+
 class LocationPlan(BaseModel):
     """One location: what inventory found (by kind) and what the plan does with it."""
 
@@ -116,6 +177,22 @@ class LocationPlan(BaseModel):
     bypass_governance: Counts = Field(
         default_factory=Counts, description="Purged by bypassing governance retention."
     )
+    root_absent: bool = Field(
+        default=False,
+        description="The root did not exist (allowed by may_be_absent): nothing found.",
+    )
+    protection: list[ProtectionTally] = Field(
+        default_factory=list, description="Copies found, by what protected them."
+    )
+
+    def protection_summary(self) -> str:
+        """e.g. ``envelope (local://k): 8; none: 3``, or ``nothing found``."""
+        if not self.protection:
+            return "nothing found" if not self.total_found.count else "not recorded"
+        return "; ".join(
+            f"{t.protection.value}" + (f" ({t.key})" if t.key else "") + f": {t.count}"
+            for t in self.protection
+        )
 
     @property
     def total_found(self) -> Counts:
@@ -192,18 +269,22 @@ class Plan(BaseModel):
             f"Plan digest: `{self.digest}`  ",
             f"Spec digest: `{self.spec_digest}`",
             "",
-            "| Location | Class | Found | Archive | Purge | Held | Keep |",
-            "|---|---|---:|---:|---:|---:|---:|",
+            "| Location | Class | Found | Archive | Purge | Held | Keep | Protection found |",
+            "|---|---|---:|---:|---:|---:|---:|---|",
         ]
         for loc in self.locations:
             f = loc.total_found
+            found = _fmt(f)
+            if f.count == 0:
+                found = "nothing found" + (" (root absent)" if loc.root_absent else "")
             rows.append(
-                f"| `{loc.url}` | {loc.asset_class} | {_fmt(f)} | {_fmt(loc.archive)} | "
-                f"{_fmt(loc.purge)} | {_fmt(loc.held)} | {_fmt(loc.keep)} |"
+                f"| `{loc.url}` | {loc.asset_class} | {found} | {_fmt(loc.archive)} | "
+                f"{_fmt(loc.purge)} | {_fmt(loc.held)} | {_fmt(loc.keep)} | "
+                f"{_cell(loc.protection_summary())} |"
             )
         rows.append(
             f"| **total** | | {_fmt(t['found'])} | {_fmt(t['archive'])} | {_fmt(t['purge'])} | "
-            f"{_fmt(t['held'])} | {_fmt(t['keep'])} |"
+            f"{_fmt(t['held'])} | {_fmt(t['keep'])} | |"
         )
         if self.keys:
             rows += ["", "| Key | Role | State | Versions | Action |", "|---|---|---|---|---|"]
@@ -215,6 +296,11 @@ class Plan(BaseModel):
             rows += ["", "| Credential | Id | State | Action |", "|---|---|---|---|"]
             rows += [f"| {c.kind} | `{c.id}` | {c.state} | {c.action} |" for c in self.credentials]
         return "\n".join(rows) + "\n"
+
+
+def _cell(text: str) -> str:
+    """A Markdown table cell: key URIs from sidecars are untrusted text."""
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ").replace("<", "&lt;")
 
 
 def _fmt(c: Counts) -> str:
@@ -248,6 +334,7 @@ class PlanEntry:
     reason: str | None = None
     archive_key: str | None = None
     bypass_governance: bool = False
+    protection: CopyProtection = NOT_INSPECTED
 
     def to_entry(self) -> Entry:
         """The :class:`~sundown.store.Entry` to hand back to the connector's ``purge``."""
@@ -285,6 +372,7 @@ class PlanEntry:
             "reason": self.reason,
             "archive_key": self.archive_key,
             "bypass_governance": self.bypass_governance,
+            "protection": self.protection.to_json(),
         }
 
     @classmethod
@@ -312,6 +400,7 @@ class PlanEntry:
             reason=d["reason"],
             archive_key=d["archive_key"],
             bypass_governance=d["bypass_governance"],
+            protection=CopyProtection.from_json(d.get("protection")),
         )
 
 
@@ -389,9 +478,25 @@ def archive_key_for(ref: LocationRef, key: str) -> str:
     return check_key(f"{_archive_prefix(ref)}/{key}")
 
 
-def _archive_prefix(ref: LocationRef) -> str:
+def _archive_prefix(ref: LocationRef, *, odd: bool = False) -> str:
     p = parse_store_url(ref.url)
-    return "/".join([ref.asset_class, p.scheme, *([p.bucket] if p.bucket else []), *p.parts])
+    scheme = f"{p.scheme}~odd-keys" if odd else p.scheme
+    return "/".join([ref.asset_class, scheme, *([p.bucket] if p.bucket else []), *p.parts])
+
+
+def _archive_key(ref: LocationRef, prefix: str, key: str) -> str:
+    """``<prefix>/<key>`` for a plain key. A key no file system could hold (a folder marker
+    ``dir/``, ``""``, ``a//b``) goes to a namespace of its own, ``<asset class>/<scheme>~odd-keys/
+    ...``, with each segment percent-encoded and an empty one written ``%``: no plain key's
+    archive key can be the same (docs/stores.md)."""
+    try:
+        return f"{prefix}/{check_key(key)}"
+    except InputError:
+        pass
+    from urllib.parse import quote
+
+    escaped = "/".join(quote(part, safe="") or "%" for part in key.split("/"))
+    return f"{_archive_prefix(ref, odd=True)}/{escaped}"
 
 
 def plan_locations(spec: SystemSpec, kind: PlanKind = "retirement") -> list[LocationRef]:
@@ -432,6 +537,8 @@ def build_plan(
     credential_facts: Mapping[CredentialRef, bool] | None = None,
     credentials: Sequence[CredentialRef] | None = None,
     now: datetime | None = None,
+    absent_roots: Iterable[str] = (),
+    protection: Mapping[str, Callable[[Entry], CopyProtection]] | None = None,
 ) -> Plan:
     """Write the plan file at ``path`` (atomically) and return its summary.
 
@@ -439,9 +546,23 @@ def build_plan(
     relative to the location); a missing or undeclared location is an InputError / ScopeError,
     as is an invalid key. ``key_facts`` maps a key URI to its :class:`KeyInfo` (``None``: the
     key does not exist); ``credential_facts`` maps a credential to whether it still exists.
-    Keys and credentials are planned for retirement only."""
+    Keys and credentials are planned for retirement only. ``absent_roots`` names locations
+    whose root does not exist; each must be marked ``may_be_absent`` in the spec (its inventory
+    must then be empty), and the plan records it. ``protection`` maps a location URL to a
+    function that tells what protects each copy (recorded per entry, so the approved digest
+    covers it); a location without one records ``unknown`` ("not inspected")."""
     now = _utc(now or datetime.now(UTC))
     refs = plan_locations(spec, kind)
+    absent: set[str] = set()
+    for url in absent_roots:
+        ref = spec.location(url)
+        if not ref.location.may_be_absent:
+            raise InputError(
+                f"{ref.field}: the root of {ref.url} does not exist, and the spec does not mark "
+                "the location may_be_absent (a misspelt or moved location must not be planned "
+                "as empty)"
+            )
+        absent.add(ref.url)
     by_url: dict[str, Iterable[Entry]] = {}
     for url, entries in inventories.items():
         try:
@@ -482,7 +603,10 @@ def build_plan(
             }
         )
         for i, ref in enumerate(refs):
-            loc = _plan_location(spec, ref, i, by_url[ref.url], kind, now, w)
+            inspect = (protection or {}).get(ref.url)
+            loc = _plan_location(
+                spec, ref, i, by_url[ref.url], kind, now, w, ref.url in absent, inspect
+            )
             plan.locations.append(loc)
         if kind == "retirement":
             plan.keys = _plan_keys(spec, key_facts or {})
@@ -511,6 +635,8 @@ def _plan_location(
     kind: PlanKind,
     now: datetime,
     w: _HashingWriter,
+    root_absent: bool = False,
+    inspect: Callable[[Entry], CopyProtection] | None = None,
 ) -> LocationPlan:
     cls = getattr(spec.assets, ref.asset_class)
     rule: RetentionRule | None = cls.retention
@@ -523,6 +649,7 @@ def _plan_location(
         asset_class=ref.asset_class,
         classification=spec.classification_of(ref.asset_class),
         archive_to=spec.archive.target if archives and spec.archive else None,
+        root_absent=root_absent,
     )
     header: dict[str, Any] = {
         "t": "location",
@@ -537,39 +664,65 @@ def _plan_location(
         header["rule"] = rule.model_dump()
     else:
         header["on_retirement"] = cls.on_retirement
+    if root_absent:
+        header["root"] = "absent"
     w.write(header)
     archive_prefix = _archive_prefix(ref) if archives else ""
     # Plain integer tallies while streaming (hot loop); copied into the Counts models at the end.
     found = {k: [0, 0] for k in loc.found}
     t_archive, t_purge, t_held, t_keep, t_bypass = [0, 0], [0, 0], [0, 0], [0, 0], [0, 0]
+    t_protection: dict[tuple[Protection, str | None], list[int]] = {}
     for entry in entries:
         if not isinstance(entry, Entry):
             raise InputError(f"inventory of {ref.url}: expected Entry, got {type(entry).__name__}")
         try:
-            check_key(entry.key)
+            check_entry_key(entry.key, "/".join(parse_store_url(ref.url).parts))
         except InputError as exc:
             raise ScopeError(f"inventory of {ref.url}: {exc}; stopping before planning") from None
+        dotted = has_dot_segment(entry.key)
         size = entry.size
         if not isinstance(size, int) or size < 0:
             raise InputError(f"inventory of {ref.url}: {entry.key!r} has an invalid size")
         tally = found[entry.kind.value]
         tally[0] += 1
         tally[1] += size
+        if root_absent:
+            raise InputError(f"inventory of {ref.url}: entries listed under an absent root")
+        if entry.kind in SPECIAL_KINDS:
+            # Never followed, never deleted: it remains, and the plan and certificate say so.
+            why = f"{entry.kind.value} {entry.key}: not followed and not deleted; it remains"
+            pe = PlanEntry(
+                loc=index, key=entry.key, version_id=None, kind=entry.kind, size=size,
+                modified=entry.modified, is_latest=False, storage_class=None, hold=entry.hold,
+                disposition="held", reason=why,
+            )  # fmt: skip
+            w.write(pe.to_json())
+            t_held[0] += 1
+            t_held[1] += size
+            continue
         if kind == "retention":
             assert rule is not None
             archive, delete = retention_decision(rule, entry, now)
         else:
             archive, delete = archives and entry.kind is EntryKind.OBJECT, True
+        archive = archive and not dotted  # never read by name: stays in place, held
         if not archive and not delete:
             t_keep[0] += 1
             t_keep[1] += size
             continue
+        guard = inspect(entry) if inspect is not None else NOT_INSPECTED
+        tally = t_protection.setdefault((guard.protection, guard.key), [0, 0])
+        tally[0] += 1
+        tally[1] += size
         reason, bypass = None, False
         disposition: Disposition = "keep"
         if delete:
             reason, bypass = hold_decision(
                 entry.hold, now, allow_governance_bypass=spec.allow_governance_bypass
             )
+            if dotted:  # docs/stores.md: a delete by this name could resolve outside the location
+                reason = "; ".join(filter(None, [reason, f"{entry.key!r}: {_DOTTED}"]))
+                bypass = False
             disposition = "held" if reason else "purge"
         pe = PlanEntry(
             loc=index,
@@ -583,8 +736,9 @@ def _plan_location(
             hold=entry.hold,
             disposition=disposition,
             reason=reason,
-            archive_key=f"{archive_prefix}/{entry.key}" if archive else None,
+            archive_key=_archive_key(ref, archive_prefix, entry.key) if archive else None,
             bypass_governance=bypass,
+            protection=guard,
         )
         w.write(pe.to_json())
         if archive:
@@ -602,8 +756,18 @@ def _plan_location(
     loc.held = Counts(count=t_held[0], bytes=t_held[1])
     loc.keep = Counts(count=t_keep[0], bytes=t_keep[1])
     loc.bypass_governance = Counts(count=t_bypass[0], bytes=t_bypass[1])
+    loc.protection = [
+        ProtectionTally(protection=p, key=k, count=c, bytes=b)
+        for (p, k), (c, b) in sorted(t_protection.items(), key=lambda i: (i[0][0], i[0][1] or ""))
+    ]
     w.write({"t": "location_end", "loc": index, **_loc_counts(loc)})
     return loc
+
+
+_DOTTED = (
+    "key has a '.' or '..' segment: not deleted by name (a request path could resolve it "
+    "outside the location); remove it with the provider's console and plan again"
+)
 
 
 def _loc_counts(loc: LocationPlan) -> dict[str, Any]:
@@ -614,6 +778,7 @@ def _loc_counts(loc: LocationPlan) -> dict[str, Any]:
         "held": loc.held.model_dump(),
         "keep": loc.keep.model_dump(),
         "bypass_governance": loc.bypass_governance.model_dump(),
+        "protection": [t.model_dump(mode="json") for t in loc.protection],
     }
 
 
@@ -706,6 +871,7 @@ def read_plan(path: str | Path, expected_digest: str | None = None) -> Plan:
                         asset_class=obj["asset_class"],
                         classification=obj["classification"],
                         archive_to=obj["archive_to"],
+                        root_absent=obj.get("root") == "absent",
                     )
                 )
             elif t == "location_end":
@@ -713,6 +879,7 @@ def read_plan(path: str | Path, expected_digest: str | None = None) -> Plan:
                 loc.found = {k: Counts(**c) for k, c in obj["found"].items()}
                 for n in ("archive", "purge", "held", "keep", "bypass_governance"):
                     setattr(loc, n, Counts(**obj[n]))
+                loc.protection = [ProtectionTally(**t) for t in obj.get("protection", [])]
             elif t == "key":
                 plan.keys.append(KeyPlan(**{k: v for k, v in obj.items() if k != "t"}))
             elif t == "credential":
@@ -830,6 +997,47 @@ class Approval(BaseModel):
     approver: str = Field(min_length=1, max_length=200, description="Who approves (name).")
     role: str | None = Field(default=None, max_length=64, description="The approver's role.")
     approved_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    performer: str | None = Field(
+        default=None,
+        max_length=200,
+        description="Who performs the retirement: checked against the approver (separation of "
+        "duties) when given.",
+    )
+
+
+def same_person(a: str, b: str) -> bool:
+    """Whether two names name one person for separation of duties: compared after Unicode
+    NFKC normalization, ignoring case and all whitespace (``"Lee  Marchetti"`` is
+    ``"lee marchetti"`` is ``"LeeMarchetti"``)."""
+
+    def norm(name: str) -> str:
+        return "".join(unicodedata.normalize("NFKC", name).split()).casefold()
+
+    return norm(a) == norm(b)
+
+
+def check_approval_policy(
+    spec: SystemSpec, approver: str, role: str | None, performer: str | None
+) -> None:
+    """InputError unless the approver's role is one the spec's approval policy allows (when it
+    lists roles) and, unless ``approval.allow_self_approval``, the approver is not the performer
+    (separation of duties; ``performer`` None: not checked)."""
+    roles = spec.approval.roles
+    if roles and role not in roles:
+        raise InputError(
+            f"approver {approver!r} has role {role!r}, but the spec of "
+            f"{spec.name!r} requires one of: {', '.join(roles)}"
+        )
+    if (
+        performer is not None
+        and not spec.approval.allow_self_approval
+        and same_person(approver, performer)
+    ):
+        raise InputError(
+            f"approver {approver!r} is also the performer {performer!r}: the spec of "
+            f"{spec.name!r} requires separation of duties (a retirement is approved by someone "
+            "other than the person who performs it)"
+        )
 
 
 def check_plan_approval(
@@ -837,18 +1045,15 @@ def check_plan_approval(
 ) -> None:
     """:func:`check_approval` with the spec's approval policy: the plan must belong to this spec
     (same spec digest), the approver's role must be one the spec allows (when it lists roles),
-    and the approval must be younger than ``approval.max_age_hours``."""
+    the approver must not be the performer (unless the spec allows self-approval; checked when
+    ``approval.performer`` is given), and the approval must be younger than
+    ``approval.max_age_hours``."""
     if plan.spec_digest != spec.digest():
         raise InputError(
             f"plan {plan.digest} was made from another version of the spec of {spec.name!r} "
             f"(spec digest {plan.spec_digest}, now {spec.digest()}): plan again"
         )
-    roles = spec.approval.roles
-    if roles and approval.role not in roles:
-        raise InputError(
-            f"approver {approval.approver!r} has role {approval.role!r}, but the spec of "
-            f"{spec.name!r} requires one of: {', '.join(roles)}"
-        )
+    check_approval_policy(spec, approval.approver, approval.role, approval.performer)
     check_approval(
         plan.digest,
         approval.plan_digest,
@@ -856,3 +1061,135 @@ def check_plan_approval(
         max_age=timedelta(hours=spec.approval.max_age_hours),
         now=now,
     )
+
+
+# --------------------------------------------------------------------------------------------
+# A stored plan against the current spec (resume re-derives, never trusts)
+
+
+def check_plan_scope(path: str | Path, expected_digest: str, spec: SystemSpec) -> Plan:
+    """The plan file at ``path`` (digest-checked as :func:`read_plan` does), once everything it
+    would act on lies inside ``spec`` by the planning rules: a retirement plan of this system,
+    made from this spec version, with exactly the spec's locations in planning order (same URL,
+    asset class, classification and archive target: a wider or a sibling prefix is not the
+    spec's location), every entry valid for its location by the rules of planning (a key with
+    a ``.`` or ``..`` segment, or a link, is held: never purged or archived), archive keys where
+    planning puts them, governance bypass only where the spec allows
+    it, exactly the keys the spec destroys and only credentials the spec declares.
+
+    A plan read back from the evidence location is untrusted input: ScopeError naming what
+    differed (IntegrityError for a changed or malformed file). Reads the file twice, streamed."""
+    plan = read_plan(path, expected_digest)
+    where = f"plan {plan.digest}"
+    problems: list[str] = []
+    if plan.kind != "retirement":
+        problems.append(f"it is a {plan.kind} plan, not a retirement plan")
+    if plan.system != spec.name:
+        problems.append(f"it retires system {plan.system!r}, not {spec.name!r}")
+    if plan.spec_digest != spec.digest():
+        problems.append(
+            f"it was made from spec digest {plan.spec_digest}, not the current {spec.digest()}"
+        )
+    if plan.owner != spec.owner:
+        problems.append(f"it names owner {plan.owner!r}, the spec {spec.owner!r}")
+    if plan.allow_governance_bypass and not spec.allow_governance_bypass:
+        problems.append("it bypasses governance retention, which the spec does not allow")
+    refs = plan_locations(spec)
+    for i, loc in enumerate(plan.locations):
+        ref = refs[i] if i < len(refs) else None
+        if loc.index != i:
+            problems.append(f"its location {i} is numbered {loc.index}")
+        elif ref is None or loc.url != ref.url:
+            problems.append(f"its location {i} {loc.url} is {_scope_of(spec, loc.url, ref)}")
+        else:
+            archives = spec.archive.target if _archives(spec, ref) and spec.archive else None
+            expected = (ref.asset_class, spec.classification_of(ref.asset_class), archives)
+            found = (loc.asset_class, loc.classification, loc.archive_to)
+            if found != expected:
+                problems.append(
+                    f"its location {i} {loc.url} has (asset class, classification, archive "
+                    f"target) {found}, the spec {expected}"
+                )
+    if len(plan.locations) < len(refs):
+        missing = ", ".join(r.url for r in refs[len(plan.locations) :])
+        problems.append(f"it leaves out the spec's location(s) {missing}")
+    expected_keys = spec.keys_to_destroy()
+    planned_keys = [(k.uri, k.role) for k in plan.keys]
+    for uri, role in planned_keys:
+        if (uri, role) not in expected_keys:
+            problems.append(f"it destroys key {uri} ({role}), which the spec does not destroy")
+    if not problems and planned_keys != expected_keys:
+        problems.append(
+            f"it destroys keys {[u for u, _ in planned_keys]}, the spec "
+            f"{[u for u, _ in expected_keys]}"
+        )
+    declared = {(r.kind, r.id): r.action for r in spec.credential_refs()}
+    seen: set[tuple[str, str]] = set()
+    for c in plan.credentials:
+        if declared.get((c.kind, c.id)) != c.action or (c.kind, c.id) in seen:
+            problems.append(
+                f"it revokes credential {c.kind} {c.id[:200]!r} ({c.action[:100]}), which is "
+                "not a credential the spec declares"
+                + (" (listed twice)" if (c.kind, c.id) in seen else "")
+            )
+        seen.add((c.kind, c.id))
+    if problems:
+        raise ScopeError(
+            f"{where} does not lie inside the current spec of {spec.name!r}: "
+            + "; ".join(problems[:5])
+            + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
+            + ". Nothing was changed"
+        )
+    for e in iter_plan_entries(path, plan.digest):
+        if not 0 <= e.loc < len(plan.locations):
+            raise ScopeError(f"{where}: an entry names location {e.loc}, which it does not have")
+        ref, url = refs[e.loc], refs[e.loc].url
+        # the planning rules of _plan_location, entry by entry
+        try:
+            check_entry_key(e.key, "/".join(parse_store_url(url).parts))
+        except InputError as exc:
+            raise ScopeError(f"{where}: an entry of {url} is outside it: {exc}") from None
+        unsafe = has_dot_segment(e.key) or e.kind in SPECIAL_KINDS
+        if unsafe and (e.disposition == "purge" or e.archive_key is not None):
+            raise ScopeError(
+                f"{where}: entry {e.key[:200]!r} ({e.kind.value}) of {url} is to be "
+                f"{'archived' if e.archive_key else 'purged'}, but the planning rules hold it "
+                "(a '.' or '..' segment, or a link): a delete or read by that name could reach "
+                "outside the location"
+            )
+        if e.archive_key is not None and (
+            plan.locations[e.loc].archive_to is None
+            or e.archive_key != _archive_key(ref, _archive_prefix(ref), e.key)
+        ):
+            raise ScopeError(
+                f"{where}: entry {e.key[:200]!r} of {url} archives to {e.archive_key[:200]!r}, "
+                "not where the spec's archive rules put it"
+            )
+        if e.bypass_governance and not spec.allow_governance_bypass:
+            raise ScopeError(
+                f"{where}: entry {e.key[:200]!r} of {url} bypasses governance retention, which "
+                "the spec does not allow"
+            )
+    return plan
+
+
+def _archives(spec: SystemSpec, ref: LocationRef) -> bool:
+    return getattr(spec.assets, ref.asset_class).on_retirement == "archive"
+
+
+def _scope_of(spec: SystemSpec, url: str, ref: LocationRef | None) -> str:
+    """Why a planned location URL is not the spec's location ``ref``, in words."""
+    try:
+        norm = parse_store_url(url).url
+    except ValueError:
+        return "not a store URL"
+    for r in spec.locations():
+        if r.url == norm:
+            return f"the spec's {r.field}, out of planning order"
+        if urls_overlap(r.url, norm):
+            return (
+                f"not a location of the spec: it overlaps {r.url} ({r.field}) but is not it "
+                "(path boundary: a wider or a sibling prefix is another location)"
+            )
+    expected = f" (the spec's is {ref.url})" if ref is not None else ""
+    return f"not a location of the spec{expected}"

@@ -4,8 +4,9 @@ A store is opened on a URL (``file:///path``, ``s3://bucket/prefix``, ``gs://buc
 ``az://container/prefix``) and is *rooted* there: every key a caller passes is relative to the
 root and joined with ``/``. A store rooted at ``s3://b/models/a`` therefore sees
 ``models/a/x`` but never ``models/ab/x``: path-boundary scoping is built in, not checked after the
-fact. Keys are validated by :func:`check_key`: no empty segments, no ``.`` or ``..``, no leading
-``/``.
+fact. Keys a caller writes are validated by :func:`check_key`: no empty segments, no ``.`` or
+``..``, no leading ``/``. Keys an inventory reports are what the store holds (folder markers
+``dir/``, ``a//b``) and pass the looser :func:`check_entry_key`; see docs/stores.md.
 
 Every store implements :class:`ObjectStore` (put a stream, open a stream, head, list, delete) and
 :class:`Inventory` (every copy: versions, delete markers, snapshots, soft-deleted objects,
@@ -42,6 +43,19 @@ class EntryKind(enum.StrEnum):
     SNAPSHOT = "snapshot"  # Azure blob snapshot
     SOFT_DELETED = "soft_deleted"  # GCS soft-deleted generation, Azure soft-deleted blob
     MULTIPART_UPLOAD = "multipart_upload"  # incomplete multipart upload (version_id: upload id)
+    # Not data a store can purge: reported so that they are never skipped silently (file://)
+    SYMLINK = "symlink"  # a symbolic link inside the location: never followed, never deleted
+    FIFO = "fifo"  # a named pipe: never opened
+    SOCKET = "socket"
+    DEVICE = "device"  # a character or block device
+    HARDLINK = "hardlink"  # a file with other names (links > 1): unlinking one keeps the data
+
+
+#: Kinds that an inventory reports but a retirement neither follows nor deletes: they remain,
+#: and the plan and the certificate say so (docs/spec.md, "Locations").
+SPECIAL_KINDS = frozenset(
+    {EntryKind.SYMLINK, EntryKind.FIFO, EntryKind.SOCKET, EntryKind.DEVICE, EntryKind.HARDLINK}
+)
 
 
 @dataclass(frozen=True)
@@ -272,6 +286,38 @@ def check_key(key: str) -> str:
         if part in ("", ".", ".."):
             raise InputError(f"invalid object key {key!r}: empty, '.' or '..' segment")
     return key
+
+
+def check_entry_key(key: str, root: str) -> str:
+    """Validate a key that a store's inventory reported (relative to ``root``), before a plan
+    or a purge uses it. Looser than :func:`check_key`, because object stores have flat
+    namespaces and real buckets hold keys no file system could: S3's folder markers (``dir/``,
+    and ``""``, the marker ``<root>/`` of the root itself, what the AWS console's "Create
+    folder" writes), empty segments (``a//b``), a leading ``/`` (the full key ``<root>//x``),
+    backslashes. All of them lie under ``<root>/`` and are addressed by their exact name, so they
+    are in scope and purged. Refused: NUL, and ``""`` on a store without a root (no such key).
+    Keys with ``.`` or ``..`` segments pass here; see :func:`has_dot_segment` (a plan holds
+    them instead of deleting them by name)."""
+    if "\x00" in key:
+        raise InputError(f"invalid object key {key!r}: NUL")
+    if key == "" and not root.strip("/"):
+        raise InputError("invalid object key '': empty, and the store has no root prefix")
+    return key
+
+
+def has_dot_segment(key: str) -> bool:
+    """Whether ``key`` has a ``.`` or ``..`` segment. An HTTP client or a service may resolve
+    such a segment in a request path (``models/a/../b`` -> ``models/b``), so a delete by that
+    name could reach outside the location: Sundown never sends one (docs/stores.md)."""
+    return any(part in (".", "..") for part in key.split("/"))
+
+
+def join_entry_key(root: str, key: str) -> str:
+    """The full key of an inventory key (:func:`check_entry_key`): ``<root>/<key>`` verbatim
+    (``""`` -> ``<root>/``, ``"/x"`` -> ``<root>//x``; never ``posixpath.join``, which would
+    drop the root before a leading ``/``)."""
+    root = root.strip("/")
+    return f"{root}/{key}" if root else key
 
 
 def check_prefix(prefix: str) -> str:

@@ -40,6 +40,14 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     assert "retention: 1 archived, 2 purged" in out
     assert "decommission: complete\n" in out
     assert "certificate verified: OK" in out and "status complete" in out
+    # cryptographic erase is claimed for the weights (ciphertexts and sidecars) only; the
+    # signature bundle beside them and the plaintext data and logs are logical deletion
+    ce, logical = "Purge (cryptographic erase)", "logical deletion (not an SP 800-88"
+    assert f"claims for models/demo-sentiment: {ce}: 8 copies; {logical}" in out
+    assert out.count(ce) == 1
+    assert f"claims for logs/demo-sentiment: {logical}" in out
+    assert f"claims for datasets/demo-sentiment/train: {logical}" in out
+    assert "claims for cache/demo-sentiment: nothing found" in out
     cert = Path(re.search(r"  certificate: (\S+)", out)[1])  # type: ignore[index]
     pdf = Path(re.search(r"  PDF: (\S+)", out)[1])  # type: ignore[index]
     assert cert.name == "certificate.dsse.json" and pdf.read_bytes().startswith(b"%PDF")
@@ -50,13 +58,25 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
         assert not any(p.is_file() for p in (stores / gone).rglob("*")), gone
     archived = sorted(p.name for p in (stores / "archive").rglob("*") if p.is_file())
     assert "reviews-2024.parquet" in archived and "model-00001-of-00002.safetensors" in archived
-    # the certificate verifies offline with the exported key, through the CLI too
+    # the certificate verifies offline with the exported key as anchor and the ledger as
+    # evidence up to the head the demo printed, through the CLI too; without an anchor it does not
+    head = re.search(r"  ledger head: (\d+:sha256:[0-9a-f]{64})", out)
+    assert head, out
+    for prefix in ("deployed", "KEK v1 -> v2", "retention"):
+        assert re.search(rf"{prefix}.*ledger head \d+:sha256:[0-9a-f]{{64}}", out), prefix
     check = subprocess.run(
         [sys.executable, "-m", "sundown", "certificate", "verify", str(cert),
-         "--public-key", str(life / "certificate-signing.pub.pem")],
+         "--public-key", str(life / "certificate-signing.pub.pem"),
+         "--ledger", (life / "evidence").as_uri(), "--expect-head", head[1]],
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert check.returncode == 0, check.stderr
+    assert f"(ledger head {head[1]})" in check.stdout
+    bare = subprocess.run(
+        [sys.executable, "-m", "sundown", "certificate", "verify", str(cert)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert bare.returncode == 3 and "nothing you trust vouches for" in bare.stderr
     # keys are 0600 in the keyring under --home
     key_files = [p for p in (home / "keys").rglob("*") if p.is_file()]
     assert key_files and all(p.stat().st_mode & 0o077 == 0 for p in key_files)

@@ -221,11 +221,40 @@ def test_missing_and_undeclared_inventories_are_refused(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize("key", ["../other/x", "/abs", "a//b", "a/./b", ""])
-def test_bad_keys_from_inventory_stop_the_plan_and_leave_no_file(tmp_path: Path, key: str) -> None:
+def test_a_nul_key_from_inventory_stops_the_plan_and_leaves_no_file(tmp_path: Path) -> None:
     with pytest.raises(ScopeError, match="stopping before planning"):
-        build_plan(spec(), inventories([entry("ok"), entry(key)]), tmp_path / "p.jsonl", now=NOW)
+        build_plan(
+            spec(), inventories([entry("ok"), entry("a\x00b")]), tmp_path / "p.jsonl", now=NOW
+        )
     assert list(tmp_path.iterdir()) == []
+
+
+def test_odd_keys_from_inventory_are_planned_never_a_stall(tmp_path: Path) -> None:
+    """Folder markers (``""`` is ``<root>/``, ``dir/``), empty segments and a leading ``/``
+    (``<root>//x``) are purged by exact name and archived under the odd-keys namespace; a key
+    with a ``.``/``..`` segment is held, named, never archived (docs/stores.md)."""
+    keys = ["ok", "", "dir/", "a//b", "/abs", "../other/x", "a/./b"]
+    plan = build_plan(spec(), inventories([entry(k) for k in keys]), tmp_path / "p.jsonl", now=NOW)
+    by_key = {e.key: e for e in iter_plan_entries(plan.path, plan.digest, location=0)}
+    assert {k for k, e in by_key.items() if e.disposition == "purge"} == {
+        "ok",
+        "",
+        "dir/",
+        "a//b",
+        "/abs",
+    }
+    for dotted in ("../other/x", "a/./b"):
+        held = by_key[dotted]
+        assert held.disposition == "held" and held.archive_key is None
+        assert held.reason is not None and repr(dotted) in held.reason
+    assert by_key["ok"].archive_key == "weights/s3/acme-models/sys-a/ok"
+    odd = {k: by_key[k].archive_key for k in ("", "dir/", "a//b", "/abs")}
+    assert odd == {
+        "": "weights/s3~odd-keys/acme-models/sys-a/%",
+        "dir/": "weights/s3~odd-keys/acme-models/sys-a/dir/%",
+        "a//b": "weights/s3~odd-keys/acme-models/sys-a/a/%/b",
+        "/abs": "weights/s3~odd-keys/acme-models/sys-a/%/abs",
+    }
 
 
 # -- holds -----------------------------------------------------------------------------------
@@ -460,6 +489,9 @@ def test_demo_spec_on_the_file_store_plans_exactly_its_prefixes(tmp_path: Path) 
     for rel, size in files.items():
         (stores / rel).parent.mkdir(parents=True, exist_ok=True)
         (stores / rel).write_bytes(b"x" * size)
+    for empty in ("datasets/demo-sentiment/train", "datasets/demo-sentiment/eval"):
+        (stores / empty).mkdir(parents=True, exist_ok=True)  # a missing root stops planning
+    (stores / "cache/demo-sentiment").mkdir(parents=True)
 
     def inventory() -> dict[str, Iterator[Entry]]:
         return {r.url: open_store(r.url).inventory() for r in plan_locations(demo)}  # type: ignore[attr-defined]

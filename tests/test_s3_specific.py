@@ -388,7 +388,8 @@ def test_purge_sends_exact_versions_not_quiet_and_bypasses_only_when_asked(moto_
         Entry("k", "", EntryKind.OBJECT, 1, datetime.now(UTC)),
         Entry("k", "v", EntryKind.SNAPSHOT, 1, datetime.now(UTC)),
         Entry("a/../../x", "v", EntryKind.VERSION, 1, datetime.now(UTC)),
-        Entry("/abs", "v", EntryKind.VERSION, 1, datetime.now(UTC)),
+        Entry("a\x00b", "v", EntryKind.VERSION, 1, datetime.now(UTC)),
+        Entry("a/./b", "v", EntryKind.VERSION, 1, datetime.now(UTC)),
     ],
 )
 def test_purge_refuses_odd_entries_before_any_request(moto_env: str, bad: Entry) -> None:

@@ -62,13 +62,8 @@ def _plan_keys(result: DecommissionResult) -> list[dict[str, Any]]:
 
 
 def _claims_ce(cert: Certificate, uri: str) -> bool:
-    """Whether any location's sanitization names cryptographic erase by this key (the per-copy
-    wording is another part's; any mention of the key as erased is a claim)."""
-    for loc in cert.locations:
-        text = json.dumps(loc.model_dump(mode="json"))
-        if f"cryptographic erase of {uri}" in text:
-            return True
-    return False
+    """Whether any location's sanitization claims cryptographic erase by this key."""
+    return any(uri in claim.keys for loc in cert.locations for claim in loc.sanitization)
 
 
 def _sentinel(key_dir: Path) -> WrappedKey:

@@ -84,6 +84,13 @@ class StoreBackend:
         raise NotImplementedError(f"{self.name}: cannot count delete requests")
         yield []
 
+    def put_raw(self, url: str, name: str, data: bytes) -> None:
+        """Write an object named exactly ``name`` in the bucket or container of ``url`` with the
+        provider's own client, as an operator or the AWS console would (folder markers
+        ``dir/``, ``a//b``: names Sundown's ``put`` refuses). NotImplementedError where the
+        store cannot hold such a name (a file system)."""
+        raise NotImplementedError(f"{self.name}: no object names outside file-system paths")
+
     def cleanup(self) -> None:
         """Undo what a test left that would outlive the session (holds, ...)."""
 

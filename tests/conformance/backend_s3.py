@@ -91,6 +91,9 @@ class S3Backend(StoreBackend):
                 )
             )
 
+    def put_raw(self, url: str, name: str, data: bytes) -> None:
+        self.admin.put_object(Bucket=url.removeprefix("s3://").split("/")[0], Key=name, Body=data)
+
     @contextlib.contextmanager
     def record_deletes(self, store: ObjectStore) -> Iterator[list[int]]:
         assert isinstance(store, S3Store)

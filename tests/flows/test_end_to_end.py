@@ -40,7 +40,7 @@ from flows.deploy import deploy_model
 from flows.models import DecommissionParameters, DeployParameters, Party, RotateParameters
 from flows.rotate import rotate_credentials
 from sundown import registry
-from sundown.certificate import verify_certificate
+from sundown.certificate import public_key_fingerprint, verify_certificate
 from sundown.errors import BackendError, KeyDestroyedError, NotFoundError
 from sundown.ledger import Ledger
 from tests.fixtures.http_log import record_requests
@@ -186,18 +186,22 @@ def test_lifecycle_across_openbao_s3_gcs_and_azurite(
     ]
 
     # The certificate: downloaded from the S3 evidence location with its manifest, verified
-    # offline by `sundown certificate verify` with the certificate key's public key, and with
-    # the key pinned by the evidence ledger.
+    # offline by `sundown certificate verify` with the certificate key's public key as anchor,
+    # and with its fingerprint as anchor and the evidence ledger (on S3) as evidence up to the
+    # head the retirement returned; the ledger alone is no anchor.
     folder = tmp_path / "certificate"
     folder.mkdir()
     cert_path = _download(str(result.certificate_url), folder)
     _download(str(result.manifest_url), folder)
     pub = registry.open_signer(system.certificate_key).public_key_pem()
     (folder / "certificates.pub.pem").write_bytes(pub)
+    ledger_url = f"s3://{system.evidence_bucket}/sundown"
+    assert result.ledger_head and result.ledger_head.startswith(f"{result.ledger_sequence}:sha256:")
     for trust in (
         ["--public-key", str(folder / "certificates.pub.pem")],
-        ["--ledger", f"s3://{system.evidence_bucket}/sundown"],
-    ):
+        ["--fingerprint", public_key_fingerprint(pub), "--ledger", ledger_url,
+         "--expect-head", result.ledger_head],
+    ):  # fmt: skip
         proc = subprocess.run(
             [sys.executable, "-m", "sundown", "certificate", "verify", str(cert_path), *trust],
             capture_output=True,
@@ -206,6 +210,12 @@ def test_lifecycle_across_openbao_s3_gcs_and_azurite(
         )
         assert proc.returncode == 0, proc.stderr
         assert proc.stdout.startswith("OK ") and "not found beside" not in proc.stdout
+    alone = subprocess.run(
+        [sys.executable, "-m", "sundown", "certificate", "verify", str(cert_path),
+         "--ledger", ledger_url],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert alone.returncode == 3 and "nothing you trust vouches for" in alone.stderr
 
     verified = verify_certificate(cert_path.read_bytes(), pub)
     cert = verified.certificate
@@ -220,15 +230,45 @@ def test_lifecycle_across_openbao_s3_gcs_and_azurite(
     window = next(e for e in cert.exceptions if e.kind == "soft-delete window")
     assert window.until is not None and window.until > cert.issued_at
     held = next(e for e in cert.exceptions if e.kind == "held")
-    assert "legal hold" in held.description and "unreadable once the key is destroyed" in (
-        held.description
-    )
+    # the held version is the first deployment's ciphertext, whose data key was wrapped under
+    # KEK version 1, retired by the rotation: no sidecar left proves it is under the key, so it
+    # is not counted as cryptographically erased (and the certificate does not say it is)
+    assert "legal hold" in held.description
+    assert "1 not proven encrypted under a destroyed key" in held.description
     records = {r.uri: r for r in cert.locations}
     assert sorted(records) == sorted(
         [weights_s3, weights_gs, f"az://{system.container}/models/{system.name}",
          f"s3://{system.s3_bucket}/logs/{system.name}"]
     )  # fmt: skip
     assert all(r.verification.result.value == "passed" for r in records.values())
+    # Per copy (NIST SP 800-88 Rev. 2): cryptographic erase only for the copies proven under the
+    # destroyed KEK: the current deployment's two ciphertexts and their two sidecars, on every
+    # cloud. The signature bundle, the plain logs, the delete marker, the upload, the first
+    # deployment's ciphertexts (under data keys whose KEK version the rotation retired) and the
+    # sidecars' older versions are logical deletion, irrecoverable when the provider says.
+    (destroyed,) = cert.keys_destroyed
+    ce = "Purge (cryptographic erase)"
+    logical = "logical deletion (not an SP 800-88 sanitization method)"
+    weights_az = f"az://{system.container}/models/{system.name}"
+    for uri in (weights_s3, weights_gs, weights_az):
+        claims = {c.category.value: c for c in records[uri].sanitization}
+        assert sorted(claims) == [ce, logical], uri
+        assert claims[ce].copies.versions == 4 and claims[ce].keys == [system.kek], uri
+        assert claims[ce].irrecoverable_after.at == destroyed.destroyed_at
+    s3_weights = records[weights_s3]
+    s3_logical = next(c for c in s3_weights.sanitization if c.category.value == logical)
+    # the first deployment's other ciphertext (its config.json is the held version, not
+    # deleted), 4 older sidecar versions, 2 signature bundles, the plain tokenizer, the upload
+    # and the delete marker
+    assert s3_logical.copies.versions == s3_weights.purged.versions - 4 == 10
+    assert (s3_logical.irrecoverable_after.unknown or "").startswith("provider retention")
+    notes = [n for p in s3_weights.protection for n in p.notes]
+    assert "the key has no version 1 any more" in notes  # the sidecars' pre-rotation versions
+    gs_logical = next(c for c in records[weights_gs].sanitization if c.category.value == logical)
+    assert gs_logical.irrecoverable_after.at == window.until  # the soft-delete window's end
+    logs_record = records[f"s3://{system.s3_bucket}/logs/{system.name}"]
+    assert [c.category.value for c in logs_record.sanitization] == [logical]
+    assert logs_record.ce_covered.versions == 0
     assert records[weights_s3].held.versions == 1
     assert records[weights_s3].settings.object_lock == "enabled"
     purged = sum(r.purged.versions for r in records.values())
@@ -482,7 +522,9 @@ def test_gcs_soft_deleted_copies_are_a_window_not_a_failure(
     (record,) = cert.locations
     assert record.purged.versions == 3
     window = next(e for e in cert.exceptions if e.kind == "soft-delete window")
-    assert window.until is not None and window.until == record.irrecoverable_after
+    (claim,) = record.sanitization  # plaintext blobs: logical deletion, never a purge
+    assert claim.category.value == "logical deletion (not an SP 800-88 sanitization method)"
+    assert window.until is not None and window.until == claim.irrecoverable_after.at
     kinds = sorted(e.kind for e in cert.exceptions)
     assert kinds == ["soft-delete window"]
     assert record.verification.result.value == "passed"
