@@ -223,6 +223,21 @@ class KeyPlan(BaseModel):
         return not self.exportable and not self.allow_plaintext_backup
 
 
+def _key_warning(key: KeyPlan) -> str:
+    """What the plan's reviewer must see about a key the service may have let out."""
+    on = [
+        n
+        for n, v in (
+            ("exportable", key.exportable),
+            ("plaintext backup", key.allow_plaintext_backup),
+        )
+        if v
+    ]
+    if not on:
+        return ""
+    return f"; **{' and '.join(on)}: no cryptographic erase claimed**"
+
+
 class CredentialPlan(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -289,7 +304,8 @@ class Plan(BaseModel):
         if self.keys:
             rows += ["", "| Key | Role | State | Versions | Action |", "|---|---|---|---|---|"]
             rows += [
-                f"| `{k.uri}` | {k.role} | {k.state} | {_versions(k.versions)} | {k.action} |"
+                f"| `{k.uri}` | {k.role} | {k.state} | {_versions(k.versions)} | {k.action}"
+                f"{_key_warning(k)} |"
                 for k in self.keys
             ]
         if self.credentials:
