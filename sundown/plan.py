@@ -210,6 +210,17 @@ class KeyPlan(BaseModel):
     action: Literal["destroy"] = "destroy"
     state: FactState
     versions: list[int] = Field(default_factory=list)
+    # Read from the key service at planning, so fixed at approval (the plan is digest-bound).
+    # True: the key service may have let a copy of the material out (a Vault transit key that
+    # is exportable or allows a plaintext backup), so cryptographic erase is not claimed for
+    # it. None: not applicable to this key service, or the key was already gone.
+    algorithm: str | None = None
+    exportable: bool | None = None
+    allow_plaintext_backup: bool | None = None
+
+    @property
+    def ce_claimable(self) -> bool:
+        return not self.exportable and not self.allow_plaintext_backup
 
 
 class CredentialPlan(BaseModel):
@@ -781,7 +792,17 @@ def _plan_keys(spec: SystemSpec, facts: Mapping[str, KeyInfo | None]) -> list[Ke
         if info is None:
             out.append(KeyPlan(uri=uri, role=role, state="absent"))
         else:
-            out.append(KeyPlan(uri=uri, role=role, state="present", versions=sorted(info.versions)))
+            out.append(
+                KeyPlan(
+                    uri=uri,
+                    role=role,
+                    state="present",
+                    versions=sorted(info.versions),
+                    algorithm=info.algorithm,
+                    exportable=info.exportable,
+                    allow_plaintext_backup=info.allow_plaintext_backup,
+                )
+            )
     return out
 
 
@@ -1051,8 +1072,9 @@ def check_plan_scope(path: str | Path, expected_digest: str, spec: SystemSpec) -
     would act on lies inside ``spec`` by the planning rules: a retirement plan of this system,
     made from this spec version, with exactly the spec's locations in planning order (same URL,
     asset class, classification and archive target: a wider or a sibling prefix is not the
-    spec's location), every entry key inside its location (no ``..``, no absolute key), archive
-    keys where :func:`archive_key_for` puts them, governance bypass only where the spec allows
+    spec's location), every entry valid for its location by the rules of planning (a key with
+    a ``.`` or ``..`` segment, or a link, is held: never purged or archived), archive keys where
+    planning puts them, governance bypass only where the spec allows
     it, exactly the keys the spec destroys and only credentials the spec declares.
 
     A plan read back from the evidence location is untrusted input: ScopeError naming what
@@ -1118,27 +1140,35 @@ def check_plan_scope(path: str | Path, expected_digest: str, spec: SystemSpec) -
             + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
             + ". Nothing was changed"
         )
-    prefixes = {i: _archive_prefix(r) for i, r in enumerate(refs)}
     for e in iter_plan_entries(path, plan.digest):
-        url = plan.locations[e.loc].url if 0 <= e.loc < len(plan.locations) else None
-        if url is None:
+        if not 0 <= e.loc < len(plan.locations):
             raise ScopeError(f"{where}: an entry names location {e.loc}, which it does not have")
+        ref, url = refs[e.loc], refs[e.loc].url
+        # the planning rules of _plan_location, entry by entry
         try:
-            check_key(e.key)
+            check_entry_key(e.key, "/".join(parse_store_url(url).parts))
         except InputError as exc:
             raise ScopeError(f"{where}: an entry of {url} is outside it: {exc}") from None
+        unsafe = has_dot_segment(e.key) or e.kind in SPECIAL_KINDS
+        if unsafe and (e.disposition == "purge" or e.archive_key is not None):
+            raise ScopeError(
+                f"{where}: entry {e.key[:200]!r} ({e.kind.value}) of {url} is to be "
+                f"{'archived' if e.archive_key else 'purged'}, but the planning rules hold it "
+                "(a '.' or '..' segment, or a link): a delete or read by that name could reach "
+                "outside the location"
+            )
         if e.archive_key is not None and (
             plan.locations[e.loc].archive_to is None
-            or e.archive_key != f"{prefixes[e.loc]}/{e.key}"
+            or e.archive_key != _archive_key(ref, _archive_prefix(ref), e.key)
         ):
             raise ScopeError(
-                f"{where}: entry {e.key!r} of {url} archives to {e.archive_key!r}, not where "
-                "the spec's archive rules put it"
+                f"{where}: entry {e.key[:200]!r} of {url} archives to {e.archive_key[:200]!r}, "
+                "not where the spec's archive rules put it"
             )
         if e.bypass_governance and not spec.allow_governance_bypass:
             raise ScopeError(
-                f"{where}: entry {e.key!r} of {url} bypasses governance retention, which the "
-                "spec does not allow"
+                f"{where}: entry {e.key[:200]!r} of {url} bypasses governance retention, which "
+                "the spec does not allow"
             )
     return plan
 

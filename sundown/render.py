@@ -327,7 +327,7 @@ def _copies(n: int) -> str:
 def _irrecoverable(claim: Sanitization) -> str:
     when = claim.irrecoverable_after
     head = _when(when.at) if when.at is not None else f"unknown: {when.unknown}"
-    return f"{head} ({when.basis})"
+    return f"{head}; basis: {when.basis}"
 
 
 def _short_claims(loc: LocationRecord) -> str:

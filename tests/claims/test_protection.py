@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import pytest
 
 from flows._steps import Protector, sidecar_keys
 from flows.decommission import CopyBreakdown, _claims, copy_breakdown
@@ -245,6 +246,53 @@ def test_on_s3_ciphertext_is_envelope_and_plain_objects_are_unknown(
     assert plain.protection is Protection.UNKNOWN
     assert "server-side encryption not read" in (plain.note or "")
     assert got[("README.md", EntryKind.DELETE_MARKER)].protection is Protection.NONE
+
+
+def test_the_protection_is_bound_by_the_plan_digest(tmp_path: Path) -> None:
+    """A writer to the plan file (or to the journal's copy in the evidence location) who turns
+    a plaintext copy's ``none`` into ``envelope`` changes the digest the approver approved: the
+    plan no longer reads. An entry from before protection was recorded reads as ``unknown``."""
+    from sundown.errors import IntegrityError
+    from sundown.plan import build_plan, iter_plan_entries, read_plan
+    from sundown.spec import parse_spec
+
+    registry.create_key("local://sys-kek")
+    root = tmp_path / "w"
+    store = _store(root)
+    _encrypt(store, "model.bin", "local://sys-kek")
+    (root / "notes.txt").write_bytes(b"plaintext")
+    spec = parse_spec(
+        f"name: sys\nowner: o@example.com\nclassification: internal\n"
+        f"assets:\n  weights:\n    locations: [{root.as_uri()}]\n"
+        "keys:\n  kek: local://sys-kek\n  certificate: local://sys-certs\n"
+        f"evidence: {(tmp_path / 'evidence').as_uri()}\n"
+    )
+    facts = {"local://sys-kek": registry.open_key_service("local://sys-kek").info()}
+    path = tmp_path / "plan.jsonl"
+    plan = build_plan(
+        spec,
+        {root.as_uri(): store.inventory()},  # type: ignore[attr-defined]
+        path,
+        key_facts=facts,
+        protection={root.as_uri(): Protector(store, dict(facts), sidecar_keys(store))},
+    )
+    kinds = {e.key: e.protection.protection for e in iter_plan_entries(path, plan.digest)}
+    assert kinds["notes.txt"] is Protection.NONE and kinds["model.bin"] is Protection.ENVELOPE
+    assert "envelope (local://sys-kek): 2; none: 1" in plan.to_markdown()
+    text = path.read_text()
+    line = next(x for x in text.splitlines() if '"key":"notes.txt"' in x)
+    forged = line.replace(
+        '"kind":"none","note":"no sidecar; the file store keeps what was written"',
+        '"key":"local://sys-kek","key_version":1,"kind":"envelope","note":"x"',
+    ).replace('"key":null,"key_version":null,', "")
+    assert forged != line
+    path.write_text(text.replace(line, forged))
+    with pytest.raises(IntegrityError, match="changed after it was made"):
+        read_plan(path, plan.digest)
+    # an entry written before protection was recorded: nothing may be claimed for it
+    old = json.loads(line)
+    del old["protection"]
+    assert PlanEntry.from_json(old).protection.protection is Protection.UNKNOWN
 
 
 # --------------------------------------------------------------------------------------------
