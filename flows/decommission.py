@@ -997,7 +997,7 @@ def _certificate(
                     )[:4000],
                 )
             )
-        elif not k.ce_claimable:
+        elif not ce_claimable(k):
             exceptions.append(
                 CertificateException(
                     subject=k.uri,
