@@ -22,9 +22,25 @@ from sundown.certificate import CredentialRevoked, KeyDestroyed
 from sundown.envelope import SIDECAR_SUFFIX, decrypt_stream, encrypt_to_store, read_sidecar
 from sundown.errors import IntegrityError, KeyDestroyedError, NotFoundError, SundownError
 from sundown.keys import KeyInfo
-from sundown.plan import Plan, PlanEntry, PlanKind, build_plan, iter_plan_entries, plan_locations
-from sundown.spec import CredentialRef, SystemSpec
-from sundown.store import Capability, Copier, Entry, EntryKind, Inventory, ObjectStore
+from sundown.plan import (
+    Plan,
+    PlanEntry,
+    PlanKind,
+    StoreSettings,
+    build_plan,
+    iter_plan_entries,
+    plan_locations,
+)
+from sundown.spec import CredentialRef, SystemSpec, parse_store_url
+from sundown.store import (
+    Capability,
+    Copier,
+    Entry,
+    EntryKind,
+    Inventory,
+    ObjectStore,
+    Replicated,
+)
 
 from . import _credentials, _rotation
 from ._common import TASK_OPTIONS, opaque
@@ -80,21 +96,24 @@ def plan_system(
 
 @task(name="inventory-and-plan", **TASK_OPTIONS)
 def _plan_task(spec: SystemSpec, path: str, kind: PlanKind, as_of: datetime | None) -> str:
-    inventories = {
-        ref.url: _inventory(registry.open_store(ref.url)) for ref in plan_locations(spec, kind)
-    }
+    refs = plan_locations(spec, kind)
+    inventories = {ref.url: _inventory(registry.open_store(ref.url)) for ref in refs}
+    # Settings are read with the inventory and recorded in the plan (and its digest): the
+    # certificate states the soft-delete window and replication that held then.
+    settings = {ref.url: store_settings(ref.url, spec) for ref in refs}
     retirement = kind == "retirement"
     # What rotations created in place of the spec's credentials is retired with them.
-    refs = _rotation.current_refs(spec) if retirement else []
+    creds = _rotation.current_refs(spec) if retirement else []
     plan = build_plan(
         spec,
         inventories,
         path,
         kind=kind,
         key_facts=key_facts(spec) if retirement else None,
-        credential_facts=credential_facts(refs) if retirement else None,
-        credentials=refs if retirement else None,
+        credential_facts=credential_facts(creds) if retirement else None,
+        credentials=creds if retirement else None,
         now=as_of,
+        settings=settings,
     )
     return plan.model_dump_json()
 
@@ -386,6 +405,13 @@ class VerifyOutcome(BaseModel):
     held_remaining: int
     details: str
     verified_at: datetime
+    soft_deleted: int = 0  # soft-deleted copies found (restorable by the owner until deleted)
+    restorable_until: datetime | None = None  # the latest hard-delete time among them
+    soft_deleted_copies: list[str] = Field(default_factory=list)  # the first ones, named
+
+
+SOFT_DELETE_TOLERANCE = 300  # seconds of clock skew allowed between the provider and us
+SOFT_DELETE_LISTED = 100  # soft-deleted copies named in a verification outcome
 
 
 @dataclass
@@ -397,36 +423,60 @@ class HeldSet:
 
 
 @task(name="verify-location", **TASK_OPTIONS)
-def verify_location(url: str, held: list[tuple[str, str | None, str]]) -> VerifyOutcome:
-    """Step 5: list every copy again; only the held ones may remain, and soft-deleted copies,
-    which the soft-delete window keeps restorable until it ends (the certificate states that
-    window and the irrecoverable-after time as an exception).
+def verify_location(
+    url: str, held: list[tuple[str, str | None, str]], settings: StoreSettings | None = None
+) -> VerifyOutcome:
+    """Step 5: list every copy again; only the held ones may remain, and soft-deleted copies
+    that the provider deletes for good within the soft-delete window recorded in the plan
+    (``settings``, read at inventory time; the certificate states that window). A soft-deleted
+    copy whose hard-delete time is later than now + that window, or unknown, or any soft-deleted
+    copy when the plan recorded no window (a policy switched on after planning), stays
+    restorable past what the certificate states: it is a remaining copy and fails verification.
 
     A held copy is matched on (key, version id), not on its kind: a held noncurrent version is
     listed as the current object once the newer versions above it are purged."""
+    from datetime import timedelta
+
     allowed = {(key, version_id) for key, version_id, _kind in held}
     remaining = held_left = soft_deleted = 0
     examples: list[str] = []
+    listed: list[str] = []
+    latest: datetime | None = None
+    now = datetime.now(UTC)
+    window = settings.soft_delete_seconds if settings is not None else None
+    bound = now + timedelta(seconds=window + SOFT_DELETE_TOLERANCE) if window else None
     for entry in _inventory(registry.open_store(url)):
+        name = f"{entry.kind.value} {entry.key}" + (
+            f" ({entry.version_id})" if entry.version_id else ""
+        )
+        if entry.kind is EntryKind.SOFT_DELETED:
+            soft_deleted += 1
+            hard = entry.hard_delete_at
+            if hard is not None and (latest is None or hard > latest):
+                latest = hard
+            when = hard.isoformat() if hard is not None else "unknown"
+            if len(listed) < SOFT_DELETE_LISTED:
+                listed.append(f"{entry.key} ({entry.version_id}): hard delete {when}")
+            if bound is not None and hard is not None and hard <= bound:
+                continue
+            remaining += 1
+            if len(examples) < 5:
+                why = "no soft-delete window recorded" if bound is None else f"hard delete {when}"
+                examples.append(f"{name}: restorable past the window stated ({why})")
+            continue
         if (entry.key, entry.version_id) in allowed:
             held_left += 1
             continue
-        if entry.kind is EntryKind.SOFT_DELETED:
-            soft_deleted += 1
-            continue
         remaining += 1
         if len(examples) < 5:
-            examples.append(f"{entry.kind.value} {entry.key}" + (
-                f" ({entry.version_id})" if entry.version_id else ""
-            ))  # fmt: skip
+            examples.append(name)
     if remaining:
         details = f"{remaining} copies remain that were not held, e.g. " + ", ".join(examples)
     else:
         details = f"0 copies remain except {held_left} held" if held_left else "0 copies remain"
     if soft_deleted:
-        details += (
-            f"; {soft_deleted} soft-deleted copies restorable until the soft-delete window ends"
-        )
+        until = latest.isoformat() if latest is not None else "an unknown time"
+        details += f"; {soft_deleted} soft-deleted copies restorable by the owner until {until}"
     return VerifyOutcome(
         url=url,
         passed=remaining == 0,
@@ -434,22 +484,53 @@ def verify_location(url: str, held: list[tuple[str, str | None, str]]) -> Verify
         held_remaining=held_left,
         details=details,
         verified_at=datetime.now(UTC),
+        soft_deleted=soft_deleted,
+        restorable_until=latest,
+        soft_deleted_copies=listed,
     )
 
 
-def store_settings(url: str) -> tuple[str, str, str, int | None]:
-    """(versioning, soft delete, object lock, soft-delete seconds) found on a location."""
+def store_settings(url: str, spec: SystemSpec | None = None) -> StoreSettings:
+    """Versioning, object lock, the soft-delete window and replication found on a location,
+    read when it is inventoried. A replica is named in ``replicas`` (the certificate's
+    exceptions) unless it is an S3 replication destination that is itself a location of
+    ``spec`` (retired with it): provider-managed replicas (GCS dual/multi-region, Azure GRS)
+    are always named, since no tenant request reaches them apart."""
     store = registry.open_store(url)
     caps = store.capabilities
-    versioning = "enabled" if Capability.VERSIONING in caps else "not enabled"
-    lock = "enabled" if Capability.OBJECT_LOCK in caps else "none"
-    seconds: int | None = None
-    soft = "none"
+    out = StoreSettings(
+        versioning="enabled" if Capability.VERSIONING in caps else "not enabled",
+        object_lock="enabled" if Capability.OBJECT_LOCK in caps else "none",
+    )
     if isinstance(store, Inventory):
         policy = store.soft_delete_policy()
-        seconds = policy.retention_seconds
-        soft = f"{seconds} seconds ({policy.source})" if seconds else f"none ({policy.source})"
-    return versioning, soft, lock, seconds
+        out.soft_delete_seconds = policy.retention_seconds or None
+        out.soft_delete_source = policy.source
+    if isinstance(store, Replicated):
+        found = store.replication()
+        out.redundancy = found.redundancy
+        if found.note:
+            out.notes.append(found.note)
+        for target in found.targets:
+            if target.url is not None and spec is not None and _in_spec(spec, target.url):
+                out.replicas_in_spec.append(f"{target.where} (location {target.url})")
+            else:
+                out.replicas.append(target.where)
+    return out
+
+
+def _in_spec(spec: SystemSpec, url: str) -> bool:
+    """Whether ``url`` is a location of ``spec`` or lies under one (path boundary)."""
+    try:
+        target = parse_store_url(url)
+    except ValueError:
+        return False
+    for ref in spec.locations():
+        loc = parse_store_url(ref.url)
+        same_root = (loc.scheme, loc.bucket) == (target.scheme, target.bucket)
+        if same_root and tuple(target.parts[: len(loc.parts)]) == tuple(loc.parts):
+            return True
+    return False
 
 
 def local_path(url: str) -> Path | None:

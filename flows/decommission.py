@@ -570,23 +570,46 @@ def _location_record(
     for outcome in _execute.outcomes(journal, "archive", index):
         archived.merge(outcome.done)
     check = next(v for v in verification["locations"] if v["url"] == loc.url)
-    versioning, soft, lock, soft_seconds = _steps.store_settings(loc.url)
+    # Settings as read at inventory time (the plan's); a plan made before they were recorded
+    # falls back to reading them now.
+    settings = loc.settings or _steps.store_settings(loc.url, spec)
+    soft_seconds, soft = settings.soft_delete_seconds, settings.soft_delete
     purge_times = [o.finished_at for o in _execute.outcomes(journal, "purge", index)]
     last_purge = max(purge_times) if purge_times else datetime.now(UTC)
     irrecoverable = last_purge
     exceptions: list[CertificateException] = []
-    if soft_seconds:
+    restorable = check.get("restorable_until")
+    if soft_seconds or check.get("soft_deleted"):
         from datetime import timedelta
 
-        irrecoverable = last_purge + timedelta(seconds=soft_seconds)
+        irrecoverable = last_purge + timedelta(seconds=soft_seconds or 0)
+        if restorable and datetime.fromisoformat(restorable) > irrecoverable:
+            irrecoverable = datetime.fromisoformat(restorable)
+        copies = check.get("soft_deleted_copies") or []
+        listed = ""
+        if copies:
+            listed = (
+                f"; soft-deleted copies found at verification ({check.get('soft_deleted', 0)}, "
+                f"first {len(copies)} named): " + "; ".join(copies)
+            )
         exceptions.append(
             CertificateException(
                 subject=loc.url,
                 kind="soft-delete window",
-                description=f"purged copies stay restorable by the owner for {soft}",
+                description=f"purged copies stay restorable by the owner for {soft}, the window "
+                f"in force when the location was inventoried{listed}"[:3000],
                 objects=purged.objects,
                 bytes=purged.bytes,
                 until=irrecoverable,
+            )
+        )
+    for replica in settings.replicas:
+        exceptions.append(
+            CertificateException(
+                subject=loc.url,
+                kind="replica not reached",
+                description=f"{replica}: copies there were not purged or verified by this "
+                "retirement",
             )
         )
     if held.versions:
@@ -637,7 +660,9 @@ def _location_record(
         uri=loc.url,
         provider=PROVIDERS.get(scheme, scheme),
         classification=f"{loc.classification}: {loc.asset_class.replace('_', ' ')}",
-        settings=StorageSettings(versioning=versioning, soft_delete=soft, object_lock=lock),
+        settings=StorageSettings(
+            versioning=settings.versioning, soft_delete=soft, object_lock=settings.object_lock
+        ),
         found=CertCounts(objects=found.objects, versions=found.versions, bytes=found.bytes),
         purged=CertCounts(objects=purged.objects, versions=purged.versions, bytes=purged.bytes),
         archived=CertCounts(

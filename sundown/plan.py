@@ -52,6 +52,7 @@ __all__ = [
     "LocationPlan",
     "Plan",
     "PlanEntry",
+    "StoreSettings",
     "archive_key_for",
     "build_plan",
     "check_approval",
@@ -96,6 +97,39 @@ def _kinds() -> dict[str, Counts]:
     return {k.value: Counts() for k in EntryKind}
 
 
+class StoreSettings(BaseModel):
+    """A location's settings, read with its inventory (so the certificate states what held when
+    the copies were listed and purged, not what a policy says by certification time). Part of
+    the plan file, hence of its digest: a policy switched between review and approval changes the
+    digest and the approval no longer matches."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    versioning: str = Field(description='"enabled" or "not enabled".')
+    object_lock: str = Field(description='"enabled" or "none".')
+    soft_delete_seconds: int | None = Field(
+        default=None, description="The soft-delete window in force (None: none)."
+    )
+    soft_delete_source: str = Field(default="", description="Where the window was read.")
+    redundancy: str | None = Field(default=None, description="Replication / redundancy setting.")
+    replicas: list[str] = Field(
+        default_factory=list,
+        description="Copies the retirement cannot reach, each naming where it is.",
+    )
+    replicas_in_spec: list[str] = Field(
+        default_factory=list, description="Replication destinations that are spec locations."
+    )
+    notes: list[str] = Field(default_factory=list, description="What could not be read.")
+
+    @property
+    def soft_delete(self) -> str:
+        """The window in words, for the certificate's storage settings."""
+        s = self.soft_delete_seconds
+        return (
+            f"{s} seconds ({self.soft_delete_source})" if s else f"none ({self.soft_delete_source})"
+        )
+
+
 class LocationPlan(BaseModel):
     """One location: what inventory found (by kind) and what the plan does with it."""
 
@@ -115,6 +149,9 @@ class LocationPlan(BaseModel):
     keep: Counts = Field(default_factory=Counts, description="Not selected (retention).")
     bypass_governance: Counts = Field(
         default_factory=Counts, description="Purged by bypassing governance retention."
+    )
+    settings: StoreSettings | None = Field(
+        default=None, description="Settings read at inventory time (None: not recorded)."
     )
 
     @property
@@ -237,6 +274,7 @@ class PlanEntry:
     reason: str | None = None
     archive_key: str | None = None
     bypass_governance: bool = False
+    hard_delete_at: datetime | None = None  # soft-deleted copies: when the provider purges it
 
     def to_entry(self) -> Entry:
         """The :class:`~sundown.store.Entry` to hand back to the connector's ``purge``."""
@@ -249,11 +287,14 @@ class PlanEntry:
             is_latest=self.is_latest,
             storage_class=self.storage_class,
             hold=self.hold,
+            hard_delete_at=self.hard_delete_at,
         )
 
     def to_json(self) -> dict[str, Any]:
         h = self.hold
+        extra = {"hard_delete_at": _iso(self.hard_delete_at)} if self.hard_delete_at else {}
         return {
+            **extra,
             "t": "entry",
             "loc": self.loc,
             "key": self.key,
@@ -301,6 +342,9 @@ class PlanEntry:
             reason=d["reason"],
             archive_key=d["archive_key"],
             bypass_governance=d["bypass_governance"],
+            hard_delete_at=datetime.fromisoformat(d["hard_delete_at"])
+            if d.get("hard_delete_at")
+            else None,
         )
 
 
@@ -437,6 +481,7 @@ def build_plan(
     credential_facts: Mapping[CredentialRef, bool] | None = None,
     credentials: Sequence[CredentialRef] | None = None,
     now: datetime | None = None,
+    settings: Mapping[str, StoreSettings] | None = None,
 ) -> Plan:
     """Write the plan file at ``path`` (atomically) and return its summary.
 
@@ -444,7 +489,8 @@ def build_plan(
     relative to the location); a missing or undeclared location is an InputError / ScopeError,
     as is an invalid key. ``key_facts`` maps a key URI to its :class:`KeyInfo` (``None``: the
     key does not exist); ``credential_facts`` maps a credential to whether it still exists.
-    Keys and credentials are planned for retirement only."""
+    Keys and credentials are planned for retirement only. ``settings`` maps a location URL to
+    the settings read with its inventory (recorded in the plan file and its digest)."""
     now = _utc(now or datetime.now(UTC))
     refs = plan_locations(spec, kind)
     by_url: dict[str, Iterable[Entry]] = {}
@@ -487,7 +533,8 @@ def build_plan(
             }
         )
         for i, ref in enumerate(refs):
-            loc = _plan_location(spec, ref, i, by_url[ref.url], kind, now, w)
+            found = _settings_for(settings, ref.url)
+            loc = _plan_location(spec, ref, i, by_url[ref.url], kind, now, w, found)
             plan.locations.append(loc)
         if kind == "retirement":
             plan.keys = _plan_keys(spec, key_facts or {})
@@ -516,6 +563,7 @@ def _plan_location(
     kind: PlanKind,
     now: datetime,
     w: _HashingWriter,
+    settings: StoreSettings | None = None,
 ) -> LocationPlan:
     cls = getattr(spec.assets, ref.asset_class)
     rule: RetentionRule | None = cls.retention
@@ -528,6 +576,7 @@ def _plan_location(
         asset_class=ref.asset_class,
         classification=spec.classification_of(ref.asset_class),
         archive_to=spec.archive.target if archives and spec.archive else None,
+        settings=settings,
     )
     header: dict[str, Any] = {
         "t": "location",
@@ -538,6 +587,8 @@ def _plan_location(
         "classification": loc.classification,
         "archive_to": loc.archive_to,
     }
+    if settings is not None:
+        header["settings"] = settings.model_dump(mode="json")
     if kind == "retention" and rule is not None:
         header["rule"] = rule.model_dump()
     else:
@@ -595,6 +646,7 @@ def _plan_location(
             reason=reason,
             archive_key=_archive_key(ref, archive_prefix, entry.key) if archive else None,
             bypass_governance=bypass,
+            hard_delete_at=entry.hard_delete_at,
         )
         w.write(pe.to_json())
         if archive:
@@ -620,6 +672,15 @@ _DOTTED = (
     "key has a '.' or '..' segment: not deleted by name (a request path could resolve it "
     "outside the location); remove it with the provider's console and plan again"
 )
+
+
+def _settings_for(settings: Mapping[str, StoreSettings] | None, url: str) -> StoreSettings | None:
+    if not settings:
+        return None
+    for given, value in settings.items():
+        if parse_store_url(given).url == url:
+            return value
+    return None
 
 
 def _loc_counts(loc: LocationPlan) -> dict[str, Any]:
@@ -712,6 +773,9 @@ def read_plan(path: str | Path, expected_digest: str | None = None) -> Plan:
                         asset_class=obj["asset_class"],
                         classification=obj["classification"],
                         archive_to=obj["archive_to"],
+                        settings=StoreSettings.model_validate(obj["settings"])
+                        if obj.get("settings") is not None
+                        else None,
                     )
                 )
             elif t == "location_end":

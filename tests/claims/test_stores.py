@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import pytest
 
 from flows.decommission import decommission_system
 from flows.models import DecommissionParameters, Party
@@ -108,3 +109,175 @@ def test_s3_dot_segment_key_is_held_never_deleted_by_name(
     cert = _certificate(result, name)
     assert cert.status.value == "complete with exceptions"
     assert [e.kind for e in cert.exceptions] == ["held"]
+
+
+# -- soft delete (gcp-storage-emulator keeps soft-deleted generations with hardDeleteTime) ------
+
+GS_SPEC = S3_SPEC.replace("s3://{bucket}/models/a", "gs://{bucket}/models/a")
+
+
+def _gs_system(tmp_path: Path) -> tuple[str, Any, str]:
+    from connectors.gcs import new_client
+
+    name = f"c-{uuid.uuid4().hex[:8]}"
+    bucket = new_client().create_bucket(f"claims-{uuid.uuid4().hex[:12]}")
+    registry.create_key(f"local://{name}-kek")
+    registry.create_key(f"local://{name}-certificates", signing=True)
+    spec = GS_SPEC.format(name=name, bucket=bucket.name, evidence=tmp_path / "evidence")
+    return name, bucket, spec
+
+
+def _set_soft_delete(bucket: Any, seconds: int) -> None:
+    bucket.soft_delete_policy.retention_duration_seconds = seconds
+    bucket.patch()
+
+
+def test_gcs_soft_deleted_copy_past_the_stated_window_fails_verification(
+    tmp_path: Path, prefect_api: str, gcs_emulator_env: str
+) -> None:
+    """Claim: "purged copies stay restorable for <window>, irrecoverable after <time>". The
+    world: a copy soft-deleted under a 90-day policy, the policy then shortened to 7 days (the
+    window the plan records). That copy stays restorable for ~90 days, past what the certificate
+    states: verification fails and the certificate says so, naming the copy. Before: soft-deleted
+    copies were skipped unconditionally ("complete with exceptions")."""
+    name, bucket, spec = _gs_system(tmp_path)
+    _set_soft_delete(bucket, 90 * 86400)
+    bucket.blob("models/a/old.bin").upload_from_string(b"old weights")
+    bucket.blob("models/a/old.bin").delete()
+    _set_soft_delete(bucket, 7 * 86400)
+    bucket.blob("models/a/w.bin").upload_from_string(b"w" * 100)
+    bucket.blob("models/ab/canary.bin").upload_from_string(b"canary")
+
+    _, result = _retire(spec)
+    assert result.status == "failed", result.exceptions
+    cert = _certificate(result, name)
+    (record,) = cert.locations
+    assert record.verification.result.value == "failed"
+    assert "old.bin" in record.verification.details
+    assert "restorable past the window stated" in record.verification.details
+    failed = [e for e in cert.exceptions if e.kind == "verification failed"]
+    assert failed and "old.bin" in failed[0].description
+    assert bucket.blob("models/ab/canary.bin").download_as_bytes() == b"canary"
+
+
+def test_gcs_soft_delete_policy_switched_off_after_the_purge_keeps_the_window(
+    tmp_path: Path, prefect_api: str, gcs_emulator_env: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Claim: "irrecoverable after <time>". The world: the 7-day policy is switched off right
+    after the purge, before the certificate is made. The purged copies stay restorable for 7
+    days (they keep their hardDeleteTime); the certificate must still state the 7-day window
+    read with the inventory and an irrecoverable-after time 7 days after the purge. Before: the
+    window was read at certification ("none"), irrecoverable_after = the purge time."""
+    from datetime import timedelta
+
+    from flows import _execute
+
+    name, bucket, spec = _gs_system(tmp_path)
+    assert bucket.soft_delete_policy.retention_duration_seconds == 7 * 86400
+    for i in range(2):
+        bucket.blob(f"models/a/part-{i}.bin").upload_from_string(b"w" * 100)
+    original = _execute.purge_range
+
+    def purge_then_switch_off(*args: Any, **kwargs: Any) -> Any:
+        out = original(*args, **kwargs)
+        _set_soft_delete(bucket, 0)
+        return out
+
+    monkeypatch.setattr(_execute, "purge_range", purge_then_switch_off)
+    _, result = _retire(spec)
+    bucket.reload()
+    assert bucket.soft_delete_policy.retention_duration_seconds in (0, None)  # it was switched
+    cert = _certificate(result, name)
+    (record,) = cert.locations
+    assert record.verification.result.value == "passed"
+    assert record.settings.soft_delete.startswith("604800 seconds")
+    (window,) = [e for e in cert.exceptions if e.kind == "soft-delete window"]
+    assert window.until is not None
+    assert window.until >= cert.execution.started_at + timedelta(days=7)
+    assert record.irrecoverable_after is not None
+    assert record.irrecoverable_after >= cert.execution.started_at + timedelta(days=7)
+    assert "part-0.bin" in window.description and "hard delete" in window.description
+    assert result.status == "complete with exceptions"
+
+
+def test_gcs_soft_delete_policy_switched_between_review_and_approval_is_refused(
+    tmp_path: Path, prefect_api: str, gcs_emulator_env: str
+) -> None:
+    """The window is part of the plan and its digest: an approval of the plan reviewed under a
+    7-day window does not approve one under no window. Nothing is deleted."""
+    from sundown.errors import InputError
+
+    _, bucket, spec = _gs_system(tmp_path)
+    bucket.blob("models/a/w.bin").upload_from_string(b"w")
+    plan = decommission_system(DecommissionParameters(spec_yaml=spec, dry_run=True))
+    _set_soft_delete(bucket, 0)
+    with pytest.raises(InputError, match="approval names plan digest"):
+        decommission_system(
+            DecommissionParameters(
+                spec_yaml=spec, approve_digest=plan.plan_digest, approver=APPROVER
+            )
+        )
+    assert bucket.blob("models/a/w.bin").download_as_bytes() == b"w"
+
+
+# -- S3 replication --------------------------------------------------------------------------
+
+
+def _replicate(s3: Any, bucket: str, to: str, prefix: str = "models/") -> None:
+    for b in (bucket, to):
+        s3.put_bucket_versioning(Bucket=b, VersioningConfiguration={"Status": "Enabled"})
+    s3.put_bucket_replication(
+        Bucket=bucket,
+        ReplicationConfiguration={
+            "Role": "arn:aws:iam::123456789012:role/replication",
+            "Rules": [
+                {
+                    "ID": "to-dr",
+                    "Priority": 1,
+                    "Status": "Enabled",
+                    "Filter": {"Prefix": prefix},
+                    "DeleteMarkerReplication": {"Status": "Disabled"},
+                    "Destination": {"Bucket": f"arn:aws:s3:::{to}"},
+                }
+            ],
+        },
+    )
+
+
+def test_s3_replication_to_a_bucket_outside_the_spec_is_an_exception_naming_it(
+    tmp_path: Path, prefect_api: str, moto_env: str
+) -> None:
+    """Claim: "every copy purged". The world: a replication rule copies models/ to a disaster-
+    recovery bucket the spec does not name (version deletes are never replicated). The
+    certificate names the rule and the bucket as a replica not reached."""
+    name, bucket, spec, s3 = _s3_system(tmp_path)
+    dr = f"dr-{uuid.uuid4().hex[:12]}"
+    s3.create_bucket(Bucket=dr)
+    _replicate(s3, bucket, dr)
+    s3.put_object(Bucket=bucket, Key="models/a/w.bin", Body=b"w")
+
+    _plan, result = _retire(spec)
+    assert result.status == "complete with exceptions", result.exceptions
+    cert = _certificate(result, name)
+    (replica,) = [e for e in cert.exceptions if e.kind == "replica not reached"]
+    assert f"arn:aws:s3:::{dr}" in replica.description and "to-dr" in replica.description
+
+
+def test_s3_replication_to_a_location_of_the_spec_is_no_exception(
+    tmp_path: Path, prefect_api: str, moto_env: str
+) -> None:
+    """The same rule, its destination (same prefix) declared in the spec: retired with it."""
+    name, bucket, spec, s3 = _s3_system(tmp_path)
+    dr = f"dr-{uuid.uuid4().hex[:12]}"
+    s3.create_bucket(Bucket=dr)
+    _replicate(s3, bucket, dr)
+    s3.put_object(Bucket=bucket, Key="models/a/w.bin", Body=b"w")
+    s3.put_object(Bucket=dr, Key="models/a/w.bin", Body=b"w")  # what replication wrote
+    spec = spec.replace(
+        f"      - s3://{bucket}/models/a\n",
+        f"      - s3://{bucket}/models/a\n      - s3://{dr}/models/a\n",
+    )
+    _, result = _retire(spec)
+    cert = _certificate(result, name)
+    assert not [e for e in cert.exceptions if e.kind == "replica not reached"], cert.exceptions
+    assert result.status == "complete", result.exceptions
