@@ -180,6 +180,7 @@ def run_once(
         registry.open_store((root / "sys" / "evidence").as_uri()),
         result.system,
         result.plan_digest,
+        f"local://{result.system}-certificates",
     )
     results = [ShardResult.model_validate(r["data"]) for _, r in journal.steps("shard-purge-")]
     per_worker: dict[str, int] = {}

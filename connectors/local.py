@@ -5,6 +5,13 @@ paths below it (``/`` separated). Writes are atomic (temp file in the same folde
 and ``put(..., if_absent=True)`` is an atomic create-only write (``link(2)`` of the finished temp
 file, which fails if the name exists), which the evidence ledger relies on with several writers.
 
+The root of a location is checked before every inventory and purge: a root that does not exist
+is a NotFoundError (planning turns it into an error naming the location, unless the spec marks it
+``may_be_absent``), and a root reached through a symbolic link (the folder or any ancestor) is a
+ScopeError, so a link swapped in between planning and deletion cannot redirect a purge.
+Symbolic links, FIFOs, sockets and device files inside a location are inventoried with their
+kind (``symlink``, ``fifo``, ``socket``, ``device``), never followed or opened, and never purged.
+
 What it does not have: versions, holds, soft delete, archive tiers, object metadata (``metadata``
 passed to ``put`` is not stored). Deleting a file unlinks it; whether the bytes can be recovered
 from the device afterwards depends on the filesystem and the device (see docs/keyring.md for the
@@ -16,6 +23,7 @@ from __future__ import annotations
 
 import os
 import socket
+import stat
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,6 +33,7 @@ from urllib.parse import unquote, urlsplit
 from sundown.atomic import TMP_PREFIX, write_atomically
 from sundown.errors import ConflictError, InputError, NotFoundError, ScopeError, UnsupportedError
 from sundown.store import (
+    SPECIAL_KINDS,
     Capability,
     Entry,
     EntryKind,
@@ -138,20 +147,44 @@ class FileStore:
         return self._info(key, st)
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
-        for info, _temporary in self._scan(prefix, temporary=False):
-            yield info
+        for info, kind in self._scan(prefix, temporary=False, special=False):
+            if kind is EntryKind.OBJECT:
+                yield info
 
-    def _scan(self, prefix: str, *, temporary: bool) -> Iterator[tuple[ObjectInfo, bool]]:
+    def _scan(
+        self, prefix: str, *, temporary: bool, special: bool
+    ) -> Iterator[tuple[ObjectInfo, EntryKind]]:
         prefix = check_prefix(prefix)
         start = self._root.joinpath(*prefix.split("/")) if prefix else self._root
         if not start.is_symlink():
-            yield from self._walk(start, prefix, temporary)
+            yield from self._walk(start, prefix, temporary, special)
 
-    def _walk(self, folder: Path, rel: str, temporary: bool) -> Iterator[tuple[ObjectInfo, bool]]:
+    def check_root(self) -> None:
+        """NotFoundError when the root folder does not exist; ScopeError when the root or one of
+        its ancestors is a symbolic link (what it points to is not what the spec names and can
+        change between planning and deletion) or the root is not a folder."""
+        path = Path("/")
+        for part in self._root.parts[1:]:
+            path = path / part
+            if path.is_symlink():
+                raise ScopeError(
+                    f"{self.url}: {path} is a symbolic link (to {os.readlink(path)}); a location "
+                    "is never reached through a symbolic link: the spec names the real path"
+                )
+        if not self._root.exists():
+            raise NotFoundError(f"{self.url}: the folder {self._root} does not exist")
+        if not self._root.is_dir():
+            raise ScopeError(f"{self.url}: {self._root} is not a folder")
+
+    def _walk(
+        self, folder: Path, rel: str, temporary: bool, special: bool
+    ) -> Iterator[tuple[ObjectInfo, EntryKind]]:
         """Files below ``folder`` in key order (a folder sorts as ``name/``), not following
-        symbolic links; the temp files of unfinished writes too if ``temporary``, each with
-        whether it is one. A file gone between the folder's listing and its stat (a concurrent
-        delete, or a temp file renamed into place) is left out."""
+        symbolic links, each with its kind: the temp files of unfinished writes too if
+        ``temporary`` (``multipart_upload``), and, if ``special``, symbolic links, FIFOs,
+        sockets and devices (never opened or followed). A file gone between the folder's
+        listing and its stat (a concurrent delete, or a temp file renamed into place) is left
+        out."""
         try:
             with os.scandir(folder) as it:
                 entries = sorted(
@@ -164,13 +197,18 @@ class FileStore:
             temp = e.name.startswith(TMP_PREFIX)
             if e.is_dir(follow_symlinks=False):
                 if not temp:
-                    yield from self._walk(Path(e.path), key, temporary)
-            elif e.is_file(follow_symlinks=False) and (temporary or not temp):
-                try:
-                    st = e.stat(follow_symlinks=False)
-                except FileNotFoundError:
-                    continue
-                yield self._info(key, st), temp
+                    yield from self._walk(Path(e.path), key, temporary, special)
+                continue
+            try:
+                st = e.stat(follow_symlinks=False)
+            except FileNotFoundError:
+                continue
+            if stat.S_ISREG(st.st_mode):
+                if temporary or not temp:
+                    kind = EntryKind.MULTIPART_UPLOAD if temp else EntryKind.OBJECT
+                    yield self._info(key, st), kind
+            elif special:
+                yield self._info(key, st), _special_kind(st.st_mode)
 
     def delete(self, key: str, version_id: str | None = None) -> None:
         self._no_versions(version_id)
@@ -199,22 +237,31 @@ class FileStore:
     def inventory(self, prefix: str = "") -> Iterator[Entry]:
         """Every file, and every temp file a crashed write left (``.sundown-tmp-*``, which
         ``list`` hides): those are this store's incomplete uploads, kind ``multipart_upload``,
-        so that a retirement deletes them too and its re-listing proves it."""
-        for info, temporary in self._scan(prefix, temporary=True):
+        so that a retirement deletes them too and its re-listing proves it. Symbolic links,
+        FIFOs, sockets and devices are reported with their own kind (see the module
+        docstring). The root is checked first (:meth:`check_root`)."""
+        self.check_root()
+        for info, kind in self._scan(prefix, temporary=True, special=True):
             yield Entry(
                 key=info.key,
                 version_id=None,
-                kind=EntryKind.MULTIPART_UPLOAD if temporary else EntryKind.OBJECT,
+                kind=kind,
                 size=info.size,
                 modified=info.modified,
-                is_latest=not temporary,
+                is_latest=kind is EntryKind.OBJECT,
             )
 
     def purge(self, entries: Sequence[Entry], *, bypass_governance: bool = False) -> PurgeResult:
         """Unlink exactly these files. A file already absent counts as deleted (as S3's
         DeleteObjects reports it); the re-listing, not this result, is the proof."""
         result = PurgeResult()
+        self.check_root()
         for entry in entries:  # validate all first: stop before deleting anything odd
+            if entry.kind in SPECIAL_KINDS:
+                raise InputError(
+                    f"{self.url}: {entry.key!r} is a {entry.kind.value}, which a retirement "
+                    "never deletes or follows"
+                )
             temporary = entry.key.rsplit("/", 1)[-1].startswith(TMP_PREFIX)
             kind = EntryKind.MULTIPART_UPLOAD if temporary else EntryKind.OBJECT
             if entry.kind is not kind or entry.version_id is not None:
@@ -261,6 +308,16 @@ class FileStore:
             raise UnsupportedError(f"{self.url} has no storage classes")
         with self.open(key, version_id) as src:
             return dest.put(dest_key, src)
+
+
+def _special_kind(mode: int) -> EntryKind:
+    if stat.S_ISLNK(mode):
+        return EntryKind.SYMLINK
+    if stat.S_ISFIFO(mode):
+        return EntryKind.FIFO
+    if stat.S_ISSOCK(mode):
+        return EntryKind.SOCKET
+    return EntryKind.DEVICE  # character or block device (or a kind this platform adds)
 
 
 def open_store(url: str) -> FileStore:

@@ -20,7 +20,13 @@ from pydantic import BaseModel, Field
 from sundown import registry
 from sundown.certificate import CredentialRevoked, KeyDestroyed
 from sundown.envelope import SIDECAR_SUFFIX, decrypt_stream, encrypt_to_store, read_sidecar
-from sundown.errors import IntegrityError, KeyDestroyedError, NotFoundError, SundownError
+from sundown.errors import (
+    IntegrityError,
+    KeyDestroyedError,
+    NotFoundError,
+    ScopeError,
+    SundownError,
+)
 from sundown.keys import KeyInfo
 from sundown.plan import (
     Plan,
@@ -31,8 +37,9 @@ from sundown.plan import (
     iter_plan_entries,
     plan_locations,
 )
-from sundown.spec import CredentialRef, SystemSpec, parse_store_url
+from sundown.spec import CredentialRef, LocationRef, SystemSpec, parse_store_url, symlink_on_path
 from sundown.store import (
+    SPECIAL_KINDS,
     Capability,
     Copier,
     Entry,
@@ -94,13 +101,56 @@ def plan_system(
     return Plan.model_validate_json(_plan_task(opaque(spec), path, kind, as_of))
 
 
+def _location_inventory(ref: LocationRef) -> tuple[Iterator[Entry], bool]:
+    """(the location's entries, whether its root is absent), its first entry already read so
+    that a location that cannot be planned stops here, before any plan is written:
+
+    - a ``file://`` location whose folder or an ancestor is a symbolic link: ScopeError naming
+      the link (docs/decisions.md: refused at planning, never resolved);
+    - a root that does not exist (a ``file://`` folder, a bucket or container; a listing's
+      NotFoundError before its first entry): NotFoundError naming the location, unless the spec
+      marks it ``may_be_absent``. An existing bucket with nothing under the prefix is simply
+      nothing found."""
+    link = symlink_on_path(ref.url)
+    if link is not None:
+        raise ScopeError(
+            f"{ref.field} {ref.url}: {link[0]} is a symbolic link (to {link[1]}); a location is "
+            "never planned through a symbolic link, whose target lies outside what the spec "
+            "names and can change before deletion: the spec must name the real path"
+        )
+    entries = iter(_inventory(registry.open_store(ref.url)))
+    try:
+        first = next(entries)
+    except StopIteration:
+        return iter(()), False
+    except NotFoundError as exc:
+        if ref.location.may_be_absent:
+            return iter(()), True
+        raise NotFoundError(
+            f"{ref.field} {ref.url}: the location's root does not exist ({exc}); a misspelt or "
+            "moved location is never planned as empty (a spec marks a location that may "
+            "legitimately be missing with may_be_absent: true)"
+        ) from None
+    return _chain(first, entries), False
+
+
+def _chain(first: Entry, rest: Iterator[Entry]) -> Iterator[Entry]:
+    yield first
+    yield from rest
+
+
 @task(name="inventory-and-plan", **TASK_OPTIONS)
 def _plan_task(spec: SystemSpec, path: str, kind: PlanKind, as_of: datetime | None) -> str:
     refs = plan_locations(spec, kind)
-    inventories = {ref.url: _inventory(registry.open_store(ref.url)) for ref in refs}
+    inventories: dict[str, Iterable[Entry]] = {}
+    absent: list[str] = []
+    for ref in refs:
+        inventories[ref.url], missing = _location_inventory(ref)
+        if missing:
+            absent.append(ref.url)
     # Settings are read with the inventory and recorded in the plan (and its digest): the
     # certificate states the soft-delete window and replication that held then.
-    settings = {ref.url: store_settings(ref.url, spec) for ref in refs}
+    settings = {ref.url: _settings_or_absent(ref.url, spec, ref.url in absent) for ref in refs}
     retirement = kind == "retirement"
     # What rotations created in place of the spec's credentials is retired with them.
     creds = _rotation.current_refs(spec) if retirement else []
@@ -113,6 +163,7 @@ def _plan_task(spec: SystemSpec, path: str, kind: PlanKind, as_of: datetime | No
         credential_facts=credential_facts(creds) if retirement else None,
         credentials=creds if retirement else None,
         now=as_of,
+        absent_roots=absent,
         settings=settings,
     )
     return plan.model_dump_json()
@@ -445,7 +496,15 @@ def verify_location(
     now = datetime.now(UTC)
     window = settings.soft_delete_seconds if settings is not None else None
     bound = now + timedelta(seconds=window + SOFT_DELETE_TOLERANCE) if window else None
-    for entry in _inventory(registry.open_store(url)):
+    special: list[str] = []
+    entries = iter(_inventory(registry.open_store(url)))
+    try:
+        first = next(entries, None)
+    except NotFoundError:  # the root is gone (or never was: may_be_absent): nothing remains
+        first = None
+    for entry in _chain(first, entries) if first is not None else iter(()):
+        if entry.kind in SPECIAL_KINDS:  # never followed or deleted: remains, named by kind
+            special.append(f"{entry.kind.value} {entry.key}")
         name = f"{entry.kind.value} {entry.key}" + (
             f" ({entry.version_id})" if entry.version_id else ""
         )
@@ -474,6 +533,10 @@ def verify_location(
         details = f"{remaining} copies remain that were not held, e.g. " + ", ".join(examples)
     else:
         details = f"0 copies remain except {held_left} held" if held_left else "0 copies remain"
+    if special:
+        details += f"; remaining, not followed: {', '.join(special[:5])}" + (
+            f" and {len(special) - 5} more" if len(special) > 5 else ""
+        )
     if soft_deleted:
         until = latest.isoformat() if latest is not None else "an unknown time"
         details += f"; {soft_deleted} soft-deleted copies restorable by the owner until {until}"
@@ -517,6 +580,22 @@ def store_settings(url: str, spec: SystemSpec | None = None) -> StoreSettings:
             else:
                 out.replicas.append(target.where)
     return out
+
+
+def _settings_or_absent(url: str, spec: SystemSpec, absent: bool) -> StoreSettings:
+    """:func:`store_settings`, or for a location whose root is absent (may_be_absent) and whose
+    bucket or container cannot be read, settings that say so."""
+    try:
+        return store_settings(url, spec)
+    except NotFoundError as exc:
+        if not absent:
+            raise
+        return StoreSettings(
+            versioning="unknown (root absent)",
+            object_lock="unknown (root absent)",
+            soft_delete_source="root absent",
+            notes=[f"settings not read: {exc}"],
+        )
 
 
 def _in_spec(spec: SystemSpec, url: str) -> bool:

@@ -62,7 +62,14 @@ from sundown.certificate import (
 from sundown.certificate import Counts as CertCounts
 from sundown.errors import InputError, IntegrityError, SundownError
 from sundown.ledger import RecordKind
-from sundown.plan import Approval, Plan, check_plan_approval, normalize_digest, read_plan
+from sundown.plan import (
+    Approval,
+    Plan,
+    check_approval_policy,
+    check_plan_approval,
+    check_plan_scope,
+    normalize_digest,
+)
 from sundown.spec import SystemSpec
 from sundown.store import Placed, Placement
 
@@ -77,7 +84,7 @@ from ._common import (
     open_evidence,
     work_dir,
 )
-from .journal import APPROVED, CERTIFIED, VERIFIED, Journal, journals_of
+from .journal import APPROVED, CERTIFIED, PLAN_FILE, VERIFIED, Journal, journals_of
 from .lease import SystemLease, leased
 from .models import (
     ApprovalInput,
@@ -115,6 +122,8 @@ def decommission_system(
     spec = load_system(params)
     evidence = open_evidence(spec)
 
+    # Every journal of the system is verified first (signatures, folders, steps): an unsigned,
+    # wrongly signed or misplaced record stops the run here, before anything is changed.
     done, unfinished = _earlier_runs(evidence, spec)
     if done is not None:
         log.info("system %s was already decommissioned (plan %s)", spec.name, done.plan_digest)
@@ -138,12 +147,12 @@ def decommission_system(
         return _dry_run_result(plan)
     preflight(plan, shards)  # before anyone is asked to approve
     # 3. Approval gate: the plan digest, repeated, and the approver's name.
-    approval, approver = _approve(plan, spec, params)
+    approval, approver, via = _approve(plan, spec, params)
     with leased(evidence, spec.name, params.lease_seconds, "decommission") as lease:
         done, _ = _earlier_runs(evidence, spec)
         if done is not None:  # certified by another run while this one waited for approval
             return _result_of_certified(done)
-        journal = _start(evidence, spec, plan, approval, approver, params)
+        journal = _start(evidence, spec, plan, approval, approver, params, via)
         return _execute_and_certify(spec, plan, journal, shards, lease, resumed=False)
 
 
@@ -178,11 +187,29 @@ def _execute_and_certify(
 
 
 def _earlier_runs(evidence: Any, spec: SystemSpec) -> tuple[Journal | None, Journal | None]:
-    """(a certified retirement of this spec, an approved but unfinished one)."""
+    """(a certified retirement of this spec, an approved but unfinished one).
+
+    Every journal of the system is read and verified (flows/journal.py): one that does not
+    verify is an IntegrityError naming the record, never taken as certified, unfinished or
+    absent. A verified journal approved under another version of the spec is not resumed (its
+    approval was given for another scope or policy), and the log says so."""
     certified = unfinished = None
-    for journal in journals_of(evidence, spec.name):
+    for journal in journals_of(evidence, spec.name, spec.keys.certificate):
         approved = journal.get(APPROVED)
-        if approved is None or approved["data"].get("spec_digest") != spec.digest():
+        if approved is None:  # listed a moment ago; cannot vanish from a create-only store
+            raise IntegrityError(f"{journal.url('journal')}: the approval record vanished")
+        if approved["data"].get("spec_digest") != spec.digest():
+            if not journal.done(CERTIFIED):
+                get_run_logger().warning(
+                    "the unfinished retirement of plan %s is not resumed: it was approved under "
+                    "spec digest %s, and the spec of %s is now %s (its scope or approval policy "
+                    "changed, so that approval does not carry over); a new plan needs a new "
+                    "approval",
+                    journal.plan_digest,
+                    str(approved["data"].get("spec_digest"))[:80],
+                    spec.name,
+                    spec.digest(),
+                )
             continue
         if journal.done(CERTIFIED):
             certified = journal
@@ -227,12 +254,17 @@ def _dry_run_result(plan: Plan) -> DecommissionResult:
 
 def _approve(
     plan: Plan, spec: SystemSpec, params: DecommissionParameters
-) -> tuple[Approval, PartyParam]:
-    """The approval, checked against the plan and the spec's policy (InputError otherwise)."""
+) -> tuple[Approval, PartyParam, dict[str, Any]]:
+    """The approval, checked against the plan and the spec's policy, separation of duties
+    included (InputError otherwise); with how it was given (journaled with it)."""
+    from prefect.runtime import flow_run
+
+    via: dict[str, Any] = {"flow_run_id": flow_run.get_id()}
     if params.approve_digest is not None:
         assert params.approver is not None
         approver = params.approver
         given = params.approve_digest
+        via["channel"] = "approve_digest parameter (approval given in advance)"
     else:
         roles = spec.approval.roles
         get_run_logger().info(
@@ -254,10 +286,19 @@ def _approve(
             contact=answer.contact or "unspecified",
         )
         given = answer.plan_digest
-    approval = Approval(plan_digest=given, approver=approver.name, role=approver.role)
+        # Prefect OSS records no user for a resume (docs/decisions.md): the approver's name is
+        # what they typed; the run and its pause are recorded so an audit can find them.
+        via["channel"] = "Prefect pause/resume input (name self-asserted)"
+        via["resumed_by"] = None
+    approval = Approval(
+        plan_digest=given,
+        approver=approver.name,
+        role=approver.role,
+        performer=params.performer.name,
+    )
     check_plan_approval(plan, approval, spec)
     get_run_logger().info("plan %s approved by %s (%s)", plan.digest, approver.name, approver.role)
-    return approval, approver
+    return approval, approver, via
 
 
 def _start(
@@ -267,10 +308,14 @@ def _start(
     approval: Approval,
     approver: PartyParam,
     params: DecommissionParameters,
+    via: dict[str, Any],
 ) -> Journal:
-    journal = Journal(evidence, spec.name, plan.digest)
-    with open(plan.path, "rb") as f:
-        journal.put_file("plan.jsonl", f)
+    """Store the plan and the signed approval record (over plan digest, spec digest, approver,
+    performer, times and batch size); the record that wins a race is checked like a resumed
+    one."""
+    journal = Journal(evidence, spec.name, plan.digest, spec.keys.certificate)
+    journal.put_plan(plan.path)
+    journal.verify()  # records planted in this plan's folder before its approval stop it here
     journal.record(
         APPROVED,
         {
@@ -280,27 +325,71 @@ def _start(
             "performer": params.performer.model_dump(),
             "started_at": datetime.now(UTC).isoformat(),
             "batch_size": params.batch_size,
+            "approved_via": via,
         },
     )
+    _check_approved(journal, spec)
     return journal
 
 
 def _resume(
     journal: Journal, spec: SystemSpec, params: DecommissionParameters
 ) -> tuple[Journal, Plan]:
+    """The unfinished plan, once re-derived against the current spec: its approval record is
+    signed and still satisfies the spec's approval policy, and everything the plan acts on lies
+    inside the spec (:func:`sundown.plan.check_plan_scope`). Stops before any change otherwise,
+    naming what differed."""
     if params.approve_digest is not None and normalize_digest(params.approve_digest) != (
         journal.plan_digest
     ):
         raise InputError(
-            f"an approved retirement of {spec.name!r} (plan {journal.plan_digest}) is unfinished: "
-            "re-run without an approval to resume it, or with that plan digest"
+            f"an approved retirement of {spec.name!r} (plan {journal.plan_digest}) is "
+            f"unfinished, and this run's approval names plan "
+            f"{normalize_digest(params.approve_digest)}: one retirement of a system at a time. "
+            f"Review the unfinished plan ({journal.url(PLAN_FILE)}) and approve its digest to "
+            "finish it; nothing was changed"
         )
-    data = journal.read_file("plan.jsonl")
+    data = journal.read_file(PLAN_FILE)
     if data is None:
-        raise InputError(f"the journal of plan {journal.plan_digest} has no plan file")
+        raise IntegrityError(f"the journal of plan {journal.plan_digest} has no plan file")
     path = _plan_path(spec)
     path.write_bytes(data)
-    return journal, read_plan(path, journal.plan_digest)
+    _check_approved(journal, spec)
+    plan = check_plan_scope(path, journal.plan_digest, spec)
+    return journal, plan
+
+
+def _check_approved(journal: Journal, spec: SystemSpec) -> None:
+    """The journal's approval record (its signature verified on reading) names the current
+    spec and satisfies its approval policy now: allowed role, separation of duties, a batch
+    size in range. IntegrityError / InputError naming what differed."""
+    record = journal.get(APPROVED)
+    where = journal.url(f"journal/{APPROVED}.json")
+    if record is None:
+        raise IntegrityError(f"plan {journal.plan_digest} has no approval record ({where})")
+    data = record["data"]
+    if data.get("spec_digest") != spec.digest():
+        raise IntegrityError(
+            f"{where} approves spec digest {str(data.get('spec_digest'))[:80]}, not the "
+            f"current spec of {spec.name!r} ({spec.digest()}); nothing was changed"
+        )
+    try:
+        approver = PartyParam.model_validate(data["approver"])
+        performer = PartyParam.model_validate(data["performer"])
+        size = int(data["batch_size"])
+        datetime.fromisoformat(data["approved_at"])
+        datetime.fromisoformat(data["started_at"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise IntegrityError(f"{where} is not a complete approval record ({exc})"[:400]) from None
+    if not 1 <= size <= 1000:
+        raise IntegrityError(f"{where} names batch size {size}, outside 1-1000")
+    try:
+        check_approval_policy(spec, approver.name, approver.role, performer.name)
+    except InputError as exc:
+        raise InputError(
+            f"the approval of plan {journal.plan_digest} ({where}) does not satisfy the "
+            f"approval policy of the current spec: {exc}; nothing was changed"
+        ) from None
 
 
 # --------------------------------------------------------------------------------------------
@@ -329,7 +418,7 @@ def _purge(
         progress.advance(end - s.first_batch * size)
 
     run_shards(shards, journal, settings, on_done=done)
-    fresh = Journal(journal.store, journal.system, journal.plan_digest)
+    fresh = journal.fresh()
     for loc in plan.locations:
         recorded = len(_execute.outcomes(fresh, "purge", loc.index))
         expected = _execute.batch_count(plan, loc.index, size)
@@ -483,7 +572,7 @@ def _certify(
         cert_url,
     )
 
-    pdf_url, markdown = _render(journal, verified)
+    pdf_url, markdown = _render(journal, verified, ledger_record.head)
     record = journal.record(
         CERTIFIED,
         {
@@ -497,6 +586,7 @@ def _certify(
             "pdf_url": pdf_url,
             "status": cert.status.value,
             "ledger_sequence": ledger_record.record.sequence,
+            "ledger_head": ledger_record.head,
             "locations": [
                 LocationSummary(
                     url=loc.uri,
@@ -516,7 +606,9 @@ def _certify(
         markdown
         + f"\n\n---\nCertificate: [{cert_url}]({cert_url})  \nPDF: [{pdf_url}]({pdf_url})  \n"
         f"Deletion manifest: [{manifest_url}]({manifest_url})  \n"
-        f"Verify offline: `sundown certificate verify {_display(cert_url)}`\n",
+        f"Ledger head after recording it: `{ledger_record.head}`  \n"
+        f"Verify offline: `sundown certificate verify {_display(cert_url)} --fingerprint "
+        f"{verified.key_fingerprint}`\n",
         key=artifact_key("decommission-certificate", spec.name),
         description=f"Decommissioning certificate {cert.certificate_id}: {cert.status.value}",
     )
@@ -530,10 +622,10 @@ def _display(url: str) -> str:
     return str(path) if path else url
 
 
-def _render(journal: Journal, verified: Any) -> tuple[str, str]:
+def _render(journal: Journal, verified: Any, ledger_head: str) -> tuple[str, str]:
     from sundown.render import certificate_markdown, certificate_pdf, rendering_of
 
-    rendering = rendering_of(verified)
+    rendering = rendering_of(verified, "the certificate key of the spec", ledger_head=ledger_head)
     markdown = certificate_markdown(rendering)
     journal.put_file(MARKDOWN_NAME, [markdown.encode("utf-8")])
     if journal.read_file(PDF_NAME) is None:
@@ -816,6 +908,7 @@ def _result_of_certified(
         manifest_url=data["manifest_url"],
         pdf_path=_display(data["pdf_url"]),
         ledger_sequence=data["ledger_sequence"],
+        ledger_head=data.get("ledger_head"),
         locations=[LocationSummary.model_validate(x) for x in data["locations"]],
         keys_destroyed=data["keys"],
         credentials_revoked=data["credentials"],

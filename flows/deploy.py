@@ -177,7 +177,7 @@ def _deploy(spec: SystemSpec, params: DeployParameters, evidence: ObjectStore) -
         f"Model digest: `sha256:{subject_digest}`  \n"
         f"KEK: `{spec.keys.kek}` version {kek_version}  \n"
         f"Signature (OMS v1.0 bundle): {', '.join(f'`{u}`' for u in signature_urls)}  \n"
-        f"Ledger record: {record.record.sequence}\n\n"
+        f"Ledger record: {record.record.sequence} (ledger head `{record.head}`)\n\n"
         "| File | Bytes | SHA-256 |\n|---|---:|---|\n" + rows + "\n",
         key=artifact_key("deploy", spec.name),
         description=f"Deployment of {spec.name} {version}",
@@ -195,4 +195,5 @@ def _deploy(spec: SystemSpec, params: DeployParameters, evidence: ObjectStore) -
         signature_urls=signature_urls,
         model_digest=f"sha256:{subject_digest}",
         ledger_sequence=record.record.sequence,
+        ledger_head=record.head,
     )

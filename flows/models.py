@@ -199,6 +199,11 @@ class DecommissionResult(BaseModel):
     manifest_url: str | None = None
     pdf_path: str | None = None
     ledger_sequence: int | None = None
+    ledger_head: str | None = Field(
+        default=None,
+        description="The ledger record appended, as SEQ:sha256:HASH: keep it, and check it with "
+        "`sundown ledger verify --expect-head` (a ledger cut short before it fails).",
+    )
     locations: list[LocationSummary] = Field(default_factory=list)
     keys_destroyed: list[str] = Field(default_factory=list)
     credentials_revoked: list[str] = Field(default_factory=list)
@@ -243,6 +248,11 @@ class DeployResult(BaseModel):
     signature_urls: list[str]
     model_digest: str
     ledger_sequence: int
+    ledger_head: str | None = Field(
+        default=None,
+        description="The ledger record appended, as SEQ:sha256:HASH: keep it, and check it with "
+        "`sundown ledger verify --expect-head` (a ledger cut short before it fails).",
+    )
 
 
 class RotateParameters(LeasedSource):
@@ -264,6 +274,11 @@ class RotateResult(BaseModel):
     retired_below: int | None
     credentials: list[str]
     ledger_sequence: int
+    ledger_head: str | None = Field(
+        default=None,
+        description="The ledger record appended, as SEQ:sha256:HASH: keep it, and check it with "
+        "`sundown ledger verify --expect-head` (a ledger cut short before it fails).",
+    )
 
 
 class RevokeParameters(SpecSource):
@@ -279,6 +294,11 @@ class RevokeResult(BaseModel):
     revoked: list[str]
     failed: list[str]
     ledger_sequence: int
+    ledger_head: str | None = Field(
+        default=None,
+        description="The ledger record appended, as SEQ:sha256:HASH: keep it, and check it with "
+        "`sundown ledger verify --expect-head` (a ledger cut short before it fails).",
+    )
 
 
 class RetentionParameters(LeasedSource):
@@ -302,3 +322,8 @@ class RetentionResult(BaseModel):
     failed: int
     receipt_url: str | None = None
     ledger_sequence: int | None = None
+    ledger_head: str | None = Field(
+        default=None,
+        description="The ledger record appended, as SEQ:sha256:HASH: keep it, and check it with "
+        "`sundown ledger verify --expect-head` (a ledger cut short before it fails).",
+    )

@@ -78,7 +78,7 @@ def _sweep(spec: SystemSpec, params: RetentionParameters) -> RetentionResult:
     if params.dry_run or not (totals["archive"].count or totals["purge"].count):
         return result
 
-    journal = Journal(open_evidence(spec), spec.name, plan.digest, root=ROOT)
+    journal = Journal(open_evidence(spec), spec.name, plan.digest, spec.keys.certificate, root=ROOT)
     if journal.done(DONE):  # the same plan was swept already (same inventory, same ages)
         data = journal.get(DONE)["data"]  # type: ignore[index]
         return RetentionResult.model_validate(data)
@@ -127,7 +127,8 @@ def _sweep(spec: SystemSpec, params: RetentionParameters) -> RetentionResult:
             f"{r['kept']} |"
             for r in rows
         )
-        + f"\n\nReceipt: `{receipt_url}` (ledger record {record.record.sequence})\n",
+        + f"\n\nReceipt: `{receipt_url}` (ledger record {record.record.sequence}, ledger head "
+        f"`{record.head}`)\n",
         key=artifact_key("retention-report", spec.name),
         description=f"Retention report of {spec.name}",
     )
@@ -139,6 +140,7 @@ def _sweep(spec: SystemSpec, params: RetentionParameters) -> RetentionResult:
             "failed": failed,
             "receipt_url": receipt_url,
             "ledger_sequence": record.record.sequence,
+            "ledger_head": record.head,
         }
     )
     journal.record(DONE, result.model_dump(mode="json"))

@@ -68,10 +68,14 @@ def revoke_credentials(params: RevokeParameters) -> RevokeResult:
             f"| {e.kind} `{e.identifier}` | {'yes' if e.verified else '**NO**'} | {e.method} |"
             for e in evidence_list
         )
-        + f"\n\nLedger record {record.record.sequence}.\n",
+        + f"\n\nLedger record {record.record.sequence} (ledger head `{record.head}`).\n",
         key=artifact_key("revoke", spec.name),
         description=f"Revocation of {spec.name}'s credentials",
     )
     return RevokeResult(
-        system=spec.name, revoked=revoked, failed=failed, ledger_sequence=record.record.sequence
+        system=spec.name,
+        revoked=revoked,
+        failed=failed,
+        ledger_sequence=record.record.sequence,
+        ledger_head=record.head,
     )

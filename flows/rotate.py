@@ -141,15 +141,16 @@ def _rotate(spec: SystemSpec, params: RotateParameters) -> RotateResult:
         + (f"versions below {retired} retired.\n\n" if retired else "old versions kept.\n\n")
         + "## Credentials\n\n"
         + ("\n".join(f"- {c}" for c in credentials) or "None declared.")
-        + f"\n\nReceipt `{object_url(evidence, key)}`, ledger record {record.record.sequence}.\n",
+        + f"\n\nReceipt `{object_url(evidence, key)}`, ledger record {record.record.sequence} "
+        f"(ledger head `{record.head}`).\n",
         key=artifact_key("rotate", spec.name),
         description=f"Key rotation of {spec.name}",
     )
     if failed:
         raise BackendError(
             f"{len(failed)} credential rotation step(s) of {spec.name} failed (the rest is "
-            f"done and recorded in ledger record {record.record.sequence}): "
-            + "; ".join(c for c in credentials if "FAILED" in c)
+            f"done and recorded in ledger record {record.record.sequence}, ledger head "
+            f"{record.head}): " + "; ".join(c for c in credentials if "FAILED" in c)
         )
     return RotateResult(
         system=spec.name,
@@ -161,6 +162,7 @@ def _rotate(spec: SystemSpec, params: RotateParameters) -> RotateResult:
         retired_below=retired,
         credentials=credentials,
         ledger_sequence=record.record.sequence,
+        ledger_head=record.head,
     )
 
 

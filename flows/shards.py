@@ -12,9 +12,11 @@ the shards from the approved plan and runs each as a child flow run of :func:`ru
 The journal (:mod:`flows.journal`) stays the only record of what was done: a shard reads the
 approved plan from the evidence location (digest-checked), skips every batch the journal records
 and journals each batch it purges, create-only. Its typed :class:`ShardResult` is journaled too
-(``shard-purge-L-FFFFFF``, ``shard-verify-L-000000``), and the parent gathers the results from
-the journal, so a shard that crashed, was retried, or ran twice never repeats a completed batch
-and the certificate is built from the journal exactly as without shards.
+(``shard-purge-L-FFFFFF``, ``shard-verify-L-000000``), signed like every record, and the parent
+gathers the results from the journal (verified), so a shard that crashed, was retried, or ran
+twice never repeats a completed batch and the certificate is built from the journal exactly as
+without shards. A shard verifies every record with the key its parameters name (the spec's
+certificate key) and works only for a plan with an approval record.
 
 Concurrency on each cloud account is bounded by a Prefect global concurrency limit named
 ``sundown-<scheme>-<account>`` (:func:`limit_name`): every purge batch holds one slot. Limits are
@@ -48,7 +50,7 @@ from sundown.store import ObjectStore
 
 from . import _execute, _steps
 from ._common import work_dir
-from .journal import Journal
+from .journal import APPROVED, Journal
 from .lease import check_held
 
 SHARD_FLOW = "run-shard"
@@ -111,6 +113,10 @@ class ShardParameters(BaseModel):
 
     operation: Operation
     evidence_url: str = Field(description="The evidence location holding the journal.")
+    certificate_key: str = Field(
+        description="The spec's certificate key (keys.certificate): every journal record the "
+        "shard reads must be signed by it, and it signs the records the shard writes."
+    )
     system: str
     plan_digest: str
     location: int = Field(ge=0)
@@ -286,6 +292,7 @@ def purge_shards(
                 ShardParameters(
                     operation="purge",
                     evidence_url=evidence_url,
+                    certificate_key=journal.signing_key,
                     system=plan.system,
                     plan_digest=plan.digest,
                     location=loc.index,
@@ -307,6 +314,7 @@ def verify_shards(
         ShardParameters(
             operation="verify",
             evidence_url=evidence_url,
+            certificate_key=journal.signing_key,
             system=plan.system,
             plan_digest=plan.digest,
             location=loc.index,
@@ -336,7 +344,7 @@ def run_shards(
             run_shard.with_options(flow_run_name=s.title)(s)
             if on_done is not None:
                 on_done(s)
-    fresh = Journal(journal.store, journal.system, journal.plan_digest)
+    fresh = journal.fresh()
     results = []
     for s in shards:
         record = fresh.get(s.step)
@@ -445,7 +453,19 @@ def run_shard(params: ShardParameters) -> ShardResult:
     from prefect.runtime import flow_run
 
     started = datetime.now(UTC)
-    journal = Journal(registry.open_store(params.evidence_url), params.system, params.plan_digest)
+    journal = Journal(
+        registry.open_store(params.evidence_url),
+        params.system,
+        params.plan_digest,
+        params.certificate_key,
+    )
+    # Reading verifies every record (signature, plan, step); a shard acts only for an approved
+    # plan, whose approval record its parent wrote and re-derived against the spec.
+    if not journal.done(APPROVED):
+        raise IntegrityError(
+            f"plan {params.plan_digest} of {params.system!r} has no approval record: a shard "
+            "purges or verifies only an approved plan; nothing was changed"
+        )
     recorded = journal.get(params.step)
     if recorded is not None:  # ran to the end before (a retried parent): same result
         return ShardResult.model_validate(recorded["data"])

@@ -30,6 +30,7 @@ from __future__ import annotations
 import enum
 import hashlib
 import json
+import re
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -249,10 +250,17 @@ class CertificateException(_Model):
 
 
 class SigningKeyRef(_Model):
-    """The certificate-signing key: its id and the SHA-256 of its SubjectPublicKeyInfo (DER)."""
+    """The certificate-signing key: its id, the SHA-256 of its SubjectPublicKeyInfo (DER) and
+    the public key itself (PEM). The key travels with the certificate so that a verifier who
+    pinned only its fingerprint can check the signature offline; it is never trusted for what
+    it is, only when its fingerprint is one the verifier trusts (``sundown.trust``). Absent
+    (not ``null``) in certificates signed before it was carried."""
 
     key_id: Text
     public_key_fingerprint: Digest
+    public_key: Annotated[str, StringConstraints(min_length=1, max_length=4096)] | None = Field(
+        default=None, exclude_if=lambda v: v is None
+    )
 
 
 class Certificate(_Model):
@@ -524,6 +532,16 @@ def public_key_fingerprint(public_key_pem: bytes) -> str:
     return "sha256:" + hashlib.sha256(der).hexdigest()
 
 
+_FINGERPRINT_IN_TEXT = re.compile(r"sha256:([0-9a-fA-F]{64})(?![0-9a-fA-F])")
+
+
+def key_id_fingerprints(key_id: str) -> set[str]:
+    """The public-key fingerprints a key id names in its text (``local://k#sha256:<hex>``
+    names one; ``vault://transit/k#v2`` none). A key id that names a fingerprint must name the
+    key that signed: anything else is a key id borrowed from another key."""
+    return {"sha256:" + m.lower() for m in _FINGERPRINT_IN_TEXT.findall(key_id)}
+
+
 def statement(cert: Certificate) -> dict[str, Any]:
     """The in-toto Statement v1 that carries the certificate."""
     hex_digest = cert.deletion_manifest.digest.removeprefix("sha256:")
@@ -555,9 +573,20 @@ def sign_certificate(cert: Certificate, signer: Signer) -> SignedCertificate:
         _check_not_destroyed(key_id, cert.keys_destroyed)
     except ValueError as exc:
         raise InputError(str(exc)) from exc
-    fingerprint = public_key_fingerprint(signer.public_key_pem())
+    pem = signer.public_key_pem()
+    fingerprint = public_key_fingerprint(pem)
+    named = key_id_fingerprints(key_id)
+    if named - {fingerprint}:
+        raise InputError(
+            f"signer key id {key_id!r} names {', '.join(sorted(named))}, but its public key is "
+            f"{fingerprint}"
+        )
     signed = cert.model_copy(
-        update={"signing": SigningKeyRef(key_id=key_id, public_key_fingerprint=fingerprint)}
+        update={
+            "signing": SigningKeyRef(
+                key_id=key_id, public_key_fingerprint=fingerprint, public_key=pem.decode("ascii")
+            )
+        }
     )
     signed = _validate(signed.model_dump(mode="json"), InputError)  # re-run every validator
     payload = canonical.dumps(statement(signed))
@@ -579,7 +608,7 @@ class VerifiedCertificate:
         manifest = "manifest digest checked" if self.manifest_checked else "manifest not checked"
         return (
             f"certificate {self.certificate.certificate_id} valid: {self.certificate.summary()}; "
-            f"signed by {self.key_id} ({self.key_fingerprint[:19]}...); "
+            f"signed by {self.key_id} ({self.key_fingerprint}); "
             f"envelope {self.envelope_digest}; {manifest}"
         )
 
@@ -644,6 +673,11 @@ def verify_certificate(
         )
     if not envelope.signatures:
         raise IntegrityError("signature: the envelope carries no signature")
+    if len(envelope.signatures) != 1:
+        raise IntegrityError(
+            f"signature: the envelope carries {len(envelope.signatures)} signatures; a "
+            "certificate carries exactly one"
+        )
     try:
         dsse.verify(envelope, public_key_pem)
     except IntegrityError as exc:
@@ -684,6 +718,22 @@ def verify_certificate(
             f"key mismatch: envelope keyid {sorted(key_ids)} differs from certificate field "
             f"signing.key_id {cert.signing.key_id!r}"
         )
+    named = key_id_fingerprints(cert.signing.key_id)
+    if named - {fingerprint}:
+        raise IntegrityError(
+            f"key mismatch: certificate field signing.key_id {cert.signing.key_id!r} names "
+            f"{', '.join(sorted(named))}, but the key that signed it is {fingerprint}"
+        )
+    if cert.signing.public_key is not None:
+        try:
+            carried = public_key_fingerprint(cert.signing.public_key.encode("ascii"))
+        except (InputError, UnicodeEncodeError) as exc:
+            raise IntegrityError(f"certificate field signing.public_key: {exc}") from exc
+        if carried != fingerprint:
+            raise IntegrityError(
+                f"key mismatch: certificate field signing.public_key is {carried}, the key that "
+                f"signed it is {fingerprint}"
+            )
     if manifest is not None:
         if manifest.digest != cert.deletion_manifest.digest:
             raise IntegrityError(

@@ -87,13 +87,23 @@ def load_public_key(pem: bytes) -> ec.EllipticCurvePublicKey:
 
 
 def verify(envelope: Envelope, public_key_pem: bytes) -> bytes:
-    """The payload if some signature verifies under the key; IntegrityError otherwise."""
+    """The payload if the envelope's one signature verifies under the key; IntegrityError
+    otherwise.
+
+    Every envelope Sundown reads (certificates, ledger records, OMS model-signing bundles) carries
+    exactly one signature: a second one, even a junk one next to a good one, is refused. It would
+    verify under "any signature suffices" rules while changing the envelope's bytes, and so the
+    envelope digest that the ledger binds (DSSE malleability)."""
     key = load_public_key(public_key_pem)
-    message = pae(envelope.payload_type, envelope.payload)
-    for _keyid, signature in envelope.signatures:
-        try:
-            key.verify(signature, message, ec.ECDSA(hashes.SHA256()))
-            return envelope.payload
-        except InvalidSignature:
-            continue
-    raise IntegrityError("DSSE signature does not verify with the given public key")
+    if len(envelope.signatures) != 1:
+        raise IntegrityError(
+            f"DSSE envelope carries {len(envelope.signatures)} signatures; exactly one is allowed"
+        )
+    ((_keyid, signature),) = envelope.signatures
+    try:
+        key.verify(
+            signature, pae(envelope.payload_type, envelope.payload), ec.ECDSA(hashes.SHA256())
+        )
+    except InvalidSignature:
+        raise IntegrityError("DSSE signature does not verify with the given public key") from None
+    return envelope.payload

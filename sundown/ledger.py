@@ -128,6 +128,31 @@ class StoredRecord:
     def name(self) -> str:
         return f"ledger record {self.record.sequence:0{SEQUENCE_DIGITS}d}"
 
+    @property
+    def head(self) -> str:
+        """``SEQ:sha256:HASH``: this record as a ledger head, the value to keep and later pass to
+        ``sundown ledger verify --expect-head`` (records 0..SEQ must still be exactly these)."""
+        return format_head(self.record.sequence, self.hash)
+
+
+_HEAD_RE = re.compile(r"^(\d{1,12}):(sha256:[0-9a-f]{64})$")
+
+
+def format_head(sequence: int, record_hash: str) -> str:
+    """``SEQ:sha256:HASH``."""
+    return f"{sequence}:{record_hash}"
+
+
+def parse_head(text: str) -> tuple[int, str]:
+    """(sequence, record hash) of a ``SEQ:sha256:HASH`` head. InputError naming the format."""
+    match = _HEAD_RE.match(text.strip().lower())
+    if not match:
+        raise InputError(
+            f"ledger head {text!r}: expected SEQ:sha256:HASH (a record number and its full "
+            "64-hex record hash, as printed when the record was appended)"
+        )
+    return int(match.group(1)), match.group(2)
+
 
 @dataclass(frozen=True)
 class LedgerReport:
@@ -138,18 +163,29 @@ class LedgerReport:
     head_hash: str
     pinned_key_id: str
     pinned_key_fingerprint: str
-    key_supplied: bool  # False: trust on first use of the genesis record
+    key_supplied: bool  # False: nothing checked the genesis pin (see sundown.trust)
     kinds: dict[str, int]
+    pinned_public_key: bytes = b""  # PEM pinned by record 0
+    expected_head: str | None = None  # the head checked with expect_head, if any
+    found: StoredRecord | None = None  # the first verified record holding find_evidence
+
+    @property
+    def head(self) -> str:
+        """``SEQ:sha256:HASH`` of the newest record."""
+        return format_head(self.records - 1, self.head_hash)
 
     def summary(self) -> str:
         trust = (
             "matches the supplied public key"
             if self.key_supplied
-            else "trust on first use: compare this fingerprint with one you hold"
+            else "pin not checked against a trusted key"
+        )
+        expected = (
+            f"; contains the expected head {self.expected_head}" if self.expected_head else ""
         )
         return (
-            f"ledger {self.url} valid: {self.records} record(s), head {self.head_hash}; "
-            f"signed by {self.pinned_key_id} ({self.pinned_key_fingerprint}, {trust})"
+            f"ledger {self.url} valid: {self.records} record(s), head {self.head}; "
+            f"signed by {self.pinned_key_id} ({self.pinned_key_fingerprint}, {trust}){expected}"
         )
 
 
@@ -165,6 +201,11 @@ def _parse(key: str, data: bytes) -> StoredRecord:
     label = f"ledger record {match.group(1)}" if match else f"ledger object {key}"
     try:
         envelope = dsse.Envelope.from_json(canonical.loads(data))
+        if len(envelope.signatures) != 1:
+            raise IntegrityError(
+                f"the envelope carries {len(envelope.signatures)} signatures; a record carries "
+                "exactly one"
+            )
         if envelope.payload_type != PAYLOAD_TYPE:
             raise IntegrityError(f"payloadType {envelope.payload_type!r} is not {PAYLOAD_TYPE}")
         if not canonical.is_canonical(envelope.payload):
@@ -336,10 +377,23 @@ class Ledger:
 
     # -- verifying --------------------------------------------------------------------------
 
-    def verify(self, public_key_pem: bytes | None = None) -> LedgerReport:
+    def verify(
+        self,
+        public_key_pem: bytes | None = None,
+        *,
+        expect_head: str | None = None,
+        find_evidence: str | None = None,
+    ) -> LedgerReport:
         """Check every record: names, sequence, signature under the pinned key, hash chain.
-        With ``public_key_pem``, record 0 must pin exactly that key. IntegrityError naming the
-        first broken record; NotFoundError for an empty ledger."""
+        With ``public_key_pem``, record 0 must pin exactly that key. With ``expect_head``
+        (``SEQ:sha256:HASH``, printed when a record was appended), record SEQ must exist with
+        exactly that hash: the newest records removed (truncation) or records up to it rewritten
+        fail. With ``find_evidence`` (a digest), the report's ``found`` is the first record whose
+        evidence digest it is, read in the same pass that verified it. IntegrityError naming the
+        first broken record; NotFoundError for an empty ledger (IntegrityError when a head was
+        expected)."""
+        expected = parse_head(expect_head) if expect_head is not None else None
+        found: StoredRecord | None = None
         previous: StoredRecord | None = None
         genesis: StoredRecord | None = None
         kinds: dict[str, int] = {}
@@ -385,8 +439,23 @@ class Ledger:
             _check_signature(stored, pinned_pem)
             if stored.record.signing_key_id not in {k for k, _ in stored.envelope.signatures}:
                 raise IntegrityError(f"{name}: envelope keyid differs from signing_key_id")
+            if expected is not None and number == expected[0] and stored.hash != expected[1]:
+                raise IntegrityError(
+                    f"{name}: its hash is {stored.hash}, not the expected head "
+                    f"{format_head(*expected)}: the ledger was rewritten up to the expected head"
+                )
             kinds[stored.record.kind.value] = kinds.get(stored.record.kind.value, 0) + 1
+            evidence = stored.record.evidence
+            if found is None and evidence is not None and evidence.digest == find_evidence:
+                found = stored
             previous = stored
+        count = 0 if previous is None else previous.record.sequence + 1
+        if expected is not None and count <= expected[0]:
+            raise IntegrityError(
+                f"the ledger at {self.url} holds {count} record(s), but the expected head is "
+                f"{format_head(*expected)}: record(s) {count} to {expected[0]} are missing "
+                "(truncated)"
+            )
         if previous is None or genesis is None:
             raise NotFoundError(f"the ledger at {self.url} has no records")
         return LedgerReport(
@@ -397,6 +466,9 @@ class Ledger:
             pinned_key_fingerprint=public_key_fingerprint(pinned_pem),
             key_supplied=public_key_pem is not None,
             kinds=kinds,
+            pinned_public_key=pinned_pem,
+            expected_head=format_head(*expected) if expected is not None else None,
+            found=found,
         )
 
 

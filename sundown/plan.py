@@ -22,6 +22,7 @@ import hashlib
 import hmac
 import json
 import re
+import unicodedata
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -40,8 +41,17 @@ from sundown.spec import (
     RetentionRule,
     SystemSpec,
     parse_store_url,
+    urls_overlap,
 )
-from sundown.store import Entry, EntryKind, HoldState, check_entry_key, check_key, has_dot_segment
+from sundown.store import (
+    SPECIAL_KINDS,
+    Entry,
+    EntryKind,
+    HoldState,
+    check_entry_key,
+    check_key,
+    has_dot_segment,
+)
 
 __all__ = [
     "PLAN_FORMAT",
@@ -56,13 +66,16 @@ __all__ = [
     "archive_key_for",
     "build_plan",
     "check_approval",
+    "check_approval_policy",
     "check_plan_approval",
+    "check_plan_scope",
     "hold_decision",
     "iter_plan_entries",
     "normalize_digest",
     "plan_locations",
     "read_plan",
     "retention_decision",
+    "same_person",
 ]
 
 PLAN_FORMAT = "sundown.plan/v1"
@@ -153,6 +166,10 @@ class LocationPlan(BaseModel):
     settings: StoreSettings | None = Field(
         default=None, description="Settings read at inventory time (None: not recorded)."
     )
+    root_absent: bool = Field(
+        default=False,
+        description="The root did not exist (allowed by may_be_absent): nothing found.",
+    )
 
     @property
     def total_found(self) -> Counts:
@@ -223,8 +240,11 @@ class Plan(BaseModel):
         ]
         for loc in self.locations:
             f = loc.total_found
+            found = _fmt(f)
+            if f.count == 0:
+                found = "nothing found" + (" (root absent)" if loc.root_absent else "")
             rows.append(
-                f"| `{loc.url}` | {loc.asset_class} | {_fmt(f)} | {_fmt(loc.archive)} | "
+                f"| `{loc.url}` | {loc.asset_class} | {found} | {_fmt(loc.archive)} | "
                 f"{_fmt(loc.purge)} | {_fmt(loc.held)} | {_fmt(loc.keep)} |"
             )
         rows.append(
@@ -481,6 +501,7 @@ def build_plan(
     credential_facts: Mapping[CredentialRef, bool] | None = None,
     credentials: Sequence[CredentialRef] | None = None,
     now: datetime | None = None,
+    absent_roots: Iterable[str] = (),
     settings: Mapping[str, StoreSettings] | None = None,
 ) -> Plan:
     """Write the plan file at ``path`` (atomically) and return its summary.
@@ -489,10 +510,22 @@ def build_plan(
     relative to the location); a missing or undeclared location is an InputError / ScopeError,
     as is an invalid key. ``key_facts`` maps a key URI to its :class:`KeyInfo` (``None``: the
     key does not exist); ``credential_facts`` maps a credential to whether it still exists.
-    Keys and credentials are planned for retirement only. ``settings`` maps a location URL to
-    the settings read with its inventory (recorded in the plan file and its digest)."""
+    Keys and credentials are planned for retirement only. ``absent_roots`` names locations
+    whose root does not exist; each must be marked ``may_be_absent`` in the spec (its inventory
+    must then be empty), and the plan records it. ``settings`` maps a location URL to the
+    settings read with its inventory (recorded in the plan file and its digest)."""
     now = _utc(now or datetime.now(UTC))
     refs = plan_locations(spec, kind)
+    absent: set[str] = set()
+    for url in absent_roots:
+        ref = spec.location(url)
+        if not ref.location.may_be_absent:
+            raise InputError(
+                f"{ref.field}: the root of {ref.url} does not exist, and the spec does not mark "
+                "the location may_be_absent (a misspelt or moved location must not be planned "
+                "as empty)"
+            )
+        absent.add(ref.url)
     by_url: dict[str, Iterable[Entry]] = {}
     for url, entries in inventories.items():
         try:
@@ -534,7 +567,9 @@ def build_plan(
         )
         for i, ref in enumerate(refs):
             found = _settings_for(settings, ref.url)
-            loc = _plan_location(spec, ref, i, by_url[ref.url], kind, now, w, found)
+            loc = _plan_location(
+                spec, ref, i, by_url[ref.url], kind, now, w, ref.url in absent, found
+            )
             plan.locations.append(loc)
         if kind == "retirement":
             plan.keys = _plan_keys(spec, key_facts or {})
@@ -563,6 +598,7 @@ def _plan_location(
     kind: PlanKind,
     now: datetime,
     w: _HashingWriter,
+    root_absent: bool = False,
     settings: StoreSettings | None = None,
 ) -> LocationPlan:
     cls = getattr(spec.assets, ref.asset_class)
@@ -576,6 +612,7 @@ def _plan_location(
         asset_class=ref.asset_class,
         classification=spec.classification_of(ref.asset_class),
         archive_to=spec.archive.target if archives and spec.archive else None,
+        root_absent=root_absent,
         settings=settings,
     )
     header: dict[str, Any] = {
@@ -593,6 +630,8 @@ def _plan_location(
         header["rule"] = rule.model_dump()
     else:
         header["on_retirement"] = cls.on_retirement
+    if root_absent:
+        header["root"] = "absent"
     w.write(header)
     archive_prefix = _archive_prefix(ref) if archives else ""
     # Plain integer tallies while streaming (hot loop); copied into the Counts models at the end.
@@ -612,6 +651,20 @@ def _plan_location(
         tally = found[entry.kind.value]
         tally[0] += 1
         tally[1] += size
+        if root_absent:
+            raise InputError(f"inventory of {ref.url}: entries listed under an absent root")
+        if entry.kind in SPECIAL_KINDS:
+            # Never followed, never deleted: it remains, and the plan and certificate say so.
+            why = f"{entry.kind.value} {entry.key}: not followed and not deleted; it remains"
+            pe = PlanEntry(
+                loc=index, key=entry.key, version_id=None, kind=entry.kind, size=size,
+                modified=entry.modified, is_latest=False, storage_class=None, hold=entry.hold,
+                disposition="held", reason=why,
+            )  # fmt: skip
+            w.write(pe.to_json())
+            t_held[0] += 1
+            t_held[1] += size
+            continue
         if kind == "retention":
             assert rule is not None
             archive, delete = retention_decision(rule, entry, now)
@@ -773,6 +826,7 @@ def read_plan(path: str | Path, expected_digest: str | None = None) -> Plan:
                         asset_class=obj["asset_class"],
                         classification=obj["classification"],
                         archive_to=obj["archive_to"],
+                        root_absent=obj.get("root") == "absent",
                         settings=StoreSettings.model_validate(obj["settings"])
                         if obj.get("settings") is not None
                         else None,
@@ -900,6 +954,47 @@ class Approval(BaseModel):
     approver: str = Field(min_length=1, max_length=200, description="Who approves (name).")
     role: str | None = Field(default=None, max_length=64, description="The approver's role.")
     approved_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    performer: str | None = Field(
+        default=None,
+        max_length=200,
+        description="Who performs the retirement: checked against the approver (separation of "
+        "duties) when given.",
+    )
+
+
+def same_person(a: str, b: str) -> bool:
+    """Whether two names name one person for separation of duties: compared after Unicode
+    NFKC normalization, ignoring case and all whitespace (``"Lee  Marchetti"`` is
+    ``"lee marchetti"`` is ``"LeeMarchetti"``)."""
+
+    def norm(name: str) -> str:
+        return "".join(unicodedata.normalize("NFKC", name).split()).casefold()
+
+    return norm(a) == norm(b)
+
+
+def check_approval_policy(
+    spec: SystemSpec, approver: str, role: str | None, performer: str | None
+) -> None:
+    """InputError unless the approver's role is one the spec's approval policy allows (when it
+    lists roles) and, unless ``approval.allow_self_approval``, the approver is not the performer
+    (separation of duties; ``performer`` None: not checked)."""
+    roles = spec.approval.roles
+    if roles and role not in roles:
+        raise InputError(
+            f"approver {approver!r} has role {role!r}, but the spec of "
+            f"{spec.name!r} requires one of: {', '.join(roles)}"
+        )
+    if (
+        performer is not None
+        and not spec.approval.allow_self_approval
+        and same_person(approver, performer)
+    ):
+        raise InputError(
+            f"approver {approver!r} is also the performer {performer!r}: the spec of "
+            f"{spec.name!r} requires separation of duties (a retirement is approved by someone "
+            "other than the person who performs it)"
+        )
 
 
 def check_plan_approval(
@@ -907,18 +1002,15 @@ def check_plan_approval(
 ) -> None:
     """:func:`check_approval` with the spec's approval policy: the plan must belong to this spec
     (same spec digest), the approver's role must be one the spec allows (when it lists roles),
-    and the approval must be younger than ``approval.max_age_hours``."""
+    the approver must not be the performer (unless the spec allows self-approval; checked when
+    ``approval.performer`` is given), and the approval must be younger than
+    ``approval.max_age_hours``."""
     if plan.spec_digest != spec.digest():
         raise InputError(
             f"plan {plan.digest} was made from another version of the spec of {spec.name!r} "
             f"(spec digest {plan.spec_digest}, now {spec.digest()}): plan again"
         )
-    roles = spec.approval.roles
-    if roles and approval.role not in roles:
-        raise InputError(
-            f"approver {approval.approver!r} has role {approval.role!r}, but the spec of "
-            f"{spec.name!r} requires one of: {', '.join(roles)}"
-        )
+    check_approval_policy(spec, approval.approver, approval.role, approval.performer)
     check_approval(
         plan.digest,
         approval.plan_digest,
@@ -926,3 +1018,126 @@ def check_plan_approval(
         max_age=timedelta(hours=spec.approval.max_age_hours),
         now=now,
     )
+
+
+# --------------------------------------------------------------------------------------------
+# A stored plan against the current spec (resume re-derives, never trusts)
+
+
+def check_plan_scope(path: str | Path, expected_digest: str, spec: SystemSpec) -> Plan:
+    """The plan file at ``path`` (digest-checked as :func:`read_plan` does), once everything it
+    would act on lies inside ``spec`` by the planning rules: a retirement plan of this system,
+    made from this spec version, with exactly the spec's locations in planning order (same URL,
+    asset class, classification and archive target: a wider or a sibling prefix is not the
+    spec's location), every entry key inside its location (no ``..``, no absolute key), archive
+    keys where :func:`archive_key_for` puts them, governance bypass only where the spec allows
+    it, exactly the keys the spec destroys and only credentials the spec declares.
+
+    A plan read back from the evidence location is untrusted input: ScopeError naming what
+    differed (IntegrityError for a changed or malformed file). Reads the file twice, streamed."""
+    plan = read_plan(path, expected_digest)
+    where = f"plan {plan.digest}"
+    problems: list[str] = []
+    if plan.kind != "retirement":
+        problems.append(f"it is a {plan.kind} plan, not a retirement plan")
+    if plan.system != spec.name:
+        problems.append(f"it retires system {plan.system!r}, not {spec.name!r}")
+    if plan.spec_digest != spec.digest():
+        problems.append(
+            f"it was made from spec digest {plan.spec_digest}, not the current {spec.digest()}"
+        )
+    if plan.owner != spec.owner:
+        problems.append(f"it names owner {plan.owner!r}, the spec {spec.owner!r}")
+    if plan.allow_governance_bypass and not spec.allow_governance_bypass:
+        problems.append("it bypasses governance retention, which the spec does not allow")
+    refs = plan_locations(spec)
+    for i, loc in enumerate(plan.locations):
+        ref = refs[i] if i < len(refs) else None
+        if loc.index != i:
+            problems.append(f"its location {i} is numbered {loc.index}")
+        elif ref is None or loc.url != ref.url:
+            problems.append(f"its location {i} {loc.url} is {_scope_of(spec, loc.url, ref)}")
+        else:
+            archives = spec.archive.target if _archives(spec, ref) and spec.archive else None
+            expected = (ref.asset_class, spec.classification_of(ref.asset_class), archives)
+            found = (loc.asset_class, loc.classification, loc.archive_to)
+            if found != expected:
+                problems.append(
+                    f"its location {i} {loc.url} has (asset class, classification, archive "
+                    f"target) {found}, the spec {expected}"
+                )
+    if len(plan.locations) < len(refs):
+        missing = ", ".join(r.url for r in refs[len(plan.locations) :])
+        problems.append(f"it leaves out the spec's location(s) {missing}")
+    expected_keys = spec.keys_to_destroy()
+    planned_keys = [(k.uri, k.role) for k in plan.keys]
+    for uri, role in planned_keys:
+        if (uri, role) not in expected_keys:
+            problems.append(f"it destroys key {uri} ({role}), which the spec does not destroy")
+    if not problems and planned_keys != expected_keys:
+        problems.append(
+            f"it destroys keys {[u for u, _ in planned_keys]}, the spec "
+            f"{[u for u, _ in expected_keys]}"
+        )
+    declared = {(r.kind, r.id): r.action for r in spec.credential_refs()}
+    seen: set[tuple[str, str]] = set()
+    for c in plan.credentials:
+        if declared.get((c.kind, c.id)) != c.action or (c.kind, c.id) in seen:
+            problems.append(
+                f"it revokes credential {c.kind} {c.id[:200]!r} ({c.action[:100]}), which is "
+                "not a credential the spec declares"
+                + (" (listed twice)" if (c.kind, c.id) in seen else "")
+            )
+        seen.add((c.kind, c.id))
+    if problems:
+        raise ScopeError(
+            f"{where} does not lie inside the current spec of {spec.name!r}: "
+            + "; ".join(problems[:5])
+            + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
+            + ". Nothing was changed"
+        )
+    prefixes = {i: _archive_prefix(r) for i, r in enumerate(refs)}
+    for e in iter_plan_entries(path, plan.digest):
+        url = plan.locations[e.loc].url if 0 <= e.loc < len(plan.locations) else None
+        if url is None:
+            raise ScopeError(f"{where}: an entry names location {e.loc}, which it does not have")
+        try:
+            check_key(e.key)
+        except InputError as exc:
+            raise ScopeError(f"{where}: an entry of {url} is outside it: {exc}") from None
+        if e.archive_key is not None and (
+            plan.locations[e.loc].archive_to is None
+            or e.archive_key != f"{prefixes[e.loc]}/{e.key}"
+        ):
+            raise ScopeError(
+                f"{where}: entry {e.key!r} of {url} archives to {e.archive_key!r}, not where "
+                "the spec's archive rules put it"
+            )
+        if e.bypass_governance and not spec.allow_governance_bypass:
+            raise ScopeError(
+                f"{where}: entry {e.key!r} of {url} bypasses governance retention, which the "
+                "spec does not allow"
+            )
+    return plan
+
+
+def _archives(spec: SystemSpec, ref: LocationRef) -> bool:
+    return getattr(spec.assets, ref.asset_class).on_retirement == "archive"
+
+
+def _scope_of(spec: SystemSpec, url: str, ref: LocationRef | None) -> str:
+    """Why a planned location URL is not the spec's location ``ref``, in words."""
+    try:
+        norm = parse_store_url(url).url
+    except ValueError:
+        return "not a store URL"
+    for r in spec.locations():
+        if r.url == norm:
+            return f"the spec's {r.field}, out of planning order"
+        if urls_overlap(r.url, norm):
+            return (
+                f"not a location of the spec: it overlaps {r.url} ({r.field}) but is not it "
+                "(path boundary: a wider or a sibling prefix is another location)"
+            )
+    expected = f" (the spec's is {ref.url})" if ref is not None else ""
+    return f"not a location of the spec{expected}"

@@ -62,15 +62,19 @@ class Rendering:
 
     certificate: Certificate
     envelope_digest: str
-    verified_with: str | None  # e.g. "public key sha256:ab.. (supplied)"; None: not verified
+    verified_with: str | None  # e.g. "public key sha256:<64 hex> (supplied)"; None: not verified
+    ledger_head: str | None = None  # "SEQ:sha256:HASH" once the certificate is in the ledger
 
 
-def rendering_of(verified: VerifiedCertificate, trust: str = "supplied") -> Rendering:
+def rendering_of(
+    verified: VerifiedCertificate, trust: str = "supplied", *, ledger_head: str | None = None
+) -> Rendering:
     """The rendering input for a certificate that passed :func:`verify_certificate`."""
     return Rendering(
         verified.certificate,
         verified.envelope_digest,
         f"public key {verified.key_fingerprint} ({trust})",
+        ledger_head,
     )
 
 
@@ -122,6 +126,11 @@ def _size(n: int) -> str:
 
 def _counts(c: Counts) -> str:
     return f"{c.objects:,} obj / {c.versions:,} ver / {_size(c.bytes)}"
+
+
+def _found(c: Counts) -> str:
+    """A location's found counts; "nothing found" when inventory found no copy at all."""
+    return "nothing found" if c.versions == 0 and c.objects == 0 else _counts(c)
 
 
 def _totals(cert: Certificate, attr: str) -> Counts:
@@ -311,7 +320,7 @@ def _location_detail(loc: LocationRecord, index: int, s: _Styles, width: float) 
             f"versioning: {loc.settings.versioning}; soft delete: {loc.settings.soft_delete}; "
             f"object lock: {loc.settings.object_lock}",
         ),
-        ("Found", _counts(loc.found)),
+        ("Found", _found(loc.found)),
         ("Purged", _counts(loc.purged)),
         ("Archived", _counts(loc.archived)),
         ("Held (not deleted)", _counts(loc.held)),
@@ -396,7 +405,7 @@ def _build_story(r: Rendering, s: _Styles, width: float) -> list[Any]:
             [
                 str(i),
                 _uri(loc.uri, s.mono, 0.235 * width),
-                _counts(loc.found),
+                _found(loc.found),
                 _counts(loc.purged),
                 _counts(loc.archived),
                 _counts(loc.held),
@@ -529,9 +538,15 @@ def _signatures(r: Rendering, s: _Styles, width: float) -> KeepTogether:
         ("Algorithm", "ECDSA P-256 with SHA-256 over the DSSE v1 pre-authentication encoding"),
         ("Verification", verified),
     ]
+    if r.ledger_head:
+        rows.append(("Ledger head", r.ledger_head))
     qr_size = 30 * mm
     info = _kv_table(
-        rows, s, width - qr_size - 4 * mm, {"Envelope SHA-256", "Public key SHA-256"}, 0.2
+        rows,
+        s,
+        width - qr_size - 4 * mm,
+        {"Envelope SHA-256", "Public key SHA-256", "Ledger head"},
+        0.2,
     )
     qr = Table(
         [[_qr(r.envelope_digest, qr_size)], [_p("envelope SHA-256", s.caption)]],
@@ -685,7 +700,7 @@ def certificate_markdown(r: Rendering) -> str:
     ]
     for loc in cert.locations:
         out.append(
-            f"| `{_md(loc.uri)}` | {_counts(loc.found)} | {_counts(loc.purged)} | "
+            f"| `{_md(loc.uri)}` | {_found(loc.found)} | {_counts(loc.purged)} | "
             f"{_counts(loc.archived)} | {_counts(loc.held)} | "
             f"{loc.sanitization.category.value}: {_md(loc.sanitization.method)} | "
             f"{loc.verification.result.value}: {_md(loc.verification.details)} | "
@@ -736,6 +751,14 @@ def certificate_markdown(r: Rendering) -> str:
             f"Signature verified with {_md(r.verified_with)}."
             if r.verified_with
             else "Signature **not verified** when rendered: run `sundown certificate verify`."
+        ),
+        *(
+            [
+                f"- Ledger head after recording this certificate: `{r.ledger_head}` (keep it: "
+                "`sundown ledger verify --expect-head` shows a ledger cut short before it)"
+            ]
+            if r.ledger_head
+            else []
         ),
         "",
     ]

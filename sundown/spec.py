@@ -13,7 +13,9 @@ evidence goes. Every destructive operation is scoped by it.
 - :func:`check_no_overlap` refuses two specs that share a location, a key that one of them
   destroys, or a credential that one of them revokes.
 - :func:`urls_overlap` is the path-boundary test: ``s3://b/models/a`` and ``s3://b/models/ab`` do
-  not overlap; ``s3://b/models`` and ``s3://b/models/a`` do.
+  not overlap; ``s3://b/models`` and ``s3://b/models/a`` do. The overlap rules compare both the
+  text and, for ``file://``, the real paths (:func:`real_store_url`), so a symbolic link cannot
+  hide an overlap; :func:`symlink_on_path` finds the link that planning refuses.
 
 The schema is documented in ``docs/spec.md``.
 """
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import os
 import re
 import types
 import typing
@@ -212,6 +215,49 @@ def urls_overlap(a: str | ParsedStoreURL, b: str | ParsedStoreURL) -> bool:
     return pa.parts[:n] == pb.parts[:n]
 
 
+def real_store_url(url: str | ParsedStoreURL) -> ParsedStoreURL:
+    """The URL with, for ``file://``, every symbolic link on the path resolved
+    (``os.path.realpath``: the parts that exist are resolved, the rest kept as written); cloud
+    URLs unchanged. Overlap checks compare these, so ``alias/evalset -> shared/evalset`` is
+    seen to overlap ``shared/evalset``."""
+    p = url if isinstance(url, ParsedStoreURL) else parse_store_url(url)
+    if p.scheme != "file":
+        return p
+    real = os.path.realpath("/" + p.prefix)
+    parts = tuple(s for s in real.split("/") if s)
+    return ParsedStoreURL("file", "", parts) if parts else p
+
+
+def symlink_on_path(url: str | ParsedStoreURL) -> tuple[str, str] | None:
+    """For a ``file://`` URL: the first component of its path (an ancestor or the location
+    itself) that is a symbolic link, and where it points; None when there is none (or the URL
+    is not ``file://``). Planning refuses such a location (docs/decisions.md)."""
+    p = url if isinstance(url, ParsedStoreURL) else parse_store_url(url)
+    if p.scheme != "file":
+        return None
+    path = Path("/")
+    for part in p.parts:
+        path = path / part
+        if path.is_symlink():
+            try:
+                target = os.readlink(path)
+            except OSError:
+                target = "?"
+            return str(path), target
+    return None
+
+
+def _overlap_note(a: str, b: str) -> str | None:
+    """None when ``a`` and ``b`` do not overlap; "" when their text does; otherwise a note
+    naming the resolved paths through which they do (file:// through symbolic links)."""
+    if urls_overlap(a, b):
+        return ""
+    ra, rb = real_store_url(a), real_store_url(b)
+    if urls_overlap(ra, rb):
+        return f" (through symbolic links: {ra.url} and {rb.url})"
+    return None
+
+
 def _paths_overlap(a: str, b: str) -> bool:
     """Path-boundary overlap of two ``/``-separated paths (Vault lease prefixes, KV paths)."""
     pa, pb = a.strip("/").split("/"), b.strip("/").split("/")
@@ -372,6 +418,11 @@ class StoreLocation(_Model):
     whole_bucket: bool = Field(
         default=False,
         description="Must be true when the URL names a whole bucket or container (no prefix).",
+    )
+    may_be_absent: bool = Field(
+        default=False,
+        description="A missing root (file:// folder, bucket or container) is 'nothing found' "
+        "instead of an error at planning.",
     )
 
     @model_validator(mode="after")
@@ -550,6 +601,11 @@ class ApprovalPolicy(_Model):
     )
     max_age_hours: Annotated[int, Field(ge=1, le=24 * 30)] = Field(
         default=24, description="An approval older than this is refused."
+    )
+    allow_self_approval: bool = Field(
+        default=False,
+        description="Allow the performer of a retirement to approve it too (default: the "
+        "approver must be another person; names compare ignoring case and whitespace).",
     )
 
 
@@ -776,12 +832,13 @@ class SystemSpec(_Model):
             problem("assets", "declares no asset class: a system has at least one location")
         for i, a in enumerate(refs):
             for b in refs[i + 1 :]:
-                if urls_overlap(a.url, b.url):
+                note = _overlap_note(a.url, b.url)
+                if note is not None:
                     same = "is the same location as" if a.url == b.url else "overlaps"
                     problem(
                         b.field,
-                        f"{b.url} {same} {a.url} ({a.field}): locations of one spec must not "
-                        "overlap (path-boundary: s3://b/m overlaps s3://b/m/a, not s3://b/ma)",
+                        f"{b.url} {same} {a.url} ({a.field}){note}: locations of one spec must "
+                        "not overlap (path-boundary: s3://b/m overlaps s3://b/m/a, not s3://b/ma)",
                     )
 
         needs_archive = [
@@ -798,21 +855,26 @@ class SystemSpec(_Model):
             )
         if self.archive is not None:
             for ref in refs:
-                if urls_overlap(self.archive.target, ref.url):
+                note = _overlap_note(self.archive.target, ref.url)
+                if note is not None:
                     problem(
                         "archive.target",
-                        f"{self.archive.target} overlaps {ref.url} ({ref.field}): the archive "
-                        "would be purged with the data it archives",
+                        f"{self.archive.target} overlaps {ref.url} ({ref.field}){note}: the "
+                        "archive would be purged with the data it archives",
                     )
         if self.evidence is not None:
             for ref in refs:
-                if urls_overlap(self.evidence, ref.url):
+                note = _overlap_note(self.evidence, ref.url)
+                if note is not None:
                     problem(
                         "evidence",
-                        f"{self.evidence} overlaps {ref.url} ({ref.field}): evidence would be "
-                        "purged with the system",
+                        f"{self.evidence} overlaps {ref.url} ({ref.field}){note}: evidence would "
+                        "be purged with the system",
                     )
-            if self.archive is not None and urls_overlap(self.evidence, self.archive.target):
+            if (
+                self.archive is not None
+                and _overlap_note(self.evidence, self.archive.target) is not None
+            ):
                 problem(
                     "evidence",
                     f"{self.evidence} overlaps the archive target {self.archive.target}: keep "
@@ -919,9 +981,10 @@ def _cross_conflicts(a: SystemSpec, b: SystemSpec) -> list[str]:
         b_urls.append((b.evidence, "evidence"))
     for ref in a.locations():
         for url, field in b_urls:
-            if urls_overlap(ref.url, url):
+            note = _overlap_note(ref.url, url)
+            if note is not None:
                 out.append(
-                    f"{a.name}: {ref.field} {ref.url} overlaps {b.name}'s {field} {url} "
+                    f"{a.name}: {ref.field} {ref.url} overlaps {b.name}'s {field} {url}{note} "
                     "(purging one would purge the other)"
                 )
     b_keys = {

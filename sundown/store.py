@@ -43,6 +43,16 @@ class EntryKind(enum.StrEnum):
     SNAPSHOT = "snapshot"  # Azure blob snapshot
     SOFT_DELETED = "soft_deleted"  # GCS soft-deleted generation, Azure soft-deleted blob
     MULTIPART_UPLOAD = "multipart_upload"  # incomplete multipart upload (version_id: upload id)
+    # Not data a store can purge: reported so that they are never skipped silently (file://)
+    SYMLINK = "symlink"  # a symbolic link inside the location: never followed, never deleted
+    FIFO = "fifo"  # a named pipe: never opened
+    SOCKET = "socket"
+    DEVICE = "device"  # a character or block device
+
+
+#: Kinds that an inventory reports but a retirement neither follows nor deletes: they remain,
+#: and the plan and the certificate say so (docs/spec.md, "Locations").
+SPECIAL_KINDS = frozenset({EntryKind.SYMLINK, EntryKind.FIFO, EntryKind.SOCKET, EntryKind.DEVICE})
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import base64
+import copy
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -15,6 +17,9 @@ from sundown import canonical, registry
 from sundown.certificate import (
     CERTIFICATE_NAME,
     MANIFEST_NAME,
+    PREDICATE_TYPE,
+    STATEMENT_TYPE,
+    public_key_fingerprint,
     sample_certificate,
     sign_certificate,
     write_manifest,
@@ -62,7 +67,7 @@ def test_verify_ok_with_manifest(evidence: Path, capsys: pytest.CaptureFixture[s
     assert out.startswith("OK certificate DC-fraud-scorer-v3-20250630-0001 valid:")
     assert "status complete with exceptions" in out
     assert "manifest digest checked" in out
-    assert "trusted key supplied signing.pub.pem" in out
+    assert "key trusted: public key signing.pub.pem" in out
 
 
 def test_verify_without_manifest_says_so(
@@ -123,10 +128,12 @@ def test_verify_names_a_key_mismatch_and_bad_input(
 ) -> None:
     other = tmp_path / "other.pem"
     other.write_bytes(LocalSigner().public_key_pem())
+    real = public_key_fingerprint(Path(_key(evidence)).read_bytes())
     code, _, err = _run(capsys, "certificate", "verify", str(evidence), "--public-key", str(other))
-    assert code == 3 and "IntegrityError: key mismatch" in err
-    code, _, err = _run(capsys, "certificate", "verify", str(evidence))
-    assert code == 2 and "no trusted public key: pass --public-key PEM" in err
+    assert code == 3
+    assert f"UntrustedKeyError: signature valid under {real}, but nothing you trust" in err
+    code, _, err = _run(capsys, "certificate", "verify", str(evidence))  # no anchor at all
+    assert code == 3 and f"nothing you trust vouches for {real}; no trust anchor" in err
     (tmp_path / "junk.json").write_text("not json")
     code, _, err = _run(
         capsys, "certificate", "verify", str(tmp_path / "junk.json"), "--public-key", str(other)
@@ -149,17 +156,40 @@ def test_verify_trusts_the_key_pinned_by_the_ledger(
         evidence.as_uri(),
         signer,
     )
-    code, out, _ = _run(capsys, "certificate", "verify", str(evidence))
-    assert code == 0
-    assert f"trusted key pinned by the ledger {(sundown_home / 'ledger').as_uri()}" in out
+    url = (sundown_home / "ledger").as_uri()
+    fingerprint = public_key_fingerprint(signer.public_key_pem())
+    # the ledger alone is evidence, not an anchor
+    code, out, err = _run(capsys, "certificate", "verify", str(evidence), "--ledger", url)
+    assert code == 3 and f"nothing you trust vouches for {fingerprint}" in err
+    # with an anchor, the ledger is checked as evidence too
+    code, out, _ = _run(
+        capsys,
+        "certificate",
+        "verify",
+        str(evidence),
+        "--fingerprint",
+        fingerprint,
+        "--ledger",
+        url,
+    )
+    assert code == 0, out
+    assert (
+        f"key trusted: --fingerprint; recorded in ledger {url} record 1 (ledger head 1:sha256:"
+        in out
+    )
 
     # a ledger pinning another key refuses the certificate
-    other = tmp_path_ledger = evidence.parent.parent / "other-ledger"
-    Ledger(registry.open_store(other.as_uri())).initialise(LocalSigner())
+    other = evidence.parent.parent / "other-ledger"
+    stranger = LocalSigner()
+    Ledger(registry.open_store(other.as_uri())).initialise(stranger)
     code, _, err = _run(
-        capsys, "certificate", "verify", str(evidence), "--ledger", tmp_path_ledger.as_uri()
+        capsys, "certificate", "verify", str(evidence), "--ledger", other.as_uri(),
+        "--fingerprint", fingerprint,
+    )  # fmt: skip
+    assert code == 3
+    assert (
+        f"its genesis pins {public_key_fingerprint(stranger.public_key_pem())}, but nothing" in err
     )
-    assert code == 3 and "key mismatch" in err
 
 
 def test_render_pdf_and_markdown(
@@ -244,13 +274,16 @@ def test_ledger_list_and_verify(
     assert code == 0 and len(lines) == 5
     assert "genesis" in lines[0] and "decommission" in lines[3]
     assert lines[-1] == f"4 record(s) in {url} (listed, not verified)"
-    code, out, _ = _run(capsys, "ledger", "verify", "--ledger", url)
-    assert code == 0 and out.startswith(f"OK ledger {url} valid: 4 record(s)")
-    assert "1 decommission, 1 deploy, 1 genesis, 1 rotate" in out
+    code, out, err = _run(capsys, "ledger", "verify", "--ledger", url)
+    fingerprint = public_key_fingerprint(signer.public_key_pem())
+    assert code == 3 and "chain valid (4 record(s), head 3:sha256:" in err
+    assert f"its genesis pins {fingerprint}, but nothing you trust vouches for" in err
     pem = tmp_path / "k.pem"
     pem.write_bytes(signer.public_key_pem())
     code, out, _ = _run(capsys, "ledger", "verify", "--ledger", url, "--public-key", str(pem))
-    assert code == 0 and "matches the supplied public key" in out
+    assert code == 0 and out.startswith(f"OK ledger {url} valid: 4 record(s), head 3:sha256:")
+    assert f"({fingerprint}, trusted: public key k.pem)" in out
+    assert "1 decommission, 1 deploy, 1 genesis, 1 rotate" in out
 
     record = tmp_path / "ledger" / "records" / "000000000002.json"
     envelope = json.loads(record.read_bytes())
@@ -258,7 +291,7 @@ def test_ledger_list_and_verify(
     payload["subject"] = "nothing to see"
     envelope["payload"] = base64.b64encode(canonical.dumps(payload)).decode()
     record.write_bytes(canonical.dumps(envelope))
-    code, out, err = _run(capsys, "ledger", "verify", "--ledger", url)
+    code, out, err = _run(capsys, "ledger", "verify", "--ledger", url, "--public-key", str(pem))
     assert (code, out) == (3, "")
     assert "ledger record 000000000002 (records/000000000002.json): signature" in err
 
@@ -283,7 +316,7 @@ def test_the_installed_command_exits_without_traceback(evidence: Path, tmp_path:
     )
     assert done.returncode == 3
     assert done.stdout == ""
-    assert done.stderr.startswith("sundown: error: IntegrityError: key mismatch")
+    assert done.stderr.startswith("sundown: error: UntrustedKeyError: signature valid under")
     assert "Traceback" not in done.stderr
 
 
@@ -295,35 +328,51 @@ def _doc_script(doc: str, heading: str) -> str:
     return after[start : after.index("```\n", start)]
 
 
-def _bash(script: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+def _bash(script: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
     for tool in ("jq", "openssl", "base64", "sha256sum"):
         if shutil.which(tool) is None:
             pytest.fail(f"{tool} is missing: run scripts/setup-test-env")
     return subprocess.run(
-        ["bash", "-euo", "pipefail", "-c", script], cwd=cwd, capture_output=True, text=True
+        ["bash", "-euo", "pipefail", "-c", script],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
     )
 
 
 def test_documented_openssl_procedure_verifies_a_certificate(evidence: Path) -> None:
-    (evidence.parent / "signing.pub.pem").write_bytes(
-        (evidence.parent.parent / "signing.pub.pem").read_bytes()
-    )
+    trusted = public_key_fingerprint(Path(_key(evidence)).read_bytes())
     script = _doc_script("certificate.md", "## Verifying with nothing but a DSSE implementation")
-    done = _bash(script, evidence.parent)
+    done = _bash(script, evidence.parent, TRUSTED=trusted)
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert lines[0] == "Verified OK"
-    assert lines[3] == lines[4]  # fingerprint of the trusted key == fingerprint inside
-    assert lines[5] == lines[6]  # envelope keyid == signed key id
-    assert lines[7] == lines[8]  # manifest sha256 == subject digest
-    assert lines[9].strip() == lines[10]  # manifest lines == entries
+    assert lines[1:3] == [STATEMENT_TYPE, PREDICATE_TYPE]
+    assert lines[3] == lines[4]  # manifest sha256 == subject digest
+    assert lines[5].strip() == lines[6]  # manifest lines == entries
+    assert lines[7] == canonical.sha256_digest(evidence.read_bytes())  # the envelope digest
 
+    # another key's fingerprint as the anchor: refused before any signature check
+    other = public_key_fingerprint(LocalSigner().public_key_pem())
+    done = _bash(script, evidence.parent, TRUSTED=other)
+    assert done.returncode != 0 and "Verified OK" not in done.stdout
+    # no anchor at all: refused
+    done = _bash(script, evidence.parent)
+    assert done.returncode != 0 and "TRUSTED" in done.stderr
+    # a junk second signature: refused
     envelope = json.loads(evidence.read_bytes())
+    good = copy.deepcopy(envelope)
+    envelope["signatures"].append({"keyid": "x", "sig": "AAAA"})
+    evidence.write_bytes(canonical.dumps(envelope))
+    assert _bash(script, evidence.parent, TRUSTED=trusted).returncode != 0
+    # an altered certificate: the signature fails
+    envelope = good
     stmt = json.loads(base64.b64decode(envelope["payload"]))
     stmt["predicate"]["status"] = "complete"
     envelope["payload"] = base64.b64encode(canonical.dumps(stmt)).decode()
     evidence.write_bytes(canonical.dumps(envelope))
-    done = _bash(script, evidence.parent)
+    done = _bash(script, evidence.parent, TRUSTED=trusted)
     assert done.returncode != 0 and "Verification failure" in done.stdout + done.stderr
 
 
@@ -332,13 +381,23 @@ def test_documented_openssl_procedure_verifies_a_ledger(
 ) -> None:
     folder = tmp_path / "ledger"
     ledger = Ledger(registry.open_store(folder.as_uri()))
-    for kind in ("deploy", "rotate", "decommission"):
-        ledger.append(kind, "system demo", "sha256:" + "cd" * 32, "file:///e", signer)
+    heads = [
+        ledger.append(kind, "system demo", "sha256:" + "cd" * 32, "file:///e", signer).head
+        for kind in ("deploy", "rotate", "decommission")
+    ]
+    trusted = public_key_fingerprint(signer.public_key_pem())
     script = _doc_script("ledger.md", "## Verifying with openssl and jq only")
-    done = _bash(script, folder)
+    done = _bash(script, folder, TRUSTED=trusted, EXPECT_HEAD=heads[1])
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == f"OK: 4 records, head {ledger.verify().head_hash}"
+    assert done.stdout.strip() == f"OK: 4 records, head {ledger.verify().head}"
     assert (folder / "pinned.pem").read_bytes() == signer.public_key_pem()
+    other = public_key_fingerprint(LocalSigner().public_key_pem())
+    assert _bash(script, folder, TRUSTED=other).returncode != 0  # not the key you trust
+    assert _bash(script, folder).returncode != 0  # no anchor
 
+    (folder / "records" / "000000000003.json").unlink()  # truncated: only the head shows it
+    assert _bash(script, folder, TRUSTED=trusted).returncode == 0
+    assert _bash(script, folder, TRUSTED=trusted, EXPECT_HEAD=heads[2]).returncode != 0
     (folder / "records" / "000000000002.json").unlink()
-    assert _bash(script, folder).returncode != 0
+    (folder / "records" / "000000000003.json").write_bytes(b"{}")
+    assert _bash(script, folder, TRUSTED=trusted).returncode != 0  # a gap

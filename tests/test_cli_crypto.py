@@ -92,6 +92,8 @@ def test_round_trip_with_urls_and_bound_artifact(
         "local://cli-test",
         "--system",
         "fraud",
+        "--artifact-path",
+        "weights/model.safetensors",
         "--artifact-version",
         "7",
         enc_url,

@@ -50,13 +50,25 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
         assert not any(p.is_file() for p in (stores / gone).rglob("*")), gone
     archived = sorted(p.name for p in (stores / "archive").rglob("*") if p.is_file())
     assert "reviews-2024.parquet" in archived and "model-00001-of-00002.safetensors" in archived
-    # the certificate verifies offline with the exported key, through the CLI too
+    # the certificate verifies offline with the exported key as anchor and the ledger as
+    # evidence up to the head the demo printed, through the CLI too; without an anchor it does not
+    head = re.search(r"  ledger head: (\d+:sha256:[0-9a-f]{64})", out)
+    assert head, out
+    for prefix in ("deployed", "KEK v1 -> v2", "retention"):
+        assert re.search(rf"{prefix}.*ledger head \d+:sha256:[0-9a-f]{{64}}", out), prefix
     check = subprocess.run(
         [sys.executable, "-m", "sundown", "certificate", "verify", str(cert),
-         "--public-key", str(life / "certificate-signing.pub.pem")],
+         "--public-key", str(life / "certificate-signing.pub.pem"),
+         "--ledger", (life / "evidence").as_uri(), "--expect-head", head[1]],
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert check.returncode == 0, check.stderr
+    assert f"(ledger head {head[1]})" in check.stdout
+    bare = subprocess.run(
+        [sys.executable, "-m", "sundown", "certificate", "verify", str(cert)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert bare.returncode == 3 and "nothing you trust vouches for" in bare.stderr
     # keys are 0600 in the keyring under --home
     key_files = [p for p in (home / "keys").rglob("*") if p.is_file()]
     assert key_files and all(p.stat().st_mode & 0o077 == 0 for p in key_files)

@@ -85,7 +85,7 @@ def test_append_chains_and_verifies(tmp_path: Path) -> None:
     assert report.records == 6
     assert report.head_hash == records[-1].hash
     assert report.kinds == {"genesis": 1, "decommission": 1, "rotate": 4}
-    assert not report.key_supplied and "trust on first use" in report.summary()
+    assert not report.key_supplied and "pin not checked against a trusted key" in report.summary()
     assert ledger.verify(signer.public_key_pem()).key_supplied
     assert ledger.pinned_public_key() == signer.public_key_pem()
 

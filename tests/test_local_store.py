@@ -148,3 +148,43 @@ def test_put_once_tells_its_own_object_from_another(tmp_path: Path) -> None:
     assert not put_once(store, "r/1.json", b"theirs")
     with store.open("r/1.json") as f:
         assert f.read() == b"mine"
+
+
+def test_inventory_reports_special_files_by_kind_and_never_follows_them(tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret").write_bytes(b"s")
+    root = tmp_path / "root"
+    (root / "sub").mkdir(parents=True)
+    (root / "a.bin").write_bytes(b"a")
+    os.symlink(outside, root / "dirlink")
+    os.symlink(outside / "secret", root / "sub" / "filelink")
+    os.mkfifo(root / "sub" / "pipe")
+    store = open_store(root.as_uri())
+    kinds = {e.key: e.kind for e in store.inventory()}
+    assert kinds == {
+        "a.bin": EntryKind.OBJECT,
+        "dirlink": EntryKind.SYMLINK,
+        "sub/filelink": EntryKind.SYMLINK,
+        "sub/pipe": EntryKind.FIFO,
+    }
+    assert [i.key for i in store.list()] == ["a.bin"]  # list() is objects only
+    specials = [e for e in store.inventory() if e.kind is not EntryKind.OBJECT]
+    with pytest.raises(InputError, match="never deletes or follows"):
+        store.purge(specials)
+    assert (root / "dirlink").is_symlink() and (outside / "secret").exists()
+
+
+def test_missing_or_symlinked_root_is_named_before_listing(tmp_path: Path) -> None:
+    with pytest.raises(NotFoundError, match="does not exist"):
+        list(open_store((tmp_path / "nope").as_uri()).inventory())
+    (tmp_path / "real").mkdir()
+    (tmp_path / "real" / "x").write_bytes(b"x")
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    with pytest.raises(ScopeError, match="is a symbolic link"):
+        list(open_store((tmp_path / "link" / "").as_uri()).inventory())
+    with pytest.raises(ScopeError, match="is a symbolic link"):
+        open_store((tmp_path / "link").as_uri()).purge(
+            list(open_store((tmp_path / "real").as_uri()).inventory())
+        )
+    assert (tmp_path / "real" / "x").exists()

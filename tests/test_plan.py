@@ -489,6 +489,9 @@ def test_demo_spec_on_the_file_store_plans_exactly_its_prefixes(tmp_path: Path) 
     for rel, size in files.items():
         (stores / rel).parent.mkdir(parents=True, exist_ok=True)
         (stores / rel).write_bytes(b"x" * size)
+    for empty in ("datasets/demo-sentiment/train", "datasets/demo-sentiment/eval"):
+        (stores / empty).mkdir(parents=True, exist_ok=True)  # a missing root stops planning
+    (stores / "cache/demo-sentiment").mkdir(parents=True)
 
     def inventory() -> dict[str, Iterator[Entry]]:
         return {r.url: open_store(r.url).inventory() for r in plan_locations(demo)}  # type: ignore[attr-defined]

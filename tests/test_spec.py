@@ -383,3 +383,41 @@ def test_digest_of_a_spec_with_a_fractional_field() -> None:
     half = parse_spec(base + "rotation:\n  grace_period_hours: 0.5\n", variables=vars_)
     one = parse_spec(base + "rotation:\n  grace_period_hours: 1.5\n", variables=vars_)
     assert half.digest().startswith("sha256:") and half.digest() != one.digest()
+
+
+# -- real paths and may_be_absent ------------------------------------------------------------
+
+
+def test_may_be_absent_is_a_location_field_and_enters_the_digest() -> None:
+    plain = parse_spec(minimal(), "<t>")
+    optional = parse_spec(minimal(url="{url: 's3://acme-models/a', may_be_absent: true}"), "<t>")
+    assert not plain.locations()[0].location.may_be_absent
+    assert optional.locations()[0].location.may_be_absent
+    assert spec_digest(plain) != spec_digest(optional)
+    with pytest.raises(InputError, match="may_be_absent"):
+        parse_spec(minimal(url="{url: 's3://acme-models/a', may_be_absent: 'yes'}"), "<t>")
+
+
+def test_real_paths_expose_an_overlap_the_text_hides(tmp_path: Path) -> None:
+    from sundown.spec import real_store_url, symlink_on_path
+
+    (tmp_path / "shared" / "evalset").mkdir(parents=True)
+    (tmp_path / "alias").symlink_to(tmp_path / "shared")
+    alias = f"file://{tmp_path}/alias/evalset"
+    real = f"file://{tmp_path}/shared/evalset"
+    assert not urls_overlap(alias, real)  # the text does not show it
+    assert real_store_url(alias).url == real
+    assert symlink_on_path(alias) == (str(tmp_path / "alias"), str(tmp_path / "shared"))
+    assert symlink_on_path(real) is None
+    assert symlink_on_path("s3://acme-models/a") is None
+    a = parse_spec(minimal(url=alias), "<a>")
+    b = parse_spec(minimal(name="sys-b", url=real, kek="vault://transit/b"), "<b>")
+    with pytest.raises(InputError, match="through symbolic links"):
+        check_no_overlap(a, [b])
+    # a sibling that only shares a prefix of the name is still not an overlap
+    (tmp_path / "shared" / "evalsetx").mkdir()
+    c = parse_spec(
+        minimal(name="sys-c", url=f"file://{tmp_path}/shared/evalsetx", kek="vault://transit/c"),
+        "<c>",
+    )
+    check_no_overlap(a, [c])

@@ -3,21 +3,45 @@
 SRC and DST are local paths or object URLs (``file:///...``, ``s3://bucket/key``, ...). The
 sidecar is written beside the ciphertext as ``<DST>.sidecar.json`` and read from
 ``<SRC>.sidecar.json`` on decryption, which finds the key through it.
+
+Decryption binds the associated data by default (docs/formats/envelope.md, section 5): the
+sidecar is read from the store, so it is untrusted and never decides what it belongs to.
+
+- path: ``--artifact-path``, else where the ciphertext lies. With ``--spec``, its key relative
+  to the spec location that holds it (exactly what ``deploy`` binds); without, the bound path
+  must be the trailing segments of SRC (``sundown encrypt`` binds DST's name).
+- system: ``--system``, else the spec's name with ``--spec``, else ``default`` (what
+  ``sundown encrypt`` binds when given none).
+- version: ``--artifact-version``, else with ``--spec`` the newest deployment receipt (found
+  through the ledger, digest checked) that lists the location, which also pins the file's
+  plaintext SHA-256; else ``1``.
+
+A ciphertext and sidecar copied over another artifact, or an older version rolled back over a
+newer one, then fail with IntegrityError. ``--unbound`` (recovery) checks only what the caller
+pins explicitly and warns on stderr.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 import typer
 
-from sundown.envelope import Artifact, decrypt_to_store, encrypt_to_store, read_sidecar
-from sundown.errors import IntegrityError
+from sundown.envelope import Artifact, Sidecar, decrypt_to_store, encrypt_to_store, read_sidecar
+from sundown.errors import InputError, IntegrityError, NotFoundError, SundownError
 from sundown.registry import open_key_service, open_store, split_object_url
 from sundown.store import ObjectStore
 
 DEFAULT_SYSTEM = "default"
 DEFAULT_VERSION = "1"
+UNBOUND_WARNING = (
+    "warning: --unbound: the ciphertext is NOT checked against the system, path and version it "
+    "is stored as; a ciphertext copied or rolled back over this one would decrypt. Use it only "
+    "to recover data whose binding is known to be lost."
+)
 
 
 def _locate(arg: str) -> tuple[ObjectStore, str]:
@@ -28,6 +52,17 @@ def _locate(arg: str) -> tuple[ObjectStore, str]:
         path = Path(arg).expanduser().absolute()
         root, key = path.parent.as_uri(), path.name
     return open_store(root), key
+
+
+def _object_url(arg: str) -> str:
+    return arg if "://" in arg else Path(arg).expanduser().absolute().as_uri()
+
+
+def _segments(url: str) -> list[str]:
+    """The path segments of an object URL (bucket or container first for cloud stores)."""
+    parts = urlsplit(url)
+    text = unquote(parts.path) if parts.scheme == "file" else parts.netloc + parts.path
+    return [s for s in text.split("/") if s]
 
 
 def encrypt(
@@ -62,22 +97,162 @@ def encrypt(
     )
 
 
+class _Deployment:
+    """What the spec and its newest deployment receipt say about one object."""
+
+    def __init__(self, system: str, location: str, path: str) -> None:
+        self.system = system
+        self.location = location
+        self.path = path
+        self.version: str | None = None
+        self.sha256: str | None = None
+        self.receipt: str | None = None
+
+
+def _from_spec(spec_path: Path, variables: list[str] | None, url: str) -> _Deployment:
+    """The spec location holding ``url`` and the object's key relative to it."""
+    from sundown.cli.lifecycle import _variables
+    from sundown.spec import load_spec, parse_store_url
+
+    spec = load_spec(spec_path, variables=_variables(variables))
+    try:
+        obj = parse_store_url(url, "SRC")
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+    for ref in spec.locations():
+        loc = ref.location.parsed
+        n = len(loc.parts)
+        if (loc.scheme, loc.bucket) == (obj.scheme, obj.bucket) and obj.parts[:n] == loc.parts:
+            if len(obj.parts) == n:
+                break
+            return _Deployment(spec.name, ref.url, "/".join(obj.parts[n:]))
+    raise InputError(f"{url} is not inside a location of system {spec.name!r} ({spec_path})")
+
+
+def _newest_receipt(spec_path: Path, variables: list[str] | None, dep: _Deployment) -> None:
+    """Fill in ``dep.version``/``sha256`` from the newest deployment receipt whose locations
+    include ``dep.location``. The receipt is found through the ledger, which is verified under
+    the spec's certificate key, and its bytes must match the digest the ledger recorded."""
+    from sundown.cli.lifecycle import _variables
+    from sundown.ledger import Ledger, RecordKind, default_ledger_url
+    from sundown.registry import open_signer
+    from sundown.spec import load_spec
+
+    spec = load_spec(spec_path, variables=_variables(variables))
+    ledger = Ledger(open_store(spec.evidence or default_ledger_url()))
+    try:
+        ledger.verify(open_signer(spec.keys.certificate).public_key_pem())
+    except NotFoundError:
+        return
+    for stored in reversed(list(ledger.records())):
+        record = stored.record
+        if record.kind is not RecordKind.DEPLOY or record.evidence is None:
+            continue
+        where = record.evidence.location
+        try:
+            root, key = split_object_url(where)
+            with open_store(root).open(key) as stream:
+                body = stream.read()
+        except SundownError as exc:
+            raise IntegrityError(f"{stored.name}: its deployment receipt {where}: {exc}") from None
+        if "sha256:" + hashlib.sha256(body).hexdigest() != record.evidence.digest:
+            raise IntegrityError(
+                f"deployment receipt {where} differs from what {stored.name} recorded"
+            )
+        receipt = json.loads(body)
+        if receipt.get("system") != dep.system or dep.location not in receipt.get("locations", []):
+            continue
+        files = receipt.get("files", {})
+        if dep.path not in files:
+            raise IntegrityError(
+                f"{dep.location}/{dep.path} is not a file of the newest deployment of "
+                f"{dep.system} there (version {receipt.get('version')!r}, {where})"
+            )
+        dep.version = str(receipt["version"])
+        dep.sha256 = str(files[dep.path]).removeprefix("sha256:")
+        dep.receipt = where
+        return
+
+
+def _expected(
+    url: str,
+    sidecar: Sidecar,
+    *,
+    system: str | None,
+    artifact_path: str | None,
+    artifact_version: str | None,
+    spec: Path | None,
+    variables: list[str] | None,
+) -> tuple[Artifact, str | None]:
+    """The artifact SRC must be bound to, and the plaintext SHA-256 a receipt pins (or None)."""
+    sha256 = None
+    if spec is not None:
+        dep = _from_spec(spec, variables, url)
+        if system is not None and system != dep.system:
+            raise InputError(f"--system {system!r} but {spec} is system {dep.system!r}")
+        if artifact_version is None:
+            _newest_receipt(spec, variables, dep)
+            if dep.version is None:
+                raise InputError(
+                    f"no deployment of {dep.system} to {dep.location} is recorded in its "
+                    "ledger: name the version with --artifact-version"
+                )
+        return (
+            Artifact(dep.system, artifact_path or dep.path, artifact_version or dep.version or ""),
+            dep.sha256,
+        )
+    path = artifact_path
+    if path is None:
+        bound = [s for s in sidecar.artifact.path.split("/") if s]
+        where = _segments(url)
+        # The bound path must be where the ciphertext lies: the trailing segments of SRC.
+        path = sidecar.artifact.path if bound and where[-len(bound) :] == bound else where[-1]
+    return (
+        Artifact(system or DEFAULT_SYSTEM, path, artifact_version or DEFAULT_VERSION),
+        sha256,
+    )
+
+
 def decrypt(
     src: str = typer.Argument(..., help="Ciphertext: a local path or an object URL."),
     dst: str = typer.Argument(..., help="Plaintext: a local path or an object URL."),
     key: str | None = typer.Option(
         None, "--key", help="Refuse unless the sidecar names this key [default: any]."
     ),
-    system: str | None = typer.Option(None, "--system", help="Refuse unless bound to this."),
+    system: str | None = typer.Option(
+        None,
+        "--system",
+        help="System it must be bound to [default: the spec's name with --spec, else "
+        f"{DEFAULT_SYSTEM!r}].",
+    ),
     artifact_path: str | None = typer.Option(
-        None, "--artifact-path", help="Refuse unless bound to this artifact path."
+        None,
+        "--artifact-path",
+        help="Artifact path it must be bound to [default: where SRC lies: its key in the "
+        "spec location with --spec, else SRC's trailing path segments].",
     ),
     artifact_version: str | None = typer.Option(
-        None, "--artifact-version", help="Refuse unless bound to this artifact version."
+        None,
+        "--artifact-version",
+        help="Version it must be bound to [default: the newest deployment recorded in the "
+        f"ledger with --spec, else {DEFAULT_VERSION!r}].",
+    ),
+    spec: Path | None = typer.Option(
+        None,
+        "--spec",
+        help="System spec whose location holds SRC: binds its name, the path in the location "
+        "and the newest deployed version (from the deployment receipt).",
+    ),
+    var: list[str] = typer.Option(None, "--var", help="A ${NAME} value for --spec."),
+    unbound: bool = typer.Option(
+        False,
+        "--unbound",
+        help="Recovery only: do not bind the ciphertext to where it is stored (warns).",
     ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace DST if it exists."),
 ) -> None:
-    """Decrypt SRC to DST, checked against SRC.sidecar.json (which also names the key)."""
+    """Decrypt SRC to DST, checked against SRC.sidecar.json (which also names the key) and
+    bound to the system, path and version SRC is stored as."""
     src_store, src_key = _locate(src)
     dst_store, dst_key = _locate(dst)
     src_store.head(src_key)  # a missing ciphertext is named as such, before its sidecar
@@ -85,12 +260,31 @@ def decrypt(
         sidecar = read_sidecar(src_store, src_key)
     except IntegrityError as exc:
         raise IntegrityError(f"{src}: {exc}") from None
-    bound = sidecar.artifact
-    expect = Artifact(
-        system or bound.system,
-        artifact_path or bound.path,
-        artifact_version or bound.version,
-    )
+    sha256 = None
+    if unbound:
+        if spec is not None:
+            raise InputError("--unbound and --spec exclude each other")
+        typer.echo(UNBOUND_WARNING, err=True)
+        bound = sidecar.artifact
+        expect = Artifact(
+            system or bound.system, artifact_path or bound.path, artifact_version or bound.version
+        )
+    else:
+        expect, sha256 = _expected(
+            _object_url(src),
+            sidecar,
+            system=system,
+            artifact_path=artifact_path,
+            artifact_version=artifact_version,
+            spec=spec,
+            variables=var,
+        )
+    if sha256 is not None and sidecar.plaintext_sha256 != sha256:
+        raise IntegrityError(
+            f"{src}: its sidecar describes plaintext sha256 {sidecar.plaintext_sha256}, but "
+            f"version {expect.version} deployed sha256 {sha256} there; nothing was written to "
+            f"{dst}"
+        )
     if key is not None and key != sidecar.key_uri:
         raise IntegrityError(f"{src} is wrapped by {sidecar.key_uri}, not {key}")
     key_service = open_key_service(sidecar.key_uri)
@@ -102,7 +296,8 @@ def decrypt(
         raise IntegrityError(f"{src}: {exc}; nothing was written to {dst}") from None
     typer.echo(
         f"decrypted {src} -> {dst} ({sidecar.plaintext_size} bytes, "
-        f"sha256 {sidecar.plaintext_sha256} verified)"
+        f"sha256 {sidecar.plaintext_sha256} verified"
+        + ("; NOT bound to where it is stored)" if unbound else f"; bound to {expect})")
     )
 
 

@@ -8,7 +8,9 @@ while encrypting; then decrypts everything into a fresh folder and verifies the 
 Part 2 (the lifecycle, through the Prefect flows on a temporary local Prefect server unless
 PREFECT_API_URL is set): writes a system spec for a demo system on the file store, deploys the
 model into it, rotates its KEK, runs a retention sweep over aged logs, data and caches, plans its
-retirement, approves the plan digest, decommissions it, and verifies the signed certificate.
+retirement, approves the plan digest, decommissions it, and verifies the signed certificate
+against a trust anchor (the certificate key's public key, which the demo holds because it made the
+key) and the evidence ledger (which must record it, up to the head the retirement printed).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 
 from sundown import registry
-from sundown.certificate import MANIFEST_NAME, read_manifest_reference, verify_certificate
+from sundown.certificate import MANIFEST_NAME, read_manifest_reference
 from sundown.envelope import Artifact, decrypt_to_store, encrypt_to_store
 from sundown.signing import sign_digests, verify_model, write_bundle
 
@@ -184,21 +186,23 @@ def run_lifecycle(run: Path, model: Path, console: Console) -> dict[str, Any]:
         deployed = deploy_model(DeployParameters(**spec, model_dir=str(model), version="v1"))
         progress.update(t, completed=1)
         console.print(
-            f"  deployed {len(deployed.files)} files, model digest {deployed.model_digest}"
+            f"  deployed {len(deployed.files)} files, model digest {deployed.model_digest}; "
+            f"ledger head {deployed.ledger_head}"
         )
         t = step("rotate: new KEK version, re-wrap every sidecar, retire the old version")
         rotated = rotate_credentials(RotateParameters(**spec))
         progress.update(t, completed=1)
         console.print(
             f"  KEK v{rotated.old_version} -> v{rotated.new_version}, "
-            f"{rotated.sidecars_rewrapped} sidecars re-wrapped, ciphertext untouched"
+            f"{rotated.sidecars_rewrapped} sidecars re-wrapped, ciphertext untouched; "
+            f"ledger head {rotated.ledger_head}"
         )
         t = step("retention: archive or purge what is past its rule")
         swept = retention_sweep(RetentionParameters(**spec))
         progress.update(t, completed=1)
         console.print(
             f"  retention: {swept.archived} archived, {swept.purged} purged, "
-            f"receipt in the ledger (record {swept.ledger_sequence})"
+            f"receipt in the ledger (ledger head {swept.ledger_head})"
         )
         t = step("plan the retirement (dry run: changes nothing)")
         plan = decommission_system(DecommissionParameters(**spec, dry_run=True))
@@ -219,13 +223,27 @@ def run_lifecycle(run: Path, model: Path, console: Console) -> dict[str, Any]:
     public_path.write_bytes(public)
     with open(manifest_path, "rb") as f:
         manifest = read_manifest_reference(iter(lambda: f.read(1 << 20), b""))
-    verified = verify_certificate(cert_path.read_bytes(), public, manifest=manifest)
+    from sundown.ledger import Ledger
+    from sundown.trust import anchors_from_options, verify_anchored
+
+    # The anchor is the public key the demo exported itself, never one read back from the
+    # evidence location; the ledger there is checked as evidence, up to the head just printed.
+    ledger_url = (root / "evidence").as_uri()
+    anchored = verify_anchored(
+        cert_path.read_bytes(),
+        anchors_from_options([public_path]),
+        manifest=manifest,
+        ledger=Ledger.open(ledger_url),
+        expect_head=result.ledger_head,
+    )
     console.print(f"  certificate: {cert_path}")
     console.print(f"  PDF: {result.pdf_path}")
     console.print(f"  deletion manifest: {manifest_path}")
-    console.print(f"  certificate verified: [green]OK[/green] ({verified.summary()})")
+    console.print(f"  ledger head: {result.ledger_head}")
+    console.print(f"  certificate verified: [green]OK[/green] ({anchored.summary()})")
     console.print(
-        f"  verify it yourself: sundown certificate verify {cert_path} --public-key {public_path}"
+        f"  verify it yourself: sundown certificate verify {cert_path} --public-key {public_path} "
+        f"--ledger {ledger_url} --expect-head {result.ledger_head}"
     )
     out.update(result=result, certificate=cert_path, public_key=public_path)
     return out

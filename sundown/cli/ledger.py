@@ -1,4 +1,11 @@
-"""``sundown ledger ...``: list and verify the evidence ledger (``$SUNDOWN_HOME/ledger``)."""
+"""``sundown ledger ...``: list and verify the evidence ledger (``$SUNDOWN_HOME/ledger``).
+
+``verify`` needs a trust anchor like ``sundown certificate verify`` does (``--public-key``,
+``--fingerprint``, ``--trust``, or ``$SUNDOWN_HOME/trust.json``): the genesis record's pin is
+self-signed, so a whole ledger made by someone else verifies as a chain; only an anchor says whose
+chain it is. ``--expect-head SEQ:sha256:HASH`` (printed by every command that appends) shows a
+ledger cut short or rewritten up to that record.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +13,12 @@ from pathlib import Path
 
 import typer
 
+from sundown.cli.certificate import (
+    FINGERPRINT_OPTION,
+    PUBLIC_KEY_OPTION,
+    TRUST_OPTION,
+    anchors_of,
+)
 from sundown.ledger import Ledger, default_ledger_url
 
 ledger_app = typer.Typer(
@@ -25,18 +38,36 @@ _LEDGER = typer.Option(
 @ledger_app.command("verify")
 def verify(
     ledger: str | None = _LEDGER,
-    public_key: Path | None = typer.Option(
+    public_key: list[Path] | None = PUBLIC_KEY_OPTION,
+    fingerprint: list[str] | None = FINGERPRINT_OPTION,
+    trust: list[Path] | None = TRUST_OPTION,
+    expect_head: str | None = typer.Option(
         None,
-        "--public-key",
-        metavar="PEM",
-        help="The signing public key the first record must pin (default: trust on first use).",
+        "--expect-head",
+        metavar="SEQ:sha256:HASH",
+        help="A head printed when a record was appended: records 0..SEQ must be exactly those.",
     ),
 ) -> None:
-    """Check the chain and every signature; exit 3 naming the first broken record."""
-    pem = public_key.read_bytes() if public_key is not None else None
-    report = Ledger.open(ledger or default_ledger_url()).verify(pem)
+    """Check the chain and every signature, and that the genesis pins a key you trust; exit 3
+    naming the first broken record, a ledger cut short before --expect-head, or an untrusted
+    pin."""
+    anchors = anchors_of(public_key, fingerprint, trust)
+    report = Ledger.open(ledger or default_ledger_url()).verify(expect_head=expect_head)
+    pinned = report.pinned_key_fingerprint
+    anchor = anchors.find(pinned)
+    if anchor is None:
+        raise anchors.untrusted(
+            pinned,
+            f"ledger {report.url}: chain valid ({report.records} record(s), head {report.head}), "
+            f"its genesis pins {pinned}",
+        )
     kinds = ", ".join(f"{n} {k}" for k, n in sorted(report.kinds.items()))
-    typer.echo(f"OK {report.summary()}; {kinds}")
+    expected = f"; contains the expected head {expect_head}" if expect_head else ""
+    typer.echo(
+        f"OK ledger {report.url} valid: {report.records} record(s), head {report.head}; "
+        f"signed by {report.pinned_key_id} ({pinned}, trusted: {anchor.source}){expected}; "
+        f"{kinds}"
+    )
 
 
 @ledger_app.command("list")
@@ -47,7 +78,7 @@ def list_records(ledger: str | None = _LEDGER) -> None:
     for stored in book.records():
         rec = stored.record
         when = rec.time.strftime("%Y-%m-%dT%H:%M:%SZ")
-        evidence = f"{rec.evidence.digest[:19]}... {rec.evidence.location}" if rec.evidence else "-"
+        evidence = f"{rec.evidence.digest} {rec.evidence.location}" if rec.evidence else "-"
         typer.echo(f"{rec.sequence:>6}  {when}  {rec.kind.value:<12}  {rec.subject}  {evidence}")
         count += 1
     typer.echo(f"{count} record(s) in {book.url} (listed, not verified)")

@@ -52,6 +52,14 @@ def _console() -> Console:
     return Console(soft_wrap=True, highlight=False)
 
 
+def _print_head(console: Console, result: Any) -> None:
+    """The ledger head after this command's append: keep it to detect a ledger cut short
+    (``sundown ledger verify --expect-head``)."""
+    head = getattr(result, "ledger_head", None)
+    if head:
+        console.print(f"ledger record {result.ledger_sequence}, ledger head {head}")
+
+
 def _path(url: str | None) -> str:
     if url and url.startswith("file://"):
         return url.removeprefix("file://")
@@ -154,6 +162,7 @@ def register(app: typer.Typer) -> None:
             console.print(f"Certificate: {_path(result.certificate_url)}")
             console.print(f"PDF: {result.pdf_path}")
             console.print(f"Deletion manifest: {_path(result.manifest_url)}")
+        _print_head(console, result)
         if result.status == "failed":
             raise typer.Exit(1)
 
@@ -188,6 +197,7 @@ def register(app: typer.Typer) -> None:
         console.print(f"model digest {result.model_digest}")
         for url in result.signature_urls:
             console.print(f"signature: {_path(url)}")
+        _print_head(console, result)
 
     @app.command("rotate")
     def rotate(
@@ -216,6 +226,7 @@ def register(app: typer.Typer) -> None:
         )
         for line in result.credentials:
             console.print(f"  {line}")
+        _print_head(console, result)
 
     @app.command("revoke")
     def revoke(
@@ -234,7 +245,7 @@ def register(app: typer.Typer) -> None:
             console.print(f"revoked: {line}")
         for line in result.failed:
             console.print(f"[red]NOT revoked[/red]: {line}")
-        console.print(f"ledger record {result.ledger_sequence}")
+        _print_head(console, result)
         if result.failed:
             raise typer.Exit(1)
 
@@ -254,12 +265,14 @@ def register(app: typer.Typer) -> None:
             RetentionParameters(**_spec(spec, var), dry_run=dry_run, lease_seconds=lease_seconds)
         )
         verb = "would archive" if dry_run else "archived"
-        _console().print(
+        console = _console()
+        console.print(
             f"{result.system}: {verb} {result.archived}, "
             f"{'would purge' if dry_run else 'purged'} {result.purged}, held {result.held}, "
             f"failed {result.failed} (plan {result.plan_digest})"
             + (f"; receipt {_path(result.receipt_url)}" if result.receipt_url else "")
         )
+        _print_head(console, result)
         if result.failed:
             raise typer.Exit(1)
 

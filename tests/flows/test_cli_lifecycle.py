@@ -72,9 +72,13 @@ def test_plan_then_decommission_with_the_reviewed_digest(
         registry.open_key_service("local://sys-a-kek")
     pub = tmp_path / "cert.pub.pem"
     pub.write_bytes(registry.open_signer("local://sys-a-certificates").public_key_pem())
-    verify = sundown("certificate", "verify", cert[1], "--public-key", str(pub),
+    head = re.search(r"ledger record \d+, ledger head (\d+:sha256:[0-9a-f]{64})", done.stdout)
+    assert head, done.stdout
+    verify = sundown("certificate", "verify", cert[1], "--public-key", str(pub), "--ledger",
+                     (system.root / "evidence").as_uri(), "--expect-head", head[1],
                      api=prefect_api, home=sundown_home)  # fmt: skip
     assert verify.returncode == 0, verify.stderr + verify.stdout
+    assert f"(ledger head {head[1]})" in verify.stdout
 
 
 def test_retention_rotate_revoke_commands(
@@ -94,6 +98,7 @@ def test_retention_rotate_revoke_commands(
     assert bad.returncode == 2 and "lease-seconds" in bad.stderr
     rev = sundown("revoke", spec, *var, "--reason", "drill", api=prefect_api, home=sundown_home)
     assert rev.returncode == 0, rev.stderr
-    assert "ledger record" in rev.stdout
+    assert re.search(r"ledger record \d+, ledger head \d+:sha256:[0-9a-f]{64}", rev.stdout)
+    assert re.search(r"ledger record \d+, ledger head \d+:sha256:[0-9a-f]{64}", rot.stdout)
     missing = sundown("rotate", str(system.root / "nope.yaml"), api=prefect_api, home=sundown_home)
     assert missing.returncode == 2 and "no such file" in missing.stderr

@@ -40,7 +40,7 @@ from flows.deploy import deploy_model
 from flows.models import DecommissionParameters, DeployParameters, Party, RotateParameters
 from flows.rotate import rotate_credentials
 from sundown import registry
-from sundown.certificate import verify_certificate
+from sundown.certificate import public_key_fingerprint, verify_certificate
 from sundown.errors import BackendError, KeyDestroyedError, NotFoundError
 from sundown.ledger import Ledger
 from tests.fixtures.http_log import record_requests
@@ -186,18 +186,22 @@ def test_lifecycle_across_openbao_s3_gcs_and_azurite(
     ]
 
     # The certificate: downloaded from the S3 evidence location with its manifest, verified
-    # offline by `sundown certificate verify` with the certificate key's public key, and with
-    # the key pinned by the evidence ledger.
+    # offline by `sundown certificate verify` with the certificate key's public key as anchor,
+    # and with its fingerprint as anchor and the evidence ledger (on S3) as evidence up to the
+    # head the retirement returned; the ledger alone is no anchor.
     folder = tmp_path / "certificate"
     folder.mkdir()
     cert_path = _download(str(result.certificate_url), folder)
     _download(str(result.manifest_url), folder)
     pub = registry.open_signer(system.certificate_key).public_key_pem()
     (folder / "certificates.pub.pem").write_bytes(pub)
+    ledger_url = f"s3://{system.evidence_bucket}/sundown"
+    assert result.ledger_head and result.ledger_head.startswith(f"{result.ledger_sequence}:sha256:")
     for trust in (
         ["--public-key", str(folder / "certificates.pub.pem")],
-        ["--ledger", f"s3://{system.evidence_bucket}/sundown"],
-    ):
+        ["--fingerprint", public_key_fingerprint(pub), "--ledger", ledger_url,
+         "--expect-head", result.ledger_head],
+    ):  # fmt: skip
         proc = subprocess.run(
             [sys.executable, "-m", "sundown", "certificate", "verify", str(cert_path), *trust],
             capture_output=True,
@@ -206,6 +210,12 @@ def test_lifecycle_across_openbao_s3_gcs_and_azurite(
         )
         assert proc.returncode == 0, proc.stderr
         assert proc.stdout.startswith("OK ") and "not found beside" not in proc.stdout
+    alone = subprocess.run(
+        [sys.executable, "-m", "sundown", "certificate", "verify", str(cert_path),
+         "--ledger", ledger_url],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert alone.returncode == 3 and "nothing you trust vouches for" in alone.stderr
 
     verified = verify_certificate(cert_path.read_bytes(), pub)
     cert = verified.certificate

@@ -121,7 +121,11 @@ def test_serve_trigger_approve_and_read_certificate(served: Any, tmp_path: Path)
     assert state.is_completed(), state.message
     certificate = _artifact("decommission-certificate-sys-a", run.id)
     assert "**Status: COMPLETE.**" in certificate and "certificate.dsse.json" in certificate
-    path = re.search(r"sundown certificate verify (\S+?)`", certificate)
+    path = re.search(
+        r"sundown certificate verify (\S+) --fingerprint sha256:[0-9a-f]{64}`", certificate
+    )
+    assert re.search(r"Ledger head after recording it: `\d+:sha256:[0-9a-f]{64}`", certificate)
+    assert re.search(r"Ledger head after recording this certificate: `\d+:sha256:", certificate)
     assert path and Path(path[1]).exists()
     assert system.files("models/sys-a") == [] and system.canaries_intact()
 

@@ -468,7 +468,8 @@ def test_lost_answer_of_a_create_only_put_is_not_a_conflict(s3_proxy: FaultProxy
         boto3.client("s3").create_bucket(Bucket=bucket)
     s3_proxy.enabled = False
     store = registry.open_store(f"s3://{bucket}/sundown")
-    journal = Journal(store, "sys-l", "sha256:" + "1" * 64)
+    registry.create_key("local://sys-l-certificates", signing=True)
+    journal = Journal(store, "sys-l", "sha256:" + "1" * 64, "local://sys-l-certificates")
     s3_proxy.rules.append(_first_put_of("/journal/step-a.json"))
     record = journal.record("step-a", {"n": 1})
     assert record["data"] == {"n": 1}

@@ -47,7 +47,8 @@ def _approve(system: BigSystem, settings: ShardSettings = SHARDS) -> Any:
 
 
 def _journal(system: BigSystem, digest: str) -> Journal:
-    return Journal(registry.open_store((system.root / "evidence").as_uri()), system.name, digest)
+    evidence = registry.open_store((system.root / "evidence").as_uri())
+    return Journal(evidence, system.name, digest, f"local://{system.name}-certificates")
 
 
 def _shard_results(journal: Journal, operation: str) -> list[ShardResult]:

@@ -136,7 +136,10 @@ def test_two_workers_share_the_shards_of_one_retirement(
     assert all(r.parent_task_run_id is not None for r in shard_runs)
 
     journal = Journal(
-        registry.open_store((system.root / "evidence").as_uri()), system.name, plan.plan_digest
+        registry.open_store((system.root / "evidence").as_uri()),
+        system.name,
+        plan.plan_digest,
+        f"local://{system.name}-certificates",
     )
     results = [ShardResult.model_validate(r["data"]) for _, r in journal.steps("shard-")]
     assert len(results) == 10
