@@ -231,6 +231,7 @@ class BatchOutcome(BaseModel):
     done: CopyCounts = Field(default_factory=CopyCounts)
     held: list[Copy] = Field(default_factory=list)
     failed: list[Copy] = Field(default_factory=list)
+    archived: list[ArchivedCopy] = Field(default_factory=list)  # archive batches: each copy
     requests: int = 0
     finished_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
 
@@ -315,12 +316,73 @@ def _exists(store: ObjectStore, key: str) -> bool:
     return True
 
 
-def _already_archived(dest: ObjectStore, key: str, sidecar: Any) -> bool:
+def _already_archived(dest: ObjectStore, key: str, sidecar: Any) -> Any:
+    """The archive copy's sidecar when ``key`` already holds the re-encryption of ``sidecar``'s
+    plaintext (same plaintext digest), else None."""
     try:
         copy = read_sidecar(dest, key)
     except (NotFoundError, IntegrityError):
+        return None
+    if copy.plaintext_sha256 == sidecar.plaintext_sha256 and _exists(dest, key):
+        return copy
+    return None
+
+
+class ArchivedCopy(BaseModel):
+    """One archive copy, as the certificate lists it."""
+
+    source: str  # the copy archived: location URL / key
+    uri: str  # the archive copy: archive target URL / archive key
+    bytes: int  # of the archive object
+    sha256: str  # of the plaintext (envelope) or of the bytes (plaintext copy)
+    encryption: str  # "envelope (AES-256-GCM streaming) under <key> v<n>" or "none (plaintext)"
+    key: str | None = None  # the key the archive copy is encrypted under
+    storage_class: str | None = None  # as the archive store reports it after the copy
+    verification: str  # how the copy was checked
+
+
+def _looks_like_ciphertext(src: ObjectStore, entry: PlanEntry) -> bool:
+    """Whether an object without a sidecar has the shape of Sundown envelope ciphertext: its
+    first byte is the streaming header's length (0x28) and its size is a ciphertext size of the
+    format's 1 MiB segments. A plaintext that happens to match stops the archive step with an
+    error naming it (a stop before any delete, never a silent verbatim copy)."""
+    from sundown.envelope._stream import HEADER_SIZE, SEGMENT_SIZE, TAG_SIZE, ciphertext_size
+
+    if entry.size < HEADER_SIZE + TAG_SIZE:
         return False
-    return bool(copy.plaintext_sha256 == sidecar.plaintext_sha256 and _exists(dest, key))
+    with src.open(entry.key, entry.version_id) as f:
+        first = f.read(1)
+    if first != bytes((HEADER_SIZE,)):
+        return False
+    segments = -(-entry.size // SEGMENT_SIZE)
+    plaintext = entry.size - HEADER_SIZE - segments * TAG_SIZE
+    return any(ciphertext_size(n) == entry.size for n in (plaintext - 1, plaintext, plaintext + 1))
+
+
+def _apply_storage_class(dest: ObjectStore, key: str, storage_class: str | None) -> str | None:
+    """Move the archive copy at ``key`` into ``storage_class`` (a server-side copy onto
+    itself). UnsupportedError when the archive store has no storage classes. Returns the class
+    the store reports afterwards."""
+    if storage_class is None:
+        return None
+    check_storage_class(dest, storage_class)
+    assert isinstance(dest, Copier)
+    info = dest.copy(key, dest, key, storage_class=storage_class)
+    return info.storage_class or dest.head(key).storage_class
+
+
+def check_storage_class(dest: ObjectStore, storage_class: str | None) -> None:
+    """UnsupportedError unless ``dest`` can put an archive copy into ``storage_class``."""
+    if storage_class is None:
+        return
+    if not isinstance(dest, Copier) or Capability.ARCHIVE_TIER not in dest.capabilities:
+        from sundown.errors import UnsupportedError
+
+        raise UnsupportedError(
+            f"archive.storage_class {storage_class!r}: the archive target {dest.url} has no "
+            "storage classes; remove storage_class from the spec or archive to a store that has "
+            "them"
+        )
 
 
 def archive_one(
@@ -329,64 +391,95 @@ def archive_one(
     dest: ObjectStore,
     archive_key_uri: str,
     storage_class: str | None,
-) -> str:
-    """Archive one current object; returns how its digest was verified. IntegrityError when
-    the archived copy does not match."""
+) -> ArchivedCopy | None:
+    """Archive one current object and verify the copy; returns what was archived (None for a
+    sidecar, replaced by the archive copy's own). IntegrityError when the archived copy does
+    not match, or when the object is envelope ciphertext whose sidecar is lost (copying it
+    verbatim would keep a copy that dies with the KEK): raised before any delete, since every
+    archive batch runs before the first purge batch."""
     assert entry.archive_key is not None
+    check_storage_class(dest, storage_class)  # refused before anything is written
+    source = f"{src.url}/{entry.key}"
+    uri = f"{dest.url}/{entry.archive_key}"
     if entry.key.endswith(SIDECAR_SUFFIX) and _exists(src, entry.key.removesuffix(SIDECAR_SUFFIX)):
-        return "sidecar: replaced by the archive copy's own sidecar"
+        return None
     try:
         sidecar = read_sidecar(src, entry.key)
     except NotFoundError:
         sidecar = None
-    if sidecar is not None and _already_archived(dest, entry.archive_key, sidecar):
-        return "already archived (sidecar digest matches)"
-    if (
-        sidecar is None
-        and _exists(dest, entry.archive_key)
-        and dest.head(entry.archive_key).size == entry.size
-        and _hash_stream(dest.open(entry.archive_key))
-        == _hash_stream(src.open(entry.key, entry.version_id))
-    ):
-        return "already archived (sha256 matches)"
     if sidecar is not None:
         # Envelope ciphertext: decrypt (each segment authenticated, plaintext SHA-256 checked
         # against the sidecar) and encrypt again under the archive key with the same artifact
         # binding, then decrypt the archive copy and compare digests.
         archive_kek = registry.open_key_service(archive_key_uri)
-        with src.open(entry.key, entry.version_id) as source:
-            plaintext = decrypt_stream(source, sidecar)
-            new = encrypt_to_store(
-                _IterReader(plaintext),
-                dest,
-                entry.archive_key,
-                archive_kek,
-                sidecar.artifact,
-                overwrite=True,
-            )
-        check = read_sidecar(dest, entry.archive_key)
+        check = _already_archived(dest, entry.archive_key, sidecar)
+        how = "already archived (sidecar digest matches); "
+        if check is None:
+            how = ""
+            with src.open(entry.key, entry.version_id) as stream:
+                plaintext = decrypt_stream(stream, sidecar)
+                encrypt_to_store(
+                    _IterReader(plaintext),
+                    dest,
+                    entry.archive_key,
+                    archive_kek,
+                    sidecar.artifact,
+                    overwrite=True,
+                )
+            check = read_sidecar(dest, entry.archive_key)
         h = hashlib.sha256()
         with dest.open(entry.archive_key) as copy:
             for chunk in decrypt_stream(copy, check, archive_kek):
                 h.update(chunk)
-        if not (new.plaintext_sha256 == sidecar.plaintext_sha256 == h.hexdigest()):
-            raise IntegrityError(f"archive copy of {src.url}/{entry.key}: digest mismatch")
-        return f"re-encrypted under {archive_key_uri}; plaintext sha256 {h.hexdigest()} verified"
-    if storage_class is not None and isinstance(src, Copier):
-        info = src.copy(
-            entry.key, dest, entry.archive_key, version_id=entry.version_id,
-            storage_class=storage_class,
-        )  # fmt: skip
-        if info.size != entry.size:
-            raise IntegrityError(f"archive copy of {src.url}/{entry.key}: size differs")
-        return f"server-side copy to {storage_class}; size verified"
-    h = hashlib.sha256()
-    with src.open(entry.key, entry.version_id) as source:
-        dest.put(entry.archive_key, _hashing(iter(lambda: source.read(1024 * 1024), b""), h))
-    copied, size = _hash_stream(dest.open(entry.archive_key))
-    if copied != h.hexdigest() or size != entry.size:
-        raise IntegrityError(f"archive copy of {src.url}/{entry.key}: digest mismatch")
-    return f"copied; sha256 {copied} verified"
+        if not (check.plaintext_sha256 == sidecar.plaintext_sha256 == h.hexdigest()):
+            raise IntegrityError(f"archive copy of {source}: digest mismatch")
+        cls = _apply_storage_class(dest, entry.archive_key, storage_class)
+        return ArchivedCopy(
+            source=source,
+            uri=uri,
+            bytes=dest.head(entry.archive_key).size,
+            sha256=h.hexdigest(),
+            encryption=f"envelope (AES-256-GCM streaming) under {archive_key_uri} "
+            f"version {check.key_version}",
+            key=archive_key_uri,
+            storage_class=cls,
+            verification=f"{how}archive copy decrypted with the archive key; plaintext sha256 "
+            "matches the source's sidecar",
+        )
+    if _looks_like_ciphertext(src, entry):
+        raise IntegrityError(
+            f"{source} has the shape of envelope ciphertext but its sidecar "
+            f"{entry.key + SIDECAR_SUFFIX!r} is missing: it cannot be re-encrypted under the "
+            "archive key, and a verbatim copy would die with the KEK. Nothing was deleted; "
+            "restore the sidecar, or take the object out of the archived asset class, and plan "
+            "again"
+        )
+    digest, size = _hash_stream(src.open(entry.key, entry.version_id))
+    if size != entry.size:
+        raise IntegrityError(f"{source}: {size} bytes read, the plan says {entry.size}")
+    if _exists(dest, entry.archive_key) and _hash_stream(dest.open(entry.archive_key)) == (
+        digest,
+        size,
+    ):
+        how = "already archived (sha256 matches)"
+    else:
+        h = hashlib.sha256()
+        with src.open(entry.key, entry.version_id) as stream:
+            dest.put(entry.archive_key, _hashing(iter(lambda: stream.read(1024 * 1024), b""), h))
+        copied, n = _hash_stream(dest.open(entry.archive_key))
+        if not (copied == h.hexdigest() == digest) or n != entry.size:
+            raise IntegrityError(f"archive copy of {source}: digest mismatch")
+        how = "copied; archive copy read back, sha256 and size match the source"
+    cls = _apply_storage_class(dest, entry.archive_key, storage_class)
+    return ArchivedCopy(
+        source=source,
+        uri=uri,
+        bytes=size,
+        sha256=digest,
+        encryption="none (plaintext)",
+        storage_class=cls,
+        verification=how,
+    )
 
 
 @task(name="archive-batch", **TASK_OPTIONS)
@@ -401,10 +494,13 @@ def archive_batch(
 ) -> BatchOutcome:
     src = registry.open_store(url)
     dest = registry.open_store(archive_url)
+    check_storage_class(dest, storage_class)
     outcome = BatchOutcome(location=location, batch=number)
     for entry in entries:
-        archive_one(src, entry, dest, archive_key_uri, storage_class)
+        copy = archive_one(src, entry, dest, archive_key_uri, storage_class)
         outcome.done.add(entry.kind, entry.size)
+        if copy is not None:
+            outcome.archived.append(copy)
     outcome.finished_at = datetime.now(UTC)
     return outcome
 
@@ -617,3 +713,6 @@ def local_path(url: str) -> Path | None:
     if url.startswith("file://"):
         return Path(url.removeprefix("file://"))
     return None
+
+
+BatchOutcome.model_rebuild()

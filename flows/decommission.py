@@ -736,17 +736,7 @@ def _location_record(
     method = "logical deletion of every version, delete marker, snapshot and upload listed"
     for k in erased:
         method += f"; cryptographic erase of {k.uri} versions {_span(k.versions_destroyed)}"
-    backups = []
-    if archived.versions and spec.archive is not None:
-        backups.append(
-            CopyDisposition(
-                kind="archive",
-                description=f"{archived.versions} current objects archived before the purge, "
-                f"re-encrypted under the archive key where envelope-encrypted",
-                uri=spec.archive.target,
-                disposition=f"retained under {spec.archive.key}",
-            )
-        )
+    backups = _archive_copies(spec, journal, index, loc.url)
     scheme = loc.url.split("://", 1)[0]
     record = LocationRecord(
         uri=loc.url,
@@ -776,6 +766,57 @@ def _location_record(
         irrecoverable_after=irrecoverable,
     )
     return record, exceptions, not check["passed"] or bool(failed.versions)
+
+
+ARCHIVE_LISTED = 1000  # archive copies listed one by one per location (then a summary line)
+
+
+def _archive_copies(
+    spec: SystemSpec, journal: Journal, index: int, url: str
+) -> list[CopyDisposition]:
+    """Every archive copy of this location's data: this retirement's archive batches and every
+    earlier retention sweep's (signed journal records in the evidence location), each with its
+    URI, bytes, digest, encryption, key and how it was verified."""
+    batches = [("this retirement", o) for o in _execute.outcomes(journal, "archive", index)]
+    for digest, outcome in _execute.earlier_archives(spec):
+        batches.append((f"retention sweep (plan {digest})", outcome))
+    out: list[CopyDisposition] = []
+    unlisted = 0
+    for by, outcome in batches:
+        copies = [c for c in outcome.archived if c.source.startswith(url + "/")]
+        if by != "this retirement" and not copies:
+            continue  # another location's batch
+        if not outcome.archived and outcome.done.versions:
+            unlisted += outcome.done.versions  # journaled before copies were listed
+        for c in copies:
+            if len(out) >= ARCHIVE_LISTED:
+                unlisted += 1
+                continue
+            cls = f", storage class {c.storage_class}" if c.storage_class else ""
+            out.append(
+                CopyDisposition(
+                    kind="archive",
+                    description=f"archive copy of {c.source} made by {by}: {c.bytes} bytes, "
+                    f"sha256 {c.sha256}, encryption {c.encryption}{cls}; verified: "
+                    f"{c.verification}",
+                    uri=c.uri,
+                    disposition=f"retained, encrypted under {c.key}"
+                    if c.key
+                    else "retained in plaintext (not covered by any key destruction)",
+                )
+            )
+    if unlisted:
+        target = spec.archive.target if spec.archive is not None else None
+        out.append(
+            CopyDisposition(
+                kind="archive",
+                description=f"{unlisted} further archive copies (not listed one by one here: "
+                "see the archive batches in the journal)",
+                uri=target,
+                disposition="retained",
+            )
+        )
+    return out
 
 
 def _span(versions: list[int]) -> str:

@@ -281,3 +281,105 @@ def test_s3_replication_to_a_location_of_the_spec_is_no_exception(
     cert = _certificate(result, name)
     assert not [e for e in cert.exceptions if e.kind == "replica not reached"], cert.exceptions
     assert result.status == "complete", result.exceptions
+
+
+# -- archive (the file-store system of tests/flows/systems.py: encrypted weights archived) -----
+
+
+def _file_params(system: Any, **kw: Any) -> DecommissionParameters:
+    return DecommissionParameters(spec_path=str(system.spec_path), variables=system.variables, **kw)
+
+
+def _file_retire(system: Any) -> Any:
+    plan = decommission_system(_file_params(system, dry_run=True))
+    return decommission_system(
+        _file_params(system, approve_digest=plan.plan_digest, approver=APPROVER)
+    )
+
+
+def test_archived_copies_are_listed_each_with_digest_encryption_and_key(
+    tmp_path: Path, prefect_api: str
+) -> None:
+    """Claim: "archived, re-encrypted under the archive key". Each archive copy is listed:
+    its URI, bytes, digest, encryption and key, and how it was verified; an earlier retention
+    sweep's plaintext archive copies (training data, archived before deletion) are listed too,
+    as plaintext, not covered by any key destruction. Before: one summary line, and the sweep's
+    copies were missing."""
+    from datetime import UTC, datetime, timedelta
+
+    from flows.models import RetentionParameters
+    from flows.retention import retention_sweep
+    from tests.flows.systems import WEIGHTS, make_system
+
+    system = make_system(tmp_path / "sys")
+    as_of = datetime.now(UTC) + timedelta(days=400)
+    sweep = retention_sweep(
+        RetentionParameters(
+            spec_path=str(system.spec_path), variables=system.variables, as_of=as_of
+        )
+    )
+    assert sweep.archived == 2
+    # the sweep emptied logs and data; put data back so the retirement has something there
+    (system.store("data/sys-a") / "late.parquet").write_bytes(b"late")
+    result = _file_retire(system)
+    cert = _certificate(result, "sys-a")
+    records = {r.uri.rsplit("/", 2)[-2]: r for r in cert.locations}
+    weights = records["models"].backups
+    assert len(weights) == len(WEIGHTS)  # one per ciphertext (sidecars replaced by new ones)
+    for b in weights:
+        assert b.kind == "archive" and b.uri and "weights/file/" in b.uri
+        assert "encryption envelope" in b.description and "local://sys-a-archive" in b.description
+        assert "sha256 " in b.description and "decrypted with the archive key" in b.description
+        assert b.disposition == "retained, encrypted under local://sys-a-archive"
+    data = records["data"].backups
+    swept = [b for b in data if "retention sweep" in b.description]
+    assert sorted(str(b.uri).rsplit("/", 1)[-1] for b in swept) == [
+        "part-0.parquet",
+        "part-1.parquet",
+    ]
+    for b in swept:
+        assert "encryption none (plaintext)" in b.description
+        assert b.disposition.startswith("retained in plaintext")
+
+
+def test_ciphertext_whose_sidecar_is_lost_stops_before_any_delete(
+    tmp_path: Path, prefect_api: str
+) -> None:
+    """Claim: "re-encrypted under the archive key". The world: the sidecar of an encrypted
+    weights file is lost. Before: the ciphertext was copied verbatim (it dies with the KEK) and
+    described as re-encrypted. Now the archive step stops the retirement before any delete: every
+    file is still there, the KEK is intact, no certificate."""
+    from sundown.errors import IntegrityError
+    from tests.flows.systems import make_system
+
+    system = make_system(tmp_path / "sys")
+    (system.store("models/sys-a") / "model.safetensors.sidecar.json").unlink()
+    before = {p: system.files(p) for p in ("models/sys-a", "logs/sys-a", "data/sys-a")}
+    with pytest.raises(IntegrityError, match=r"sidecar .* is missing"):
+        _file_retire(system)
+    assert {p: system.files(p) for p in before} == before
+    assert registry.open_key_service("local://sys-a-kek").info().versions
+    assert list((system.root / "evidence").rglob("certificate.dsse.json")) == []
+    assert system.canaries_intact()
+
+
+def test_storage_class_on_the_file_store_is_refused_before_any_delete(
+    tmp_path: Path, prefect_api: str
+) -> None:
+    """Claim: "archived to <storage class>". The world: the archive target is a folder, which has
+    no storage classes. Before: the class was dropped silently. Now: UnsupportedError before the
+    first archive copy, nothing deleted, the KEK intact."""
+    from sundown.errors import UnsupportedError
+    from tests.flows.systems import make_system
+
+    system = make_system(tmp_path / "sys")
+    spec = system.spec_path.read_text().replace(
+        "  key: local://sys-a-archive\n", "  key: local://sys-a-archive\n  storage_class: GLACIER\n"
+    )
+    system.spec_path.write_text(spec)
+    before = system.files("models/sys-a")
+    with pytest.raises(UnsupportedError, match="has no storage classes"):
+        _file_retire(system)
+    assert system.files("models/sys-a") == before
+    assert system.files("archive/sys-a") == []
+    registry.open_key_service("local://sys-a-kek").info()
