@@ -439,7 +439,7 @@ class AzureBlobStore:
     def delete(self, key: str, version_id: str | None = None) -> None:
         """Delete the blob (on a versioned account its current version becomes a previous
         version), or exactly one version or snapshot. A blob with snapshots is refused."""
-        blob = self._blob(key, version_id)
+        blob = self._blob(check_key(key), version_id)  # odd names: purge only
         _call(self._what(key, version_id), blob.delete_blob)
 
     # -- Inventory ------------------------------------------------------------------------------

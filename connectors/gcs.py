@@ -441,7 +441,7 @@ class GcsStore:
     def delete(self, key: str, version_id: str | None = None) -> None:
         """Delete the live object (on a versioned bucket it becomes noncurrent), or exactly one
         generation when ``version_id`` is given."""
-        blob = self._blob(key, version_id)
+        blob = self._blob(check_key(key), version_id)  # odd names: purge only
         _call(
             self._what(key, version_id),
             lambda: blob.delete(retry=DEFAULT_RETRY if version_id else None),

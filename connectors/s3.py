@@ -536,6 +536,7 @@ class S3Store:
 
     def delete(self, key: str, version_id: str | None = None) -> None:
         """Delete the object (on a versioned bucket: add a delete marker) or one version."""
+        check_key(key)  # odd names (folder markers, a//b) are purged by inventory entry only
         try:  # S3 reports success for absent keys: NotFoundError here
             self.head(key, version_id)
         except BackendError as exc:  # HEAD of a delete marker's version id answers 405
