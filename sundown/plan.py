@@ -251,6 +251,20 @@ class Plan(BaseModel):
             f"| **total** | | {_fmt(t['found'])} | {_fmt(t['archive'])} | {_fmt(t['purge'])} | "
             f"{_fmt(t['held'])} | {_fmt(t['keep'])} |"
         )
+        with_settings = [loc for loc in self.locations if loc.settings is not None]
+        if with_settings:
+            rows += [
+                "",
+                "| Location | Soft delete | Redundancy | Replicas this retirement does not reach |",
+                "|---|---|---|---|",
+            ]
+            for loc in with_settings:
+                st = loc.settings
+                assert st is not None
+                rows.append(
+                    f"| `{loc.url}` | {st.soft_delete} | {st.redundancy or '-'} | "
+                    f"{'; '.join(st.replicas) or 'none'} |"
+                )
         if self.keys:
             rows += ["", "| Key | Role | State | Versions | Action |", "|---|---|---|---|---|"]
             rows += [

@@ -383,3 +383,37 @@ def test_storage_class_on_the_file_store_is_refused_before_any_delete(
     assert system.files("models/sys-a") == before
     assert system.files("archive/sys-a") == []
     registry.open_key_service("local://sys-a-kek").info()
+
+
+def test_settings_are_part_of_the_plan_digest_and_shown_to_the_approver(tmp_path: Path) -> None:
+    """The soft-delete window and the replicas out of reach are recorded in the plan file (read
+    back by read_plan), shown in its Markdown, and covered by its digest: an approval of one
+    window is not an approval of another."""
+    from datetime import UTC, datetime
+
+    from sundown.plan import StoreSettings, build_plan, read_plan
+    from sundown.spec import parse_spec
+    from sundown.store import Entry, EntryKind
+
+    spec = parse_spec(
+        "name: sys-s\nowner: o@example.com\nclassification: internal\n"
+        "assets:\n  weights:\n    locations: [s3://b-models/sys-s]\n"
+        "keys:\n  kek: local://k-kek\n  certificate: local://k-certs\n"
+    )
+    url = "s3://b-models/sys-s"
+    entries = {url: [Entry("w", "v1", EntryKind.OBJECT, 1, datetime(2026, 1, 1, tzinfo=UTC))]}
+    week = StoreSettings(
+        versioning="enabled",
+        object_lock="none",
+        soft_delete_seconds=604800,
+        soft_delete_source="policy",
+        replicas=["S3 replication rule to-dr of s3://b-models to arn:aws:s3:::dr"],
+    )
+    off = week.model_copy(update={"soft_delete_seconds": None})
+    now = datetime(2026, 2, 1, tzinfo=UTC)
+    a = build_plan(spec, entries, tmp_path / "a.jsonl", now=now, settings={url: week})
+    b = build_plan(spec, entries, tmp_path / "b.jsonl", now=now, settings={url: off})
+    assert a.digest != b.digest
+    assert read_plan(a.path, a.digest).locations[0].settings == week
+    md = a.to_markdown()
+    assert "604800 seconds (policy)" in md and "arn:aws:s3:::dr" in md
