@@ -66,16 +66,21 @@ from sundown.certificate import (  # noqa: E402
     MANIFEST_NAME,
     Certificate,
     Execution,
+    IrrecoverableAfter,
     KeyDestroyed,
     LocationRecord,
     ManifestEntry,
     ManifestWriter,
     Party,
+    Protection,
+    ProtectionCount,
     Sanitization,
     SanitizationCategory,
     Status,
     StorageSettings,
     SystemRef,
+    Validation,
+    ValidationResult,
     Verification,
     VerificationResult,
     new_certificate_id,
@@ -404,14 +409,31 @@ def run_direct(name: str, objects: int, work: Path) -> Trial:
                     object_lock="enabled" if Capability.OBJECT_LOCK in caps else "none",
                 ),
                 found=CertCounts(objects=found.count, versions=found.count, bytes=found.bytes),
+                # the benchmark does not inspect protection: nothing may be claimed but
+                # logical deletion (docs/formats/certificate.md)
+                protection=[
+                    ProtectionCount(
+                        protection=Protection.UNKNOWN, copies=found.count, bytes=found.bytes
+                    )
+                ],
                 purged=CertCounts(objects=n_objects, versions=n_versions, bytes=n_bytes),
                 archived=CertCounts(),
                 held=CertCounts(),
-                sanitization=Sanitization(
-                    category=SanitizationCategory.PURGE,
-                    method="logical deletion of every version; cryptographic erase of "
-                    + ", ".join(k.uri for k in keys),
-                ),
+                ce_covered=CertCounts(),
+                logically_deleted=CertCounts(objects=n_objects, versions=n_versions, bytes=n_bytes),
+                remaining=remaining,
+                sanitization=[
+                    Sanitization(
+                        category=SanitizationCategory.LOGICAL_DELETION,
+                        copies=CertCounts(objects=n_objects, versions=n_versions, bytes=n_bytes),
+                        method="every version deleted through the S3 API",
+                        irrecoverable_after=IrrecoverableAfter(
+                            unknown="provider retention", basis="logical deletion"
+                        ),
+                    )
+                ]
+                if n_versions
+                else [],
                 verification=Verification(
                     method="full re-listing of every version",
                     result=VerificationResult.PASSED
@@ -420,7 +442,13 @@ def run_direct(name: str, objects: int, work: Path) -> Trial:
                     details=f"{remaining} copies remain",
                     verified_at=verified_at,
                 ),
-                irrecoverable_after=verified_at,
+                validation=Validation(
+                    result=ValidationResult.ACCEPTED
+                    if remaining == 0
+                    else ValidationResult.REJECTED,
+                    basis="automatic: re-listing",
+                    details=f"{remaining} copies remain",
+                ),
             )
         ],
         keys_destroyed=keys,

@@ -10,7 +10,9 @@ is a NotFoundError (planning turns it into an error naming the location, unless 
 ``may_be_absent``), and a root reached through a symbolic link (the folder or any ancestor) is a
 ScopeError, so a link swapped in between planning and deletion cannot redirect a purge.
 Symbolic links, FIFOs, sockets and device files inside a location are inventoried with their
-kind (``symlink``, ``fifo``, ``socket``, ``device``), never followed or opened, and never purged.
+kind (``symlink``, ``fifo``, ``socket``, ``device``), never followed or opened, and never purged;
+so is a file with other hard links (``hardlink``): unlinking its name here would leave its data
+readable through the others, and a retirement must not claim it gone.
 
 What it does not have: versions, holds, soft delete, archive tiers, object metadata (``metadata``
 passed to ``put`` is not stored). Deleting a file unlinks it; whether the bytes can be recovered
@@ -21,6 +23,7 @@ artifacts are encrypted under, not by unlinking alone.
 
 from __future__ import annotations
 
+import errno
 import os
 import socket
 import stat
@@ -167,9 +170,13 @@ class FileStore:
         for part in self._root.parts[1:]:
             path = path / part
             if path.is_symlink():
+                try:
+                    target = os.readlink(path)
+                except OSError:  # replaced meanwhile: still not the folder the spec names
+                    target = "?"
                 raise ScopeError(
-                    f"{self.url}: {path} is a symbolic link (to {os.readlink(path)}); a location "
-                    "is never reached through a symbolic link: the spec names the real path"
+                    f"{self.url}: {path} is a symbolic link (to {target}); a location is never "
+                    "reached through a symbolic link: the spec names the real path"
                 )
         if not self._root.exists():
             raise NotFoundError(f"{self.url}: the folder {self._root} does not exist")
@@ -204,9 +211,12 @@ class FileStore:
             except FileNotFoundError:
                 continue
             if stat.S_ISREG(st.st_mode):
-                if temporary or not temp:
-                    kind = EntryKind.MULTIPART_UPLOAD if temp else EntryKind.OBJECT
-                    yield self._info(key, st), kind
+                if temp and temporary:
+                    yield self._info(key, st), EntryKind.MULTIPART_UPLOAD
+                elif not temp and (st.st_nlink == 1 or not special):
+                    yield self._info(key, st), EntryKind.OBJECT
+                elif not temp:  # other names keep its data whatever happens to this one
+                    yield self._info(key, st), EntryKind.HARDLINK
             elif special:
                 yield self._info(key, st), _special_kind(st.st_mode)
 
@@ -274,9 +284,12 @@ class FileStore:
         for entry in entries:
             path = self._path(entry.key)
             try:
-                path.unlink()
+                self._unlink_nofollow(entry.key)
             except FileNotFoundError:
                 pass
+            except ScopeError as exc:  # a link swapped in after the checks: not deleted
+                result.failed.append(PurgeFailure(entry, "ScopeError", str(exc)))
+                continue
             except OSError as exc:
                 result.failed.append(PurgeFailure(entry, type(exc).__name__, str(exc.strerror)))
                 continue
@@ -284,6 +297,35 @@ class FileStore:
             self._prune(path.parent)
         result.requests = len(entries)
         return result
+
+    def _unlink_nofollow(self, key: str) -> None:
+        """Unlink the regular file ``key``, walking from ``/`` one folder at a time, each opened
+        relative to the one before with ``O_NOFOLLOW``: a symbolic link swapped in anywhere on
+        the path after the checks (root, ancestors, folders below it) makes an open fail and
+        never redirects the unlink. FileNotFoundError when it is gone; ScopeError when a
+        component is not a folder or the file is no longer a regular file."""
+        parts = [*self._root.parts[1:], *key.split("/")]
+        flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+        fd = os.open("/", flags)
+        try:
+            for part in parts[:-1]:
+                try:
+                    folder = os.open(part, flags, dir_fd=fd)
+                except OSError as exc:
+                    if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+                        raise ScopeError(
+                            f"{key!r} in {self.url}: {part!r} on its path is no longer a folder "
+                            "(a symbolic link?); not deleted"
+                        ) from None
+                    raise
+                os.close(fd)
+                fd = folder
+            st = os.stat(parts[-1], dir_fd=fd, follow_symlinks=False)
+            if not stat.S_ISREG(st.st_mode):
+                raise ScopeError(f"{key!r} in {self.url} is no longer a regular file; not deleted")
+            os.unlink(parts[-1], dir_fd=fd)
+        finally:
+            os.close(fd)
 
     def soft_delete_policy(self) -> SoftDeletePolicy:
         return SoftDeletePolicy(None, "file store: no soft delete")

@@ -874,7 +874,7 @@ def complete_pending(spec: SystemSpec) -> list[str]:
         raise ConflictError(f"{object_url(store, key)} holds another rotation receipt")
     done = sum(1 for f in finished if f["outcome"] == "finished")
     failed = sum(1 for f in finished if f["outcome"] == "failed")
-    stored = ledger_append(
+    ledger_append(
         spec,
         RecordKind.ROTATE,
         f"removed {done} credential(s) of {spec.name} replaced by earlier rotations"
@@ -882,7 +882,4 @@ def complete_pending(spec: SystemSpec) -> list[str]:
         sha256_digest(body),
         object_url(store, key),
     )
-    return [
-        *lines,
-        f"recorded in ledger record {stored.record.sequence}, ledger head {stored.head}",
-    ]
+    return lines

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,15 @@ from pydantic import BaseModel, Field
 
 from sundown import registry
 from sundown.certificate import CredentialRevoked, KeyDestroyed
-from sundown.envelope import SIDECAR_SUFFIX, decrypt_stream, encrypt_to_store, read_sidecar
+from sundown.envelope import (
+    MAX_SIDECAR_BYTES,
+    SIDECAR_SUFFIX,
+    Sidecar,
+    decrypt_stream,
+    encrypt_to_store,
+    read_sidecar,
+    sidecar_key,
+)
 from sundown.errors import (
     IntegrityError,
     KeyDestroyedError,
@@ -29,9 +37,11 @@ from sundown.errors import (
 )
 from sundown.keys import KeyInfo
 from sundown.plan import (
+    CopyProtection,
     Plan,
     PlanEntry,
     PlanKind,
+    Protection,
     StoreSettings,
     build_plan,
     iter_plan_entries,
@@ -89,6 +99,196 @@ def credential_facts(refs: list[CredentialRef]) -> dict[CredentialRef, bool]:
         if state is not None:
             facts[ref] = state
     return facts
+
+
+# --------------------------------------------------------------------------------------------
+# Per-copy protection (recorded in the plan at inventory time)
+
+_CLOUD = ("s3", "gs", "az")
+_SIDECAR_CACHE = 4096
+_FOREIGN_KEYS_NAMED = 16
+
+
+def _printable(text: str, limit: int = 200) -> str:
+    """An untrusted string (a key URI read from a sidecar) made safe to show."""
+    clean = "".join(c if c.isprintable() and c not in "|<>`" else "?" for c in text)
+    return clean if len(clean) <= limit else clean[:limit] + "..."
+
+
+class Protector:
+    """What protects each copy of one location, decided when the plan is made.
+
+    A copy is ``envelope`` (the only protection a cryptographic erase claim may rest on) only
+    when everything below checks out; anything short of that is recorded as what it is:
+
+    - its sidecar ``<key>.sidecar.json`` (untrusted: at most 64 KiB, parsed strictly) names a
+      key-encryption key this retirement destroys, by its exact URI, and a version that key
+      still has (another key: ``envelope (key not in this retirement)``; a sidecar that does not
+      parse: ``unknown``);
+    - the copy's size is the ciphertext size the sidecar states;
+    - the sidecar's wrapped data key unwraps under that key, and the copy's first segment
+      authenticates under the data key with the sidecar's associated data (so a sidecar copied
+      or forged beside plaintext does not make it "encrypted": the plaintext fails to
+      authenticate). The plaintext read is discarded.
+
+    A sidecar copy is ``envelope`` when it parses, names such a key and its wrapped data key
+    unwraps (it holds nothing else secret; its artifact name, sizes and plaintext SHA-256 are not
+    encrypted). Other copies: ``none`` on a file store (stored as written), ``unknown`` on a cloud
+    store (the listing does not report server-side encryption), ``none`` for a delete marker (no
+    content). Whether a sidecar exists is learned from a first listing of the location
+    (``sidecars``), so a plaintext location costs no extra request per object."""
+
+    def __init__(self, store: ObjectStore, keys: dict[str, KeyInfo | None], sidecars: set[str]):
+        self._store = store
+        self._scheme = store.url.split("://", 1)[0]
+        self._keys = keys
+        self._sidecars = sidecars
+        self._services: dict[str, Any] = {}
+        self._parsed: dict[str, Sidecar | str] = {}
+        self._foreign: set[str] = set()
+
+    def __call__(self, entry: Entry) -> CopyProtection:
+        if entry.kind is EntryKind.DELETE_MARKER:
+            return CopyProtection(Protection.NONE, note="delete marker: no content")
+        if entry.kind in SPECIAL_KINDS:
+            return CopyProtection(Protection.NONE, note=f"{entry.kind.value}: never followed")
+        if entry.key.endswith(SIDECAR_SUFFIX):
+            return self._sidecar_copy(entry)
+        if entry.key + SIDECAR_SUFFIX not in self._sidecars:
+            return self._default("no sidecar")
+        if entry.kind not in (EntryKind.OBJECT, EntryKind.VERSION, EntryKind.SNAPSHOT):
+            return self._default(f"{entry.kind.value}: content not checked")
+        sidecar = self._sidecar(entry.key)
+        if isinstance(sidecar, str):
+            return CopyProtection(Protection.UNKNOWN, note=sidecar)
+        verdict = self._key_of(sidecar)
+        if verdict is not None:
+            return verdict
+        if entry.size != sidecar.ciphertext_size:
+            return CopyProtection(
+                Protection.UNKNOWN,
+                note=f"size {entry.size} is not the sidecar's ciphertext size "
+                f"{sidecar.ciphertext_size}: not the ciphertext the sidecar describes",
+            )
+        service = self._service(sidecar.key_uri)
+        try:
+            with self._store.open(entry.key, entry.version_id) as source:
+                chunks = decrypt_stream(source, sidecar, service)
+                next(iter(chunks), None)  # the first segment, authenticated; discarded
+        except (SundownError, OSError) as exc:
+            return CopyProtection(
+                Protection.UNKNOWN,
+                note="does not authenticate under the data key its sidecar wraps under "
+                f"{_printable(sidecar.key_uri)} ({type(exc).__name__})",
+            )
+        return CopyProtection(
+            Protection.ENVELOPE,
+            key=sidecar.key_uri,
+            key_version=sidecar.key_version,
+            note="sidecar's data key unwrapped and the first segment authenticated when planned",
+        )
+
+    def _default(self, why: str) -> CopyProtection:
+        if self._scheme in _CLOUD:
+            return CopyProtection(
+                Protection.UNKNOWN,
+                note=f"{why}; server-side encryption not read (the listing does not report it)",
+            )
+        return CopyProtection(Protection.NONE, note=f"{why}; the file store keeps what was written")
+
+    def _sidecar(self, key: str, version_id: str | None = None) -> Sidecar | str:
+        """The parsed sidecar of ``key`` (current version), or why it is not usable."""
+        if version_id is None and key in self._parsed:
+            return self._parsed[key]
+        try:
+            source = self._store.open(sidecar_key(key), version_id)
+            with source as f:
+                data = f.read(MAX_SIDECAR_BYTES + 1)
+            if len(data) > MAX_SIDECAR_BYTES:
+                raise IntegrityError(f"larger than {MAX_SIDECAR_BYTES} bytes")
+            out: Sidecar | str = Sidecar.from_json(data)
+        except (SundownError, OSError) as exc:
+            reason = str(exc) if isinstance(exc, IntegrityError) else type(exc).__name__
+            out = f"sidecar unreadable or rejected: {_printable(reason, 300)}"
+        if version_id is None:
+            if len(self._parsed) >= _SIDECAR_CACHE:
+                self._parsed.clear()
+            self._parsed[key] = out
+        return out
+
+    def _key_of(self, sidecar: Sidecar) -> CopyProtection | None:
+        """None when the sidecar names a key this retirement destroys and can check; else the
+        protection to record."""
+        uri = sidecar.key_uri
+        if uri not in self._keys:
+            # Sidecars are untrusted: a flood of made-up key URIs must not grow the plan's and
+            # the certificate's breakdown without bound, so only the first few are named.
+            shown: str | None = _printable(uri)
+            if shown not in self._foreign and len(self._foreign) >= _FOREIGN_KEYS_NAMED:
+                shown = None
+            elif shown is not None:
+                self._foreign.add(shown)
+            return CopyProtection(
+                Protection.ENVELOPE_OTHER_KEY,
+                key=shown,
+                key_version=sidecar.key_version,
+                note="the sidecar names a key this retirement does not destroy"
+                + ("" if shown else f" (more than {_FOREIGN_KEYS_NAMED} such keys: not named)"),
+            )
+        info = self._keys[uri]
+        if info is None:
+            return CopyProtection(
+                Protection.UNKNOWN, key=uri, note="the key was already gone when planned"
+            )
+        if info.kind != "kek":
+            return CopyProtection(Protection.UNKNOWN, key=uri, note="the key is not a KEK")
+        if sidecar.key_version not in info.versions:
+            return CopyProtection(
+                Protection.UNKNOWN,
+                key=uri,
+                note=f"the key has no version {sidecar.key_version} any more",
+            )
+        return None
+
+    def _service(self, uri: str) -> Any:
+        if uri not in self._services:
+            self._services[uri] = registry.open_key_service(uri)
+        return self._services[uri]
+
+    def _sidecar_copy(self, entry: Entry) -> CopyProtection:
+        if entry.kind not in (EntryKind.OBJECT, EntryKind.VERSION, EntryKind.SNAPSHOT):
+            return self._default(f"{entry.kind.value} sidecar: content not checked")
+        if entry.size > MAX_SIDECAR_BYTES:
+            return self._default(f"larger than a sidecar may be ({MAX_SIDECAR_BYTES} bytes)")
+        base = entry.key.removesuffix(SIDECAR_SUFFIX)
+        if not base:
+            return self._default("not a sidecar name")
+        sidecar = self._sidecar(base, entry.version_id if not entry.is_latest else None)
+        if isinstance(sidecar, str):
+            return self._default(sidecar)
+        verdict = self._key_of(sidecar)
+        if verdict is not None:
+            return verdict
+        try:
+            dek = self._service(sidecar.key_uri).unwrap(sidecar.wrapped_key)
+        except (SundownError, OSError) as exc:
+            return self._default(f"sidecar's data key does not unwrap ({type(exc).__name__})")
+        del dek
+        return CopyProtection(
+            Protection.ENVELOPE,
+            key=sidecar.key_uri,
+            key_version=sidecar.key_version,
+            note="sidecar: its data key unwrapped when planned; its other fields are not secret",
+        )
+
+
+def sidecar_keys(store: ObjectStore) -> set[str]:
+    """The keys of the current sidecars of a location (a first listing)."""
+    return {
+        e.key
+        for e in _inventory(store)
+        if e.key.endswith(SIDECAR_SUFFIX) and e.kind is EntryKind.OBJECT
+    }
 
 
 def plan_system(
@@ -154,16 +354,27 @@ def _plan_task(spec: SystemSpec, path: str, kind: PlanKind, as_of: datetime | No
     retirement = kind == "retirement"
     # What rotations created in place of the spec's credentials is retired with them.
     creds = _rotation.current_refs(spec) if retirement else []
+    keys = key_facts(spec) if retirement else None
+    protection = None
+    if retirement:
+        assert keys is not None
+        protection = {}
+        for ref in plan_locations(spec, kind):
+            if ref.url in absent:  # nothing to inspect (may_be_absent)
+                continue
+            store = registry.open_store(ref.url)
+            protection[ref.url] = Protector(store, keys, sidecar_keys(store))
     plan = build_plan(
         spec,
         inventories,
         path,
         kind=kind,
-        key_facts=key_facts(spec) if retirement else None,
+        key_facts=keys,
         credential_facts=credential_facts(creds) if retirement else None,
         credentials=creds if retirement else None,
         now=as_of,
         absent_roots=absent,
+        protection=protection,
         settings=settings,
     )
     return plan.model_dump_json()
@@ -511,29 +722,35 @@ def archive_batch(
 
 @task(name="destroy-key", **TASK_OPTIONS)
 def destroy_key(uri: str, planned_versions: list[int]) -> KeyDestroyed:
-    """Cryptographic erase of one key, with the key service's own proof."""
+    """Cryptographic erase of one key, with the key service's own proof.
+
+    The key is opened without a liveness check: a destruction an earlier run began (a keyring
+    tombstone written, a Vault key with deletion allowed) is finished by ``destroy()``, never
+    taken as done. A key already gone (nothing left to delete) is proved gone from its material
+    by ``verify_destroyed()``."""
+    service = registry.key_for_destruction(uri)
     try:
-        service = registry.open_key_service(uri)
+        evidence = service.destroy()
     except KeyDestroyedError:
-        # Destroyed by an earlier run that crashed before journaling it: prove it again.
-        return KeyDestroyed(
-            uri=uri,
-            versions_destroyed=planned_versions,
-            destroyed_at=datetime.now(UTC),
-            method="already destroyed before this run (found by the key service)",
-            checks={"open key": "KeyDestroyedError"},
-            verified=True,
+        evidence = service.verify_destroyed()
+    except NotFoundError:
+        # Nothing of the key and no record of its destruction: prove it from the material.
+        evidence = service.verify_destroyed()
+        evidence = replace(
+            evidence,
+            versions_destroyed=evidence.versions_destroyed or tuple(planned_versions),
+            method="not found by this run; " + evidence.method,
         )
-    return KeyDestroyed.from_destruction(service.destroy())
+    return KeyDestroyed.from_destruction(evidence)
 
 
 def key_is_gone(uri: str) -> str | None:
-    """None when the key is gone; else what still works."""
-    try:
-        info = registry.open_key_service(uri).info()
-    except NotFoundError:  # includes KeyDestroyedError
+    """None when the key is proved gone from its material (no key file or transit key left, no
+    sentinel unwraps); else what still answers. A tombstone or record is never the proof."""
+    evidence = registry.key_for_destruction(uri).verify_destroyed()
+    if evidence.verified:
         return None
-    return f"still answers (latest version {info.latest_version})"
+    return "still answers: " + "; ".join(f"{n}: {v}" for n, v in evidence.checks.items())[:3000]
 
 
 @task(name="revoke-credential", **TASK_OPTIONS)

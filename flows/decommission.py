@@ -22,8 +22,9 @@ re-run after completion returns the existing certificate instead of issuing a se
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import UTC, datetime
+from collections.abc import Iterable, Iterator, Sequence, Set
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -37,23 +38,30 @@ from sundown import registry
 from sundown.certificate import (
     CERTIFICATE_NAME,
     MANIFEST_NAME,
+    MEDIA_TYPE_CLOUD,
     Certificate,
     CertificateException,
     CopyDisposition,
     CredentialRevoked,
     Execution,
+    IrrecoverableAfter,
     KeyDestroyed,
     LocationRecord,
     ManifestEntry,
     ManifestWriter,
     Party,
+    Protection,
+    ProtectionCount,
     Sanitization,
     SanitizationCategory,
     Status,
     StorageSettings,
     SystemRef,
+    Validation,
+    ValidationResult,
     Verification,
     VerificationResult,
+    ce_claimable,
     check_manifest,
     new_certificate_id,
     sign_certificate,
@@ -65,15 +73,16 @@ from sundown.ledger import RecordKind
 from sundown.plan import (
     Approval,
     Plan,
+    PlanEntry,
     check_approval_policy,
     check_plan_approval,
     check_plan_scope,
     normalize_digest,
 )
-from sundown.spec import SystemSpec
+from sundown.spec import CredentialRef, SystemSpec
 from sundown.store import Placed, Placement
 
-from . import _execute, _steps
+from . import _credentials, _execute, _steps
 from ._common import (
     PROVIDERS,
     artifact_key,
@@ -430,23 +439,17 @@ def _purge(
 
 
 def _destroy_keys(plan: Plan, journal: Journal) -> list[KeyDestroyed]:
+    """Destroy every planned key (a key "absent" at planning too: its destruction may have
+    stopped halfway, which ``destroy()`` finishes) and journal the evidence, which carries the
+    plan's exportable / plaintext-backup facts fixed at approval."""
     out = []
     for key in plan.keys:
         step = f"key-{key.role}"
         record = journal.get(step)
         if record is None:
-            if key.state == "absent":
-                evidence = KeyDestroyed(
-                    uri=key.uri,
-                    versions_destroyed=[],
-                    destroyed_at=datetime.now(UTC),
-                    method="absent when the plan was made: nothing to destroy",
-                    checks={"open key": "not found" if _steps.key_is_gone(key.uri) is None
-                            else "FOUND"},
-                    verified=_steps.key_is_gone(key.uri) is None,
-                )  # fmt: skip
-            else:
-                evidence = _steps.destroy_key(key.uri, key.versions)
+            evidence = _steps.destroy_key(key.uri, key.versions).judged(
+                planned_exportable=key.exportable, planned_backup=key.allow_plaintext_backup
+            )
             record = journal.record(step, evidence.model_dump(mode="json"))
         out.append(KeyDestroyed.model_validate(record["data"], strict=False))
     return out
@@ -485,9 +488,40 @@ def _verify(
         for r in results:
             assert r.verification is not None
             locations.append(r.verification.model_dump(mode="json"))
+        # Proved from the key material again, after everything else: "gone" or what answers.
         key_checks = {k.uri: _steps.key_is_gone(k.uri) or "gone" for k in keys}
-        record = journal.record(VERIFIED, {"locations": locations, "keys": key_checks})
+        record = journal.record(
+            VERIFIED,
+            {"locations": locations, "keys": key_checks, "credentials": _credential_checks(plan)},
+        )
     return dict(record["data"])
+
+
+def _credential_checks(plan: Plan) -> dict[str, str]:
+    """Each planned credential at verification: "dead" only when the credential connectors
+    prove it (``_credentials.live`` is False); "live" when they find it working; otherwise what
+    is known. The status then rests on the revocation's own proof (``CredentialRevoked.verified``),
+    which ``_certificate`` reads beside this."""
+    checks: dict[str, str] = {}
+    for cred in plan.credentials:
+        try:
+            state = _credentials.live(CredentialRef(cred.kind, cred.id))
+        except SundownError as exc:
+            state, why = None, f"not re-checked: {type(exc).__name__}"
+        else:
+            why = "not re-checked: no side-effect-free lookup for this kind"
+        checks[f"{cred.kind}:{cred.id}"] = (
+            "live" if state is True else "dead" if state is False else why
+        )
+    return checks
+
+
+def _key_still_answers(verification: dict[str, Any], uri: str) -> str | None:
+    """The post-retirement check of one key as recorded: None when it proved the key gone."""
+    recorded = (verification.get("keys") or {}).get(uri)
+    if recorded == "gone":
+        return None
+    return str(recorded) if recorded else "no post-retirement check recorded"
 
 
 # --------------------------------------------------------------------------------------------
@@ -643,21 +677,29 @@ def _location_record(
     keys: list[KeyDestroyed],
 ) -> tuple[LocationRecord, list[CertificateException], bool]:
     loc = plan.locations[index]
-    found = _steps.CopyCounts()
-    held = _steps.CopyCounts()
     held_reasons: set[str] = set()
-    for e in _steps.iter_plan_entries(plan.path, plan.digest, location=index):
-        found.add(e.kind, e.size)
-        if e.disposition == "held":
-            held.add(e.kind, e.size)
-            held_reasons.add(e.reason or "held")
+    held_at_purge: set[tuple[str, str | None, str]] = set()
+    failed_ids: set[tuple[str, str | None, str]] = set()
+    held = _steps.CopyCounts()
     failed = _steps.CopyCounts()
     for outcome in _execute.outcomes(journal, "purge", index):
         for c in outcome.held:
             held.add(c.kind, c.size)
             held_reasons.add(c.reason)
+            held_at_purge.add((c.key, c.version_id, c.kind))
         for c in outcome.failed:
             failed.add(c.kind, c.size)
+            failed_ids.add((c.key, c.version_id, c.kind))
+    # Per copy: what protected it (recorded in the approved plan) and what became of it.
+    copies = copy_breakdown(
+        _steps.iter_plan_entries(plan.path, plan.digest, location=index),
+        keys,
+        held_at_purge,
+        failed_ids,
+    )
+    found, ce, logical, held_ce = copies.found, copies.ce, copies.logical, copies.held_ce
+    held.merge(copies.held)
+    held_reasons |= copies.held_reasons
     archived = _steps.CopyCounts()
     for outcome in _execute.outcomes(journal, "archive", index):
         archived.merge(outcome.done)
@@ -668,21 +710,18 @@ def _location_record(
     soft_seconds, soft = settings.soft_delete_seconds, settings.soft_delete
     purge_times = [o.finished_at for o in _execute.outcomes(journal, "purge", index)]
     last_purge = max(purge_times) if purge_times else datetime.now(UTC)
-    irrecoverable = last_purge
-    exceptions: list[CertificateException] = []
+    window_end = last_purge + timedelta(seconds=soft_seconds) if soft_seconds else None
     restorable = check.get("restorable_until")
-    if soft_seconds or check.get("soft_deleted"):
-        from datetime import timedelta
-
-        irrecoverable = last_purge + timedelta(seconds=soft_seconds or 0)
-        if restorable and datetime.fromisoformat(restorable) > irrecoverable:
-            irrecoverable = datetime.fromisoformat(restorable)
-        copies = check.get("soft_deleted_copies") or []
+    if restorable and (window_end is None or datetime.fromisoformat(restorable) > window_end):
+        window_end = datetime.fromisoformat(restorable)  # the latest hard-delete time found
+    exceptions: list[CertificateException] = []
+    if window_end is not None:
+        copies_found = check.get("soft_deleted_copies") or []
         listed = ""
-        if copies:
+        if copies_found:
             listed = (
                 f"; soft-deleted copies found at verification ({check.get('soft_deleted', 0)}, "
-                f"first {len(copies)} named): " + "; ".join(copies)
+                f"first {len(copies_found)} named): " + "; ".join(copies_found)
             )
         exceptions.append(
             CertificateException(
@@ -692,7 +731,7 @@ def _location_record(
                 f"in force when the location was inventoried{listed}"[:3000],
                 objects=purged.objects,
                 bytes=purged.bytes,
-                until=irrecoverable,
+                until=window_end,
             )
         )
     for replica in settings.replicas:
@@ -705,13 +744,15 @@ def _location_record(
             )
         )
     if held.versions:
+        readable = held.versions - held_ce
         exceptions.append(
             CertificateException(
                 subject=loc.url,
                 kind="held",
                 description=f"{held.versions} copies not deleted: "
                 + "; ".join(sorted(held_reasons))[:3000]
-                + ("; unreadable once the key is destroyed" if keys else ""),
+                + (f"; {held_ce} of them unreadable once the key is destroyed" if held_ce else "")
+                + (f"; {readable} not proven encrypted under a destroyed key" if readable else ""),
                 objects=held.objects,
                 bytes=held.bytes,
             )
@@ -732,29 +773,28 @@ def _location_record(
                 subject=loc.url, kind="verification failed", description=check["details"]
             )
         )
-    erased = [k for k in keys if k.verified and k.versions_destroyed]
-    method = "logical deletion of every version, delete marker, snapshot and upload listed"
-    for k in erased:
-        method += f"; cryptographic erase of {k.uri} versions {_span(k.versions_destroyed)}"
-    backups = _archive_copies(spec, journal, index, loc.url)
     scheme = loc.url.split("://", 1)[0]
+    claims = _claims(scheme, copies, keys, soft, window_end)
+    backups = _archive_copies(spec, journal, index, loc.url)
+    remaining = int(check.get("remaining", 0))
+    accepted = bool(check["passed"]) and not failed.versions and not remaining
     record = LocationRecord(
         uri=loc.url,
         provider=PROVIDERS.get(scheme, scheme),
+        media_type="file system" if scheme == "file" else MEDIA_TYPE_CLOUD,
         classification=f"{loc.classification}: {loc.asset_class.replace('_', ' ')}",
         settings=StorageSettings(
             versioning=settings.versioning, soft_delete=soft, object_lock=settings.object_lock
         ),
-        found=CertCounts(objects=found.objects, versions=found.versions, bytes=found.bytes),
-        purged=CertCounts(objects=purged.objects, versions=purged.versions, bytes=purged.bytes),
-        archived=CertCounts(
-            objects=archived.objects, versions=archived.versions, bytes=archived.bytes
-        ),
-        held=CertCounts(objects=held.objects, versions=held.versions, bytes=held.bytes),
-        sanitization=Sanitization(
-            category=SanitizationCategory.PURGE if erased else SanitizationCategory.CLEAR,
-            method=method,
-        ),
+        found=_cert_counts(found),
+        protection=copies.protection(),
+        purged=_cert_counts(purged),
+        archived=_cert_counts(archived),
+        held=_cert_counts(held),
+        ce_covered=_cert_counts(ce),
+        logically_deleted=_cert_counts(logical),
+        remaining=remaining,
+        sanitization=claims,
         verification=Verification(
             method="full re-listing (inventory) of every version, delete marker, snapshot, "
             "soft-deleted copy and incomplete upload under the location",
@@ -762,10 +802,165 @@ def _location_record(
             details=check["details"],
             verified_at=datetime.fromisoformat(check["verified_at"]),
         ),
+        validation=Validation(
+            result=ValidationResult.ACCEPTED if accepted else ValidationResult.REJECTED,
+            basis="automatic: the re-listing and the purge results compared with the approved "
+            "plan (held copies are accepted as planned exceptions)",
+            details=(
+                "nothing found"
+                if not found.versions
+                else "every planned copy purged or held as planned; nothing else remains"
+            )
+            if accepted
+            else f"{remaining} copies remain, {failed.versions} purges failed",
+        ),
         backups=backups,
-        irrecoverable_after=irrecoverable,
     )
     return record, exceptions, not check["passed"] or bool(failed.versions)
+
+
+def _cert_counts(c: _steps.CopyCounts) -> CertCounts:
+    return CertCounts(objects=c.objects, versions=c.versions, bytes=c.bytes)
+
+
+_UNLINKED = {
+    "file": "unlinking is logical deletion: the file system and its media may keep the bytes "
+    "(see docs/keyring.md)",
+}
+
+
+@dataclass
+class CopyBreakdown:
+    """One location's copies: found (by protection), covered by a cryptographic erase (under a
+    key destroyed, verified gone and claimable, at a version it destroyed: purged, held or not),
+    logically deleted only (purged, not covered), held."""
+
+    found: _steps.CopyCounts = field(default_factory=_steps.CopyCounts)
+    ce: _steps.CopyCounts = field(default_factory=_steps.CopyCounts)
+    logical: _steps.CopyCounts = field(default_factory=_steps.CopyCounts)
+    held: _steps.CopyCounts = field(default_factory=_steps.CopyCounts)
+    held_ce: int = 0
+    held_reasons: set[str] = field(default_factory=set)
+    ce_keys: set[str] = field(default_factory=set)
+    found_by: dict[tuple[Protection, str | None], list[int]] = field(default_factory=dict)
+    notes: dict[tuple[Protection, str | None], list[str]] = field(default_factory=dict)
+    logical_by: dict[str, int] = field(default_factory=dict)
+
+    def protection(self) -> list[ProtectionCount]:
+        return [
+            ProtectionCount(
+                protection=p, key=k, copies=c, bytes=b, notes=self.notes.get((p, k), [])
+            )
+            for (p, k), (c, b) in sorted(
+                self.found_by.items(), key=lambda i: (i[0][0], i[0][1] or "")
+            )
+        ]
+
+
+def copy_breakdown(
+    entries: Iterable[PlanEntry],
+    keys: Sequence[KeyDestroyed],
+    held_at_purge: Set[tuple[str, str | None, str]] = frozenset(),
+    failed: Set[tuple[str, str | None, str]] = frozenset(),
+) -> CopyBreakdown:
+    """Per copy of the approved plan: what protected it and what became of it. A copy counts
+    as cryptographically erased only when the plan recorded it ``envelope`` under key K version
+    v (checked when planned, see ``flows._steps.Protector``) and K's destruction is verified and
+    claimable and destroyed v. ``held_at_purge`` and ``failed`` name copies (key, version id,
+    kind) the purge did not delete."""
+    erasable = {k.uri: k for k in keys if ce_claimable(k) and k.versions_destroyed}
+    out = CopyBreakdown()
+    for e in entries:
+        out.found.add(e.kind, e.size)
+        guard = e.protection
+        tally = out.found_by.setdefault((guard.protection, guard.key), [0, 0])
+        tally[0] += 1
+        tally[1] += e.size
+        notes = out.notes.setdefault((guard.protection, guard.key), [])
+        note = (guard.note or "")[:500]
+        if note and note not in notes and len(notes) < 3:  # a few distinct reasons, not all
+            notes.append(note)
+        key = erasable.get(guard.key or "") if guard.protection is Protection.ENVELOPE else None
+        ident = (e.key, e.version_id, e.kind.value)
+        if e.disposition == "held":
+            out.held.add(e.kind, e.size)
+            out.held_reasons.add(e.reason or "held")
+        if key is not None and guard.key_version in key.versions_destroyed:
+            out.ce.add(e.kind, e.size)
+            out.ce_keys.add(key.uri)
+            out.held_ce += e.disposition == "held" or ident in held_at_purge
+        elif e.disposition == "purge" and ident not in held_at_purge and ident not in failed:
+            out.logical.add(e.kind, e.size)
+            name = guard.protection.value
+            out.logical_by[name] = out.logical_by.get(name, 0) + 1
+    return out
+
+
+def _claims(
+    scheme: str,
+    copies: CopyBreakdown,
+    keys: Sequence[KeyDestroyed],
+    soft: str,
+    window_end: datetime | None,
+) -> list[Sanitization]:
+    """What may be claimed for a location's copies (SP 800-88 Rev. 2): cryptographic erase for
+    the copies under a destroyed, verified key; logical deletion for the other deleted copies,
+    irrecoverable at the end of the retention the store reports, else unknown."""
+    out: list[Sanitization] = []
+    ce, logical = copies.ce, copies.logical
+    if ce.versions:
+        used = [k for k in keys if k.uri in copies.ce_keys]
+        out.append(
+            Sanitization(
+                category=SanitizationCategory.PURGE_CRYPTOGRAPHIC_ERASE,
+                copies=_cert_counts(ce),
+                method="; ".join(
+                    f"cryptographic erase of {k.uri} "
+                    + ("version " if len(k.versions_destroyed) == 1 else "versions ")
+                    + _span(k.versions_destroyed)
+                    for k in used
+                )
+                + ": each copy's sidecar data key unwrapped under it and its first segment "
+                "authenticated when the plan was made",
+                keys=sorted(copies.ce_keys),
+                irrecoverable_after=IrrecoverableAfter(
+                    at=max(k.destroyed_at for k in used),
+                    basis=", ".join(k.uri for k in used) + " destroyed and verified gone",
+                ),
+            )
+        )
+    if logical.versions:
+        how = (
+            "unlinked from the file system"
+            if scheme == "file"
+            else "deleted through the provider's API (every version, delete marker, snapshot "
+            "and upload listed)"
+        )
+        protections = ", ".join(f"{n} {p}" for p, n in sorted(copies.logical_by.items()))
+        if window_end is not None:
+            when = IrrecoverableAfter(
+                at=window_end,
+                basis=f"end of the soft-delete window the store reports ({soft}) after the "
+                "last purge; the provider's media are outside this evidence",
+            )
+        else:
+            when = IrrecoverableAfter(
+                unknown=_UNLINKED.get(
+                    scheme,
+                    "provider retention: the provider does not report how long its media "
+                    "keep deleted bytes",
+                ),
+                basis=f"logical deletion; soft delete found: {soft}",
+            )
+        out.append(
+            Sanitization(
+                category=SanitizationCategory.LOGICAL_DELETION,
+                copies=_cert_counts(logical),
+                method=f"{how}; protection found: {protections}",
+                irrecoverable_after=when,
+            )
+        )
+    return out
 
 
 ARCHIVE_LISTED = 1000  # archive copies listed one by one per location (then a summary line)
@@ -836,6 +1031,9 @@ def _certificate(
     manifest: Any,
 ) -> Certificate:
     meta = journal.get(APPROVED)["data"]  # type: ignore[index]
+    # Every recorded check drives the status: a key that still answers at verification is not
+    # destroyed, whatever its destruction step said, and cryptographic erase is not claimed.
+    keys = [k.judged(still_answers=_key_still_answers(verification, k.uri)) for k in keys]
     records, exceptions, failed = [], [], False
     for loc in plan.locations:
         record, exc, bad = _location_record(
@@ -850,6 +1048,9 @@ def _certificate(
         records.append(record)
         exceptions += exc
         failed |= bad
+    for check in verification.get("locations") or []:
+        if not check.get("passed"):
+            failed = True  # a remaining copy (the location's exception says which)
     for k in keys:
         if not k.verified:
             failed = True
@@ -857,17 +1058,31 @@ def _certificate(
                 CertificateException(
                     subject=k.uri,
                     kind="key destruction not verified",
-                    description="; ".join(f"{n}: {v}" for n, v in k.checks.items()) or "no checks",
+                    description=(
+                        "; ".join(f"{n}: {v}" for n, v in k.checks.items()) or "no checks"
+                    )[:4000],
                 )
             )
+        elif not ce_claimable(k):
+            exceptions.append(
+                CertificateException(
+                    subject=k.uri,
+                    kind="cryptographic erase not claimed",
+                    description=k.ce_basis or "not claimed",
+                )
+            )
+    live = verification.get("credentials") or {}
     for c in credentials:
-        if not c.verified:
+        state = live.get(f"{c.kind}:{c.identifier}")
+        if not c.verified or state == "live":
             failed = True
             exceptions.append(
                 CertificateException(
                     subject=c.identifier,
-                    kind="credential not revoked",
-                    description=c.method,
+                    kind="credential not revoked" if not c.verified else "credential still live",
+                    description=c.method
+                    if state != "live"
+                    else f"{c.method}; still live at verification",
                 )
             )
     now = datetime.now(UTC)

@@ -2,16 +2,19 @@
 
 A certificate records one retirement the way NIST SP 800-88 (Rev. 1 section 4.8 and Appendix G;
 Rev. 2) asks for a certificate of sanitization, adapted to cloud object storage: what was found at
-each location, what was purged, archived or held, how (Clear / Purge, logical deletion of every
-version, cryptographic erase), how it was verified, which keys were destroyed and which
-credentials revoked, who did it and who approved it, and whether it is complete.
+each location, what protected each copy, what was purged, archived or held, what may be claimed
+for it (SP 800-88 Rev. 2: "Purge (cryptographic erase)" only for copies proven encrypted under a
+key that was destroyed and verified gone; "logical deletion" for the rest, with the retention the
+store reports), how each step was verified and whether the outcome was accepted (validation), which
+keys were destroyed and which credentials revoked, who did it and who approved it, and whether it
+is complete.
 
 Encoding (specified in ``docs/formats/certificate.md``)::
 
     DSSE envelope (payloadType application/vnd.in-toto+json), canonical JSON (RFC 8785)
       payload = canonical JSON of an in-toto Statement v1
         subject       = [the deletion manifest: name and sha256]
-        predicateType = https://sundown.dev/decommission-certificate/v1
+        predicateType = https://sundown.dev/decommission-certificate/v2
         predicate     = Certificate.model_dump(mode="json")
 
 The signing key is a certificate-signing key reached through :class:`sundown.keys.Signer`; it is
@@ -55,7 +58,7 @@ from sundown.keys import KeyDestruction, Signer
 from sundown.store import Entry
 
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
-PREDICATE_TYPE = "https://sundown.dev/decommission-certificate/v1"
+PREDICATE_TYPE = "https://sundown.dev/decommission-certificate/v2"
 PAYLOAD_TYPE = dsse.INTOTO_PAYLOAD_TYPE
 MEDIA_TYPE_CLOUD = "cloud object storage"
 MANIFEST_NAME = "deletion-manifest.jsonl"
@@ -80,15 +83,36 @@ class Status(enum.StrEnum):
 
 
 class SanitizationCategory(enum.StrEnum):
-    """NIST SP 800-88 categories that apply to cloud storage (Destroy needs the physical media)."""
+    """What may be claimed for a set of copies (NIST SP 800-88 Rev. 2, adapted to cloud storage).
 
-    CLEAR = "Clear"
-    PURGE = "Purge"
+    A tenant reaches neither the medium nor every user-addressable location of a provider's
+    store: deleting through the API is logical deletion, not Clear or Purge. The one sanitization
+    a tenant can perform is cryptographic erase (CE) of copies encrypted under a key it controls
+    and destroys. Destroy needs the physical media and is never claimed."""
+
+    PURGE_CRYPTOGRAPHIC_ERASE = "Purge (cryptographic erase)"
+    LOGICAL_DELETION = "logical deletion (not an SP 800-88 sanitization method)"
+
+
+class Protection(enum.StrEnum):
+    """What protected one copy when the plan was made (recorded per copy in the plan)."""
+
+    ENVELOPE = "envelope"  # Sundown envelope under a key this retirement destroys (checked)
+    ENVELOPE_OTHER_KEY = "envelope (key not in this retirement)"
+    SSE_TENANT_KEY = "sse-tenant-key"  # server-side encryption under a tenant key (no CE claim)
+    PROVIDER_MANAGED = "provider-managed"
+    NONE = "none"  # stored as written (file store plaintext, delete markers)
+    UNKNOWN = "unknown"
 
 
 class VerificationResult(enum.StrEnum):
     PASSED = "passed"
     FAILED = "failed"
+
+
+class ValidationResult(enum.StrEnum):
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
 
 
 class Party(_Model):
@@ -140,16 +164,69 @@ class StorageSettings(_Model):
     object_lock: Text = "none"  # e.g. "none", "enabled, default GOVERNANCE 30 days"
 
 
+class IrrecoverableAfter(_Model):
+    """When the copies of a claim stop being recoverable: a time, or ``unknown`` with the reason
+    (never a deletion time presented as sanitization). ``basis`` says where the time comes from."""
+
+    at: AwareDatetime | None = None
+    unknown: Text | None = None  # e.g. "provider retention: ..."
+    basis: Text
+
+    @model_validator(mode="after")
+    def _one(self) -> Self:
+        if (self.at is None) == (self.unknown is None):
+            raise ValueError("irrecoverable_after needs exactly one of a time or an unknown reason")
+        return self
+
+
 class Sanitization(_Model):
+    """One claim for a set of copies of a location: its category, the copies it covers, how, and
+    when they became (or become) irrecoverable. ``keys`` are the destroyed keys a cryptographic
+    erase relies on (each must be in ``keys_destroyed`` and verified)."""
+
     category: SanitizationCategory
-    method: Text  # e.g. "logical deletion of all versions; cryptographic erase of key X v1..3"
+    copies: Counts
+    method: Text
+    keys: list[Text] = Field(default_factory=list)
+    irrecoverable_after: IrrecoverableAfter
+
+    @model_validator(mode="after")
+    def _shape(self) -> Self:
+        if self.copies.versions == 0:
+            raise ValueError(f"a {self.category.value!r} claim covers no copy")
+        ce = self.category is SanitizationCategory.PURGE_CRYPTOGRAPHIC_ERASE
+        if ce and not self.keys:
+            raise ValueError("a cryptographic erase claim names no destroyed key")
+        if not ce and self.keys:
+            raise ValueError("a logical deletion claim names keys")
+        return self
+
+
+class ProtectionCount(_Model):
+    """Copies found with one protection (and key, for an envelope or a server-side tenant key)."""
+
+    protection: Protection
+    key: Text | None = None
+    copies: NonNegativeInt
+    bytes: NonNegativeInt
+    notes: list[Text] = Field(default_factory=list, max_length=5)  # how it was established
 
 
 class Verification(_Model):
+    """SP 800-88 Rev. 2 verification: did the step complete (here: the location re-listed)."""
+
     method: Text  # e.g. "full re-listing of every version, delete marker and upload"
     result: VerificationResult
     details: Text
     verified_at: AwareDatetime
+
+
+class Validation(_Model):
+    """SP 800-88 Rev. 2 validation: the outcome accepted or rejected, and on what basis."""
+
+    result: ValidationResult
+    basis: Text
+    details: Text
 
 
 class CopyDisposition(_Model):
@@ -170,13 +247,17 @@ class LocationRecord(_Model):
     classification: Text  # data classification, e.g. "confidential: model weights"
     settings: StorageSettings
     found: Counts
+    protection: list[ProtectionCount] = Field(default_factory=list)
     purged: Counts
     archived: Counts
     held: Counts
-    sanitization: Sanitization
+    ce_covered: Counts  # copies (purged or held) under a key destroyed and verified gone
+    logically_deleted: Counts  # copies purged and not covered by a cryptographic erase
+    remaining: NonNegativeInt  # copies the verification re-listing found, not held
+    sanitization: list[Sanitization] = Field(default_factory=list)
     verification: Verification
+    validation: Validation
     backups: list[CopyDisposition] = Field(default_factory=list)
-    irrecoverable_after: AwareDatetime
 
     @model_validator(mode="after")
     def _counts(self) -> Self:
@@ -186,7 +267,58 @@ class LocationRecord(_Model):
                 raise ValueError(f"purged + held {unit} exceed the {unit} found")
             if getattr(self.archived, unit) > found:
                 raise ValueError(f"archived {unit} exceed the {unit} found")
+            if getattr(self.ce_covered, unit) + getattr(self.logically_deleted, unit) > found:
+                raise ValueError(f"ce_covered + logically_deleted {unit} exceed the {unit} found")
+            if getattr(self.logically_deleted, unit) > getattr(self.purged, unit):
+                raise ValueError(f"logically_deleted {unit} exceed the {unit} purged")
+        kinds = [(p.protection, p.key) for p in self.protection]
+        if len(set(kinds)) != len(kinds):
+            raise ValueError("a protection appears twice")
+        if (
+            sum(p.copies for p in self.protection) != self.found.versions
+            or sum(p.bytes for p in self.protection) != self.found.bytes
+        ):
+            raise ValueError("the protection breakdown does not add up to the copies found")
+        enveloped = sum(p.copies for p in self.protection if p.protection is Protection.ENVELOPE)
+        if self.ce_covered.versions > enveloped:
+            raise ValueError(
+                f"{self.ce_covered.versions} copies covered by cryptographic erase, but only "
+                f"{enveloped} were found under an envelope of a key this retirement destroys"
+            )
+        categories = [c.category for c in self.sanitization]
+        if len(set(categories)) != len(categories):
+            raise ValueError("a sanitization category appears twice")
+        expected = {
+            SanitizationCategory.PURGE_CRYPTOGRAPHIC_ERASE: self.ce_covered,
+            SanitizationCategory.LOGICAL_DELETION: self.logically_deleted,
+        }
+        for category, copies in expected.items():
+            claim = next((c for c in self.sanitization if c.category is category), None)
+            if claim is None and copies.versions:
+                raise ValueError(f"{copies.versions} copies with no {category.value!r} claim")
+            if claim is not None and claim.copies != copies:
+                raise ValueError(f"the {category.value!r} claim covers other copies than counted")
+        if self.validation.result is ValidationResult.ACCEPTED and (
+            self.verification.result is not VerificationResult.PASSED or self.remaining
+        ):
+            raise ValueError("outcome accepted although verification failed or copies remain")
         return self
+
+    @property
+    def claims(self) -> str:
+        """The claims in words: "nothing found", or each category with its count."""
+        if not self.found.versions:
+            return "nothing found"
+
+        def n(count: int) -> str:
+            return f"{count:,} copy" if count == 1 else f"{count:,} copies"
+
+        parts = [f"{c.category.value}: {n(c.copies.versions)}" for c in self.sanitization]
+        if self.held.versions:
+            parts.append(f"held (not deleted): {n(self.held.versions)}")
+        if self.remaining:
+            parts.append(f"remaining: {n(self.remaining)}")
+        return "; ".join(parts) or "no claim"
 
 
 class KeyDestroyed(_Model):
@@ -198,6 +330,31 @@ class KeyDestroyed(_Model):
     method: Text
     checks: dict[Text, Text] = Field(default_factory=dict)
     verified: bool
+    # Whether the key service may have let a copy of the material out (Vault transit
+    # ``exportable`` / ``allow_plaintext_backup``, as planned or as seen before the delete);
+    # None: the key service has no such switch.
+    exportable: bool | None = None
+    allow_plaintext_backup: bool | None = None
+    # The one input for "Purge (cryptographic erase)": True only when the destruction was
+    # verified from the key material (and still is at verification) and no export or plaintext
+    # backup was possible. ``ce_basis`` says why, either way.
+    # None: not recorded (evidence made before the field existed); ``ce_claimable(key)`` then
+    # derives it from ``verified`` and the two switches.
+    ce_claimable: bool | None = None
+    ce_basis: Text | None = None
+    # What the deletion does not reach (journaling storage, snapshots, backups).
+    limits: Text | None = None
+
+    @model_validator(mode="after")
+    def _ce_needs_proof(self) -> KeyDestroyed:
+        if self.ce_claimable and (
+            not self.verified or self.exportable or self.allow_plaintext_backup
+        ):
+            raise ValueError(
+                f"{self.uri}: cryptographic erase claimed for a key whose destruction is not "
+                "verified, or that was exportable or allowed a plaintext backup"
+            )
+        return self
 
     @classmethod
     def from_destruction(cls, evidence: KeyDestruction) -> KeyDestroyed:
@@ -208,7 +365,74 @@ class KeyDestroyed(_Model):
             method=evidence.method,
             checks=dict(evidence.checks),
             verified=evidence.verified,
+            exportable=evidence.exportable,
+            allow_plaintext_backup=evidence.allow_plaintext_backup,
+            ce_claimable=evidence.ce_claimable,
+            ce_basis=ce_basis(
+                evidence.verified, evidence.exportable, evidence.allow_plaintext_backup
+            ),
+            limits=evidence.limits or None,
         )
+
+    def judged(
+        self,
+        *,
+        planned_exportable: bool | None = None,
+        planned_backup: bool | None = None,
+        still_answers: str | None = None,
+    ) -> KeyDestroyed:
+        """This evidence with the plan's facts and the post-retirement check folded in: a key
+        planned exportable stays not CE-claimable though Vault no longer reports it, and a key
+        that answers at verification is neither verified nor CE-claimable."""
+        exportable = bool(self.exportable) or bool(planned_exportable)
+        backup = bool(self.allow_plaintext_backup) or bool(planned_backup)
+        checks = dict(self.checks)
+        verified = self.verified
+        if still_answers is not None:
+            checks["post-retirement check"] = still_answers[:4000]
+            verified = False
+        no_export = self.exportable is None and planned_exportable is None
+        no_backup = self.allow_plaintext_backup is None and planned_backup is None
+        return self.model_copy(
+            update={
+                "checks": checks,
+                "verified": verified,
+                "exportable": None if no_export else exportable,
+                "allow_plaintext_backup": None if no_backup else backup,
+                "ce_claimable": verified and not exportable and not backup,
+                "ce_basis": ce_basis(verified, exportable, backup, still_answers is not None),
+            }
+        )
+
+
+def ce_basis(
+    verified: bool, exportable: bool | None, backup: bool | None, answered: bool = False
+) -> str:
+    """Why cryptographic erase is (not) claimed for a key, in one sentence."""
+    if answered:
+        return "not claimed: the key still answered at the post-retirement check"
+    if not verified:
+        return "not claimed: the destruction was not verified from the key material"
+    if exportable or backup:
+        which = " and ".join(
+            n for n, on in (("exportable", exportable), ("allow_plaintext_backup", backup)) if on
+        )
+        return (
+            f"not claimed: the key was {which}, so a copy of it may exist outside the key "
+            "service and destroying the key service's copy does not make the data unrecoverable"
+        )
+    return "claimed: the key material was proved gone and the key service never let it out"
+
+
+def ce_claimable(key: KeyDestroyed) -> bool:
+    """Whether cryptographic erase may be claimed for data under this key: its destruction was
+    verified, and nothing says a copy of it may survive (``ce_claimable`` where recorded; else
+    neither ``exportable`` nor ``allow_plaintext_backup`` is on)."""
+    if not key.verified:
+        return False
+    if key.ce_claimable is not None:
+        return key.ce_claimable
+    return not key.exportable and not key.allow_plaintext_backup
 
 
 class CredentialRevoked(_Model):
@@ -291,8 +515,12 @@ class Certificate(_Model):
                 found.append((loc.uri, "verification did not pass"))
             if loc.held.versions or loc.held.objects or loc.held.bytes:
                 found.append((loc.uri, "copies are held"))
-            if loc.irrecoverable_after > self.issued_at:
-                found.append((loc.uri, "deleted data is recoverable until irrecoverable_after"))
+            if loc.validation.result is not ValidationResult.ACCEPTED:
+                found.append((loc.uri, "outcome not accepted (validation rejected)"))
+            for claim in loc.sanitization:
+                at = claim.irrecoverable_after.at
+                if at is not None and at > self.issued_at:
+                    found.append((loc.uri, "deleted data is recoverable until irrecoverable_after"))
         for key in self.keys_destroyed:
             if not key.verified:
                 found.append((key.uri, "key destruction not verified"))
@@ -338,7 +566,24 @@ class Certificate(_Model):
                     raise ValueError(f"{subject}: {reason}, but no exception names it")
         if self.signing is not None:
             _check_not_destroyed(self.signing.key_id, self.keys_destroyed)
+        self._check_erase_claims()
         return self
+
+    def _check_erase_claims(self) -> None:
+        """A cryptographic erase claim names only keys this certificate destroyed, verified gone
+        (and claimable: a key that was exportable or allowed a plaintext backup may live on)."""
+        keys = {k.uri: k for k in self.keys_destroyed}
+        for loc in self.locations:
+            for claim in loc.sanitization:
+                for uri in claim.keys:
+                    key = keys.get(uri)
+                    if key is None:
+                        raise ValueError(f"{loc.uri}: cryptographic erase of {uri}, not destroyed")
+                    if not ce_claimable(key):
+                        raise ValueError(
+                            f"{loc.uri}: cryptographic erase of {uri}, whose destruction is not "
+                            "verified (or which may survive elsewhere)"
+                        )
 
     def summary(self) -> str:
         purged = sum(loc.purged.versions for loc in self.locations)
@@ -807,11 +1052,22 @@ def sample_certificate(*, now: datetime | None = None, with_exceptions: bool = F
     writer = ManifestWriter()
     for _ in writer.chunks(entries + data_entries):
         pass
-    crypto_erase = "cryptographic erase of vault://transit/fraud-scorer-v3 versions 1..3"
+    kek = "vault://transit/fraud-scorer-v3"
     s3_found = Counts(objects=2, versions=5, bytes=3 * 1_342_177_280 + 1_024)
+    s3_erased = Counts(objects=1, versions=3, bytes=3 * 1_342_177_280)
+    s3_deleted = Counts(objects=1, versions=2, bytes=1_024)
     held = Counts(objects=1, versions=1, bytes=52_428_800) if with_exceptions else Counts()
     gcs_found = Counts(
         objects=4 + held.objects, versions=4 + held.versions, bytes=(4 * 52_428_800) + held.bytes
+    )
+    gcs_purged = Counts(objects=4, versions=4, bytes=4 * 52_428_800)
+    logs = "s3://acme-ml-prod/systems/fraud-scorer-v3/logs"
+    not_read = "server-side encryption not read (the listing does not report it)"
+    accepted = "automatic: the re-listing compared with the approved plan"
+    provider_retention = IrrecoverableAfter(
+        unknown="provider retention: deleted through the provider's API; how long the provider "
+        "keeps the bytes on its media is not reported",
+        basis="logical deletion; the store reports no soft-delete or noncurrent retention",
     )
     locations = [
         LocationRecord(
@@ -822,18 +1078,52 @@ def sample_certificate(*, now: datetime | None = None, with_exceptions: bool = F
                 versioning="enabled", soft_delete="none", object_lock="disabled"
             ),
             found=s3_found,
+            protection=[
+                ProtectionCount(
+                    protection=Protection.ENVELOPE,
+                    key=kek,
+                    copies=3,
+                    bytes=3 * 1_342_177_280,
+                ),
+                ProtectionCount(protection=Protection.UNKNOWN, copies=1, bytes=1_024),
+                ProtectionCount(protection=Protection.NONE, copies=1, bytes=0),
+            ],
             purged=s3_found,
             archived=Counts(objects=2, versions=2, bytes=1_342_177_280 + 1_024),
             held=Counts(),
-            sanitization=Sanitization(
-                category=SanitizationCategory.PURGE,
-                method=f"logical deletion of all versions and delete markers; {crypto_erase}",
-            ),
+            ce_covered=s3_erased,
+            logically_deleted=s3_deleted,
+            remaining=0,
+            sanitization=[
+                Sanitization(
+                    category=SanitizationCategory.PURGE_CRYPTOGRAPHIC_ERASE,
+                    copies=s3_erased,
+                    method=f"cryptographic erase of {kek} versions 1..3: every copy's sidecar "
+                    "unwrapped under it and its first segment authenticated when planned; "
+                    "the copies were also deleted",
+                    keys=[kek],
+                    irrecoverable_after=IrrecoverableAfter(
+                        at=done, basis=f"{kek} destroyed and verified gone"
+                    ),
+                ),
+                Sanitization(
+                    category=SanitizationCategory.LOGICAL_DELETION,
+                    copies=s3_deleted,
+                    method="every version and delete marker deleted through the S3 API "
+                    f"(protection: 1 {not_read}; 1 delete marker, no content)",
+                    irrecoverable_after=provider_retention,
+                ),
+            ],
             verification=Verification(
                 method="full re-listing of versions, delete markers and multipart uploads",
                 result=VerificationResult.PASSED,
                 details="0 versions, 0 delete markers, 0 uploads remain under the prefix",
                 verified_at=done,
+            ),
+            validation=Validation(
+                result=ValidationResult.ACCEPTED,
+                basis=accepted,
+                details="every planned copy purged; nothing remains",
             ),
             backups=[
                 CopyDisposition(
@@ -849,7 +1139,6 @@ def sample_certificate(*, now: datetime | None = None, with_exceptions: bool = F
                     disposition="retained 7 years under vault://transit/archive-2025",
                 ),
             ],
-            irrecoverable_after=started,
         ),
         LocationRecord(
             uri=data,
@@ -863,20 +1152,64 @@ def sample_certificate(*, now: datetime | None = None, with_exceptions: bool = F
                 else "none",
             ),
             found=gcs_found,
-            purged=Counts(objects=4, versions=4, bytes=4 * 52_428_800),
+            protection=[
+                ProtectionCount(
+                    protection=Protection.UNKNOWN, copies=gcs_found.versions, bytes=gcs_found.bytes
+                )
+            ],
+            purged=gcs_purged,
             archived=Counts(),
             held=held,
-            sanitization=Sanitization(
-                category=SanitizationCategory.PURGE,
-                method=f"logical deletion of all generations; {crypto_erase}",
-            ),
+            ce_covered=Counts(),
+            logically_deleted=gcs_purged,
+            remaining=0,
+            sanitization=[
+                Sanitization(
+                    category=SanitizationCategory.LOGICAL_DELETION,
+                    copies=gcs_purged,
+                    method=f"every generation deleted through the GCS API (protection: {not_read})",
+                    irrecoverable_after=IrrecoverableAfter(
+                        at=done + timedelta(days=7),
+                        basis="end of the bucket's 7-day soft-delete window after the purge",
+                    )
+                    if with_exceptions
+                    else provider_retention,
+                ),
+            ],
             verification=Verification(
                 method="full re-listing of generations and soft-deleted objects",
                 result=VerificationResult.PASSED,
                 details="only the held generation remains" if with_exceptions else "none remain",
                 verified_at=done,
             ),
-            irrecoverable_after=done + timedelta(days=7) if with_exceptions else done,
+            validation=Validation(
+                result=ValidationResult.ACCEPTED,
+                basis=accepted,
+                details="every planned copy purged"
+                + ("; 1 held copy stays, as planned" if with_exceptions else ""),
+            ),
+        ),
+        LocationRecord(
+            uri=logs,
+            provider="aws s3",
+            classification="internal: logs",
+            settings=StorageSettings(versioning="enabled", soft_delete="none"),
+            found=Counts(),
+            purged=Counts(),
+            archived=Counts(),
+            held=Counts(),
+            ce_covered=Counts(),
+            logically_deleted=Counts(),
+            remaining=0,
+            verification=Verification(
+                method="full re-listing of versions, delete markers and multipart uploads",
+                result=VerificationResult.PASSED,
+                details="nothing found",
+                verified_at=done,
+            ),
+            validation=Validation(
+                result=ValidationResult.ACCEPTED, basis=accepted, details="nothing found"
+            ),
         ),
     ]
     exceptions = (
@@ -885,7 +1218,7 @@ def sample_certificate(*, now: datetime | None = None, with_exceptions: bool = F
                 subject=data,
                 kind="held",
                 description="shard-00004.parquet is under an event-based hold (litigation "
-                "LIT-2291); not deleted; unreadable once the key is destroyed",
+                "LIT-2291); not deleted and not encrypted under a destroyed key: it stays readable",
                 objects=1,
                 bytes=52_428_800,
             ),

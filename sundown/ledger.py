@@ -135,7 +135,7 @@ class StoredRecord:
         return format_head(self.record.sequence, self.hash)
 
 
-_HEAD_RE = re.compile(r"^(\d{1,12}):(sha256:[0-9a-f]{64})$")
+_HEAD_RE = re.compile(r"^(\d{1,12}):(?:sha256:)?([0-9a-f]{64})$")
 
 
 def format_head(sequence: int, record_hash: str) -> str:
@@ -151,7 +151,7 @@ def parse_head(text: str) -> tuple[int, str]:
             f"ledger head {text!r}: expected SEQ:sha256:HASH (a record number and its full "
             "64-hex record hash, as printed when the record was appended)"
         )
-    return int(match.group(1)), match.group(2)
+    return int(match.group(1)), "sha256:" + match.group(2)
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ import hmac
 import json
 import re
 import unicodedata
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -33,6 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from sundown import canonical
 from sundown.atomic import atomic_writer
+from sundown.certificate import Protection
 from sundown.errors import InputError, IntegrityError, ScopeError
 from sundown.keys import KeyInfo
 from sundown.spec import (
@@ -56,12 +57,15 @@ from sundown.store import (
 __all__ = [
     "PLAN_FORMAT",
     "Approval",
+    "CopyProtection",
     "Counts",
     "CredentialPlan",
     "KeyPlan",
     "LocationPlan",
     "Plan",
     "PlanEntry",
+    "Protection",
+    "ProtectionTally",
     "StoreSettings",
     "archive_key_for",
     "build_plan",
@@ -143,6 +147,50 @@ class StoreSettings(BaseModel):
         )
 
 
+class ProtectionTally(BaseModel):
+    """Copies of a location found with one protection (and key)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    protection: Protection
+    key: str | None = None
+    count: int = 0
+    bytes: int = 0
+
+
+@dataclass(frozen=True)
+class CopyProtection:
+    """What protected one copy when the plan was made (decided by the caller, who can read the
+    store and the keys: see ``flows._steps.Protector``). ``key`` is the KEK URI of an envelope,
+    or a server-side key id; ``key_version`` the KEK version; ``note`` how it was established
+    or why it is unknown."""
+
+    protection: Protection
+    key: str | None = None
+    key_version: int | None = None
+    note: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.protection.value,
+            "key": self.key,
+            "key_version": self.key_version,
+            "note": self.note,
+        }
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any] | None) -> CopyProtection:
+        if d is None:  # a plan made before protection was recorded: nothing may be claimed
+            return NOT_INSPECTED
+        version = d["key_version"]
+        if version is not None and (not isinstance(version, int) or isinstance(version, bool)):
+            raise ValueError("protection key_version is not an integer")
+        return cls(Protection(d["kind"]), d["key"], version, d["note"])
+
+
+NOT_INSPECTED = CopyProtection(Protection.UNKNOWN, note="not inspected")
+
+
 class LocationPlan(BaseModel):
     """One location: what inventory found (by kind) and what the plan does with it."""
 
@@ -170,6 +218,18 @@ class LocationPlan(BaseModel):
         default=False,
         description="The root did not exist (allowed by may_be_absent): nothing found.",
     )
+    protection: list[ProtectionTally] = Field(
+        default_factory=list, description="Copies found, by what protected them."
+    )
+
+    def protection_summary(self) -> str:
+        """e.g. ``envelope (local://k): 8; none: 3``, or ``nothing found``."""
+        if not self.protection:
+            return "nothing found" if not self.total_found.count else "not recorded"
+        return "; ".join(
+            f"{t.protection.value}" + (f" ({t.key})" if t.key else "") + f": {t.count}"
+            for t in self.protection
+        )
 
     @property
     def total_found(self) -> Counts:
@@ -187,6 +247,17 @@ class KeyPlan(BaseModel):
     action: Literal["destroy"] = "destroy"
     state: FactState
     versions: list[int] = Field(default_factory=list)
+    # Read from the key service at planning, so fixed at approval (the plan is digest-bound).
+    # True: the key service may have let a copy of the material out (a Vault transit key that
+    # is exportable or allows a plaintext backup), so cryptographic erase is not claimed for
+    # it. None: not applicable to this key service, or the key was already gone.
+    algorithm: str | None = None
+    exportable: bool | None = None
+    allow_plaintext_backup: bool | None = None
+
+    @property
+    def ce_claimable(self) -> bool:
+        return not self.exportable and not self.allow_plaintext_backup
 
 
 class CredentialPlan(BaseModel):
@@ -235,8 +306,8 @@ class Plan(BaseModel):
             f"Plan digest: `{self.digest}`  ",
             f"Spec digest: `{self.spec_digest}`",
             "",
-            "| Location | Class | Found | Archive | Purge | Held | Keep |",
-            "|---|---|---:|---:|---:|---:|---:|",
+            "| Location | Class | Found | Archive | Purge | Held | Keep | Protection found |",
+            "|---|---|---:|---:|---:|---:|---:|---|",
         ]
         for loc in self.locations:
             f = loc.total_found
@@ -245,11 +316,12 @@ class Plan(BaseModel):
                 found = "nothing found" + (" (root absent)" if loc.root_absent else "")
             rows.append(
                 f"| `{loc.url}` | {loc.asset_class} | {found} | {_fmt(loc.archive)} | "
-                f"{_fmt(loc.purge)} | {_fmt(loc.held)} | {_fmt(loc.keep)} |"
+                f"{_fmt(loc.purge)} | {_fmt(loc.held)} | {_fmt(loc.keep)} | "
+                f"{_cell(loc.protection_summary())} |"
             )
         rows.append(
             f"| **total** | | {_fmt(t['found'])} | {_fmt(t['archive'])} | {_fmt(t['purge'])} | "
-            f"{_fmt(t['held'])} | {_fmt(t['keep'])} |"
+            f"{_fmt(t['held'])} | {_fmt(t['keep'])} | |"
         )
         with_settings = [loc for loc in self.locations if loc.settings is not None]
         if with_settings:
@@ -275,6 +347,11 @@ class Plan(BaseModel):
             rows += ["", "| Credential | Id | State | Action |", "|---|---|---|---|"]
             rows += [f"| {c.kind} | `{c.id}` | {c.state} | {c.action} |" for c in self.credentials]
         return "\n".join(rows) + "\n"
+
+
+def _cell(text: str) -> str:
+    """A Markdown table cell: key URIs from sidecars are untrusted text."""
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ").replace("<", "&lt;")
 
 
 def _fmt(c: Counts) -> str:
@@ -308,6 +385,7 @@ class PlanEntry:
     reason: str | None = None
     archive_key: str | None = None
     bypass_governance: bool = False
+    protection: CopyProtection = NOT_INSPECTED
     hard_delete_at: datetime | None = None  # soft-deleted copies: when the provider purges it
 
     def to_entry(self) -> Entry:
@@ -349,6 +427,7 @@ class PlanEntry:
             "reason": self.reason,
             "archive_key": self.archive_key,
             "bypass_governance": self.bypass_governance,
+            "protection": self.protection.to_json(),
         }
 
     @classmethod
@@ -376,6 +455,7 @@ class PlanEntry:
             reason=d["reason"],
             archive_key=d["archive_key"],
             bypass_governance=d["bypass_governance"],
+            protection=CopyProtection.from_json(d.get("protection")),
             hard_delete_at=datetime.fromisoformat(d["hard_delete_at"])
             if d.get("hard_delete_at")
             else None,
@@ -516,6 +596,7 @@ def build_plan(
     credentials: Sequence[CredentialRef] | None = None,
     now: datetime | None = None,
     absent_roots: Iterable[str] = (),
+    protection: Mapping[str, Callable[[Entry], CopyProtection]] | None = None,
     settings: Mapping[str, StoreSettings] | None = None,
 ) -> Plan:
     """Write the plan file at ``path`` (atomically) and return its summary.
@@ -526,8 +607,11 @@ def build_plan(
     key does not exist); ``credential_facts`` maps a credential to whether it still exists.
     Keys and credentials are planned for retirement only. ``absent_roots`` names locations
     whose root does not exist; each must be marked ``may_be_absent`` in the spec (its inventory
-    must then be empty), and the plan records it. ``settings`` maps a location URL to the
-    settings read with its inventory (recorded in the plan file and its digest)."""
+    must then be empty), and the plan records it. ``protection`` maps a location URL to a
+    function that tells what protects each copy (recorded per entry, so the approved digest
+    covers it); a location without one records ``unknown`` ("not inspected"). ``settings``
+    maps a location URL to the settings read with its inventory (recorded in the plan file and
+    its digest)."""
     now = _utc(now or datetime.now(UTC))
     refs = plan_locations(spec, kind)
     absent: set[str] = set()
@@ -580,9 +664,10 @@ def build_plan(
             }
         )
         for i, ref in enumerate(refs):
+            inspect = (protection or {}).get(ref.url)
             found = _settings_for(settings, ref.url)
             loc = _plan_location(
-                spec, ref, i, by_url[ref.url], kind, now, w, ref.url in absent, found
+                spec, ref, i, by_url[ref.url], kind, now, w, ref.url in absent, inspect, found
             )
             plan.locations.append(loc)
         if kind == "retirement":
@@ -613,6 +698,7 @@ def _plan_location(
     now: datetime,
     w: _HashingWriter,
     root_absent: bool = False,
+    inspect: Callable[[Entry], CopyProtection] | None = None,
     settings: StoreSettings | None = None,
 ) -> LocationPlan:
     cls = getattr(spec.assets, ref.asset_class)
@@ -651,6 +737,7 @@ def _plan_location(
     # Plain integer tallies while streaming (hot loop); copied into the Counts models at the end.
     found = {k: [0, 0] for k in loc.found}
     t_archive, t_purge, t_held, t_keep, t_bypass = [0, 0], [0, 0], [0, 0], [0, 0], [0, 0]
+    t_protection: dict[tuple[Protection, str | None], list[int]] = {}
     for entry in entries:
         if not isinstance(entry, Entry):
             raise InputError(f"inventory of {ref.url}: expected Entry, got {type(entry).__name__}")
@@ -689,6 +776,10 @@ def _plan_location(
             t_keep[0] += 1
             t_keep[1] += size
             continue
+        guard = inspect(entry) if inspect is not None else NOT_INSPECTED
+        tally = t_protection.setdefault((guard.protection, guard.key), [0, 0])
+        tally[0] += 1
+        tally[1] += size
         reason, bypass = None, False
         disposition: Disposition = "keep"
         if delete:
@@ -713,6 +804,7 @@ def _plan_location(
             reason=reason,
             archive_key=_archive_key(ref, archive_prefix, entry.key) if archive else None,
             bypass_governance=bypass,
+            protection=guard,
             hard_delete_at=entry.hard_delete_at,
         )
         w.write(pe.to_json())
@@ -731,6 +823,10 @@ def _plan_location(
     loc.held = Counts(count=t_held[0], bytes=t_held[1])
     loc.keep = Counts(count=t_keep[0], bytes=t_keep[1])
     loc.bypass_governance = Counts(count=t_bypass[0], bytes=t_bypass[1])
+    loc.protection = [
+        ProtectionTally(protection=p, key=k, count=c, bytes=b)
+        for (p, k), (c, b) in sorted(t_protection.items(), key=lambda i: (i[0][0], i[0][1] or ""))
+    ]
     w.write({"t": "location_end", "loc": index, **_loc_counts(loc)})
     return loc
 
@@ -758,6 +854,7 @@ def _loc_counts(loc: LocationPlan) -> dict[str, Any]:
         "held": loc.held.model_dump(),
         "keep": loc.keep.model_dump(),
         "bypass_governance": loc.bypass_governance.model_dump(),
+        "protection": [t.model_dump(mode="json") for t in loc.protection],
     }
 
 
@@ -771,7 +868,17 @@ def _plan_keys(spec: SystemSpec, facts: Mapping[str, KeyInfo | None]) -> list[Ke
         if info is None:
             out.append(KeyPlan(uri=uri, role=role, state="absent"))
         else:
-            out.append(KeyPlan(uri=uri, role=role, state="present", versions=sorted(info.versions)))
+            out.append(
+                KeyPlan(
+                    uri=uri,
+                    role=role,
+                    state="present",
+                    versions=sorted(info.versions),
+                    algorithm=info.algorithm,
+                    exportable=info.exportable,
+                    allow_plaintext_backup=info.allow_plaintext_backup,
+                )
+            )
     return out
 
 
@@ -851,6 +958,7 @@ def read_plan(path: str | Path, expected_digest: str | None = None) -> Plan:
                 loc.found = {k: Counts(**c) for k, c in obj["found"].items()}
                 for n in ("archive", "purge", "held", "keep", "bypass_governance"):
                     setattr(loc, n, Counts(**obj[n]))
+                loc.protection = [ProtectionTally(**t) for t in obj.get("protection", [])]
             elif t == "key":
                 plan.keys.append(KeyPlan(**{k: v for k, v in obj.items() if k != "t"}))
             elif t == "credential":
@@ -1043,8 +1151,9 @@ def check_plan_scope(path: str | Path, expected_digest: str, spec: SystemSpec) -
     would act on lies inside ``spec`` by the planning rules: a retirement plan of this system,
     made from this spec version, with exactly the spec's locations in planning order (same URL,
     asset class, classification and archive target: a wider or a sibling prefix is not the
-    spec's location), every entry key inside its location (no ``..``, no absolute key), archive
-    keys where :func:`archive_key_for` puts them, governance bypass only where the spec allows
+    spec's location), every entry valid for its location by the rules of planning (a key with
+    a ``.`` or ``..`` segment, or a link, is held: never purged or archived), archive keys where
+    planning puts them, governance bypass only where the spec allows
     it, exactly the keys the spec destroys and only credentials the spec declares.
 
     A plan read back from the evidence location is untrusted input: ScopeError naming what
@@ -1110,27 +1219,35 @@ def check_plan_scope(path: str | Path, expected_digest: str, spec: SystemSpec) -
             + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
             + ". Nothing was changed"
         )
-    prefixes = {i: _archive_prefix(r) for i, r in enumerate(refs)}
     for e in iter_plan_entries(path, plan.digest):
-        url = plan.locations[e.loc].url if 0 <= e.loc < len(plan.locations) else None
-        if url is None:
+        if not 0 <= e.loc < len(plan.locations):
             raise ScopeError(f"{where}: an entry names location {e.loc}, which it does not have")
+        ref, url = refs[e.loc], refs[e.loc].url
+        # the planning rules of _plan_location, entry by entry
         try:
-            check_key(e.key)
+            check_entry_key(e.key, "/".join(parse_store_url(url).parts))
         except InputError as exc:
             raise ScopeError(f"{where}: an entry of {url} is outside it: {exc}") from None
+        unsafe = has_dot_segment(e.key) or e.kind in SPECIAL_KINDS
+        if unsafe and (e.disposition == "purge" or e.archive_key is not None):
+            raise ScopeError(
+                f"{where}: entry {e.key[:200]!r} ({e.kind.value}) of {url} is to be "
+                f"{'archived' if e.archive_key else 'purged'}, but the planning rules hold it "
+                "(a '.' or '..' segment, or a link): a delete or read by that name could reach "
+                "outside the location"
+            )
         if e.archive_key is not None and (
             plan.locations[e.loc].archive_to is None
-            or e.archive_key != f"{prefixes[e.loc]}/{e.key}"
+            or e.archive_key != _archive_key(ref, _archive_prefix(ref), e.key)
         ):
             raise ScopeError(
-                f"{where}: entry {e.key!r} of {url} archives to {e.archive_key!r}, not where "
-                "the spec's archive rules put it"
+                f"{where}: entry {e.key[:200]!r} of {url} archives to {e.archive_key[:200]!r}, "
+                "not where the spec's archive rules put it"
             )
         if e.bypass_governance and not spec.allow_governance_bypass:
             raise ScopeError(
-                f"{where}: entry {e.key!r} of {url} bypasses governance retention, which the "
-                "spec does not allow"
+                f"{where}: entry {e.key[:200]!r} of {url} bypasses governance retention, which "
+                "the spec does not allow"
             )
     return plan
 

@@ -42,7 +42,11 @@ from sundown.certificate import (
     Certificate,
     Counts,
     LocationRecord,
+    Protection,
+    Sanitization,
+    SanitizationCategory,
     Status,
+    ValidationResult,
     VerificationResult,
     VerifiedCertificate,
 )
@@ -193,7 +197,7 @@ class _Styles:
         )  # fmt: skip
         self.h2 = ParagraphStyle(
             "h2", parent=base["Heading2"], fontName=bold, fontSize=11.5, leading=14,
-            spaceBefore=9, spaceAfter=4, textColor=colors.HexColor("#1f2a44"),
+            spaceBefore=9, spaceAfter=4, textColor=colors.HexColor("#1f2a44"), keepWithNext=1,
         )  # fmt: skip
         self.h3 = ParagraphStyle(
             "h3", parent=base["Heading3"], fontName=bold, fontSize=9.5, leading=12,
@@ -304,6 +308,45 @@ def _status_box(cert: Certificate, s: _Styles, width: float) -> Table:
     return box
 
 
+def _protection_lines(loc: LocationRecord) -> str:
+    if not loc.protection:
+        return "nothing found"
+    return "\n".join(
+        f"{p.protection.value}" + (f" under {p.key}" if p.key else "")
+        + f": {_copies(p.copies)}, {_size(p.bytes)}"
+        + (f" ({'; '.join(p.notes)})" if p.notes and p.protection is not Protection.ENVELOPE
+           else "")
+        for p in loc.protection
+    )  # fmt: skip
+
+
+def _copies(n: int) -> str:
+    return f"{n:,} copy" if n == 1 else f"{n:,} copies"
+
+
+def _irrecoverable(claim: Sanitization) -> str:
+    when = claim.irrecoverable_after
+    head = _when(when.at) if when.at is not None else f"unknown: {when.unknown}"
+    return f"{head}; basis: {when.basis}"
+
+
+def _short_claims(loc: LocationRecord) -> str:
+    """The overview table's claim cell: every category with its count, never one word for a
+    mixed location."""
+    if not loc.found.versions:
+        return "nothing found"
+    short = {
+        SanitizationCategory.PURGE_CRYPTOGRAPHIC_ERASE: "Purge (cryptographic erase)",
+        SanitizationCategory.LOGICAL_DELETION: "logical deletion only",
+    }
+    parts = [f"{short[c.category]}: {c.copies.versions:,}" for c in loc.sanitization]
+    if loc.held.versions:
+        parts.append(f"held: {loc.held.versions:,}")
+    if loc.remaining:
+        parts.append(f"REMAINING: {loc.remaining:,}")
+    return "\n".join(parts) or "no claim"
+
+
 def _location_detail(loc: LocationRecord, index: int, s: _Styles, width: float) -> list[Any]:
     backups = (
         "\n".join(
@@ -321,30 +364,48 @@ def _location_detail(loc: LocationRecord, index: int, s: _Styles, width: float) 
             f"object lock: {loc.settings.object_lock}",
         ),
         ("Found", _found(loc.found)),
+        ("Protection found (per copy, when planned)", _protection_lines(loc)),
         ("Purged", _counts(loc.purged)),
         ("Archived", _counts(loc.archived)),
         ("Held (not deleted)", _counts(loc.held)),
         (
-            "Sanitization",
-            f"{loc.sanitization.category.value}: {loc.sanitization.method}",
+            "Copies by outcome",
+            f"covered by cryptographic erase: {_counts(loc.ce_covered)}\n"
+            f"logically deleted only: {_counts(loc.logically_deleted)}\n"
+            f"held: {loc.held.versions:,}; remaining after verification: {loc.remaining:,}",
         ),
-        ("Verification method", loc.verification.method),
+    ]
+    if not loc.sanitization:
+        rows.append(
+            (
+                "Sanitization",
+                "nothing found: no sanitization claim"
+                if not loc.found.versions
+                else "no claim: no copy was deleted or erased",
+            )
+        )
+    for claim in loc.sanitization:
+        rows.append(
+            (
+                claim.category.value,
+                f"{_counts(claim.copies)}\n{claim.method}\n"
+                f"Irrecoverable after: {_irrecoverable(claim)}",
+            )
+        )
+    rows += [
         (
-            "Verification result",
+            "Verification (did the step complete)",
             f"{loc.verification.result.value.upper()} at {_when(loc.verification.verified_at)}: "
-            f"{loc.verification.details}",
+            f"{loc.verification.method}; {loc.verification.details}",
+        ),
+        (
+            "Validation (outcome accepted?)",
+            f"{loc.validation.result.value.upper()}: {loc.validation.details} "
+            f"({loc.validation.basis})",
         ),
         ("Backups and replicas", backups),
-        ("Irrecoverable after", _when(loc.irrecoverable_after)),
     ]
-    return [
-        KeepTogether(
-            [
-                _p(f"{index}. {loc.uri}", s.h3),
-                _kv_table(rows, s, width, set()),
-            ]
-        )
-    ]
+    return [KeepTogether([_p(f"{index}. {loc.uri}", s.h3), _kv_table(rows, s, width, set())])]
 
 
 def _build_story(r: Rendering, s: _Styles, width: float) -> list[Any]:
@@ -401,34 +462,49 @@ def _build_story(r: Rendering, s: _Styles, width: float) -> list[Any]:
     rows: list[list[Any]] = []
     for i, loc in enumerate(cert.locations, 1):
         passed = loc.verification.result is VerificationResult.PASSED
+        accepted = loc.validation.result is ValidationResult.ACCEPTED
         rows.append(
             [
                 str(i),
-                _uri(loc.uri, s.mono, 0.235 * width),
+                _uri(loc.uri, s.mono, 0.23 * width),
                 _found(loc.found),
                 _counts(loc.purged),
                 _counts(loc.archived),
-                _counts(loc.held),
-                loc.sanitization.category.value,
-                "passed" if passed else "FAILED",
+                _short_claims(loc),
+                ("passed" if passed else "FAILED")
+                + " / "
+                + ("accepted" if accepted else "REJECTED"),
             ]
         )
-    totals = ["", "Total"] + [
-        _counts(_totals(cert, a)) for a in ("found", "purged", "archived", "held")
-    ]
+    totals = ["", "Total"] + [_counts(_totals(cert, a)) for a in ("found", "purged", "archived")]
     rows.append([*totals, "", ""])
     w = width
     story.append(
         _grid_table(
-            ["#", "Location", "Found", "Purged", "Archived", "Held", "Category", "Verified"],
+            [
+                "#",
+                "Location",
+                "Found",
+                "Purged",
+                "Archived",
+                "Copies by claim",
+                "Verified / validated",
+            ],
             rows,
             s,
-            [0.035 * w, 0.235 * w, 0.13 * w, 0.13 * w, 0.13 * w, 0.13 * w, 0.11 * w, 0.10 * w],
+            [0.035 * w, 0.23 * w, 0.13 * w, 0.13 * w, 0.13 * w, 0.215 * w, 0.13 * w],
         )
     )
     story.append(Spacer(1, 1.5 * mm))
     story.append(
-        _p("obj = objects (keys), ver = every copy: versions, delete markers, snapshots.", s.cell)
+        _p(
+            "obj = objects (keys), ver = every copy: versions, delete markers, snapshots. "
+            "NIST SP 800-88 Rev. 2: \u201cPurge (cryptographic erase)\u201d is claimed only for "
+            "copies proven encrypted under a key this retirement destroyed and verified gone; "
+            "deleting through a provider\u2019s API or unlinking a file is logical deletion, "
+            "not an SP 800-88 sanitization method.",
+            s.cell,
+        )
     )
     for i, loc in enumerate(cert.locations, 1):
         story += _location_detail(loc, i, s, width)
@@ -694,17 +770,46 @@ def certificate_markdown(r: Rendering) -> str:
         "",
         "## Locations",
         "",
-        "| Location | Found | Purged | Archived | Held | Sanitization | Verification "
-        "| Irrecoverable after |",
+        "| Location | Found | Purged | Archived | Held | Copies by claim | Verification "
+        "| Validation |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for loc in cert.locations:
         out.append(
             f"| `{_md(loc.uri)}` | {_found(loc.found)} | {_counts(loc.purged)} | "
-            f"{_counts(loc.archived)} | {_counts(loc.held)} | "
-            f"{loc.sanitization.category.value}: {_md(loc.sanitization.method)} | "
+            f"{_counts(loc.archived)} | {_counts(loc.held)} | {_md(_short_claims(loc))} | "
             f"{loc.verification.result.value}: {_md(loc.verification.details)} | "
-            f"{_when(loc.irrecoverable_after)} |"
+            f"{loc.validation.result.value} |"
+        )
+    out += [
+        "",
+        '"Purge (cryptographic erase)" is claimed only for copies proven encrypted under a key '
+        "this retirement destroyed and verified gone (NIST SP 800-88 Rev. 2); deleting through "
+        "a provider's API or unlinking a file is logical deletion, not an SP 800-88 "
+        "sanitization method.",
+    ]
+    for i, loc in enumerate(cert.locations, 1):
+        out += ["", f"### {i}. `{_md(loc.uri)}`", ""]
+        out.append(f"- Protection found: {_md(_protection_lines(loc)).replace('<br>', '; ')}")
+        out.append(
+            f"- Copies by outcome: covered by cryptographic erase {loc.ce_covered.versions:,}; "
+            f"logically deleted only {loc.logically_deleted.versions:,}; held "
+            f"{loc.held.versions:,}; remaining {loc.remaining:,}"
+        )
+        if not loc.found.versions:
+            out.append("- Nothing found: no sanitization claim.")
+        for claim in loc.sanitization:
+            out.append(
+                f"- **{claim.category.value}**: {_copies(claim.copies.versions)} "
+                f"({_size(claim.copies.bytes)}); {_md(claim.method)}; irrecoverable after "
+                f"{_md(_irrecoverable(claim))}"
+            )
+        out.append(
+            f"- Verification: {loc.verification.result.value}: {_md(loc.verification.details)}"
+        )
+        out.append(
+            f"- Validation: {loc.validation.result.value}: {_md(loc.validation.details)} "
+            f"({_md(loc.validation.basis)})"
         )
     out += ["", "## Keys destroyed", ""]
     if cert.keys_destroyed:

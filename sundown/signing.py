@@ -560,7 +560,7 @@ def verify_bundle(bundle: bytes | str, public_key_pem: bytes) -> SignedModel:
         if hint != expected:
             raise IntegrityError(
                 "signature bundle was made with a different public key "
-                f"(bundle names key {str(hint)[:16]}..., given key is {expected[:16]}...)"
+                f"(bundle names key hint {str(hint)[:64]!r}, the given key's hint is {expected})"
             )
     env = _strict(doc.get("dsseEnvelope"), "dsseEnvelope")
     payload_type = _field(env, "payloadType", str, "dsseEnvelope")

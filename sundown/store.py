@@ -48,11 +48,14 @@ class EntryKind(enum.StrEnum):
     FIFO = "fifo"  # a named pipe: never opened
     SOCKET = "socket"
     DEVICE = "device"  # a character or block device
+    HARDLINK = "hardlink"  # a file with other names (links > 1): unlinking one keeps the data
 
 
 #: Kinds that an inventory reports but a retirement neither follows nor deletes: they remain,
 #: and the plan and the certificate say so (docs/spec.md, "Locations").
-SPECIAL_KINDS = frozenset({EntryKind.SYMLINK, EntryKind.FIFO, EntryKind.SOCKET, EntryKind.DEVICE})
+SPECIAL_KINDS = frozenset(
+    {EntryKind.SYMLINK, EntryKind.FIFO, EntryKind.SOCKET, EntryKind.DEVICE, EntryKind.HARDLINK}
+)
 
 
 @dataclass(frozen=True)

@@ -247,6 +247,10 @@ def verify_anchored(
 
     IntegrityError naming what failed; InputError for a malformed file or anchor."""
     claimed, carried = _claimed_key(data)
+    if carried is not None and _fingerprint_or_none(carried) is None:
+        raise IntegrityError(
+            "certificate field signing.public_key: not an ECDSA P-256 public key (PEM)"
+        )
     pinned = ledger.pinned_public_key() if ledger is not None else None
     candidates: list[bytes] = [a.public_key for a in anchors.anchors if a.public_key]
     if carried is not None:
@@ -284,6 +288,17 @@ def verify_anchored(
         )
     found = report.found
     if found is not None and found.record.kind is RecordKind.DECOMMISSION:
+        if (
+            pinned_fingerprint == verified.key_fingerprint
+            and found.record.signing_key_id != verified.key_id
+        ):
+            # The same key signed both, at the same time: its id cannot differ (this binds key
+            # ids that name no fingerprint, such as vault://transit/k#v1).
+            raise IntegrityError(
+                f"key mismatch: the certificate names key id {verified.key_id!r}, but "
+                f"{found.name}, signed by the same key {pinned_fingerprint}, names it "
+                f"{found.record.signing_key_id!r}"
+            )
         return AnchoredCertificate(verified, anchor, report, found)
     raise IntegrityError(
         f"certificate envelope {verified.envelope_digest} is not recorded in the ledger "

@@ -179,7 +179,118 @@ def _validate(obj: dict[str, Any]) -> Any:
 def test_complete_requires_passed_verification() -> None:
     obj = _cert_json()
     obj["locations"][1]["verification"]["result"] = VerificationResult.FAILED.value
+    with pytest.raises(ValueError, match="outcome accepted although verification failed"):
+        _validate(obj)
+    obj["locations"][1]["validation"]["result"] = "rejected"
     with pytest.raises(ValueError, match="status 'complete' but gs://"):
+        _validate(obj)
+
+
+def test_verification_and_validation_are_recorded_apart() -> None:
+    """A passed re-listing does not make a rejected outcome acceptable, and copies that remain
+    cannot be accepted."""
+    obj = _cert_json()
+    obj["locations"][1]["validation"]["result"] = "rejected"
+    with pytest.raises(ValueError, match=r"gs://.*validation rejected"):
+        _validate(obj)
+    obj = _cert_json()
+    obj["locations"][1]["remaining"] = 2
+    with pytest.raises(ValueError, match="copies remain"):
+        _validate(obj)
+
+
+# --- what may be claimed (SP 800-88 Rev. 2) ---------------------------------------------------
+
+
+def _claim(obj: dict[str, Any], loc: int, category: str) -> dict[str, Any]:
+    return next(c for c in obj["locations"][loc]["sanitization"] if c["category"] == category)
+
+
+CE = "Purge (cryptographic erase)"
+LOGICAL = "logical deletion (not an SP 800-88 sanitization method)"
+
+
+def test_sample_states_both_categories_for_a_mixed_location_and_nothing_for_an_empty_one() -> None:
+    cert = sample_certificate(now=NOW).certificate
+    weights, data, logs = cert.locations
+    assert [c.category.value for c in weights.sanitization] == [CE, LOGICAL]
+    assert weights.claims == f"{CE}: 3 copies; {LOGICAL}: 2 copies"
+    assert [c.category.value for c in data.sanitization] == [LOGICAL]
+    assert logs.found.versions == 0 and logs.sanitization == [] and logs.claims == "nothing found"
+    assert weights.sanitization[1].irrecoverable_after.at is None
+    assert "provider retention" in (weights.sanitization[1].irrecoverable_after.unknown or "")
+
+
+def test_cryptographic_erase_needs_a_destroyed_verified_key() -> None:
+    obj = _cert_json()
+    obj["keys_destroyed"][0]["verified"] = False
+    obj["exceptions"] = [
+        {"subject": "vault://transit/fraud-scorer-v3", "kind": "key", "description": "answers"}
+    ]
+    obj["status"] = "failed"
+    with pytest.raises(ValueError, match="cryptographic erase of vault://transit/fraud-scorer-v3, "
+                       "whose destruction is not verified"):  # fmt: skip
+        _validate(obj)
+    _without_erase(obj)
+    assert _validate(obj).locations[0].ce_covered.versions == 0
+    obj = _cert_json()
+    obj["keys_destroyed"] = []
+    with pytest.raises(ValueError, match=r"cryptographic erase of vault://.*not destroyed"):
+        _validate(obj)
+    obj = _cert_json()
+    _claim(obj, 0, CE)["keys"] = []
+    with pytest.raises(ValueError, match="names no destroyed key"):
+        _validate(obj)
+
+
+def test_cryptographic_erase_covers_only_copies_found_under_the_key() -> None:
+    """Claiming CE for more copies than were found under an envelope of a destroyed key, or
+    for a location whose copies were plaintext, is refused by the model itself."""
+    obj = _cert_json()
+    loc = obj["locations"][1]  # training data: protection unknown
+    moved = copy.deepcopy(loc["logically_deleted"])
+    loc["ce_covered"], loc["logically_deleted"] = moved, {"objects": 0, "versions": 0, "bytes": 0}
+    claim = loc["sanitization"][0]
+    claim.update(category=CE, keys=["vault://transit/fraud-scorer-v3"])
+    claim["irrecoverable_after"] = {"at": "2025-06-30T11:58:00Z", "unknown": None, "basis": "x"}
+    with pytest.raises(ValueError, match="only 0 were found under an envelope"):
+        _validate(obj)
+
+
+def test_claims_must_match_the_counts_and_never_merge_categories() -> None:
+    obj = _cert_json()
+    _claim(obj, 0, LOGICAL)["copies"]["versions"] += 1
+    with pytest.raises(ValueError, match="claim covers other copies than counted"):
+        _validate(obj)
+    obj = _cert_json()
+    obj["locations"][0]["sanitization"] = obj["locations"][0]["sanitization"][:1]
+    with pytest.raises(ValueError, match="2 copies with no 'logical deletion"):
+        _validate(obj)
+    obj = _cert_json()
+    obj["locations"][0]["sanitization"].append(obj["locations"][0]["sanitization"][0])
+    with pytest.raises(ValueError, match="category appears twice"):
+        _validate(obj)
+    obj = _cert_json()
+    obj["locations"][2]["sanitization"] = [copy.deepcopy(_claim(obj, 1, LOGICAL))]
+    with pytest.raises(ValueError, match="claim covers other copies than counted"):
+        _validate(obj)  # an empty location claims nothing
+    obj = _cert_json()
+    obj["locations"][0]["protection"][0]["copies"] -= 1
+    with pytest.raises(ValueError, match="does not add up"):
+        _validate(obj)
+
+
+def test_irrecoverable_after_is_a_time_or_unknown_with_a_reason() -> None:
+    obj = _cert_json()
+    when = _claim(obj, 0, LOGICAL)["irrecoverable_after"]
+    when["at"] = "2025-06-30T11:00:00Z"
+    with pytest.raises(ValueError, match="exactly one of a time or an unknown reason"):
+        _validate(obj)
+    when["at"] = when["unknown"] = None
+    with pytest.raises(ValueError, match="exactly one of a time or an unknown reason"):
+        _validate(obj)
+    when["unknown"] = ""
+    with pytest.raises(ValueError, match="at least 1 character"):
         _validate(obj)
 
 
@@ -192,10 +303,16 @@ def test_complete_refuses_exceptions_held_copies_and_open_soft_delete_windows() 
     obj["locations"][0]["held"] = {"objects": 0, "versions": 0, "bytes": 1}
     obj["locations"][0]["purged"]["bytes"] -= 1
     obj["deletion_manifest"]["purged_bytes"] -= 1
+    obj["locations"][0]["logically_deleted"]["bytes"] -= 1
+    _claim(obj, 0, LOGICAL)["copies"]["bytes"] -= 1
     with pytest.raises(ValueError, match="copies are held"):
         _validate(obj)
     obj = _cert_json()
-    obj["locations"][0]["irrecoverable_after"] = "2025-07-07T12:00:00Z"
+    _claim(obj, 0, LOGICAL)["irrecoverable_after"] = {
+        "at": "2025-07-07T12:00:00Z",
+        "unknown": None,
+        "basis": "end of a soft-delete window",
+    }
     with pytest.raises(ValueError, match="recoverable until"):
         _validate(obj)
 
@@ -224,7 +341,23 @@ def test_exceptions_must_name_every_problem() -> None:
         {"subject": "vault://transit/fraud-scorer-v3", "kind": "key", "description": "read ok"}
     )
     obj["status"] = "failed"
-    assert _validate(obj).status is Status.FAILED
+    with pytest.raises(ValueError, match="whose destruction is not verified"):
+        _validate(obj)  # and no cryptographic erase may rest on that key
+    _without_erase(obj)
+    cert = _validate(obj)
+    assert cert.status is Status.FAILED
+    assert [c.category.value for c in cert.locations[0].sanitization] == [LOGICAL]
+
+
+def _without_erase(obj: dict[str, Any]) -> None:
+    """What an honest certificate says when the key was not verified gone: every purged copy of
+    the weights was logically deleted, none cryptographically erased."""
+    loc = obj["locations"][0]
+    loc["ce_covered"] = {"objects": 0, "versions": 0, "bytes": 0}
+    loc["logically_deleted"] = copy.deepcopy(loc["purged"])
+    claim = _claim(obj, 0, LOGICAL)
+    claim["copies"] = copy.deepcopy(loc["purged"])
+    loc["sanitization"] = [claim]
 
 
 def test_counts_and_manifest_must_agree() -> None:
@@ -405,6 +538,9 @@ def test_validly_signed_but_invalid_fields_fail(signer: LocalSigner) -> None:
 
     bad = copy.deepcopy(stmt)
     bad["predicate"]["locations"][0]["verification"]["result"] = "failed"
+    with pytest.raises(IntegrityError, match=r"certificate field locations\[0\]: .*accepted"):
+        verify_certificate(_signed_statement(bad, signer), signer.public_key_pem())
+    bad["predicate"]["locations"][0]["validation"]["result"] = "rejected"
     with pytest.raises(IntegrityError, match=r"certificate field .*status 'complete' but s3://"):
         verify_certificate(_signed_statement(bad, signer), signer.public_key_pem())
 
@@ -424,7 +560,7 @@ def test_validly_signed_but_invalid_fields_fail(signer: LocalSigner) -> None:
         verify_certificate(_signed_statement(bad, signer), signer.public_key_pem())
 
     bad = copy.deepcopy(stmt)
-    bad["predicateType"] = "https://sundown.dev/decommission-certificate/v2"
+    bad["predicateType"] = "https://sundown.dev/decommission-certificate/v1"  # the old model
     with pytest.raises(IntegrityError, match="predicateType"):
         verify_certificate(_signed_statement(bad, signer), signer.public_key_pem())
 

@@ -40,6 +40,14 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     assert "retention: 1 archived, 2 purged" in out
     assert "decommission: complete\n" in out
     assert "certificate verified: OK" in out and "status complete" in out
+    # cryptographic erase is claimed for the weights (ciphertexts and sidecars) only; the
+    # signature bundle beside them and the plaintext data and logs are logical deletion
+    ce, logical = "Purge (cryptographic erase)", "logical deletion (not an SP 800-88"
+    assert f"claims for models/demo-sentiment: {ce}: 8 copies; {logical}" in out
+    assert out.count(ce) == 1
+    assert f"claims for logs/demo-sentiment: {logical}" in out
+    assert f"claims for datasets/demo-sentiment/train: {logical}" in out
+    assert "claims for cache/demo-sentiment: nothing found" in out
     cert = Path(re.search(r"  certificate: (\S+)", out)[1])  # type: ignore[index]
     pdf = Path(re.search(r"  PDF: (\S+)", out)[1])  # type: ignore[index]
     assert cert.name == "certificate.dsse.json" and pdf.read_bytes().startswith(b"%PDF")

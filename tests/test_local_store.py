@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import stat
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -160,19 +161,22 @@ def test_inventory_reports_special_files_by_kind_and_never_follows_them(tmp_path
     os.symlink(outside, root / "dirlink")
     os.symlink(outside / "secret", root / "sub" / "filelink")
     os.mkfifo(root / "sub" / "pipe")
+    os.link(outside / "secret", root / "sub" / "hard")
     store = open_store(root.as_uri())
     kinds = {e.key: e.kind for e in store.inventory()}
     assert kinds == {
         "a.bin": EntryKind.OBJECT,
         "dirlink": EntryKind.SYMLINK,
         "sub/filelink": EntryKind.SYMLINK,
+        "sub/hard": EntryKind.HARDLINK,
         "sub/pipe": EntryKind.FIFO,
     }
-    assert [i.key for i in store.list()] == ["a.bin"]  # list() is objects only
+    assert [i.key for i in store.list()] == ["a.bin", "sub/hard"]  # regular files only
     specials = [e for e in store.inventory() if e.kind is not EntryKind.OBJECT]
     with pytest.raises(InputError, match="never deletes or follows"):
         store.purge(specials)
     assert (root / "dirlink").is_symlink() and (outside / "secret").exists()
+    assert (root / "sub" / "hard").exists()
 
 
 def test_missing_or_symlinked_root_is_named_before_listing(tmp_path: Path) -> None:
@@ -188,3 +192,43 @@ def test_missing_or_symlinked_root_is_named_before_listing(tmp_path: Path) -> No
             list(open_store((tmp_path / "real").as_uri()).inventory())
         )
     assert (tmp_path / "real" / "x").exists()
+
+
+@pytest.mark.parametrize(
+    ("mode", "kind"),
+    [
+        (stat.S_IFLNK, EntryKind.SYMLINK),
+        (stat.S_IFIFO, EntryKind.FIFO),
+        (stat.S_IFSOCK, EntryKind.SOCKET),
+        (stat.S_IFCHR, EntryKind.DEVICE),
+        (stat.S_IFBLK, EntryKind.DEVICE),
+    ],
+)
+def test_every_special_file_type_has_a_kind(mode: int, kind: EntryKind) -> None:
+    """Devices cannot be made without CAP_MKNOD, so the classification itself is checked for
+    every file type ``stat`` knows besides files and folders."""
+    from connectors.local import _special_kind
+
+    assert _special_kind(mode | 0o644) is kind
+
+
+def test_a_folder_swapped_for_a_link_after_the_checks_is_not_followed(tmp_path: Path) -> None:
+    """The race the path checks alone leave open: between purge's checks and its unlink, a
+    folder on the key's path becomes a symbolic link to the victim's folder. The unlink walks
+    the path with O_NOFOLLOW and refuses."""
+    root = tmp_path / "root"
+    (root / "sub").mkdir(parents=True)
+    (root / "sub" / "x.bin").write_bytes(b"mine")
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "x.bin").write_bytes(b"victim's")
+    store = open_store(root.as_uri())
+    (root / "sub" / "x.bin").unlink()
+    (root / "sub").rmdir()
+    (root / "sub").symlink_to(victim)
+    with pytest.raises(ScopeError, match="no longer a folder"):
+        store._unlink_nofollow("sub/x.bin")
+    assert (victim / "x.bin").read_bytes() == b"victim's"
+    (root / "plain.bin").write_bytes(b"p")
+    store._unlink_nofollow("plain.bin")
+    assert not (root / "plain.bin").exists()

@@ -11,6 +11,7 @@ from PIL import Image
 
 from sundown.certificate import (
     CertificateException,
+    ValidationResult,
     VerificationResult,
     sample_certificate,
     sign_certificate,
@@ -41,11 +42,9 @@ def _rendering(with_exceptions: bool) -> Rendering:
     return rendering_of(verify_certificate(signed.data, signer.public_key_pem()))
 
 
-def _pdf_text(pdf: Path) -> str:
-    out = subprocess.run(
-        [_tool("pdftotext"), "-layout", str(pdf), "-"], check=True, capture_output=True
-    )
-    return out.stdout.decode()
+def _pdf_text(pdf: Path, *, layout: bool = True) -> str:
+    args = [_tool("pdftotext"), *(["-layout"] if layout else []), str(pdf), "-"]
+    return subprocess.run(args, check=True, capture_output=True).stdout.decode()
 
 
 @pytest.mark.parametrize("with_exceptions", [False, True])
@@ -154,7 +153,11 @@ def test_failed_status_reads_as_failed(tmp_path: Path) -> None:
         update={
             "verification": loc.verification.model_copy(
                 update={"result": VerificationResult.FAILED, "details": "3 versions remain"}
-            )
+            ),
+            "validation": loc.validation.model_copy(
+                update={"result": ValidationResult.REJECTED, "details": "3 copies remain"}
+            ),
+            "remaining": 3,
         }
     )
     cert = sample.model_validate(
@@ -179,4 +182,40 @@ def test_failed_status_reads_as_failed(tmp_path: Path) -> None:
     flat = " ".join(_pdf_text(pdf).split())
     assert "Status: FAILED" in flat
     assert "FAILED at" in flat  # the location's verification result
+    assert "REJECTED: 3 copies remain" in flat  # and its validation, recorded apart
+    assert "REMAINING: 3" in flat
     assert "**Status: FAILED.**" in certificate_markdown(r)
+
+
+@pytest.mark.parametrize("with_exceptions", [False, True])
+def test_per_copy_claims_are_readable_in_pdf_and_markdown(
+    tmp_path: Path, with_exceptions: bool
+) -> None:
+    """A mixed location states both categories with their counts; a location with nothing
+    found says so and makes no claim; irrecoverable-after is a time or "unknown" with a reason."""
+    r = _rendering(with_exceptions)
+    pdf = tmp_path / "c.pdf"
+    pdf.write_bytes(certificate_pdf(r))
+    flat = " ".join(_pdf_text(pdf, layout=False).split())
+    # overview: the mixed weights location, both words and counts, never one word
+    assert "Purge (cryptographic erase): 3 logical deletion only: 2" in flat
+    assert "nothing found" in flat
+    # detail: the protection found per copy and the full Rev. 2 words
+    assert "envelope under vault://transit/fraud-scorer-v3: 3 copies" in flat
+    assert "logical deletion (not an SP 800-88 sanitization method)" in flat
+    assert "nothing found: no sanitization claim" in flat
+    assert "Irrecoverable after: unknown: provider retention" in flat
+    assert "Verification (did the step complete)" in flat
+    assert "Validation (outcome accepted?)" in flat
+    assert flat.count("ACCEPTED") == 3
+    md = certificate_markdown(r)
+    assert "Purge (cryptographic erase): 3<br>logical deletion only: 2" in md
+    assert "- **Purge (cryptographic erase)**: 3 copies" in md
+    assert "- **logical deletion (not an SP 800-88 sanitization method)**: 2 copies" in md
+    assert "- Nothing found: no sanitization claim." in md
+    assert "- Protection found: envelope under vault://transit/fraud-scorer-v3: 3 copies" in md
+    assert md.count("- Validation: accepted") == 3
+    if with_exceptions:  # the soft-delete window is the irrecoverable-after time, not the purge
+        window = next(e for e in r.certificate.exceptions if e.kind == "soft-delete window")
+        claim = r.certificate.locations[1].sanitization[0]
+        assert claim.irrecoverable_after.at == window.until

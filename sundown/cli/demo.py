@@ -87,7 +87,8 @@ def run_demo(home: Path, console: Console) -> Path:
     restored = run / "restored" / "model"
     restored_store = registry.open_store(restored.as_uri())
     for name in files:
-        decrypt_to_store(store, name, restored_store, name, kek)
+        bound = Artifact(system=system, path=name, version="v1")  # where it lies, not its sidecar
+        decrypt_to_store(store, name, restored_store, name, kek, expect=bound)
     public_pem = signer.public_key_pem()
     (run / "signing-key.pub.pem").write_bytes(public_pem)
     verify_model(restored, bundle, public_pem)
@@ -241,6 +242,10 @@ def run_lifecycle(run: Path, model: Path, console: Console) -> dict[str, Any]:
     console.print(f"  deletion manifest: {manifest_path}")
     console.print(f"  ledger head: {result.ledger_head}")
     console.print(f"  certificate verified: [green]OK[/green] ({anchored.summary()})")
+    # What the certificate claims per location (NIST SP 800-88 Rev. 2): cryptographic erase
+    # only where the copies were proven encrypted under the destroyed KEK (the weights).
+    for loc in anchored.verified.certificate.locations:
+        console.print(f"  claims for {loc.uri.rsplit('/stores/', 1)[-1]}: {loc.claims}")
     console.print(
         f"  verify it yourself: sundown certificate verify {cert_path} --public-key {public_path} "
         f"--ledger {ledger_url} --expect-head {result.ledger_head}"

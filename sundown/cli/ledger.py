@@ -62,7 +62,9 @@ def verify(
             f"its genesis pins {pinned}",
         )
     kinds = ", ".join(f"{n} {k}" for k, n in sorted(report.kinds.items()))
-    expected = f"; contains the expected head {expect_head}" if expect_head else ""
+    expected = (
+        f"; contains the expected head {report.expected_head}" if report.expected_head else ""
+    )
     typer.echo(
         f"OK ledger {report.url} valid: {report.records} record(s), head {report.head}; "
         f"signed by {report.pinned_key_id} ({pinned}, trusted: {anchor.source}){expected}; "

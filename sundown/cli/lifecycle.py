@@ -110,7 +110,11 @@ def register(app: typer.Typer) -> None:
         approve: str | None = typer.Option(
             None, "--approve", metavar="DIGEST", help="The plan digest you reviewed."
         ),
-        approver: str | None = typer.Option(None, "--approver", help="Approver's full name."),
+        approver: str | None = typer.Option(
+            None,
+            "--approver",
+            help="Approver's full name: someone other than the performer (separation of duties).",
+        ),
         approver_role: str = typer.Option("approver", "--approver-role", help="Approver's role."),
         approver_org: str = typer.Option("unspecified", "--approver-org"),
         approver_contact: str = typer.Option("unspecified", "--approver-contact"),

@@ -20,6 +20,7 @@ altered, truncated, reordered, wrong key) raises :class:`sundown.errors.Integrit
 """
 
 from ._envelope import (
+    MAX_SIDECAR_BYTES,
     EncryptingStream,
     FileJob,
     decrypt_file,
@@ -51,6 +52,7 @@ __all__ = [
     "AD_DOMAIN",
     "ALGORITHM",
     "FORMAT_VERSION",
+    "MAX_SIDECAR_BYTES",
     "SEGMENT_SIZE",
     "SIDECAR_SUFFIX",
     "Artifact",

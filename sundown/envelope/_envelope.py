@@ -32,36 +32,6 @@ def _checked(n: int | None) -> int:
     return n
 
 
-class _HashingReader:
-    """Reads from ``source`` and hashes (SHA-256) and counts everything read."""
-
-    __slots__ = ("_source", "sha256", "size")
-
-    def __init__(self, source: Readable) -> None:
-        self._source = source
-        self.size = 0
-        self.sha256 = hashlib.sha256()
-
-    def read(self, size: int = -1, /) -> bytes:
-        data = self._source.read(size)
-        self.sha256.update(data)
-        self.size += len(data)
-        return data
-
-    def readinto(self, buf: memoryview) -> int:
-        readinto = getattr(self._source, "readinto", None)
-        if readinto is None:
-            data = self._source.read(len(buf))
-            n = len(data)
-            buf[:n] = data
-        else:
-            n = _checked(readinto(buf))
-        if n:
-            self.sha256.update(buf[:n])
-            self.size += n
-        return n
-
-
 class _CountingReader:
     __slots__ = ("_source", "size")
 
@@ -98,8 +68,10 @@ def _new_data_key(key_service: KeyService) -> tuple[bytes, WrappedKey]:
 class EncryptingStream:
     """Ciphertext chunks of one artifact, to write wherever it goes (a file, ``store.put``).
 
-    Plaintext SHA-256 and size are computed in the same pass; once the iteration is complete,
-    :attr:`sidecar` holds them with the wrapped DEK. Use :func:`encrypt_stream` to make one.
+    Plaintext SHA-256 and size are computed in the same pass (the hash on a second thread, see
+    :mod:`sundown.envelope._stream`); once the iteration is complete, :attr:`sidecar` holds them
+    with the wrapped DEK. Use :func:`encrypt_stream` to make one, preferably as a context
+    manager (or call :meth:`close`) so that a consumer that stops early also stops the thread.
     """
 
     def __init__(self, source: Readable, key_service: KeyService, artifact: Artifact) -> None:
@@ -107,15 +79,27 @@ class EncryptingStream:
             raise InputError("artifact must be a sundown.envelope.Artifact")
         dek, self._wrapped = _new_data_key(key_service)
         self._artifact = artifact
-        self._reader = _HashingReader(source)
+        self._reader = _CountingReader(source)
+        self._sha256 = hashlib.sha256()
         self._chunks = StreamingAead(dek, SEGMENT_SIZE).encrypt_stream(
-            self._reader, artifact.associated_data()
+            self._reader, artifact.associated_data(), digest=self._sha256
         )
         self._ciphertext_size = 0
         self._sidecar: Sidecar | None = None
 
     def __iter__(self) -> Iterator[bytes]:
         return self
+
+    def __enter__(self) -> EncryptingStream:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop early: the hashing thread, if any, is joined. Idempotent; a no-op once the
+        iteration completed."""
+        self._chunks.close()
 
     def __next__(self) -> bytes:
         try:
@@ -128,7 +112,7 @@ class EncryptingStream:
                     wrapped_dek=self._wrapped.ciphertext,
                     artifact=self._artifact,
                     plaintext_size=self._reader.size,
-                    plaintext_sha256=self._reader.sha256.hexdigest(),
+                    plaintext_sha256=self._sha256.hexdigest(),
                     ciphertext_size=self._ciphertext_size,
                 )
             raise
@@ -258,8 +242,10 @@ def encrypt_file(
     dst = Path(dst)
     side = Path(sidecar_key(str(dst)))
     _check_destination((dst, side), overwrite)
-    with open(src, "rb", buffering=0) as source:
-        stream = encrypt_stream(source, key_service, artifact)
+    with (
+        open(src, "rb", buffering=0) as source,
+        encrypt_stream(source, key_service, artifact) as stream,
+    ):
         _write_atomically(dst, stream, overwrite=overwrite)
     _write_atomically(side, [stream.sidecar.to_json()], overwrite=overwrite)
     return stream.sidecar
@@ -389,8 +375,8 @@ def encrypt_to_store(
         for existing in (key, side):
             if _exists(store, existing):
                 raise ConflictError(f"{store.url}/{existing} already exists")
-    stream = encrypt_stream(source, key_service, artifact)
-    store.put(key, stream, if_absent=not overwrite)
+    with encrypt_stream(source, key_service, artifact) as stream:
+        store.put(key, stream, if_absent=not overwrite)
     write_sidecar(store, key, stream.sidecar, overwrite=overwrite)
     return stream.sidecar
 

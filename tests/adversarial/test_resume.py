@@ -267,7 +267,7 @@ def test_planted_approval_signed_by_a_key_the_spec_does_not_name_is_refused(worl
 # (d) a forged "purge done" in a genuine unfinished journal
 
 
-@pytest.mark.parametrize("forgery", ["unsigned", "another key", "genuine record renamed"])
+@pytest.mark.parametrize("forgery", ["unsigned", "another-key", "genuine-record-renamed"])
 def test_forged_purge_done_in_a_genuine_journal_is_refused(
     world: World, monkeypatch: pytest.MonkeyPatch, forgery: str
 ) -> None:
@@ -279,7 +279,7 @@ def test_forged_purge_done_in_a_genuine_journal_is_refused(
     if forgery == "unsigned":
         plant(world, digest, f"journal/{step}.json", v1_record(step, digest, fake))
         expects = ("unsigned",)
-    elif forgery == "another key":
+    elif forgery == "another-key":
         signed_record(world, digest, step, fake, "local://team-b-certificates")
         expects = ("not signed by the spec's certificate key",)
     else:
@@ -419,6 +419,7 @@ def test_signed_approval_by_a_role_outside_the_policy_is_refused_at_resume(world
         ("stores/models", "path boundary"),  # wider: holds our weights and every canary
         ("stores/models/sys-ax", "not a location of the spec"),  # a sibling prefix
     ],
+    ids=["wider-prefix", "sibling-prefix"],
 )
 def test_plan_location_outside_the_spec_is_refused_under_a_signed_approval(
     world: World, where: str, expect: str
@@ -458,3 +459,140 @@ def test_junk_in_the_systems_evidence_folder_is_refused(world: World) -> None:
         "decommissions/sys-a/not-a-digest/journal/000-approved.json", [b"{}"]
     )
     run_refused(world, IntegrityError, "not-a-digest", "not in a plan folder")
+
+
+# --------------------------------------------------------------------------------------------
+# The approval through the Prefect pause form; a shard; a genuine journal
+
+
+def test_self_approval_through_the_pause_form_is_refused(world: World) -> None:
+    """The performer resumes their own paused run, typing their name respelled."""
+    from prefect.flow_runs import resume_flow_run
+
+    from tests.flows.paused import start_in_thread, wait_paused
+
+    plan = decommission_system(world.params(dry_run=True))
+    before = world.stores()
+    thread, out = start_in_thread(world.params())
+    wait_paused(out["id"], out, timeout=60)
+    resume_flow_run(
+        out["id"],
+        run_input={
+            "plan_digest": plan.plan_digest,
+            "approver": "DANA okafor",
+            "role": "security-officer",
+        },
+    )
+    thread.join(120)
+    assert isinstance(out.get("error"), InputError), out
+    assert "separation of duties" in str(out["error"])
+    world.assert_nothing_changed(before)
+
+
+def test_a_shard_refuses_a_plan_without_a_signed_approval(world: World) -> None:
+    """A shard is a flow of its own: pointed at a planted plan (unsigned approval), it purges
+    nothing."""
+    from flows.shards import ShardParameters, run_shard
+
+    data, digest = forge_plan(
+        world, load_spec(world.theirs.spec_path, variables=world.theirs.variables)
+    )
+    plant(world, digest, PLAN_FILE, data)
+    plant(
+        world, digest, f"journal/{APPROVED}.json", v1_record(APPROVED, digest, approval_data(world))
+    )
+    before = world.stores()
+    params = ShardParameters(
+        operation="purge",
+        evidence_url=world.evidence.as_uri(),
+        certificate_key="local://sys-a-certificates",
+        system="sys-a",
+        plan_digest=digest,
+        location=0,
+        batch_size=1000,
+        first_batch=0,
+        last_batch=1,
+    )
+    with pytest.raises(IntegrityError, match="unsigned"):
+        run_shard(params)
+    world.assert_nothing_changed(before)
+
+
+def test_a_genuine_retirement_journals_signed_records_naming_both_parties(world: World) -> None:
+    """The positive side: every record of a completed retirement is one DSSE signature by the
+    certificate key over its own step; the approval binds approver, performer and spec."""
+    plan = decommission_system(world.params(dry_run=True))
+    result = decommission_system(world.params(approve_digest=plan.plan_digest, approver=APPROVER))
+    assert result.status == "complete", result.exceptions
+    assert world.theirs.canaries_intact()
+    registry.open_key_service("local://team-b-kek").info()
+    folder = world.evidence / "decommissions" / "sys-a" / plan.plan_digest[7:] / "journal"
+    pem = registry.open_signer("local://sys-a-certificates").public_key_pem()
+    steps = []
+    for path in sorted(folder.glob("*.json")):
+        envelope = dsse.Envelope.loads(path.read_bytes())
+        assert envelope.payload_type == PAYLOAD_TYPE and len(envelope.signatures) == 1
+        record = json.loads(dsse.verify(envelope, pem))
+        assert record["step"] == path.stem and record["plan_digest"] == plan.plan_digest
+        steps.append(path.stem)
+    assert {APPROVED, "verified", "certified"} <= set(steps)
+    approved = json.loads(dsse.Envelope.loads((folder / f"{APPROVED}.json").read_bytes()).payload)
+    data = approved["data"]
+    assert data["approver"]["name"] == APPROVER.name
+    assert data["performer"]["name"] == PERFORMER.name
+    assert data["spec_digest"] == world.spec.digest()
+    assert data["approved_via"]["channel"].startswith("approve_digest parameter")
+
+
+def with_entry(data: bytes, edit: Callable[[dict[str, Any]], None]) -> tuple[bytes, str]:
+    """The plan with one more entry: a copy of its first log entry, edited."""
+    lines = data.splitlines(keepends=True)
+    i = next(n for n, line in enumerate(lines) if b'"t":"entry"' in line and b'"loc":2' in line)
+    entry = json.loads(lines[i])
+    edit(entry)
+    lines.insert(i + 1, canonical.dumps(entry) + b"\n")
+    out = b"".join(lines)
+    return out, "sha256:" + hashlib.sha256(out).hexdigest()
+
+
+@pytest.mark.parametrize(
+    "edit, expect",
+    [
+        (lambda e: e.update(key="../sys-ax/canary.bin"), "planning rules hold it"),
+        (lambda e: e.update(key="a/./b.log"), "planning rules hold it"),
+        (lambda e: e.update(key="x\x00y"), "is outside it"),
+        (lambda e: e.update(bypass_governance=True), "bypasses governance retention"),
+        (lambda e: e.update(archive_key="logs/file/elsewhere.log"), "archives to"),
+        (lambda e: e.update(loc=7), "names location 7"),
+    ],
+    ids=["dotdot", "dot", "nul", "governance-bypass", "archive-elsewhere", "no-such-location"],
+)
+def test_plan_entry_outside_the_planning_rules_is_refused_under_a_signed_approval(
+    world: World, edit: Callable[[dict[str, Any]], None], expect: str
+) -> None:
+    """One entry the planning rules would never write, in a plan that is otherwise exactly the
+    spec's, under a validly signed approval (insider): refused before the first batch."""
+    base, _ = forge_plan(world, world.spec)
+    data, digest = with_entry(base, edit)
+    plant(world, digest, PLAN_FILE, data)
+    signed_record(world, digest, APPROVED, approval_data(world), "local://sys-a-certificates")
+    run_refused(world, ScopeError, expect)
+
+
+def test_another_approval_while_a_retirement_is_unfinished_names_the_plan_to_review(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The message no longer advises re-running without an approval (which resumed whatever
+    journal was there): it names the unfinished plan to review, and nothing changes."""
+    digest, _ = interrupted(world, monkeypatch)
+    fresh = decommission_system(world.params(dry_run=True))  # what remains, planned anew
+    assert fresh.plan_digest != digest
+    text = run_refused(
+        world,
+        InputError,
+        f"(plan {digest}) is unfinished",
+        "Review the unfinished plan",
+        approve_digest=fresh.plan_digest,
+        approver=APPROVER,
+    )
+    assert "plan.jsonl" in text

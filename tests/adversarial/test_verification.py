@@ -844,3 +844,85 @@ def test_moto_gap_default_retention_on_multipart_evidence(moto_env: str) -> None
     store.put("certs/" + MANIFEST_NAME, [os.urandom(9 * 1024 * 1024)], if_absent=True)
     found = boto3.client("s3").head_object(Bucket=bucket, Key=f"sundown/certs/{MANIFEST_NAME}")
     assert found.get("ObjectLockMode") == "COMPLIANCE"
+
+
+def test_a_key_id_the_ledger_names_otherwise_fails(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A Vault-style key id carries no fingerprint: given the ledger, the key id the same key
+    wrote into the certificate's decommission record binds it."""
+    cert = world.certificate
+    world.cert.write_bytes(forge(cert, world.real, key_id="vault://transit/cert-signing#v9"))
+    digest = canonical.sha256_digest(world.cert.read_bytes())
+    _append(world.ledger, world.real, "decommission", digest, world.cert.as_uri())
+    refused(
+        sundown(
+            capsys, *verify(world, "--fingerprint", world.real_fp, "--ledger", world.ledger_url())
+        ),
+        3,
+        "key mismatch: the certificate names key id 'vault://transit/cert-signing#v9'",
+        f"names it '{world.real.key_id}'",
+    )
+
+
+def test_an_expected_head_is_read_strictly(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A head must be a record number and the full hash; a shortened hash is refused as input,
+    and the bare hex form names the same record."""
+    url = world.ledger_url()
+    anchor = ["--fingerprint", world.real_fp]
+    seq, _, hex_hash = world.head.replace("sha256:", "").partition(":")
+    for bad in (world.head[:30], f"{seq}:{hex_hash[:12]}", hex_hash, f"-1:{hex_hash}"):
+        refused(
+            sundown(capsys, "ledger", "verify", "--ledger", url, *anchor, "--expect-head", bad),
+            2,
+            "expected SEQ:sha256:HASH",
+            error="InputError",
+        )
+    code, out, _ = sundown(
+        capsys, "ledger", "verify", "--ledger", url, *anchor, "--expect-head", f"{seq}:{hex_hash}"
+    )
+    assert code == 0 and f"contains the expected head {world.head}" in out
+    refused(
+        sundown(capsys, *verify(world, *anchor, "--expect-head", world.head)),
+        2,
+        "--expect-head needs --ledger",
+        error="InputError",
+    )
+
+
+@pytest.mark.parametrize(
+    "carried",
+    [
+        "-----BEGIN PUBLIC KEY-----\nnot a key\n-----END PUBLIC KEY-----\n",
+        "RSA",  # replaced by a real RSA public key below
+    ],
+)
+def test_a_carried_key_that_is_not_a_p256_key_is_an_integrity_failure(
+    world: World, capsys: pytest.CaptureFixture[str], carried: str
+) -> None:
+    """The carried public key is the forger's text: garbage or another algorithm is a forged
+    certificate (exit 3), not the verifier's bad input (exit 2)."""
+    if carried == "RSA":
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import rsa
+
+        carried = (
+            rsa.generate_private_key(public_exponent=65537, key_size=2048)
+            .public_key()
+            .public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+            .decode()
+        )
+
+    def swap(envelope: dict[str, Any]) -> None:
+        edit_payload(envelope, lambda p: p["predicate"]["signing"].update(public_key=carried))
+
+    edit_envelope(world.cert, swap)
+    refused(
+        sundown(capsys, *verify(world, "--fingerprint", world.real_fp)),
+        3,
+        "certificate field signing.public_key: not an ECDSA P-256 public key",
+    )

@@ -3,7 +3,8 @@ certificate no longer making them (issue #12, "Silent gaps" and "Locations").
 
 Before: a location that does not exist, an empty one, one whose root is a symbolic link, and
 symbolic links, FIFOs and sockets inside a location were all skipped without a word: "0 copies
-remain", status complete, while the data behind the link survived.
+remain", status complete, while the data behind the link survived; a file with another hard
+link outside the scope was "purged" while its data stayed readable under the other name.
 
 One real retirement (file store, local keyring, the session's Prefect server) carries most of
 them at once, so the server start is paid once.
@@ -69,6 +70,9 @@ def test_certificate_names_what_remains_and_what_was_never_there(
     logs = system.store("logs/sys-a")
     (logs / "escape").symlink_to(outside)
     os.mkfifo(logs / "pipe")
+    # a log that also has a name outside every scope: unlinking it here would not remove it
+    kept = tmp_path / "kept-elsewhere.log"
+    os.link(logs / "2025/01/01.log", kept)
     monkeypatch.chdir(logs)  # AF_UNIX paths are short: bind relative to the folder
     sock = socket.socket(socket.AF_UNIX)
     sock.bind("sock")
@@ -80,8 +84,9 @@ def test_certificate_names_what_remains_and_what_was_never_there(
         assert "nothing found (root absent)" in row(plan_md, "/stores/cache/sys-a")
         assert "nothing found" in row(plan_md, "/stores/data/sys-a")
         logs_plan = next(loc for loc in summary.locations if loc.url.endswith("/logs/sys-a"))
-        assert [logs_plan.found[k].count for k in ("symlink", "fifo", "socket")] == [1, 1, 1]
-        assert logs_plan.held.count == 3
+        kinds = ("symlink", "fifo", "socket", "hardlink", "object")
+        assert [logs_plan.found[k].count for k in kinds] == [1, 1, 1, 1, 2]
+        assert logs_plan.held.count == 4
 
         result = decommission_system(
             params(system, approve_digest=plan.plan_digest, approver=APPROVER)
@@ -91,6 +96,8 @@ def test_certificate_names_what_remains_and_what_was_never_there(
     assert result.status != "complete"
     assert outside.read_bytes() == b"outside"
     assert (logs / "escape").is_symlink() and (logs / "pipe").exists() and (logs / "sock").exists()
+    assert (logs / "2025/01/01.log").read_bytes() == kept.read_bytes()
+    assert not (logs / "2025/01/02.log").exists()  # the ordinary logs are purged
     pub = registry.open_signer("local://sys-a-certificates").public_key_pem()
     assert result.certificate_url
     verified = verify_certificate(
@@ -104,10 +111,10 @@ def test_certificate_names_what_remains_and_what_was_never_there(
     assert "nothing found" not in row(md, "/stores/logs/sys-a")
     held = [e for e in cert.exceptions if e.subject.endswith("/logs/sys-a") and e.kind == "held"]
     assert len(held) == 1
-    for name in ("symlink escape", "fifo pipe", "socket sock"):
+    for name in ("symlink escape", "fifo pipe", "socket sock", "hardlink 2025/01/01.log"):
         assert name in held[0].description
     logs_record = next(r for r in cert.locations if r.uri.endswith("/logs/sys-a"))
-    assert logs_record.held.versions == 3
+    assert logs_record.held.versions == 4
     assert "remaining, not followed" in logs_record.verification.details
 
 
@@ -137,3 +144,42 @@ def test_no_certificate_for_a_location_whose_root_is_a_symlink(
         "part-1.parquet",
     ]
     registry.open_key_service("local://sys-a-kek").info()
+
+
+S3_SPEC = """\
+name: sys-s3
+owner: team@example.com
+classification: internal
+assets:
+  weights:
+    locations: [s3://paths-present/models/none-here]
+  logs:
+    locations: [{logs}]
+keys:
+  kek: local://sys-s3-kek
+  certificate: local://sys-s3-cert
+"""
+
+
+def test_object_store_missing_bucket_is_an_error_and_empty_prefix_is_nothing_found(
+    moto_env: str,
+) -> None:
+    """On an object store the root is the bucket: a bucket that does not exist stops planning
+    (unless may_be_absent); an existing bucket with nothing under the prefix is nothing found."""
+    import boto3
+
+    from flows._steps import _location_inventory
+    from sundown.spec import parse_spec
+
+    boto3.client("s3").create_bucket(Bucket="paths-present")
+    spec = parse_spec(S3_SPEC.format(logs="s3://paths-missing/logs"), "<s3>")
+    weights, logs = spec.locations()
+    entries, absent = _location_inventory(weights)
+    assert list(entries) == [] and absent is False
+    with pytest.raises(NotFoundError, match=r"assets\.logs\.locations\[0\].*does not exist"):
+        _location_inventory(logs)
+    optional = parse_spec(
+        S3_SPEC.format(logs="{url: 's3://paths-missing/logs', may_be_absent: true}"), "<s3>"
+    )
+    entries, absent = _location_inventory(optional.locations()[1])
+    assert list(entries) == [] and absent is True

@@ -194,8 +194,9 @@ def test_gcs_soft_delete_policy_switched_off_after_the_purge_keeps_the_window(
     (window,) = [e for e in cert.exceptions if e.kind == "soft-delete window"]
     assert window.until is not None
     assert window.until >= cert.execution.started_at + timedelta(days=7)
-    assert record.irrecoverable_after is not None
-    assert record.irrecoverable_after >= cert.execution.started_at + timedelta(days=7)
+    (logical,) = [c for c in record.sanitization if c.irrecoverable_after.at is not None]
+    assert logical.irrecoverable_after.at >= cert.execution.started_at + timedelta(days=7)
+    assert "604800 seconds" in logical.irrecoverable_after.basis
     assert "part-0.bin" in window.description and "hard delete" in window.description
     assert result.status == "complete with exceptions"
 

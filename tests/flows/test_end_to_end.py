@@ -234,15 +234,45 @@ def test_lifecycle_across_openbao_s3_gcs_and_azurite(
     window = next(e for e in cert.exceptions if e.kind == "soft-delete window")
     assert window.until is not None and window.until > cert.issued_at
     held = next(e for e in cert.exceptions if e.kind == "held")
-    assert "legal hold" in held.description and "unreadable once the key is destroyed" in (
-        held.description
-    )
+    # the held version is the first deployment's ciphertext, whose data key was wrapped under
+    # KEK version 1, retired by the rotation: no sidecar left proves it is under the key, so it
+    # is not counted as cryptographically erased (and the certificate does not say it is)
+    assert "legal hold" in held.description
+    assert "1 not proven encrypted under a destroyed key" in held.description
     records = {r.uri: r for r in cert.locations}
     assert sorted(records) == sorted(
         [weights_s3, weights_gs, f"az://{system.container}/models/{system.name}",
          f"s3://{system.s3_bucket}/logs/{system.name}"]
     )  # fmt: skip
     assert all(r.verification.result.value == "passed" for r in records.values())
+    # Per copy (NIST SP 800-88 Rev. 2): cryptographic erase only for the copies proven under the
+    # destroyed KEK: the current deployment's two ciphertexts and their two sidecars, on every
+    # cloud. The signature bundle, the plain logs, the delete marker, the upload, the first
+    # deployment's ciphertexts (under data keys whose KEK version the rotation retired) and the
+    # sidecars' older versions are logical deletion, irrecoverable when the provider says.
+    (destroyed,) = cert.keys_destroyed
+    ce = "Purge (cryptographic erase)"
+    logical = "logical deletion (not an SP 800-88 sanitization method)"
+    weights_az = f"az://{system.container}/models/{system.name}"
+    for uri in (weights_s3, weights_gs, weights_az):
+        claims = {c.category.value: c for c in records[uri].sanitization}
+        assert sorted(claims) == [ce, logical], uri
+        assert claims[ce].copies.versions == 4 and claims[ce].keys == [system.kek], uri
+        assert claims[ce].irrecoverable_after.at == destroyed.destroyed_at
+    s3_weights = records[weights_s3]
+    s3_logical = next(c for c in s3_weights.sanitization if c.category.value == logical)
+    # the first deployment's other ciphertext (its config.json is the held version, not
+    # deleted), 4 older sidecar versions, 2 signature bundles, the plain tokenizer, the upload
+    # and the delete marker
+    assert s3_logical.copies.versions == s3_weights.purged.versions - 4 == 10
+    assert (s3_logical.irrecoverable_after.unknown or "").startswith("provider retention")
+    notes = [n for p in s3_weights.protection for n in p.notes]
+    assert "the key has no version 1 any more" in notes  # the sidecars' pre-rotation versions
+    gs_logical = next(c for c in records[weights_gs].sanitization if c.category.value == logical)
+    assert gs_logical.irrecoverable_after.at == window.until  # the soft-delete window's end
+    logs_record = records[f"s3://{system.s3_bucket}/logs/{system.name}"]
+    assert [c.category.value for c in logs_record.sanitization] == [logical]
+    assert logs_record.ce_covered.versions == 0
     assert records[weights_s3].held.versions == 1
     assert records[weights_s3].settings.object_lock == "enabled"
     purged = sum(r.purged.versions for r in records.values())
@@ -496,7 +526,9 @@ def test_gcs_soft_deleted_copies_are_a_window_not_a_failure(
     (record,) = cert.locations
     assert record.purged.versions == 3
     window = next(e for e in cert.exceptions if e.kind == "soft-delete window")
-    assert window.until is not None and window.until == record.irrecoverable_after
+    (claim,) = record.sanitization  # plaintext blobs: logical deletion, never a purge
+    assert claim.category.value == "logical deletion (not an SP 800-88 sanitization method)"
+    assert window.until is not None and window.until == claim.irrecoverable_after.at
     kinds = sorted(e.kind for e in cert.exceptions)
     assert kinds == ["soft-delete window"]
     assert record.verification.result.value == "passed"
