@@ -31,6 +31,7 @@ import shutil
 import stat
 import tempfile
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,7 @@ from sundown.errors import (
     IntegrityError,
     KeyDestroyedError,
     NotFoundError,
+    SundownError,
     UnsupportedError,
 )
 from sundown.keys import KeyDestruction, KeyInfo, WrappedKey
@@ -66,6 +68,14 @@ _SIGNING_FILE = "signing.pem"
 _WRAP_PREFIX = b"\x01"  # format byte of a wrapped DEK: 0x01 || nonce(12) || AES-GCM(dek) || tag
 _NONCE = 12
 _DEK_BYTES = 32
+
+# What unlinking a key file does not guarantee (docs/keyring.md), stated on the evidence.
+LIMITS = (
+    "key files were overwritten once and unlinked through the filesystem: on journaling, "
+    "copy-on-write, log-structured or flash storage the old blocks may survive, and snapshots, "
+    "backups and copies of $SUNDOWN_HOME made earlier are not reached; this is not a media "
+    "sanitization of the disk (docs/keyring.md)"
+)
 
 
 # --------------------------------------------------------------------------------------------
@@ -425,21 +435,58 @@ class LocalKey:
     def destroy(self) -> KeyDestruction:
         """Cryptographic erase: overwrite and delete every key file, then prove the key unusable.
 
-        Idempotent: on a destroyed key (or one whose destruction crashed halfway) it finishes the
-        deletion and returns the evidence again, with the original time."""
+        Idempotent: on a destroyed key, or one whose destruction stopped halfway (tombstone
+        written, key files still there), it finishes the deletion and returns the evidence
+        again, with the original time. The evidence is read from the key directory itself, not
+        from the tombstone: ``verified`` only when no key file remains and the sentinel no
+        longer unwraps. A file that cannot be removed is reported, never skipped."""
         with self._locked():
             tomb = self._tombstone()
             if tomb is None:
                 tomb = self._begin_destroy()
+            errors: list[str] = []
             for entry in sorted(self._dir.iterdir()):
-                if entry.name in (_TOMBSTONE, _LOCK):
+                if self._bookkeeping(entry):
                     continue
-                if entry.is_symlink():
-                    entry.unlink()
-                elif entry.is_file():
-                    _shred(entry)
-            fsync_dir(self._dir)
-            return self._destruction_evidence(tomb)
+                try:
+                    if entry.is_symlink():
+                        entry.unlink()
+                    elif entry.is_file():
+                        _shred(entry)
+                    # Anything else (a directory, a FIFO) is not a file this keyring writes:
+                    # it stays, and the evidence below names it as remaining.
+                except OSError as exc:
+                    errors.append(f"{entry.name}: {exc.strerror or type(exc).__name__}")
+            try:
+                fsync_dir(self._dir)
+            except OSError as exc:
+                errors.append(f"directory fsync: {exc.strerror or type(exc).__name__}")
+            evidence = self._material_evidence(tomb)
+            if errors:
+                checks = dict(evidence.checks)
+                checks["removal errors"] = "; ".join(errors)[:2000]
+                evidence = replace(evidence, checks=checks, verified=False)
+            return evidence
+
+    def verify_destroyed(self) -> KeyDestruction:
+        """The proof again, from the key directory, deleting nothing (see :meth:`destroy`)."""
+        tomb = self._tombstone()
+        if tomb is None and self._dir.is_dir():
+            tomb = {}  # no tombstone: whatever is there is a live (or restored) key
+        return self._material_evidence(tomb or {})
+
+    def _bookkeeping(self, entry: Path) -> bool:
+        """The tombstone, and the lock file while it is an empty regular file: the only entries
+        of a destroyed key's directory that are not key material."""
+        if entry.name == _TOMBSTONE:
+            return entry.is_file() and not entry.is_symlink()
+        if entry.name == _LOCK:
+            try:
+                st = entry.lstat()
+            except FileNotFoundError:
+                return True
+            return stat.S_ISREG(st.st_mode) and st.st_size == 0
+        return False
 
     def _begin_destroy(self) -> dict[str, Any]:
         meta = self._meta()
@@ -472,48 +519,83 @@ class LocalKey:
         _write_json(self._dir / _TOMBSTONE, record, replace=False)
         return record
 
-    def _destruction_evidence(self, tomb: dict[str, Any]) -> KeyDestruction:
+    def _sentinels(self, tomb: dict[str, Any]) -> list[WrappedKey]:
+        """Every sentinel known: the tombstone's, and a sentinel file that is (back) in the
+        directory (a restored backup brings its own)."""
+        out: list[WrappedKey] = []
+        with contextlib.suppress(IntegrityError):
+            out.append(_wrapped_from_json(tomb.get("sentinel")))
+        with contextlib.suppress(IntegrityError, OSError):
+            found = self._read_sentinel()
+            if found not in out:
+                out.append(found)
+        return out
+
+    def _material_evidence(self, tomb: dict[str, Any]) -> KeyDestruction:
+        """What is left of the key, read from the key directory (the tombstone says what to look
+        for, never whether it is gone)."""
         checks: dict[str, str] = {}
         ok = True
-        left = sorted(e.name for e in self._dir.iterdir() if e.name not in (_TOMBSTONE, _LOCK))
-        checks["key files remaining"] = ", ".join(left) if left else "none"
+        try:
+            entries = sorted(self._dir.iterdir())
+        except FileNotFoundError:
+            entries = []
+        left = [e.name for e in entries if not self._bookkeeping(e)]
+        checks["key files remaining"] = ", ".join(left)[:2000] if left else "none"
         ok &= not left
+        # Through the API: anything but a refusal means the key still works.
         try:
             self.info()
             checks["info()"] = "succeeded (key still readable)"
             ok = False
-        except KeyDestroyedError:
-            checks["info()"] = "KeyDestroyedError"
+        except SundownError as exc:
+            checks["info()"] = type(exc).__name__
         kind = tomb.get("kind")
+        if kind not in ("kek", "signing"):
+            kind = "signing" if (self._dir / _SIGNING_FILE).exists() else "kek"
         if kind == "kek":
-            try:
-                sentinel = _wrapped_from_json(tomb.get("sentinel"))
-            except IntegrityError:
+            sentinels = self._sentinels(tomb)
+            if not sentinels:
                 checks["sentinel unwrap"] = "no sentinel recorded"
                 ok = False
-            else:
-                # Through the API, and straight from the files, bypassing the tombstone.
+            for n, sentinel in enumerate(sentinels):
+                suffix = "" if n == 0 else f" #{n + 1}"
                 try:
                     self.unwrap(sentinel)
-                    checks["sentinel unwrap"] = "succeeded (key still usable)"
+                    checks["sentinel unwrap" + suffix] = "succeeded (key still usable)"
                     ok = False
-                except KeyDestroyedError:
-                    checks["sentinel unwrap"] = "KeyDestroyedError"
+                except SundownError as exc:
+                    checks["sentinel unwrap" + suffix] = type(exc).__name__
+                # Straight from the key file, bypassing the tombstone and the metadata.
+                name = "sentinel unwrap from key file" + suffix
+                path = self._dir / _version_file(sentinel.key_version)
                 try:
-                    _unwrap(self._load_kek(sentinel.key_version), sentinel)
-                    checks["sentinel unwrap from key file"] = "succeeded (key file readable)"
+                    kek = _read_private(path, self._uri)
+                except FileNotFoundError:
+                    checks[name] = f"v{sentinel.key_version} key file absent"
+                    continue
+                except (OSError, SundownError) as exc:
+                    checks[name] = f"v{sentinel.key_version} key file present, unreadable ({exc})"
                     ok = False
-                except (KeyDestroyedError, NotFoundError):
-                    checks["sentinel unwrap from key file"] = (
-                        f"v{sentinel.key_version} key file absent"
-                    )
+                    continue
+                ok = False
+                try:
+                    _unwrap(kek, sentinel)
+                    checks[name] = "succeeded (key file readable)"
+                except (IntegrityError, ValueError):
+                    checks[name] = f"v{sentinel.key_version} key file present, does not unwrap"
         else:
             try:
                 self.sign(b"sundown destroy check")
                 checks["sign"] = "succeeded (key still usable)"
                 ok = False
-            except KeyDestroyedError:
-                checks["sign"] = "KeyDestroyedError"
+            except SundownError as exc:
+                checks["sign"] = type(exc).__name__
+            checks["signing key file"] = (
+                "present" if (self._dir / _SIGNING_FILE).exists() else "absent"
+            )
+        if not tomb:
+            checks["tombstone"] = "absent (the proof above does not depend on it)"
         versions = tuple(int(v) for v in tomb.get("versions_destroyed", []))
         retired = tomb.get("versions_retired_earlier") or []
         method = (
@@ -524,8 +606,7 @@ class LocalKey:
                 if retired
                 else ""
             )
-            + "; a tombstone records the destruction. Limits on journaling and copy-on-write "
-            "storage, snapshots and backups: docs/keyring.md"
+            + "; proved from the key directory (no key file left, the sentinel does not unwrap)"
         )
         try:
             when = datetime.fromisoformat(str(tomb["destroyed_at"]))
@@ -538,6 +619,7 @@ class LocalKey:
             method=method,
             checks=checks,
             verified=ok,
+            limits=LIMITS,
         )
 
 
@@ -612,6 +694,12 @@ def open_key_service(uri: str) -> LocalKey:
     """The key at ``local://NAME`` as a key service. A signing key opens too (``info`` and
     ``destroy`` work); wrapping with it raises InputError."""
     return _open(uri)
+
+
+def key_for_destruction(uri: str) -> LocalKey:
+    """The key at ``local://NAME`` for ``destroy`` / ``verify_destroyed``, whatever its state
+    (no liveness check: a half-destroyed key must be finished, not refused)."""
+    return LocalKey(uri)
 
 
 def open_signer(uri: str) -> LocalKey:

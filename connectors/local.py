@@ -170,9 +170,13 @@ class FileStore:
         for part in self._root.parts[1:]:
             path = path / part
             if path.is_symlink():
+                try:
+                    target = os.readlink(path)
+                except OSError:  # replaced meanwhile: still not the folder the spec names
+                    target = "?"
                 raise ScopeError(
-                    f"{self.url}: {path} is a symbolic link (to {os.readlink(path)}); a location "
-                    "is never reached through a symbolic link: the spec names the real path"
+                    f"{self.url}: {path} is a symbolic link (to {target}); a location is never "
+                    "reached through a symbolic link: the spec names the real path"
                 )
         if not self._root.exists():
             raise NotFoundError(f"{self.url}: the folder {self._root} does not exist")

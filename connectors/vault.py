@@ -307,6 +307,14 @@ def _version_of(ciphertext: bytes, what: str) -> int:
     return int(match.group(1))
 
 
+# What deleting a transit key does not reach, stated on the evidence.
+LIMITS = (
+    "the transit key was deleted through Vault's API: snapshots and backups of Vault's storage "
+    "taken before the deletion still hold it (sealed under Vault's root key), and any copy made "
+    "by a key export or a plaintext backup is outside Vault; see docs/vault.md"
+)
+
+
 # ---------------------------------------------------------------------------------------------
 # The key service
 
@@ -386,6 +394,8 @@ class VaultTransitKey:
             latest_version=latest,
             min_decryption_version=int(data["min_decryption_version"]),
             versions=tuple(range(first, latest + 1)),
+            exportable=bool(data.get("exportable")),
+            allow_plaintext_backup=bool(data.get("allow_plaintext_backup")),
         )
 
     # -- creation
@@ -614,6 +624,11 @@ class VaultTransitKey:
                         f"no transit key {self.uri} at Vault {settings.addr}, and no record "
                         "that Sundown destroyed it"
                     )
+                if record.get("status") == "destroying":
+                    # Interrupted after the delete, before the record said so: finish it.
+                    record["status"] = "destroyed"
+                    record.setdefault("destroyed_at", _now().isoformat())
+                    self._write_record(client, settings, record)
                 return self._verify_destroyed(client, settings, record, rerun=True)
             checks: dict[str, str] = {}
             kind = "signing" if data.get("supports_signing") else "kek"
@@ -642,9 +657,16 @@ class VaultTransitKey:
                 checks["pre-delete sentinel"] = f"wrapped under version {version}"
                 sentinels.append(fresh.decode("ascii"))
             record = dict(record or {"uri": self.uri, "kind": kind, "algorithm": data["type"]})
+            # Copies of the material Vault may have let out: fixed for the certificate before
+            # the key is deleted (Vault never turns either switch off again).
+            checks["exportable"] = str(bool(data.get("exportable"))).lower()
+            checks["allow_plaintext_backup"] = str(bool(data.get("allow_plaintext_backup"))).lower()
             record.update(
                 {
                     "status": "destroying",
+                    "exportable": bool(data.get("exportable")),
+                    "allow_plaintext_backup": bool(data.get("allow_plaintext_backup")),
+                    "key_type": str(data.get("type")),
                     "latest_version": latest,
                     "min_available_version": int(data.get("min_available_version") or 0),
                     "destroy_sentinels": sentinels,
@@ -723,6 +745,8 @@ class VaultTransitKey:
         if trimmed > 1:
             method += f"; versions 1..{trimmed - 1} had been trimmed before"
         destroyed_at = record.get("destroyed_at")
+        exportable = record.get("exportable")
+        backup = record.get("allow_plaintext_backup")
         return KeyDestruction(
             uri=self.uri,
             versions_destroyed=tuple(range(1, latest + 1)),
@@ -730,7 +754,18 @@ class VaultTransitKey:
             method=method,
             checks=checks,
             verified=ok,
+            exportable=bool(exportable) if exportable is not None else None,
+            allow_plaintext_backup=bool(backup) if backup is not None else None,
+            limits=LIMITS,
         )
+
+    def verify_destroyed(self) -> KeyDestruction:
+        """The proof again, from Vault (the key must not read, not be listed, and no recorded
+        sentinel may decrypt), deleting nothing. Sundown's record only says which sentinels to
+        try; it is never the proof."""
+        with self._client("verify destruction of") as (client, settings):
+            record = self._record(client, settings) or {}
+            return self._verify_destroyed(client, settings, record, rerun=False)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -812,6 +847,10 @@ class VaultSigner:
 
 
 def open_key_service(uri: str) -> VaultTransitKey:
+    return VaultTransitKey(uri)
+
+
+def key_for_destruction(uri: str) -> VaultTransitKey:
     return VaultTransitKey(uri)
 
 

@@ -119,3 +119,15 @@ def exists(ref: CredentialRef) -> bool | None:
     """Whether the credential still exists; None: not known without changing it (the plan then
     says "unknown"). The connectors have no side-effect-free lookup for every kind yet."""
     return None
+
+
+_LIVENESS: dict[str, Callable[[str], bool]] = {
+    "vault_token": lambda ident: bool(_module("vault_tokens").token_is_live(ident)),
+}
+
+
+def live(ref: CredentialRef) -> bool | None:
+    """Whether the credential still works, looked up without changing it, for the
+    post-retirement verification; None where no side-effect-free lookup exists for the kind."""
+    check = _LIVENESS.get(ref.kind)
+    return None if check is None else check(ref.id)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -619,29 +619,35 @@ def archive_batch(
 
 @task(name="destroy-key", **TASK_OPTIONS)
 def destroy_key(uri: str, planned_versions: list[int]) -> KeyDestroyed:
-    """Cryptographic erase of one key, with the key service's own proof."""
+    """Cryptographic erase of one key, with the key service's own proof.
+
+    The key is opened without a liveness check: a destruction an earlier run began (a keyring
+    tombstone written, a Vault key with deletion allowed) is finished by ``destroy()``, never
+    taken as done. A key already gone (nothing left to delete) is proved gone from its material
+    by ``verify_destroyed()``."""
+    service = registry.key_for_destruction(uri)
     try:
-        service = registry.open_key_service(uri)
+        evidence = service.destroy()
     except KeyDestroyedError:
-        # Destroyed by an earlier run that crashed before journaling it: prove it again.
-        return KeyDestroyed(
-            uri=uri,
-            versions_destroyed=planned_versions,
-            destroyed_at=datetime.now(UTC),
-            method="already destroyed before this run (found by the key service)",
-            checks={"open key": "KeyDestroyedError"},
-            verified=True,
+        evidence = service.verify_destroyed()
+    except NotFoundError:
+        # Nothing of the key and no record of its destruction: prove it from the material.
+        evidence = service.verify_destroyed()
+        evidence = replace(
+            evidence,
+            versions_destroyed=evidence.versions_destroyed or tuple(planned_versions),
+            method="not found by this run; " + evidence.method,
         )
-    return KeyDestroyed.from_destruction(service.destroy())
+    return KeyDestroyed.from_destruction(evidence)
 
 
 def key_is_gone(uri: str) -> str | None:
-    """None when the key is gone; else what still works."""
-    try:
-        info = registry.open_key_service(uri).info()
-    except NotFoundError:  # includes KeyDestroyedError
+    """None when the key is proved gone from its material (no key file or transit key left, no
+    sentinel unwraps); else what still answers. A tombstone or record is never the proof."""
+    evidence = registry.key_for_destruction(uri).verify_destroyed()
+    if evidence.verified:
         return None
-    return f"still answers (latest version {info.latest_version})"
+    return "still answers: " + "; ".join(f"{n}: {v}" for n, v in evidence.checks.items())[:3000]
 
 
 @task(name="revoke-credential", **TASK_OPTIONS)

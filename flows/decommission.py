@@ -79,10 +79,10 @@ from sundown.plan import (
     check_plan_scope,
     normalize_digest,
 )
-from sundown.spec import SystemSpec
+from sundown.spec import CredentialRef, SystemSpec
 from sundown.store import Placed, Placement
 
-from . import _execute, _steps
+from . import _credentials, _execute, _steps
 from ._common import (
     PROVIDERS,
     artifact_key,
@@ -439,23 +439,17 @@ def _purge(
 
 
 def _destroy_keys(plan: Plan, journal: Journal) -> list[KeyDestroyed]:
+    """Destroy every planned key (a key "absent" at planning too: its destruction may have
+    stopped halfway, which ``destroy()`` finishes) and journal the evidence, which carries the
+    plan's exportable / plaintext-backup facts fixed at approval."""
     out = []
     for key in plan.keys:
         step = f"key-{key.role}"
         record = journal.get(step)
         if record is None:
-            if key.state == "absent":
-                evidence = KeyDestroyed(
-                    uri=key.uri,
-                    versions_destroyed=[],
-                    destroyed_at=datetime.now(UTC),
-                    method="absent when the plan was made: nothing to destroy",
-                    checks={"open key": "not found" if _steps.key_is_gone(key.uri) is None
-                            else "FOUND"},
-                    verified=_steps.key_is_gone(key.uri) is None,
-                )  # fmt: skip
-            else:
-                evidence = _steps.destroy_key(key.uri, key.versions)
+            evidence = _steps.destroy_key(key.uri, key.versions).judged(
+                planned_exportable=key.exportable, planned_backup=key.allow_plaintext_backup
+            )
             record = journal.record(step, evidence.model_dump(mode="json"))
         out.append(KeyDestroyed.model_validate(record["data"], strict=False))
     return out
@@ -494,9 +488,40 @@ def _verify(
         for r in results:
             assert r.verification is not None
             locations.append(r.verification.model_dump(mode="json"))
+        # Proved from the key material again, after everything else: "gone" or what answers.
         key_checks = {k.uri: _steps.key_is_gone(k.uri) or "gone" for k in keys}
-        record = journal.record(VERIFIED, {"locations": locations, "keys": key_checks})
+        record = journal.record(
+            VERIFIED,
+            {"locations": locations, "keys": key_checks, "credentials": _credential_checks(plan)},
+        )
     return dict(record["data"])
+
+
+def _credential_checks(plan: Plan) -> dict[str, str]:
+    """Each planned credential at verification: "dead" only when the credential connectors
+    prove it (``_credentials.live`` is False); "live" when they find it working; otherwise what
+    is known. The status then rests on the revocation's own proof (``CredentialRevoked.verified``),
+    which ``_certificate`` reads beside this."""
+    checks: dict[str, str] = {}
+    for cred in plan.credentials:
+        try:
+            state = _credentials.live(CredentialRef(cred.kind, cred.id))
+        except SundownError as exc:
+            state, why = None, f"not re-checked: {type(exc).__name__}"
+        else:
+            why = "not re-checked: no side-effect-free lookup for this kind"
+        checks[f"{cred.kind}:{cred.id}"] = (
+            "live" if state is True else "dead" if state is False else why
+        )
+    return checks
+
+
+def _key_still_answers(verification: dict[str, Any], uri: str) -> str | None:
+    """The post-retirement check of one key as recorded: None when it proved the key gone."""
+    recorded = (verification.get("keys") or {}).get(uri)
+    if recorded == "gone":
+        return None
+    return str(recorded) if recorded else "no post-retirement check recorded"
 
 
 # --------------------------------------------------------------------------------------------
@@ -940,6 +965,9 @@ def _certificate(
     manifest: Any,
 ) -> Certificate:
     meta = journal.get(APPROVED)["data"]  # type: ignore[index]
+    # Every recorded check drives the status: a key that still answers at verification is not
+    # destroyed, whatever its destruction step said, and cryptographic erase is not claimed.
+    keys = [k.judged(still_answers=_key_still_answers(verification, k.uri)) for k in keys]
     records, exceptions, failed = [], [], False
     for loc in plan.locations:
         record, exc, bad = _location_record(
@@ -954,6 +982,9 @@ def _certificate(
         records.append(record)
         exceptions += exc
         failed |= bad
+    for check in verification.get("locations") or []:
+        if not check.get("passed"):
+            failed = True  # a remaining copy (the location's exception says which)
     for k in keys:
         if not k.verified:
             failed = True
@@ -961,17 +992,31 @@ def _certificate(
                 CertificateException(
                     subject=k.uri,
                     kind="key destruction not verified",
-                    description="; ".join(f"{n}: {v}" for n, v in k.checks.items()) or "no checks",
+                    description=(
+                        "; ".join(f"{n}: {v}" for n, v in k.checks.items()) or "no checks"
+                    )[:4000],
                 )
             )
+        elif not ce_claimable(k):
+            exceptions.append(
+                CertificateException(
+                    subject=k.uri,
+                    kind="cryptographic erase not claimed",
+                    description=k.ce_basis or "not claimed",
+                )
+            )
+    live = verification.get("credentials") or {}
     for c in credentials:
-        if not c.verified:
+        state = live.get(f"{c.kind}:{c.identifier}")
+        if not c.verified or state == "live":
             failed = True
             exceptions.append(
                 CertificateException(
                     subject=c.identifier,
-                    kind="credential not revoked",
-                    description=c.method,
+                    kind="credential not revoked" if not c.verified else "credential still live",
+                    description=c.method
+                    if state != "live"
+                    else f"{c.method}; still live at verification",
                 )
             )
     now = datetime.now(UTC)

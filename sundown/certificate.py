@@ -330,6 +330,31 @@ class KeyDestroyed(_Model):
     method: Text
     checks: dict[Text, Text] = Field(default_factory=dict)
     verified: bool
+    # Whether the key service may have let a copy of the material out (Vault transit
+    # ``exportable`` / ``allow_plaintext_backup``, as planned or as seen before the delete);
+    # None: the key service has no such switch.
+    exportable: bool | None = None
+    allow_plaintext_backup: bool | None = None
+    # The one input for "Purge (cryptographic erase)": True only when the destruction was
+    # verified from the key material (and still is at verification) and no export or plaintext
+    # backup was possible. ``ce_basis`` says why, either way.
+    # None: not recorded (evidence made before the field existed); ``ce_claimable(key)`` then
+    # derives it from ``verified`` and the two switches.
+    ce_claimable: bool | None = None
+    ce_basis: Text | None = None
+    # What the deletion does not reach (journaling storage, snapshots, backups).
+    limits: Text | None = None
+
+    @model_validator(mode="after")
+    def _ce_needs_proof(self) -> KeyDestroyed:
+        if self.ce_claimable and (
+            not self.verified or self.exportable or self.allow_plaintext_backup
+        ):
+            raise ValueError(
+                f"{self.uri}: cryptographic erase claimed for a key whose destruction is not "
+                "verified, or that was exportable or allowed a plaintext backup"
+            )
+        return self
 
     @classmethod
     def from_destruction(cls, evidence: KeyDestruction) -> KeyDestroyed:
@@ -340,13 +365,74 @@ class KeyDestroyed(_Model):
             method=evidence.method,
             checks=dict(evidence.checks),
             verified=evidence.verified,
+            exportable=evidence.exportable,
+            allow_plaintext_backup=evidence.allow_plaintext_backup,
+            ce_claimable=evidence.ce_claimable,
+            ce_basis=ce_basis(
+                evidence.verified, evidence.exportable, evidence.allow_plaintext_backup
+            ),
+            limits=evidence.limits or None,
+        )
+
+    def judged(
+        self,
+        *,
+        planned_exportable: bool | None = None,
+        planned_backup: bool | None = None,
+        still_answers: str | None = None,
+    ) -> KeyDestroyed:
+        """This evidence with the plan's facts and the post-retirement check folded in: a key
+        planned exportable stays not CE-claimable though Vault no longer reports it, and a key
+        that answers at verification is neither verified nor CE-claimable."""
+        exportable = bool(self.exportable) or bool(planned_exportable)
+        backup = bool(self.allow_plaintext_backup) or bool(planned_backup)
+        checks = dict(self.checks)
+        verified = self.verified
+        if still_answers is not None:
+            checks["post-retirement check"] = still_answers[:4000]
+            verified = False
+        no_export = self.exportable is None and planned_exportable is None
+        no_backup = self.allow_plaintext_backup is None and planned_backup is None
+        return self.model_copy(
+            update={
+                "checks": checks,
+                "verified": verified,
+                "exportable": None if no_export else exportable,
+                "allow_plaintext_backup": None if no_backup else backup,
+                "ce_claimable": verified and not exportable and not backup,
+                "ce_basis": ce_basis(verified, exportable, backup, still_answers is not None),
+            }
         )
 
 
+def ce_basis(
+    verified: bool, exportable: bool | None, backup: bool | None, answered: bool = False
+) -> str:
+    """Why cryptographic erase is (not) claimed for a key, in one sentence."""
+    if answered:
+        return "not claimed: the key still answered at the post-retirement check"
+    if not verified:
+        return "not claimed: the destruction was not verified from the key material"
+    if exportable or backup:
+        which = " and ".join(
+            n for n, on in (("exportable", exportable), ("allow_plaintext_backup", backup)) if on
+        )
+        return (
+            f"not claimed: the key was {which}, so a copy of it may exist outside the key "
+            "service and destroying the key service's copy does not make the data unrecoverable"
+        )
+    return "claimed: the key material was proved gone and the key service never let it out"
+
+
 def ce_claimable(key: KeyDestroyed) -> bool:
-    """Whether cryptographic erase may be claimed for copies under ``key``: its destruction was
-    verified, and nothing says a copy of it may survive (``ce_claimable``, where recorded)."""
-    return bool(key.verified and getattr(key, "ce_claimable", key.verified))
+    """Whether cryptographic erase may be claimed for data under this key: its destruction was
+    verified, and nothing says a copy of it may survive (``ce_claimable`` where recorded; else
+    neither ``exportable`` nor ``allow_plaintext_backup`` is on)."""
+    if not key.verified:
+        return False
+    if key.ce_claimable is not None:
+        return key.ce_claimable
+    return not key.exportable and not key.allow_plaintext_backup
 
 
 class CredentialRevoked(_Model):

@@ -40,6 +40,10 @@ class KeyInfo:
     latest_version: int
     min_decryption_version: int
     versions: tuple[int, ...]  # versions that still exist (not trimmed)
+    # Copies of the key material the key service itself may have let out (Vault transit's
+    # ``exportable`` and ``allow_plaintext_backup``); None where the service has no such switch.
+    exportable: bool | None = None
+    allow_plaintext_backup: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -51,7 +55,21 @@ class KeyDestruction:
     destroyed_at: datetime
     method: str  # what was done, e.g. "transit key deleted after deletion_allowed=true"
     checks: dict[str, str] = field(default_factory=dict)  # check name -> observed result
-    verified: bool = False  # True only when every check proved the key unusable
+    verified: bool = False  # True only when every check proved the key material gone
+    # Seen on the key before it was deleted (None: the service has no such switch, or the key
+    # was already gone when this run looked).
+    exportable: bool | None = None
+    allow_plaintext_backup: bool | None = None
+    # What deleting the key through this service does not reach (e.g. unlinked files on a
+    # journaling filesystem, snapshots, backups): stated on the certificate, never hidden.
+    limits: str = ""
+
+    @property
+    def ce_claimable(self) -> bool:
+        """Whether cryptographic erase may be claimed for data under this key: the destruction
+        was verified from the key material, and the key service never allowed the material out
+        (an exportable key or a plaintext backup may survive anywhere)."""
+        return self.verified and not self.exportable and not self.allow_plaintext_backup
 
 
 @runtime_checkable
@@ -90,7 +108,15 @@ class KeyService(Protocol):
 
     def destroy(self) -> KeyDestruction:
         """Cryptographic erase: delete every version, then prove it (read fails, a sentinel
-        made at creation no longer unwraps)."""
+        made at creation no longer unwraps). Idempotent: on a key whose destruction was
+        interrupted it finishes the deletion; on a destroyed key it proves it again."""
+        ...
+
+    def verify_destroyed(self) -> KeyDestruction:
+        """Prove, from the key material itself and deleting nothing, that the key is gone: no
+        key material remains where the service keeps it (files, the transit key) and no
+        recorded sentinel unwraps. A tombstone or a record saying "destroyed" is never the
+        proof. ``verified`` is False when anything of the key still answers."""
         ...
 
 

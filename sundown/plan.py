@@ -210,6 +210,17 @@ class KeyPlan(BaseModel):
     action: Literal["destroy"] = "destroy"
     state: FactState
     versions: list[int] = Field(default_factory=list)
+    # Read from the key service at planning, so fixed at approval (the plan is digest-bound).
+    # True: the key service may have let a copy of the material out (a Vault transit key that
+    # is exportable or allows a plaintext backup), so cryptographic erase is not claimed for
+    # it. None: not applicable to this key service, or the key was already gone.
+    algorithm: str | None = None
+    exportable: bool | None = None
+    allow_plaintext_backup: bool | None = None
+
+    @property
+    def ce_claimable(self) -> bool:
+        return not self.exportable and not self.allow_plaintext_backup
 
 
 class CredentialPlan(BaseModel):
@@ -781,7 +792,17 @@ def _plan_keys(spec: SystemSpec, facts: Mapping[str, KeyInfo | None]) -> list[Ke
         if info is None:
             out.append(KeyPlan(uri=uri, role=role, state="absent"))
         else:
-            out.append(KeyPlan(uri=uri, role=role, state="present", versions=sorted(info.versions)))
+            out.append(
+                KeyPlan(
+                    uri=uri,
+                    role=role,
+                    state="present",
+                    versions=sorted(info.versions),
+                    algorithm=info.algorithm,
+                    exportable=info.exportable,
+                    allow_plaintext_backup=info.allow_plaintext_backup,
+                )
+            )
     return out
 
 

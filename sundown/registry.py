@@ -69,6 +69,13 @@ def open_key_service(uri: str) -> KeyService:
     return _module(uri, "open_key_service").open_key_service(uri)
 
 
+def key_for_destruction(uri: str) -> KeyService:
+    """The key at ``uri`` for :meth:`~sundown.keys.KeyService.destroy` and
+    ``verify_destroyed``, without first checking that it is alive: a destruction that stopped
+    halfway must be finished, and a destroyed key proved gone from its material."""
+    return _module(uri, "key_for_destruction").key_for_destruction(uri)
+
+
 def open_signer(uri: str) -> Signer:
     """The signing key at ``uri``."""
     return _module(uri, "open_signer").open_signer(uri)

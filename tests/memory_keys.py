@@ -112,6 +112,18 @@ class MemoryKeyService:
             verified=True,
         )
 
+    def verify_destroyed(self) -> KeyDestruction:
+        with self._lock:
+            gone = self._destroyed and not self._versions
+        return KeyDestruction(
+            uri=self._uri,
+            versions_destroyed=(),
+            destroyed_at=datetime.now(UTC),
+            method="in-memory key dropped",
+            checks={"versions in memory": "none" if gone else "still held"},
+            verified=gone,
+        )
+
 
 def _check_protocol() -> KeyService:
     return MemoryKeyService()

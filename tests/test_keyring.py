@@ -327,3 +327,116 @@ def test_wrapped_key_of_another_service_type_is_refused(kek: keyring.LocalKey) -
     foreign = WrappedKey("local://kek", 1, b"vault:v1:abcdef")
     with pytest.raises(IntegrityError, match="malformed"):
         kek.unwrap(foreign)
+
+
+# --------------------------------------------------------------------------------------------
+# A destruction killed at each point finishes on the re-run, proved from the key files
+
+_KILL_AT = """
+import os, sys
+from connectors import keyring
+real = keyring._shred
+calls = [0]
+stop = int(sys.argv[1])
+def dying(path):
+    if calls[0] == stop:
+        os._exit(9)  # the process dies here: no cleanup, no exception handler runs
+    calls[0] += 1
+    return real(path)
+keyring._shred = dying
+keyring.LocalKey("local://kek").destroy()
+os._exit(0)
+"""
+
+
+def _kill_destroy_at(point: int, home: Path) -> int:
+    import subprocess
+    import sys
+
+    env = {**os.environ, "SUNDOWN_HOME": str(home)}
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.run(
+        [sys.executable, "-c", _KILL_AT, str(point)], env=env, cwd=root, timeout=60
+    )
+    return proc.returncode
+
+
+@pytest.mark.parametrize("point", [0, 1, 2, 3])
+def test_destroy_killed_at_each_point_is_finished_by_the_rerun(
+    kek: keyring.LocalKey, sundown_home: Path, point: int
+) -> None:
+    """Files are shredded in name order (key.json, sentinel.json, v1.key, v2.key) after the
+    tombstone: the process is killed before the shred number ``point``."""
+    kek.rotate()  # two version files, so the kill can land between them
+    _, wrapped = kek.new_data_key()
+    key_dir = sundown_home / "keys" / "kek"
+    assert _kill_destroy_at(point, sundown_home) == 9
+    assert (key_dir / "DESTROYED.json").exists()
+    left = sorted(p.name for p in key_dir.iterdir() if p.name.endswith(".key"))
+    assert left, "the kill must leave key material behind for this test to mean anything"
+    # The tombstone is not the proof: the leftover files are found.
+    half = kek.verify_destroyed()
+    assert half.verified is False
+    assert half.checks["key files remaining"] != "none"
+    assert not dataclasses.replace(half).ce_claimable
+    # The re-run (through the flows' entry point, which does no liveness check) finishes it.
+    evidence = registry.key_for_destruction("local://kek").destroy()
+    assert evidence.verified is True, evidence.checks
+    assert sorted(p.name for p in key_dir.iterdir()) == [".lock", "DESTROYED.json"]
+    assert evidence.checks["sentinel unwrap from key file"] == "v2 key file absent"
+    assert evidence.ce_claimable
+    assert "not a media sanitization" in evidence.limits
+    with pytest.raises(KeyDestroyedError):
+        kek.unwrap(wrapped)
+    assert kek.verify_destroyed().verified
+
+
+def test_material_that_cannot_be_removed_is_not_verified(
+    kek: keyring.LocalKey, sundown_home: Path
+) -> None:
+    """An immutable key file (chattr +i: even root cannot write or unlink it) survives the
+    destroy: the evidence names it, is not verified, and the sentinel still unwraps from it."""
+    import shutil
+    import subprocess
+
+    if shutil.which("chattr") is None:
+        pytest.fail("chattr is needed to make a file the destroy cannot remove")
+    key_dir = sundown_home / "keys" / "kek"
+    victim = key_dir / "v1.key"
+    if subprocess.run(["chattr", "+i", str(victim)], capture_output=True).returncode != 0:
+        pytest.xfail("this filesystem has no immutable attribute (chattr +i refused)")
+    try:
+        evidence = kek.destroy()
+        assert evidence.verified is False
+        assert "v1.key" in evidence.checks["key files remaining"]
+        assert "v1.key" in evidence.checks["removal errors"]
+        assert evidence.checks["sentinel unwrap from key file"].startswith("succeeded")
+        assert not evidence.ce_claimable
+        assert kek.verify_destroyed().verified is False
+    finally:
+        subprocess.run(["chattr", "-i", str(victim)], check=True)
+    # Once the obstacle is gone, the re-run finishes and proves it.
+    assert kek.destroy().verified
+
+
+def test_key_files_restored_from_a_backup_are_found(
+    kek: keyring.LocalKey, sundown_home: Path
+) -> None:
+    """The tombstone stays, the key files come back from a backup: the key is usable again from
+    its files, and verify_destroyed says so."""
+    key_dir = sundown_home / "keys" / "kek"
+    backup = {p.name: p.read_bytes() for p in key_dir.iterdir() if p.name != ".lock"}
+    _, wrapped = kek.new_data_key()
+    assert kek.destroy().verified
+    for name, data in backup.items():
+        (key_dir / name).write_bytes(data)
+        (key_dir / name).chmod(0o600)
+    evidence = kek.verify_destroyed()
+    assert evidence.verified is False
+    assert "v1.key" in evidence.checks["key files remaining"]
+    assert evidence.checks["sentinel unwrap from key file"].startswith("succeeded")
+    # whole directory restored, tombstone gone: the key simply answers
+    (key_dir / "DESTROYED.json").unlink()
+    assert kek.unwrap(wrapped)
+    again = kek.verify_destroyed()
+    assert again.verified is False and again.checks["info()"].startswith("succeeded")

@@ -301,6 +301,112 @@ def test_destroy_a_key_not_created_by_sundown(vault_env: OpenBao, vault_name: st
     assert evidence.checks["sentinel #1 after delete"].startswith("does not unwrap")
 
 
+class Crash(BaseException):
+    """The process dies here (not an Exception: no handler of Sundown's catches it)."""
+
+
+def _crash_after(monkeypatch: pytest.MonkeyPatch, owner: object, name: str) -> None:
+    real = getattr(owner, name)
+
+    def then_die(*args: object, **kwargs: object) -> object:
+        real(*args, **kwargs)
+        raise Crash(name)
+
+    monkeypatch.setattr(owner, name, then_die)
+
+
+@pytest.mark.parametrize("point", ["_write_record", "_set_config", "delete_key"])
+def test_destroy_interrupted_at_each_point_is_finished_by_the_rerun(
+    kek: vault.VaultTransitKey,
+    vault_env: OpenBao,
+    vault_name: str,
+    monkeypatch: pytest.MonkeyPatch,
+    point: str,
+) -> None:
+    """Killed after the "destroying" record, after ``deletion_allowed=true``, or after the
+    delete but before the record says so: the re-run finishes, proved from Vault's read."""
+    _, wrapped = kek.new_data_key()
+    with monkeypatch.context() as m:
+        if point == "delete_key":
+            _crash_after(m, hvac.api.secrets_engines.Transit, "delete_key")
+        else:
+            _crash_after(m, vault.VaultTransitKey, point)
+        with pytest.raises(Crash):
+            kek.destroy()
+    half = kek.verify_destroyed()
+    if point == "delete_key":
+        assert half.verified  # the material is gone already; only the record lags
+    else:
+        assert half.verified is False
+        assert half.checks["read key after delete"].startswith("FAILED")
+        assert kek.unwrap(wrapped)  # the key still works: nothing may call it destroyed
+    evidence = registry.key_for_destruction(kek.uri).destroy()
+    assert evidence.verified is True, evidence.checks
+    assert evidence.checks["read key after delete"] == "404 not found"
+    assert evidence.ce_claimable
+    assert "snapshots" in evidence.limits
+    with pytest.raises(hvac.exceptions.InvalidPath):
+        root(vault_env).secrets.transit.read_key(vault_name)
+    with pytest.raises(KeyDestroyedError):
+        kek.unwrap(wrapped)
+    record = root(vault_env).secrets.kv.v2.read_secret_version(
+        path=f"sundown/keys/transit/{vault_name}", raise_on_deleted_version=True
+    )["data"]["data"]
+    assert record["status"] == "destroyed" and record["destroyed_at"]
+
+
+def test_a_key_recreated_under_the_destroyed_name_is_found(
+    kek: vault.VaultTransitKey, vault_env: OpenBao, vault_name: str
+) -> None:
+    """The record says destroyed; a key of that name reads again: verify_destroyed fails."""
+    assert kek.destroy().verified
+    root(vault_env).secrets.transit.create_key(vault_name)
+    again = kek.verify_destroyed()
+    assert again.verified is False
+    assert again.checks["read key after delete"].startswith("FAILED")
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [{"exportable": True}, {"exportable": True, "allow_plaintext_backup": True}],
+    ids=["exportable", "plaintext-backup"],
+)
+def test_exportable_or_backed_up_key_gets_no_ce_claim(
+    vault_env: OpenBao, vault_name: str, flags: dict[str, bool]
+) -> None:
+    """A transit key not created by Sundown that Vault lets out (export, plaintext backup):
+    the facts are read, recorded on the evidence, and CE is not claimable. With a plaintext
+    backup taken before the destroy, restoring it brings the key back: the claim would be
+    false, and verify_destroyed sees the key answer again."""
+    from sundown.certificate import KeyDestroyed
+
+    client = root(vault_env)
+    client.secrets.transit.create_key(vault_name, **flags)
+    uri = f"vault://transit/{vault_name}"
+    ks = registry.open_key_service(uri)
+    info = ks.info()
+    assert info.exportable is True
+    assert info.allow_plaintext_backup is bool(flags.get("allow_plaintext_backup"))
+    _, wrapped = ks.new_data_key()
+    backup = None
+    if flags.get("allow_plaintext_backup"):
+        backup = client.secrets.transit.backup_key(vault_name)["data"]["backup"]
+    evidence = ks.destroy()
+    assert evidence.verified is True  # Vault's copy is gone ...
+    assert evidence.exportable is True
+    assert evidence.checks["exportable"] == "true"
+    assert evidence.ce_claimable is False  # ... but CE is not claimed
+    cert_evidence = KeyDestroyed.from_destruction(evidence)
+    assert cert_evidence.ce_claimable is False
+    assert cert_evidence.ce_basis and "exportable" in cert_evidence.ce_basis
+    with pytest.raises(ValueError, match="cryptographic erase claimed"):
+        KeyDestroyed.model_validate({**cert_evidence.model_dump(), "ce_claimable": True})
+    if backup is not None:
+        client.secrets.transit.restore_key(backup, name=vault_name)
+        assert ks.unwrap(wrapped)  # the "destroyed" data key unwraps again
+        assert ks.verify_destroyed().verified is False
+
+
 # --- signing -----------------------------------------------------------------------------------
 
 

@@ -22,6 +22,15 @@ def _lookup(client: hvac.Client, accessor: str) -> dict[str, object] | None:
         raise
 
 
+def token_is_live(accessor: str) -> bool:
+    """Whether a token with this accessor still works (lookup-accessor answers); no change."""
+    if not accessor or not accessor.replace("-", "").replace(".", "").isalnum():
+        raise InputError(f"{accessor!r} is not a token accessor")
+    settings = VaultSettings.from_env()
+    with vault_errors(f"look up token accessor {accessor}", settings), vault_client(settings) as c:
+        return _lookup(c, accessor) is not None
+
+
 def revoke_token_accessor(accessor: str, *, missing_ok: bool = False) -> CredentialEvidence:
     """Revoke the token with this accessor (and its child tokens). Proof: lookup-accessor fails."""
     if not accessor or not accessor.replace("-", "").replace(".", "").isalnum():
