@@ -16,9 +16,9 @@ last segment is never empty of its tag, and an empty plaintext is one segment of
 Encryption can hash the plaintext in the same pass (``encrypt_stream(digest=...)``): segment
 ``i`` is hashed on a worker thread while the caller's thread encrypts it and reads segment
 ``i + 1``. SHA-256 (``hashlib``) and AES-GCM (``cryptography``) both release the GIL on large
-buffers, so on two cores encrypt-and-hash runs about as fast as hashing alone. The two plaintext
-buffers are all the pipeline holds: a buffer is refilled only after its previous segment was
-hashed.
+buffers, so on two free cores encrypt-and-hash runs about as fast as hashing alone. Three
+plaintext buffers (``PIPELINE_DEPTH``) are all the pipeline holds: a buffer is refilled only after
+the segment it held was hashed. A plaintext of one short segment is hashed inline.
 
 This module is the machinery only; :mod:`sundown.envelope` is the API to use.
 """
@@ -179,8 +179,8 @@ class StreamingAead:
     """AES256_GCM_HKDF streaming AEAD over one 32-byte data key (Tink wire format).
 
     ``encrypt_stream`` and ``decrypt_stream`` hold at most two plaintext segments in memory
-    whatever the length of the stream (plus the ciphertext chunk being handed out). The key
-    never appears in ``repr`` or in error messages.
+    whatever the length of the stream, three when ``encrypt_stream`` hashes on a worker thread
+    (plus the chunk being handed out). The key never appears in ``repr`` or in error messages.
     """
 
     __slots__ = ("_key", "segment_size")
