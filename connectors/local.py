@@ -346,8 +346,11 @@ class FileStore:
         version_id: str | None = None,
         storage_class: str | None = None,
     ) -> ObjectInfo:
-        if storage_class is not None and dest is self:
-            raise UnsupportedError(f"{self.url} has no storage classes")
+        if storage_class is not None:  # never dropped silently, whatever the destination
+            raise UnsupportedError(
+                f"copy from {self.url}: the file store cannot set storage class "
+                f"{storage_class!r} (copy without one, then change the class at the destination)"
+            )
         with self.open(key, version_id) as src:
             return dest.put(dest_key, src)
 

@@ -63,6 +63,8 @@ from sundown.store import (
     Placement,
     PurgeFailure,
     PurgeResult,
+    ReplicaTarget,
+    Replication,
     SoftDeletePolicy,
     check_entry_key,
     check_key,
@@ -534,6 +536,7 @@ class S3Store:
 
     def delete(self, key: str, version_id: str | None = None) -> None:
         """Delete the object (on a versioned bucket: add a delete marker) or one version."""
+        check_key(key)  # odd names (folder markers, a//b) are purged by inventory entry only
         try:  # S3 reports success for absent keys: NotFoundError here
             self.head(key, version_id)
         except BackendError as exc:  # HEAD of a delete marker's version id answers 405
@@ -787,6 +790,32 @@ class S3Store:
             None, "S3 has no soft delete: old versions and delete markers are inventoried"
         )
 
+    def replication(self) -> Replication:
+        """``GetBucketReplication``: every enabled rule whose filter can match a key under the
+        root, with its destination bucket as ``s3://<bucket>/<root>`` (replication keeps the
+        key), so a plan can check that the destination is a location of the spec. No
+        configuration: no targets. Refused or failed: a note, no targets."""
+        where = f"s3://{self.bucket}"
+        try:
+            config = self.client.get_bucket_replication(Bucket=self.bucket)
+        except botocore.exceptions.ClientError as exc:
+            code, _ = _error_code(exc)
+            if code == "ReplicationConfigurationNotFoundError":
+                return Replication(redundancy="aws single region")
+            return Replication(note=f"replication of {where} not read: {_why(exc)}")
+        except botocore.exceptions.BotoCoreError as exc:
+            return Replication(note=f"replication of {where} not read: {_why(exc)}")
+        targets: builtins.list[ReplicaTarget] = []
+        for rule in config.get("ReplicationConfiguration", {}).get("Rules", []):
+            if rule.get("Status") != "Enabled" or not _rule_matches(rule, self.root):
+                continue
+            arn = str(rule.get("Destination", {}).get("Bucket", ""))
+            bucket = arn.rsplit(":", 1)[-1]
+            url = f"s3://{bucket}/{self.root}" if self.root else f"s3://{bucket}"
+            ident = rule.get("ID") or "(no id)"
+            targets.append(ReplicaTarget(url, f"S3 replication rule {ident} of {where} to {arn}"))
+        return Replication(targets=tuple(targets), redundancy="aws replication rules")
+
     # -- Placed ---------------------------------------------------------------------------------
 
     def placement(self) -> Placement:
@@ -863,6 +892,18 @@ class S3Store:
                 )
             new_version = None
         return dest.head(dest_key, new_version)
+
+
+def _rule_matches(rule: Any, root: str) -> bool:
+    """Whether a replication rule's prefix filter can match a key under ``root`` (a tag filter
+    is taken to match: tags are per object and not read here)."""
+    filt = rule.get("Filter", {})
+    prefix = rule.get("Prefix")
+    if prefix is None:
+        prefix = filt.get("Prefix", filt.get("And", {}).get("Prefix", ""))
+    prefix = str(prefix or "")
+    scope = root + "/" if root else ""
+    return scope.startswith(prefix) or prefix.startswith(scope)
 
 
 # GetBucketLocation's answers that are not region names.

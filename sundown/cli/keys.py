@@ -13,7 +13,7 @@ import typer
 
 from sundown.errors import BackendError, InputError
 from sundown.keys import KeyDestruction, KeyInfo
-from sundown.registry import create_key, open_key_service, open_signer
+from sundown.registry import create_key, key_for_destruction, open_key_service, open_signer
 
 keys_app = typer.Typer(
     name="keys",
@@ -124,16 +124,17 @@ def destroy(
     """Destroy a key (cryptographic erase) and print the evidence that it is gone.
 
     Everything encrypted under it, backups and replicas included, becomes unreadable. Exits
-    non-zero when the destruction could not be verified."""
-    service = open_key_service(uri)
+    non-zero when the destruction could not be verified. On a key whose destruction was
+    interrupted, it finishes the deletion; on a destroyed key, it proves it again."""
+    service = key_for_destruction(uri)
     _confirm(f"destroy {uri}", "Everything encrypted under it becomes unreadable, for good.", yes)
     evidence = service.destroy()
     for line in _evidence_lines(evidence):
         typer.echo(line)
     if not evidence.verified:
         raise BackendError(
-            f"{uri}: the key files were deleted but the destruction could not be verified "
-            "(see the checks printed above)"
+            f"{uri}: the destruction could not be verified: key material remains or still "
+            "answers (see the checks printed above)"
         )
 
 
