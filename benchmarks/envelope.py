@@ -23,7 +23,10 @@ measurement starts from the page cache, then prints:
 - peak RSS growth over all of the above: the peak (VmHWM, reset before the first measurement)
   minus the RSS at that moment (target <= 64 MiB at 2 GiB);
 - a model of --files files (same total size) encrypted by ``encrypt_files`` on one worker and on
-  every core, and the speed-up (target >= 1.6x on two cores), to the null sink and to disk.
+  every core, and the speed-up (target >= 1.6x on two cores), to the null sink and to disk. One
+  worker hashes on a second thread (as a single file does), so since the hashing pipeline the
+  speed-up compares against two busy cores already: the aggregate against single-core SHA-256
+  is the figure to read.
 
 ``--only encrypt`` stops after the encrypt-and-hash lines. Every other figure is the median of
 --repeat runs. The key is a local keyring KEK in a temporary SUNDOWN_HOME.
@@ -288,7 +291,8 @@ def main() -> int:
         def streams(workers: int) -> None:
             def one(job: FileJob) -> None:
                 with open(job.src, "rb", buffering=0) as f:
-                    for _ in encrypt_stream(f, keys, job.artifact):
+                    # As encrypt_files does: a hash thread only when one worker runs.
+                    for _ in encrypt_stream(f, keys, job.artifact, hash_thread=workers == 1):
                         pass
 
             with ThreadPoolExecutor(workers) as pool:

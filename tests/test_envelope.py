@@ -567,6 +567,17 @@ def test_closing_or_dropping_a_stream_early_ends_the_hashing_thread(
     assert hash_threads() == []
 
 
+def test_hash_thread_false_hashes_inline(keys: MemoryKeyService) -> None:
+    """What encrypt_files uses when its workers already fill the cores: same result, no thread."""
+    source = Endless(5 * MIB + 3)
+    stream = encrypt_stream(source, keys, ART, hash_thread=False)
+    next(stream), next(stream), next(stream)
+    assert hash_threads() == []
+    for _ in stream:
+        pass
+    assert stream.sidecar.plaintext_sha256 == source.sha256.hexdigest()
+
+
 def test_completed_stream_leaves_no_thread_and_matches_hashlib(
     tmp_path: Path, keys: MemoryKeyService
 ) -> None:

@@ -74,7 +74,14 @@ class EncryptingStream:
     manager (or call :meth:`close`) so that a consumer that stops early also stops the thread.
     """
 
-    def __init__(self, source: Readable, key_service: KeyService, artifact: Artifact) -> None:
+    def __init__(
+        self,
+        source: Readable,
+        key_service: KeyService,
+        artifact: Artifact,
+        *,
+        hash_thread: bool = True,
+    ) -> None:
         if not isinstance(artifact, Artifact):
             raise InputError("artifact must be a sundown.envelope.Artifact")
         dek, self._wrapped = _new_data_key(key_service)
@@ -82,7 +89,7 @@ class EncryptingStream:
         self._reader = _CountingReader(source)
         self._sha256 = hashlib.sha256()
         self._chunks = StreamingAead(dek, SEGMENT_SIZE).encrypt_stream(
-            self._reader, artifact.associated_data(), digest=self._sha256
+            self._reader, artifact.associated_data(), digest=self._sha256, hash_thread=hash_thread
         )
         self._ciphertext_size = 0
         self._sidecar: Sidecar | None = None
@@ -128,12 +135,13 @@ class EncryptingStream:
 
 
 def encrypt_stream(
-    source: Readable, key_service: KeyService, artifact: Artifact
+    source: Readable, key_service: KeyService, artifact: Artifact, *, hash_thread: bool = True
 ) -> EncryptingStream:
     """Encrypt ``source`` (read to its end, segment by segment) under a fresh DEK from
     ``key_service``, bound to ``artifact``. Iterate the result for the ciphertext, then read its
-    ``sidecar``."""
-    return EncryptingStream(source, key_service, artifact)
+    ``sidecar``. The plaintext is hashed on a second thread unless ``hash_thread`` is false
+    (for callers that already run one stream per core, like :func:`encrypt_files`)."""
+    return EncryptingStream(source, key_service, artifact, hash_thread=hash_thread)
 
 
 def _check_sidecar(
@@ -239,12 +247,24 @@ def encrypt_file(
 ) -> Sidecar:
     """Encrypt the file ``src`` to ``dst`` and write ``dst.sidecar.json`` beside it; both writes
     are atomic, the ciphertext first. Returns the sidecar (with the plaintext SHA-256)."""
+    return _encrypt_file(src, dst, key_service, artifact, overwrite=overwrite, hash_thread=True)
+
+
+def _encrypt_file(
+    src: str | os.PathLike[str],
+    dst: str | os.PathLike[str],
+    key_service: KeyService,
+    artifact: Artifact,
+    *,
+    overwrite: bool,
+    hash_thread: bool,
+) -> Sidecar:
     dst = Path(dst)
     side = Path(sidecar_key(str(dst)))
     _check_destination((dst, side), overwrite)
     with (
         open(src, "rb", buffering=0) as source,
-        encrypt_stream(source, key_service, artifact) as stream,
+        encrypt_stream(source, key_service, artifact, hash_thread=hash_thread) as stream,
     ):
         _write_atomically(dst, stream, overwrite=overwrite)
     _write_atomically(side, [stream.sidecar.to_json()], overwrite=overwrite)
@@ -298,7 +318,9 @@ def encrypt_files(
 ) -> list[Sidecar]:
     """Encrypt several files in parallel (threads: AES-GCM and SHA-256 release the GIL on large
     buffers, so one thread per core scales). Returns the sidecars in job order; the first
-    failure is raised after the running jobs finish."""
+    failure is raised after the running jobs finish. With one worker each file is hashed on a
+    second thread as :func:`encrypt_file` does; with several, each worker hashes its own file
+    inline, the workers already filling the cores."""
     workers = workers or os.cpu_count() or 1
     if workers < 1:
         raise InputError("workers must be >= 1")
@@ -311,7 +333,15 @@ def encrypt_files(
         ]
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sundown-encrypt") as pool:
         futures = [
-            pool.submit(encrypt_file, j.src, j.dst, key_service, j.artifact, overwrite=overwrite)
+            pool.submit(
+                _encrypt_file,
+                j.src,
+                j.dst,
+                key_service,
+                j.artifact,
+                overwrite=overwrite,
+                hash_thread=False,
+            )
             for j in jobs
         ]
         return [f.result() for f in futures]

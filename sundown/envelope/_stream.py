@@ -226,6 +226,7 @@ class StreamingAead:
         salt: bytes | None = None,
         nonce_prefix: bytes | None = None,
         digest: Digest | None = None,
+        hash_thread: bool = True,
     ) -> Generator[bytes, None, None]:
         """Ciphertext chunks (the header, then one chunk per segment) of everything ``source``
         yields until end of stream. ``salt`` and ``nonce_prefix`` are random unless given, which
@@ -233,14 +234,15 @@ class StreamingAead:
         reuses GCM nonces.
 
         ``digest`` (e.g. ``hashlib.sha256()``) is updated with the plaintext, in order, on a
-        worker thread overlapping the encryption; it is complete when the iteration ends. An
-        error of either thread ends the iteration with that error, and closing the iterator
-        early (or an error) leaves no thread running."""
+        worker thread overlapping the encryption (inline if not ``hash_thread``: for callers
+        that already keep every core busy); it is complete when the iteration ends. An error of
+        either thread ends the iteration with that error, and closing the iterator early (or an
+        error) leaves no thread running."""
         salt = os.urandom(SALT_SIZE) if salt is None else bytes(salt)
         prefix = os.urandom(NONCE_PREFIX_SIZE) if nonce_prefix is None else bytes(nonce_prefix)
         if len(salt) != SALT_SIZE or len(prefix) != NONCE_PREFIX_SIZE:
             raise InputError(f"salt must be {SALT_SIZE} bytes and nonce prefix {NONCE_PREFIX_SIZE}")
-        return self._encrypt(source, bytes(associated_data), salt, prefix, digest)
+        return self._encrypt(source, bytes(associated_data), salt, prefix, digest, hash_thread)
 
     def _encrypt(
         self,
@@ -249,6 +251,7 @@ class StreamingAead:
         salt: bytes,
         prefix: bytes,
         digest: Digest | None,
+        hash_thread: bool,
     ) -> Generator[bytes, None, None]:
         aead = self._cipher(salt, associated_data)
         yield bytes((HEADER_SIZE,)) + salt + prefix
@@ -256,7 +259,8 @@ class StreamingAead:
         buffers = [bytearray(full)]
         capacity = self.first_plaintext_size
         n = _fill(source, buffers[0], capacity)
-        background = digest is not None and n == capacity  # more may follow: worth a thread
+        # Only when more may follow is a thread worth it.
+        background = hash_thread and digest is not None and n == capacity
         buffers += [bytearray(full) for _ in range((PIPELINE_DEPTH if background else 2) - 1)]
         with _SegmentHasher(digest, background=background) as hasher:
             cur = buffers[0]
