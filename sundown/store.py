@@ -34,6 +34,7 @@ class Capability(enum.StrEnum):
     ARCHIVE_TIER = "archive_tier"  # copy() can target an archive storage class
     BATCH_DELETE = "batch_delete"  # purge() sends many versions per request
     CONDITIONAL_CREATE = "conditional_create"  # put(if_absent=True) is atomic
+    LIFECYCLE = "lifecycle"  # bucket lifecycle rules can expire a prefix (LifecycleRules)
 
 
 class EntryKind(enum.StrEnum):
@@ -281,6 +282,28 @@ class Replicated(Protocol):
     asked at inventory time). Never raises for a refusal: the note says what was not read."""
 
     def replication(self) -> Replication: ...
+
+
+@runtime_checkable
+class LifecycleRules(Protocol):
+    """Bucket lifecycle rules that expire every copy under a prefix (``purge_by: lifecycle``).
+
+    A store declaring :attr:`Capability.LIFECYCLE` implements this. Rules are the provider's own
+    JSON-able dicts; ``add`` and ``remove`` merge with the rules already there (a provider's
+    lifecycle write replaces the whole configuration) and return (configuration before,
+    configuration after), both as read back from the store."""
+
+    def lifecycle_scope(self, prefix: str = "") -> str: ...
+
+    def lifecycle_rules(self) -> list[dict[str, object]]: ...
+
+    def add_lifecycle_rule(
+        self, rule_id: str, prefix: str = ""
+    ) -> tuple[list[dict[str, object]], list[dict[str, object]]]: ...
+
+    def remove_lifecycle_rule(
+        self, rule_id: str
+    ) -> tuple[list[dict[str, object]], list[dict[str, object]]]: ...
 
 
 @runtime_checkable
