@@ -4,15 +4,17 @@ journaled create-only so that a re-run skips what is done, with a progress artif
 from __future__ import annotations
 
 import contextlib
+import json
 from collections import Counter
 from collections.abc import Callable
 from contextlib import AbstractContextManager
+from typing import Any
 from uuid import UUID
 
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 
 from sundown.errors import BackendError, InputError, PermissionDeniedError, SundownError
-from sundown.plan import Plan
+from sundown.plan import LocationPlan, Plan
 from sundown.spec import SystemSpec
 
 from . import _steps
@@ -184,3 +186,77 @@ def outcomes(journal: Journal, kind: str, loc: int) -> list[_steps.BatchOutcome]
         _steps.BatchOutcome.model_validate(r["data"])
         for _, r in journal.steps(f"{kind}-{loc:03d}-")
     ]
+
+
+# --------------------------------------------------------------------------------------------
+# purge_by: lifecycle (docs/flows.md "Lifecycle purges")
+
+
+def lifecycle_rule_id(plan: Plan) -> str:
+    """Sundown's rule ID: names Sundown, the system and the plan digest (S3 allows 255)."""
+    return f"sundown-retire-{plan.system}-{plan.digest.removeprefix('sha256:')[:32]}"[:255]
+
+
+def _lifecycle_locations(plan: Plan) -> list[LocationPlan]:
+    return [loc for loc in plan.locations if loc.purge_by == "lifecycle"]
+
+
+def _rules_store(url: str) -> Any:
+    from sundown import registry
+    from sundown.store import Capability, LifecycleRules
+
+    store = registry.open_store(url)
+    if Capability.LIFECYCLE not in store.capabilities or not isinstance(store, LifecycleRules):
+        raise InputError(f"{url}: purge_by: lifecycle, but the store has no lifecycle rules")
+    return store
+
+
+def _json(value: object) -> object:
+    return json.loads(json.dumps(value, default=str))  # rule dates as text, for the journal
+
+
+def apply_lifecycle_rules(plan: Plan, journal: Journal) -> None:
+    """Add Sundown's rule to every ``purge_by: lifecycle`` location once: the journal step
+    ``lifecycle-NNN-added`` records the rule ID, its scope and the bucket's configuration
+    before and after, so a re-run never adds it twice."""
+    for loc in _lifecycle_locations(plan):
+        step = f"lifecycle-{loc.index:03d}-added"
+        if journal.done(step):
+            continue
+        store = _rules_store(loc.url)
+        rule_id = lifecycle_rule_id(plan)
+        before, after = store.add_lifecycle_rule(rule_id)
+        scope = store.lifecycle_scope()
+        journal.record(
+            step,
+            {"rule_id": rule_id, "scope": scope, "before": _json(before), "after": _json(after)},
+        )
+
+
+def lifecycle_pending(plan: Plan, journal: Journal) -> list[str]:
+    """Re-verify every lifecycle location whose rule is still in place: one line per location
+    whose prefix still holds copies other than held ones (a hold or Object Lock wins over the
+    rule: such copies are reported held as with batch purging). A location found empty has
+    only Sundown's own rule removed (by ID; every other rule kept), journaled as
+    ``lifecycle-NNN-removed`` with the configuration before and after."""
+    pending: list[str] = []
+    for loc in _lifecycle_locations(plan):
+        step = f"lifecycle-{loc.index:03d}-removed"
+        if journal.done(step):
+            continue
+        added = journal.get(f"lifecycle-{loc.index:03d}-added")
+        if added is None:
+            raise InputError(f"{loc.url}: no lifecycle rule is journaled as added")
+        store = _rules_store(loc.url)
+        left = sum(1 for e in store.inventory() if not e.hold.held)
+        if left:
+            pending.append(
+                f"{loc.url}: {left} copies not yet expired by rule {added['data']['rule_id']}"
+            )
+            continue
+        before, after = store.remove_lifecycle_rule(added["data"]["rule_id"])
+        journal.record(
+            step,
+            {"rule_id": added["data"]["rule_id"], "before": _json(before), "after": _json(after)},
+        )
+    return pending
