@@ -13,7 +13,13 @@ from uuid import UUID
 
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 
-from sundown.errors import BackendError, InputError, PermissionDeniedError, SundownError
+from sundown.errors import (
+    BackendError,
+    ConflictError,
+    InputError,
+    PermissionDeniedError,
+    SundownError,
+)
 from sundown.plan import LocationPlan, Plan
 from sundown.spec import SystemSpec
 
@@ -211,8 +217,12 @@ def _rules_store(url: str) -> Any:
     return store
 
 
-def _json(value: object) -> object:
+def _json(value: object) -> Any:
     return json.loads(json.dumps(value, default=str))  # rule dates as text, for the journal
+
+
+def _scope(rule: dict[str, Any]) -> object:
+    return (rule.get("Filter"), rule.get("Status"), rule.get("Expiration"))
 
 
 def apply_lifecycle_rules(plan: Plan, journal: Journal) -> None:
@@ -248,13 +258,27 @@ def lifecycle_pending(plan: Plan, journal: Journal) -> list[str]:
         if added is None:
             raise InputError(f"{loc.url}: no lifecycle rule is journaled as added")
         store = _rules_store(loc.url)
+        rule_id = added["data"]["rule_id"]
+        recorded = [r for r in added["data"]["after"] if r.get("ID") == rule_id]
+        now = [r for r in _json(store.lifecycle_rules()) if r.get("ID") == rule_id]
         left = sum(1 for e in store.inventory() if not e.hold.held)
+        if now and [_scope(r) for r in now] != [_scope(r) for r in recorded]:
+            raise ConflictError(
+                f"{loc.url}: Sundown's lifecycle rule {rule_id} was changed since it was added "
+                f"(filter now {now[0].get('Filter')!r}); nothing was removed and no key was "
+                "destroyed: restore the rule as journaled, then re-run"
+            )
+        if left and not now:
+            raise ConflictError(
+                f"{loc.url}: Sundown's lifecycle rule {rule_id} is gone while {left} copies "
+                "remain; nothing was removed and no key was destroyed: find who removed it"
+            )
         if left:
             pending.append(
                 f"{loc.url}: {left} copies not yet expired by rule {added['data']['rule_id']}"
             )
             continue
-        before, after = store.remove_lifecycle_rule(added["data"]["rule_id"])
+        before, after = store.remove_lifecycle_rule(rule_id)
         journal.record(
             step,
             {"rule_id": added["data"]["rule_id"], "before": _json(before), "after": _json(after)},

@@ -190,3 +190,88 @@ def test_lifecycle_on_a_file_location_is_refused_by_the_spec(
     with pytest.raises(SundownError, match="purge_by: lifecycle needs an object store"):
         decommission_system(DecommissionParameters(spec_yaml=spec, dry_run=True))
     assert not (tmp_path / "evidence").exists()
+
+
+def _approved(tmp_path: Path, *, lock: bool) -> tuple[Any, str, str]:
+    """A bucket with copies under models/a/ and the canaries; its retirement approved and
+    waiting. Returns (client, bucket, spec)."""
+    bucket = f"lc-{uuid.uuid4().hex[:12]}"
+    s3 = boto3.client("s3")
+    if lock:
+        s3.create_bucket(Bucket=bucket, ObjectLockEnabledForBucket=True)
+    else:
+        s3.create_bucket(Bucket=bucket)
+        s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    s3.put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration={"Rules": FOREIGN})
+    for i in range(2):
+        s3.put_object(Bucket=bucket, Key="models/a/model.bin", Body=f"v{i}".encode())
+    for key in CANARIES:
+        s3.put_object(Bucket=bucket, Key=key, Body=b"canary")
+    registry.create_key("local://lc-sys-kek")
+    registry.create_key("local://lc-sys-certificates", signing=True)
+    spec = SPEC.format(bucket=bucket, evidence=tmp_path / "evidence", purge_by="lifecycle")
+    return s3, bucket, spec
+
+
+def test_held_copies_win_over_the_rule_and_are_reported_held(
+    tmp_path: Path, prefect_api: str, moto_env: str
+) -> None:
+    """A legally held version under the prefix: lifecycle cannot expire it. Once everything
+    else is gone the retirement goes on, reports it held (as with batch purging) and removes
+    only its own rule; the held version stays."""
+    s3, bucket, spec = _approved(tmp_path, lock=True)
+    held = s3.put_object(Bucket=bucket, Key="models/a/evidence.bin", Body=b"keep")
+    s3.put_object_legal_hold(
+        Bucket=bucket,
+        Key="models/a/evidence.bin",
+        VersionId=held["VersionId"],
+        LegalHold={"Status": "ON"},
+    )
+    plan = decommission_system(DecommissionParameters(spec_yaml=spec, dry_run=True))
+    approve = DecommissionParameters(
+        spec_yaml=spec, approve_digest=plan.plan_digest, approver=APPROVER
+    )
+    assert decommission_system(approve).status == "waiting for lifecycle expiry"
+    listed = s3.list_object_versions(Bucket=bucket, Prefix="models/a/")
+    for v in listed.get("Versions", []):  # the emulator gap: expire what S3 could expire
+        if v["VersionId"] != held["VersionId"]:
+            s3.delete_object(Bucket=bucket, Key=v["Key"], VersionId=v["VersionId"])
+    done = decommission_system(DecommissionParameters(spec_yaml=spec))
+    assert done.status == "complete with exceptions", done
+    assert any("legal hold" in e for e in done.exceptions), done.exceptions
+    assert [r["ID"] for r in _rules(s3, bucket)] == ["team-logs", "team-models"]
+    left = s3.list_object_versions(Bucket=bucket, Prefix="models/a/")
+    assert [v["VersionId"] for v in left["Versions"]] == [held["VersionId"]]
+    for key in CANARIES:
+        assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == b"canary"
+    s3.put_object_legal_hold(
+        Bucket=bucket,
+        Key="models/a/evidence.bin",
+        VersionId=held["VersionId"],
+        LegalHold={"Status": "OFF"},
+    )
+
+
+def test_a_widened_sundown_rule_stops_the_retirement_before_any_key_is_destroyed(
+    tmp_path: Path, prefect_api: str, moto_env: str
+) -> None:
+    """A writer to the bucket's configuration widens Sundown's rule (models/a/ -> models/,
+    which would expire the canaries' neighbours): the re-run re-verifies the rule against the
+    journal and stops, removing nothing, destroying no key, certifying nothing."""
+    s3, bucket, spec = _approved(tmp_path, lock=False)
+    plan = decommission_system(DecommissionParameters(spec_yaml=spec, dry_run=True))
+    approve = DecommissionParameters(
+        spec_yaml=spec, approve_digest=plan.plan_digest, approver=APPROVER
+    )
+    assert decommission_system(approve).status == "waiting for lifecycle expiry"
+    rules = _rules(s3, bucket)
+    for r in rules:
+        if r["ID"].startswith("sundown-"):
+            r["Filter"] = {"Prefix": "models/"}
+    s3.put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration={"Rules": rules})
+    _expire(s3, bucket, "models/a/")
+    with pytest.raises(SundownError, match="was changed since it was added"):
+        decommission_system(DecommissionParameters(spec_yaml=spec))
+    assert _rules(s3, bucket) == rules  # nothing removed
+    registry.open_key_service("local://lc-sys-kek").info()
+    assert not list((tmp_path / "evidence").rglob("certificate.dsse.json"))
