@@ -32,6 +32,7 @@ _CONNECTORS: dict[str, tuple[str, str]] = {
     "gs": ("connectors.gcs", "google-cloud-storage"),
     "az": ("connectors.azure_blob", "azure-storage-blob azure-identity"),
     "vault": ("connectors.vault", "hvac"),
+    "aws-kms": ("connectors.aws_kms", "boto3"),
 }
 
 
