@@ -338,9 +338,11 @@ class AwsKmsKey:
         pending: datetime | None = None
         state = "gone"
         tags: list[dict[str, str]] = []
+        kek = True
         try:
             metadata = client.describe_key(KeyId=self._arn)["KeyMetadata"]
             state = str(metadata["KeyState"])
+            kek = metadata.get("KeyUsage") == "ENCRYPT_DECRYPT"
             if isinstance(metadata.get("DeletionDate"), datetime):
                 pending = metadata["DeletionDate"]
             tags = client.list_resource_tags(KeyId=self._id).get("Tags", [])
@@ -368,8 +370,14 @@ class AwsKmsKey:
                 checks["raw KMS decrypt"] = "still decrypts (AWS refuses; moto does not)"
             except ClientError as exc:
                 checks["raw KMS decrypt"] = f"refused ({exc.response['Error'].get('Code')})"
+        elif state != "gone" and kek:
+            # No proof that data keys stop unwrapping (the tag was removed, or the key was
+            # already disabled when Sundown destroyed it): not verified.
+            checks["sentinel through Sundown"] = "FAILED: no sentinel recorded on the key"
+            ok = False
         elif state != "gone":
-            checks["sentinel through Sundown"] = "none recorded (a signing key or not Sundown's)"
+            checks["sign through Sundown"] = self._sign_refused()
+            ok = ok and checks["sign through Sundown"].startswith("refused")
         return KmsKeyDestruction(
             uri=self.uri,
             versions_destroyed=(1,),
@@ -384,6 +392,13 @@ class AwsKmsKey:
             pending_until=pending,
             key_state=state,
         )
+
+    def _sign_refused(self) -> str:
+        try:
+            AwsKmsSigner(self.uri)
+        except (KeyDestroyedError, NotFoundError) as exc:
+            return f"refused ({exc})"
+        return "FAILED: still signs"
 
     def unwrap_sentinel(self, wrapped: WrappedKey) -> bytes:
         client = self._kms()

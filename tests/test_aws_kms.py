@@ -92,7 +92,7 @@ def test_encrypt_decrypt_through_the_cli_with_encryption_context(
     forged = dict(sidecar, associated_data=dict(sidecar["associated_data"], path="other.enc"))
     (tmp_path / "other.enc.sidecar.json").write_text(json.dumps(forged))
     code, _, err = run(capsys, "decrypt", str(other), str(tmp_path / "other.out"))
-    assert code != 0 and "InvalidCiphertextException" in err, err
+    assert code == 3 and "IntegrityError" in err and "InvalidCiphertextException" in err, err
     assert not (tmp_path / "other.out").exists()
     # Raw KMS proof that the context is what refuses: the same blob with the right context works.
     from sundown.envelope import read_sidecar_file
@@ -214,7 +214,7 @@ def test_moto_decrypts_while_pending_deletion_and_sundown_refuses(
     assert evidence.irrecoverable_after == meta["DeletionDate"]
     # Sundown refuses before Decrypt, GenerateDataKey and Sign.
     code, _, err = run(capsys, "decrypt", str(enc), str(tmp_path / "out"))
-    assert code != 0 and "pending deletion until" in err and "PendingDeletion" in err, err
+    assert code == 5 and "pending deletion until" in err and "PendingDeletion" in err, err
     assert not (tmp_path / "out").exists()
     with pytest.raises(KeyDestroyedError, match="PendingDeletion"):
         aws_kms.AwsKmsKey(uri)
@@ -284,3 +284,45 @@ def test_alias_repointed_after_encryption_sidecar_keeps_the_key_arn(
 
     with pytest.raises(IntegrityError, match="pinned"):
         decrypt_file(enc, tmp_path / "b.out", registry.open_key_service(f"aws-kms://{alias}"))
+
+
+def test_a_live_key_is_not_proved_destroyed(
+    moto_env: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """verify_destroyed deletes nothing and proves nothing for an enabled key."""
+    uri = created(capsys)
+    evidence = aws_kms.key_for_destruction(uri).verify_destroyed()
+    assert not evidence.verified and not evidence.ce_claimable
+    assert evidence.checks["key state"] == "Enabled"
+    assert aws_kms.AwsKmsKey(uri).info().kind == "kek"
+
+
+def test_removed_sentinel_tag_leaves_the_destruction_unverified(
+    moto_env: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A writer with kms:UntagResource removes the sentinel: the proof fails rather than
+    passing on the key state alone."""
+    uri = created(capsys)
+    assert aws_kms.key_for_destruction(uri).destroy().verified
+    key_id = uri.rsplit("/", 1)[1]
+    boto3.client("kms").untag_resource(KeyId=key_id, TagKeys=[aws_kms.SENTINEL_TAG])
+    evidence = aws_kms.key_for_destruction(uri).verify_destroyed()
+    assert not evidence.verified and not evidence.ce_claimable
+    assert evidence.checks["sentinel through Sundown"].startswith("FAILED")
+    code, out, _ = run(capsys, "keys", "destroy", uri, "--yes")
+    assert code != 0 and "verified: NO" in out and "ce: NOT claimable" in out
+
+
+def test_a_sidecar_copied_unchanged_onto_another_path(
+    moto_env: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    uri = created(capsys)
+    src, enc = tmp_path / "m.bin", tmp_path / "m.enc"
+    src.write_bytes(b"m" * 3000)
+    assert run(capsys, "encrypt", "--key", uri, str(src), str(enc))[0] == 0
+    other = tmp_path / "n.enc"
+    shutil.copy(enc, other)
+    shutil.copy(tmp_path / "m.enc.sidecar.json", tmp_path / "n.enc.sidecar.json")
+    code, _, err = run(capsys, "decrypt", str(other), str(tmp_path / "n.out"))
+    assert code == 3 and "IntegrityError" in err, err
+    assert not (tmp_path / "n.out").exists()
