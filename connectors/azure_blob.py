@@ -73,11 +73,12 @@ from sundown.store import (
     Placement,
     PurgeFailure,
     PurgeResult,
+    ReplicaTarget,
+    Replication,
     SoftDeletePolicy,
-    check_entry_key,
+    addressable_entry_key,
     check_key,
     check_prefix,
-    has_dot_segment,
     join_entry_key,
     join_key,
     relative_key,
@@ -339,13 +340,7 @@ class AzureBlobStore:
         try:
             return self._name(key)
         except InputError:
-            check_entry_key(key, self._prefix)
-            if has_dot_segment(key):
-                raise InputError(
-                    f"blob name {key!r} in {self.url} has a '.' or '..' segment: never read "
-                    "or deleted by name"
-                ) from None
-            return join_entry_key(self._prefix, key)
+            return join_entry_key(self._prefix, addressable_entry_key(key, self._prefix, self.url))
 
     def _what(self, key: str, version_id: str | None = None) -> str:
         return f"{self.url}/{key}" + (f" version {version_id}" if version_id else "")
@@ -437,7 +432,7 @@ class AzureBlobStore:
     def delete(self, key: str, version_id: str | None = None) -> None:
         """Delete the blob (on a versioned account its current version becomes a previous
         version), or exactly one version or snapshot. A blob with snapshots is refused."""
-        blob = self._blob(key, version_id)
+        blob = self._blob(check_key(key), version_id)  # odd names: purge only
         _call(self._what(key, version_id), blob.delete_blob)
 
     # -- Inventory ------------------------------------------------------------------------------
@@ -470,6 +465,7 @@ class AzureBlobStore:
                 is_latest=kind is EntryKind.OBJECT,
                 storage_class=_tier(props),
                 hold=_hold_state(props, now),
+                hard_delete_at=_hard_delete_at(props, now) if props.deleted else None,
             )
 
     def purge(self, entries: Sequence[Entry], *, bypass_governance: bool = False) -> PurgeResult:
@@ -566,6 +562,14 @@ class AzureBlobStore:
             "blob service properties delete_retention_policy",
         )
 
+    def replication(self) -> Replication:
+        """From Get Account Information's SKU (:func:`replication_of_sku`)."""
+        try:
+            info = _call(f"account of {self.url}", self._service.get_account_information)
+        except SundownError as exc:
+            return Replication(note=f"Get Account Information not read: {exc}")
+        return replication_of_sku(info.get("sku_name"), self._service.account_name)
+
     # -- Placed ---------------------------------------------------------------------------------
 
     def placement(self) -> Placement:
@@ -630,6 +634,22 @@ class AzureBlobStore:
         return info
 
 
+def replication_of_sku(sku_name: object, account: str | None) -> Replication:
+    """A geo-redundant SKU (``Standard_GRS``, ``Standard_RAGRS``, ``*_GZRS``, ``*_RAGZRS``)
+    keeps a copy of every blob in the account's paired secondary region. The service replicates
+    deletes there asynchronously and this retirement's verification reads only the primary: the
+    secondary is a replica it does not reach, named as such."""
+    sku = str(sku_name or "unknown")
+    redundancy = f"azure SKU {sku}"
+    if "GRS" in sku.upper() or "GZRS" in sku.upper():
+        where = (
+            f"{redundancy}: the paired secondary region of storage account {account} "
+            "(deletes reach it by asynchronous geo-replication; not verified there)"
+        )
+        return Replication(targets=(ReplicaTarget(None, where),), redundancy=redundancy)
+    return Replication(redundancy=redundancy)
+
+
 def classify_delete(status: int, error_code: str) -> str:
     """One Blob Batch sub-response -> "deleted" | "held" | "failed". 404 counts as deleted (that
     copy is already gone; the re-listing is the proof)."""
@@ -682,6 +702,19 @@ def _tier_of(name: str | None) -> StandardBlobTier | None:
         known = ", ".join(t.value for t in TIERS.values())
         raise InputError(f"unknown Azure access tier {name!r} (one of {known})")
     return tier
+
+
+def _hard_delete_at(props: BlobProperties, now: datetime) -> datetime | None:
+    """An upper bound of when a soft-deleted blob goes for good: the service reports only whole
+    ``RemainingRetentionDays`` (the retention in force when the blob was deleted), so the end of
+    that UTC day. Stable within a day, so a plan's digest does not move by the second."""
+    from datetime import timedelta
+
+    days = props.remaining_retention_days
+    if days is None:
+        return None
+    midnight = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return midnight + timedelta(days=int(days) + 1)
 
 
 def _hold_state(props: BlobProperties, now: datetime) -> HoldState:

@@ -71,11 +71,11 @@ from sundown.store import (
     Placement,
     PurgeFailure,
     PurgeResult,
+    Replication,
     SoftDeletePolicy,
-    check_entry_key,
+    addressable_entry_key,
     check_key,
     check_prefix,
-    has_dot_segment,
     join_entry_key,
     join_key,
     relative_key,
@@ -316,13 +316,7 @@ class GcsStore:
         try:
             return self._name(key)
         except InputError:
-            check_entry_key(key, self._prefix)
-            if has_dot_segment(key):
-                raise InputError(
-                    f"object name {key!r} in {self.url} has a '.' or '..' segment: never "
-                    "read or deleted by name"
-                ) from None
-            return join_entry_key(self._prefix, key)
+            return join_entry_key(self._prefix, addressable_entry_key(key, self._prefix, self.url))
 
     def _what(self, key: str, version_id: str | None = None) -> str:
         suffix = f" generation {version_id}" if version_id else ""
@@ -440,7 +434,7 @@ class GcsStore:
     def delete(self, key: str, version_id: str | None = None) -> None:
         """Delete the live object (on a versioned bucket it becomes noncurrent), or exactly one
         generation when ``version_id`` is given."""
-        blob = self._blob(key, version_id)
+        blob = self._blob(check_key(key), version_id)  # odd names: purge only
         _call(
             self._what(key, version_id),
             lambda: blob.delete(retry=DEFAULT_RETRY if version_id else None),
@@ -467,8 +461,8 @@ class GcsStore:
                 continue
             live = blob.time_deleted is None
             yield self._entry(rel, blob, EntryKind.OBJECT if live else EntryKind.VERSION, now)
-        if not _soft_delete_seconds(self._bucket_settings()):
-            return
+        # Whatever the bucket's current policy: a policy switched off (or shortened) after a
+        # delete leaves the copies soft-deleted under it restorable until their hardDeleteTime.
         deleted = self._client.list_blobs(
             self._bucket_name,
             prefix=full or None,
@@ -485,7 +479,9 @@ class GcsStore:
             yield self._entry(rel, blob, EntryKind.SOFT_DELETED, now)
 
     def _entry(self, key: str, blob: storage.Blob, kind: EntryKind, now: datetime) -> Entry:
+        hard = blob.hard_delete_time if kind is EntryKind.SOFT_DELETED else None
         return Entry(
+            hard_delete_at=hard,
             key=key,
             version_id=str(blob.generation),
             kind=kind,
@@ -561,6 +557,25 @@ class GcsStore:
             seconds or None,
             f"bucket {self._bucket_name} soft_delete_policy.retention_duration_seconds",
         )
+
+    def replication(self) -> Replication:
+        """From the bucket resource (shared with ``capabilities``): a dual- or multi-region
+        bucket keeps each object in more than one region. GCS's object namespace is one and
+        strongly consistent across them: a delete removes the object in every region, and the
+        re-listing that verifies a retirement reads that one namespace. So no replica is out of
+        the retirement's reach; the redundancy is recorded (the media in each region are
+        Google's, as in a single region)."""
+        try:
+            bucket = self._bucket_settings()
+        except SundownError as exc:
+            return Replication(note=f"bucket resource not read: {exc}")
+        kind = str(bucket.location_type or "region").lower()
+        where = str(bucket.location or "?")
+        regions = bucket.data_locations or []
+        text = f"gcp {kind} {where}" + (f" ({', '.join(regions)})" if regions else "")
+        if kind in ("dual-region", "multi-region"):
+            text += ": one namespace across regions; deletes and listings cover every region"
+        return Replication(redundancy=text)
 
     # -- Placed ---------------------------------------------------------------------------------
 

@@ -170,9 +170,13 @@ class FileStore:
         for part in self._root.parts[1:]:
             path = path / part
             if path.is_symlink():
+                try:
+                    target = os.readlink(path)
+                except OSError:  # replaced meanwhile: still not the folder the spec names
+                    target = "?"
                 raise ScopeError(
-                    f"{self.url}: {path} is a symbolic link (to {os.readlink(path)}); a location "
-                    "is never reached through a symbolic link: the spec names the real path"
+                    f"{self.url}: {path} is a symbolic link (to {target}); a location is never "
+                    "reached through a symbolic link: the spec names the real path"
                 )
         if not self._root.exists():
             raise NotFoundError(f"{self.url}: the folder {self._root} does not exist")
@@ -342,8 +346,11 @@ class FileStore:
         version_id: str | None = None,
         storage_class: str | None = None,
     ) -> ObjectInfo:
-        if storage_class is not None and dest is self:
-            raise UnsupportedError(f"{self.url} has no storage classes")
+        if storage_class is not None:  # never dropped silently, whatever the destination
+            raise UnsupportedError(
+                f"copy from {self.url}: the file store cannot set storage class "
+                f"{storage_class!r} (copy without one, then change the class at the destination)"
+            )
         with self.open(key, version_id) as src:
             return dest.put(dest_key, src)
 

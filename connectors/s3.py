@@ -63,11 +63,12 @@ from sundown.store import (
     Placement,
     PurgeFailure,
     PurgeResult,
+    ReplicaTarget,
+    Replication,
     SoftDeletePolicy,
-    check_entry_key,
+    addressable_entry_key,
     check_key,
     check_prefix,
-    has_dot_segment,
     join_entry_key,
     join_key,
     relative_key,
@@ -197,19 +198,6 @@ def parse_url(url: str) -> tuple[str, str]:
     return bucket, prefix
 
 
-def _check_entry_key(key: str, root: str) -> str:
-    """Keys that purge accepts: what inventory reports (:func:`check_entry_key`: folder markers,
-    ``""`` for the root's own marker ``<root>/``, empty segments), except ``.``/``..`` segments,
-    which a plan holds and no request ever names (docs/stores.md)."""
-    check_entry_key(key, root)
-    if has_dot_segment(key):
-        raise InputError(
-            f"object key {key!r} has a '.' or '..' segment: never deleted by name (an HTTP "
-            "path could resolve it outside the location)"
-        )
-    return key
-
-
 # -- streams -------------------------------------------------------------------------------------
 
 
@@ -307,7 +295,7 @@ class S3Store:
         try:
             return self._key(key)
         except InputError:
-            return join_entry_key(self.root, _check_entry_key(key, self.root))
+            return join_entry_key(self.root, addressable_entry_key(key, self.root, self.url))
 
     def _where(self, key: str, version_id: str | None = None) -> str:
         where = f"s3://{self.bucket}/{join_entry_key(self.root, key)}"
@@ -534,6 +522,7 @@ class S3Store:
 
     def delete(self, key: str, version_id: str | None = None) -> None:
         """Delete the object (on a versioned bucket: add a delete marker) or one version."""
+        check_key(key)  # odd names (folder markers, a//b) are purged by inventory entry only
         try:  # S3 reports success for absent keys: NotFoundError here
             self.head(key, version_id)
         except BackendError as exc:  # HEAD of a delete marker's version id answers 405
@@ -676,7 +665,7 @@ class S3Store:
         uploads: list[Entry] = []
         seen: set[tuple[str, str | None, EntryKind]] = set()
         for entry in entries:
-            _check_entry_key(entry.key, self.root)
+            addressable_entry_key(entry.key, self.root, self.url)
             if entry.version_id is None or entry.version_id == "":
                 raise InputError(
                     f"purge {self._where(entry.key)}: no version id; S3 purge deletes exact "
@@ -787,6 +776,32 @@ class S3Store:
             None, "S3 has no soft delete: old versions and delete markers are inventoried"
         )
 
+    def replication(self) -> Replication:
+        """``GetBucketReplication``: every enabled rule whose filter can match a key under the
+        root, with its destination bucket as ``s3://<bucket>/<root>`` (replication keeps the
+        key), so a plan can check that the destination is a location of the spec. No
+        configuration: no targets. Refused or failed: a note, no targets."""
+        where = f"s3://{self.bucket}"
+        try:
+            config = self.client.get_bucket_replication(Bucket=self.bucket)
+        except botocore.exceptions.ClientError as exc:
+            code, _ = _error_code(exc)
+            if code == "ReplicationConfigurationNotFoundError":
+                return Replication(redundancy="aws single region")
+            return Replication(note=f"replication of {where} not read: {_why(exc)}")
+        except botocore.exceptions.BotoCoreError as exc:
+            return Replication(note=f"replication of {where} not read: {_why(exc)}")
+        targets: builtins.list[ReplicaTarget] = []
+        for rule in config.get("ReplicationConfiguration", {}).get("Rules", []):
+            if rule.get("Status") != "Enabled" or not _rule_matches(rule, self.root):
+                continue
+            arn = str(rule.get("Destination", {}).get("Bucket", ""))
+            bucket = arn.rsplit(":", 1)[-1]
+            url = f"s3://{bucket}/{self.root}" if self.root else f"s3://{bucket}"
+            ident = rule.get("ID") or "(no id)"
+            targets.append(ReplicaTarget(url, f"S3 replication rule {ident} of {where} to {arn}"))
+        return Replication(targets=tuple(targets), redundancy="aws replication rules")
+
     # -- Placed ---------------------------------------------------------------------------------
 
     def placement(self) -> Placement:
@@ -863,6 +878,18 @@ class S3Store:
                 )
             new_version = None
         return dest.head(dest_key, new_version)
+
+
+def _rule_matches(rule: Any, root: str) -> bool:
+    """Whether a replication rule's prefix filter can match a key under ``root`` (a tag filter
+    is taken to match: tags are per object and not read here)."""
+    filt = rule.get("Filter", {})
+    prefix = rule.get("Prefix")
+    if prefix is None:
+        prefix = filt.get("Prefix", filt.get("And", {}).get("Prefix", ""))
+    prefix = str(prefix or "")
+    scope = root + "/" if root else ""
+    return scope.startswith(prefix) or prefix.startswith(scope)
 
 
 # GetBucketLocation's answers that are not region names.

@@ -42,6 +42,15 @@ class Progress:
 
 
 def archive(spec: SystemSpec, plan: Plan, journal: Journal, size: int, progress: Progress) -> None:
+    """Every archive batch of every location, before any purge batch: a copy that cannot be
+    archived (a lost sidecar, a storage class the target lacks) stops the run with nothing
+    deleted. Each batch's outcome lists every archive copy with its verification."""
+    if spec.archive is not None and any(loc.archive.count for loc in plan.locations):
+        from sundown import registry
+
+        _steps.check_storage_class(
+            registry.open_store(spec.archive.target), spec.archive.storage_class
+        )
     for loc in plan.locations:
         if not loc.archive.count:
             continue
@@ -61,6 +70,32 @@ def archive(spec: SystemSpec, plan: Plan, journal: Journal, size: int, progress:
                 )
                 journal.record(step, outcome.model_dump(mode="json"))
             progress.advance(len(batch))
+
+
+RETENTION_ROOT = "retention"  # flows/retention.py's journal root (not imported: a cycle)
+
+
+def earlier_archives(spec: SystemSpec) -> list[tuple[str, _steps.BatchOutcome]]:
+    """(retention plan digest, archive batch outcome) of every archive batch an earlier
+    retention sweep of this system journaled in the evidence location (``retention/<system>/
+    <plan>/journal/archive-*.json``). Each record's signature is checked with the spec's
+    certificate key (a forged or altered one: IntegrityError). Retention sweeps archive before
+    they delete, so these copies are the system's too and the certificate lists them."""
+    from ._common import open_evidence
+
+    store = open_evidence(spec)
+    plans: set[str] = set()
+    for info in store.list(f"{RETENTION_ROOT}/{spec.name}"):
+        parts = info.key.split("/")
+        if len(parts) > 3 and parts[3] == "journal":
+            plans.add(parts[2])
+    out: list[tuple[str, _steps.BatchOutcome]] = []
+    for hexdigest in sorted(plans):
+        digest = f"sha256:{hexdigest}"
+        journal = Journal(store, spec.name, digest, spec.keys.certificate, root=RETENTION_ROOT)
+        for _, record in journal.steps("archive-"):
+            out.append((digest, _steps.BatchOutcome.model_validate(record["data"])))
+    return out
 
 
 def purge(plan: Plan, journal: Journal, size: int, progress: Progress) -> None:

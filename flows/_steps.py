@@ -42,11 +42,12 @@ from sundown.plan import (
     PlanEntry,
     PlanKind,
     Protection,
+    StoreSettings,
     build_plan,
     iter_plan_entries,
     plan_locations,
 )
-from sundown.spec import CredentialRef, LocationRef, SystemSpec, symlink_on_path
+from sundown.spec import CredentialRef, LocationRef, SystemSpec, parse_store_url, symlink_on_path
 from sundown.store import (
     SPECIAL_KINDS,
     Capability,
@@ -55,6 +56,7 @@ from sundown.store import (
     EntryKind,
     Inventory,
     ObjectStore,
+    Replicated,
 )
 
 from . import _credentials, _rotation
@@ -339,15 +341,19 @@ def _chain(first: Entry, rest: Iterator[Entry]) -> Iterator[Entry]:
 
 @task(name="inventory-and-plan", **TASK_OPTIONS)
 def _plan_task(spec: SystemSpec, path: str, kind: PlanKind, as_of: datetime | None) -> str:
+    refs = plan_locations(spec, kind)
     inventories: dict[str, Iterable[Entry]] = {}
     absent: list[str] = []
-    for ref in plan_locations(spec, kind):
+    for ref in refs:
         inventories[ref.url], missing = _location_inventory(ref)
         if missing:
             absent.append(ref.url)
+    # Settings are read with the inventory and recorded in the plan (and its digest): the
+    # certificate states the soft-delete window and replication that held then.
+    settings = {ref.url: _settings_or_absent(ref.url, spec, ref.url in absent) for ref in refs}
     retirement = kind == "retirement"
     # What rotations created in place of the spec's credentials is retired with them.
-    refs = _rotation.current_refs(spec) if retirement else []
+    creds = _rotation.current_refs(spec) if retirement else []
     keys = key_facts(spec) if retirement else None
     protection = None
     if retirement:
@@ -364,11 +370,12 @@ def _plan_task(spec: SystemSpec, path: str, kind: PlanKind, as_of: datetime | No
         path,
         kind=kind,
         key_facts=keys,
-        credential_facts=credential_facts(refs) if retirement else None,
-        credentials=refs if retirement else None,
+        credential_facts=credential_facts(creds) if retirement else None,
+        credentials=creds if retirement else None,
         now=as_of,
         absent_roots=absent,
         protection=protection,
+        settings=settings,
     )
     return plan.model_dump_json()
 
@@ -435,6 +442,7 @@ class BatchOutcome(BaseModel):
     done: CopyCounts = Field(default_factory=CopyCounts)
     held: list[Copy] = Field(default_factory=list)
     failed: list[Copy] = Field(default_factory=list)
+    archived: list[ArchivedCopy] = Field(default_factory=list)  # archive batches: each copy
     requests: int = 0
     finished_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
 
@@ -519,12 +527,73 @@ def _exists(store: ObjectStore, key: str) -> bool:
     return True
 
 
-def _already_archived(dest: ObjectStore, key: str, sidecar: Any) -> bool:
+def _already_archived(dest: ObjectStore, key: str, sidecar: Any) -> Any:
+    """The archive copy's sidecar when ``key`` already holds the re-encryption of ``sidecar``'s
+    plaintext (same plaintext digest), else None."""
     try:
         copy = read_sidecar(dest, key)
     except (NotFoundError, IntegrityError):
+        return None
+    if copy.plaintext_sha256 == sidecar.plaintext_sha256 and _exists(dest, key):
+        return copy
+    return None
+
+
+class ArchivedCopy(BaseModel):
+    """One archive copy, as the certificate lists it."""
+
+    source: str  # the copy archived: location URL / key
+    uri: str  # the archive copy: archive target URL / archive key
+    bytes: int  # of the archive object
+    sha256: str  # of the plaintext (envelope) or of the bytes (plaintext copy)
+    encryption: str  # "envelope (AES-256-GCM streaming) under <key> v<n>" or "none (plaintext)"
+    key: str | None = None  # the key the archive copy is encrypted under
+    storage_class: str | None = None  # as the archive store reports it after the copy
+    verification: str  # how the copy was checked
+
+
+def _looks_like_ciphertext(src: ObjectStore, entry: PlanEntry) -> bool:
+    """Whether an object without a sidecar has the shape of Sundown envelope ciphertext: its
+    first byte is the streaming header's length (0x28) and its size is a ciphertext size of the
+    format's 1 MiB segments. A plaintext that happens to match stops the archive step with an
+    error naming it (a stop before any delete, never a silent verbatim copy)."""
+    from sundown.envelope._stream import HEADER_SIZE, SEGMENT_SIZE, TAG_SIZE, ciphertext_size
+
+    if entry.size < HEADER_SIZE + TAG_SIZE:
         return False
-    return bool(copy.plaintext_sha256 == sidecar.plaintext_sha256 and _exists(dest, key))
+    with src.open(entry.key, entry.version_id) as f:
+        first = f.read(1)
+    if first != bytes((HEADER_SIZE,)):
+        return False
+    segments = -(-entry.size // SEGMENT_SIZE)
+    plaintext = entry.size - HEADER_SIZE - segments * TAG_SIZE
+    return any(ciphertext_size(n) == entry.size for n in (plaintext - 1, plaintext, plaintext + 1))
+
+
+def _apply_storage_class(dest: ObjectStore, key: str, storage_class: str | None) -> str | None:
+    """Move the archive copy at ``key`` into ``storage_class`` (a server-side copy onto
+    itself). UnsupportedError when the archive store has no storage classes. Returns the class
+    the store reports afterwards."""
+    if storage_class is None:
+        return None
+    check_storage_class(dest, storage_class)
+    assert isinstance(dest, Copier)
+    info = dest.copy(key, dest, key, storage_class=storage_class)
+    return info.storage_class or dest.head(key).storage_class
+
+
+def check_storage_class(dest: ObjectStore, storage_class: str | None) -> None:
+    """UnsupportedError unless ``dest`` can put an archive copy into ``storage_class``."""
+    if storage_class is None:
+        return
+    if not isinstance(dest, Copier) or Capability.ARCHIVE_TIER not in dest.capabilities:
+        from sundown.errors import UnsupportedError
+
+        raise UnsupportedError(
+            f"archive.storage_class {storage_class!r}: the archive target {dest.url} has no "
+            "storage classes; remove storage_class from the spec or archive to a store that has "
+            "them"
+        )
 
 
 def archive_one(
@@ -533,64 +602,95 @@ def archive_one(
     dest: ObjectStore,
     archive_key_uri: str,
     storage_class: str | None,
-) -> str:
-    """Archive one current object; returns how its digest was verified. IntegrityError when
-    the archived copy does not match."""
+) -> ArchivedCopy | None:
+    """Archive one current object and verify the copy; returns what was archived (None for a
+    sidecar, replaced by the archive copy's own). IntegrityError when the archived copy does
+    not match, or when the object is envelope ciphertext whose sidecar is lost (copying it
+    verbatim would keep a copy that dies with the KEK): raised before any delete, since every
+    archive batch runs before the first purge batch."""
     assert entry.archive_key is not None
+    check_storage_class(dest, storage_class)  # refused before anything is written
+    source = f"{src.url}/{entry.key}"
+    uri = f"{dest.url}/{entry.archive_key}"
     if entry.key.endswith(SIDECAR_SUFFIX) and _exists(src, entry.key.removesuffix(SIDECAR_SUFFIX)):
-        return "sidecar: replaced by the archive copy's own sidecar"
+        return None
     try:
         sidecar = read_sidecar(src, entry.key)
     except NotFoundError:
         sidecar = None
-    if sidecar is not None and _already_archived(dest, entry.archive_key, sidecar):
-        return "already archived (sidecar digest matches)"
-    if (
-        sidecar is None
-        and _exists(dest, entry.archive_key)
-        and dest.head(entry.archive_key).size == entry.size
-        and _hash_stream(dest.open(entry.archive_key))
-        == _hash_stream(src.open(entry.key, entry.version_id))
-    ):
-        return "already archived (sha256 matches)"
     if sidecar is not None:
         # Envelope ciphertext: decrypt (each segment authenticated, plaintext SHA-256 checked
         # against the sidecar) and encrypt again under the archive key with the same artifact
         # binding, then decrypt the archive copy and compare digests.
         archive_kek = registry.open_key_service(archive_key_uri)
-        with src.open(entry.key, entry.version_id) as source:
-            plaintext = decrypt_stream(source, sidecar)
-            new = encrypt_to_store(
-                _IterReader(plaintext),
-                dest,
-                entry.archive_key,
-                archive_kek,
-                sidecar.artifact,
-                overwrite=True,
-            )
-        check = read_sidecar(dest, entry.archive_key)
+        check = _already_archived(dest, entry.archive_key, sidecar)
+        how = "already archived (sidecar digest matches); "
+        if check is None:
+            how = ""
+            with src.open(entry.key, entry.version_id) as stream:
+                plaintext = decrypt_stream(stream, sidecar)
+                encrypt_to_store(
+                    _IterReader(plaintext),
+                    dest,
+                    entry.archive_key,
+                    archive_kek,
+                    sidecar.artifact,
+                    overwrite=True,
+                )
+            check = read_sidecar(dest, entry.archive_key)
         h = hashlib.sha256()
         with dest.open(entry.archive_key) as copy:
             for chunk in decrypt_stream(copy, check, archive_kek):
                 h.update(chunk)
-        if not (new.plaintext_sha256 == sidecar.plaintext_sha256 == h.hexdigest()):
-            raise IntegrityError(f"archive copy of {src.url}/{entry.key}: digest mismatch")
-        return f"re-encrypted under {archive_key_uri}; plaintext sha256 {h.hexdigest()} verified"
-    if storage_class is not None and isinstance(src, Copier):
-        info = src.copy(
-            entry.key, dest, entry.archive_key, version_id=entry.version_id,
-            storage_class=storage_class,
-        )  # fmt: skip
-        if info.size != entry.size:
-            raise IntegrityError(f"archive copy of {src.url}/{entry.key}: size differs")
-        return f"server-side copy to {storage_class}; size verified"
-    h = hashlib.sha256()
-    with src.open(entry.key, entry.version_id) as source:
-        dest.put(entry.archive_key, _hashing(iter(lambda: source.read(1024 * 1024), b""), h))
-    copied, size = _hash_stream(dest.open(entry.archive_key))
-    if copied != h.hexdigest() or size != entry.size:
-        raise IntegrityError(f"archive copy of {src.url}/{entry.key}: digest mismatch")
-    return f"copied; sha256 {copied} verified"
+        if not (check.plaintext_sha256 == sidecar.plaintext_sha256 == h.hexdigest()):
+            raise IntegrityError(f"archive copy of {source}: digest mismatch")
+        cls = _apply_storage_class(dest, entry.archive_key, storage_class)
+        return ArchivedCopy(
+            source=source,
+            uri=uri,
+            bytes=dest.head(entry.archive_key).size,
+            sha256=h.hexdigest(),
+            encryption=f"envelope (AES-256-GCM streaming) under {archive_key_uri} "
+            f"version {check.key_version}",
+            key=archive_key_uri,
+            storage_class=cls,
+            verification=f"{how}archive copy decrypted with the archive key; plaintext sha256 "
+            "matches the source's sidecar",
+        )
+    if _looks_like_ciphertext(src, entry):
+        raise IntegrityError(
+            f"{source} has the shape of envelope ciphertext but its sidecar "
+            f"{entry.key + SIDECAR_SUFFIX!r} is missing: it cannot be re-encrypted under the "
+            "archive key, and a verbatim copy would die with the KEK. Nothing was deleted; "
+            "restore the sidecar, or take the object out of the archived asset class, and plan "
+            "again"
+        )
+    digest, size = _hash_stream(src.open(entry.key, entry.version_id))
+    if size != entry.size:
+        raise IntegrityError(f"{source}: {size} bytes read, the plan says {entry.size}")
+    if _exists(dest, entry.archive_key) and _hash_stream(dest.open(entry.archive_key)) == (
+        digest,
+        size,
+    ):
+        how = "already archived (sha256 matches)"
+    else:
+        h = hashlib.sha256()
+        with src.open(entry.key, entry.version_id) as stream:
+            dest.put(entry.archive_key, _hashing(iter(lambda: stream.read(1024 * 1024), b""), h))
+        copied, n = _hash_stream(dest.open(entry.archive_key))
+        if not (copied == h.hexdigest() == digest) or n != entry.size:
+            raise IntegrityError(f"archive copy of {source}: digest mismatch")
+        how = "copied; archive copy read back, sha256 and size match the source"
+    cls = _apply_storage_class(dest, entry.archive_key, storage_class)
+    return ArchivedCopy(
+        source=source,
+        uri=uri,
+        bytes=size,
+        sha256=digest,
+        encryption="none (plaintext)",
+        storage_class=cls,
+        verification=how,
+    )
 
 
 @task(name="archive-batch", **TASK_OPTIONS)
@@ -605,10 +705,13 @@ def archive_batch(
 ) -> BatchOutcome:
     src = registry.open_store(url)
     dest = registry.open_store(archive_url)
+    check_storage_class(dest, storage_class)
     outcome = BatchOutcome(location=location, batch=number)
     for entry in entries:
-        archive_one(src, entry, dest, archive_key_uri, storage_class)
+        copy = archive_one(src, entry, dest, archive_key_uri, storage_class)
         outcome.done.add(entry.kind, entry.size)
+        if copy is not None:
+            outcome.archived.append(copy)
     outcome.finished_at = datetime.now(UTC)
     return outcome
 
@@ -666,6 +769,13 @@ class VerifyOutcome(BaseModel):
     held_remaining: int
     details: str
     verified_at: datetime
+    soft_deleted: int = 0  # soft-deleted copies found (restorable by the owner until deleted)
+    restorable_until: datetime | None = None  # the latest hard-delete time among them
+    soft_deleted_copies: list[str] = Field(default_factory=list)  # the first ones, named
+
+
+SOFT_DELETE_TOLERANCE = 300  # seconds of clock skew allowed between the provider and us
+SOFT_DELETE_LISTED = 100  # soft-deleted copies named in a verification outcome
 
 
 @dataclass
@@ -677,16 +787,28 @@ class HeldSet:
 
 
 @task(name="verify-location", **TASK_OPTIONS)
-def verify_location(url: str, held: list[tuple[str, str | None, str]]) -> VerifyOutcome:
-    """Step 5: list every copy again; only the held ones may remain, and soft-deleted copies,
-    which the soft-delete window keeps restorable until it ends (the certificate states that
-    window and the irrecoverable-after time as an exception).
+def verify_location(
+    url: str, held: list[tuple[str, str | None, str]], settings: StoreSettings | None = None
+) -> VerifyOutcome:
+    """Step 5: list every copy again; only the held ones may remain, and soft-deleted copies
+    that the provider deletes for good within the soft-delete window recorded in the plan
+    (``settings``, read at inventory time; the certificate states that window). A soft-deleted
+    copy whose hard-delete time is later than now + that window, or unknown, or any soft-deleted
+    copy when the plan recorded no window (a policy switched on after planning), stays
+    restorable past what the certificate states: it is a remaining copy and fails verification.
 
     A held copy is matched on (key, version id), not on its kind: a held noncurrent version is
     listed as the current object once the newer versions above it are purged."""
+    from datetime import timedelta
+
     allowed = {(key, version_id) for key, version_id, _kind in held}
     remaining = held_left = soft_deleted = 0
     examples: list[str] = []
+    listed: list[str] = []
+    latest: datetime | None = None
+    now = datetime.now(UTC)
+    window = settings.soft_delete_seconds if settings is not None else None
+    bound = now + timedelta(seconds=window + SOFT_DELETE_TOLERANCE) if window else None
     special: list[str] = []
     entries = iter(_inventory(registry.open_store(url)))
     try:
@@ -696,17 +818,30 @@ def verify_location(url: str, held: list[tuple[str, str | None, str]]) -> Verify
     for entry in _chain(first, entries) if first is not None else iter(()):
         if entry.kind in SPECIAL_KINDS:  # never followed or deleted: remains, named by kind
             special.append(f"{entry.kind.value} {entry.key}")
+        name = f"{entry.kind.value} {entry.key}" + (
+            f" ({entry.version_id})" if entry.version_id else ""
+        )
+        if entry.kind is EntryKind.SOFT_DELETED:
+            soft_deleted += 1
+            hard = entry.hard_delete_at
+            if hard is not None and (latest is None or hard > latest):
+                latest = hard
+            when = hard.isoformat() if hard is not None else "unknown"
+            if len(listed) < SOFT_DELETE_LISTED:
+                listed.append(f"{entry.key} ({entry.version_id}): hard delete {when}")
+            if bound is not None and hard is not None and hard <= bound:
+                continue
+            remaining += 1
+            if len(examples) < 5:
+                why = "no soft-delete window recorded" if bound is None else f"hard delete {when}"
+                examples.append(f"{name}: restorable past the window stated ({why})")
+            continue
         if (entry.key, entry.version_id) in allowed:
             held_left += 1
             continue
-        if entry.kind is EntryKind.SOFT_DELETED:
-            soft_deleted += 1
-            continue
         remaining += 1
         if len(examples) < 5:
-            examples.append(f"{entry.kind.value} {entry.key}" + (
-                f" ({entry.version_id})" if entry.version_id else ""
-            ))  # fmt: skip
+            examples.append(name)
     if remaining:
         details = f"{remaining} copies remain that were not held, e.g. " + ", ".join(examples)
     else:
@@ -716,9 +851,8 @@ def verify_location(url: str, held: list[tuple[str, str | None, str]]) -> Verify
             f" and {len(special) - 5} more" if len(special) > 5 else ""
         )
     if soft_deleted:
-        details += (
-            f"; {soft_deleted} soft-deleted copies restorable until the soft-delete window ends"
-        )
+        until = latest.isoformat() if latest is not None else "an unknown time"
+        details += f"; {soft_deleted} soft-deleted copies restorable by the owner until {until}"
     return VerifyOutcome(
         url=url,
         passed=remaining == 0,
@@ -726,22 +860,69 @@ def verify_location(url: str, held: list[tuple[str, str | None, str]]) -> Verify
         held_remaining=held_left,
         details=details,
         verified_at=datetime.now(UTC),
+        soft_deleted=soft_deleted,
+        restorable_until=latest,
+        soft_deleted_copies=listed,
     )
 
 
-def store_settings(url: str) -> tuple[str, str, str, int | None]:
-    """(versioning, soft delete, object lock, soft-delete seconds) found on a location."""
+def store_settings(url: str, spec: SystemSpec | None = None) -> StoreSettings:
+    """Versioning, object lock, the soft-delete window and replication found on a location,
+    read when it is inventoried. A replica is named in ``replicas`` (the certificate's
+    exceptions) unless it is an S3 replication destination that is itself a location of
+    ``spec`` (retired with it): provider-managed replicas (GCS dual/multi-region, Azure GRS)
+    are always named, since no tenant request reaches them apart."""
     store = registry.open_store(url)
     caps = store.capabilities
-    versioning = "enabled" if Capability.VERSIONING in caps else "not enabled"
-    lock = "enabled" if Capability.OBJECT_LOCK in caps else "none"
-    seconds: int | None = None
-    soft = "none"
+    out = StoreSettings(
+        versioning="enabled" if Capability.VERSIONING in caps else "not enabled",
+        object_lock="enabled" if Capability.OBJECT_LOCK in caps else "none",
+    )
     if isinstance(store, Inventory):
         policy = store.soft_delete_policy()
-        seconds = policy.retention_seconds
-        soft = f"{seconds} seconds ({policy.source})" if seconds else f"none ({policy.source})"
-    return versioning, soft, lock, seconds
+        out.soft_delete_seconds = policy.retention_seconds or None
+        out.soft_delete_source = policy.source
+    if isinstance(store, Replicated):
+        found = store.replication()
+        out.redundancy = found.redundancy
+        if found.note:
+            out.notes.append(found.note)
+        for target in found.targets:
+            if target.url is not None and spec is not None and _in_spec(spec, target.url):
+                out.replicas_in_spec.append(f"{target.where} (location {target.url})")
+            else:
+                out.replicas.append(target.where)
+    return out
+
+
+def _settings_or_absent(url: str, spec: SystemSpec, absent: bool) -> StoreSettings:
+    """:func:`store_settings`, or for a location whose root is absent (may_be_absent) and whose
+    bucket or container cannot be read, settings that say so."""
+    try:
+        return store_settings(url, spec)
+    except NotFoundError as exc:
+        if not absent:
+            raise
+        return StoreSettings(
+            versioning="unknown (root absent)",
+            object_lock="unknown (root absent)",
+            soft_delete_source="root absent",
+            notes=[f"settings not read: {exc}"],
+        )
+
+
+def _in_spec(spec: SystemSpec, url: str) -> bool:
+    """Whether ``url`` is a location of ``spec`` or lies under one (path boundary)."""
+    try:
+        target = parse_store_url(url)
+    except ValueError:
+        return False
+    for ref in spec.locations():
+        loc = parse_store_url(ref.url)
+        same_root = (loc.scheme, loc.bucket) == (target.scheme, target.bucket)
+        if same_root and tuple(target.parts[: len(loc.parts)]) == tuple(loc.parts):
+            return True
+    return False
 
 
 def local_path(url: str) -> Path | None:
@@ -749,3 +930,6 @@ def local_path(url: str) -> Path | None:
     if url.startswith("file://"):
         return Path(url.removeprefix("file://"))
     return None
+
+
+BatchOutcome.model_rebuild()

@@ -704,20 +704,43 @@ def _location_record(
     for outcome in _execute.outcomes(journal, "archive", index):
         archived.merge(outcome.done)
     check = next(v for v in verification["locations"] if v["url"] == loc.url)
-    versioning, soft, lock, soft_seconds = _steps.store_settings(loc.url)
+    # Settings as read at inventory time (the plan's); a plan made before they were recorded
+    # falls back to reading them now.
+    settings = loc.settings or _steps.store_settings(loc.url, spec)
+    soft_seconds, soft = settings.soft_delete_seconds, settings.soft_delete
     purge_times = [o.finished_at for o in _execute.outcomes(journal, "purge", index)]
     last_purge = max(purge_times) if purge_times else datetime.now(UTC)
     window_end = last_purge + timedelta(seconds=soft_seconds) if soft_seconds else None
+    restorable = check.get("restorable_until")
+    if restorable and (window_end is None or datetime.fromisoformat(restorable) > window_end):
+        window_end = datetime.fromisoformat(restorable)  # the latest hard-delete time found
     exceptions: list[CertificateException] = []
     if window_end is not None:
+        copies_found = check.get("soft_deleted_copies") or []
+        listed = ""
+        if copies_found:
+            listed = (
+                f"; soft-deleted copies found at verification ({check.get('soft_deleted', 0)}, "
+                f"first {len(copies_found)} named): " + "; ".join(copies_found)
+            )
         exceptions.append(
             CertificateException(
                 subject=loc.url,
                 kind="soft-delete window",
-                description=f"purged copies stay restorable by the owner for {soft}",
+                description=f"purged copies stay restorable by the owner for {soft}, the window "
+                f"in force when the location was inventoried{listed}"[:3000],
                 objects=purged.objects,
                 bytes=purged.bytes,
                 until=window_end,
+            )
+        )
+    for replica in settings.replicas:
+        exceptions.append(
+            CertificateException(
+                subject=loc.url,
+                kind="replica not reached",
+                description=f"{replica}: copies there were not purged or verified by this "
+                "retirement",
             )
         )
     if held.versions:
@@ -752,17 +775,7 @@ def _location_record(
         )
     scheme = loc.url.split("://", 1)[0]
     claims = _claims(scheme, copies, keys, soft, window_end)
-    backups = []
-    if archived.versions and spec.archive is not None:
-        backups.append(
-            CopyDisposition(
-                kind="archive",
-                description=f"{archived.versions} current objects archived before the purge, "
-                f"re-encrypted under the archive key where envelope-encrypted",
-                uri=spec.archive.target,
-                disposition=f"retained under {spec.archive.key}",
-            )
-        )
+    backups = _archive_copies(spec, journal, index, loc.url)
     remaining = int(check.get("remaining", 0))
     accepted = bool(check["passed"]) and not failed.versions and not remaining
     record = LocationRecord(
@@ -770,7 +783,9 @@ def _location_record(
         provider=PROVIDERS.get(scheme, scheme),
         media_type="file system" if scheme == "file" else MEDIA_TYPE_CLOUD,
         classification=f"{loc.classification}: {loc.asset_class.replace('_', ' ')}",
-        settings=StorageSettings(versioning=versioning, soft_delete=soft, object_lock=lock),
+        settings=StorageSettings(
+            versioning=settings.versioning, soft_delete=soft, object_lock=settings.object_lock
+        ),
         found=_cert_counts(found),
         protection=copies.protection(),
         purged=_cert_counts(purged),
@@ -948,6 +963,57 @@ def _claims(
     return out
 
 
+ARCHIVE_LISTED = 1000  # archive copies listed one by one per location (then a summary line)
+
+
+def _archive_copies(
+    spec: SystemSpec, journal: Journal, index: int, url: str
+) -> list[CopyDisposition]:
+    """Every archive copy of this location's data: this retirement's archive batches and every
+    earlier retention sweep's (signed journal records in the evidence location), each with its
+    URI, bytes, digest, encryption, key and how it was verified."""
+    batches = [("this retirement", o) for o in _execute.outcomes(journal, "archive", index)]
+    for digest, outcome in _execute.earlier_archives(spec):
+        batches.append((f"retention sweep (plan {digest})", outcome))
+    out: list[CopyDisposition] = []
+    unlisted = 0
+    for by, outcome in batches:
+        copies = [c for c in outcome.archived if c.source.startswith(url + "/")]
+        if by != "this retirement" and not copies:
+            continue  # another location's batch
+        if not outcome.archived and outcome.done.versions:
+            unlisted += outcome.done.versions  # journaled before copies were listed
+        for c in copies:
+            if len(out) >= ARCHIVE_LISTED:
+                unlisted += 1
+                continue
+            cls = f", storage class {c.storage_class}" if c.storage_class else ""
+            out.append(
+                CopyDisposition(
+                    kind="archive",
+                    description=f"archive copy of {c.source} made by {by}: {c.bytes} bytes, "
+                    f"sha256 {c.sha256}, encryption {c.encryption}{cls}; verified: "
+                    f"{c.verification}",
+                    uri=c.uri,
+                    disposition=f"retained, encrypted under {c.key}"
+                    if c.key
+                    else "retained in plaintext (not covered by any key destruction)",
+                )
+            )
+    if unlisted:
+        target = spec.archive.target if spec.archive is not None else None
+        out.append(
+            CopyDisposition(
+                kind="archive",
+                description=f"{unlisted} further archive copies (not listed one by one here: "
+                "see the archive batches in the journal)",
+                uri=target,
+                disposition="retained",
+            )
+        )
+    return out
+
+
 def _span(versions: list[int]) -> str:
     if len(versions) == 1:
         return str(versions[0])
@@ -997,7 +1063,7 @@ def _certificate(
                     )[:4000],
                 )
             )
-        elif not k.ce_claimable:
+        elif not ce_claimable(k):
             exceptions.append(
                 CertificateException(
                     subject=k.uri,

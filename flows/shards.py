@@ -508,7 +508,11 @@ def run_shard(params: ShardParameters) -> ShardResult:
                 f"{params.title}: the plan has {len(outcomes) + skipped} of these batches"
             )
     else:
-        result.verification = _steps.verify_location(url, _held_ids(plan, journal, params.location))
+        result.verification = _steps.verify_location(
+            url,
+            _held_ids(plan, journal, params.location),
+            plan.locations[params.location].settings,  # the window the certificate states
+        )
     result.finished_at = datetime.now(UTC)
     get_run_logger().info(
         "%s: %d batch(es) purged, %d already done (pid %d on %s)",

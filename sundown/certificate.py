@@ -338,7 +338,9 @@ class KeyDestroyed(_Model):
     # The one input for "Purge (cryptographic erase)": True only when the destruction was
     # verified from the key material (and still is at verification) and no export or plaintext
     # backup was possible. ``ce_basis`` says why, either way.
-    ce_claimable: bool = False
+    # None: not recorded (evidence made before the field existed); ``ce_claimable(key)`` then
+    # derives it from ``verified`` and the two switches.
+    ce_claimable: bool | None = None
     ce_basis: Text | None = None
     # What the deletion does not reach (journaling storage, snapshots, backups).
     limits: Text | None = None
@@ -423,9 +425,14 @@ def ce_basis(
 
 
 def ce_claimable(key: KeyDestroyed) -> bool:
-    """Whether cryptographic erase may be claimed for copies under ``key``: its destruction was
-    verified, and nothing says a copy of it may survive (``ce_claimable``, where recorded)."""
-    return bool(key.verified and getattr(key, "ce_claimable", key.verified))
+    """Whether cryptographic erase may be claimed for data under this key: its destruction was
+    verified, and nothing says a copy of it may survive (``ce_claimable`` where recorded; else
+    neither ``exportable`` nor ``allow_plaintext_backup`` is on)."""
+    if not key.verified:
+        return False
+    if key.ce_claimable is not None:
+        return key.ce_claimable
+    return not key.exportable and not key.allow_plaintext_backup
 
 
 class CredentialRevoked(_Model):

@@ -66,6 +66,7 @@ __all__ = [
     "PlanEntry",
     "Protection",
     "ProtectionTally",
+    "StoreSettings",
     "archive_key_for",
     "build_plan",
     "check_approval",
@@ -111,6 +112,39 @@ class Counts(BaseModel):
 
 def _kinds() -> dict[str, Counts]:
     return {k.value: Counts() for k in EntryKind}
+
+
+class StoreSettings(BaseModel):
+    """A location's settings, read with its inventory (so the certificate states what held when
+    the copies were listed and purged, not what a policy says by certification time). Part of
+    the plan file, hence of its digest: a policy switched between review and approval changes the
+    digest and the approval no longer matches."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    versioning: str = Field(description='"enabled" or "not enabled".')
+    object_lock: str = Field(description='"enabled" or "none".')
+    soft_delete_seconds: int | None = Field(
+        default=None, description="The soft-delete window in force (None: none)."
+    )
+    soft_delete_source: str = Field(default="", description="Where the window was read.")
+    redundancy: str | None = Field(default=None, description="Replication / redundancy setting.")
+    replicas: list[str] = Field(
+        default_factory=list,
+        description="Copies the retirement cannot reach, each naming where it is.",
+    )
+    replicas_in_spec: list[str] = Field(
+        default_factory=list, description="Replication destinations that are spec locations."
+    )
+    notes: list[str] = Field(default_factory=list, description="What could not be read.")
+
+    @property
+    def soft_delete(self) -> str:
+        """The window in words, for the certificate's storage settings."""
+        s = self.soft_delete_seconds
+        return (
+            f"{s} seconds ({self.soft_delete_source})" if s else f"none ({self.soft_delete_source})"
+        )
 
 
 class ProtectionTally(BaseModel):
@@ -177,6 +211,9 @@ class LocationPlan(BaseModel):
     bypass_governance: Counts = Field(
         default_factory=Counts, description="Purged by bypassing governance retention."
     )
+    settings: StoreSettings | None = Field(
+        default=None, description="Settings read at inventory time (None: not recorded)."
+    )
     root_absent: bool = Field(
         default=False,
         description="The root did not exist (allowed by may_be_absent): nothing found.",
@@ -221,6 +258,21 @@ class KeyPlan(BaseModel):
     @property
     def ce_claimable(self) -> bool:
         return not self.exportable and not self.allow_plaintext_backup
+
+
+def _key_warning(key: KeyPlan) -> str:
+    """What the plan's reviewer must see about a key the service may have let out."""
+    on = [
+        n
+        for n, v in (
+            ("exportable", key.exportable),
+            ("plaintext backup", key.allow_plaintext_backup),
+        )
+        if v
+    ]
+    if not on:
+        return ""
+    return f"; **{' and '.join(on)}: no cryptographic erase claimed**"
 
 
 class CredentialPlan(BaseModel):
@@ -286,10 +338,25 @@ class Plan(BaseModel):
             f"| **total** | | {_fmt(t['found'])} | {_fmt(t['archive'])} | {_fmt(t['purge'])} | "
             f"{_fmt(t['held'])} | {_fmt(t['keep'])} | |"
         )
+        with_settings = [loc for loc in self.locations if loc.settings is not None]
+        if with_settings:
+            rows += [
+                "",
+                "| Location | Soft delete | Redundancy | Replicas this retirement does not reach |",
+                "|---|---|---|---|",
+            ]
+            for loc in with_settings:
+                st = loc.settings
+                assert st is not None
+                rows.append(
+                    f"| `{loc.url}` | {st.soft_delete} | {st.redundancy or '-'} | "
+                    f"{'; '.join(st.replicas) or 'none'} |"
+                )
         if self.keys:
             rows += ["", "| Key | Role | State | Versions | Action |", "|---|---|---|---|---|"]
             rows += [
-                f"| `{k.uri}` | {k.role} | {k.state} | {_versions(k.versions)} | {k.action} |"
+                f"| `{k.uri}` | {k.role} | {k.state} | {_versions(k.versions)} | {k.action}"
+                f"{_key_warning(k)} |"
                 for k in self.keys
             ]
         if self.credentials:
@@ -335,6 +402,7 @@ class PlanEntry:
     archive_key: str | None = None
     bypass_governance: bool = False
     protection: CopyProtection = NOT_INSPECTED
+    hard_delete_at: datetime | None = None  # soft-deleted copies: when the provider purges it
 
     def to_entry(self) -> Entry:
         """The :class:`~sundown.store.Entry` to hand back to the connector's ``purge``."""
@@ -347,11 +415,14 @@ class PlanEntry:
             is_latest=self.is_latest,
             storage_class=self.storage_class,
             hold=self.hold,
+            hard_delete_at=self.hard_delete_at,
         )
 
     def to_json(self) -> dict[str, Any]:
         h = self.hold
+        extra = {"hard_delete_at": _iso(self.hard_delete_at)} if self.hard_delete_at else {}
         return {
+            **extra,
             "t": "entry",
             "loc": self.loc,
             "key": self.key,
@@ -401,6 +472,9 @@ class PlanEntry:
             archive_key=d["archive_key"],
             bypass_governance=d["bypass_governance"],
             protection=CopyProtection.from_json(d.get("protection")),
+            hard_delete_at=datetime.fromisoformat(d["hard_delete_at"])
+            if d.get("hard_delete_at")
+            else None,
         )
 
 
@@ -539,6 +613,7 @@ def build_plan(
     now: datetime | None = None,
     absent_roots: Iterable[str] = (),
     protection: Mapping[str, Callable[[Entry], CopyProtection]] | None = None,
+    settings: Mapping[str, StoreSettings] | None = None,
 ) -> Plan:
     """Write the plan file at ``path`` (atomically) and return its summary.
 
@@ -550,7 +625,9 @@ def build_plan(
     whose root does not exist; each must be marked ``may_be_absent`` in the spec (its inventory
     must then be empty), and the plan records it. ``protection`` maps a location URL to a
     function that tells what protects each copy (recorded per entry, so the approved digest
-    covers it); a location without one records ``unknown`` ("not inspected")."""
+    covers it); a location without one records ``unknown`` ("not inspected"). ``settings``
+    maps a location URL to the settings read with its inventory (recorded in the plan file and
+    its digest)."""
     now = _utc(now or datetime.now(UTC))
     refs = plan_locations(spec, kind)
     absent: set[str] = set()
@@ -604,8 +681,9 @@ def build_plan(
         )
         for i, ref in enumerate(refs):
             inspect = (protection or {}).get(ref.url)
+            found = _settings_for(settings, ref.url)
             loc = _plan_location(
-                spec, ref, i, by_url[ref.url], kind, now, w, ref.url in absent, inspect
+                spec, ref, i, by_url[ref.url], kind, now, w, ref.url in absent, inspect, found
             )
             plan.locations.append(loc)
         if kind == "retirement":
@@ -637,6 +715,7 @@ def _plan_location(
     w: _HashingWriter,
     root_absent: bool = False,
     inspect: Callable[[Entry], CopyProtection] | None = None,
+    settings: StoreSettings | None = None,
 ) -> LocationPlan:
     cls = getattr(spec.assets, ref.asset_class)
     rule: RetentionRule | None = cls.retention
@@ -650,6 +729,7 @@ def _plan_location(
         classification=spec.classification_of(ref.asset_class),
         archive_to=spec.archive.target if archives and spec.archive else None,
         root_absent=root_absent,
+        settings=settings,
     )
     header: dict[str, Any] = {
         "t": "location",
@@ -660,6 +740,8 @@ def _plan_location(
         "classification": loc.classification,
         "archive_to": loc.archive_to,
     }
+    if settings is not None:
+        header["settings"] = settings.model_dump(mode="json")
     if kind == "retention" and rule is not None:
         header["rule"] = rule.model_dump()
     else:
@@ -739,6 +821,7 @@ def _plan_location(
             archive_key=_archive_key(ref, archive_prefix, entry.key) if archive else None,
             bypass_governance=bypass,
             protection=guard,
+            hard_delete_at=entry.hard_delete_at,
         )
         w.write(pe.to_json())
         if archive:
@@ -768,6 +851,15 @@ _DOTTED = (
     "key has a '.' or '..' segment: not deleted by name (a request path could resolve it "
     "outside the location); remove it with the provider's console and plan again"
 )
+
+
+def _settings_for(settings: Mapping[str, StoreSettings] | None, url: str) -> StoreSettings | None:
+    if not settings:
+        return None
+    for given, value in settings.items():
+        if parse_store_url(given).url == url:
+            return value
+    return None
 
 
 def _loc_counts(loc: LocationPlan) -> dict[str, Any]:
@@ -872,6 +964,9 @@ def read_plan(path: str | Path, expected_digest: str | None = None) -> Plan:
                         classification=obj["classification"],
                         archive_to=obj["archive_to"],
                         root_absent=obj.get("root") == "absent",
+                        settings=StoreSettings.model_validate(obj["settings"])
+                        if obj.get("settings") is not None
+                        else None,
                     )
                 )
             elif t == "location_end":

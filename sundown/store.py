@@ -103,6 +103,9 @@ class Entry:
     is_latest: bool = False
     storage_class: str | None = None
     hold: HoldState = field(default_factory=HoldState)
+    # SOFT_DELETED only: when the provider deletes it for good, as the store reports it (GCS
+    # ``hardDeleteTime``; Azure deleted time + remaining retention days), else None (unknown).
+    hard_delete_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -248,6 +251,38 @@ class Placed(Protocol):
     def placement(self) -> Placement: ...
 
 
+@dataclass(frozen=True)
+class ReplicaTarget:
+    """A place the provider copies this location's objects to, as the store's settings say.
+
+    ``url``: the destination as a store URL when Sundown could address it (an S3 replication
+    rule's destination bucket with the same prefix), so a plan can check it is a location of the
+    spec; ``None`` for a provider-managed replica no API of the tenant reaches on its own (a GCS
+    dual- or multi-region's other region, an Azure GRS account's paired secondary region).
+    ``where``: what names it, for the certificate."""
+
+    url: str | None
+    where: str
+
+
+@dataclass(frozen=True)
+class Replication:
+    """What a location's replication and redundancy settings say, read at inventory time.
+    ``note``: what could not be read (refused, not reported by this endpoint)."""
+
+    targets: tuple[ReplicaTarget, ...] = ()
+    redundancy: str | None = None  # e.g. "gcp dual-region NAM4", "azure SKU Standard_RAGRS"
+    note: str | None = None
+
+
+@runtime_checkable
+class Replicated(Protocol):
+    """Optional: a store that can report where its provider replicates it (a request or two,
+    asked at inventory time). Never raises for a refusal: the note says what was not read."""
+
+    def replication(self) -> Replication: ...
+
+
 @runtime_checkable
 class Copier(Protocol):
     """Server-side copy, optionally into another storage class (ARCHIVE_TIER)."""
@@ -310,6 +345,19 @@ def has_dot_segment(key: str) -> bool:
     such a segment in a request path (``models/a/../b`` -> ``models/b``), so a delete by that
     name could reach outside the location: Sundown never sends one (docs/stores.md)."""
     return any(part in (".", "..") for part in key.split("/"))
+
+
+def addressable_entry_key(key: str, root: str, where: str) -> str:
+    """A key inventory reported (:func:`check_entry_key`) that a connector may name in a read or
+    a delete: anything but a ``.``/``..`` segment, which a plan holds and no request ever names
+    (docs/stores.md). ``where`` names the location in the error."""
+    check_entry_key(key, root)
+    if has_dot_segment(key):
+        raise InputError(
+            f"object key {key!r} in {where} has a '.' or '..' segment: never read or deleted by "
+            "name (an HTTP path could resolve it outside the location)"
+        )
+    return key
 
 
 def join_entry_key(root: str, key: str) -> str:

@@ -303,3 +303,54 @@ def test_copy_into_the_archive_tier_and_of_a_snapshot(azure_env: str) -> None:
         src.copy("absent", dst, "x")
     with pytest.raises(InputError):
         src.copy("w", dst, "x", storage_class="GLACIER")
+
+
+def test_replication_reads_the_account_sku_on_azurite(azure_env: str) -> None:
+    """Azurite answers Get Account Information with a fixed SKU (GAP: whatever it says, it
+    replicates nothing). The connector records the SKU and names the paired secondary region
+    as a replica only for a geo-redundant one."""
+    store = az.open_store(f"az://{_container()}/p")
+    found = store.replication()
+    sku = str(store.service.get_account_information().get("sku_name"))
+    print(f"Azurite SKU: {sku}")
+    assert found.note is None
+    assert found.redundancy == f"azure SKU {sku}"
+    geo = "GRS" in sku.upper() or "GZRS" in sku.upper()
+    assert len(found.targets) == (1 if geo else 0)
+
+
+@pytest.mark.parametrize(
+    ("sku", "replica"),
+    [
+        ("Standard_LRS", False),
+        ("Standard_ZRS", False),
+        ("Premium_LRS", False),
+        ("Standard_GRS", True),
+        ("Standard_RAGRS", True),
+        ("Standard_GZRS", True),
+        ("Standard_RAGZRS", True),
+        (None, False),
+    ],
+)
+def test_geo_redundant_skus_name_the_secondary_region(sku: str | None, replica: bool) -> None:
+    """GAP: Azurite is one fixed account; each SKU Azure documents for Get Account Information
+    (``x-ms-sku-name``) is read here."""
+    found = az.replication_of_sku(sku, "acct")
+    assert len(found.targets) == (1 if replica else 0)
+    if replica:
+        (target,) = found.targets
+        assert target.url is None and "paired secondary region of storage account acct" in (
+            target.where
+        )
+
+
+def test_soft_deleted_blob_hard_delete_time_is_an_upper_bound() -> None:
+    """GAP: Azurite keeps no soft-deleted blobs; this reads BlobProperties as the SDK builds
+    them from a listing's ``Deleted``/``RemainingRetentionDays``."""
+    props = BlobProperties(name="k")
+    props.deleted = True
+    props.remaining_retention_days = 3
+    now = datetime(2026, 5, 1, 15, 30, tzinfo=UTC)
+    assert az._hard_delete_at(props, now) == datetime(2026, 5, 5, tzinfo=UTC)
+    props.remaining_retention_days = None
+    assert az._hard_delete_at(props, now) is None

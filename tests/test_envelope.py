@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import base64
+import gc
 import hashlib
 import io
 import json
 import os
+import threading
+import time
 import tracemalloc
 from pathlib import Path
 from typing import Any
@@ -16,6 +19,7 @@ import pytest
 from sundown.envelope import (
     SEGMENT_SIZE,
     Artifact,
+    EncryptingStream,
     FileJob,
     Sidecar,
     decrypt_file,
@@ -31,7 +35,12 @@ from sundown.envelope import (
     rewrap_store,
     sidecar_key,
 )
-from sundown.envelope._stream import StreamingAead, ciphertext_size
+from sundown.envelope._stream import (
+    HASH_THREAD_NAME,
+    PIPELINE_DEPTH,
+    StreamingAead,
+    ciphertext_size,
+)
 from sundown.errors import (
     ConflictError,
     InputError,
@@ -324,6 +333,7 @@ class Endless:
 
     def __init__(self, size: int) -> None:
         self.left = size
+        self.read_total = 0
         self.pattern = os.urandom(MIB)
         self.sha256 = hashlib.sha256()
 
@@ -332,6 +342,7 @@ class Endless:
         buf[:n] = self.pattern[:n]
         self.sha256.update(buf[:n])
         self.left -= n
+        self.read_total += n
         return n
 
     def read(self, size: int = -1) -> bytes:
@@ -386,6 +397,197 @@ def test_decrypt_stream_holds_back_the_last_chunk_until_checked(keys: MemoryKeyS
         for chunk in decrypt_stream(io.BytesIO(ciphertext), lying, keys):
             received.append(chunk)
     assert sum(map(len, received)) < 2 * MIB  # the final chunk was never released
+
+
+# --- the hashing thread (plaintext SHA-256 pipelined with AES-GCM) ----------------------
+
+
+def hash_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == HASH_THREAD_NAME]
+
+
+class Recording:
+    """A digest that records where and in what order it was fed; optionally slow, or failing
+    at the ``fail_at``-th update."""
+
+    def __init__(
+        self, source: Endless | None = None, delay: float = 0.0, fail_at: int | None = None
+    ) -> None:
+        self.sha256 = hashlib.sha256()
+        self.threads: set[str] = set()
+        self.calls = 0
+        self.hashed = 0
+        self.max_lag = 0  # plaintext read from the source but not yet hashed, in bytes
+        self.source, self.delay, self.fail_at = source, delay, fail_at
+
+    def update(self, data: memoryview, /) -> None:
+        self.calls += 1
+        self.threads.add(threading.current_thread().name)
+        if self.fail_at is not None and self.calls >= self.fail_at:
+            raise RuntimeError("digest failed")
+        if self.source is not None:
+            self.max_lag = max(self.max_lag, self.source.read_total - self.hashed)
+        time.sleep(self.delay)
+        self.sha256.update(data)
+        self.hashed += len(data)
+
+
+class Failing(Endless):
+    """Raises OSError once ``fail_after`` bytes were read."""
+
+    def __init__(self, size: int, fail_after: int) -> None:
+        super().__init__(size)
+        self.fail_after = fail_after
+
+    def readinto(self, buf: memoryview) -> int:
+        if self.read_total >= self.fail_after:
+            raise OSError("disk read error")
+        return super().readinto(buf)
+
+
+@pytest.mark.parametrize("segment_size", [MIB, 4096, 97])
+def test_hashing_thread_changes_no_ciphertext_byte(segment_size: int) -> None:
+    """With and without the pipelined digest, the same salt and nonce prefix give the same
+    bytes (the known-answer vectors cover the path without), and the digest is the plaintext's,
+    fed in order, across every boundary case of the segmentation."""
+    aead = StreamingAead(os.urandom(32), segment_size)
+    first, full = aead.first_plaintext_size, aead.plaintext_size
+    salt, prefix = os.urandom(32), os.urandom(7)
+    sizes = {
+        0,
+        1,
+        first - 1,
+        first,
+        first + 1,
+        first + full,
+        first + 2 * full,
+        first + 5 * full + 3,
+    }
+    for size in sorted(sizes):
+        plaintext = os.urandom(size)
+        digest = Recording()
+        with_digest = b"".join(
+            aead.encrypt_stream(
+                io.BytesIO(plaintext), b"ad", salt=salt, nonce_prefix=prefix, digest=digest
+            )
+        )
+        without = aead.encrypt(plaintext, b"ad", salt=salt, nonce_prefix=prefix)
+        assert with_digest == without, size
+        assert digest.sha256.digest() == hashlib.sha256(plaintext).digest(), size
+        assert aead.decrypt(with_digest, b"ad") == plaintext
+        assert hash_threads() == []
+        # One segment is hashed inline; more go to the worker thread.
+        assert digest.threads <= ({"MainThread"} if size < first else {HASH_THREAD_NAME}), size
+
+
+def test_hashing_thread_order_and_memory_bound_with_a_slow_digest() -> None:
+    """The reader never runs more than PIPELINE_DEPTH segments ahead of a slow hasher (bounded
+    memory), and the digest still sees the segments in order."""
+    segment = 64 * 1024
+    aead = StreamingAead(os.urandom(32), segment)
+    source = Endless(40 * segment + 123)
+    digest = Recording(source, delay=0.003)
+    ciphertext = b"".join(aead.encrypt_stream(source, b"ad", digest=digest))
+    assert digest.sha256.hexdigest() == source.sha256.hexdigest()
+    assert digest.threads == {HASH_THREAD_NAME}
+    assert 0 < digest.max_lag <= PIPELINE_DEPTH * aead.plaintext_size
+    assert len(ciphertext) == aead.ciphertext_size(40 * segment + 123)
+    assert hash_threads() == []
+
+
+def test_hashing_thread_error_propagates_and_the_thread_ends() -> None:
+    aead = StreamingAead(os.urandom(32))
+    digest = Recording(fail_at=3)
+    chunks = []
+    with pytest.raises(RuntimeError, match="digest failed"):
+        for chunk in aead.encrypt_stream(Endless(8 * MIB), b"ad", digest=digest):
+            chunks.append(chunk)
+    # The error surfaces at the latest when the failed segment's buffer is due to be refilled,
+    # PIPELINE_DEPTH segments later: long before the end of the 8-segment stream.
+    segments_out = len(chunks) - 1
+    assert segments_out < (3 - 1) + PIPELINE_DEPTH < 8
+    assert hash_threads() == []
+
+
+def test_reader_error_stops_the_hashing_thread_and_writes_nothing(
+    tmp_path: Path, keys: MemoryKeyService
+) -> None:
+    store = open_store((tmp_path / "bucket").as_uri())
+    with pytest.raises(OSError, match="disk read error"):
+        encrypt_to_store(Failing(8 * MIB, fail_after=3 * MIB), store, "m.enc", keys, ART)
+    assert hash_threads() == []
+    assert not (tmp_path / "bucket" / "m.enc").exists()
+    assert not (tmp_path / "bucket" / sidecar_key("m.enc")).exists()
+
+
+def test_consumer_error_stops_the_hashing_thread(tmp_path: Path, keys: MemoryKeyService) -> None:
+    """encrypt_file to a destination that fails mid-write (a full file system, here a write
+    error on the second chunk): the error surfaces, nothing is left, no thread keeps running."""
+
+    class Full(Exception):
+        pass
+
+    def chunks_then_fail(stream: EncryptingStream) -> None:
+        for i, _ in enumerate(stream):
+            if i == 2:
+                raise Full
+
+    make_file(tmp_path / "m", 5 * MIB)
+    with (
+        open(tmp_path / "m", "rb") as f,
+        pytest.raises(Full),
+        encrypt_stream(f, keys, ART) as stream,
+    ):
+        chunks_then_fail(stream)
+    assert hash_threads() == []
+
+
+def test_closing_or_dropping_a_stream_early_ends_the_hashing_thread(
+    keys: MemoryKeyService,
+) -> None:
+    stream = encrypt_stream(Endless(16 * MIB), keys, ART)
+    next(stream), next(stream), next(stream)
+    assert len(hash_threads()) == 1
+    stream.close()
+    assert hash_threads() == []
+    stream.close()  # idempotent
+    with pytest.raises(InputError):
+        _ = stream.sidecar  # never complete: no digest is claimed
+
+    with encrypt_stream(Endless(16 * MIB), keys, ART) as stream:
+        next(stream), next(stream)
+        assert len(hash_threads()) == 1
+    assert hash_threads() == []
+
+    abandoned = encrypt_stream(Endless(16 * MIB), keys, ART)
+    next(abandoned), next(abandoned)
+    assert len(hash_threads()) == 1
+    del abandoned
+    gc.collect()
+    assert hash_threads() == []
+
+
+def test_hash_thread_false_hashes_inline(keys: MemoryKeyService) -> None:
+    """What encrypt_files uses when its workers already fill the cores: same result, no thread."""
+    source = Endless(5 * MIB + 3)
+    stream = encrypt_stream(source, keys, ART, hash_thread=False)
+    next(stream), next(stream), next(stream)
+    assert hash_threads() == []
+    for _ in stream:
+        pass
+    assert stream.sidecar.plaintext_sha256 == source.sha256.hexdigest()
+
+
+def test_completed_stream_leaves_no_thread_and_matches_hashlib(
+    tmp_path: Path, keys: MemoryKeyService
+) -> None:
+    data = make_file(tmp_path / "m", 7 * MIB + 11)
+    sidecar = encrypt_file(tmp_path / "m", tmp_path / "m.enc", keys, ART)
+    assert sidecar.plaintext_sha256 == hashlib.sha256(data).hexdigest()
+    assert sidecar.plaintext_size == len(data)
+    assert hash_threads() == []
+    decrypt_file(tmp_path / "m.enc", tmp_path / "out", keys, expect=ART)
+    assert (tmp_path / "out").read_bytes() == data
 
 
 # --- overwrite protection ----------------------------------------------------------------

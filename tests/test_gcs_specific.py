@@ -387,36 +387,74 @@ def _anonymous():  # type: ignore[no-untyped-def]
 def test_soft_delete_policy_and_soft_deleted_listing(
     emu: BucketFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """gcp-storage-emulator reports GCS's default 7-day soft-delete policy but keeps no
-    soft-deleted objects (GAP): the policy is read from the bucket; the soft-deleted listing is
-    asserted on the request sent (``softDeleted=true``)."""
+    """gcp-storage-emulator reports GCS's default 7-day soft-delete policy and keeps the
+    soft-deleted generations with their ``hardDeleteTime``: inventory lists each one with it."""
     store = gcs.open_store(f"gs://{emu()}/p")
     assert store.soft_delete_policy().retention_seconds == 7 * 24 * 3600
     assert Capability.SOFT_DELETE in store.capabilities
     store.put("k", b"x")
+    store.put("gone", b"y")
+    store.delete("gone")
     with record_requests(monkeypatch) as sent:
         entries = list(store.inventory())
-    assert [e.kind for e in entries] == [EntryKind.OBJECT]
+    assert sorted((e.key, e.kind) for e in entries) == [
+        ("gone", EntryKind.SOFT_DELETED),
+        ("k", EntryKind.OBJECT),
+    ]
+    (soft,) = [e for e in entries if e.kind is EntryKind.SOFT_DELETED]
+    assert soft.hard_delete_at is not None
+    assert soft.hard_delete_at > datetime.now(UTC) + timedelta(days=6, hours=23)
     listings = [r for r in sent if r.method == "GET" and r.path.endswith("/o")]
     assert [r.query.get("versions") for r in listings] == [["true"], None]
     assert listings[1].query["softDeleted"] == ["true"]
     assert listings[1].query["prefix"] == ["p/"]
 
 
-def test_soft_deleted_entries_are_held_without_a_request(
-    emu: BucketFactory, monkeypatch: pytest.MonkeyPatch
+def test_soft_deleted_copies_are_listed_after_the_policy_is_switched_off(
+    emu: BucketFactory,
 ) -> None:
-    store = gcs.open_store(f"gs://{emu()}")
-    entry = Entry("k", "123", EntryKind.SOFT_DELETED, 1, datetime.now(UTC))
-    with record_requests(monkeypatch) as sent:
-        result = store.purge([entry])
-    assert result.held == [entry] and result.requests == 0 and sent == []
+    """Switching the policy off does not end the restorable life of copies soft-deleted under
+    it (they keep their hardDeleteTime): inventory lists them whatever the current policy."""
+    name = emu()
+    store = gcs.open_store(f"gs://{name}/p")
+    store.put("gone", b"y")
+    store.delete("gone")
+    bucket = gcs.new_client().get_bucket(name)
+    bucket.soft_delete_policy.retention_duration_seconds = 0
+    bucket.patch()
+    fresh = gcs.open_store(f"gs://{name}/p")
+    assert fresh.soft_delete_policy().retention_seconds is None
+    (soft,) = list(fresh.inventory())
+    assert soft.kind is EntryKind.SOFT_DELETED and soft.key == "gone"
+    assert soft.hard_delete_at is not None and soft.hard_delete_at > datetime.now(UTC)
 
 
-def test_no_soft_delete_policy_on_fake_gcs_server(fake: BucketFactory) -> None:
-    store = gcs.open_store(f"gs://{fake()}")
-    assert store.soft_delete_policy().retention_seconds is None
-    assert Capability.SOFT_DELETE not in store.capabilities
+def test_multi_region_bucket_records_its_redundancy_and_names_no_unreachable_replica(
+    emu: BucketFactory,
+) -> None:
+    """gcp-storage-emulator creates buckets in GCS's default location, the US multi-region. GCS's
+    namespace is one across its regions (a delete and a listing cover each), so there is no
+    replica out of the retirement's reach; the redundancy is recorded."""
+    found = gcs.open_store(f"gs://{emu()}/p").replication()
+    assert found.targets == () and found.note is None
+    assert found.redundancy is not None and found.redundancy.startswith("gcp multi-region US")
+
+
+def test_dual_region_bucket_redundancy_is_read_from_the_bucket_resource() -> None:
+    """GAP: neither emulator makes dual-region buckets; this reads GCS's bucket resource for
+    one, through the SDK's own parser."""
+    client = storage.Client(project="p", credentials=_anonymous())
+    store = gcs.GcsStore("b", "p", client)
+    bucket = client.bucket("b")
+    bucket._set_properties(
+        {"name": "b", "location": "NAM4", "locationType": "dual-region",
+         "customPlacementConfig": {"dataLocations": ["US-CENTRAL1", "US-EAST1"]}}
+    )  # fmt: skip
+    store._settings = bucket
+    found = store.replication()
+    assert found.targets == ()
+    assert found.redundancy is not None
+    assert "dual-region NAM4 (US-CENTRAL1, US-EAST1)" in found.redundancy
 
 
 # -- copy -----------------------------------------------------------------------------------------

@@ -440,3 +440,28 @@ def test_key_files_restored_from_a_backup_are_found(
     assert kek.unwrap(wrapped)
     again = kek.verify_destroyed()
     assert again.verified is False and again.checks["info()"].startswith("succeeded")
+
+
+def test_cli_destroy_finishes_a_destroy_interrupted_after_the_tombstone(
+    kek: keyring.LocalKey, sundown_home: Path
+) -> None:
+    """`sundown keys destroy` on a half-destroyed key finishes it (it does not stop at the
+    tombstone with KeyDestroyedError)."""
+    import subprocess
+    import sys
+
+    kek._begin_destroy()
+    key_dir = sundown_home / "keys" / "kek"
+    assert (key_dir / "v1.key").exists()
+    proc = subprocess.run(
+        [sys.executable, "-m", "sundown", "keys", "destroy", "local://kek", "--yes"],
+        env={**os.environ, "SUNDOWN_HOME": str(sundown_home)},
+        cwd=Path(__file__).resolve().parents[1],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "check key files remaining: none" in proc.stdout
+    assert proc.stdout.rstrip().endswith("verified: yes")
+    assert not (key_dir / "v1.key").exists()

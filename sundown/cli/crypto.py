@@ -33,6 +33,7 @@ import typer
 from sundown.envelope import Artifact, Sidecar, decrypt_to_store, encrypt_to_store, read_sidecar
 from sundown.errors import InputError, IntegrityError, NotFoundError, SundownError
 from sundown.registry import open_key_service, open_store, split_object_url
+from sundown.spec import SystemSpec
 from sundown.store import ObjectStore
 
 DEFAULT_SYSTEM = "default"
@@ -100,13 +101,13 @@ def encrypt(
 class _Deployment:
     """What the spec and its newest deployment receipt say about one object."""
 
-    def __init__(self, system: str, location: str, path: str) -> None:
-        self.system = system
+    def __init__(self, spec: SystemSpec, location: str, path: str) -> None:
+        self.spec = spec
+        self.system = spec.name
         self.location = location
         self.path = path
         self.version: str | None = None
         self.sha256: str | None = None
-        self.receipt: str | None = None
 
 
 def _from_spec(spec_path: Path, variables: list[str] | None, url: str) -> _Deployment:
@@ -125,20 +126,18 @@ def _from_spec(spec_path: Path, variables: list[str] | None, url: str) -> _Deplo
         if (loc.scheme, loc.bucket) == (obj.scheme, obj.bucket) and obj.parts[:n] == loc.parts:
             if len(obj.parts) == n:
                 break
-            return _Deployment(spec.name, ref.url, "/".join(obj.parts[n:]))
+            return _Deployment(spec, ref.url, "/".join(obj.parts[n:]))
     raise InputError(f"{url} is not inside a location of system {spec.name!r} ({spec_path})")
 
 
-def _newest_receipt(spec_path: Path, variables: list[str] | None, dep: _Deployment) -> None:
+def _newest_receipt(dep: _Deployment) -> None:
     """Fill in ``dep.version``/``sha256`` from the newest deployment receipt whose locations
     include ``dep.location``. The receipt is found through the ledger, which is verified under
     the spec's certificate key, and its bytes must match the digest the ledger recorded."""
-    from sundown.cli.lifecycle import _variables
     from sundown.ledger import Ledger, RecordKind, default_ledger_url
     from sundown.registry import open_signer
-    from sundown.spec import load_spec
 
-    spec = load_spec(spec_path, variables=_variables(variables))
+    spec = dep.spec
     ledger = Ledger(open_store(spec.evidence or default_ledger_url()))
     try:
         ledger.verify(open_signer(spec.keys.certificate).public_key_pem())
@@ -159,18 +158,21 @@ def _newest_receipt(spec_path: Path, variables: list[str] | None, dep: _Deployme
             raise IntegrityError(
                 f"deployment receipt {where} differs from what {stored.name} recorded"
             )
-        receipt = json.loads(body)
-        if receipt.get("system") != dep.system or dep.location not in receipt.get("locations", []):
+        try:
+            receipt = json.loads(body)
+            listed = receipt["system"] == dep.system and dep.location in receipt["locations"]
+            files = receipt["files"]
+        except (ValueError, TypeError, KeyError):
+            raise IntegrityError(f"deployment receipt {where} is malformed") from None
+        if not listed:
             continue
-        files = receipt.get("files", {})
-        if dep.path not in files:
+        if not isinstance(files, dict) or dep.path not in files:
             raise IntegrityError(
                 f"{dep.location}/{dep.path} is not a file of the newest deployment of "
                 f"{dep.system} there (version {receipt.get('version')!r}, {where})"
             )
         dep.version = str(receipt["version"])
         dep.sha256 = str(files[dep.path]).removeprefix("sha256:")
-        dep.receipt = where
         return
 
 
@@ -185,13 +187,12 @@ def _expected(
     variables: list[str] | None,
 ) -> tuple[Artifact, str | None]:
     """The artifact SRC must be bound to, and the plaintext SHA-256 a receipt pins (or None)."""
-    sha256 = None
     if spec is not None:
         dep = _from_spec(spec, variables, url)
         if system is not None and system != dep.system:
             raise InputError(f"--system {system!r} but {spec} is system {dep.system!r}")
         if artifact_version is None:
-            _newest_receipt(spec, variables, dep)
+            _newest_receipt(dep)
             if dep.version is None:
                 raise InputError(
                     f"no deployment of {dep.system} to {dep.location} is recorded in its "
@@ -207,10 +208,7 @@ def _expected(
         where = _segments(url)
         # The bound path must be where the ciphertext lies: the trailing segments of SRC.
         path = sidecar.artifact.path if bound and where[-len(bound) :] == bound else where[-1]
-    return (
-        Artifact(system or DEFAULT_SYSTEM, path, artifact_version or DEFAULT_VERSION),
-        sha256,
-    )
+    return Artifact(system or DEFAULT_SYSTEM, path, artifact_version or DEFAULT_VERSION), None
 
 
 def _source(spec: Path | None, system: str | None, path: str | None, version: str | None) -> str:

@@ -87,7 +87,8 @@ def run_demo(home: Path, console: Console) -> Path:
     restored = run / "restored" / "model"
     restored_store = registry.open_store(restored.as_uri())
     for name in files:
-        decrypt_to_store(store, name, restored_store, name, kek)
+        bound = Artifact(system=system, path=name, version="v1")  # where it lies, not its sidecar
+        decrypt_to_store(store, name, restored_store, name, kek, expect=bound)
     public_pem = signer.public_key_pem()
     (run / "signing-key.pub.pem").write_bytes(public_pem)
     verify_model(restored, bundle, public_pem)

@@ -16,6 +16,7 @@ from sundown.errors import BackendError, InputError
 from sundown.keys import KeyDestruction, KeyInfo
 from sundown.registry import (
     create_key,
+    key_for_destruction,
     open_key_service,
     open_signer,
     scheme_of,
@@ -137,8 +138,9 @@ def destroy(
     """Destroy a key (cryptographic erase) and print the evidence that it is gone.
 
     Everything encrypted under it, backups and replicas included, becomes unreadable. Exits
-    non-zero when the destruction could not be verified. AWS KMS keys are disabled and scheduled
-    for deletion after --pending-days (docs/kms.md)."""
+    non-zero when the destruction could not be verified. On a key whose destruction was
+    interrupted, it finishes the deletion; on a destroyed key, it proves it again. AWS KMS keys
+    are disabled and scheduled for deletion after --pending-days (docs/kms.md)."""
     if scheme_of(uri) == "aws-kms":
         from connectors.aws_kms import key_for_destruction as kms_key
 
@@ -154,15 +156,15 @@ def destroy(
         if not evidence.verified:
             raise BackendError(f"{uri}: the KMS key destruction could not be verified")
         return
-    service = open_key_service(uri)
+    service = key_for_destruction(uri)
     _confirm(f"destroy {uri}", "Everything encrypted under it becomes unreadable, for good.", yes)
     evidence = service.destroy()
     for line in _evidence_lines(evidence):
         typer.echo(line)
     if not evidence.verified:
         raise BackendError(
-            f"{uri}: the key files were deleted but the destruction could not be verified "
-            "(see the checks printed above)"
+            f"{uri}: the destruction could not be verified: key material remains or still "
+            "answers (see the checks printed above)"
         )
 
 

@@ -32,36 +32,6 @@ def _checked(n: int | None) -> int:
     return n
 
 
-class _HashingReader:
-    """Reads from ``source`` and hashes (SHA-256) and counts everything read."""
-
-    __slots__ = ("_source", "sha256", "size")
-
-    def __init__(self, source: Readable) -> None:
-        self._source = source
-        self.size = 0
-        self.sha256 = hashlib.sha256()
-
-    def read(self, size: int = -1, /) -> bytes:
-        data = self._source.read(size)
-        self.sha256.update(data)
-        self.size += len(data)
-        return data
-
-    def readinto(self, buf: memoryview) -> int:
-        readinto = getattr(self._source, "readinto", None)
-        if readinto is None:
-            data = self._source.read(len(buf))
-            n = len(data)
-            buf[:n] = data
-        else:
-            n = _checked(readinto(buf))
-        if n:
-            self.sha256.update(buf[:n])
-            self.size += n
-        return n
-
-
 class _CountingReader:
     __slots__ = ("_source", "size")
 
@@ -105,24 +75,45 @@ def _new_data_key(key_service: KeyService) -> tuple[bytes, WrappedKey]:
 class EncryptingStream:
     """Ciphertext chunks of one artifact, to write wherever it goes (a file, ``store.put``).
 
-    Plaintext SHA-256 and size are computed in the same pass; once the iteration is complete,
-    :attr:`sidecar` holds them with the wrapped DEK. Use :func:`encrypt_stream` to make one.
+    Plaintext SHA-256 and size are computed in the same pass (the hash on a second thread, see
+    :mod:`sundown.envelope._stream`); once the iteration is complete, :attr:`sidecar` holds them
+    with the wrapped DEK. Use :func:`encrypt_stream` to make one, preferably as a context
+    manager (or call :meth:`close`) so that a consumer that stops early also stops the thread.
     """
 
-    def __init__(self, source: Readable, key_service: KeyService, artifact: Artifact) -> None:
+    def __init__(
+        self,
+        source: Readable,
+        key_service: KeyService,
+        artifact: Artifact,
+        *,
+        hash_thread: bool = True,
+    ) -> None:
         if not isinstance(artifact, Artifact):
             raise InputError("artifact must be a sundown.envelope.Artifact")
         dek, self._wrapped = _new_data_key(_bound(key_service, artifact.associated_data()))
         self._artifact = artifact
-        self._reader = _HashingReader(source)
+        self._reader = _CountingReader(source)
+        self._sha256 = hashlib.sha256()
         self._chunks = StreamingAead(dek, SEGMENT_SIZE).encrypt_stream(
-            self._reader, artifact.associated_data()
+            self._reader, artifact.associated_data(), digest=self._sha256, hash_thread=hash_thread
         )
         self._ciphertext_size = 0
         self._sidecar: Sidecar | None = None
 
     def __iter__(self) -> Iterator[bytes]:
         return self
+
+    def __enter__(self) -> EncryptingStream:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop early: the hashing thread, if any, is joined. Idempotent; a no-op once the
+        iteration completed."""
+        self._chunks.close()
 
     def __next__(self) -> bytes:
         try:
@@ -135,7 +126,7 @@ class EncryptingStream:
                     wrapped_dek=self._wrapped.ciphertext,
                     artifact=self._artifact,
                     plaintext_size=self._reader.size,
-                    plaintext_sha256=self._reader.sha256.hexdigest(),
+                    plaintext_sha256=self._sha256.hexdigest(),
                     ciphertext_size=self._ciphertext_size,
                 )
             raise
@@ -151,12 +142,13 @@ class EncryptingStream:
 
 
 def encrypt_stream(
-    source: Readable, key_service: KeyService, artifact: Artifact
+    source: Readable, key_service: KeyService, artifact: Artifact, *, hash_thread: bool = True
 ) -> EncryptingStream:
     """Encrypt ``source`` (read to its end, segment by segment) under a fresh DEK from
     ``key_service``, bound to ``artifact``. Iterate the result for the ciphertext, then read its
-    ``sidecar``."""
-    return EncryptingStream(source, key_service, artifact)
+    ``sidecar``. The plaintext is hashed on a second thread unless ``hash_thread`` is false
+    (for callers that already run one stream per core, like :func:`encrypt_files`)."""
+    return EncryptingStream(source, key_service, artifact, hash_thread=hash_thread)
 
 
 def _check_sidecar(
@@ -262,11 +254,25 @@ def encrypt_file(
 ) -> Sidecar:
     """Encrypt the file ``src`` to ``dst`` and write ``dst.sidecar.json`` beside it; both writes
     are atomic, the ciphertext first. Returns the sidecar (with the plaintext SHA-256)."""
+    return _encrypt_file(src, dst, key_service, artifact, overwrite=overwrite, hash_thread=True)
+
+
+def _encrypt_file(
+    src: str | os.PathLike[str],
+    dst: str | os.PathLike[str],
+    key_service: KeyService,
+    artifact: Artifact,
+    *,
+    overwrite: bool,
+    hash_thread: bool,
+) -> Sidecar:
     dst = Path(dst)
     side = Path(sidecar_key(str(dst)))
     _check_destination((dst, side), overwrite)
-    with open(src, "rb", buffering=0) as source:
-        stream = encrypt_stream(source, key_service, artifact)
+    with (
+        open(src, "rb", buffering=0) as source,
+        encrypt_stream(source, key_service, artifact, hash_thread=hash_thread) as stream,
+    ):
         _write_atomically(dst, stream, overwrite=overwrite)
     _write_atomically(side, [stream.sidecar.to_json()], overwrite=overwrite)
     return stream.sidecar
@@ -319,7 +325,9 @@ def encrypt_files(
 ) -> list[Sidecar]:
     """Encrypt several files in parallel (threads: AES-GCM and SHA-256 release the GIL on large
     buffers, so one thread per core scales). Returns the sidecars in job order; the first
-    failure is raised after the running jobs finish."""
+    failure is raised after the running jobs finish. With one worker each file is hashed on a
+    second thread as :func:`encrypt_file` does; with several, each worker hashes its own file
+    inline, the workers already filling the cores."""
     workers = workers or os.cpu_count() or 1
     if workers < 1:
         raise InputError("workers must be >= 1")
@@ -332,7 +340,15 @@ def encrypt_files(
         ]
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sundown-encrypt") as pool:
         futures = [
-            pool.submit(encrypt_file, j.src, j.dst, key_service, j.artifact, overwrite=overwrite)
+            pool.submit(
+                _encrypt_file,
+                j.src,
+                j.dst,
+                key_service,
+                j.artifact,
+                overwrite=overwrite,
+                hash_thread=False,
+            )
             for j in jobs
         ]
         return [f.result() for f in futures]
@@ -396,8 +412,8 @@ def encrypt_to_store(
         for existing in (key, side):
             if _exists(store, existing):
                 raise ConflictError(f"{store.url}/{existing} already exists")
-    stream = encrypt_stream(source, key_service, artifact)
-    store.put(key, stream, if_absent=not overwrite)
+    with encrypt_stream(source, key_service, artifact) as stream:
+        store.put(key, stream, if_absent=not overwrite)
     write_sidecar(store, key, stream.sidecar, overwrite=overwrite)
     return stream.sidecar
 

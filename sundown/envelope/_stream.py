@@ -13,6 +13,13 @@ Every segment holds ``segment_size`` ciphertext bytes except the first, which is
 header (so header plus first segment fill one segment) and the last, which may be shorter; the
 last segment is never empty of its tag, and an empty plaintext is one segment of 16 bytes.
 
+Encryption can hash the plaintext in the same pass (``encrypt_stream(digest=...)``): segment
+``i`` is hashed on a worker thread while the caller's thread encrypts it and reads segment
+``i + 1``. SHA-256 (``hashlib``) and AES-GCM (``cryptography``) both release the GIL on large
+buffers, so on two free cores encrypt-and-hash runs about as fast as hashing alone. Three
+plaintext buffers (``PIPELINE_DEPTH``) are all the pipeline holds: a buffer is refilled only after
+the segment it held was hashed. A plaintext of one short segment is hashed inline.
+
 This module is the machinery only; :mod:`sundown.envelope` is the API to use.
 """
 
@@ -20,7 +27,10 @@ from __future__ import annotations
 
 import os
 import struct
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
+from queue import SimpleQueue
+from threading import Thread
+from types import TracebackType
 from typing import Protocol
 
 from cryptography.exceptions import InvalidTag
@@ -42,11 +52,97 @@ MIN_SEGMENT_SIZE = HEADER_SIZE + TAG_SIZE + 1  # the first segment must hold >= 
 MAX_SEGMENT_SIZE = (1 << 31) - 1
 MAX_SEGMENTS = (1 << 32) - 1  # segment indices 0 .. 2**32 - 2, as Tink allows
 
+HASH_THREAD_NAME = "sundown-digest"
+"""Name of the thread that hashes the plaintext while ``encrypt_stream`` encrypts it."""
+PIPELINE_DEPTH = 3
+"""Plaintext buffers of an encryption that hashes on a worker thread: the reader may run up to
+two segments ahead of the hasher, which absorbs scheduling jitter on a busy machine."""
+
 _NONCE_TAIL = struct.Struct(">IB")
 
 
 class Readable(Protocol):
     def read(self, size: int = -1, /) -> bytes: ...
+
+
+class Digest(Protocol):
+    """What ``encrypt_stream`` feeds the plaintext to, e.g. ``hashlib.sha256()``."""
+
+    def update(self, data: memoryview, /) -> None: ...
+
+
+class _SegmentHasher:
+    """Feeds plaintext segments to ``digest.update`` in order, on one worker thread when
+    ``background`` (else inline, as for a message of one short segment: no thread is worth it).
+
+    ``add(buf, n)`` queues ``buf[:n]``; ``wait(buf)`` returns once the segment last queued from
+    ``buf`` is hashed, so that ``buf`` may be refilled; ``join()`` waits for every queued
+    segment. Both raise the worker's error, if any. Leaving the ``with`` block, normally or not,
+    drops what is still queued and joins the thread, so none outlives the stream.
+    """
+
+    __slots__ = ("_digest", "_done", "_hashed", "_queued", "_stop", "_thread", "_ticket", "_todo")
+
+    def __init__(self, digest: Digest | None, *, background: bool) -> None:
+        self._digest = digest
+        self._todo: SimpleQueue[memoryview | None] = SimpleQueue()
+        self._done: SimpleQueue[BaseException | None] = SimpleQueue()  # one per segment queued
+        self._queued = self._hashed = 0
+        self._ticket: dict[int, int] = {}  # id(buffer) -> number of its last queued segment
+        self._stop = False
+        self._thread: Thread | None = None
+        if background and digest is not None:
+            self._thread = Thread(
+                target=self._work, args=(digest,), name=HASH_THREAD_NAME, daemon=True
+            )
+            self._thread.start()
+
+    def _work(self, digest: Digest) -> None:
+        error: BaseException | None = None
+        while (view := self._todo.get()) is not None:
+            if error is None and not self._stop:  # after an error or a stop, only acknowledge
+                try:
+                    digest.update(view)
+                except BaseException as exc:  # handed to the caller's thread
+                    error = exc
+            self._done.put(error)
+
+    def __enter__(self) -> _SegmentHasher:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._thread is not None:
+            self._stop = True
+            self._todo.put(None)
+            self._thread.join()
+
+    def add(self, buf: bytearray, n: int) -> None:
+        if self._digest is None or not n:
+            return
+        if self._thread is None:
+            self._digest.update(memoryview(buf)[:n])
+            return
+        self._queued += 1
+        self._ticket[id(buf)] = self._queued
+        self._todo.put(memoryview(buf)[:n])
+
+    def _wait_for(self, ticket: int) -> None:
+        while self._hashed < ticket:
+            error = self._done.get()
+            self._hashed += 1
+            if error is not None:
+                raise error
+
+    def wait(self, buf: bytearray) -> None:
+        self._wait_for(self._ticket.pop(id(buf), 0))
+
+    def join(self) -> None:
+        self._wait_for(self._queued)
 
 
 def _fill(source: Readable, buf: bytearray, size: int) -> int:
@@ -82,8 +178,9 @@ def ciphertext_size(plaintext_size: int, segment_size: int = SEGMENT_SIZE) -> in
 class StreamingAead:
     """AES256_GCM_HKDF streaming AEAD over one 32-byte data key (Tink wire format).
 
-    ``encrypt_stream`` and ``decrypt_stream`` hold at most two segments in memory whatever the
-    length of the stream. The key never appears in ``repr`` or in error messages.
+    ``encrypt_stream`` and ``decrypt_stream`` hold at most two plaintext segments in memory
+    whatever the length of the stream, three when ``encrypt_stream`` hashes on a worker thread
+    (plus the chunk being handed out). The key never appears in ``repr`` or in error messages.
     """
 
     __slots__ = ("_key", "segment_size")
@@ -128,41 +225,65 @@ class StreamingAead:
         *,
         salt: bytes | None = None,
         nonce_prefix: bytes | None = None,
-    ) -> Iterator[bytes]:
+        digest: Digest | None = None,
+        hash_thread: bool = True,
+    ) -> Generator[bytes, None, None]:
         """Ciphertext chunks (the header, then one chunk per segment) of everything ``source``
         yields until end of stream. ``salt`` and ``nonce_prefix`` are random unless given, which
         only known-answer tests may do: reusing them with the same key and associated data
-        reuses GCM nonces."""
+        reuses GCM nonces.
+
+        ``digest`` (e.g. ``hashlib.sha256()``) is updated with the plaintext, in order, on a
+        worker thread overlapping the encryption (inline if not ``hash_thread``: for callers
+        that already keep every core busy); it is complete when the iteration ends. An error of
+        either thread ends the iteration with that error, and closing the iterator early (or an
+        error) leaves no thread running."""
         salt = os.urandom(SALT_SIZE) if salt is None else bytes(salt)
         prefix = os.urandom(NONCE_PREFIX_SIZE) if nonce_prefix is None else bytes(nonce_prefix)
         if len(salt) != SALT_SIZE or len(prefix) != NONCE_PREFIX_SIZE:
             raise InputError(f"salt must be {SALT_SIZE} bytes and nonce prefix {NONCE_PREFIX_SIZE}")
-        return self._encrypt(source, bytes(associated_data), salt, prefix)
+        return self._encrypt(source, bytes(associated_data), salt, prefix, digest, hash_thread)
 
     def _encrypt(
-        self, source: Readable, associated_data: bytes, salt: bytes, prefix: bytes
-    ) -> Iterator[bytes]:
+        self,
+        source: Readable,
+        associated_data: bytes,
+        salt: bytes,
+        prefix: bytes,
+        digest: Digest | None,
+        hash_thread: bool,
+    ) -> Generator[bytes, None, None]:
         aead = self._cipher(salt, associated_data)
         yield bytes((HEADER_SIZE,)) + salt + prefix
         full = self.plaintext_size
-        cur, nxt = bytearray(full), bytearray(full)
+        buffers = [bytearray(full)]
         capacity = self.first_plaintext_size
-        n = _fill(source, cur, capacity)
-        index = 0
-        while True:
-            if n < capacity:
-                last, m = True, 0
-            else:  # a full segment: it is the last one only if nothing follows
-                m = _fill(source, nxt, full)
-                last = m == 0
-            nonce = prefix + _NONCE_TAIL.pack(index, last)
-            yield aead.encrypt(nonce, memoryview(cur)[:n], None)
-            if last:
-                return
-            index += 1
-            if index >= MAX_SEGMENTS:
-                raise InputError("plaintext too long for the streaming format (2**32 segments)")
-            cur, nxt, n, capacity = nxt, cur, m, full
+        n = _fill(source, buffers[0], capacity)
+        # Only when more may follow is a thread worth it.
+        background = hash_thread and digest is not None and n == capacity
+        buffers += [bytearray(full) for _ in range((PIPELINE_DEPTH if background else 2) - 1)]
+        with _SegmentHasher(digest, background=background) as hasher:
+            cur = buffers[0]
+            hasher.add(cur, n)
+            index = 0
+            while True:
+                if n < capacity:
+                    last, m = True, 0
+                else:  # a full segment: it is the last one only if nothing follows
+                    nxt = buffers[(index + 1) % len(buffers)]
+                    hasher.wait(nxt)  # its previous segment is hashed: it may be refilled
+                    m = _fill(source, nxt, full)
+                    last = m == 0
+                    hasher.add(nxt, m)
+                nonce = prefix + _NONCE_TAIL.pack(index, last)
+                yield aead.encrypt(nonce, memoryview(cur)[:n], None)
+                if last:
+                    hasher.join()
+                    return
+                index += 1
+                if index >= MAX_SEGMENTS:
+                    raise InputError("plaintext too long for the streaming format (2**32 segments)")
+                cur, n, capacity = nxt, m, full
 
     def decrypt_stream(
         self, source: Readable, associated_data: bytes

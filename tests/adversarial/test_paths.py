@@ -359,3 +359,40 @@ def test_rollback_of_a_deployment_is_refused_with_spec(
     code, _, err = run(capsys, "decrypt", *var, url, str(tmp_path / "forged"))
     assert code == 3 and "differs from what ledger record" in err, err
     assert not (tmp_path / "forged").exists()
+
+
+def test_subfolder_swapped_for_a_symlink_between_approval_and_purge(
+    system: System, tmp_path: Path
+) -> None:
+    """The run pauses for approval with its plan made on the real folders; while it waits, a
+    writer to the store swaps the logs' subfolder ``2025`` for a link to the victim's folder
+    holding files of the same names; then the approver approves the reviewed digest. The purge
+    checks every key of its batch before deleting any and stops on the link: the victim's files
+    survive, the KEK is not destroyed and no certificate is issued."""
+    from prefect.flow_runs import resume_flow_run
+
+    from tests.flows.paused import start_in_thread, wait_paused
+
+    plan = decommission_system(params(system, dry_run=True))
+    thread, out = start_in_thread(params(system))
+    wait_paused(out["id"], out, timeout=60)
+    victim = tmp_path / "victim" / "2025"
+    shutil.copytree(system.store("logs/sys-a") / "2025", victim)
+    before = {p: sha(p) for p in victim.rglob("*") if p.is_file()}
+    shutil.rmtree(system.store("logs/sys-a") / "2025")
+    (system.store("logs/sys-a") / "2025").symlink_to(victim, target_is_directory=True)
+    resume_flow_run(
+        out["id"],
+        run_input={
+            "plan_digest": plan.plan_digest,
+            "approver": APPROVER.name,
+            "role": APPROVER.role,
+        },
+    )
+    thread.join(180)
+    assert not thread.is_alive()
+    assert isinstance(out.get("error"), ScopeError), out
+    assert "passes a symbolic link" in str(out["error"])
+    registry.open_key_service("local://sys-a-kek").info()  # stopped before key destruction
+    assert {p: sha(p) for p in victim.rglob("*") if p.is_file()} == before
+    assert system.canaries_intact()

@@ -267,7 +267,7 @@ def test_planted_approval_signed_by_a_key_the_spec_does_not_name_is_refused(worl
 # (d) a forged "purge done" in a genuine unfinished journal
 
 
-@pytest.mark.parametrize("forgery", ["unsigned", "another key", "genuine record renamed"])
+@pytest.mark.parametrize("forgery", ["unsigned", "another-key", "genuine-record-renamed"])
 def test_forged_purge_done_in_a_genuine_journal_is_refused(
     world: World, monkeypatch: pytest.MonkeyPatch, forgery: str
 ) -> None:
@@ -279,7 +279,7 @@ def test_forged_purge_done_in_a_genuine_journal_is_refused(
     if forgery == "unsigned":
         plant(world, digest, f"journal/{step}.json", v1_record(step, digest, fake))
         expects = ("unsigned",)
-    elif forgery == "another key":
+    elif forgery == "another-key":
         signed_record(world, digest, step, fake, "local://team-b-certificates")
         expects = ("not signed by the spec's certificate key",)
     else:
@@ -419,6 +419,7 @@ def test_signed_approval_by_a_role_outside_the_policy_is_refused_at_resume(world
         ("stores/models", "path boundary"),  # wider: holds our weights and every canary
         ("stores/models/sys-ax", "not a location of the spec"),  # a sibling prefix
     ],
+    ids=["wider-prefix", "sibling-prefix"],
 )
 def test_plan_location_outside_the_spec_is_refused_under_a_signed_approval(
     world: World, where: str, expect: str

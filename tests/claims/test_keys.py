@@ -228,6 +228,10 @@ def test_exportable_vault_kek_is_planned_so_and_gets_no_ce_claim(
     assert planned["uri"] == uri and planned["exportable"] is True
     assert planned["allow_plaintext_backup"] is bool(flags.get("allow_plaintext_backup"))
     assert planned["algorithm"] == "aes256-gcm96"
+    from sundown.plan import read_plan
+
+    shown = read_plan(result.plan_path).to_markdown()
+    assert "exportable" in shown and "no cryptographic erase claimed" in shown
     assert result.status == "complete with exceptions", result
     cert = _certificate(system, result)
     [key] = cert.keys_destroyed

@@ -339,13 +339,6 @@ def _key(**kw: Any) -> KeyDestroyed:
     return KeyDestroyed(**{**base, **kw})
 
 
-class _KeyWithClaimable(KeyDestroyed):
-    """KeyDestroyed as another change extends it: a key that was exportable or allowed a
-    plaintext backup is destroyed and verified, but cryptographic erase may not be claimed."""
-
-    ce_claimable: bool = True
-
-
 def test_erase_is_counted_only_under_a_destroyed_verified_claimable_key() -> None:
     ok = copy_breakdown(ENTRIES, [_key()])
     assert (ok.ce.versions, ok.logical.versions, ok.held.versions) == (3, 3, 1)
@@ -355,7 +348,8 @@ def test_erase_is_counted_only_under_a_destroyed_verified_claimable_key() -> Non
         [_key(versions_destroyed=[2])],  # the copies' version was not destroyed
         [_key(uri="local://other-kek")],  # another key destroyed
         [],  # no key destroyed
-        [_KeyWithClaimable(**_key().model_dump(), ce_claimable=False)],
+        # exportable or plaintext backup allowed: destroyed and verified, but no erase claimed
+        [_key().model_copy(update={"ce_claimable": False})],
     ):
         bad = copy_breakdown(ENTRIES, keys)
         assert bad.ce.versions == 0, keys

@@ -224,3 +224,29 @@ def test_soft_delete_policy_is_reported(store_case: StoreCase) -> None:
     else:
         assert policy.retention_seconds is None
         assert policy.irrecoverable_after(now) == now
+
+
+def test_soft_deleted_copies_are_listed_with_their_hard_delete_time(
+    store_case: StoreCase,
+) -> None:
+    """Every soft-deleted copy in scope is inventoried with when the provider deletes it for
+    good (GCS ``hardDeleteTime``; Azure deletion time + the retention in force, as an upper
+    bound), so verification can hold it to the window the certificate states."""
+    url = store_case.location(soft_delete=True)
+    store, root, before = _with_canaries(store_case, url)
+    assert isinstance(store, Inventory)
+    store_case.put(store, "gone.bin", b"gone")
+    store_case.put(store, "kept.bin", b"kept")
+    store.delete("gone.bin")
+    if not store_case.has(store, Capability.SOFT_DELETE, "soft_delete"):
+        assert not any(e.kind is EntryKind.SOFT_DELETED for e in _inventory(store))
+        return
+    store_case.gap("soft_delete_listing")
+    entries = _inventory(store)
+    (soft,) = [e for e in entries if e.kind is EntryKind.SOFT_DELETED]
+    assert soft.key == "gone.bin"
+    window = store_case.backend.soft_delete_seconds
+    assert window and soft.hard_delete_at is not None
+    now = datetime.now(UTC)
+    assert now < soft.hard_delete_at <= now + timedelta(seconds=window, days=1)
+    _canaries_untouched(root, before)

@@ -6,12 +6,14 @@ import hashlib
 import io
 import random
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from sundown.errors import ConflictError, InputError, NotFoundError
-from sundown.store import Capability, Copier, Inventory, ObjectStore
-from tests.conformance import StoreCase
+from sundown.errors import ConflictError, InputError, NotFoundError, UnsupportedError
+from sundown.plan import PlanEntry
+from sundown.store import Capability, Copier, EntryKind, HoldState, Inventory, ObjectStore
+from tests.conformance import StoreCase, unique
 
 MiB = 1024 * 1024
 
@@ -162,15 +164,20 @@ def test_list_prefix_is_a_path(store_case: StoreCase) -> None:
 
 @pytest.mark.parametrize("key", ["../x", "a/../../x", "/abs", "", "a/./b", "a//b", "dir/"])
 def test_bad_keys_are_rejected(store_case: StoreCase, key: str) -> None:
+    """Writes and deletes take plain keys only. Reads also take what an inventory reports on an
+    object store (a folder marker ``dir/``, ``""`` for ``<root>/``, ``a//b``: exact names inside
+    the location, which the archive step reads; absent here, so NotFoundError), never a ``.`` or
+    ``..`` segment (docs/stores.md, "Odd keys")."""
     store = store_case.open(store_case.location() + "/models/a")
     with pytest.raises(InputError):
         store.put(key, iter([b"x"]))
     with pytest.raises(InputError):
-        store.open(key)
-    with pytest.raises(InputError):
-        store.head(key)
-    with pytest.raises(InputError):
         store.delete(key)
+    readable = store_case.name != "file" and not any(p in (".", "..") for p in key.split("/"))
+    with pytest.raises(NotFoundError if readable else InputError):
+        store.open(key)
+    with pytest.raises(NotFoundError if readable else InputError):
+        store.head(key)
     assert list(store_case.open(store_case.location()).list()) == []
 
 
@@ -211,3 +218,77 @@ def test_copy_into_archive_tier(store_case: StoreCase) -> None:
         with pytest.raises(Exception) as raised:
             src.copy("w.bin", src, "w2.bin", storage_class="ARCHIVE")
         assert "storage class" in str(raised.value) or "storage classes" in str(raised.value)
+
+
+def _archive_entry(store: ObjectStore, key: str, archive_key: str) -> PlanEntry:
+    info = store.head(key)
+    return PlanEntry(
+        loc=0, key=key, version_id=info.version_id, kind=EntryKind.OBJECT, size=info.size,
+        modified=info.modified, is_latest=True, storage_class=info.storage_class,
+        hold=HoldState(), disposition="purge", archive_key=archive_key,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("direction", ["file->store", "store->file"])
+def test_archive_between_two_different_stores(
+    store_case: StoreCase, direction: str, tmp_path: Path
+) -> None:
+    """The archive step (flows/_steps.py archive_one) between a folder and this store, both
+    ways: envelope ciphertext re-encrypted under the archive key and verified by decrypting the
+    copy; plaintext copied and read back; the storage class honoured where the archive store has
+    classes, refused with UnsupportedError where it has none (never dropped)."""
+    from flows._steps import archive_one
+    from sundown import registry
+    from sundown.envelope import Artifact, decrypt_stream, encrypt_to_store, read_sidecar
+
+    folder = store_case.open((tmp_path / "folder").as_uri())
+    other = store_case.open(store_case.location() + "/x")
+    src, dest = (folder, other) if direction == "file->store" else (other, folder)
+    kek, archive_key = f"local://{unique('kek')}", f"local://{unique('arch')}"
+    registry.create_key(kek)
+    registry.create_key(archive_key)
+    weights = random.randbytes(70_000)
+    encrypt_to_store(
+        io.BytesIO(weights),
+        src,
+        "w.bin",
+        registry.open_key_service(kek),
+        Artifact("s", "w.bin", "v1"),
+    )
+    src.put("notes.txt", iter([b"plain notes"]))
+
+    copy = archive_one(src, _archive_entry(src, "w.bin", "a/w.bin"), dest, archive_key, None)
+    assert copy is not None and copy.key == archive_key
+    assert copy.sha256 == hashlib.sha256(weights).hexdigest()
+    assert copy.encryption.startswith(f"envelope (AES-256-GCM streaming) under {archive_key}")
+    assert copy.uri == f"{dest.url}/a/w.bin" and copy.bytes == dest.head("a/w.bin").size
+    sidecar = read_sidecar(dest, "a/w.bin")
+    assert sidecar.key_uri == archive_key
+    with dest.open("a/w.bin") as f:
+        assert b"".join(decrypt_stream(f, sidecar, registry.open_key_service(archive_key))) == (
+            weights
+        )
+
+    entry = _archive_entry(src, "notes.txt", "a/notes.txt")
+    plain = archive_one(src, entry, dest, archive_key, None)
+    assert plain is not None and plain.encryption == "none (plaintext)" and plain.key is None
+    assert plain.sha256 == hashlib.sha256(b"plain notes").hexdigest()
+
+    cls = store_case.backend.archive_class
+    if dest is folder or cls is None:
+        with pytest.raises(UnsupportedError, match="no storage classes"):
+            archive_one(src, _archive_entry(src, "notes.txt", "b/n.txt"), dest, archive_key, "X")
+        assert not _exists(dest, "b/n.txt")
+        return
+    store_case.gap("archive_tier")
+    moved = archive_one(src, _archive_entry(src, "notes.txt", "b/n.txt"), dest, archive_key, cls)
+    assert moved is not None and moved.storage_class == cls
+    assert dest.head("b/n.txt").storage_class == cls
+
+
+def _exists(store: ObjectStore, key: str) -> bool:
+    try:
+        store.head(key)
+    except NotFoundError:
+        return False
+    return True
