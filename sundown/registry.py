@@ -3,9 +3,10 @@
 A connector module implements some of these module-level functions:
 
 - ``open_store(url: str) -> ObjectStore`` (``file``, ``s3``, ``gs``, ``az``)
-- ``open_key_service(uri: str) -> KeyService`` (``local``, ``vault``)
-- ``open_signer(uri: str) -> Signer`` (``local``, ``vault``; the CLI also takes a PEM file path)
-- ``create_key(uri: str, *, signing: bool) -> KeyInfo`` (``local``, ``vault``)
+- ``open_key_service(uri: str) -> KeyService`` (``local``, ``vault``, ``aws-kms``)
+- ``open_signer(uri: str) -> Signer`` (``local``, ``vault``, ``aws-kms``; the CLI also takes a PEM
+  file path)
+- ``create_key(uri: str, *, signing: bool) -> KeyInfo`` (``local``, ``vault``, ``aws-kms``)
 
 Clients are created per call from the environment's current credentials and never cached across
 credentials: a rotated or revoked credential must not live on in a cache.

@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
 from connectors import aws_kms
-from sundown import registry, signing
+from sundown import registry
 from sundown.certificate import sample_certificate, sign_certificate, verify_certificate
 from sundown.errors import InputError, IntegrityError, KeyDestroyedError
 from tests.test_cli_keys import run
@@ -170,8 +170,10 @@ def test_sign_model_verified_by_model_signing(
     public.write_bytes(registry.open_signer(uri).public_key_pem())
     model = make_model(tmp_path)
     sig = model / "model.sig"
-    signer = registry.open_signer(uri)
-    signing.write_bundle(sig, signing.sign_model(model, signer, signature_path=sig))
+    # ``sundown sign`` verifies its own bundle before writing it: on moto it already stops there
+    # (IntegrityError: the DSSE signature does not verify), which is the gap this xfail names.
+    code, out, err = run(capsys, "sign", "--key", uri, str(model), "--signature", str(sig))
+    assert code == 0 and out.startswith(f"signed {model}"), err
     done = ms_verify(model, sig, public)
     assert done.returncode == 0, done.stderr
 

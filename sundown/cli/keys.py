@@ -24,7 +24,10 @@ from sundown.registry import (
 
 keys_app = typer.Typer(
     name="keys",
-    help="Create, inspect, rotate, retire and destroy keys (local://NAME, vault://MOUNT/NAME).",
+    help=(
+        "Create, inspect, rotate, retire and destroy keys "
+        "(local://NAME, vault://MOUNT/NAME, aws-kms://ARN)."
+    ),
     no_args_is_help=True,
 )
 
