@@ -275,3 +275,26 @@ def test_a_widened_sundown_rule_stops_the_retirement_before_any_key_is_destroyed
     assert _rules(s3, bucket) == rules  # nothing removed
     registry.open_key_service("local://lc-sys-kek").info()
     assert not list((tmp_path / "evidence").rglob("certificate.dsse.json"))
+
+
+def test_lifecycle_on_a_store_without_the_capability_is_refused_at_planning(
+    tmp_path: Path, prefect_api: str, fake_gcs_env: str
+) -> None:
+    """gs:// does not declare lifecycle rules yet: the plan is refused, naming the field, before
+    anything is written or approved; the objects stay."""
+    from tests.test_gcs_specific import _new_bucket
+
+    bucket = _new_bucket(versioning=True)
+    from connectors import gcs
+
+    gcs.new_client().bucket(bucket).blob("models/a/model.bin").upload_from_string(b"w")
+    registry.create_key("local://lc-sys-kek")
+    registry.create_key("local://lc-sys-certificates", signing=True)
+    spec = SPEC.replace("s3://", "gs://").format(
+        bucket=bucket, evidence=tmp_path / "evidence", purge_by="lifecycle"
+    )
+    with pytest.raises(SundownError, match=r"assets\.weights\.locations\[0\].*does not support"):
+        decommission_system(DecommissionParameters(spec_yaml=spec, dry_run=True))
+    assert not (tmp_path / "evidence").exists()
+    assert gcs.new_client().bucket(bucket).blob("models/a/model.bin").exists()
+    registry.open_key_service("local://lc-sys-kek").info()
