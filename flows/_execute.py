@@ -4,6 +4,7 @@ journaled create-only so that a re-run skips what is done, with a progress artif
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 from collections import Counter
 from collections.abc import Callable
@@ -221,6 +222,9 @@ def _json(value: object) -> Any:
     return json.loads(json.dumps(value, default=str))  # rule dates as text, for the journal
 
 
+PENDING_SAMPLE = 1000  # copies counted when re-verifying a lifecycle location
+
+
 def _scope(rule: dict[str, Any]) -> object:
     return (rule.get("Filter"), rule.get("Status"), rule.get("Expiration"))
 
@@ -261,7 +265,9 @@ def lifecycle_pending(plan: Plan, journal: Journal) -> list[str]:
         rule_id = added["data"]["rule_id"]
         recorded = [r for r in added["data"]["after"] if r.get("ID") == rule_id]
         now = [r for r in _json(store.lifecycle_rules()) if r.get("ID") == rule_id]
-        left = sum(1 for e in store.inventory() if not e.hold.held)
+        # Stops at the first page's worth: re-verifying a huge prefix must not re-list it all.
+        not_held = (e for e in store.inventory() if not e.hold.held)
+        left = sum(1 for _ in itertools.islice(not_held, PENDING_SAMPLE))
         if now and [_scope(r) for r in now] != [_scope(r) for r in recorded]:
             raise ConflictError(
                 f"{loc.url}: Sundown's lifecycle rule {rule_id} was changed since it was added "
@@ -275,7 +281,8 @@ def lifecycle_pending(plan: Plan, journal: Journal) -> list[str]:
             )
         if left:
             pending.append(
-                f"{loc.url}: {left} copies not yet expired by rule {added['data']['rule_id']}"
+                f"{loc.url}: {'at least ' if left >= PENDING_SAMPLE else ''}{left} copies not "
+                f"yet expired by rule {rule_id}"
             )
             continue
         before, after = store.remove_lifecycle_rule(rule_id)
