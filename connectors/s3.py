@@ -66,10 +66,9 @@ from sundown.store import (
     ReplicaTarget,
     Replication,
     SoftDeletePolicy,
-    check_entry_key,
+    addressable_entry_key,
     check_key,
     check_prefix,
-    has_dot_segment,
     join_entry_key,
     join_key,
     relative_key,
@@ -199,19 +198,6 @@ def parse_url(url: str) -> tuple[str, str]:
     return bucket, prefix
 
 
-def _check_entry_key(key: str, root: str) -> str:
-    """Keys that purge accepts: what inventory reports (:func:`check_entry_key`: folder markers,
-    ``""`` for the root's own marker ``<root>/``, empty segments), except ``.``/``..`` segments,
-    which a plan holds and no request ever names (docs/stores.md)."""
-    check_entry_key(key, root)
-    if has_dot_segment(key):
-        raise InputError(
-            f"object key {key!r} has a '.' or '..' segment: never deleted by name (an HTTP "
-            "path could resolve it outside the location)"
-        )
-    return key
-
-
 # -- streams -------------------------------------------------------------------------------------
 
 
@@ -309,7 +295,7 @@ class S3Store:
         try:
             return self._key(key)
         except InputError:
-            return join_entry_key(self.root, _check_entry_key(key, self.root))
+            return join_entry_key(self.root, addressable_entry_key(key, self.root, self.url))
 
     def _where(self, key: str, version_id: str | None = None) -> str:
         where = f"s3://{self.bucket}/{join_entry_key(self.root, key)}"
@@ -679,7 +665,7 @@ class S3Store:
         uploads: list[Entry] = []
         seen: set[tuple[str, str | None, EntryKind]] = set()
         for entry in entries:
-            _check_entry_key(entry.key, self.root)
+            addressable_entry_key(entry.key, self.root, self.url)
             if entry.version_id is None or entry.version_id == "":
                 raise InputError(
                     f"purge {self._where(entry.key)}: no version id; S3 purge deletes exact "

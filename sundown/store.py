@@ -347,6 +347,19 @@ def has_dot_segment(key: str) -> bool:
     return any(part in (".", "..") for part in key.split("/"))
 
 
+def addressable_entry_key(key: str, root: str, where: str) -> str:
+    """A key inventory reported (:func:`check_entry_key`) that a connector may name in a read or
+    a delete: anything but a ``.``/``..`` segment, which a plan holds and no request ever names
+    (docs/stores.md). ``where`` names the location in the error."""
+    check_entry_key(key, root)
+    if has_dot_segment(key):
+        raise InputError(
+            f"object key {key!r} in {where} has a '.' or '..' segment: never read or deleted by "
+            "name (an HTTP path could resolve it outside the location)"
+        )
+    return key
+
+
 def join_entry_key(root: str, key: str) -> str:
     """The full key of an inventory key (:func:`check_entry_key`): ``<root>/<key>`` verbatim
     (``""`` -> ``<root>/``, ``"/x"`` -> ``<root>//x``; never ``posixpath.join``, which would
