@@ -5,8 +5,10 @@ found a hole (docs/threat-model.md, "Found in review")."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -56,3 +58,79 @@ def test_a_genuine_certificate_of_another_plan_planted_before_certify_is_not_ado
     assert not _ledger_decommission_records(world)
     assert not (folder / "journal" / "certified.json").exists()
     assert json.loads((folder / CERTIFICATE_NAME).read_bytes())  # kept for a person to inspect
+
+
+def test_a_retention_receipt_planted_before_the_sweep_is_not_ledgered(tmp_path: Path) -> None:
+    """X2. A retention sweep's plan digest is predictable (same inventory, same ``as_of``: a
+    dry run, or a schedule, gives it). The writer to the evidence location creates
+    ``retention/<system>/<plan>/receipt.json`` first, saying nothing was purged. The sweep's
+    create-only write kept the planted receipt and the signed ledger recorded the planted
+    receipt's digest as this sweep's evidence. Now the stored receipt must be the sweep's own
+    (byte for byte; a re-run writes the same bytes): IntegrityError naming it, no ledger
+    retention record vouches for it."""
+    from datetime import UTC, datetime, timedelta
+
+    from flows.models import RetentionParameters
+    from flows.retention import retention_sweep
+    from tests.flows.systems import make_system
+
+    system = make_system(tmp_path / "sys")
+    as_of = datetime.now(UTC) + timedelta(days=400)
+
+    def params(**kw: Any) -> RetentionParameters:
+        return RetentionParameters(
+            spec_path=str(system.spec_path), variables=system.variables, as_of=as_of, **kw
+        )
+
+    planned = retention_sweep(params(dry_run=True))
+    assert planned.purged or planned.archived
+    evidence = system.root / "evidence"
+    folder = evidence / "retention" / "sys-a" / planned.plan_digest.removeprefix("sha256:")
+    folder.mkdir(parents=True)
+    fake = b'{"locations": [], "note": "nothing was purged"}\n'
+    (folder / "receipt.json").write_bytes(fake)
+
+    with pytest.raises(IntegrityError) as info:
+        retention_sweep(params())
+    assert "receipt.json" in str(info.value), info.value
+    ledgered = [
+        p.read_text()
+        for p in evidence.rglob("*.json")
+        if "records" in p.parts and '"retention"' in p.read_text()
+    ]
+    fake_digest = hashlib.sha256(fake).hexdigest()
+    assert not any(fake_digest in text for text in ledgered)
+
+
+def test_a_retention_plan_file_planted_before_the_sweep_stops_it_before_any_change(
+    tmp_path: Path,
+) -> None:
+    """X3. The same predictable folder: the attacker plants ``plan.jsonl`` (a plan that is not
+    the sweep's). It was kept as the sweep's evidence, so the receipt named a plan digest whose
+    stored file was someone else's. Now the sweep checks the stored plan's digest before any
+    step: IntegrityError, nothing archived or purged."""
+    from datetime import UTC, datetime, timedelta
+
+    from flows.models import RetentionParameters
+    from flows.retention import retention_sweep
+    from tests.flows.systems import make_system
+
+    system = make_system(tmp_path / "sys")
+    as_of = datetime.now(UTC) + timedelta(days=400)
+
+    def params(**kw: Any) -> RetentionParameters:
+        return RetentionParameters(
+            spec_path=str(system.spec_path), variables=system.variables, as_of=as_of, **kw
+        )
+
+    planned = retention_sweep(params(dry_run=True))
+    stores = system.root / "stores"
+    before = {str(p): p.read_bytes() for p in sorted(stores.rglob("*")) if p.is_file()}
+    folder = system.root / "evidence" / "retention" / "sys-a" / planned.plan_digest[7:]
+    folder.mkdir(parents=True)
+    (folder / "plan.jsonl").write_bytes(b'{"kind": "retention", "locations": []}\n')
+
+    with pytest.raises(IntegrityError, match=r"plan\.jsonl"):
+        retention_sweep(params())
+    after = {str(p): p.read_bytes() for p in sorted(stores.rglob("*")) if p.is_file()}
+    assert after == before
