@@ -134,3 +134,22 @@ def test_a_retention_plan_file_planted_before_the_sweep_stops_it_before_any_chan
         retention_sweep(params())
     after = {str(p): p.read_bytes() for p in sorted(stores.rglob("*")) if p.is_file()}
     assert after == before
+
+
+def test_a_deletion_manifest_planted_before_certify_is_not_certified(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """X4. The attacker creates ``deletion-manifest.jsonl`` in an unfinished retirement's folder
+    (a manifest listing nothing). The certify step keeps a manifest already there only as a
+    crashed attempt's, so it re-derives this retirement's manifest and compares: the planted one
+    is refused (IntegrityError), no certificate is signed and nothing is ledgered."""
+    from sundown.certificate import MANIFEST_NAME
+
+    digest, folder = interrupted(world, monkeypatch)
+    (folder / MANIFEST_NAME).write_bytes(b'{"note": "nothing was deleted"}\n')
+
+    with pytest.raises(IntegrityError):
+        decommission_system(world.params(approve_digest=digest, approver=APPROVER))
+    assert not (folder / CERTIFICATE_NAME).exists()
+    assert not _ledger_decommission_records(world)
+    assert not (folder / "journal" / "certified.json").exists()
