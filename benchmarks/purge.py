@@ -22,6 +22,21 @@ included) on the store's own client, from the first capability probe to the end 
 verification. Targets (issue 4): <= 3.1 requests per 1000 versions including verification;
 throughput >= 3x awscli and >= 0.9x the plain loop; 0 canaries touched.
 
+Request counts against N, for the scale model (docs/scale.md, "Scale model"):
+
+    uv run python benchmarks/purge.py --fit                  # 1,000 / 5,000 / 10,000 / 20,000
+    uv run python benchmarks/purge.py --fit --fit-largest    # and 50,000 (minutes on moto)
+    uv run python benchmarks/purge.py --fit --fit-sizes 1000,5000
+
+For each N, on a fresh moto server: N versions seeded as above, then one location's retirement
+steps as the flow runs them (inventory, the settings read with it, one ``purge_batch`` per 1,000
+copies, ``verify_location``), without Prefect or the journal. Every request that Sundown's S3
+clients send is counted (``before-send``) and sorted into ListObjectVersions pages,
+DeleteObjects batches, HEADs and other; the script prints the least-squares line
+requests = a + b*N per kind with its residuals, next to the model's count for the same steps,
+and fails if they differ at any N. ``--fit-budget`` (seconds, default 600) bounds the run: no
+further N is started once it is spent, and the skipped sizes are printed.
+
 The same run on the other emulators whose batch endpoint works:
 
     uv run python benchmarks/purge.py --store az --versions 5000   # Azurite, Blob Batch (256)
@@ -38,7 +53,9 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import math
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -50,6 +67,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+from botocore.config import Config
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -244,7 +262,36 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--repeat", type=int, default=1, help="trials per contender; the median is reported"
     )
+    parser.add_argument(
+        "--fit",
+        action="store_true",
+        help="count a retirement's requests by kind at several N on moto and fit them against N",
+    )
+    parser.add_argument(
+        "--fit-sizes",
+        default=",".join(map(str, FIT_SIZES)),
+        help="versions per --fit trial, comma-separated (default %(default)s)",
+    )
+    parser.add_argument(
+        "--fit-largest",
+        action="store_true",
+        help=f"also run --fit at {FIT_LARGEST:,} versions (minutes on moto: it copies the "
+        "bucket's versions for every listing page)",
+    )
+    parser.add_argument(
+        "--fit-budget",
+        type=float,
+        default=600.0,
+        help="--fit starts no further N after this many seconds (default %(default)s)",
+    )
     args = parser.parse_args(argv)
+    if args.fit:
+        sizes = sorted({int(s) for s in args.fit_sizes.split(",") if s.strip()})
+        if args.fit_largest:
+            sizes.append(FIT_LARGEST)
+        if not sizes or sizes[0] < 2:
+            parser.error("--fit-sizes must be at least 2 each")
+        return run_fit(sizes, args.fit_budget, args.json)
     if args.versions < 2:
         parser.error("--versions must be at least 2")
     if args.repeat < 1:
@@ -370,6 +417,206 @@ def report(phases: dict[str, Phase], json_path: Path | None, store: str) -> int:
         )
     # Correctness (canaries, leftovers) fails the run; speed targets are reported.
     return 0 if touched == 0 and left == 0 else 1
+
+
+# -- request counts against N: the scale model's check (docs/scale.md, "Scale model") ----------
+
+FIT_SIZES = (1_000, 5_000, 10_000, 20_000)
+FIT_LARGEST = 50_000
+FIT_KINDS = ("list", "delete", "head", "other")
+_KIND_OF = {"ListObjectVersions": "list", "DeleteObjects": "delete", "HeadObject": "head"}
+
+
+class WireOps:
+    """Counts the HTTP requests that every S3 client Sundown creates sends (botocore's
+    ``before-send``: fired once per attempt actually sent, retries included), by operation.
+    The clients are the real ones from ``connectors._aws.new_client``; the wrapper only
+    registers the observer on each before handing it back."""
+
+    def __init__(self) -> None:
+        from connectors import _aws
+
+        self.by_operation: dict[str, int] = {}
+        self._aws = _aws
+        self._original = _aws.new_client
+
+    def _on_send(self, event_name: str, **_: Any) -> None:
+        op = event_name.rsplit(".", 1)[-1]
+        self.by_operation[op] = self.by_operation.get(op, 0) + 1
+
+    def __enter__(self) -> WireOps:
+        original = self._original
+
+        def new_client(service: str, config: Any) -> Any:
+            client = original(service, config)
+            client.meta.events.register("before-send", self._on_send)
+            return client
+
+        self._aws.new_client = new_client
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._aws.new_client = self._original
+
+    def by_kind(self) -> dict[str, int]:
+        out = dict.fromkeys(FIT_KINDS, 0)
+        for op, n in self.by_operation.items():
+            out[_KIND_OF.get(op, "other")] += n
+        return out
+
+
+def retirement_requests(bucket: str, versions: int, batch_size: int = 1000) -> dict[str, Any]:
+    """One location's retirement steps as the flow runs them, minus Prefect and the journal:
+    inventory (``_location_inventory``'s listing), the settings read with it
+    (``store_settings``), one ``purge_batch`` per ``batch_size`` copies (each opens its own
+    store, as a Prefect task does), and ``verify_location``'s re-listing. Returns the requests
+    by kind and by operation, and the seconds."""
+    from flows import _steps
+    from sundown import registry
+    from sundown.plan import PlanEntry
+
+    url = f"s3://{bucket}/{PREFIX}"
+    with WireOps() as wire:
+        start = time.perf_counter()
+        entries = list(_steps._inventory(registry.open_store(url)))
+        settings = _steps.store_settings(url)
+        plan = [
+            PlanEntry(
+                loc=0,
+                key=e.key,
+                version_id=e.version_id,
+                kind=e.kind,
+                size=e.size,
+                modified=e.modified,
+                is_latest=e.is_latest,
+                storage_class=e.storage_class,
+                hold=e.hold,
+                disposition="purge",
+            )
+            for e in entries
+        ]
+        for number, i in enumerate(range(0, len(plan), batch_size)):
+            outcome = _steps.purge_batch.fn(url, 0, number, plan[i : i + batch_size])
+            if outcome.held or outcome.failed:
+                raise SystemExit(f"purge batch {number}: {outcome.held} held, {outcome.failed}")
+        verified = _steps.verify_location.fn(url, [], settings)
+        seconds = time.perf_counter() - start
+    if len(entries) != versions:
+        raise SystemExit(f"inventory found {len(entries)} versions, seeded {versions}")
+    if not verified.passed:
+        raise SystemExit(f"verification failed: {verified.details}")
+    return {"kinds": wire.by_kind(), "ops": dict(wire.by_operation), "seconds": seconds}
+
+
+def model_requests(n: int, batch_size: int = 1000) -> dict[str, int]:
+    """The scale model's count for the same steps (docs/scale.md): S3 returns at most 1,000
+    versions per ListObjectVersions page and takes at most 1,000 keys per DeleteObjects."""
+    pages = max(1, math.ceil(n / 1000))
+    batches = math.ceil(n / batch_size)
+    deletes = batches * math.ceil(min(n, batch_size) / 1000)
+    # other: ListMultipartUploads at inventory and at verification (1 page each); the
+    # capability probe (GetBucketVersioning + GetObjectLockConfiguration) of every store
+    # opened: inventory, settings, each purge batch, verification; GetBucketReplication once.
+    other = 2 + 2 * (3 + batches) + 1
+    # list: every page of the inventory, then one page for the (empty) verification listing.
+    return {"list": pages + 1, "delete": deletes, "head": 0, "other": other}
+
+
+def least_squares(xs: list[float], ys: list[float]) -> tuple[float, float, list[float]]:
+    """(a, b, residuals) of y = a + b*x by ordinary least squares."""
+    mx, my = statistics.fmean(xs), statistics.fmean(ys)
+    sxx = sum((x - mx) ** 2 for x in xs)
+    b = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sxx if sxx else 0.0
+    a = my - b * mx
+    return a, b, [y - (a + b * x) for x, y in zip(xs, ys, strict=True)]
+
+
+def run_fit(sizes: list[int], budget: float, json_path: Path | None) -> int:
+    """Seed each N on a fresh moto server, count a retirement's requests, fit, compare."""
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_MAX_ATTEMPTS", "AWS_RETRY_MODE"):
+        os.environ.pop(name, None)
+    rows: list[tuple[int, dict[str, Any]]] = []
+    skipped: list[int] = []
+    began = time.perf_counter()
+    for n in sizes:
+        spent = time.perf_counter() - began
+        if rows and spent > budget:
+            skipped.append(n)
+            continue
+        port = free_port()
+        server = start_server(
+            "moto-bench",
+            [moto_binary(), "-H", "127.0.0.1", "-p", str(port)],
+            port,
+            ready=functools.partial(_ready, f"http://127.0.0.1:{port}"),
+        )
+        try:
+            os.environ.update(moto_environment(server.url))
+            admin = boto3.client("s3", config=Config(max_pool_connections=16))
+            t = time.perf_counter()
+            seed(admin, "bench-fit", n, versioned=True)
+            seeded = time.perf_counter() - t
+            before = canaries(admin, "bench-fit")
+            row = retirement_requests("bench-fit", n)
+            touched = len(before ^ canaries(admin, "bench-fit"))
+            if touched:
+                raise SystemExit(f"N={n}: {touched} canary versions changed")
+            rows.append((n, row))
+            print(
+                f"N={n:>6,}: seeded in {seeded:.1f}s, retirement {row['seconds']:.1f}s, "
+                f"requests {row['kinds']}, by operation {row['ops']}",
+                flush=True,
+            )
+        finally:
+            server.stop()
+    if skipped:
+        print(f"skipped (time budget {budget:.0f}s spent): N = {', '.join(map(str, skipped))}")
+    print()
+    print("least-squares fit per kind, requests = a + b*N (b shown per 1,000 versions):")
+    xs = [float(n) for n, _ in rows]
+    fits: dict[str, Any] = {}
+    for kind in (*FIT_KINDS, "total"):
+        ys = [
+            float(r["kinds"][kind] if kind != "total" else sum(r["kinds"].values()))
+            for _, r in rows
+        ]
+        model = [
+            float(model_requests(n)[kind] if kind != "total" else sum(model_requests(n).values()))
+            for n, _ in rows
+        ]
+        a, b, res = least_squares(xs, ys) if len(rows) > 1 else (ys[0], 0.0, [0.0])
+        ma, mb, _ = least_squares(xs, model) if len(rows) > 1 else (model[0], 0.0, [0.0])
+        fits[kind] = {
+            "a": a,
+            "b_per_1000": b * 1000,
+            "residuals": res,
+            "measured": ys,
+            "model": model,
+            "model_a": ma,
+            "model_b_per_1000": mb * 1000,
+        }
+        print(
+            f"  {kind:<6} a={a:7.2f}  b={b * 1000:6.3f}/1000  residuals "
+            f"[{', '.join(f'{r:+.2f}' for r in res)}]  |  model a={ma:6.2f} "
+            f"b={mb * 1000:6.3f}/1000; measured {[int(y) for y in ys]} vs model "
+            f"{[int(m) for m in model]}"
+        )
+    exact = all(r["kinds"][k] == model_requests(n)[k] for n, r in rows for k in FIT_KINDS)
+    print()
+    print(f"  [{'met' if exact else 'MISSED'}] measured counts equal the model's at every N")
+    if json_path:
+        json_path.write_text(
+            json.dumps(
+                {
+                    "sizes": [n for n, _ in rows],
+                    "skipped": skipped,
+                    "runs": [{"n": n, **r} for n, r in rows],
+                    "fits": fits,
+                },
+                indent=2,
+            )
+        )
+    return 0 if exact else 1
 
 
 # -- Azurite and gcp-storage-emulator -----------------------------------------------------------

@@ -76,10 +76,9 @@ from sundown.store import (
     ReplicaTarget,
     Replication,
     SoftDeletePolicy,
-    check_entry_key,
+    addressable_entry_key,
     check_key,
     check_prefix,
-    has_dot_segment,
     join_entry_key,
     join_key,
     relative_key,
@@ -341,13 +340,7 @@ class AzureBlobStore:
         try:
             return self._name(key)
         except InputError:
-            check_entry_key(key, self._prefix)
-            if has_dot_segment(key):
-                raise InputError(
-                    f"blob name {key!r} in {self.url} has a '.' or '..' segment: never read "
-                    "or deleted by name"
-                ) from None
-            return join_entry_key(self._prefix, key)
+            return join_entry_key(self._prefix, addressable_entry_key(key, self._prefix, self.url))
 
     def _what(self, key: str, version_id: str | None = None) -> str:
         return f"{self.url}/{key}" + (f" version {version_id}" if version_id else "")

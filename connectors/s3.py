@@ -66,10 +66,9 @@ from sundown.store import (
     ReplicaTarget,
     Replication,
     SoftDeletePolicy,
-    check_entry_key,
+    addressable_entry_key,
     check_key,
     check_prefix,
-    has_dot_segment,
     join_entry_key,
     join_key,
     relative_key,
@@ -176,6 +175,79 @@ def _errors(what: str) -> Iterator[None]:
         raise _map_error(exc, what) from exc
 
 
+# -- lifecycle rules (purge_by: lifecycle) -------------------------------------------------------
+
+LIFECYCLE_RETRIES = 3
+
+
+def lifecycle_rule(rule_id: str, scope: str) -> dict[str, Any]:
+    """The rule that expires every copy under ``scope`` (a prefix ending in ``/``, or ``""`` for
+    a whole bucket): current versions after 1 day (with ``Days``, S3 also removes expired object
+    delete markers; the API refuses ``ExpiredObjectDeleteMarker`` beside ``Days`` in one rule),
+    noncurrent versions 1 day after they become noncurrent (the API minimum), and incomplete
+    multipart uploads 1 day after initiation."""
+    if scope and not scope.endswith("/"):
+        raise InputError(f"lifecycle scope {scope!r} must end with '/' (a path boundary)")
+    return {
+        "ID": rule_id,
+        "Filter": {"Prefix": scope},
+        "Status": "Enabled",
+        "Expiration": {"Days": 1},
+        "NoncurrentVersionExpiration": {"NoncurrentDays": 1},
+        "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1},
+    }
+
+
+def merge_rule(rules: Sequence[dict[str, Any]], rule: dict[str, Any]) -> list[dict[str, Any]]:
+    """``rules`` with ``rule`` added; every other rule kept as it is. The same rule already there
+    is kept once (a re-run adds nothing); another rule under the same ID is a ConflictError
+    (never overwritten: it may be someone else's)."""
+    out = [dict(r) for r in rules]
+    same = [r for r in out if r.get("ID") == rule["ID"]]
+    if same:
+        if all(_same_rule(r, rule) for r in same) and len(same) == 1:
+            return out
+        raise ConflictError(
+            f"a lifecycle rule with ID {rule['ID']!r} already exists with other content; "
+            "nothing was changed"
+        )
+    if len(out) >= 1000:
+        raise ConflictError("the bucket already has 1000 lifecycle rules (the S3 maximum)")
+    return [*out, dict(rule)]
+
+
+def without_rule(rules: Sequence[dict[str, Any]], rule_id: str) -> list[dict[str, Any]]:
+    """``rules`` without the rule(s) of ID ``rule_id``; every other rule kept as it is."""
+    return [dict(r) for r in rules if r.get("ID") != rule_id]
+
+
+def _same_rule(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    keys = ("ID", "Filter", "Status", "Expiration", "NoncurrentVersionExpiration")
+    return all(
+        _norm(a.get(k)) == _norm(b.get(k)) for k in (*keys, "AbortIncompleteMultipartUpload")
+    )
+
+
+def _norm(value: Any) -> Any:
+    """A rule part as read back (S3 may add ``Prefix: ""`` or drop defaults) made comparable."""
+    if isinstance(value, dict):
+        return {k: _norm(v) for k, v in value.items() if v not in (None, {}, [])}
+    return value
+
+
+def _foreign_lost(
+    before: Sequence[dict[str, Any]], after: Sequence[dict[str, Any]], own: str
+) -> list[str]:
+    """IDs of rules other than ``own`` that were in ``before`` and are not, unchanged, in
+    ``after``."""
+    kept = [r for r in after if r.get("ID") != own]
+    return [
+        str(r.get("ID"))
+        for r in before
+        if r.get("ID") != own and not any(_same_rule(r, k) for k in kept)
+    ]
+
+
 # -- URLs ----------------------------------------------------------------------------------------
 
 
@@ -197,19 +269,6 @@ def parse_url(url: str) -> tuple[str, str]:
     except InputError:
         raise InputError(f"invalid prefix in {url!r}: empty, '.' or '..' segment") from None
     return bucket, prefix
-
-
-def _check_entry_key(key: str, root: str) -> str:
-    """Keys that purge accepts: what inventory reports (:func:`check_entry_key`: folder markers,
-    ``""`` for the root's own marker ``<root>/``, empty segments), except ``.``/``..`` segments,
-    which a plan holds and no request ever names (docs/stores.md)."""
-    check_entry_key(key, root)
-    if has_dot_segment(key):
-        raise InputError(
-            f"object key {key!r} has a '.' or '..' segment: never deleted by name (an HTTP "
-            "path could resolve it outside the location)"
-        )
-    return key
 
 
 # -- streams -------------------------------------------------------------------------------------
@@ -309,7 +368,7 @@ class S3Store:
         try:
             return self._key(key)
         except InputError:
-            return join_entry_key(self.root, _check_entry_key(key, self.root))
+            return join_entry_key(self.root, addressable_entry_key(key, self.root, self.url))
 
     def _where(self, key: str, version_id: str | None = None) -> str:
         where = f"s3://{self.bucket}/{join_entry_key(self.root, key)}"
@@ -334,7 +393,12 @@ class S3Store:
         return self._capabilities
 
     def _read_capabilities(self) -> frozenset[Capability]:
-        caps = {Capability.BATCH_DELETE, Capability.CONDITIONAL_CREATE, Capability.ARCHIVE_TIER}
+        caps = {
+            Capability.BATCH_DELETE,
+            Capability.CONDITIONAL_CREATE,
+            Capability.ARCHIVE_TIER,
+            Capability.LIFECYCLE,
+        }
         where = f"s3://{self.bucket}"
         try:
             status = self.client.get_bucket_versioning(Bucket=self.bucket).get("Status")
@@ -363,6 +427,84 @@ class S3Store:
         except botocore.exceptions.BotoCoreError as exc:
             raise _map_error(exc, f"read object lock configuration of {where}") from exc
         return frozenset(caps)
+
+    # -- lifecycle rules (LifecycleRules) -------------------------------------------------------
+
+    def lifecycle_scope(self, prefix: str = "") -> str:
+        """The rule's prefix filter: the location's root with its trailing ``/`` (so that
+        ``models/a/`` never matches ``models/ab``), ``""`` for a whole bucket."""
+        return self._scan_prefix(prefix)
+
+    def lifecycle_rules(self) -> list[dict[str, Any]]:
+        where = f"read the lifecycle configuration of s3://{self.bucket}"
+        try:
+            got = self.client.get_bucket_lifecycle_configuration(Bucket=self.bucket)
+        except botocore.exceptions.ClientError as exc:
+            if _error_code(exc)[0] == "NoSuchLifecycleConfiguration":
+                return []
+            raise _map_error(exc, where) from exc
+        except botocore.exceptions.BotoCoreError as exc:
+            raise _map_error(exc, where) from exc
+        return [dict(r) for r in got.get("Rules", [])]
+
+    def _put_lifecycle_rules(self, rules: list[dict[str, Any]]) -> None:
+        with _errors(f"write the lifecycle configuration of s3://{self.bucket}"):
+            if rules:
+                self.client.put_bucket_lifecycle_configuration(
+                    Bucket=self.bucket,
+                    LifecycleConfiguration={"Rules": rules},  # type: ignore[typeddict-item]
+                )
+            else:
+                self.client.delete_bucket_lifecycle(Bucket=self.bucket)
+
+    def add_lifecycle_rule(
+        self, rule_id: str, prefix: str = ""
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        rule = lifecycle_rule(rule_id, self.lifecycle_scope(prefix))
+        return self._change_rules(rule_id, lambda rules: merge_rule(rules, rule), present=True)
+
+    def remove_lifecycle_rule(
+        self, rule_id: str
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        return self._change_rules(
+            rule_id, lambda rules: without_rule(rules, rule_id), present=False
+        )
+
+    def _change_rules(
+        self, rule_id: str, change: Any, *, present: bool
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """Read, change, write, read back. S3 has no precondition on the lifecycle PUT, so the
+        guard is as far as the API allows: the configuration is read twice before the write
+        (a change in between starts over), and read back after it; a rule of someone else's
+        that was there before and is gone after stops the run (ConflictError naming it), and a
+        read-back where our change is undone (a concurrent writer's configuration won) retries.
+        A foreign write landing between the last read and our PUT is lost undetectably: see
+        docs/stores.md."""
+        where = f"s3://{self.bucket}"
+        for _ in range(LIFECYCLE_RETRIES):
+            before = self.lifecycle_rules()
+            wanted = change(before)
+            if _norm(wanted) == _norm(before):
+                return before, before  # nothing to change (already added / already removed)
+            if _norm(self.lifecycle_rules()) != _norm(before):
+                continue  # changed while we computed: start over from a fresh read
+            self._put_lifecycle_rules(wanted)
+            after = self.lifecycle_rules()
+            lost = _foreign_lost(before, after, rule_id)
+            if lost:
+                raise ConflictError(
+                    f"lifecycle configuration of {where}: rule(s) {', '.join(lost)} written by "
+                    "someone else were there before Sundown's write and are gone after it (a "
+                    "concurrent change); Sundown stops and changes nothing more: check the "
+                    "bucket's lifecycle rules with their owner, then re-run"
+                )
+            mine = [r for r in after if r.get("ID") == rule_id]
+            if bool(mine) == present:
+                return before, after
+        raise ConflictError(
+            f"lifecycle configuration of {where} kept changing under Sundown's write "
+            f"({LIFECYCLE_RETRIES} attempts); nothing more was changed: re-run"
+        )
 
     # -- ObjectStore ----------------------------------------------------------------------------
 
@@ -679,7 +821,7 @@ class S3Store:
         uploads: list[Entry] = []
         seen: set[tuple[str, str | None, EntryKind]] = set()
         for entry in entries:
-            _check_entry_key(entry.key, self.root)
+            addressable_entry_key(entry.key, self.root, self.url)
             if entry.version_id is None or entry.version_id == "":
                 raise InputError(
                     f"purge {self._where(entry.key)}: no version id; S3 purge deletes exact "

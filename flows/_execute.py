@@ -4,15 +4,24 @@ journaled create-only so that a re-run skips what is done, with a progress artif
 from __future__ import annotations
 
 import contextlib
+import itertools
+import json
 from collections import Counter
 from collections.abc import Callable
 from contextlib import AbstractContextManager
+from typing import Any
 from uuid import UUID
 
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 
-from sundown.errors import BackendError, InputError, PermissionDeniedError, SundownError
-from sundown.plan import Plan
+from sundown.errors import (
+    BackendError,
+    ConflictError,
+    InputError,
+    PermissionDeniedError,
+    SundownError,
+)
+from sundown.plan import LocationPlan, Plan
 from sundown.spec import SystemSpec
 
 from . import _steps
@@ -184,3 +193,101 @@ def outcomes(journal: Journal, kind: str, loc: int) -> list[_steps.BatchOutcome]
         _steps.BatchOutcome.model_validate(r["data"])
         for _, r in journal.steps(f"{kind}-{loc:03d}-")
     ]
+
+
+# --------------------------------------------------------------------------------------------
+# purge_by: lifecycle (docs/flows.md "Lifecycle purges")
+
+
+def lifecycle_rule_id(plan: Plan) -> str:
+    """Sundown's rule ID: names Sundown, the system and the plan digest (S3 allows 255)."""
+    return f"sundown-retire-{plan.system}-{plan.digest.removeprefix('sha256:')[:32]}"[:255]
+
+
+def _lifecycle_locations(plan: Plan) -> list[LocationPlan]:
+    return [loc for loc in plan.locations if loc.purge_by == "lifecycle"]
+
+
+def _rules_store(url: str) -> Any:
+    from sundown import registry
+    from sundown.store import Capability, LifecycleRules
+
+    store = registry.open_store(url)
+    if Capability.LIFECYCLE not in store.capabilities or not isinstance(store, LifecycleRules):
+        raise InputError(f"{url}: purge_by: lifecycle, but the store has no lifecycle rules")
+    return store
+
+
+def _json(value: object) -> Any:
+    return json.loads(json.dumps(value, default=str))  # rule dates as text, for the journal
+
+
+PENDING_SAMPLE = 1000  # copies counted when re-verifying a lifecycle location
+
+
+def _scope(rule: dict[str, Any]) -> object:
+    return (rule.get("Filter"), rule.get("Status"), rule.get("Expiration"))
+
+
+def apply_lifecycle_rules(plan: Plan, journal: Journal) -> None:
+    """Add Sundown's rule to every ``purge_by: lifecycle`` location once: the journal step
+    ``lifecycle-NNN-added`` records the rule ID, its scope and the bucket's configuration
+    before and after, so a re-run never adds it twice."""
+    for loc in _lifecycle_locations(plan):
+        step = f"lifecycle-{loc.index:03d}-added"
+        if journal.done(step):
+            continue
+        store = _rules_store(loc.url)
+        rule_id = lifecycle_rule_id(plan)
+        before, after = store.add_lifecycle_rule(rule_id)
+        scope = store.lifecycle_scope()
+        journal.record(
+            step,
+            {"rule_id": rule_id, "scope": scope, "before": _json(before), "after": _json(after)},
+        )
+
+
+def lifecycle_pending(plan: Plan, journal: Journal) -> list[str]:
+    """Re-verify every lifecycle location whose rule is still in place: one line per location
+    whose prefix still holds copies other than held ones (a hold or Object Lock wins over the
+    rule: such copies are reported held as with batch purging). A location found empty has
+    only Sundown's own rule removed (by ID; every other rule kept), journaled as
+    ``lifecycle-NNN-removed`` with the configuration before and after."""
+    pending: list[str] = []
+    for loc in _lifecycle_locations(plan):
+        step = f"lifecycle-{loc.index:03d}-removed"
+        if journal.done(step):
+            continue
+        added = journal.get(f"lifecycle-{loc.index:03d}-added")
+        if added is None:
+            raise InputError(f"{loc.url}: no lifecycle rule is journaled as added")
+        store = _rules_store(loc.url)
+        rule_id = added["data"]["rule_id"]
+        recorded = [r for r in added["data"]["after"] if r.get("ID") == rule_id]
+        now = [r for r in _json(store.lifecycle_rules()) if r.get("ID") == rule_id]
+        # Stops at the first page's worth: re-verifying a huge prefix must not re-list it all.
+        not_held = (e for e in store.inventory() if not e.hold.held)
+        left = sum(1 for _ in itertools.islice(not_held, PENDING_SAMPLE))
+        if now and [_scope(r) for r in now] != [_scope(r) for r in recorded]:
+            raise ConflictError(
+                f"{loc.url}: Sundown's lifecycle rule {rule_id} was changed since it was added "
+                f"(filter now {now[0].get('Filter')!r}); nothing was removed and no key was "
+                "destroyed: restore the rule as journaled, then re-run"
+            )
+        if left and not now:
+            raise ConflictError(
+                f"{loc.url}: Sundown's lifecycle rule {rule_id} is gone while {left} copies "
+                "remain; nothing was removed and no key was destroyed: find who removed it"
+            )
+        if left:
+            pending.append(
+                f"{loc.url}: {'at least ' if left >= PENDING_SAMPLE else ''}{left} copies not "
+                f"yet expired by rule {rule_id}"
+            )
+            continue
+        before, after = store.remove_lifecycle_rule(rule_id)
+        journal.record(
+            step,
+            {"rule_id": added["data"]["rule_id"], "before": _json(before), "after": _json(after)},
+        )
+    return pending

@@ -34,6 +34,7 @@ from sundown.errors import (
     NotFoundError,
     ScopeError,
     SundownError,
+    UnsupportedError,
 )
 from sundown.keys import KeyInfo
 from sundown.plan import (
@@ -68,8 +69,6 @@ from ._common import TASK_OPTIONS, opaque
 
 def _inventory(store: ObjectStore) -> Iterator[Entry]:
     if not isinstance(store, Inventory):
-        from sundown.errors import UnsupportedError
-
         raise UnsupportedError(f"{store.url} cannot list every copy (no inventory capability)")
     yield from store.inventory()
 
@@ -318,7 +317,10 @@ def _location_inventory(ref: LocationRef) -> tuple[Iterator[Entry], bool]:
             "never planned through a symbolic link, whose target lies outside what the spec "
             "names and can change before deletion: the spec must name the real path"
         )
-    entries = iter(_inventory(registry.open_store(ref.url)))
+    store = registry.open_store(ref.url)
+    if ref.location.purge_by == "lifecycle":
+        check_lifecycle_capable(store, ref)
+    entries = iter(_inventory(store))
     try:
         first = next(entries)
     except StopIteration:
@@ -332,6 +334,18 @@ def _location_inventory(ref: LocationRef) -> tuple[Iterator[Entry], bool]:
             "legitimately be missing with may_be_absent: true)"
         ) from None
     return _chain(first, entries), False
+
+
+def check_lifecycle_capable(store: Any, ref: LocationRef) -> None:
+    """``purge_by: lifecycle`` only where the connector declares lifecycle rules: refused at
+    planning, before anything is approved or changed."""
+    from sundown.store import Capability, LifecycleRules
+
+    if Capability.LIFECYCLE not in store.capabilities or not isinstance(store, LifecycleRules):
+        raise UnsupportedError(
+            f"{ref.field} {ref.url}: purge_by: lifecycle, but this store does not support "
+            "lifecycle rules; use purge_by: batch (the default) for this location"
+        )
 
 
 def _chain(first: Entry, rest: Iterator[Entry]) -> Iterator[Entry]:

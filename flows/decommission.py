@@ -178,6 +178,13 @@ def _execute_and_certify(
     # 4. Execute: archive first, then purge every copy, destroy the keys, revoke credentials.
     progress = _execute.Progress(plan, "decommission")
     _execute.archive(spec, plan, journal, batch_size, progress)
+    # purge_by: lifecycle locations: add Sundown's rule once, then wait until the provider has
+    # expired every copy there; nothing further (no key destroyed, no certificate) until then.
+    lease.check("adding lifecycle rules")
+    _execute.apply_lifecycle_rules(plan, journal)
+    waiting = _execute.lifecycle_pending(plan, journal)
+    if waiting:
+        return _waiting_result(plan, waiting, resumed)
     journal = _purge(spec, plan, journal, batch_size, shards, progress, lease)
     lease.check("destroying the keys")
     keys = _destroy_keys(plan, journal)
@@ -189,6 +196,20 @@ def _execute_and_certify(
     # 6. Certify: manifest, signed certificate, ledger, renderings, artifact.
     lease.check("issuing the certificate")
     return _certify(spec, plan, journal, keys, credentials, verification, resumed)
+
+
+def _waiting_result(plan: Plan, waiting: list[str], resumed: bool) -> DecommissionResult:
+    """Not a failure: the rule is in place and a re-run re-verifies (docs/flows.md)."""
+    for line in waiting:
+        get_run_logger().info("waiting for lifecycle expiry: %s", line)
+    return DecommissionResult(
+        system=plan.system,
+        plan_digest=plan.digest,
+        plan_path=plan.path,
+        status="waiting for lifecycle expiry",
+        resumed=resumed,
+        waiting=waiting,
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -784,7 +805,15 @@ def _location_record(
             )
         )
     scheme = loc.url.split("://", 1)[0]
-    claims = _claims(scheme, copies, keys, soft, window_end)
+    added = journal.get(f"lifecycle-{index:03d}-added")
+    lifecycle = (
+        None
+        if added is None
+        else f"lifecycle expiry: expired by the provider under Sundown's lifecycle rule "
+        f"{added['data']['rule_id']} (prefix {added['data']['scope']!r}), then found gone by "
+        "Sundown's re-listing; its batch purge afterwards only confirmed"
+    )
+    claims = _claims(scheme, copies, keys, soft, window_end, lifecycle)
     backups = _archive_copies(spec, journal, index, loc.url)
     remaining = int(check.get("remaining", 0))
     accepted = bool(check["passed"]) and not failed.versions and not remaining
@@ -912,6 +941,7 @@ def _claims(
     keys: Sequence[KeyDestroyed],
     soft: str,
     window_end: datetime | None,
+    lifecycle: str | None = None,
 ) -> list[Sanitization]:
     """What may be claimed for a location's copies (SP 800-88 Rev. 2): cryptographic erase for
     the copies under a destroyed, verified key; logical deletion for the other deleted copies,
@@ -931,7 +961,8 @@ def _claims(
                     for k in used
                 )
                 + ": each copy's sidecar data key unwrapped under it and its first segment "
-                "authenticated when the plan was made",
+                "authenticated when the plan was made"
+                + (f"; the copies themselves: {lifecycle}" if lifecycle else ""),
                 keys=sorted(copies.ce_keys),
                 irrecoverable_after=IrrecoverableAfter(
                     at=max(k.destroyed_at for k in used),
@@ -941,7 +972,9 @@ def _claims(
         )
     if logical.versions:
         how = (
-            "unlinked from the file system"
+            lifecycle
+            if lifecycle
+            else "unlinked from the file system"
             if scheme == "file"
             else "deleted through the provider's API (every version, delete marker, snapshot "
             "and upload listed)"

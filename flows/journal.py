@@ -10,6 +10,8 @@ Layout under the evidence location (``<evidence>/decommissions/<system>/<plan he
     journal/shard-OP-L-F.json      a shard's result (flows/shards.py)
     journal/key-ROLE.json          key destroyed (the destruction evidence)
     journal/credential-N.json      credential N revoked (the revocation evidence)
+    journal/lifecycle-L-added.json   purge_by: lifecycle rule added (configuration before, after)
+    journal/lifecycle-L-removed.json that rule removed once the prefix was empty (before/after)
     journal/verified.json          re-listing, key and credential checks
     journal/certified.json         certificate id, digest, URLs, ledger sequence
     deletion-manifest.jsonl, certificate.dsse.json, certificate.md, certificate.pdf

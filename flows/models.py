@@ -173,6 +173,7 @@ DecommissionStatus = Literal[
     "complete with exceptions",
     "failed",
     "already decommissioned",
+    "waiting for lifecycle expiry",
 ]
 
 
@@ -208,6 +209,10 @@ class DecommissionResult(BaseModel):
     keys_destroyed: list[str] = Field(default_factory=list)
     credentials_revoked: list[str] = Field(default_factory=list)
     exceptions: list[str] = Field(default_factory=list)
+    waiting: list[str] = Field(
+        default_factory=list,
+        description="purge_by: lifecycle locations whose prefix still holds copies (re-run later).",
+    )
 
 
 class PlanParameters(SpecSource):

@@ -218,6 +218,11 @@ class LocationPlan(BaseModel):
         default=False,
         description="The root did not exist (allowed by may_be_absent): nothing found.",
     )
+    purge_by: Literal["batch", "lifecycle"] = Field(
+        default="batch",
+        description="How the retirement purges the location: Sundown's batch deletes, or a "
+        "lifecycle rule it adds and waits on (recorded in the plan: the digest covers it).",
+    )
     protection: list[ProtectionTally] = Field(
         default_factory=list, description="Copies found, by what protected them."
     )
@@ -730,6 +735,7 @@ def _plan_location(
         archive_to=spec.archive.target if archives and spec.archive else None,
         root_absent=root_absent,
         settings=settings,
+        purge_by=ref.location.purge_by if kind == "retirement" else "batch",
     )
     header: dict[str, Any] = {
         "t": "location",
@@ -748,6 +754,8 @@ def _plan_location(
         header["on_retirement"] = cls.on_retirement
     if root_absent:
         header["root"] = "absent"
+    if loc.purge_by != "batch":
+        header["purge_by"] = loc.purge_by
     w.write(header)
     archive_prefix = _archive_prefix(ref) if archives else ""
     # Plain integer tallies while streaming (hot loop); copied into the Counts models at the end.
@@ -964,6 +972,7 @@ def read_plan(path: str | Path, expected_digest: str | None = None) -> Plan:
                         classification=obj["classification"],
                         archive_to=obj["archive_to"],
                         root_absent=obj.get("root") == "absent",
+                        purge_by=obj.get("purge_by", "batch"),
                         settings=StoreSettings.model_validate(obj["settings"])
                         if obj.get("settings") is not None
                         else None,

@@ -3,9 +3,10 @@
 A connector module implements some of these module-level functions:
 
 - ``open_store(url: str) -> ObjectStore`` (``file``, ``s3``, ``gs``, ``az``)
-- ``open_key_service(uri: str) -> KeyService`` (``local``, ``vault``)
-- ``open_signer(uri: str) -> Signer`` (``local``, ``vault``; the CLI also takes a PEM file path)
-- ``create_key(uri: str, *, signing: bool) -> KeyInfo`` (``local``, ``vault``)
+- ``open_key_service(uri: str) -> KeyService`` (``local``, ``vault``, ``aws-kms``)
+- ``open_signer(uri: str) -> Signer`` (``local``, ``vault``, ``aws-kms``; the CLI also takes a PEM
+  file path)
+- ``create_key(uri: str, *, signing: bool) -> KeyInfo`` (``local``, ``vault``, ``aws-kms``)
 
 Clients are created per call from the environment's current credentials and never cached across
 credentials: a rotated or revoked credential must not live on in a cache.
@@ -32,6 +33,7 @@ _CONNECTORS: dict[str, tuple[str, str]] = {
     "gs": ("connectors.gcs", "google-cloud-storage"),
     "az": ("connectors.azure_blob", "azure-storage-blob azure-identity"),
     "vault": ("connectors.vault", "hvac"),
+    "aws-kms": ("connectors.aws_kms", "boto3"),
 }
 
 

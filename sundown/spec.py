@@ -424,6 +424,13 @@ class StoreLocation(_Model):
         description="A missing root (file:// folder, bucket or container) is 'nothing found' "
         "instead of an error at planning.",
     )
+    purge_by: Literal["batch", "lifecycle"] = Field(
+        default="batch",
+        description="'batch': Sundown deletes every copy itself. 'lifecycle': after approval "
+        "Sundown adds one bucket lifecycle rule scoped to the location's prefix and waits for "
+        "the provider to expire every copy (re-runs re-verify), then removes its rule, destroys "
+        "the keys and certifies. Only on stores that declare the lifecycle capability.",
+    )
 
     @model_validator(mode="after")
     def _whole_bucket_is_explicit(self) -> StoreLocation:
@@ -436,6 +443,11 @@ class StoreLocation(_Model):
                 f"{self.url} scopes the whole {kind} {parsed.bucket!r}: every object in it "
                 f"would be purged; if that is intended write "
                 f"{{url: {self.url}, whole_bucket: true}}, otherwise add a prefix"
+            )
+        if self.purge_by == "lifecycle" and parsed.scheme == "file":
+            raise ValueError(
+                f"{self.url}: purge_by: lifecycle needs an object store with lifecycle rules; "
+                "a file:// location is purged by batch"
             )
         if self.whole_bucket and not parsed.whole_bucket:
             raise ValueError(

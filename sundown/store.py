@@ -34,6 +34,7 @@ class Capability(enum.StrEnum):
     ARCHIVE_TIER = "archive_tier"  # copy() can target an archive storage class
     BATCH_DELETE = "batch_delete"  # purge() sends many versions per request
     CONDITIONAL_CREATE = "conditional_create"  # put(if_absent=True) is atomic
+    LIFECYCLE = "lifecycle"  # bucket lifecycle rules can expire a prefix (LifecycleRules)
 
 
 class EntryKind(enum.StrEnum):
@@ -284,6 +285,28 @@ class Replicated(Protocol):
 
 
 @runtime_checkable
+class LifecycleRules(Protocol):
+    """Bucket lifecycle rules that expire every copy under a prefix (``purge_by: lifecycle``).
+
+    A store declaring :attr:`Capability.LIFECYCLE` implements this. Rules are the provider's own
+    JSON-able dicts; ``add`` and ``remove`` merge with the rules already there (a provider's
+    lifecycle write replaces the whole configuration) and return (configuration before,
+    configuration after), both as read back from the store."""
+
+    def lifecycle_scope(self, prefix: str = "") -> str: ...
+
+    def lifecycle_rules(self) -> list[dict[str, object]]: ...
+
+    def add_lifecycle_rule(
+        self, rule_id: str, prefix: str = ""
+    ) -> tuple[list[dict[str, object]], list[dict[str, object]]]: ...
+
+    def remove_lifecycle_rule(
+        self, rule_id: str
+    ) -> tuple[list[dict[str, object]], list[dict[str, object]]]: ...
+
+
+@runtime_checkable
 class Copier(Protocol):
     """Server-side copy, optionally into another storage class (ARCHIVE_TIER)."""
 
@@ -345,6 +368,19 @@ def has_dot_segment(key: str) -> bool:
     such a segment in a request path (``models/a/../b`` -> ``models/b``), so a delete by that
     name could reach outside the location: Sundown never sends one (docs/stores.md)."""
     return any(part in (".", "..") for part in key.split("/"))
+
+
+def addressable_entry_key(key: str, root: str, where: str) -> str:
+    """A key inventory reported (:func:`check_entry_key`) that a connector may name in a read or
+    a delete: anything but a ``.``/``..`` segment, which a plan holds and no request ever names
+    (docs/stores.md). ``where`` names the location in the error."""
+    check_entry_key(key, root)
+    if has_dot_segment(key):
+        raise InputError(
+            f"object key {key!r} in {where} has a '.' or '..' segment: never read or deleted by "
+            "name (an HTTP path could resolve it outside the location)"
+        )
+    return key
 
 
 def join_entry_key(root: str, key: str) -> str:

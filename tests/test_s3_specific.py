@@ -234,6 +234,7 @@ def test_missing_bucket_and_key_are_not_found(moto_env: str) -> None:
 
 def test_capabilities_come_from_the_bucket(moto_env: str) -> None:
     base = {Capability.BATCH_DELETE, Capability.CONDITIONAL_CREATE, Capability.ARCHIVE_TIER}
+    base |= {Capability.LIFECYCLE}
     assert _store(f"s3://{_bucket()}").capabilities == base
     assert _store(f"s3://{_bucket(versioning=True)}").capabilities == base | {Capability.VERSIONING}
     suspended = _bucket(versioning=True)
@@ -534,3 +535,89 @@ def test_purge_benchmark_runs_on_a_small_set() -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     assert "[met] canaries touched: 0" in done.stdout
     assert "[met] versions left after verification: 0" in done.stdout
+
+
+# -- lifecycle rules (purge_by: lifecycle) ------------------------------------------------------
+
+
+def _foreign(rule_id: str, prefix: str) -> dict[str, Any]:
+    return {
+        "ID": rule_id,
+        "Filter": {"Prefix": prefix},
+        "Status": "Enabled",
+        "Transitions": [{"Days": 30, "StorageClass": "GLACIER"}],
+    }
+
+
+def test_merge_keeps_every_foreign_rule_and_adds_once() -> None:
+    foreign = [_foreign("team-archive", "logs/"), _foreign("other", "")]
+    rule = s3.lifecycle_rule("sundown-x", "models/a/")
+    merged = s3.merge_rule(foreign, rule)
+    assert merged[:2] == foreign and merged[2] == rule
+    assert s3.merge_rule(merged, rule) == merged  # a re-run adds nothing
+    assert s3.without_rule(merged, "sundown-x") == foreign
+    assert s3.without_rule(foreign, "sundown-x") == foreign
+
+
+def test_merge_refuses_a_foreign_rule_under_our_id_and_a_scope_without_boundary() -> None:
+    taken = [_foreign("sundown-x", "models/")]
+    with pytest.raises(ConflictError, match="already exists with other content"):
+        s3.merge_rule(taken, s3.lifecycle_rule("sundown-x", "models/a/"))
+    with pytest.raises(InputError, match="must end with '/'"):
+        s3.lifecycle_rule("sundown-x", "models/a")
+
+
+def test_rule_expires_every_kind_of_copy() -> None:
+    rule = s3.lifecycle_rule("sundown-x", "models/a/")
+    assert rule["Expiration"] == {"Days": 1}  # with Days, expired delete markers go too
+    assert rule["NoncurrentVersionExpiration"] == {"NoncurrentDays": 1}
+    assert rule["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 1}
+    assert rule["Filter"] == {"Prefix": "models/a/"} and rule["Status"] == "Enabled"
+
+
+def test_add_and_remove_on_the_bucket_keep_foreign_rules(moto_env: str) -> None:
+    bucket = _bucket(versioning=True)
+    _admin().put_bucket_lifecycle_configuration(
+        Bucket=bucket, LifecycleConfiguration={"Rules": [_foreign("team", "logs/")]}
+    )
+    store = _store(f"s3://{bucket}/models/a")
+    assert Capability.LIFECYCLE in store.capabilities
+    assert store.lifecycle_scope() == "models/a/"
+    before, after = store.add_lifecycle_rule("sundown-x")
+    assert [r["ID"] for r in before] == ["team"]
+    assert [r["ID"] for r in after] == ["team", "sundown-x"]
+    assert next(r for r in after if r["ID"] == "sundown-x")["Filter"] == {"Prefix": "models/a/"}
+    assert store.add_lifecycle_rule("sundown-x")[1] == after  # idempotent
+    # Someone else adds a rule after ours: removing ours keeps theirs.
+    rules = [*store.lifecycle_rules(), _foreign("late", "tmp/")]
+    _admin().put_bucket_lifecycle_configuration(
+        Bucket=bucket, LifecycleConfiguration={"Rules": rules}
+    )
+    _, left = store.remove_lifecycle_rule("sundown-x")
+    assert [r["ID"] for r in left] == ["team", "late"]
+    # Removing the last rule deletes the configuration instead of writing an empty one.
+    _admin().delete_bucket_lifecycle(Bucket=bucket)
+    store.add_lifecycle_rule("sundown-x")
+    assert store.remove_lifecycle_rule("sundown-x")[1] == []
+    assert store.lifecycle_rules() == []
+
+
+def test_a_foreign_rule_gone_after_the_write_stops(moto_env: str) -> None:
+    """The read-back guard: a rule of someone else's that was there before Sundown's write and
+    is gone after it is a ConflictError (driven through the client's after-call event: the
+    foreign rule is deleted by a second client right after Sundown's PUT)."""
+    bucket = _bucket()
+    admin = _admin()
+    admin.put_bucket_lifecycle_configuration(
+        Bucket=bucket, LifecycleConfiguration={"Rules": [_foreign("team", "logs/")]}
+    )
+    store = _store(f"s3://{bucket}/models/a")
+
+    def clobber(**_: Any) -> None:
+        admin.put_bucket_lifecycle_configuration(
+            Bucket=bucket, LifecycleConfiguration={"Rules": [_foreign("other", "x/")]}
+        )
+
+    store.client.meta.events.register("after-call.s3.PutBucketLifecycleConfiguration", clobber)
+    with pytest.raises(ConflictError, match="team"):
+        store.add_lifecycle_rule("sundown-x")

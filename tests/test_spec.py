@@ -421,3 +421,14 @@ def test_real_paths_expose_an_overlap_the_text_hides(tmp_path: Path) -> None:
         "<c>",
     )
     check_no_overlap(a, [c])
+
+
+def test_purge_by_defaults_to_batch_and_lifecycle_is_refused_on_file_locations() -> None:
+    from sundown.spec import StoreLocation
+
+    assert StoreLocation(url="s3://bkt/models/a").purge_by == "batch"
+    assert StoreLocation(url="s3://bkt/models/a", purge_by="lifecycle").purge_by == "lifecycle"
+    with pytest.raises(pydantic.ValidationError, match="needs an object store"):
+        StoreLocation(url="file:///srv/models", purge_by="lifecycle")
+    with pytest.raises(pydantic.ValidationError, match="purge_by"):
+        StoreLocation(url="s3://bkt/models/a", purge_by="rm -rf")  # type: ignore[arg-type]

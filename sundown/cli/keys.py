@@ -1,7 +1,8 @@
 """``sundown keys ...``: create, inspect, rotate, retire and destroy keys.
 
-A key is named by a URI: ``local://NAME`` (the local keyring under ``$SUNDOWN_HOME``) or
-``vault://MOUNT/NAME`` (Vault/OpenBao transit). Destructive commands (``retire``, ``destroy``)
+A key is named by a URI: ``local://NAME`` (the local keyring under ``$SUNDOWN_HOME``),
+``vault://MOUNT/NAME`` (Vault/OpenBao transit) or ``aws-kms://arn:aws:kms:...`` (AWS KMS,
+docs/kms.md). Destructive commands (``retire``, ``destroy``)
 ask for confirmation on a terminal and need ``--yes`` otherwise.
 """
 
@@ -13,15 +14,28 @@ import typer
 
 from sundown.errors import BackendError, InputError
 from sundown.keys import KeyDestruction, KeyInfo
-from sundown.registry import create_key, key_for_destruction, open_key_service, open_signer
+from sundown.registry import (
+    create_key,
+    key_for_destruction,
+    open_key_service,
+    open_signer,
+    scheme_of,
+)
 
 keys_app = typer.Typer(
     name="keys",
-    help="Create, inspect, rotate, retire and destroy keys (local://NAME, vault://MOUNT/NAME).",
+    help=(
+        "Create, inspect, rotate, retire and destroy keys "
+        "(local://NAME, vault://MOUNT/NAME, aws-kms://ARN)."
+    ),
     no_args_is_help=True,
 )
 
-_URI = typer.Argument(..., metavar="URI", help="Key URI: local://NAME or vault://MOUNT/NAME.")
+_URI = typer.Argument(
+    ...,
+    metavar="URI",
+    help="Key URI: local://NAME, vault://MOUNT/NAME or aws-kms://arn:aws:kms:... (or alias/NAME).",
+)
 
 
 def _confirm(action: str, consequence: str, yes: bool) -> None:
@@ -120,12 +134,31 @@ def _evidence_lines(evidence: KeyDestruction) -> list[str]:
 def destroy(
     uri: str = _URI,
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+    pending_days: int = typer.Option(
+        7, "--pending-days", min=7, max=30, help="AWS KMS only: the deletion pending window."
+    ),
 ) -> None:
     """Destroy a key (cryptographic erase) and print the evidence that it is gone.
 
     Everything encrypted under it, backups and replicas included, becomes unreadable. Exits
     non-zero when the destruction could not be verified. On a key whose destruction was
-    interrupted, it finishes the deletion; on a destroyed key, it proves it again."""
+    interrupted, it finishes the deletion; on a destroyed key, it proves it again. AWS KMS keys
+    are disabled and scheduled for deletion after --pending-days (docs/kms.md)."""
+    if scheme_of(uri) == "aws-kms":
+        from connectors.aws_kms import key_for_destruction as kms_key
+
+        kms = kms_key(uri)
+        _confirm(f"destroy {uri}", "It is disabled now and deleted by KMS after the window.", yes)
+        evidence: KeyDestruction = kms.destroy(pending_days=pending_days)
+        for line in _evidence_lines(evidence):
+            typer.echo(line)
+        typer.echo(
+            f"ce: {'claimable' if evidence.ce_claimable else 'NOT claimable'}: "
+            f"{getattr(evidence, 'ce_reason', '')}"
+        )
+        if not evidence.verified:
+            raise BackendError(f"{uri}: the KMS key destruction could not be verified")
+        return
     service = key_for_destruction(uri)
     _confirm(f"destroy {uri}", "Everything encrypted under it becomes unreadable, for good.", yes)
     evidence = service.destroy()
@@ -136,6 +169,17 @@ def destroy(
             f"{uri}: the destruction could not be verified: key material remains or still "
             "answers (see the checks printed above)"
         )
+
+
+@keys_app.command("cancel-deletion")
+def cancel_deletion(uri: str = _URI) -> None:
+    """AWS KMS only: CancelKeyDeletion, then EnableKey, within the pending window."""
+    if scheme_of(uri) != "aws-kms":
+        raise InputError(f"{uri}: cancel-deletion applies to aws-kms:// keys only")
+    from connectors.aws_kms import AwsKmsKey
+
+    facts = AwsKmsKey(uri, check=False).cancel_deletion()
+    typer.echo(f"deletion cancelled and key enabled: {facts.uri}")
 
 
 @keys_app.command("public-key")

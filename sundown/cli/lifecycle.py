@@ -162,6 +162,8 @@ def register(app: typer.Typer) -> None:
             )
         for exc in result.exceptions:
             console.print(f"  exception: {exc}")
+        for line in result.waiting:
+            console.print(f"  waiting: {line} (re-run this command later to re-verify)")
         if result.certificate_url:
             console.print(f"Certificate: {_path(result.certificate_url)}")
             console.print(f"PDF: {result.pdf_path}")

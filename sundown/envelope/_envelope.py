@@ -56,6 +56,13 @@ class _CountingReader:
         return n
 
 
+def _bound(key_service: KeyService, associated_data: bytes) -> KeyService:
+    """A key service that binds wrapped DEKs to the artifact itself (AWS KMS: the
+    EncryptionContext) gets the associated data; others are returned as they are."""
+    bound_to = getattr(key_service, "bound_to", None)
+    return bound_to(associated_data) if callable(bound_to) else key_service
+
+
 def _new_data_key(key_service: KeyService) -> tuple[bytes, WrappedKey]:
     dek, wrapped = key_service.new_data_key()
     if len(dek) != KEY_SIZE:
@@ -84,7 +91,7 @@ class EncryptingStream:
     ) -> None:
         if not isinstance(artifact, Artifact):
             raise InputError("artifact must be a sundown.envelope.Artifact")
-        dek, self._wrapped = _new_data_key(key_service)
+        dek, self._wrapped = _new_data_key(_bound(key_service, artifact.associated_data()))
         self._artifact = artifact
         self._reader = _CountingReader(source)
         self._sha256 = hashlib.sha256()
@@ -181,7 +188,7 @@ def decrypt_stream(
     IntegrityError and discards what it got never keeps tampered or truncated plaintext.
     """
     service = _check_sidecar(sidecar, key_service, expect)
-    dek = service.unwrap(sidecar.wrapped_key)
+    dek = _bound(service, sidecar.associated_data).unwrap(sidecar.wrapped_key)
     if len(dek) != KEY_SIZE:
         raise IntegrityError(f"wrapped DEK of {sidecar.artifact.path!r} unwrapped to a bad key")
     aead = StreamingAead(dek, SEGMENT_SIZE)

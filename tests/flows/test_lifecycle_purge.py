@@ -1,0 +1,300 @@
+"""``purge_by: lifecycle`` on moto's S3 through a real Prefect server: Sundown adds one rule
+scoped to the location's prefix, merged with the bucket's own rules; the retirement waits (no key
+destroyed, nothing certified) while the prefix holds copies; once it is empty a re-run removes
+only Sundown's rule, destroys the keys and certifies.
+
+Emulator gap (docs/known-gaps.md): moto stores lifecycle configurations but never executes
+them, so these tests simulate the provider's expiry by deleting the prefix's versions and delete
+markers themselves, with a second client."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from flows.decommission import decommission_system
+from flows.models import DecommissionParameters, Party
+from sundown import registry
+from sundown.certificate import verify_certificate
+from sundown.errors import KeyDestroyedError, SundownError
+
+APPROVER = Party(name="Lee Marchetti", role="security-officer", organisation="Acme")
+
+SPEC = """\
+spec_version: 1
+name: lc-sys
+owner: ml-platform@example.com
+classification: confidential
+assets:
+  weights:
+    locations:
+      - {{url: s3://{bucket}/models/a, purge_by: {purge_by}}}
+keys:
+  kek: local://lc-sys-kek
+  certificate: local://lc-sys-certificates
+evidence: file://{evidence}
+"""
+
+FOREIGN = [
+    {
+        "ID": "team-logs",
+        "Filter": {"Prefix": "logs/"},
+        "Status": "Enabled",
+        "Transitions": [{"Days": 30, "StorageClass": "GLACIER"}],
+    },
+    {
+        "ID": "team-models",
+        "Filter": {"Prefix": "models/"},
+        "Status": "Enabled",
+        "NoncurrentVersionExpiration": {"NoncurrentDays": 90},
+    },
+]
+CANARIES = ["models/ab/canary", "models/a.bin", "models/abc"]
+
+
+def _rules(s3: Any, bucket: str) -> list[dict[str, Any]]:
+    return list(s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"])
+
+
+def _foreign_intact(rules: list[dict[str, Any]], foreign: list[dict[str, Any]]) -> bool:
+    by_id = {r["ID"]: r for r in rules}
+    return all(
+        r["ID"] in by_id and all(by_id[r["ID"]].get(k) == v for k, v in r.items()) for r in foreign
+    )
+
+
+def _expire(s3: Any, bucket: str, prefix: str) -> None:
+    """What S3 would do under the rule and moto does not (the emulator gap): every version and
+    delete marker under the prefix, deleted by a second client."""
+    listed = s3.list_object_versions(Bucket=bucket, Prefix=prefix)
+    for v in listed.get("Versions", []) + listed.get("DeleteMarkers", []):
+        s3.delete_object(Bucket=bucket, Key=v["Key"], VersionId=v["VersionId"])
+
+
+def _journal(evidence: Path, name: str) -> dict[str, Any]:
+    (path,) = evidence.rglob(f"journal/{name}.json")
+    envelope = json.loads(path.read_text())
+    import base64
+
+    return dict(json.loads(base64.b64decode(envelope["payload"]))["data"])
+
+
+def test_lifecycle_retirement_waits_then_removes_only_its_rule_and_certifies(
+    tmp_path: Path, prefect_api: str, moto_env: str
+) -> None:
+    bucket = f"lc-{uuid.uuid4().hex[:12]}"
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket=bucket)
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    s3.put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration={"Rules": FOREIGN})
+    prefix = "models/a/"
+    for i in range(3):
+        s3.put_object(Bucket=bucket, Key=f"{prefix}model.bin", Body=f"v{i}".encode() * 100)
+    s3.put_object(Bucket=bucket, Key=f"{prefix}gone.bin", Body=b"x")
+    s3.delete_object(Bucket=bucket, Key=f"{prefix}gone.bin")  # a delete marker
+    for key in CANARIES:
+        s3.put_object(Bucket=bucket, Key=key, Body=b"canary")
+    registry.create_key("local://lc-sys-kek")
+    registry.create_key("local://lc-sys-certificates", signing=True)
+    evidence = tmp_path / "evidence"
+    spec = SPEC.format(bucket=bucket, evidence=evidence, purge_by="lifecycle")
+    batch_spec = SPEC.format(bucket=bucket, evidence=evidence, purge_by="batch")
+
+    plan = decommission_system(DecommissionParameters(spec_yaml=spec, dry_run=True))
+    # The purge method is part of the plan, so the approved digest covers it.
+    batch_plan = decommission_system(DecommissionParameters(spec_yaml=batch_spec, dry_run=True))
+    assert plan.plan_digest != batch_plan.plan_digest
+    (loc,) = plan.locations
+    assert loc.found == 3 + 2 and loc.purged == 5
+
+    approve = DecommissionParameters(
+        spec_yaml=spec, approve_digest=plan.plan_digest, approver=APPROVER
+    )
+    first = decommission_system(approve)
+    assert first.status == "waiting for lifecycle expiry", first
+    assert first.certificate_id is None and first.waiting
+    assert f"s3://{bucket}/models/a" in first.waiting[0]
+    rules = _rules(s3, bucket)
+    assert _foreign_intact(rules, FOREIGN)
+    (mine,) = [r for r in rules if r["ID"] not in ("team-logs", "team-models")]
+    assert mine["ID"].startswith("sundown-retire-lc-sys-")
+    assert plan.plan_digest.removeprefix("sha256:")[:32] in mine["ID"]
+    assert mine["Filter"] == {"Prefix": "models/a/"}  # the path boundary: never models/ab
+    assert mine["Expiration"] == {"Days": 1}
+    assert mine["NoncurrentVersionExpiration"]["NoncurrentDays"] == 1
+    assert mine["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 1}
+    # Nothing deleted by Sundown, nothing certified, the KEK alive.
+    listed = s3.list_object_versions(Bucket=bucket, Prefix=prefix)
+    assert len(listed["Versions"]) == 4 and len(listed["DeleteMarkers"]) == 1
+    registry.open_key_service("local://lc-sys-kek").info()
+    assert not list(evidence.rglob("certificate.dsse.json"))
+    added = _journal(evidence, "lifecycle-000-added")
+    assert [r["ID"] for r in added["before"]] == ["team-logs", "team-models"]
+    assert [r["ID"] for r in added["after"]] == ["team-logs", "team-models", mine["ID"]]
+
+    # A re-run before expiry re-verifies and waits again; the rule is not added twice.
+    again = decommission_system(DecommissionParameters(spec_yaml=spec))
+    assert again.status == "waiting for lifecycle expiry" and again.resumed
+    assert _rules(s3, bucket) == rules
+    registry.open_key_service("local://lc-sys-kek").info()
+
+    # Someone else adds a rule after Sundown's: Sundown's removal must keep it.
+    late = {
+        "ID": "late-rule",
+        "Filter": {"Prefix": "tmp/"},
+        "Status": "Enabled",
+        "Expiration": {"Days": 7},
+    }
+    s3.put_bucket_lifecycle_configuration(
+        Bucket=bucket, LifecycleConfiguration={"Rules": [*_rules(s3, bucket), late]}
+    )
+    _expire(s3, bucket, prefix)  # the emulator gap: moto never runs the rule
+
+    done = decommission_system(DecommissionParameters(spec_yaml=spec))
+    assert done.status == "complete", done
+    after = _rules(s3, bucket)
+    assert [r["ID"] for r in after] == ["team-logs", "team-models", "late-rule"]
+    assert _foreign_intact(after, [*FOREIGN, late])
+    removed = _journal(evidence, "lifecycle-000-removed")
+    assert removed["rule_id"] == mine["ID"]
+    assert [r["ID"] for r in removed["after"]] == ["team-logs", "team-models", "late-rule"]
+    with pytest.raises(KeyDestroyedError):
+        registry.open_key_service("local://lc-sys-kek")
+    for key in CANARIES:
+        assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == b"canary"
+    pub = registry.open_signer("local://lc-sys-certificates").public_key_pem()
+    cert_path = Path(str(done.certificate_url).removeprefix("file://"))
+    cert = verify_certificate(cert_path.read_bytes(), pub).certificate
+    (record,) = cert.locations
+    assert record.verification.result.value == "passed" and record.remaining == 0
+    (claim,) = record.sanitization
+    assert claim.category.value.startswith("logical deletion")
+    assert claim.method.startswith("lifecycle expiry") and mine["ID"] in claim.method
+    # A further run returns the same certificate and leaves the rules alone.
+    final = decommission_system(DecommissionParameters(spec_yaml=spec))
+    assert final.certificate_id == done.certificate_id
+    assert _rules(s3, bucket) == after
+
+
+def test_lifecycle_on_a_file_location_is_refused_by_the_spec(
+    tmp_path: Path, prefect_api: str
+) -> None:
+    spec = SPEC.replace("s3://{bucket}/models/a", "file://{bucket}/models/a").format(
+        bucket=tmp_path, evidence=tmp_path / "evidence", purge_by="lifecycle"
+    )
+    with pytest.raises(SundownError, match="purge_by: lifecycle needs an object store"):
+        decommission_system(DecommissionParameters(spec_yaml=spec, dry_run=True))
+    assert not (tmp_path / "evidence").exists()
+
+
+def _approved(tmp_path: Path, *, lock: bool) -> tuple[Any, str, str]:
+    """A bucket with copies under models/a/ and the canaries; its retirement approved and
+    waiting. Returns (client, bucket, spec)."""
+    bucket = f"lc-{uuid.uuid4().hex[:12]}"
+    s3 = boto3.client("s3")
+    if lock:
+        s3.create_bucket(Bucket=bucket, ObjectLockEnabledForBucket=True)
+    else:
+        s3.create_bucket(Bucket=bucket)
+        s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    s3.put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration={"Rules": FOREIGN})
+    for i in range(2):
+        s3.put_object(Bucket=bucket, Key="models/a/model.bin", Body=f"v{i}".encode())
+    for key in CANARIES:
+        s3.put_object(Bucket=bucket, Key=key, Body=b"canary")
+    registry.create_key("local://lc-sys-kek")
+    registry.create_key("local://lc-sys-certificates", signing=True)
+    spec = SPEC.format(bucket=bucket, evidence=tmp_path / "evidence", purge_by="lifecycle")
+    return s3, bucket, spec
+
+
+def test_held_copies_win_over_the_rule_and_are_reported_held(
+    tmp_path: Path, prefect_api: str, moto_env: str
+) -> None:
+    """A legally held version under the prefix: lifecycle cannot expire it. Once everything
+    else is gone the retirement goes on, reports it held (as with batch purging) and removes
+    only its own rule; the held version stays."""
+    s3, bucket, spec = _approved(tmp_path, lock=True)
+    held = s3.put_object(Bucket=bucket, Key="models/a/evidence.bin", Body=b"keep")
+    s3.put_object_legal_hold(
+        Bucket=bucket,
+        Key="models/a/evidence.bin",
+        VersionId=held["VersionId"],
+        LegalHold={"Status": "ON"},
+    )
+    plan = decommission_system(DecommissionParameters(spec_yaml=spec, dry_run=True))
+    approve = DecommissionParameters(
+        spec_yaml=spec, approve_digest=plan.plan_digest, approver=APPROVER
+    )
+    assert decommission_system(approve).status == "waiting for lifecycle expiry"
+    listed = s3.list_object_versions(Bucket=bucket, Prefix="models/a/")
+    for v in listed.get("Versions", []):  # the emulator gap: expire what S3 could expire
+        if v["VersionId"] != held["VersionId"]:
+            s3.delete_object(Bucket=bucket, Key=v["Key"], VersionId=v["VersionId"])
+    done = decommission_system(DecommissionParameters(spec_yaml=spec))
+    assert done.status == "complete with exceptions", done
+    assert any("legal hold" in e for e in done.exceptions), done.exceptions
+    assert [r["ID"] for r in _rules(s3, bucket)] == ["team-logs", "team-models"]
+    left = s3.list_object_versions(Bucket=bucket, Prefix="models/a/")
+    assert [v["VersionId"] for v in left["Versions"]] == [held["VersionId"]]
+    for key in CANARIES:
+        assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == b"canary"
+    s3.put_object_legal_hold(
+        Bucket=bucket,
+        Key="models/a/evidence.bin",
+        VersionId=held["VersionId"],
+        LegalHold={"Status": "OFF"},
+    )
+
+
+def test_a_widened_sundown_rule_stops_the_retirement_before_any_key_is_destroyed(
+    tmp_path: Path, prefect_api: str, moto_env: str
+) -> None:
+    """A writer to the bucket's configuration widens Sundown's rule (models/a/ -> models/,
+    which would expire the canaries' neighbours): the re-run re-verifies the rule against the
+    journal and stops, removing nothing, destroying no key, certifying nothing."""
+    s3, bucket, spec = _approved(tmp_path, lock=False)
+    plan = decommission_system(DecommissionParameters(spec_yaml=spec, dry_run=True))
+    approve = DecommissionParameters(
+        spec_yaml=spec, approve_digest=plan.plan_digest, approver=APPROVER
+    )
+    assert decommission_system(approve).status == "waiting for lifecycle expiry"
+    rules = _rules(s3, bucket)
+    for r in rules:
+        if r["ID"].startswith("sundown-"):
+            r["Filter"] = {"Prefix": "models/"}
+    s3.put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration={"Rules": rules})
+    _expire(s3, bucket, "models/a/")
+    with pytest.raises(SundownError, match="was changed since it was added"):
+        decommission_system(DecommissionParameters(spec_yaml=spec))
+    assert _rules(s3, bucket) == rules  # nothing removed
+    registry.open_key_service("local://lc-sys-kek").info()
+    assert not list((tmp_path / "evidence").rglob("certificate.dsse.json"))
+
+
+def test_lifecycle_on_a_store_without_the_capability_is_refused_at_planning(
+    tmp_path: Path, prefect_api: str, fake_gcs_env: str
+) -> None:
+    """gs:// does not declare lifecycle rules yet: the plan is refused, naming the field, before
+    anything is written or approved; the objects stay."""
+    from tests.test_gcs_specific import _new_bucket
+
+    bucket = _new_bucket(versioning=True)
+    from connectors import gcs
+
+    gcs.new_client().bucket(bucket).blob("models/a/model.bin").upload_from_string(b"w")
+    registry.create_key("local://lc-sys-kek")
+    registry.create_key("local://lc-sys-certificates", signing=True)
+    spec = SPEC.replace("s3://", "gs://").format(
+        bucket=bucket, evidence=tmp_path / "evidence", purge_by="lifecycle"
+    )
+    with pytest.raises(SundownError, match=r"assets\.weights\.locations\[0\].*does not support"):
+        decommission_system(DecommissionParameters(spec_yaml=spec, dry_run=True))
+    assert not (tmp_path / "evidence").exists()
+    assert gcs.new_client().bucket(bucket).blob("models/a/model.bin").exists()
+    registry.open_key_service("local://lc-sys-kek").info()
