@@ -616,6 +616,16 @@ def _certify(
     verified = verify_certificate(existing, signer.public_key_pem())
     cert = verified.certificate
     cert_url = journal.url(CERTIFICATE_NAME)
+    if (cert.system.name, cert.plan_digest) != (spec.name, plan.digest):
+        # a genuine certificate of another plan or system, copied here before this one: the
+        # signature alone does not make it this retirement's (docs/threat-model.md, X1)
+        raise IntegrityError(
+            f"{cert_url} is certificate {cert.certificate_id[:100]!r} of system "
+            f"{cert.system.name[:100]!r}, plan {cert.plan_digest}, not of this retirement "
+            f"({spec.name!r}, plan {plan.digest}): it was put there by someone else; it is not "
+            "recorded in the ledger, and a person must remove it before this retirement can be "
+            "certified"
+        )
 
     # Ledger: once per certificate, also across a crash between append and journal.
     ledger_record = find_ledger_record(spec, verified.envelope_digest) or ledger_append(

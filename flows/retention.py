@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 
+from sundown.errors import IntegrityError
 from sundown.ledger import RecordKind
 from sundown.spec import SystemSpec
 
@@ -82,8 +83,7 @@ def _sweep(spec: SystemSpec, params: RetentionParameters) -> RetentionResult:
     if journal.done(DONE):  # the same plan was swept already (same inventory, same ages)
         data = journal.get(DONE)["data"]  # type: ignore[index]
         return RetentionResult.model_validate(data)
-    with open(plan.path, "rb") as f:
-        journal.put_file("plan.jsonl", f)
+    journal.put_plan(plan.path)  # IntegrityError if a planted file holds its name
     journal.record(STARTED, {"batch_size": params.batch_size, "as_of": as_of.isoformat()})
     size = int(journal.get(STARTED)["data"]["batch_size"])  # type: ignore[index]
     progress = _execute.Progress(plan, "retention")
@@ -110,12 +110,17 @@ def _sweep(spec: SystemSpec, params: RetentionParameters) -> RetentionResult:
     body = json.dumps(receipt, indent=1, sort_keys=True).encode()
     journal.put_file("receipt.json", [body])
     receipt_url = journal.url("receipt.json")
+    if journal.read_file("receipt.json") != body:  # a re-run writes the same bytes
+        raise IntegrityError(
+            f"{receipt_url} is not this sweep's receipt (another file was there first): it is "
+            "not recorded in the ledger; a person must remove it before this sweep is receipted"
+        )
     record = ledger_append(
         spec,
         RecordKind.RETENTION,
         f"retention sweep of {spec.name} as of {as_of:%Y-%m-%d}: {archived} archived, "
         f"{purged} purged, {held} held, {failed} failed",
-        sha256_digest(journal.read_file("receipt.json") or body),
+        sha256_digest(body),
         receipt_url,
     )
     create_markdown_artifact(
