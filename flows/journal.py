@@ -56,6 +56,9 @@ VERIFIED = "verified"
 CERTIFIED = "certified"
 PLAN_FILE = "plan.jsonl"
 PAYLOAD_TYPE = "application/vnd.sundown.journal-record+json"
+# A bound on one journal record read back (untrusted input): the largest genuine record, an
+# archive batch listing 1,000 copies, is well under 1 MiB; a planted giant is refused unread.
+MAX_RECORD_BYTES = 16 * 1024 * 1024
 FORMAT = "sundown.journal/v2"
 _HEX = re.compile(r"^[0-9a-f]{64}$")
 _STEP = re.compile(r"^[0-9A-Za-z][0-9A-Za-z._-]{0,127}$")
@@ -120,7 +123,12 @@ class Journal:
         key = self.key(f"journal/{step}.json")
         where = object_url(self.store, key)
         with self.store.open(key) as f:
-            data = f.read()
+            data = f.read(MAX_RECORD_BYTES + 1)
+        if len(data) > MAX_RECORD_BYTES:
+            raise IntegrityError(
+                f"journal record {where} is larger than {MAX_RECORD_BYTES} bytes: no record "
+                "Sundown writes is; it is not read (nothing was changed)"
+            )
         try:
             obj = json.loads(data)
         except ValueError:

@@ -461,6 +461,18 @@ def test_junk_in_the_systems_evidence_folder_is_refused(world: World) -> None:
     run_refused(world, IntegrityError, "not-a-digest", "not in a plan folder")
 
 
+def test_a_giant_planted_journal_record_is_refused_unread(world: World) -> None:
+    """A record far larger than any Sundown writes (to exhaust the runner's memory) is refused
+    after reading at most the bound, before its JSON is parsed."""
+    from flows.journal import MAX_RECORD_BYTES
+
+    world.evidence_store().put(
+        f"decommissions/sys-a/{'ab' * 32}/journal/000-approved.json",
+        [b" " * (1024 * 1024)] * (MAX_RECORD_BYTES // (1024 * 1024) + 1),
+    )
+    run_refused(world, IntegrityError, "larger than", "000-approved")
+
+
 # --------------------------------------------------------------------------------------------
 # The approval through the Prefect pause form; a shard; a genuine journal
 
