@@ -338,18 +338,23 @@ def median(trials: list[dict[str, Phase]]) -> dict[str, Phase]:
     return out
 
 
+def _fresh_moto() -> Any:
+    """A new moto server on a free loopback port (each measurement starts from an empty one)."""
+    port = free_port()
+    return start_server(
+        "moto-bench",
+        [moto_binary(), "-H", "127.0.0.1", "-p", str(port)],
+        port,
+        ready=functools.partial(_ready, f"http://127.0.0.1:{port}"),
+    )
+
+
 def run_s3(
     contenders: list[tuple[str, bool, Callable[[Any, str, int], Phase]]], n: int
 ) -> dict[str, Phase]:
     phases = {}
     for bucket, versioned, run in contenders:  # each on a fresh server: same starting state
-        port = free_port()
-        server = start_server(
-            "moto-bench",
-            [moto_binary(), "-H", "127.0.0.1", "-p", str(port)],
-            port,
-            ready=functools.partial(_ready, f"http://127.0.0.1:{port}"),
-        )
+        server = _fresh_moto()
         try:
             os.environ.update(moto_environment(server.url))
             admin = boto3.client("s3")
@@ -543,13 +548,7 @@ def run_fit(sizes: list[int], budget: float, json_path: Path | None) -> int:
         if rows and spent > budget:
             skipped.append(n)
             continue
-        port = free_port()
-        server = start_server(
-            "moto-bench",
-            [moto_binary(), "-H", "127.0.0.1", "-p", str(port)],
-            port,
-            ready=functools.partial(_ready, f"http://127.0.0.1:{port}"),
-        )
+        server = _fresh_moto()
         try:
             os.environ.update(moto_environment(server.url))
             admin = boto3.client("s3", config=Config(max_pool_connections=16))
