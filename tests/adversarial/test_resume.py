@@ -191,9 +191,11 @@ def run_refused(world: World, error: type[Exception], *expects: str, **kw: Any) 
     return text
 
 
-def interrupted(world: World, monkeypatch: pytest.MonkeyPatch) -> tuple[str, Path]:
-    """A genuine retirement of our system, approved and interrupted after purging the weights
-    (batches of 2): (plan digest, its evidence folder)."""
+def interrupted(
+    world: World, monkeypatch: pytest.MonkeyPatch, approver: Party = APPROVER
+) -> tuple[str, Path]:
+    """A genuine retirement of our system, approved (by ``approver``) and interrupted after
+    purging the weights (batches of 2): (plan digest, its evidence folder)."""
     plan = decommission_system(world.params(dry_run=True))
     real = _steps.purge_batch.fn
 
@@ -206,7 +208,7 @@ def interrupted(world: World, monkeypatch: pytest.MonkeyPatch) -> tuple[str, Pat
         mp.setattr(_steps.purge_batch, "fn", crashing)
         with pytest.raises(RuntimeError, match="simulated crash"):
             decommission_system(
-                world.params(approve_digest=plan.plan_digest, approver=APPROVER, batch_size=2)
+                world.params(approve_digest=plan.plan_digest, approver=approver, batch_size=2)
             )
     assert world.ours.files("models/sys-a") == [] and world.ours.files("logs/sys-a")
     folder = world.evidence / "decommissions" / "sys-a" / plan.plan_digest.removeprefix("sha256:")
@@ -371,18 +373,7 @@ def test_approval_whose_role_the_policy_no_longer_allows_is_not_used(
     digest, so it is not resumed): the re-run with the old digest and approver is checked
     against the tightened policy and refused, and nothing more is deleted."""
     lead = Party(name="Ari Lind", role="ml-platform-lead")
-    plan = decommission_system(world.params(dry_run=True))
-    real = _steps.purge_batch.fn
-
-    def crashing(url: str, location: int, number: int, entries: list[Any]) -> Any:
-        if location == 1:
-            raise RuntimeError("simulated crash")
-        return real(url, location, number, entries)
-
-    with monkeypatch.context() as mp:
-        mp.setattr(_steps.purge_batch, "fn", crashing)
-        with pytest.raises(RuntimeError):
-            decommission_system(world.params(approve_digest=plan.plan_digest, approver=lead))
+    plan_digest, _folder = interrupted(world, monkeypatch, approver=lead)
     spec = world.ours.spec_path
     spec.write_text(
         spec.read_text().replace("[security-officer, ml-platform-lead]", "[security-officer]")
@@ -392,7 +383,7 @@ def test_approval_whose_role_the_policy_no_longer_allows_is_not_used(
         InputError,
         "role 'ml-platform-lead'",
         "requires one of",
-        approve_digest=plan.plan_digest,
+        approve_digest=plan_digest,
         approver=lead,
     )
 
