@@ -15,6 +15,8 @@ from typing import Literal
 from prefect.input import RunInput
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from .defaults import DEFAULT_LEASE_SECONDS
+
 
 class _Params(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -71,9 +73,6 @@ class SpecSource(_Params):
         if (self.spec_path is None) == (self.spec_yaml is None):
             raise ValueError("give exactly one of spec_path and spec_yaml")
         return self
-
-
-DEFAULT_LEASE_SECONDS = 120  # the CLI's --lease-seconds repeats it (sundown/ imports no flows)
 
 
 class LeasedSource(SpecSource):

@@ -15,7 +15,9 @@ A tour of the core (no cloud SDK and no Prefect import lives here):
 - :mod:`sundown.certificate`: the decommissioning certificate (NIST SP 800-88 fields, in-toto/DSSE).
 - :mod:`sundown.ledger`: the append-only, hash-chained, signed evidence ledger.
 - :mod:`sundown.render`: certificates as PDF and Markdown.
-- :mod:`sundown.cli`: the ``sundown`` command.
+
+The ``sundown`` command lives above the flows, in the top-level package :mod:`cli`
+(docs/architecture.md).
 """
 
 __version__ = "0.1.0"

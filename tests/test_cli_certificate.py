@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from cli import main
 from sundown import canonical, registry
 from sundown.certificate import (
     CERTIFICATE_NAME,
@@ -24,7 +25,6 @@ from sundown.certificate import (
     sign_certificate,
     write_manifest,
 )
-from sundown.cli import main
 from sundown.ledger import Ledger
 from tests.test_certificate import NOW, LocalSigner
 
@@ -301,9 +301,7 @@ def test_the_installed_command_exits_without_traceback(evidence: Path, tmp_path:
     other.write_bytes(LocalSigner().public_key_pem())
     done = subprocess.run(
         [
-            sys.executable,
-            "-m",
-            "sundown",
+            str(Path(sys.executable).with_name("sundown")),  # the console script
             "certificate",
             "verify",
             str(evidence),

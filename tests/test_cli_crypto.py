@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from sundown.cli import main
+from cli import main
 from sundown.registry import create_key, open_key_service
 
 
@@ -212,13 +212,13 @@ def test_console_entry_point(tmp_path: Path, model: tuple[Path, bytes]) -> None:
         ["decrypt", str(enc), str(out)],
     ):
         done = subprocess.run(
-            [sys.executable, "-m", "sundown", *argv], capture_output=True, text=True, timeout=120
+            [sys.executable, "-m", "cli", *argv], capture_output=True, text=True, timeout=120
         )
         assert done.returncode == 0, done.stderr
     assert out.read_bytes() == data
     enc.write_bytes(enc.read_bytes()[:-1])
     done = subprocess.run(
-        [sys.executable, "-m", "sundown", "decrypt", str(enc), str(tmp_path / "t")],
+        [sys.executable, "-m", "cli", "decrypt", str(enc), str(tmp_path / "t")],
         capture_output=True,
         text=True,
         timeout=120,

@@ -1,5 +1,5 @@
 """The CLI of keys and signatures: ``sundown keys ...``, ``sundown sign``,
-``sundown verify-signature``. Exit codes and one-line errors come from ``sundown.cli.main``."""
+``sundown verify-signature``. Exit codes and one-line errors come from ``cli.main``."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from sundown.cli import main
+from cli import main
 from tests.test_signing import make_model
 
 

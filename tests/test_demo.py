@@ -13,7 +13,7 @@ from sundown.signing import verify_model
 def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     home = tmp_path / "home"
     proc = subprocess.run(
-        [sys.executable, "-m", "sundown", "demo", "--home", str(home)],
+        [sys.executable, "-m", "cli", "demo", "--home", str(home)],
         capture_output=True,
         text=True,
         timeout=300,
@@ -65,7 +65,7 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     for prefix in ("deployed", "KEK v1 -> v2", "retention"):
         assert re.search(rf"{prefix}.*ledger head \d+:sha256:[0-9a-f]{{64}}", out), prefix
     check = subprocess.run(
-        [sys.executable, "-m", "sundown", "certificate", "verify", str(cert),
+        [sys.executable, "-m", "cli", "certificate", "verify", str(cert),
          "--public-key", str(life / "certificate-signing.pub.pem"),
          "--ledger", (life / "evidence").as_uri(), "--expect-head", head[1]],
         capture_output=True, text=True, timeout=120,
@@ -73,7 +73,7 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     assert check.returncode == 0, check.stderr
     assert f"(ledger head {head[1]})" in check.stdout
     bare = subprocess.run(
-        [sys.executable, "-m", "sundown", "certificate", "verify", str(cert)],
+        [sys.executable, "-m", "cli", "certificate", "verify", str(cert)],
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert bare.returncode == 3 and "nothing you trust vouches for" in bare.stderr

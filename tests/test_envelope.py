@@ -767,7 +767,7 @@ def test_cli_with_s3_urls(
 ) -> None:
     import boto3
 
-    from sundown.cli import main
+    from cli import main
     from sundown.registry import create_key
 
     bucket = "envelope-cli-" + os.urandom(4).hex()

@@ -454,7 +454,7 @@ def test_cli_destroy_finishes_a_destroy_interrupted_after_the_tombstone(
     key_dir = sundown_home / "keys" / "kek"
     assert (key_dir / "v1.key").exists()
     proc = subprocess.run(
-        [sys.executable, "-m", "sundown", "keys", "destroy", "local://kek", "--yes"],
+        [sys.executable, "-m", "cli", "keys", "destroy", "local://kek", "--yes"],
         env={**os.environ, "SUNDOWN_HOME": str(sundown_home)},
         cwd=Path(__file__).resolve().parents[1],
         capture_output=True,

@@ -660,7 +660,7 @@ def test_permanent_errors_are_not_retried(
 def sundown_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     full = {**os.environ, **env}
     return subprocess.run(
-        [sys.executable, "-m", "sundown", *args],
+        [sys.executable, "-m", "cli", *args],
         capture_output=True,
         text=True,
         env=full,

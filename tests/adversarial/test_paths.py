@@ -15,12 +15,12 @@ from pathlib import Path
 
 import pytest
 
+from cli import main
 from flows.decommission import decommission_system
 from flows.deploy import deploy_model
 from flows.models import DecommissionParameters, DeployParameters, Party
 from sundown import registry
 from sundown.certificate import verify_certificate
-from sundown.cli import main
 from sundown.errors import InputError, NotFoundError, ScopeError
 from sundown.spec import check_no_overlap, load_spec
 from sundown.store import Entry, EntryKind

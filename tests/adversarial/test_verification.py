@@ -4,7 +4,7 @@ malleability, ledger truncation).
 Each test is one attack, run the way the attacker would run it: they hold the files they can
 write (the evidence location: certificates, manifests, the whole ledger folder) and a signing key
 of their own, but not the certificate-signing key; the victim runs the real `sundown` command
-(`sundown.cli.main`, the console script's entry point; one test through a subprocess). Every
+(`cli.main`, the console script's entry point; one test through a subprocess). Every
 refusal is checked for its exit code and for the message naming the problem, for an empty
 stdout (no "OK" line anywhere), and for the evidence being left as it was (verification only
 reads). The keys are real keyring keys (``local://``), made per test under its own SUNDOWN_HOME.
@@ -26,6 +26,7 @@ from typing import Any
 
 import pytest
 
+from cli import main
 from sundown import canonical, dsse, registry
 from sundown.certificate import (
     CERTIFICATE_NAME,
@@ -39,7 +40,6 @@ from sundown.certificate import (
     statement,
     write_manifest,
 )
-from sundown.cli import main
 from sundown.keys import Signer
 from sundown.ledger import Ledger, RecordKind
 from tests.test_certificate import NOW
@@ -708,7 +708,7 @@ def test_a_certificate_without_a_carried_key_needs_one_at_hand(
 
 def test_the_installed_command_refuses_without_an_anchor(world: World) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "sundown", "certificate", "verify", str(world.cert)],
+        [str(Path(sys.executable).with_name("sundown")), "certificate", "verify", str(world.cert)],
         capture_output=True,
         text=True,
         check=False,

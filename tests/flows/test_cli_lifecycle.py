@@ -20,7 +20,7 @@ from tests.flows.systems import System, make_system
 def sundown(*args: str, api: str, home: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PREFECT_API_URL": api, "SUNDOWN_HOME": str(home)}
     return subprocess.run(
-        [sys.executable, "-m", "sundown", *args],
+        [sys.executable, "-m", "cli", *args],
         capture_output=True,
         text=True,
         timeout=300,

@@ -119,7 +119,7 @@ def test_approved_retirement_completes_and_certificate_verifies(system: System) 
     pub_path = system.root / "cert.pub.pem"
     pub_path.write_bytes(pub)
     proc = subprocess.run(
-        [sys.executable, "-m", "sundown", "certificate", "verify", str(cert_path),
+        [sys.executable, "-m", "cli", "certificate", "verify", str(cert_path),
          "--public-key", str(pub_path)],
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip

@@ -203,7 +203,7 @@ def test_lifecycle_across_openbao_s3_gcs_and_azurite(
          "--expect-head", result.ledger_head],
     ):  # fmt: skip
         proc = subprocess.run(
-            [sys.executable, "-m", "sundown", "certificate", "verify", str(cert_path), *trust],
+            [sys.executable, "-m", "cli", "certificate", "verify", str(cert_path), *trust],
             capture_output=True,
             text=True,
             timeout=120,
@@ -211,7 +211,7 @@ def test_lifecycle_across_openbao_s3_gcs_and_azurite(
         assert proc.returncode == 0, proc.stderr
         assert proc.stdout.startswith("OK ") and "not found beside" not in proc.stdout
     alone = subprocess.run(
-        [sys.executable, "-m", "sundown", "certificate", "verify", str(cert_path),
+        [sys.executable, "-m", "cli", "certificate", "verify", str(cert_path),
          "--ledger", ledger_url],
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from sundown.cli import app
+from cli import app
 
 RUNBOOKS = Path(__file__).resolve().parents[2] / "runbooks"
 EXPECTED = {

@@ -75,7 +75,7 @@ def served(prefect_api: str, sundown_home: Path) -> Any:
     port = free_port()  # not used by serve; names the log file
     server = start_server(
         "sundown-serve",
-        [sys.executable, "-m", "sundown", "serve"],
+        [sys.executable, "-m", "cli", "serve"],
         port,
         env={"PREFECT_API_URL": prefect_api, "SUNDOWN_HOME": str(sundown_home)},
         ready=_deployments_ready,

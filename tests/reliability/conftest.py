@@ -1,6 +1,6 @@
 """Fixtures of the reliability and security suite (tests/reliability/).
 
-- ``cli``: run ``sundown`` in this process (``sundown.cli.main``), returning (exit code, stdout,
+- ``cli``: run ``sundown`` in this process (``cli.main``), returning (exit code, stdout,
   stderr), with Prefect's console log silenced the way the lifecycle commands do it.
 - ``victim``: a module-wide system with canaries on the file store and on moto's S3 (see
   :mod:`tests.reliability.world`); its spec is valid, so a bad input is a mutation of it.
@@ -57,7 +57,7 @@ CliRun = Callable[..., tuple[int, str, str]]
 
 @pytest.fixture
 def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> CliRun:
-    from sundown.cli import main
+    from cli import main
 
     monkeypatch.setenv("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
     monkeypatch.setenv("PREFECT_SERVER_ANALYTICS_ENABLED", "false")

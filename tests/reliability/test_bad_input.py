@@ -1,6 +1,6 @@
 """Bad input corpus: malformed and dangerous inputs through the public entry points.
 
-Every input goes through the ``sundown`` command line (``sundown.cli.main`` in this process, the
+Every input goes through the ``sundown`` command line (``cli.main`` in this process, the
 way a user runs it), mostly through the most dangerous path there is: ``sundown decommission
 SPEC --approve DIGEST`` with the digest of the real plan of a real system. Each must end with
 one clear line naming the problem (asserted), a non-zero exit code, no traceback, and nothing

@@ -63,7 +63,7 @@ def ui_server(tmp_path_factory: pytest.TempPathFactory, home: Path) -> Iterator[
             log = ROOT / "test-output" / "servers" / f"sundown-serve-ui-{port}.log"
             serve = start_server(
                 "sundown-serve-ui",
-                [sys.executable, "-m", "sundown", "serve"],
+                [sys.executable, "-m", "cli", "serve"],
                 port,
                 env={"PREFECT_API_URL": f"{server.url}/api", "SUNDOWN_HOME": str(home)},
                 ready=lambda: "being served" in log.read_text(errors="replace"),

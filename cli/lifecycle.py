@@ -1,8 +1,9 @@
 """Lifecycle commands that run the Prefect flows: plan, decommission, deploy, rotate, revoke,
 retention, serve.
 
-Each command imports ``flows`` (and so Prefect) inside its body: ``sundown --help`` and the core
-commands stay fast and the core never imports Prefect at import time. A flow runs in this process
+Each command imports its flow (and so Prefect) inside its body, so that ``sundown --help`` and
+the other commands stay fast; at import time this module takes only the Prefect-free
+:mod:`flows.defaults`. A flow runs in this process
 against ``PREFECT_API_URL`` when it is set, otherwise against a temporary local Prefect server
 that Prefect starts and stops itself.
 """
@@ -16,6 +17,7 @@ from typing import Any
 import typer
 from rich.console import Console
 
+from flows.defaults import DEFAULT_LEASE_SECONDS
 from sundown.errors import InputError
 
 _VAR_HELP = (
@@ -69,7 +71,7 @@ def _path(url: str | None) -> str:
 SPEC_ARG = typer.Argument(..., help="The system spec (YAML).", show_default=False)
 VAR_OPT = typer.Option(None, "--var", help=_VAR_HELP)
 LEASE_OPT = typer.Option(
-    120,  # flows.models.DEFAULT_LEASE_SECONDS
+    DEFAULT_LEASE_SECONDS,
     "--lease-seconds",
     min=1,
     max=3600,

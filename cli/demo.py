@@ -139,7 +139,7 @@ _AGED = [
 
 def run_lifecycle(run: Path, model: Path, console: Console) -> dict[str, Any]:
     """Part 2: deploy, rotate, retention, decommission with approval, verify the certificate."""
-    from sundown.cli.lifecycle import _quiet_prefect
+    from cli.lifecycle import _quiet_prefect
 
     _quiet_prefect()
     stamp = run.name.lower()

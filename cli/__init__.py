@@ -45,15 +45,15 @@ app = typer.Typer(
     add_completion=False,
 )
 
-# Modules under sundown.cli that register commands; each defines register(app).
+# Modules under cli that register commands; each defines register(app).
 _COMMAND_MODULES = [
-    "sundown.cli.keys",
-    "sundown.cli.crypto",
-    "sundown.cli.signatures",
-    "sundown.cli.demo",
-    "sundown.cli.certificate",
-    "sundown.cli.ledger",
-    "sundown.cli.lifecycle",
+    "cli.keys",
+    "cli.crypto",
+    "cli.signatures",
+    "cli.demo",
+    "cli.certificate",
+    "cli.ledger",
+    "cli.lifecycle",
 ]
 
 for _name in _COMMAND_MODULES:

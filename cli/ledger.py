@@ -13,7 +13,7 @@ from pathlib import Path
 
 import typer
 
-from sundown.cli.certificate import (
+from cli.certificate import (
     FINGERPRINT_OPTION,
     PUBLIC_KEY_OPTION,
     TRUST_OPTION,

@@ -1,5 +1,0 @@
-import sys
-
-from sundown.cli import main
-
-sys.exit(main())
