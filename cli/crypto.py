@@ -113,7 +113,8 @@ class _Deployment:
 def _from_spec(spec_path: Path, variables: list[str] | None, url: str) -> _Deployment:
     """The spec location holding ``url`` and the object's key relative to it."""
     from cli.lifecycle import _variables
-    from sundown.spec import load_spec, parse_store_url
+    from sundown.spec import load_spec
+    from sundown.store_url import parse_store_url
 
     spec = load_spec(spec_path, variables=_variables(variables))
     try:

@@ -35,12 +35,10 @@ from __future__ import annotations
 
 import io
 import os
-import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any, BinaryIO, TypeVar
-from urllib.parse import urlsplit
 
 from azure.core import exceptions as aexc
 from azure.storage.blob import (
@@ -83,6 +81,7 @@ from sundown.store import (
     join_key,
     relative_key,
 )
+from sundown.store_url import parse_bucket_url
 
 BATCH_LIMIT = 256  # Blob Batch: at most 256 sub-requests per batch
 _CHUNK = 8 * 1024 * 1024  # single Put Blob limit used here, and block size
@@ -97,7 +96,6 @@ TIERS = {
         StandardBlobTier.ARCHIVE,
     )
 }
-_CONTAINER_NAME = re.compile(r"^(?!.*--)[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
 _HELD_CODES = {
     "BlobImmutableDueToLegalHold",
     "BlobImmutableDueToPolicy",
@@ -207,22 +205,6 @@ class _Counted:
 
 
 # -- URLs and clients ---------------------------------------------------------------------------
-
-
-def parse_url(url: str) -> tuple[str, str]:
-    """``az://container/prefix`` -> (container, prefix)."""
-    parts = urlsplit(url)
-    if parts.scheme != "az":
-        raise InputError(f"not an az:// URL: {url!r}")
-    if parts.query or parts.fragment:
-        raise InputError(f"az:// URL must not have a query or fragment: {url!r}")
-    container = parts.netloc
-    if not _CONTAINER_NAME.match(container):
-        raise InputError(
-            f"invalid Azure container name {container!r} in {url!r} (3-63 lowercase letters, "
-            "digits and single hyphens)"
-        )
-    return container, check_prefix(parts.path)
 
 
 def new_service_client() -> BlobServiceClient:
@@ -730,5 +712,5 @@ def _hold_state(props: BlobProperties, now: datetime) -> HoldState:
 
 
 def open_store(url: str) -> AzureBlobStore:
-    container, prefix = parse_url(url)
+    container, prefix = parse_bucket_url(url, "az")
     return AzureBlobStore(container, prefix)

@@ -40,7 +40,6 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any, BinaryIO, TypeVar, cast
-from urllib.parse import urlsplit
 
 import requests
 from google.api_core import exceptions as gexc
@@ -80,12 +79,12 @@ from sundown.store import (
     join_key,
     relative_key,
 )
+from sundown.store_url import parse_bucket_url
 
 BATCH_LIMIT = 100  # the JSON API accepts up to 100 calls per batch request
 _CHUNK = 8 * 1024 * 1024  # resumable chunk (a multiple of 256 KiB) and single-request limit
 _PAGE = 1000
 STORAGE_CLASSES = ("STANDARD", "NEARLINE", "COLDLINE", "ARCHIVE")
-_BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$")
 
 T = TypeVar("T")
 
@@ -217,19 +216,6 @@ def _read_up_to(stream: BinaryIO, limit: int) -> bytes:
 
 
 # -- URLs ---------------------------------------------------------------------------------------
-
-
-def parse_url(url: str) -> tuple[str, str]:
-    """``gs://bucket/prefix`` -> (bucket, prefix)."""
-    parts = urlsplit(url)
-    if parts.scheme != "gs":
-        raise InputError(f"not a gs:// URL: {url!r}")
-    if parts.query or parts.fragment:
-        raise InputError(f"gs:// URL must not have a query or fragment: {url!r}")
-    bucket = parts.netloc
-    if not _BUCKET_NAME.match(bucket) or ".." in bucket:
-        raise InputError(f"invalid GCS bucket name {bucket!r} in {url!r}")
-    return bucket, check_prefix(parts.path)
 
 
 def new_client() -> storage.Client:
@@ -740,5 +726,5 @@ def _hold_state(blob: storage.Blob, bucket: storage.Bucket, now: datetime) -> Ho
 
 
 def open_store(url: str) -> GcsStore:
-    bucket, prefix = parse_url(url)
+    bucket, prefix = parse_bucket_url(url, "gs")
     return GcsStore(bucket, prefix)

@@ -31,14 +31,12 @@ import contextlib
 import io
 import logging
 import os
-import re
 import threading
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, BinaryIO, cast
-from urllib.parse import urlsplit
 
 import botocore.exceptions
 from botocore.config import Config
@@ -73,6 +71,7 @@ from sundown.store import (
     join_key,
     relative_key,
 )
+from sundown.store_url import parse_bucket_url
 
 if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client
@@ -102,7 +101,6 @@ STORAGE_CLASSES = frozenset(
     }
 )
 
-_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 
 _NOT_FOUND = {"NoSuchKey", "NoSuchVersion", "NoSuchBucket", "NoSuchUpload", "NotFound", "404"}
 _DENIED = {
@@ -249,26 +247,6 @@ def _foreign_lost(
 
 
 # -- URLs ----------------------------------------------------------------------------------------
-
-
-def parse_url(url: str) -> tuple[str, str]:
-    """``s3://bucket/prefix`` -> (bucket, prefix without slashes at either end)."""
-    parts = urlsplit(url)
-    if parts.scheme != "s3":
-        raise InputError(f"not an s3:// URL: {url!r}")
-    if parts.query or parts.fragment:
-        raise InputError(f"s3:// URL must not have a query or fragment: {url!r}")
-    bucket = parts.netloc
-    if not _BUCKET_RE.match(bucket) or ".." in bucket:
-        raise InputError(
-            f"invalid S3 bucket name {bucket!r} in {url!r} "
-            "(3-63 lowercase letters, digits, '.' and '-')"
-        )
-    try:
-        prefix = check_prefix(parts.path)
-    except InputError:
-        raise InputError(f"invalid prefix in {url!r}: empty, '.' or '..' segment") from None
-    return bucket, prefix
 
 
 # -- streams -------------------------------------------------------------------------------------
@@ -1070,5 +1048,5 @@ def _chain(head: list[bytes], rest: Iterator[bytes]) -> Iterator[bytes]:
 
 def open_store(url: str) -> S3Store:
     """The store rooted at ``s3://bucket/prefix``, with a fresh client from the environment."""
-    bucket, root = parse_url(url)
+    bucket, root = parse_bucket_url(url, "s3")
     return S3Store(bucket, root, new_client())

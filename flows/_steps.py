@@ -48,7 +48,7 @@ from sundown.plan import (
     iter_plan_entries,
     plan_locations,
 )
-from sundown.spec import CredentialRef, LocationRef, SystemSpec, parse_store_url, symlink_on_path
+from sundown.spec import CredentialRef, LocationRef, SystemSpec
 from sundown.store import (
     SPECIAL_KINDS,
     Capability,
@@ -59,6 +59,7 @@ from sundown.store import (
     ObjectStore,
     Replicated,
 )
+from sundown.store_url import parse_store_url, symlink_on_path
 
 from . import _credentials, _rotation
 from ._common import TASK_OPTIONS, opaque

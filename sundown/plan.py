@@ -41,8 +41,6 @@ from sundown.spec import (
     LocationRef,
     RetentionRule,
     SystemSpec,
-    parse_store_url,
-    urls_overlap,
 )
 from sundown.store import (
     SPECIAL_KINDS,
@@ -53,6 +51,7 @@ from sundown.store import (
     check_key,
     has_dot_segment,
 )
+from sundown.store_url import parse_store_url, urls_overlap
 
 __all__ = [
     "PLAN_FORMAT",

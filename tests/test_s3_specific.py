@@ -78,30 +78,7 @@ class _Wire:
         return [(h, b) for op, h, b in self.requests if op == operation]
 
 
-# -- URLs and clients ---------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    "url",
-    [
-        "s3://",
-        "s3://Upper/x",
-        "s3://ab/x",
-        "s3://bucket_underscore/x",
-        "s3://b..b/x",
-        "s3://bucket/x?versionId=1",
-        "s3://bucket/a/../b",
-        "gs://bucket/x",
-    ],
-)
-def test_bad_urls_are_rejected(url: str) -> None:
-    with pytest.raises(InputError):
-        s3.parse_url(url)
-
-
-def test_url_round_trips_and_is_rooted() -> None:
-    assert s3.parse_url("s3://my-bucket") == ("my-bucket", "")
-    assert s3.parse_url("s3://my-bucket/models/a/") == ("my-bucket", "models/a")
+# -- clients ---------------------------------------------------------------------------------
 
 
 def test_each_store_builds_its_own_client_from_the_environment(

@@ -17,8 +17,8 @@ from sundown.spec import (
     load_spec_dir,
     parse_spec,
     spec_digest,
-    urls_overlap,
 )
+from sundown.store_url import urls_overlap
 from tests.spec_corpus import BAD_SPECS, expectations
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -399,7 +399,7 @@ def test_may_be_absent_is_a_location_field_and_enters_the_digest() -> None:
 
 
 def test_real_paths_expose_an_overlap_the_text_hides(tmp_path: Path) -> None:
-    from sundown.spec import real_store_url, symlink_on_path
+    from sundown.store_url import real_store_url, symlink_on_path
 
     (tmp_path / "shared" / "evalset").mkdir(parents=True)
     (tmp_path / "alias").symlink_to(tmp_path / "shared")

@@ -9,8 +9,8 @@ import pytest
 
 from sundown import registry
 from sundown.errors import NotFoundError
-from sundown.spec import ParsedStoreURL, parse_store_url
 from sundown.store import Inventory
+from sundown.store_url import ParsedStoreURL, parse_store_url
 from tests.conformance import StoreCase, unique
 
 
