@@ -91,7 +91,8 @@ from sundown.certificate import Counts as CertCounts  # noqa: E402
 from sundown.errors import NotFoundError  # noqa: E402
 from sundown.ledger import Ledger, RecordKind  # noqa: E402
 from sundown.plan import Approval, build_plan, check_plan_approval, iter_plan_entries  # noqa: E402
-from sundown.spec import SystemSpec, parse_spec  # noqa: E402
+from sundown.spec.loader import parse_spec  # noqa: E402
+from sundown.spec.model import SystemSpec  # noqa: E402
 from sundown.store import Capability, EntryKind, Inventory  # noqa: E402
 from tests.fixtures.moto import moto_binary, moto_environment  # noqa: E402
 from tests.fixtures.process import Server, free_port, start_server  # noqa: E402

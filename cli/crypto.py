@@ -33,7 +33,7 @@ import typer
 from sundown.envelope import Artifact, Sidecar, decrypt_to_store, encrypt_to_store, read_sidecar
 from sundown.errors import InputError, IntegrityError, NotFoundError, SundownError
 from sundown.registry import open_key_service, open_store, split_object_url
-from sundown.spec import SystemSpec
+from sundown.spec.model import SystemSpec
 from sundown.store import ObjectStore
 
 DEFAULT_SYSTEM = "default"
@@ -113,7 +113,7 @@ class _Deployment:
 def _from_spec(spec_path: Path, variables: list[str] | None, url: str) -> _Deployment:
     """The spec location holding ``url`` and the object's key relative to it."""
     from cli.lifecycle import _variables
-    from sundown.spec import load_spec
+    from sundown.spec.loader import load_spec
     from sundown.store_url import parse_store_url
 
     spec = load_spec(spec_path, variables=_variables(variables))

@@ -14,7 +14,9 @@ from prefect.utilities.annotations import quote
 from sundown import registry
 from sundown.errors import InputError
 from sundown.ledger import Ledger, RecordKind, StoredRecord, default_ledger_url
-from sundown.spec import SystemSpec, check_no_overlap, load_spec, parse_spec
+from sundown.spec.loader import load_spec, parse_spec
+from sundown.spec.model import SystemSpec
+from sundown.spec.overlap import check_no_overlap
 from sundown.store import ObjectStore
 
 from .models import SpecSource

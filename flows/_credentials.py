@@ -1,7 +1,8 @@
 """Credential revocation as the flows need it: one spec credential -> the connector operation.
 
-Maps each :class:`sundown.spec.CredentialRef` kind to its operation in ``connectors/credentials``
-(imported lazily: a system without Vault credentials never imports hvac) and turns the
+Maps each :class:`~sundown.spec.model.CredentialRef` kind to its operation in
+``connectors/credentials`` (imported lazily: a system without Vault credentials never imports
+hvac) and turns the
 connector's :class:`~connectors.credentials.CredentialEvidence` into the certificate's
 :class:`~sundown.certificate.CredentialRevoked`. Every removal runs with ``missing_ok=True``, so a
 re-run after a crash records "already absent" with the same checks instead of failing.
@@ -20,7 +21,7 @@ from typing import Any
 
 from sundown.certificate import CredentialRevoked
 from sundown.errors import SundownError
-from sundown.spec import CredentialRef
+from sundown.spec.model import CredentialRef
 
 
 def _module(name: str) -> Any:

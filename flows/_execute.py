@@ -22,7 +22,7 @@ from sundown.errors import (
     SundownError,
 )
 from sundown.plan import LocationPlan, Plan
-from sundown.spec import SystemSpec
+from sundown.spec.model import SystemSpec
 
 from . import _steps
 from ._common import artifact_key, opaque

@@ -55,7 +55,7 @@ from sundown.errors import (
     SundownError,
 )
 from sundown.ledger import Ledger, RecordKind
-from sundown.spec import CredentialRef, Delivery, SystemSpec
+from sundown.spec.model import CredentialRef, Delivery, SystemSpec
 from sundown.store import put_once
 
 from ._common import TASK_OPTIONS, open_evidence, sha256_digest

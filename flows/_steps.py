@@ -48,7 +48,7 @@ from sundown.plan import (
     iter_plan_entries,
     plan_locations,
 )
-from sundown.spec import CredentialRef, LocationRef, SystemSpec
+from sundown.spec.model import CredentialRef, LocationRef, SystemSpec
 from sundown.store import (
     SPECIAL_KINDS,
     Capability,

@@ -79,7 +79,7 @@ from sundown.plan import (
     check_plan_scope,
     normalize_digest,
 )
-from sundown.spec import CredentialRef, SystemSpec
+from sundown.spec.model import CredentialRef, SystemSpec
 from sundown.store import Placed, Placement
 
 from . import _credentials, _execute, _steps

@@ -22,7 +22,7 @@ from sundown.envelope import Artifact, encrypt_to_store
 from sundown.errors import ConflictError, InputError, IntegrityError, NotFoundError
 from sundown.ledger import RecordKind
 from sundown.signing import GIT_PATHS, list_model_files, model_digest, sign_digests
-from sundown.spec import SystemSpec
+from sundown.spec.model import SystemSpec
 from sundown.store import ObjectStore, put_once
 
 from ._common import (

@@ -17,7 +17,7 @@ from prefect.artifacts import create_markdown_artifact
 
 from sundown.errors import IntegrityError
 from sundown.ledger import RecordKind
-from sundown.spec import SystemSpec
+from sundown.spec.model import SystemSpec
 
 from . import _execute, _rotation, _steps
 from ._common import (

@@ -21,7 +21,7 @@ from sundown import registry
 from sundown.envelope import SIDECAR_SUFFIX, read_sidecar, rewrap_store
 from sundown.errors import BackendError, ConflictError, IntegrityError
 from sundown.ledger import RecordKind
-from sundown.spec import SystemSpec
+from sundown.spec.model import SystemSpec
 from sundown.store import put_once
 
 from . import _rotation

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from sundown.spec import load_spec
+from sundown.spec.loader import load_spec
 
 RETENTION_CRON = "0 3 * * *"  # daily at 03:00 (UTC)
 DEPLOYMENT_NAMES = ("decommission", "deploy", "rotate", "revoke", "retention", "shard")

@@ -1,6 +1,6 @@
 """Retirement and retention plans: what is archived, purged and held, with a content digest.
 
-:func:`build_plan` takes a :class:`~sundown.spec.SystemSpec`, the inventory of each of its
+:func:`build_plan` takes a :class:`~sundown.spec.model.SystemSpec`, the inventory of each of its
 locations (iterables of :class:`~sundown.store.Entry`, as connectors yield them) and facts about
 its keys and credentials, and writes a plan file: JSON Lines, one canonical JSON object per line
 (header, then per location its entries and counts, then keys, credentials and totals). The digest
@@ -36,12 +36,7 @@ from sundown.atomic import atomic_writer
 from sundown.certificate import Protection
 from sundown.errors import InputError, IntegrityError, ScopeError
 from sundown.keys import KeyInfo
-from sundown.spec import (
-    CredentialRef,
-    LocationRef,
-    RetentionRule,
-    SystemSpec,
-)
+from sundown.spec.model import CredentialRef, LocationRef, RetentionRule, SystemSpec
 from sundown.store import (
     SPECIAL_KINDS,
     Entry,

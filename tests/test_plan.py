@@ -25,7 +25,8 @@ from sundown.plan import (
     read_plan,
     retention_decision,
 )
-from sundown.spec import CredentialRef, RetentionRule, SystemSpec, parse_spec
+from sundown.spec.loader import parse_spec
+from sundown.spec.model import CredentialRef, RetentionRule, SystemSpec
 from sundown.store import Entry, EntryKind, HoldState
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -470,7 +471,7 @@ def test_plan_approval_checks_role_spec_and_age(tmp_path: Path) -> None:
 
 def test_demo_spec_on_the_file_store_plans_exactly_its_prefixes(tmp_path: Path) -> None:
     from sundown.registry import open_store
-    from sundown.spec import load_spec
+    from sundown.spec.loader import load_spec
 
     demo = load_spec(
         Path(__file__).resolve().parents[1] / "examples" / "systems" / "demo.yaml",

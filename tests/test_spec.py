@@ -10,14 +10,9 @@ import pytest
 
 from sundown import canonical
 from sundown.errors import InputError, ScopeError
-from sundown.spec import (
-    CredentialRef,
-    check_no_overlap,
-    load_spec,
-    load_spec_dir,
-    parse_spec,
-    spec_digest,
-)
+from sundown.spec.loader import load_spec, load_spec_dir, parse_spec
+from sundown.spec.model import CredentialRef, spec_digest
+from sundown.spec.overlap import check_no_overlap
 from sundown.store_url import urls_overlap
 from tests.spec_corpus import BAD_SPECS, expectations
 
@@ -424,7 +419,7 @@ def test_real_paths_expose_an_overlap_the_text_hides(tmp_path: Path) -> None:
 
 
 def test_purge_by_defaults_to_batch_and_lifecycle_is_refused_on_file_locations() -> None:
-    from sundown.spec import StoreLocation
+    from sundown.spec.model import StoreLocation
 
     assert StoreLocation(url="s3://bkt/models/a").purge_by == "batch"
     assert StoreLocation(url="s3://bkt/models/a", purge_by="lifecycle").purge_by == "lifecycle"

@@ -7,7 +7,7 @@ import pytest
 from pydantic import ValidationError
 
 from sundown.errors import InputError
-from sundown.spec import StoreLocation
+from sundown.spec.model import StoreLocation
 from sundown.store_url import parse_bucket_url, parse_store_url
 
 GOOD = [

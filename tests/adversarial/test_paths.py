@@ -22,7 +22,8 @@ from flows.models import DecommissionParameters, DeployParameters, Party
 from sundown import registry
 from sundown.certificate import verify_certificate
 from sundown.errors import InputError, NotFoundError, ScopeError
-from sundown.spec import check_no_overlap, load_spec
+from sundown.spec.loader import load_spec
+from sundown.spec.overlap import check_no_overlap
 from sundown.store import Entry, EntryKind
 from tests.flows.systems import System, make_system
 

@@ -28,7 +28,8 @@ from flows.journal import APPROVED, FORMAT, PAYLOAD_TYPE, PLAN_FILE
 from flows.models import DecommissionParameters, Party
 from sundown import canonical, dsse, registry
 from sundown.errors import InputError, IntegrityError, ScopeError
-from sundown.spec import SystemSpec, load_spec, parse_spec
+from sundown.spec.loader import load_spec, parse_spec
+from sundown.spec.model import SystemSpec
 from tests.flows.systems import make_system
 
 APPROVER = Party(name="Lee Marchetti", role="security-officer", organisation="Acme")

@@ -169,7 +169,7 @@ def test_object_store_missing_bucket_is_an_error_and_empty_prefix_is_nothing_fou
     import boto3
 
     from flows._steps import _location_inventory
-    from sundown.spec import parse_spec
+    from sundown.spec.loader import parse_spec
 
     boto3.client("s3").create_bucket(Bucket="paths-present")
     spec = parse_spec(S3_SPEC.format(logs="s3://paths-missing/logs"), "<s3>")

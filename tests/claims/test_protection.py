@@ -254,7 +254,7 @@ def test_the_protection_is_bound_by_the_plan_digest(tmp_path: Path) -> None:
     plan no longer reads. An entry from before protection was recorded reads as ``unknown``."""
     from sundown.errors import IntegrityError
     from sundown.plan import build_plan, iter_plan_entries, read_plan
-    from sundown.spec import parse_spec
+    from sundown.spec.loader import parse_spec
 
     registry.create_key("local://sys-kek")
     root = tmp_path / "w"

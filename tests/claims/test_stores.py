@@ -393,7 +393,7 @@ def test_settings_are_part_of_the_plan_digest_and_shown_to_the_approver(tmp_path
     from datetime import UTC, datetime
 
     from sundown.plan import StoreSettings, build_plan, read_plan
-    from sundown.spec import parse_spec
+    from sundown.spec.loader import parse_spec
     from sundown.store import Entry, EntryKind
 
     spec = parse_spec(

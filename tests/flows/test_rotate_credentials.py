@@ -31,7 +31,8 @@ from flows.models import RotateParameters, RotateResult
 from flows.rotate import rotate_credentials
 from sundown import registry
 from sundown.errors import BackendError, IntegrityError, PermissionDeniedError
-from sundown.spec import CredentialRef, parse_spec
+from sundown.spec.loader import parse_spec
+from sundown.spec.model import CredentialRef
 from tests.fixtures.openbao import OpenBao
 from tests.flows.systems import System, make_system
 

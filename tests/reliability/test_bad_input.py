@@ -493,7 +493,7 @@ def test_expired_approval_is_refused() -> None:
     flow calls. The CLI and the Prefect pause cannot express an older approval (an approval is
     made when it is given), so this input goes through sundown.plan.check_plan_approval."""
     from sundown.plan import Approval, Plan, check_plan_approval
-    from sundown.spec import parse_spec
+    from sundown.spec.loader import parse_spec
 
     spec = parse_spec(
         "name: sys-x\nowner: o@example.com\nclassification: internal\nassets:\n  weights:\n"
