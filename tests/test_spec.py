@@ -427,3 +427,34 @@ def test_purge_by_defaults_to_batch_and_lifecycle_is_refused_on_file_locations()
         StoreLocation(url="file:///srv/models", purge_by="lifecycle")
     with pytest.raises(pydantic.ValidationError, match="purge_by"):
         StoreLocation(url="s3://bkt/models/a", purge_by="rm -rf")  # type: ignore[arg-type]
+
+
+def test_the_shared_spec_builder_writes_what_a_person_would() -> None:
+    """tests/spec_builder.py: the text the system builders write, loaded by the real loader."""
+    from tests.flows.systems import spec_text
+    from tests.spec_builder import Block, Flow, spec_yaml
+
+    text = spec_text("sys-a")
+    assert "      - file://${ROOT}/stores/logs/sys-a\n" in text  # tests edit these lines
+    assert "  roles: [security-officer, ml-platform-lead]\n" in text
+    spec = parse_spec(text, variables={"ROOT": "/srv"})
+    assert sorted(r.url for r in spec.locations()) == [
+        "file:///srv/stores/data/sys-a",
+        "file:///srv/stores/logs/sys-a",
+        "file:///srv/stores/models/sys-a",
+    ]
+    text = spec_yaml(
+        "sys-b",
+        assets={"weights": {"locations": ["s3://acme-models/b"]}},
+        credentials={
+            "vault_kv": [{"mount": "secret", "path": "systems/b/db"}],
+            "vault_approles": [Block(role="b-serving", secret_id_accessors=["abcdefgh1234"])],
+        },
+        rotation={"deliver_to": Flow(mount="secret", path="systems/b/rotated")},
+        evidence="s3://acme-evidence/b",
+    )
+    assert "    - role: b-serving\n      secret_id_accessors: [abcdefgh1234]\n" in text
+    assert "  deliver_to: {mount: secret, path: systems/b/rotated}\n" in text
+    spec = parse_spec(text)
+    assert spec.keys.kek == "local://sys-b-kek"
+    assert {r.kind for r in spec.credential_refs()} >= {"vault_kv", "vault_approle_secret_id"}

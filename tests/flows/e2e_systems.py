@@ -33,44 +33,51 @@ from azure.storage.blob import AccessPolicy, BlobServiceClient, ContainerSasPerm
 from connectors.gcs import new_client as gcs_client
 from sundown import registry
 from tests.fixtures.openbao import OpenBao
+from tests.spec_builder import Block, Flow, spec_yaml
 
-SPEC = """\
-spec_version: 1
-name: {name}
-owner: ml-platform@example.com
-classification: confidential
-description: End-to-end system with weights in three clouds and keys in OpenBao.
-assets:
-  weights:
-    classification: restricted
-    locations:
-      - s3://{s3}/models/{name}
-      - gs://{gs}/models/{name}
-      - az://{az}/models/{name}
-  logs:
-    locations:
-      - s3://{s3}/logs/{name}
-keys:
-  kek: vault://transit/{name}-kek
-  model_signing: vault://transit/{name}-signing
-  certificate: vault://transit/{name}-certificates
-credentials:
-  vault_kv:
-    - {{mount: secret, path: systems/{name}/db}}
-  vault_token_accessors: [{accessor}]
-  vault_approles:
-    - role: {name}-serving
-      secret_id_accessors: [{secret_id_accessor}]
-  aws_access_keys:
-    - {{user: {name}-ci, access_key_ids: [{access_key_id}]}}
-  azure_stored_policies:
-    - {{container: {az}, policy_id: {name}-read}}
-rotation:
-  deliver_to: {{mount: secret, path: systems/{name}/rotated}}
-evidence: s3://{evidence}/sundown
-approval:
-  roles: [security-officer]
-"""
+
+def spec_text(system: MultiCloudSystem) -> str:
+    """Weights in the three clouds, logs on S3, keys in OpenBao transit, one credential of
+    every kind, rotated secrets delivered into Vault KV, evidence on S3."""
+    name = system.name
+    return spec_yaml(
+        name,
+        classification="confidential",
+        description="End-to-end system with weights in three clouds and keys in OpenBao.",
+        assets={
+            "weights": {
+                "classification": "restricted",
+                "locations": [
+                    f"s3://{system.s3_bucket}/models/{name}",
+                    f"gs://{system.gcs_bucket}/models/{name}",
+                    f"az://{system.container}/models/{name}",
+                ],
+            },
+            "logs": {"locations": [f"s3://{system.s3_bucket}/logs/{name}"]},
+        },
+        keys={
+            "kek": system.kek,
+            "model_signing": f"vault://transit/{name}-signing",
+            "certificate": system.certificate_key,
+        },
+        credentials={
+            "vault_kv": [{"mount": "secret", "path": f"systems/{name}/db"}],
+            "vault_token_accessors": [system.accessor],
+            "vault_approles": [
+                Block(role=f"{name}-serving", secret_id_accessors=[system.secret_id_accessor])
+            ],
+            "aws_access_keys": [
+                {"user": system.iam_user, "access_key_ids": [system.access_key_id]}
+            ],
+            "azure_stored_policies": [
+                {"container": system.container, "policy_id": system.policy_id}
+            ],
+        },
+        rotation={"deliver_to": Flow(mount="secret", path=f"systems/{name}/rotated")},
+        evidence=f"s3://{system.evidence_bucket}/sundown",
+        approval={"roles": ["security-officer"]},
+    )
+
 
 MODEL = {"config.json": 700, "model.safetensors": 150_000}
 
@@ -196,18 +203,7 @@ def build_system(root: Path, openbao: OpenBao) -> MultiCloudSystem:
     ]
 
     system.spec_path = root / f"{name}.yaml"
-    system.spec_path.write_text(
-        SPEC.format(
-            name=name,
-            s3=system.s3_bucket,
-            gs=system.gcs_bucket,
-            az=system.container,
-            evidence=system.evidence_bucket,
-            accessor=system.accessor,
-            secret_id_accessor=system.secret_id_accessor,
-            access_key_id=system.access_key_id,
-        )
-    )
+    system.spec_path.write_text(spec_text(system))
     return system
 
 

@@ -15,39 +15,36 @@ from pathlib import Path
 
 from sundown import registry
 from sundown.envelope import Artifact, encrypt_to_store
+from tests.spec_builder import spec_yaml
 
-SPEC = """\
-spec_version: 1
-name: {name}
-owner: ml-platform@example.com
-classification: internal
-assets:
-  weights:
-    locations:
-      - file://${{ROOT}}/stores/models/{name}
-    on_retirement: archive
-  logs:
-    locations:
-      - file://${{ROOT}}/stores/logs/{name}
-    retention:
-      delete_after_days: 30
-  training_data:
-    locations:
-      - file://${{ROOT}}/stores/data/{name}
-    retention:
-      archive_after_days: 90
-      delete_after_days: 365
-archive:
-  target: file://${{ROOT}}/stores/archive/{name}
-  key: local://{name}-archive
-keys:
-  kek: local://{name}-kek
-  model_signing: local://{name}-signing
-  certificate: local://{name}-certificates
-evidence: file://${{ROOT}}/evidence
-approval:
-  roles: [security-officer, ml-platform-lead]
-"""
+
+def spec_text(name: str) -> str:
+    """The system's spec: weights (archived), logs and training data with retention rules, on
+    file stores under ``${ROOT}``, local keys named after the system."""
+    root = "file://${ROOT}/stores"
+    return spec_yaml(
+        name,
+        assets={
+            "weights": {"locations": [f"{root}/models/{name}"], "on_retirement": "archive"},
+            "logs": {
+                "locations": [f"{root}/logs/{name}"],
+                "retention": {"delete_after_days": 30},
+            },
+            "training_data": {
+                "locations": [f"{root}/data/{name}"],
+                "retention": {"archive_after_days": 90, "delete_after_days": 365},
+            },
+        },
+        archive={"target": f"{root}/archive/{name}", "key": f"local://{name}-archive"},
+        keys={
+            "kek": f"local://{name}-kek",
+            "model_signing": f"local://{name}-signing",
+            "certificate": f"local://{name}-certificates",
+        },
+        evidence="file://${ROOT}/evidence",
+        approval={"roles": ["security-officer", "ml-platform-lead"]},
+    )
+
 
 WEIGHTS = {"config.json": 1500, "model.safetensors": 300_000}
 LOGS = {"2025/01/01.log": 4000, "2025/01/02.log": 5000, "2025/01/03.log": 100}
@@ -86,7 +83,7 @@ def make_system(
 ) -> System:
     root.mkdir(parents=True, exist_ok=True)
     spec_path = root / f"{name}.yaml"
-    spec_path.write_text(SPEC.format(name=name))
+    spec_path.write_text(spec_text(name))
     system = System(name, root, spec_path, {})
     if with_keys:
         registry.create_key(f"local://{name}-kek")

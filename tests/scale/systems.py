@@ -13,26 +13,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sundown import registry
+from tests.spec_builder import spec_yaml
 
-SPEC = """\
-spec_version: 1
-name: {name}
-owner: ml-platform@example.com
-classification: internal
-assets:
-  logs:
-    locations:
-      - file://${{ROOT}}/stores/logs/{name}
-  training_data:
-    locations:
-      - file://${{ROOT}}/stores/data/{name}
-keys:
-  kek: local://{name}-kek
-  certificate: local://{name}-certificates
-evidence: file://${{ROOT}}/evidence
-approval:
-  roles: [security-officer]
-"""
+
+def spec_text(name: str) -> str:
+    """Logs and training data on file stores under ``${ROOT}``, the default local keys."""
+    root = "file://${ROOT}/stores"
+    return spec_yaml(
+        name,
+        assets={
+            "logs": {"locations": [f"{root}/logs/{name}"]},
+            "training_data": {"locations": [f"{root}/data/{name}"]},
+        },
+        evidence="file://${ROOT}/evidence",
+        approval={"roles": ["security-officer"]},
+    )
+
 
 PARTS = ("logs", "data")
 
@@ -64,7 +60,7 @@ def make_big_system(root: Path, name: str, count: int, *, keys: bool = True) -> 
     """``count`` files in each of the two locations (100 per folder), canaries around them."""
     root.mkdir(parents=True, exist_ok=True)
     spec_path = root / f"{name}.yaml"
-    spec_path.write_text(SPEC.format(name=name))
+    spec_path.write_text(spec_text(name))
     system = BigSystem(name, root, spec_path, count)
     if keys:
         registry.create_key(f"local://{name}-kek")
