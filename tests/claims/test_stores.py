@@ -15,23 +15,19 @@ from flows.decommission import decommission_system
 from flows.models import DecommissionParameters, Party
 from sundown import registry
 from sundown.certificate import verify_certificate
+from tests.spec_builder import spec_yaml
 
 APPROVER = Party(name="Lee Marchetti", role="security-officer", organisation="Acme")
 
-S3_SPEC = """\
-spec_version: 1
-name: {name}
-owner: ml-platform@example.com
-classification: confidential
-assets:
-  weights:
-    locations:
-      - s3://{bucket}/models/a
-keys:
-  kek: local://{name}-kek
-  certificate: local://{name}-certificates
-evidence: file://{evidence}
-"""
+
+def one_location_spec(name: str, url: str, evidence: Path) -> str:
+    """A confidential system with its weights at ``url`` (models/a of a bucket)."""
+    return spec_yaml(
+        name,
+        classification="confidential",
+        assets={"weights": {"locations": [url]}},
+        evidence=f"file://{evidence}",
+    )
 
 
 def _retire(spec: str) -> tuple[Any, Any]:
@@ -56,7 +52,7 @@ def _s3_system(tmp_path: Path) -> tuple[str, str, str, Any]:
     s3.create_bucket(Bucket=bucket)
     registry.create_key(f"local://{name}-kek")
     registry.create_key(f"local://{name}-certificates", signing=True)
-    spec = S3_SPEC.format(name=name, bucket=bucket, evidence=tmp_path / "evidence")
+    spec = one_location_spec(name, f"s3://{bucket}/models/a", tmp_path / "evidence")
     return name, bucket, spec, s3
 
 
@@ -113,8 +109,6 @@ def test_s3_dot_segment_key_is_held_never_deleted_by_name(
 
 # -- soft delete (gcp-storage-emulator keeps soft-deleted generations with hardDeleteTime) ------
 
-GS_SPEC = S3_SPEC.replace("s3://{bucket}/models/a", "gs://{bucket}/models/a")
-
 
 def _gs_system(tmp_path: Path) -> tuple[str, Any, str]:
     from connectors.gcs import new_client
@@ -123,7 +117,7 @@ def _gs_system(tmp_path: Path) -> tuple[str, Any, str]:
     bucket = new_client().create_bucket(f"claims-{uuid.uuid4().hex[:12]}")
     registry.create_key(f"local://{name}-kek")
     registry.create_key(f"local://{name}-certificates", signing=True)
-    spec = GS_SPEC.format(name=name, bucket=bucket.name, evidence=tmp_path / "evidence")
+    spec = one_location_spec(name, f"gs://{bucket.name}/models/a", tmp_path / "evidence")
     return name, bucket, spec
 
 

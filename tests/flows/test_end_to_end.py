@@ -56,6 +56,7 @@ from tests.flows.e2e_systems import (
     split,
 )
 from tests.flows.paused import start_in_thread, wait_paused
+from tests.spec_builder import spec_yaml
 
 APPROVER = {
     "approver": "Lee Marchetti",
@@ -347,20 +348,6 @@ def test_lifecycle_across_openbao_s3_gcs_and_azurite(
 
 # -- an Azure snapshot in scope (Azurite's Blob Batch gap) ---------------------------------------
 
-AZ_SPEC = """\
-spec_version: 1
-name: {name}
-owner: ml-platform@example.com
-classification: internal
-assets:
-  weights:
-    locations: [az://{container}/models/{name}]
-keys:
-  kek: local://{name}-kek
-  certificate: local://{name}-certificates
-evidence: file://{evidence}
-"""
-
 
 def test_azure_snapshot_in_scope_is_purged_or_the_azurite_gap_is_reported(
     tmp_path: Path, prefect_api: str, azure_env: str, monkeypatch: pytest.MonkeyPatch
@@ -380,7 +367,9 @@ def test_azure_snapshot_in_scope_is_purged_or_the_azurite_gap_is_reported(
     container.get_blob_client(f"{prefix}x/canary.bin").create_snapshot()
     registry.create_key(f"local://{name}-kek")
     registry.create_key(f"local://{name}-certificates", signing=True)
-    spec = AZ_SPEC.format(name=name, container=container.container_name, evidence=tmp_path / "ev")
+    spec = one_location_spec(
+        name, f"az://{container.container_name}/models/{name}", tmp_path / "ev"
+    )
     system = MultiCloudSystem(name, tmp_path, "", "", "", container.container_name)
     before = split(system, azure_copies(system.container))[1]
 
@@ -431,26 +420,19 @@ def test_azure_snapshot_in_scope_is_purged_or_the_azurite_gap_is_reported(
 
 # -- regressions: flow bugs this file found (fixed in 3ef5fe1), each on the emulator showing it ---
 
-ONE_LOCATION_SPEC = """\
-spec_version: 1
-name: {name}
-owner: ml-platform@example.com
-classification: internal
-assets:
-  weights:
-    locations: [{location}]
-keys:
-  kek: local://{name}-kek
-  certificate: local://{name}-certificates
-evidence: file://{evidence}
-"""
+
+def one_location_spec(name: str, location: str, evidence: Path) -> str:
+    """A system with its weights at ``location``, local keys, evidence in a folder."""
+    return spec_yaml(
+        name, assets={"weights": {"locations": [location]}}, evidence=f"file://{evidence}"
+    )
 
 
 def _retire(name: str, location: str, evidence: Path) -> tuple[Any, Any]:
     """Dry run, then an approved retirement of a one-location system: (result, certificate)."""
     registry.create_key(f"local://{name}-kek")
     registry.create_key(f"local://{name}-certificates", signing=True)
-    spec = ONE_LOCATION_SPEC.format(name=name, location=location, evidence=evidence)
+    spec = one_location_spec(name, location, evidence)
     plan = decommission_system(DecommissionParameters(spec_yaml=spec, dry_run=True))
     result = decommission_system(
         DecommissionParameters(
