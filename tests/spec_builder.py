@@ -82,10 +82,11 @@ def spec_yaml(
     owner: str = OWNER,
     classification: str = "internal",
     description: str | None = None,
+    extra: Mapping[str, Any] | None = None,
 ) -> str:
     """The spec of system ``name``. ``keys`` defaults to a local KEK and certificate key named
     after the system (``local://NAME-kek``, ``local://NAME-certificates``); ``approval`` to
-    none (the spec's default)."""
+    none (the spec's default); ``extra`` adds top-level fields at the end."""
     doc: dict[str, Any] = {
         "spec_version": 1,
         "name": name,
@@ -109,4 +110,5 @@ def spec_yaml(
     doc["evidence"] = evidence
     if approval is not None:
         doc["approval"] = approval
+    doc.update(extra or {})
     return "\n".join(_block(doc, 0)) + "\n"

@@ -62,6 +62,7 @@ from tests.fixtures.openbao import OpenBao
 from tests.fixtures.process import ROOT
 from tests.reliability.conftest import count
 from tests.reliability.world import file_tree, s3_versions
+from tests.spec_builder import spec_yaml
 
 pytestmark = pytest.mark.slow
 
@@ -172,30 +173,50 @@ def zygote(prefect_server: Any) -> Iterator[Zygote]:
 # --------------------------------------------------------------------------------------------
 # A system to crash
 
-SPEC = """\
-spec_version: 1
-name: {name}
-owner: ml-platform@example.com
-classification: internal
-assets:
-  weights:
-    on_retirement: archive
-    locations: [file://{root}/stores/models/{name}]
-  logs:
-    locations: [s3://{bucket}/logs/{name}]
-archive:
-  target: file://{root}/stores/archive/{name}
-  key: local://{name}-archive
-keys:
-  kek: vault://transit/{name}-kek
-  certificate: local://{name}-certs
-credentials:
-  vault_kv: [{{path: crash/{name}/db}}]
-  vault_token_accessors: [{accessor}]
-evidence: file://{root}/evidence
-approval:
-  roles: [security-officer]
-"""
+
+def spec_text(name: str, root: Path, bucket: str, accessor: str) -> str:
+    """Weights (archived) in a folder, logs on S3, a Vault KEK, a KV secret and a token."""
+    return spec_yaml(
+        name,
+        assets={
+            "weights": {
+                "on_retirement": "archive",
+                "locations": [f"file://{root}/stores/models/{name}"],
+            },
+            "logs": {"locations": [f"s3://{bucket}/logs/{name}"]},
+        },
+        archive={
+            "target": f"file://{root}/stores/archive/{name}",
+            "key": f"local://{name}-archive",
+        },
+        keys={"kek": f"vault://transit/{name}-kek", "certificate": f"local://{name}-certs"},
+        credentials={
+            "vault_kv": [{"path": f"crash/{name}/db"}],
+            "vault_token_accessors": [accessor],
+        },
+        evidence=f"file://{root}/evidence",
+        approval={"roles": ["security-officer"]},
+    )
+
+
+def deploy_spec_text(name: str, root: Path, bucket: str) -> str:
+    """Weights in a folder and on S3, local keys."""
+    return spec_yaml(
+        name,
+        assets={
+            "weights": {
+                "locations": [f"file://{root}/stores/a/{name}", f"s3://{bucket}/models/{name}"]
+            }
+        },
+        keys={
+            "kek": f"local://{name}-kek",
+            "model_signing": f"local://{name}-signing",
+            "certificate": f"local://{name}-certs",
+        },
+        evidence=f"file://{root}/evidence",
+    )
+
+
 WEIGHTS = 3  # files, each with a sidecar
 LOGS = 6  # objects with two versions each, plus one delete marker
 PURGES = WEIGHTS * 2 + LOGS * 2 + 3  # + gone.log's version and marker, 0.log's marker
@@ -294,7 +315,7 @@ def build(tmp: Path, crash_env: dict[str, str]) -> CrashSystem:
     registry.create_key(f"local://{name}-certs", signing=True)
     spec = root / f"{name}.yaml"
     root.mkdir(parents=True, exist_ok=True)
-    spec.write_text(SPEC.format(name=name, root=root, bucket=bucket, accessor=accessor))
+    spec.write_text(spec_text(name, root, bucket, accessor))
     system = CrashSystem(name, root, bucket, spec, env, {})
     kek = registry.open_key_service(f"vault://transit/{name}-kek")
     weights = registry.open_store((root / "stores" / "models" / name).as_uri())
@@ -496,22 +517,7 @@ def test_decommission_killed_and_resumed(
 # --------------------------------------------------------------------------------------------
 # deploy_model and rotate_credentials
 
-DEPLOY_SPEC = """\
-spec_version: 1
-name: {name}
-owner: ml-platform@example.com
-classification: internal
-assets:
-  weights:
-    locations:
-      - file://{root}/stores/a/{name}
-      - s3://{bucket}/models/{name}
-keys:
-  kek: local://{name}-kek
-  model_signing: local://{name}-signing
-  certificate: local://{name}-certs
-evidence: file://{root}/evidence
-"""
+
 LIFECYCLE_TRIALS = int(os.environ.get("SUNDOWN_CRASH_LIFECYCLE_TRIALS", "3"))
 
 
@@ -548,7 +554,7 @@ def build_deployable(tmp: Path, crash_env: dict[str, str]) -> Deployed:
         registry.create_key(f"local://{name}-{suffix}", signing=signing)
     bucket = crash_env["CRASH_BUCKET"]
     spec = root / f"{name}.yaml"
-    spec.write_text(DEPLOY_SPEC.format(name=name, root=root, bucket=bucket))
+    spec.write_text(deploy_spec_text(name, root, bucket))
     env = {k: v for k, v in crash_env.items() if k != "CRASH_BUCKET"}
     urls = [(root / "stores" / "a" / name).as_uri(), f"s3://{bucket}/models/{name}"]
     return Deployed(name, root, spec, root / "model", env, urls)

@@ -21,21 +21,19 @@ from sundown.certificate import verify_certificate
 from tests.reliability.conftest import count
 from tests.reliability.faultproxy import FaultProxy, Request
 from tests.reliability.world import unique
+from tests.spec_builder import spec_yaml
 
-SPEC = """\
-spec_version: 1
-name: {name}
-owner: ml-platform@example.com
-classification: confidential
-assets:
-  training_data:
-    locations: [s3://{bucket}/data/{name}]
-keys:
-  kek: local://{name}-kek
-  certificate: local://{name}-certs
-evidence: file://{evidence}
-allow_governance_bypass: {bypass}
-"""
+
+def spec_text(name: str, bucket: str, evidence: Path, *, bypass: bool) -> str:
+    """Training data in one S3 prefix; ``allow_governance_bypass`` as asked."""
+    return spec_yaml(
+        name,
+        classification="confidential",
+        assets={"training_data": {"locations": [f"s3://{bucket}/data/{name}"]}},
+        keys={"kek": f"local://{name}-kek", "certificate": f"local://{name}-certs"},
+        evidence=f"file://{evidence}",
+        extra={"allow_governance_bypass": bypass},
+    )
 
 
 def _system(tmp_path: Path, bypass: bool) -> tuple[str, str, str, dict[str, str], list[str]]:
@@ -67,9 +65,7 @@ def _system(tmp_path: Path, bypass: bool) -> tuple[str, str, str, dict[str, str]
         s3.put_object(Bucket=bucket, Key=key, Body=b"canary")
     registry.create_key(f"local://{name}-kek")
     registry.create_key(f"local://{name}-certs", signing=True)
-    spec = SPEC.format(
-        name=name, bucket=bucket, evidence=tmp_path / "evidence", bypass=str(bypass).lower()
-    )
+    spec = spec_text(name, bucket, tmp_path / "evidence", bypass=bypass)
     return spec, name, bucket, v, canaries
 
 

@@ -32,39 +32,44 @@ from tests.fixtures.azurite import AZURITE_KEY
 from tests.fixtures.openbao import OpenBao
 from tests.reliability.conftest import CliRun, count
 from tests.reliability.leaks import file_texts, find, prefect_texts
+from tests.spec_builder import Flow, spec_yaml
 
-SPEC = """\
-spec_version: 1
-name: {name}
-owner: security@example.com
-classification: restricted
-assets:
-  weights:
-    on_retirement: archive
-    locations: [s3://{bucket}/models/{name}]
-  logs:
-    locations: [az://{container}/logs/{name}]
-archive:
-  target: s3://{bucket}/archive/{name}
-  key: vault://transit/{name}-archive
-keys:
-  kek: vault://transit/{name}-kek
-  model_signing: vault://transit/{name}-signing
-  certificate: local://{name}-certs
-credentials:
-  vault_kv: [{{path: {name}/db}}]
-  vault_token_accessors: [{accessor}]
-  aws_access_keys:
-    - {{user: {name}-ci, access_key_ids: [{key_id}]}}
-  azure_stored_policies:
-    - {{container: {container}, policy_id: readers}}
-rotation:
-  deliver_to: {{mount: secret, path: {name}/rotated}}
-  grace_period_hours: 0
-evidence: file://{root}/evidence
-approval:
-  roles: [security-officer]
-"""
+
+def spec_text(
+    name: str, *, bucket: str, container: str, accessor: str, key_id: str, root: Path
+) -> str:
+    """Weights (archived) on S3 and logs on Azure, Vault keys, one credential of each kind the
+    secrets test plants, rotation into Vault KV."""
+    return spec_yaml(
+        name,
+        owner="security@example.com",
+        classification="restricted",
+        assets={
+            "weights": {"on_retirement": "archive", "locations": [f"s3://{bucket}/models/{name}"]},
+            "logs": {"locations": [f"az://{container}/logs/{name}"]},
+        },
+        archive={
+            "target": f"s3://{bucket}/archive/{name}",
+            "key": f"vault://transit/{name}-archive",
+        },
+        keys={
+            "kek": f"vault://transit/{name}-kek",
+            "model_signing": f"vault://transit/{name}-signing",
+            "certificate": f"local://{name}-certs",
+        },
+        credentials={
+            "vault_kv": [{"path": f"{name}/db"}],
+            "vault_token_accessors": [accessor],
+            "aws_access_keys": [{"user": f"{name}-ci", "access_key_ids": [key_id]}],
+            "azure_stored_policies": [{"container": container, "policy_id": "readers"}],
+        },
+        rotation={
+            "deliver_to": Flow(mount="secret", path=f"{name}/rotated"),
+            "grace_period_hours": 0,
+        },
+        evidence=f"file://{root}/evidence",
+        approval={"roles": ["security-officer"]},
+    )
 
 
 class DekCapture:
@@ -147,8 +152,8 @@ def test_no_secret_in_logs_artifacts_evidence_errors_or_output(
         registry.create_key(uri, signing=signing)
     spec = root / f"{name}.yaml"
     spec.write_text(
-        SPEC.format(
-            name=name,
+        spec_text(
+            name,
             bucket=bucket,
             container=container.container_name,
             accessor=victim["accessor"],
