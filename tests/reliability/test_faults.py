@@ -30,6 +30,7 @@ from tests.fixtures.openbao import OpenBao
 from tests.reliability.conftest import count
 from tests.reliability.faultproxy import Answer, FaultProxy, Flavour, Request
 from tests.reliability.world import unique
+from tests.spec_builder import spec_yaml
 
 RATE = float(os.environ.get("SUNDOWN_FAULT_RATE", "0.1"))
 
@@ -216,27 +217,21 @@ def test_vault_wrap_unwrap_rewrap_under_faults(
 # --------------------------------------------------------------------------------------------
 # A decommission flow on S3 (and its KEK on OpenBao) through the proxies
 
-S3_SPEC = """\
-spec_version: 1
-name: {name}
-owner: ml-platform@example.com
-classification: confidential
-assets:
-  weights:
-    on_retirement: archive
-    locations: [s3://{bucket}/models/{name}]
-  logs:
-    locations: [s3://{bucket}/logs/{name}]
-archive:
-  target: s3://{bucket}/archive/{name}
-  key: local://{name}-archive
-keys:
-  kek: vault://transit/{name}-kek
-  certificate: local://{name}-certs
-evidence: file://{evidence}
-approval:
-  roles: [security-officer]
-"""
+
+def s3_spec(name: str, bucket: str, evidence: Path) -> str:
+    """Weights (archived) and logs in one S3 bucket, the KEK on OpenBao."""
+    return spec_yaml(
+        name,
+        classification="confidential",
+        assets={
+            "weights": {"on_retirement": "archive", "locations": [f"s3://{bucket}/models/{name}"]},
+            "logs": {"locations": [f"s3://{bucket}/logs/{name}"]},
+        },
+        archive={"target": f"s3://{bucket}/archive/{name}", "key": f"local://{name}-archive"},
+        keys={"kek": f"vault://transit/{name}-kek", "certificate": f"local://{name}-certs"},
+        evidence=f"file://{evidence}",
+        approval={"roles": ["security-officer"]},
+    )
 
 
 def _s3_system(
@@ -267,7 +262,7 @@ def _s3_system(
         canaries = {}
         for key in (f"models/{name}x/c", f"logs/{name}-old/c", f"logs/{name}.bin", "other/c"):
             canaries[key] = s3.put_object(Bucket=bucket, Key=key, Body=key.encode())["ETag"]
-    spec = S3_SPEC.format(name=name, bucket=bucket, evidence=tmp_path / "evidence")
+    spec = s3_spec(name, bucket, tmp_path / "evidence")
     return spec, bucket, canaries, plain
 
 
