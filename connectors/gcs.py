@@ -33,7 +33,6 @@ under the same policy (its deletes are generation-exact, hence idempotent).
 
 from __future__ import annotations
 
-import contextlib
 import io
 import os
 import re
@@ -50,6 +49,7 @@ from google.cloud import storage
 from google.cloud.storage.exceptions import DataCorruption, InvalidResponse
 from google.cloud.storage.retry import DEFAULT_RETRY
 
+from connectors import _copy, _env, _purge, _streams
 from sundown.errors import (
     BackendError,
     ConflictError,
@@ -59,7 +59,6 @@ from sundown.errors import (
     PermissionDeniedError,
     SundownError,
     TransientError,
-    UnsupportedError,
 )
 from sundown.store import (
     Capability,
@@ -142,78 +141,6 @@ def _call(what: str, fn: Callable[[], T]) -> T:
         raise _map_error(exc, what) from exc
     except (DataCorruption, InvalidResponse) as exc:
         raise _map_error(exc, what) from exc
-
-
-# -- streams ------------------------------------------------------------------------------------
-
-
-class _IterReader(io.RawIOBase):
-    """A readable stream over an iterable of byte chunks (never holds more than one chunk)."""
-
-    def __init__(self, chunks: Iterable[bytes]) -> None:
-        self._it = iter(chunks)
-        self._buf = b""
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, b: Any) -> int:
-        view = memoryview(b).cast("B")
-        while not self._buf:
-            try:
-                chunk = next(self._it)
-            except StopIteration:
-                return 0
-            if not isinstance(chunk, bytes | bytearray | memoryview):
-                raise InputError(f"put() needs byte chunks, got {type(chunk).__name__}")
-            self._buf = bytes(chunk)
-        n = min(len(view), len(self._buf))
-        view[:n] = self._buf[:n]
-        self._buf = self._buf[n:]
-        return n
-
-
-class _MappedReader(io.RawIOBase):
-    """Wraps the SDK's reader so that errors while streaming are Sundown errors."""
-
-    def __init__(self, inner: BinaryIO, what: str) -> None:
-        self._inner = inner
-        self._what = what
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, b: Any) -> int:
-        view = memoryview(b).cast("B")
-        data = _call(self._what, lambda: self._inner.read(len(view)))
-        view[: len(data)] = data
-        return len(data)
-
-    def close(self) -> None:
-        with contextlib.suppress(Exception):
-            self._inner.close()
-        super().close()
-
-
-def _as_stream(data: BinaryIO | Iterable[bytes]) -> BinaryIO:
-    """A readable stream over what ``put`` was given (a stream, an iterable of chunks, bytes)."""
-    if isinstance(data, bytes | bytearray | memoryview):
-        return io.BytesIO(bytes(data))
-    if hasattr(data, "read"):
-        return data  # type: ignore[return-value]
-    return _IterReader(data)  # type: ignore[return-value]
-
-
-def _read_up_to(stream: BinaryIO, limit: int) -> bytes:
-    parts: list[bytes] = []
-    size = 0
-    while size < limit:
-        data = stream.read(limit - size)
-        if not data:
-            break
-        parts.append(data)
-        size += len(data)
-    return b"".join(parts)
 
 
 # -- URLs ---------------------------------------------------------------------------------------
@@ -349,8 +276,7 @@ class GcsStore:
         blob = self._bucket.blob(self._name(key), chunk_size=_CHUNK)
         if metadata:
             blob.metadata = dict(metadata)
-        stream = _as_stream(data)
-        head = _read_up_to(stream, _CHUNK)
+        head, rest = _streams.peek(data, _CHUNK)
         conditions: dict[str, Any] = {"if_generation_match": 0} if if_absent else {}
         what = self._what(key)
         if len(head) < _CHUNK:
@@ -381,8 +307,8 @@ class GcsStore:
                     **conditions,
                 ) as out:
                     out.write(head)
-                    while data := stream.read(_CHUNK):
-                        out.write(data)
+                    for chunk in rest:
+                        out.write(chunk)
 
             _call(what, upload)
             _call(what, lambda: blob.reload(retry=DEFAULT_RETRY))
@@ -400,8 +326,12 @@ class GcsStore:
             raise NotFoundError(f"{what}: not found")
         # A fresh Blob pinned to the generation found (no mediaLink: the URL carries it).
         pinned = self._bucket.blob(self._entry_name(key), generation=found.generation)
-        reader = pinned.open("rb", chunk_size=_CHUNK, retry=DEFAULT_RETRY)
-        return io.BufferedReader(_MappedReader(reader, what), _CHUNK)
+        sdk = pinned.open("rb", chunk_size=_CHUNK, retry=DEFAULT_RETRY)
+        return _streams.reader(
+            _streams.read_chunks(sdk, _CHUNK),
+            guard=lambda read: _call(what, read),
+            on_close=sdk.close,
+        )
 
     def head(self, key: str, version_id: str | None = None) -> ObjectInfo:
         what = self._what(key, version_id)
@@ -506,21 +436,18 @@ class GcsStore:
                     "has none (take it from inventory())"
                 )
             names.append((entry, self._entry_name(entry.key), generation))
-        result = PurgeResult()
+        run = _purge.PurgeRun[tuple[Entry, str, int]](lambda item: item[0])
         pending: list[tuple[Entry, str, int]] = []
         for item in names:
             if item[0].kind is EntryKind.SOFT_DELETED:
                 # A soft-deleted generation cannot be deleted; it expires with the window.
-                result.held.append(item[0])
+                run.result.held.append(item[0])
             else:
                 pending.append(item)
-        for start in range(0, len(pending), BATCH_LIMIT):
-            result.merge(self._purge_batch(pending[start : start + BATCH_LIMIT]))
-        return result
+        run.run(pending, BATCH_LIMIT, self._purge_batch)
+        return run.result
 
     def _purge_batch(self, items: Sequence[tuple[Entry, str, int]]) -> PurgeResult:
-        result = PurgeResult(requests=1)
-
         def send() -> list[requests.Response]:
             batch = self._client.batch(raise_exception=False)
             with batch:
@@ -532,15 +459,13 @@ class GcsStore:
             responses = gretry.Retry(predicate=gretry.if_transient_error, timeout=120)(send)()
         except (gexc.GoogleAPIError, requests.RequestException, ValueError) as exc:
             # The batch as a whole failed (or its answer could not be read): nothing is known
-            # about its items, so each one is failed; the re-listing is the proof anyway.
-            code = type(exc).__name__
+            # about its items; the re-listing is the proof anyway.
             message = f"batch request failed: {_map_error(exc, self.url)}"
-            result.failed.extend(PurgeFailure(e, code, message) for e, _, _ in items)
-            return result
+            raise _purge.BatchFailed(type(exc).__name__, message) from exc
         if len(responses) != len(items):
             message = f"batch answered {len(responses)} of {len(items)} deletes"
-            result.failed.extend(PurgeFailure(e, "BatchMismatch", message) for e, _, _ in items)
-            return result
+            raise _purge.BatchFailed("BatchMismatch", message)
+        result = PurgeResult(requests=1)
         for (entry, _name, _generation), response in zip(items, responses, strict=True):
             outcome, code, message = classify_delete(response.status_code, _response_text(response))
             if outcome == "deleted":
@@ -623,12 +548,9 @@ class GcsStore:
         to a store of another kind, a streamed copy (no storage class)."""
         cls = _storage_class(storage_class)
         if not isinstance(dest, GcsStore):
-            if cls is not None:
-                raise UnsupportedError(
-                    f"copy from {self.url} to {dest.url} cannot set a GCS storage class"
-                )
-            with self.open(key, version_id) as src:
-                return dest.put(dest_key, src)
+            return _copy.streamed_copy(
+                self, key, dest, dest_key, version_id=version_id, storage_class=cls
+            )
         source = self._blob(key, version_id)
         target = dest._bucket.blob(dest._name(dest_key))
         if cls is not None:
@@ -737,6 +659,12 @@ def _hold_state(blob: storage.Blob, bucket: storage.Bucket, now: datetime) -> Ho
         event_based_hold=bool(blob.event_based_hold),
         temporary_hold=bool(blob.temporary_hold),
     )
+
+
+def account_of(url: str) -> str:
+    """The account ``url`` belongs to as this environment names it, without a request:
+    ``gs-<emulator host>`` (``STORAGE_EMULATOR_HOST``), ``gs-google`` for Google itself."""
+    return f"gs-{_env.endpoint_host('STORAGE_EMULATOR_HOST') or 'google'}"
 
 
 def open_store(url: str) -> GcsStore:

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import unquote, urlsplit
 
+from connectors import _copy, _streams
 from sundown.atomic import TMP_PREFIX, write_atomically
 from sundown.errors import ConflictError, InputError, NotFoundError, ScopeError, UnsupportedError
 from sundown.store import (
@@ -123,9 +124,8 @@ class FileStore:
         if if_absent and path.exists():
             raise ConflictError(f"{key!r} already exists in {self.url}")
         path.parent.mkdir(parents=True, exist_ok=True)
-        chunks = iter(lambda: data.read(_CHUNK), b"") if hasattr(data, "read") else data
         try:
-            write_atomically(path, chunks, overwrite=not if_absent)
+            write_atomically(path, _streams.chunks(data, _CHUNK), overwrite=not if_absent)
         except FileExistsError:
             raise ConflictError(f"{key!r} already exists in {self.url}") from None
         return self._info(key, path.stat())
@@ -346,13 +346,11 @@ class FileStore:
         version_id: str | None = None,
         storage_class: str | None = None,
     ) -> ObjectInfo:
-        if storage_class is not None:  # never dropped silently, whatever the destination
-            raise UnsupportedError(
-                f"copy from {self.url}: the file store cannot set storage class "
-                f"{storage_class!r} (copy without one, then change the class at the destination)"
-            )
-        with self.open(key, version_id) as src:
-            return dest.put(dest_key, src)
+        """A streamed copy; a storage class is refused (never dropped silently), whatever the
+        destination: the file store has none of its own to name."""
+        return _copy.streamed_copy(
+            self, key, dest, dest_key, version_id=version_id, storage_class=storage_class
+        )
 
 
 def _special_kind(mode: int) -> EntryKind:
@@ -363,6 +361,11 @@ def _special_kind(mode: int) -> EntryKind:
     if stat.S_ISSOCK(mode):
         return EntryKind.SOCKET
     return EntryKind.DEVICE  # character or block device (or a kind this platform adds)
+
+
+def account_of(url: str) -> str:
+    """A folder belongs to this host: ``file-local``."""
+    return "file-local"
 
 
 def open_store(url: str) -> FileStore:

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import builtins
 import contextlib
-import io
+import itertools
 import logging
 import os
 import re
@@ -43,7 +43,7 @@ from urllib.parse import urlsplit
 import botocore.exceptions
 from botocore.config import Config
 
-from connectors import _aws
+from connectors import _aws, _copy, _env, _purge, _streams
 from sundown.errors import (
     BackendError,
     ConflictError,
@@ -167,6 +167,12 @@ def _map_error(exc: Exception, what: str) -> Exception:
     return exc
 
 
+def _batch_failed(exc: Exception, what: str) -> _purge.BatchFailed:
+    """A whole purge request's failure as the purge contract reports it (connectors/_purge.py)."""
+    code = _error_code(exc)[0] if isinstance(exc, botocore.exceptions.ClientError) else ""
+    return _purge.BatchFailed(code or type(exc).__name__, str(_map_error(exc, what)))
+
+
 @contextlib.contextmanager
 def _errors(what: str) -> Iterator[None]:
     try:
@@ -269,58 +275,6 @@ def parse_url(url: str) -> tuple[str, str]:
     except InputError:
         raise InputError(f"invalid prefix in {url!r}: empty, '.' or '..' segment") from None
     return bucket, prefix
-
-
-# -- streams -------------------------------------------------------------------------------------
-
-
-def _blocks(data: BinaryIO | Iterable[bytes], first: int) -> Iterator[bytes]:
-    """Read ``data`` in blocks: the first of ``first`` bytes, then doubling every 2000 blocks
-    (so 10,000 parts reach about 500 GiB). Memory: one block."""
-    size = first
-    count = 0
-    buffer = bytearray()
-    if hasattr(data, "read"):
-        stream = cast(BinaryIO, data)
-
-        def chunks() -> Iterator[bytes]:
-            while chunk := stream.read(1024 * 1024):
-                yield chunk
-
-        source: Iterable[bytes] = chunks()
-    else:
-        source = data
-    for chunk in source:
-        buffer += chunk
-        while len(buffer) >= size:
-            yield bytes(buffer[:size])
-            del buffer[:size]
-            count += 1
-            if count % 2000 == 0:
-                size *= 2
-    if buffer or count == 0:
-        yield bytes(buffer)
-
-
-class _Body(io.RawIOBase):
-    """A readable file over botocore's StreamingBody (closes the HTTP response on close)."""
-
-    def __init__(self, body: Any) -> None:
-        self._body = body
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, b: Any) -> int:
-        data = self._body.read(len(b))
-        n = len(data)
-        b[:n] = data
-        return n
-
-    def close(self) -> None:
-        if not self.closed:
-            self._body.close()
-        super().close()
 
 
 # -- the store -----------------------------------------------------------------------------------
@@ -524,7 +478,7 @@ class S3Store:
         full = self._key(key)
         where = self._where(key)
         extra: dict[str, Any] = {"Metadata": dict(metadata or {})}
-        blocks = _blocks(data, PART_SIZE)
+        blocks = _streams.blocks(data, PART_SIZE, double_every=2000)
         first = next(blocks)
         second = next(blocks, None)
         if second is None:
@@ -579,7 +533,7 @@ class S3Store:
         try:
             with ThreadPoolExecutor(UPLOAD_CONCURRENCY, thread_name_prefix="s3-part") as pool:
                 pending: deque[Future[dict[str, Any]]] = deque()
-                for number, block in enumerate(_chain(head, rest), start=1):
+                for number, block in enumerate(itertools.chain(head, rest), start=1):
                     if number > MAX_PARTS:
                         raise InputError(f"put {where}: stream too large for {MAX_PARTS} parts")
                     size += len(block)
@@ -639,7 +593,8 @@ class S3Store:
             args["VersionId"] = version_id
         with _errors(f"open {self._where(key, version_id)}"):
             response = self.client.get_object(**args)
-        return cast(BinaryIO, io.BufferedReader(_Body(response["Body"]), 1024 * 1024))
+        body = response["Body"]
+        return _streams.reader(_streams.read_chunks(body), on_close=body.close)
 
     def head(self, key: str, version_id: str | None = None) -> ObjectInfo:
         args: dict[str, Any] = {"Bucket": self.bucket, "Key": self._read_key(key)}
@@ -839,39 +794,15 @@ class S3Store:
                 raise UnsupportedError(
                     f"purge {self._where(entry.key)}: S3 has no {entry.kind.value} copies"
                 )
-        result = PurgeResult()
         locked = bool(objects) and Capability.OBJECT_LOCK in self.capabilities
-        batches = [objects[i : i + DELETE_BATCH] for i in range(0, len(objects), DELETE_BATCH)]
-        self._run_batches(
-            result, [lambda b=b: self._delete_batch(b, bypass_governance, locked) for b in batches]
+        run = _purge.PurgeRun[Entry](
+            lambda e: e, concurrency=PURGE_CONCURRENCY, thread_name="s3-purge"
         )
-        self._run_batches(result, [lambda u=u: self._abort(u) for u in uploads])
-        return result
+        run.run(objects, DELETE_BATCH, lambda b: self._delete_batch(b, bypass_governance, locked))
+        run.run(uploads, 1, lambda u: self._abort(u[0]))
+        return run.result
 
-    def _run_batches(self, result: PurgeResult, calls: builtins.list[Any]) -> None:
-        """Run purge requests with up to PURGE_CONCURRENCY in flight, merging in order. If a
-        whole request fails (after botocore's retries), send nothing more, let the requests in
-        flight finish, and raise naming how far the purge got (the re-listing shows the rest)."""
-        error: BaseException | None = None
-        with ThreadPoolExecutor(PURGE_CONCURRENCY, thread_name_prefix="s3-purge") as pool:
-            pending: deque[Future[PurgeResult]] = deque()
-            queue = deque(calls)
-            while queue or pending:
-                while queue and error is None and len(pending) < PURGE_CONCURRENCY:
-                    pending.append(pool.submit(queue.popleft()))
-                if not pending:
-                    break
-                try:
-                    result.merge(pending.popleft().result())
-                except Exception as exc:
-                    error = error or exc
-        if error is not None:
-            raise type(error)(
-                f"purge of {self.url} stopped after {len(result.deleted)} deleted, "
-                f"{len(result.held)} held, {len(result.failed)} failed: {error}"
-            ) from error
-
-    def _delete_batch(self, batch: builtins.list[Entry], bypass: bool, locked: bool) -> PurgeResult:
+    def _delete_batch(self, batch: Sequence[Entry], bypass: bool, locked: bool) -> PurgeResult:
         by_id: dict[tuple[str, str], Entry] = {}
         for entry in batch:
             by_id[(join_entry_key(self.root, entry.key), str(entry.version_id))] = entry
@@ -884,8 +815,11 @@ class S3Store:
         }
         if bypass:
             args["BypassGovernanceRetention"] = True
-        with _errors(f"delete {len(batch)} versions in s3://{self.bucket}/{self.root}"):
+        try:
             response = self.client.delete_objects(**args)
+        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
+            what = f"delete {len(batch)} versions in s3://{self.bucket}/{self.root}"
+            raise _batch_failed(exc, what) from exc
         result = PurgeResult(requests=1)
         pending = dict(by_id)
         for item in response.get("Deleted", []):
@@ -924,6 +858,8 @@ class S3Store:
             if code != "NoSuchUpload":  # already gone counts as done (the re-listing proves it)
                 result.failed.append(PurgeFailure(upload, code or "Error", "abort failed"))
                 return result
+        except botocore.exceptions.BotoCoreError as exc:
+            raise _batch_failed(exc, f"abort {self._where(upload.key)}") from exc
         result.deleted.append(upload)
         return result
 
@@ -1001,13 +937,9 @@ class S3Store:
             known = ", ".join(sorted(STORAGE_CLASSES))
             raise InputError(f"unknown S3 storage class {storage_class!r} (known: {known})")
         if not isinstance(dest, S3Store):
-            if storage_class is not None:
-                raise UnsupportedError(
-                    f"copy to {dest.url}: storage class {storage_class!r} is S3's; "
-                    "the destination is not an S3 store"
-                )
-            with self.open(key, version_id) as src:
-                return dest.put(dest_key, src)
+            return _copy.streamed_copy(
+                self, key, dest, dest_key, version_id=version_id, storage_class=storage_class
+            )
         source = self.head(key, version_id)
         source_ref: dict[str, Any] = {"Bucket": self.bucket, "Key": self._read_key(key)}
         if version_id is not None:
@@ -1062,10 +994,12 @@ def _why(exc: Exception) -> str:
     return f"failed ({type(exc).__name__})"
 
 
-def _chain(head: list[bytes], rest: Iterator[bytes]) -> Iterator[bytes]:
-    while head:
-        yield head.pop(0)
-    yield from rest
+def account_of(url: str) -> str:
+    """The account ``url`` belongs to as this environment names it, without a request: the S3
+    endpoint's host (``AWS_ENDPOINT_URL_S3``, else ``AWS_ENDPOINT_URL``), ``s3-aws`` for AWS
+    itself. It names the Prefect concurrency limit of purge batches (flows/shards.py)."""
+    host = _env.endpoint_host("AWS_ENDPOINT_URL_S3") or _env.endpoint_host("AWS_ENDPOINT_URL")
+    return f"s3-{host or 'aws'}"
 
 
 def open_store(url: str) -> S3Store:

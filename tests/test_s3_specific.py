@@ -493,18 +493,27 @@ def test_purge_stops_sending_when_a_whole_request_is_refused(
 ) -> None:
     """10 batches against an endpoint that refuses everything: the capability reads are refused
     (so the store assumes versions and locks, and says so), the first DeleteObjects is refused,
-    no batch beyond those already in flight is sent, and the error says how far it got."""
+    no batch beyond those already in flight is sent, and the result says how far it got: every
+    copy failed, those sent with the refusal, the others as not sent (the purge contract of
+    connectors/_purge.py; this used to raise, unlike GCS and Azure)."""
     faulty_endpoint.status, faulty_endpoint.code = 403, "AccessDenied"
     store = _store("s3://bucket-x/p")
     now = datetime.now(UTC)
     entries = [Entry(f"k{i}", "v1", EntryKind.VERSION, 1, now) for i in range(10_000)]
-    with pytest.raises(PermissionDeniedError) as raised:
-        store.purge(entries)
-    assert "stopped after 0 deleted" in str(raised.value)
+    result = store.purge(entries)
+    assert (result.deleted, result.held) == ([], [])
+    assert [f.entry for f in result.failed] == entries
     assert {Capability.VERSIONING, Capability.OBJECT_LOCK} <= store.capabilities
     assert len(store.notes) == 2
     deletes = [r for r in faulty_endpoint.seen if r.startswith("POST") and "delete" in r]
     assert 1 <= len(deletes) <= s3.PURGE_CONCURRENCY
+    assert result.requests == len(deletes)
+    refused = [f for f in result.failed if f.code == "AccessDenied"]
+    assert len(refused) == len(deletes) * s3.DELETE_BATCH
+    assert "AccessDenied" in refused[0].message and "s3://bucket-x/p" in refused[0].message
+    unsent = [f for f in result.failed if f.code == "NotSent"]
+    assert len(unsent) == len(entries) - len(refused)
+    assert all("AccessDenied" in f.message for f in unsent)
 
 
 def test_folder_markers_are_inventoried_and_purged(moto_env: str) -> None:
@@ -621,3 +630,19 @@ def test_a_foreign_rule_gone_after_the_write_stops(moto_env: str) -> None:
     store.client.meta.events.register("after-call.s3.PutBucketLifecycleConfiguration", clobber)
     with pytest.raises(ConflictError, match="team"):
         store.add_lifecycle_rule("sundown-x")
+
+
+def test_account_of_names_the_endpoint_without_a_request(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The account a purge's concurrency limit is named after (flows/shards.py asks the
+    connector): the S3 endpoint variable's host, the S3-only one first; AWS itself otherwise."""
+    from sundown import registry
+
+    for name in ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"):
+        monkeypatch.delenv(name, raising=False)
+    assert registry.account_of("s3://bucket/p") == s3.account_of("s3://b") == "s3-aws"
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9000/")
+    assert registry.account_of("s3://bucket/p") == "s3-127.0.0.1:9000"
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", "minio.internal:9001")
+    assert registry.account_of("s3://bucket/p") == "s3-minio.internal:9001"
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", " ")
+    assert registry.account_of("s3://bucket/p") == "s3-127.0.0.1:9000"
