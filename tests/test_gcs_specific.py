@@ -501,3 +501,14 @@ def test_resumable_upload_errors_are_mapped(status: int, error: type[Exception])
     response._content = b'{"error": {"message": "precondition"}}'
     response.request = requests.Request("PUT", "http://127.0.0.1/upload").prepare()
     assert isinstance(gcs._map_error(InvalidResponse(response, "bad"), "gs://b/k"), error)
+
+
+def test_account_of_names_the_endpoint_without_a_request(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The account a purge's concurrency limit is named after (flows/shards.py asks the
+    connector): the emulator's host, Google itself otherwise."""
+    from sundown import registry
+
+    monkeypatch.delenv("STORAGE_EMULATOR_HOST", raising=False)
+    assert registry.account_of("gs://bucket/p") == gcs.account_of("gs://b") == "gs-google"
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", "http://localhost:4443")
+    assert registry.account_of("gs://bucket/p") == "gs-localhost:4443"
