@@ -40,6 +40,7 @@ import pytest
 
 from sundown import registry
 from sundown.store import Capability, Entry, EntryKind, ObjectStore
+from tests.reliability.faultproxy import Answer, FaultProxy, Flavour, Request
 
 
 class StoreBackend:
@@ -49,6 +50,8 @@ class StoreBackend:
 
     name: str = "?"
     batch_limit: int | None = None  # versions per purge request (S3 1000, GCS 100, Azure 256)
+    purge_concurrency: int = 1  # purge requests in flight at once (S3 4)
+    refusal_code: str | None = None  # the code of a batch delete refused as a whole (HTTP 403)
     archive_class: str | None = None  # a storage class copy() may target (ARCHIVE_TIER)
     soft_delete_seconds: int | None = None  # window set on locations made with soft_delete=True
     gaps: Mapping[str, str] = {}
@@ -91,8 +94,50 @@ class StoreBackend:
         store cannot hold such a name (a file system)."""
         raise NotImplementedError(f"{self.name}: no object names outside file-system paths")
 
+    def refusing_batches(self, url: str) -> contextlib.AbstractContextManager[Refusing]:
+        """The store at ``url`` opened through a proxy that answers every batch delete request
+        with the service's own refusal (HTTP 403, as a policy denying deletes does) and passes
+        everything else on (see :func:`refusing`)."""
+        raise NotImplementedError(f"{self.name}: no batch delete requests")
+
     def cleanup(self) -> None:
         """Undo what a test left that would outlive the session (holds, ...)."""
+
+
+@dataclass
+class Refusing:
+    """A store whose batch deletes a proxy refuses, and the requests it refused (in order)."""
+
+    store: ObjectStore
+    refused: list[str]
+
+
+@contextlib.contextmanager
+def refusing(
+    url: str,
+    upstream: str,
+    flavour: Flavour,
+    env: Callable[[str], Mapping[str, str]],
+    is_batch: Callable[[Request], bool],
+    answer: Answer,
+) -> Iterator[Refusing]:
+    """Open ``url`` with the environment ``env(proxy_url)`` pointing the connector at a
+    :class:`~tests.reliability.faultproxy.FaultProxy` in front of ``upstream`` that injects no
+    random fault and answers each request ``is_batch`` accepts with ``answer``."""
+    refused: list[str] = []
+
+    def rule(request: Request) -> Answer | None:
+        if not is_batch(request):
+            return None
+        refused.append(f"{request.method} {request.path}")
+        return answer
+
+    proxy = FaultProxy(upstream, flavour, rate=0.0, name=f"{flavour} refusing batch deletes")
+    proxy.rules.append(rule)
+    with proxy, pytest.MonkeyPatch.context() as patch:
+        for name, value in env(proxy.url).items():
+            patch.setenv(name, value)
+        yield Refusing(registry.open_store(url), refused)
 
 
 @dataclass(frozen=True)

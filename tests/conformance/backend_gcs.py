@@ -15,23 +15,40 @@ asserts on the request the connector sends.
 from __future__ import annotations
 
 import contextlib
+import json
+import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from connectors.gcs import BATCH_LIMIT, new_client
 from sundown.store import ObjectStore, has_dot_segment
-from tests.conformance import BackendSpec, StoreBackend, unique
+from tests.conformance import BackendSpec, Refusing, StoreBackend, refusing, unique
 from tests.fixtures.http_log import batch_item_counts, record_requests
+from tests.reliability.faultproxy import Answer, Request
 
 _NO_HOLDS = "no object holds or retention: the hold fields are ignored and never reported"
 _NO_CLASSES = "every object stays STANDARD: the storage class of a rewrite is ignored"
 _NO_RESUMABLE_PRECONDITION = "ifGenerationMatch=0 is not enforced on resumable uploads"
 SOFT_DELETE_SECONDS = 7 * 24 * 3600
+FORBIDDEN = Answer(
+    403,
+    json.dumps(
+        {"error": {"code": 403, "message": "caller does not have storage.objects.delete access",
+                   "errors": [{"reason": "forbidden", "message": "refused"}]}}
+    ).encode(),
+    {"Content-Type": "application/json"},
+)  # fmt: skip
+
+
+def _is_batch(request: Request) -> bool:
+    return request.method == "POST" and urlsplit(request.path).path.endswith("/batch/storage/v1")
 
 
 class GcsBackend(StoreBackend):
     batch_limit = BATCH_LIMIT
+    refusal_code = "Forbidden"
     archive_class = "ARCHIVE"
 
     def new_location(
@@ -58,6 +75,16 @@ class GcsBackend(StoreBackend):
         with record_requests() as sent:
             yield counts
         counts.extend(batch_item_counts(sent))
+
+    def refusing_batches(self, url: str) -> contextlib.AbstractContextManager[Refusing]:
+        return refusing(
+            url,
+            os.environ["STORAGE_EMULATOR_HOST"],
+            "gcs",
+            lambda proxy: {"STORAGE_EMULATOR_HOST": proxy},
+            _is_batch,
+            FORBIDDEN,
+        )
 
 
 class FakeGcsBackend(GcsBackend):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -10,11 +11,23 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
 
-from connectors.s3 import S3Store, new_client
+from connectors.s3 import PURGE_CONCURRENCY, S3Store, new_client
 from sundown.store import ObjectStore, join_key
-from tests.conformance import BackendSpec, StoreBackend, unique
+from tests.conformance import BackendSpec, Refusing, StoreBackend, refusing, unique
+from tests.reliability.faultproxy import Answer, Request
 
 _OBJECT_TAG = re.compile(rb"<Object>")
+DENIED = Answer(
+    403,
+    b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code>'
+    b"<Message>Access Denied</Message><RequestId>refused</RequestId></Error>",
+    {"Content-Type": "application/xml"},
+)
+
+
+def _is_delete_objects(request: Request) -> bool:
+    """DeleteObjects: ``POST /<bucket>?delete``."""
+    return request.method == "POST" and "delete" in request.query.split("&")
 
 
 def count_delete_objects(store: S3Store, sink: list[int]) -> Any:
@@ -34,6 +47,8 @@ def count_delete_objects(store: S3Store, sink: list[int]) -> Any:
 class S3Backend(StoreBackend):
     name = "s3"
     batch_limit = 1000
+    purge_concurrency = PURGE_CONCURRENCY
+    refusal_code = "AccessDenied"
     archive_class = "DEEP_ARCHIVE"
 
     def __init__(self) -> None:
@@ -93,6 +108,16 @@ class S3Backend(StoreBackend):
 
     def put_raw(self, url: str, name: str, data: bytes) -> None:
         self.admin.put_object(Bucket=url.removeprefix("s3://").split("/")[0], Key=name, Body=data)
+
+    def refusing_batches(self, url: str) -> contextlib.AbstractContextManager[Refusing]:
+        return refusing(
+            url,
+            os.environ["AWS_ENDPOINT_URL"],
+            "s3",
+            lambda proxy: {"AWS_ENDPOINT_URL": proxy},
+            _is_delete_objects,
+            DENIED,
+        )
 
     @contextlib.contextmanager
     def record_deletes(self, store: ObjectStore) -> Iterator[list[int]]:
