@@ -20,12 +20,11 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any, BinaryIO, Protocol, TypeVar, cast
 
 from sundown.errors import InputError
+from sundown.store import PutData
 
 CHUNK = 1024 * 1024  # what a stream is read in when the caller names no size
 
 T = TypeVar("T")
-
-PutData = BinaryIO | Iterable[bytes]
 
 #: Runs one read against the SDK and maps its errors to Sundown errors (a connector's ``_call``
 #: with the object's name bound); :func:`unguarded` passes everything through.
@@ -92,6 +91,15 @@ def blocks(data: PutData | bytes, size: int, *, double_every: int | None = None)
                 size *= 2
     if buffer or count == 0:
         yield bytes(buffer)
+
+
+def guarded(source: Iterable[T], guard: Guard) -> Iterator[T]:
+    """``source``'s items, each step of the iteration run through ``guard`` (an SDK's paginated
+    listing, whose errors arrive while iterating)."""
+    it = iter(source)
+    end = object()
+    while (item := guard(lambda: next(it, end))) is not end:
+        yield item
 
 
 class Counted:

@@ -20,7 +20,8 @@ What it does, in Azure terms:
 - ``purge`` deletes exactly the listed copies with Blob Batch (256 sub-requests per batch), each
   naming its version or snapshot, snapshots and previous versions before base blobs (a base blob
   with snapshots is refused, never deleted with them). Each sub-response is read: 2xx or 404
-  (already gone) -> deleted; legal hold or immutability policy -> held; anything else -> failed.
+  (already gone) -> deleted; legal hold or immutability policy -> held; anything else -> failed;
+  a batch failing as a whole fails its items and stops the purge (connectors/_purge.py).
   A current version on a versioned account is removed by deleting the base blob (which makes it a
   previous version) and then that version. Soft-deleted copies cannot be deleted before their
   window ends: reported held, no request sent.
@@ -69,18 +70,18 @@ from sundown.store import (
     Entry,
     EntryKind,
     HoldState,
+    Metadata,
     ObjectInfo,
-    ObjectStore,
     Placement,
     PurgeFailure,
     PurgeResult,
+    PutData,
     ReplicaTarget,
     Replication,
     SoftDeletePolicy,
-    addressable_entry_key,
     check_key,
     check_prefix,
-    join_entry_key,
+    entry_name,
     join_key,
     relative_key,
 )
@@ -216,7 +217,7 @@ def _split_version(version_id: str | None) -> tuple[str | None, str | None]:
 # -- the store ----------------------------------------------------------------------------------
 
 
-class AzureBlobStore:
+class AzureBlobStore(_copy.Copying):
     """A container prefix as an object store. See the module docstring."""
 
     def __init__(
@@ -277,13 +278,7 @@ class AzureBlobStore:
         return join_key(self._prefix, check_key(key))
 
     def _entry_name(self, key: str) -> str:
-        """The blob name of a key inventory reported (a folder marker ``dir/``, ``""`` for
-        ``<prefix>/``, ``a//b``): read and purged by exact name; never one with a ``.``/``..``
-        segment (a plan holds those, docs/stores.md)."""
-        try:
-            return self._name(key)
-        except InputError:
-            return join_entry_key(self._prefix, addressable_entry_key(key, self._prefix, self.url))
+        return entry_name(self._prefix, key, self.url)
 
     def _what(self, key: str, version_id: str | None = None) -> str:
         return f"{self.url}/{key}" + (f" version {version_id}" if version_id else "")
@@ -308,12 +303,7 @@ class AzureBlobStore:
     # -- ObjectStore ----------------------------------------------------------------------------
 
     def put(
-        self,
-        key: str,
-        data: BinaryIO | Iterable[bytes],
-        *,
-        if_absent: bool = False,
-        metadata: dict[str, str] | None = None,
+        self, key: str, data: PutData, *, if_absent: bool = False, metadata: Metadata | None = None
     ) -> ObjectInfo:
         blob = self._blob(check_key(key))  # writes take plain keys only
         head, rest = _streams.peek(data, _CHUNK)
@@ -524,46 +514,39 @@ class AzureBlobStore:
 
     # -- Copier ---------------------------------------------------------------------------------
 
-    def copy(
-        self,
-        key: str,
-        dest: ObjectStore,
-        dest_key: str,
-        *,
-        version_id: str | None = None,
-        storage_class: str | None = None,
-    ) -> ObjectInfo:
-        """Server-side Copy Blob within the same account (into ``storage_class`` if given:
-        Hot, Cool, Cold, Archive); a streamed copy to any other store."""
-        tier = _tier_of(storage_class)
+    def _check_class(self, name: str | None) -> str | None:
+        _tier_of(name)
+        return name
+
+    def _server_copy(self, job: _copy.CopyJob) -> ObjectInfo | None:
+        """Server-side Copy Blob within the same account (into the tier asked for: Hot, Cool,
+        Cold, Archive)."""
+        dest, key, version_id = job.dest, job.key, job.version_id
         source = self._blob(key, version_id)
-        if isinstance(dest, AzureBlobStore) and dest._service.url == self._service.url:
-            target = dest._blob(check_key(dest_key))
-            what = f"copy {self._what(key, version_id)} -> {dest._what(dest_key)}"
-            _call(what, lambda: source.get_blob_properties())  # NotFoundError before copying
-            _call(what, lambda: target.start_copy_from_url(source.url, standard_blob_tier=tier))
+        if not isinstance(dest, AzureBlobStore) or dest._service.url != self._service.url:
+            return None
+        tier = _tier_of(job.storage_class)
+        target = dest._blob(check_key(job.dest_key))
+        what = f"copy {self._what(key, version_id)} -> {dest._what(job.dest_key)}"
+        _call(what, lambda: source.get_blob_properties())  # NotFoundError before copying
+        _call(what, lambda: target.start_copy_from_url(source.url, standard_blob_tier=tier))
+        props = _call(what, target.get_blob_properties)
+        deadline = time.monotonic() + _COPY_WAIT_SECONDS
+        while props.copy.status == "pending":  # waiting for the copy, not a retry
+            if time.monotonic() > deadline:
+                raise TransientError(f"{what}: still pending after {_COPY_WAIT_SECONDS}s")
+            time.sleep(1)
             props = _call(what, target.get_blob_properties)
-            deadline = time.monotonic() + _COPY_WAIT_SECONDS
-            while props.copy.status == "pending":  # waiting for the copy, not a retry
-                if time.monotonic() > deadline:
-                    raise TransientError(f"{what}: still pending after {_COPY_WAIT_SECONDS}s")
-                time.sleep(1)
-                props = _call(what, target.get_blob_properties)
-            if props.copy.status not in (None, "success"):
-                raise BackendError(f"{what}: copy ended {props.copy.status}")
-            return dest._info(dest_key, props)
-        set_tier = None
-        if tier is not None and isinstance(dest, AzureBlobStore):  # another account: in place
-            set_tier = functools.partial(dest._set_tier, dest_key, tier)
-        return _copy.streamed_copy(
-            self,
-            key,
-            dest,
-            dest_key,
-            version_id=version_id,
-            storage_class=storage_class,
-            set_class=set_tier,
-        )
+        if props.copy.status not in (None, "success"):
+            raise BackendError(f"{what}: copy ended {props.copy.status}")
+        return dest._info(job.dest_key, props)
+
+    def _class_setter(self, job: _copy.CopyJob) -> Callable[[], ObjectInfo] | None:
+        """To another Azure account, the tier is set on the blob written (Set Blob Tier)."""
+        tier = _tier_of(job.storage_class)
+        if tier is None or not isinstance(job.dest, AzureBlobStore):
+            return None
+        return functools.partial(job.dest._set_tier, job.dest_key, tier)
 
     def _set_tier(self, key: str, tier: StandardBlobTier) -> ObjectInfo:
         blob = self._blob(key)
@@ -597,16 +580,9 @@ def classify_delete(status: int, error_code: str) -> str:
     return "failed"
 
 
-def _iterate(what: str, iterable: Iterable[T]) -> Iterator[T]:
-    it = iter(iterable)
-    while True:
-        try:
-            item = next(it)
-        except StopIteration:
-            return
-        except aexc.AzureError as exc:
-            raise _map_error(exc, what) from exc
-        yield item
+def _iterate(what: str, pages: Iterable[T]) -> Iterator[T]:
+    """A paginated listing's items, with errors met while paging mapped (:func:`_call`)."""
+    return _streams.guarded(pages, lambda step: _call(what, step))
 
 
 def _aware(value: datetime | None) -> datetime:

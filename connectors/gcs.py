@@ -21,7 +21,8 @@ What it does, in GCS terms:
 - ``purge`` deletes exactly the listed generations (``generation=`` on every delete, so a
   generation written after the inventory is never touched) in JSON-API batches of 100, and reads
   each sub-response: 2xx or 404 (already gone) -> deleted; 403 for a hold or retention -> held;
-  anything else -> failed. Soft-deleted generations cannot be deleted before their window ends:
+  anything else -> failed; a batch failing as a whole fails its items and stops the purge
+  (connectors/_purge.py). Soft-deleted generations cannot be deleted before their window ends:
   they are reported as held, with no request sent.
 - ``copy`` is a server-side rewrite (any size, any bucket), optionally into another storage
   class (``ARCHIVE``).
@@ -65,17 +66,17 @@ from sundown.store import (
     Entry,
     EntryKind,
     HoldState,
+    Metadata,
     ObjectInfo,
-    ObjectStore,
     Placement,
     PurgeFailure,
     PurgeResult,
+    PutData,
     Replication,
     SoftDeletePolicy,
-    addressable_entry_key,
     check_key,
     check_prefix,
-    join_entry_key,
+    entry_name,
     join_key,
     relative_key,
 )
@@ -177,7 +178,7 @@ def _time(value: datetime | None) -> datetime:
     return value if value is not None else datetime.fromtimestamp(0, UTC)
 
 
-class GcsStore:
+class GcsStore(_copy.Copying):
     """A bucket prefix as an object store. See the module docstring."""
 
     def __init__(self, bucket: str, prefix: str, client: storage.Client | None = None) -> None:
@@ -237,13 +238,7 @@ class GcsStore:
         return join_key(self._prefix, check_key(key))
 
     def _entry_name(self, key: str) -> str:
-        """The object name of a key inventory reported (a folder marker ``dir/``, ``""`` for
-        ``<prefix>/``, ``a//b``): read and purged by exact name; never one with a ``.``/``..``
-        segment (a plan holds those, docs/stores.md)."""
-        try:
-            return self._name(key)
-        except InputError:
-            return join_entry_key(self._prefix, addressable_entry_key(key, self._prefix, self.url))
+        return entry_name(self._prefix, key, self.url)
 
     def _what(self, key: str, version_id: str | None = None) -> str:
         suffix = f" generation {version_id}" if version_id else ""
@@ -266,12 +261,7 @@ class GcsStore:
     # -- ObjectStore ----------------------------------------------------------------------------
 
     def put(
-        self,
-        key: str,
-        data: BinaryIO | Iterable[bytes],
-        *,
-        if_absent: bool = False,
-        metadata: dict[str, str] | None = None,
+        self, key: str, data: PutData, *, if_absent: bool = False, metadata: Metadata | None = None
     ) -> ObjectInfo:
         blob = self._bucket.blob(self._name(key), chunk_size=_CHUNK)
         if metadata:
@@ -314,7 +304,8 @@ class GcsStore:
             _call(what, lambda: blob.reload(retry=DEFAULT_RETRY))
         return self._info(key, blob)
 
-    def open(self, key: str, version_id: str | None = None) -> BinaryIO:
+    def _found(self, key: str, version_id: str | None) -> storage.Blob:
+        """The blob of ``key`` (the current generation, or ``version_id``); NotFoundError."""
         what = self._what(key, version_id)
         found = _call(
             what,
@@ -324,6 +315,11 @@ class GcsStore:
         )
         if found is None:
             raise NotFoundError(f"{what}: not found")
+        return found
+
+    def open(self, key: str, version_id: str | None = None) -> BinaryIO:
+        what = self._what(key, version_id)
+        found = self._found(key, version_id)
         # A fresh Blob pinned to the generation found (no mediaLink: the URL carries it).
         pinned = self._bucket.blob(self._entry_name(key), generation=found.generation)
         sdk = pinned.open("rb", chunk_size=_CHUNK, retry=DEFAULT_RETRY)
@@ -334,16 +330,7 @@ class GcsStore:
         )
 
     def head(self, key: str, version_id: str | None = None) -> ObjectInfo:
-        what = self._what(key, version_id)
-        found = _call(
-            what,
-            lambda: self._bucket.get_blob(
-                self._entry_name(key), generation=_generation(version_id), retry=DEFAULT_RETRY
-            ),
-        )
-        if found is None:
-            raise NotFoundError(f"{what}: not found")
-        return self._info(key, found)
+        return self._info(key, self._found(key, version_id))
 
     def _list_prefix(self, prefix: str) -> str:
         prefix = check_prefix(prefix)
@@ -535,27 +522,19 @@ class GcsStore:
 
     # -- Copier ---------------------------------------------------------------------------------
 
-    def copy(
-        self,
-        key: str,
-        dest: ObjectStore,
-        dest_key: str,
-        *,
-        version_id: str | None = None,
-        storage_class: str | None = None,
-    ) -> ObjectInfo:
-        """Server-side rewrite into another GCS location (optionally another storage class);
-        to a store of another kind, a streamed copy (no storage class)."""
-        cls = _storage_class(storage_class)
+    def _check_class(self, name: str | None) -> str | None:
+        return _storage_class(name)
+
+    def _server_copy(self, job: _copy.CopyJob) -> ObjectInfo | None:
+        """Server-side rewrite into another GCS location (optionally another storage class)."""
+        dest = job.dest
         if not isinstance(dest, GcsStore):
-            return _copy.streamed_copy(
-                self, key, dest, dest_key, version_id=version_id, storage_class=cls
-            )
-        source = self._blob(key, version_id)
-        target = dest._bucket.blob(dest._name(dest_key))
-        if cls is not None:
-            target.storage_class = cls
-        what = f"copy {self._what(key, version_id)} -> {dest._what(dest_key)}"
+            return None
+        source = self._blob(job.key, job.version_id)
+        target = dest._bucket.blob(dest._name(job.dest_key))
+        if job.storage_class is not None:
+            target.storage_class = job.storage_class
+        what = f"copy {self._what(job.key, job.version_id)} -> {dest._what(job.dest_key)}"
         token: str | None = None
 
         def step() -> str | None:
@@ -566,7 +545,7 @@ class GcsStore:
             token = _call(what, step)
             if token is None:
                 break
-        return dest._info(dest_key, target)
+        return dest._info(job.dest_key, target)
 
 
 def _response_text(response: requests.Response) -> str:
@@ -600,16 +579,9 @@ def _error_message(body: str) -> str:
         return body[:300]
 
 
-def _iterate(what: str, iterator: Iterable[T]) -> Iterator[T]:
-    it = iter(iterator)
-    while True:
-        try:
-            item = next(it)
-        except StopIteration:
-            return
-        except (gexc.GoogleAPIError, auth_exc.GoogleAuthError, requests.RequestException) as exc:
-            raise _map_error(exc, what) from exc
-        yield item
+def _iterate(what: str, pages: Iterable[T]) -> Iterator[T]:
+    """A paginated listing's items, with errors met while paging mapped (:func:`_call`)."""
+    return _streams.guarded(pages, lambda step: _call(what, step))
 
 
 def _generation(version_id: str | None) -> int | None:

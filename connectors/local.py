@@ -27,7 +27,7 @@ import errno
 import os
 import socket
 import stat
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
@@ -41,11 +41,12 @@ from sundown.store import (
     Capability,
     Entry,
     EntryKind,
+    Metadata,
     ObjectInfo,
-    ObjectStore,
     Placement,
     PurgeFailure,
     PurgeResult,
+    PutData,
     SoftDeletePolicy,
     check_key,
     check_prefix,
@@ -71,8 +72,9 @@ def _path_from_url(url: str) -> Path:
     return Path("/" + "/".join(segments))
 
 
-class FileStore:
-    """A folder as an object store. See the module docstring."""
+class FileStore(_copy.Copying):
+    """A folder as an object store. See the module docstring. ``copy`` is a streamed copy; a
+    storage class is refused whatever the destination (the file store has none to name)."""
 
     def __init__(self, root: Path) -> None:
         self._root = root
@@ -113,12 +115,7 @@ class FileStore:
     # -- ObjectStore ------------------------------------------------------------------------
 
     def put(
-        self,
-        key: str,
-        data: BinaryIO | Iterable[bytes],
-        *,
-        if_absent: bool = False,
-        metadata: dict[str, str] | None = None,
+        self, key: str, data: PutData, *, if_absent: bool = False, metadata: Metadata | None = None
     ) -> ObjectInfo:
         path = self._path(key)
         if if_absent and path.exists():
@@ -334,23 +331,6 @@ class FileStore:
         """Provider ``local``, the host name (``socket.gethostname()``) as the account; a
         folder has no region. No request, nothing to fail."""
         return Placement("local", socket.gethostname() or None, None, None, "host")
-
-    # -- Copier -----------------------------------------------------------------------------
-
-    def copy(
-        self,
-        key: str,
-        dest: ObjectStore,
-        dest_key: str,
-        *,
-        version_id: str | None = None,
-        storage_class: str | None = None,
-    ) -> ObjectInfo:
-        """A streamed copy; a storage class is refused (never dropped silently), whatever the
-        destination: the file store has none of its own to name."""
-        return _copy.streamed_copy(
-            self, key, dest, dest_key, version_id=version_id, storage_class=storage_class
-        )
 
 
 def _special_kind(mode: int) -> EntryKind:

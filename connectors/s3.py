@@ -20,8 +20,9 @@ multipart upload (``ListMultipartUploads``), page by page. On a bucket with obje
 each version's legal hold and retention (``GetObjectLegalHold``, ``GetObjectRetention``). Purge
 sends ``DeleteObjects`` with exact key and version id, 1000 per request, reads every per-item
 result, and aborts the multipart uploads listed; nothing is ever deleted by prefix and no
-version is deleted that the caller did not list. ``DeleteObjects`` reports a missing version as
-deleted, so the purge result is not the proof: inventory again.
+version is deleted that the caller did not list. A request refused or failed as a whole stops
+the purge, its versions failed and the rest not sent (connectors/_purge.py). ``DeleteObjects``
+reports a missing version as deleted, so the purge result is not the proof: inventory again.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ import os
 import re
 import threading
 from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, BinaryIO, cast
@@ -58,17 +59,19 @@ from sundown.store import (
     Entry,
     EntryKind,
     HoldState,
+    Metadata,
     ObjectInfo,
-    ObjectStore,
     Placement,
     PurgeFailure,
     PurgeResult,
+    PutData,
     ReplicaTarget,
     Replication,
     SoftDeletePolicy,
     addressable_entry_key,
     check_key,
     check_prefix,
+    entry_name,
     join_entry_key,
     join_key,
     relative_key,
@@ -294,7 +297,7 @@ def new_client() -> S3Client:
     return cast("S3Client", _aws.new_client("s3", config))
 
 
-class S3Store:
+class S3Store(_copy.Copying):
     """A bucket prefix as an object store. See the module docstring."""
 
     def __init__(self, bucket: str, root: str, client: S3Client) -> None:
@@ -317,12 +320,7 @@ class S3Store:
         return join_key(self.root, check_key(key))
 
     def _read_key(self, key: str) -> str:
-        """The full key to read: a key :meth:`put` accepts, or one inventory reported (a folder
-        marker, ``a//b``; the archive step reads them), never one with a ``.``/``..`` segment."""
-        try:
-            return self._key(key)
-        except InputError:
-            return join_entry_key(self.root, addressable_entry_key(key, self.root, self.url))
+        return entry_name(self.root, key, self.url)
 
     def _where(self, key: str, version_id: str | None = None) -> str:
         where = f"s3://{self.bucket}/{join_entry_key(self.root, key)}"
@@ -463,12 +461,7 @@ class S3Store:
     # -- ObjectStore ----------------------------------------------------------------------------
 
     def put(
-        self,
-        key: str,
-        data: BinaryIO | Iterable[bytes],
-        *,
-        if_absent: bool = False,
-        metadata: dict[str, str] | None = None,
+        self, key: str, data: PutData, *, if_absent: bool = False, metadata: Metadata | None = None
     ) -> ObjectInfo:
         """Write a stream: one ``PutObject`` up to 8 MiB, else a multipart upload (parts in
         parallel, memory bounded). Every request carries a SHA-256 checksum that S3 verifies.
@@ -771,7 +764,8 @@ class S3Store:
         """Delete exactly these copies: versions and delete markers by ``DeleteObjects`` (1000
         per request, exact key and version id, every per-item result read), multipart uploads by
         ``AbortMultipartUpload``. Refused per item by object lock -> ``held``; other per-item
-        errors -> ``failed``. Everything is checked before the first request."""
+        errors -> ``failed``. Everything is checked before the first request; a request failing
+        as a whole stops the purge (the purge contract of connectors/_purge.py)."""
         objects: list[Entry] = []
         uploads: list[Entry] = []
         seen: set[tuple[str, str | None, EntryKind]] = set()
@@ -921,34 +915,27 @@ class S3Store:
 
     # -- Copier ---------------------------------------------------------------------------------
 
-    def copy(
-        self,
-        key: str,
-        dest: ObjectStore,
-        dest_key: str,
-        *,
-        version_id: str | None = None,
-        storage_class: str | None = None,
-    ) -> ObjectInfo:
-        """Server-side copy to another S3 location (same endpoint), optionally into another
-        storage class (``GLACIER``, ``DEEP_ARCHIVE``, ...). To a store of another kind the
-        bytes are streamed through this process (no storage class there)."""
-        if storage_class is not None and storage_class not in STORAGE_CLASSES:
+    def _check_class(self, name: str | None) -> str | None:
+        if name is not None and name not in STORAGE_CLASSES:
             known = ", ".join(sorted(STORAGE_CLASSES))
-            raise InputError(f"unknown S3 storage class {storage_class!r} (known: {known})")
+            raise InputError(f"unknown S3 storage class {name!r} (known: {known})")
+        return name
+
+    def _server_copy(self, job: _copy.CopyJob) -> ObjectInfo | None:
+        """Server-side copy to another S3 location (same endpoint), optionally into another
+        storage class (``GLACIER``, ``DEEP_ARCHIVE``, ...)."""
+        dest = job.dest
         if not isinstance(dest, S3Store):
-            return _copy.streamed_copy(
-                self, key, dest, dest_key, version_id=version_id, storage_class=storage_class
-            )
-        source = self.head(key, version_id)
-        source_ref: dict[str, Any] = {"Bucket": self.bucket, "Key": self._read_key(key)}
-        if version_id is not None:
-            source_ref["VersionId"] = version_id
-        target = dest._key(dest_key)
+            return None
+        source = self.head(job.key, job.version_id)
+        source_ref: dict[str, Any] = {"Bucket": self.bucket, "Key": self._read_key(job.key)}
+        if job.version_id is not None:
+            source_ref["VersionId"] = job.version_id
+        target = dest._key(job.dest_key)
         extra: dict[str, Any] = {}
-        if storage_class is not None:
-            extra["StorageClass"] = storage_class
-        what = f"copy {self._where(key, version_id)} to {dest._where(dest_key)}"
+        if job.storage_class is not None:
+            extra["StorageClass"] = job.storage_class
+        what = f"copy {self._where(job.key, job.version_id)} to {dest._where(job.dest_key)}"
         if source.size <= MAX_COPY_OBJECT:
             with _errors(what):
                 response = dest.client.copy_object(
@@ -965,7 +952,7 @@ class S3Store:
                     cast(Any, source_ref), dest.bucket, target, ExtraArgs=extra or None
                 )
             new_version = None
-        return dest.head(dest_key, new_version)
+        return dest.head(job.dest_key, new_version)
 
 
 def _rule_matches(rule: Any, root: str) -> bool:
