@@ -29,6 +29,7 @@ that reason; each gap is also listed in docs/known-gaps.md. Features named in ``
 from __future__ import annotations
 
 import contextlib
+import os
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -51,7 +52,8 @@ class StoreBackend:
     name: str = "?"
     batch_limit: int | None = None  # versions per purge request (S3 1000, GCS 100, Azure 256)
     purge_concurrency: int = 1  # purge requests in flight at once (S3 4)
-    refusal_code: str | None = None  # the code of a batch delete refused as a whole (HTTP 403)
+    refusal: Refusal | None = None  # how the service refuses a whole batch delete (HTTP 403)
+    endpoint_variable: str | None = None  # what points the connector at its server
     archive_class: str | None = None  # a storage class copy() may target (ARCHIVE_TIER)
     soft_delete_seconds: int | None = None  # window set on locations made with soft_delete=True
     gaps: Mapping[str, str] = {}
@@ -97,11 +99,28 @@ class StoreBackend:
     def refusing_batches(self, url: str) -> contextlib.AbstractContextManager[Refusing]:
         """The store at ``url`` opened through a proxy that answers every batch delete request
         with the service's own refusal (HTTP 403, as a policy denying deletes does) and passes
-        everything else on (see :func:`refusing`)."""
-        raise NotImplementedError(f"{self.name}: no batch delete requests")
+        everything else on (see :func:`refusing`). The default points ``endpoint_variable`` at
+        the proxy."""
+        variable = self.endpoint_variable
+        if self.refusal is None or variable is None:
+            raise NotImplementedError(f"{self.name}: no batch delete requests")
+        upstream = os.environ[variable]
+        return refusing(url, upstream, lambda proxy: {variable: proxy}, self.refusal)
 
     def cleanup(self) -> None:
         """Undo what a test left that would outlive the session (holds, ...)."""
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A service's refusal of a whole batch delete: which requests are batch deletes, the
+    answer (status, error body and headers as the service sends them) and the error code the
+    connector reports for each copy of the batch."""
+
+    flavour: Flavour
+    is_batch: Callable[[Request], bool]
+    answer: Answer
+    code: str
 
 
 @dataclass
@@ -114,25 +133,21 @@ class Refusing:
 
 @contextlib.contextmanager
 def refusing(
-    url: str,
-    upstream: str,
-    flavour: Flavour,
-    env: Callable[[str], Mapping[str, str]],
-    is_batch: Callable[[Request], bool],
-    answer: Answer,
+    url: str, upstream: str, env: Callable[[str], Mapping[str, str]], refusal: Refusal
 ) -> Iterator[Refusing]:
     """Open ``url`` with the environment ``env(proxy_url)`` pointing the connector at a
     :class:`~tests.reliability.faultproxy.FaultProxy` in front of ``upstream`` that injects no
-    random fault and answers each request ``is_batch`` accepts with ``answer``."""
+    random fault and answers each batch delete with ``refusal.answer``."""
     refused: list[str] = []
 
     def rule(request: Request) -> Answer | None:
-        if not is_batch(request):
+        if not refusal.is_batch(request):
             return None
         refused.append(f"{request.method} {request.path}")
-        return answer
+        return refusal.answer
 
-    proxy = FaultProxy(upstream, flavour, rate=0.0, name=f"{flavour} refusing batch deletes")
+    name = f"{refusal.flavour} refusing batch deletes"
+    proxy = FaultProxy(upstream, refusal.flavour, rate=0.0, name=name)
     proxy.rules.append(rule)
     with proxy, pytest.MonkeyPatch.context() as patch:
         for name, value in env(proxy.url).items():

@@ -19,7 +19,7 @@ from azure.storage.blob import RetentionPolicy
 
 from connectors.azure_blob import BATCH_LIMIT, new_service_client
 from sundown.store import ObjectStore, has_dot_segment
-from tests.conformance import BackendSpec, Refusing, StoreBackend, refusing, unique
+from tests.conformance import BackendSpec, Refusal, Refusing, StoreBackend, refusing, unique
 from tests.fixtures.azurite import connection_string
 from tests.fixtures.http_log import batch_item_counts, record_requests
 from tests.reliability.faultproxy import Answer, Request
@@ -43,7 +43,7 @@ def _is_batch(request: Request) -> bool:
 class AzuriteBackend(StoreBackend):
     name = "az"
     batch_limit = BATCH_LIMIT
-    refusal_code = MISMATCH
+    refusal = Refusal("azure", _is_batch, REFUSED, MISMATCH)
     archive_class = "Archive"
     soft_delete_seconds = SOFT_DELETE_DAYS * 86400
     gaps = {
@@ -90,14 +90,12 @@ class AzuriteBackend(StoreBackend):
             r"BlobEndpoint=(https?://[^/;]+)", os.environ["AZURE_STORAGE_CONNECTION_STRING"]
         )
         assert endpoint, "the Azurite connection string names no BlobEndpoint"
-        return refusing(
-            url,
-            endpoint[1],
-            "azure",
-            lambda proxy: {"AZURE_STORAGE_CONNECTION_STRING": connection_string(proxy)},
-            _is_batch,
-            REFUSED,
-        )
+        assert self.refusal is not None
+
+        def through(proxy: str) -> dict[str, str]:
+            return {"AZURE_STORAGE_CONNECTION_STRING": connection_string(proxy)}
+
+        return refusing(url, endpoint[1], through, self.refusal)
 
     def cleanup(self) -> None:
         new_service_client().set_service_properties(

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,7 @@ from urllib.parse import urlsplit
 
 from connectors.gcs import BATCH_LIMIT, new_client
 from sundown.store import ObjectStore, has_dot_segment
-from tests.conformance import BackendSpec, Refusing, StoreBackend, refusing, unique
+from tests.conformance import BackendSpec, Refusal, StoreBackend, unique
 from tests.fixtures.http_log import batch_item_counts, record_requests
 from tests.reliability.faultproxy import Answer, Request
 
@@ -48,7 +47,8 @@ def _is_batch(request: Request) -> bool:
 
 class GcsBackend(StoreBackend):
     batch_limit = BATCH_LIMIT
-    refusal_code = "Forbidden"
+    refusal = Refusal("gcs", _is_batch, FORBIDDEN, "Forbidden")
+    endpoint_variable = "STORAGE_EMULATOR_HOST"
     archive_class = "ARCHIVE"
 
     def new_location(
@@ -75,16 +75,6 @@ class GcsBackend(StoreBackend):
         with record_requests() as sent:
             yield counts
         counts.extend(batch_item_counts(sent))
-
-    def refusing_batches(self, url: str) -> contextlib.AbstractContextManager[Refusing]:
-        return refusing(
-            url,
-            os.environ["STORAGE_EMULATOR_HOST"],
-            "gcs",
-            lambda proxy: {"STORAGE_EMULATOR_HOST": proxy},
-            _is_batch,
-            FORBIDDEN,
-        )
 
 
 class FakeGcsBackend(GcsBackend):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -13,7 +12,7 @@ from typing import Any, cast
 
 from connectors.s3 import PURGE_CONCURRENCY, S3Store, new_client
 from sundown.store import ObjectStore, join_key
-from tests.conformance import BackendSpec, Refusing, StoreBackend, refusing, unique
+from tests.conformance import BackendSpec, Refusal, StoreBackend, unique
 from tests.reliability.faultproxy import Answer, Request
 
 _OBJECT_TAG = re.compile(rb"<Object>")
@@ -48,7 +47,8 @@ class S3Backend(StoreBackend):
     name = "s3"
     batch_limit = 1000
     purge_concurrency = PURGE_CONCURRENCY
-    refusal_code = "AccessDenied"
+    refusal = Refusal("s3", _is_delete_objects, DENIED, "AccessDenied")
+    endpoint_variable = "AWS_ENDPOINT_URL"
     archive_class = "DEEP_ARCHIVE"
 
     def __init__(self) -> None:
@@ -108,16 +108,6 @@ class S3Backend(StoreBackend):
 
     def put_raw(self, url: str, name: str, data: bytes) -> None:
         self.admin.put_object(Bucket=url.removeprefix("s3://").split("/")[0], Key=name, Body=data)
-
-    def refusing_batches(self, url: str) -> contextlib.AbstractContextManager[Refusing]:
-        return refusing(
-            url,
-            os.environ["AWS_ENDPOINT_URL"],
-            "s3",
-            lambda proxy: {"AWS_ENDPOINT_URL": proxy},
-            _is_delete_objects,
-            DENIED,
-        )
 
     @contextlib.contextmanager
     def record_deletes(self, store: ObjectStore) -> Iterator[list[int]]:

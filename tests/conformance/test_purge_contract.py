@@ -41,7 +41,8 @@ def test_a_refused_batch_fails_its_copies_and_stops_the_purge(store_case: StoreC
         return
     backend = store_case.backend
     limit = backend.batch_limit
-    assert limit and backend.refusal_code, f"{store_case.name}: no batch limit or refusal code"
+    assert limit and backend.refusal, f"{store_case.name}: no batch limit or refusal"
+    code = backend.refusal.code
     for i in range(3):
         store_case.put(store, f"w{i}.bin", b"weights")
     real = _inventory(store)
@@ -60,12 +61,12 @@ def test_a_refused_batch_fails_its_copies_and_stops_the_purge(store_case: StoreC
     sent = len(refusing.refused)
     assert 1 <= sent <= backend.purge_concurrency, refusing.refused
     assert result.requests == sent
-    refused = [f for f in result.failed if f.code == backend.refusal_code]
+    refused = [f for f in result.failed if f.code == code]
     unsent = [f for f in result.failed if f.code == NOT_SENT]
     assert len(refused) == sent * limit, {f.code for f in result.failed}
     assert len(unsent) == len(entries) - len(refused) > limit
     assert all(f.message for f in refused)
-    assert all(backend.refusal_code in f.message for f in unsent), "NotSent names no cause"
+    assert all(code in f.message for f in unsent), "NotSent names no cause"
     assert snapshot(_inventory(store)) == snapshot(real), "a refused purge deleted something"
 
 
