@@ -2,9 +2,10 @@
 blocks, and what an SDK gives back, as a readable file.
 
 ``put`` takes bytes, a readable binary stream or an iterable of byte chunks
-(:data:`PutData`); :func:`chunks` turns any of them into byte chunks (a chunk of another type is
-an InputError naming it), :func:`peek` reads the first bytes to choose between one request and a
-multipart / resumable / block upload, and :func:`blocks` cuts parts of a fixed size (S3). On the
+(:data:`sundown.store.PutData`); :func:`chunks` turns any of them into byte chunks (a chunk of
+another type is an InputError naming it), :func:`peek` reads the first bytes to choose between
+one request and a multipart / resumable / block upload, and :func:`blocks` cuts parts of a fixed
+size (S3). On the
 way back, :func:`reader` makes a buffered binary file over an iterator of chunks (an SDK's
 download iterator, or :func:`read_chunks` over an SDK's ``read(n)`` body): it holds at most one
 chunk, maps errors met while reading through the connector's ``guard``, and closes the SDK's
@@ -45,7 +46,7 @@ def read_chunks(source: _Readable, size: int = CHUNK) -> Iterator[bytes]:
         yield chunk
 
 
-def chunks(data: PutData | bytes, size: int = CHUNK) -> Iterator[bytes]:
+def chunks(data: PutData, size: int = CHUNK) -> Iterator[bytes]:
     """What ``put`` was given as byte chunks: bytes as one chunk, a stream read ``size`` at a
     time, an iterable's chunks as they come. InputError for a chunk that is not bytes."""
     if isinstance(data, bytes | bytearray | memoryview):
@@ -60,7 +61,7 @@ def chunks(data: PutData | bytes, size: int = CHUNK) -> Iterator[bytes]:
         yield bytes(chunk)
 
 
-def peek(data: PutData | bytes, limit: int) -> tuple[bytes, Iterator[bytes]]:
+def peek(data: PutData, limit: int) -> tuple[bytes, Iterator[bytes]]:
     """(the first ``limit`` bytes of ``data``, the chunks after them). Fewer than ``limit``
     bytes means that is all there is (the rest is empty); exactly ``limit`` says nothing about
     the rest. Memory: about ``limit`` plus one chunk."""
@@ -75,7 +76,7 @@ def peek(data: PutData | bytes, limit: int) -> tuple[bytes, Iterator[bytes]]:
     return bytes(head), itertools.chain([over] if over else [], source)
 
 
-def blocks(data: PutData | bytes, size: int, *, double_every: int | None = None) -> Iterator[bytes]:
+def blocks(data: PutData, size: int, *, double_every: int | None = None) -> Iterator[bytes]:
     """``data`` in blocks of ``size`` bytes (the last one shorter; one empty block for empty
     data), the size doubling after every ``double_every`` blocks if given (S3: 10,000 parts of a
     doubling size reach about 500 GiB). Memory: one block and one chunk."""

@@ -444,7 +444,12 @@ class GcsStore(_copy.Copying):
 
         try:
             responses = gretry.Retry(predicate=gretry.if_transient_error, timeout=120)(send)()
-        except (gexc.GoogleAPIError, requests.RequestException, ValueError) as exc:
+        except (
+            gexc.GoogleAPIError,
+            auth_exc.GoogleAuthError,  # credentials that cannot be refreshed mid-purge
+            requests.RequestException,
+            ValueError,
+        ) as exc:
             # The batch as a whole failed (or its answer could not be read): nothing is known
             # about its items; the re-listing is the proof anyway.
             message = f"batch request failed: {_map_error(exc, self.url)}"

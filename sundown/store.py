@@ -26,8 +26,9 @@ from typing import BinaryIO, Protocol, runtime_checkable
 
 from sundown.errors import ConflictError, InputError
 
-#: What :meth:`ObjectStore.put` writes: a readable binary stream or an iterable of byte chunks.
-PutData = BinaryIO | Iterable[bytes]
+#: What :meth:`ObjectStore.put` writes: bytes, a readable binary stream or an iterable of byte
+#: chunks.
+PutData = bytes | BinaryIO | Iterable[bytes]
 #: An object's user metadata, name -> value.
 Metadata = dict[str, str]
 

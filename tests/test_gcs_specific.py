@@ -146,18 +146,6 @@ def test_conditional_create_resumable_sends_if_generation_match_0(
     assert start[0].query.get("ifGenerationMatch") == ["0"]
 
 
-def test_missing_objects_are_not_found(fake: BucketFactory) -> None:
-    store = gcs.open_store(f"gs://{fake()}/p")
-    with pytest.raises(NotFoundError):
-        store.head("nope")
-    with pytest.raises(NotFoundError):
-        store.open("nope")
-    with pytest.raises(NotFoundError):
-        store.delete("nope")
-    with pytest.raises(InputError):
-        store.head("../escape")
-
-
 def test_list_is_path_bounded_and_paginated(
     fake: BucketFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:

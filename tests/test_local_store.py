@@ -79,16 +79,6 @@ def test_symlinks_are_not_followed(tmp_path: Path) -> None:
     assert (outside / "secret").exists()
 
 
-def test_missing_object(tmp_path: Path) -> None:
-    store = open_store(tmp_path.as_uri())
-    with pytest.raises(NotFoundError):
-        store.open("nope")
-    with pytest.raises(NotFoundError):
-        store.head("nope")
-    with pytest.raises(NotFoundError):
-        store.delete("nope")
-
-
 def test_purge_refuses_versions_before_deleting_anything(tmp_path: Path) -> None:
     store = open_store(tmp_path.as_uri())
     info = store.put("keep", [b"x"])

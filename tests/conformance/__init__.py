@@ -41,6 +41,7 @@ import pytest
 
 from sundown import registry
 from sundown.store import Capability, Entry, EntryKind, ObjectStore
+from tests.fixtures.http_log import batch_item_counts, record_requests
 from tests.reliability.faultproxy import Answer, FaultProxy, Flavour, Request
 
 
@@ -109,6 +110,16 @@ class StoreBackend:
 
     def cleanup(self) -> None:
         """Undo what a test left that would outlive the session (holds, ...)."""
+
+
+@contextlib.contextmanager
+def batch_deletes_on_the_wire(backend: StoreBackend, store: ObjectStore) -> Iterator[list[int]]:
+    """``record_deletes`` of a store that deletes by multipart batch requests (GCS, Azure): the
+    sub-requests of each batch request, counted on the wire."""
+    counts: list[int] = []
+    with record_requests() as sent:
+        yield counts
+    counts.extend(batch_item_counts(sent))
 
 
 @dataclass(frozen=True)

@@ -11,17 +11,24 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from azure.storage.blob import RetentionPolicy
 
 from connectors.azure_blob import BATCH_LIMIT, new_service_client
-from sundown.store import ObjectStore, has_dot_segment
-from tests.conformance import BackendSpec, Refusal, Refusing, StoreBackend, refusing, unique
+from sundown.store import has_dot_segment
+from tests.conformance import (
+    BackendSpec,
+    Refusal,
+    Refusing,
+    StoreBackend,
+    batch_deletes_on_the_wire,
+    refusing,
+    unique,
+)
 from tests.fixtures.azurite import connection_string
-from tests.fixtures.http_log import batch_item_counts, record_requests
 from tests.reliability.faultproxy import Answer, Request
 
 _NO_IMMUTABILITY = "Azurite has no legal holds or immutability policies"
@@ -78,12 +85,7 @@ class AzuriteBackend(StoreBackend):
         )
         container.upload_blob(name, data)
 
-    @contextlib.contextmanager
-    def record_deletes(self, store: ObjectStore) -> Iterator[list[int]]:
-        counts: list[int] = []
-        with record_requests() as sent:
-            yield counts
-        counts.extend(batch_item_counts(sent))
+    record_deletes = batch_deletes_on_the_wire
 
     def refusing_batches(self, url: str) -> contextlib.AbstractContextManager[Refusing]:
         endpoint = re.search(

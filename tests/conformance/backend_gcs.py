@@ -14,17 +14,15 @@ asserts on the request the connector sends.
 
 from __future__ import annotations
 
-import contextlib
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from connectors.gcs import BATCH_LIMIT, new_client
-from sundown.store import ObjectStore, has_dot_segment
-from tests.conformance import BackendSpec, Refusal, StoreBackend, unique
-from tests.fixtures.http_log import batch_item_counts, record_requests
+from sundown.store import has_dot_segment
+from tests.conformance import BackendSpec, Refusal, StoreBackend, batch_deletes_on_the_wire, unique
 from tests.reliability.faultproxy import Answer, Request
 
 _NO_HOLDS = "no object holds or retention: the hold fields are ignored and never reported"
@@ -69,12 +67,7 @@ class GcsBackend(StoreBackend):
         bucket = new_client().bucket(url.removeprefix("gs://").split("/")[0])
         bucket.blob(name).upload_from_string(data)
 
-    @contextlib.contextmanager
-    def record_deletes(self, store: ObjectStore) -> Iterator[list[int]]:
-        counts: list[int] = []
-        with record_requests() as sent:
-            yield counts
-        counts.extend(batch_item_counts(sent))
+    record_deletes = batch_deletes_on_the_wire
 
 
 class FakeGcsBackend(GcsBackend):
