@@ -337,15 +337,21 @@ class GcsStore(_copy.Copying):
         full = join_key(self._prefix, prefix) if prefix else self._prefix
         return full + "/" if full else ""
 
-    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+    def _listing(self, prefix: str, what: str, **flags: str) -> Iterator[tuple[str, storage.Blob]]:
+        """(key relative to the root, blob) of a paginated listing under ``prefix``. ``flags``:
+        the JSON API's listing switches (``versions``, ``soft_deleted``), as ``"true"``, not
+        True: the API's boolean spelling (some servers ignore "True")."""
         full = self._list_prefix(prefix)
-        blobs = self._client.list_blobs(
-            self._bucket_name, prefix=full or None, page_size=_PAGE, retry=DEFAULT_RETRY
+        pages = self._client.list_blobs(
+            self._bucket_name, prefix=full or None, page_size=_PAGE, retry=DEFAULT_RETRY, **flags
         )
-        for blob in _iterate(f"listing {self.url}", blobs):
+        for blob in _iterate(f"{what} {self.url}", pages):
             rel = relative_key(self._prefix, blob.name)
-            if rel is None:  # pragma: no cover - the server filtered by prefix
-                continue
+            if rel is not None:  # (the server filtered by prefix)
+                yield rel, blob
+
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        for rel, blob in self._listing(prefix, "listing"):
             yield self._info(rel, blob)
 
     def delete(self, key: str, version_id: str | None = None) -> None:
@@ -362,38 +368,17 @@ class GcsStore(_copy.Copying):
     def inventory(self, prefix: str = "") -> Iterator[Entry]:
         """Every generation under the root, then every soft-deleted generation (when the bucket
         has a soft-delete policy). Paginated."""
-        full = self._list_prefix(prefix)
-        # "true", not True: the JSON API's boolean spelling (some servers ignore "True").
-        blobs = self._client.list_blobs(
-            self._bucket_name,
-            prefix=full or None,
-            versions="true",
-            page_size=_PAGE,
-            retry=DEFAULT_RETRY,
-        )
         now = datetime.now(UTC)
-        for blob in _iterate(f"inventory of {self.url}", blobs):
-            rel = relative_key(self._prefix, blob.name)
-            if rel is None:  # pragma: no cover
-                continue
+        for rel, blob in self._listing(prefix, "inventory of", versions="true"):
             live = blob.time_deleted is None
             yield self._entry(rel, blob, EntryKind.OBJECT if live else EntryKind.VERSION, now)
         # Whatever the bucket's current policy: a policy switched off (or shortened) after a
         # delete leaves the copies soft-deleted under it restorable until their hardDeleteTime.
-        deleted = self._client.list_blobs(
-            self._bucket_name,
-            prefix=full or None,
-            soft_deleted="true",
-            page_size=_PAGE,
-            retry=DEFAULT_RETRY,
-        )
-        for blob in _iterate(f"soft-deleted inventory of {self.url}", deleted):
-            rel = relative_key(self._prefix, blob.name)
+        for rel, blob in self._listing(prefix, "soft-deleted inventory of", soft_deleted="true"):
             # Only what the server marks soft-deleted: a server that ignores the parameter and
             # returns live objects must not make them look soft-deleted.
-            if rel is None or blob.soft_delete_time is None:
-                continue
-            yield self._entry(rel, blob, EntryKind.SOFT_DELETED, now)
+            if blob.soft_delete_time is not None:
+                yield self._entry(rel, blob, EntryKind.SOFT_DELETED, now)
 
     def _entry(self, key: str, blob: storage.Blob, kind: EntryKind, now: datetime) -> Entry:
         hard = blob.hard_delete_time if kind is EntryKind.SOFT_DELETED else None
