@@ -278,9 +278,9 @@ class FileStore(_copy.Copying):
                     f"{entry.key!r} version {entry.version_id!r}"
                 )
             self._path(entry.key)
-        for entry in entries:
-            path = self._path(entry.key)
+        for entry in entries:  # from here on every outcome is reported, never raised
             try:
+                path = self._path(entry.key)
                 self._unlink_nofollow(entry.key)
             except FileNotFoundError:
                 pass
