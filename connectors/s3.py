@@ -29,16 +29,17 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import functools
 import itertools
 import logging
 import os
 import re
 import threading
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, BinaryIO, cast
+from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar, cast
 from urllib.parse import urlsplit
 
 import botocore.exceptions
@@ -81,6 +82,7 @@ if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 DELETE_BATCH = 1000  # DeleteObjects' limit per request
 PAGE_SIZE = 1000  # keys per listing page (S3's maximum)
@@ -174,6 +176,11 @@ def _batch_failed(exc: Exception, what: str) -> _purge.BatchFailed:
     """A whole purge request's failure as the purge contract reports it (connectors/_purge.py)."""
     code = _error_code(exc)[0] if isinstance(exc, botocore.exceptions.ClientError) else ""
     return _purge.BatchFailed(code or type(exc).__name__, str(_map_error(exc, what)))
+
+
+def _guarded(what: str, read: Callable[[], T]) -> T:
+    with _errors(what):
+        return read()
 
 
 @contextlib.contextmanager
@@ -587,7 +594,11 @@ class S3Store(_copy.Copying):
         with _errors(f"open {self._where(key, version_id)}"):
             response = self.client.get_object(**args)
         body = response["Body"]
-        return _streams.reader(_streams.read_chunks(body), on_close=body.close)
+        return _streams.reader(
+            _streams.read_chunks(body),
+            guard=functools.partial(_guarded, f"read {self._where(key, version_id)}"),
+            on_close=body.close,
+        )
 
     def head(self, key: str, version_id: str | None = None) -> ObjectInfo:
         args: dict[str, Any] = {"Bucket": self.bucket, "Key": self._read_key(key)}

@@ -23,6 +23,7 @@ from sundown.errors import (
     InputError,
     NotFoundError,
     PermissionDeniedError,
+    SundownError,
     TransientError,
     UnsupportedError,
 )
@@ -153,6 +154,14 @@ class _Faulty(http.server.BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         if length:
             self.rfile.read(length)
+        if self.status == 200:  # an object whose body is cut short: 10 of 1000 bytes, then EOF
+            self.send_response(200)
+            self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("Content-Length", "1000")
+            self.end_headers()
+            self.wfile.write(b"0123456789")
+            self.close_connection = True
+            return
         body = (
             f"<?xml version='1.0'?><Error><Code>{self.code}</Code>"
             f"<Message>{self.code}</Message></Error>"
@@ -210,6 +219,25 @@ def test_access_denied_is_permission_denied_and_not_retried(
     assert "s3://bucket-x/p/k" in str(raised.value)
     assert "testing" not in str(raised.value)  # never a credential
     assert len(faulty_endpoint.seen) == 1
+
+
+def test_a_body_cut_short_is_a_sundown_error_and_never_a_short_object(
+    faulty_endpoint: type[_Faulty],
+) -> None:
+    """S3 reads go through the one stream adapter with S3's error mapping, as GCS and Azure
+    reads do: a GetObject body cut short midway is a Sundown error naming the object (it was a
+    raw botocore error), and reading on raises again rather than ending a shorter object."""
+    faulty_endpoint.status = 200
+    store = _store("s3://bucket-x/p")
+    with store.open("k") as f, pytest.raises(SundownError) as raised:
+        f.read()
+    assert "s3://bucket-x/p/k" in str(raised.value)
+    assert "testing" not in str(raised.value)  # never a credential
+    with store.open("k") as f:
+        assert f.read(10) == b"0123456789"
+        for _ in range(2):
+            with pytest.raises(SundownError):
+                f.read(1)
 
 
 def test_unreachable_endpoint_is_transient(monkeypatch: pytest.MonkeyPatch, moto_env: str) -> None:
