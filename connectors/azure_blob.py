@@ -20,7 +20,8 @@ What it does, in Azure terms:
 - ``purge`` deletes exactly the listed copies with Blob Batch (256 sub-requests per batch), each
   naming its version or snapshot, snapshots and previous versions before base blobs (a base blob
   with snapshots is refused, never deleted with them). Each sub-response is read: 2xx or 404
-  (already gone) -> deleted; legal hold or immutability policy -> held; anything else -> failed.
+  (already gone) -> deleted; legal hold or immutability policy -> held; anything else -> failed;
+  a batch failing as a whole fails its items and stops the purge (connectors/_purge.py).
   A current version on a versioned account is removed by deleting the base blob (which makes it a
   previous version) and then that version. Soft-deleted copies cannot be deleted before their
   window ends: reported held, no request sent.
@@ -33,12 +34,15 @@ retried one by one: a failed item is reported and a re-run purge (idempotent) pi
 
 from __future__ import annotations
 
-import io
+import functools
+import itertools
 import os
+import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any, BinaryIO, TypeVar
+from urllib.parse import urlsplit
 
 from azure.core import exceptions as aexc
 from azure.storage.blob import (
@@ -50,6 +54,7 @@ from azure.storage.blob import (
     StandardBlobTier,
 )
 
+from connectors import _copy, _env, _purge, _streams
 from sundown.errors import (
     BackendError,
     ConflictError,
@@ -59,25 +64,24 @@ from sundown.errors import (
     PermissionDeniedError,
     SundownError,
     TransientError,
-    UnsupportedError,
 )
 from sundown.store import (
     Capability,
     Entry,
     EntryKind,
     HoldState,
+    Metadata,
     ObjectInfo,
-    ObjectStore,
     Placement,
     PurgeFailure,
     PurgeResult,
+    PutData,
     ReplicaTarget,
     Replication,
     SoftDeletePolicy,
-    addressable_entry_key,
     check_key,
     check_prefix,
-    join_entry_key,
+    entry_name,
     join_key,
     relative_key,
 )
@@ -146,64 +150,6 @@ def _call(what: str, fn: Callable[[], T]) -> T:
         raise _map_error(exc, what) from exc
 
 
-# -- streams ------------------------------------------------------------------------------------
-
-
-class _ChunkReader(io.RawIOBase):
-    """A readable stream over an iterator of chunks; errors while reading are Sundown errors."""
-
-    def __init__(self, chunks: Iterator[bytes], what: str) -> None:
-        self._it = chunks
-        self._buf = b""
-        self._what = what
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, b: Any) -> int:
-        view = memoryview(b).cast("B")
-        while not self._buf:
-            try:
-                chunk = _call(self._what, lambda: next(self._it, None))
-            except StopIteration:  # pragma: no cover
-                return 0
-            if chunk is None:
-                return 0
-            self._buf = bytes(chunk)
-        n = min(len(view), len(self._buf))
-        view[:n] = self._buf[:n]
-        self._buf = self._buf[n:]
-        return n
-
-
-def _chunks(data: BinaryIO | Iterable[bytes]) -> Iterator[bytes]:
-    """What ``put`` was given (bytes, a stream, an iterable of chunks) as byte chunks."""
-    if isinstance(data, bytes | bytearray | memoryview):
-        yield bytes(data)
-        return
-    if hasattr(data, "read"):
-        while chunk := data.read(_CHUNK):
-            yield chunk
-        return
-    for chunk in data:
-        if not isinstance(chunk, bytes | bytearray | memoryview):
-            raise InputError(f"put() needs byte chunks, got {type(chunk).__name__}")
-        yield bytes(chunk)
-
-
-class _Counted:
-    """Counts the bytes of a chunk iterator as the SDK consumes it."""
-
-    def __init__(self, chunks: Iterator[bytes]) -> None:
-        self._chunks = chunks
-        self.size = 0
-
-    def __iter__(self) -> Iterator[bytes]:
-        for chunk in self._chunks:
-            self.size += len(chunk)
-            yield chunk
-
-
 # -- URLs and clients ---------------------------------------------------------------------------
 
 
@@ -255,7 +201,7 @@ def _split_version(version_id: str | None) -> tuple[str | None, str | None]:
 # -- the store ----------------------------------------------------------------------------------
 
 
-class AzureBlobStore:
+class AzureBlobStore(_copy.Copying):
     """A container prefix as an object store. See the module docstring."""
 
     def __init__(
@@ -316,13 +262,7 @@ class AzureBlobStore:
         return join_key(self._prefix, check_key(key))
 
     def _entry_name(self, key: str) -> str:
-        """The blob name of a key inventory reported (a folder marker ``dir/``, ``""`` for
-        ``<prefix>/``, ``a//b``): read and purged by exact name; never one with a ``.``/``..``
-        segment (a plan holds those, docs/stores.md)."""
-        try:
-            return self._name(key)
-        except InputError:
-            return join_entry_key(self._prefix, addressable_entry_key(key, self._prefix, self.url))
+        return entry_name(self._prefix, key, self.url)
 
     def _what(self, key: str, version_id: str | None = None) -> str:
         return f"{self.url}/{key}" + (f" version {version_id}" if version_id else "")
@@ -347,23 +287,15 @@ class AzureBlobStore:
     # -- ObjectStore ----------------------------------------------------------------------------
 
     def put(
-        self,
-        key: str,
-        data: BinaryIO | Iterable[bytes],
-        *,
-        if_absent: bool = False,
-        metadata: dict[str, str] | None = None,
+        self, key: str, data: PutData, *, if_absent: bool = False, metadata: Metadata | None = None
     ) -> ObjectInfo:
         blob = self._blob(check_key(key))  # writes take plain keys only
-        chunks = _chunks(data)
-        head = b""
-        for chunk in chunks:  # gather up to one request's worth
-            head += chunk
-            if len(head) >= _CHUNK:
-                break
+        head, rest = _streams.peek(data, _CHUNK)
         what = self._what(key)
         # One Put Blob when it all fits in one request, else staged blocks and a commit.
-        body: bytes | _Counted = head if len(head) < _CHUNK else _Counted(_chain(head, chunks))
+        body: bytes | _streams.Counted = (
+            head if len(head) < _CHUNK else _streams.Counted(itertools.chain([head], rest))
+        )
         answer = _call(
             what,
             lambda: blob.upload_blob(
@@ -388,7 +320,9 @@ class AzureBlobStore:
         what = self._what(key, version_id)
         blob = self._blob(key, version_id)
         downloader = _call(what, lambda: blob.download_blob(max_concurrency=1))
-        return io.BufferedReader(_ChunkReader(downloader.chunks(), what), _CHUNK)
+        return _streams.reader(
+            downloader.chunks(), guard=lambda read: _call(what, read), buffer=_CHUNK
+        )
 
     def head(self, key: str, version_id: str | None = None) -> ObjectInfo:
         blob = self._blob(key, version_id)
@@ -456,7 +390,7 @@ class AzureBlobStore:
         first: list[tuple[Entry, dict[str, str]]] = []  # versions and snapshots
         bases: list[tuple[Entry, dict[str, str]]] = []  # base blobs
         then: list[tuple[Entry, dict[str, str]]] = []  # the version a base delete left behind
-        result = PurgeResult()
+        held: list[Entry] = []
         for entry in entries:  # validate everything before deleting anything
             name = self._entry_name(entry.key)
             version, snapshot = _split_version(entry.version_id)
@@ -474,7 +408,7 @@ class AzureBlobStore:
             name = self._entry_name(entry.key)
             version, snapshot = _split_version(entry.version_id)
             if entry.kind is EntryKind.SOFT_DELETED:
-                result.held.append(entry)  # expires with the delete retention window
+                held.append(entry)  # expires with the delete retention window
             elif entry.kind is EntryKind.SNAPSHOT:
                 first.append((entry, {"name": name, "snapshot": str(snapshot)}))
             elif entry.kind is EntryKind.VERSION:
@@ -483,28 +417,18 @@ class AzureBlobStore:
                 bases.append((entry, {"name": name}))
                 if version is not None:
                     then.append((entry, {"name": name, "version_id": version}))
-        result.merge(self._purge_all(first))
-        base_result = self._purge_all(bases)
-        if not then:
-            result.merge(base_result)
-            return result
-        # A versioned current blob: its base delete made it a previous version; delete that.
-        ok = {id(e) for e in base_result.deleted}
-        result.held += base_result.held
-        result.failed += base_result.failed
-        result.requests += base_result.requests
-        result.deleted += [e for e in base_result.deleted if e.version_id is None]
-        result.merge(self._purge_all([item for item in then if id(item[0]) in ok]))
-        return result
-
-    def _purge_all(self, items: Sequence[tuple[Entry, dict[str, str]]]) -> PurgeResult:
-        result = PurgeResult()
-        for start in range(0, len(items), BATCH_LIMIT):
-            result.merge(self._purge_batch(items[start : start + BATCH_LIMIT]))
-        return result
+        run = _purge.PurgeRun[tuple[Entry, dict[str, str]]](lambda item: item[0])
+        run.result.held += held
+        run.run(first, BATCH_LIMIT, self._purge_batch)
+        deleted = run.run(bases, BATCH_LIMIT, self._purge_batch).deleted
+        # A versioned current blob: its base delete made it a previous version; delete that. Its
+        # entry counts as deleted once, when that version is.
+        ok = {id(e) for e in deleted if e.version_id is not None}
+        run.result.deleted = [e for e in run.result.deleted if id(e) not in ok]
+        run.run([item for item in then if id(item[0]) in ok], BATCH_LIMIT, self._purge_batch)
+        return run.result
 
     def _purge_batch(self, items: Sequence[tuple[Entry, dict[str, str]]]) -> PurgeResult:
-        result = PurgeResult(requests=1)
         try:
             responses = list(
                 self._container.delete_blobs(
@@ -515,12 +439,11 @@ class AzureBlobStore:
             # The batch as a whole failed: nothing is known about its items.
             message = f"batch request failed: {_map_error(exc, self.url)}"
             code = getattr(exc, "error_code", None) or type(exc).__name__
-            result.failed.extend(PurgeFailure(e, str(code), message) for e, _ in items)
-            return result
+            raise _purge.BatchFailed(str(code), message) from exc
         if len(responses) != len(items):
             message = f"batch answered {len(responses)} of {len(items)} deletes"
-            result.failed.extend(PurgeFailure(e, "BatchMismatch", message) for e, _ in items)
-            return result
+            raise _purge.BatchFailed("BatchMismatch", message)
+        result = PurgeResult(requests=1)
         for (entry, _), response in zip(items, responses, strict=True):
             code = response.headers.get("x-ms-error-code") or ""
             outcome = classify_delete(response.status_code, code)
@@ -575,45 +498,44 @@ class AzureBlobStore:
 
     # -- Copier ---------------------------------------------------------------------------------
 
-    def copy(
-        self,
-        key: str,
-        dest: ObjectStore,
-        dest_key: str,
-        *,
-        version_id: str | None = None,
-        storage_class: str | None = None,
-    ) -> ObjectInfo:
-        """Server-side Copy Blob within the same account (into ``storage_class`` if given:
-        Hot, Cool, Cold, Archive); a streamed copy to any other store."""
-        tier = _tier_of(storage_class)
+    def _check_class(self, name: str | None) -> str | None:
+        _tier_of(name)
+        return name
+
+    def _server_copy(self, job: _copy.CopyJob) -> ObjectInfo | None:
+        """Server-side Copy Blob within the same account (into the tier asked for: Hot, Cool,
+        Cold, Archive)."""
+        dest, key, version_id = job.dest, job.key, job.version_id
         source = self._blob(key, version_id)
-        if isinstance(dest, AzureBlobStore) and dest._service.url == self._service.url:
-            target = dest._blob(check_key(dest_key))
-            what = f"copy {self._what(key, version_id)} -> {dest._what(dest_key)}"
-            _call(what, lambda: source.get_blob_properties())  # NotFoundError before copying
-            _call(what, lambda: target.start_copy_from_url(source.url, standard_blob_tier=tier))
+        if not isinstance(dest, AzureBlobStore) or dest._service.url != self._service.url:
+            return None
+        tier = _tier_of(job.storage_class)
+        target = dest._blob(check_key(job.dest_key))
+        what = f"copy {self._what(key, version_id)} -> {dest._what(job.dest_key)}"
+        _call(what, lambda: source.get_blob_properties())  # NotFoundError before copying
+        _call(what, lambda: target.start_copy_from_url(source.url, standard_blob_tier=tier))
+        props = _call(what, target.get_blob_properties)
+        deadline = time.monotonic() + _COPY_WAIT_SECONDS
+        while props.copy.status == "pending":  # waiting for the copy, not a retry
+            if time.monotonic() > deadline:
+                raise TransientError(f"{what}: still pending after {_COPY_WAIT_SECONDS}s")
+            time.sleep(1)
             props = _call(what, target.get_blob_properties)
-            deadline = time.monotonic() + _COPY_WAIT_SECONDS
-            while props.copy.status == "pending":  # waiting for the copy, not a retry
-                if time.monotonic() > deadline:
-                    raise TransientError(f"{what}: still pending after {_COPY_WAIT_SECONDS}s")
-                time.sleep(1)
-                props = _call(what, target.get_blob_properties)
-            if props.copy.status not in (None, "success"):
-                raise BackendError(f"{what}: copy ended {props.copy.status}")
-            return dest._info(dest_key, props)
-        if tier is not None and not isinstance(dest, AzureBlobStore):
-            raise UnsupportedError(
-                f"copy from {self.url} to {dest.url} cannot set an Azure storage class (tier)"
-            )
-        with self.open(key, version_id) as src:
-            info = dest.put(dest_key, src)
-        if tier is not None and isinstance(dest, AzureBlobStore):
-            blob = dest._blob(dest_key)
-            _call(dest._what(dest_key), lambda: blob.set_standard_blob_tier(tier))
-            return dest.head(dest_key)
-        return info
+        if props.copy.status not in (None, "success"):
+            raise BackendError(f"{what}: copy ended {props.copy.status}")
+        return dest._info(job.dest_key, props)
+
+    def _class_setter(self, job: _copy.CopyJob) -> Callable[[], ObjectInfo] | None:
+        """To another Azure account, the tier is set on the blob written (Set Blob Tier)."""
+        tier = _tier_of(job.storage_class)
+        if tier is None or not isinstance(job.dest, AzureBlobStore):
+            return None
+        return functools.partial(job.dest._set_tier, job.dest_key, tier)
+
+    def _set_tier(self, key: str, tier: StandardBlobTier) -> ObjectInfo:
+        blob = self._blob(key)
+        _call(self._what(key), lambda: blob.set_standard_blob_tier(tier))
+        return self.head(key)
 
 
 def replication_of_sku(sku_name: object, account: str | None) -> Replication:
@@ -642,21 +564,9 @@ def classify_delete(status: int, error_code: str) -> str:
     return "failed"
 
 
-def _chain(head: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
-    yield head
-    yield from rest
-
-
-def _iterate(what: str, iterable: Iterable[T]) -> Iterator[T]:
-    it = iter(iterable)
-    while True:
-        try:
-            item = next(it)
-        except StopIteration:
-            return
-        except aexc.AzureError as exc:
-            raise _map_error(exc, what) from exc
-        yield item
+def _iterate(what: str, pages: Iterable[T]) -> Iterator[T]:
+    """A paginated listing's items, with errors met while paging mapped (:func:`_call`)."""
+    return _streams.guarded(pages, lambda step: _call(what, step))
 
 
 def _aware(value: datetime | None) -> datetime:
@@ -709,6 +619,20 @@ def _hold_state(props: BlobProperties, now: datetime) -> HoldState:
         mode = str(getattr(policy_mode, "value", policy_mode)).upper()
         until = _aware(expiry)
     return HoldState(legal_hold=bool(props.has_legal_hold), retention_mode=mode, retain_until=until)
+
+
+def account_of(url: str) -> str:
+    """The storage account ``url`` belongs to as this environment names it, without a request:
+    ``AccountName`` of ``AZURE_STORAGE_CONNECTION_STRING``, else its ``BlobEndpoint`` (host and
+    path), else the host of ``AZURE_STORAGE_ACCOUNT_URL``: ``az-<account>``. Never the key."""
+    account = _env.endpoint_host("AZURE_STORAGE_ACCOUNT_URL")
+    text = os.environ.get("AZURE_STORAGE_CONNECTION_STRING", "")
+    if match := re.search(r"AccountName=([^;]+)", text):
+        account = match[1]
+    elif match := re.search(r"BlobEndpoint=([^;]+)", text):
+        endpoint = urlsplit(match[1])
+        account = endpoint.netloc + endpoint.path
+    return f"az-{account or 'default'}"
 
 
 def open_store(url: str) -> AzureBlobStore:

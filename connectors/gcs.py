@@ -21,7 +21,8 @@ What it does, in GCS terms:
 - ``purge`` deletes exactly the listed generations (``generation=`` on every delete, so a
   generation written after the inventory is never touched) in JSON-API batches of 100, and reads
   each sub-response: 2xx or 404 (already gone) -> deleted; 403 for a hold or retention -> held;
-  anything else -> failed. Soft-deleted generations cannot be deleted before their window ends:
+  anything else -> failed; a batch failing as a whole fails its items and stops the purge
+  (connectors/_purge.py). Soft-deleted generations cannot be deleted before their window ends:
   they are reported as held, with no request sent.
 - ``copy`` is a server-side rewrite (any size, any bucket), optionally into another storage
   class (``ARCHIVE``).
@@ -33,7 +34,6 @@ under the same policy (its deletes are generation-exact, hence idempotent).
 
 from __future__ import annotations
 
-import contextlib
 import io
 import os
 import re
@@ -49,6 +49,7 @@ from google.cloud import storage
 from google.cloud.storage.exceptions import DataCorruption, InvalidResponse
 from google.cloud.storage.retry import DEFAULT_RETRY
 
+from connectors import _copy, _env, _purge, _streams
 from sundown.errors import (
     BackendError,
     ConflictError,
@@ -58,24 +59,23 @@ from sundown.errors import (
     PermissionDeniedError,
     SundownError,
     TransientError,
-    UnsupportedError,
 )
 from sundown.store import (
     Capability,
     Entry,
     EntryKind,
     HoldState,
+    Metadata,
     ObjectInfo,
-    ObjectStore,
     Placement,
     PurgeFailure,
     PurgeResult,
+    PutData,
     Replication,
     SoftDeletePolicy,
-    addressable_entry_key,
     check_key,
     check_prefix,
-    join_entry_key,
+    entry_name,
     join_key,
     relative_key,
 )
@@ -143,78 +143,6 @@ def _call(what: str, fn: Callable[[], T]) -> T:
         raise _map_error(exc, what) from exc
 
 
-# -- streams ------------------------------------------------------------------------------------
-
-
-class _IterReader(io.RawIOBase):
-    """A readable stream over an iterable of byte chunks (never holds more than one chunk)."""
-
-    def __init__(self, chunks: Iterable[bytes]) -> None:
-        self._it = iter(chunks)
-        self._buf = b""
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, b: Any) -> int:
-        view = memoryview(b).cast("B")
-        while not self._buf:
-            try:
-                chunk = next(self._it)
-            except StopIteration:
-                return 0
-            if not isinstance(chunk, bytes | bytearray | memoryview):
-                raise InputError(f"put() needs byte chunks, got {type(chunk).__name__}")
-            self._buf = bytes(chunk)
-        n = min(len(view), len(self._buf))
-        view[:n] = self._buf[:n]
-        self._buf = self._buf[n:]
-        return n
-
-
-class _MappedReader(io.RawIOBase):
-    """Wraps the SDK's reader so that errors while streaming are Sundown errors."""
-
-    def __init__(self, inner: BinaryIO, what: str) -> None:
-        self._inner = inner
-        self._what = what
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, b: Any) -> int:
-        view = memoryview(b).cast("B")
-        data = _call(self._what, lambda: self._inner.read(len(view)))
-        view[: len(data)] = data
-        return len(data)
-
-    def close(self) -> None:
-        with contextlib.suppress(Exception):
-            self._inner.close()
-        super().close()
-
-
-def _as_stream(data: BinaryIO | Iterable[bytes]) -> BinaryIO:
-    """A readable stream over what ``put`` was given (a stream, an iterable of chunks, bytes)."""
-    if isinstance(data, bytes | bytearray | memoryview):
-        return io.BytesIO(bytes(data))
-    if hasattr(data, "read"):
-        return data  # type: ignore[return-value]
-    return _IterReader(data)  # type: ignore[return-value]
-
-
-def _read_up_to(stream: BinaryIO, limit: int) -> bytes:
-    parts: list[bytes] = []
-    size = 0
-    while size < limit:
-        data = stream.read(limit - size)
-        if not data:
-            break
-        parts.append(data)
-        size += len(data)
-    return b"".join(parts)
-
-
 # -- URLs ---------------------------------------------------------------------------------------
 
 
@@ -236,7 +164,7 @@ def _time(value: datetime | None) -> datetime:
     return value if value is not None else datetime.fromtimestamp(0, UTC)
 
 
-class GcsStore:
+class GcsStore(_copy.Copying):
     """A bucket prefix as an object store. See the module docstring."""
 
     def __init__(self, bucket: str, prefix: str, client: storage.Client | None = None) -> None:
@@ -296,13 +224,7 @@ class GcsStore:
         return join_key(self._prefix, check_key(key))
 
     def _entry_name(self, key: str) -> str:
-        """The object name of a key inventory reported (a folder marker ``dir/``, ``""`` for
-        ``<prefix>/``, ``a//b``): read and purged by exact name; never one with a ``.``/``..``
-        segment (a plan holds those, docs/stores.md)."""
-        try:
-            return self._name(key)
-        except InputError:
-            return join_entry_key(self._prefix, addressable_entry_key(key, self._prefix, self.url))
+        return entry_name(self._prefix, key, self.url)
 
     def _what(self, key: str, version_id: str | None = None) -> str:
         suffix = f" generation {version_id}" if version_id else ""
@@ -325,18 +247,12 @@ class GcsStore:
     # -- ObjectStore ----------------------------------------------------------------------------
 
     def put(
-        self,
-        key: str,
-        data: BinaryIO | Iterable[bytes],
-        *,
-        if_absent: bool = False,
-        metadata: dict[str, str] | None = None,
+        self, key: str, data: PutData, *, if_absent: bool = False, metadata: Metadata | None = None
     ) -> ObjectInfo:
         blob = self._bucket.blob(self._name(key), chunk_size=_CHUNK)
         if metadata:
             blob.metadata = dict(metadata)
-        stream = _as_stream(data)
-        head = _read_up_to(stream, _CHUNK)
+        head, rest = _streams.peek(data, _CHUNK)
         conditions: dict[str, Any] = {"if_generation_match": 0} if if_absent else {}
         what = self._what(key)
         if len(head) < _CHUNK:
@@ -367,54 +283,61 @@ class GcsStore:
                     **conditions,
                 ) as out:
                     out.write(head)
-                    while data := stream.read(_CHUNK):
-                        out.write(data)
+                    for chunk in rest:
+                        out.write(chunk)
 
             _call(what, upload)
             _call(what, lambda: blob.reload(retry=DEFAULT_RETRY))
         return self._info(key, blob)
 
+    def _found(self, key: str, version_id: str | None) -> storage.Blob:
+        """The blob of ``key`` (the current generation, or ``version_id``); NotFoundError."""
+        what = self._what(key, version_id)
+        found = _call(
+            what,
+            lambda: self._bucket.get_blob(
+                self._entry_name(key), generation=_generation(version_id), retry=DEFAULT_RETRY
+            ),
+        )
+        if found is None:
+            raise NotFoundError(f"{what}: not found")
+        return found
+
     def open(self, key: str, version_id: str | None = None) -> BinaryIO:
         what = self._what(key, version_id)
-        found = _call(
-            what,
-            lambda: self._bucket.get_blob(
-                self._entry_name(key), generation=_generation(version_id), retry=DEFAULT_RETRY
-            ),
-        )
-        if found is None:
-            raise NotFoundError(f"{what}: not found")
+        found = self._found(key, version_id)
         # A fresh Blob pinned to the generation found (no mediaLink: the URL carries it).
         pinned = self._bucket.blob(self._entry_name(key), generation=found.generation)
-        reader = pinned.open("rb", chunk_size=_CHUNK, retry=DEFAULT_RETRY)
-        return io.BufferedReader(_MappedReader(reader, what), _CHUNK)
+        sdk = pinned.open("rb", chunk_size=_CHUNK, retry=DEFAULT_RETRY)
+        return _streams.reader(
+            _streams.read_chunks(sdk, _CHUNK),
+            guard=lambda read: _call(what, read),
+            on_close=sdk.close,
+        )
 
     def head(self, key: str, version_id: str | None = None) -> ObjectInfo:
-        what = self._what(key, version_id)
-        found = _call(
-            what,
-            lambda: self._bucket.get_blob(
-                self._entry_name(key), generation=_generation(version_id), retry=DEFAULT_RETRY
-            ),
-        )
-        if found is None:
-            raise NotFoundError(f"{what}: not found")
-        return self._info(key, found)
+        return self._info(key, self._found(key, version_id))
 
     def _list_prefix(self, prefix: str) -> str:
         prefix = check_prefix(prefix)
         full = join_key(self._prefix, prefix) if prefix else self._prefix
         return full + "/" if full else ""
 
-    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+    def _listing(self, prefix: str, what: str, **flags: str) -> Iterator[tuple[str, storage.Blob]]:
+        """(key relative to the root, blob) of a paginated listing under ``prefix``. ``flags``:
+        the JSON API's listing switches (``versions``, ``soft_deleted``), as ``"true"``, not
+        True: the API's boolean spelling (some servers ignore "True")."""
         full = self._list_prefix(prefix)
-        blobs = self._client.list_blobs(
-            self._bucket_name, prefix=full or None, page_size=_PAGE, retry=DEFAULT_RETRY
+        pages = self._client.list_blobs(
+            self._bucket_name, prefix=full or None, page_size=_PAGE, retry=DEFAULT_RETRY, **flags
         )
-        for blob in _iterate(f"listing {self.url}", blobs):
+        for blob in _iterate(f"{what} {self.url}", pages):
             rel = relative_key(self._prefix, blob.name)
-            if rel is None:  # pragma: no cover - the server filtered by prefix
-                continue
+            if rel is not None:  # (the server filtered by prefix)
+                yield rel, blob
+
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        for rel, blob in self._listing(prefix, "listing"):
             yield self._info(rel, blob)
 
     def delete(self, key: str, version_id: str | None = None) -> None:
@@ -431,38 +354,17 @@ class GcsStore:
     def inventory(self, prefix: str = "") -> Iterator[Entry]:
         """Every generation under the root, then every soft-deleted generation (when the bucket
         has a soft-delete policy). Paginated."""
-        full = self._list_prefix(prefix)
-        # "true", not True: the JSON API's boolean spelling (some servers ignore "True").
-        blobs = self._client.list_blobs(
-            self._bucket_name,
-            prefix=full or None,
-            versions="true",
-            page_size=_PAGE,
-            retry=DEFAULT_RETRY,
-        )
         now = datetime.now(UTC)
-        for blob in _iterate(f"inventory of {self.url}", blobs):
-            rel = relative_key(self._prefix, blob.name)
-            if rel is None:  # pragma: no cover
-                continue
+        for rel, blob in self._listing(prefix, "inventory of", versions="true"):
             live = blob.time_deleted is None
             yield self._entry(rel, blob, EntryKind.OBJECT if live else EntryKind.VERSION, now)
         # Whatever the bucket's current policy: a policy switched off (or shortened) after a
         # delete leaves the copies soft-deleted under it restorable until their hardDeleteTime.
-        deleted = self._client.list_blobs(
-            self._bucket_name,
-            prefix=full or None,
-            soft_deleted="true",
-            page_size=_PAGE,
-            retry=DEFAULT_RETRY,
-        )
-        for blob in _iterate(f"soft-deleted inventory of {self.url}", deleted):
-            rel = relative_key(self._prefix, blob.name)
+        for rel, blob in self._listing(prefix, "soft-deleted inventory of", soft_deleted="true"):
             # Only what the server marks soft-deleted: a server that ignores the parameter and
             # returns live objects must not make them look soft-deleted.
-            if rel is None or blob.soft_delete_time is None:
-                continue
-            yield self._entry(rel, blob, EntryKind.SOFT_DELETED, now)
+            if blob.soft_delete_time is not None:
+                yield self._entry(rel, blob, EntryKind.SOFT_DELETED, now)
 
     def _entry(self, key: str, blob: storage.Blob, kind: EntryKind, now: datetime) -> Entry:
         hard = blob.hard_delete_time if kind is EntryKind.SOFT_DELETED else None
@@ -492,21 +394,18 @@ class GcsStore:
                     "has none (take it from inventory())"
                 )
             names.append((entry, self._entry_name(entry.key), generation))
-        result = PurgeResult()
+        run = _purge.PurgeRun[tuple[Entry, str, int]](lambda item: item[0])
         pending: list[tuple[Entry, str, int]] = []
         for item in names:
             if item[0].kind is EntryKind.SOFT_DELETED:
                 # A soft-deleted generation cannot be deleted; it expires with the window.
-                result.held.append(item[0])
+                run.result.held.append(item[0])
             else:
                 pending.append(item)
-        for start in range(0, len(pending), BATCH_LIMIT):
-            result.merge(self._purge_batch(pending[start : start + BATCH_LIMIT]))
-        return result
+        run.run(pending, BATCH_LIMIT, self._purge_batch)
+        return run.result
 
     def _purge_batch(self, items: Sequence[tuple[Entry, str, int]]) -> PurgeResult:
-        result = PurgeResult(requests=1)
-
         def send() -> list[requests.Response]:
             batch = self._client.batch(raise_exception=False)
             with batch:
@@ -516,17 +415,20 @@ class GcsStore:
 
         try:
             responses = gretry.Retry(predicate=gretry.if_transient_error, timeout=120)(send)()
-        except (gexc.GoogleAPIError, requests.RequestException, ValueError) as exc:
+        except (
+            gexc.GoogleAPIError,
+            auth_exc.GoogleAuthError,  # credentials that cannot be refreshed mid-purge
+            requests.RequestException,
+            ValueError,
+        ) as exc:
             # The batch as a whole failed (or its answer could not be read): nothing is known
-            # about its items, so each one is failed; the re-listing is the proof anyway.
-            code = type(exc).__name__
+            # about its items; the re-listing is the proof anyway.
             message = f"batch request failed: {_map_error(exc, self.url)}"
-            result.failed.extend(PurgeFailure(e, code, message) for e, _, _ in items)
-            return result
+            raise _purge.BatchFailed(type(exc).__name__, message) from exc
         if len(responses) != len(items):
             message = f"batch answered {len(responses)} of {len(items)} deletes"
-            result.failed.extend(PurgeFailure(e, "BatchMismatch", message) for e, _, _ in items)
-            return result
+            raise _purge.BatchFailed("BatchMismatch", message)
+        result = PurgeResult(requests=1)
         for (entry, _name, _generation), response in zip(items, responses, strict=True):
             outcome, code, message = classify_delete(response.status_code, _response_text(response))
             if outcome == "deleted":
@@ -596,30 +498,19 @@ class GcsStore:
 
     # -- Copier ---------------------------------------------------------------------------------
 
-    def copy(
-        self,
-        key: str,
-        dest: ObjectStore,
-        dest_key: str,
-        *,
-        version_id: str | None = None,
-        storage_class: str | None = None,
-    ) -> ObjectInfo:
-        """Server-side rewrite into another GCS location (optionally another storage class);
-        to a store of another kind, a streamed copy (no storage class)."""
-        cls = _storage_class(storage_class)
+    def _check_class(self, name: str | None) -> str | None:
+        return _storage_class(name)
+
+    def _server_copy(self, job: _copy.CopyJob) -> ObjectInfo | None:
+        """Server-side rewrite into another GCS location (optionally another storage class)."""
+        dest = job.dest
         if not isinstance(dest, GcsStore):
-            if cls is not None:
-                raise UnsupportedError(
-                    f"copy from {self.url} to {dest.url} cannot set a GCS storage class"
-                )
-            with self.open(key, version_id) as src:
-                return dest.put(dest_key, src)
-        source = self._blob(key, version_id)
-        target = dest._bucket.blob(dest._name(dest_key))
-        if cls is not None:
-            target.storage_class = cls
-        what = f"copy {self._what(key, version_id)} -> {dest._what(dest_key)}"
+            return None
+        source = self._blob(job.key, job.version_id)
+        target = dest._bucket.blob(dest._name(job.dest_key))
+        if job.storage_class is not None:
+            target.storage_class = job.storage_class
+        what = f"copy {self._what(job.key, job.version_id)} -> {dest._what(job.dest_key)}"
         token: str | None = None
 
         def step() -> str | None:
@@ -630,7 +521,7 @@ class GcsStore:
             token = _call(what, step)
             if token is None:
                 break
-        return dest._info(dest_key, target)
+        return dest._info(job.dest_key, target)
 
 
 def _response_text(response: requests.Response) -> str:
@@ -664,16 +555,9 @@ def _error_message(body: str) -> str:
         return body[:300]
 
 
-def _iterate(what: str, iterator: Iterable[T]) -> Iterator[T]:
-    it = iter(iterator)
-    while True:
-        try:
-            item = next(it)
-        except StopIteration:
-            return
-        except (gexc.GoogleAPIError, auth_exc.GoogleAuthError, requests.RequestException) as exc:
-            raise _map_error(exc, what) from exc
-        yield item
+def _iterate(what: str, pages: Iterable[T]) -> Iterator[T]:
+    """A paginated listing's items, with errors met while paging mapped (:func:`_call`)."""
+    return _streams.guarded(pages, lambda step: _call(what, step))
 
 
 def _generation(version_id: str | None) -> int | None:
@@ -723,6 +607,12 @@ def _hold_state(blob: storage.Blob, bucket: storage.Bucket, now: datetime) -> Ho
         event_based_hold=bool(blob.event_based_hold),
         temporary_hold=bool(blob.temporary_hold),
     )
+
+
+def account_of(url: str) -> str:
+    """The account ``url`` belongs to as this environment names it, without a request:
+    ``gs-<emulator host>`` (``STORAGE_EMULATOR_HOST``), ``gs-google`` for Google itself."""
+    return f"gs-{_env.endpoint_host('STORAGE_EMULATOR_HOST') or 'google'}"
 
 
 def open_store(url: str) -> GcsStore:

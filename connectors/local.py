@@ -27,12 +27,13 @@ import errno
 import os
 import socket
 import stat
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import unquote, urlsplit
 
+from connectors import _copy, _streams
 from sundown.atomic import TMP_PREFIX, write_atomically
 from sundown.errors import ConflictError, InputError, NotFoundError, ScopeError, UnsupportedError
 from sundown.store import (
@@ -40,11 +41,12 @@ from sundown.store import (
     Capability,
     Entry,
     EntryKind,
+    Metadata,
     ObjectInfo,
-    ObjectStore,
     Placement,
     PurgeFailure,
     PurgeResult,
+    PutData,
     SoftDeletePolicy,
     check_key,
     check_prefix,
@@ -70,8 +72,9 @@ def _path_from_url(url: str) -> Path:
     return Path("/" + "/".join(segments))
 
 
-class FileStore:
-    """A folder as an object store. See the module docstring."""
+class FileStore(_copy.Copying):
+    """A folder as an object store. See the module docstring. ``copy`` is a streamed copy; a
+    storage class is refused whatever the destination (the file store has none to name)."""
 
     def __init__(self, root: Path) -> None:
         self._root = root
@@ -112,20 +115,14 @@ class FileStore:
     # -- ObjectStore ------------------------------------------------------------------------
 
     def put(
-        self,
-        key: str,
-        data: BinaryIO | Iterable[bytes],
-        *,
-        if_absent: bool = False,
-        metadata: dict[str, str] | None = None,
+        self, key: str, data: PutData, *, if_absent: bool = False, metadata: Metadata | None = None
     ) -> ObjectInfo:
         path = self._path(key)
         if if_absent and path.exists():
             raise ConflictError(f"{key!r} already exists in {self.url}")
         path.parent.mkdir(parents=True, exist_ok=True)
-        chunks = iter(lambda: data.read(_CHUNK), b"") if hasattr(data, "read") else data
         try:
-            write_atomically(path, chunks, overwrite=not if_absent)
+            write_atomically(path, _streams.chunks(data, _CHUNK), overwrite=not if_absent)
         except FileExistsError:
             raise ConflictError(f"{key!r} already exists in {self.url}") from None
         return self._info(key, path.stat())
@@ -281,9 +278,9 @@ class FileStore:
                     f"{entry.key!r} version {entry.version_id!r}"
                 )
             self._path(entry.key)
-        for entry in entries:
-            path = self._path(entry.key)
+        for entry in entries:  # from here on every outcome is reported, never raised
             try:
+                path = self._path(entry.key)
                 self._unlink_nofollow(entry.key)
             except FileNotFoundError:
                 pass
@@ -335,25 +332,6 @@ class FileStore:
         folder has no region. No request, nothing to fail."""
         return Placement("local", socket.gethostname() or None, None, None, "host")
 
-    # -- Copier -----------------------------------------------------------------------------
-
-    def copy(
-        self,
-        key: str,
-        dest: ObjectStore,
-        dest_key: str,
-        *,
-        version_id: str | None = None,
-        storage_class: str | None = None,
-    ) -> ObjectInfo:
-        if storage_class is not None:  # never dropped silently, whatever the destination
-            raise UnsupportedError(
-                f"copy from {self.url}: the file store cannot set storage class "
-                f"{storage_class!r} (copy without one, then change the class at the destination)"
-            )
-        with self.open(key, version_id) as src:
-            return dest.put(dest_key, src)
-
 
 def _special_kind(mode: int) -> EntryKind:
     if stat.S_ISLNK(mode):
@@ -363,6 +341,11 @@ def _special_kind(mode: int) -> EntryKind:
     if stat.S_ISSOCK(mode):
         return EntryKind.SOCKET
     return EntryKind.DEVICE  # character or block device (or a kind this platform adds)
+
+
+def account_of(url: str) -> str:
+    """A folder belongs to this host: ``file-local``."""
+    return "file-local"
 
 
 def open_store(url: str) -> FileStore:

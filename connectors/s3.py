@@ -20,28 +20,30 @@ multipart upload (``ListMultipartUploads``), page by page. On a bucket with obje
 each version's legal hold and retention (``GetObjectLegalHold``, ``GetObjectRetention``). Purge
 sends ``DeleteObjects`` with exact key and version id, 1000 per request, reads every per-item
 result, and aborts the multipart uploads listed; nothing is ever deleted by prefix and no
-version is deleted that the caller did not list. ``DeleteObjects`` reports a missing version as
-deleted, so the purge result is not the proof: inventory again.
+version is deleted that the caller did not list. A request refused or failed as a whole stops
+the purge, its versions failed and the rest not sent (connectors/_purge.py). ``DeleteObjects``
+reports a missing version as deleted, so the purge result is not the proof: inventory again.
 """
 
 from __future__ import annotations
 
 import builtins
 import contextlib
-import io
+import functools
+import itertools
 import logging
 import os
 import threading
 from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, BinaryIO, cast
+from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar, cast
 
 import botocore.exceptions
 from botocore.config import Config
 
-from connectors import _aws
+from connectors import _aws, _copy, _env, _purge, _streams
 from sundown.errors import (
     BackendError,
     ConflictError,
@@ -56,17 +58,19 @@ from sundown.store import (
     Entry,
     EntryKind,
     HoldState,
+    Metadata,
     ObjectInfo,
-    ObjectStore,
     Placement,
     PurgeFailure,
     PurgeResult,
+    PutData,
     ReplicaTarget,
     Replication,
     SoftDeletePolicy,
     addressable_entry_key,
     check_key,
     check_prefix,
+    entry_name,
     join_entry_key,
     join_key,
     relative_key,
@@ -77,6 +81,7 @@ if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 DELETE_BATCH = 1000  # DeleteObjects' limit per request
 PAGE_SIZE = 1000  # keys per listing page (S3's maximum)
@@ -165,6 +170,17 @@ def _map_error(exc: Exception, what: str) -> Exception:
     return exc
 
 
+def _batch_failed(exc: Exception, what: str) -> _purge.BatchFailed:
+    """A whole purge request's failure as the purge contract reports it (connectors/_purge.py)."""
+    code = _error_code(exc)[0] if isinstance(exc, botocore.exceptions.ClientError) else ""
+    return _purge.BatchFailed(code or type(exc).__name__, str(_map_error(exc, what)))
+
+
+def _guarded(what: str, read: Callable[[], T]) -> T:
+    with _errors(what):
+        return read()
+
+
 @contextlib.contextmanager
 def _errors(what: str) -> Iterator[None]:
     try:
@@ -249,56 +265,6 @@ def _foreign_lost(
 # -- URLs ----------------------------------------------------------------------------------------
 
 
-# -- streams -------------------------------------------------------------------------------------
-
-
-def _blocks(data: BinaryIO | Iterable[bytes], first: int) -> Iterator[bytes]:
-    """Read ``data`` in blocks: the first of ``first`` bytes, then doubling every 2000 blocks
-    (so 10,000 parts reach about 500 GiB). Memory: one block."""
-    size = first
-    count = 0
-    buffer = bytearray()
-    if hasattr(data, "read"):
-        stream = cast(BinaryIO, data)
-
-        def chunks() -> Iterator[bytes]:
-            while chunk := stream.read(1024 * 1024):
-                yield chunk
-
-        source: Iterable[bytes] = chunks()
-    else:
-        source = data
-    for chunk in source:
-        buffer += chunk
-        while len(buffer) >= size:
-            yield bytes(buffer[:size])
-            del buffer[:size]
-            count += 1
-            if count % 2000 == 0:
-                size *= 2
-    if buffer or count == 0:
-        yield bytes(buffer)
-
-
-class _Body(io.RawIOBase):
-    """A readable file over botocore's StreamingBody (closes the HTTP response on close)."""
-
-    def __init__(self, body: Any) -> None:
-        self._body = body
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, b: Any) -> int:
-        data = self._body.read(len(b))
-        n = len(data)
-        b[:n] = data
-        return n
-
-    def close(self) -> None:
-        if not self.closed:
-            self._body.close()
-        super().close()
 
 
 # -- the store -----------------------------------------------------------------------------------
@@ -318,7 +284,7 @@ def new_client() -> S3Client:
     return cast("S3Client", _aws.new_client("s3", config))
 
 
-class S3Store:
+class S3Store(_copy.Copying):
     """A bucket prefix as an object store. See the module docstring."""
 
     def __init__(self, bucket: str, root: str, client: S3Client) -> None:
@@ -341,12 +307,7 @@ class S3Store:
         return join_key(self.root, check_key(key))
 
     def _read_key(self, key: str) -> str:
-        """The full key to read: a key :meth:`put` accepts, or one inventory reported (a folder
-        marker, ``a//b``; the archive step reads them), never one with a ``.``/``..`` segment."""
-        try:
-            return self._key(key)
-        except InputError:
-            return join_entry_key(self.root, addressable_entry_key(key, self.root, self.url))
+        return entry_name(self.root, key, self.url)
 
     def _where(self, key: str, version_id: str | None = None) -> str:
         where = f"s3://{self.bucket}/{join_entry_key(self.root, key)}"
@@ -487,12 +448,7 @@ class S3Store:
     # -- ObjectStore ----------------------------------------------------------------------------
 
     def put(
-        self,
-        key: str,
-        data: BinaryIO | Iterable[bytes],
-        *,
-        if_absent: bool = False,
-        metadata: dict[str, str] | None = None,
+        self, key: str, data: PutData, *, if_absent: bool = False, metadata: Metadata | None = None
     ) -> ObjectInfo:
         """Write a stream: one ``PutObject`` up to 8 MiB, else a multipart upload (parts in
         parallel, memory bounded). Every request carries a SHA-256 checksum that S3 verifies.
@@ -502,7 +458,7 @@ class S3Store:
         full = self._key(key)
         where = self._where(key)
         extra: dict[str, Any] = {"Metadata": dict(metadata or {})}
-        blocks = _blocks(data, PART_SIZE)
+        blocks = _streams.blocks(data, PART_SIZE, double_every=2000)
         first = next(blocks)
         second = next(blocks, None)
         if second is None:
@@ -557,7 +513,7 @@ class S3Store:
         try:
             with ThreadPoolExecutor(UPLOAD_CONCURRENCY, thread_name_prefix="s3-part") as pool:
                 pending: deque[Future[dict[str, Any]]] = deque()
-                for number, block in enumerate(_chain(head, rest), start=1):
+                for number, block in enumerate(itertools.chain(head, rest), start=1):
                     if number > MAX_PARTS:
                         raise InputError(f"put {where}: stream too large for {MAX_PARTS} parts")
                     size += len(block)
@@ -617,7 +573,12 @@ class S3Store:
             args["VersionId"] = version_id
         with _errors(f"open {self._where(key, version_id)}"):
             response = self.client.get_object(**args)
-        return cast(BinaryIO, io.BufferedReader(_Body(response["Body"]), 1024 * 1024))
+        body = response["Body"]
+        return _streams.reader(
+            _streams.read_chunks(body),
+            guard=functools.partial(_guarded, f"read {self._where(key, version_id)}"),
+            on_close=body.close,
+        )
 
     def head(self, key: str, version_id: str | None = None) -> ObjectInfo:
         args: dict[str, Any] = {"Bucket": self.bucket, "Key": self._read_key(key)}
@@ -794,7 +755,8 @@ class S3Store:
         """Delete exactly these copies: versions and delete markers by ``DeleteObjects`` (1000
         per request, exact key and version id, every per-item result read), multipart uploads by
         ``AbortMultipartUpload``. Refused per item by object lock -> ``held``; other per-item
-        errors -> ``failed``. Everything is checked before the first request."""
+        errors -> ``failed``. Everything is checked before the first request; a request failing
+        as a whole stops the purge (the purge contract of connectors/_purge.py)."""
         objects: list[Entry] = []
         uploads: list[Entry] = []
         seen: set[tuple[str, str | None, EntryKind]] = set()
@@ -817,39 +779,15 @@ class S3Store:
                 raise UnsupportedError(
                     f"purge {self._where(entry.key)}: S3 has no {entry.kind.value} copies"
                 )
-        result = PurgeResult()
         locked = bool(objects) and Capability.OBJECT_LOCK in self.capabilities
-        batches = [objects[i : i + DELETE_BATCH] for i in range(0, len(objects), DELETE_BATCH)]
-        self._run_batches(
-            result, [lambda b=b: self._delete_batch(b, bypass_governance, locked) for b in batches]
+        run = _purge.PurgeRun[Entry](
+            lambda e: e, concurrency=PURGE_CONCURRENCY, thread_name="s3-purge"
         )
-        self._run_batches(result, [lambda u=u: self._abort(u) for u in uploads])
-        return result
+        run.run(objects, DELETE_BATCH, lambda b: self._delete_batch(b, bypass_governance, locked))
+        run.run(uploads, 1, lambda u: self._abort(u[0]))
+        return run.result
 
-    def _run_batches(self, result: PurgeResult, calls: builtins.list[Any]) -> None:
-        """Run purge requests with up to PURGE_CONCURRENCY in flight, merging in order. If a
-        whole request fails (after botocore's retries), send nothing more, let the requests in
-        flight finish, and raise naming how far the purge got (the re-listing shows the rest)."""
-        error: BaseException | None = None
-        with ThreadPoolExecutor(PURGE_CONCURRENCY, thread_name_prefix="s3-purge") as pool:
-            pending: deque[Future[PurgeResult]] = deque()
-            queue = deque(calls)
-            while queue or pending:
-                while queue and error is None and len(pending) < PURGE_CONCURRENCY:
-                    pending.append(pool.submit(queue.popleft()))
-                if not pending:
-                    break
-                try:
-                    result.merge(pending.popleft().result())
-                except Exception as exc:
-                    error = error or exc
-        if error is not None:
-            raise type(error)(
-                f"purge of {self.url} stopped after {len(result.deleted)} deleted, "
-                f"{len(result.held)} held, {len(result.failed)} failed: {error}"
-            ) from error
-
-    def _delete_batch(self, batch: builtins.list[Entry], bypass: bool, locked: bool) -> PurgeResult:
+    def _delete_batch(self, batch: Sequence[Entry], bypass: bool, locked: bool) -> PurgeResult:
         by_id: dict[tuple[str, str], Entry] = {}
         for entry in batch:
             by_id[(join_entry_key(self.root, entry.key), str(entry.version_id))] = entry
@@ -862,8 +800,11 @@ class S3Store:
         }
         if bypass:
             args["BypassGovernanceRetention"] = True
-        with _errors(f"delete {len(batch)} versions in s3://{self.bucket}/{self.root}"):
+        try:
             response = self.client.delete_objects(**args)
+        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
+            what = f"delete {len(batch)} versions in s3://{self.bucket}/{self.root}"
+            raise _batch_failed(exc, what) from exc
         result = PurgeResult(requests=1)
         pending = dict(by_id)
         for item in response.get("Deleted", []):
@@ -902,6 +843,8 @@ class S3Store:
             if code != "NoSuchUpload":  # already gone counts as done (the re-listing proves it)
                 result.failed.append(PurgeFailure(upload, code or "Error", "abort failed"))
                 return result
+        except botocore.exceptions.BotoCoreError as exc:
+            raise _batch_failed(exc, f"abort {self._where(upload.key)}") from exc
         result.deleted.append(upload)
         return result
 
@@ -963,38 +906,27 @@ class S3Store:
 
     # -- Copier ---------------------------------------------------------------------------------
 
-    def copy(
-        self,
-        key: str,
-        dest: ObjectStore,
-        dest_key: str,
-        *,
-        version_id: str | None = None,
-        storage_class: str | None = None,
-    ) -> ObjectInfo:
-        """Server-side copy to another S3 location (same endpoint), optionally into another
-        storage class (``GLACIER``, ``DEEP_ARCHIVE``, ...). To a store of another kind the
-        bytes are streamed through this process (no storage class there)."""
-        if storage_class is not None and storage_class not in STORAGE_CLASSES:
+    def _check_class(self, name: str | None) -> str | None:
+        if name is not None and name not in STORAGE_CLASSES:
             known = ", ".join(sorted(STORAGE_CLASSES))
-            raise InputError(f"unknown S3 storage class {storage_class!r} (known: {known})")
+            raise InputError(f"unknown S3 storage class {name!r} (known: {known})")
+        return name
+
+    def _server_copy(self, job: _copy.CopyJob) -> ObjectInfo | None:
+        """Server-side copy to another S3 location (same endpoint), optionally into another
+        storage class (``GLACIER``, ``DEEP_ARCHIVE``, ...)."""
+        dest = job.dest
         if not isinstance(dest, S3Store):
-            if storage_class is not None:
-                raise UnsupportedError(
-                    f"copy to {dest.url}: storage class {storage_class!r} is S3's; "
-                    "the destination is not an S3 store"
-                )
-            with self.open(key, version_id) as src:
-                return dest.put(dest_key, src)
-        source = self.head(key, version_id)
-        source_ref: dict[str, Any] = {"Bucket": self.bucket, "Key": self._read_key(key)}
-        if version_id is not None:
-            source_ref["VersionId"] = version_id
-        target = dest._key(dest_key)
+            return None
+        source = self.head(job.key, job.version_id)
+        source_ref: dict[str, Any] = {"Bucket": self.bucket, "Key": self._read_key(job.key)}
+        if job.version_id is not None:
+            source_ref["VersionId"] = job.version_id
+        target = dest._key(job.dest_key)
         extra: dict[str, Any] = {}
-        if storage_class is not None:
-            extra["StorageClass"] = storage_class
-        what = f"copy {self._where(key, version_id)} to {dest._where(dest_key)}"
+        if job.storage_class is not None:
+            extra["StorageClass"] = job.storage_class
+        what = f"copy {self._where(job.key, job.version_id)} to {dest._where(job.dest_key)}"
         if source.size <= MAX_COPY_OBJECT:
             with _errors(what):
                 response = dest.client.copy_object(
@@ -1011,7 +943,7 @@ class S3Store:
                     cast(Any, source_ref), dest.bucket, target, ExtraArgs=extra or None
                 )
             new_version = None
-        return dest.head(dest_key, new_version)
+        return dest.head(job.dest_key, new_version)
 
 
 def _rule_matches(rule: Any, root: str) -> bool:
@@ -1040,10 +972,12 @@ def _why(exc: Exception) -> str:
     return f"failed ({type(exc).__name__})"
 
 
-def _chain(head: list[bytes], rest: Iterator[bytes]) -> Iterator[bytes]:
-    while head:
-        yield head.pop(0)
-    yield from rest
+def account_of(url: str) -> str:
+    """The account ``url`` belongs to as this environment names it, without a request: the S3
+    endpoint's host (``AWS_ENDPOINT_URL_S3``, else ``AWS_ENDPOINT_URL``), ``s3-aws`` for AWS
+    itself. It names the Prefect concurrency limit of purge batches (flows/shards.py)."""
+    host = _env.endpoint_host("AWS_ENDPOINT_URL_S3") or _env.endpoint_host("AWS_ENDPOINT_URL")
+    return f"s3-{host or 'aws'}"
 
 
 def open_store(url: str) -> S3Store:

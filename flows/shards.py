@@ -37,7 +37,6 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
-from urllib.parse import urlparse
 from uuid import UUID
 
 from prefect import flow, get_run_logger
@@ -178,37 +177,9 @@ def _slug(text: str) -> str:
     return re.sub(r"-+", "-", re.sub(r"[^a-z0-9-]", "-", text.lower())).strip("-")
 
 
-def _netloc(env: str) -> str | None:
-    value = os.environ.get(env, "").strip()
-    if not value:
-        return None
-    return urlparse(value if "://" in value else f"http://{value}").netloc or value
-
-
-def account_of(url: str) -> str:
-    """The cloud account a location belongs to, as the worker's configuration names it:
-    ``s3-<endpoint>`` (``s3-aws`` for AWS itself), ``gs-<endpoint>`` (``gs-google``),
-    ``az-<storage account>``, ``file-local``."""
-    scheme = url.split("://", 1)[0]
-    if scheme == "s3":
-        host = _netloc("AWS_ENDPOINT_URL_S3") or _netloc("AWS_ENDPOINT_URL")
-        return f"s3-{host or 'aws'}"
-    if scheme == "gs":
-        return f"gs-{_netloc('STORAGE_EMULATOR_HOST') or 'google'}"
-    if scheme == "az":
-        account = _netloc("AZURE_STORAGE_ACCOUNT_URL")
-        text = os.environ.get("AZURE_STORAGE_CONNECTION_STRING", "")
-        if match := re.search(r"AccountName=([^;]+)", text):
-            account = match[1]
-        elif match := re.search(r"BlobEndpoint=([^;]+)", text):
-            account = urlparse(match[1]).netloc + urlparse(match[1]).path
-        return f"az-{account or 'default'}"
-    return f"{scheme}-local"
-
-
 def limit_name(url: str) -> str:
     """The Prefect global concurrency limit that bounds purge batches on ``url``'s account."""
-    return (LIMIT_PREFIX + _slug(account_of(url)))[:100]
+    return (LIMIT_PREFIX + _slug(registry.account_of(url)))[:100]
 
 
 def missing_limits(names: Sequence[str]) -> list[str]:

@@ -3,6 +3,8 @@
 A connector module implements some of these module-level functions:
 
 - ``open_store(url: str) -> ObjectStore`` (``file``, ``s3``, ``gs``, ``az``)
+- ``account_of(url: str) -> str``: the cloud account a store URL belongs to, as the environment
+  names it (no request; ``file``, ``s3``, ``gs``, ``az``)
 - ``open_key_service(uri: str) -> KeyService`` (``local``, ``vault``, ``aws-kms``)
 - ``open_signer(uri: str) -> Signer`` (``local``, ``vault``, ``aws-kms``; the CLI also takes a PEM
   file path)
@@ -97,3 +99,10 @@ def split_object_url(url: str) -> tuple[str, str]:
     if not key or head.endswith(":/") or head.endswith("://"):
         raise InputError(f"{url!r} names no object (expected scheme://.../name)")
     return head, key
+
+
+def account_of(url: str) -> str:
+    """The cloud account the store at ``url`` belongs to, as this environment's configuration
+    names it (``s3-<endpoint>``, ``gs-google``, ``az-<storage account>``, ``file-local``): read
+    from the environment by the connector, no request."""
+    return _module(url, "account_of").account_of(url)

@@ -26,6 +26,12 @@ from typing import BinaryIO, Protocol, runtime_checkable
 
 from sundown.errors import ConflictError, InputError
 
+#: What :meth:`ObjectStore.put` writes: bytes, a readable binary stream or an iterable of byte
+#: chunks.
+PutData = bytes | BinaryIO | Iterable[bytes]
+#: An object's user metadata, name -> value.
+Metadata = dict[str, str]
+
 
 class Capability(enum.StrEnum):
     VERSIONING = "versioning"  # keeps old versions; inventory reports them
@@ -156,12 +162,7 @@ class ObjectStore(Protocol):
     def capabilities(self) -> frozenset[Capability]: ...
 
     def put(
-        self,
-        key: str,
-        data: BinaryIO | Iterable[bytes],
-        *,
-        if_absent: bool = False,
-        metadata: dict[str, str] | None = None,
+        self, key: str, data: PutData, *, if_absent: bool = False, metadata: Metadata | None = None
     ) -> ObjectInfo:
         """Write a stream. Atomic: readers see the old object or the whole new one.
         ``if_absent``: ConflictError if the key exists (create-only)."""
@@ -197,7 +198,10 @@ class Inventory(Protocol):
     def purge(self, entries: Sequence[Entry], *, bypass_governance: bool = False) -> PurgeResult:
         """Delete exactly these copies, in batches at the API's limit; read every per-item result.
         Never deletes a copy not listed, never by prefix. Governance retention is bypassed only
-        when ``bypass_governance`` is true."""
+        when ``bypass_governance`` is true. Every entry is checked before the first request (a
+        bad one raises, nothing deleted); after it, no backend failure raises: each copy is in
+        exactly one of deleted, held and failed, and a batch failing as a whole fails its copies
+        and stops the purge (the rest failed ``NotSent``; connectors/_purge.py)."""
         ...
 
     def soft_delete_policy(self) -> SoftDeletePolicy: ...
@@ -381,6 +385,18 @@ def addressable_entry_key(key: str, root: str, where: str) -> str:
             "name (an HTTP path could resolve it outside the location)"
         )
     return key
+
+
+def entry_name(root: str, key: str, where: str) -> str:
+    """The full name to read or purge a key by: a key :func:`check_key` accepts, joined to the
+    root (:func:`join_key`), or a key inventory reported (a folder marker ``dir/``, ``""`` for
+    ``<root>/``, ``a//b``) joined verbatim (:func:`join_entry_key`); never one with a
+    ``.``/``..`` segment (:func:`addressable_entry_key`: a plan holds those, docs/stores.md).
+    ``where`` names the location in the error."""
+    try:
+        return join_key(root, check_key(key))
+    except InputError:
+        return join_entry_key(root, addressable_entry_key(key, root, where))
 
 
 def join_entry_key(root: str, key: str) -> str:

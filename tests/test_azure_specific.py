@@ -354,3 +354,26 @@ def test_soft_deleted_blob_hard_delete_time_is_an_upper_bound() -> None:
     assert az._hard_delete_at(props, now) == datetime(2026, 5, 5, tzinfo=UTC)
     props.remaining_retention_days = None
     assert az._hard_delete_at(props, now) is None
+
+
+def test_account_of_names_the_storage_account_never_its_key(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The account a purge's concurrency limit is named after (flows/shards.py asks the
+    connector): the connection string's AccountName, else its BlobEndpoint, else the account
+    URL's host; the account key never appears."""
+    from sundown import registry
+
+    key = "c2VjcmV0LWtleS1ub3QtZm9yLWxvZ3M="
+    monkeypatch.delenv("AZURE_STORAGE_CONNECTION_STRING", raising=False)
+    monkeypatch.delenv("AZURE_STORAGE_ACCOUNT_URL", raising=False)
+    assert registry.account_of("az://c/p") == az.account_of("az://c") == "az-default"
+    monkeypatch.setenv("AZURE_STORAGE_ACCOUNT_URL", "https://acme.blob.core.windows.net/")
+    assert registry.account_of("az://c/p") == "az-acme.blob.core.windows.net"
+    sas = "BlobEndpoint=http://127.0.0.1:10000/devstoreaccount1;SharedAccessSignature=sv=x&sig=y"
+    monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", sas)
+    assert registry.account_of("az://c/p") == "az-127.0.0.1:10000/devstoreaccount1"
+    full = f"DefaultEndpointsProtocol=https;AccountName=acme;AccountKey={key};EndpointSuffix=x"
+    monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", full)
+    name = registry.account_of("az://c/p")
+    assert name == "az-acme" and key not in name

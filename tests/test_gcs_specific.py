@@ -146,18 +146,6 @@ def test_conditional_create_resumable_sends_if_generation_match_0(
     assert start[0].query.get("ifGenerationMatch") == ["0"]
 
 
-def test_missing_objects_are_not_found(fake: BucketFactory) -> None:
-    store = gcs.open_store(f"gs://{fake()}/p")
-    with pytest.raises(NotFoundError):
-        store.head("nope")
-    with pytest.raises(NotFoundError):
-        store.open("nope")
-    with pytest.raises(NotFoundError):
-        store.delete("nope")
-    with pytest.raises(InputError):
-        store.head("../escape")
-
-
 def test_list_is_path_bounded_and_paginated(
     fake: BucketFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -501,3 +489,14 @@ def test_resumable_upload_errors_are_mapped(status: int, error: type[Exception])
     response._content = b'{"error": {"message": "precondition"}}'
     response.request = requests.Request("PUT", "http://127.0.0.1/upload").prepare()
     assert isinstance(gcs._map_error(InvalidResponse(response, "bad"), "gs://b/k"), error)
+
+
+def test_account_of_names_the_endpoint_without_a_request(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The account a purge's concurrency limit is named after (flows/shards.py asks the
+    connector): the emulator's host, Google itself otherwise."""
+    from sundown import registry
+
+    monkeypatch.delenv("STORAGE_EMULATOR_HOST", raising=False)
+    assert registry.account_of("gs://bucket/p") == gcs.account_of("gs://b") == "gs-google"
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", "http://localhost:4443")
+    assert registry.account_of("gs://bucket/p") == "gs-localhost:4443"

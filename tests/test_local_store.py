@@ -79,16 +79,6 @@ def test_symlinks_are_not_followed(tmp_path: Path) -> None:
     assert (outside / "secret").exists()
 
 
-def test_missing_object(tmp_path: Path) -> None:
-    store = open_store(tmp_path.as_uri())
-    with pytest.raises(NotFoundError):
-        store.open("nope")
-    with pytest.raises(NotFoundError):
-        store.head("nope")
-    with pytest.raises(NotFoundError):
-        store.delete("nope")
-
-
 def test_purge_refuses_versions_before_deleting_anything(tmp_path: Path) -> None:
     store = open_store(tmp_path.as_uri())
     info = store.put("keep", [b"x"])
@@ -232,3 +222,43 @@ def test_a_folder_swapped_for_a_link_after_the_checks_is_not_followed(tmp_path: 
     (root / "plain.bin").write_bytes(b"p")
     store._unlink_nofollow("plain.bin")
     assert not (root / "plain.bin").exists()
+
+
+def test_a_folder_swapped_for_a_link_during_the_purge_fails_that_copy_and_never_raises(
+    tmp_path: Path,
+) -> None:
+    """The purge contract on the file store (connectors/_purge.py): once deleting has begun,
+    ``purge`` reports, it does not raise. An attacker waits for the purge to start, then swaps
+    a folder still to be purged for a symbolic link to a victim folder: the copies under it are
+    failed (ScopeError), the victim is untouched, and the purge returns."""
+    import threading
+
+    root = tmp_path / "loc"
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "last.bin").write_bytes(b"victim")
+    store = open_store(root.as_uri())
+    for i in range(3000):
+        store.put(f"a/{i:04d}.bin", [b"x"])
+    store.put("z/last.bin", [b"x"])
+    entries = list(store.inventory())
+    assert len(entries) == 3001 and entries[-1].key == "z/last.bin"
+    swapped = threading.Event()
+
+    def attacker() -> None:
+        while (root / "a" / "0000.bin").exists():
+            pass
+        (root / "z" / "last.bin").unlink()
+        (root / "z").rmdir()
+        (root / "z").symlink_to(victim)
+        swapped.set()
+
+    thread = threading.Thread(target=attacker)
+    thread.start()
+    result = store.purge(entries)
+    thread.join()
+    assert swapped.is_set()
+    assert [f.entry.key for f in result.failed] == ["z/last.bin"], result.failed[:3]
+    assert result.failed[0].code == "ScopeError"
+    assert len(result.deleted) == 3000
+    assert (victim / "last.bin").read_bytes() == b"victim"

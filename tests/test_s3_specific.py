@@ -23,6 +23,7 @@ from sundown.errors import (
     InputError,
     NotFoundError,
     PermissionDeniedError,
+    SundownError,
     TransientError,
     UnsupportedError,
 )
@@ -130,6 +131,14 @@ class _Faulty(http.server.BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         if length:
             self.rfile.read(length)
+        if self.status == 200:  # an object whose body is cut short: 10 of 1000 bytes, then EOF
+            self.send_response(200)
+            self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("Content-Length", "1000")
+            self.end_headers()
+            self.wfile.write(b"0123456789")
+            self.close_connection = True
+            return
         body = (
             f"<?xml version='1.0'?><Error><Code>{self.code}</Code>"
             f"<Message>{self.code}</Message></Error>"
@@ -187,6 +196,25 @@ def test_access_denied_is_permission_denied_and_not_retried(
     assert "s3://bucket-x/p/k" in str(raised.value)
     assert "testing" not in str(raised.value)  # never a credential
     assert len(faulty_endpoint.seen) == 1
+
+
+def test_a_body_cut_short_is_a_sundown_error_and_never_a_short_object(
+    faulty_endpoint: type[_Faulty],
+) -> None:
+    """S3 reads go through the one stream adapter with S3's error mapping, as GCS and Azure
+    reads do: a GetObject body cut short midway is a Sundown error naming the object (it was a
+    raw botocore error), and reading on raises again rather than ending a shorter object."""
+    faulty_endpoint.status = 200
+    store = _store("s3://bucket-x/p")
+    with store.open("k") as f, pytest.raises(SundownError) as raised:
+        f.read()
+    assert "s3://bucket-x/p/k" in str(raised.value)
+    assert "testing" not in str(raised.value)  # never a credential
+    with store.open("k") as f:
+        assert f.read(10) == b"0123456789"
+        for _ in range(2):
+            with pytest.raises(SundownError):
+                f.read(1)
 
 
 def test_unreachable_endpoint_is_transient(monkeypatch: pytest.MonkeyPatch, moto_env: str) -> None:
@@ -470,18 +498,27 @@ def test_purge_stops_sending_when_a_whole_request_is_refused(
 ) -> None:
     """10 batches against an endpoint that refuses everything: the capability reads are refused
     (so the store assumes versions and locks, and says so), the first DeleteObjects is refused,
-    no batch beyond those already in flight is sent, and the error says how far it got."""
+    no batch beyond those already in flight is sent, and the result says how far it got: every
+    copy failed, those sent with the refusal, the others as not sent (the purge contract of
+    connectors/_purge.py; this used to raise, unlike GCS and Azure)."""
     faulty_endpoint.status, faulty_endpoint.code = 403, "AccessDenied"
     store = _store("s3://bucket-x/p")
     now = datetime.now(UTC)
     entries = [Entry(f"k{i}", "v1", EntryKind.VERSION, 1, now) for i in range(10_000)]
-    with pytest.raises(PermissionDeniedError) as raised:
-        store.purge(entries)
-    assert "stopped after 0 deleted" in str(raised.value)
+    result = store.purge(entries)
+    assert (result.deleted, result.held) == ([], [])
+    assert [f.entry for f in result.failed] == entries
     assert {Capability.VERSIONING, Capability.OBJECT_LOCK} <= store.capabilities
     assert len(store.notes) == 2
     deletes = [r for r in faulty_endpoint.seen if r.startswith("POST") and "delete" in r]
     assert 1 <= len(deletes) <= s3.PURGE_CONCURRENCY
+    assert result.requests == len(deletes)
+    refused = [f for f in result.failed if f.code == "AccessDenied"]
+    assert len(refused) == len(deletes) * s3.DELETE_BATCH
+    assert "AccessDenied" in refused[0].message and "s3://bucket-x/p" in refused[0].message
+    unsent = [f for f in result.failed if f.code == "NotSent"]
+    assert len(unsent) == len(entries) - len(refused)
+    assert all("AccessDenied" in f.message for f in unsent)
 
 
 def test_folder_markers_are_inventoried_and_purged(moto_env: str) -> None:
@@ -598,3 +635,19 @@ def test_a_foreign_rule_gone_after_the_write_stops(moto_env: str) -> None:
     store.client.meta.events.register("after-call.s3.PutBucketLifecycleConfiguration", clobber)
     with pytest.raises(ConflictError, match="team"):
         store.add_lifecycle_rule("sundown-x")
+
+
+def test_account_of_names_the_endpoint_without_a_request(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The account a purge's concurrency limit is named after (flows/shards.py asks the
+    connector): the S3 endpoint variable's host, the S3-only one first; AWS itself otherwise."""
+    from sundown import registry
+
+    for name in ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"):
+        monkeypatch.delenv(name, raising=False)
+    assert registry.account_of("s3://bucket/p") == s3.account_of("s3://b") == "s3-aws"
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9000/")
+    assert registry.account_of("s3://bucket/p") == "s3-127.0.0.1:9000"
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", "minio.internal:9001")
+    assert registry.account_of("s3://bucket/p") == "s3-minio.internal:9001"
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", " ")
+    assert registry.account_of("s3://bucket/p") == "s3-127.0.0.1:9000"

@@ -29,6 +29,7 @@ that reason; each gap is also listed in docs/known-gaps.md. Features named in ``
 from __future__ import annotations
 
 import contextlib
+import os
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -40,6 +41,8 @@ import pytest
 
 from sundown import registry
 from sundown.store import Capability, Entry, EntryKind, ObjectStore
+from tests.fixtures.http_log import batch_item_counts, record_requests
+from tests.reliability.faultproxy import Answer, FaultProxy, Flavour, Request
 
 
 class StoreBackend:
@@ -49,6 +52,9 @@ class StoreBackend:
 
     name: str = "?"
     batch_limit: int | None = None  # versions per purge request (S3 1000, GCS 100, Azure 256)
+    purge_concurrency: int = 1  # purge requests in flight at once (S3 4)
+    refusal: Refusal | None = None  # how the service refuses a whole batch delete (HTTP 403)
+    endpoint_variable: str | None = None  # what points the connector at its server
     archive_class: str | None = None  # a storage class copy() may target (ARCHIVE_TIER)
     soft_delete_seconds: int | None = None  # window set on locations made with soft_delete=True
     gaps: Mapping[str, str] = {}
@@ -91,8 +97,73 @@ class StoreBackend:
         store cannot hold such a name (a file system)."""
         raise NotImplementedError(f"{self.name}: no object names outside file-system paths")
 
+    def refusing_batches(self, url: str) -> contextlib.AbstractContextManager[Refusing]:
+        """The store at ``url`` opened through a proxy that answers every batch delete request
+        with the service's own refusal (HTTP 403, as a policy denying deletes does) and passes
+        everything else on (see :func:`refusing`). The default points ``endpoint_variable`` at
+        the proxy."""
+        variable = self.endpoint_variable
+        if self.refusal is None or variable is None:
+            raise NotImplementedError(f"{self.name}: no batch delete requests")
+        upstream = os.environ[variable]
+        return refusing(url, upstream, lambda proxy: {variable: proxy}, self.refusal)
+
     def cleanup(self) -> None:
         """Undo what a test left that would outlive the session (holds, ...)."""
+
+
+@contextlib.contextmanager
+def batch_deletes_on_the_wire(backend: StoreBackend, store: ObjectStore) -> Iterator[list[int]]:
+    """``record_deletes`` of a store that deletes by multipart batch requests (GCS, Azure): the
+    sub-requests of each batch request, counted on the wire."""
+    counts: list[int] = []
+    with record_requests() as sent:
+        yield counts
+    counts.extend(batch_item_counts(sent))
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A service's refusal of a whole batch delete: which requests are batch deletes, the
+    answer (status, error body and headers as the service sends them) and the error code the
+    connector reports for each copy of the batch."""
+
+    flavour: Flavour
+    is_batch: Callable[[Request], bool]
+    answer: Answer
+    code: str
+
+
+@dataclass
+class Refusing:
+    """A store whose batch deletes a proxy refuses, and the requests it refused (in order)."""
+
+    store: ObjectStore
+    refused: list[str]
+
+
+@contextlib.contextmanager
+def refusing(
+    url: str, upstream: str, env: Callable[[str], Mapping[str, str]], refusal: Refusal
+) -> Iterator[Refusing]:
+    """Open ``url`` with the environment ``env(proxy_url)`` pointing the connector at a
+    :class:`~tests.reliability.faultproxy.FaultProxy` in front of ``upstream`` that injects no
+    random fault and answers each batch delete with ``refusal.answer``."""
+    refused: list[str] = []
+
+    def rule(request: Request) -> Answer | None:
+        if not refusal.is_batch(request):
+            return None
+        refused.append(f"{request.method} {request.path}")
+        return refusal.answer
+
+    name = f"{refusal.flavour} refusing batch deletes"
+    proxy = FaultProxy(upstream, refusal.flavour, rate=0.0, name=name)
+    proxy.rules.append(rule)
+    with proxy, pytest.MonkeyPatch.context() as patch:
+        for name, value in env(proxy.url).items():
+            patch.setenv(name, value)
+        yield Refusing(registry.open_store(url), refused)
 
 
 @dataclass(frozen=True)

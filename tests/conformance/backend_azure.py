@@ -9,24 +9,48 @@ asserts on the requests the connector sends where a behaviour cannot be shown on
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Mapping
+import os
+import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from azure.storage.blob import RetentionPolicy
 
 from connectors.azure_blob import BATCH_LIMIT, new_service_client
-from sundown.store import ObjectStore, has_dot_segment
-from tests.conformance import BackendSpec, StoreBackend, unique
-from tests.fixtures.http_log import batch_item_counts, record_requests
+from sundown.store import has_dot_segment
+from tests.conformance import (
+    BackendSpec,
+    Refusal,
+    Refusing,
+    StoreBackend,
+    batch_deletes_on_the_wire,
+    refusing,
+    unique,
+)
+from tests.fixtures.azurite import connection_string
+from tests.reliability.faultproxy import Answer, Request
 
 _NO_IMMUTABILITY = "Azurite has no legal holds or immutability policies"
 SOFT_DELETE_DAYS = 7
+MISMATCH = "AuthorizationPermissionMismatch"
+REFUSED = Answer(
+    403,
+    b'<?xml version="1.0" encoding="utf-8"?><Error><Code>' + MISMATCH.encode() + b"</Code>"
+    b"<Message>This request is not authorized to perform this operation using this "
+    b"permission.</Message></Error>",
+    {"Content-Type": "application/xml", "x-ms-error-code": MISMATCH},
+)
+
+
+def _is_batch(request: Request) -> bool:
+    return request.method == "POST" and "comp=batch" in request.query.split("&")
 
 
 class AzuriteBackend(StoreBackend):
     name = "az"
     batch_limit = BATCH_LIMIT
+    refusal = Refusal("azure", _is_batch, REFUSED, MISMATCH)
     archive_class = "Archive"
     soft_delete_seconds = SOFT_DELETE_DAYS * 86400
     gaps = {
@@ -61,12 +85,19 @@ class AzuriteBackend(StoreBackend):
         )
         container.upload_blob(name, data)
 
-    @contextlib.contextmanager
-    def record_deletes(self, store: ObjectStore) -> Iterator[list[int]]:
-        counts: list[int] = []
-        with record_requests() as sent:
-            yield counts
-        counts.extend(batch_item_counts(sent))
+    record_deletes = batch_deletes_on_the_wire
+
+    def refusing_batches(self, url: str) -> contextlib.AbstractContextManager[Refusing]:
+        endpoint = re.search(
+            r"BlobEndpoint=(https?://[^/;]+)", os.environ["AZURE_STORAGE_CONNECTION_STRING"]
+        )
+        assert endpoint, "the Azurite connection string names no BlobEndpoint"
+        assert self.refusal is not None
+
+        def through(proxy: str) -> dict[str, str]:
+            return {"AZURE_STORAGE_CONNECTION_STRING": connection_string(proxy)}
+
+        return refusing(url, endpoint[1], through, self.refusal)
 
     def cleanup(self) -> None:
         new_service_client().set_service_properties(

@@ -14,24 +14,39 @@ asserts on the request the connector sends.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator, Mapping
+import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from connectors.gcs import BATCH_LIMIT, new_client
-from sundown.store import ObjectStore, has_dot_segment
-from tests.conformance import BackendSpec, StoreBackend, unique
-from tests.fixtures.http_log import batch_item_counts, record_requests
+from sundown.store import has_dot_segment
+from tests.conformance import BackendSpec, Refusal, StoreBackend, batch_deletes_on_the_wire, unique
+from tests.reliability.faultproxy import Answer, Request
 
 _NO_HOLDS = "no object holds or retention: the hold fields are ignored and never reported"
 _NO_CLASSES = "every object stays STANDARD: the storage class of a rewrite is ignored"
 _NO_RESUMABLE_PRECONDITION = "ifGenerationMatch=0 is not enforced on resumable uploads"
 SOFT_DELETE_SECONDS = 7 * 24 * 3600
+FORBIDDEN = Answer(
+    403,
+    json.dumps(
+        {"error": {"code": 403, "message": "caller does not have storage.objects.delete access",
+                   "errors": [{"reason": "forbidden", "message": "refused"}]}}
+    ).encode(),
+    {"Content-Type": "application/json"},
+)  # fmt: skip
+
+
+def _is_batch(request: Request) -> bool:
+    return request.method == "POST" and urlsplit(request.path).path.endswith("/batch/storage/v1")
 
 
 class GcsBackend(StoreBackend):
     batch_limit = BATCH_LIMIT
+    refusal = Refusal("gcs", _is_batch, FORBIDDEN, "Forbidden")
+    endpoint_variable = "STORAGE_EMULATOR_HOST"
     archive_class = "ARCHIVE"
 
     def new_location(
@@ -52,12 +67,7 @@ class GcsBackend(StoreBackend):
         bucket = new_client().bucket(url.removeprefix("gs://").split("/")[0])
         bucket.blob(name).upload_from_string(data)
 
-    @contextlib.contextmanager
-    def record_deletes(self, store: ObjectStore) -> Iterator[list[int]]:
-        counts: list[int] = []
-        with record_requests() as sent:
-            yield counts
-        counts.extend(batch_item_counts(sent))
+    record_deletes = batch_deletes_on_the_wire
 
 
 class FakeGcsBackend(GcsBackend):

@@ -10,11 +10,23 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
 
-from connectors.s3 import S3Store, new_client
+from connectors.s3 import PURGE_CONCURRENCY, S3Store, new_client
 from sundown.store import ObjectStore, join_key
-from tests.conformance import BackendSpec, StoreBackend, unique
+from tests.conformance import BackendSpec, Refusal, StoreBackend, unique
+from tests.reliability.faultproxy import Answer, Request
 
 _OBJECT_TAG = re.compile(rb"<Object>")
+DENIED = Answer(
+    403,
+    b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code>'
+    b"<Message>Access Denied</Message><RequestId>refused</RequestId></Error>",
+    {"Content-Type": "application/xml"},
+)
+
+
+def _is_delete_objects(request: Request) -> bool:
+    """DeleteObjects: ``POST /<bucket>?delete``."""
+    return request.method == "POST" and "delete" in request.query.split("&")
 
 
 def count_delete_objects(store: S3Store, sink: list[int]) -> Any:
@@ -34,6 +46,9 @@ def count_delete_objects(store: S3Store, sink: list[int]) -> Any:
 class S3Backend(StoreBackend):
     name = "s3"
     batch_limit = 1000
+    purge_concurrency = PURGE_CONCURRENCY
+    refusal = Refusal("s3", _is_delete_objects, DENIED, "AccessDenied")
+    endpoint_variable = "AWS_ENDPOINT_URL"
     archive_class = "DEEP_ARCHIVE"
 
     def __init__(self) -> None:
