@@ -68,11 +68,21 @@ def store_receipt(
 
 
 def in_ledger(
-    spec: SystemSpec, kind: RecordKind, subject: str, digest: str, url: str
+    spec: SystemSpec,
+    kind: RecordKind,
+    subject: str,
+    digest: str,
+    url: str,
+    *,
+    find_first: bool = True,
 ) -> StoredRecord:
-    """The ledger record for the evidence with ``digest`` at ``url``: the one a crashed run
-    appended already, else a new one (signed by the spec's certificate key)."""
-    return find_ledger_record(spec, digest) or ledger_append(spec, kind, subject, digest, url)
+    """The ledger record for the evidence with ``digest`` at ``url``, signed by the spec's
+    certificate key. With ``find_first`` (evidence a re-run can store again: a deployment of the
+    same version, a certificate), the record a crashed run appended already is found and
+    returned, so the evidence is ledgered once; that reads the whole ledger. Without it (a
+    receipt no re-run repeats), a record is appended."""
+    found = find_ledger_record(spec, digest) if find_first else None
+    return found or ledger_append(spec, kind, subject, digest, url)
 
 
 def publish(markdown: str, key: str, description: str) -> None:
@@ -92,13 +102,15 @@ def record_receipt(
     report: Callable[[Receipted], str],
     artifact_key: str,
     description: str,
+    find_first: bool = True,
 ) -> Receipted:
     """Store ``receipt`` at ``key`` (create-only; ``taken(url)`` is raised when another receipt
-    holds the key), record it in the ledger once, and publish ``report(receipted)`` as the
-    markdown artifact ``artifact_key``."""
+    holds the key), record it in the ledger (see :func:`in_ledger` for ``find_first``), and
+    publish ``report(receipted)`` as the markdown artifact ``artifact_key``."""
     body = receipt_bytes(receipt)
     url = store_receipt(store, key, body, taken)
     digest = sha256_digest(body)
-    done = Receipted(url, digest, in_ledger(spec, kind, subject, digest, url))
+    ledger = in_ledger(spec, kind, subject, digest, url, find_first=find_first)
+    done = Receipted(url, digest, ledger)
     publish(report(done), artifact_key, description)
     return done

@@ -128,6 +128,9 @@ def _sweep(spec: SystemSpec, params: RetentionParameters) -> RetentionResult:
         report=report,
         artifact_key=artifact_key("retention-report", spec.name),
         description=f"Retention report of {spec.name}",
+        # A re-run of a swept plan returns its ``done`` record above; reading the whole ledger
+        # on every daily sweep to find a record is not worth the rare crash in between.
+        find_first=False,
     )
     result = result.model_copy(
         update={
