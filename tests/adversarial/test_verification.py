@@ -34,7 +34,6 @@ from sundown.certificate import (
     Certificate,
     SigningKeyRef,
     public_key_fingerprint,
-    sample_certificate,
     sign_certificate,
     statement,
     write_manifest,
@@ -42,6 +41,7 @@ from sundown.certificate import (
 from sundown.cli import main
 from sundown.keys import Signer
 from sundown.ledger import Ledger, RecordKind
+from tests.certificate_sample import sample_certificate
 from tests.test_certificate import NOW
 
 REAL_KEY = "local://certificate-signing"
