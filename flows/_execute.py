@@ -78,7 +78,7 @@ def archive(spec: SystemSpec, plan: Plan, journal: Journal, size: int, progress:
                     number,
                     opaque(batch),
                 )
-                journal.record(step, outcome.model_dump(mode="json"))
+                journal.record(step, outcome)
             progress.advance(len(batch))
 
 
@@ -153,7 +153,7 @@ def purge_range(
                 outcome = _steps.purge_batch(url, location, number, opaque(batch))
             if outcome.failed:
                 raise refused(url, number, len(batch), outcome.failed)
-            journal.record(step, outcome.model_dump(mode="json"))
+            journal.record(step, outcome)
             done.append(outcome)
         if on_batch is not None:
             on_batch(len(batch))
@@ -284,8 +284,6 @@ def lifecycle_pending(plan: Plan, journal: Journal) -> list[str]:
             )
             continue
         before, after = store.remove_lifecycle_rule(rule_id)
-        journal.record(
-            step,
-            {"rule_id": added.rule_id, "before": _json(before), "after": _json(after)},
-        )
+        removed = LifecycleChange(rule_id=added.rule_id, before=_json(before), after=_json(after))
+        journal.record(step, removed.model_dump(mode="json", exclude={"scope"}))
     return pending
