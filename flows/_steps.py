@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -438,13 +438,7 @@ def _placement(url: str, where: str, scheme: str) -> PlacementFound:
         placed = Placement(provider, None, None, f"{where}: {reason}")
     if placed is None:
         placed = Placement(provider, None, None, f"{where}: the store does not report it")
-    return PlacementFound(
-        provider=placed.provider,
-        account=placed.account,
-        region=placed.region,
-        note=placed.note,
-        account_kind=placed.account_kind,
-    )
+    return PlacementFound.model_validate(asdict(placed))
 
 
 # --------------------------------------------------------------------------------------------

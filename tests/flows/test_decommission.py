@@ -328,25 +328,6 @@ def test_legally_held_s3_object_gives_complete_with_exceptions(
     )
 
 
-RESUMED_SPEC = """\
-spec_version: 1
-name: {name}
-owner: ml-platform@example.com
-classification: confidential
-assets:
-  weights:
-    locations:
-      - s3://{bucket}/models/{name}
-  logs:
-    locations:
-      - s3://{bucket}/logs/{name}
-keys:
-  kek: local://{name}-kek
-  certificate: local://{name}-certificates
-evidence: file://{evidence}
-"""
-
-
 def test_a_resume_certifies_the_settings_and_placement_recorded_at_inventory(
     tmp_path: Path, prefect_api: str, moto_env: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -356,11 +337,13 @@ def test_a_resume_certifies_the_settings_and_placement_recorded_at_inventory(
     stops just before certifying. Then the bucket's versioning is suspended, and S3 and STS
     become unreachable. The resume certifies the account, region and versioning found at
     inventory: it asked neither again."""
+    import socket
     import uuid
 
     import boto3
 
     from flows import _certify
+    from tests.test_placement import MIXED_SPEC
 
     name = f"res-{uuid.uuid4().hex[:8]}"
     bucket = f"{name}-models"
@@ -369,9 +352,12 @@ def test_a_resume_certifies_the_settings_and_placement_recorded_at_inventory(
     s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
     for key in (f"models/{name}/model.bin", f"logs/{name}/run.log"):
         s3.put_object(Bucket=bucket, Key=key, Body=b"x" * 64)
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "part-0.parquet").write_bytes(b"d" * 20)
     registry.create_key(f"local://{name}-kek")
     registry.create_key(f"local://{name}-certificates", signing=True)
-    spec = RESUMED_SPEC.format(name=name, bucket=bucket, evidence=tmp_path / "evidence")
+    spec = MIXED_SPEC.format(name=name, bucket=bucket, data=data, evidence=tmp_path / "evidence")
     p = dict(spec_yaml=spec)
 
     plan = decommission_system(DecommissionParameters(**p, dry_run=True))
@@ -401,6 +387,7 @@ def test_a_resume_certifies_the_settings_and_placement_recorded_at_inventory(
     pub = registry.open_signer(f"local://{name}-certificates").public_key_pem()
     cert_path = Path(str(result.certificate_url).removeprefix("file://"))
     cert = verify_certificate(cert_path.read_bytes(), pub).certificate
-    assert cert.execution.accounts == ["aws 123456789012"]
+    assert cert.execution.accounts == ["aws 123456789012", f"local host {socket.gethostname()}"]
     assert cert.execution.regions == ["aws eu-west-1"]
-    assert [loc.settings.versioning for loc in cert.locations] == ["enabled", "enabled"]
+    versioning = sorted((loc.uri.split(":")[0], loc.settings.versioning) for loc in cert.locations)
+    assert versioning == [("file", "not enabled"), ("s3", "enabled"), ("s3", "enabled")]
