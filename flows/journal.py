@@ -26,6 +26,11 @@ unsigned record (a planted one, or one written before journals were signed), a r
 another key, or a record copied from another plan, system or step is an IntegrityError naming
 the record, raised before the caller changes anything.
 
+A verified record reads as a :class:`JournalRecord`; its ``data`` is read through the step's
+model (:meth:`JournalRecord.parse`, :meth:`Journal.data`; the models are in flows/evidence.py,
+the formats in docs/formats/evidence.md), and data that does not fit is an IntegrityError naming
+the step.
+
 Records are written with ``put(if_absent=True)``: a step recorded once is never recorded again,
 even by two workers at once; the record already there wins (after it verified). A re-run reads
 the journal and skips every recorded step, so a crash halfway never repeats a destructive step
