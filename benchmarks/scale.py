@@ -182,7 +182,7 @@ def run_once(
         result.plan_digest,
         f"local://{result.system}-certificates",
     )
-    results = [ShardResult.model_validate(r["data"]) for _, r in journal.steps("shard-purge-")]
+    results = [r.parse(ShardResult) for _, r in journal.steps("shard-purge-")]
     per_worker: dict[str, int] = {}
     for r in results:
         per_worker[pids.get(r.parent_pid, "?")] = per_worker.get(pids.get(r.parent_pid, "?"), 0) + 1

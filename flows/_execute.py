@@ -26,6 +26,7 @@ from sundown.spec.model import SystemSpec
 
 from . import _steps
 from ._common import artifact_key, opaque
+from .evidence import BatchOutcome, Copy, LifecycleChange, for_archive, for_purge
 from .journal import Journal
 
 
@@ -65,7 +66,7 @@ def archive(spec: SystemSpec, plan: Plan, journal: Journal, size: int, progress:
             continue
         if spec.archive is None:
             raise InputError(f"{loc.url} is to be archived but the spec has no archive target")
-        for number, batch in _steps.batches(plan, loc.index, _steps.for_archive, size):
+        for number, batch in _steps.batches(plan, loc.index, for_archive, size):
             step = f"archive-{loc.index:03d}-{number:06d}"
             if not journal.done(step):
                 outcome = _steps.archive_batch(
@@ -77,14 +78,14 @@ def archive(spec: SystemSpec, plan: Plan, journal: Journal, size: int, progress:
                     number,
                     opaque(batch),
                 )
-                journal.record(step, outcome.model_dump(mode="json"))
+                journal.record(step, outcome)
             progress.advance(len(batch))
 
 
 RETENTION_ROOT = "retention"  # flows/retention.py's journal root (not imported: a cycle)
 
 
-def earlier_archives(spec: SystemSpec) -> list[tuple[str, _steps.BatchOutcome]]:
+def earlier_archives(spec: SystemSpec) -> list[tuple[str, BatchOutcome]]:
     """(retention plan digest, archive batch outcome) of every archive batch an earlier
     retention sweep of this system journaled in the evidence location (``retention/<system>/
     <plan>/journal/archive-*.json``). Each record's signature is checked with the spec's
@@ -98,12 +99,12 @@ def earlier_archives(spec: SystemSpec) -> list[tuple[str, _steps.BatchOutcome]]:
         parts = info.key.split("/")
         if len(parts) > 3 and parts[3] == "journal":
             plans.add(parts[2])
-    out: list[tuple[str, _steps.BatchOutcome]] = []
+    out: list[tuple[str, BatchOutcome]] = []
     for hexdigest in sorted(plans):
         digest = f"sha256:{hexdigest}"
         journal = Journal(store, spec.name, digest, spec.keys.certificate, root=RETENTION_ROOT)
         for _, record in journal.steps("archive-"):
-            out.append((digest, _steps.BatchOutcome.model_validate(record["data"])))
+            out.append((digest, record.parse(BatchOutcome)))
     return out
 
 
@@ -128,16 +129,16 @@ def purge_range(
     limit: str | None = None,
     on_batch: Callable[[int], None] | None = None,
     guard: Callable[[str], None] | None = None,
-) -> tuple[list[_steps.BatchOutcome], int]:
+) -> tuple[list[BatchOutcome], int]:
     """Purge batches ``first`` to ``last`` (exclusive) of one location, skipping every batch the
     journal records as done; each batch holds one slot of the Prefect global concurrency limit
     ``limit`` (strict: a missing limit is an error). Returns (outcomes of the batches purged
     now, number of batches skipped as already done). ``guard``, if given, is called before each
     batch with what it is about to do, and raises to stop it (the retirement's lease)."""
     url = plan.locations[location].url
-    done: list[_steps.BatchOutcome] = []
+    done: list[BatchOutcome] = []
     skipped = 0
-    for number, batch in _steps.batches(plan, location, _steps.for_purge, size):
+    for number, batch in _steps.batches(plan, location, for_purge, size):
         if number < first:
             continue
         if last is not None and number >= last:
@@ -152,7 +153,7 @@ def purge_range(
                 outcome = _steps.purge_batch(url, location, number, opaque(batch))
             if outcome.failed:
                 raise refused(url, number, len(batch), outcome.failed)
-            journal.record(step, outcome.model_dump(mode="json"))
+            journal.record(step, outcome)
             done.append(outcome)
         if on_batch is not None:
             on_batch(len(batch))
@@ -162,7 +163,7 @@ def purge_range(
 _DENIED = ("AccessDenied", "Forbidden", "AuthorizationPermissionMismatch", "AuthorizationFailure")
 
 
-def refused(url: str, number: int, size: int, failed: list[_steps.Copy]) -> SundownError:
+def refused(url: str, number: int, size: int, failed: list[Copy]) -> SundownError:
     """The error that stops a purge whose batch had copies refused for a reason other than a
     hold (a policy denying the delete, a per-item server error, no answer for an item). Raised
     before the batch is journaled: nothing further is deleted, no key is destroyed, and a re-run
@@ -188,11 +189,8 @@ def _slot(limit: str | None) -> AbstractContextManager[object]:
     return concurrency(limit, occupy=1, strict=True)
 
 
-def outcomes(journal: Journal, kind: str, loc: int) -> list[_steps.BatchOutcome]:
-    return [
-        _steps.BatchOutcome.model_validate(r["data"])
-        for _, r in journal.steps(f"{kind}-{loc:03d}-")
-    ]
+def outcomes(journal: Journal, kind: str, loc: int) -> list[BatchOutcome]:
+    return [r.parse(BatchOutcome) for _, r in journal.steps(f"{kind}-{loc:03d}-")]
 
 
 # --------------------------------------------------------------------------------------------
@@ -243,7 +241,7 @@ def apply_lifecycle_rules(plan: Plan, journal: Journal) -> None:
         scope = store.lifecycle_scope()
         journal.record(
             step,
-            {"rule_id": rule_id, "scope": scope, "before": _json(before), "after": _json(after)},
+            LifecycleChange(rule_id=rule_id, scope=scope, before=_json(before), after=_json(after)),
         )
 
 
@@ -258,12 +256,12 @@ def lifecycle_pending(plan: Plan, journal: Journal) -> list[str]:
         step = f"lifecycle-{loc.index:03d}-removed"
         if journal.done(step):
             continue
-        added = journal.get(f"lifecycle-{loc.index:03d}-added")
+        added = journal.data(f"lifecycle-{loc.index:03d}-added", LifecycleChange)
         if added is None:
             raise InputError(f"{loc.url}: no lifecycle rule is journaled as added")
         store = _rules_store(loc.url)
-        rule_id = added["data"]["rule_id"]
-        recorded = [r for r in added["data"]["after"] if r.get("ID") == rule_id]
+        rule_id = added.rule_id
+        recorded = [r for r in added.after if r.get("ID") == rule_id]
         now = [r for r in _json(store.lifecycle_rules()) if r.get("ID") == rule_id]
         # Stops at the first page's worth: re-verifying a huge prefix must not re-list it all.
         not_held = (e for e in store.inventory() if not e.hold.held)
@@ -286,8 +284,6 @@ def lifecycle_pending(plan: Plan, journal: Journal) -> list[str]:
             )
             continue
         before, after = store.remove_lifecycle_rule(rule_id)
-        journal.record(
-            step,
-            {"rule_id": added["data"]["rule_id"], "before": _json(before), "after": _json(after)},
-        )
+        removed = LifecycleChange(rule_id=added.rule_id, before=_json(before), after=_json(after))
+        journal.record(step, removed.model_dump(mode="json", exclude={"scope"}))
     return pending

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from prefect import task
-from pydantic import BaseModel, Field
+from prefect import get_run_logger, task
 
 from sundown import registry
 from sundown.certificate import CredentialRevoked, KeyDestroyed
@@ -39,6 +38,7 @@ from sundown.errors import (
 from sundown.keys import KeyInfo
 from sundown.plan import (
     CopyProtection,
+    PlacementFound,
     Plan,
     PlanEntry,
     PlanKind,
@@ -57,12 +57,21 @@ from sundown.store import (
     EntryKind,
     Inventory,
     ObjectStore,
+    Placed,
+    Placement,
     Replicated,
 )
 from sundown.store_url import parse_store_url, symlink_on_path
 
 from . import _credentials, _rotation
 from ._common import TASK_OPTIONS, opaque
+from .evidence import (
+    ArchivedCopy,
+    BatchOutcome,
+    Copy,
+    VerifyOutcome,
+    numbered_batches,
+)
 
 # --------------------------------------------------------------------------------------------
 # Inventory and plan
@@ -366,6 +375,7 @@ def _plan_task(spec: SystemSpec, path: str, kind: PlanKind, as_of: datetime | No
     # Settings are read with the inventory and recorded in the plan (and its digest): the
     # certificate states the soft-delete window and replication that held then.
     settings = {ref.url: _settings_or_absent(ref.url, spec, ref.url in absent) for ref in refs}
+    placements = location_placements([ref.url for ref in refs])
     retirement = kind == "retirement"
     # What rotations created in place of the spec's credentials is retired with them.
     creds = _rotation.current_refs(spec) if retirement else []
@@ -391,8 +401,45 @@ def _plan_task(spec: SystemSpec, path: str, kind: PlanKind, as_of: datetime | No
         absent_roots=absent,
         protection=protection,
         settings=settings,
+        placements=placements,
     )
     return plan.model_dump_json()
+
+
+_PLACEMENT_PROVIDERS = {"s3": "aws", "gs": "gcp", "az": "azure", "file": "local"}
+
+
+def location_placements(urls: Iterable[str]) -> dict[str, PlacementFound]:
+    """NIST "location" of each location, read with its inventory and recorded in the plan (the
+    certificate states it from there, however long after): the account and region its store
+    reports. Each bucket (container, folder tree) is asked once. A store without
+    ``placement()``, or one that fails, is recorded as unknown with the reason; it never stops
+    the plan."""
+    from urllib.parse import urlsplit
+
+    asked: dict[str, PlacementFound] = {}
+    out: dict[str, PlacementFound] = {}
+    for url in urls:
+        parts = urlsplit(url)
+        where = f"{parts.scheme}://{parts.netloc}"
+        if where not in asked:
+            asked[where] = _placement(url, where, parts.scheme)
+        out[url] = asked[where]
+    return out
+
+
+def _placement(url: str, where: str, scheme: str) -> PlacementFound:
+    provider = _PLACEMENT_PROVIDERS.get(scheme, scheme)
+    try:
+        store = registry.open_store(url)
+        placed = store.placement() if isinstance(store, Placed) else None
+    except Exception as exc:  # evidence gathering never stops a retirement
+        reason = str(exc) if isinstance(exc, SundownError) else type(exc).__name__
+        get_run_logger().warning("placement of %s not learned: %s", url, reason)
+        placed = Placement(provider, None, None, f"{where}: {reason}")
+    if placed is None:
+        placed = Placement(provider, None, None, f"{where}: the store does not report it")
+    return PlacementFound.model_validate(asdict(placed))
 
 
 # --------------------------------------------------------------------------------------------
@@ -403,63 +450,8 @@ def batches(
     plan: Plan, location: int, select: Callable[[PlanEntry], bool], size: int
 ) -> Iterator[tuple[int, list[PlanEntry]]]:
     """(batch number, entries) of one location's selected plan entries, streamed."""
-    batch: list[PlanEntry] = []
-    number = 0
-    for entry in iter_plan_entries(plan.path, plan.digest, location=location):
-        if not select(entry):
-            continue
-        batch.append(entry)
-        if len(batch) >= size:
-            yield number, batch
-            number, batch = number + 1, []
-    if batch:
-        yield number, batch
-
-
-def for_purge(entry: PlanEntry) -> bool:
-    return entry.disposition == "purge"
-
-
-def for_archive(entry: PlanEntry) -> bool:
-    return entry.archive_key is not None
-
-
-class CopyCounts(BaseModel):
-    objects: int = 0  # current objects
-    versions: int = 0  # every copy
-    bytes: int = 0
-
-    def add(self, kind: EntryKind | str, size: int) -> None:
-        self.versions += 1
-        self.bytes += size
-        if EntryKind(kind) is EntryKind.OBJECT:
-            self.objects += 1
-
-    def merge(self, other: CopyCounts) -> None:
-        self.objects += other.objects
-        self.versions += other.versions
-        self.bytes += other.bytes
-
-
-class Copy(BaseModel):
-    """One copy named in a batch outcome (a held or failed one)."""
-
-    key: str
-    version_id: str | None
-    kind: str
-    size: int
-    reason: str = ""
-
-
-class BatchOutcome(BaseModel):
-    location: int
-    batch: int
-    done: CopyCounts = Field(default_factory=CopyCounts)
-    held: list[Copy] = Field(default_factory=list)
-    failed: list[Copy] = Field(default_factory=list)
-    archived: list[ArchivedCopy] = Field(default_factory=list)  # archive batches: each copy
-    requests: int = 0
-    finished_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    entries = iter_plan_entries(plan.path, plan.digest, location=location)
+    return numbered_batches(entries, select, size)
 
 
 def _copy(entry: Entry | PlanEntry, reason: str = "") -> Copy:
@@ -552,19 +544,6 @@ def _already_archived(dest: ObjectStore, key: str, sidecar: Any) -> Any:
     if copy.plaintext_sha256 == sidecar.plaintext_sha256 and _exists(dest, key):
         return copy
     return None
-
-
-class ArchivedCopy(BaseModel):
-    """One archive copy, as the certificate lists it."""
-
-    source: str  # the copy archived: location URL / key
-    uri: str  # the archive copy: archive target URL / archive key
-    bytes: int  # of the archive object
-    sha256: str  # of the plaintext (envelope) or of the bytes (plaintext copy)
-    encryption: str  # "envelope (AES-256-GCM streaming) under <key> v<n>" or "none (plaintext)"
-    key: str | None = None  # the key the archive copy is encrypted under
-    storage_class: str | None = None  # as the archive store reports it after the copy
-    verification: str  # how the copy was checked
 
 
 def _looks_like_ciphertext(src: ObjectStore, entry: PlanEntry) -> bool:
@@ -775,18 +754,6 @@ def revoke_credential(kind: str, ident: str) -> CredentialRevoked:
 
 # --------------------------------------------------------------------------------------------
 # Verify
-
-
-class VerifyOutcome(BaseModel):
-    url: str
-    passed: bool
-    remaining: int
-    held_remaining: int
-    details: str
-    verified_at: datetime
-    soft_deleted: int = 0  # soft-deleted copies found (restorable by the owner until deleted)
-    restorable_until: datetime | None = None  # the latest hard-delete time among them
-    soft_deleted_copies: list[str] = Field(default_factory=list)  # the first ones, named
 
 
 SOFT_DELETE_TOLERANCE = 300  # seconds of clock skew allowed between the provider and us

@@ -10,12 +10,11 @@ markdown artifact.
 from __future__ import annotations
 
 import hashlib
-import json
 from datetime import UTC, datetime
 from pathlib import Path
 
 from prefect import flow, task
-from prefect.artifacts import create_markdown_artifact
+from pydantic import ValidationError
 
 from sundown import registry
 from sundown.envelope import Artifact, encrypt_to_store
@@ -23,18 +22,11 @@ from sundown.errors import ConflictError, InputError, IntegrityError, NotFoundEr
 from sundown.ledger import RecordKind
 from sundown.signing import GIT_PATHS, list_model_files, model_digest, sign_digests
 from sundown.spec.model import SystemSpec
-from sundown.store import ObjectStore, put_once
+from sundown.store import ObjectStore
 
-from ._common import (
-    TASK_OPTIONS,
-    artifact_key,
-    find_ledger_record,
-    ledger_append,
-    load_system,
-    object_url,
-    open_evidence,
-    sha256_digest,
-)
+from ._common import TASK_OPTIONS, artifact_key, load_system, object_url, open_evidence
+from ._receipt import Receipted, record_receipt
+from .evidence import DeployReceipt, KekVersion
 from .lease import leased
 from .models import DeployedFile, DeployParameters, DeployResult
 
@@ -70,33 +62,39 @@ def _check_earlier_receipt(
     """Before anything is written: a receipt for this version means it was deployed (or nearly,
     by a run that stopped before its ledger record). Re-running it with the same files is a
     resume; other files under the same version would overwrite a recorded deployment, so stop
-    here, before a single object is replaced."""
+    here, before a single object is replaced. A stored receipt that is not a deployment receipt
+    (read back: untrusted) is an IntegrityError naming it, never taken as "no earlier
+    deployment"."""
     try:
         with evidence.open(key) as stream:
-            earlier = json.loads(stream.read())
+            raw = stream.read()
     except NotFoundError:
         return
+    try:
+        earlier = DeployReceipt.model_validate_json(raw)
+    except ValidationError:
+        raise IntegrityError(
+            f"{object_url(evidence, key)} is not a deployment receipt; nothing was deployed"
+        ) from None
     files = {}
     for name in names:
         with open(model_dir / name, "rb") as source:
             files[name] = "sha256:" + hashlib.file_digest(source, "sha256").hexdigest()
-    if earlier.get("files") != files:
+    if earlier.files != files:
         raise ConflictError(
             f"{object_url(evidence, key)}: this version was already deployed with other files; "
             "deploy the model under a new version"
         )
 
 
-def _write_receipt(evidence: ObjectStore, key: str, body: bytes) -> None:
-    """Create-only write of the deployment receipt. A receipt already there with the same bytes
-    is this deployment's, left by a run that stopped before its ledger record: the re-run goes
-    on and appends (or finds) that record. A different receipt is another deployment of this
-    version, whose ledger record points at it, so it is never replaced."""
-    if not put_once(evidence, key, body):
-        raise ConflictError(
-            f"{object_url(evidence, key)}: this version was already deployed with different "
-            "content (another model, key or locations); deploy it under a new version"
-        )
+def _taken(url: str) -> ConflictError:
+    """A different receipt under the version's key: another deployment of this version, whose
+    ledger record points at it, so it is never replaced. (The same bytes are this deployment's,
+    left by a run that stopped before its ledger record: the re-run goes on.)"""
+    return ConflictError(
+        f"{url}: this version was already deployed with different content (another model, key "
+        "or locations); deploy it under a new version"
+    )
 
 
 @flow(
@@ -149,37 +147,41 @@ def _deploy(spec: SystemSpec, params: DeployParameters, evidence: ObjectStore) -
         signature_urls.append(object_url(store, SIGNATURE_NAME))
     subject_digest = model_digest({n: bytes.fromhex(d) for n, d in digests.items()}).hex()
 
-    receipt = {
-        "system": spec.name,
-        "version": version,
-        "kek": {"uri": spec.keys.kek, "version": kek_version},
-        "signing_key": signer.key_id,
-        "model_digest": f"sha256:{subject_digest}",
-        "files": {n: f"sha256:{d}" for n, d in digests.items()},
-        "locations": urls,
-        "signatures": signature_urls,
-    }
-    body = json.dumps(receipt, indent=1, sort_keys=True).encode()
-    _write_receipt(evidence, receipt_key, body)
-    record = find_ledger_record(spec, sha256_digest(body)) or ledger_append(
-        spec,
-        RecordKind.DEPLOY,
-        f"deployed {spec.name} {version} to {len(urls)} location(s)",
-        sha256_digest(body),
-        object_url(evidence, receipt_key),
+    receipt = DeployReceipt(
+        system=spec.name,
+        version=version,
+        kek=KekVersion(uri=spec.keys.kek, version=kek_version),
+        signing_key=signer.key_id,
+        model_digest=f"sha256:{subject_digest}",
+        files={n: f"sha256:{d}" for n, d in digests.items()},
+        locations=urls,
+        signatures=signature_urls,
     )
     rows = "\n".join(
         f"| `{n}` | {(model_dir / n).stat().st_size:,} | `{d[:16]}...` |"
         for n, d in digests.items()
     )
-    create_markdown_artifact(
-        f"# Deployed `{spec.name}` {version}\n\n"
-        f"Model digest: `sha256:{subject_digest}`  \n"
-        f"KEK: `{spec.keys.kek}` version {kek_version}  \n"
-        f"Signature (OMS v1.0 bundle): {', '.join(f'`{u}`' for u in signature_urls)}  \n"
-        f"Ledger record: {record.record.sequence} (ledger head `{record.head}`)\n\n"
-        "| File | Bytes | SHA-256 |\n|---|---:|---|\n" + rows + "\n",
-        key=artifact_key("deploy", spec.name),
+
+    def report(done: Receipted) -> str:
+        return (
+            f"# Deployed `{spec.name}` {version}\n\n"
+            f"Model digest: `sha256:{subject_digest}`  \n"
+            f"KEK: `{spec.keys.kek}` version {kek_version}  \n"
+            f"Signature (OMS v1.0 bundle): {', '.join(f'`{u}`' for u in signature_urls)}  \n"
+            f"Ledger record: {done.sequence} (ledger head `{done.head}`)\n\n"
+            "| File | Bytes | SHA-256 |\n|---|---:|---|\n" + rows + "\n"
+        )
+
+    record = record_receipt(
+        spec,
+        evidence,
+        receipt_key,
+        receipt,
+        kind=RecordKind.DEPLOY,
+        subject=f"deployed {spec.name} {version} to {len(urls)} location(s)",
+        taken=_taken,
+        report=report,
+        artifact_key=artifact_key("deploy", spec.name),
         description=f"Deployment of {spec.name} {version}",
     )
     return DeployResult(
@@ -194,6 +196,6 @@ def _deploy(spec: SystemSpec, params: DeployParameters, evidence: ObjectStore) -
         kek_version=kek_version,
         signature_urls=signature_urls,
         model_digest=f"sha256:{subject_digest}",
-        ledger_sequence=record.record.sequence,
+        ledger_sequence=record.sequence,
         ledger_head=record.head,
     )

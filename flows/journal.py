@@ -26,6 +26,11 @@ unsigned record (a planted one, or one written before journals were signed), a r
 another key, or a record copied from another plan, system or step is an IntegrityError naming
 the record, raised before the caller changes anything.
 
+A verified record reads as a :class:`JournalRecord`; its ``data`` is read through the step's
+model (:meth:`JournalRecord.parse`, :meth:`Journal.data`; the models are in flows/evidence.py,
+the formats in docs/formats/evidence.md), and data that does not fit is an IntegrityError naming
+the step.
+
 Records are written with ``put(if_absent=True)``: a step recorded once is never recorded again,
 even by two workers at once; the record already there wins (after it verified). A re-run reads
 the journal and skips every recorded step, so a crash halfway never repeats a destructive step
@@ -41,7 +46,9 @@ import json
 import re
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from sundown import dsse, registry
 from sundown.errors import ConflictError, IntegrityError, NotFoundError
@@ -64,8 +71,39 @@ _HEX = re.compile(r"^[0-9a-f]{64}$")
 _STEP = re.compile(r"^[0-9A-Za-z][0-9A-Za-z._-]{0,127}$")
 
 
+M = TypeVar("M", bound=BaseModel)
+
+
 def _hex(plan_digest: str) -> str:
     return plan_digest.removeprefix("sha256:")
+
+
+class JournalRecord(BaseModel):
+    """The signed payload of one journal record (its bytes are what the DSSE signature covers;
+    this model is how it reads once verified). ``data`` is the step's own evidence: read it
+    through :meth:`parse` with the step's model (flows/evidence.py and the models of the steps)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    format: str
+    system: str
+    root: str
+    plan_digest: str
+    step: str
+    time: str
+    data: dict[str, Any]
+
+    def parse(self, model: type[M]) -> M:
+        """``data`` as ``model``; IntegrityError naming the step when it does not fit (a record
+        signed by the certificate key, yet not what this version of Sundown reads there)."""
+        try:
+            return model.model_validate(self.data)
+        except ValidationError as exc:
+            raise IntegrityError(
+                f"journal record {self.step!r} of plan {self.plan_digest} is not a "
+                f"{model.__name__} record ({exc.error_count()} field(s) wrong, first: "
+                f"{'.'.join(str(p) for p in exc.errors()[0]['loc'])[:100]})"
+            ) from None
 
 
 class Journal:
@@ -89,7 +127,7 @@ class Journal:
         self.root = root
         self.prefix = f"{root}/{system}/{_hex(plan_digest)}"
         self._public_key = self.signer.public_key_pem()
-        self._cache: dict[str, dict[str, Any]] | None = None
+        self._cache: dict[str, JournalRecord] | None = None
 
     def fresh(self) -> Journal:
         """The same journal, read afresh from the store (other processes wrote to it)."""
@@ -101,10 +139,10 @@ class Journal:
     def url(self, name: str) -> str:
         return object_url(self.store, self.key(name))
 
-    def _load(self) -> dict[str, dict[str, Any]]:
+    def _load(self) -> dict[str, JournalRecord]:
         """Every record, each verified (IntegrityError naming the first that does not)."""
         if self._cache is None:
-            records: dict[str, dict[str, Any]] = {}
+            records: dict[str, JournalRecord] = {}
             for info in self.store.list(f"{self.prefix}/journal"):
                 name = info.key.rsplit("/", 1)[-1]
                 if info.key != self.key(f"journal/{name}") or not name.endswith(".json"):
@@ -118,7 +156,7 @@ class Journal:
             self._cache = records
         return self._cache
 
-    def _read(self, step: str) -> dict[str, Any]:
+    def _read(self, step: str) -> JournalRecord:
         """The verified payload of the record of ``step``."""
         key = self.key(f"journal/{step}.json")
         where = object_url(self.store, key)
@@ -178,10 +216,23 @@ class Journal:
                     f"journal record {where} is signed for {field} {shown!r}, not {value!r}: "
                     "a record copied from another journal or step is not this step's record"
                 )
-        return record
+        try:
+            return JournalRecord.model_validate(record)
+        except ValidationError:
+            raise IntegrityError(
+                f"journal record {where}: signed payload is not a record (fields "
+                f"{sorted(str(k)[:40] for k in record)[:10]})"
+            ) from None
 
-    def get(self, step: str) -> dict[str, Any] | None:
+    def get(self, step: str) -> JournalRecord | None:
+        """The verified record of ``step``, or None when the step is not recorded."""
         return self._load().get(step)
+
+    def data(self, step: str, model: type[M]) -> M | None:
+        """The data of ``step``'s record as ``model`` (None when not recorded; IntegrityError
+        when it does not fit)."""
+        record = self.get(step)
+        return None if record is None else record.parse(model)
 
     def done(self, step: str) -> bool:
         return step in self._load()
@@ -190,13 +241,15 @@ class Journal:
         """Read and verify every record now (IntegrityError naming the first bad one)."""
         self._load()
 
-    def record(self, step: str, data: dict[str, Any]) -> dict[str, Any]:
+    def record(self, step: str, data: BaseModel | dict[str, Any]) -> JournalRecord:
         """Record a completed step, signed (create-only). If it was recorded already (another
         worker, or a run that crashed after writing it), the existing record wins, once it
         verified, and is returned."""
         if not _STEP.match(step):
             raise ValueError(f"not a journal step name: {step!r}")
-        record = {
+        if isinstance(data, BaseModel):
+            data = data.model_dump(mode="json")
+        payload_obj = {
             "format": FORMAT,
             "system": self.system,
             "root": self.root,
@@ -205,7 +258,7 @@ class Journal:
             "time": datetime.now(UTC).isoformat(),
             "data": data,
         }
-        payload = json.dumps(record, sort_keys=True, separators=(",", ":")).encode()
+        payload = json.dumps(payload_obj, sort_keys=True, separators=(",", ":")).encode()
         envelope = dsse.sign(PAYLOAD_TYPE, payload, self.signer)
         body = (json.dumps(envelope.to_json(), sort_keys=True, indent=1) + "\n").encode()
         key = self.key(f"journal/{step}.json")
@@ -213,10 +266,12 @@ class Journal:
             self.store.put(key, [body], if_absent=True)
         except ConflictError:
             record = self._read(step)
+        else:
+            record = JournalRecord.model_validate(payload_obj)
         self._load()[step] = record
         return record
 
-    def steps(self, prefix: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    def steps(self, prefix: str) -> Iterator[tuple[str, JournalRecord]]:
         for name, record in sorted(self._load().items()):
             if name.startswith(prefix):
                 yield name, record

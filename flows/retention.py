@@ -9,25 +9,18 @@ Deployed with a daily cron schedule (``sundown serve``, ``prefect.yaml``).
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 
 from prefect import flow, get_run_logger
-from prefect.artifacts import create_markdown_artifact
 
 from sundown.errors import IntegrityError
 from sundown.ledger import RecordKind
 from sundown.spec.model import SystemSpec
 
 from . import _execute, _rotation, _steps
-from ._common import (
-    artifact_key,
-    ledger_append,
-    load_system,
-    open_evidence,
-    sha256_digest,
-    work_dir,
-)
+from ._common import artifact_key, load_system, open_evidence, work_dir
+from ._receipt import Receipted, publish, record_receipt
+from .evidence import RetentionReceipt, RetentionRow, RetentionStarted
 from .journal import Journal
 from .lease import leased
 from .models import RetentionParameters, RetentionResult
@@ -35,6 +28,7 @@ from .models import RetentionParameters, RetentionResult
 ROOT = "retention"
 STARTED = "000-started"
 DONE = "done"
+RECEIPT = "receipt.json"
 
 
 @flow(
@@ -61,10 +55,10 @@ def _sweep(spec: SystemSpec, params: RetentionParameters) -> RetentionResult:
     path = work_dir("plans", spec.name) / f"retention-{as_of:%Y%m%dT%H%M%S%fZ}.jsonl"
     plan = _steps.plan_system(spec, str(path), "retention", as_of)
     totals = plan.totals()
-    create_markdown_artifact(
+    publish(
         plan.to_markdown(),
-        key=artifact_key("retention-plan", spec.name),
-        description=f"Retention plan {plan.digest} as of {as_of.isoformat()}",
+        artifact_key("retention-plan", spec.name),
+        f"Retention plan {plan.digest} as of {as_of.isoformat()}",
     )
     result = RetentionResult(
         system=spec.name,
@@ -80,62 +74,63 @@ def _sweep(spec: SystemSpec, params: RetentionParameters) -> RetentionResult:
         return result
 
     journal = Journal(open_evidence(spec), spec.name, plan.digest, spec.keys.certificate, root=ROOT)
-    if journal.done(DONE):  # the same plan was swept already (same inventory, same ages)
-        data = journal.get(DONE)["data"]  # type: ignore[index]
-        return RetentionResult.model_validate(data)
+    done = journal.data(DONE, RetentionResult)
+    if done is not None:  # the same plan was swept already (same inventory, same ages)
+        return done
     journal.put_plan(plan.path)  # IntegrityError if a planted file holds its name
-    journal.record(STARTED, {"batch_size": params.batch_size, "as_of": as_of.isoformat()})
-    size = int(journal.get(STARTED)["data"]["batch_size"])  # type: ignore[index]
+    started = RetentionStarted(batch_size=params.batch_size, as_of=as_of)
+    size = journal.record(STARTED, started).parse(RetentionStarted).batch_size
     progress = _execute.Progress(plan, "retention")
     _execute.archive(spec, plan, journal, size, progress)
     _execute.purge(plan, journal, size, progress)
     progress.finish()
 
-    rows, archived, purged, held, failed = [], 0, 0, totals["held"].count, 0
+    rows: list[RetentionRow] = []
+    archived, purged, held, failed = 0, 0, totals["held"].count, 0
     for loc in plan.locations:
         a = sum(o.done.versions for o in _execute.outcomes(journal, "archive", loc.index))
         p = sum(o.done.versions for o in _execute.outcomes(journal, "purge", loc.index))
         h = sum(len(o.held) for o in _execute.outcomes(journal, "purge", loc.index))
         n = sum(len(o.failed) for o in _execute.outcomes(journal, "purge", loc.index))
         archived, purged, held, failed = archived + a, purged + p, held + h, failed + n
-        rows.append({"url": loc.url, "archived": a, "purged": p, "held": loc.held.count + h,
-                     "failed": n, "kept": loc.keep.count})  # fmt: skip
-    receipt = {
-        "system": spec.name,
-        "plan_digest": plan.digest,
-        "spec_digest": spec.digest(),
-        "as_of": as_of.isoformat(),
-        "locations": rows,
-    }
-    body = json.dumps(receipt, indent=1, sort_keys=True).encode()
-    journal.put_file("receipt.json", [body])
-    receipt_url = journal.url("receipt.json")
-    if journal.read_file("receipt.json") != body:  # a re-run writes the same bytes
-        raise IntegrityError(
-            f"{receipt_url} is not this sweep's receipt (another file was there first): it is "
-            "not recorded in the ledger; a person must remove it before this sweep is receipted"
-        )
-    record = ledger_append(
-        spec,
-        RecordKind.RETENTION,
-        f"retention sweep of {spec.name} as of {as_of:%Y-%m-%d}: {archived} archived, "
-        f"{purged} purged, {held} held, {failed} failed",
-        sha256_digest(body),
-        receipt_url,
+        rows.append(RetentionRow(url=loc.url, archived=a, purged=p, held=loc.held.count + h,
+                                 failed=n, kept=loc.keep.count))  # fmt: skip
+    receipt = RetentionReceipt(
+        system=spec.name,
+        plan_digest=plan.digest,
+        spec_digest=spec.digest(),
+        as_of=as_of,
+        locations=rows,
     )
-    create_markdown_artifact(
-        f"# Retention sweep of `{spec.name}`\n\nAs of {as_of.isoformat()}, plan `{plan.digest}`"
-        "\n\n| Location | Archived | Purged | Held | Failed | Kept |\n"
-        "|---|---:|---:|---:|---:|---:|\n"
-        + "\n".join(
-            f"| `{r['url']}` | {r['archived']} | {r['purged']} | {r['held']} | {r['failed']} | "
-            f"{r['kept']} |"
-            for r in rows
+
+    def report(done: Receipted) -> str:
+        return (
+            f"# Retention sweep of `{spec.name}`\n\nAs of {as_of.isoformat()}, plan "
+            f"`{plan.digest}`\n\n| Location | Archived | Purged | Held | Failed | Kept |\n"
+            "|---|---:|---:|---:|---:|---:|\n"
+            + "\n".join(
+                f"| `{r.url}` | {r.archived} | {r.purged} | {r.held} | {r.failed} | {r.kept} |"
+                for r in rows
+            )
+            + f"\n\nReceipt: `{done.url}` (ledger record {done.sequence}, ledger head "
+            f"`{done.head}`)\n"
         )
-        + f"\n\nReceipt: `{receipt_url}` (ledger record {record.record.sequence}, ledger head "
-        f"`{record.head}`)\n",
-        key=artifact_key("retention-report", spec.name),
+
+    record = record_receipt(
+        spec,
+        journal.store,
+        journal.key(RECEIPT),
+        receipt,
+        kind=RecordKind.RETENTION,
+        subject=f"retention sweep of {spec.name} as of {as_of:%Y-%m-%d}: {archived} archived, "
+        f"{purged} purged, {held} held, {failed} failed",
+        taken=_taken,
+        report=report,
+        artifact_key=artifact_key("retention-report", spec.name),
         description=f"Retention report of {spec.name}",
+        # A re-run of a swept plan returns its ``done`` record above; reading the whole ledger
+        # on every daily sweep to find a record is not worth the rare crash in between.
+        find_first=False,
     )
     result = result.model_copy(
         update={
@@ -143,10 +138,17 @@ def _sweep(spec: SystemSpec, params: RetentionParameters) -> RetentionResult:
             "purged": purged,
             "held": held,
             "failed": failed,
-            "receipt_url": receipt_url,
-            "ledger_sequence": record.record.sequence,
+            "receipt_url": record.url,
+            "ledger_sequence": record.sequence,
             "ledger_head": record.head,
         }
     )
-    journal.record(DONE, result.model_dump(mode="json"))
+    journal.record(DONE, result)
     return result
+
+
+def _taken(url: str) -> IntegrityError:
+    return IntegrityError(
+        f"{url} is not this sweep's receipt (another file was there first): it is not recorded "
+        "in the ledger; a person must remove it before this sweep is receipted"
+    )

@@ -49,6 +49,7 @@ from sundown.store import ObjectStore
 
 from . import _execute, _steps
 from ._common import work_dir
+from .evidence import CopyCounts, VerifyOutcome
 from .journal import APPROVED, Journal
 from .lease import check_held
 
@@ -156,11 +157,11 @@ class ShardResult(BaseModel):
     last_batch: int
     batches_purged: int = 0
     batches_skipped: int = Field(default=0, description="Found done in the journal.")
-    purged: _steps.CopyCounts = Field(default_factory=_steps.CopyCounts)
+    purged: CopyCounts = Field(default_factory=CopyCounts)
     held: int = 0
     failed: int = 0
     requests: int = 0
-    verification: _steps.VerifyOutcome | None = None
+    verification: VerifyOutcome | None = None
     host: str
     pid: int
     parent_pid: int = Field(description="The worker (or serving) process that started it.")
@@ -321,7 +322,7 @@ def run_shards(
         record = fresh.get(s.step)
         if record is None:
             raise IntegrityError(f"shard {s.title!r} ended without a journal record")
-        results.append(ShardResult.model_validate(record["data"]))
+        results.append(record.parse(ShardResult))
     return results
 
 
@@ -439,7 +440,7 @@ def run_shard(params: ShardParameters) -> ShardResult:
         )
     recorded = journal.get(params.step)
     if recorded is not None:  # ran to the end before (a retried parent): same result
-        return ShardResult.model_validate(recorded["data"])
+        return recorded.parse(ShardResult)
     plan = _plan(params, journal)
     if params.location >= len(plan.locations):
         raise InputError(f"plan {plan.digest} has no location {params.location}")
@@ -494,7 +495,7 @@ def run_shard(params: ShardParameters) -> ShardResult:
         result.host,
     )
     record = journal.record(params.step, result.model_dump(mode="json"))
-    return ShardResult.model_validate(record["data"])
+    return record.parse(ShardResult)
 
 
 # --------------------------------------------------------------------------------------------

@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, BinaryIO, Literal
+from typing import Any, BinaryIO, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -141,6 +141,21 @@ class StoreSettings(BaseModel):
         )
 
 
+class PlacementFound(BaseModel):
+    """Where a location's data lives (NIST SP 800-88 "location": account and region), as its
+    store reported it at inventory time (:class:`sundown.store.Placement`). Part of the plan file
+    and its digest, like :class:`StoreSettings`: the certificate states it from here, never from
+    a store asked again at certification."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    provider: str
+    account: str | None = None
+    region: str | None = None
+    note: str | None = None
+    account_kind: str | None = None
+
+
 class ProtectionTally(BaseModel):
     """Copies of a location found with one protection (and key)."""
 
@@ -207,6 +222,9 @@ class LocationPlan(BaseModel):
     )
     settings: StoreSettings | None = Field(
         default=None, description="Settings read at inventory time (None: not recorded)."
+    )
+    placement: PlacementFound | None = Field(
+        default=None, description="Account and region read at inventory time (None: not recorded)."
     )
     root_absent: bool = Field(
         default=False,
@@ -613,6 +631,7 @@ def build_plan(
     absent_roots: Iterable[str] = (),
     protection: Mapping[str, Callable[[Entry], CopyProtection]] | None = None,
     settings: Mapping[str, StoreSettings] | None = None,
+    placements: Mapping[str, PlacementFound] | None = None,
 ) -> Plan:
     """Write the plan file at ``path`` (atomically) and return its summary.
 
@@ -625,8 +644,8 @@ def build_plan(
     must then be empty), and the plan records it. ``protection`` maps a location URL to a
     function that tells what protects each copy (recorded per entry, so the approved digest
     covers it); a location without one records ``unknown`` ("not inspected"). ``settings``
-    maps a location URL to the settings read with its inventory (recorded in the plan file and
-    its digest)."""
+    maps a location URL to the settings read with its inventory, ``placements`` to the account
+    and region its store reported then (both recorded in the plan file and its digest)."""
     now = _utc(now or datetime.now(UTC))
     refs = plan_locations(spec, kind)
     absent: set[str] = set()
@@ -681,9 +700,11 @@ def build_plan(
         for i, ref in enumerate(refs):
             inspect = (protection or {}).get(ref.url)
             found = _settings_for(settings, ref.url)
+            placed = _settings_for(placements, ref.url)
             loc = _plan_location(
-                spec, ref, i, by_url[ref.url], kind, now, w, ref.url in absent, inspect, found
-            )
+                spec, ref, i, by_url[ref.url], kind, now, w, ref.url in absent, inspect, found,
+                placed,
+            )  # fmt: skip
             plan.locations.append(loc)
         if kind == "retirement":
             plan.keys = _plan_keys(spec, key_facts or {})
@@ -715,6 +736,7 @@ def _plan_location(
     root_absent: bool = False,
     inspect: Callable[[Entry], CopyProtection] | None = None,
     settings: StoreSettings | None = None,
+    placement: PlacementFound | None = None,
 ) -> LocationPlan:
     cls = getattr(spec.assets, ref.asset_class)
     rule: RetentionRule | None = cls.retention
@@ -729,6 +751,7 @@ def _plan_location(
         archive_to=spec.archive.target if archives and spec.archive else None,
         root_absent=root_absent,
         settings=settings,
+        placement=placement,
         purge_by=ref.location.purge_by if kind == "retirement" else "batch",
     )
     header: dict[str, Any] = {
@@ -742,6 +765,8 @@ def _plan_location(
     }
     if settings is not None:
         header["settings"] = settings.model_dump(mode="json")
+    if placement is not None:
+        header["placement"] = placement.model_dump(mode="json")
     if kind == "retention" and rule is not None:
         header["rule"] = rule.model_dump()
     else:
@@ -855,7 +880,10 @@ _DOTTED = (
 )
 
 
-def _settings_for(settings: Mapping[str, StoreSettings] | None, url: str) -> StoreSettings | None:
+_Found = TypeVar("_Found", StoreSettings, PlacementFound)
+
+
+def _settings_for(settings: Mapping[str, _Found] | None, url: str) -> _Found | None:
     if not settings:
         return None
     for given, value in settings.items():
@@ -969,6 +997,9 @@ def read_plan(path: str | Path, expected_digest: str | None = None) -> Plan:
                         purge_by=obj.get("purge_by", "batch"),
                         settings=StoreSettings.model_validate(obj["settings"])
                         if obj.get("settings") is not None
+                        else None,
+                        placement=PlacementFound.model_validate(obj["placement"])
+                        if obj.get("placement") is not None
                         else None,
                     )
                 )

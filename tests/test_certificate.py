@@ -30,7 +30,6 @@ from sundown.certificate import (
     VerificationResult,
     check_manifest,
     read_manifest_reference,
-    sample_certificate,
     sign_certificate,
     statement,
     unverified_certificate,
@@ -39,6 +38,7 @@ from sundown.certificate import (
 )
 from sundown.errors import InputError, IntegrityError
 from sundown.keys import KeyDestruction, Signer
+from tests.certificate_sample import sample_certificate
 
 NOW = datetime(2025, 6, 30, 12, 0, tzinfo=UTC)
 

@@ -21,11 +21,11 @@ from sundown.certificate import (
     PREDICATE_TYPE,
     STATEMENT_TYPE,
     public_key_fingerprint,
-    sample_certificate,
     sign_certificate,
     write_manifest,
 )
 from sundown.ledger import Ledger
+from tests.certificate_sample import sample_certificate
 from tests.test_certificate import NOW, LocalSigner
 
 

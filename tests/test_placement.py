@@ -281,24 +281,28 @@ def test_retirement_on_moto_s3_certifies_account_and_region(
 def test_a_placement_that_cannot_be_learned_is_recorded_as_unknown(
     moto_env: str, prefect_api: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The certify step's gathering on its own: an Azure location with no account configured
-    (the store cannot even be opened) and a missing S3 bucket give "unknown" with the reason;
-    nothing raises."""
+    """The gathering at inventory time on its own, then the certificate's labels from what it
+    recorded: an Azure location with no account configured (the store cannot even be opened)
+    and a missing S3 bucket give "unknown" with the reason; nothing raises."""
     from prefect import flow
 
-    from flows.decommission import _placements
+    from flows._certify import placements
+    from flows._steps import location_placements
 
     monkeypatch.delenv("AZURE_STORAGE_CONNECTION_STRING", raising=False)
     monkeypatch.delenv("AZURE_STORAGE_ACCOUNT_URL", raising=False)
     missing = _name("absent")
     locations = [f"az://{_name('nowhere')}/m", f"s3://{missing}/m", f"s3://{missing}/n"]
-    plan = types.SimpleNamespace(locations=[types.SimpleNamespace(url=u) for u in locations])
 
     @flow(persist_result=False)
-    def gather() -> dict[str, list[str]]:
-        return _placements(plan)  # type: ignore[arg-type]
+    def gather() -> dict[str, Any]:
+        return location_placements(locations)
 
-    out = gather()
+    found = gather()
+    plan = types.SimpleNamespace(
+        locations=[types.SimpleNamespace(url=u, placement=found[u]) for u in locations]
+    )
+    out = placements(plan)  # type: ignore[arg-type]
     (azure, aws) = out["accounts"]
     assert azure.startswith("azure account unknown (az://")
     assert "no Azure storage account configured" in azure

@@ -13,7 +13,6 @@ from sundown.certificate import (
     CertificateException,
     ValidationResult,
     VerificationResult,
-    sample_certificate,
     sign_certificate,
     verify_certificate,
 )
@@ -24,6 +23,7 @@ from sundown.render import (
     rendering_of,
     status_in_words,
 )
+from tests.certificate_sample import sample_certificate
 from tests.test_certificate import NOW, LocalSigner
 
 

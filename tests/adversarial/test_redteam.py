@@ -14,9 +14,10 @@ import pytest
 
 from flows.decommission import decommission_system
 from sundown import registry
-from sundown.certificate import CERTIFICATE_NAME, sample_certificate, sign_certificate
+from sundown.certificate import CERTIFICATE_NAME, sign_certificate
 from sundown.errors import IntegrityError
 from tests.adversarial.test_resume import APPROVER, World, interrupted
+from tests.certificate_sample import sample_certificate
 
 __all__ = ["World"]
 

@@ -35,13 +35,13 @@ from sundown.certificate import (
     Certificate,
     SigningKeyRef,
     public_key_fingerprint,
-    sample_certificate,
     sign_certificate,
     statement,
     write_manifest,
 )
 from sundown.keys import Signer
 from sundown.ledger import Ledger, RecordKind
+from tests.certificate_sample import sample_certificate
 from tests.test_certificate import NOW
 
 REAL_KEY = "local://certificate-signing"

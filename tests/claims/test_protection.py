@@ -20,8 +20,8 @@ from typing import Any
 import boto3
 import pytest
 
+from flows._certify import CopyBreakdown, _claims, copy_breakdown
 from flows._steps import Protector, sidecar_keys
-from flows.decommission import CopyBreakdown, _claims, copy_breakdown
 from sundown import registry
 from sundown.certificate import (
     KeyDestroyed,

@@ -17,6 +17,7 @@ from sundown import registry
 from sundown.certificate import verify_certificate
 from sundown.errors import InputError, KeyDestroyedError
 from sundown.ledger import Ledger
+from tests.fixtures.process import free_port
 from tests.flows.paused import start_in_thread, wait_paused
 from tests.flows.systems import LOGS, WEIGHTS, System, make_system
 
@@ -325,3 +326,68 @@ def test_legally_held_s3_object_gives_complete_with_exceptions(
         VersionId=held["VersionId"],
         LegalHold={"Status": "OFF"},
     )
+
+
+def test_a_resume_certifies_the_settings_and_placement_recorded_at_inventory(
+    tmp_path: Path, prefect_api: str, moto_env: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Decision (docs/decisions.md, "Certification from what was recorded"): a store changed
+    between inventory and certification does not change the certificate, and is not refused.
+    On moto's S3: a versioned eu-west-1 bucket is inventoried, purged and verified; the run
+    stops just before certifying. Then the bucket's versioning is suspended, and S3 and STS
+    become unreachable. The resume certifies the account, region and versioning found at
+    inventory: it asked neither again."""
+    import socket
+    import uuid
+
+    import boto3
+
+    from flows import _certify
+    from tests.test_placement import MIXED_SPEC
+
+    name = f"res-{uuid.uuid4().hex[:8]}"
+    bucket = f"{name}-models"
+    s3 = boto3.client("s3", region_name="eu-west-1")
+    s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    for key in (f"models/{name}/model.bin", f"logs/{name}/run.log"):
+        s3.put_object(Bucket=bucket, Key=key, Body=b"x" * 64)
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "part-0.parquet").write_bytes(b"d" * 20)
+    registry.create_key(f"local://{name}-kek")
+    registry.create_key(f"local://{name}-certificates", signing=True)
+    spec = MIXED_SPEC.format(name=name, bucket=bucket, data=data, evidence=tmp_path / "evidence")
+    p = dict(spec_yaml=spec)
+
+    plan = decommission_system(DecommissionParameters(**p, dry_run=True))
+    real = _certify.build_certificate
+
+    def stop(*args: Any, **kw: Any) -> Any:
+        raise RuntimeError("simulated crash before certifying")
+
+    monkeypatch.setattr(_certify, "build_certificate", stop)
+    with pytest.raises(RuntimeError, match="before certifying"):
+        decommission_system(
+            DecommissionParameters(**p, approve_digest=plan.plan_digest, approver=APPROVER)
+        )
+    assert not s3.list_object_versions(Bucket=bucket).get("Versions")  # purged and verified
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Suspended"})
+    # S3 and STS now answer nowhere (a closed port): asking either would fail the run or leave
+    # "unknown" on the certificate.
+    dead = f"http://127.0.0.1:{free_port()}"
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", dead)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_STS", dead)
+    with pytest.raises(Exception, match="Could not connect"):
+        boto3.client("sts").get_caller_identity()
+
+    monkeypatch.setattr(_certify, "build_certificate", real)
+    result = decommission_system(DecommissionParameters(**p))
+    assert result.resumed and result.status == "complete", result.exceptions
+    pub = registry.open_signer(f"local://{name}-certificates").public_key_pem()
+    cert_path = Path(str(result.certificate_url).removeprefix("file://"))
+    cert = verify_certificate(cert_path.read_bytes(), pub).certificate
+    assert cert.execution.accounts == ["aws 123456789012", f"local host {socket.gethostname()}"]
+    assert cert.execution.regions == ["aws eu-west-1"]
+    versioning = sorted((loc.uri.split(":")[0], loc.settings.versioning) for loc in cert.locations)
+    assert versioning == [("file", "not enabled"), ("s3", "enabled"), ("s3", "enabled")]

@@ -467,7 +467,7 @@ def test_lost_answer_of_a_create_only_put_is_not_a_conflict(s3_proxy: FaultProxy
     journal = Journal(store, "sys-l", "sha256:" + "1" * 64, "local://sys-l-certificates")
     s3_proxy.rules.append(_first_put_of("/journal/step-a.json"))
     record = journal.record("step-a", {"n": 1})
-    assert record["data"] == {"n": 1}
+    assert record.data == {"n": 1}
     assert s3_proxy.injected["rule lost"] == 1
 
 

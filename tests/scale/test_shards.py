@@ -52,7 +52,7 @@ def _journal(system: BigSystem, digest: str) -> Journal:
 
 
 def _shard_results(journal: Journal, operation: str) -> list[ShardResult]:
-    return [ShardResult.model_validate(r["data"]) for _, r in journal.steps(f"shard-{operation}-")]
+    return [r.parse(ShardResult) for _, r in journal.steps(f"shard-{operation}-")]
 
 
 def test_several_shards_in_process_make_one_certificate(system: BigSystem) -> None:

@@ -141,7 +141,7 @@ def test_two_workers_share_the_shards_of_one_retirement(
         plan.plan_digest,
         f"local://{system.name}-certificates",
     )
-    results = [ShardResult.model_validate(r["data"]) for _, r in journal.steps("shard-")]
+    results = [r.parse(ShardResult) for _, r in journal.steps("shard-")]
     assert len(results) == 10
     ran_on = {r.parent_pid for r in results}
     assert ran_on == set(worker_pids.values()), (ran_on, worker_pids)  # both workers took shards
@@ -150,7 +150,7 @@ def test_two_workers_share_the_shards_of_one_retirement(
     assert sum(r.batches_purged for r in purges) == 2 * COUNT // SIZE  # each batch once
 
     certified = journal.get("certified")
-    assert certified is not None and certified["data"]["status"] == "complete"
+    assert certified is not None and certified.data["status"] == "complete"
     cert = verify_certificate(
         journal.read_file("certificate.dsse.json") or b"",
         registry.open_signer(f"local://{system.name}-certificates").public_key_pem(),
