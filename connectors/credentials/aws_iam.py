@@ -5,22 +5,39 @@ Credentials, region and endpoint come from boto3's standard chain when each oper
 (``AWS_ENDPOINT_URL`` for moto or another IAM-compatible endpoint). botocore's ``standard``
 retry mode retries throttling and 5xx a bounded number of times. The new secret access key is
 returned once, as a :class:`pydantic.SecretStr`; evidence names keys by their access key id only.
+
+The ``aws_access_key`` credential kind (:data:`ACCESS_KEY`, ``USER/ACCESS_KEY_ID``): rotation makes
+a new key for the user, deactivates the old one at once and deletes it after the grace period;
+``{aws_access_key_id, aws_secret_access_key}`` is delivered. One key per user is rotated (IAM
+allows two, and a rotation needs the second slot).
 """
 
 from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import botocore.exceptions
 from botocore.config import Config
 from pydantic import SecretStr
 
 from connectors import _aws
-from connectors.credentials import Checks, CredentialEvidence, NewSecret, Rotation, now
+from sundown.credentials import (
+    Checks,
+    CredentialEvidence,
+    KindBase,
+    NewSecret,
+    NotRotated,
+    Pending,
+    Rotated,
+    Rotation,
+    RotationJob,
+    Unit,
+    now,
+)
 from sundown.errors import (
     BackendError,
     ConflictError,
@@ -29,6 +46,9 @@ from sundown.errors import (
     PermissionDeniedError,
     TransientError,
 )
+
+if TYPE_CHECKING:
+    from sundown.spec import CredentialRef, Delivery, SystemSpec
 
 KIND = "aws-iam-access-key"
 MAX_KEYS_PER_USER = 2  # IAM's limit
@@ -242,3 +262,110 @@ def revoke_all_access_keys(user: str) -> list[CredentialEvidence]:
     with _errors(f"list access keys of IAM user {user}"):
         keys = sorted(_keys(_iam(), user))
     return [revoke_access_key(user, key_id) for key_id in keys]
+
+
+def key_is_active(user: str, key_id: str) -> bool:
+    """Whether the key is listed on the user as Active (a request signed with it would be
+    accepted); changes nothing. A user that does not exist has no live key."""
+    _check_user(user)
+    _check_key_id(key_id)
+    try:
+        with _errors(f"look up access key {key_id} of IAM user {user}"):
+            return _keys(_iam(), user).get(key_id) == "Active"
+    except NotFoundError:
+        return False
+
+
+def _split(ident: str) -> tuple[str, str]:
+    user, sep, key_id = ident.rpartition("/")
+    if not sep:
+        raise InputError(f"{ident!r} is not an IAM access key (USER/ACCESS_KEY_ID)")
+    _check_user(user)
+    _check_key_id(key_id)
+    return user, key_id
+
+
+class AccessKey(KindBase):
+    """``aws_access_key``: ``USER/ACCESS_KEY_ID``; rotated per user, delivered by user."""
+
+    kind = "aws_access_key"
+    delivery_field = "aws_access_key_id"
+
+    def parse(self, ident: str) -> tuple[str, ...]:
+        return _split(ident)
+
+    def revoke(self, ident: str, *, missing_ok: bool = False) -> list[CredentialEvidence]:
+        user, key_id = _split(ident)
+        return [revoke_access_key(user, key_id, missing_ok=missing_ok)]
+
+    def live(self, ident: str) -> bool:
+        return key_is_active(*_split(ident))
+
+    def units(self, spec: SystemSpec) -> list[str]:
+        return [
+            f"{ak.user}/{k}" for ak in spec.credentials.aws_access_keys for k in ak.access_key_ids
+        ]
+
+    def current(self, spec: SystemSpec, declared: str) -> list[str]:
+        return [declared.rsplit("/", 1)[1]]
+
+    def delivery(self, spec: SystemSpec, declared: str) -> Delivery | None:
+        return spec.delivery(self.kind, declared.rsplit("/", 1)[0])
+
+    def refusal(self, spec: SystemSpec, declared: str) -> str | None:
+        user = declared.rsplit("/", 1)[0]
+        declared_keys = [
+            k
+            for ak in spec.credentials.aws_access_keys
+            if ak.user == user
+            for k in ak.access_key_ids
+        ]
+        if len(declared_keys) > 1:
+            return (
+                f"{len(declared_keys)} access keys are declared for IAM user {user}; rotation "
+                "keeps one key per user (IAM allows two, and a rotation needs the second slot)"
+            )
+        return None
+
+    def rotate(self, job: RotationJob) -> Rotated | NotRotated:
+        user = job.unit.declared.rsplit("/", 1)[0]
+        old = job.ids[0]
+        rotation = rotate_access_key(user, old_key_id=old, grace=job.grace)
+        assert rotation.new is not None
+        new_id = rotation.new.identifier
+        replaced = []
+        if rotation.delete_old_after is not None:
+            replaced.append(self.replaced(job.unit, old, rotation.delete_old_after))
+        return Rotated(
+            new=[new_id],
+            evidence=[rotation.evidence],
+            replaced=replaced,
+            deliver={"aws_access_key_id": new_id, "aws_secret_access_key": rotation.new.secret},
+            undo=lambda: revoke_access_key(user, new_id),
+        )
+
+    def replaced(self, unit: Unit, old: str, not_before: datetime) -> Pending:
+        user = unit.declared.rsplit("/", 1)[0]
+        return Pending(
+            unit=unit.key,
+            kind=self.kind,
+            target=f"{user}/{old}",
+            not_before=not_before,
+            params={"user": user, "key_id": old},
+        )
+
+    def finish(self, pending: Pending) -> list[CredentialEvidence]:
+        user, key_id = str(pending.params["user"]), str(pending.params["key_id"])
+        try:
+            return [finish_rotation(user, key_id, not_before=pending.not_before)]
+        except NotFoundError:  # deleted by hand meanwhile: prove it is gone
+            return [revoke_access_key(user, key_id, missing_ok=True)]
+
+    def references(self, declared: str, ids: Sequence[str]) -> list[CredentialRef]:
+        from sundown.spec import CredentialRef
+
+        user = declared.rsplit("/", 1)[0]
+        return [CredentialRef(self.kind, f"{user}/{i}") for i in ids]
+
+
+ACCESS_KEY = AccessKey()

@@ -10,6 +10,12 @@ The account comes from ``AZURE_STORAGE_CONNECTION_STRING``, which must carry the
 stored access policies back shared-key SAS only. Proof of revocation is a probe: a SAS bound to
 the policy, minted before the change, is refused afterwards (Azure applies policy changes within
 30 seconds, so the probe is repeated for up to ``settle``).
+
+The ``azure_stored_policy`` credential kind (:data:`STORED_POLICY`, ``CONTAINER/POLICY_ID``):
+rotation makes a new stored access policy (``<declared id>-r<UTC time>``, same permissions,
+``rotation.azure_policy_days`` long) and a SAS bound to it; the old policy is removed after the
+grace period (every SAS under it is then refused); ``{container, policy_id, sas_token, expires}``
+is delivered.
 """
 
 from __future__ import annotations
@@ -19,9 +25,9 @@ import os
 import re
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from azure.core.exceptions import (
     ClientAuthenticationError,
@@ -40,7 +46,19 @@ from azure.storage.blob import (
 )
 from pydantic import SecretStr
 
-from connectors.credentials import Checks, CredentialEvidence, NewSecret, Rotation, now
+from sundown.credentials import (
+    Checks,
+    CredentialEvidence,
+    KindBase,
+    NewSecret,
+    NotRotated,
+    Pending,
+    Rotated,
+    Rotation,
+    RotationJob,
+    Unit,
+    now,
+)
 from sundown.errors import (
     BackendError,
     ConflictError,
@@ -49,6 +67,9 @@ from sundown.errors import (
     PermissionDeniedError,
     TransientError,
 )
+
+if TYPE_CHECKING:
+    from sundown.spec import CredentialRef, SystemSpec
 
 KIND = "azure-stored-access-policy"
 MAX_POLICIES = 5  # Azure's limit per container
@@ -287,3 +308,92 @@ def revoke_access_policy(
         checks=checks.results,
         verified=checks.ok,
     )
+
+
+def policy_is_live(container: str, policy_id: str) -> bool:
+    """Whether a SAS bound to the policy would be accepted now: the policy is listed on the
+    container and a probe with a SAS under it authenticates. Changes nothing."""
+    _check(container, policy_id)
+    service = _service()
+    client = service.get_container_client(container)
+    with _errors(f"look up stored access policy {policy_id} of container {container}"):
+        if not client.exists():
+            return False
+        public_access, policies = _policies(client)
+        if policy_id not in policies:
+            return False
+        if public_access:  # a probe proves nothing; the listed policy is taken as live
+            return True
+        return _probe(service, container, _sas(service, container, policy_id)) == "accepted"
+
+
+def _split(ident: str) -> tuple[str, str]:
+    container, sep, policy_id = ident.partition("/")
+    if not sep:
+        raise InputError(f"{ident!r} is not a stored access policy (CONTAINER/POLICY_ID)")
+    _check(container, policy_id)
+    return container, policy_id
+
+
+class StoredPolicy(KindBase):
+    """``azure_stored_policy``: ``CONTAINER/POLICY_ID``."""
+
+    kind = "azure_stored_policy"
+    delivery_field = "policy_id"
+
+    def parse(self, ident: str) -> tuple[str, ...]:
+        return _split(ident)
+
+    def revoke(self, ident: str, *, missing_ok: bool = False) -> list[CredentialEvidence]:
+        container, policy_id = _split(ident)
+        return [revoke_access_policy(container, policy_id, missing_ok=missing_ok)]
+
+    def live(self, ident: str) -> bool:
+        return policy_is_live(*_split(ident))
+
+    def units(self, spec: SystemSpec) -> list[str]:
+        return [f"{p.container}/{p.policy_id}" for p in spec.credentials.azure_stored_policies]
+
+    def current(self, spec: SystemSpec, declared: str) -> list[str]:
+        return [declared.split("/", 1)[1]]
+
+    def rotate(self, job: RotationJob) -> Rotated | NotRotated:
+        assert job.spec.rotation is not None
+        container, root = job.unit.declared.split("/", 1)
+        old = job.ids[0]
+        new_id = f"{root[:46]}-r{job.stamp:%Y%m%d%H%M%S}"
+        expiry = job.stamp + timedelta(days=job.spec.rotation.azure_policy_days)
+        keep_old = job.grace > timedelta(0)
+        rotation = rotate_access_policy(container, old, new_id, expiry=expiry, keep_old=keep_old)
+        assert rotation.new is not None
+        return Rotated(
+            new=[new_id],
+            evidence=[rotation.evidence],
+            replaced=[self.replaced(job.unit, old, job.delete_after)] if keep_old else [],
+            deliver={
+                "container": container,
+                "policy_id": new_id,
+                "sas_token": rotation.new.secret,
+                "expires": expiry.isoformat(),
+            },
+            undo=lambda: revoke_access_policy(container, new_id),
+        )
+
+    def replaced(self, unit: Unit, old: str, not_before: datetime) -> Pending:
+        container = unit.declared.split("/", 1)[0]
+        return Pending(
+            unit=unit.key,
+            kind=self.kind,
+            target=f"{container}/{old}",
+            not_before=not_before,
+            params={"container": container, "policy_id": old},
+        )
+
+    def references(self, declared: str, ids: Sequence[str]) -> list[CredentialRef]:
+        from sundown.spec import CredentialRef
+
+        container = declared.split("/", 1)[0]
+        return [CredentialRef(self.kind, f"{container}/{i}") for i in ids]
+
+
+STORED_POLICY = StoredPolicy()
