@@ -254,7 +254,7 @@ def _rotate(job: RotationJob, delivery: Delivery | None) -> Outcome:
     pending = list(result.replaced)
     if job.grace == timedelta(0):  # removed at once, once the successor is delivered
         for p in pending:
-            evidence += kind.finish(p)
+            evidence += credential_kind(p.kind).finish(p)
         pending = []
     ok = all(e.verified for e in evidence) and (
         delivered is None or delivered.verified is not False

@@ -301,8 +301,19 @@ class KindBase:
     needs_delivery: ClassVar[bool] = True  # a successor is of use only once delivered
     needs_current: ClassVar[bool] = True  # rotation replaces a current credential
     not_rotated: ClassVar[str] = "this kind is not rotated"
+    form: ClassVar[str]  # the identifier's form, for error messages
 
     def parse(self, ident: str) -> tuple[str, ...]:
+        """The identifier's parts; InputError naming the whole identifier and its expected
+        form when it is malformed."""
+        try:
+            return self._parts(ident)
+        except InputError as exc:
+            raise InputError(
+                f"{self.kind} identifier {ident!r} is malformed ({exc}); expected {self.form}"
+            ) from None
+
+    def _parts(self, ident: str) -> tuple[str, ...]:
         raise NotImplementedError
 
     def revoke(self, ident: str, *, missing_ok: bool = False) -> list[CredentialEvidence]:

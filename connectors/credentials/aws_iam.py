@@ -289,17 +289,18 @@ class AccessKey(KindBase):
     """``aws_access_key``: ``USER/ACCESS_KEY_ID``; rotated per user, delivered by user."""
 
     kind = "aws_access_key"
+    form = "USER/ACCESS_KEY_ID"
     delivery_field = "aws_access_key_id"
 
-    def parse(self, ident: str) -> tuple[str, ...]:
+    def _parts(self, ident: str) -> tuple[str, ...]:
         return _split(ident)
 
     def revoke(self, ident: str, *, missing_ok: bool = False) -> list[CredentialEvidence]:
-        user, key_id = _split(ident)
+        user, key_id = self.parse(ident)
         return [revoke_access_key(user, key_id, missing_ok=missing_ok)]
 
     def live(self, ident: str) -> bool:
-        return key_is_active(*_split(ident))
+        return key_is_active(*self.parse(ident))
 
     def units(self, spec: SystemSpec) -> list[str]:
         return [

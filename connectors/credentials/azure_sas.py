@@ -339,17 +339,18 @@ class StoredPolicy(KindBase):
     """``azure_stored_policy``: ``CONTAINER/POLICY_ID``."""
 
     kind = "azure_stored_policy"
+    form = "CONTAINER/POLICY_ID"
     delivery_field = "policy_id"
 
-    def parse(self, ident: str) -> tuple[str, ...]:
+    def _parts(self, ident: str) -> tuple[str, ...]:
         return _split(ident)
 
     def revoke(self, ident: str, *, missing_ok: bool = False) -> list[CredentialEvidence]:
-        container, policy_id = _split(ident)
+        container, policy_id = self.parse(ident)
         return [revoke_access_policy(container, policy_id, missing_ok=missing_ok)]
 
     def live(self, ident: str) -> bool:
-        return policy_is_live(*_split(ident))
+        return policy_is_live(*self.parse(ident))
 
     def units(self, spec: SystemSpec) -> list[str]:
         return [f"{p.container}/{p.policy_id}" for p in spec.credentials.azure_stored_policies]

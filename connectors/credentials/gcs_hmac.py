@@ -251,16 +251,19 @@ class HmacKey(KindBase):
     """``gcs_hmac_key``: the key's access id; rotated for its declared service account."""
 
     kind = "gcs_hmac_key"
+    form = "an HMAC access id"
     delivery_field = "access_id"
 
-    def parse(self, ident: str) -> tuple[str, ...]:
+    def _parts(self, ident: str) -> tuple[str, ...]:
         _check(access_id=ident)
         return (ident,)
 
     def revoke(self, ident: str, *, missing_ok: bool = False) -> list[CredentialEvidence]:
+        self.parse(ident)
         return [revoke_hmac_key(ident, missing_ok=missing_ok)]
 
     def live(self, ident: str) -> bool:
+        self.parse(ident)
         return hmac_key_is_active(ident)
 
     def units(self, spec: SystemSpec) -> list[str]:

@@ -243,18 +243,19 @@ class AppRoleRole(KindBase):
     secret-id and replaces the role's current secret-ids."""
 
     kind = "vault_approle_role"
+    form = "MOUNT/ROLE (e.g. approle/my-role)"
     delivery_field = "secret_id_accessor"
     needs_current = False  # a role with no declared secret-id still gets one
 
-    def parse(self, ident: str) -> tuple[str, ...]:
+    def _parts(self, ident: str) -> tuple[str, ...]:
         return _parse_role(ident)
 
     def revoke(self, ident: str, *, missing_ok: bool = False) -> list[CredentialEvidence]:
-        mount, role = _parse_role(ident)
+        mount, role = self.parse(ident)
         return [delete_role(role, mount=mount, missing_ok=missing_ok)]
 
     def live(self, ident: str) -> bool:
-        mount, role = _parse_role(ident)
+        mount, role = self.parse(ident)
         return role_exists(role, mount=mount)
 
     def units(self, spec: SystemSpec) -> list[str]:
@@ -301,8 +302,9 @@ class AppRoleSecretId(KindBase):
     """``vault_approle_secret_id``: ``MOUNT/ROLE/ACCESSOR``; revoking destroys the secret-id."""
 
     kind = "vault_approle_secret_id"
+    form = "MOUNT/ROLE/SECRET_ID_ACCESSOR"
 
-    def parse(self, ident: str) -> tuple[str, ...]:
+    def _parts(self, ident: str) -> tuple[str, ...]:
         role_part, sep, accessor = ident.rpartition("/")
         if not sep or "/" not in role_part:
             raise InputError(f"{ident!r} is not an AppRole secret-id (MOUNT/ROLE/ACCESSOR)")

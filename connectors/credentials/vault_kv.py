@@ -311,17 +311,18 @@ class KvSecret(KindBase):
     """``vault_kv``: ``MOUNT/PATH`` of a KV v2 secret."""
 
     kind = "vault_kv"
+    form = "MOUNT/PATH (e.g. secret/my-system/db)"
     needs_delivery = False  # the secret is its own delivery
 
-    def parse(self, ident: str) -> tuple[str, ...]:
+    def _parts(self, ident: str) -> tuple[str, ...]:
         return _split(ident)
 
     def revoke(self, ident: str, *, missing_ok: bool = False) -> list[CredentialEvidence]:
-        mount, path = _split(ident)
+        mount, path = self.parse(ident)
         return [destroy_secret(path, mount=mount, missing_ok=missing_ok)]
 
     def live(self, ident: str) -> bool:
-        mount, path = _split(ident)
+        mount, path = self.parse(ident)
         return is_readable(path, mount=mount)
 
     def units(self, spec: SystemSpec) -> list[str]:
@@ -360,8 +361,9 @@ class KvVersion(KindBase):
     rotation (destroyed when its grace period ends)."""
 
     kind = "vault_kv_version"
+    form = "MOUNT/PATH#VERSION"
 
-    def parse(self, ident: str) -> tuple[str, ...]:
+    def _parts(self, ident: str) -> tuple[str, ...]:
         secret, sep, version = ident.rpartition("#")
         if not sep or not version.isdigit() or int(version) < 1:
             raise InputError(f"{ident!r} is not a KV secret version (MOUNT/PATH#VERSION)")

@@ -109,19 +109,22 @@ class LeasePrefix(KindBase):
     """``vault_lease_prefix``: every lease under a prefix (e.g. ``database/creds/app``)."""
 
     kind = "vault_lease_prefix"
+    form = "a lease prefix (e.g. database/creds/app)"
     needs_delivery = False
     not_rotated = (
         "leases belong to the secrets engine that issued them; they expire, and the "
         "consumer asks for new credentials (revoke them early with sundown revoke)"
     )
 
-    def parse(self, ident: str) -> tuple[str, ...]:
+    def _parts(self, ident: str) -> tuple[str, ...]:
         return tuple(_check(ident, "prefix").split("/"))
 
     def revoke(self, ident: str, *, missing_ok: bool = False) -> list[CredentialEvidence]:
+        self.parse(ident)
         return [revoke_lease_prefix(ident, missing_ok=missing_ok)]
 
     def live(self, ident: str) -> bool:
+        self.parse(ident)
         return bool(leases_under(ident))
 
     def units(self, spec: SystemSpec) -> list[str]:

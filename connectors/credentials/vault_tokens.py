@@ -82,19 +82,22 @@ class VaultToken(KindBase):
     """``vault_token``: a token accessor."""
 
     kind = "vault_token"
+    form = "a token accessor"
     needs_delivery = False
     not_rotated = (
         "a Vault token cannot be re-issued by its accessor with the same parent and "
         "policies; issue a new one to its consumer, then revoke this one (sundown revoke)"
     )
 
-    def parse(self, ident: str) -> tuple[str, ...]:
+    def _parts(self, ident: str) -> tuple[str, ...]:
         return (_check(ident),)
 
     def revoke(self, ident: str, *, missing_ok: bool = False) -> list[CredentialEvidence]:
+        self.parse(ident)
         return [revoke_token_accessor(ident, missing_ok=missing_ok)]
 
     def live(self, ident: str) -> bool:
+        self.parse(ident)
         return token_is_live(ident)
 
     def units(self, spec: SystemSpec) -> list[str]:
