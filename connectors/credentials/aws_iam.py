@@ -25,6 +25,7 @@ from botocore.config import Config
 from pydantic import SecretStr
 
 from connectors import _aws
+from connectors.credentials import _redact
 from sundown.credentials import (
     Checks,
     CredentialEvidence,
@@ -49,6 +50,8 @@ from sundown.errors import (
 
 if TYPE_CHECKING:
     from sundown.spec import CredentialRef, Delivery, SystemSpec
+
+_redact.install()
 
 KIND = "aws-iam-access-key"
 MAX_KEYS_PER_USER = 2  # IAM's limit

@@ -46,6 +46,7 @@ from azure.storage.blob import (
 )
 from pydantic import SecretStr
 
+from connectors.credentials import _redact
 from sundown.credentials import (
     Checks,
     CredentialEvidence,
@@ -70,6 +71,8 @@ from sundown.errors import (
 
 if TYPE_CHECKING:
     from sundown.spec import CredentialRef, SystemSpec
+
+_redact.install()
 
 KIND = "azure-stored-access-policy"
 MAX_POLICIES = 5  # Azure's limit per container

@@ -29,6 +29,7 @@ from google.cloud import storage
 from google.cloud.storage.hmac_key import HMACKeyMetadata
 from pydantic import SecretStr
 
+from connectors.credentials import _redact
 from sundown.credentials import (
     Checks,
     CredentialEvidence,
@@ -54,6 +55,8 @@ from sundown.errors import (
 
 if TYPE_CHECKING:
     from sundown.spec import CredentialRef, SystemSpec
+
+_redact.install()
 
 KIND = "gcs-hmac-key"
 _EMAIL = re.compile(r"^[^@\s/]+@[^@\s/]+$")
