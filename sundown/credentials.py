@@ -347,6 +347,35 @@ class KindBase:
         return []
 
 
+class ScopedKind(KindBase):
+    """A kind named ``SCOPE/ID`` whose rotations stay in their scope (an IAM user's keys, a
+    container's policies): what stands for a lineage is a list of ids in the scope."""
+
+    params: ClassVar[tuple[str, str]]  # the Pending params naming the scope and the id
+
+    @staticmethod
+    def scope(declared: str) -> str:
+        return declared.split("/", 1)[0]
+
+    def current(self, spec: SystemSpec, declared: str) -> list[str]:
+        return [declared.split("/", 1)[1]]
+
+    def replaced(self, unit: Unit, old: str, not_before: datetime) -> Pending:
+        scope = self.scope(unit.declared)
+        return Pending(
+            unit=unit.key,
+            kind=self.kind,
+            target=f"{scope}/{old}",
+            not_before=not_before,
+            params={self.params[0]: scope, self.params[1]: old},
+        )
+
+    def references(self, declared: str, ids: Sequence[str]) -> list[CredentialRef]:
+        from sundown.spec import CredentialRef
+
+        return [CredentialRef(self.kind, f"{self.scope(declared)}/{i}") for i in ids]
+
+
 # --------------------------------------------------------------------------------------------
 # The registry
 
@@ -446,6 +475,7 @@ __all__ = [
     "Rotation",
     "RotationJob",
     "RotationState",
+    "ScopedKind",
     "Unit",
     "credential_kind",
     "declared_kinds",

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -29,14 +29,13 @@ from connectors.credentials import _redact
 from sundown.credentials import (
     Checks,
     CredentialEvidence,
-    KindBase,
     NewSecret,
     NotRotated,
     Pending,
     Rotated,
     Rotation,
     RotationJob,
-    Unit,
+    ScopedKind,
     now,
 )
 from sundown.errors import (
@@ -49,7 +48,7 @@ from sundown.errors import (
 )
 
 if TYPE_CHECKING:
-    from sundown.spec import CredentialRef, Delivery, SystemSpec
+    from sundown.spec import Delivery, SystemSpec
 
 _redact.install()
 
@@ -288,12 +287,13 @@ def _split(ident: str) -> tuple[str, str]:
     return user, key_id
 
 
-class AccessKey(KindBase):
+class AccessKey(ScopedKind):
     """``aws_access_key``: ``USER/ACCESS_KEY_ID``; rotated per user, delivered by user."""
 
     kind = "aws_access_key"
     form = "USER/ACCESS_KEY_ID"
     delivery_field = "aws_access_key_id"
+    params = ("user", "key_id")
 
     def _parts(self, ident: str) -> tuple[str, ...]:
         return _split(ident)
@@ -310,14 +310,11 @@ class AccessKey(KindBase):
             f"{ak.user}/{k}" for ak in spec.credentials.aws_access_keys for k in ak.access_key_ids
         ]
 
-    def current(self, spec: SystemSpec, declared: str) -> list[str]:
-        return [declared.rsplit("/", 1)[1]]
-
     def delivery(self, spec: SystemSpec, declared: str) -> Delivery | None:
-        return spec.delivery(self.kind, declared.rsplit("/", 1)[0])
+        return spec.delivery(self.kind, self.scope(declared))
 
     def refusal(self, spec: SystemSpec, declared: str) -> str | None:
-        user = declared.rsplit("/", 1)[0]
+        user = self.scope(declared)
         declared_keys = [
             k
             for ak in spec.credentials.aws_access_keys
@@ -332,7 +329,7 @@ class AccessKey(KindBase):
         return None
 
     def rotate(self, job: RotationJob) -> Rotated | NotRotated:
-        user = job.unit.declared.rsplit("/", 1)[0]
+        user = self.scope(job.unit.declared)
         old = job.ids[0]
         rotation = rotate_access_key(user, old_key_id=old, grace=job.grace)
         assert rotation.new is not None
@@ -348,28 +345,12 @@ class AccessKey(KindBase):
             undo=lambda: revoke_access_key(user, new_id),
         )
 
-    def replaced(self, unit: Unit, old: str, not_before: datetime) -> Pending:
-        user = unit.declared.rsplit("/", 1)[0]
-        return Pending(
-            unit=unit.key,
-            kind=self.kind,
-            target=f"{user}/{old}",
-            not_before=not_before,
-            params={"user": user, "key_id": old},
-        )
-
     def finish(self, pending: Pending) -> list[CredentialEvidence]:
         user, key_id = str(pending.params["user"]), str(pending.params["key_id"])
         try:
             return [finish_rotation(user, key_id, not_before=pending.not_before)]
         except NotFoundError:  # deleted by hand meanwhile: prove it is gone
             return [revoke_access_key(user, key_id, missing_ok=True)]
-
-    def references(self, declared: str, ids: Sequence[str]) -> list[CredentialRef]:
-        from sundown.spec import CredentialRef
-
-        user = declared.rsplit("/", 1)[0]
-        return [CredentialRef(self.kind, f"{user}/{i}") for i in ids]
 
 
 ACCESS_KEY = AccessKey()

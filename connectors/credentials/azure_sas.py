@@ -25,7 +25,7 @@ import os
 import re
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -50,14 +50,12 @@ from connectors.credentials import _redact
 from sundown.credentials import (
     Checks,
     CredentialEvidence,
-    KindBase,
     NewSecret,
     NotRotated,
-    Pending,
     Rotated,
     Rotation,
     RotationJob,
-    Unit,
+    ScopedKind,
     now,
 )
 from sundown.errors import (
@@ -70,7 +68,7 @@ from sundown.errors import (
 )
 
 if TYPE_CHECKING:
-    from sundown.spec import CredentialRef, SystemSpec
+    from sundown.spec import SystemSpec
 
 _redact.install()
 
@@ -338,12 +336,13 @@ def _split(ident: str) -> tuple[str, str]:
     return container, policy_id
 
 
-class StoredPolicy(KindBase):
+class StoredPolicy(ScopedKind):
     """``azure_stored_policy``: ``CONTAINER/POLICY_ID``."""
 
     kind = "azure_stored_policy"
     form = "CONTAINER/POLICY_ID"
     delivery_field = "policy_id"
+    params = ("container", "policy_id")
 
     def _parts(self, ident: str) -> tuple[str, ...]:
         return _split(ident)
@@ -357,9 +356,6 @@ class StoredPolicy(KindBase):
 
     def units(self, spec: SystemSpec) -> list[str]:
         return [f"{p.container}/{p.policy_id}" for p in spec.credentials.azure_stored_policies]
-
-    def current(self, spec: SystemSpec, declared: str) -> list[str]:
-        return [declared.split("/", 1)[1]]
 
     def rotate(self, job: RotationJob) -> Rotated | NotRotated:
         assert job.spec.rotation is not None
@@ -382,22 +378,6 @@ class StoredPolicy(KindBase):
             },
             undo=lambda: revoke_access_policy(container, new_id),
         )
-
-    def replaced(self, unit: Unit, old: str, not_before: datetime) -> Pending:
-        container = unit.declared.split("/", 1)[0]
-        return Pending(
-            unit=unit.key,
-            kind=self.kind,
-            target=f"{container}/{old}",
-            not_before=not_before,
-            params={"container": container, "policy_id": old},
-        )
-
-    def references(self, declared: str, ids: Sequence[str]) -> list[CredentialRef]:
-        from sundown.spec import CredentialRef
-
-        container = declared.split("/", 1)[0]
-        return [CredentialRef(self.kind, f"{container}/{i}") for i in ids]
 
 
 STORED_POLICY = StoredPolicy()

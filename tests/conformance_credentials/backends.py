@@ -172,10 +172,16 @@ class VaultLeases(Backend):
 
 
 class _AppRole(Backend):
-    def _role(self, request: pytest.FixtureRequest, name: str) -> tuple[OpenBao, hvac.Client]:
+    def _issue(
+        self, request: pytest.FixtureRequest, name: str
+    ) -> tuple[OpenBao, dict[str, Any], Callable[[], bool]]:
+        """A role with one secret-id: (server, the issued secret-id, a login with it)."""
         bao, root = _vault(request)
         root.auth.approle.create_or_update_approle(name, token_policies=["default"])
-        return bao, root
+        issued = dict(root.auth.approle.generate_secret_id(name)["data"])
+        role_id = str(root.auth.approle.read_role_id(name)["data"]["role_id"])
+        secret_id = str(issued["secret_id"])
+        return bao, issued, lambda: self.login(bao, role_id, secret_id)
 
     @staticmethod
     def login(bao: OpenBao, role_id: str, secret_id: str) -> bool:
@@ -192,20 +198,17 @@ class VaultAppRoleRole(_AppRole):
     malformed = ("", "approle", "approle/", "app role/x", "approle/a b", "approle/../x")
 
     def plant(self, request: pytest.FixtureRequest, name: str) -> Planted:
-        bao, root = self._role(request, name)
-        issued = root.auth.approle.generate_secret_id(name)["data"]
-        role_id = str(root.auth.approle.read_role_id(name)["data"]["role_id"])
-        secret_id = str(issued["secret_id"])
+        bao, issued, works = self._issue(request, name)
+        accessor = str(issued["secret_id_accessor"])
         return Planted(
             ident=f"approle/{name}",
-            secrets=[secret_id],
-            works=lambda: self.login(bao, role_id, secret_id),
+            secrets=[str(issued["secret_id"])],
+            works=works,
             declare=(
                 "  vault_approles:\n"
-                f"    - {{role: {name}, secret_id_accessors: [{issued['secret_id_accessor']}], "
-                "delete_role: true}\n"
+                f"    - {{role: {name}, secret_id_accessors: [{accessor}], delete_role: true}}\n"
             ),
-            old_id=str(issued["secret_id_accessor"]),
+            old_id=accessor,
             extra={"bao": bao},
         )
 
@@ -220,14 +223,11 @@ class VaultAppRoleSecretId(_AppRole):
     malformed = ("", "approle/role", "approle/role/", "approle/a b/acc", "approle/role/a;b")
 
     def plant(self, request: pytest.FixtureRequest, name: str) -> Planted:
-        bao, root = self._role(request, name)
-        issued = root.auth.approle.generate_secret_id(name)["data"]
-        role_id = str(root.auth.approle.read_role_id(name)["data"]["role_id"])
-        secret_id = str(issued["secret_id"])
+        _, issued, works = self._issue(request, name)
         return Planted(
             ident=f"approle/{name}/{issued['secret_id_accessor']}",
-            secrets=[secret_id],
-            works=lambda: self.login(bao, role_id, secret_id),
+            secrets=[str(issued["secret_id"])],
+            works=works,
         )
 
 
