@@ -110,6 +110,20 @@ class Checks:
         else:
             self.failed(name, observed)
 
+    def evidence(
+        self, kind: str, target: str, action: str, details: dict[str, str] | None = None
+    ) -> CredentialEvidence:
+        """The evidence of ``action`` on ``target``, verified only if every check passed."""
+        return CredentialEvidence(
+            kind=kind,
+            target=target,
+            action=action,
+            at=now(),
+            details=details or {},
+            checks=self.results,
+            verified=self.ok,
+        )
+
 
 @dataclass(frozen=True)
 class NewSecret:

@@ -174,15 +174,7 @@ def rotate_access_key(
     details["old_key_state"] = "deleted" if delete_after is None else "inactive"
     if delete_after is not None:
         details["delete_old_after"] = delete_after.isoformat()
-    evidence = CredentialEvidence(
-        kind=KIND,
-        target=f"{user}/{old_key_id}",
-        action="rotated",
-        at=now(),
-        details=details,
-        checks=checks.results,
-        verified=checks.ok,
-    )
+    evidence = checks.evidence(KIND, f"{user}/{old_key_id}", "rotated", details)
     return Rotation(evidence, NewSecret(new_id, secret), delete_after)
 
 
@@ -204,14 +196,11 @@ def finish_rotation(user: str, old_key_id: str, *, not_before: datetime) -> Cred
         iam.delete_access_key(UserName=user, AccessKeyId=old_key_id)
         checks = Checks()
         _delete_checks(iam, user, old_key_id, checks)
-    return CredentialEvidence(
-        kind=KIND,
-        target=f"{user}/{old_key_id}",
-        action="deleted after grace period",
-        at=now(),
-        details={"user": user, "grace_ended": not_before.isoformat()},
-        checks=checks.results,
-        verified=checks.ok,
+    return checks.evidence(
+        KIND,
+        f"{user}/{old_key_id}",
+        "deleted after grace period",
+        {"user": user, "grace_ended": not_before.isoformat()},
     )
 
 
@@ -230,14 +219,11 @@ def revoke_access_key(user: str, key_id: str, *, missing_ok: bool = False) -> Cr
             # A deleted user takes its access keys with it (a resumed retirement).
             checks = Checks()
             _delete_checks(iam, user, key_id, checks, user_gone=True)
-            return CredentialEvidence(
-                kind=KIND,
-                target=f"{user}/{key_id}",
-                action="already absent",
-                at=now(),
-                details={"user": user, "state_before": "user does not exist"},
-                checks=checks.results,
-                verified=checks.ok,
+            return checks.evidence(
+                KIND,
+                f"{user}/{key_id}",
+                "already absent",
+                {"user": user, "state_before": "user does not exist"},
             )
         if status is None and not missing_ok:
             raise NotFoundError(f"{what}: no such key on this user")
@@ -247,14 +233,11 @@ def revoke_access_key(user: str, key_id: str, *, missing_ok: bool = False) -> Cr
             iam.delete_access_key(UserName=user, AccessKeyId=key_id)
         checks = Checks()
         _delete_checks(iam, user, key_id, checks)
-    return CredentialEvidence(
-        kind=KIND,
-        target=f"{user}/{key_id}",
-        action="revoked" if status is not None else "already absent",
-        at=now(),
-        details={"user": user, "state_before": status or "absent"},
-        checks=checks.results,
-        verified=checks.ok,
+    return checks.evidence(
+        KIND,
+        f"{user}/{key_id}",
+        "revoked" if status is not None else "already absent",
+        {"user": user, "state_before": status or "absent"},
     )
 
 

@@ -251,15 +251,7 @@ def rotate_access_policy(
     details["new_expiry"] = expiry.isoformat()
     details["new_permission"] = str(parsed)
     details["old_policy_state"] = "kept" if keep_old else "removed"
-    evidence = CredentialEvidence(
-        kind=KIND,
-        target=f"{container}/{policy_id}",
-        action="rotated",
-        at=now(),
-        details=details,
-        checks=checks.results,
-        verified=checks.ok,
-    )
+    evidence = checks.evidence(KIND, f"{container}/{policy_id}", "rotated", details)
     return Rotation(evidence, NewSecret(new_policy_id, SecretStr(new_sas), expiry), None)
 
 
@@ -300,14 +292,11 @@ def revoke_access_policy(
         _, after = _policies(client)
         checks.expect("policy listed after", policy_id not in after, "not listed")
         _prove_refused(service, container, probe_sas, settle, public_access, checks, "")
-    return CredentialEvidence(
-        kind=KIND,
-        target=f"{container}/{policy_id}",
-        action="revoked" if present else "already absent",
-        at=now(),
-        details={"container": container, "remaining_policies": ",".join(sorted(after))},
-        checks=checks.results,
-        verified=checks.ok,
+    return checks.evidence(
+        KIND,
+        f"{container}/{policy_id}",
+        "revoked" if present else "already absent",
+        {"container": container, "remaining_policies": ",".join(sorted(after))},
     )
 
 

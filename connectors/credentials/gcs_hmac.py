@@ -177,14 +177,11 @@ def rotate_hmac_key(
     }
     if delete_after is not None:
         details["delete_old_after"] = delete_after.isoformat()
-    evidence = CredentialEvidence(
-        kind=KIND,
-        target=f"{service_account}/{old_access_id}",
-        action="rotated",
-        at=now(),
-        details={k: str(v) for k, v in details.items()},
-        checks=checks.results,
-        verified=checks.ok,
+    evidence = checks.evidence(
+        KIND,
+        f"{service_account}/{old_access_id}",
+        "rotated",
+        {k: str(v) for k, v in details.items()},
     )
     return Rotation(evidence, NewSecret(new_id, SecretStr(str(secret))), delete_after)
 
@@ -205,14 +202,8 @@ def finish_rotation(
         key.delete()
         checks = Checks()
         _delete_checks(client, access_id, checks)
-    return CredentialEvidence(
-        kind=KIND,
-        target=access_id,
-        action="deleted after grace period",
-        at=now(),
-        details={"grace_ended": not_before.isoformat()},
-        checks=checks.results,
-        verified=checks.ok,
+    return checks.evidence(
+        KIND, access_id, "deleted after grace period", {"grace_ended": not_before.isoformat()}
     )
 
 
@@ -231,14 +222,11 @@ def revoke_hmac_key(
             _set_state(client, access_id, HMACKeyMetadata.INACTIVE_STATE).delete()
         checks = Checks()
         _delete_checks(client, access_id, checks)
-    return CredentialEvidence(
-        kind=KIND,
-        target=access_id,
-        action="revoked" if before not in ("absent", "DELETED") else "already absent",
-        at=now(),
-        details={"state_before": before},
-        checks=checks.results,
-        verified=checks.ok,
+    return checks.evidence(
+        KIND,
+        access_id,
+        "revoked" if before not in ("absent", "DELETED") else "already absent",
+        {"state_before": before},
     )
 
 

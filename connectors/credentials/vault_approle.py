@@ -119,14 +119,11 @@ def destroy_secret_ids(
             if meta is not None:
                 details["created"] = str(meta.get("creation_time", ""))
             results.append(
-                CredentialEvidence(
-                    kind=KIND,
-                    target=f"{role}/{accessor}",
-                    action="destroyed" if meta is not None else "already absent",
-                    at=now(),
-                    details=details,
-                    checks=checks.results,
-                    verified=checks.ok,
+                checks.evidence(
+                    KIND,
+                    f"{role}/{accessor}",
+                    "destroyed" if meta is not None else "already absent",
+                    details,
                 )
             )
     return results
@@ -164,14 +161,8 @@ def delete_role(
         checks.expect(
             "listed on mount after", not listed, "still listed" if listed else "not listed"
         )
-    return CredentialEvidence(
-        kind="vault-approle-role",
-        target=role,
-        action="deleted" if existed else "already absent",
-        at=now(),
-        details={"mount": mount},
-        checks=checks.results,
-        verified=checks.ok,
+    return checks.evidence(
+        "vault-approle-role", role, "deleted" if existed else "already absent", {"mount": mount}
     )
 
 
@@ -200,15 +191,7 @@ def issue_secret_id(
         checks = Checks()
         found = _lookup(client, role, accessor, mount) is not None
         checks.expect("new accessor lookup", found, "found" if found else "not found")
-    evidence = CredentialEvidence(
-        kind=KIND,
-        target=f"{role}/{accessor}",
-        action="issued",
-        at=now(),
-        details={"role": role, "mount": mount},
-        checks=checks.results,
-        verified=checks.ok,
-    )
+    evidence = checks.evidence(KIND, f"{role}/{accessor}", "issued", {"role": role, "mount": mount})
     return role_id, NewSecret(accessor, secret_id), evidence
 
 

@@ -161,14 +161,8 @@ def destroy_secret(
             checks.failed("read data after", "still reads")
         except hvac_errors.InvalidPath:
             checks.passed("read data after", "404 not found")
-    return CredentialEvidence(
-        kind=KIND,
-        target=target,
-        action="destroyed" if meta is not None else "already absent",
-        at=now(),
-        details=details,
-        checks=checks.results,
-        verified=checks.ok,
+    return checks.evidence(
+        KIND, target, "destroyed" if meta is not None else "already absent", details
     )
 
 
@@ -290,14 +284,8 @@ def destroy_version(path: str, version: int, *, mount: str = "secret") -> Creden
             checks.failed("read version after", "still reads")
         except hvac_errors.InvalidPath:
             checks.passed("read version after", "no data")
-    return CredentialEvidence(
-        kind=KIND,
-        target=f"{target}#{version}",
-        action="old version destroyed",
-        at=now(),
-        details={"version": str(version)},
-        checks=checks.results,
-        verified=checks.ok,
+    return checks.evidence(
+        KIND, f"{target}#{version}", "old version destroyed", {"version": str(version)}
     )
 
 

@@ -15,7 +15,7 @@ import hvac
 import hvac.exceptions as hvac_errors
 
 from connectors import _vault
-from sundown.credentials import Checks, CredentialEvidence, KindBase, now
+from sundown.credentials import Checks, CredentialEvidence, KindBase
 from sundown.errors import InputError, NotFoundError
 
 if TYPE_CHECKING:
@@ -63,14 +63,8 @@ def revoke_lease(lease_id: str, *, missing_ok: bool = False) -> CredentialEviden
             "lookup after", after is None, "invalid lease" if after is None else "still live"
         )
     details = {"expire_time": str(before.get("expire_time"))} if before else {}
-    return CredentialEvidence(
-        kind=KIND,
-        target=lease_id,
-        action="revoked" if before is not None else "already absent",
-        at=now(),
-        details=details,
-        checks=checks.results,
-        verified=checks.ok,
+    return checks.evidence(
+        KIND, lease_id, "revoked" if before is not None else "already absent", details
     )
 
 
@@ -87,14 +81,11 @@ def revoke_lease_prefix(prefix: str, *, missing_ok: bool = False) -> CredentialE
         after = _list(client, prefix)
     checks = Checks()
     checks.expect("list after", not after, f"{len(after)} leases listed under {prefix}/")
-    return CredentialEvidence(
-        kind=KIND,
-        target=f"{prefix}/",
-        action="revoked" if before else "already absent",
-        at=now(),
-        details={"leases_found": str(len(before))},
-        checks=checks.results,
-        verified=checks.ok,
+    return checks.evidence(
+        KIND,
+        f"{prefix}/",
+        "revoked" if before else "already absent",
+        {"leases_found": str(len(before))},
     )
 
 

@@ -13,7 +13,7 @@ import hvac
 import hvac.exceptions as hvac_errors
 
 from connectors import _vault
-from sundown.credentials import Checks, CredentialEvidence, KindBase, now
+from sundown.credentials import Checks, CredentialEvidence, KindBase
 from sundown.errors import InputError, NotFoundError
 
 if TYPE_CHECKING:
@@ -67,14 +67,8 @@ def revoke_token_accessor(accessor: str, *, missing_ok: bool = False) -> Credent
             after is None,
             "invalid accessor" if after is None else "still valid",
         )
-    return CredentialEvidence(
-        kind=KIND,
-        target=accessor,
-        action="revoked" if before is not None else "already absent",
-        at=now(),
-        details=details,
-        checks=checks.results,
-        verified=checks.ok,
+    return checks.evidence(
+        KIND, accessor, "revoked" if before is not None else "already absent", details
     )
 
 
