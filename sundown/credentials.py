@@ -354,6 +354,26 @@ class KindBase:
     def replaced(self, unit: Unit, old: str, not_before: datetime) -> Pending:
         return Pending(unit=unit.key, kind=self.kind, target=old, not_before=not_before)
 
+    def successor(
+        self,
+        job: RotationJob,
+        rotation: Rotation,
+        deliver: Callable[[NewSecret], Mapping[str, str | SecretStr]],
+        undo: Callable[[str], object],
+    ) -> Rotated:
+        """The :class:`Rotated` of a connector rotation that replaced ``job.ids[0]`` with one
+        new credential (the old one waits until ``rotation.delete_old_after``, if set)."""
+        assert rotation.new is not None
+        new, old = rotation.new, job.ids[0]
+        after = rotation.delete_old_after
+        return Rotated(
+            new=[new.identifier],
+            evidence=[rotation.evidence],
+            replaced=[] if after is None else [self.replaced(job.unit, old, after)],
+            deliver=deliver(new),
+            undo=lambda: undo(new.identifier),
+        )
+
     def finish(self, pending: Pending) -> list[CredentialEvidence]:
         return self.revoke(pending.target, missing_ok=True)
 
@@ -366,6 +386,17 @@ class ScopedKind(KindBase):
     container's policies): what stands for a lineage is a list of ids in the scope."""
 
     params: ClassVar[tuple[str, str]]  # the Pending params naming the scope and the id
+
+    def _parts(self, ident: str) -> tuple[str, ...]:
+        scope, sep, name = ident.partition("/")
+        if not sep:
+            raise InputError(f"no '/' between the {self.params[0]} and the {self.params[1]}")
+        self.check(scope, name)
+        return scope, name
+
+    def check(self, scope: str, name: str) -> None:
+        """InputError unless both parts are well formed."""
+        raise NotImplementedError
 
     @staticmethod
     def scope(declared: str) -> str:

@@ -26,18 +26,7 @@ from pydantic import SecretStr
 
 from connectors import _aws
 from connectors.credentials import _redact
-from sundown.credentials import (
-    Checks,
-    CredentialEvidence,
-    NewSecret,
-    NotRotated,
-    Pending,
-    Rotated,
-    Rotation,
-    RotationJob,
-    ScopedKind,
-    now,
-)
+from sundown.credentials import Checks, NewSecret, Rotation, ScopedKind, now
 from sundown.errors import (
     BackendError,
     ConflictError,
@@ -48,6 +37,7 @@ from sundown.errors import (
 )
 
 if TYPE_CHECKING:
+    from sundown.credentials import CredentialEvidence, NotRotated, Pending, Rotated, RotationJob
     from sundown.spec import Delivery, SystemSpec
 
 _redact.install()
@@ -261,15 +251,6 @@ def key_is_active(user: str, key_id: str) -> bool:
         return False
 
 
-def _split(ident: str) -> tuple[str, str]:
-    user, sep, key_id = ident.rpartition("/")
-    if not sep:
-        raise InputError(f"{ident!r} is not an IAM access key (USER/ACCESS_KEY_ID)")
-    _check_user(user)
-    _check_key_id(key_id)
-    return user, key_id
-
-
 class AccessKey(ScopedKind):
     """``aws_access_key``: ``USER/ACCESS_KEY_ID``; rotated per user, delivered by user."""
 
@@ -278,8 +259,9 @@ class AccessKey(ScopedKind):
     delivery_field = "aws_access_key_id"
     params = ("user", "key_id")
 
-    def _parts(self, ident: str) -> tuple[str, ...]:
-        return _split(ident)
+    def check(self, scope: str, name: str) -> None:
+        _check_user(scope)
+        _check_key_id(name)
 
     def revoke(self, ident: str, *, missing_ok: bool = False) -> list[CredentialEvidence]:
         user, key_id = self.parse(ident)
@@ -313,19 +295,11 @@ class AccessKey(ScopedKind):
 
     def rotate(self, job: RotationJob) -> Rotated | NotRotated:
         user = self.scope(job.unit.declared)
-        old = job.ids[0]
-        rotation = rotate_access_key(user, old_key_id=old, grace=job.grace)
-        assert rotation.new is not None
-        new_id = rotation.new.identifier
-        replaced = []
-        if rotation.delete_old_after is not None:
-            replaced.append(self.replaced(job.unit, old, rotation.delete_old_after))
-        return Rotated(
-            new=[new_id],
-            evidence=[rotation.evidence],
-            replaced=replaced,
-            deliver={"aws_access_key_id": new_id, "aws_secret_access_key": rotation.new.secret},
-            undo=lambda: revoke_access_key(user, new_id),
+        return self.successor(
+            job,
+            rotate_access_key(user, old_key_id=job.ids[0], grace=job.grace),
+            lambda new: {"aws_access_key_id": new.identifier, "aws_secret_access_key": new.secret},
+            lambda new_id: revoke_access_key(user, new_id),
         )
 
     def finish(self, pending: Pending) -> list[CredentialEvidence]:

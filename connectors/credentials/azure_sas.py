@@ -51,10 +51,8 @@ from sundown.credentials import (
     Checks,
     CredentialEvidence,
     NewSecret,
-    NotRotated,
     Rotated,
     Rotation,
-    RotationJob,
     ScopedKind,
     now,
 )
@@ -68,6 +66,7 @@ from sundown.errors import (
 )
 
 if TYPE_CHECKING:
+    from sundown.credentials import NotRotated, RotationJob
     from sundown.spec import SystemSpec
 
 _redact.install()
@@ -317,14 +316,6 @@ def policy_is_live(container: str, policy_id: str) -> bool:
         return _probe(service, container, _sas(service, container, policy_id)) == "accepted"
 
 
-def _split(ident: str) -> tuple[str, str]:
-    container, sep, policy_id = ident.partition("/")
-    if not sep:
-        raise InputError(f"{ident!r} is not a stored access policy (CONTAINER/POLICY_ID)")
-    _check(container, policy_id)
-    return container, policy_id
-
-
 class StoredPolicy(ScopedKind):
     """``azure_stored_policy``: ``CONTAINER/POLICY_ID``."""
 
@@ -333,8 +324,8 @@ class StoredPolicy(ScopedKind):
     delivery_field = "policy_id"
     params = ("container", "policy_id")
 
-    def _parts(self, ident: str) -> tuple[str, ...]:
-        return _split(ident)
+    def check(self, scope: str, name: str) -> None:
+        _check(scope, name)
 
     def revoke(self, ident: str, *, missing_ok: bool = False) -> list[CredentialEvidence]:
         container, policy_id = self.parse(ident)

@@ -30,19 +30,7 @@ from google.cloud.storage.hmac_key import HMACKeyMetadata
 from pydantic import SecretStr
 
 from connectors.credentials import _redact
-from sundown.credentials import (
-    Checks,
-    CredentialEvidence,
-    KindBase,
-    NewSecret,
-    NotRotated,
-    Pending,
-    Rotated,
-    Rotation,
-    RotationJob,
-    Unit,
-    now,
-)
+from sundown.credentials import Checks, KindBase, NewSecret, NotRotated, Pending, Rotation, now
 from sundown.errors import (
     BackendError,
     ConflictError,
@@ -54,6 +42,7 @@ from sundown.errors import (
 )
 
 if TYPE_CHECKING:
+    from sundown.credentials import CredentialEvidence, Rotated, RotationJob, Unit
     from sundown.spec import CredentialRef, SystemSpec
 
 _redact.install()
@@ -267,19 +256,11 @@ class HmacKey(KindBase):
             return NotRotated(
                 "a new HMAC key is created for a service account: declare service_account"
             )
-        old = job.ids[0]
-        rotation = rotate_hmac_key(entry.service_account, old_access_id=old, grace=job.grace)
-        assert rotation.new is not None
-        new_id = rotation.new.identifier
-        replaced = []
-        if rotation.delete_old_after is not None:
-            replaced.append(self.replaced(job.unit, old, rotation.delete_old_after))
-        return Rotated(
-            new=[new_id],
-            evidence=[rotation.evidence],
-            replaced=replaced,
-            deliver={"access_id": new_id, "secret": rotation.new.secret},
-            undo=lambda: revoke_hmac_key(new_id),
+        return self.successor(
+            job,
+            rotate_hmac_key(entry.service_account, old_access_id=job.ids[0], grace=job.grace),
+            lambda new: {"access_id": new.identifier, "secret": new.secret},
+            revoke_hmac_key,
         )
 
     def replaced(self, unit: Unit, old: str, not_before: datetime) -> Pending:

@@ -25,16 +25,14 @@ from sundown.credentials import (
     CredentialEvidence,
     KindBase,
     NewSecret,
-    NotRotated,
     Pending,
     Rotated,
-    RotationJob,
-    Unit,
     now,
 )
 from sundown.errors import InputError, NotFoundError
 
 if TYPE_CHECKING:
+    from sundown.credentials import NotRotated, RotationJob, Unit
     from sundown.spec import CredentialRef, SystemSpec
 
 KIND = "vault-approle-secret-id"

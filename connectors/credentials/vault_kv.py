@@ -33,12 +33,12 @@ from sundown.credentials import (
     NotRotated,
     Pending,
     Rotated,
-    RotationJob,
     now,
 )
 from sundown.errors import ConflictError, InputError, NotFoundError
 
 if TYPE_CHECKING:
+    from sundown.credentials import RotationJob
     from sundown.spec import Delivery, SystemSpec
 
 KIND = "vault-kv"

@@ -13,10 +13,11 @@ import hvac
 import hvac.exceptions as hvac_errors
 
 from connectors import _vault
-from sundown.credentials import Checks, CredentialEvidence, KindBase
+from sundown.credentials import Checks, KindBase
 from sundown.errors import InputError, NotFoundError
 
 if TYPE_CHECKING:
+    from sundown.credentials import CredentialEvidence
     from sundown.spec import SystemSpec
 
 KIND = "vault-token"
