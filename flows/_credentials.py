@@ -1,9 +1,9 @@
-"""Credential revocation and liveness as the flows need them: one spec credential -> its kind
-(:func:`sundown.credentials.credential_kind`, imported lazily: a system without Vault credentials
-never imports hvac), whose :class:`~sundown.credentials.CredentialEvidence` becomes the
-certificate's :class:`~sundown.certificate.CredentialRevoked`. Every removal runs with
-``missing_ok=True``, so a re-run after a crash records "already absent" with the same checks
-instead of failing.
+"""Credential revocation and liveness as the flows need them: one spec credential -> its
+kind (:func:`sundown.credentials.credential_kind`, imported lazily: a system without Vault
+credentials never imports the Vault client library), whose
+:class:`~sundown.credentials.CredentialEvidence` becomes the certificate's
+:class:`~sundown.certificate.CredentialRevoked`. Every removal runs with ``missing_ok=True``, so a
+re-run after a crash records "already absent" with the same checks instead of failing.
 
 A kind with no connector, or an operation that fails, is reported as *not* revoked (``verified``
 false) with the reason: the certificate lists it as an exception instead of pretending. Nothing

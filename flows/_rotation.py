@@ -211,6 +211,18 @@ def _recover(job: RotationJob, delivery: Delivery) -> Outcome | None:
     if delivered is None or delivered[0] in job.ids:
         return None
     new_id, version = delivered
+    path = f"{delivery.mount}/{delivery.path}"
+    # The delivery path is writable by others (its consumers' pipelines, an operator): what it
+    # names is adopted only if it is a live credential in this unit's own scope, or a forged
+    # or stale entry would make the real current credential look replaced.
+    refs = kind.references(job.unit.declared, [new_id])
+    if not refs or not all(credential_kind(r.kind).live(r.id) for r in refs):
+        return _outcome(
+            job,
+            "failed",
+            f"the delivery {path} (v{version}) names {new_id}, which is not a live credential "
+            f"of {job.unit.key}: not adopted, nothing rotated (find out who wrote it)",
+        )
     return _outcome(
         job,
         "recovered",
@@ -218,7 +230,7 @@ def _recover(job: RotationJob, delivery: Delivery) -> Outcome | None:
         "adopted as current, nothing rotated this time",
         new=[new_id],
         pending=[kind.replaced(job.unit, old, job.delete_after) for old in job.ids],
-        delivered=Delivered(path=f"{delivery.mount}/{delivery.path}", version=version),
+        delivered=Delivered(path=path, version=version),
     )
 
 
