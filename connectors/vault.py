@@ -1,20 +1,9 @@
-"""HashiCorp Vault / OpenBao: the client plumbing and the transit key service (``vault://MOUNT/KEY``).
+"""HashiCorp Vault / OpenBao: the transit key service (``vault://MOUNT/KEY``).
 
-Configuration comes from the standard Vault environment, read afresh for every operation (a
-rotated or revoked token never lives on in a cache):
-
-- ``VAULT_ADDR`` (default ``https://127.0.0.1:8200``), ``VAULT_NAMESPACE``;
-- ``VAULT_TOKEN`` (or ``~/.vault-token``), or AppRole: ``VAULT_ROLE_ID`` and ``VAULT_SECRET_ID``
-  (mount ``SUNDOWN_VAULT_APPROLE_PATH``, default ``approle``); when ``VAULT_ROLE_ID`` is set
-  AppRole wins, and the token it logs in with is revoked when the operation ends;
-- TLS: ``VAULT_CACERT``, ``VAULT_CAPATH``, ``VAULT_SKIP_VERIFY``, ``VAULT_CLIENT_CERT`` /
-  ``VAULT_CLIENT_KEY``; ``VAULT_CLIENT_TIMEOUT`` (seconds, default 30);
-- ``VAULT_MAX_RETRIES`` (default 3): transient failures (connection refused or reset, 412, 429,
-  5xx) are retried that many times with exponential backoff by urllib3's ``Retry`` on the HTTP
-  session; permission, not-found and bad-request answers are never retried;
-- ``SUNDOWN_VAULT_KV_MOUNT`` (default ``secret``): the KV v2 mount that holds Sundown's key
-  records (``sundown/keys/<transit mount>/<key>``): kind, creation time, the sentinel wrapped DEK
-  made at creation, and after destruction the destruction evidence.
+Configuration and the client (fresh for every operation) come from :mod:`connectors._vault`;
+``SUNDOWN_VAULT_KV_MOUNT`` (default ``secret``) names the KV v2 mount that holds Sundown's key
+records (``sundown/keys/<transit mount>/<key>``): kind, creation time, the sentinel wrapped DEK
+made at creation, and after destruction the destruction evidence.
 
 Keys (``vault://transit/my-system``): key-encryption keys are ``aes256-gcm96`` with
 ``exportable=false`` and ``allow_plaintext_backup=false``; signing keys are ``ecdsa-p256``.
@@ -29,23 +18,19 @@ import base64
 import binascii
 import contextlib
 import hashlib
-import os
 import re
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 import hvac
 import hvac.exceptions as hvac_errors
-import requests
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from requests.adapters import HTTPAdapter
-from urllib3.util.retry import Retry
 
+from connectors._vault import VaultSettings, vault_client, vault_errors, vault_messages
 from sundown.errors import (
     BackendError,
     ConflictError,
@@ -53,9 +38,7 @@ from sundown.errors import (
     IntegrityError,
     KeyDestroyedError,
     NotFoundError,
-    PermissionDeniedError,
     SundownError,
-    TransientError,
 )
 from sundown.keys import KeyDestruction, KeyInfo, WrappedKey
 
@@ -63,204 +46,9 @@ KEK_TYPE = "aes256-gcm96"
 SIGNING_TYPE = "ecdsa-p256"
 REWRAP_BATCH = 256  # items per transit batch request
 RECORD_PREFIX = "sundown/keys"
-DEFAULT_ADDR = "https://127.0.0.1:8200"
 
 _SEGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _CIPHERTEXT = re.compile(rb"^vault:v([1-9][0-9]{0,9}):[A-Za-z0-9+/]+={0,2}$")
-
-# ---------------------------------------------------------------------------------------------
-# Configuration and client
-
-
-@dataclass(frozen=True)
-class VaultSettings:
-    """Where and how to reach Vault, from the environment. Holds no secret (token, secret-id):
-    those are read from the environment when a client is made."""
-
-    addr: str
-    namespace: str | None
-    approle_path: str
-    use_approle: bool
-    verify: bool | str
-    cert: tuple[str, str] | None
-    timeout: float
-    max_retries: int
-    kv_mount: str
-
-    @classmethod
-    def from_env(cls) -> VaultSettings:
-        env = os.environ
-        verify: bool | str = True
-        if env.get("VAULT_CAPATH"):
-            verify = env["VAULT_CAPATH"]
-        if env.get("VAULT_CACERT"):
-            verify = env["VAULT_CACERT"]
-        if env.get("VAULT_SKIP_VERIFY", "").lower() in ("1", "true", "yes"):
-            verify = False
-        cert = None
-        if env.get("VAULT_CLIENT_CERT") and env.get("VAULT_CLIENT_KEY"):
-            cert = (env["VAULT_CLIENT_CERT"], env["VAULT_CLIENT_KEY"])
-        return cls(
-            addr=(env.get("VAULT_ADDR") or DEFAULT_ADDR).rstrip("/"),
-            namespace=env.get("VAULT_NAMESPACE") or None,
-            approle_path=(env.get("SUNDOWN_VAULT_APPROLE_PATH") or "approle").strip("/"),
-            use_approle=bool(env.get("VAULT_ROLE_ID")),
-            verify=verify,
-            cert=cert,
-            timeout=_seconds("VAULT_CLIENT_TIMEOUT", env.get("VAULT_CLIENT_TIMEOUT"), 30.0),
-            max_retries=int(_seconds("VAULT_MAX_RETRIES", env.get("VAULT_MAX_RETRIES"), 3)),
-            kv_mount=(env.get("SUNDOWN_VAULT_KV_MOUNT") or "secret").strip("/"),
-        )
-
-
-def _seconds(name: str, raw: str | None, default: float) -> float:
-    if not raw:
-        return default
-    text = raw.strip().removesuffix("s")
-    try:
-        value = float(text)
-    except ValueError:
-        raise InputError(f"{name}={raw!r} is not a number") from None
-    if value < 0:
-        raise InputError(f"{name}={raw!r} must not be negative")
-    return value
-
-
-def retry_policy(max_retries: int) -> Retry:
-    """Bounded retries with exponential backoff for transient failures only.
-
-    Connection errors, 412 (eventual consistency), 429 and 5xx are retried; every method is, since
-    the transit, KV, token and lease calls Sundown makes are safe to repeat. The final failed
-    response is returned (not raised) so that it is classified like any other answer."""
-    return Retry(
-        total=max_retries,
-        connect=max_retries,
-        read=max_retries,
-        status=max_retries,
-        other=0,
-        allowed_methods=None,
-        status_forcelist=(412, 429, 500, 502, 503, 504),
-        backoff_factor=0.2,
-        backoff_max=5.0,
-        respect_retry_after_header=True,
-        raise_on_status=False,
-    )
-
-
-@contextlib.contextmanager
-def vault_client(settings: VaultSettings | None = None) -> Iterator[hvac.Client]:
-    """A fresh, authenticated hvac client for one operation; closed (and an AppRole login token
-    revoked) when the block ends."""
-    settings = settings or VaultSettings.from_env()
-    session = requests.Session()
-    adapter = HTTPAdapter(max_retries=retry_policy(settings.max_retries))
-    session.mount("http://", adapter)
-    session.mount("https://", adapter)
-    logged_in = False
-    try:
-        client = hvac.Client(
-            url=settings.addr,
-            token=None if not settings.use_approle else "",
-            verify=settings.verify,
-            cert=settings.cert,
-            timeout=settings.timeout,
-            namespace=settings.namespace,
-            session=session,
-        )
-        if settings.use_approle:
-            with vault_errors("AppRole login", settings):
-                try:
-                    client.auth.approle.login(
-                        role_id=os.environ["VAULT_ROLE_ID"],
-                        secret_id=os.environ.get("VAULT_SECRET_ID") or None,
-                        mount_point=settings.approle_path,
-                    )
-                except hvac_errors.InvalidRequest as exc:
-                    raise PermissionDeniedError(
-                        f"AppRole login at {settings.addr}/v1/auth/{settings.approle_path} "
-                        f"refused: {_vault_messages(exc)} (check VAULT_ROLE_ID/VAULT_SECRET_ID)"
-                    ) from None
-            logged_in = True
-        elif not client.token:
-            raise PermissionDeniedError(
-                f"no Vault credentials for {settings.addr}: set VAULT_TOKEN, or VAULT_ROLE_ID "
-                "and VAULT_SECRET_ID for AppRole"
-            )
-        yield client
-    finally:
-        if logged_in:
-            with contextlib.suppress(Exception):
-                client.auth.token.revoke_self()
-        session.close()
-
-
-def _vault_messages(exc: hvac_errors.VaultError) -> str:
-    errors = [str(e) for e in (exc.errors or []) if e]
-    return "; ".join(errors)[:300] if errors else type(exc).__name__
-
-
-def translate(exc: BaseException, what: str, settings: VaultSettings) -> SundownError:
-    """The Sundown error for a failed Vault call: distinct kinds, no secret in the message."""
-    where = settings.addr
-    if isinstance(exc, SundownError):
-        return exc
-    if isinstance(exc, hvac_errors.VaultError):
-        detail = _vault_messages(exc)
-        if isinstance(exc, hvac_errors.InvalidPath):
-            return NotFoundError(f"{what}: not found at Vault {where}")
-        if isinstance(exc, hvac_errors.Forbidden | hvac_errors.Unauthorized):
-            return PermissionDeniedError(
-                f"{what}: permission denied by Vault at {where} (the token is invalid or expired, "
-                "or its policy lacks the capability; see docs/vault.md for the policy)"
-            )
-        if isinstance(exc, hvac_errors.VaultDown):
-            if "sealed" in detail.lower():
-                return BackendError(
-                    f"{what}: Vault at {where} is sealed; unseal it (bao/vault operator unseal) "
-                    "and run again"
-                )
-            return TransientError(f"{what}: Vault at {where} is unavailable (503): {detail}")
-        if isinstance(exc, hvac_errors.VaultNotInitialized):
-            return BackendError(f"{what}: Vault at {where} is not initialized")
-        if isinstance(exc, hvac_errors.InvalidRequest):
-            if "not found" in detail.lower():
-                return NotFoundError(f"{what}: {detail} (Vault {where})")
-            return InputError(f"{what}: Vault at {where} rejected the request: {detail}")
-        if isinstance(
-            exc,
-            hvac_errors.RateLimitExceeded
-            | hvac_errors.InternalServerError
-            | hvac_errors.BadGateway
-            | hvac_errors.PreconditionFailed,
-        ):
-            return TransientError(
-                f"{what}: Vault at {where} failed after {settings.max_retries} retries: {detail}"
-            )
-        return BackendError(f"{what}: unexpected answer from Vault at {where}: {detail}")
-    if isinstance(exc, requests.exceptions.SSLError):
-        return BackendError(
-            f"{what}: TLS handshake with Vault at {where} failed (set VAULT_CACERT to the CA "
-            "that signed its certificate)"
-        )
-    if isinstance(exc, requests.exceptions.ConnectionError | requests.exceptions.Timeout):
-        reason = re.search(r"\[Errno -?\d+\] ([^'\")]+)", str(exc))
-        because = reason.group(1).strip() if reason else type(exc).__name__
-        return TransientError(
-            f"{what}: cannot reach Vault at {where} after {settings.max_retries} retries "
-            f"({because})"
-        )
-    if isinstance(exc, requests.exceptions.RequestException):
-        return BackendError(f"{what}: request to Vault at {where} failed ({type(exc).__name__})")
-    raise exc
-
-
-@contextlib.contextmanager
-def vault_errors(what: str, settings: VaultSettings) -> Iterator[None]:
-    """Translate hvac/requests failures inside the block into Sundown errors."""
-    try:
-        yield
-    except (hvac_errors.VaultError, requests.exceptions.RequestException) as exc:
-        raise translate(exc, what, settings) from None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -468,7 +256,7 @@ class VaultTransitKey:
             try:
                 plaintext, ciphertext, version = self._datakey(client)
             except hvac_errors.InvalidRequest as exc:
-                if "not found" in _vault_messages(exc):
+                if "not found" in vault_messages(exc):
                     self._read_or_missing(client, settings)
                 raise
         return plaintext, WrappedKey(self.uri, version, ciphertext)
@@ -490,7 +278,7 @@ class VaultTransitKey:
         client: hvac.Client,
         settings: VaultSettings,
     ) -> SundownError:
-        detail = _vault_messages(exc).lower()
+        detail = vault_messages(exc).lower()
         if "not found" in detail:
             data = self._read_or_missing(client, settings)  # raises KeyDestroyed/NotFound
             return BackendError(f"{self.uri}: Vault says the key is missing but it reads: {data}")
@@ -723,7 +511,7 @@ class VaultTransitKey:
                 checks[name] = "FAILED: still unwraps"
                 ok = False
             except hvac_errors.InvalidRequest as exc:
-                checks[name] = f"does not unwrap ({_vault_messages(exc)})"
+                checks[name] = f"does not unwrap ({vault_messages(exc)})"
         if record.get("kind") == "signing":
             try:
                 client.secrets.transit.sign_data(
@@ -736,7 +524,7 @@ class VaultTransitKey:
                 checks["sign after delete"] = "FAILED: still signs"
                 ok = False
             except (hvac_errors.InvalidRequest, hvac_errors.InvalidPath) as exc:
-                checks["sign after delete"] = f"refused ({_vault_messages(exc)})"
+                checks["sign after delete"] = f"refused ({vault_messages(exc)})"
         if rerun:
             checks["re-run"] = "key already destroyed; checks repeated"
         latest = int(record.get("latest_version") or 0)
@@ -825,7 +613,7 @@ class VaultSigner:
                     mount_point=self._key._mount,
                 )["data"]
             except hvac_errors.InvalidRequest as exc:
-                if "not found" in _vault_messages(exc):
+                if "not found" in vault_messages(exc):
                     self._key._read_or_missing(client, settings)
                 raise
         text = str(answer["signature"])

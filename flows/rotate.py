@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Any
 
 from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
 
 from sundown import registry
+from sundown.credentials import Finished, Outcome, units
 from sundown.envelope import SIDECAR_SUFFIX, read_sidecar, rewrap_store
 from sundown.errors import BackendError, ConflictError, IntegrityError
 from sundown.ledger import RecordKind
@@ -82,8 +82,8 @@ def _rotate(spec: SystemSpec, params: RotateParameters) -> RotateResult:
         kek.retire_versions_below(new)
         retired = new
 
-    finished: list[dict[str, Any]] = []
-    outcomes: list[dict[str, Any]] = []
+    finished: list[Finished] = []
+    outcomes: list[Outcome] = []
     if spec.rotation is None:
         credentials = [f"{r.kind} {r.id}: {_rotation.NO_CONSUMER}" for r in spec.credential_refs()]
         if state.pending:
@@ -96,7 +96,7 @@ def _rotate(spec: SystemSpec, params: RotateParameters) -> RotateResult:
         finished, credentials = _rotation.finish_pending(state.pending)
         outcomes = [
             _rotation.rotate_unit(opaque(spec), unit, state.ids(spec, unit), stamp)
-            for unit in _rotation.units(spec)
+            for unit in units(spec)
         ]
         credentials += [_rotation.line(o) for o in outcomes]
         after = _rotation.next_state(state, finished, outcomes)
@@ -110,8 +110,8 @@ def _rotate(spec: SystemSpec, params: RotateParameters) -> RotateResult:
         "sidecars_rewrapped": rewrapped,
         "retired_below": retired,
         "credentials": credentials,
-        "rotations": outcomes,
-        "finished": finished,
+        "rotations": [o.model_dump(mode="json") for o in outcomes],
+        "finished": [f.model_dump(mode="json") for f in finished],
         "rotation_state": after.to_json(),
         "previous_receipt": state.source,
         "at": stamp.isoformat(),
@@ -121,9 +121,9 @@ def _rotate(spec: SystemSpec, params: RotateParameters) -> RotateResult:
     key = f"{_rotation.receipt_prefix(spec)}{stamp:%Y%m%dT%H%M%S%fZ}.json"
     if not put_once(evidence, key, body):
         raise ConflictError(f"{object_url(evidence, key)} holds another rotation receipt")
-    failed = [o for o in outcomes if o["outcome"] == "failed"]
-    failed += [f for f in finished if f["outcome"] == "failed"]
-    rotated = sum(1 for o in outcomes if o["outcome"] == "rotated")
+    failed = sum(1 for o in outcomes if o.outcome == "failed")
+    failed += sum(1 for f in finished if f.outcome == "failed")
+    rotated = sum(1 for o in outcomes if o.outcome == "rotated")
     record = ledger_append(
         spec,
         RecordKind.ROTATE,
@@ -131,7 +131,7 @@ def _rotate(spec: SystemSpec, params: RotateParameters) -> RotateResult:
         "re-wrapped"
         + (f", versions below {retired} retired" if retired else "")
         + (f"; {rotated} credential(s) rotated" if spec.rotation is not None else "")
-        + (f"; {len(failed)} credential step(s) FAILED" if failed else ""),
+        + (f"; {failed} credential step(s) FAILED" if failed else ""),
         sha256_digest(body),
         object_url(evidence, key),
     )
@@ -148,7 +148,7 @@ def _rotate(spec: SystemSpec, params: RotateParameters) -> RotateResult:
     )
     if failed:
         raise BackendError(
-            f"{len(failed)} credential rotation step(s) of {spec.name} failed (the rest is "
+            f"{failed} credential rotation step(s) of {spec.name} failed (the rest is "
             f"done and recorded in ledger record {record.record.sequence}, ledger head "
             f"{record.head}): " + "; ".join(c for c in credentials if "FAILED" in c)
         )

@@ -323,3 +323,27 @@ def test_documented_policy_is_enough(
     assert vault_leases.revoke_lease_prefix(f"{pki}/issue/app").verified
     assert all(e.verified for e in vault_approle.destroy_secret_ids(vault_name))
     assert vault_approle.delete_role(vault_name).verified
+
+
+def test_no_client_outlives_a_credential(
+    vault_env: OpenBao, vault_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every Vault credential operation opens its client from the environment as it is then
+    (connectors/_vault.py): once the token it used is revoked, the next operation fails, and a
+    new token in the environment is used at once."""
+    from sundown.credentials import credential_kind
+
+    client = root(vault_env)
+    client.secrets.kv.v2.create_or_update_secret(
+        f"{vault_name}/db", secret={"password": "p" * 20}, mount_point="secret"
+    )
+    first = client.auth.token.create(policies=["root"], ttl="10m")["auth"]
+    monkeypatch.setenv("VAULT_TOKEN", first["client_token"])
+    kv = credential_kind("vault_kv")
+    assert kv.live(f"secret/{vault_name}/db") is True
+    client.auth.token.revoke_accessor(first["accessor"])
+    with pytest.raises(PermissionDeniedError):
+        kv.live(f"secret/{vault_name}/db")
+    second = client.auth.token.create(policies=["root"], ttl="10m")["auth"]["client_token"]
+    monkeypatch.setenv("VAULT_TOKEN", second)
+    assert kv.live(f"secret/{vault_name}/db") is True

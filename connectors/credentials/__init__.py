@@ -1,104 +1,27 @@
-"""Credential lifecycle: rotate and revoke the credentials a system spec declares, with evidence.
+"""Credential kinds: one module per backend, one object per kind implementing
+:class:`sundown.credentials.CredentialKind` (found through
+:func:`sundown.credentials.credential_kind`), over a few small typed module operations:
 
-One module per backend, each a few small typed operations:
+- :mod:`.vault_kv` - KV v2 secrets (``KV``): rotate (new version), destroy every version and
+  the metadata; delivery of rotated secrets; one replaced version (``KV_VERSION``).
+- :mod:`.vault_tokens` - tokens (``TOKEN``): revoke by accessor.
+- :mod:`.vault_leases` - leases (``LEASE_PREFIX``): revoke by id and by prefix.
+- :mod:`.vault_approle` - AppRole (``ROLE``, ``SECRET_ID``): issue and destroy secret-ids by
+  accessor, delete a role.
+- :mod:`.aws_iam` - IAM access keys (``ACCESS_KEY``): rotate (create, deactivate, delete after a
+  grace period), revoke.
+- :mod:`.azure_sas` - Azure Blob stored access policies (``STORED_POLICY``): rotate and revoke
+  (every SAS bound to a removed policy stops working).
+- :mod:`.gcs_hmac` - GCS HMAC keys (``HMAC_KEY``): rotate and revoke.
 
-- :mod:`.vault_kv` - KV v2 secrets: rotate (new version), destroy every version and the metadata.
-- :mod:`.vault_tokens` - tokens: revoke by accessor.
-- :mod:`.vault_leases` - leases: revoke by id and by prefix.
-- :mod:`.vault_approle` - AppRole: destroy secret-ids by accessor, delete a role.
-- :mod:`.aws_iam` - IAM access keys: rotate (create, deactivate, delete after a grace period),
-  revoke.
-- :mod:`.azure_sas` - Azure Blob stored access policies: rotate and revoke (every SAS bound to a
-  removed policy stops working).
-- :mod:`.gcs_hmac` - GCS HMAC keys: rotate and revoke.
-
-Every operation returns :class:`CredentialEvidence`: what was done, to which credential (named by
-a non-secret identifier: an accessor, a key id, a policy id, a lease id, a path) and the checks
-that prove it, each with the result observed. Evidence never holds a secret value; a rotation
-that creates a new secret returns it separately, wrapped in :class:`pydantic.SecretStr` so that
-it does not print.
+Every operation returns :class:`sundown.credentials.CredentialEvidence`: what was done, to which
+credential (named by a non-secret identifier: an accessor, a key id, a policy id, a lease id, a
+path) and the checks that prove it, each with the result observed. Evidence never holds a secret
+value; a rotation that creates a new secret returns it separately, wrapped in
+:class:`pydantic.SecretStr` so that it does not print.
 
 Operations that remove a credential raise :class:`sundown.errors.NotFoundError` when it does not
 exist, unless ``missing_ok=True`` (a re-run after a crash): then the evidence records that it was
-already absent, with the same checks.
+already absent, with the same checks. Clients are made per operation (Vault through
+:mod:`connectors._vault`, AWS through :mod:`connectors._aws`); none is cached across credentials.
 """
-
-from __future__ import annotations
-
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any
-
-from pydantic import SecretStr
-
-
-def now() -> datetime:
-    return datetime.now(UTC)
-
-
-@dataclass(frozen=True)
-class CredentialEvidence:
-    """What was done to one credential and how it was checked. No secret values."""
-
-    kind: str  # e.g. "vault-token", "aws-iam-access-key"
-    target: str  # non-secret identifier: accessor, key id, lease id, path, policy id
-    action: str  # "rotated", "revoked", "destroyed", "already absent", ...
-    at: datetime
-    details: dict[str, str] = field(default_factory=dict)  # what was done, in facts
-    checks: dict[str, str] = field(default_factory=dict)  # check -> observed result
-    verified: bool = False  # True only when every check passed
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "target": self.target,
-            "action": self.action,
-            "at": self.at.isoformat(),
-            "details": dict(self.details),
-            "checks": dict(self.checks),
-            "verified": self.verified,
-        }
-
-
-@dataclass(frozen=True)
-class NewSecret:
-    """A credential created by a rotation: its public identifier and its secret, which must be
-    handed to its consumer (e.g. written to Vault KV) and is never shown."""
-
-    identifier: str
-    secret: SecretStr
-    expires: datetime | None = None
-
-
-@dataclass(frozen=True)
-class Rotation:
-    """A rotation's evidence, the new credential, and when the old one may be deleted (``None``
-    when it was deleted already)."""
-
-    evidence: CredentialEvidence
-    new: NewSecret | None
-    delete_old_after: datetime | None = None
-
-
-class Checks:
-    """Collects check results; ``verified`` is True only if every check passed."""
-
-    def __init__(self) -> None:
-        self.results: dict[str, str] = {}
-        self.ok = True
-
-    def passed(self, name: str, observed: str) -> None:
-        self.results[name] = observed
-
-    def failed(self, name: str, observed: str) -> None:
-        self.results[name] = f"FAILED: {observed}"
-        self.ok = False
-
-    def expect(self, name: str, condition: bool, observed: str) -> None:
-        if condition:
-            self.passed(name, observed)
-        else:
-            self.failed(name, observed)
-
-
-__all__ = ["Checks", "CredentialEvidence", "NewSecret", "Rotation", "now"]

@@ -5,6 +5,11 @@ Credentials, region and endpoint come from boto3's standard chain when each oper
 (``AWS_ENDPOINT_URL`` for moto or another IAM-compatible endpoint). botocore's ``standard``
 retry mode retries throttling and 5xx a bounded number of times. The new secret access key is
 returned once, as a :class:`pydantic.SecretStr`; evidence names keys by their access key id only.
+
+The ``aws_access_key`` credential kind (:data:`ACCESS_KEY`, ``USER/ACCESS_KEY_ID``): rotation makes
+a new key for the user, deactivates the old one at once and deletes it after the grace period;
+``{aws_access_key_id, aws_secret_access_key}`` is delivered. One key per user is rotated (IAM
+allows two, and a rotation needs the second slot).
 """
 
 from __future__ import annotations
@@ -13,14 +18,15 @@ import contextlib
 import re
 from collections.abc import Iterator
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import botocore.exceptions
 from botocore.config import Config
 from pydantic import SecretStr
 
 from connectors import _aws
-from connectors.credentials import Checks, CredentialEvidence, NewSecret, Rotation, now
+from connectors.credentials import _redact
+from sundown.credentials import Checks, NewSecret, Rotation, ScopedKind, now
 from sundown.errors import (
     BackendError,
     ConflictError,
@@ -29,6 +35,12 @@ from sundown.errors import (
     PermissionDeniedError,
     TransientError,
 )
+
+if TYPE_CHECKING:
+    from sundown.credentials import CredentialEvidence, NotRotated, Pending, Rotated, RotationJob
+    from sundown.spec.model import Delivery, SystemSpec
+
+_redact.install()
 
 KIND = "aws-iam-access-key"
 MAX_KEYS_PER_USER = 2  # IAM's limit
@@ -152,15 +164,7 @@ def rotate_access_key(
     details["old_key_state"] = "deleted" if delete_after is None else "inactive"
     if delete_after is not None:
         details["delete_old_after"] = delete_after.isoformat()
-    evidence = CredentialEvidence(
-        kind=KIND,
-        target=f"{user}/{old_key_id}",
-        action="rotated",
-        at=now(),
-        details=details,
-        checks=checks.results,
-        verified=checks.ok,
-    )
+    evidence = checks.evidence(KIND, f"{user}/{old_key_id}", "rotated", details)
     return Rotation(evidence, NewSecret(new_id, secret), delete_after)
 
 
@@ -182,14 +186,11 @@ def finish_rotation(user: str, old_key_id: str, *, not_before: datetime) -> Cred
         iam.delete_access_key(UserName=user, AccessKeyId=old_key_id)
         checks = Checks()
         _delete_checks(iam, user, old_key_id, checks)
-    return CredentialEvidence(
-        kind=KIND,
-        target=f"{user}/{old_key_id}",
-        action="deleted after grace period",
-        at=now(),
-        details={"user": user, "grace_ended": not_before.isoformat()},
-        checks=checks.results,
-        verified=checks.ok,
+    return checks.evidence(
+        KIND,
+        f"{user}/{old_key_id}",
+        "deleted after grace period",
+        {"user": user, "grace_ended": not_before.isoformat()},
     )
 
 
@@ -208,14 +209,11 @@ def revoke_access_key(user: str, key_id: str, *, missing_ok: bool = False) -> Cr
             # A deleted user takes its access keys with it (a resumed retirement).
             checks = Checks()
             _delete_checks(iam, user, key_id, checks, user_gone=True)
-            return CredentialEvidence(
-                kind=KIND,
-                target=f"{user}/{key_id}",
-                action="already absent",
-                at=now(),
-                details={"user": user, "state_before": "user does not exist"},
-                checks=checks.results,
-                verified=checks.ok,
+            return checks.evidence(
+                KIND,
+                f"{user}/{key_id}",
+                "already absent",
+                {"user": user, "state_before": "user does not exist"},
             )
         if status is None and not missing_ok:
             raise NotFoundError(f"{what}: no such key on this user")
@@ -225,14 +223,11 @@ def revoke_access_key(user: str, key_id: str, *, missing_ok: bool = False) -> Cr
             iam.delete_access_key(UserName=user, AccessKeyId=key_id)
         checks = Checks()
         _delete_checks(iam, user, key_id, checks)
-    return CredentialEvidence(
-        kind=KIND,
-        target=f"{user}/{key_id}",
-        action="revoked" if status is not None else "already absent",
-        at=now(),
-        details={"user": user, "state_before": status or "absent"},
-        checks=checks.results,
-        verified=checks.ok,
+    return checks.evidence(
+        KIND,
+        f"{user}/{key_id}",
+        "revoked" if status is not None else "already absent",
+        {"user": user, "state_before": status or "absent"},
     )
 
 
@@ -242,3 +237,77 @@ def revoke_all_access_keys(user: str) -> list[CredentialEvidence]:
     with _errors(f"list access keys of IAM user {user}"):
         keys = sorted(_keys(_iam(), user))
     return [revoke_access_key(user, key_id) for key_id in keys]
+
+
+def key_is_active(user: str, key_id: str) -> bool:
+    """Whether the key is listed on the user as Active (a request signed with it would be
+    accepted); changes nothing. A user that does not exist has no live key."""
+    _check_user(user)
+    _check_key_id(key_id)
+    try:
+        with _errors(f"look up access key {key_id} of IAM user {user}"):
+            return _keys(_iam(), user).get(key_id) == "Active"
+    except NotFoundError:
+        return False
+
+
+class AccessKey(ScopedKind):
+    """``aws_access_key``: ``USER/ACCESS_KEY_ID``; rotated per user, delivered by user."""
+
+    kind = "aws_access_key"
+    form = "USER/ACCESS_KEY_ID"
+    delivery_field = "aws_access_key_id"
+    params = ("user", "key_id")
+
+    def check(self, scope: str, name: str) -> None:
+        _check_user(scope)
+        _check_key_id(name)
+
+    def revoke(self, ident: str, *, missing_ok: bool = False) -> list[CredentialEvidence]:
+        user, key_id = self.parse(ident)
+        return [revoke_access_key(user, key_id, missing_ok=missing_ok)]
+
+    def live(self, ident: str) -> bool:
+        return key_is_active(*self.parse(ident))
+
+    def units(self, spec: SystemSpec) -> list[str]:
+        return [
+            f"{ak.user}/{k}" for ak in spec.credentials.aws_access_keys for k in ak.access_key_ids
+        ]
+
+    def delivery(self, spec: SystemSpec, declared: str) -> Delivery | None:
+        return spec.delivery(self.kind, self.scope(declared))
+
+    def refusal(self, spec: SystemSpec, declared: str) -> str | None:
+        user = self.scope(declared)
+        declared_keys = [
+            k
+            for ak in spec.credentials.aws_access_keys
+            if ak.user == user
+            for k in ak.access_key_ids
+        ]
+        if len(declared_keys) > 1:
+            return (
+                f"{len(declared_keys)} access keys are declared for IAM user {user}; rotation "
+                "keeps one key per user (IAM allows two, and a rotation needs the second slot)"
+            )
+        return None
+
+    def rotate(self, job: RotationJob) -> Rotated | NotRotated:
+        user = self.scope(job.unit.declared)
+        return self.successor(
+            job,
+            rotate_access_key(user, old_key_id=job.ids[0], grace=job.grace),
+            lambda new: {"aws_access_key_id": new.identifier, "aws_secret_access_key": new.secret},
+            lambda new_id: revoke_access_key(user, new_id),
+        )
+
+    def finish(self, pending: Pending) -> list[CredentialEvidence]:
+        user, key_id = str(pending.params["user"]), str(pending.params["key_id"])
+        try:
+            return [finish_rotation(user, key_id, not_before=pending.not_before)]
+        except NotFoundError:  # deleted by hand meanwhile: prove it is gone
+            return [revoke_access_key(user, key_id, missing_ok=True)]
+
+
+ACCESS_KEY = AccessKey()

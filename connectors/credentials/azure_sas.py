@@ -10,6 +10,12 @@ The account comes from ``AZURE_STORAGE_CONNECTION_STRING``, which must carry the
 stored access policies back shared-key SAS only. Proof of revocation is a probe: a SAS bound to
 the policy, minted before the change, is refused afterwards (Azure applies policy changes within
 30 seconds, so the probe is repeated for up to ``settle``).
+
+The ``azure_stored_policy`` credential kind (:data:`STORED_POLICY`, ``CONTAINER/POLICY_ID``):
+rotation makes a new stored access policy (``<declared id>-r<UTC time>``, same permissions,
+``rotation.azure_policy_days`` long) and a SAS bound to it; the old policy is removed after the
+grace period (every SAS under it is then refused); ``{container, policy_id, sas_token, expires}``
+is delivered.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from azure.core.exceptions import (
     ClientAuthenticationError,
@@ -40,7 +46,16 @@ from azure.storage.blob import (
 )
 from pydantic import SecretStr
 
-from connectors.credentials import Checks, CredentialEvidence, NewSecret, Rotation, now
+from connectors.credentials import _redact
+from sundown.credentials import (
+    Checks,
+    CredentialEvidence,
+    NewSecret,
+    Rotated,
+    Rotation,
+    ScopedKind,
+    now,
+)
 from sundown.errors import (
     BackendError,
     ConflictError,
@@ -49,6 +64,12 @@ from sundown.errors import (
     PermissionDeniedError,
     TransientError,
 )
+
+if TYPE_CHECKING:
+    from sundown.credentials import NotRotated, RotationJob
+    from sundown.spec.model import SystemSpec
+
+_redact.install()
 
 KIND = "azure-stored-access-policy"
 MAX_POLICIES = 5  # Azure's limit per container
@@ -229,15 +250,7 @@ def rotate_access_policy(
     details["new_expiry"] = expiry.isoformat()
     details["new_permission"] = str(parsed)
     details["old_policy_state"] = "kept" if keep_old else "removed"
-    evidence = CredentialEvidence(
-        kind=KIND,
-        target=f"{container}/{policy_id}",
-        action="rotated",
-        at=now(),
-        details=details,
-        checks=checks.results,
-        verified=checks.ok,
-    )
+    evidence = checks.evidence(KIND, f"{container}/{policy_id}", "rotated", details)
     return Rotation(evidence, NewSecret(new_policy_id, SecretStr(new_sas), expiry), None)
 
 
@@ -278,12 +291,73 @@ def revoke_access_policy(
         _, after = _policies(client)
         checks.expect("policy listed after", policy_id not in after, "not listed")
         _prove_refused(service, container, probe_sas, settle, public_access, checks, "")
-    return CredentialEvidence(
-        kind=KIND,
-        target=f"{container}/{policy_id}",
-        action="revoked" if present else "already absent",
-        at=now(),
-        details={"container": container, "remaining_policies": ",".join(sorted(after))},
-        checks=checks.results,
-        verified=checks.ok,
+    return checks.evidence(
+        KIND,
+        f"{container}/{policy_id}",
+        "revoked" if present else "already absent",
+        {"container": container, "remaining_policies": ",".join(sorted(after))},
     )
+
+
+def policy_is_live(container: str, policy_id: str) -> bool:
+    """Whether a SAS bound to the policy would be accepted now: the policy is listed on the
+    container and a probe with a SAS under it authenticates. Changes nothing."""
+    _check(container, policy_id)
+    service = _service()
+    client = service.get_container_client(container)
+    with _errors(f"look up stored access policy {policy_id} of container {container}"):
+        if not client.exists():
+            return False
+        public_access, policies = _policies(client)
+        if policy_id not in policies:
+            return False
+        if public_access:  # a probe proves nothing; the listed policy is taken as live
+            return True
+        return _probe(service, container, _sas(service, container, policy_id)) == "accepted"
+
+
+class StoredPolicy(ScopedKind):
+    """``azure_stored_policy``: ``CONTAINER/POLICY_ID``."""
+
+    kind = "azure_stored_policy"
+    form = "CONTAINER/POLICY_ID"
+    delivery_field = "policy_id"
+    params = ("container", "policy_id")
+
+    def check(self, scope: str, name: str) -> None:
+        _check(scope, name)
+
+    def revoke(self, ident: str, *, missing_ok: bool = False) -> list[CredentialEvidence]:
+        container, policy_id = self.parse(ident)
+        return [revoke_access_policy(container, policy_id, missing_ok=missing_ok)]
+
+    def live(self, ident: str) -> bool:
+        return policy_is_live(*self.parse(ident))
+
+    def units(self, spec: SystemSpec) -> list[str]:
+        return [f"{p.container}/{p.policy_id}" for p in spec.credentials.azure_stored_policies]
+
+    def rotate(self, job: RotationJob) -> Rotated | NotRotated:
+        assert job.spec.rotation is not None
+        container, root = job.unit.declared.split("/", 1)
+        old = job.ids[0]
+        new_id = f"{root[:46]}-r{job.stamp:%Y%m%d%H%M%S}"
+        expiry = job.stamp + timedelta(days=job.spec.rotation.azure_policy_days)
+        keep_old = job.grace > timedelta(0)
+        rotation = rotate_access_policy(container, old, new_id, expiry=expiry, keep_old=keep_old)
+        assert rotation.new is not None
+        return Rotated(
+            new=[new_id],
+            evidence=[rotation.evidence],
+            replaced=[self.replaced(job.unit, old, job.delete_after)] if keep_old else [],
+            deliver={
+                "container": container,
+                "policy_id": new_id,
+                "sas_token": rotation.new.secret,
+                "expires": expiry.isoformat(),
+            },
+            undo=lambda: revoke_access_policy(container, new_id),
+        )
+
+
+STORED_POLICY = StoredPolicy()

@@ -8,6 +8,10 @@ The client is built per operation from google-cloud-storage's standard configura
 (Application Default Credentials, ``GOOGLE_CLOUD_PROJECT``, ``STORAGE_EMULATOR_HOST``); the
 library retries idempotent calls with bounded backoff. Neither GCS emulator implements HMAC keys
 (docs/known-gaps.md): this module is tested against real GCS when credentials are provided.
+
+The ``gcs_hmac_key`` credential kind (:data:`HMAC_KEY`, the access id): rotation makes a new key
+for the declared service account, deactivates the old one at once and deletes it after the grace
+period; ``{access_id, secret}`` is delivered.
 """
 
 from __future__ import annotations
@@ -15,9 +19,9 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from google.api_core import exceptions as gexc
 from google.auth.exceptions import DefaultCredentialsError
@@ -25,7 +29,8 @@ from google.cloud import storage
 from google.cloud.storage.hmac_key import HMACKeyMetadata
 from pydantic import SecretStr
 
-from connectors.credentials import Checks, CredentialEvidence, NewSecret, Rotation, now
+from connectors.credentials import _redact
+from sundown.credentials import Checks, KindBase, NewSecret, NotRotated, Pending, Rotation, now
 from sundown.errors import (
     BackendError,
     ConflictError,
@@ -35,6 +40,12 @@ from sundown.errors import (
     TransientError,
     UnsupportedError,
 )
+
+if TYPE_CHECKING:
+    from sundown.credentials import CredentialEvidence, Rotated, RotationJob, Unit
+    from sundown.spec.model import CredentialRef, SystemSpec
+
+_redact.install()
 
 KIND = "gcs-hmac-key"
 _EMAIL = re.compile(r"^[^@\s/]+@[^@\s/]+$")
@@ -155,14 +166,11 @@ def rotate_hmac_key(
     }
     if delete_after is not None:
         details["delete_old_after"] = delete_after.isoformat()
-    evidence = CredentialEvidence(
-        kind=KIND,
-        target=f"{service_account}/{old_access_id}",
-        action="rotated",
-        at=now(),
-        details={k: str(v) for k, v in details.items()},
-        checks=checks.results,
-        verified=checks.ok,
+    evidence = checks.evidence(
+        KIND,
+        f"{service_account}/{old_access_id}",
+        "rotated",
+        {k: str(v) for k, v in details.items()},
     )
     return Rotation(evidence, NewSecret(new_id, SecretStr(str(secret))), delete_after)
 
@@ -183,14 +191,8 @@ def finish_rotation(
         key.delete()
         checks = Checks()
         _delete_checks(client, access_id, checks)
-    return CredentialEvidence(
-        kind=KIND,
-        target=access_id,
-        action="deleted after grace period",
-        at=now(),
-        details={"grace_ended": not_before.isoformat()},
-        checks=checks.results,
-        verified=checks.ok,
+    return checks.evidence(
+        KIND, access_id, "deleted after grace period", {"grace_ended": not_before.isoformat()}
     )
 
 
@@ -209,12 +211,78 @@ def revoke_hmac_key(
             _set_state(client, access_id, HMACKeyMetadata.INACTIVE_STATE).delete()
         checks = Checks()
         _delete_checks(client, access_id, checks)
-    return CredentialEvidence(
-        kind=KIND,
-        target=access_id,
-        action="revoked" if before not in ("absent", "DELETED") else "already absent",
-        at=now(),
-        details={"state_before": before},
-        checks=checks.results,
-        verified=checks.ok,
+    return checks.evidence(
+        KIND,
+        access_id,
+        "revoked" if before not in ("absent", "DELETED") else "already absent",
+        {"state_before": before},
     )
+
+
+def hmac_key_is_active(access_id: str, *, project: str | None = None) -> bool:
+    """Whether the key's state is ACTIVE (requests signed with it are accepted); no change."""
+    _check(access_id=access_id)
+    client = _client(project)
+    with _errors(f"look up HMAC key {access_id}"):
+        return _state(client, access_id) == "ACTIVE"
+
+
+class HmacKey(KindBase):
+    """``gcs_hmac_key``: the key's access id; rotated for its declared service account."""
+
+    kind = "gcs_hmac_key"
+    form = "an HMAC access id"
+    delivery_field = "access_id"
+
+    def _parts(self, ident: str) -> tuple[str, ...]:
+        _check(access_id=ident)
+        return (ident,)
+
+    def revoke(self, ident: str, *, missing_ok: bool = False) -> list[CredentialEvidence]:
+        self.parse(ident)
+        return [revoke_hmac_key(ident, missing_ok=missing_ok)]
+
+    def live(self, ident: str) -> bool:
+        self.parse(ident)
+        return hmac_key_is_active(ident)
+
+    def units(self, spec: SystemSpec) -> list[str]:
+        return [h.access_id for h in spec.credentials.gcs_hmac_keys]
+
+    def rotate(self, job: RotationJob) -> Rotated | NotRotated:
+        keys = job.spec.credentials.gcs_hmac_keys
+        entry = next(h for h in keys if h.access_id == job.unit.declared)
+        if entry.service_account is None:
+            return NotRotated(
+                "a new HMAC key is created for a service account: declare service_account"
+            )
+        return self.successor(
+            job,
+            rotate_hmac_key(entry.service_account, old_access_id=job.ids[0], grace=job.grace),
+            lambda new: {"access_id": new.identifier, "secret": new.secret},
+            revoke_hmac_key,
+        )
+
+    def replaced(self, unit: Unit, old: str, not_before: datetime) -> Pending:
+        return Pending(
+            unit=unit.key,
+            kind=self.kind,
+            target=old,
+            not_before=not_before,
+            params={"access_id": old},
+        )
+
+    def finish(self, pending: Pending) -> list[CredentialEvidence]:
+        access_id = str(pending.params["access_id"])
+        try:
+            return [finish_rotation(access_id, not_before=pending.not_before)]
+        except NotFoundError:
+            return [revoke_hmac_key(access_id, missing_ok=True)]
+
+    def references(self, declared: str, ids: Sequence[str]) -> list[CredentialRef]:
+        from sundown.spec.model import CredentialRef
+
+        return [CredentialRef(self.kind, i) for i in ids]
+
+
+HMAC_KEY = HmacKey()

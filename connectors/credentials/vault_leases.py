@@ -2,18 +2,25 @@
 
 Revoking a lease revokes the dynamic secret behind it (a database user, a certificate, a cloud
 credential). Listing and prefix revocation need ``sudo`` on ``sys/leases/*`` (docs/vault.md).
+The ``vault_lease_prefix`` credential kind is :data:`LEASE_PREFIX`; leases are **not rotated**:
+they belong to the secrets engine that issued them, expire, and the consumer asks for new ones.
 """
 
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 import hvac
 import hvac.exceptions as hvac_errors
 
-from connectors.credentials import Checks, CredentialEvidence, now
-from connectors.vault import VaultSettings, vault_client, vault_errors
+from connectors import _vault
+from sundown.credentials import Checks, KindBase
 from sundown.errors import InputError, NotFoundError
+
+if TYPE_CHECKING:
+    from sundown.credentials import CredentialEvidence
+    from sundown.spec.model import SystemSpec
 
 KIND = "vault-lease"
 _LEASE = re.compile(r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)+$")
@@ -45,8 +52,7 @@ def _list(client: hvac.Client, prefix: str) -> list[str]:
 def revoke_lease(lease_id: str, *, missing_ok: bool = False) -> CredentialEvidence:
     """Revoke one lease. Proof: looking it up fails ("invalid lease")."""
     lease_id = _check(lease_id, "id")
-    settings = VaultSettings.from_env()
-    with vault_errors(f"revoke lease {lease_id}", settings), vault_client(settings) as client:
+    with _vault.session(f"revoke lease {lease_id}") as client:
         before = _lookup(client, lease_id)
         if before is None and not missing_ok:
             raise NotFoundError(f"no lease {lease_id} (unknown, expired or already revoked)")
@@ -58,14 +64,8 @@ def revoke_lease(lease_id: str, *, missing_ok: bool = False) -> CredentialEviden
             "lookup after", after is None, "invalid lease" if after is None else "still live"
         )
     details = {"expire_time": str(before.get("expire_time"))} if before else {}
-    return CredentialEvidence(
-        kind=KIND,
-        target=lease_id,
-        action="revoked" if before is not None else "already absent",
-        at=now(),
-        details=details,
-        checks=checks.results,
-        verified=checks.ok,
+    return checks.evidence(
+        KIND, lease_id, "revoked" if before is not None else "already absent", details
     )
 
 
@@ -73,8 +73,7 @@ def revoke_lease_prefix(prefix: str, *, missing_ok: bool = False) -> CredentialE
     """Revoke every lease under ``prefix`` (e.g. ``database/creds/my-system``). Proof: listing
     the prefix afterwards finds nothing."""
     prefix = _check(prefix, "prefix")
-    settings = VaultSettings.from_env()
-    with vault_errors(f"revoke leases under {prefix}/", settings), vault_client(settings) as client:
+    with _vault.session(f"revoke leases under {prefix}/") as client:
         before = _list(client, prefix)
         if not before and not missing_ok:
             raise NotFoundError(f"no leases under {prefix}/")
@@ -83,12 +82,45 @@ def revoke_lease_prefix(prefix: str, *, missing_ok: bool = False) -> CredentialE
         after = _list(client, prefix)
     checks = Checks()
     checks.expect("list after", not after, f"{len(after)} leases listed under {prefix}/")
-    return CredentialEvidence(
-        kind=KIND,
-        target=f"{prefix}/",
-        action="revoked" if before else "already absent",
-        at=now(),
-        details={"leases_found": str(len(before))},
-        checks=checks.results,
-        verified=checks.ok,
+    return checks.evidence(
+        KIND,
+        f"{prefix}/",
+        "revoked" if before else "already absent",
+        {"leases_found": str(len(before))},
     )
+
+
+def leases_under(prefix: str) -> list[str]:
+    """The leases listed under ``prefix`` (changes nothing)."""
+    prefix = _check(prefix, "prefix")
+    with _vault.session(f"list leases under {prefix}/") as client:
+        return _list(client, prefix)
+
+
+class LeasePrefix(KindBase):
+    """``vault_lease_prefix``: every lease under a prefix (e.g. ``database/creds/app``)."""
+
+    kind = "vault_lease_prefix"
+    form = "a lease prefix (e.g. database/creds/app)"
+    needs_delivery = False
+    not_rotated = (
+        "leases belong to the secrets engine that issued them; they expire, and the "
+        "consumer asks for new credentials (revoke them early with sundown revoke)"
+    )
+
+    def _parts(self, ident: str) -> tuple[str, ...]:
+        return tuple(_check(ident, "prefix").split("/"))
+
+    def revoke(self, ident: str, *, missing_ok: bool = False) -> list[CredentialEvidence]:
+        self.parse(ident)
+        return [revoke_lease_prefix(ident, missing_ok=missing_ok)]
+
+    def live(self, ident: str) -> bool:
+        self.parse(ident)
+        return bool(leases_under(ident))
+
+    def units(self, spec: SystemSpec) -> list[str]:
+        return list(spec.credentials.vault_lease_prefixes)
+
+
+LEASE_PREFIX = LeasePrefix()

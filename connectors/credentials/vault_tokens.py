@@ -1,13 +1,24 @@
-"""Vault tokens: revoke by accessor (the token itself is never needed, nor seen)."""
+"""Vault tokens: revoke by accessor (the token itself is never needed, nor seen); the
+``vault_token`` credential kind (:data:`TOKEN`).
+
+Tokens are **not rotated**: a token cannot be re-issued by its accessor with the same parent and
+policies; its consumer gets a new one, then this one is revoked (``sundown revoke``).
+"""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 import hvac
 import hvac.exceptions as hvac_errors
 
-from connectors.credentials import Checks, CredentialEvidence, now
-from connectors.vault import VaultSettings, vault_client, vault_errors
+from connectors import _vault
+from sundown.credentials import Checks, KindBase
 from sundown.errors import InputError, NotFoundError
+
+if TYPE_CHECKING:
+    from sundown.credentials import CredentialEvidence
+    from sundown.spec.model import SystemSpec
 
 KIND = "vault-token"
 
@@ -22,24 +33,23 @@ def _lookup(client: hvac.Client, accessor: str) -> dict[str, object] | None:
         raise
 
 
-def token_is_live(accessor: str) -> bool:
-    """Whether a token with this accessor still works (lookup-accessor answers); no change."""
+def _check(accessor: str) -> str:
     if not accessor or not accessor.replace("-", "").replace(".", "").isalnum():
         raise InputError(f"{accessor!r} is not a token accessor")
-    settings = VaultSettings.from_env()
-    with vault_errors(f"look up token accessor {accessor}", settings), vault_client(settings) as c:
+    return accessor
+
+
+def token_is_live(accessor: str) -> bool:
+    """Whether a token with this accessor still works (lookup-accessor answers); no change."""
+    _check(accessor)
+    with _vault.session(f"look up token accessor {accessor}") as c:
         return _lookup(c, accessor) is not None
 
 
 def revoke_token_accessor(accessor: str, *, missing_ok: bool = False) -> CredentialEvidence:
     """Revoke the token with this accessor (and its child tokens). Proof: lookup-accessor fails."""
-    if not accessor or not accessor.replace("-", "").replace(".", "").isalnum():
-        raise InputError(f"{accessor!r} is not a token accessor")
-    settings = VaultSettings.from_env()
-    with (
-        vault_errors(f"revoke token accessor {accessor}", settings),
-        vault_client(settings) as client,
-    ):
+    _check(accessor)
+    with _vault.session(f"revoke token accessor {accessor}") as client:
         before = _lookup(client, accessor)
         if before is None and not missing_ok:
             raise NotFoundError(f"no token with accessor {accessor} (unknown or already revoked)")
@@ -58,12 +68,35 @@ def revoke_token_accessor(accessor: str, *, missing_ok: bool = False) -> Credent
             after is None,
             "invalid accessor" if after is None else "still valid",
         )
-    return CredentialEvidence(
-        kind=KIND,
-        target=accessor,
-        action="revoked" if before is not None else "already absent",
-        at=now(),
-        details=details,
-        checks=checks.results,
-        verified=checks.ok,
+    return checks.evidence(
+        KIND, accessor, "revoked" if before is not None else "already absent", details
     )
+
+
+class VaultToken(KindBase):
+    """``vault_token``: a token accessor."""
+
+    kind = "vault_token"
+    form = "a token accessor"
+    needs_delivery = False
+    not_rotated = (
+        "a Vault token cannot be re-issued by its accessor with the same parent and "
+        "policies; issue a new one to its consumer, then revoke this one (sundown revoke)"
+    )
+
+    def _parts(self, ident: str) -> tuple[str, ...]:
+        return (_check(ident),)
+
+    def revoke(self, ident: str, *, missing_ok: bool = False) -> list[CredentialEvidence]:
+        self.parse(ident)
+        return [revoke_token_accessor(ident, missing_ok=missing_ok)]
+
+    def live(self, ident: str) -> bool:
+        self.parse(ident)
+        return token_is_live(ident)
+
+    def units(self, spec: SystemSpec) -> list[str]:
+        return list(spec.credentials.vault_token_accessors)
+
+
+TOKEN = VaultToken()

@@ -459,7 +459,7 @@ def test_a_rotation_whose_receipt_was_lost_is_recovered_from_the_delivery(
     assert creds.iam_keys() == {lost.new.identifier: "Active"}  # nothing rotated this time
     state = _rotation.load_state(parsed)
     assert state.current == {f"aws_access_key {creds.user}/{creds.old_key}": [lost.new.identifier]}
-    assert [p["target"] for p in state.pending] == [f"{creds.user}/{first}"]
+    assert [p.target for p in state.pending] == [f"{creds.user}/{first}"]
     # the next run proves the replaced key gone and rotates from the recovered one
     result, _ = run(system, spec)
     assert "already absent" in result.credentials[0]
