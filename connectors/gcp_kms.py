@@ -1,0 +1,575 @@
+"""Google Cloud KMS keys as Sundown key services and signers (``gcp-kms://`` URIs, Tink's form).
+
+``gcp-kms://projects/P/locations/L/keyRings/R/cryptoKeys/K`` names one CryptoKey. The client is
+google-cloud-kms over its REST transport, made per operation from Application Default
+Credentials (never cached); ``SUNDOWN_GCP_KMS_ENDPOINT`` redirects it (tests: a local server that
+answers as the REST API does; no emulator exists).
+
+KEK use: a fresh 32-byte DEK is made locally and wrapped with ``cryptoKeys.encrypt`` under the
+primary version, with SHA-256 of the artifact binding as ``additionalAuthenticatedData``; a DEK
+moved to another artifact does not unwrap (KMS refuses: ``IntegrityError``). Rotation is the
+KMS's own: a new CryptoKeyVersion made primary; older versions still decrypt (KMS picks the
+version from the ciphertext).
+
+Before every use, Sundown reads the key and the version concerned and refuses unless the
+version is ``ENABLED`` (``KeyDestroyedError`` naming the state and, when scheduled, the date).
+
+Destruction: ``cryptoKeyVersions.destroy`` on every version. Cloud KMS destroys the material
+after the key's ``destroyScheduledDuration`` (default 30 days); until then ``restore`` brings a
+version back, so the evidence says deletion is pending until the latest ``destroyTime``, which is
+``irrecoverable_after``. See docs/kms.md.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import secrets
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sundown.errors import (
+    BackendError,
+    ConflictError,
+    InputError,
+    IntegrityError,
+    KeyDestroyedError,
+    NotFoundError,
+    PermissionDeniedError,
+    SundownError,
+    UnsupportedError,
+)
+from sundown.keys import KeyDestruction, KeyInfo, WrappedKey
+
+SCHEME = "gcp-kms://"
+ENDPOINT_ENV = "SUNDOWN_GCP_KMS_ENDPOINT"
+SENTINEL_AAD = b"sundown:destroy-sentinel"
+LIMITS = (
+    "Cloud KMS keeps each version's material until its destroyTime; RestoreCryptoKeyVersion "
+    "brings it back until then. The CryptoKey resource and its name stay (GCP never deletes "
+    "them). Data keys unwrapped before destruction and held elsewhere are not reached."
+)
+_URI = re.compile(
+    r"projects/(?P<project>[a-z0-9][a-z0-9.:-]{0,62})/locations/(?P<location>[a-z0-9-]{1,63})"
+    r"/keyRings/(?P<ring>[A-Za-z0-9_-]{1,63})/cryptoKeys/(?P<key>[A-Za-z0-9_-]{1,63})"
+)
+_LIVE = "ENABLED"
+_GONE_STATES = ("DESTROY_SCHEDULED", "DESTROYED")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class GcpKmsKeyDestruction(KeyDestruction):
+    """Every version scheduled for destruction (or destroyed); ``pending_until`` is the latest
+    ``destroyTime`` (None once every version is DESTROYED)."""
+
+    pending_until: datetime | None = None
+    key_state: str = ""
+
+    @property
+    def irrecoverable_after(self) -> datetime | None:
+        return self.pending_until
+
+    @property
+    def ce_reason(self) -> str:
+        if not self.verified:
+            return "destruction not verified"
+        if self.pending_until is not None:
+            return f"destruction scheduled; pending until {self.pending_until.date().isoformat()}"
+        return "every key version destroyed by Cloud KMS"
+
+
+def parse_uri(uri: str) -> str:
+    """The CryptoKey resource name (``projects/P/locations/L/keyRings/R/cryptoKeys/K``)."""
+    if not uri.startswith(SCHEME):
+        raise InputError(f"not a Cloud KMS key URI: {uri!r} (expected {SCHEME}projects/...)")
+    name = uri[len(SCHEME) :]
+    if _URI.fullmatch(name) is None:
+        if "/cryptoKeyVersions/" in name:
+            problem = "names a key version; name the key (Sundown picks versions itself)"
+        elif "/cryptoKeys/" not in name:
+            problem = "names no crypto key"
+        else:
+            problem = "has a malformed project, location, key ring or key name"
+        raise InputError(
+            f"bad Cloud KMS key URI {uri!r}: it {problem} "
+            f"(expected {SCHEME}projects/P/locations/L/keyRings/R/cryptoKeys/K)"
+        )
+    return name
+
+
+def _client() -> Any:
+    from google.api_core.client_options import ClientOptions
+    from google.cloud import kms
+
+    endpoint = os.environ.get(ENDPOINT_ENV)
+    options = ClientOptions(api_endpoint=endpoint) if endpoint else None
+    return kms.KeyManagementServiceClient(transport="rest", client_options=options)
+
+
+def _status(exc: Exception) -> str:
+    """The google.rpc status name of an API error (FAILED_PRECONDITION, ...), if known."""
+    response = getattr(exc, "response", None)
+    try:
+        return str(response.json()["error"]["status"])  # type: ignore[union-attr]
+    except Exception:
+        code = getattr(exc, "grpc_status_code", None)
+        return str(getattr(code, "name", "") or "")
+
+
+def _translate(exc: Exception, what: str) -> SundownError:
+    from google.api_core import exceptions as gexc
+
+    message = getattr(exc, "message", None) or type(exc).__name__
+    status = _status(exc)
+    text = f"{what}: {status or type(exc).__name__}: {message}"
+    if isinstance(exc, gexc.NotFound):
+        return NotFoundError(text)
+    if isinstance(exc, gexc.Unauthenticated | gexc.PermissionDenied | gexc.Forbidden):
+        return PermissionDeniedError(text)
+    if isinstance(exc, gexc.AlreadyExists | gexc.Conflict):
+        return ConflictError(text)
+    if status == "FAILED_PRECONDITION":
+        return KeyDestroyedError(text)
+    if "Decryption failed" in str(message):
+        return IntegrityError(text)
+    if isinstance(exc, gexc.InvalidArgument | gexc.BadRequest):
+        return InputError(text)
+    return BackendError(text)
+
+
+@contextmanager
+def _errors(what: str) -> Iterator[None]:
+    from google.api_core.exceptions import GoogleAPIError
+    from google.auth.exceptions import GoogleAuthError
+
+    try:
+        yield
+    except SundownError:
+        raise
+    except GoogleAPIError as exc:
+        raise _translate(exc, what) from exc
+    except GoogleAuthError as exc:
+        raise PermissionDeniedError(f"{what}: credentials: {type(exc).__name__}") from exc
+
+
+def _state_name(version: Any) -> str:
+    return str(getattr(version.state, "name", version.state))
+
+
+def _when(value: Any) -> datetime | None:
+    if value is None or not hasattr(value, "timestamp"):
+        return None
+    when = datetime.fromtimestamp(value.timestamp(), UTC)
+    return None if when.year <= 1970 else when
+
+
+def _number(version_name: str) -> int:
+    return int(version_name.rsplit("/", 1)[1])
+
+
+def _refuse_unusable(uri: str, version: Any) -> None:
+    state = _state_name(version)
+    if state == _LIVE:
+        return
+    number = _number(version.name)
+    if state == "DESTROY_SCHEDULED":
+        when = _when(version.destroy_time)
+        raise KeyDestroyedError(
+            f"{uri}: version {number} is pending destruction until "
+            f"{when.isoformat() if when else 'an unknown date'} (state DESTROY_SCHEDULED); "
+            "Sundown does not use it"
+        )
+    if state == "DISABLED":
+        raise KeyDestroyedError(
+            f"{uri}: version {number} is disabled (state DISABLED); Sundown does not use it"
+        )
+    raise KeyDestroyedError(f"{uri}: version {number} is not usable (state {state})")
+
+
+class GcpKmsKey:
+    """One CryptoKey: ENCRYPT_DECRYPT (GOOGLE_SYMMETRIC_ENCRYPTION) or, for signing,
+    ASYMMETRIC_SIGN EC_SIGN_P256_SHA256."""
+
+    def __init__(self, uri: str, *, check: bool = True) -> None:
+        self._name = parse_uri(uri)
+        with _errors(f"read {uri}"):
+            key = _client().get_crypto_key(name=self._name)
+        self._purpose = str(getattr(key.purpose, "name", key.purpose))
+        self._associated_data = b""
+        if check:
+            self._primary(key)
+
+    @property
+    def uri(self) -> str:
+        return SCHEME + self._name
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def signing(self) -> bool:
+        return self._purpose == "ASYMMETRIC_SIGN"
+
+    def bound_to(self, associated_data: bytes) -> GcpKmsKey:
+        """The same key, wrapping and unwrapping with SHA-256(``associated_data``) as the KMS
+        additional authenticated data (the envelope calls this with the artifact binding)."""
+        bound = object.__new__(GcpKmsKey)
+        bound.__dict__.update(self.__dict__)
+        bound._associated_data = associated_data
+        return bound
+
+    def _aad(self) -> bytes:
+        return hashlib.sha256(self._associated_data).digest()
+
+    def _versions(self, client: Any) -> list[Any]:
+        with _errors(f"list the versions of {self.uri}"):
+            return list(client.list_crypto_key_versions(parent=self._name))
+
+    def _primary(self, key: Any, client: Any = None) -> Any:
+        """The version new data keys (or signatures) are made with, refused unless ENABLED."""
+        if not self.signing:
+            if not key.primary.name:
+                raise KeyDestroyedError(f"{self.uri}: the key has no primary version")
+            _refuse_unusable(self.uri, key.primary)
+            return key.primary
+        versions = self._versions(client or _client())
+        if not versions:
+            raise KeyDestroyedError(f"{self.uri}: the key has no versions")
+        latest = max(versions, key=lambda v: _number(v.name))
+        _refuse_unusable(self.uri, latest)
+        return latest
+
+    def _usable(self, client: Any, what: str) -> Any:
+        """Read the key now (never a cached state); its primary version must be ENABLED."""
+        with _errors(f"{what} {self.uri}"):
+            key = client.get_crypto_key(name=self._name)
+        return self._primary(key, client)
+
+    def info(self) -> KeyInfo:
+        client = _client()
+        primary = self._usable(client, "read")
+        live = tuple(
+            sorted(_number(v.name) for v in self._versions(client) if _state_name(v) == _LIVE)
+        )
+        return KeyInfo(
+            uri=self.uri,
+            kind="signing" if self.signing else "kek",
+            algorithm="ecdsa-p256" if self.signing else "gcp-kms-google-symmetric-encryption",
+            latest_version=_number(primary.name),
+            min_decryption_version=live[0] if live else _number(primary.name),
+            versions=live,
+            exportable=False,  # Cloud KMS never exports key material
+            allow_plaintext_backup=False,
+        )
+
+    def new_data_key(self) -> tuple[bytes, WrappedKey]:
+        if self.signing:
+            raise InputError(f"{self.uri} is a signing key, not a key-encryption key")
+        client = _client()
+        self._usable(client, "wrap a data key with")
+        dek = secrets.token_bytes(32)
+        with _errors(f"wrap a data key with {self.uri}"):
+            answer = client.encrypt(
+                request={
+                    "name": self._name,
+                    "plaintext": dek,
+                    "additional_authenticated_data": self._aad(),
+                }
+            )
+        if not answer.name.startswith(self._name + "/cryptoKeyVersions/"):
+            raise IntegrityError(f"{self.uri}: Cloud KMS encrypted with another key")
+        return dek, WrappedKey(
+            key_uri=self.uri, key_version=_number(answer.name), ciphertext=bytes(answer.ciphertext)
+        )
+
+    def unwrap(self, wrapped: WrappedKey) -> bytes:
+        if wrapped.key_uri != self.uri:
+            raise IntegrityError(f"wrapped key belongs to {wrapped.key_uri!r}, not {self.uri!r}")
+        client = _client()
+        self._usable(client, "unwrap a data key with")
+        # The version is chosen by KMS from the ciphertext; the recorded one must be usable too
+        # (a sidecar is untrusted: KMS's own refusal still applies to the real version).
+        with _errors(f"unwrap a data key with {self.uri}"):
+            version = client.get_crypto_key_version(
+                name=f"{self._name}/cryptoKeyVersions/{int(wrapped.key_version)}"
+            )
+        _refuse_unusable(self.uri, version)
+        with _errors(f"unwrap a data key with {self.uri}"):
+            answer = client.decrypt(
+                request={
+                    "name": self._name,
+                    "ciphertext": wrapped.ciphertext,
+                    "additional_authenticated_data": self._aad(),
+                }
+            )
+        return bytes(answer.plaintext)
+
+    def rewrap(self, wrapped: Sequence[WrappedKey]) -> list[WrappedKey]:
+        """Every enabled version decrypts: wrapped keys stay as they are (re-encrypting needs
+        each artifact's binding, which only sidecars hold)."""
+        self._usable(_client(), "re-wrap with")
+        for item in wrapped:
+            if item.key_uri != self.uri:
+                raise InputError(f"wrapped key belongs to {item.key_uri!r}, not {self.uri!r}")
+        return list(wrapped)
+
+    def rotate(self) -> int:
+        """The KMS's own rotation: a new version, made primary (for a signing key, the new
+        version signs from now on)."""
+        client = _client()
+        self._usable(client, "rotate")
+        with _errors(f"rotate {self.uri}"):
+            version = client.create_crypto_key_version(
+                request={"parent": self._name, "crypto_key_version": {}}
+            )
+            number = _number(version.name)
+            if not self.signing:
+                client.update_crypto_key_primary_version(
+                    request={"name": self._name, "crypto_key_version_id": str(number)}
+                )
+        return number
+
+    def retire_versions_below(self, version: int) -> None:
+        raise UnsupportedError(
+            f"{self.uri}: Sundown does not destroy single Cloud KMS versions (sidecars are not "
+            "re-wrapped for this service); destroy the whole key instead"
+        )
+
+    # -- destruction
+
+    def destroy(self) -> GcpKmsKeyDestruction:
+        """``cryptoKeyVersions.destroy`` on every version not already scheduled or destroyed.
+        Every version's state is checked first: anything unexpected stops before any destroy.
+        A KEK's sentinel is wrapped and unwrapped first, and must be refused afterwards."""
+        client = _client()
+        versions = self._versions(client)
+        checks: dict[str, str] = {
+            "versions before": ", ".join(f"{_number(v.name)}:{_state_name(v)}" for v in versions)
+            or "none"
+        }
+        odd = [v for v in versions if _state_name(v) not in (_LIVE, "DISABLED", *_GONE_STATES)]
+        if odd:
+            raise ConflictError(
+                f"{self.uri}: version {_number(odd[0].name)} is in state {_state_name(odd[0])}; "
+                "nothing destroyed"
+            )
+        sentinel: WrappedKey | None = None
+        if not self.signing and any(_state_name(v) == _LIVE for v in versions):
+            try:
+                sentinel = self._sentinel(client)
+                checks["sentinel before"] = "wrapped and unwrapped"
+            except KeyDestroyedError as exc:
+                checks["sentinel before"] = f"not made ({exc})"
+        with _errors(f"destroy {self.uri}"):
+            for version in versions:
+                if _state_name(version) in (_LIVE, "DISABLED"):
+                    client.destroy_crypto_key_version(name=version.name)
+        checks["scheduled"] = "DestroyCryptoKeyVersion for every enabled or disabled version"
+        evidence = self.verify_destroyed(sentinel)
+        return GcpKmsKeyDestruction(
+            **{**evidence.__dict__, "checks": {**checks, **evidence.checks}}
+        )
+
+    def _sentinel(self, client: Any) -> WrappedKey:
+        plaintext = secrets.token_bytes(32)
+        bound = self.bound_to(SENTINEL_AAD)
+        with _errors(f"sentinel for {self.uri}"):
+            primary = client.get_crypto_key(name=self._name).primary
+            _refuse_unusable(self.uri, primary)
+            answer = client.encrypt(
+                request={
+                    "name": self._name,
+                    "plaintext": plaintext,
+                    "additional_authenticated_data": bound._aad(),
+                }
+            )
+        wrapped = WrappedKey(self.uri, _number(answer.name), bytes(answer.ciphertext))
+        if bound.unwrap(wrapped) != plaintext:
+            raise IntegrityError(f"{self.uri}: sentinel round trip failed; not destroying")
+        return wrapped
+
+    def verify_destroyed(self, sentinel: WrappedKey | None = None) -> GcpKmsKeyDestruction:
+        """Proof from Cloud KMS: every version is DESTROY_SCHEDULED or DESTROYED, a raw Encrypt
+        (KEK) is refused by KMS, and the sentinel (when this run made one) no longer unwraps,
+        through Sundown nor through a raw Decrypt."""
+        client = _client()
+        versions = self._versions(client)
+        checks: dict[str, str] = {}
+        states = [_state_name(v) for v in versions]
+        checks["versions"] = ", ".join(
+            f"{_number(v.name)}:{s}" for v, s in zip(versions, states, strict=True)
+        )
+        ok = bool(versions) and all(s in _GONE_STATES for s in states)
+        times = [t for v in versions if (t := _when(v.destroy_time)) is not None]
+        pending = max(times) if times and "DESTROY_SCHEDULED" in states else None
+        if not self.signing:
+            try:
+                with _errors("probe"):
+                    client.encrypt(
+                        request={
+                            "name": self._name,
+                            "plaintext": b"\0",
+                            "additional_authenticated_data": b"",
+                        }
+                    )
+                checks["raw KMS encrypt"] = "FAILED: still encrypts"
+                ok = False
+            except SundownError as exc:
+                checks["raw KMS encrypt"] = f"refused ({type(exc).__name__})"
+        if sentinel is not None:
+            bound = self.bound_to(SENTINEL_AAD)
+            try:
+                bound.unwrap(sentinel)
+                checks["sentinel through Sundown"] = "FAILED: still decrypts"
+                ok = False
+            except (KeyDestroyedError, NotFoundError) as exc:
+                checks["sentinel through Sundown"] = f"refused ({exc})"
+            try:
+                with _errors("probe"):
+                    client.decrypt(
+                        request={
+                            "name": self._name,
+                            "ciphertext": sentinel.ciphertext,
+                            "additional_authenticated_data": bound._aad(),
+                        }
+                    )
+                checks["raw KMS decrypt"] = "FAILED: still decrypts"
+                ok = False
+            except SundownError as exc:
+                checks["raw KMS decrypt"] = f"refused ({type(exc).__name__})"
+        elif self.signing:
+            try:
+                GcpKmsSigner(self.uri)
+                checks["sign through Sundown"] = "FAILED: still signs"
+                ok = False
+            except (KeyDestroyedError, NotFoundError) as exc:
+                checks["sign through Sundown"] = f"refused ({exc})"
+        return GcpKmsKeyDestruction(
+            uri=self.uri,
+            versions_destroyed=tuple(_number(v.name) for v in versions),
+            destroyed_at=_now(),
+            method="Cloud KMS DestroyCryptoKeyVersion for every version"
+            + (f"; destruction pending until {pending.isoformat()}" if pending else ""),
+            checks=checks,
+            verified=ok,
+            exportable=False,
+            allow_plaintext_backup=False,
+            limits=LIMITS,
+            pending_until=pending,
+            key_state="DESTROY_SCHEDULED" if pending else ("DESTROYED" if ok else "live"),
+        )
+
+    def cancel_deletion(self) -> KeyInfo:
+        """RestoreCryptoKeyVersion for every scheduled version, then enable it again."""
+        client = _client()
+        with _errors(f"cancel destruction of {self.uri}"):
+            for version in self._versions(client):
+                if _state_name(version) == "DESTROY_SCHEDULED":
+                    client.restore_crypto_key_version(name=version.name)
+                    client.update_crypto_key_version(
+                        request={
+                            "crypto_key_version": {"name": version.name, "state": "ENABLED"},
+                            "update_mask": {"paths": ["state"]},
+                        }
+                    )
+        return self.info()
+
+
+class GcpKmsSigner:
+    """EC_SIGN_P256_SHA256 over a SHA-256 digest with the latest version; DER signatures."""
+
+    def __init__(self, uri: str) -> None:
+        self._key = GcpKmsKey(uri, check=False)
+        if not self._key.signing:
+            raise InputError(f"{self._key.uri} is not a signing key (purpose ASYMMETRIC_SIGN)")
+        self._version = self._key._usable(_client(), "open the signer")
+        self._pem: bytes | None = None
+
+    @property
+    def uri(self) -> str:
+        return self._key.uri
+
+    @property
+    def key_id(self) -> str:
+        from sundown.certificate import public_key_fingerprint
+
+        return f"{self.uri}#{public_key_fingerprint(self.public_key_pem())}"
+
+    def public_key_pem(self) -> bytes:
+        if self._pem is None:
+            from cryptography.hazmat.primitives import serialization
+
+            client = _client()
+            version = self._key._usable(client, "read the public key of")
+            with _errors(f"read the public key of {self.uri}"):
+                pem = client.get_public_key(name=version.name).pem
+            self._pem = serialization.load_pem_public_key(pem.encode()).public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+        return self._pem
+
+    def sign(self, message: bytes) -> bytes:
+        client = _client()
+        version = self._key._usable(client, "sign with")
+        with _errors(f"sign with {self.uri}"):
+            answer = client.asymmetric_sign(
+                request={
+                    "name": version.name,
+                    "digest": {"sha256": hashlib.sha256(message).digest()},
+                }
+            )
+        return bytes(answer.signature)
+
+
+def open_key_service(uri: str) -> GcpKmsKey:
+    key = GcpKmsKey(uri)
+    if key.signing:
+        raise InputError(f"{uri} is a signing key (purpose ASYMMETRIC_SIGN), not a KEK")
+    return key
+
+
+def key_for_destruction(uri: str) -> GcpKmsKey:
+    return GcpKmsKey(uri, check=False)
+
+
+def open_signer(uri: str) -> GcpKmsSigner:
+    return GcpKmsSigner(uri)
+
+
+def create_key(uri: str, *, signing: bool = False) -> KeyInfo:
+    """A new CryptoKey at the URI's name (the key ring is created when missing):
+    GOOGLE_SYMMETRIC_ENCRYPTION, or with ``signing`` EC_SIGN_P256_SHA256."""
+    name = parse_uri(uri)
+    ring, _, key_id = name.rpartition("/cryptoKeys/")
+    location, _, ring_id = ring.rpartition("/keyRings/")
+    client = _client()
+    with _errors(f"create {uri}"):
+        from google.api_core.exceptions import NotFound
+
+        try:
+            client.get_key_ring(name=ring)
+        except NotFound:
+            client.create_key_ring(
+                request={"parent": location, "key_ring_id": ring_id, "key_ring": {}}
+            )
+        template = (
+            {"purpose": "ASYMMETRIC_SIGN", "version_template": {"algorithm": "EC_SIGN_P256_SHA256"}}
+            if signing
+            else {
+                "purpose": "ENCRYPT_DECRYPT",
+                "version_template": {"algorithm": "GOOGLE_SYMMETRIC_ENCRYPTION"},
+            }
+        )
+        client.create_crypto_key(
+            request={"parent": ring, "crypto_key_id": key_id, "crypto_key": template}
+        )
+    return GcpKmsKey(uri).info()
