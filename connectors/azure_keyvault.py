@@ -220,6 +220,11 @@ def _refuse_unusable(uri: str, properties: Any) -> None:
         )
 
 
+def _is_ec(key: Any) -> bool:
+    kty = getattr(key.key_type, "value", key.key_type)
+    return str(kty).upper().startswith("EC")
+
+
 def _ciphertext(version: str, wrapped: bytes) -> bytes:
     return version.encode("ascii") + b"." + wrapped
 
@@ -286,7 +291,7 @@ class AzureKeyVaultKey:
         with _key_client(self._vault) as client:
             key = self._get(client, what, version)
         _refuse_unusable(self.uri, key.properties)
-        self._signing = str(key.key_type).upper().startswith("EC")
+        self._signing = _is_ec(key)
         return key
 
     @property
@@ -294,7 +299,7 @@ class AzureKeyVaultKey:
         if self._signing is None:
             with _key_client(self._vault) as client:
                 key = self._get(client, "read")
-            self._signing = str(key.key_type).upper().startswith("EC")
+            self._signing = _is_ec(key)
         return self._signing
 
     def _versions(self, client: Any) -> list[Any]:
@@ -394,7 +399,7 @@ class AzureKeyVaultKey:
                     raise
                 key = None
             if key is not None:
-                self._signing = str(key.key_type).upper().startswith("EC")
+                self._signing = _is_ec(key)
                 checks["key before"] = f"enabled={key.properties.enabled}"
                 if not self._signing and key.properties.enabled:
                     sentinel = self._sentinel()
