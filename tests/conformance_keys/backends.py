@@ -13,6 +13,7 @@ Backends without a disabled or pending state (the keyring, Vault transit) have `
 
 from __future__ import annotations
 
+import os
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -140,7 +141,6 @@ def _kv_disable(values: dict[str, Any], uri: str) -> None:
 
 
 def _kv_raw(uri: str, wrapped: WrappedKey, binding: bytes) -> bytes:
-    import os
 
     from azure.identity import DefaultAzureCredential
     from azure.keyvault.keys.crypto import CryptographyClient, KeyWrapAlgorithm
