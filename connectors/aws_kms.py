@@ -125,7 +125,7 @@ def _translate(exc: Exception, what: str) -> SundownError:
             return NotFoundError(text)
         if code in ("AccessDeniedException", "UnrecognizedClientException"):
             return PermissionDeniedError(text)
-        if code == "InvalidCiphertextException":
+        if code in ("InvalidCiphertextException", "IncorrectKeyException"):
             return IntegrityError(text)
         if code in ("DisabledException", "KMSInvalidStateException"):
             return KeyDestroyedError(text)

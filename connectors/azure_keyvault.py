@@ -353,7 +353,14 @@ class AzureKeyVaultKey:
             raise IntegrityError(f"wrapped key belongs to {wrapped.key_uri!r}, not {self.uri!r}")
         version, blob = _split(wrapped.ciphertext, self.uri)
         self._usable("unwrap a data key with")  # the key itself (not deleted, latest enabled)
-        key = self._usable("unwrap a data key with", version)
+        try:
+            key = self._usable("unwrap a data key with", version)
+        except NotFoundError as exc:
+            # The key answered a moment ago: the version named is not one of its own.
+            raise IntegrityError(
+                f"{self.uri}: the wrapped data key names version {version}, which this key "
+                "does not have"
+            ) from exc
         with _crypto_client(key) as crypto, _errors(f"unwrap a data key with {self.uri}"):
             plain = bytes(crypto.unwrap_key(KeyWrapAlgorithm.rsa_oaep_256, blob).key)
         if len(plain) != 64 or not hmac.compare_digest(plain[:32], self._binding()):
@@ -390,6 +397,7 @@ class AzureKeyVaultKey:
 
         checks: dict[str, str] = {}
         sentinel: WrappedKey | None = None
+        exportable: bool | None = None
         with _key_client(self._vault) as client:
             try:
                 with _errors(f"destroy {self.uri}"):
@@ -400,7 +408,8 @@ class AzureKeyVaultKey:
                 key = None
             if key is not None:
                 self._signing = _is_ec(key)
-                checks["key before"] = f"enabled={key.properties.enabled}"
+                exportable = bool(getattr(key.properties, "exportable", False))
+                checks["key before"] = f"enabled={key.properties.enabled}, exportable={exportable}"
                 if not self._signing and key.properties.enabled:
                     sentinel = self._sentinel()
                     checks["sentinel before"] = "wrapped and unwrapped"
@@ -419,7 +428,15 @@ class AzureKeyVaultKey:
                         client.purge_deleted_key(self._key_name)
                     checks["purged"] = "PurgeDeletedKey after the scheduled purge date"
         evidence = self.verify_destroyed(sentinel)
-        return AzureKeyDestruction(**{**evidence.__dict__, "checks": {**checks, **evidence.checks}})
+        # An exportable key (a release policy let its material out) is not claimable: a copy
+        # may survive anywhere (KeyDestruction.ce_claimable).
+        return AzureKeyDestruction(
+            **{
+                **evidence.__dict__,
+                "checks": {**checks, **evidence.checks},
+                "exportable": exportable if exportable is not None else evidence.exportable,
+            }
+        )
 
     def _sentinel(self) -> WrappedKey:
         bound = self.bound_to(SENTINEL_BINDING)

@@ -56,8 +56,12 @@ def test_create_sends_the_documented_requests_over_tls_with_a_challenge(
     uri = created(capsys)
     name = name_of(uri)
     create = azure_kv_env.sent("POST", f"/keys/{name}/create")
-    # Key Vault's challenge: each new client's first request goes without a token (401).
-    assert any("authorization" not in r.headers for r in azure_kv_env.sent("GET", f"/keys/{name}"))
+    # Key Vault's challenge: a client's first request to a vault goes without a token and is
+    # answered 401 with the authority (the SDK then caches the challenge per vault URL).
+    assert any(
+        "authorization" not in r.headers and r.path.startswith("/keys/")
+        for r in azure_kv_env.requests
+    )
     authorized = [r for r in create if "authorization" in r.headers]
     assert len(authorized) == 1
     assert authorized[0].headers["authorization"] == f"Bearer {AZURE_ACCESS_TOKEN}"
@@ -223,3 +227,15 @@ def test_malformed_uri_is_refused_naming_the_problem(uri: str, problem: str) -> 
     with pytest.raises(InputError, match="bad Azure Key Vault key URI") as caught:
         registry.open_key_service(uri)
     assert problem in str(caught.value)
+
+
+def test_an_exportable_key_is_destroyed_but_not_claimable(
+    azure_kv_env: FakeServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A key with a release policy (``exportable``) may have copies anywhere: the destruction
+    is carried out and verified, but cryptographic erase is not claimed."""
+    uri = created(capsys)
+    kv_key(azure_kv_env, name_of(uri)).exportable = True
+    code, out, err = run(capsys, "keys", "destroy", uri, "--yes")
+    assert code == 0, err
+    assert "exportable=True" in out and "verified: yes" in out and "ce: NOT claimable" in out
