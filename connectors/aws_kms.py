@@ -28,7 +28,6 @@ import hashlib
 import secrets
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -37,6 +36,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from cryptography.hazmat.primitives import serialization
 
 from connectors._aws import new_client
+from connectors._kms import KmsSigner, PendingKeyDestruction
 from sundown.errors import (
     BackendError,
     ConflictError,
@@ -47,7 +47,7 @@ from sundown.errors import (
     PermissionDeniedError,
     SundownError,
 )
-from sundown.keys import KeyDestruction, KeyInfo, WrappedKey
+from sundown.keys import KeyInfo, WrappedKey
 
 SCHEME = "aws-kms://"
 DEFAULT_PENDING_DAYS = 7
@@ -64,26 +64,9 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-@dataclass(frozen=True)
-class KmsKeyDestruction(KeyDestruction):
+class KmsKeyDestruction(PendingKeyDestruction):
     """KMS destruction evidence: the key is disabled and scheduled for deletion on
     ``pending_until`` (None once KMS reports it gone)."""
-
-    pending_until: datetime | None = None
-    key_state: str = ""
-
-    @property
-    def irrecoverable_after(self) -> datetime | None:
-        """When nobody, AWS included, can use the key again: the end of the pending window."""
-        return self.pending_until
-
-    @property
-    def ce_reason(self) -> str:
-        if not self.verified:
-            return "destruction not verified"
-        if self.pending_until is not None:
-            return f"pending deletion until {self.pending_until.date().isoformat()}"
-        return "key deleted by KMS"
 
 
 def parse_uri(uri: str) -> tuple[str | None, str]:
@@ -421,35 +404,24 @@ class AwsKmsKey:
         return self.info()
 
 
-class AwsKmsSigner:
+class AwsKmsSigner(KmsSigner):
     """ECDSA_SHA_256 over a SHA-256 digest (MessageType DIGEST); KMS returns DER signatures."""
 
     def __init__(self, uri: str) -> None:
         self._key = AwsKmsKey(uri)
         if self._key._metadata.get("KeyUsage") != "SIGN_VERIFY":
             raise InputError(f"{self._key.uri} is not a signing key (KeyUsage SIGN_VERIFY)")
-        self._pem: bytes | None = None
 
     @property
     def uri(self) -> str:
         return self._key.uri
 
-    @property
-    def key_id(self) -> str:
-        from sundown.certificate import public_key_fingerprint
-
-        return f"{self.uri}#{public_key_fingerprint(self.public_key_pem())}"
-
-    def public_key_pem(self) -> bytes:
-        if self._pem is None:
-            client = self._key._kms()
-            self._key._usable(client, "read the public key of")
-            with _errors(f"read the public key of {self.uri}"):
-                der = client.get_public_key(KeyId=self._key.arn)["PublicKey"]
-            self._pem = serialization.load_der_public_key(bytes(der)).public_bytes(
-                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-            )
-        return self._pem
+    def _public_key(self) -> Any:
+        client = self._key._kms()
+        self._key._usable(client, "read the public key of")
+        with _errors(f"read the public key of {self.uri}"):
+            der = client.get_public_key(KeyId=self._key.arn)["PublicKey"]
+        return serialization.load_der_public_key(bytes(der))
 
     def sign(self, message: bytes) -> bytes:
         client = self._key._kms()

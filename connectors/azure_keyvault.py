@@ -35,10 +35,10 @@ import re
 import secrets
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from connectors._kms import KmsSigner, PendingKeyDestruction
 from sundown.errors import (
     BackendError,
     ConflictError,
@@ -50,7 +50,7 @@ from sundown.errors import (
     SundownError,
     UnsupportedError,
 )
-from sundown.keys import KeyDestruction, KeyInfo, WrappedKey
+from sundown.keys import KeyInfo, WrappedKey
 
 SCHEME = "azure-kv://"
 ENDPOINT_ENV = "SUNDOWN_AZURE_KEYVAULT_ENDPOINT"
@@ -74,24 +74,11 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-@dataclass(frozen=True)
-class AzureKeyDestruction(KeyDestruction):
+class AzureKeyDestruction(PendingKeyDestruction):
     """The key is deleted (soft delete) and purged on ``pending_until`` (None once purged)."""
 
-    pending_until: datetime | None = None
-    key_state: str = ""
-
-    @property
-    def irrecoverable_after(self) -> datetime | None:
-        return self.pending_until
-
-    @property
-    def ce_reason(self) -> str:
-        if not self.verified:
-            return "destruction not verified"
-        if self.pending_until is not None:
-            return f"deleted; purge pending until {self.pending_until.date().isoformat()}"
-        return "key purged by Key Vault"
+    PENDING = "deleted; purge pending until {date}"
+    GONE = "key purged by Key Vault"
 
 
 def parse_uri(uri: str) -> tuple[str, str]:
@@ -511,43 +498,27 @@ class AzureKeyVaultKey:
         return self.info()
 
 
-class AzureKeyVaultSigner:
+class AzureKeyVaultSigner(KmsSigner):
     """ES256 (ECDSA P-256 over a SHA-256 digest) with the latest version; Key Vault returns the
     raw r||s signature, converted here to DER."""
 
     def __init__(self, uri: str) -> None:
         self._key = AzureKeyVaultKey(uri, check=False)
-        key = self._key._usable("open the signer")
+        self._key._usable("open the signer")
         if not self._key._signing:
             raise InputError(f"{self._key.uri} is not a signing key (an EC P-256 key)")
-        self._jwk = key.key
-        self._pem: bytes | None = None
 
     @property
     def uri(self) -> str:
         return self._key.uri
 
-    @property
-    def key_id(self) -> str:
-        from sundown.certificate import public_key_fingerprint
+    def _public_key(self) -> Any:
+        from cryptography.hazmat.primitives.asymmetric import ec
 
-        return f"{self.uri}#{public_key_fingerprint(self.public_key_pem())}"
-
-    def public_key_pem(self) -> bytes:
-        if self._pem is None:
-            from cryptography.hazmat.primitives import serialization
-            from cryptography.hazmat.primitives.asymmetric import ec
-
-            jwk = self._key._usable("read the public key of").key
-            numbers = ec.EllipticCurvePublicNumbers(
-                int.from_bytes(bytes(jwk.x), "big"),
-                int.from_bytes(bytes(jwk.y), "big"),
-                ec.SECP256R1(),
-            )
-            self._pem = numbers.public_key().public_bytes(
-                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-            )
-        return self._pem
+        jwk = self._key._usable("read the public key of").key
+        return ec.EllipticCurvePublicNumbers(
+            int.from_bytes(bytes(jwk.x), "big"), int.from_bytes(bytes(jwk.y), "big"), ec.SECP256R1()
+        ).public_key()
 
     def sign(self, message: bytes) -> bytes:
         from azure.keyvault.keys.crypto import SignatureAlgorithm

@@ -23,15 +23,16 @@ version back, so the evidence says deletion is pending until the latest ``destro
 from __future__ import annotations
 
 import hashlib
+import importlib
 import os
 import re
 import secrets
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from connectors._kms import KmsSigner, PendingKeyDestruction
 from sundown.errors import (
     BackendError,
     ConflictError,
@@ -43,7 +44,7 @@ from sundown.errors import (
     SundownError,
     UnsupportedError,
 )
-from sundown.keys import KeyDestruction, KeyInfo, WrappedKey
+from sundown.keys import KeyInfo, WrappedKey
 
 SCHEME = "gcp-kms://"
 ENDPOINT_ENV = "SUNDOWN_GCP_KMS_ENDPOINT"
@@ -65,25 +66,12 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-@dataclass(frozen=True)
-class GcpKmsKeyDestruction(KeyDestruction):
+class GcpKmsKeyDestruction(PendingKeyDestruction):
     """Every version scheduled for destruction (or destroyed); ``pending_until`` is the latest
     ``destroyTime`` (None once every version is DESTROYED)."""
 
-    pending_until: datetime | None = None
-    key_state: str = ""
-
-    @property
-    def irrecoverable_after(self) -> datetime | None:
-        return self.pending_until
-
-    @property
-    def ce_reason(self) -> str:
-        if not self.verified:
-            return "destruction not verified"
-        if self.pending_until is not None:
-            return f"destruction scheduled; pending until {self.pending_until.date().isoformat()}"
-        return "every key version destroyed by Cloud KMS"
+    PENDING = "destruction scheduled; pending until {date}"
+    GONE = "every key version destroyed by Cloud KMS"
 
 
 def parse_uri(uri: str) -> str:
@@ -107,7 +95,10 @@ def parse_uri(uri: str) -> str:
 
 def _client() -> Any:
     from google.api_core.client_options import ClientOptions
-    from google.cloud import kms
+
+    # Imported by name: google-cloud-kms's py.typed would make mypy treat the whole
+    # ``google.cloud`` namespace as typed, and the untyped google-cloud-storage as missing.
+    kms = importlib.import_module("google.cloud.kms")
 
     endpoint = os.environ.get(ENDPOINT_ENV)
     options = ClientOptions(api_endpoint=endpoint) if endpoint else None
@@ -484,38 +475,27 @@ class GcpKmsKey:
         return self.info()
 
 
-class GcpKmsSigner:
+class GcpKmsSigner(KmsSigner):
     """EC_SIGN_P256_SHA256 over a SHA-256 digest with the latest version; DER signatures."""
 
     def __init__(self, uri: str) -> None:
         self._key = GcpKmsKey(uri, check=False)
         if not self._key.signing:
             raise InputError(f"{self._key.uri} is not a signing key (purpose ASYMMETRIC_SIGN)")
-        self._version = self._key._usable(_client(), "open the signer")
-        self._pem: bytes | None = None
+        self._key._usable(_client(), "open the signer")
 
     @property
     def uri(self) -> str:
         return self._key.uri
 
-    @property
-    def key_id(self) -> str:
-        from sundown.certificate import public_key_fingerprint
+    def _public_key(self) -> Any:
+        from cryptography.hazmat.primitives import serialization
 
-        return f"{self.uri}#{public_key_fingerprint(self.public_key_pem())}"
-
-    def public_key_pem(self) -> bytes:
-        if self._pem is None:
-            from cryptography.hazmat.primitives import serialization
-
-            client = _client()
-            version = self._key._usable(client, "read the public key of")
-            with _errors(f"read the public key of {self.uri}"):
-                pem = client.get_public_key(name=version.name).pem
-            self._pem = serialization.load_pem_public_key(pem.encode()).public_bytes(
-                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-            )
-        return self._pem
+        client = _client()
+        version = self._key._usable(client, "read the public key of")
+        with _errors(f"read the public key of {self.uri}"):
+            pem = client.get_public_key(name=version.name).pem
+        return serialization.load_pem_public_key(pem.encode())
 
     def sign(self, message: bytes) -> bytes:
         client = _client()
