@@ -3,13 +3,31 @@ destruction evidence that states a pending window, and the shell of a KMS-held s
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
 
 from cryptography.hazmat.primitives import serialization
 
+from sundown.errors import SundownError
 from sundown.keys import KeyDestruction
+
+
+@contextmanager
+def translated(
+    what: str,
+    sdk_errors: tuple[type[Exception], ...],
+    translate: Callable[[Exception, str], SundownError],
+) -> Iterator[None]:
+    """Turn the SDK's exceptions raised inside the block into Sundown's (``translate``)."""
+    try:
+        yield
+    except SundownError:
+        raise
+    except sdk_errors as exc:
+        raise translate(exc, what) from exc
 
 
 @dataclass(frozen=True)

@@ -26,8 +26,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import secrets
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -36,7 +36,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from cryptography.hazmat.primitives import serialization
 
 from connectors._aws import new_client
-from connectors._kms import KmsSigner, PendingKeyDestruction
+from connectors._kms import KmsSigner, PendingKeyDestruction, translated
 from sundown.errors import (
     BackendError,
     ConflictError,
@@ -120,14 +120,8 @@ def _translate(exc: Exception, what: str) -> SundownError:
     return BackendError(f"{what}: {type(exc).__name__}: {exc}")
 
 
-@contextmanager
-def _errors(what: str) -> Iterator[None]:
-    try:
-        yield
-    except SundownError:
-        raise
-    except (ClientError, BotoCoreError) as exc:
-        raise _translate(exc, what) from exc
+def _errors(what: str) -> AbstractContextManager[None]:
+    return translated(what, (ClientError, BotoCoreError), _translate)
 
 
 def _refuse_unusable(uri: str, metadata: dict[str, Any]) -> None:

@@ -28,17 +28,18 @@ deletion is pending until the scheduled purge date, which is ``irrecoverable_aft
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import os
 import re
 import secrets
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from connectors._kms import KmsSigner, PendingKeyDestruction
+from connectors._kms import KmsSigner, PendingKeyDestruction, translated
 from sundown.errors import (
     BackendError,
     ConflictError,
@@ -177,16 +178,10 @@ def _translate(exc: Exception, what: str) -> SundownError:
     return BackendError(text)
 
 
-@contextmanager
-def _errors(what: str) -> Iterator[None]:
+def _errors(what: str) -> AbstractContextManager[None]:
     from azure.core.exceptions import AzureError
 
-    try:
-        yield
-    except SundownError:
-        raise
-    except AzureError as exc:
-        raise _translate(exc, what) from exc
+    return translated(what, (AzureError,), _translate)
 
 
 def _refuse_unusable(uri: str, properties: Any) -> None:
@@ -543,12 +538,8 @@ def open_key_service(uri: str) -> AzureKeyVaultKey:
     return key
 
 
-def key_for_destruction(uri: str) -> AzureKeyVaultKey:
-    return AzureKeyVaultKey(uri, check=False)
-
-
-def open_signer(uri: str) -> AzureKeyVaultSigner:
-    return AzureKeyVaultSigner(uri)
+key_for_destruction = functools.partial(AzureKeyVaultKey, check=False)
+open_signer = AzureKeyVaultSigner
 
 
 def create_key(uri: str, *, signing: bool = False) -> KeyInfo:

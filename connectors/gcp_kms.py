@@ -22,17 +22,18 @@ version back, so the evidence says deletion is pending until the latest ``destro
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib
 import os
 import re
 import secrets
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import Any
 
-from connectors._kms import KmsSigner, PendingKeyDestruction
+from connectors._kms import KmsSigner, PendingKeyDestruction, translated
 from sundown.errors import (
     BackendError,
     ConflictError,
@@ -117,6 +118,10 @@ def _status(exc: Exception) -> str:
 
 def _translate(exc: Exception, what: str) -> SundownError:
     from google.api_core import exceptions as gexc
+    from google.auth.exceptions import GoogleAuthError
+
+    if isinstance(exc, GoogleAuthError):  # never its text: it may quote a credential
+        return PermissionDeniedError(f"{what}: credentials: {type(exc).__name__}")
 
     message = getattr(exc, "message", None) or type(exc).__name__
     status = _status(exc)
@@ -136,19 +141,11 @@ def _translate(exc: Exception, what: str) -> SundownError:
     return BackendError(text)
 
 
-@contextmanager
-def _errors(what: str) -> Iterator[None]:
+def _errors(what: str) -> AbstractContextManager[None]:
     from google.api_core.exceptions import GoogleAPIError
     from google.auth.exceptions import GoogleAuthError
 
-    try:
-        yield
-    except SundownError:
-        raise
-    except GoogleAPIError as exc:
-        raise _translate(exc, what) from exc
-    except GoogleAuthError as exc:
-        raise PermissionDeniedError(f"{what}: credentials: {type(exc).__name__}") from exc
+    return translated(what, (GoogleAPIError, GoogleAuthError), _translate)
 
 
 def _state_name(version: Any) -> str:
@@ -517,12 +514,8 @@ def open_key_service(uri: str) -> GcpKmsKey:
     return key
 
 
-def key_for_destruction(uri: str) -> GcpKmsKey:
-    return GcpKmsKey(uri, check=False)
-
-
-def open_signer(uri: str) -> GcpKmsSigner:
-    return GcpKmsSigner(uri)
+key_for_destruction = functools.partial(GcpKmsKey, check=False)
+open_signer = GcpKmsSigner
 
 
 def create_key(uri: str, *, signing: bool = False) -> KeyInfo:

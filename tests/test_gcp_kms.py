@@ -22,13 +22,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from connectors import gcp_kms
 from sundown import registry
-from sundown.certificate import sample_certificate, sign_certificate, verify_certificate
 from sundown.envelope import read_sidecar_file
 from sundown.errors import ConflictError, InputError, IntegrityError, KeyDestroyedError
 from tests.fixtures.fake_kms import FakeServer, gcp_key
 from tests.test_cli_keys import run
-from tests.test_model_signing_interop import ms_verify
-from tests.test_signing import make_model
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -138,24 +135,19 @@ def test_rotation_is_a_new_primary_version_and_old_keys_unwrap(
     assert gcp_kms.GcpKmsKey(uri).info().versions == (1, 2)
 
 
-def test_sign_model_and_certificate_verify(
-    gcp_kms_env: FakeServer, capsys: pytest.CaptureFixture[str], tmp_path: Path
+def test_sign_sends_the_digest_to_the_latest_version(
+    gcp_kms_env: FakeServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """Request level (the signature itself is verified by the conformance suite)."""
     uri = created(capsys, "--signing")
-    signer = registry.open_signer(uri)
-    public = tmp_path / "kms.pub"
-    public.write_bytes(signer.public_key_pem())
-    model = make_model(tmp_path)
-    sig = model / "model.sig"
-    code, out, err = run(capsys, "sign", "--key", uri, str(model), "--signature", str(sig))
-    assert code == 0 and out.startswith(f"signed {model}"), err
+    message = b"statement" * 1000
+    signature = registry.open_signer(uri).sign(message)
     sent = gcp_kms_env.sent("POST", ":asymmetricSign")[-1]
-    assert set(sent.body) == {"digest"} and set(sent.body["digest"]) == {"sha256"}
-    assert len(base64.b64decode(sent.body["digest"]["sha256"])) == 32
-    done = ms_verify(model, sig, public)
-    assert done.returncode == 0, done.stderr
-    signed = sign_certificate(sample_certificate().certificate, signer)
-    verify_certificate(signed.data, signer.public_key_pem())
+    assert sent.path == f"/v1/{uri.removeprefix('gcp-kms://')}/cryptoKeyVersions/1:asymmetricSign"
+    assert sent.body == {
+        "digest": {"sha256": base64.b64encode(hashlib.sha256(message).digest()).decode()}
+    }
+    assert signature[0] == 0x30  # DER
 
 
 def test_destroy_schedules_every_version_and_states_the_window(

@@ -39,9 +39,9 @@ class KeyBackend:
     # Strings that must never appear in an error or a log line (tokens, credentials).
     secrets: Callable[[dict[str, Any]], list[str]] = field(default=lambda values: [])
 
-    def create(self) -> str:
+    def create(self, *, signing: bool = False) -> str:
         uri = self.new_uri()
-        return registry.create_key(uri).uri
+        return registry.create_key(uri, signing=signing).uri
 
 
 def _token() -> str:
