@@ -202,9 +202,13 @@ def _refuse_unusable(uri: str, properties: Any) -> None:
         )
 
 
+def _value(enum: Any) -> str:
+    """An SDK enum's wire value ("Recoverable+Purgeable", "EC"), not its Python name."""
+    return str(getattr(enum, "value", enum) or "")
+
+
 def _is_ec(key: Any) -> bool:
-    kty = getattr(key.key_type, "value", key.key_type)
-    return str(kty).upper().startswith("EC")
+    return _value(key.key_type).upper().startswith("EC")
 
 
 def _ciphertext(version: str, wrapped: bytes) -> bytes:
@@ -405,10 +409,15 @@ class AzureKeyVaultKey:
                     except ResourceNotFoundError:
                         deleted = None
                 when = deleted.scheduled_purge_date if deleted is not None else None
+                level = _value(deleted.properties.recovery_level) if deleted else ""
                 if when is not None and when <= _now():
-                    with _errors(f"purge {self.uri}"):
-                        client.purge_deleted_key(self._key_name)
-                    checks["purged"] = "PurgeDeletedKey after the scheduled purge date"
+                    if "Purgeable" in level:
+                        with _errors(f"purge {self.uri}"):
+                            client.purge_deleted_key(self._key_name)
+                        checks["purged"] = "PurgeDeletedKey after the scheduled purge date"
+                    else:
+                        # Purge protection: only Key Vault purges, at the date; nothing to ask.
+                        checks["purged"] = f"left to Key Vault (recovery level {level})"
         evidence = self.verify_destroyed(sentinel)
         # An exportable key (a release policy let its material out) is not claimable: a copy
         # may survive anywhere (KeyDestruction.ce_claimable).
@@ -458,7 +467,7 @@ class AzureKeyVaultKey:
                     checks["deleted key"] = (
                         f"listed; purge scheduled for "
                         f"{pending.isoformat() if pending else 'no date'} "
-                        f"(recovery level {deleted.properties.recovery_level})"
+                        f"(recovery level {_value(deleted.properties.recovery_level)})"
                     )
                     if pending is None:
                         ok = False

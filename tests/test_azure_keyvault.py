@@ -220,3 +220,22 @@ def test_an_exportable_key_is_destroyed_but_not_claimable(
     code, out, err = run(capsys, "keys", "destroy", uri, "--yes")
     assert code == 0, err
     assert "exportable=True" in out and "verified: yes" in out and "ce: NOT claimable" in out
+
+
+def test_under_purge_protection_destroy_never_asks_for_a_purge(
+    azure_kv_env: FakeServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A vault with purge protection (recovery level "Recoverable"): Key Vault alone purges at
+    the date; a re-run past it sends no purge and still states what it sees."""
+    uri = created(capsys)
+    name = name_of(uri)
+    azure_kv_env.state.purge_protection = True
+    try:
+        assert run(capsys, "keys", "destroy", uri, "--yes")[0] == 0
+        kv_key(azure_kv_env, name).purge_date = int(time.time()) - 1
+        code, out, err = run(capsys, "keys", "destroy", uri, "--yes")
+    finally:
+        azure_kv_env.state.purge_protection = False
+    assert code == 0, err
+    assert not azure_kv_env.sent("DELETE", f"/deletedkeys/{name}")
+    assert "left to Key Vault (recovery level Recoverable)" in out and "verified: yes" in out
