@@ -134,6 +134,9 @@ def test_rotation_is_key_vaults_own(
     assert new.key_version == 2 and new.ciphertext.split(b".")[0] != old.ciphertext.split(b".")[0]
     assert key.unwrap(old) == dek
     assert azure_keyvault.AzureKeyVaultKey(uri).info().versions == (1, 2)
+    code, out, err = run(capsys, "keys", "info", uri)
+    assert code == 0 and "latest version: 2" in out and "versions present: 1..2" in out, err
+    assert "kind: kek" in out
 
 
 def test_sign_sends_es256_over_the_digest(

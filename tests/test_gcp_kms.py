@@ -133,6 +133,9 @@ def test_rotation_is_a_new_primary_version_and_old_keys_unwrap(
     _, new = key.new_data_key()
     assert new.key_version == 2 and key.unwrap(old) == dek
     assert gcp_kms.GcpKmsKey(uri).info().versions == (1, 2)
+    code, out, err = run(capsys, "keys", "info", uri)
+    assert code == 0 and "latest version: 2" in out and "versions present: 1..2" in out, err
+    assert "kind: kek" in out
 
 
 def test_sign_sends_the_digest_to_the_latest_version(

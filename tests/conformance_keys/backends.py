@@ -122,9 +122,9 @@ def _gcp_raw(uri: str, wrapped: WrappedKey, binding: bytes) -> bytes:
 
 
 def _gcp_secrets(values: dict[str, Any]) -> list[str]:
-    from tests.fixtures.fake_kms import GCP_ACCESS_TOKEN, GCP_SERVICE_ACCOUNT_KEY, _b64url
+    from tests.fixtures.fake_kms import GCP_ACCESS_TOKEN, _b64url, gcp_service_account_key
 
-    n = GCP_SERVICE_ACCOUNT_KEY.private_numbers().d
+    n = gcp_service_account_key().private_numbers().d
     return [GCP_ACCESS_TOKEN, _b64url(n.to_bytes(256, "big"))[:40], "PRIVATE KEY"]
 
 
