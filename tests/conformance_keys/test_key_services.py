@@ -204,3 +204,15 @@ def test_signing_key_signs_what_model_signing_and_the_verifier_accept(
     assert done.returncode == 0, done.stderr
     signed = sign_certificate(sample_certificate().certificate, signer)
     verify_certificate(signed.data, signer.public_key_pem())
+
+
+def test_destroyed_signing_key_no_longer_signs(key_case: KeyCase) -> None:
+    uri = key_case.backend.create(signing=True)
+    signer = registry.open_signer(uri)
+    assert signer.sign(b"before")
+    evidence = registry.key_for_destruction(uri).destroy()
+    assert evidence.verified, evidence.checks
+    with pytest.raises(NotFoundError):
+        signer.sign(b"after")
+    with pytest.raises(NotFoundError):
+        registry.open_signer(uri).sign(b"after")
