@@ -288,20 +288,25 @@ class AzureKeyVaultKey:
             self._signing = _is_ec(key)
         return self._signing
 
-    def _versions(self, client: Any) -> list[Any]:
+    def _versions(self, client: Any, latest: str) -> list[Any]:
+        """Oldest first. Creation times have one-second resolution: among versions created in
+        the same second, ``latest`` (the key's current version) sorts last, the others keep
+        the service's order."""
         with _errors(f"list the versions of {self.uri}"):
             listed = list(client.list_properties_of_key_versions(self._key_name))
-        return sorted(listed, key=lambda p: (p.created_on or _now(), p.version))
+        return sorted(listed, key=lambda p: (p.created_on or _now(), p.version == latest))
 
-    def _index(self, version: str) -> int:
+    def _index(self, latest: str) -> int:
+        """Sundown's number of the key's current version (informational: a wrapped key names
+        the Key Vault version itself)."""
         with _key_client(self._vault) as client:
-            versions = [p.version for p in self._versions(client)]
-        return versions.index(version) + 1 if version in versions else len(versions)
+            versions = [p.version for p in self._versions(client, latest)]
+        return versions.index(latest) + 1 if latest in versions else len(versions)
 
     def info(self) -> KeyInfo:
         key = self._usable("read")
         with _key_client(self._vault) as client:
-            versions = self._versions(client)
+            versions = self._versions(client, str(key.properties.version))
         live = tuple(i for i, p in enumerate(versions, 1) if p.enabled)
         latest = [p.version for p in versions].index(key.properties.version) + 1
         exportable = getattr(key.properties, "exportable", None)
