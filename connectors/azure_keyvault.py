@@ -174,7 +174,8 @@ def _translate(exc: Exception, what: str) -> SundownError:
     if isinstance(exc, aexc.ResourceExistsError):
         return ConflictError(text)
     if isinstance(exc, aexc.HttpResponseError) and exc.status_code == 400:
-        return IntegrityError(text) if "nwrap" in what else InputError(text)
+        # Sundown's own unwrapKey request is well formed: a 400 means the wrapped bytes.
+        return IntegrityError(text) if what.startswith("unwrap") else InputError(text)
     return BackendError(text)
 
 

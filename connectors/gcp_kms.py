@@ -60,6 +60,7 @@ _URI = re.compile(
     r"/keyRings/(?P<ring>[A-Za-z0-9_-]{1,63})/cryptoKeys/(?P<key>[A-Za-z0-9_-]{1,63})"
 )
 _LIVE = "ENABLED"
+_DECRYPT = "unwrap"  # what every Decrypt's error context starts with
 _GONE_STATES = ("DESTROY_SCHEDULED", "DESTROYED")
 
 
@@ -134,7 +135,9 @@ def _translate(exc: Exception, what: str) -> SundownError:
         return ConflictError(text)
     if status == "FAILED_PRECONDITION":
         return KeyDestroyedError(text)
-    if "Decryption failed" in str(message):
+    if status == "INVALID_ARGUMENT" and what.startswith(_DECRYPT):
+        # Sundown's own Decrypt request is well formed: what KMS finds invalid is the
+        # ciphertext or its AAD ("Decryption failed: the ciphertext is invalid.").
         return IntegrityError(text)
     if isinstance(exc, gexc.InvalidArgument | gexc.BadRequest):
         return InputError(text)
