@@ -28,7 +28,7 @@ import importlib
 import os
 import re
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import Any
@@ -185,6 +185,67 @@ def _refuse_unusable(uri: str, version: Any) -> None:
     raise KeyDestroyedError(f"{uri}: version {number} is not usable (state {state})")
 
 
+def _crc(data: bytes) -> int:
+    import google_crc32c
+
+    return int(google_crc32c.value(data))
+
+
+def _encrypt(client: Any, name: str, plaintext: bytes, aad: bytes, what: str) -> tuple[str, bytes]:
+    """Encrypt with CRC32C both ways (Cloud KMS's documented integrity check): KMS verifies
+    what it received, Sundown what it got back. Returns (version name, ciphertext)."""
+    with _errors(what):
+        answer = client.encrypt(
+            request={
+                "name": name,
+                "plaintext": plaintext,
+                "plaintext_crc32c": _crc(plaintext),
+                "additional_authenticated_data": aad,
+                "additional_authenticated_data_crc32c": _crc(aad),
+            }
+        )
+    ciphertext = bytes(answer.ciphertext)
+    if (
+        not answer.verified_plaintext_crc32c
+        or not answer.verified_additional_authenticated_data_crc32c
+        or answer.ciphertext_crc32c != _crc(ciphertext)
+    ):
+        raise BackendError(f"{what}: the request or its answer was corrupted in transit (CRC32C)")
+    if not answer.name.startswith(name + "/cryptoKeyVersions/"):
+        raise IntegrityError(f"{what}: Cloud KMS encrypted with another key")
+    return str(answer.name), ciphertext
+
+
+def _decrypt(client: Any, name: str, ciphertext: bytes, aad: bytes, what: str) -> bytes:
+    """Decrypt with CRC32C both ways (see :func:`_encrypt`)."""
+    with _errors(what):
+        answer = client.decrypt(
+            request={
+                "name": name,
+                "ciphertext": ciphertext,
+                "ciphertext_crc32c": _crc(ciphertext),
+                "additional_authenticated_data": aad,
+                "additional_authenticated_data_crc32c": _crc(aad),
+            }
+        )
+    plaintext = bytes(answer.plaintext)
+    if answer.plaintext_crc32c != _crc(plaintext):
+        raise BackendError(f"{what}: the answer was corrupted in transit (CRC32C)")
+    return plaintext
+
+
+def _probe(call: Callable[[], object]) -> str:
+    """What KMS answers to a raw call on a destroyed key: refused because the key version is
+    not enabled (FAILED_PRECONDITION) or gone, or anything else (not a proof)."""
+    try:
+        call()
+    except (KeyDestroyedError, NotFoundError) as exc:
+        return f"refused ({type(exc).__name__})"
+    except SundownError as exc:
+        return f"FAILED: unexpected answer ({type(exc).__name__})"
+    return "FAILED: still answers"
+
+
 class GcpKmsKey:
     """One CryptoKey: ENCRYPT_DECRYPT (GOOGLE_SYMMETRIC_ENCRYPTION) or, for signing,
     ASYMMETRIC_SIGN EC_SIGN_P256_SHA256."""
@@ -268,18 +329,11 @@ class GcpKmsKey:
         client = _client()
         self._usable(client, "wrap a data key with")
         dek = secrets.token_bytes(32)
-        with _errors(f"wrap a data key with {self.uri}"):
-            answer = client.encrypt(
-                request={
-                    "name": self._name,
-                    "plaintext": dek,
-                    "additional_authenticated_data": self._aad(),
-                }
-            )
-        if not answer.name.startswith(self._name + "/cryptoKeyVersions/"):
-            raise IntegrityError(f"{self.uri}: Cloud KMS encrypted with another key")
+        version, ciphertext = _encrypt(
+            client, self._name, dek, self._aad(), f"wrap a data key with {self.uri}"
+        )
         return dek, WrappedKey(
-            key_uri=self.uri, key_version=_number(answer.name), ciphertext=bytes(answer.ciphertext)
+            key_uri=self.uri, key_version=_number(version), ciphertext=ciphertext
         )
 
     def unwrap(self, wrapped: WrappedKey) -> bytes:
@@ -294,15 +348,13 @@ class GcpKmsKey:
                 name=f"{self._name}/cryptoKeyVersions/{int(wrapped.key_version)}"
             )
         _refuse_unusable(self.uri, version)
-        with _errors(f"unwrap a data key with {self.uri}"):
-            answer = client.decrypt(
-                request={
-                    "name": self._name,
-                    "ciphertext": wrapped.ciphertext,
-                    "additional_authenticated_data": self._aad(),
-                }
-            )
-        return bytes(answer.plaintext)
+        return _decrypt(
+            client,
+            self._name,
+            wrapped.ciphertext,
+            self._aad(),
+            f"unwrap a data key with {self.uri}",
+        )
 
     def rewrap(self, wrapped: Sequence[WrappedKey]) -> list[WrappedKey]:
         """Every enabled version decrypts: wrapped keys stay as they are (re-encrypting needs
@@ -376,14 +428,10 @@ class GcpKmsKey:
         with _errors(f"sentinel for {self.uri}"):
             primary = client.get_crypto_key(name=self._name).primary
             _refuse_unusable(self.uri, primary)
-            answer = client.encrypt(
-                request={
-                    "name": self._name,
-                    "plaintext": plaintext,
-                    "additional_authenticated_data": bound._aad(),
-                }
-            )
-        wrapped = WrappedKey(self.uri, _number(answer.name), bytes(answer.ciphertext))
+        version, ciphertext = _encrypt(
+            client, self._name, plaintext, bound._aad(), f"sentinel for {self.uri}"
+        )
+        wrapped = WrappedKey(self.uri, _number(version), ciphertext)
         if bound.unwrap(wrapped) != plaintext:
             raise IntegrityError(f"{self.uri}: sentinel round trip failed; not destroying")
         return wrapped
@@ -403,19 +451,10 @@ class GcpKmsKey:
         times = [t for v in versions if (t := _when(v.destroy_time)) is not None]
         pending = max(times) if times and "DESTROY_SCHEDULED" in states else None
         if not self.signing:
-            try:
-                with _errors("probe"):
-                    client.encrypt(
-                        request={
-                            "name": self._name,
-                            "plaintext": b"\0",
-                            "additional_authenticated_data": b"",
-                        }
-                    )
-                checks["raw KMS encrypt"] = "FAILED: still encrypts"
-                ok = False
-            except SundownError as exc:
-                checks["raw KMS encrypt"] = f"refused ({type(exc).__name__})"
+            checks["raw KMS encrypt"] = _probe(
+                lambda: _encrypt(client, self._name, b"\0", b"", "probe")
+            )
+            ok = ok and checks["raw KMS encrypt"].startswith("refused")
         if sentinel is not None:
             bound = self.bound_to(SENTINEL_AAD)
             try:
@@ -424,19 +463,10 @@ class GcpKmsKey:
                 ok = False
             except (KeyDestroyedError, NotFoundError) as exc:
                 checks["sentinel through Sundown"] = f"refused ({exc})"
-            try:
-                with _errors("probe"):
-                    client.decrypt(
-                        request={
-                            "name": self._name,
-                            "ciphertext": sentinel.ciphertext,
-                            "additional_authenticated_data": bound._aad(),
-                        }
-                    )
-                checks["raw KMS decrypt"] = "FAILED: still decrypts"
-                ok = False
-            except SundownError as exc:
-                checks["raw KMS decrypt"] = f"refused ({type(exc).__name__})"
+            checks["raw KMS decrypt"] = _probe(
+                lambda: _decrypt(client, self._name, sentinel.ciphertext, bound._aad(), "probe")
+            )
+            ok = ok and checks["raw KMS decrypt"].startswith("refused")
         elif self.signing:
             try:
                 GcpKmsSigner(self.uri)
@@ -501,13 +531,18 @@ class GcpKmsSigner(KmsSigner):
         client = _client()
         version = self._key._usable(client, "sign with")
         with _errors(f"sign with {self.uri}"):
+            digest = hashlib.sha256(message).digest()
             answer = client.asymmetric_sign(
                 request={
                     "name": version.name,
-                    "digest": {"sha256": hashlib.sha256(message).digest()},
+                    "digest": {"sha256": digest},
+                    "digest_crc32c": _crc(digest),
                 }
             )
-        return bytes(answer.signature)
+        signature = bytes(answer.signature)
+        if not answer.verified_digest_crc32c or answer.signature_crc32c != _crc(signature):
+            raise BackendError(f"sign with {self.uri}: corrupted in transit (CRC32C)")
+        return signature
 
 
 def open_key_service(uri: str) -> GcpKmsKey:

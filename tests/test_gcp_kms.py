@@ -16,6 +16,7 @@ import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import google_crc32c
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -23,7 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from connectors import gcp_kms
 from sundown import registry
 from sundown.envelope import read_sidecar_file
-from sundown.errors import ConflictError, IntegrityError, KeyDestroyedError
+from sundown.errors import BackendError, ConflictError, IntegrityError, KeyDestroyedError
 from tests.fixtures.fake_kms import FakeServer, gcp_key
 from tests.test_cli_keys import run
 
@@ -147,9 +148,9 @@ def test_sign_sends_the_digest_to_the_latest_version(
     signature = registry.open_signer(uri).sign(message)
     sent = gcp_kms_env.sent("POST", ":asymmetricSign")[-1]
     assert sent.path == f"/v1/{uri.removeprefix('gcp-kms://')}/cryptoKeyVersions/1:asymmetricSign"
-    assert sent.body == {
-        "digest": {"sha256": base64.b64encode(hashlib.sha256(message).digest()).decode()}
-    }
+    raw = hashlib.sha256(message).digest()
+    assert sent.body["digest"] == {"sha256": base64.b64encode(raw).decode()}
+    assert int(sent.body["digestCrc32c"]) == google_crc32c.value(raw)
     assert signature[0] == 0x30  # DER
 
 
@@ -230,3 +231,28 @@ def test_destroy_stops_before_destroying_on_an_unexpected_version_state(
         r for r in gcp_kms_env.sent("POST", ":destroy") if uri.removeprefix("gcp-kms://") in r.path
     ]
     assert record.versions[1].state == "ENABLED"
+
+
+def test_crc32c_is_sent_and_a_corrupted_answer_is_refused(
+    gcp_kms_env: FakeServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Cloud KMS's documented integrity check: CRC32C of what is sent (KMS verifies) and of
+    what comes back (Sundown verifies). An answer whose CRC does not match is refused and no
+    data key is returned."""
+    uri = created(capsys)
+    key = gcp_kms.GcpKmsKey(uri).bound_to(b"ad")
+    dek, wrapped = key.new_data_key()
+    sent = gcp_kms_env.sent("POST", ":encrypt")[-1].body
+    assert int(sent["plaintextCrc32c"]) == google_crc32c.value(dek)
+    assert int(sent["additionalAuthenticatedDataCrc32c"]) == google_crc32c.value(
+        hashlib.sha256(b"ad").digest()
+    )
+    gcp_kms_env.state.corrupt_crc = 1
+    try:
+        with pytest.raises(BackendError, match="CRC32C"):
+            key.unwrap(wrapped)
+        with pytest.raises(BackendError, match="CRC32C"):
+            key.new_data_key()
+    finally:
+        gcp_kms_env.state.corrupt_crc = 0
+    assert key.unwrap(wrapped) == dek
