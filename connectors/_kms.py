@@ -15,6 +15,33 @@ from sundown.errors import SundownError
 from sundown.keys import KeyDestruction
 
 
+def endpoint_override(variable: str, allowed_suffixes: tuple[str, ...] = ()) -> str | None:
+    """The endpoint in ``variable`` (tests: a local fake), or None. Only a loopback host or a
+    host under ``allowed_suffixes`` is taken: the client sends its bearer token there, and an
+    environment variable must not be able to send it anywhere else."""
+    import ipaddress
+    import os
+    from urllib.parse import urlsplit
+
+    from sundown.errors import InputError
+
+    value = os.environ.get(variable)
+    if not value:
+        return None
+    host = (urlsplit(value).hostname or "").lower()
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = host == "localhost"
+    if loopback or any(host.endswith(suffix) for suffix in allowed_suffixes):
+        return value
+    raise InputError(
+        f"{variable} names host {host!r}: only a loopback host"
+        + (f" or one under {', '.join(allowed_suffixes)}" if allowed_suffixes else "")
+        + " is accepted (the client sends its access token there)"
+    )
+
+
 @contextmanager
 def translated(
     what: str,

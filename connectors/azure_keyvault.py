@@ -31,7 +31,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import hmac
-import os
 import re
 import secrets
 from collections.abc import Iterator, Sequence
@@ -39,7 +38,7 @@ from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from connectors._kms import KmsSigner, PendingKeyDestruction, translated
+from connectors._kms import KmsSigner, PendingKeyDestruction, endpoint_override, translated
 from sundown.errors import (
     BackendError,
     ConflictError,
@@ -117,7 +116,7 @@ def _key_client(vault_url: str) -> Iterator[Any]:
     from azure.identity import DefaultAzureCredential
     from azure.keyvault.keys import KeyClient
 
-    endpoint = os.environ.get(ENDPOINT_ENV)
+    endpoint = endpoint_override(ENDPOINT_ENV)
     options: dict[str, Any] = {}
     if endpoint:
         # Every vault is served from one endpoint whose host is not the vault's: Key Vault's
@@ -142,7 +141,7 @@ def _crypto_client(key: Any) -> Iterator[Any]:
     from azure.keyvault.keys.crypto import CryptographyClient
 
     options: dict[str, Any] = {}
-    if os.environ.get(ENDPOINT_ENV):
+    if endpoint_override(ENDPOINT_ENV):
         options["verify_challenge_resource"] = False
     credential = DefaultAzureCredential()
     client = CryptographyClient(key, credential, **options)

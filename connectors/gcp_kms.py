@@ -25,7 +25,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import importlib
-import os
 import re
 import secrets
 from collections.abc import Callable, Sequence
@@ -33,7 +32,7 @@ from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import Any
 
-from connectors._kms import KmsSigner, PendingKeyDestruction, translated
+from connectors._kms import KmsSigner, PendingKeyDestruction, endpoint_override, translated
 from sundown.errors import (
     BackendError,
     ConflictError,
@@ -102,7 +101,8 @@ def _client() -> Any:
     # ``google.cloud`` namespace as typed, and the untyped google-cloud-storage as missing.
     kms = importlib.import_module("google.cloud.kms")
 
-    endpoint = os.environ.get(ENDPOINT_ENV)
+    # Private Service Connect endpoints are under googleapis.com too.
+    endpoint = endpoint_override(ENDPOINT_ENV, (".googleapis.com",))
     options = ClientOptions(api_endpoint=endpoint) if endpoint else None
     return kms.KeyManagementServiceClient(transport="rest", client_options=options)
 

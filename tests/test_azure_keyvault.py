@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from connectors import azure_keyvault
 from sundown import registry
 from sundown.envelope import read_sidecar_file
-from sundown.errors import IntegrityError, KeyDestroyedError
+from sundown.errors import InputError, IntegrityError, KeyDestroyedError
 from tests.fixtures.fake_kms import AZURE_ACCESS_TOKEN, FakeServer, kv_key
 from tests.test_cli_keys import run
 
@@ -242,3 +242,18 @@ def test_under_purge_protection_destroy_never_asks_for_a_purge(
     assert code == 0, err
     assert not azure_kv_env.sent("DELETE", f"/deletedkeys/{name}")
     assert "left to Key Vault (recovery level Recoverable)" in out and "verified: yes" in out
+
+
+def test_an_endpoint_override_off_loopback_is_refused_before_any_request(
+    azure_kv_env: FakeServer, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The override turns off the SDK's challenge-resource check, so it must not be able to
+    send the bearer token anywhere but a loopback host."""
+    uri = created(capsys)
+    before = len(azure_kv_env.requests)
+    monkeypatch.setenv(
+        "SUNDOWN_AZURE_KEYVAULT_ENDPOINT", "https://sundown-test.vault.azure.net.evil.example"
+    )
+    with pytest.raises(InputError, match="SUNDOWN_AZURE_KEYVAULT_ENDPOINT names host"):
+        registry.open_key_service(uri)
+    assert len(azure_kv_env.requests) == before

@@ -24,7 +24,13 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from connectors import gcp_kms
 from sundown import registry
 from sundown.envelope import read_sidecar_file
-from sundown.errors import BackendError, ConflictError, IntegrityError, KeyDestroyedError
+from sundown.errors import (
+    BackendError,
+    ConflictError,
+    InputError,
+    IntegrityError,
+    KeyDestroyedError,
+)
 from tests.fixtures.fake_kms import FakeServer, gcp_key
 from tests.test_cli_keys import run
 
@@ -256,3 +262,16 @@ def test_crc32c_is_sent_and_a_corrupted_answer_is_refused(
     finally:
         gcp_kms_env.state.corrupt_crc = 0
     assert key.unwrap(wrapped) == dek
+
+
+def test_an_endpoint_override_off_loopback_is_refused_before_any_request(
+    gcp_kms_env: FakeServer, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A writer to the environment cannot send the access token to a host of their choosing:
+    only loopback or *.googleapis.com (Private Service Connect) is accepted."""
+    uri = created(capsys)
+    before = len(gcp_kms_env.requests)
+    monkeypatch.setenv("SUNDOWN_GCP_KMS_ENDPOINT", "https://kms.attacker.example")
+    with pytest.raises(InputError, match=r"SUNDOWN_GCP_KMS_ENDPOINT names host 'kms\.attacker"):
+        registry.open_key_service(uri)
+    assert len(gcp_kms_env.requests) == before
