@@ -252,8 +252,11 @@ class AzureKeyVaultKey:
         from azure.core.exceptions import ResourceNotFoundError
 
         try:
-            deleted = client.get_deleted_key(self._key_name)
-        except ResourceNotFoundError:
+            with _errors(f"read the deleted key {self.uri}"):
+                deleted = client.get_deleted_key(self._key_name)
+        except NotFoundError as exc:
+            if not isinstance(exc.__cause__, ResourceNotFoundError):
+                raise
             return NotFoundError(f"{self.uri}: no such key in the vault (nor deleted)")
         when = deleted.scheduled_purge_date
         return KeyDestroyedError(
