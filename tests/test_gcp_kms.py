@@ -169,6 +169,11 @@ def test_destroy_schedules_every_version_and_states_the_window(
     src, enc = tmp_path / "w.bin", tmp_path / "w.enc"
     src.write_bytes(b"weights" * 1000)
     assert run(capsys, "encrypt", "--key", uri, str(src), str(enc))[0] == 0
+    # A pending window is the key's own (destroyScheduledDuration): asking for one is refused
+    # before anything is destroyed.
+    code, _, err = run(capsys, "keys", "destroy", uri, "--yes", "--pending-days", "10")
+    assert code == 2 and "--pending-days applies to aws-kms:// keys only" in err, err
+    assert not [r for r in gcp_kms_env.sent("POST", ":destroy") if name in r.path]
     code, out, err = run(capsys, "keys", "destroy", uri, "--yes")
     assert code == 0, err
     destroyed = gcp_kms_env.sent("POST", ":destroy")

@@ -139,8 +139,12 @@ def _evidence_lines(evidence: KeyDestruction) -> list[str]:
 def destroy(
     uri: str = _URI,
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
-    pending_days: int = typer.Option(
-        7, "--pending-days", min=7, max=30, help="AWS KMS only: the deletion pending window."
+    pending_days: int | None = typer.Option(
+        None,
+        "--pending-days",
+        min=7,
+        max=30,
+        help="AWS KMS only: the deletion pending window (default 7).",
     ),
 ) -> None:
     """Destroy a key (cryptographic erase) and print the evidence that it is gone.
@@ -154,7 +158,7 @@ def destroy(
 
         kms = kms_key(uri)
         _confirm(f"destroy {uri}", "It is disabled now and deleted by KMS after the window.", yes)
-        evidence: KeyDestruction = kms.destroy(pending_days=pending_days)
+        evidence: KeyDestruction = kms.destroy(pending_days=pending_days or 7)
         for line in _evidence_lines(evidence):
             typer.echo(line)
         typer.echo(
@@ -164,6 +168,11 @@ def destroy(
         if not evidence.verified:
             raise BackendError(f"{uri}: the KMS key destruction could not be verified")
         return
+    if pending_days is not None:
+        raise InputError(
+            f"{uri}: --pending-days applies to aws-kms:// keys only (Cloud KMS keeps the key's "
+            "destroyScheduledDuration, Key Vault its vault's soft-delete retention)"
+        )
     service = key_for_destruction(uri)
     _confirm(f"destroy {uri}", "Everything encrypted under it becomes unreadable, for good.", yes)
     evidence = service.destroy()
