@@ -1,9 +1,11 @@
 """``sundown keys ...``: create, inspect, rotate, retire and destroy keys.
 
 A key is named by a URI: ``local://NAME`` (the local keyring under ``$SUNDOWN_HOME``),
-``vault://MOUNT/NAME`` (Vault/OpenBao transit) or ``aws-kms://arn:aws:kms:...`` (AWS KMS,
-docs/kms.md). Destructive commands (``retire``, ``destroy``)
-ask for confirmation on a terminal and need ``--yes`` otherwise.
+``vault://MOUNT/NAME`` (Vault/OpenBao transit), ``aws-kms://arn:aws:kms:...`` (AWS KMS),
+``gcp-kms://projects/P/locations/L/keyRings/R/cryptoKeys/K`` (Cloud KMS) or
+``azure-kv://VAULT.vault.azure.net/keys/NAME`` (Azure Key Vault; docs/kms.md).
+Destructive commands (``retire``, ``destroy``) ask for confirmation on a terminal and need
+``--yes`` otherwise.
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ keys_app = typer.Typer(
     name="keys",
     help=(
         "Create, inspect, rotate, retire and destroy keys "
-        "(local://NAME, vault://MOUNT/NAME, aws-kms://ARN)."
+        "(local://NAME, vault://MOUNT/NAME, aws-kms://ARN, gcp-kms://projects/..., "
+        "azure-kv://VAULT.vault.azure.net/keys/NAME)."
     ),
     no_args_is_help=True,
 )
@@ -34,7 +37,9 @@ keys_app = typer.Typer(
 _URI = typer.Argument(
     ...,
     metavar="URI",
-    help="Key URI: local://NAME, vault://MOUNT/NAME or aws-kms://arn:aws:kms:... (or alias/NAME).",
+    help="Key URI: local://NAME, vault://MOUNT/NAME, aws-kms://arn:aws:kms:... (or alias/NAME), "
+    "gcp-kms://projects/P/locations/L/keyRings/R/cryptoKeys/K or "
+    "azure-kv://VAULT.vault.azure.net/keys/NAME.",
 )
 
 
@@ -134,8 +139,12 @@ def _evidence_lines(evidence: KeyDestruction) -> list[str]:
 def destroy(
     uri: str = _URI,
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
-    pending_days: int = typer.Option(
-        7, "--pending-days", min=7, max=30, help="AWS KMS only: the deletion pending window."
+    pending_days: int | None = typer.Option(
+        None,
+        "--pending-days",
+        min=7,
+        max=30,
+        help="AWS KMS only: the deletion pending window (default 7).",
     ),
 ) -> None:
     """Destroy a key (cryptographic erase) and print the evidence that it is gone.
@@ -149,7 +158,7 @@ def destroy(
 
         kms = kms_key(uri)
         _confirm(f"destroy {uri}", "It is disabled now and deleted by KMS after the window.", yes)
-        evidence: KeyDestruction = kms.destroy(pending_days=pending_days)
+        evidence: KeyDestruction = kms.destroy(pending_days=pending_days or 7)
         for line in _evidence_lines(evidence):
             typer.echo(line)
         typer.echo(
@@ -159,11 +168,20 @@ def destroy(
         if not evidence.verified:
             raise BackendError(f"{uri}: the KMS key destruction could not be verified")
         return
+    if pending_days is not None:
+        raise InputError(
+            f"{uri}: --pending-days applies to aws-kms:// keys only (Cloud KMS keeps the key's "
+            "destroyScheduledDuration, Key Vault its vault's soft-delete retention)"
+        )
     service = key_for_destruction(uri)
     _confirm(f"destroy {uri}", "Everything encrypted under it becomes unreadable, for good.", yes)
     evidence = service.destroy()
     for line in _evidence_lines(evidence):
         typer.echo(line)
+    if hasattr(evidence, "ce_reason"):  # a cloud KMS: the pending window, stated
+        typer.echo(
+            f"ce: {'claimable' if evidence.ce_claimable else 'NOT claimable'}: {evidence.ce_reason}"
+        )
     if not evidence.verified:
         raise BackendError(
             f"{uri}: the destruction could not be verified: key material remains or still "
@@ -173,12 +191,12 @@ def destroy(
 
 @keys_app.command("cancel-deletion")
 def cancel_deletion(uri: str = _URI) -> None:
-    """AWS KMS only: CancelKeyDeletion, then EnableKey, within the pending window."""
-    if scheme_of(uri) != "aws-kms":
-        raise InputError(f"{uri}: cancel-deletion applies to aws-kms:// keys only")
-    from connectors.aws_kms import AwsKmsKey
-
-    facts = AwsKmsKey(uri, check=False).cancel_deletion()
+    """Within the pending window: AWS KMS CancelKeyDeletion + EnableKey; Cloud KMS
+    RestoreCryptoKeyVersion + enable; Key Vault RecoverDeletedKey."""
+    if scheme_of(uri) not in ("aws-kms", "gcp-kms", "azure-kv"):
+        raise InputError(f"{uri}: cancel-deletion applies to cloud KMS keys only")
+    service = key_for_destruction(uri)
+    facts = service.cancel_deletion()  # type: ignore[attr-defined]
     typer.echo(f"deletion cancelled and key enabled: {facts.uri}")
 
 

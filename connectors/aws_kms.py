@@ -26,9 +26,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import secrets
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -37,6 +36,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from cryptography.hazmat.primitives import serialization
 
 from connectors._aws import new_client
+from connectors._kms import KmsSigner, PendingKeyDestruction, translated
 from sundown.errors import (
     BackendError,
     ConflictError,
@@ -47,7 +47,7 @@ from sundown.errors import (
     PermissionDeniedError,
     SundownError,
 )
-from sundown.keys import KeyDestruction, KeyInfo, WrappedKey
+from sundown.keys import KeyInfo, WrappedKey
 
 SCHEME = "aws-kms://"
 DEFAULT_PENDING_DAYS = 7
@@ -64,26 +64,9 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-@dataclass(frozen=True)
-class KmsKeyDestruction(KeyDestruction):
+class KmsKeyDestruction(PendingKeyDestruction):
     """KMS destruction evidence: the key is disabled and scheduled for deletion on
     ``pending_until`` (None once KMS reports it gone)."""
-
-    pending_until: datetime | None = None
-    key_state: str = ""
-
-    @property
-    def irrecoverable_after(self) -> datetime | None:
-        """When nobody, AWS included, can use the key again: the end of the pending window."""
-        return self.pending_until
-
-    @property
-    def ce_reason(self) -> str:
-        if not self.verified:
-            return "destruction not verified"
-        if self.pending_until is not None:
-            return f"pending deletion until {self.pending_until.date().isoformat()}"
-        return "key deleted by KMS"
 
 
 def parse_uri(uri: str) -> tuple[str | None, str]:
@@ -125,7 +108,7 @@ def _translate(exc: Exception, what: str) -> SundownError:
             return NotFoundError(text)
         if code in ("AccessDeniedException", "UnrecognizedClientException"):
             return PermissionDeniedError(text)
-        if code == "InvalidCiphertextException":
+        if code in ("InvalidCiphertextException", "IncorrectKeyException"):
             return IntegrityError(text)
         if code in ("DisabledException", "KMSInvalidStateException"):
             return KeyDestroyedError(text)
@@ -137,14 +120,8 @@ def _translate(exc: Exception, what: str) -> SundownError:
     return BackendError(f"{what}: {type(exc).__name__}: {exc}")
 
 
-@contextmanager
-def _errors(what: str) -> Iterator[None]:
-    try:
-        yield
-    except SundownError:
-        raise
-    except (ClientError, BotoCoreError) as exc:
-        raise _translate(exc, what) from exc
+def _errors(what: str) -> AbstractContextManager[None]:
+    return translated(what, (ClientError, BotoCoreError), _translate)
 
 
 def _refuse_unusable(uri: str, metadata: dict[str, Any]) -> None:
@@ -421,35 +398,24 @@ class AwsKmsKey:
         return self.info()
 
 
-class AwsKmsSigner:
+class AwsKmsSigner(KmsSigner):
     """ECDSA_SHA_256 over a SHA-256 digest (MessageType DIGEST); KMS returns DER signatures."""
 
     def __init__(self, uri: str) -> None:
         self._key = AwsKmsKey(uri)
         if self._key._metadata.get("KeyUsage") != "SIGN_VERIFY":
             raise InputError(f"{self._key.uri} is not a signing key (KeyUsage SIGN_VERIFY)")
-        self._pem: bytes | None = None
 
     @property
     def uri(self) -> str:
         return self._key.uri
 
-    @property
-    def key_id(self) -> str:
-        from sundown.certificate import public_key_fingerprint
-
-        return f"{self.uri}#{public_key_fingerprint(self.public_key_pem())}"
-
-    def public_key_pem(self) -> bytes:
-        if self._pem is None:
-            client = self._key._kms()
-            self._key._usable(client, "read the public key of")
-            with _errors(f"read the public key of {self.uri}"):
-                der = client.get_public_key(KeyId=self._key.arn)["PublicKey"]
-            self._pem = serialization.load_der_public_key(bytes(der)).public_bytes(
-                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-            )
-        return self._pem
+    def _public_key(self) -> Any:
+        client = self._key._kms()
+        self._key._usable(client, "read the public key of")
+        with _errors(f"read the public key of {self.uri}"):
+            der = client.get_public_key(KeyId=self._key.arn)["PublicKey"]
+        return serialization.load_der_public_key(bytes(der))
 
     def sign(self, message: bytes) -> bytes:
         client = self._key._kms()

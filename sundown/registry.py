@@ -5,10 +5,9 @@ A connector module implements some of these module-level functions:
 - ``open_store(url: str) -> ObjectStore`` (``file``, ``s3``, ``gs``, ``az``)
 - ``account_of(url: str) -> str``: the cloud account a store URL belongs to, as the environment
   names it (no request; ``file``, ``s3``, ``gs``, ``az``)
-- ``open_key_service(uri: str) -> KeyService`` (``local``, ``vault``, ``aws-kms``)
-- ``open_signer(uri: str) -> Signer`` (``local``, ``vault``, ``aws-kms``; the CLI also takes a PEM
-  file path)
-- ``create_key(uri: str, *, signing: bool) -> KeyInfo`` (``local``, ``vault``, ``aws-kms``)
+- ``open_key_service(uri: str) -> KeyService``, ``open_signer(uri: str) -> Signer`` and
+  ``create_key(uri: str, *, signing: bool) -> KeyInfo`` (``local``, ``vault``, ``aws-kms``,
+  ``gcp-kms``, ``azure-kv``; the CLI also takes a PEM file path as a signer)
 
 Clients are created per call from the environment's current credentials and never cached across
 credentials: a rotated or revoked credential must not live on in a cache.
@@ -36,6 +35,8 @@ _CONNECTORS: dict[str, tuple[str, str]] = {
     "az": ("connectors.azure_blob", "azure-storage-blob azure-identity"),
     "vault": ("connectors.vault", "hvac"),
     "aws-kms": ("connectors.aws_kms", "boto3"),
+    "gcp-kms": ("connectors.gcp_kms", "google-cloud-kms"),
+    "azure-kv": ("connectors.azure_keyvault", "azure-keyvault-keys azure-identity"),
 }
 
 

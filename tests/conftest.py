@@ -18,6 +18,7 @@ pytest_plugins: list[str] = [
     "tests.fixtures.azurite",
     "tests.fixtures.gcs",
     "tests.fixtures.prefect",
+    "tests.fixtures.fake_kms",
 ]
 
 

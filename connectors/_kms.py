@@ -1,0 +1,109 @@
+"""What the cloud KMS connectors (``aws_kms``, ``gcp_kms``, ``azure_keyvault``) share:
+destruction evidence that states a pending window, and the shell of a KMS-held signer."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, ClassVar
+
+from cryptography.hazmat.primitives import serialization
+
+from sundown.errors import SundownError
+from sundown.keys import KeyDestruction
+
+
+def endpoint_override(variable: str, allowed_suffixes: tuple[str, ...] = ()) -> str | None:
+    """The endpoint in ``variable`` (tests: a local fake), or None. Only a loopback host or a
+    host under ``allowed_suffixes`` is taken: the client sends its bearer token there, and an
+    environment variable must not be able to send it anywhere else."""
+    import ipaddress
+    import os
+    from urllib.parse import urlsplit
+
+    from sundown.errors import InputError
+
+    value = os.environ.get(variable)
+    if not value:
+        return None
+    host = (urlsplit(value).hostname or "").lower()
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = host == "localhost"
+    if loopback or any(host.endswith(suffix) for suffix in allowed_suffixes):
+        return value
+    raise InputError(
+        f"{variable} names host {host!r}: only a loopback host"
+        + (f" or one under {', '.join(allowed_suffixes)}" if allowed_suffixes else "")
+        + " is accepted (the client sends its access token there)"
+    )
+
+
+@contextmanager
+def translated(
+    what: str,
+    sdk_errors: tuple[type[Exception], ...],
+    translate: Callable[[Exception, str], SundownError],
+) -> Iterator[None]:
+    """Turn the SDK's exceptions raised inside the block into Sundown's (``translate``)."""
+    try:
+        yield
+    except SundownError:
+        raise
+    except sdk_errors as exc:
+        raise translate(exc, what) from exc
+
+
+@dataclass(frozen=True)
+class PendingKeyDestruction(KeyDestruction):
+    """A key the KMS destroys at the end of a window (None once the KMS reports it gone);
+    until then the KMS can restore it, so that date is when it becomes irrecoverable."""
+
+    pending_until: datetime | None = None
+    key_state: str = ""
+
+    PENDING: ClassVar[str] = "pending deletion until {date}"
+    GONE: ClassVar[str] = "key deleted by KMS"
+
+    @property
+    def irrecoverable_after(self) -> datetime | None:
+        return self.pending_until
+
+    @property
+    def ce_reason(self) -> str:
+        if not self.verified:
+            return "destruction not verified"
+        if self.pending_until is not None:
+            return self.PENDING.format(date=self.pending_until.date().isoformat())
+        return self.GONE
+
+
+class KmsSigner:
+    """``uri``, ``key_id`` (URI#fingerprint) and the public key, read once per object through
+    :meth:`_public_key` (which refuses an unusable key); subclasses add :meth:`sign`."""
+
+    _pem: bytes | None = None
+
+    @property
+    def uri(self) -> str:
+        raise NotImplementedError
+
+    def _public_key(self) -> Any:
+        """The public key object (``cryptography``), read from the KMS now."""
+        raise NotImplementedError
+
+    @property
+    def key_id(self) -> str:
+        from sundown.certificate import public_key_fingerprint
+
+        return f"{self.uri}#{public_key_fingerprint(self.public_key_pem())}"
+
+    def public_key_pem(self) -> bytes:
+        if self._pem is None:
+            self._pem = self._public_key().public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+        return self._pem
