@@ -7,6 +7,10 @@ A connector module implements some of these module-level functions:
 - ``open_signer(uri: str) -> Signer`` (``local``, ``vault``, ``aws-kms``; the CLI also takes a PEM
   file path)
 - ``create_key(uri: str, *, signing: bool) -> KeyInfo`` (``local``, ``vault``, ``aws-kms``)
+- ``open_record_store(url: str, selector: Mapping | None) -> RecordStore`` (``postgresql``,
+  ``redis``, ``chroma``; docs/records.md)
+
+What each scheme is and whether its package is installed: :mod:`sundown.catalog`.
 
 Clients are created per call from the environment's current credentials and never cached across
 credentials: a rotated or revoked credential must not live on in a cache.
@@ -22,7 +26,10 @@ from urllib.parse import urlsplit
 from sundown.errors import InputError, UnsupportedError
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from sundown.keys import KeyInfo, KeyService, Signer
+    from sundown.records import RecordStore
     from sundown.store import ObjectStore
 
 # scheme -> (module, what to install if its import fails)
@@ -34,7 +41,15 @@ _CONNECTORS: dict[str, tuple[str, str]] = {
     "az": ("connectors.azure_blob", "azure-storage-blob azure-identity"),
     "vault": ("connectors.vault", "hvac"),
     "aws-kms": ("connectors.aws_kms", "boto3"),
+    "postgresql": ("connectors.postgres", "'sundown[postgres]'"),
+    "redis": ("connectors.redis_kv", "'sundown[redis]'"),
+    "chroma": ("connectors.chroma", "'sundown[chroma]'"),
 }
+
+
+def schemes() -> list[str]:
+    """Every URL scheme a connector is registered for."""
+    return sorted(_CONNECTORS)
 
 
 def scheme_of(url: str) -> str:
@@ -64,6 +79,11 @@ def _module(url: str, function: str) -> ModuleType:
 def open_store(url: str) -> ObjectStore:
     """The object store rooted at ``url``."""
     return _module(url, "open_store").open_store(url)
+
+
+def open_record_store(url: str, selector: Mapping[str, object] | None = None) -> RecordStore:
+    """The records ``selector`` matches at ``url`` (docs/records.md)."""
+    return _module(url, "open_record_store").open_record_store(url, selector)
 
 
 def open_key_service(uri: str) -> KeyService:
