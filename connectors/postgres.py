@@ -247,7 +247,9 @@ class PostgresTable:
 
     def _scan(self, conn: psycopg.Connection[Any], meta: _Table) -> Iterator[RecordEntry]:
         query = sql.SQL(
-            "SELECT {pk}::text, pg_column_size(t.*) FROM {table} AS t WHERE {cond} ORDER BY {pk}"
+            # ORDER BY t.pk: the key's own order (a bare name would sort the text output column)
+            "SELECT t.{pk}::text, pg_column_size(t.*) FROM {table} AS t WHERE {cond} "
+            "ORDER BY t.{pk}"
         ).format(pk=sql.Identifier(meta.pk), table=self._ident, cond=self._condition())
         with conn.cursor(name="sundown_inventory") as cur:
             cur.itersize = _PAGE
@@ -419,7 +421,7 @@ class PostgresTable:
             row = conn.execute(count_q, self._params()).fetchone()
             in_scope = int(row[0]) if row else 0
             sample_q = sql.SQL(
-                "SELECT {pk}::text FROM {table} WHERE {cond} ORDER BY {pk} LIMIT 10"
+                "SELECT t.{pk}::text FROM {table} AS t WHERE {cond} ORDER BY t.{pk} LIMIT 10"
             ).format(pk=sql.Identifier(meta.pk), table=self._ident, cond=self._condition())
             sample = tuple(str(r[0]) for r in conn.execute(sample_q, self._params()))
             present: list[str] = []

@@ -18,6 +18,9 @@ pytest_plugins: list[str] = [
     "tests.fixtures.azurite",
     "tests.fixtures.gcs",
     "tests.fixtures.prefect",
+    "tests.fixtures.postgres",
+    "tests.fixtures.redis",
+    "tests.fixtures.chroma",
 ]
 
 
