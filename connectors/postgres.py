@@ -553,8 +553,8 @@ class PostgresTable:
             None if dead is None else f"{dead} (last vacuum {vacuumed or 'never'})",
             True,
             "deleted rows stay in the table's pages as dead tuples until VACUUM prunes them; even "
-            "after VACUUM their bytes may stay in the pages' free space until it is reused, and "
-            "only VACUUM FULL rewrites the table into new files (the old files are unlinked, not "
+            "after VACUUM their bytes stay in the pages' free space until it is reused; VACUUM "
+            "FULL rewrites the table into new files (the old files are unlinked, not "
             "overwritten)",
             note=None if dead is not None else "statistics not available",
         )
@@ -580,9 +580,10 @@ class PostgresTable:
                 Finding(
                     "VACUUM",
                     "ran",
-                    None,
-                    "VACUUM pruned the dead tuples of the deleted rows; their bytes may remain "
-                    "in the pages' free space until reused (see docs/records.md)",
+                    True,
+                    "VACUUM pruned the dead tuples of the deleted rows, but their bytes stay in "
+                    "the table's pages as free space until new rows overwrite them "
+                    "(docs/records.md)",
                 ),
                 self._dead_tuples(conn),
             ]
