@@ -54,6 +54,7 @@ _COMMAND_MODULES = [
     "sundown.cli.certificate",
     "sundown.cli.ledger",
     "sundown.cli.lifecycle",
+    "sundown.cli.connectors",
 ]
 
 for _name in _COMMAND_MODULES:
