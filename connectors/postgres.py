@@ -13,8 +13,9 @@ Nothing here logs or raises with a password in it; a connection is made per oper
 Every identifier is composed with :mod:`psycopg.sql` and every value is a query parameter.
 Purge deletes by primary-key ranges in short transactions: each ``DELETE ... WHERE pk BETWEEN lo
 AND hi AND <selector> RETURNING pk`` must return only listed keys, or it is rolled back and the
-purge stops. A whole table is dropped (``DROP TABLE``, no CASCADE) after checking, under an
-exclusive lock, that it holds exactly the listed rows.
+purge stops there (``RecordPurgeResult.stopped`` says why; earlier batches stay deleted). A whole
+table is dropped (``DROP TABLE``, no CASCADE) after checking, under an exclusive lock, that it
+holds exactly the listed rows.
 """
 
 from __future__ import annotations
@@ -278,7 +279,8 @@ class PostgresTable:
                 self._drop(conn, meta, current, result)
                 return result
             for start in range(0, len(current), batch_size):
-                self._delete_range(conn, meta, current[start : start + batch_size], result)
+                if not self._delete_range(conn, meta, current[start : start + batch_size], result):
+                    break
         return result
 
     def _precheck(
@@ -324,7 +326,8 @@ class PostgresTable:
         meta: _Table,
         batch: list[str],
         result: RecordPurgeResult,
-    ) -> None:
+    ) -> bool:
+        """One batch in its own transaction; False when it was rolled back (result.stopped)."""
         lo, hi = self._native(meta, batch[0]), self._native(meta, batch[-1])
         query = sql.SQL(
             "DELETE FROM {table} WHERE {pk} >= %s AND {pk} <= %s AND {cond} RETURNING {pk}::text"
@@ -334,12 +337,15 @@ class PostgresTable:
             returned = [str(r[0]) for r in conn.execute(query, [lo, hi, *self._params()])]
             extra = sorted(set(returned) - wanted)
             if extra:
-                raise ConflictError(
-                    f"purge of {self.where}: the range {batch[0]!r}..{batch[-1]!r} now holds "
-                    f"{len(extra)} row(s) in scope that the list does not name (e.g. {extra[:3]}); "
-                    f"this batch was rolled back and the purge stopped after "
+                result.stopped = (
+                    f"the range {batch[0]!r}..{batch[-1]!r} held {len(extra)} row(s) in scope "
+                    f"that the list does not name (e.g. {extra[:3]}), written during the purge: "
+                    f"that batch was rolled back and the purge stopped after "
                     f"{len(result.deleted)} row(s)"
                 )
+                raise psycopg.Rollback()  # leaves the block, rolled back
+        if result.stopped:
+            return False
         deleted = set(returned)
         result.deleted.extend(i for i in batch if i in deleted)
         not_deleted = [i for i in batch if i not in deleted]
@@ -364,6 +370,7 @@ class PostgresTable:
         result.batches.append(
             BatchResult(batch[0], batch[-1], len(batch), len(deleted), len(not_deleted))
         )
+        return True
 
     def _drop(
         self,

@@ -185,6 +185,9 @@ class RecordPurgeResult:
     failed: list[RecordFailure] = field(default_factory=list)
     batches: list[BatchResult] = field(default_factory=list)
     dropped: bool = False  # the whole table or collection was removed
+    # why the purge stopped after deleting some batches (a record written into a batch's range
+    # during the purge); None when every batch ran. The batches before it stay deleted.
+    stopped: str | None = None
 
     @property
     def requests(self) -> int:

@@ -231,3 +231,60 @@ def test_dropping_a_whole_table_is_reported_by_compact(backend: PostgresBackend)
         assert conn.execute("SELECT to_regclass(%s)", (seeded.names["table"],)).fetchone() == (
             None,
         )
+
+
+def test_a_row_written_into_a_batch_range_during_the_purge_stops_it(
+    backend: PostgresBackend,
+) -> None:
+    """A writer racing the purge (here a trigger that fires when the first batch deletes, as a
+    still-running system would): the row it writes lies inside a later batch's key range and in
+    scope. That batch's DELETE returns a key the list does not name, so the batch is rolled back
+    and the purge stops with the reason; the earlier batches stay deleted, the raced row, the rest
+    of the selector and the canaries stay."""
+    seeded = backend.seed(20)
+    table = seeded.names["table"]
+    before = backend.outside(seeded)
+    with connect(backend.pg) as conn:
+        conn.execute(sql.SQL("DELETE FROM {} WHERE id = 12").format(sql.Identifier(table)))
+        conn.execute(
+            sql.SQL(
+                "CREATE FUNCTION {fn}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                "INSERT INTO {t} (id, system, body) VALUES (12, 'support-bot', 'raced') "
+                "ON CONFLICT DO NOTHING; RETURN NULL; END $$"
+            ).format(fn=sql.Identifier(table + "_race"), t=sql.Identifier(table))
+        )
+        conn.execute(
+            sql.SQL("CREATE TRIGGER race AFTER DELETE ON {t} FOR EACH STATEMENT "
+                    "EXECUTE FUNCTION {fn}()").format(
+                t=sql.Identifier(table), fn=sql.Identifier(table + "_race")
+            )
+        )  # fmt: skip
+    store = registry.open_record_store(seeded.url, seeded.selector)
+    entries = list(store.inventory())
+    assert "12" not in {e.id for e in entries} and len(entries) == 19
+    result = store.purge(entries, batch_size=5)  # [1-5] [6-10] [11,13-16] [17-20]
+    assert result.stopped is not None and "'11'..'16'" in result.stopped
+    assert sorted(result.deleted, key=int) == [str(i) for i in range(1, 11)]
+    assert [b.deleted for b in result.batches] == [5, 5]
+    left = {str(r[0]) for r in rows(backend.pg, table, "system = 'support-bot'")}
+    assert left == {str(i) for i in range(11, 21)}
+    assert backend.outside(seeded) == before
+
+
+def test_the_example_in_docs_records_md_runs(backend: PostgresBackend) -> None:
+    """docs/records.md's Python example, run as written against a table of the session's cluster
+    (only the URL is swapped)."""
+    import re
+
+    from tests.fixtures.process import ROOT
+
+    text = (ROOT / "docs" / "records.md").read_text()
+    [code] = re.findall(r"```python\n(.*?)```", text, re.S)
+    seeded = backend.seed(3)
+    example_url = "postgresql://127.0.0.1:5432/app/public/interactions"
+    assert example_url in code and '{"where": {"system": "support-bot"}}' in code
+    scope: dict[str, object] = {}
+    exec(code.replace(example_url, seeded.url), scope)
+    assert scope["summary"].count == 3  # type: ignore[attr-defined]
+    assert scope["check"].clean  # type: ignore[attr-defined]
+    assert any(f.setting == "VACUUM" for f in scope["done"])  # type: ignore[attr-defined]
