@@ -190,7 +190,14 @@ class ChromaCollection:
         check_batch_size(batch_size)
         listed = check_listed(entries, self.where)
         client = self._client()
-        col = self._collection(client)
+        try:
+            col = client.get_collection(self.collection)
+        except chroma_errors.NotFoundError:
+            if not self._selector.whole:
+                raise NotFoundError(f"{self.where} does not exist") from None
+            return RecordPurgeResult(absent=[e.id for e in listed])  # deleted by an earlier run
+        except Exception as exc:
+            raise _map_error(exc, f"get_collection of {self.where}") from None
         current = self._ids(col, self._where())
         wanted = {e.id for e in listed}
         unlisted = [i for i in current if i not in wanted]

@@ -59,6 +59,20 @@ def test_a_rerun_finds_every_listed_record_absent(record_case: RecordCase) -> No
     assert again.deleted == [] and sorted(again.absent) == sorted(seeded.ids)
 
 
+def test_a_rerun_after_the_whole_location_is_gone_finds_every_record_absent(
+    record_case: RecordCase,
+) -> None:
+    _need_whole(record_case)
+    seeded = record_case.backend.seed(3, whole=True)
+    store = record_case.open(seeded)
+    entries = list(store.inventory())
+    assert store.purge(entries).dropped
+    again = store.purge(entries)
+    assert not again.dropped and again.deleted == []
+    assert sorted(again.absent) == sorted(seeded.ids)
+    assert store.verify(entries).gone
+
+
 def test_a_record_written_after_the_plan_stops_the_purge_before_any_delete(
     record_case: RecordCase,
 ) -> None:
