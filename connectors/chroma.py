@@ -16,8 +16,10 @@ listed ids, ``get_collection`` for a whole collection.
 
 What Chroma keeps: a ``chroma run --path DIR`` server keeps its data in ``DIR/chroma.sqlite3``;
 deleted documents' text stays in that file after ``delete`` and after ``delete_collection``
-(tests/conformance_records/test_chroma_residue.py proves it on a real server), until the file is
-vacuumed. The finding says so; no client call can reach that file.
+(tests/conformance_records/test_chroma.py shows it on a real server). ``chroma vacuum`` with the
+server stopped removes it after ``delete_collection``, but not after a ``where`` delete: the
+write-ahead log (``embeddings_queue``) still holds the documents as added (shown too). The finding
+says which; no client call reaches that file.
 """
 
 from __future__ import annotations
@@ -270,15 +272,27 @@ class ChromaCollection:
         )
 
     def findings(self) -> list[Finding]:
+        if self._selector.whole:
+            statement = (
+                "a Chroma server keeps deleted documents' text in its SQLite file "
+                "(chroma.sqlite3 in its persistent directory) after delete_collection, until "
+                "`chroma vacuum --path DIR` runs with the server stopped; copies and backups of "
+                "that directory keep it too"
+            )
+        else:
+            statement = (
+                "a Chroma server keeps deleted documents' text in its SQLite file "
+                "(chroma.sqlite3 in its persistent directory) after delete: its write-ahead log "
+                "(embeddings_queue) still holds each document as it was added, and `chroma "
+                "vacuum` does not remove it while the collection lives; copies and backups of "
+                "that directory keep it too"
+            )
         return [
             Finding(
                 "persistent directory",
                 None,
                 True,
-                "a Chroma server keeps deleted documents' text and embeddings in its SQLite "
-                "file (chroma.sqlite3 in its persistent directory) after delete and after "
-                "delete_collection, until the file is vacuumed; copies of that directory keep "
-                "them too",
+                statement,
                 note="the server's files are not visible to a client; shown by Sundown's tests "
                 "on chromadb's own server",
             )

@@ -68,3 +68,45 @@ def test_a_missing_collection_is_not_found(backend: ChromaBackend) -> None:
     )
     with pytest.raises(NotFoundError):
         list(store.inventory())
+
+
+@pytest.mark.parametrize("whole", [True, False])
+def test_what_chroma_vacuum_removes_with_the_server_stopped(whole: bool) -> None:
+    """What the finding tells the operator, shown: a server of its own, a purge, the text still
+    on disk, the server stopped, ``chroma vacuum --force``. After ``delete_collection`` the text
+    is gone; after a ``where`` delete it is not: Chroma's write-ahead log (the
+    ``embeddings_queue`` table) still holds the document as it was added. The other
+    collection's text stays either way."""
+    import shutil
+    import sqlite3
+    import subprocess
+
+    from tests.fixtures.chroma import chroma_binary, start_chroma
+
+    server = start_chroma(name="chroma-vacuum")
+    try:
+        backend = ChromaBackend(server)
+        seeded = backend.seed(6, whole=whole)
+        store = registry.open_record_store(seeded.url, seeded.selector)
+        store.purge(list(store.inventory()))
+        [finding] = store.findings()
+        server.server.stop()
+        assert _on_disk(server, seeded.canary_text)
+        subprocess.run(
+            [chroma_binary(), "vacuum", "--path", str(server.path), "--force"],
+            check=True, capture_output=True, timeout=120,
+        )  # fmt: skip
+        assert _on_disk(server, "other collection 4")
+        assert _on_disk(server, seeded.canary_text) is not whole
+        assert finding.keeps_deleted_data is True and "chroma vacuum" in finding.statement
+        if not whole:
+            assert "write-ahead log" in finding.statement
+            with sqlite3.connect(server.path / "chroma.sqlite3") as db:
+                [(n,)] = db.execute(
+                    "SELECT count(*) FROM embeddings_queue WHERE metadata LIKE ?",
+                    (f"%{seeded.canary_text}%",),
+                )
+            assert n == 6
+    finally:
+        server.server.stop()
+        shutil.rmtree(server.path.parent, ignore_errors=True)
