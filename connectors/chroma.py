@@ -35,11 +35,9 @@ from chromadb.config import Settings
 
 from sundown.errors import (
     BackendError,
-    ConflictError,
     InputError,
     NotFoundError,
     PermissionDeniedError,
-    ScopeError,
     SundownError,
     TransientError,
 )
@@ -51,7 +49,7 @@ from sundown.records import (
     RecordFailure,
     RecordPurgeResult,
     RecordVerification,
-    Selector,
+    ScopedRecords,
     check_batch_size,
     check_listed,
     parse_location,
@@ -81,37 +79,30 @@ def _map_error(exc: Exception, what: str) -> SundownError:
     return BackendError(f"{what}: {text}")
 
 
-class ChromaCollection:
+class ChromaCollection(ScopedRecords):
     """The documents of one Chroma collection that a selector matches."""
 
     capabilities = CAPABILITIES
+    noun = "document"
 
     def __init__(self, url: str, selector: Mapping[str, object] | None) -> None:
-        self._loc = parse_location(
-            url,
-            scheme="chroma",
-            default_port=8000,
-            names=("tenant", "database", "collection"),
-            auth_hint="CHROMA_CLIENT_AUTH_CREDENTIALS",
+        super().__init__(
+            parse_location(
+                url,
+                scheme="chroma",
+                default_port=8000,
+                names=("tenant", "database", "collection"),
+                auth_hint="CHROMA_CLIENT_AUTH_CREDENTIALS",
+            ),
+            parse_selector(selector, whole_word="whole_collection", where=True, where_of=url),
         )
         self.tenant, self.database, self.collection = self._loc.segments
-        self._selector = parse_selector(
-            selector, whole_word="whole_collection", where=True, where_of=url
-        )
         for key, _ in self._selector.where:
             if key.startswith("$") or key.startswith("#"):
                 raise InputError(
                     f"selector of {url}: {key!r} is an operator or a reserved key; a selector "
                     "is equality on metadata keys only"
                 )
-
-    @property
-    def url(self) -> str:
-        return self._loc.url
-
-    @property
-    def selector(self) -> Selector:
-        return self._selector
 
     @property
     def where(self) -> str:
@@ -201,14 +192,7 @@ class ChromaCollection:
         except Exception as exc:
             raise _map_error(exc, f"get_collection of {self.where}") from None
         current = self._ids(col, self._where())
-        wanted = {e.id for e in listed}
-        unlisted = [i for i in current if i not in wanted]
-        if unlisted:
-            raise ConflictError(
-                f"purge of {self.where}: {len(unlisted)} document(s) match the selector but are "
-                f"not in the list (written since it was made, e.g. {unlisted[:3]}): nothing "
-                "deleted; make a new plan"
-            )
+        self.refuse_unlisted(current, (e.id for e in listed))
         in_scope = set(current)
         missing = [e.id for e in listed if e.id not in in_scope]
         result = RecordPurgeResult()
@@ -217,12 +201,7 @@ class ChromaCollection:
             for start in range(0, len(missing), _PAGE):
                 got = self._call("get", col.get, ids=missing[start : start + _PAGE], include=[])
                 outside.extend(str(i) for i in got["ids"])
-            if outside:
-                raise ScopeError(
-                    f"purge of {self.where}: {len(outside)} listed document(s) exist but do not "
-                    f"match the selector ({self._selector.describe()}), e.g. {sorted(outside)[:3]}"
-                    ": nothing deleted"
-                )
+            self.refuse_outside(outside)
             result.absent.extend(missing)
         if self._selector.whole:
             self._call("delete_collection", client.delete_collection, self.collection)

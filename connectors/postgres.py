@@ -35,7 +35,6 @@ from sundown.errors import (
     InputError,
     NotFoundError,
     PermissionDeniedError,
-    ScopeError,
     SundownError,
     TransientError,
 )
@@ -48,7 +47,7 @@ from sundown.records import (
     RecordFailure,
     RecordPurgeResult,
     RecordVerification,
-    Selector,
+    ScopedRecords,
     check_batch_size,
     check_listed,
     parse_location,
@@ -109,27 +108,20 @@ class _Table:
     pk_type: str  # format_type of the primary key
 
 
-class PostgresTable:
+class PostgresTable(ScopedRecords):
     """The rows of one table that a selector matches."""
 
     capabilities = CAPABILITIES
+    noun = "row"
 
     def __init__(self, url: str, selector: Mapping[str, object] | None) -> None:
-        self._loc = parse_url(url)
-        self.database, self.schema, self.table = self._loc.segments
-        self._selector = parse_selector(
-            selector, whole_word="whole_table", where=True, where_of=url
+        super().__init__(
+            parse_url(url),
+            parse_selector(selector, whole_word="whole_table", where=True, where_of=url),
         )
+        self.database, self.schema, self.table = self._loc.segments
         self._ident = sql.Identifier(self.schema, self.table)
         self._meta: _Table | None = None
-
-    @property
-    def url(self) -> str:
-        return self._loc.url
-
-    @property
-    def selector(self) -> Selector:
-        return self._selector
 
     @property
     def where(self) -> str:
@@ -297,13 +289,7 @@ class PostgresTable:
         """Stop before deleting anything when the selector matches rows the list does not name,
         or a listed row now lies outside the selector. Listed rows that no longer exist are
         absent (already deleted)."""
-        unlisted = [i for i in current if i not in natives]
-        if unlisted:
-            raise ConflictError(
-                f"purge of {self.where}: {len(unlisted)} row(s) match the selector but are not in "
-                f"the list (written since it was made, e.g. {unlisted[:3]}): nothing deleted; "
-                "make a new plan"
-            )
+        self.refuse_unlisted(current, natives)
         in_scope = set(current)
         missing = [natives[i] for i in natives if i not in in_scope]
         if missing:
@@ -314,13 +300,7 @@ class PostgresTable:
                 (missing,),
             ).fetchall()
             conn.commit()
-            outside = sorted(str(r[0]) for r in rows)
-            if outside:
-                raise ScopeError(
-                    f"purge of {self.where}: {len(outside)} listed row(s) exist but do not match "
-                    f"the selector ({self._selector.describe()}), e.g. {outside[:3]}: nothing "
-                    "deleted"
-                )
+            self.refuse_outside([str(r[0]) for r in rows])
             result.absent.extend(sorted(i for i in natives if i not in in_scope))
 
     def _delete_range(

@@ -30,10 +30,8 @@ import redis.exceptions as redis_errors
 
 from sundown.errors import (
     BackendError,
-    ConflictError,
     InputError,
     PermissionDeniedError,
-    ScopeError,
     SundownError,
     TransientError,
 )
@@ -44,7 +42,7 @@ from sundown.records import (
     RecordEntry,
     RecordPurgeResult,
     RecordVerification,
-    Selector,
+    ScopedRecords,
     check_batch_size,
     check_listed,
     parse_location,
@@ -86,18 +84,22 @@ def _map_error(exc: Exception, what: str) -> SundownError:
     return BackendError(f"{what}: {text}")
 
 
-class RedisPrefix:
+class RedisPrefix(ScopedRecords):
     """The keys under one prefix of one Redis database."""
 
     capabilities = CAPABILITIES
+    noun = "key"
 
     def __init__(self, url: str, selector: Mapping[str, object] | None = None) -> None:
-        self._loc = parse_location(
-            url,
-            scheme="redis",
-            default_port=6379,
-            names=("db", "prefix"),
-            auth_hint="REDISCLI_AUTH",
+        super().__init__(
+            parse_location(
+                url,
+                scheme="redis",
+                default_port=6379,
+                names=("db", "prefix"),
+                auth_hint="REDISCLI_AUTH",
+            ),
+            parse_selector(selector, whole_word=None, where=False, where_of=url),
         )
         db, prefix = self._loc.segments
         if not db.isdigit() or len(db) > 5:
@@ -109,15 +111,6 @@ class RedisPrefix:
         self.db = int(db)
         self.prefix = prefix.encode("utf-8")
         self._scope = self.prefix + b":"
-        self._selector = parse_selector(selector, whole_word=None, where=False, where_of=url)
-
-    @property
-    def url(self) -> str:
-        return self._loc.url
-
-    @property
-    def selector(self) -> Selector:
-        return self._selector
 
     @property
     def where(self) -> str:
@@ -179,22 +172,15 @@ class RedisPrefix:
         check_batch_size(batch_size)
         listed = check_listed(entries, self.where)
         keys = [_key(e.id) for e in listed]
-        outside = [_ident(k) for k in keys if not self.in_scope(k)]
-        if outside:
-            raise ScopeError(
-                f"purge of {self.where}: {len(outside)} listed key(s) are not under "
-                f"{self.prefix.decode('utf-8', 'replace')}:, e.g. {outside[:3]}: nothing deleted"
-            )
+        self.refuse_outside(
+            [_ident(k) for k in keys if not self.in_scope(k)],
+            f"the prefix {self.prefix.decode('utf-8', 'replace')}:",
+        )
         result = RecordPurgeResult()
-        wanted = set(keys)
         with self._client() as client:
-            unlisted = [_ident(k) for page in self._scan(client) for k in page if k not in wanted]
-            if unlisted:
-                raise ConflictError(
-                    f"purge of {self.where}: {len(unlisted)} key(s) under the prefix are not in "
-                    f"the list (written since it was made, e.g. {unlisted[:3]}): nothing deleted; "
-                    "make a new plan"
-                )
+            self.refuse_unlisted(
+                (_ident(k) for page in self._scan(client) for k in page), (e.id for e in listed)
+            )
             for start in range(0, len(keys), batch_size):
                 batch = keys[start : start + batch_size]
                 pipe = client.pipeline(transaction=True)

@@ -35,7 +35,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
-from sundown.errors import InputError
+from sundown.errors import ConflictError, InputError, ScopeError
 
 #: A selector value: equality with a string, an integer or a boolean. No floats (equality on
 #: floats is a trap) and no NULL (``= NULL`` matches nothing in SQL; Chroma has no null).
@@ -69,7 +69,7 @@ class Selector:
             return "the whole location"
         if not self.where:
             return "every record under the location"
-        return " and ".join(f"{k} = {v!r}" for k, v in self.where)
+        return "the selector " + " and ".join(f"{k} = {v!r}" for k, v in self.where)
 
 
 def parse_selector(
@@ -355,3 +355,49 @@ def parse_location(
             raise InputError(f"{url!r}: empty or NUL in {name}")
     user = unquote(parts.username) if parts.username else None
     return Location(scheme, parts.hostname, port or default_port, user, segments, url)
+
+
+class ScopedRecords:
+    """What every record connector shares: its location and selector, and the checks a purge
+    makes before it deletes anything. ``noun`` names a record in messages (``row``)."""
+
+    noun = "record"
+    capabilities: frozenset[RecordCapability] = frozenset()
+
+    def __init__(self, location: Location, selector: Selector) -> None:
+        self._loc = location
+        self._selector = selector
+
+    @property
+    def url(self) -> str:
+        return self._loc.url
+
+    @property
+    def selector(self) -> Selector:
+        return self._selector
+
+    @property
+    def where(self) -> str:
+        return self.url
+
+    def refuse_unlisted(self, current: Iterable[str], listed: Iterable[str]) -> None:
+        """ConflictError when the selector matches records the list does not name (written
+        since the list was made): nothing has been deleted."""
+        wanted = set(listed)
+        unlisted = [i for i in current if i not in wanted]
+        if unlisted:
+            raise ConflictError(
+                f"purge of {self.where}: {len(unlisted)} {self.noun}(s) in scope are not in the "
+                f"list (written since it was made, e.g. {unlisted[:3]}): nothing deleted; make "
+                "a new plan"
+            )
+
+    def refuse_outside(self, outside: Sequence[str], scope: str | None = None) -> None:
+        """ScopeError when listed records exist outside the selector: nothing has been
+        deleted. ``scope`` describes the selector (default: its ``where`` clauses)."""
+        if outside:
+            raise ScopeError(
+                f"purge of {self.where}: {len(outside)} listed {self.noun}(s) exist outside "
+                f"{scope or self._selector.describe()}, e.g. {sorted(outside)[:3]}: nothing "
+                "deleted"
+            )

@@ -112,9 +112,13 @@ def test_an_rdb_snapshot_taken_before_the_purge_still_holds_the_keys(
     saves = int(client.info("persistence")["rdb_saves"])
     client.bgsave()
     deadline = time.monotonic() + 30
-    while int(client.info("persistence")["rdb_saves"]) == saves:
+    while True:  # rdb_saves counts a save when it starts: wait until none is in progress
+        info = client.info("persistence")
+        if int(info["rdb_saves"]) > saves and not int(info["rdb_bgsave_in_progress"]):
+            break
         assert time.monotonic() < deadline
         time.sleep(0.1)
+    assert info["rdb_last_bgsave_status"] == "ok"
     store = RedisPrefix(seeded.url)
     store.purge(list(store.inventory()))
     dump: Path = backend.server.folder / "dump.rdb"
