@@ -61,30 +61,19 @@ class ChromaBackend(RecordBackend):
         snapshot: list[object] = []
         if seeded.foreign_ids:
             col = client.get_collection(seeded.names["collection"])
-            got = col.get(ids=seeded.foreign_ids, include=["documents", "metadatas"])
-            snapshot.append(
-                sorted(
-                    zip(
-                        got["ids"],
-                        got["documents"],
-                        (str(sorted(m.items())) for m in got["metadatas"]),
-                        strict=True,
-                    )
-                )
-            )
+            snapshot.append(_content(col.get(ids=seeded.foreign_ids, include=_WHAT)))
         other = client.get_collection(seeded.names["other"])
-        got = other.get(include=["documents", "metadatas"])
-        snapshot.append(
-            sorted(
-                zip(
-                    got["ids"],
-                    got["documents"],
-                    (str(sorted(m.items())) for m in got["metadatas"]),
-                    strict=True,
-                )
-            )
-        )
+        snapshot.append(_content(other.get(include=_WHAT)))
         return snapshot
+
+
+_WHAT: Any = ["documents", "metadatas"]
+
+
+def _content(got: Any) -> list[tuple[str, str, str]]:
+    """Ids, documents and metadata (key order fixed), sorted."""
+    metadata = (str(sorted(m.items())) for m in got["metadatas"])
+    return sorted(zip(got["ids"], got["documents"], metadata, strict=True))
 
 
 def _factory(fixtures: Mapping[str, Any], tmp_path: Path) -> RecordBackend:
