@@ -141,3 +141,22 @@ def test_a_connected_replica_is_reported(redis_env: RedisServer) -> None:
         assert replicas[0].keeps_deleted_data
     finally:
         replica.stop()
+
+
+def test_a_key_that_is_not_utf8_is_listed_deleted_and_verified_byte_exact(
+    backend: RedisBackend,
+) -> None:
+    seeded = backend.seed(2)
+    prefix = seeded.names["prefix"].encode()
+    odd = prefix + b":\xff\xfe raw"
+    lookalike = prefix + b"-v2:\xff\xfe raw"
+    client = backend.server.client()
+    client.set(odd, b"binary key")
+    client.set(lookalike, b"binary canary")
+    store = registry.open_record_store(seeded.url, None)
+    entries = list(store.inventory())
+    assert len(entries) == 3
+    [weird] = [e for e in entries if e.id.encode("utf-8", "surrogateescape") == odd]
+    result = store.purge(entries)
+    assert weird.id in result.deleted and store.verify(entries).clean
+    assert not client.exists(odd) and client.get(lookalike) == b"binary canary"
