@@ -288,3 +288,12 @@ def test_the_example_in_docs_records_md_runs(backend: PostgresBackend) -> None:
     assert scope["summary"].count == 3  # type: ignore[attr-defined]
     assert scope["check"].clean  # type: ignore[attr-defined]
     assert any(f.setting == "VACUUM" for f in scope["done"])  # type: ignore[attr-defined]
+
+
+def test_a_value_the_column_type_cannot_hold_is_bad_input(backend: PostgresBackend) -> None:
+    seeded = backend.seed(2)
+    store = registry.open_record_store(seeded.url, {"where": {"id": "abc"}})
+    with pytest.raises(InputError, match="bigint"):
+        list(store.inventory())
+    by_id = registry.open_record_store(seeded.url, {"where": {"id": int(seeded.ids[1])}})
+    assert [e.id for e in by_id.inventory()] == [seeded.ids[1]]
