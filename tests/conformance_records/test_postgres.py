@@ -297,3 +297,28 @@ def test_a_value_the_column_type_cannot_hold_is_bad_input(backend: PostgresBacke
         list(store.inventory())
     by_id = registry.open_record_store(seeded.url, {"where": {"id": int(seeded.ids[1])}})
     assert [e.id for e in by_id.inventory()] == [seeded.ids[1]]
+
+
+def test_a_role_without_delete_is_refused_and_nothing_is_deleted(
+    backend: PostgresBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The user from the URL, the password from PGPASSWORD; a role that may read but not delete
+    gets PermissionDeniedError on the first batch (rolled back), and its findings still come."""
+    seeded = backend.seed(4)
+    table = seeded.names["table"]
+    role = unique("reader")
+    with connect(backend.pg) as conn:
+        conn.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD 'reader-pw'").format(
+            sql.Identifier(role)))  # fmt: skip
+        conn.execute(sql.SQL("GRANT SELECT ON {} TO {}").format(
+            sql.Identifier(table), sql.Identifier(role)))  # fmt: skip
+    monkeypatch.setenv("PGPASSWORD", "reader-pw")
+    url = seeded.url.replace("postgresql://", f"postgresql://{role}@")
+    store = registry.open_record_store(url, seeded.selector)
+    entries = list(store.inventory())
+    assert len(entries) == 4
+    with pytest.raises(PermissionDeniedError, match="permission denied"):
+        store.purge(entries)
+    assert len(rows(backend.pg, table)) == 4 + 5
+    settings = {f.setting for f in store.findings()}
+    assert {"wal_level", "archive_mode", "pg_stat_replication", "dead tuples"} <= settings

@@ -160,3 +160,32 @@ def test_a_key_that_is_not_utf8_is_listed_deleted_and_verified_byte_exact(
     result = store.purge(entries)
     assert weird.id in result.deleted and store.verify(entries).clean
     assert not client.exists(odd) and client.get(lookalike) == b"binary canary"
+
+
+def test_an_acl_user_from_the_url_with_config_and_info_refused_gets_findings_not_errors(
+    backend: RedisBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A least-privileged ACL user (as on managed Redis, where CONFIG is off): the user comes
+    from the URL, the password from REDISCLI_AUTH; purge works, and the findings say what could
+    not be read instead of raising."""
+    seeded = backend.seed(3)
+    prefix = seeded.names["prefix"]
+    user, password = f"u{prefix[-8:]}", "limited-pw-" + prefix[-8:]
+    admin = backend.server.client()
+    admin.acl_setuser(
+        user, enabled=True, passwords=[f"+{password}"], keys=[f"{prefix}:*"],
+        commands=["+@all", "-config", "-info"],
+    )  # fmt: skip
+    try:
+        monkeypatch.setenv("REDISCLI_AUTH", password)
+        url = seeded.url.replace("redis://", f"redis://{user}@")
+        store = registry.open_record_store(url, None)
+        entries = list(store.inventory())
+        assert len(entries) == 3
+        assert len(store.purge(entries).deleted) == 3
+        found = store.findings()
+        assert [f.value for f in found] == [None, None]
+        assert all(f.note and "refused" in f.note for f in found)
+        assert all(admin.exists(k) for k in seeded.foreign_ids)
+    finally:
+        admin.acl_deluser(user)
