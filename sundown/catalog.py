@@ -40,6 +40,10 @@ _PROVIDERS: dict[str, _Provider] = {
         ("azure.storage.blob", "azure.identity"), "azure-storage-blob azure-identity", None
     ),
     "hvac": _Provider(("hvac",), "hvac", None),
+    "gcp-kms": _Provider(("google.cloud.kms",), "google-cloud-kms", None),
+    "azure-kv": _Provider(
+        ("azure.keyvault.keys", "azure.identity"), "azure-keyvault-keys azure-identity", None
+    ),
     "postgres": _Provider(("psycopg",), "psycopg[binary]", "postgres"),
     "redis": _Provider(("redis",), "redis", "redis"),
     "chroma": _Provider(("chromadb",), "chromadb", "chroma"),
@@ -76,6 +80,9 @@ _SCHEMES: dict[str, tuple[Kind, str, tuple[str, ...], str]] = {
     "local": (Kind.KEY_SERVICE, "sundown", _KEYS, "the local keyring"),
     "vault": (Kind.KEY_SERVICE, "hvac", _KEYS, "HashiCorp Vault / OpenBao transit"),
     "aws-kms": (Kind.KEY_SERVICE, "boto3", _KEYS, "AWS KMS"),
+    # listed once the registry has them (issue #13's connectors)
+    "gcp-kms": (Kind.KEY_SERVICE, "gcp-kms", _KEYS, "Google Cloud KMS"),
+    "azure-kv": (Kind.KEY_SERVICE, "azure-kv", _KEYS, "Azure Key Vault keys"),
     "postgresql": (
         Kind.RECORD_STORE,
         "postgres",
