@@ -55,10 +55,10 @@ from flows.models import DecommissionParameters, Party  # noqa: E402
 from flows.shards import ShardResult, ShardSettings, create_limits, limit_name  # noqa: E402
 from sundown import registry  # noqa: E402
 from tests.fixtures.moto import moto_binary, moto_environment  # noqa: E402
+from tests.fixtures.postgres import start_postgres  # noqa: E402
 from tests.fixtures.process import free_port, running, start_server  # noqa: E402
 from tests.scale.servers import (  # noqa: E402
     prefect_cli,
-    start_postgres,
     start_prefect_server,
     workers,
 )

@@ -54,6 +54,7 @@ _COMMAND_MODULES = [
     "cli.certificate",
     "cli.ledger",
     "cli.lifecycle",
+    "cli.connectors",
 ]
 
 for _name in _COMMAND_MODULES:

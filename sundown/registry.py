@@ -8,6 +8,10 @@ A connector module implements some of these module-level functions:
 - ``open_key_service(uri: str) -> KeyService``, ``open_signer(uri: str) -> Signer`` and
   ``create_key(uri: str, *, signing: bool) -> KeyInfo`` (``local``, ``vault``, ``aws-kms``,
   ``gcp-kms``, ``azure-kv``; the CLI also takes a PEM file path as a signer)
+- ``open_record_store(url: str, selector: Mapping | None) -> RecordStore`` (``postgresql``,
+  ``redis``, ``chroma``; docs/records.md)
+
+What each scheme is and whether its package is installed: :mod:`sundown.catalog`.
 
 Clients are created per call from the environment's current credentials and never cached across
 credentials: a rotated or revoked credential must not live on in a cache.
@@ -23,7 +27,10 @@ from urllib.parse import urlsplit
 from sundown.errors import InputError, UnsupportedError
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from sundown.keys import KeyInfo, KeyService, Signer
+    from sundown.records import RecordStore
     from sundown.store import ObjectStore
 
 # scheme -> (module, what to install if its import fails)
@@ -37,7 +44,15 @@ _CONNECTORS: dict[str, tuple[str, str]] = {
     "aws-kms": ("connectors.aws_kms", "boto3"),
     "gcp-kms": ("connectors.gcp_kms", "google-cloud-kms"),
     "azure-kv": ("connectors.azure_keyvault", "azure-keyvault-keys azure-identity"),
+    "postgresql": ("connectors.postgres", "'sundown[postgres]'"),
+    "redis": ("connectors.redis_kv", "'sundown[redis]'"),
+    "chroma": ("connectors.chroma", "'sundown[chroma]'"),
 }
+
+
+def schemes() -> list[str]:
+    """Every URL scheme a connector is registered for."""
+    return sorted(_CONNECTORS)
 
 
 def scheme_of(url: str) -> str:
@@ -67,6 +82,11 @@ def _module(url: str, function: str) -> ModuleType:
 def open_store(url: str) -> ObjectStore:
     """The object store rooted at ``url``."""
     return _module(url, "open_store").open_store(url)
+
+
+def open_record_store(url: str, selector: Mapping[str, object] | None = None) -> RecordStore:
+    """The records ``selector`` matches at ``url`` (docs/records.md)."""
+    return _module(url, "open_record_store").open_record_store(url, selector)
 
 
 def open_key_service(uri: str) -> KeyService:

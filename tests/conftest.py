@@ -19,6 +19,9 @@ pytest_plugins: list[str] = [
     "tests.fixtures.gcs",
     "tests.fixtures.prefect",
     "tests.fixtures.fake_kms",
+    "tests.fixtures.postgres",
+    "tests.fixtures.redis",
+    "tests.fixtures.chroma",
 ]
 
 

@@ -1,9 +1,6 @@
-"""A private PostgreSQL cluster, a Prefect server on it, and Prefect process workers, for the
-scale tests and benchmarks/scale.py. Everything listens on loopback ports and is stopped by pid.
-
-PostgreSQL comes from Debian's ``postgresql`` package (scripts/setup-test-env). The cluster is
-made with ``initdb`` in a fresh temporary folder with a password generated at run time; as root
-it runs as the ``postgres`` user (``initdb`` refuses root), owning only that folder. A Prefect
+"""A Prefect server (on the private PostgreSQL cluster of tests/fixtures/postgres.py) and Prefect
+process workers, for the scale tests and benchmarks/scale.py. Everything listens on loopback
+ports and is stopped by pid. A Prefect
 worker ignores its first SIGTERM, so workers are stopped with SIGTERM, then SIGKILL after a few
 seconds (:func:`tests.fixtures.process.stop_process`).
 """
@@ -11,121 +8,16 @@ seconds (:func:`tests.fixtures.process.stop_process`).
 from __future__ import annotations
 
 import contextlib
-import glob
 import os
-import secrets
-import shutil
 import subprocess
 import sys
-import tempfile
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 from tests.fixtures.process import ROOT, Server, free_port, start_server, stop_process
 
 PREFECT = str(Path(sys.executable).with_name("prefect"))
-
-
-def pg_bin(name: str) -> str:
-    """A PostgreSQL server program from Debian's layout (/usr/lib/postgresql/N/bin)."""
-    found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
-    if found:
-        return found[-1]
-    path = shutil.which(name)
-    if path is None:
-        raise RuntimeError(f"PostgreSQL's {name} not found: run scripts/setup-test-env")
-    return path
-
-
-def _as_postgres(argv: list[str]) -> list[str]:
-    """Run as the ``postgres`` user when we are root (PostgreSQL refuses to run as root)."""
-    if os.geteuid() == 0:
-        return ["runuser", "-u", "postgres", "--", *argv]
-    return argv
-
-
-@dataclass
-class Postgres:
-    server: Server
-    folder: Path
-    user: str
-    password: str
-    database: str
-
-    @property
-    def url(self) -> str:
-        """The SQLAlchemy URL Prefect takes (holds the run-time password: never log it)."""
-        return (
-            f"postgresql+asyncpg://{self.user}:{self.password}@127.0.0.1:{self.server.port}/"
-            f"{self.database}"
-        )
-
-    def psql(self, sql: str) -> str:
-        out = subprocess.run(
-            [pg_bin("psql"), "-h", "127.0.0.1", "-p", str(self.server.port), "-U", self.user,
-             "-d", self.database, "-At", "-c", sql],
-            env={**os.environ, "PGPASSWORD": self.password},
-            check=True, capture_output=True, text=True, timeout=30,
-        )  # fmt: skip
-        return out.stdout.strip()
-
-    def stop(self) -> None:
-        self.server.stop()
-        shutil.rmtree(self.folder, ignore_errors=True)
-
-
-def start_postgres(database: str = "prefect") -> Postgres:
-    folder = Path(tempfile.mkdtemp(prefix="sundown-pg-"))
-    data = folder / "data"
-    password = secrets.token_urlsafe(24)
-    pwfile = folder / "pw"
-    pwfile.write_text(password)
-    if os.geteuid() == 0:
-        shutil.chown(folder, "postgres", "postgres")
-        shutil.chown(pwfile, "postgres", "postgres")
-    pwfile.chmod(0o600)
-    user = "sundown"
-    subprocess.run(
-        _as_postgres([pg_bin("initdb"), "-D", str(data), "-U", user, "--pwfile", str(pwfile),
-                      "--auth-host=scram-sha-256", "--auth-local=scram-sha-256", "-E", "UTF8",
-                      "--no-sync"]),
-        check=True, capture_output=True, timeout=120,
-    )  # fmt: skip
-    pwfile.unlink()
-    port = free_port()
-    server = start_server(
-        "postgres",
-        _as_postgres([pg_bin("postgres"), "-D", str(data), "-p", str(port),
-                      "-c", "listen_addresses=127.0.0.1", "-c", f"unix_socket_directories={folder}",
-                      "-c", "fsync=off", "-c", "max_connections=200"]),
-        port,
-        timeout=60,
-    )  # fmt: skip
-    pg = Postgres(server, folder, user, password, "postgres")
-    try:
-        _wait_ready(pg)
-        pg.psql(f"CREATE DATABASE {database}")
-    except Exception:
-        pg.stop()
-        raise
-    pg.database = database
-    return pg
-
-
-def _wait_ready(pg: Postgres) -> None:
-    import time
-
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            pg.psql("SELECT 1")
-            return
-        except subprocess.CalledProcessError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
 
 
 def _healthy(url: str) -> bool:

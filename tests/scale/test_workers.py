@@ -22,11 +22,10 @@ from flows.models import DecommissionParameters
 from flows.shards import ShardResult
 from sundown import registry
 from sundown.certificate import verify_certificate
+from tests.fixtures.postgres import Postgres, start_postgres
 from tests.fixtures.process import ROOT
 from tests.scale.servers import (
-    Postgres,
     prefect_cli,
-    start_postgres,
     start_prefect_server,
     workers,
 )

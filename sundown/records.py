@@ -1,0 +1,403 @@
+"""The record-store protocol: rows, keys and vector-store documents an AI system keeps in a
+database (interaction logs in PostgreSQL, caches in Redis, RAG indexes in Chroma).
+
+A record store is opened on a location URL and a *selector* and is scoped to them, as an object
+store is rooted at its URL: ``postgresql://HOST:PORT/DB/SCHEMA/TABLE`` with ``where: {column:
+value}`` or ``whole_table: true``; ``redis://HOST:PORT/DB/PREFIX`` (every key under ``PREFIX:``);
+``chroma://HOST:PORT/TENANT/DATABASE/COLLECTION`` with ``where:`` or ``whole_collection: true``.
+Every query and every delete a connector sends carries the selector, so nothing outside it is
+ever read as in scope or deleted (docs/records.md).
+
+The operations mirror :class:`sundown.store.Inventory`:
+
+- :meth:`RecordStore.inventory` lists every record the selector matches (its identifier and an
+  estimate of its bytes); :func:`summarize` gives the count, the bytes and a digest of the
+  identifiers that a plan records.
+- :meth:`RecordStore.purge` deletes exactly the records listed, in batches, reading every
+  per-item result. Before it deletes anything it re-reads the selector and stops (ConflictError
+  or ScopeError, nothing deleted) when a listed record now lies outside the selector or the
+  selector matches records the list does not name. Listed records already gone count as absent
+  (a re-run after a crash).
+- :meth:`RecordStore.verify` re-queries the selector and the listed identifiers.
+- :meth:`RecordStore.findings` reports the settings that keep deleted data (WAL, replicas, AOF
+  and RDB, a persistent directory) as :class:`Finding` items, for the certificate.
+- :meth:`RecordStore.compact` (:attr:`RecordCapability.COMPACT`) asks the server to drop what it
+  keeps of deleted records (VACUUM, BGREWRITEAOF) and reports what it did as findings.
+
+Optional abilities are declared in ``capabilities`` (:class:`RecordCapability`).
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+from sundown.errors import ConflictError, InputError, ScopeError
+
+#: A selector value: equality with a string, an integer or a boolean. No floats (equality on
+#: floats is a trap) and no NULL (``= NULL`` matches nothing in SQL; Chroma has no null).
+Scalar = str | int | bool
+
+
+class RecordCapability(enum.StrEnum):
+    WHERE = "where"  # a ``where: {field: value}`` equality selector
+    WHOLE = "whole"  # the whole table / collection, removed as one (DROP TABLE, delete_collection)
+    PREFIX = "prefix"  # every key under a prefix (the location URL ends with it)
+    BATCH_DELETE = "batch_delete"  # purge sends many records per request or transaction
+    COMPACT = "compact"  # compact() drops what the server keeps of deleted records
+
+
+@dataclass(frozen=True)
+class Selector:
+    """Which records of a location are in scope. ``where``: (field, value) pairs, sorted by
+    field, all of which must hold; ``whole``: the whole table or collection. Neither: every
+    record under the location (a Redis prefix)."""
+
+    where: tuple[tuple[str, Scalar], ...] = ()
+    whole: bool = False
+
+    def to_dict(self, whole_word: str = "whole") -> dict[str, object]:
+        if self.whole:
+            return {whole_word: True}
+        return {"where": dict(self.where)} if self.where else {}
+
+    def describe(self) -> str:
+        if self.whole:
+            return "the whole location"
+        if not self.where:
+            return "every record under the location"
+        return "the selector " + " and ".join(f"{k} = {v!r}" for k, v in self.where)
+
+
+def parse_selector(
+    raw: Mapping[str, object] | None, *, whole_word: str | None, where: bool, where_of: str
+) -> Selector:
+    """Parse a spec selector. ``whole_word``: the key that selects the whole location
+    (``whole_table``, ``whole_collection``; ``None`` when the store has none); ``where``:
+    whether ``where: {field: value}`` is accepted; ``where_of``: what names the location in
+    errors. Exactly one form, or (stores without either) nothing."""
+    raw = dict(raw or {})
+    allowed = {k for k in (whole_word, "where" if where else None) if k}
+    unknown = sorted(set(raw) - allowed)
+    if unknown:
+        known = ", ".join(sorted(allowed)) or "none"
+        raise InputError(f"selector of {where_of}: unknown key(s) {unknown} (accepted: {known})")
+    whole = raw.get(whole_word) if whole_word else None
+    clauses = raw.get("where")
+    if whole is not None and not isinstance(whole, bool):
+        raise InputError(f"selector of {where_of}: {whole_word} must be true or false")
+    if whole and clauses is not None:
+        raise InputError(f"selector of {where_of}: {whole_word} and where together")
+    if whole:
+        return Selector(whole=True)
+    if clauses is None:
+        if allowed:
+            forms = " or ".join(
+                f"{k}: true" if k == whole_word else "where: {field: value}"
+                for k in sorted(allowed)
+            )
+            raise InputError(f"selector of {where_of}: missing (give {forms})")
+        return Selector()
+    if not isinstance(clauses, Mapping) or not clauses:
+        raise InputError(f"selector of {where_of}: where must be a non-empty mapping")
+    pairs: list[tuple[str, Scalar]] = []
+    for name, value in clauses.items():
+        if not isinstance(name, str) or not name or "\x00" in name:
+            raise InputError(f"selector of {where_of}: invalid field name {name!r}")
+        if isinstance(value, float) or not isinstance(value, str | int):
+            raise InputError(
+                f"selector of {where_of}: {name} must equal a string, an integer or a boolean, "
+                f"not {type(value).__name__}"
+            )
+        if isinstance(value, str) and "\x00" in value:
+            raise InputError(f"selector of {where_of}: {name}'s value has a NUL character")
+        pairs.append((name, value))
+    return Selector(where=tuple(sorted(pairs, key=lambda p: p[0])))
+
+
+@dataclass(frozen=True)
+class RecordEntry:
+    """One record in scope: its identifier (a primary key's text, a Redis key, a Chroma id) and
+    an estimate of its bytes as the server reports it."""
+
+    id: str
+    size: int = 0
+
+
+@dataclass(frozen=True)
+class RecordSummary:
+    """What a plan records of an inventory."""
+
+    count: int
+    estimated_bytes: int
+    ids_digest: str  # "sha256:<hex>" over the sorted identifiers (ids_digest())
+
+
+def _id_bytes(ident: str) -> bytes:
+    # surrogateescape: a Redis key that is not UTF-8 travels as a str and back byte-exact
+    return ident.encode("utf-8", "surrogateescape")
+
+
+def ids_digest(ids: Iterable[str]) -> str:
+    """``sha256:`` over the identifiers sorted by their UTF-8 bytes, each preceded by its length
+    as 8 big-endian bytes (unambiguous; independent of listing order)."""
+    h = hashlib.sha256()
+    for raw in sorted(_id_bytes(i) for i in ids):
+        h.update(len(raw).to_bytes(8, "big"))
+        h.update(raw)
+    return "sha256:" + h.hexdigest()
+
+
+def summarize(entries: Iterable[RecordEntry]) -> RecordSummary:
+    listed = list(entries)
+    return RecordSummary(
+        count=len(listed),
+        estimated_bytes=sum(e.size for e in listed),
+        ids_digest=ids_digest(e.id for e in listed),
+    )
+
+
+@dataclass(frozen=True)
+class RecordFailure:
+    id: str
+    code: str  # e.g. "not_deleted", "out_of_scope"
+    message: str  # no secrets
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """One delete request or transaction: the identifiers it asked for, in listing order."""
+
+    first: str
+    last: str
+    asked: int
+    deleted: int
+    absent: int  # listed, already gone before this batch ran
+
+
+@dataclass
+class RecordPurgeResult:
+    deleted: list[str] = field(default_factory=list)
+    absent: list[str] = field(default_factory=list)  # already gone (a re-run after a crash)
+    failed: list[RecordFailure] = field(default_factory=list)
+    batches: list[BatchResult] = field(default_factory=list)
+    dropped: bool = False  # the whole table or collection was removed
+    # why the purge stopped after deleting some batches (a record written into a batch's range
+    # during the purge); None when every batch ran. The batches before it stay deleted.
+    stopped: str | None = None
+
+    @property
+    def requests(self) -> int:
+        return len(self.batches)
+
+
+@dataclass(frozen=True)
+class RecordVerification:
+    """A re-query after purge. ``in_scope``: records the selector still matches (``None`` when
+    the whole table or collection is gone, so nothing can match); ``listed_present``: listed
+    identifiers that still exist anywhere in the location; ``gone``: the whole table or
+    collection no longer exists."""
+
+    in_scope: int | None
+    listed_present: tuple[str, ...] = ()
+    gone: bool = False
+    sample: tuple[str, ...] = ()  # up to 10 identifiers still in scope
+
+    @property
+    def clean(self) -> bool:
+        return not self.in_scope and not self.listed_present
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One setting that keeps (or may keep) deleted data, as the server reported it.
+
+    ``setting``: what was read (``wal_level``, ``appendonly``, ``replica``, ``persistent
+    directory``); ``value``: what was found (``None``: not read, ``note`` says why);
+    ``keeps_deleted_data``: ``True`` the deleted data survives there, ``False`` it does not,
+    ``None`` unknown; ``statement``: one sentence a certificate can carry."""
+
+    setting: str
+    value: str | None
+    keeps_deleted_data: bool | None
+    statement: str
+    note: str | None = None
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "setting": self.setting,
+            "value": self.value,
+            "keeps_deleted_data": self.keeps_deleted_data,
+            "statement": self.statement,
+            "note": self.note,
+        }
+
+
+@runtime_checkable
+class RecordStore(Protocol):
+    """The records a selector matches at a location."""
+
+    @property
+    def url(self) -> str:
+        """The location URL (never with a password)."""
+        ...
+
+    @property
+    def selector(self) -> Selector: ...
+
+    @property
+    def capabilities(self) -> frozenset[RecordCapability]: ...
+
+    def inventory(self) -> Iterator[RecordEntry]:
+        """Every record in scope, paginated (memory does not grow with the number of records
+        on the server side; the caller holds what it keeps)."""
+        ...
+
+    def purge(self, entries: Sequence[RecordEntry], *, batch_size: int = 500) -> RecordPurgeResult:
+        """Delete exactly these records (with ``whole``: the whole table or collection, after
+        checking it holds exactly these). Stops before deleting anything when the selector now
+        matches records not listed (ConflictError) or a listed record lies outside it
+        (ScopeError)."""
+        ...
+
+    def verify(self, entries: Sequence[RecordEntry]) -> RecordVerification: ...
+
+    def findings(self) -> list[Finding]:
+        """The settings that keep deleted data. Never raises for a refused read: the finding's
+        ``value`` is ``None`` and its note says why."""
+        ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class Compactor(Protocol):
+    """Optional (:attr:`RecordCapability.COMPACT`): after a purge, ask the server to drop what
+    it still keeps of deleted records; what was done, as findings."""
+
+    def compact(self) -> list[Finding]: ...
+
+
+def check_batch_size(batch_size: int) -> int:
+    if not isinstance(batch_size, int) or batch_size < 1 or batch_size > 10_000:
+        raise InputError(f"batch size {batch_size!r} must be an integer from 1 to 10000")
+    return batch_size
+
+
+def batches(items: Sequence[RecordEntry], size: int) -> Iterator[Sequence[RecordEntry]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def check_listed(entries: Sequence[RecordEntry], where: str) -> list[RecordEntry]:
+    """The entries a purge was given, refused when an identifier is listed twice or is not a
+    string (a plan read back is untrusted input)."""
+    seen: set[str] = set()
+    for e in entries:
+        if not isinstance(e, RecordEntry) or not isinstance(e.id, str):
+            raise InputError(f"purge of {where}: not a record entry: {e!r}")
+        if e.id in seen:
+            raise InputError(f"purge of {where}: record {e.id!r} is listed twice")
+        seen.add(e.id)
+    return list(entries)
+
+
+@dataclass(frozen=True)
+class Location:
+    """A record-store URL, split: ``scheme://[USER@]HOST[:PORT]/SEG1/SEG2/...``. The segments
+    are percent-decoded (``%2F`` is a ``/`` inside a name). ``url`` is the URL as given, which
+    never holds a password (:func:`parse_location` refuses one)."""
+
+    scheme: str
+    host: str
+    port: int
+    user: str | None
+    segments: tuple[str, ...]
+    url: str
+
+
+def parse_location(
+    url: str, *, scheme: str, default_port: int, names: Sequence[str], auth_hint: str
+) -> Location:
+    """Split a record-store URL whose path has exactly ``len(names)`` non-empty segments, named
+    ``names`` in errors. A password in the URL is refused without being echoed (a location URL
+    is written into plans and certificates): ``auth_hint`` names where it goes instead."""
+    from urllib.parse import unquote, urlsplit
+
+    if not isinstance(url, str) or "\x00" in url:
+        raise InputError("record-store URL must be a string without NUL characters")
+    shape = f"{scheme}://HOST:PORT/" + "/".join(n.upper() for n in names)
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise InputError(f"invalid {scheme} URL (expected {shape}): {exc}") from exc
+    if parts.scheme.lower() != scheme:
+        raise InputError(f"not a {scheme}:// URL (expected {shape})")
+    if parts.password is not None:
+        raise InputError(
+            f"a {scheme}:// location URL must not hold a password (URLs are written into plans "
+            f"and certificates): put it in {auth_hint}"
+        )
+    if parts.query or parts.fragment:
+        raise InputError(f"{scheme}:// location takes no query or fragment (expected {shape})")
+    if not parts.hostname:
+        raise InputError(f"{scheme}:// location has no host (expected {shape})")
+    raw = parts.path.split("/")[1:]
+    if len(raw) != len(names) or any(not s for s in raw):
+        raise InputError(f"{url!r} is not a {scheme} location: expected {shape}")
+    segments = tuple(unquote(s) for s in raw)
+    for name, value in zip(names, segments, strict=True):
+        if not value or "\x00" in value:
+            raise InputError(f"{url!r}: empty or NUL in {name}")
+    user = unquote(parts.username) if parts.username else None
+    return Location(scheme, parts.hostname, port or default_port, user, segments, url)
+
+
+class ScopedRecords:
+    """What every record connector shares: its location and selector, and the checks a purge
+    makes before it deletes anything. ``noun`` names a record in messages (``row``)."""
+
+    noun = "record"
+    capabilities: frozenset[RecordCapability] = frozenset()
+
+    def __init__(self, location: Location, selector: Selector) -> None:
+        self._loc = location
+        self._selector = selector
+
+    @property
+    def url(self) -> str:
+        return self._loc.url
+
+    @property
+    def selector(self) -> Selector:
+        return self._selector
+
+    @property
+    def where(self) -> str:
+        return self.url
+
+    def refuse_unlisted(self, current: Iterable[str], listed: Iterable[str]) -> None:
+        """ConflictError when the selector matches records the list does not name (written
+        since the list was made): nothing has been deleted."""
+        wanted = set(listed)
+        unlisted = [i for i in current if i not in wanted]
+        if unlisted:
+            raise ConflictError(
+                f"purge of {self.where}: {len(unlisted)} {self.noun}(s) in scope are not in the "
+                f"list (written since it was made, e.g. {unlisted[:3]}): nothing deleted; make "
+                "a new plan"
+            )
+
+    def refuse_outside(self, outside: Sequence[str], scope: str | None = None) -> None:
+        """ScopeError when listed records exist outside the selector: nothing has been
+        deleted. ``scope`` describes the selector (default: its ``where`` clauses)."""
+        if outside:
+            raise ScopeError(
+                f"purge of {self.where}: {len(outside)} listed {self.noun}(s) exist outside "
+                f"{scope or self._selector.describe()}, e.g. {sorted(outside)[:3]}: nothing "
+                "deleted"
+            )
