@@ -10,8 +10,8 @@ import sys
 
 import pytest
 
-from sundown import registry
 from cli import main
+from sundown import registry
 from tests.fixtures.process import ROOT
 
 
