@@ -16,9 +16,10 @@ import pytest
 
 from flows import _rotation
 from sundown.credentials import RotationState, Unit
-from sundown.spec.model import SystemSpec, parse_spec
+from sundown.spec.loader import parse_spec
+from sundown.spec.model import SystemSpec
 from tests.fixtures.openbao import OpenBao
-from tests.flows.systems import SPEC
+from tests.flows.systems import spec_text
 
 
 @pytest.fixture
@@ -30,7 +31,7 @@ def world(
     iam.create_user(UserName=user)
     key = iam.create_access_key(UserName=user)["AccessKey"]["AccessKeyId"]
     spec = parse_spec(
-        SPEC.format(name=vault_name)
+        spec_text(vault_name)
         + f"credentials:\n  aws_access_keys:\n    - {{user: {user}, access_key_ids: [{key}]}}\n"
         + f"rotation:\n  deliver_to: {{path: {vault_name}/rotated}}\n",
         "<test>",

@@ -36,9 +36,9 @@ from sundown.credentials import (
     kinds,
 )
 from sundown.errors import InputError, NotFoundError
-from sundown.spec.model import parse_spec
+from sundown.spec.loader import parse_spec
 from tests.conformance_credentials.backends import BACKENDS, Backend, Planted
-from tests.flows.systems import SPEC
+from tests.flows.systems import spec_text
 
 ALL = sorted(BACKENDS)
 ROTATABLE = sorted(k for k, b in BACKENDS.items() if b.rotatable)
@@ -130,7 +130,7 @@ def test_revoke_then_proven_dead(
 
 def _job(planted: Planted, backend: Backend, name: str, tmp_path: Path) -> RotationJob:
     spec = parse_spec(
-        SPEC.format(name=name)
+        spec_text(name)
         + "credentials:\n"
         + planted.declare
         + f"rotation:\n  deliver_to: {{path: {name}/rotated}}\n  grace_period_hours: 0\n",
@@ -191,7 +191,7 @@ def test_kinds_that_are_not_rotated_say_why_and_change_nothing(
     if kind == "vault_approle_secret_id":  # rotated through its role (vault_approle_role)
         assert (
             credential_kind(kind).units(
-                parse_spec(SPEC.format(name=name), "<c>", variables={"ROOT": str(tmp_path)})
+                parse_spec(spec_text(name), "<c>", variables={"ROOT": str(tmp_path)})
             )
             == []
         )
