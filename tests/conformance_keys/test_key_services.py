@@ -188,9 +188,9 @@ def test_signing_key_signs_what_model_signing_and_the_verifier_accept(
     bundle, and a certificate signed with it verifies offline against ``keys public-key``."""
     if key_case.backend.name == "aws-kms":
         request.applymarker(pytest.mark.xfail(strict=True, reason=MOTO_DIGEST_GAP))
-    from sundown.cli import main
-
-    from sundown.certificate import sample_certificate, sign_certificate, verify_certificate
+    from cli import main
+    from sundown.certificate import sign_certificate, verify_certificate
+    from tests.certificate_sample import sample_certificate
     from tests.test_model_signing_interop import ms_verify
     from tests.test_signing import make_model
 
