@@ -54,7 +54,9 @@ def without(rules: Sequence[dict[str, Any]], mine: Sequence[dict[str, Any]]) -> 
     return out
 
 
-def lost(before: Sequence[object], after: Sequence[object], expected: Sequence[object]) -> list[str]:
+def lost(
+    before: Sequence[object], after: Sequence[object], expected: Sequence[object]
+) -> list[str]:
     """Rules of ``before`` that ``expected`` kept and ``after`` (as read back) no longer has:
     someone else's rule gone under Sundown's write."""
     missing = count(expected) - count(after)
