@@ -51,7 +51,7 @@ def _raw_rules(name: str) -> list[dict[str, Any]]:
 def test_sundown_rules_expire_every_copy_under_the_prefix_only() -> None:
     rules = gcs.lifecycle_rules("models/a/")
     assert all(r["condition"]["matchesPrefix"] == ["models/a/"] for r in rules)
-    assert {"type": "Delete"} == rules[0]["action"] and rules[0]["condition"]["age"] == 0
+    assert rules[0]["action"] == {"type": "Delete"} and rules[0]["condition"]["age"] == 0
     noncurrent = rules[1]["condition"]
     assert noncurrent["isLive"] is False and noncurrent["daysSinceNoncurrentTime"] == 0
     assert rules[2]["action"] == {"type": "AbortIncompleteMultipartUpload"}
