@@ -22,6 +22,7 @@ from sundown.errors import (
     SundownError,
 )
 from sundown.plan import LocationPlan, Plan
+from sundown.store import EntryKind
 from sundown.spec.model import SystemSpec
 
 from . import _steps
@@ -260,7 +261,11 @@ def lifecycle_pending(plan: Plan, journal: Journal) -> list[str]:
         recorded = store.own_lifecycle_rules(added.after, rule_id)
         now = store.own_lifecycle_rules(_json(store.lifecycle_rules()), rule_id)
         # Stops at the first page's worth: re-verifying a huge prefix must not re-list it all.
-        not_held = (e for e in store.inventory() if not e.hold.held)
+        # Soft-deleted copies are past the rule: the provider removes them when their window
+        # ends, and the certificate states it, as with batch purging.
+        not_held = (
+            e for e in store.inventory() if not e.hold.held and e.kind != EntryKind.SOFT_DELETED
+        )
         left = sum(1 for _ in itertools.islice(not_held, PENDING_SAMPLE))
         if now and _json(now) != _json(recorded):
             raise ConflictError(
