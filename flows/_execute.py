@@ -22,8 +22,8 @@ from sundown.errors import (
     SundownError,
 )
 from sundown.plan import LocationPlan, Plan
-from sundown.store import EntryKind
 from sundown.spec.model import SystemSpec
+from sundown.store import EntryKind
 
 from . import _steps
 from ._common import artifact_key, opaque
