@@ -29,29 +29,30 @@ def count(rules: Sequence[object]) -> Counter[str]:
     return Counter(canonical(r) for r in rules)
 
 
-def occurrences(rules: Sequence[dict[str, Any]], mine: Sequence[dict[str, Any]]) -> Rules:
-    """The rules of ``mine`` found in ``rules`` (one occurrence each, in ``rules``' order)."""
+def split(rules: Sequence[dict[str, Any]], mine: Sequence[dict[str, Any]]) -> tuple[Rules, Rules]:
+    """(one occurrence of each rule of ``mine`` found in ``rules``, every other rule), both in
+    ``rules``' order."""
     wanted = count(mine)
-    out: Rules = []
+    found: Rules = []
+    rest: Rules = []
     for rule in rules:
         key = canonical(rule)
         if wanted[key] > 0:
             wanted[key] -= 1
-            out.append(dict(rule))
-    return out
+            found.append(dict(rule))
+        else:
+            rest.append(dict(rule))
+    return found, rest
+
+
+def occurrences(rules: Sequence[dict[str, Any]], mine: Sequence[dict[str, Any]]) -> Rules:
+    """The rules of ``mine`` found in ``rules`` (one occurrence each)."""
+    return split(rules, mine)[0]
 
 
 def without(rules: Sequence[dict[str, Any]], mine: Sequence[dict[str, Any]]) -> Rules:
     """``rules`` less one occurrence of each rule of ``mine``; every other rule kept in order."""
-    drop = count(mine)
-    out: Rules = []
-    for rule in rules:
-        key = canonical(rule)
-        if drop[key] > 0:
-            drop[key] -= 1
-            continue
-        out.append(dict(rule))
-    return out
+    return split(rules, mine)[1]
 
 
 def lost(
