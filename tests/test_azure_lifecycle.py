@@ -15,7 +15,7 @@ from azure.storage.blob import BlobServiceClient
 
 from connectors import azure_policy
 from connectors.azure_blob import AzureBlobStore
-from sundown.errors import ConflictError, InputError, PermissionDeniedError
+from sundown.errors import BackendError, ConflictError, InputError, PermissionDeniedError
 from tests.fixtures.fake_arm import GROUP, SUBSCRIPTION
 from tests.fixtures.fake_kms import AZURE_ACCESS_TOKEN, FakeServer
 
@@ -169,3 +169,15 @@ def test_a_refused_token_is_permission_denied_without_the_token(
         _store(account="sundownlcdenied").lifecycle_rules()
     assert AZURE_ACCESS_TOKEN not in str(caught.value)
     assert not azure_arm_env.sent("GET", "managementPolicies")
+
+
+def test_a_policy_that_is_not_a_list_of_rules_stops_before_any_write(
+    azure_arm_env: FakeServer,
+) -> None:
+    """What the management plane returns is untrusted input: a policy whose rules are not a list
+    of objects is a BackendError, and nothing is written over it."""
+    account = "sundownlcgarbage"
+    azure_arm_env.state[account] = {"rules": "everything", "lastModifiedTime": "x"}
+    with pytest.raises(BackendError, match="not a list of objects"):
+        _store(account=account).add_lifecycle_rule(RULE_ID)
+    assert not azure_arm_env.sent("PUT") and not azure_arm_env.sent("DELETE")
