@@ -76,6 +76,17 @@ def _expire(s3: Any, bucket: str, prefix: str) -> None:
         s3.delete_object(Bucket=bucket, Key=v["Key"], VersionId=v["VersionId"])
 
 
+def retired(s3: Any, bucket: str, certificate_url: str | None) -> Any:
+    """The KEK destroyed, the canaries intact; the certificate, verified."""
+    with pytest.raises(KeyDestroyedError):
+        registry.open_key_service("local://lc-sys-kek")
+    for key in CANARIES:
+        assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == b"canary"
+    pub = registry.open_signer("local://lc-sys-certificates").public_key_pem()
+    cert_path = Path(str(certificate_url).removeprefix("file://"))
+    return verify_certificate(cert_path.read_bytes(), pub).certificate
+
+
 def _journal(evidence: Path, name: str) -> dict[str, Any]:
     (path,) = evidence.rglob(f"journal/{name}.json")
     envelope = json.loads(path.read_text())
@@ -163,13 +174,7 @@ def test_lifecycle_retirement_waits_then_removes_only_its_rule_and_certifies(
     removed = _journal(evidence, "lifecycle-000-removed")
     assert removed["rule_id"] == mine["ID"]
     assert [r["ID"] for r in removed["after"]] == ["team-logs", "team-models", "late-rule"]
-    with pytest.raises(KeyDestroyedError):
-        registry.open_key_service("local://lc-sys-kek")
-    for key in CANARIES:
-        assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == b"canary"
-    pub = registry.open_signer("local://lc-sys-certificates").public_key_pem()
-    cert_path = Path(str(done.certificate_url).removeprefix("file://"))
-    cert = verify_certificate(cert_path.read_bytes(), pub).certificate
+    cert = retired(s3, bucket, done.certificate_url)
     (record,) = cert.locations
     assert record.verification.result.value == "passed" and record.remaining == 0
     (claim,) = record.sanitization
