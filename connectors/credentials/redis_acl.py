@@ -287,7 +287,11 @@ class AclUser(KindBase):
 
     def pending(self, unit: Unit, ident: str, not_before: datetime, keep: str) -> Pending:
         return Pending(
-            unit=unit.key, kind=self.kind, target=ident, not_before=not_before, params={"keep": keep}
+            unit=unit.key,
+            kind=self.kind,
+            target=ident,
+            not_before=not_before,
+            params={"keep": keep},
         )
 
     def finish(self, pending: Pending) -> list[CredentialEvidence]:
