@@ -211,9 +211,21 @@ def _checked(check: Any) -> Any:
     return AfterValidator(lambda v: (check(v), v)[1])
 
 
-class PostgresRole(SpecModel):
-    """A PostgreSQL role (docs/records.md, "Credentials of the servers")."""
+class _ServerCredential(SpecModel):
+    """A role or user on a record store's server (docs/records.md, "Credentials of the
+    servers"); ``ident`` is its credential identifier."""
 
+    @property
+    def ident(self) -> str:
+        raise NotImplementedError
+
+    @model_validator(mode="after")
+    def _not_the_admin(self) -> Any:
+        assert self.ident  # refuses a name that is the admin user of the URL
+        return self
+
+
+class PostgresRole(_ServerCredential):
     database: Annotated[str, _checked(credential_ids.pg_database)] = Field(
         description="postgresql://[ADMIN@]HOST:PORT/DB: where Sundown connects to revoke or "
         "rotate the role (password from libpq's PGPASSWORD or password file)."
@@ -224,15 +236,8 @@ class PostgresRole(SpecModel):
     def ident(self) -> str:
         return credential_ids.pg_role_ident(self.database, self.role)
 
-    @model_validator(mode="after")
-    def _not_the_admin(self) -> PostgresRole:
-        assert self.ident  # refuses a name that is the admin user of the URL
-        return self
 
-
-class RedisAclUser(SpecModel):
-    """A Redis ACL user (docs/records.md, "Credentials of the servers")."""
-
+class RedisAclUser(_ServerCredential):
     server: Annotated[str, _checked(credential_ids.redis_server)] = Field(
         description="redis://[ADMIN@]HOST:PORT (admin password from REDISCLI_AUTH)."
     )
@@ -241,11 +246,6 @@ class RedisAclUser(SpecModel):
     @property
     def ident(self) -> str:
         return credential_ids.redis_user_ident(self.server, self.user)
-
-    @model_validator(mode="after")
-    def _not_the_admin(self) -> RedisAclUser:
-        assert self.ident  # refuses a name that is the admin user of the URL
-        return self
 
 
 class Credentials(SpecModel):
