@@ -195,3 +195,14 @@ def test_an_acl_user_rotates_with_an_overlap_then_finishes_and_is_revoked(
         state.to_json(),
         record.model_dump(mode="json"),
     )
+
+
+def test_sundown_connectors_lists_both_kinds_with_their_extra() -> None:
+    from sundown.catalog import Kind, list_connectors
+
+    listed = {c.name: c for c in list_connectors()}
+    for name, extra in (("postgres_role", "postgres"), ("redis_acl_user", "redis")):
+        info = listed[name]
+        assert info.kind == Kind.CREDENTIAL and info.extra == extra
+        assert info.capabilities == ("rotate", "revoke") and info.installed
+        assert info.to_dict()["install_hint"] is None
