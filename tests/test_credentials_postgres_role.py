@@ -20,7 +20,7 @@ from psycopg import sql
 
 from sundown.credential_ids import pg_role_ident
 from sundown.credentials import credential_kind
-from sundown.errors import ConflictError, InputError
+from sundown.errors import ConflictError, InputError, PermissionDeniedError
 from tests.conformance_credentials.backend_servers import (
     create_role,
     pg_admin,
@@ -307,3 +307,91 @@ def test_a_nologin_role_is_not_rotated(pg: Postgres) -> None:
     with pytest.raises(ConflictError, match="NOLOGIN"):
         rotate_password(_ident(pg, role))
     _run(pg, sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
+
+
+def test_a_createrole_admin_stops_with_the_role_nologin_where_it_lacks_a_right(
+    pg: Postgres, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A least-privileged admin (CREATEROLE) may drop roles but neither end other roles'
+    sessions (pg_signal_backend) nor revoke what another user granted: each stops the revocation
+    after NOLOGIN, says so and drops nothing; the superuser then finishes it."""
+    admin, admin_pw = _name("adm"), "admin-password-1234567890"
+    role, password, table = _name(), "session-password-1234567890", _name("t")
+    _run(
+        pg,
+        sql.SQL("CREATE ROLE {} LOGIN CREATEROLE PASSWORD {}").format(
+            sql.Identifier(admin), sql.Literal(admin_pw)
+        ),
+    )
+    create_role(pg, role, password)
+    _run(
+        pg,
+        sql.SQL("CREATE TABLE {} (id int)").format(sql.Identifier(table)),
+        sql.SQL("GRANT SELECT ON {} TO {}").format(*_ident_sql(table, role)),
+    )
+    monkeypatch.setenv("PGPASSWORD", admin_pw)
+    ident = f"postgresql://{admin}@127.0.0.1:{pg.server.port}/{pg.database}/{role}"
+    session = psycopg.connect(
+        host="127.0.0.1", port=pg.server.port, user=role, password=password, dbname=pg.database
+    )
+    try:
+        with pytest.raises(PermissionDeniedError) as err:
+            ROLE.revoke(ident)
+        assert "left NOLOGIN, nothing dropped" in str(err.value)
+        assert _exists(pg, role) and not pg_login(pg, role, password)
+        _run(pg, sql.SQL("GRANT pg_signal_backend TO {}").format(sql.Identifier(admin)))
+        with pytest.raises(ConflictError) as err:
+            ROLE.revoke(ident)
+        assert f"privileges for table {table}" in str(err.value)
+        assert "nothing dropped" in str(err.value) and _exists(pg, role)
+        with pg_admin(pg) as conn:  # rolled back: the grant and the membership are as before
+            assert conn.execute(
+                "SELECT has_table_privilege(%s, %s, 'SELECT'), pg_has_role(%s, %s, 'MEMBER')",
+                (role, table, admin, role),
+            ).fetchone() == (True, False)
+        monkeypatch.setenv("PGPASSWORD", pg.password)
+        (evidence,) = ROLE.revoke(_ident(pg, role))
+        assert evidence.verified and evidence.details["privileges_revoked"] == "1", evidence
+        assert evidence.details["login_before"] == "no (NOLOGIN)"
+        assert not _exists(pg, role)
+    finally:
+        session.close()
+        _run(
+            pg,
+            sql.SQL("DROP TABLE {}").format(sql.Identifier(table)),
+            sql.SQL("DROP ROLE IF EXISTS {}, {}").format(*_ident_sql(role, admin)),
+        )
+
+
+def test_a_createrole_admin_revokes_what_it_granted_through_a_membership_that_goes_with_the_role(
+    pg: Postgres, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    admin, admin_pw = _name("adm"), "admin-password-1234567890"
+    role, table = _name(), _name("t")
+    _run(
+        pg,
+        sql.SQL("CREATE ROLE {} LOGIN CREATEROLE PASSWORD {} IN ROLE pg_signal_backend").format(
+            sql.Identifier(admin), sql.Literal(admin_pw)
+        ),
+        sql.SQL("GRANT CREATE ON SCHEMA public TO {}").format(sql.Identifier(admin)),
+    )
+    create_role(pg, role, "member-password-1234567890")
+    monkeypatch.setenv("PGPASSWORD", admin_pw)
+    with psycopg.connect(
+        host="127.0.0.1", port=pg.server.port, user=admin, dbname=pg.database, autocommit=True
+    ) as conn:  # the admin's own table, granted by the admin
+        conn.execute(sql.SQL("CREATE TABLE {} (id int)").format(sql.Identifier(table)))
+        conn.execute(sql.SQL("GRANT SELECT ON {} TO {}").format(*_ident_sql(table, role)))
+    ident = f"postgresql://{admin}@127.0.0.1:{pg.server.port}/{pg.database}/{role}"
+    try:
+        (evidence,) = ROLE.revoke(ident)
+        assert evidence.verified and evidence.details["privileges_revoked"] == "1", evidence
+        assert evidence.checks["memberships"] == "0"  # the admin's temporary one went too
+        assert not _exists(pg, role)
+    finally:
+        _run(
+            pg,
+            sql.SQL("DROP TABLE {}").format(sql.Identifier(table)),
+            sql.SQL("REVOKE CREATE ON SCHEMA public FROM {}").format(sql.Identifier(admin)),
+            sql.SQL("DROP ROLE IF EXISTS {}, {}").format(*_ident_sql(role, admin)),
+        )

@@ -235,3 +235,28 @@ def test_without_an_acl_file_the_evidence_says_what_a_restart_may_bring_back(
 def test_names_redis_refuses_or_must_not_be_deleted_are_refused_before_any_call(bad: str) -> None:
     with pytest.raises(InputError):
         USER.revoke(f"redis://127.0.0.1:9/{bad.replace(' ', '%20').replace(chr(9), '%09')}")
+
+
+def test_a_least_privileged_admin_revokes_and_rotates(
+    server: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The admin Sundown needs: the ACL, CLIENT, INFO and PING commands, nothing else (no
+    CONFIG, no keys)."""
+    admin, admin_pw = _name("adm"), "admin-password-1234567890"
+    user = _name()
+    with server.client() as root:
+        root.execute_command(
+            "ACL", "SETUSER", admin, "on", f">{admin_pw}", "+acl", "+client", "+info", "+ping"
+        )
+    create_acl_user(server, user, "user-password-1234567890")
+    monkeypatch.setenv("REDISCLI_AUTH", admin_pw)
+    ident = f"redis://{admin}@127.0.0.1:{server.port}/{user}"
+    try:
+        added = redis_acl.add_password(ident)
+        assert not isinstance(added, NotRotated) and added[0].verified, added
+        (evidence,) = USER.revoke(ident)
+        assert evidence.verified, evidence
+        assert not redis_auth(server, user, added[1].get_secret_value())
+    finally:
+        with server.client() as root:
+            root.acl_deluser(admin)

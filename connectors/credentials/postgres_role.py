@@ -117,12 +117,12 @@ def _inspect(conn: psycopg.Connection[Any], role: str) -> _Role | None:
         return None
     oid = int(found[0])
     groups = conn.execute(
-        "SELECT g.rolname FROM pg_auth_members a JOIN pg_roles g ON g.oid = a.roleid "
+        "SELECT DISTINCT g.rolname FROM pg_auth_members a JOIN pg_roles g ON g.oid = a.roleid "
         "WHERE a.member = %s ORDER BY 1",
         (oid,),
     ).fetchall()
     members = conn.execute(
-        "SELECT m.rolname FROM pg_auth_members a JOIN pg_roles m ON m.oid = a.member "
+        "SELECT DISTINCT m.rolname FROM pg_auth_members a JOIN pg_roles m ON m.oid = a.member "
         "WHERE a.roleid = %s ORDER BY 1",
         (oid,),
     ).fetchall()
@@ -219,6 +219,24 @@ def _absent_checks(
     return checks
 
 
+def _drop(
+    conn: psycopg.Connection[Any], cred: ServiceCredential, role: _Role, privileges: int
+) -> None:
+    """Inside the final transaction: revoke the memberships, the privileges (DROP OWNED: the
+    role owns nothing by now), drop the role."""
+    role_id = sql.Identifier(cred.name)
+    for group in role.groups:
+        conn.execute(sql.SQL("REVOKE {} FROM {}").format(sql.Identifier(group), role_id))
+    _LOG.debug("role %r: revoked %s; DROP OWNED BY, DROP ROLE", cred.name, role.groups)
+    if privileges:
+        # DROP OWNED needs the role's privileges: a CREATEROLE admin takes its membership for
+        # this transaction (it goes with the role)
+        if not _one(conn, "SELECT pg_has_role(current_user, %s, 'USAGE')", (role.oid,)):
+            conn.execute(sql.SQL("GRANT {} TO CURRENT_USER").format(role_id))
+        conn.execute(sql.SQL("DROP OWNED BY {}").format(role_id))
+    conn.execute(sql.SQL("DROP ROLE {}").format(role_id))
+
+
 def revoke_role(ident: str, *, missing_ok: bool = False) -> CredentialEvidence:
     """End the role's sessions, revoke its memberships and privileges, drop it, and prove it
     gone. ConflictError, before any change, when it owns anything or holds what DROP ROLE would
@@ -236,32 +254,44 @@ def revoke_role(ident: str, *, missing_ok: bool = False) -> CredentialEvidence:
         _refuse(cred, role, admin, "Nothing was changed")
         _LOG.debug("role %r: ALTER ROLE NOLOGIN, ending its sessions", cred.name)
         conn.execute(sql.SQL("ALTER ROLE {} NOLOGIN").format(role_id))
-        ended = _one(
-            conn,
-            "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid, %s)) FROM pg_stat_activity "
-            "WHERE usesysid = %s AND pid <> pg_backend_pid()",
-            (TERMINATE_WAIT_MS, role.oid),
-        )
+        try:
+            ended = _one(
+                conn,
+                "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid, %s)) "
+                "FROM pg_stat_activity WHERE usesysid = %s AND pid <> pg_backend_pid()",
+                (TERMINATE_WAIT_MS, role.oid),
+            )
+        except psycopg.Error as exc:
+            error = _map_error(exc, f"ending the sessions of role {cred.name!r}")
+            raise type(error)(
+                f"{error}; the role was left NOLOGIN, nothing dropped (Sundown's user needs "
+                "pg_signal_backend to end other roles' sessions)"
+            ) from None
     with _connect(cred, autocommit=False) as conn:
         again = _inspect(conn, cred.name)
         if again is None or again.oid != role.oid:
             raise ConflictError(f"role {cred.name!r} was dropped or replaced meanwhile; run again")
         _refuse(cred, again, admin, "The role was left NOLOGIN, with no session; nothing dropped")
-        for group in again.groups:
-            conn.execute(sql.SQL("REVOKE {} FROM {}").format(sql.Identifier(group), role_id))
-        _LOG.debug("role %r: revoked %s; DROP OWNED BY, DROP ROLE", cred.name, again.groups)
-        conn.execute(sql.SQL("DROP OWNED BY {}").format(role_id))
-        conn.execute(sql.SQL("DROP ROLE {}").format(role_id))
+        privileges = sum(n for _, cls, t, n in again.deps if t == "a" or cls == "pg_default_acl")
+        try:
+            _drop(conn, cred, again, privileges)
+        except psycopg.Error as exc:
+            error = _map_error(exc, f"dropping role {cred.name!r}")
+            detail = (exc.diag.message_detail or "").replace("\n", "; ")[:300]
+            raise type(error)(
+                f"{error}{': ' + detail if detail else ''}; rolled back: the role was left "
+                "NOLOGIN, with no session; nothing dropped"
+            ) from None
     with _connect(cred) as conn:
         checks = _absent_checks(conn, cred, role.oid)
-    privileges = sum(n for _, cls, t, n in again.deps if t == "a" or cls == "pg_default_acl")
     details = {
         "database": str(cred.server.database),
         "login_before": "yes" if role.can_login else "no (NOLOGIN)",
         "sessions_ended": str(ended),
         "memberships_revoked": ", ".join(again.groups) or "none",
         "privileges_revoked": str(privileges),
-        "dropped": "DROP OWNED BY (privileges only: it owned nothing), DROP ROLE",
+        "dropped": ("DROP OWNED BY (privileges only: it owned nothing), " if privileges else "")
+        + "DROP ROLE",
     }
     return checks.evidence(KIND, cred.ident, "revoked", details)
 

@@ -97,14 +97,19 @@ def _connections(client: redis.Redis, name: str) -> int:
 
 
 def _persistence(client: redis.Redis, checks: Checks) -> str:
-    """Save the ACL file when the server has one (or the change is lost at restart)."""
-    aclfile = str(client.config_get("aclfile").get("aclfile") or "")
-    if not aclfile:
-        return (
-            "no ACL file: a 'user' line in the server's configuration file would recreate the "
-            "user at restart (not reachable by a client)"
-        )
-    client.execute_command("ACL", "SAVE")
+    """``ACL SAVE`` when the server keeps its users in an ACL file (or the change is lost at
+    restart; needs only the ACL command). A refusal is a failed check, not an error: the change
+    on the running server is done by then."""
+    try:
+        client.execute_command("ACL", "SAVE")
+    except redis_errors.ResponseError as exc:
+        if "not configured to use an ACL file" in str(exc):
+            return (
+                "no ACL file: a 'user' line in the server's configuration file would recreate "
+                "the user at restart (not reachable by a client)"
+            )
+        checks.failed("ACL file", f"ACL SAVE refused ({str(exc)[:120]})")
+        return "ACL file NOT saved: a restart would load the users as they were"
     checks.passed("ACL file", "saved (ACL SAVE)")
     return "ACL file saved"
 
@@ -142,7 +147,9 @@ def revoke_user(ident: str, *, missing_ok: bool = False) -> CredentialEvidence:
         if _user(client, cred.name) is None:
             if not missing_ok:
                 raise NotFoundError(f"no ACL user {cred.name!r} on {cred.server.host}")
-            return _gone_checks(client, cred).evidence(KIND, cred.ident, "already absent")
+            checks = _gone_checks(client, cred)  # (a crash may have come before ACL SAVE)
+            details = {"persistence": _persistence(client, checks)}
+            return checks.evidence(KIND, cred.ident, "already absent", details)
         _LOG.debug("ACL user %r: off, CLIENT KILL USER, ACL DELUSER", cred.name)
         client.execute_command("ACL", "SETUSER", cred.name, "off")
         killed = int(client.client_kill_filter(user=cred.name))
