@@ -147,18 +147,21 @@ def test_finish_refuses_when_the_delivered_password_was_reset(server: RedisServe
     USER.revoke(ident)
 
 
-def test_nopass_and_disabled_users_are_not_rotated(server: RedisServer) -> None:
-    for flags in (["on", "nopass"], ["off", ">some-password-1234567890"]):
+def test_nopass_disabled_and_passwordless_users_are_not_rotated(server: RedisServer) -> None:
+    cases = (
+        (["on", "nopass"], "is nopass", 0),
+        (["off", ">some-password-1234567890"], "is off", 1),
+        (["on"], "has no password", 0),  # a rotation would let it log in
+    )
+    for flags, why, passwords in cases:
         user = _name()
         with server.client() as admin:
             admin.execute_command("ACL", "SETUSER", user, *flags)
         result = redis_acl.add_password(_ident(server, user))
         assert isinstance(result, NotRotated), result
-        assert ("nopass" if "nopass" in flags else "off") in result.reason
-        assert "some-password" not in result.reason
-        with server.client() as admin:
-            passwords = admin.acl_getuser(user)["passwords"]
-            assert len(passwords) == (0 if "nopass" in flags else 1)
+        assert why in result.reason and "some-password" not in result.reason
+        with server.client() as admin:  # unchanged
+            assert len(admin.acl_getuser(user)["passwords"]) == passwords
             admin.acl_deluser(user)
 
 

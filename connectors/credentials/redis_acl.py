@@ -22,7 +22,7 @@ hash read from the server at that moment, never stored). The pending removal rec
 fingerprint of the new password's hash (SHA-256 of it, of a 256-bit random password) to know which
 one to keep; nothing that identifies the old password is written anywhere. A user with more than
 one password (an overlap window still open, or several consumers) is not rotated, nor one with
-``nopass``. ``{username, password}`` is delivered.
+none, ``nopass`` or ``off``. ``{username, password}`` is delivered.
 """
 
 from __future__ import annotations
@@ -205,6 +205,10 @@ def add_password(ident: str) -> tuple[CredentialEvidence, SecretStr, str] | NotR
             return NotRotated(
                 f"ACL user {cred.name!r} is {'nopass' if 'nopass' in flags else 'off'}: "
                 "a password rotation would not change who can log in"
+            )
+        if not before:
+            return NotRotated(
+                f"ACL user {cred.name!r} has no password: a rotation would let it log in"
             )
         if len(before) > 1:
             return NotRotated(
