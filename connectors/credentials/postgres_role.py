@@ -51,14 +51,14 @@ import psycopg
 from psycopg import sql
 from pydantic import SecretStr
 
+from connectors.credentials._server import ServerKind
 from connectors.postgres import _map_error
 from sundown.credential_ids import PG_FORM, ServiceCredential, pg_role
-from sundown.credentials import Checks, KindBase, NotRotated, Rotated
+from sundown.credentials import Checks, NotRotated, Rotated
 from sundown.errors import ConflictError, NotFoundError, SundownError
 
 if TYPE_CHECKING:
     from sundown.credentials import CredentialEvidence, RotationJob
-    from sundown.spec.model import SystemSpec
 
 KIND = "postgres-role"
 _LOG = logging.getLogger(__name__)
@@ -360,26 +360,15 @@ def rotate_password(ident: str) -> tuple[CredentialEvidence, SecretStr]:
     return checks.evidence(KIND, cred.ident, "rotated", details), SecretStr(password)
 
 
-class Role(KindBase):
+class Role(ServerKind):
     """``postgres_role``: a role, revoked by DROP ROLE; rotated in place (new password)."""
 
     kind = "postgres_role"
     form = PG_FORM
-
-    def _parts(self, ident: str) -> tuple[str, ...]:
-        cred = pg_role(ident)
-        return cred.server.host, str(cred.server.port), str(cred.server.database), cred.name
-
-    def revoke(self, ident: str, *, missing_ok: bool = False) -> list[CredentialEvidence]:
-        self.parse(ident)
-        return [revoke_role(ident, missing_ok=missing_ok)]
-
-    def live(self, ident: str) -> bool:
-        self.parse(ident)
-        return role_can_log_in(ident)
-
-    def units(self, spec: SystemSpec) -> list[str]:
-        return [r.ident for r in spec.credentials.postgres_roles]
+    spec_field = "postgres_roles"
+    split = staticmethod(pg_role)
+    revoke_one = staticmethod(revoke_role)
+    is_live = staticmethod(role_can_log_in)
 
     def rotate(self, job: RotationJob) -> Rotated | NotRotated:
         cred = pg_role(job.unit.declared)

@@ -40,14 +40,14 @@ import redis
 import redis.exceptions as redis_errors
 from pydantic import SecretStr
 
+from connectors.credentials._server import ServerKind
 from connectors.redis_kv import _map_error
 from sundown.credential_ids import REDIS_FORM, ServiceCredential, redis_user
-from sundown.credentials import Checks, KindBase, NotRotated, Pending, Rotated, now
+from sundown.credentials import Checks, NotRotated, Pending, Rotated, now
 from sundown.errors import ConflictError, InputError, NotFoundError
 
 if TYPE_CHECKING:
     from sundown.credentials import CredentialEvidence, RotationJob, Unit
-    from sundown.spec.model import SystemSpec
 
 KIND = "redis-acl-user"
 _LOG = logging.getLogger(__name__)
@@ -261,26 +261,15 @@ def remove_other_passwords(ident: str, keep: str) -> CredentialEvidence:
     return checks.evidence(KIND, cred.ident, "old passwords removed", details)
 
 
-class AclUser(KindBase):
+class AclUser(ServerKind):
     """``redis_acl_user``: revoked by ACL DELUSER; rotated with an overlap window."""
 
     kind = "redis_acl_user"
     form = REDIS_FORM
-
-    def _parts(self, ident: str) -> tuple[str, ...]:
-        cred = redis_user(ident)
-        return cred.server.host, str(cred.server.port), cred.name
-
-    def revoke(self, ident: str, *, missing_ok: bool = False) -> list[CredentialEvidence]:
-        self.parse(ident)
-        return [revoke_user(ident, missing_ok=missing_ok)]
-
-    def live(self, ident: str) -> bool:
-        self.parse(ident)
-        return user_is_live(ident)
-
-    def units(self, spec: SystemSpec) -> list[str]:
-        return [u.ident for u in spec.credentials.redis_acl_users]
+    spec_field = "redis_acl_users"
+    split = staticmethod(redis_user)
+    revoke_one = staticmethod(revoke_user)
+    is_live = staticmethod(user_is_live)
 
     def rotate(self, job: RotationJob) -> Rotated | NotRotated:
         cred = redis_user(job.unit.declared)

@@ -5,6 +5,7 @@ connection with the role's password, a Redis ``AUTH`` with the user's."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import psycopg
@@ -83,11 +84,43 @@ def redis_server_url(server: RedisServer) -> str:
     return f"redis://127.0.0.1:{server.port}"
 
 
-class PostgresRoleBackend(Backend):
-    kind = "postgres_role"
+class _ServerBackend(Backend):
+    """A role or user on the session's server, created with a password; its consumer logs in."""
+
     rotatable = True
     rotates_in_place = True
-    fixtures = ("postgres_env",)
+    fixture: str
+    prefix: str  # of the planted password
+    entry: str  # the spec line: its list, and the keys of the server URL and the name
+
+    url: Callable[[Any], str]  # the server's URL in the spec
+    ident: Callable[[str, str], str]  # (url, name) -> the credential identifier
+    create: Callable[[Any, str, str], None]  # (server, name, password)
+    login: Callable[[Any, str, str], bool]  # (server, name, password): accepted?
+
+    def plant(self, request: pytest.FixtureRequest, name: str) -> Planted:
+        server = request.getfixturevalue(self.fixture)
+        password = f"{self.prefix}-{name}-secret-password"
+        self.create(server, name, password)
+        return Planted(
+            ident=self.ident(self.url(server), name),
+            secrets=[password],
+            works=lambda: self.login(server, name, password),
+            declare=self.entry.format(url=self.url(server), name=name),
+            extra={"server": server, "name": name},
+        )
+
+    def new_works(self, planted: Planted, values: Values) -> bool:
+        name = planted.extra["name"]
+        assert plain(values["username"]) == name
+        return self.login(planted.extra["server"], name, plain(values["password"]))
+
+
+class PostgresRoleBackend(_ServerBackend):
+    kind = "postgres_role"
+    fixture = "postgres_env"
+    prefix = "pg"
+    entry = "  postgres_roles: [{{database: '{url}', role: {name}}}]\n"
     malformed = (
         "",
         "postgresql://127.0.0.1:5432/records",
@@ -96,29 +129,17 @@ class PostgresRoleBackend(Backend):
         "redis://127.0.0.1:6379/records/role",
         "postgresql://127.0.0.1:5432/records/a%01b",
     )
-
-    def plant(self, request: pytest.FixtureRequest, name: str) -> Planted:
-        pg: Postgres = request.getfixturevalue("postgres_env")
-        password = "pg-" + name + "-secret-password"
-        create_role(pg, name, password)
-        return Planted(
-            ident=pg_role_ident(pg_database_url(pg), name),
-            secrets=[password],
-            works=lambda: pg_login(pg, name, password),
-            declare=f"  postgres_roles: [{{database: '{pg_database_url(pg)}', role: {name}}}]\n",
-            extra={"pg": pg, "role": name},
-        )
-
-    def new_works(self, planted: Planted, values: Values) -> bool:
-        assert plain(values["username"]) == planted.extra["role"]
-        return pg_login(planted.extra["pg"], planted.extra["role"], plain(values["password"]))
+    url = staticmethod(pg_database_url)
+    ident = staticmethod(pg_role_ident)
+    create = staticmethod(create_role)
+    login = staticmethod(pg_login)
 
 
-class RedisAclUserBackend(Backend):
+class RedisAclUserBackend(_ServerBackend):
     kind = "redis_acl_user"
-    rotatable = True
-    rotates_in_place = True
-    fixtures = ("redis_env",)
+    fixture = "redis_env"
+    prefix = "rd"
+    entry = "  redis_acl_users: [{{server: '{url}', user: {name}}}]\n"
     malformed = (
         "",
         "redis://127.0.0.1:6379",
@@ -127,20 +148,7 @@ class RedisAclUserBackend(Backend):
         "redis://127.0.0.1:6379/0/user",
         "postgresql://127.0.0.1:6379/user",
     )
-
-    def plant(self, request: pytest.FixtureRequest, name: str) -> Planted:
-        server: RedisServer = request.getfixturevalue("redis_env")
-        password = "rd-" + name + "-secret-password"
-        create_acl_user(server, name, password)
-        url = redis_server_url(server)
-        return Planted(
-            ident=redis_user_ident(url, name),
-            secrets=[password],
-            works=lambda: redis_auth(server, name, password),
-            declare=f"  redis_acl_users: [{{server: '{url}', user: {name}}}]\n",
-            extra={"server": server, "user": name},
-        )
-
-    def new_works(self, planted: Planted, values: Values) -> bool:
-        assert plain(values["username"]) == planted.extra["user"]
-        return redis_auth(planted.extra["server"], planted.extra["user"], plain(values["password"]))
+    url = staticmethod(redis_server_url)
+    ident = staticmethod(redis_user_ident)
+    create = staticmethod(create_acl_user)
+    login = staticmethod(redis_auth)
