@@ -263,3 +263,17 @@ def test_a_least_privileged_admin_revokes_and_rotates(
     finally:
         with server.client() as root:
             root.acl_deluser(admin)
+
+
+@pytest.mark.parametrize("odd", ['we"ird', "it's", "ü-ser", "a/b%c", "k:1"])
+def test_odd_names_round_trip_and_only_that_user_goes(server: RedisServer, odd: str) -> None:
+    user, canary = f"{odd}{uuid.uuid4().hex[:6]}", _name()
+    create_acl_user(server, user, "odd-password-1234567890")
+    create_acl_user(server, canary, "canary-password-1234567890")
+    ident = _ident(server, user)
+    assert USER.parse(ident)[-1] == user and " " not in ident
+    (evidence,) = USER.revoke(ident)
+    assert evidence.verified and evidence.target == ident
+    assert not redis_auth(server, user, "odd-password-1234567890")
+    assert redis_auth(server, canary, "canary-password-1234567890")
+    USER.revoke(_ident(server, canary))
