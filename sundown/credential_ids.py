@@ -134,6 +134,15 @@ def redis_user(ident: str) -> ServiceCredential:
     return _compose(server, "redis", loc.segments[0])
 
 
+def same_target(kind: str, a: str, b: str) -> bool:
+    """Whether two identifiers of ``kind`` (``postgres_role``, ``redis_acl_user``) name one role
+    or user: the same server (host and port as written) and name, whatever the database or the
+    admin user (a PostgreSQL role is cluster-wide)."""
+    split = pg_role if kind == "postgres_role" else redis_user
+    ca, cb = split(a), split(b)
+    return (ca.server.host, ca.server.port, ca.name) == (cb.server.host, cb.server.port, cb.name)
+
+
 def _refuse_admin(server: Server, name: str, what: str) -> None:
     if server.admin is not None and server.admin == name:
         raise InputError(f"{what} {name!r} is the user Sundown connects as: it cannot revoke it")
@@ -166,4 +175,5 @@ __all__ = [
     "redis_server",
     "redis_user",
     "redis_user_ident",
+    "same_target",
 ]

@@ -119,6 +119,8 @@ def test_open_sessions_are_ended_and_memberships_and_privileges_revoked(pg: Post
         sql.SQL("ALTER DEFAULT PRIVILEGES GRANT SELECT ON TABLES TO {}").format(
             sql.Identifier(role)
         ),
+        # a privilege on a shared object (a database): DROP OWNED revokes it too
+        sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(*_ident_sql(pg.database, role)),
     )
     session = psycopg.connect(
         host="127.0.0.1",
@@ -137,7 +139,8 @@ def test_open_sessions_are_ended_and_memberships_and_privileges_revoked(pg: Post
             admins,
             "pg_read_all_data",
         }
-        assert int(evidence.details["privileges_revoked"]) >= 2  # the table's and the default
+        # the table's, the default privilege and the database's
+        assert int(evidence.details["privileges_revoked"]) == 3, evidence.details
         assert evidence.checks["sessions"] == "0" and evidence.checks["memberships"] == "0"
         with pytest.raises(psycopg.OperationalError):
             session.execute("SELECT 1")

@@ -206,3 +206,33 @@ def test_sundown_connectors_lists_both_kinds_with_their_extra() -> None:
         assert info.kind == Kind.CREDENTIAL and info.extra == extra
         assert info.capabilities == ("rotate", "revoke") and info.installed
         assert info.to_dict()["install_hint"] is None
+
+
+@pytest.mark.parametrize(
+    ("mine", "theirs", "clash"),
+    [
+        # a role is cluster-wide: another database or admin user names the same role
+        ("postgres_roles: [{database: 'postgresql://a@db:5432/app', role: bot}]",
+         "postgres_roles: [{database: 'postgresql://db:5432/other', role: bot}]", True),
+        ("postgres_roles: [{database: 'postgresql://db:5432/app', role: bot}]",
+         "postgres_roles: [{database: 'postgresql://db:5432/app', role: bot2}]", False),
+        ("postgres_roles: [{database: 'postgresql://db:5432/app', role: bot}]",
+         "postgres_roles: [{database: 'postgresql://db:5433/app', role: bot}]", False),
+        ("redis_acl_users: [{server: 'redis://admin@cache:6379', user: bot}]",
+         "redis_acl_users: [{server: 'redis://CACHE:6379', user: bot}]", True),
+        ("redis_acl_users: [{server: 'redis://cache:6379', user: bot}]",
+         "redis_acl_users: [{server: 'redis://cache:6379', user: 'bot:v2'}]", False),
+    ],
+)  # fmt: skip
+def test_two_systems_may_not_declare_one_role_or_user(
+    mine: str, theirs: str, clash: bool, tmp_path: Path
+) -> None:
+    from sundown.spec.overlap import check_no_overlap
+
+    a = _spec("sys-a", tmp_path / "a", f"  {mine}\n")
+    b = _spec("sys-b", tmp_path / "b", f"  {theirs}\n")
+    if not clash:
+        check_no_overlap(a, [b])
+        return
+    with pytest.raises(InputError, match="revoking it would break sys-b"):
+        check_no_overlap(a, [b])
