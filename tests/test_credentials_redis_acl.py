@@ -191,6 +191,10 @@ def test_a_replica_keeps_its_own_acl_so_the_revocation_is_not_verified(
     user = _name()
     for s in (primary, replica):  # ACL users are per server: declared on both
         create_acl_user(s, user, "replicated-password-1234567890")
+    rotated = redis_acl.add_password(_ident(primary, user))  # would reach the primary only
+    assert isinstance(rotated, NotRotated) and "1 replica(s)" in rotated.reason
+    replica_side = redis_acl.add_password(f"redis://127.0.0.1:{replica.port}/{user}")
+    assert isinstance(replica_side, NotRotated) and "is a slave" in replica_side.reason
     (evidence,) = USER.revoke(_ident(primary, user))
     assert not evidence.verified
     assert evidence.checks["replicas"].startswith("FAILED: 1 replica(s)")

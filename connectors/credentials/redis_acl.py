@@ -22,7 +22,8 @@ hash read from the server at that moment, never stored). The pending removal rec
 fingerprint of the new password's hash (SHA-256 of it, of a 256-bit random password) to know which
 one to keep; nothing that identifies the old password is written anywhere. A user with more than
 one password (an overlap window still open, or several consumers) is not rotated, nor one with
-none, ``nopass`` or ``off``. ``{username, password}`` is delivered.
+none, ``nopass`` or ``off``, nor one on a server with replicas (or on a replica: the new password
+would reach that one server only). ``{username, password}`` is delivered.
 """
 
 from __future__ import annotations
@@ -114,19 +115,23 @@ def _persistence(client: redis.Redis, checks: Checks) -> str:
     return "ACL file saved"
 
 
-def _replicas(client: redis.Redis, checks: Checks) -> None:
+def _replication(client: redis.Redis) -> str | None:
+    """None when the server has no replica and is none; otherwise what keeps its own ACL."""
     info = client.info("replication")
     role, replicas = str(info.get("role")), int(info.get("connected_slaves") or 0)
     if role != "master":
-        checks.failed("replicas", f"this server is a {role}: its primary keeps its own ACL users")
-    elif replicas:
-        checks.failed(
-            "replicas",
-            f"{replicas} replica(s): ACL users are per server, not replicated; the user may "
-            "still exist there",
-        )
-    else:
+        return f"this server is a {role}: its primary keeps its own ACL users"
+    if replicas:
+        return f"{replicas} replica(s): ACL users are per server, not replicated"
+    return None
+
+
+def _replicas(client: redis.Redis, checks: Checks) -> None:
+    problem = _replication(client)
+    if problem is None:
         checks.passed("replicas", "none")
+    else:
+        checks.failed("replicas", f"{problem}; the user may still exist there")
 
 
 def _gone_checks(client: redis.Redis, cred: ServiceCredential) -> Checks:
@@ -210,6 +215,8 @@ def add_password(ident: str) -> tuple[CredentialEvidence, SecretStr, str] | NotR
             return NotRotated(
                 f"ACL user {cred.name!r} has no password: a rotation would let it log in"
             )
+        if (problem := _replication(client)) is not None:
+            return NotRotated(f"{problem}: a new password would reach this server only")
         if len(before) > 1:
             return NotRotated(
                 f"ACL user {cred.name!r} has {len(before)} passwords (an earlier rotation's "
