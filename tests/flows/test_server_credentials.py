@@ -66,24 +66,22 @@ def test_roles_and_acl_users_rotate_deliver_and_are_revoked_without_a_password_a
     rd_path = f"127.0.0.1_{redis_env.port}"
     runs = []
 
-    state = rotate_credentials(
-        RotateParameters(spec_yaml=spec, variables=system.variables), return_state=True
-    )
-    runs.append(state.state_details.flow_run_id)
-    first = state.result()
-    assert not [line for line in first.credentials if "FAILED" in line], first.credentials
-    pg1, rd1 = delivered("postgres", pg_path), delivered("redis", rd_path)
+    def rotate() -> tuple[str, str]:
+        """One rotate_credentials run; the passwords it delivered (role, ACL user)."""
+        state = rotate_credentials(
+            RotateParameters(spec_yaml=spec, variables=system.variables), return_state=True
+        )
+        runs.append(state.state_details.flow_run_id)
+        lines = state.result().credentials
+        assert not [line for line in lines if "FAILED" in line], lines
+        return delivered("postgres", pg_path), delivered("redis", rd_path)
+
+    pg1, rd1 = rotate()
     assert pg_login(postgres_env, name, pg1) and not pg_login(postgres_env, name, old_pg)
     assert redis_auth(redis_env, name, rd1) and redis_auth(redis_env, name, old_rd)  # overlap
 
     time.sleep(4)  # the grace period (3.6 s) ends; the next run removes the old Redis password
-    state = rotate_credentials(
-        RotateParameters(spec_yaml=spec, variables=system.variables), return_state=True
-    )
-    runs.append(state.state_details.flow_run_id)
-    second = state.result()
-    assert not [line for line in second.credentials if "FAILED" in line], second.credentials
-    pg2, rd2 = delivered("postgres", pg_path), delivered("redis", rd_path)
+    pg2, rd2 = rotate()
     assert not redis_auth(redis_env, name, old_rd)
     assert redis_auth(redis_env, name, rd1) and redis_auth(redis_env, name, rd2)
     assert pg_login(postgres_env, name, pg2) and not pg_login(postgres_env, name, pg1)
