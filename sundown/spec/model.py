@@ -16,12 +16,20 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     AfterValidator,
     BeforeValidator,
+    Discriminator,
     Field,
+    Tag,
     model_validator,
 )
 
 from sundown import canonical
 from sundown.errors import InputError, ScopeError
+from sundown.spec.records import (
+    RecordLocation,
+    RecordLocationRef,
+    is_record_location,
+    overlaps_within,
+)
 from sundown.spec.values import (
     KEY_SEGMENT,
     Accessor,
@@ -106,7 +114,11 @@ class StoreLocation(SpecModel):
         return parse_store_url(self.url)
 
 
-Location = Annotated[StoreLocation, BeforeValidator(_location_from_string)]
+Location = Annotated[
+    Annotated[StoreLocation, Tag("store")] | Annotated[RecordLocation, Tag("record")],
+    Discriminator(lambda v: "record" if is_record_location(v) else "store"),
+    BeforeValidator(_location_from_string),
+]
 
 
 class RetentionRule(SpecModel):
@@ -379,10 +391,21 @@ class SystemSpec(SpecModel):
                 yield name, cls
 
     def locations(self) -> list[LocationRef]:
+        """The object-store locations (record stores: :meth:`record_locations`)."""
         return [
             LocationRef(name, i, loc)
             for name, cls in self.asset_classes()
             for i, loc in enumerate(cls.locations)
+            if isinstance(loc, StoreLocation)
+        ]
+
+    def record_locations(self) -> list[RecordLocationRef]:
+        """The record-store locations (docs/spec.md, "Record stores"), in declaration order."""
+        return [
+            RecordLocationRef(name, i, loc)
+            for name, cls in self.asset_classes()
+            for i, loc in enumerate(cls.locations)
+            if isinstance(loc, RecordLocation)
         ]
 
     def location(self, url: str) -> LocationRef:
@@ -486,8 +509,20 @@ class SystemSpec(SpecModel):
             problems.append((_loc_of(field), message))
 
         refs = self.locations()
-        if not refs:
+        records = self.record_locations()
+        if not refs and not records:
             problem("assets", "declares no asset class: a system has at least one location")
+        for field, message in overlaps_within(records):
+            problem(field, message)
+        for ref in records:
+            cls = getattr(self.assets, ref.asset_class)
+            if cls.retention is not None or cls.on_retirement == "archive":
+                problem(
+                    ref.field,
+                    f"{ref.url} is a record-store location, which is purged at retirement only: "
+                    f"{ref.asset_class} has retention rules or on_retirement: archive (declare "
+                    "record stores in an asset class without them)",
+                )
         for i, a in enumerate(refs):
             for b in refs[i + 1 :]:
                 note = overlap_note(a.url, b.url)
