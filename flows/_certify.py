@@ -48,8 +48,11 @@ from sundown.certificate import (
 from sundown.certificate import Counts as CertCounts
 from sundown.errors import InputError, IntegrityError
 from sundown.plan import Plan, PlanEntry, StoreSettings
+from sundown.records import RecordEntry
 from sundown.store import Placement
 
+from . import _record_certify
+from ._record_certify import RecordEvidence
 from .evidence import (
     Approved,
     BatchOutcome,
@@ -104,6 +107,10 @@ class CertificateInputs:
     now: datetime
     earlier_archives: Sequence[tuple[str, BatchOutcome]] = ()
     archive_target: str | None = None
+    # record-store locations (flows/_record_certify.py): journal evidence per plan.records
+    # entry, and that location's planned records from the digest-checked plan file
+    records: Sequence[RecordEvidence] = ()
+    record_entries: Callable[[int], Sequence[RecordEntry]] = lambda _: ()
 
 
 def manifest_entries(
@@ -132,6 +139,7 @@ def manifest_entries(
                     deleted_at=outcome.finished_at,
                     kind=e.kind.value,
                 )
+    yield from _record_certify.manifest_entries(inputs.plan, inputs.records, inputs.record_entries)
 
 
 def _key_still_answers(verification: Verified, uri: str) -> str | None:
@@ -543,6 +551,12 @@ def build_certificate(
         records.append(record)
         exceptions += exc
         failed |= bad
+    rec_records, rec_exceptions, rec_failed = _record_certify.location_records(
+        inputs.plan, inputs.records, inputs.record_entries, verification
+    )
+    records += rec_records
+    exceptions += rec_exceptions
+    failed |= rec_failed
     for check in verification.locations:
         if not check.passed:
             failed = True  # a remaining copy (the location's exception says which)

@@ -514,13 +514,13 @@ class SystemSpec(SpecModel):
             problem("assets", "declares no asset class: a system has at least one location")
         for field, message in overlaps_within(records):
             problem(field, message)
-        for ref in records:
-            cls = getattr(self.assets, ref.asset_class)
+        for rec in records:
+            cls = getattr(self.assets, rec.asset_class)
             if cls.retention is not None or cls.on_retirement == "archive":
                 problem(
-                    ref.field,
-                    f"{ref.url} is a record-store location, which is purged at retirement only: "
-                    f"{ref.asset_class} has retention rules or on_retirement: archive (declare "
+                    rec.field,
+                    f"{rec.url} is a record-store location, which is purged at retirement only: "
+                    f"{rec.asset_class} has retention rules or on_retirement: archive (declare "
                     "record stores in an asset class without them)",
                 )
         for i, a in enumerate(refs):
