@@ -244,6 +244,10 @@ def _dry_run_result(plan: Plan) -> DecommissionResult:
                 held=loc.held.count,
             )
             for loc in plan.locations
+        ]
+        + [  # record-store locations: every record found is purged (no holds)
+            LocationSummary(url=r.subject, found=r.count, archived=0, purged=r.count, held=0)
+            for r in plan.records
         ],
         keys_destroyed=[k.uri for k in plan.keys],
         credentials_revoked=[f"{c.kind} {c.id}" for c in plan.credentials],
