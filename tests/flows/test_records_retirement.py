@@ -43,6 +43,7 @@ class Bot:
     collection: str
     other_collection: str
     spec: str
+    tag: str
     pg: Postgres
     redis: RedisServer
     chroma: ChromaServer
@@ -167,7 +168,8 @@ def bot(
     col = chroma.create_collection(collection, embedding_function=None)
     col.add(
         ids=[f"sb-{i}" for i in range(6)] + [f"v2-{i}" for i in range(3)],
-        documents=[f"{SECRET_TEXT} chunk {i}" for i in range(6)] + [f"v2 {i}" for i in range(3)],
+        documents=[f"{SECRET_TEXT}-{tag} chunk {i}" for i in range(6)]
+        + [f"v2 {i}" for i in range(3)],
         metadatas=[{"system": NAME}] * 6 + [{"system": "support-bot-v2"}] * 3,
         embeddings=[[float(i), 0.5, 0.25] for i in range(9)],
     )
@@ -199,7 +201,7 @@ def bot(
         evidence=f"file://{tmp_path / 'evidence'}",
         approval={"roles": ["security-officer"]},
     )
-    return Bot(bucket, table, other_table, prefix, collection, other, spec, postgres_env,
+    return Bot(bucket, table, other_table, prefix, collection, other, spec, tag, postgres_env,
                redis_env, chroma_env)  # fmt: skip
 
 
@@ -254,6 +256,14 @@ def test_support_bot_retires_under_one_certificate_and_every_canary_is_intact(bo
     kinds = {(e.subject, e.kind) for e in cert.exceptions}
     assert (pg.uri, "deleted data retained") in kinds  # WAL, dead tuples: said plainly
     assert all(e.kind == "deleted data retained" for e in cert.exceptions), cert.exceptions
+    # Chroma: the deleted text is still in the test server's persistent directory, and the
+    # certificate says so for that location
+    held = b"".join(p.read_bytes() for p in bot.chroma.path.rglob("*") if p.is_file())
+    assert f"{SECRET_TEXT}-{bot.tag} chunk 3".encode() in held
+    chroma_uri = by_provider["chroma"].uri
+    assert any(
+        e.subject == chroma_uri and "persistent directory" in e.description for e in cert.exceptions
+    ), cert.exceptions
     # the deletion manifest names each purged record (and the weights' versions)
     manifest = Path(str(result.certificate_url).removeprefix("file://")).with_name(
         cert.deletion_manifest.name
