@@ -39,10 +39,6 @@ from sundown.certificate import (
     Status,
     StorageSettings,
     SystemRef,
-    Validation,
-    ValidationResult,
-    Verification,
-    VerificationResult,
     ce_claimable,
 )
 from sundown.certificate import Counts as CertCounts
@@ -53,6 +49,7 @@ from sundown.store import Placement
 
 from . import _record_certify
 from ._record_certify import RecordEvidence
+from ._verdict import checked
 from .evidence import (
     Approved,
     BatchOutcome,
@@ -284,6 +281,23 @@ def _location_record(
     backups = _archive_copies(inputs, index, loc.url)
     remaining = check.remaining
     accepted = check.passed and not failed.versions and not remaining
+    verification, validation = checked(
+        method="full re-listing (inventory) of every version, delete marker, snapshot, "
+        "soft-deleted copy and incomplete upload under the location",
+        passed=check.passed,
+        details=check.details,
+        at=check.verified_at,
+        accepted=accepted,
+        basis="automatic: the re-listing and the purge results compared with the approved "
+        "plan (held copies are accepted as planned exceptions)",
+        outcome=(
+            "nothing found"
+            if not found.versions
+            else "every planned copy purged or held as planned; nothing else remains"
+        )
+        if accepted
+        else f"{remaining} copies remain, {failed.versions} purges failed",
+    )
     record = LocationRecord(
         uri=loc.url,
         provider=PROVIDERS.get(scheme, scheme),
@@ -301,25 +315,8 @@ def _location_record(
         logically_deleted=_cert_counts(logical),
         remaining=remaining,
         sanitization=claims,
-        verification=Verification(
-            method="full re-listing (inventory) of every version, delete marker, snapshot, "
-            "soft-deleted copy and incomplete upload under the location",
-            result=VerificationResult.PASSED if check.passed else VerificationResult.FAILED,
-            details=check.details,
-            verified_at=check.verified_at,
-        ),
-        validation=Validation(
-            result=ValidationResult.ACCEPTED if accepted else ValidationResult.REJECTED,
-            basis="automatic: the re-listing and the purge results compared with the approved "
-            "plan (held copies are accepted as planned exceptions)",
-            details=(
-                "nothing found"
-                if not found.versions
-                else "every planned copy purged or held as planned; nothing else remains"
-            )
-            if accepted
-            else f"{remaining} copies remain, {failed.versions} purges failed",
-        ),
+        verification=verification,
+        validation=validation,
         backups=backups,
     )
     return record, exceptions, not check.passed or bool(failed.versions)

@@ -30,10 +30,6 @@ from sundown.certificate import (
     Sanitization,
     SanitizationCategory,
     StorageSettings,
-    Validation,
-    ValidationResult,
-    Verification,
-    VerificationResult,
 )
 from sundown.certificate import Counts as CertCounts
 from sundown.errors import IntegrityError
@@ -41,6 +37,7 @@ from sundown.plan import Plan
 from sundown.record_plan import RecordLocationPlan
 from sundown.records import RecordEntry
 
+from ._verdict import checked
 from .evidence import RecordCheck, RecordsCompacted, RecordsPurged, Verified
 
 MEDIA_TYPE_RECORDS = "database records"
@@ -218,6 +215,23 @@ def _location_record(
                 ),
             )
         )
+    verdict, validation = checked(
+        method="re-query: the records the selector matches now, and every planned "
+        "identifier anywhere in the location",
+        passed=check.passed,
+        details=check.details,
+        at=check.verified_at,
+        accepted=accepted,
+        basis="automatic: the re-query and the purge result compared with the approved "
+        "plan's identifiers",
+        outcome=(
+            "nothing found"
+            if not loc.count
+            else "every planned record deleted; the selector matches nothing"
+        )
+        if accepted
+        else f"{remaining} record(s) remain, {loc.count - len(done)} planned record(s) not deleted",
+    )
     record = LocationRecord(
         uri=subject,
         provider=loc.url.split("://", 1)[0],
@@ -246,26 +260,8 @@ def _location_record(
         logically_deleted=purged,
         remaining=remaining,
         sanitization=claims,
-        verification=Verification(
-            method="re-query: the records the selector matches now, and every planned "
-            "identifier anywhere in the location",
-            result=VerificationResult.PASSED if check.passed else VerificationResult.FAILED,
-            details=check.details[:4000],
-            verified_at=check.verified_at,
-        ),
-        validation=Validation(
-            result=ValidationResult.ACCEPTED if accepted else ValidationResult.REJECTED,
-            basis="automatic: the re-query and the purge result compared with the "
-            "approved plan's identifiers",
-            details=(
-                "nothing found"
-                if not loc.count
-                else "every planned record deleted; the selector matches nothing"
-            )
-            if accepted
-            else f"{remaining} record(s) remain, "
-            f"{loc.count - len(done)} planned record(s) not deleted",
-        ),
+        verification=verdict,
+        validation=validation,
         backups=backups,
     )
     return record, exceptions, bad

@@ -25,6 +25,7 @@ from pydantic import (
 from sundown import canonical
 from sundown.errors import InputError, ScopeError
 from sundown.spec.records import (
+    Declared,
     RecordLocation,
     RecordLocationRef,
     is_record_location,
@@ -280,20 +281,8 @@ class ApprovalPolicy(SpecModel):
 
 
 @dataclass(frozen=True)
-class LocationRef:
+class LocationRef(Declared[StoreLocation]):
     """A location of the spec with where it is declared."""
-
-    asset_class: str
-    index: int
-    location: StoreLocation
-
-    @property
-    def url(self) -> str:
-        return self.location.url
-
-    @property
-    def field(self) -> str:
-        return f"assets.{self.asset_class}.locations[{self.index}]"
 
 
 CREDENTIAL_ACTIONS = {

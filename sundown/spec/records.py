@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, Generic, Protocol, TypeVar
 
 from pydantic import Field, model_validator
 
@@ -86,13 +86,21 @@ def is_record_location(value: Any) -> bool:
     return is_record_url(url)
 
 
+class _HasURL(Protocol):
+    @property
+    def url(self) -> str: ...
+
+
+L = TypeVar("L", bound=_HasURL)
+
+
 @dataclass(frozen=True)
-class RecordLocationRef:
-    """A record-store location of the spec with where it is declared."""
+class Declared(Generic[L]):
+    """A location of the spec (object store or record store) with where it is declared."""
 
     asset_class: str
     index: int
-    location: RecordLocation
+    location: L
 
     @property
     def url(self) -> str:
@@ -101,6 +109,11 @@ class RecordLocationRef:
     @property
     def field(self) -> str:
         return f"assets.{self.asset_class}.locations[{self.index}]"
+
+
+@dataclass(frozen=True)
+class RecordLocationRef(Declared[RecordLocation]):
+    """A record-store location of the spec with where it is declared."""
 
     @property
     def key(self) -> tuple[str, dict[str, object]]:
