@@ -17,14 +17,14 @@ and names it. A listed record outside the selector (a tampered plan) stops the r
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 
 from sundown import registry
 from sundown.errors import ConflictError, SundownError
 from sundown.plan import Plan, iter_plan_records
 from sundown.record_plan import RecordInventory
-from sundown.records import Compactor, RecordCapability, RecordStore
+from sundown.records import Compactor, RecordCapability, RecordEntry, RecordStore
 from sundown.spec.model import SystemSpec
 
 from .evidence import RecordCheck, RecordNotPurged, RecordsCompacted, RecordsPurged, Verified
@@ -34,18 +34,22 @@ SAMPLE = 10
 
 
 def inventory(spec: SystemSpec) -> list[RecordInventory]:
-    """Every record each record location's selector matches, with the findings, in spec
-    order (``build_plan(records=...)``). A location that cannot be opened or listed stops the
-    planning here, before a plan is written."""
+    """Each record location's findings, read now, and its records as a stream the plan writer
+    pulls page by page (memory does not grow with the table), in spec order
+    (``build_plan(records=...)``). A location that cannot be opened stops the planning here,
+    and one that cannot be listed stops it while the plan is written (the file is discarded)."""
     out = []
     for ref in spec.record_locations():
         store = registry.open_record_store(ref.url, ref.location.raw_selector())
-        try:
-            entries = list(store.inventory())
-            out.append(RecordInventory(entries, store.findings()))
-        finally:
-            store.close()
+        out.append(RecordInventory(_listing(store), store.findings()))
     return out
+
+
+def _listing(store: RecordStore) -> Iterator[RecordEntry]:
+    try:
+        yield from store.inventory()
+    finally:
+        store.close()
 
 
 def purge_step(index: int) -> str:

@@ -18,7 +18,7 @@ spec's, and the connector's purge refuses a listed record outside its selector (
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,10 +34,10 @@ RECORD_LINES = ("records", "record", "records_end")
 
 @dataclass
 class RecordInventory:
-    """What the caller listed at one record location: every record in scope and the findings
-    (:meth:`sundown.records.RecordStore.findings`)."""
+    """What the caller listed at one record location: every record in scope (iterated once,
+    while the plan is written) and the findings (:meth:`sundown.records.RecordStore.findings`)."""
 
-    entries: Sequence[RecordEntry]
+    entries: Iterable[RecordEntry]
     findings: Sequence[Finding] = field(default_factory=list)
 
 
