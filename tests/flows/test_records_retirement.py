@@ -44,6 +44,7 @@ class Bot:
     other_collection: str
     spec: str
     tag: str
+    evidence: Path
     pg: Postgres
     redis: RedisServer
     chroma: ChromaServer
@@ -201,8 +202,9 @@ def bot(
         evidence=f"file://{tmp_path / 'evidence'}",
         approval={"roles": ["security-officer"]},
     )
-    return Bot(bucket, table, other_table, prefix, collection, other, spec, tag, postgres_env,
-               redis_env, chroma_env)  # fmt: skip
+    evidence = tmp_path / "evidence"
+    return Bot(bucket, table, other_table, prefix, collection, other, spec, tag, evidence,
+               postgres_env, redis_env, chroma_env)  # fmt: skip
 
 
 def _certificate(result: Any) -> Any:
@@ -271,6 +273,13 @@ def test_support_bot_retires_under_one_certificate_and_every_canary_is_intact(bo
     lines = [json.loads(line) for line in manifest.read_text().splitlines()[1:]]
     records = [e for e in lines if e.get("kind") == "record"]
     assert len(records) == 7 + 6 + 6 and cert.deletion_manifest.entries == 3 + 19
+
+    # no server password in any plan, journal record, manifest or certificate
+    secrets = [bot.pg.password.encode(), bot.redis.password.encode()]
+    files = [p for p in bot.evidence.rglob("*") if p.is_file()]
+    assert len(files) > 5
+    for p in files:
+        assert not any(secret in p.read_bytes() for secret in secrets), p
 
     again = decommission_system(
         DecommissionParameters(**bot.params, approve_digest=plan.plan_digest, approver=APPROVER)
