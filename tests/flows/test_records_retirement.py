@@ -7,6 +7,7 @@ count for count afterwards."""
 
 from __future__ import annotations
 
+import base64
 import json
 import uuid
 from dataclasses import dataclass
@@ -347,3 +348,39 @@ def test_a_row_written_after_approval_refuses_that_purge_and_fails_the_certifica
     assert pg.validation.result.value == "rejected"
     kinds = [e.kind for e in cert.exceptions if e.subject == pg.uri]
     assert "purge refused" in kinds and "verification failed" in kinds
+
+
+def test_a_crash_after_the_delete_and_before_its_journal_record_resumes(
+    bot: Bot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The connector deletes, then the run dies before the location's purge is journaled. The
+    re-run (no new approval: it is journaled) purges again; the connector reports the records
+    already gone as absent, and the certificate counts them as purged, once."""
+    from flows import _records
+
+    real = _records._purge_one
+    crashed: list[str] = []
+
+    def crash_after_delete(store: Any, index: int, *args: Any) -> Any:
+        result = real(store, index, *args)
+        if not crashed:
+            crashed.append(store.url)
+            raise RuntimeError("worker lost after the delete")
+        return result
+
+    monkeypatch.setattr(_records, "_purge_one", crash_after_delete)
+    plan = decommission_system(DecommissionParameters(**bot.params, dry_run=True))
+    with pytest.raises(RuntimeError, match="worker lost"):
+        decommission_system(
+            DecommissionParameters(**bot.params, approve_digest=plan.plan_digest, approver=APPROVER)
+        )
+    assert _rows(bot.pg, bot.table, NAME) == []  # deleted, not journaled
+    result = decommission_system(DecommissionParameters(**bot.params))
+    assert result.resumed and result.status == "complete with exceptions"
+    cert = _certificate(result)
+    pg = next(loc for loc in cert.locations if loc.provider == "postgresql")
+    assert pg.purged.versions == 7 and pg.verification.result.value == "passed"
+    # the signed journal record of the re-run: nothing left to delete, all 7 already gone
+    envelope = json.loads(next(bot.evidence.rglob("records-000-purged.json")).read_bytes())
+    data = json.loads(base64.b64decode(envelope["payload"]))["data"]
+    assert (data["deleted"], data["absent"], data["not_purged"]) == (0, 7, [])
