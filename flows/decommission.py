@@ -50,11 +50,12 @@ from sundown.plan import (
     check_approval_policy,
     check_plan_approval,
     check_plan_scope,
+    iter_plan_records,
     normalize_digest,
 )
 from sundown.spec.model import CredentialRef, SystemSpec
 
-from . import _certify, _credentials, _execute, _steps
+from . import _certify, _credentials, _execute, _record_certify, _records, _steps
 from ._common import artifact_key, evidence_url, load_system, open_evidence, work_dir
 from ._receipt import in_ledger, publish
 from .evidence import Approved, Certified, CopyCounts, LifecycleChange, Verified
@@ -152,6 +153,7 @@ def _execute_and_certify(
     if waiting:
         return _waiting_result(plan, waiting, resumed)
     journal = _purge(spec, plan, journal, batch_size, shards, progress, lease)
+    _records.purge(plan, journal, batch_size, lease.check)  # record stores (flows/_records.py)
     lease.check("destroying the keys")
     keys = _destroy_keys(plan, journal)
     lease.check("revoking the credentials")
@@ -259,6 +261,10 @@ def _dry_run_result(plan: Plan) -> DecommissionResult:
                 held=loc.held.count,
             )
             for loc in plan.locations
+        ]
+        + [  # record-store locations: every record found is purged (no holds)
+            LocationSummary(url=r.subject, found=r.count, archived=0, purged=r.count, held=0)
+            for r in plan.records
         ],
         keys_destroyed=[k.uri for k in plan.keys],
         credentials_revoked=[f"{c.kind} {c.id}" for c in plan.credentials],
@@ -496,6 +502,7 @@ def _verify(
         verified = Verified(
             locations=locations, keys=key_checks, credentials=_credential_checks(plan)
         )
+        verified = _records.with_records(verified, plan)
         record = journal.record(VERIFIED, verified)
     return record.parse(Verified)
 
@@ -652,6 +659,8 @@ def _certificate_inputs(
         now=datetime.now(UTC),
         earlier_archives=_execute.earlier_archives(spec),
         archive_target=spec.archive.target if spec.archive is not None else None,
+        records=_record_certify.evidence(plan, journal.data),
+        record_entries=lambda i: iter_plan_records(plan.path, plan.digest, i),
     )
 
 

@@ -16,12 +16,21 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     AfterValidator,
     BeforeValidator,
+    Discriminator,
     Field,
+    Tag,
     model_validator,
 )
 
 from sundown import canonical, credential_ids
 from sundown.errors import InputError, ScopeError
+from sundown.spec.records import (
+    Declared,
+    RecordLocation,
+    RecordLocationRef,
+    is_record_location,
+    overlaps_within,
+)
 from sundown.spec.values import (
     KEY_SEGMENT,
     Accessor,
@@ -106,7 +115,11 @@ class StoreLocation(SpecModel):
         return parse_store_url(self.url)
 
 
-Location = Annotated[StoreLocation, BeforeValidator(_location_from_string)]
+Location = Annotated[
+    Annotated[StoreLocation, Tag("store")] | Annotated[RecordLocation, Tag("record")],
+    Discriminator(lambda v: "record" if is_record_location(v) else "store"),
+    BeforeValidator(_location_from_string),
+]
 
 
 class RetentionRule(SpecModel):
@@ -311,20 +324,8 @@ class ApprovalPolicy(SpecModel):
 
 
 @dataclass(frozen=True)
-class LocationRef:
+class LocationRef(Declared[StoreLocation]):
     """A location of the spec with where it is declared."""
-
-    asset_class: str
-    index: int
-    location: StoreLocation
-
-    @property
-    def url(self) -> str:
-        return self.location.url
-
-    @property
-    def field(self) -> str:
-        return f"assets.{self.asset_class}.locations[{self.index}]"
 
 
 CREDENTIAL_ACTIONS = {
@@ -432,10 +433,21 @@ class SystemSpec(SpecModel):
                 yield name, cls
 
     def locations(self) -> list[LocationRef]:
+        """The object-store locations (record stores: :meth:`record_locations`)."""
         return [
             LocationRef(name, i, loc)
             for name, cls in self.asset_classes()
             for i, loc in enumerate(cls.locations)
+            if isinstance(loc, StoreLocation)
+        ]
+
+    def record_locations(self) -> list[RecordLocationRef]:
+        """The record-store locations (docs/spec.md, "Record stores"), in declaration order."""
+        return [
+            RecordLocationRef(name, i, loc)
+            for name, cls in self.asset_classes()
+            for i, loc in enumerate(cls.locations)
+            if isinstance(loc, RecordLocation)
         ]
 
     def location(self, url: str) -> LocationRef:
@@ -549,8 +561,20 @@ class SystemSpec(SpecModel):
             problems.append((_loc_of(field), message))
 
         refs = self.locations()
-        if not refs:
+        records = self.record_locations()
+        if not refs and not records:
             problem("assets", "declares no asset class: a system has at least one location")
+        for field, message in overlaps_within(records):
+            problem(field, message)
+        for rec in records:
+            cls = getattr(self.assets, rec.asset_class)
+            if cls.retention is not None or cls.on_retirement == "archive":
+                problem(
+                    rec.field,
+                    f"{rec.url} is a record-store location, which is purged at retirement only: "
+                    f"{rec.asset_class} has retention rules or on_retirement: archive (declare "
+                    "record stores in an asset class without them)",
+                )
         for i, a in enumerate(refs):
             for b in refs[i + 1 :]:
                 note = overlap_note(a.url, b.url)

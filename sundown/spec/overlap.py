@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from sundown import credential_ids
 from sundown.errors import InputError
 from sundown.spec.model import SystemSpec
+from sundown.spec.records import overlaps_across
 from sundown.spec.values import overlap_note, paths_overlap
 
 # --------------------------------------------------------------------------------------------
@@ -31,6 +32,7 @@ def _cross_conflicts(a: SystemSpec, b: SystemSpec) -> list[str]:
                     f"{a.name}: {ref.field} {ref.url} overlaps {b.name}'s {field} {url}{note} "
                     "(purging one would purge the other)"
                 )
+    out += overlaps_across(a.name, a.record_locations(), b.name, b.record_locations())
     b_keys = {
         b.keys.kek: "keys.kek",
         b.keys.certificate: "keys.certificate",
