@@ -644,6 +644,8 @@ def _encryption(props: BlobProperties) -> ServerSideEncryption:
     API does not say which), or none."""
     if props.encryption_scope:
         return ServerSideEncryption(AZURE_SCOPE, str(props.encryption_scope))
+    if props.encryption_key_sha256:  # a key the writer supplied (CPK): not the tenant's KMS key
+        return ServerSideEncryption("azure-customer-provided", str(props.encryption_key_sha256))
     if props.server_encrypted:
         return ServerSideEncryption("azure-account-encryption")
     return ServerSideEncryption("none")
