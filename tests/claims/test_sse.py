@@ -22,7 +22,7 @@ from flows._certify import _claims, copy_breakdown
 from flows._steps import Protector, sidecar_keys, storage_key_of
 from sundown import registry
 from sundown.certificate import KeyDestroyed, Protection, SanitizationCategory
-from sundown.errors import IntegrityError, UnsupportedError
+from sundown.errors import InputError, IntegrityError, UnsupportedError
 from sundown.plan import CopyProtection, PlanEntry
 from sundown.spec.loader import parse_spec
 from sundown.spec.overlap import check_no_overlap
@@ -91,7 +91,7 @@ def test_the_storage_key_is_destroyed_with_the_kek_and_never_another_systems_key
     spec = _spec("b-sse", arn, tmp_path)
     assert spec.keys_to_destroy() == [("local://sys-sse-kek", "kek"), (arn, "storage_cmk")]
     other = _spec("b-other", arn, tmp_path, name="sys-other")
-    with pytest.raises(Exception, match=r"keys.storage_cmk .* is also sys-other's keys.storage_cmk"):
+    with pytest.raises(InputError, match=r"storage_cmk .* is also sys-other's keys.storage_cmk"):
         check_no_overlap(spec, [other])
     gcp = "gcp-kms://projects/p/locations/europe-west1/keyRings/r/cryptoKeys/k"
     assert _spec("b-sse", gcp, tmp_path).keys.storage_cmk == gcp
@@ -111,7 +111,7 @@ def test_the_storage_key_is_destroyed_with_the_kek_and_never_another_systems_key
 def test_a_storage_key_that_could_name_something_else_is_refused(
     value: str, why: str, tmp_path: Path
 ) -> None:
-    with pytest.raises(Exception, match=why):
+    with pytest.raises(InputError, match=why):
         _spec("b-sse", value, tmp_path)
 
 
