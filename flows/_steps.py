@@ -155,7 +155,12 @@ class Protector:
     encrypted). Other copies: ``none`` on a file store (stored as written), ``unknown`` on a cloud
     store (the listing does not report server-side encryption), ``none`` for a delete marker (no
     content). Whether a sidecar exists is learned from a first listing of the location
-    (``sidecars``), so a plaintext location costs no extra request per object."""
+    (``sidecars``), so a plaintext location costs no extra request per object.
+
+    Where the inventory read a copy's server-side encryption (``Entry.encryption``), a copy not
+    proven ``envelope`` is then judged by :class:`sundown.sse.ServerSideVerdict`: ``sse-kms``
+    only under exactly the resolved ``storage_key``; otherwise the store's report replaces an
+    ``unknown`` / ``none`` verdict (``sse-tenant-key``, ``provider-managed``, ...)."""
 
     def __init__(
         self,
