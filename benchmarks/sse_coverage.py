@@ -23,6 +23,7 @@ import json
 import os
 import statistics
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -33,16 +34,31 @@ import boto3
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.purge import PREFIX, RequestCounter, _fresh_moto  # noqa: E402
-from connectors.s3 import ENCRYPTION_PROBE_CONCURRENCY, open_store  # noqa: E402
+import connectors.s3  # noqa: E402
+from benchmarks.purge import PREFIX, _fresh_moto  # noqa: E402
+from connectors.s3 import open_store  # noqa: E402
 from tests.fixtures.moto import moto_environment  # noqa: E402
 
 TARGET = 1.5
 BUCKET = "sse-coverage"
 
 
+class Counter:
+    """Requests a client sends (``before-send``: every attempt), counted under a lock (the
+    HEADs are sent from several threads)."""
+
+    def __init__(self, client: Any) -> None:
+        self.total = 0
+        self._lock = threading.Lock()
+        client.meta.events.register("before-send.s3", self._on_send)
+
+    def _on_send(self, **_: Any) -> None:
+        with self._lock:
+            self.total += 1
+
+
 def timed(store: Any, encrypted: bool) -> tuple[float, int, list[Any]]:
-    counter = RequestCounter(store.client)
+    counter = Counter(store.client)
     start = time.perf_counter()
     entries = list(store.encrypted_inventory() if encrypted else store.inventory())
     return time.perf_counter() - start, counter.total, entries
@@ -52,8 +68,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--versions", type=int, default=5000)
     parser.add_argument("--trials", type=int, default=3)
+    parser.add_argument(
+        "--concurrency", type=int, default=connectors.s3.ENCRYPTION_PROBE_CONCURRENCY,
+        help="HEADs in flight (default: the connector's)",
+    )  # fmt: skip
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args(argv)
+    connectors.s3.ENCRYPTION_PROBE_CONCURRENCY = args.concurrency
     server = _fresh_moto()
     try:
         os.environ.update(moto_environment(server.url))
@@ -101,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     base, full = statistics.median(listing), statistics.median(encrypted)
     ratio = full / base
     print(
-        f"\n{args.versions:,} versions on moto, {ENCRYPTION_PROBE_CONCURRENCY} HEADs in flight:\n"
+        f"\n{args.versions:,} versions on moto, {args.concurrency} HEADs in flight:\n"
         f"  listing alone:           {base:.2f}s, {requests['listing']} requests\n"
         f"  with coverage HEADs:     {full:.2f}s, {requests['encrypted']} requests "
         f"({requests['encrypted'] - requests['listing']} HeadObject)\n"

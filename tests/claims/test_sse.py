@@ -360,3 +360,21 @@ def test_a_write_the_store_reports_under_another_key_is_refused(moto_env: str) -
         with pytest.raises(IntegrityError, match="S3 reports"):
             under._check_sse("s3://b/k", response)
     under._check_sse("s3://b/k", {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": arn})
+
+
+def test_the_coverage_benchmark_runs_on_a_small_set() -> None:
+    """benchmarks/sse_coverage.py end to end on its own moto server: it fails unless every
+    version comes back with the key it was written under and one HEAD per version is counted
+    (the ratio it prints is a measurement, not asserted here)."""
+    import subprocess
+    import sys
+
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "sse_coverage.py"
+    done = subprocess.run(
+        [sys.executable, str(script), "--versions", "41", "--trials", "1"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "(41 HeadObject)" in done.stdout and "ratio:" in done.stdout
