@@ -66,6 +66,7 @@ from sundown.errors import (
     TransientError,
 )
 from sundown.store import (
+    AZURE_SCOPE,
     Capability,
     Entry,
     EntryKind,
@@ -78,6 +79,7 @@ from sundown.store import (
     PutData,
     ReplicaTarget,
     Replication,
+    ServerSideEncryption,
     SoftDeletePolicy,
     check_key,
     check_prefix,
@@ -422,6 +424,7 @@ class AzureBlobStore(_copy.Copying):
                 storage_class=_tier(props),
                 hold=_hold_state(props, now),
                 hard_delete_at=_hard_delete_at(props, now) if props.deleted else None,
+                encryption=_encryption(props),
             )
 
     def purge(self, entries: Sequence[Entry], *, bypass_governance: bool = False) -> PurgeResult:
@@ -673,6 +676,19 @@ def account_of(url: str) -> str:
         endpoint = urlsplit(match[1])
         account = endpoint.netloc + endpoint.path
     return f"az-{account or 'default'}"
+
+
+def _encryption(props: BlobProperties) -> ServerSideEncryption:
+    """A blob's encryption as the listing reports it: its encryption scope (whose key the blob
+    API does not show), else the account's encryption (Microsoft- or customer-managed: the blob
+    API does not say which), or none."""
+    if props.encryption_scope:
+        return ServerSideEncryption(AZURE_SCOPE, str(props.encryption_scope))
+    if props.encryption_key_sha256:  # a key the writer supplied (CPK): not the tenant's KMS key
+        return ServerSideEncryption("azure-customer-provided", str(props.encryption_key_sha256))
+    if props.server_encrypted:
+        return ServerSideEncryption("azure-account-encryption")
+    return ServerSideEncryption("none")
 
 
 def open_store(url: str) -> AzureBlobStore:

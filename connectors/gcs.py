@@ -73,6 +73,7 @@ from sundown.store import (
     PurgeResult,
     PutData,
     Replication,
+    ServerSideEncryption,
     SoftDeletePolicy,
     check_key,
     check_prefix,
@@ -475,6 +476,7 @@ class GcsStore(_copy.Copying):
             is_latest=kind is EntryKind.OBJECT,
             storage_class=blob.storage_class,
             hold=_hold_state(blob, self._bucket_settings(), now),
+            encryption=_encryption(blob),
         )
 
     def purge(self, entries: Sequence[Entry], *, bypass_governance: bool = False) -> PurgeResult:
@@ -742,6 +744,18 @@ def account_of(url: str) -> str:
     """The account ``url`` belongs to as this environment names it, without a request:
     ``gs-<emulator host>`` (``STORAGE_EMULATOR_HOST``), ``gs-google`` for Google itself."""
     return f"gs-{_env.endpoint_host('STORAGE_EMULATOR_HOST') or 'google'}"
+
+
+def _encryption(blob: storage.Blob) -> ServerSideEncryption:
+    """A generation's encryption as the listing reports it: ``kmsKeyName`` (CMEK, with its
+    ``/cryptoKeyVersions/N``), ``customerEncryption`` (a key the caller supplied: its SHA-256),
+    else a Google-managed key."""
+    if blob.kms_key_name:
+        return ServerSideEncryption("cmek", str(blob.kms_key_name))
+    supplied = blob._properties.get("customerEncryption")
+    if isinstance(supplied, dict):
+        return ServerSideEncryption("csek", str(supplied.get("keySha256") or "") or None)
+    return ServerSideEncryption("google-managed")
 
 
 def open_store(url: str) -> GcsStore:

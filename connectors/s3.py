@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import dataclasses
 import functools
 import itertools
 import logging
@@ -48,6 +49,7 @@ from sundown.errors import (
     BackendError,
     ConflictError,
     InputError,
+    IntegrityError,
     NotFoundError,
     PermissionDeniedError,
     TransientError,
@@ -66,6 +68,7 @@ from sundown.store import (
     PutData,
     ReplicaTarget,
     Replication,
+    ServerSideEncryption,
     SoftDeletePolicy,
     addressable_entry_key,
     check_key,
@@ -90,6 +93,7 @@ MAX_PARTS = 10_000
 MAX_COPY_OBJECT = 5 * 1024**3  # CopyObject's limit; larger objects use a multipart copy
 UPLOAD_CONCURRENCY = 4  # parts in flight (memory: about (UPLOAD_CONCURRENCY + 1) parts)
 HOLD_PROBE_CONCURRENCY = 8
+ENCRYPTION_PROBE_CONCURRENCY = 16  # HeadObject requests in flight to read SSE (per inventory)
 PURGE_CONCURRENCY = 4  # DeleteObjects requests in flight
 DEFAULT_MAX_ATTEMPTS = 5
 
@@ -129,6 +133,10 @@ _TRANSIENT = {
     "InternalError",
     "OperationAborted",
 }
+
+
+#: One listed page: its versions, their encryption probes (None: not probed), its markers.
+_Page = tuple[list[Entry], "list[Future[ServerSideEncryption]] | None", list[Entry]]
 
 
 # -- errors --------------------------------------------------------------------------------------
@@ -277,7 +285,12 @@ def _retry_config() -> Config:
 def new_client() -> S3Client:
     """A fresh S3 client from the standard boto3 chain as the environment is now."""
     config = _retry_config().merge(
-        Config(max_pool_connections=max(UPLOAD_CONCURRENCY, HOLD_PROBE_CONCURRENCY) + 2)
+        Config(
+            max_pool_connections=max(
+                UPLOAD_CONCURRENCY, HOLD_PROBE_CONCURRENCY, ENCRYPTION_PROBE_CONCURRENCY
+            )
+            + 2
+        )
     )
     return cast("S3Client", _aws.new_client("s3", config))
 
@@ -293,6 +306,8 @@ class S3Store(_copy.Copying):
         self._capabilities: frozenset[Capability] | None = None
         self._retention_via_head = False
         self._lock = threading.Lock()
+        self._sse_key: str | None = None  # writes: SSE-KMS under this key ARN (None: default)
+        self.encryption_requests = 0  # HeadObject requests of the last encrypted_inventory
 
     @property
     def url(self) -> str:
@@ -464,6 +479,8 @@ class S3Store(_copy.Copying):
         full = self._key(key)
         where = self._where(key)
         extra: dict[str, Any] = {"Metadata": dict(metadata or {})}
+        if self._sse_key is not None:
+            extra |= {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": self._sse_key}
         blocks = _streams.blocks(data, PART_SIZE, double_every=2000)
         first = next(blocks)
         second = next(blocks, None)
@@ -479,6 +496,7 @@ class S3Store(_copy.Copying):
                 args["IfNoneMatch"] = "*"
             with _errors(f"put {where}"):
                 response = self.client.put_object(**args)
+            self._check_sse(where, response)
             return ObjectInfo(
                 key=key,
                 size=len(first),
@@ -490,6 +508,29 @@ class S3Store(_copy.Copying):
         if if_absent and self._exists(full):  # early answer; the completion decides
             raise ConflictError(f"put {where}: already exists (create-only)")
         return self._multipart(key, full, [first, second], blocks, if_absent, extra)
+
+    def under_server_side_key(self, key: str) -> S3Store:
+        """This store, every write SSE-KMS under ``key`` (``aws-kms://<key ARN>``): PutObject
+        and CreateMultipartUpload carry ``ServerSideEncryption=aws:kms`` and ``SSEKMSKeyId``,
+        and a write S3 reports under anything else raises IntegrityError."""
+        if not key.startswith("aws-kms://arn:"):
+            raise UnsupportedError(
+                f"{self.url}: S3 encrypts server-side under AWS KMS keys named by ARN "
+                f"(aws-kms://arn:aws:kms:...), not {key[:200]!r}"
+            )
+        other = S3Store(self.bucket, self.root, self.client)
+        other._sse_key = key.removeprefix("aws-kms://")
+        return other
+
+    def _check_sse(self, where: str, response: Any) -> None:
+        if self._sse_key is None:
+            return
+        algorithm, reported = response.get("ServerSideEncryption"), response.get("SSEKMSKeyId")
+        if algorithm != "aws:kms" or reported != self._sse_key:
+            raise IntegrityError(
+                f"put {where}: asked for SSE-KMS under {self._sse_key}, S3 reports "
+                f"{algorithm} under {reported}"
+            )
 
     def _exists(self, full: str) -> bool:
         try:
@@ -539,6 +580,7 @@ class S3Store(_copy.Copying):
                 complete["IfNoneMatch"] = "*"
             with _errors(f"complete multipart upload of {where}"):
                 response = self.client.complete_multipart_upload(**complete)
+            self._check_sse(where, response)
         except BaseException:
             with contextlib.suppress(Exception):
                 self.client.abort_multipart_upload(Bucket=self.bucket, Key=full, UploadId=upload_id)
@@ -640,46 +682,74 @@ class S3Store(_copy.Copying):
     def inventory(self, prefix: str = "") -> Iterator[Entry]:
         """Every version, delete marker and incomplete multipart upload under the root, page by
         page. On an object-lock bucket each version carries its legal hold and retention."""
+        return self._inventory(prefix, encryption=False)
+
+    def encrypted_inventory(self, prefix: str = "") -> Iterator[Entry]:
+        """:meth:`inventory`, each version's server-side encryption read by ``HeadObject``
+        (``ServerSideEncryption``, ``SSEKMSKeyId``: ListObjectVersions does not carry them),
+        ``ENCRYPTION_PROBE_CONCURRENCY`` requests in flight per page; the requests are counted
+        in :attr:`encryption_requests`. A version that vanished between the listing and its
+        HEAD is reported with encryption ``unknown``, never dropped."""
+        self.encryption_requests = 0
+        return self._inventory(prefix, encryption=True)
+
+    def _inventory(self, prefix: str, *, encryption: bool) -> Iterator[Entry]:
         scan = self._scan_prefix(prefix)
         locked = Capability.OBJECT_LOCK in self.capabilities
         pages = self.client.get_paginator("list_object_versions").paginate(
             Bucket=self.bucket, Prefix=scan, PaginationConfig={"PageSize": PAGE_SIZE}
         )
-        with _errors(f"list versions of s3://{self.bucket}/{scan}"):
-            for page in pages:
-                versions: list[Entry] = []
-                for item in page.get("Versions", []):
-                    rel = relative_key(self.root, item["Key"])
-                    if rel is None:
-                        continue
-                    latest = bool(item.get("IsLatest", False))
-                    versions.append(
+        # With ``encryption``, a page's HEADs run while the next page is listed (at most two
+        # pages of entries and futures held): the listing and the probes overlap.
+        pool = (
+            ThreadPoolExecutor(ENCRYPTION_PROBE_CONCURRENCY, thread_name_prefix="s3-sse")
+            if encryption
+            else None
+        )
+        pending: deque[_Page] = deque()
+        try:
+            with _errors(f"list versions of s3://{self.bucket}/{scan}"):
+                for page in pages:
+                    versions: list[Entry] = []
+                    for item in page.get("Versions", []):
+                        rel = relative_key(self.root, item["Key"])
+                        if rel is None:
+                            continue
+                        latest = bool(item.get("IsLatest", False))
+                        versions.append(
+                            Entry(
+                                key=rel,
+                                version_id=item.get("VersionId"),
+                                kind=EntryKind.OBJECT if latest else EntryKind.VERSION,
+                                size=int(item.get("Size", 0)),
+                                modified=item["LastModified"],
+                                is_latest=latest,
+                                storage_class=item.get("StorageClass"),
+                            )
+                        )
+                    if locked and versions:
+                        versions = builtins.list(self._with_holds(versions))
+                    markers = [
                         Entry(
                             key=rel,
-                            version_id=item.get("VersionId"),
-                            kind=EntryKind.OBJECT if latest else EntryKind.VERSION,
-                            size=int(item.get("Size", 0)),
-                            modified=item["LastModified"],
-                            is_latest=latest,
-                            storage_class=item.get("StorageClass"),
+                            version_id=marker.get("VersionId"),
+                            kind=EntryKind.DELETE_MARKER,
+                            size=0,
+                            modified=marker["LastModified"],
+                            is_latest=bool(marker.get("IsLatest", False)),
                         )
-                    )
-                if locked and versions:
-                    yield from self._with_holds(versions)
-                else:
-                    yield from versions
-                for marker in page.get("DeleteMarkers", []):
-                    rel = relative_key(self.root, marker["Key"])
-                    if rel is None:
-                        continue
-                    yield Entry(
-                        key=rel,
-                        version_id=marker.get("VersionId"),
-                        kind=EntryKind.DELETE_MARKER,
-                        size=0,
-                        modified=marker["LastModified"],
-                        is_latest=bool(marker.get("IsLatest", False)),
-                    )
+                        for marker in page.get("DeleteMarkers", [])
+                        if (rel := relative_key(self.root, marker["Key"])) is not None
+                    ]
+                    probes = [pool.submit(self._encryption, v) for v in versions] if pool else None
+                    pending.append((versions, probes, markers))
+                    while len(pending) > (1 if pool else 0):
+                        yield from self._settled(pending.popleft())
+                while pending:
+                    yield from self._settled(pending.popleft())
+        finally:
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
         uploads = self.client.get_paginator("list_multipart_uploads").paginate(
             Bucket=self.bucket, Prefix=scan, PaginationConfig={"PageSize": PAGE_SIZE}
         )
@@ -712,6 +782,37 @@ class S3Store(_copy.Copying):
                 storage_class=entry.storage_class,
                 hold=hold,
             )
+
+    def _settled(self, page: _Page) -> Iterator[Entry]:
+        """A listed page's versions (with their probed encryption, once every probe answered)
+        and delete markers."""
+        versions, probes, markers = page
+        if probes is not None:
+            found = [p.result() for p in probes]
+            with self._lock:
+                self.encryption_requests += len(probes)
+            versions = [
+                dataclasses.replace(e, encryption=f) for e, f in zip(versions, found, strict=True)
+            ]
+        yield from versions
+        yield from markers
+
+    def _encryption(self, entry: Entry) -> ServerSideEncryption:
+        """What HeadObject says of one version's server-side encryption, as it says it."""
+        ids: dict[str, Any] = {"Bucket": self.bucket, "Key": join_entry_key(self.root, entry.key)}
+        if entry.version_id:
+            ids["VersionId"] = entry.version_id
+        try:
+            response = self.client.head_object(**ids)
+        except botocore.exceptions.ClientError as exc:
+            if isinstance(_map_error(exc, ""), NotFoundError):
+                return ServerSideEncryption("unknown: gone before its HEAD")
+            raise _map_error(exc, f"head {self._where(entry.key, entry.version_id)}") from exc
+        algorithm = response.get("ServerSideEncryption")
+        key = response.get("SSEKMSKeyId")
+        return ServerSideEncryption(
+            str(algorithm) if algorithm else "none", str(key) if key else None
+        )
 
     def _hold(self, entry: Entry) -> HoldState:
         """Legal hold and retention of one version (GetObjectLegalHold, GetObjectRetention).

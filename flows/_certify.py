@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sundown.certificate import (
+    ERASABLE,
     MEDIA_TYPE_CLOUD,
     Certificate,
     CertificateException,
@@ -326,6 +327,13 @@ def _cert_counts(c: CopyCounts) -> CertCounts:
     return CertCounts(objects=c.objects, versions=c.versions, bytes=c.bytes)
 
 
+_CE_BASIS = {
+    Protection.ENVELOPE: "each envelope copy's sidecar data key unwrapped under it and its "
+    "first segment authenticated when the plan was made",
+    Protection.SSE_KMS: "each server-side encrypted copy reported by its store under exactly "
+    "the storage key's ARN when the plan was made (S3 HeadObject SSEKMSKeyId, GCS kmsKeyName)",
+}
+
 _UNLINKED = {
     "file": "unlinking is logical deletion: the file system and its media may keep the bytes "
     "(see docs/keyring.md)",
@@ -345,6 +353,7 @@ class CopyBreakdown:
     held_ce: int = 0
     held_reasons: set[str] = field(default_factory=set)
     ce_keys: set[str] = field(default_factory=set)
+    ce_by: set[Protection] = field(default_factory=set)
     found_by: dict[tuple[Protection, str | None], list[int]] = field(default_factory=dict)
     notes: dict[tuple[Protection, str | None], list[str]] = field(default_factory=dict)
     logical_by: dict[str, int] = field(default_factory=dict)
@@ -369,7 +378,9 @@ def copy_breakdown(
     """Per copy of the approved plan: what protected it and what became of it. A copy counts
     as cryptographically erased only when the plan recorded it ``envelope`` under key K version
     v (checked when planned, see ``flows._steps.Protector``) and K's destruction is verified and
-    claimable and destroyed v. ``held_at_purge`` and ``failed`` name copies (key, version id,
+    claimable and destroyed v, or ``sse-kms`` under the storage key K (the store's report
+    equal to K's ARN when planned; destroying K destroys all its versions) and K's destruction
+    is verified and claimable. ``held_at_purge`` and ``failed`` name copies (key, version id,
     kind) the purge did not delete."""
     erasable = {k.uri: k for k in keys if ce_claimable(k) and k.versions_destroyed}
     out = CopyBreakdown()
@@ -383,14 +394,17 @@ def copy_breakdown(
         note = (guard.note or "")[:500]
         if note and note not in notes and len(notes) < 3:  # a few distinct reasons, not all
             notes.append(note)
-        key = erasable.get(guard.key or "") if guard.protection is Protection.ENVELOPE else None
+        key = erasable.get(guard.key or "") if guard.protection in ERASABLE else None
         ident = (e.key, e.version_id, e.kind.value)
         if e.disposition == "held":
             out.held.add(e.kind, e.size)
             out.held_reasons.add(e.reason or "held")
-        if key is not None and guard.key_version in key.versions_destroyed:
+        if key is not None and (
+            guard.protection is Protection.SSE_KMS or guard.key_version in key.versions_destroyed
+        ):
             out.ce.add(e.kind, e.size)
             out.ce_keys.add(key.uri)
+            out.ce_by.add(guard.protection)
             out.held_ce += e.disposition == "held" or ident in held_at_purge
         elif e.disposition == "purge" and ident not in held_at_purge and ident not in failed:
             out.logical.add(e.kind, e.size)
@@ -424,8 +438,8 @@ def _claims(
                     + _span(k.versions_destroyed)
                     for k in used
                 )
-                + ": each copy's sidecar data key unwrapped under it and its first segment "
-                "authenticated when the plan was made"
+                + ": "
+                + "; ".join(_CE_BASIS[p] for p in sorted(copies.ce_by))
                 + (f"; the copies themselves: {lifecycle}" if lifecycle else ""),
                 keys=sorted(copies.ce_keys),
                 irrecoverable_after=IrrecoverableAfter(

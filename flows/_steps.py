@@ -49,10 +49,12 @@ from sundown.plan import (
     plan_locations,
 )
 from sundown.spec.model import CredentialRef, LocationRef, SystemSpec
+from sundown.sse import ServerSideVerdict, StorageKey, storage_key
 from sundown.store import (
     SPECIAL_KINDS,
     Capability,
     Copier,
+    EncryptionInventory,
     Entry,
     EntryKind,
     Inventory,
@@ -77,10 +79,18 @@ from .evidence import (
 # Inventory and plan
 
 
-def _inventory(store: ObjectStore) -> Iterator[Entry]:
+def _inventory(store: ObjectStore, encryption: bool = False) -> Iterator[Entry]:
+    """Every copy of a store; with ``encryption``, each version's server-side encryption read
+    too where that costs requests (S3's HEADs; GCS and Azure listings carry it anyway)."""
     if not isinstance(store, Inventory):
         raise UnsupportedError(f"{store.url} cannot list every copy (no inventory capability)")
-    yield from store.inventory()
+    if encryption and isinstance(store, EncryptionInventory):
+        yield from store.encrypted_inventory()
+        get_run_logger().info(
+            "%s: %d requests read server-side encryption", store.url, store.encryption_requests
+        )
+    else:
+        yield from store.inventory()
 
 
 def key_facts(spec: SystemSpec) -> dict[str, KeyInfo | None]:
@@ -145,9 +155,20 @@ class Protector:
     encrypted). Other copies: ``none`` on a file store (stored as written), ``unknown`` on a cloud
     store (the listing does not report server-side encryption), ``none`` for a delete marker (no
     content). Whether a sidecar exists is learned from a first listing of the location
-    (``sidecars``), so a plaintext location costs no extra request per object."""
+    (``sidecars``), so a plaintext location costs no extra request per object.
 
-    def __init__(self, store: ObjectStore, keys: dict[str, KeyInfo | None], sidecars: set[str]):
+    Where the inventory read a copy's server-side encryption (``Entry.encryption``), a copy not
+    proven ``envelope`` is then judged by :class:`sundown.sse.ServerSideVerdict`: ``sse-kms``
+    only under exactly the resolved ``storage_key``; otherwise the store's report replaces an
+    ``unknown`` / ``none`` verdict (``sse-tenant-key``, ``provider-managed``, ...)."""
+
+    def __init__(
+        self,
+        store: ObjectStore,
+        keys: dict[str, KeyInfo | None],
+        sidecars: set[str],
+        storage_key: StorageKey | None = None,
+    ):
         self._store = store
         self._scheme = store.url.split("://", 1)[0]
         self._keys = keys
@@ -155,8 +176,17 @@ class Protector:
         self._services: dict[str, Any] = {}
         self._parsed: dict[str, Sidecar | str] = {}
         self._foreign: set[str] = set()
+        self._server_side = ServerSideVerdict(storage_key)
 
     def __call__(self, entry: Entry) -> CopyProtection:
+        """The envelope check; then, for a copy it does not prove ``envelope``, what the store
+        reported of its server-side encryption (``sse-kms`` only under the storage key)."""
+        verdict = self._envelope(entry)
+        if verdict.protection is Protection.ENVELOPE or entry.encryption is None:
+            return verdict
+        return self._server_side(entry.encryption, verdict)
+
+    def _envelope(self, entry: Entry) -> CopyProtection:
         if entry.kind is EntryKind.DELETE_MARKER:
             return CopyProtection(Protection.NONE, note="delete marker: no content")
         if entry.kind in SPECIAL_KINDS:
@@ -291,6 +321,14 @@ class Protector:
         )
 
 
+def storage_key_of(spec: SystemSpec, keys: dict[str, KeyInfo | None]) -> StorageKey | None:
+    """The spec's storage key as its key service resolved it when planned (None: the spec
+    names none, or it was already gone: then no copy is taken for covered by it)."""
+    uri = spec.keys.storage_cmk
+    info = keys.get(uri) if uri else None
+    return storage_key(info.uri) if info is not None else None
+
+
 def sidecar_keys(store: ObjectStore) -> set[str]:
     """The keys of the current sidecars of a location (a first listing)."""
     return {
@@ -310,7 +348,7 @@ def plan_system(
     return Plan.model_validate_json(_plan_task(opaque(spec), path, kind, as_of))
 
 
-def _location_inventory(ref: LocationRef) -> tuple[Iterator[Entry], bool]:
+def _location_inventory(ref: LocationRef, encryption: bool = False) -> tuple[Iterator[Entry], bool]:
     """(the location's entries, whether its root is absent), its first entry already read so
     that a location that cannot be planned stops here, before any plan is written:
 
@@ -330,7 +368,7 @@ def _location_inventory(ref: LocationRef) -> tuple[Iterator[Entry], bool]:
     store = registry.open_store(ref.url)
     if ref.location.purge_by == "lifecycle":
         check_lifecycle_capable(store, ref)
-    entries = iter(_inventory(store))
+    entries = iter(_inventory(store, encryption))
     try:
         first = next(entries)
     except StopIteration:
@@ -368,27 +406,31 @@ def _plan_task(spec: SystemSpec, path: str, kind: PlanKind, as_of: datetime | No
     refs = plan_locations(spec, kind)
     inventories: dict[str, Iterable[Entry]] = {}
     absent: list[str] = []
+    retirement = kind == "retirement"
+    # The storage key's coverage is read only when a retirement destroys one (S3: a HEAD per
+    # version; the flow's run log counts them).
+    encryption = retirement and spec.keys.storage_cmk is not None
     for ref in refs:
-        inventories[ref.url], missing = _location_inventory(ref)
+        inventories[ref.url], missing = _location_inventory(ref, encryption)
         if missing:
             absent.append(ref.url)
     # Settings are read with the inventory and recorded in the plan (and its digest): the
     # certificate states the soft-delete window and replication that held then.
     settings = {ref.url: _settings_or_absent(ref.url, spec, ref.url in absent) for ref in refs}
     placements = location_placements([ref.url for ref in refs])
-    retirement = kind == "retirement"
     # What rotations created in place of the spec's credentials is retired with them.
     creds = _rotation.current_refs(spec) if retirement else []
     keys = key_facts(spec) if retirement else None
     protection = None
     if retirement:
         assert keys is not None
+        storage = storage_key_of(spec, keys)
         protection = {}
         for ref in plan_locations(spec, kind):
             if ref.url in absent:  # nothing to inspect (may_be_absent)
                 continue
             store = registry.open_store(ref.url)
-            protection[ref.url] = Protector(store, keys, sidecar_keys(store))
+            protection[ref.url] = Protector(store, keys, sidecar_keys(store), storage)
     plan = build_plan(
         spec,
         inventories,

@@ -13,16 +13,22 @@ import hashlib
 from datetime import UTC, datetime
 from pathlib import Path
 
-from prefect import flow, task
+from prefect import flow, get_run_logger, task
 from pydantic import ValidationError
 
 from sundown import registry
 from sundown.envelope import Artifact, encrypt_to_store
-from sundown.errors import ConflictError, InputError, IntegrityError, NotFoundError
+from sundown.errors import (
+    ConflictError,
+    InputError,
+    IntegrityError,
+    NotFoundError,
+    UnsupportedError,
+)
 from sundown.ledger import RecordKind
 from sundown.signing import GIT_PATHS, list_model_files, model_digest, sign_digests
 from sundown.spec.model import SystemSpec
-from sundown.store import ObjectStore
+from sundown.store import ObjectStore, ServerSideKeyWriter
 
 from ._common import TASK_OPTIONS, artifact_key, load_system, object_url, open_evidence
 from ._receipt import Receipted, record_receipt
@@ -33,13 +39,32 @@ from .models import DeployedFile, DeployParameters, DeployResult
 SIGNATURE_NAME = "model.sig"
 
 
+def open_for_writing(url: str, storage_cmk: str | None) -> ObjectStore:
+    """The store at ``url``; when the spec names a storage key and the store can encrypt under
+    it server-side (S3 and an AWS KMS key), its writes are under that key as well as the
+    envelope, so they die with it at retirement even if an envelope check could not prove it.
+    A store that cannot is written with the envelope only, and the run log says so."""
+    store = registry.open_store(url)
+    if storage_cmk is None:
+        return store
+    if isinstance(store, ServerSideKeyWriter):
+        try:
+            return store.under_server_side_key(storage_cmk)
+        except UnsupportedError as exc:
+            reason = str(exc)
+    else:
+        reason = "the store cannot write under a server-side key"
+    get_run_logger().warning("%s: envelope only, no server-side encryption: %s", url, reason)
+    return store
+
+
 @task(name="encrypt-into-location", **TASK_OPTIONS)
 def encrypt_into_location(
     url: str, model_dir: str, names: list[str], kek_uri: str, system: str, version: str,
-    overwrite: bool,
+    overwrite: bool, storage_cmk: str | None = None,
 ) -> dict[str, str]:  # fmt: skip
     """Encrypt every file of the model into one store; {name: plaintext sha256 hex}."""
-    store = registry.open_store(url)
+    store = open_for_writing(url, storage_cmk)
     kek = registry.open_key_service(kek_uri)
     digests: dict[str, str] = {}
     for name in names:
@@ -132,8 +157,9 @@ def _deploy(spec: SystemSpec, params: DeployParameters, evidence: ObjectStore) -
     urls = [loc.url for loc in spec.assets.weights.locations]
     for url in urls:
         got = encrypt_into_location(
-            url, str(model_dir), names, spec.keys.kek, spec.name, version, params.overwrite
-        )
+            url, str(model_dir), names, spec.keys.kek, spec.name, version, params.overwrite,
+            spec.keys.storage_cmk,
+        )  # fmt: skip
         if digests is not None and got != digests:
             raise IntegrityError(f"{model_dir} changed while it was being deployed to {url}")
         digests = got
@@ -142,7 +168,7 @@ def _deploy(spec: SystemSpec, params: DeployParameters, evidence: ObjectStore) -
     bundle = sign_digests(model_dir.resolve().name, digests, signer)
     signature_urls = []
     for url in urls:
-        store = registry.open_store(url)
+        store = open_for_writing(url, spec.keys.storage_cmk)
         store.put(SIGNATURE_NAME, [bundle], if_absent=not params.overwrite)
         signature_urls.append(object_url(store, SIGNATURE_NAME))
     subject_digest = model_digest({n: bytes.fromhex(d) for n, d in digests.items()}).hex()
@@ -167,7 +193,12 @@ def _deploy(spec: SystemSpec, params: DeployParameters, evidence: ObjectStore) -
             f"# Deployed `{spec.name}` {version}\n\n"
             f"Model digest: `sha256:{subject_digest}`  \n"
             f"KEK: `{spec.keys.kek}` version {kek_version}  \n"
-            f"Signature (OMS v1.0 bundle): {', '.join(f'`{u}`' for u in signature_urls)}  \n"
+            + (
+                f"Server-side storage key: `{spec.keys.storage_cmk}`  \n"
+                if spec.keys.storage_cmk
+                else ""
+            )
+            + f"Signature (OMS v1.0 bundle): {', '.join(f'`{u}`' for u in signature_urls)}  \n"
             f"Ledger record: {done.sequence} (ledger head `{done.head}`)\n\n"
             "| File | Bytes | SHA-256 |\n|---|---:|---|\n" + rows + "\n"
         )

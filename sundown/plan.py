@@ -33,7 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from sundown import canonical, record_plan
 from sundown.atomic import atomic_writer
-from sundown.certificate import Protection
+from sundown.certificate import ERASABLE, Protection
 from sundown.errors import InputError, IntegrityError, ScopeError
 from sundown.keys import KeyInfo
 from sundown.record_plan import (
@@ -260,6 +260,17 @@ class LocationPlan(BaseModel):
             for t in self.protection
         )
 
+    def coverage(self) -> str:
+        """e.g. ``"3 of 5 copies crypto-shreddable, 2 only logically deletable"``: the copies
+        recorded under a key this retirement destroys (an envelope or the storage key) against
+        the rest (erase is claimed later only if each key's destruction is verified)."""
+        total = sum(t.count for t in self.protection)
+        erasable = sum(t.count for t in self.protection if t.protection in ERASABLE)
+        return (
+            f"{erasable:,} of {total:,} copies crypto-shreddable, "
+            f"{total - erasable:,} only logically deletable"
+        )
+
     @property
     def total_found(self) -> Counts:
         out = Counts()
@@ -370,6 +381,10 @@ class Plan(BaseModel):
             f"| **total** | | {_fmt(t['found'])} | {_fmt(t['archive'])} | {_fmt(t['purge'])} | "
             f"{_fmt(t['held'])} | {_fmt(t['keep'])} | |"
         )
+        inspected = [loc for loc in self.locations if loc.protection]
+        if inspected:
+            rows += ["", "| Location | Cryptographic erase coverage |", "|---|---|"]
+            rows += [f"| `{loc.url}` | {loc.coverage()} |" for loc in inspected]
         with_settings = [loc for loc in self.locations if loc.settings is not None]
         if with_settings:
             rows += [

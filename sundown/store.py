@@ -113,6 +113,25 @@ class Entry:
     # SOFT_DELETED only: when the provider deletes it for good, as the store reports it (GCS
     # ``hardDeleteTime``; Azure deleted time + remaining retention days), else None (unknown).
     hard_delete_at: datetime | None = None
+    # The server-side encryption the store reported for this copy (None: not read). Untrusted:
+    # it is what a store says, compared exactly with the key a retirement destroys.
+    encryption: ServerSideEncryption | None = None
+
+
+#: What the Azure connector reports for a blob under an encryption scope (key: the scope name).
+AZURE_SCOPE = "azure-encryption-scope"
+
+
+@dataclass(frozen=True)
+class ServerSideEncryption:
+    """How a store says it encrypted one copy at rest, as it said it (never resolved or
+    normalized here): ``algorithm`` as the provider names it (S3 ``aws:kms``,
+    ``aws:kms:dsse``, ``AES256``; GCS ``cmek`` or ``google-managed``; Azure ``scope``, or
+    ``none`` when the store reported no encryption), ``key`` the key the store named (S3
+    ``SSEKMSKeyId``, GCS ``kmsKeyName``, the Azure encryption scope's name), or None."""
+
+    algorithm: str
+    key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -205,6 +224,31 @@ class Inventory(Protocol):
         ...
 
     def soft_delete_policy(self) -> SoftDeletePolicy: ...
+
+
+@runtime_checkable
+class EncryptionInventory(Protocol):
+    """A store that can tell each copy's server-side encryption, at a cost per copy (S3: one
+    HeadObject per version, in parallel). Stores whose listing carries it (GCS ``kmsKeyName``,
+    Azure encryption scope) fill :attr:`Entry.encryption` in :meth:`Inventory.inventory` and
+    need not implement this."""
+
+    #: Requests sent to read encryption by the last :meth:`encrypted_inventory` (counted).
+    encryption_requests: int
+
+    def encrypted_inventory(self, prefix: str = "") -> Iterator[Entry]:
+        """:meth:`Inventory.inventory`, each version's :attr:`Entry.encryption` read."""
+        ...
+
+
+@runtime_checkable
+class ServerSideKeyWriter(Protocol):
+    """A store that can write under a customer-managed server-side key."""
+
+    def under_server_side_key(self, key: str) -> ObjectStore:
+        """This store, its writes server-side encrypted under ``key`` (a KMS key ARN or
+        resource name); a write the store reports under another key raises IntegrityError."""
+        ...
 
 
 @dataclass(frozen=True)

@@ -49,6 +49,7 @@ from ._manifest import (
 )
 from ._model import (
     CERTIFICATE_NAME,
+    ERASABLE,
     MANIFEST_NAME,
     MEDIA_TYPE_CLOUD,
     Certificate,
@@ -97,6 +98,7 @@ from ._signing import (
 
 __all__ = [
     "CERTIFICATE_NAME",
+    "ERASABLE",
     "MANIFEST_NAME",
     "MEDIA_TYPE_CLOUD",
     "PAYLOAD_TYPE",

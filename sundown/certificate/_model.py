@@ -61,10 +61,17 @@ class Protection(enum.StrEnum):
 
     ENVELOPE = "envelope"  # Sundown envelope under a key this retirement destroys (checked)
     ENVELOPE_OTHER_KEY = "envelope (key not in this retirement)"
+    # server-side encryption under the system's storage key, which this retirement destroys
+    # (the store's report of the key compared exactly with the key's ARN when planned)
+    SSE_KMS = "sse-kms"
     SSE_TENANT_KEY = "sse-tenant-key"  # server-side encryption under a tenant key (no CE claim)
     PROVIDER_MANAGED = "provider-managed"
     NONE = "none"  # stored as written (file store plaintext, delete markers)
     UNKNOWN = "unknown"
+
+
+#: The protections a cryptographic erase claim may rest on (keys this retirement destroys).
+ERASABLE = frozenset({Protection.ENVELOPE, Protection.SSE_KMS})
 
 
 class VerificationResult(enum.StrEnum):
@@ -241,11 +248,12 @@ class LocationRecord(_Model):
             or sum(p.bytes for p in self.protection) != self.found.bytes
         ):
             raise ValueError("the protection breakdown does not add up to the copies found")
-        enveloped = sum(p.copies for p in self.protection if p.protection is Protection.ENVELOPE)
+        enveloped = sum(p.copies for p in self.protection if p.protection in ERASABLE)
         if self.ce_covered.versions > enveloped:
             raise ValueError(
                 f"{self.ce_covered.versions} copies covered by cryptographic erase, but only "
-                f"{enveloped} were found under an envelope of a key this retirement destroys"
+                f"{enveloped} were found under an envelope or the server-side storage key of a "
+                "key this retirement destroys"
             )
         categories = [c.category for c in self.sanitization]
         if len(set(categories)) != len(categories):

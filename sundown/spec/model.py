@@ -43,6 +43,7 @@ from sundown.spec.values import (
     Name,
     SigningKeyURI,
     SpecModel,
+    StorageKeyURI,
     StoreURL,
     Text,
     VaultPath,
@@ -184,6 +185,12 @@ class Keys(SpecModel):
     )
     destroy_model_signing_key: bool = Field(
         default=False, description="Also destroy the model-signing key at retirement."
+    )
+    storage_cmk: StorageKeyURI | None = Field(
+        default=None,
+        description="The customer-managed key the system's stores encrypt under server-side "
+        "(S3 SSE-KMS, GCS CMEK): destroyed at retirement like the KEK, so copies the store "
+        "reports under exactly this key are covered by its cryptographic erase.",
     )
 
 
@@ -468,6 +475,8 @@ class SystemSpec(SpecModel):
     def keys_to_destroy(self) -> list[tuple[str, str]]:
         """(URI, role) of every key destroyed at retirement."""
         out = [(self.keys.kek, "kek")]
+        if self.keys.storage_cmk:
+            out.append((self.keys.storage_cmk, "storage_cmk"))
         if self.keys.destroy_model_signing_key and self.keys.model_signing:
             out.append((self.keys.model_signing, "model_signing"))
         return out
@@ -628,6 +637,7 @@ class SystemSpec(SpecModel):
 
         keys: list[tuple[str, str | None]] = [
             ("keys.kek", self.keys.kek),
+            ("keys.storage_cmk", self.keys.storage_cmk),
             ("keys.model_signing", self.keys.model_signing),
             ("archive.key", self.archive.key if self.archive else None),
             ("keys.certificate", self.keys.certificate),
@@ -644,10 +654,10 @@ class SystemSpec(SpecModel):
                         else "one key, one purpose"
                     )
                     problem(fb, f"{ub} is also {fa}: {why}")
-                elif fb == "archive.key" and fa == "keys.kek":
+                elif fb == "archive.key" and fa in ("keys.kek", "keys.storage_cmk"):
                     problem(
                         fb,
-                        f"{ub} is also keys.kek, which is destroyed at retirement: the archive "
+                        f"{ub} is also {fa}, which is destroyed at retirement: the archive "
                         "would become unreadable",
                     )
                 else:

@@ -38,6 +38,7 @@ def _cross_conflicts(a: SystemSpec, b: SystemSpec) -> list[str]:
         b.keys.certificate: "keys.certificate",
         **({b.archive.key: "archive.key"} if b.archive else {}),
         **({b.keys.model_signing: "keys.model_signing"} if b.keys.model_signing else {}),
+        **({b.keys.storage_cmk: "keys.storage_cmk"} if b.keys.storage_cmk else {}),
     }
     for uri, role in a.keys_to_destroy():
         if uri in b_keys:

@@ -71,6 +71,36 @@ def _key_uri(value: str, *, signing: bool) -> str:
     return f"{scheme}://{'/'.join(segments)}"
 
 
+_AWS_KMS_KEY_ARN = re.compile(
+    r"^aws-kms://arn:aws[a-z-]*:kms:[a-z0-9-]{1,32}:[0-9]{12}:key/[A-Za-z0-9-]{1,128}$"
+)
+_GCP_KMS_KEY = re.compile(
+    r"^gcp-kms://projects/[a-z0-9-]{1,63}/locations/[a-z0-9-]{1,63}/keyRings/[A-Za-z0-9_-]{1,63}"
+    r"/cryptoKeys/[A-Za-z0-9_-]{1,63}$"
+)
+
+
+def _storage_key_uri(value: str) -> str:
+    """A customer-managed key that stores encrypt under server-side: an AWS KMS key by its key
+    ARN, or a Cloud KMS crypto key by its resource name. Never an alias: the key is destroyed
+    at retirement and compared exactly with what each store reports, and an alias can be
+    re-pointed between planning and destruction."""
+    if _AWS_KMS_KEY_ARN.match(value) or _GCP_KMS_KEY.match(value):
+        return value
+    if value.startswith("aws-kms://") and "alias/" in value:
+        raise ValueError(
+            f"{value!r} is an alias: name the storage key by its key ARN "
+            "(aws-kms://arn:aws:kms:REGION:ACCOUNT:key/ID); an alias can be re-pointed between "
+            "planning and destruction"
+        )
+    raise ValueError(
+        f"{value!r} is not a server-side storage key: expected "
+        "aws-kms://arn:aws:kms:REGION:ACCOUNT:key/ID or "
+        "gcp-kms://projects/P/locations/L/keyRings/R/cryptoKeys/K (Azure encryption scopes "
+        "cannot be matched to their key from the blob API: docs/known-gaps.md)"
+    )
+
+
 # --------------------------------------------------------------------------------------------
 # Field types
 
@@ -169,6 +199,7 @@ Label = Annotated[str, Field(max_length=64), AfterValidator(_one_line)]
 StoreURL = Annotated[str, AfterValidator(_store_url)]
 KeyURI = Annotated[str, AfterValidator(lambda v: _key_uri(v, signing=False))]
 SigningKeyURI = Annotated[str, AfterValidator(lambda v: _key_uri(v, signing=True))]
+StorageKeyURI = Annotated[str, AfterValidator(_storage_key_uri)]
 VaultPath = Annotated[str, AfterValidator(vault_path)]
 LeasePrefix = Annotated[str, AfterValidator(_lease_prefix)]
 Accessor = Annotated[str, AfterValidator(_accessor)]
