@@ -222,15 +222,9 @@ def cancel_deletion(
     from flows.key_deletion import cancel_deletion as ledgered_cancel
     from flows.models import SpecSource
 
-    variables = {}
-    for item in var or []:
-        name, sep, value = item.partition("=")
-        if not sep or not name:
-            raise InputError(f"--var {item!r}: expected NAME=VALUE")
-        variables[name] = value
-    if not spec.is_file():
-        raise InputError(f"system spec {spec}: no such file")
-    system = load_system(SpecSource(spec_path=str(spec), variables=variables))
+    from .lifecycle import _spec
+
+    system = load_system(SpecSource(**_spec(spec, var)))
     receipt, record = ledgered_cancel(system, uri)
     typer.echo(f"deletion cancelled: {uri}: {receipt.statement}")
     typer.echo(f"ledger record {record.record.sequence}, ledger head {record.head}")

@@ -39,11 +39,22 @@ class KmsSystem:
 
 
 def kms_spec(
-    name: str, root: Path, bucket: str, kek: str, keys: dict[str, Any] | None = None
+    name: str,
+    root: Path,
+    bucket: str,
+    kek: str,
+    keys: dict[str, Any] | None = None,
+    archive_key: str | None = None,
 ) -> str:
+    weights: dict[str, Any] = {"locations": [f"s3://{bucket}/models/{name}"]}
+    if archive_key is not None:
+        weights["on_retirement"] = "archive"
     return spec_yaml(
         name,
-        assets={"weights": {"locations": [f"s3://{bucket}/models/{name}"]}},
+        assets={"weights": weights},
+        archive=None
+        if archive_key is None
+        else {"target": f"s3://{bucket}/archive/{name}", "key": archive_key},
         keys={
             "kek": kek,
             "model_signing": f"local://{name}-signing",
@@ -54,7 +65,12 @@ def kms_spec(
     )
 
 
-def build(root: Path, kek: str | None = None, keys: dict[str, Any] | None = None) -> KmsSystem:
+def build(
+    root: Path,
+    kek: str | None = None,
+    keys: dict[str, Any] | None = None,
+    archive_key: str | None = None,
+) -> KmsSystem:
     """Create the bucket, the keys (a new AWS KMS key unless ``kek`` is given) and the spec,
     then deploy a two-file model with ``deploy_model``."""
     name = "kms-" + uuid.uuid4().hex[:8]
@@ -66,7 +82,7 @@ def build(root: Path, kek: str | None = None, keys: dict[str, Any] | None = None
     registry.create_key(f"local://{name}-certificates", signing=True)
     root.mkdir(parents=True, exist_ok=True)
     spec_path = root / f"{name}.yaml"
-    spec_path.write_text(kms_spec(name, root, bucket, kek, keys))
+    spec_path.write_text(kms_spec(name, root, bucket, kek, keys, archive_key))
     model = root / "model"
     model.mkdir()
     for fname, size in MODEL.items():

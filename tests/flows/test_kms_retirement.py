@@ -41,6 +41,13 @@ def retire(system: KmsSystem) -> Certificate:
     return verify_certificate(data, pem).certificate
 
 
+def redeploy(system: KmsSystem) -> None:
+    params = DeployParameters(
+        spec_path=str(system.spec_path), model_dir=str(system.root / "model"), version="v2"
+    )
+    deploy_model(params)
+
+
 def key_id(uri: str) -> str:
     return uri.rsplit("/", 1)[1]
 
@@ -121,12 +128,7 @@ def test_retirement_under_aws_kms_kek_claims_ce_with_the_kms_pending_date(
     assert not (aws / "plain.bin").exists()
     # ... and deploying under the key is refused by the flow, not only the connector.
     with pytest.raises(KeyDestroyedError, match="pending deletion"):
-        deploy_model(
-            DeployParameters(
-                spec_path=str(system.spec_path), model_dir=str(system.root / "model"),
-                version="v2",
-            )
-        )  # fmt: skip
+        redeploy(system)
 
     # Follow-up on moto: still pending -> nothing appended, checked again on the next run.
     before = count(ledger_of(system))
@@ -239,12 +241,24 @@ def test_deploy_refuses_a_disabled_kek(aws: Path) -> None:
     system = build(aws)
     boto3.client("kms").disable_key(KeyId=key_id(system.kek))
     with pytest.raises(KeyDestroyedError, match="disabled"):
-        deploy_model(
-            DeployParameters(
-                spec_path=str(system.spec_path), model_dir=str(system.root / "model"),
-                version="v2",
-            )
-        )  # fmt: skip
+        redeploy(system)
+
+
+def test_archive_rewrap_under_a_pending_archive_key_is_refused_before_any_purge(
+    aws: Path,
+) -> None:
+    """moto would still encrypt under a key pending deletion; the retirement's archive step
+    refuses it, and nothing is purged or destroyed."""
+    archive_key = registry.create_key(f"aws-kms://alias/archive-{uuid.uuid4().hex[:8]}").uri
+    system = build(aws, archive_key=archive_key)
+    boto3.client("kms").schedule_key_deletion(KeyId=key_id(archive_key), PendingWindowInDays=7)
+    plan = decommission_system(system.params(dry_run=True))
+    with pytest.raises(KeyDestroyedError, match="pending deletion until"):
+        decommission_system(system.params(approve_digest=plan.plan_digest, approver=APPROVER))
+    listed = boto3.client("s3").list_objects_v2(Bucket=system.bucket, Prefix="models/")
+    assert listed["KeyCount"] == 5  # nothing purged
+    kek = boto3.client("kms").describe_key(KeyId=key_id(system.kek))["KeyMetadata"]
+    assert kek["KeyState"] == "Enabled"  # nor the KEK destroyed
 
 
 def test_follow_up_records_a_gcp_key_once_every_version_is_destroyed(
