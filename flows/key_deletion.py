@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from prefect import flow, get_run_logger
 from pydantic import BaseModel
 
-from sundown import registry
+from sundown import dsse, registry
 from sundown.certificate import Certificate, verify_certificate
 from sundown.errors import InputError, IntegrityError, KeyDestroyedError, NotFoundError
 from sundown.ledger import Ledger, RecordKind, StoredRecord
@@ -80,12 +80,15 @@ class _Issued:
 def _trusted_ledger(spec: SystemSpec) -> tuple[Ledger, list[StoredRecord], bytes]:
     """The spec's ledger, verified whole against the spec's certificate key (the trust anchor):
     a planted or altered record stops everything here."""
-    anchor = registry.open_signer(spec.keys.certificate).public_key_pem()
     ledger = Ledger(open_evidence(spec))
-    if ledger.head() is None:
-        return ledger, [], anchor
+    if ledger.head() is None:  # nothing recorded yet: no retirement to follow up
+        return ledger, [], b""
+    anchor = registry.open_signer(spec.keys.certificate).public_key_pem()
     ledger.verify(anchor)
-    return ledger, list(ledger.records()), anchor
+    records = list(ledger.records())
+    for stored in records:  # read again after the verification: each must still be signed
+        dsse.verify(stored.envelope, anchor)
+    return ledger, records, anchor
 
 
 def _certificates(spec: SystemSpec, records: list[StoredRecord], anchor: bytes) -> list[_Issued]:

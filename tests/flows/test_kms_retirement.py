@@ -5,6 +5,7 @@ claim more than the KMS proved, or use a key it should refuse."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from collections.abc import Callable
@@ -20,7 +21,8 @@ from flows import _steps
 from flows.decommission import decommission_system
 from flows.deploy import deploy_model
 from flows.key_deletion import follow_up
-from flows.models import DeployParameters
+from flows.models import DeployParameters, RetentionParameters
+from flows.retention import retention_sweep
 from sundown import registry
 from sundown.certificate import Certificate, SanitizationCategory, verify_certificate
 from sundown.errors import InputError, IntegrityError, KeyDestroyedError, NotFoundError
@@ -283,12 +285,21 @@ def test_follow_up_records_a_gcp_key_once_every_version_is_destroyed(
     # wait 30 days).
     for version in gcp_key(gcp_kms_env, uri).versions.values():
         version.state = "DESTROYED"
-    (done,) = follow_up(spec)
-    assert done.outcome == "deleted" and done.sequence == before
+    # The daily retention sweep runs the follow-up (nothing of its own to archive or purge).
+    swept = retention_sweep(RetentionParameters(spec_path=str(system.spec_path)))
+    assert swept.purged == 0 and swept.archived == 0
     records = list(ledger_of(system).records())
     assert len(records) == before + 1
     assert records[-1].record.subject.startswith(
         f"key deletion confirmed: certificate {cert.certificate_id}, key {uri}: "
     )
+    evidence = records[-1].record.evidence
+    assert evidence is not None
+    body = Path(evidence.location.removeprefix("file://")).read_bytes()
+    assert evidence.digest == "sha256:" + hashlib.sha256(body).hexdigest()
+    receipt = json.loads(body)
+    assert receipt["key_state"] == "DESTROYED" and receipt["certificate_holds"] is True
+    assert receipt["certificate_id"] == cert.certificate_id
     assert [f.outcome for f in follow_up(spec)] == ["recorded"]  # idempotent
+    retention_sweep(RetentionParameters(spec_path=str(system.spec_path)))
     assert count(ledger_of(system)) == before + 1
