@@ -279,6 +279,7 @@ class AwsKmsKey:
         if not 7 <= pending_days <= 30:
             raise InputError(f"pending window must be 7-30 days, not {pending_days}")
         client = self._kms()
+        versions: tuple[int, ...] = ()
         with _errors(f"destroy {self.uri}"):
             metadata = client.describe_key(KeyId=self._arn)["KeyMetadata"]
             state = str(metadata["KeyState"])
@@ -305,13 +306,23 @@ class AwsKmsKey:
                 )
                 checks["sentinel before"] = "encrypted and decrypted; kept as a key tag"
             if state in ("Enabled", "Disabled"):
+                if metadata.get("KeyUsage") == "ENCRYPT_DECRYPT":
+                    # Deletion takes every backing key: Sundown's versions 1..1+rotations.
+                    versions = tuple(range(1, 2 + self._rotations(client)))
+                    checks["versions before"] = f"{len(versions)} (1 + rotations listed)"
                 client.disable_key(KeyId=self._id)
                 client.schedule_key_deletion(KeyId=self._id, PendingWindowInDays=pending_days)
                 checks["scheduled"] = f"DisableKey; ScheduleKeyDeletion {pending_days} days"
             elif state != "PendingDeletion":
                 raise ConflictError(f"{self.uri}: cannot destroy a key in state {state}")
         evidence = self.verify_destroyed()
-        return KmsKeyDestruction(**{**evidence.__dict__, "checks": {**checks, **evidence.checks}})
+        return KmsKeyDestruction(
+            **{
+                **evidence.__dict__,
+                "checks": {**checks, **evidence.checks},
+                "versions_destroyed": versions or evidence.versions_destroyed,
+            }
+        )
 
     def destroy_after(self, pending_days: int) -> KmsKeyDestruction:
         return self.destroy(pending_days)

@@ -239,6 +239,24 @@ def test_a_named_grant_that_does_not_exist_stops_planning(aws: Path) -> None:
         decommission_system(system.params(dry_run=True))
 
 
+def test_a_rotated_kek_covers_copies_wrapped_after_the_rotation(aws: Path) -> None:
+    """KMS deletes every backing key: copies wrapped under Sundown's version 2 (after a
+    rotation) are covered by the cryptographic erase too."""
+    system = build(aws)
+    assert registry.open_key_service(system.kek).rotate() == 2
+    deploy_model(
+        DeployParameters(
+            spec_path=str(system.spec_path), model_dir=str(system.root / "model"),
+            version="v2", overwrite=True,
+        )
+    )  # fmt: skip
+    cert = retire(system)
+    (key,) = cert.keys_destroyed
+    assert key.versions_destroyed == [1, 2] and key.verified
+    (claim,) = [c for c in cert.locations[0].sanitization if c.category is CE]
+    assert claim.copies.versions == 2
+
+
 def test_deploy_refuses_a_disabled_kek(aws: Path) -> None:
     system = build(aws)
     boto3.client("kms").disable_key(KeyId=key_id(system.kek))
@@ -263,13 +281,19 @@ def test_archive_rewrap_under_a_pending_archive_key_is_refused_before_any_purge(
     assert kek["KeyState"] == "Enabled"  # nor the KEK destroyed
 
 
-def test_follow_up_records_a_gcp_key_once_every_version_is_destroyed(
-    tmp_path: Path, moto_env: str, prefect_api: str, gcp_kms_env: FakeServer
+@pytest.mark.parametrize("service", ["gcp-kms", "azure-kv"])
+def test_follow_up_records_a_key_once_its_kms_reports_it_gone(
+    tmp_path: Path, moto_env: str, prefect_api: str, service: str, request: pytest.FixtureRequest
 ) -> None:
-    uri = (
-        "gcp-kms://projects/sundown-test/locations/global/keyRings/ring-"
-        f"{uuid.uuid4().hex[:6]}/cryptoKeys/kek"
-    )
+    tag = uuid.uuid4().hex[:6]
+    if service == "gcp-kms":
+        server: FakeServer = request.getfixturevalue("gcp_kms_env")
+        uri = f"gcp-kms://projects/sundown-test/locations/global/keyRings/ring-{tag}/cryptoKeys/kek"
+        gone_state = "DESTROYED"
+    else:
+        server = request.getfixturevalue("azure_kv_env")
+        uri = f"azure-kv://sundown-test.vault.azure.net/keys/kek-{tag}"
+        gone_state = "purged"
     registry.create_key(uri)
     system = build(tmp_path, kek=uri)
     cert = retire(system)
@@ -281,10 +305,13 @@ def test_follow_up_records_a_gcp_key_once_every_version_is_destroyed(
     before = count(ledger_of(system))
     assert [f.outcome for f in follow_up(spec)] == ["pending"]
     assert count(ledger_of(system)) == before
-    # The window ends: Cloud KMS destroys every version (the fake is told to, as it cannot
-    # wait 30 days).
-    for version in gcp_key(gcp_kms_env, uri).versions.values():
-        version.state = "DESTROYED"
+    # The window ends: Cloud KMS destroys every version, Key Vault purges the deleted key (the
+    # fakes are told to, as they cannot wait 30 or 90 days).
+    if service == "gcp-kms":
+        for version in gcp_key(server, uri).versions.values():
+            version.state = "DESTROYED"
+    else:
+        del server.state.keys[uri.rsplit("/", 1)[1]]
     # The daily retention sweep runs the follow-up (nothing of its own to archive or purge).
     swept = retention_sweep(RetentionParameters(spec_path=str(system.spec_path)))
     assert swept.purged == 0 and swept.archived == 0
@@ -298,7 +325,7 @@ def test_follow_up_records_a_gcp_key_once_every_version_is_destroyed(
     body = Path(evidence.location.removeprefix("file://")).read_bytes()
     assert evidence.digest == "sha256:" + hashlib.sha256(body).hexdigest()
     receipt = json.loads(body)
-    assert receipt["key_state"] == "DESTROYED" and receipt["certificate_holds"] is True
+    assert receipt["key_state"] == gone_state and receipt["certificate_holds"] is True
     assert receipt["certificate_id"] == cert.certificate_id
     assert [f.outcome for f in follow_up(spec)] == ["recorded"]  # idempotent
     retention_sweep(RetentionParameters(spec_path=str(system.spec_path)))
