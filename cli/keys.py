@@ -11,6 +11,7 @@ Destructive commands (``retire``, ``destroy``) ask for confirmation on a termina
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import typer
 
@@ -190,14 +191,43 @@ def destroy(
 
 
 @keys_app.command("cancel-deletion")
-def cancel_deletion(uri: str = _URI) -> None:
+def cancel_deletion(
+    uri: str = _URI,
+    spec: Path | None = typer.Option(
+        None,
+        "--spec",
+        help="The system spec whose key this is: the cancellation is appended to that "
+        "system's ledger, naming the certificate that no longer holds (runbooks/).",
+    ),
+    var: list[str] | None = typer.Option(
+        None, "--var", help="A ${NAME} value for the spec, NAME=VALUE (repeatable)."
+    ),
+) -> None:
     """Within the pending window: AWS KMS CancelKeyDeletion + EnableKey; Cloud KMS
-    RestoreCryptoKeyVersion + enable; Key Vault RecoverDeletedKey."""
+    RestoreCryptoKeyVersion + enable; Key Vault RecoverDeletedKey. With --spec, one signed
+    ledger record says so and that the certificate relying on the key no longer holds."""
     if scheme_of(uri) not in ("aws-kms", "gcp-kms", "azure-kv"):
         raise InputError(f"{uri}: cancel-deletion applies to cloud KMS keys only")
-    service = key_for_destruction(uri)
-    facts = service.cancel_deletion()  # type: ignore[attr-defined]
-    typer.echo(f"deletion cancelled and key enabled: {facts.uri}")
+    if spec is None:
+        service = key_for_destruction(uri)
+        facts = service.cancel_deletion()  # type: ignore[attr-defined]
+        typer.echo(f"deletion cancelled and key enabled: {facts.uri}")
+        typer.echo(
+            "NOT LEDGERED: run with --spec SYSTEM.yaml so that the system's ledger records it "
+            "(a certificate that relied on this key no longer holds)",
+            err=True,
+        )
+        return
+    from flows._common import load_system
+    from flows.key_deletion import cancel_deletion as ledgered_cancel
+    from flows.models import SpecSource
+
+    from .lifecycle import _spec
+
+    system = load_system(SpecSource(**_spec(spec, var)))
+    receipt, record = ledgered_cancel(system, uri)
+    typer.echo(f"deletion cancelled: {uri}: {receipt.statement}")
+    typer.echo(f"ledger record {record.record.sequence}, ledger head {record.head}")
 
 
 @keys_app.command("public-key")

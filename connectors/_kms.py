@@ -62,7 +62,6 @@ class PendingKeyDestruction(KeyDestruction):
     """A key the KMS destroys at the end of a window (None once the KMS reports it gone);
     until then the KMS can restore it, so that date is when it becomes irrecoverable."""
 
-    pending_until: datetime | None = None
     key_state: str = ""
 
     PENDING: ClassVar[str] = "pending deletion until {date}"

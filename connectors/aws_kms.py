@@ -150,6 +150,13 @@ class AwsKmsKey:
         with _errors(f"describe {uri}"):
             metadata = _client(self._region).describe_key(KeyId=key_id)["KeyMetadata"]
         self._arn = str(metadata["Arn"])
+        if ":key/" in key_id and key_id != self._arn:
+            # The URI names a key ARN (account, region): KMS answered with another key (moto
+            # resolves a key id in any account). Never act on a key the URI did not name.
+            raise InputError(
+                f"{uri}: KMS answered for key {self._arn}, another account or region than the "
+                "URI names; Sundown acts only on the exact key ARN"
+            )
         # The bare key id for the API calls: AWS takes the ARN everywhere, moto 5 does not for
         # DisableKey / ScheduleKeyDeletion / EnableKey (docs/known-gaps.md).
         self._id = str(metadata["KeyId"])
@@ -272,6 +279,7 @@ class AwsKmsKey:
         if not 7 <= pending_days <= 30:
             raise InputError(f"pending window must be 7-30 days, not {pending_days}")
         client = self._kms()
+        versions: tuple[int, ...] = ()
         with _errors(f"destroy {self.uri}"):
             metadata = client.describe_key(KeyId=self._arn)["KeyMetadata"]
             state = str(metadata["KeyState"])
@@ -298,13 +306,54 @@ class AwsKmsKey:
                 )
                 checks["sentinel before"] = "encrypted and decrypted; kept as a key tag"
             if state in ("Enabled", "Disabled"):
+                if metadata.get("KeyUsage") == "ENCRYPT_DECRYPT":
+                    # Deletion takes every backing key: Sundown's versions 1..1+rotations.
+                    versions = tuple(range(1, 2 + self._rotations(client)))
+                    checks["versions before"] = f"{len(versions)} (1 + rotations listed)"
                 client.disable_key(KeyId=self._id)
                 client.schedule_key_deletion(KeyId=self._id, PendingWindowInDays=pending_days)
                 checks["scheduled"] = f"DisableKey; ScheduleKeyDeletion {pending_days} days"
             elif state != "PendingDeletion":
                 raise ConflictError(f"{self.uri}: cannot destroy a key in state {state}")
         evidence = self.verify_destroyed()
-        return KmsKeyDestruction(**{**evidence.__dict__, "checks": {**checks, **evidence.checks}})
+        return KmsKeyDestruction(
+            **{
+                **evidence.__dict__,
+                "checks": {**checks, **evidence.checks},
+                "versions_destroyed": versions or evidence.versions_destroyed,
+            }
+        )
+
+    def destroy_after(self, pending_days: int) -> KmsKeyDestruction:
+        return self.destroy(pending_days)
+
+    def grant_ids(self) -> list[str]:
+        with _errors(f"list the grants of {self.uri}"):
+            pages = self._kms().get_paginator("list_grants").paginate(KeyId=self._id)
+            return [str(g["GrantId"]) for page in pages for g in page.get("Grants", [])]
+
+    def revoke_grants(self, ids: Sequence[str]) -> dict[str, str]:
+        """RevokeGrant each (the key administrator's call; RetireGrant is the grantee's), then
+        ListGrants: none of them may still be listed."""
+        checks: dict[str, str] = {}
+        client = self._kms()
+        present = set(self.grant_ids())
+        for grant in ids:
+            if grant not in present:
+                checks[f"grant {grant}"] = "absent before revocation (revoked already)"
+                continue
+            with _errors(f"revoke grant {grant} on {self.uri}"):
+                client.revoke_grant(KeyId=self._id, GrantId=grant)
+            checks[f"grant {grant}"] = "RevokeGrant"
+        left = set(ids) & set(self.grant_ids())
+        if left:
+            raise IntegrityError(
+                f"{self.uri}: grants {sorted(left)} are still listed after RevokeGrant; the key "
+                "was not destroyed"
+            )
+        for grant in ids:
+            checks[f"grant {grant}"] += "; ListGrants no longer lists it"
+        return checks
 
     def verify_destroyed(self) -> KmsKeyDestruction:
         """Proof from KMS: the key reports PendingDeletion (or is gone), and the sentinel no

@@ -392,6 +392,7 @@ class AzureKeyVaultKey:
         checks: dict[str, str] = {}
         sentinel: WrappedKey | None = None
         exportable: bool | None = None
+        versions: tuple[int, ...] = ()
         with _key_client(self._vault) as client:
             try:
                 with _errors(f"destroy {self.uri}"):
@@ -407,6 +408,11 @@ class AzureKeyVaultKey:
                 if not self._signing and key.properties.enabled:
                     sentinel = self._sentinel()
                     checks["sentinel before"] = "wrapped and unwrapped"
+                with _errors(f"list the versions of {self.uri}"):
+                    listed = list(client.list_properties_of_key_versions(self._key_name))
+                # DeleteKey deletes every version: Sundown's numbers 1..N of those listed.
+                versions = tuple(range(1, len(listed) + 1))
+                checks["versions before"] = f"{len(listed)} listed; DeleteKey covers them all"
                 with _errors(f"delete {self.uri}"):
                     client.begin_delete_key(self._key_name).wait()
                 checks["deleted"] = "DeleteKey (soft delete)"
@@ -434,6 +440,7 @@ class AzureKeyVaultKey:
                 **evidence.__dict__,
                 "checks": {**checks, **evidence.checks},
                 "exportable": exportable if exportable is not None else evidence.exportable,
+                "versions_destroyed": versions or evidence.versions_destroyed,
             }
         )
 

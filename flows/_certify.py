@@ -49,6 +49,7 @@ from sundown.records import RecordEntry
 from sundown.store import Placement
 
 from . import _record_certify
+from ._pending import accepted, irrecoverable, judge_pending, pending_exceptions
 from ._record_certify import RecordEvidence
 from ._verdict import checked
 from .evidence import (
@@ -143,7 +144,7 @@ def manifest_entries(
 def _key_still_answers(verification: Verified, uri: str) -> str | None:
     """The post-retirement check of one key as recorded: None when it proved the key gone."""
     recorded = verification.keys.get(uri)
-    if recorded == "gone":
+    if accepted(recorded):  # gone, or scheduled for deletion by the KMS and refused for use
         return None
     return str(recorded) if recorded else "no post-retirement check recorded"
 
@@ -442,10 +443,7 @@ def _claims(
                 + "; ".join(_CE_BASIS[p] for p in sorted(copies.ce_by))
                 + (f"; the copies themselves: {lifecycle}" if lifecycle else ""),
                 keys=sorted(copies.ce_keys),
-                irrecoverable_after=IrrecoverableAfter(
-                    at=max(k.destroyed_at for k in used),
-                    basis=", ".join(k.uri for k in used) + " destroyed and verified gone",
-                ),
+                irrecoverable_after=irrecoverable(used),
             )
         )
     if logical.versions:
@@ -553,7 +551,13 @@ def build_certificate(
     meta = inputs.approved
     # A key that still answers at verification is not destroyed, whatever its destruction step
     # said, and cryptographic erase is not claimed.
-    keys = [k.judged(still_answers=_key_still_answers(verification, k.uri)) for k in inputs.keys]
+    keys = [
+        judge_pending(
+            k.judged(still_answers=_key_still_answers(verification, k.uri)),
+            verification.keys.get(k.uri),
+        )
+        for k in inputs.keys
+    ]
     records, exceptions, failed = [], [], False
     for loc in inputs.plan.locations:
         record, exc, bad = _location_record(
@@ -591,6 +595,9 @@ def build_certificate(
                     description=k.ce_basis or "not claimed",
                 )
             )
+    exceptions += pending_exceptions(
+        keys, inputs.now, {r.uri: [u for c in r.sanitization for u in c.keys] for r in records}
+    )
     live = verification.credentials
     for c in inputs.credentials:
         state = live.get(f"{c.kind}:{c.identifier}")

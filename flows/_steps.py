@@ -97,10 +97,14 @@ def key_facts(spec: SystemSpec) -> dict[str, KeyInfo | None]:
     """Each key destroyed at retirement: its public facts, or None when it was destroyed
     already (a resumed or repeated retirement). A key that never existed is a typo or the
     wrong key service: NotFoundError before anything is planned, let alone deleted."""
+    from ._pending import check_grants
+
     facts: dict[str, KeyInfo | None] = {}
     for uri, role in spec.keys_to_destroy():
         try:
-            facts[uri] = registry.open_key_service(uri).info()
+            service = registry.open_key_service(uri)
+            facts[uri] = service.info()
+            check_grants(spec, uri, service)
         except KeyDestroyedError:
             facts[uri] = None
         except NotFoundError as exc:
@@ -758,16 +762,26 @@ def archive_batch(
 
 
 @task(name="destroy-key", **TASK_OPTIONS)
-def destroy_key(uri: str, planned_versions: list[int]) -> KeyDestroyed:
+def destroy_key(
+    uri: str,
+    planned_versions: list[int],
+    pending_days: int | None = None,
+    grants: list[str] | None = None,
+) -> KeyDestroyed:
     """Cryptographic erase of one key, with the key service's own proof.
 
     The key is opened without a liveness check: a destruction an earlier run began (a keyring
     tombstone written, a Vault key with deletion allowed) is finished by ``destroy()``, never
     taken as done. A key already gone (nothing left to delete) is proved gone from its material
-    by ``verify_destroyed()``."""
+    by ``verify_destroyed()``. The spec's grants on the key are revoked first and the spec's
+    pending window (``keys.pending_days``) is passed to a key service that takes one
+    (:mod:`flows.key_deletion`)."""
+    from ._pending import destroy_with_window, revoke_spec_grants
+
     service = registry.key_for_destruction(uri)
+    grant_checks = revoke_spec_grants(service, grants or [])
     try:
-        evidence = service.destroy()
+        evidence = destroy_with_window(service, pending_days)
     except KeyDestroyedError:
         evidence = service.verify_destroyed()
     except NotFoundError:
@@ -778,16 +792,19 @@ def destroy_key(uri: str, planned_versions: list[int]) -> KeyDestroyed:
             versions_destroyed=evidence.versions_destroyed or tuple(planned_versions),
             method="not found by this run; " + evidence.method,
         )
+    if grant_checks:
+        evidence = replace(evidence, checks={**grant_checks, **evidence.checks})
     return KeyDestroyed.from_destruction(evidence)
 
 
-def key_is_gone(uri: str) -> str | None:
-    """None when the key is proved gone from its material (no key file or transit key left, no
-    sentinel unwraps); else what still answers. A tombstone or record is never the proof."""
-    evidence = registry.key_for_destruction(uri).verify_destroyed()
-    if evidence.verified:
-        return None
-    return "still answers: " + "; ".join(f"{n}: {v}" for n, v in evidence.checks.items())[:3000]
+def key_check(uri: str) -> str:
+    """The post-retirement check of one key: "gone" when it is proved gone from its material
+    (no key file or transit key left, no sentinel unwraps), the KMS's "scheduled for deletion"
+    with its date when the KMS deletes it at the end of a window (refused for use meanwhile),
+    else what still answers. A tombstone or record is never the proof."""
+    from ._pending import check_text
+
+    return check_text(registry.key_for_destruction(uri).verify_destroyed())
 
 
 @task(name="revoke-credential", **TASK_OPTIONS)

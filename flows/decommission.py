@@ -53,6 +53,7 @@ from sundown.plan import (
     iter_plan_records,
     normalize_digest,
 )
+from sundown.spec.kms import grants_by_key
 from sundown.spec.model import CredentialRef, SystemSpec
 
 from . import _certify, _credentials, _execute, _record_certify, _records, _steps
@@ -155,7 +156,7 @@ def _execute_and_certify(
     journal = _purge(spec, plan, journal, batch_size, shards, progress, lease)
     _records.purge(plan, journal, batch_size, lease.check)  # record stores (flows/_records.py)
     lease.check("destroying the keys")
-    keys = _destroy_keys(plan, journal)
+    keys = _destroy_keys(plan, journal, spec)
     lease.check("revoking the credentials")
     credentials = _revoke_credentials(plan, journal)
     progress.finish()
@@ -447,18 +448,20 @@ def _purge(
     return fresh
 
 
-def _destroy_keys(plan: Plan, journal: Journal) -> list[KeyDestroyed]:
+def _destroy_keys(plan: Plan, journal: Journal, spec: SystemSpec) -> list[KeyDestroyed]:
     """Destroy every planned key (a key "absent" at planning too: its destruction may have
     stopped halfway, which ``destroy()`` finishes) and journal the evidence, which carries the
-    plan's exportable / plaintext-backup facts fixed at approval."""
+    plan's exportable / plaintext-backup facts fixed at approval. The spec's grants on a key are
+    revoked and its pending window passed (``keys.grants``, ``keys.pending_days``)."""
+    grants = grants_by_key(spec)
     out = []
     for key in plan.keys:
         step = f"key-{key.role}"
         record = journal.get(step)
         if record is None:
-            evidence = _steps.destroy_key(key.uri, key.versions).judged(
-                planned_exportable=key.exportable, planned_backup=key.allow_plaintext_backup
-            )
+            evidence = _steps.destroy_key(
+                key.uri, key.versions, spec.keys.pending_days, grants.get(key.uri, [])
+            ).judged(planned_exportable=key.exportable, planned_backup=key.allow_plaintext_backup)
             record = journal.record(step, evidence)
         out.append(record.parse(KeyDestroyed))
     return out
@@ -498,7 +501,7 @@ def _verify(
             assert r.verification is not None
             locations.append(r.verification)
         # Proved from the key material again, after everything else: "gone" or what answers.
-        key_checks = {k.uri: _steps.key_is_gone(k.uri) or "gone" for k in keys}
+        key_checks = {k.uri: _steps.key_check(k.uri) for k in keys}
         verified = Verified(
             locations=locations, keys=key_checks, credentials=_credential_checks(plan)
         )

@@ -23,6 +23,7 @@ from ._receipt import Receipted, publish, record_receipt
 from .decommission import complete_lifecycle
 from .evidence import RetentionReceipt, RetentionRow, RetentionStarted
 from .journal import Journal
+from .key_deletion import follow_up
 from .lease import leased
 from .models import RetentionParameters, RetentionResult
 
@@ -65,6 +66,12 @@ def _sweep(spec: SystemSpec, params: RetentionParameters) -> RetentionResult:
         # daily schedule, rather than waiting for the next rotation.
         for line in _rotation.complete_pending(spec):
             get_run_logger().info("rotation follow-up: %s", line)
+        # Keys of earlier retirements whose deletion the KMS finishes later: a ledger record
+        # once it reports them gone (flows/key_deletion.py).
+        for f in follow_up(spec):
+            get_run_logger().info(
+                "key deletion follow-up: %s %s: %s", f.key_uri, f.outcome, f.detail
+            )
     path = work_dir("plans", spec.name) / f"retention-{as_of:%Y%m%dT%H%M%S%fZ}.jsonl"
     plan = _steps.plan_system(spec, str(path), "retention", as_of)
     totals = plan.totals()

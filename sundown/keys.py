@@ -63,6 +63,10 @@ class KeyDestruction:
     # What deleting the key through this service does not reach (e.g. unlinked files on a
     # journaling filesystem, snapshots, backups): stated on the certificate, never hidden.
     limits: str = ""
+    # A key service that destroys at the end of a window (cloud KMS: AWS ScheduleKeyDeletion,
+    # Cloud KMS DESTROY_SCHEDULED, Key Vault soft delete): the date the service itself reported,
+    # until which the key can still be restored. None: destroyed at once, or reported gone.
+    pending_until: datetime | None = None
 
     @property
     def ce_claimable(self) -> bool:
@@ -117,6 +121,29 @@ class KeyService(Protocol):
         key material remains where the service keeps it (files, the transit key) and no
         recorded sentinel unwraps. A tombstone or a record saying "destroyed" is never the
         proof. ``verified`` is False when anything of the key still answers."""
+        ...
+
+
+@runtime_checkable
+class ChosenPendingWindow(Protocol):
+    """Capability of a key service whose deletion waits a window the caller chooses (AWS KMS
+    ScheduleKeyDeletion, 7-30 days): :meth:`KeyService.destroy` with that window."""
+
+    def destroy_after(self, pending_days: int) -> KeyDestruction: ...
+
+
+@runtime_checkable
+class KeyGrants(Protocol):
+    """Capability of a key service with grants (AWS KMS): list them and revoke some, each
+    revocation proved by the grant no longer being listed."""
+
+    def grant_ids(self) -> list[str]:
+        """Ids of the grants on the key now."""
+        ...
+
+    def revoke_grants(self, ids: Sequence[str]) -> dict[str, str]:
+        """Revoke each grant (one absent already is recorded as such); check name -> observed.
+        Raises when a grant is still listed afterwards."""
         ...
 
 

@@ -314,6 +314,11 @@ class KeyDestroyed(_Model):
     ce_basis: Text | None = None
     # What the deletion does not reach (journaling storage, snapshots, backups).
     limits: Text | None = None
+    # A key the key service deletes at the end of a window (cloud KMS): the date the service
+    # reported, until which the key can be restored (AWS CancelKeyDeletion, Cloud KMS Restore,
+    # Key Vault Recover). Absent (not ``null``) when there is no window, so certificates made
+    # before the field existed verify unchanged.
+    pending_until: AwareDatetime | None = Field(default=None, exclude_if=lambda v: v is None)
 
     @model_validator(mode="after")
     def _ce_needs_proof(self) -> KeyDestroyed:
@@ -342,6 +347,7 @@ class KeyDestroyed(_Model):
                 evidence.verified, evidence.exportable, evidence.allow_plaintext_backup
             ),
             limits=evidence.limits or None,
+            pending_until=evidence.pending_until,
         )
 
     def judged(
@@ -494,6 +500,8 @@ class Certificate(_Model):
         for key in self.keys_destroyed:
             if not key.verified:
                 found.append((key.uri, "key destruction not verified"))
+            if key.pending_until is not None and key.pending_until > self.issued_at:
+                found.append((key.uri, "key deletion pending (the key can still be restored)"))
         for cred in self.credentials_revoked:
             if not cred.verified:
                 found.append((cred.identifier, "credential revocation not verified"))
@@ -553,6 +561,13 @@ class Certificate(_Model):
                         raise ValueError(
                             f"{loc.uri}: cryptographic erase of {uri}, whose destruction is not "
                             "verified (or which may survive elsewhere)"
+                        )
+                    at = claim.irrecoverable_after.at
+                    if key.pending_until is not None and (at is None or at < key.pending_until):
+                        raise ValueError(
+                            f"{loc.uri}: cryptographic erase of {uri}, whose deletion is pending "
+                            f"until {key.pending_until.isoformat()}, but irrecoverable_after is "
+                            "earlier: the copies stay recoverable until the key is deleted"
                         )
 
     def summary(self) -> str:

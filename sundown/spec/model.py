@@ -24,6 +24,7 @@ from pydantic import (
 
 from sundown import canonical, credential_ids
 from sundown.errors import InputError, ScopeError
+from sundown.spec.kms import kms_rules
 from sundown.spec.records import (
     Declared,
     RecordLocation,
@@ -174,6 +175,13 @@ class Archive(SpecModel):
     storage_class: Annotated[str, Field(pattern=r"^[A-Za-z_]{1,32}$")] | None = None
 
 
+class KmsGrant(SpecModel):
+    """One AWS KMS grant on a key this system destroys (``key`` defaults to ``keys.kek``)."""
+
+    id: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,128}$")]
+    key: KeyURI | None = None
+
+
 class Keys(SpecModel):
     kek: KeyURI = Field(description="The system's key-encryption key, destroyed at retirement.")
     model_signing: SigningKeyURI | None = Field(
@@ -191,6 +199,17 @@ class Keys(SpecModel):
         description="The customer-managed key the system's stores encrypt under server-side "
         "(S3 SSE-KMS, GCS CMEK): destroyed at retirement like the KEK, so copies the store "
         "reports under exactly this key are covered by its cryptographic erase.",
+    )
+    pending_days: Annotated[int, Field(ge=7, le=30)] | None = Field(
+        default=None,
+        description="AWS KMS only: the ScheduleKeyDeletion pending window (7-30 days; default 7) "
+        "of every key destroyed at retirement. Refused for key services whose window is not "
+        "chosen at deletion (Cloud KMS, Key Vault) or that delete at once.",
+    )
+    grants: list[KmsGrant] = Field(
+        default_factory=list,
+        description="AWS KMS grants on the system's keys, revoked (RevokeGrant) at retirement "
+        "before the key is destroyed; a named grant that does not exist stops planning.",
     )
 
 
@@ -664,6 +683,8 @@ class SystemSpec(SpecModel):
                     problem(fb, f"{ub} is also {fa}: one key, one purpose")
         if self.keys.destroy_model_signing_key and self.keys.model_signing is None:
             problem("keys.destroy_model_signing_key", "is true but keys.model_signing is not set")
+        for field, message in kms_rules(self):
+            problem(field, message)
 
         if self.rotation is not None and self.rotation.deliver_to is not None:
             to = self.rotation.deliver_to

@@ -50,10 +50,41 @@ def _store_url(value: str) -> str:
 KEY_SEGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
+# Cloud KMS keys as a spec names them: by their full, stable name (never an alias, which may
+# later point at another key: the sidecars, the plan and the certificate record this name).
+CLOUD_KEY_FORMS = {
+    "aws-kms": (
+        re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[A-Za-z0-9-]{1,128}$"),
+        "aws-kms://arn:aws:kms:REGION:ACCOUNT:key/ID (a key ARN; an alias may be repointed)",
+    ),
+    "gcp-kms": (
+        re.compile(
+            r"^projects/[a-z0-9-]{1,63}/locations/[a-z0-9-]{1,63}/keyRings/[A-Za-z0-9_-]{1,63}"
+            r"/cryptoKeys/[A-Za-z0-9_-]{1,63}$"
+        ),
+        "gcp-kms://projects/P/locations/L/keyRings/R/cryptoKeys/K",
+    ),
+    "azure-kv": (
+        re.compile(
+            r"^[A-Za-z0-9-]{3,24}\.vault\.(azure\.net|azure\.cn|usgovcloudapi\.net)"
+            r"/keys/[A-Za-z0-9-]{1,127}$"
+        ),
+        "azure-kv://VAULT.vault.azure.net/keys/NAME",
+    ),
+}
+# Key services whose deletion waits a window the spec chooses (keys.pending_days).
+PENDING_DAYS_SCHEMES = ("aws-kms",)
+
+
 def _key_uri(value: str, *, signing: bool) -> str:
     what = "signing key URI" if signing else "key URI"
     schemes = ("vault", "local", "file") if signing else ("vault", "local")
-    scheme, rest = split_scheme(value, schemes, what)
+    scheme, rest = split_scheme(value, (*schemes, *CLOUD_KEY_FORMS), what)
+    if scheme in CLOUD_KEY_FORMS:
+        form, text = CLOUD_KEY_FORMS[scheme]
+        if not form.match(rest):
+            raise ValueError(f"{what} {value!r} is not of the form {text}")
+        return f"{scheme}://{rest}"
     if scheme == "file":
         return parse_store_url(value, what).url
     rest = rest.rstrip("/")

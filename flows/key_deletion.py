@@ -1,0 +1,282 @@
+"""Keys a cloud KMS deletes at the end of a window, inside retirements (docs/kms.md, "In a
+retirement").
+
+AWS KMS (ScheduleKeyDeletion, 7-30 days), Cloud KMS (DESTROY_SCHEDULED until each version's
+``destroyTime``) and Key Vault (soft delete until the scheduled purge date) do not delete a key
+at once: until the date they report, an administrator can restore it. Here:
+
+- the destroy step passes the spec's window (``keys.pending_days``) to a key service that takes
+  one, and revokes the spec's grants first (``keys.grants``);
+- the post-retirement check accepts "scheduled for deletion, refused for use" as proof of the
+  step and records the date the KMS answered (:func:`check_text`); the certificate takes that
+  date, and a date that changed since the destroy step (deletion cancelled and scheduled again
+  behind Sundown's back) is not accepted (:func:`judge_pending`);
+- :func:`follow_up` (run by the daily retention sweep and by ``key_deletion_follow_up``) appends
+  one signed ledger record per pending key once the KMS reports it gone;
+- :func:`cancel_deletion` restores a key within its window and ledgers that the certificate
+  naming it no longer holds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from prefect import flow, get_run_logger
+from pydantic import BaseModel
+
+from sundown import dsse, registry
+from sundown.certificate import Certificate, verify_certificate
+from sundown.errors import InputError, IntegrityError, KeyDestroyedError, NotFoundError
+from sundown.ledger import Ledger, RecordKind, StoredRecord
+from sundown.spec.model import SystemSpec
+from sundown.store import put_once
+
+from ._common import ledger_append, load_system, object_url, open_evidence, sha256_digest
+from ._pending import CANCELLED, CONFIRMED, SUBJECT, check_text
+from .models import SpecSource
+
+RECEIPTS = "key-deletions"
+MAX_CERTIFICATE_BYTES = 64 * 1024 * 1024
+
+
+# --------------------------------------------------------------------------------------------
+# Follow-up and cancellation: signed ledger records
+
+
+class KeyDeletionReceipt(BaseModel):
+    """The evidence of a follow-up or a cancellation record (``key-deletions/...json``)."""
+
+    event: str  # CONFIRMED or CANCELLED
+    system: str
+    certificate_id: str | None
+    certificate_digest: str | None
+    key_uri: str
+    observed_at: datetime
+    key_state: str
+    checks: dict[str, str]
+    certificate_holds: bool
+    statement: str
+
+
+@dataclass(frozen=True)
+class FollowUp:
+    certificate_id: str
+    key_uri: str
+    outcome: str  # "deleted" (record appended), "recorded", "pending", "cancelled", "restored"
+    detail: str
+    sequence: int | None = None
+
+
+@dataclass(frozen=True)
+class _Issued:
+    certificate: Certificate
+    digest: str
+    record: StoredRecord
+
+
+def _trusted_ledger(spec: SystemSpec) -> tuple[Ledger, list[StoredRecord], bytes]:
+    """The spec's ledger, verified whole against the spec's certificate key (the trust anchor):
+    a planted or altered record stops everything here."""
+    ledger = Ledger(open_evidence(spec))
+    if ledger.head() is None:  # nothing recorded yet: no retirement to follow up
+        return ledger, [], b""
+    anchor = registry.open_signer(spec.keys.certificate).public_key_pem()
+    ledger.verify(anchor)
+    records = list(ledger.records())
+    for stored in records:  # read again after the verification: each must still be signed
+        dsse.verify(stored.envelope, anchor)
+    return ledger, records, anchor
+
+
+def _certificates(spec: SystemSpec, records: list[StoredRecord], anchor: bytes) -> list[_Issued]:
+    """The certificates of this system's retirements, each verified against the anchor and
+    equal to the digest its signed ledger record names."""
+    store = open_evidence(spec)
+    base = store.url.rstrip("/") + "/"
+    out = []
+    for stored in records:
+        ev = stored.record.evidence
+        if stored.record.kind is not RecordKind.DECOMMISSION or ev is None:
+            continue
+        if not stored.record.subject.startswith(f"decommissioned {spec.name}: "):
+            continue
+        if not ev.location.startswith(base):
+            raise IntegrityError(f"{stored.name}: certificate {ev.location} is outside {base}")
+        with store.open(ev.location[len(base) :]) as f:
+            data = f.read(MAX_CERTIFICATE_BYTES + 1)
+        if len(data) > MAX_CERTIFICATE_BYTES:
+            raise IntegrityError(f"{ev.location}: larger than any certificate Sundown writes")
+        verified = verify_certificate(data, anchor)
+        if verified.envelope_digest != ev.digest:
+            raise IntegrityError(
+                f"{ev.location}: its digest {verified.envelope_digest} is not the one "
+                f"{stored.name} records ({ev.digest}): the certificate was replaced"
+            )
+        out.append(_Issued(verified.certificate, ev.digest, stored))
+    return out
+
+
+def _events(records: list[StoredRecord]) -> dict[tuple[str, str], tuple[str, int]]:
+    """(certificate id, key URI) -> (the latest event recorded for it, its sequence)."""
+    out: dict[tuple[str, str], tuple[str, int]] = {}
+    for stored in records:
+        match = SUBJECT.match(stored.record.subject)
+        if match and stored.record.kind is RecordKind.DECOMMISSION:
+            out[(match.group(2), match.group(3))] = (match.group(1), stored.record.sequence)
+    return out
+
+
+def _append(spec: SystemSpec, receipt: KeyDeletionReceipt, detail: str) -> StoredRecord:
+    """Store the receipt create-only under a name of its own and append the signed record."""
+    store = open_evidence(spec)
+    body = json.dumps(receipt.model_dump(mode="json"), indent=1, sort_keys=True).encode()
+    digest = sha256_digest(body)
+    name = hashlib.sha256(receipt.key_uri.encode()).hexdigest()[:16]
+    key = (
+        f"{RECEIPTS}/{spec.name}/{receipt.certificate_id or 'no-certificate'}/"
+        f"{name}-{receipt.event.split()[-1]}-{digest[7:23]}.json"
+    )
+    if not put_once(store, key, body):
+        raise IntegrityError(f"{object_url(store, key)}: another file holds this receipt's name")
+    subject = (
+        f"{receipt.event}: certificate {receipt.certificate_id or '-'}, key {receipt.key_uri}: "
+        f"{detail}"
+    )[:4000]
+    return ledger_append(spec, RecordKind.DECOMMISSION, subject, digest, object_url(store, key))
+
+
+def follow_up(spec: SystemSpec) -> list[FollowUp]:
+    """For every certificate of this system naming a key whose deletion was pending: ask the
+    key service now (deleting nothing); once it reports the key gone, append one signed ledger
+    record (never twice: a record already in the verified ledger is found first)."""
+    _ledger, records, anchor = _trusted_ledger(spec)
+    events = _events(records)
+    out: list[FollowUp] = []
+    for issued in _certificates(spec, records, anchor):
+        cert = issued.certificate
+        for key in cert.keys_destroyed:
+            if key.pending_until is None:
+                continue
+            done = events.get((cert.certificate_id, key.uri))
+            if done is not None:
+                outcome = "recorded" if done[0] == CONFIRMED else "cancelled"
+                out.append(FollowUp(cert.certificate_id, key.uri, outcome, done[0], done[1]))
+                continue
+            evidence = registry.key_for_destruction(key.uri).verify_destroyed()
+            state = getattr(evidence, "key_state", "") or "unknown"
+            if not evidence.verified:
+                out.append(
+                    FollowUp(
+                        cert.certificate_id,
+                        key.uri,
+                        "restored",
+                        "the key answers again: " + check_text(evidence)[:500],
+                    )
+                )
+                continue
+            if evidence.pending_until is not None:
+                out.append(
+                    FollowUp(
+                        cert.certificate_id,
+                        key.uri,
+                        "pending",
+                        f"pending until {evidence.pending_until.isoformat()} (key state "
+                        f"{state}); checked again on the next run",
+                    )
+                )
+                continue
+            detail = f"the key service reports the key gone (key state {state})"
+            receipt = KeyDeletionReceipt(
+                event=CONFIRMED,
+                system=spec.name,
+                certificate_id=cert.certificate_id,
+                certificate_digest=issued.digest,
+                key_uri=key.uri,
+                observed_at=datetime.now(UTC),
+                key_state=state,
+                checks=dict(evidence.checks),
+                certificate_holds=True,
+                statement=f"{detail}; the copies certificate {cert.certificate_id} covers by "
+                f"cryptographic erase under this key are irrecoverable (pending until "
+                f"{key.pending_until.isoformat()} on the certificate)",
+            )
+            stored = _append(spec, receipt, detail)
+            out.append(
+                FollowUp(cert.certificate_id, key.uri, "deleted", detail, stored.record.sequence)
+            )
+    return out
+
+
+def cancel_deletion(spec: SystemSpec, uri: str) -> tuple[KeyDeletionReceipt, StoredRecord]:
+    """Restore a key of this system within its window (the key service's cancel) and append
+    one signed ledger record saying so, naming the latest certificate that relied on the key:
+    that certificate no longer holds for the copies under it."""
+    roles = dict(spec.keys_to_destroy())
+    if uri not in roles:
+        raise InputError(
+            f"{uri} is not a key system {spec.name!r} destroys at retirement "
+            f"({', '.join(roles)}): nothing was cancelled"
+        )
+    _ledger, records, anchor = _trusted_ledger(spec)
+    relying = [i for i in _certificates(spec, records, anchor) if _names(i.certificate, uri)]
+    service = registry.key_for_destruction(uri)
+    cancel = getattr(service, "cancel_deletion", None)
+    if cancel is None:
+        raise InputError(f"{uri}: this key service deletes at once; nothing can be cancelled")
+    try:
+        registry.open_key_service(uri).info()
+        how = "the key was found usable already (restored by other means); recorded now"
+    except (KeyDestroyedError, NotFoundError):
+        cancel()
+        how = "deletion cancelled through the key service; the key is usable again"
+    issued = relying[-1] if relying else None
+    cert_id = issued.certificate.certificate_id if issued else None
+    statement = (
+        f"{how}. Certificate {cert_id} no longer holds for the copies it covers by "
+        f"cryptographic erase under {uri}: they are readable again"
+        if cert_id
+        else f"{how}. No certificate of {spec.name} relied on this key"
+    )
+    receipt = KeyDeletionReceipt(
+        event=CANCELLED,
+        system=spec.name,
+        certificate_id=cert_id,
+        certificate_digest=issued.digest if issued else None,
+        key_uri=uri,
+        observed_at=datetime.now(UTC),
+        key_state="restored",
+        checks={"key service": how},
+        certificate_holds=not cert_id,
+        statement=statement,
+    )
+    detail = (
+        f"certificate {cert_id} NO LONGER HOLDS for copies under this key"
+        if cert_id
+        else "no certificate relied on this key"
+    )
+    return receipt, _append(spec, receipt, detail)
+
+
+def _names(cert: Certificate, uri: str) -> bool:
+    return any(k.uri == uri for k in cert.keys_destroyed)
+
+
+class FollowUpParameters(SpecSource):
+    """Check the keys whose deletion is pending in a system's retirements."""
+
+
+@flow(
+    name="key-deletion-follow-up",
+    description="For each retirement whose key deletion is pending, ask the key service and "
+    "append a signed ledger record once it reports the key gone.",
+    persist_result=False,
+)
+def key_deletion_follow_up(params: FollowUpParameters) -> list[str]:
+    spec = load_system(params)
+    lines = [f"{f.key_uri} ({f.certificate_id}): {f.outcome}: {f.detail}" for f in follow_up(spec)]
+    for line in lines:
+        get_run_logger().info("key deletion follow-up: %s", line)
+    return lines
