@@ -118,15 +118,20 @@ def test_a_system_under_its_storage_key_retires_with_erase_claimed_for_those_cop
     result = decommission_system(
         DecommissionParameters(**params, approve_digest=plan.plan_digest, approver=APPROVER)
     )
-    assert result.status == "complete", result.exceptions
+    # The storage key is scheduled for deletion, not gone: the only exceptions say so, with the
+    # date KMS gave (docs/formats/certificate.md "key deletion pending").
+    assert result.status == "complete with exceptions", result.exceptions
     pub = registry.open_signer(f"local://{name}-certificates").public_key_pem()
     cert_path = Path(str(result.certificate_url).removeprefix("file://"))
     cert = verify_certificate(cert_path.read_bytes(), pub).certificate
+    assert {e.kind for e in cert.exceptions} == {"key deletion pending"}
 
     destroyed = {k.uri: k for k in cert.keys_destroyed}
     storage_key = destroyed[f"aws-kms://{arn}"]
     assert storage_key.verified and "pending until" in storage_key.method
-    assert kms.describe_key(KeyId=arn)["KeyMetadata"]["KeyState"] == "PendingDeletion"
+    described = kms.describe_key(KeyId=arn)["KeyMetadata"]
+    assert described["KeyState"] == "PendingDeletion"
+    assert storage_key.pending_until == described["DeletionDate"]
     by = {loc.uri: loc for loc in cert.locations}
 
     w = by[f"s3://{models}/models/{name}"]
@@ -143,6 +148,8 @@ def test_a_system_under_its_storage_key_retires_with_erase_claimed_for_those_cop
     assert lg.ce_covered.versions == 3  # app.log's two versions and late.log
     assert lg.sanitization[0].keys == [f"aws-kms://{arn}"]
     assert "storage key's ARN" in lg.sanitization[0].method
+    # erase for SSE copies is irrecoverable only once KMS ends the pending window
+    assert lg.sanitization[0].irrecoverable_after.at == described["DeletionDate"]
     assert lg.logically_deleted.versions == 2  # the alias and the SSE-S3 copies
     assert {(p.protection, p.copies) for p in lg.protection} == {
         (Protection.SSE_KMS, 3),
