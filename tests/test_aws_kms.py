@@ -24,7 +24,7 @@ from sundown import registry
 from sundown.certificate import sign_certificate, verify_certificate
 from sundown.errors import InputError, IntegrityError, KeyDestroyedError
 from tests.certificate_sample import sample_certificate
-from tests.test_cli_keys import run
+from tests.cli_run import run
 from tests.test_model_signing_interop import ms_verify
 from tests.test_signing import make_model
 

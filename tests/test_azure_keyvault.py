@@ -26,8 +26,8 @@ from connectors import azure_keyvault
 from sundown import registry
 from sundown.envelope import read_sidecar_file
 from sundown.errors import InputError, IntegrityError, KeyDestroyedError
+from tests.cli_run import run
 from tests.fixtures.fake_kms import AZURE_ACCESS_TOKEN, FakeServer, kv_key
-from tests.test_cli_keys import run
 
 pytestmark = pytest.mark.timeout(120)
 

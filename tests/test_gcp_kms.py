@@ -31,8 +31,8 @@ from sundown.errors import (
     IntegrityError,
     KeyDestroyedError,
 )
+from tests.cli_run import run
 from tests.fixtures.fake_kms import FakeServer, gcp_key
-from tests.test_cli_keys import run
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -21,12 +21,12 @@ from flows.evidence import (
     RotationReceipt,
 )
 from sundown import registry
-from sundown.certificate import CredentialRevoked
 from sundown.credentials import CredentialEvidence, Finished, Outcome, Pending, RotationState
 from sundown.errors import ConflictError
 from sundown.ledger import Ledger, RecordKind
 from sundown.spec.loader import load_spec
 from sundown.spec.model import SystemSpec
+from tests.certificate_sample import sample_certificate
 from tests.flows.systems import make_system
 
 
@@ -125,67 +125,41 @@ def test_rotation_receipts_keep_the_bytes_earlier_versions_wrote() -> None:
     credentials) dump to exactly the JSON the hand-built dicts gave: the digests of stored
     receipts hold and the next run reads the same rotation state back."""
     outcomes, finished, state, at = _rotation_parts()
-    common = {
+    typed = {
         "system": "sys-a",
         "credentials": ["vault-token acc-a: rotated"],
-        "rotations": [o.model_dump(mode="json") for o in outcomes],
-        "finished": [f.model_dump(mode="json") for f in finished],
+        "rotations": outcomes,
+        "finished": finished,
         "rotation_state": state.to_json(),
         "previous_receipt": "file:///ev/rotations/sys-a/1.json",
+        "at": at,
+    }
+    # what rotate and the sweep built by hand before
+    by_hand = typed | {
+        "rotations": [o.model_dump(mode="json") for o in outcomes],
+        "finished": [f.model_dump(mode="json") for f in finished],
         "at": at.isoformat(),
     }
-    full = KekRotationReceipt(
-        system="sys-a",
-        kek="local://sys-a-kek",
-        old_version=1,
-        new_version=2,
-        sidecars_checked=3,
-        sidecars_rewrapped=2,
-        retired_below=None,
-        credentials=["vault-token acc-a: rotated"],
-        rotations=outcomes,
-        finished=finished,
-        rotation_state=state.to_json(),
-        previous_receipt="file:///ev/rotations/sys-a/1.json",
-        at=at,
-    )
-    assert receipt_bytes(full) == _as_written_before(
-        common
-        | {
-            "kek": "local://sys-a-kek",
-            "old_version": 1,
-            "new_version": 2,
-            "sidecars_checked": 3,
-            "sidecars_rewrapped": 2,
-            "retired_below": None,
-        }
-    )
-    removal = RotationReceipt(
-        system="sys-a",
-        at=at,
-        kek=None,
-        credentials=["vault-token acc-a: rotated"],
-        rotations=outcomes,
-        finished=finished,
-        rotation_state=state.to_json(),
-        previous_receipt="file:///ev/rotations/sys-a/1.json",
-    )
-    assert receipt_bytes(removal) == _as_written_before(common | {"kek": None})
+    kek = {
+        "kek": "local://sys-a-kek",
+        "old_version": 1,
+        "new_version": 2,
+        "sidecars_checked": 3,
+        "sidecars_rewrapped": 2,
+        "retired_below": None,
+    }
+    full = KekRotationReceipt.model_validate(typed | kek)
+    assert receipt_bytes(full) == _as_written_before(by_hand | kek)
+    removal = RotationReceipt.model_validate(typed | {"kek": None})
+    assert receipt_bytes(removal) == _as_written_before(by_hand | {"kek": None})
     assert '"not_before": "2026-12-05T07:30:01.123456+00:00"' in receipt_bytes(removal).decode()
+    # Finished drops its unset fields: the waiting removal has no reason or evidence key
+    assert set(json.loads(receipt_bytes(removal))["finished"][1]) == {"pending", "outcome"}
 
 
 def test_revocation_receipts_keep_the_bytes_earlier_versions_wrote() -> None:
     at = datetime(2026, 12, 5, 7, 30, 1, 123456, tzinfo=UTC)
-    revoked = [
-        CredentialRevoked(
-            kind="vault token",
-            identifier="acc-a",
-            revoked_at=at,
-            method="auth/token/revoke-accessor",
-            checks={"lookup": "403"},
-            verified=True,
-        )
-    ]
+    revoked = sample_certificate(now=at).certificate.credentials_revoked
     receipt = RevocationReceipt(system="sys-a", reason="leak", at=at, credentials=revoked)
     assert receipt_bytes(receipt) == _as_written_before(
         {
