@@ -113,6 +113,19 @@ def status_in_words(status: Status) -> tuple[str, str]:
     return _STATUS_WORDS[status]
 
 
+def _md_section(title: str, header: list[str], rows: list[list[str]]) -> list[str]:
+    """A markdown section: its heading, then a table of ``rows`` (or "None.")."""
+    out = ["", f"## {title}", ""]
+    if not rows:
+        return [*out, "None."]
+    return [
+        *out,
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
+        *("| " + " | ".join(row) + " |" for row in rows),
+    ]
+
+
 def _table_section(
     title: str,
     headers: list[str],
@@ -822,36 +835,40 @@ def certificate_markdown(r: Rendering) -> str:
             f"- Validation: {loc.validation.result.value}: {_md(loc.validation.details)} "
             f"({_md(loc.validation.basis)})"
         )
-    out += ["", "## Keys destroyed", ""]
-    if cert.keys_destroyed:
-        out += ["| Key | Versions | Destroyed | Verified |", "|---|---|---|---|"]
-        for k in cert.keys_destroyed:
-            versions = ", ".join(str(v) for v in k.versions_destroyed)
-            out.append(
-                f"| `{_md(k.uri)}` | {versions} | {_when(k.destroyed_at)} | "
-                f"{'yes' if k.verified else '**no**'} |"
-            )
-    else:
-        out.append("None.")
-    out += ["", "## Credentials revoked", ""]
-    if cert.credentials_revoked:
-        out += ["| Kind | Identifier | Revoked | Verified |", "|---|---|---|---|"]
-        for c in cert.credentials_revoked:
-            out.append(
-                f"| {_md(c.kind)} | `{_md(c.identifier)}` | {_when(c.revoked_at)} | "
-                f"{'yes' if c.verified else '**no**'} |"
-            )
-    else:
-        out.append("None.")
-    out += ["", "## Exceptions", ""]
-    if cert.exceptions:
-        out += ["| Subject | Kind | Description | Until |", "|---|---|---|---|"]
-        for e in cert.exceptions:
-            out.append(
-                f"| `{_md(e.subject)}` | {_md(e.kind)} | {_md(e.description)} | {_when(e.until)} |"
-            )
-    else:
-        out.append("None.")
+    out += _md_section(
+        "Keys destroyed",
+        ["Key", "Versions", "Destroyed", "Verified"],
+        [
+            [
+                f"`{_md(k.uri)}`",
+                ", ".join(str(v) for v in k.versions_destroyed),
+                _when(k.destroyed_at),
+                "yes" if k.verified else "**no**",
+            ]
+            for k in cert.keys_destroyed
+        ],
+    )
+    out += _md_section(
+        "Credentials revoked",
+        ["Kind", "Identifier", "Revoked", "Verified"],
+        [
+            [
+                _md(c.kind),
+                f"`{_md(c.identifier)}`",
+                _when(c.revoked_at),
+                "yes" if c.verified else "**no**",
+            ]
+            for c in cert.credentials_revoked
+        ],
+    )
+    out += _md_section(
+        "Exceptions",
+        ["Subject", "Kind", "Description", "Until"],
+        [
+            [f"`{_md(e.subject)}`", _md(e.kind), _md(e.description), _when(e.until)]
+            for e in cert.exceptions
+        ],
+    )
     signing = cert.signing
     out += [
         "",
