@@ -20,3 +20,11 @@ def one_error_line(err: str) -> str:
     assert len(lines) == 1, err
     assert lines[0].startswith("sundown: error: ") and "Traceback" not in err
     return lines[0]
+
+
+def created_key(capsys: pytest.CaptureFixture[str], uri: str, *extra: str) -> str:
+    """``sundown keys create URI [EXTRA...]`` succeeded and named the key; its URI."""
+    code, out, err = run(capsys, "keys", "create", uri, *extra)
+    assert code == 0, err
+    assert f" {uri} " in out, out
+    return uri

@@ -26,7 +26,7 @@ from connectors import azure_keyvault
 from sundown import registry
 from sundown.envelope import read_sidecar_file
 from sundown.errors import InputError, IntegrityError, KeyDestroyedError
-from tests.cli_run import run
+from tests.cli_run import created_key, run
 from tests.fixtures.fake_kms import AZURE_ACCESS_TOKEN, FakeServer, kv_key
 
 pytestmark = pytest.mark.timeout(120)
@@ -37,11 +37,7 @@ def new_uri() -> str:
 
 
 def created(capsys: pytest.CaptureFixture[str], *extra: str) -> str:
-    uri = new_uri()
-    code, out, err = run(capsys, "keys", "create", uri, *extra)
-    assert code == 0, err
-    assert f" {uri} " in out, out
-    return uri
+    return created_key(capsys, new_uri(), *extra)
 
 
 def name_of(uri: str) -> str:

@@ -31,7 +31,7 @@ from sundown.errors import (
     IntegrityError,
     KeyDestroyedError,
 )
-from tests.cli_run import run
+from tests.cli_run import created_key, run
 from tests.fixtures.fake_kms import FakeServer, gcp_key
 
 pytestmark = pytest.mark.timeout(120)
@@ -45,11 +45,7 @@ def new_uri(ring: str = "sundown") -> str:
 
 
 def created(capsys: pytest.CaptureFixture[str], *extra: str) -> str:
-    uri = new_uri()
-    code, out, err = run(capsys, "keys", "create", uri, *extra)
-    assert code == 0, err
-    assert f" {uri} " in out, out
-    return uri
+    return created_key(capsys, new_uri(), *extra)
 
 
 def test_create_sends_the_documented_requests(
