@@ -40,14 +40,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import functools
 import json
 import os
 import statistics
 import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -94,8 +92,9 @@ from sundown.plan import Approval, build_plan, check_plan_approval, iter_plan_en
 from sundown.spec.loader import parse_spec  # noqa: E402
 from sundown.spec.model import SystemSpec  # noqa: E402
 from sundown.store import Capability, EntryKind, Inventory  # noqa: E402
-from tests.fixtures.moto import moto_binary, moto_environment  # noqa: E402
-from tests.fixtures.process import Server, free_port, start_server  # noqa: E402
+from tests.fixtures.moto import moto_environment, start_moto  # noqa: E402
+from tests.fixtures.prefect import start_prefect_server  # noqa: E402
+from tests.fixtures.process import Server, running  # noqa: E402
 
 BUCKET = "bench"
 BATCH = 1000
@@ -133,44 +132,11 @@ class Trial:
 # -- servers ------------------------------------------------------------------------------------
 
 
-def _ok(url: str) -> bool:
-    with urllib.request.urlopen(url, timeout=2) as response:
-        return bool(response.status == 200)
-
-
-def start_prefect(home: Path) -> Server:
-    port = free_port()
-    env = {
-        "PREFECT_HOME": str(home),
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "PREFECT_UI_ENABLED": "false",
-        "PREFECT_LOGGING_LEVEL": "WARNING",
-    }
-    prefect = Path(sys.executable).with_name("prefect")
-    return start_server(
-        "prefect-bench",
-        [str(prefect), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-        port,
-        env=env,
-        ready=functools.partial(_ok, f"http://127.0.0.1:{port}/api/health"),
-        timeout=180,
-    )
-
-
 @contextlib.contextmanager
 def moto_server() -> Iterator[Server]:
-    port = free_port()
-    server = start_server(
-        "moto-bench",
-        [moto_binary(), "-H", "127.0.0.1", "-p", str(port)],
-        port,
-        ready=functools.partial(_ok, f"http://127.0.0.1:{port}/moto-api/data.json"),
-    )
-    try:
+    with running(start_moto("moto-bench")) as server:
         os.environ.update(moto_environment(server.url))
         yield server
-    finally:
-        server.stop()
 
 
 # -- the system ---------------------------------------------------------------------------------
@@ -547,7 +513,7 @@ def main(argv: list[str] | None = None) -> int:
         server = None
         if args.prefect == "server":
             t = time.perf_counter()
-            server = start_prefect(work / "prefect-server-home")
+            server = start_prefect_server(work / "prefect-server-home", name="prefect-bench")
             os.environ["PREFECT_API_URL"] = f"{server.url}/api"
             print(f"prefect server on {server.url} ({time.perf_counter() - t:.1f}s)", flush=True)
         else:

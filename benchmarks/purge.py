@@ -59,7 +59,6 @@ import statistics
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
@@ -73,8 +72,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from connectors.s3 import open_store  # noqa: E402
-from tests.fixtures.moto import moto_binary, moto_environment  # noqa: E402
-from tests.fixtures.process import free_port, start_server  # noqa: E402
+from tests.fixtures.moto import moto_environment, start_moto  # noqa: E402
 
 PREFIX = "models/a"
 CANARY_KEYS = ("models/ab/canary-0.bin", "models/ab/x/canary-1.bin", "models/a.bak", "models/b.bin")
@@ -340,13 +338,7 @@ def median(trials: list[dict[str, Phase]]) -> dict[str, Phase]:
 
 def _fresh_moto() -> Any:
     """A new moto server on a free loopback port (each measurement starts from an empty one)."""
-    port = free_port()
-    return start_server(
-        "moto-bench",
-        [moto_binary(), "-H", "127.0.0.1", "-p", str(port)],
-        port,
-        ready=functools.partial(_ready, f"http://127.0.0.1:{port}"),
-    )
+    return start_moto("moto-bench")
 
 
 def run_s3(
@@ -675,26 +667,10 @@ class Azurite(OtherEmulator):
     def start(self) -> Any:
         import tempfile
 
-        from tests.fixtures.azurite import azurite_binary, connection_string
+        from tests.fixtures.azurite import connection_string, start_azurite
 
-        port = free_port()
         self._data = tempfile.TemporaryDirectory(prefix="bench-azurite-")
-        server = start_server(
-            "azurite-bench",
-            [
-                azurite_binary(),
-                "--blobHost",
-                "127.0.0.1",
-                "--blobPort",
-                str(port),
-                "--location",
-                self._data.name,
-                "--skipApiVersionCheck",
-                "--loose",
-                "--silent",
-            ],
-            port,
-        )
+        server = start_azurite(Path(self._data.name), "azurite-bench")
         os.environ["AZURE_STORAGE_CONNECTION_STRING"] = connection_string(server.url)
         os.environ.pop("AZURE_STORAGE_ACCOUNT_URL", None)
         from connectors.azure_blob import new_service_client
@@ -726,25 +702,10 @@ class GcsEmulator(OtherEmulator):
     plain_name = "plain SDK list+batch(100)+re-list"
 
     def start(self) -> Any:
-        from tests.fixtures.gcs import GCS_PROJECT, gcp_storage_emulator_binary
+        from tests.fixtures.gcs import GCS_PROJECT, start_gcp_storage_emulator
 
-        port = free_port()
-        url = f"http://127.0.0.1:{port}"
-        server = start_server(
-            "gcp-storage-emulator-bench",
-            [
-                gcp_storage_emulator_binary(),
-                "start",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--in-memory",
-                "--quiet",
-            ],
-            port,
-        )
-        os.environ["STORAGE_EMULATOR_HOST"] = url
+        server = start_gcp_storage_emulator("gcp-storage-emulator-bench")
+        os.environ["STORAGE_EMULATOR_HOST"] = server.url
         os.environ["GOOGLE_CLOUD_PROJECT"] = GCS_PROJECT
         os.environ.pop("GOOGLE_APPLICATION_CREDENTIALS", None)
         from connectors.gcs import new_client
@@ -816,11 +777,6 @@ def run_other(kind: str, n: int) -> dict[str, Phase]:
         finally:
             server.stop()
     return phases
-
-
-def _ready(url: str) -> bool:
-    with urllib.request.urlopen(url + "/moto-api/data.json", timeout=2) as response:
-        return bool(response.status == 200)
 
 
 if __name__ == "__main__":

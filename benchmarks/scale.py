@@ -54,14 +54,11 @@ from flows.journal import Journal  # noqa: E402
 from flows.models import DecommissionParameters, Party  # noqa: E402
 from flows.shards import ShardResult, ShardSettings, create_limits, limit_name  # noqa: E402
 from sundown import registry  # noqa: E402
-from tests.fixtures.moto import moto_binary, moto_environment  # noqa: E402
+from tests.fixtures.moto import moto_environment, start_moto  # noqa: E402
 from tests.fixtures.postgres import start_postgres  # noqa: E402
-from tests.fixtures.process import free_port, running, start_server  # noqa: E402
-from tests.scale.servers import (  # noqa: E402
-    prefect_cli,
-    start_prefect_server,
-    workers,
-)
+from tests.fixtures.prefect import start_prefect_server  # noqa: E402
+from tests.fixtures.process import running  # noqa: E402
+from tests.scale.servers import prefect_cli, workers  # noqa: E402
 from tests.scale.systems import make_big_system  # noqa: E402
 
 POOL = "sundown"
@@ -214,9 +211,7 @@ def platform(store: str) -> Iterator[tuple[str, dict[str, str]]]:
             env = {"SUNDOWN_HOME": os.environ["SUNDOWN_HOME"], "PREFECT_LOGGING_LEVEL": "WARNING"}
             moto = None
             if store == "s3":
-                port = free_port()
-                moto = start_server("moto-scale", [moto_binary(), "-H", "127.0.0.1", "-p",
-                                    str(port)], port)  # fmt: skip
+                moto = start_moto("moto-scale")
                 aws = moto_environment(moto.url)
                 os.environ.update(aws)
                 os.environ["AWS_CONFIG_FILE"] = os.environ["AWS_SHARED_CREDENTIALS_FILE"] = (

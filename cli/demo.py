@@ -18,13 +18,15 @@ from __future__ import annotations
 import os
 import secrets
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import typer
 from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from sundown import registry
 from sundown.certificate import MANIFEST_NAME, read_manifest_reference
@@ -180,41 +182,41 @@ def run_lifecycle(run: Path, model: Path, console: Console) -> dict[str, Any]:
         SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console
     ) as progress:
 
-        def step(text: str) -> TaskID:
-            return progress.add_task(text, total=1)
+        @contextmanager
+        def step(text: str) -> Iterator[None]:
+            task = progress.add_task(text, total=1)
+            yield
+            progress.update(task, completed=1)
 
-        t = step("deploy: encrypt and sign the model into the weights location")
-        deployed = deploy_model(DeployParameters(**spec, model_dir=str(model), version="v1"))
-        progress.update(t, completed=1)
+        with step("deploy: encrypt and sign the model into the weights location"):
+            deployed = deploy_model(DeployParameters(**spec, model_dir=str(model), version="v1"))
         console.print(
             f"  deployed {len(deployed.files)} files, model digest {deployed.model_digest}; "
             f"ledger head {deployed.ledger_head}"
         )
-        t = step("rotate: new KEK version, re-wrap every sidecar, retire the old version")
-        rotated = rotate_credentials(RotateParameters(**spec))
-        progress.update(t, completed=1)
+        with step("rotate: new KEK version, re-wrap every sidecar, retire the old version"):
+            rotated = rotate_credentials(RotateParameters(**spec))
         console.print(
             f"  KEK v{rotated.old_version} -> v{rotated.new_version}, "
             f"{rotated.sidecars_rewrapped} sidecars re-wrapped, ciphertext untouched; "
             f"ledger head {rotated.ledger_head}"
         )
-        t = step("retention: archive or purge what is past its rule")
-        swept = retention_sweep(RetentionParameters(**spec))
-        progress.update(t, completed=1)
+        with step("retention: archive or purge what is past its rule"):
+            swept = retention_sweep(RetentionParameters(**spec))
         console.print(
             f"  retention: {swept.archived} archived, {swept.purged} purged, "
             f"receipt in the ledger (ledger head {swept.ledger_head})"
         )
-        t = step("plan the retirement (dry run: changes nothing)")
-        plan = decommission_system(DecommissionParameters(**spec, dry_run=True))
-        progress.update(t, completed=1)
+        with step("plan the retirement (dry run: changes nothing)"):
+            plan = decommission_system(DecommissionParameters(**spec, dry_run=True))
         console.print(f"  plan digest {plan.plan_digest}")
-        t = step("approve the plan digest and decommission")
-        approver = Party(name="Demo Approver", role="security-officer", organisation="Example Corp")
-        result = decommission_system(
-            DecommissionParameters(**spec, approve_digest=plan.plan_digest, approver=approver)
-        )
-        progress.update(t, completed=1)
+        with step("approve the plan digest and decommission"):
+            approver = Party(
+                name="Demo Approver", role="security-officer", organisation="Example Corp"
+            )
+            result = decommission_system(
+                DecommissionParameters(**spec, approve_digest=plan.plan_digest, approver=approver)
+            )
     console.print(f"  decommission: [bold]{result.status}[/bold]")
     assert result.certificate_url is not None
     cert_path = Path(result.certificate_url.removeprefix("file://"))

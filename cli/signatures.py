@@ -29,10 +29,18 @@ def _public_key(value: str) -> bytes:
     return Path(value).expanduser().read_bytes()
 
 
+MODEL_ARG = typer.Argument(
+    ..., metavar="MODEL_DIR", help="The model: a directory (or a single file)."
+)
+
+
+def _exists(model: Path) -> None:
+    if not model.exists():
+        raise FileNotFoundError(2, "No such file or directory", str(model))
+
+
 def sign(
-    model: Path = typer.Argument(
-        ..., metavar="MODEL_DIR", help="The model: a directory (or a single file)."
-    ),
+    model: Path = MODEL_ARG,
     key: str = typer.Option(
         ...,
         "--key",
@@ -51,8 +59,7 @@ def sign(
     ),
 ) -> None:
     """Sign MODEL_DIR as an OpenSSF Model Signing v1.0 bundle (sigstore bundle JSON)."""
-    if not model.exists():
-        raise FileNotFoundError(2, "No such file or directory", str(model))
+    _exists(model)
     signer = _signer(key)
     bundle = signing.sign_model(
         model,
@@ -70,9 +77,7 @@ def sign(
 
 
 def verify_signature(
-    model: Path = typer.Argument(
-        ..., metavar="MODEL_DIR", help="The model: a directory (or a single file)."
-    ),
+    model: Path = MODEL_ARG,
     public_key: str = typer.Option(
         ...,
         "--public-key",
@@ -84,8 +89,7 @@ def verify_signature(
     """Verify MODEL_DIR against a signature bundle: every file, no more, no less."""
     pem = _public_key(public_key)
     bundle = signature.read_bytes()
-    if not model.exists():
-        raise FileNotFoundError(2, "No such file or directory", str(model))
+    _exists(model)
     signed = signing.verify_model(model, bundle, pem, signature_path=signature)
     typer.echo(
         f"verified {model}: {len(signed.resources)} files match {signature} "

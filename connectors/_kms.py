@@ -6,12 +6,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, ClassVar
+from datetime import UTC, datetime
+from typing import Any, ClassVar, Self
 
 from cryptography.hazmat.primitives import serialization
 
-from sundown.errors import SundownError
+from sundown.errors import KeyDestroyedError, NotFoundError, SundownError
 from sundown.keys import KeyDestruction
 
 
@@ -67,6 +67,38 @@ class PendingKeyDestruction(KeyDestruction):
     PENDING: ClassVar[str] = "pending deletion until {date}"
     GONE: ClassVar[str] = "key deleted by KMS"
 
+    @classmethod
+    def now(
+        cls,
+        uri: str,
+        *,
+        versions: tuple[int, ...],
+        method: str,
+        pending: datetime | None,
+        pending_what: str,
+        checks: dict[str, str],
+        verified: bool,
+        limits: str,
+        key_state: str,
+    ) -> Self:
+        """The evidence, stamped now, of a key whose material the KMS holds (never exportable,
+        no plaintext backup); ``method`` ends with the pending window when there is one (``;
+        <pending_what> pending until <date>``)."""
+        return cls(
+            uri=uri,
+            versions_destroyed=versions,
+            destroyed_at=datetime.now(UTC),
+            method=method
+            + (f"; {pending_what} pending until {pending.isoformat()}" if pending else ""),
+            checks=checks,
+            verified=verified,
+            exportable=False,
+            allow_plaintext_backup=False,
+            limits=limits,
+            pending_until=pending,
+            key_state=key_state,
+        )
+
     @property
     def irrecoverable_after(self) -> datetime | None:
         return self.pending_until
@@ -78,6 +110,16 @@ class PendingKeyDestruction(KeyDestruction):
         if self.pending_until is not None:
             return self.PENDING.format(date=self.pending_until.date().isoformat())
         return self.GONE
+
+
+def refused(attempt: Callable[[], object], failed: str) -> str:
+    """A destruction check through Sundown: ``refused (<error>)`` when ``attempt`` raises
+    KeyDestroyedError or NotFoundError, else ``FAILED: <failed>`` (it still works)."""
+    try:
+        attempt()
+    except (KeyDestroyedError, NotFoundError) as exc:
+        return f"refused ({exc})"
+    return f"FAILED: {failed}"
 
 
 class KmsSigner:

@@ -28,7 +28,7 @@ import hashlib
 import secrets
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from botocore.config import Config
@@ -36,7 +36,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from cryptography.hazmat.primitives import serialization
 
 from connectors._aws import new_client
-from connectors._kms import KmsSigner, PendingKeyDestruction, translated
+from connectors._kms import KmsSigner, PendingKeyDestruction, refused, translated
 from sundown.errors import (
     BackendError,
     ConflictError,
@@ -58,10 +58,6 @@ LIMITS = (
     "until then. Data keys unwrapped before destruction and held elsewhere are not reached."
 )
 _CONFIG = Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=10)
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 class KmsKeyDestruction(PendingKeyDestruction):
@@ -381,12 +377,10 @@ class AwsKmsKey:
         sentinel = next((t["TagValue"] for t in tags if t["TagKey"] == SENTINEL_TAG), None)
         if sentinel is not None:
             wrapped = WrappedKey(self.uri, 1, base64.b64decode(sentinel))
-            try:
-                self.bound_to(b"").unwrap_sentinel(wrapped)
-                checks["sentinel through Sundown"] = "FAILED: still decrypts"
-                ok = False
-            except (KeyDestroyedError, NotFoundError) as exc:
-                checks["sentinel through Sundown"] = f"refused ({exc})"
+            checks["sentinel through Sundown"] = refused(
+                lambda: self.bound_to(b"").unwrap_sentinel(wrapped), "still decrypts"
+            )
+            ok = ok and checks["sentinel through Sundown"].startswith("refused")
             try:
                 client.decrypt(
                     KeyId=self._arn,
@@ -402,29 +396,19 @@ class AwsKmsKey:
             checks["sentinel through Sundown"] = "FAILED: no sentinel recorded on the key"
             ok = False
         elif state != "gone":
-            checks["sign through Sundown"] = self._sign_refused()
+            checks["sign through Sundown"] = refused(lambda: AwsKmsSigner(self.uri), "still signs")
             ok = ok and checks["sign through Sundown"].startswith("refused")
-        return KmsKeyDestruction(
-            uri=self.uri,
-            versions_destroyed=(1,),
-            destroyed_at=_now(),
-            method="AWS KMS DisableKey, then ScheduleKeyDeletion"
-            + (f"; deletion pending until {pending.isoformat()}" if pending else ""),
+        return KmsKeyDestruction.now(
+            self.uri,
+            versions=(1,),
+            method="AWS KMS DisableKey, then ScheduleKeyDeletion",
+            pending=pending,
+            pending_what="deletion",
             checks=checks,
             verified=ok,
-            exportable=False,
-            allow_plaintext_backup=False,
             limits=LIMITS,
-            pending_until=pending,
             key_state=state,
         )
-
-    def _sign_refused(self) -> str:
-        try:
-            AwsKmsSigner(self.uri)
-        except (KeyDestroyedError, NotFoundError) as exc:
-            return f"refused ({exc})"
-        return "FAILED: still signs"
 
     def unwrap_sentinel(self, wrapped: WrappedKey) -> bytes:
         client = self._kms()

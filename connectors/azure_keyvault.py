@@ -38,7 +38,7 @@ from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from connectors._kms import KmsSigner, PendingKeyDestruction, endpoint_override, translated
+from connectors._kms import KmsSigner, PendingKeyDestruction, endpoint_override, refused, translated
 from sundown.errors import (
     BackendError,
     ConflictError,
@@ -489,24 +489,19 @@ class AzureKeyVaultKey:
                 else:
                     checks["deleted key"] = "gone (purged)"
         if sentinel is not None:
-            try:
-                self.bound_to(SENTINEL_BINDING).unwrap(sentinel)
-                checks["sentinel through Sundown"] = "FAILED: still unwraps"
-                ok = False
-            except (KeyDestroyedError, NotFoundError) as exc:
-                checks["sentinel through Sundown"] = f"refused ({exc})"
-        return AzureKeyDestruction(
-            uri=self.uri,
-            versions_destroyed=(),
-            destroyed_at=_now(),
-            method="Azure Key Vault DeleteKey (soft delete), purged at the scheduled purge date"
-            + (f"; purge pending until {pending.isoformat()}" if pending else ""),
+            checks["sentinel through Sundown"] = refused(
+                lambda: self.bound_to(SENTINEL_BINDING).unwrap(sentinel), "still unwraps"
+            )
+            ok = ok and checks["sentinel through Sundown"].startswith("refused")
+        return AzureKeyDestruction.now(
+            self.uri,
+            versions=(),
+            method="Azure Key Vault DeleteKey (soft delete), purged at the scheduled purge date",
+            pending=pending,
+            pending_what="purge",
             checks=checks,
             verified=ok,
-            exportable=False,
-            allow_plaintext_backup=False,
             limits=LIMITS,
-            pending_until=pending,
             key_state=state,
         )
 

@@ -32,7 +32,7 @@ from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import Any
 
-from connectors._kms import KmsSigner, PendingKeyDestruction, endpoint_override, translated
+from connectors._kms import KmsSigner, PendingKeyDestruction, endpoint_override, refused, translated
 from sundown.errors import (
     BackendError,
     ConflictError,
@@ -61,10 +61,6 @@ _URI = re.compile(
 _LIVE = "ENABLED"
 _DECRYPT = "unwrap"  # what every Decrypt's error context starts with
 _GONE_STATES = ("DESTROY_SCHEDULED", "DESTROYED")
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 class GcpKmsKeyDestruction(PendingKeyDestruction):
@@ -457,35 +453,26 @@ class GcpKmsKey:
             ok = ok and checks["raw KMS encrypt"].startswith("refused")
         if sentinel is not None:
             bound = self.bound_to(SENTINEL_AAD)
-            try:
-                bound.unwrap(sentinel)
-                checks["sentinel through Sundown"] = "FAILED: still decrypts"
-                ok = False
-            except (KeyDestroyedError, NotFoundError) as exc:
-                checks["sentinel through Sundown"] = f"refused ({exc})"
+            checks["sentinel through Sundown"] = refused(
+                lambda: bound.unwrap(sentinel), "still decrypts"
+            )
+            ok = ok and checks["sentinel through Sundown"].startswith("refused")
             checks["raw KMS decrypt"] = _probe(
                 lambda: _decrypt(client, self._name, sentinel.ciphertext, bound._aad(), "probe")
             )
             ok = ok and checks["raw KMS decrypt"].startswith("refused")
         elif self.signing:
-            try:
-                GcpKmsSigner(self.uri)
-                checks["sign through Sundown"] = "FAILED: still signs"
-                ok = False
-            except (KeyDestroyedError, NotFoundError) as exc:
-                checks["sign through Sundown"] = f"refused ({exc})"
-        return GcpKmsKeyDestruction(
-            uri=self.uri,
-            versions_destroyed=tuple(_number(v.name) for v in versions),
-            destroyed_at=_now(),
-            method="Cloud KMS DestroyCryptoKeyVersion for every version"
-            + (f"; destruction pending until {pending.isoformat()}" if pending else ""),
+            checks["sign through Sundown"] = refused(lambda: GcpKmsSigner(self.uri), "still signs")
+            ok = ok and checks["sign through Sundown"].startswith("refused")
+        return GcpKmsKeyDestruction.now(
+            self.uri,
+            versions=tuple(_number(v.name) for v in versions),
+            method="Cloud KMS DestroyCryptoKeyVersion for every version",
+            pending=pending,
+            pending_what="destruction",
             checks=checks,
             verified=ok,
-            exportable=False,
-            allow_plaintext_backup=False,
             limits=LIMITS,
-            pending_until=pending,
             key_state="DESTROY_SCHEDULED" if pending else ("DESTROYED" if ok else "live"),
         )
 

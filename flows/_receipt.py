@@ -99,18 +99,20 @@ def record_receipt(
     kind: RecordKind,
     subject: str,
     taken: Callable[[str], SundownError],
-    report: Callable[[Receipted], str],
-    artifact_key: str,
-    description: str,
+    report: Callable[[Receipted], str] | None,
+    artifact_key: str = "",
+    description: str = "",
     find_first: bool = True,
 ) -> Receipted:
     """Store ``receipt`` at ``key`` (create-only; ``taken(url)`` is raised when another receipt
     holds the key), record it in the ledger (see :func:`in_ledger` for ``find_first``), and
-    publish ``report(receipted)`` as the markdown artifact ``artifact_key``."""
+    publish ``report(receipted)`` as the markdown artifact ``artifact_key`` (none when
+    ``report`` is None: a step of another flow, which publishes its own)."""
     body = receipt_bytes(receipt)
     url = store_receipt(store, key, body, taken)
     digest = sha256_digest(body)
     ledger = in_ledger(spec, kind, subject, digest, url, find_first=find_first)
     done = Receipted(url, digest, ledger)
-    publish(report(done), artifact_key, description)
+    if report is not None:
+        publish(report(done), artifact_key, description)
     return done

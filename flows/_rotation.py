@@ -46,9 +46,10 @@ from sundown.credentials import (
 from sundown.errors import ConflictError, IntegrityError, PermissionDeniedError, SundownError
 from sundown.ledger import Ledger, RecordKind
 from sundown.spec.model import CredentialRef, Delivery, SystemSpec
-from sundown.store import put_once
 
-from ._common import TASK_OPTIONS, open_evidence, sha256_digest
+from ._common import TASK_OPTIONS, artifact_key, open_evidence, sha256_digest
+from ._receipt import Receipted, record_receipt
+from .evidence import RotationReceipt
 
 RECEIPTS = "rotations"
 NO_CONSUMER = "not rotated unattended (the new secret needs a declared consumer)"
@@ -343,42 +344,57 @@ def next_state(
     return RotationState(current=current, pending=pending)
 
 
+def record_rotation(
+    spec: SystemSpec,
+    receipt: RotationReceipt,
+    subject: str,
+    report: Callable[[Receipted], str] | None = None,
+) -> Receipted:
+    """Record a rotation receipt (``rotations/<system>/<time>.json``, create-only) and its
+    ``rotate`` ledger record, which the next run reads its state from; publish ``report`` as the
+    rotation's artifact when given."""
+    return record_receipt(
+        spec,
+        open_evidence(spec),
+        f"{receipt_prefix(spec)}{receipt.at:%Y%m%dT%H%M%S%fZ}.json",
+        receipt,
+        kind=RecordKind.ROTATE,
+        subject=subject,
+        taken=lambda url: ConflictError(f"{url} holds another rotation receipt"),
+        report=report,
+        artifact_key=artifact_key("rotate", spec.name),
+        description=f"Key rotation of {spec.name}",
+        # a new receipt (its key is the time): no earlier run can have ledgered it
+        find_first=False,
+    )
+
+
 def complete_pending(spec: SystemSpec) -> list[str]:
     """Remove the credentials replaced by earlier rotations whose grace period is over, without
     rotating anything, and record it (receipt under ``rotations/`` and a ``rotate`` ledger
     record, so the next run sees the new state). For a scheduled flow such as retention_sweep;
     returns the lines to show (empty when nothing was due)."""
-    from ._common import ledger_append, object_url
-
     state = load_state(spec)
     at = now()
     if not any(p.not_before <= at for p in state.pending):
         return []
     finished, lines = finish_pending(state.pending)
-    after = next_state(state, finished, [])
-    receipt = {
-        "system": spec.name,
-        "at": at.isoformat(),
-        "kek": None,
-        "credentials": lines,
-        "rotations": [],
-        "finished": [f.model_dump(mode="json") for f in finished],
-        "rotation_state": after.to_json(),
-        "previous_receipt": state.source,
-    }
-    body = json.dumps(receipt, indent=1, sort_keys=True).encode()
-    store = open_evidence(spec)
-    key = f"{receipt_prefix(spec)}{at:%Y%m%dT%H%M%S%fZ}.json"
-    if not put_once(store, key, body):
-        raise ConflictError(f"{object_url(store, key)} holds another rotation receipt")
+    receipt = RotationReceipt(
+        system=spec.name,
+        at=at,
+        kek=None,
+        credentials=lines,
+        rotations=[],
+        finished=finished,
+        rotation_state=next_state(state, finished, []).to_json(),
+        previous_receipt=state.source,
+    )
     done = sum(1 for f in finished if f.outcome == "finished")
     failed = sum(1 for f in finished if f.outcome == "failed")
-    ledger_append(
+    record_rotation(
         spec,
-        RecordKind.ROTATE,
+        receipt,
         f"removed {done} credential(s) of {spec.name} replaced by earlier rotations"
         + (f"; {failed} removal(s) FAILED" if failed else ""),
-        sha256_digest(body),
-        object_url(store, key),
     )
     return lines

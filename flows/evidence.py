@@ -15,6 +15,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 
+from sundown.certificate import CredentialRevoked
+from sundown.credentials import Finished, Outcome
 from sundown.plan import PlanEntry
 from sundown.store import EntryKind
 
@@ -65,6 +67,41 @@ class RetentionReceipt(_Evidence):
     spec_digest: str
     as_of: IsoTime
     locations: list[RetentionRow]
+
+
+class RotationReceipt(_Evidence):
+    """A credential run of ``rotate_credentials`` or of a retention sweep that only removes
+    replaced credentials (``rotations/<system>/<time>.json``): the lines shown, what was rotated
+    and finished, and the rotation state after it (read back by the next run)."""
+
+    system: str
+    at: IsoTime
+    kek: str | None = Field(description="The KEK rotated; null when no key was rotated.")
+    credentials: list[str]
+    rotations: list[Outcome]
+    finished: list[Finished]
+    rotation_state: dict[str, Any]
+    previous_receipt: str | None
+
+
+class KekRotationReceipt(RotationReceipt):
+    """A run of ``rotate_credentials``: a rotation receipt with the KEK's versions and sidecars."""
+
+    kek: str
+    old_version: int
+    new_version: int
+    sidecars_checked: int
+    sidecars_rewrapped: int
+    retired_below: int | None
+
+
+class RevocationReceipt(_Evidence):
+    """An emergency revocation (``revocations/<system>/<time>.json``)."""
+
+    system: str
+    reason: str
+    at: IsoTime
+    credentials: list[CredentialRevoked]
 
 
 # --------------------------------------------------------------------------------------------

@@ -7,25 +7,17 @@ location and the ledger. Keys are not destroyed here: that is a retirement.
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 
 from prefect import flow
-from prefect.artifacts import create_markdown_artifact
 
 from sundown.errors import ConflictError
 from sundown.ledger import RecordKind
-from sundown.store import put_once
 
 from . import _rotation, _steps
-from ._common import (
-    artifact_key,
-    ledger_append,
-    load_system,
-    object_url,
-    open_evidence,
-    sha256_digest,
-)
+from ._common import artifact_key, load_system, open_evidence
+from ._receipt import Receipted, record_receipt
+from .evidence import RevocationReceipt
 from .models import RevokeParameters, RevokeResult
 
 
@@ -42,40 +34,41 @@ def revoke_credentials(params: RevokeParameters) -> RevokeResult:
     evidence_list = [_steps.revoke_credential(r.kind, r.id) for r in refs]
     revoked = [f"{e.kind} {e.identifier}" for e in evidence_list if e.verified]
     failed = [f"{e.kind} {e.identifier}: {e.method}" for e in evidence_list if not e.verified]
-    receipt = {
-        "system": spec.name,
-        "reason": params.reason,
-        "at": datetime.now(UTC).isoformat(),
-        "credentials": [e.model_dump(mode="json") for e in evidence_list],
-    }
-    body = json.dumps(receipt, indent=1, sort_keys=True).encode()
-    store = open_evidence(spec)
-    key = f"revocations/{spec.name}/{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}.json"
-    if not put_once(store, key, body):
-        raise ConflictError(f"{object_url(store, key)} holds another revocation receipt")
-    record = ledger_append(
-        spec,
-        RecordKind.REVOKE,
-        f"revoked {len(revoked)} credential(s) of {spec.name} ({params.reason})"
-        + (f"; {len(failed)} NOT revoked" if failed else ""),
-        sha256_digest(body),
-        object_url(store, key),
+    at = datetime.now(UTC)
+    receipt = RevocationReceipt(
+        system=spec.name, reason=params.reason, at=at, credentials=evidence_list
     )
-    create_markdown_artifact(
-        f"# Credential revocation for `{spec.name}`\n\nReason: {params.reason}\n\n"
-        + "| Credential | Revoked | Method |\n|---|---|---|\n"
-        + "\n".join(
-            f"| {e.kind} `{e.identifier}` | {'yes' if e.verified else '**NO**'} | {e.method} |"
-            for e in evidence_list
+
+    def report(done: Receipted) -> str:
+        return (
+            f"# Credential revocation for `{spec.name}`\n\nReason: {params.reason}\n\n"
+            + "| Credential | Revoked | Method |\n|---|---|---|\n"
+            + "\n".join(
+                f"| {e.kind} `{e.identifier}` | {'yes' if e.verified else '**NO**'} | {e.method} |"
+                for e in evidence_list
+            )
+            + f"\n\nLedger record {done.sequence} (ledger head `{done.head}`).\n"
         )
-        + f"\n\nLedger record {record.record.sequence} (ledger head `{record.head}`).\n",
-        key=artifact_key("revoke", spec.name),
+
+    record = record_receipt(
+        spec,
+        open_evidence(spec),
+        f"revocations/{spec.name}/{at:%Y%m%dT%H%M%S%fZ}.json",
+        receipt,
+        kind=RecordKind.REVOKE,
+        subject=f"revoked {len(revoked)} credential(s) of {spec.name} ({params.reason})"
+        + (f"; {len(failed)} NOT revoked" if failed else ""),
+        taken=lambda url: ConflictError(f"{url} holds another revocation receipt"),
+        report=report,
+        artifact_key=artifact_key("revoke", spec.name),
         description=f"Revocation of {spec.name}'s credentials",
+        # a new receipt (its key is the time): no earlier run can have ledgered it
+        find_first=False,
     )
     return RevokeResult(
         system=spec.name,
         revoked=revoked,
         failed=failed,
-        ledger_sequence=record.record.sequence,
+        ledger_sequence=record.sequence,
         ledger_head=record.head,
     )

@@ -10,31 +10,20 @@ docs/flows.md. No new secret reaches a return value, log, artifact, receipt or l
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 
 from prefect import flow, task
-from prefect.artifacts import create_markdown_artifact
 
 from sundown import registry
 from sundown.credentials import Finished, Outcome, units
 from sundown.envelope import SIDECAR_SUFFIX, read_sidecar, rewrap_store
-from sundown.errors import BackendError, ConflictError, IntegrityError
-from sundown.ledger import RecordKind
+from sundown.errors import BackendError, IntegrityError
 from sundown.spec.model import SystemSpec
-from sundown.store import put_once
 
 from . import _rotation
-from ._common import (
-    TASK_OPTIONS,
-    artifact_key,
-    ledger_append,
-    load_system,
-    object_url,
-    opaque,
-    open_evidence,
-    sha256_digest,
-)
+from ._common import TASK_OPTIONS, load_system, opaque, open_evidence
+from ._receipt import Receipted
+from .evidence import KekRotationReceipt
 from .lease import leased
 from .models import RotateParameters, RotateResult
 
@@ -101,55 +90,50 @@ def _rotate(spec: SystemSpec, params: RotateParameters) -> RotateResult:
         credentials += [_rotation.line(o) for o in outcomes]
         after = _rotation.next_state(state, finished, outcomes)
 
-    receipt = {
-        "system": spec.name,
-        "kek": spec.keys.kek,
-        "old_version": old,
-        "new_version": new,
-        "sidecars_checked": checked,
-        "sidecars_rewrapped": rewrapped,
-        "retired_below": retired,
-        "credentials": credentials,
-        "rotations": [o.model_dump(mode="json") for o in outcomes],
-        "finished": [f.model_dump(mode="json") for f in finished],
-        "rotation_state": after.to_json(),
-        "previous_receipt": state.source,
-        "at": stamp.isoformat(),
-    }
-    body = json.dumps(receipt, indent=1, sort_keys=True).encode()
-    evidence = open_evidence(spec)
-    key = f"{_rotation.receipt_prefix(spec)}{stamp:%Y%m%dT%H%M%S%fZ}.json"
-    if not put_once(evidence, key, body):
-        raise ConflictError(f"{object_url(evidence, key)} holds another rotation receipt")
+    receipt = KekRotationReceipt(
+        system=spec.name,
+        kek=spec.keys.kek,
+        old_version=old,
+        new_version=new,
+        sidecars_checked=checked,
+        sidecars_rewrapped=rewrapped,
+        retired_below=retired,
+        credentials=credentials,
+        rotations=outcomes,
+        finished=finished,
+        rotation_state=after.to_json(),
+        previous_receipt=state.source,
+        at=stamp,
+    )
     failed = sum(1 for o in outcomes if o.outcome == "failed")
     failed += sum(1 for f in finished if f.outcome == "failed")
     rotated = sum(1 for o in outcomes if o.outcome == "rotated")
-    record = ledger_append(
+
+    def report(done: Receipted) -> str:
+        return (
+            f"# Rotated `{spec.keys.kek}` of `{spec.name}`\n\n"
+            f"Version {old} -> {new}; {rewrapped} of {checked} sidecars re-wrapped; "
+            + (f"versions below {retired} retired.\n\n" if retired else "old versions kept.\n\n")
+            + "## Credentials\n\n"
+            + ("\n".join(f"- {c}" for c in credentials) or "None declared.")
+            + f"\n\nReceipt `{done.url}`, ledger record {done.sequence} "
+            f"(ledger head `{done.head}`).\n"
+        )
+
+    record = _rotation.record_rotation(
         spec,
-        RecordKind.ROTATE,
+        receipt,
         f"rotated {spec.keys.kek} of {spec.name}: v{old} -> v{new}, {rewrapped} sidecar(s) "
         "re-wrapped"
         + (f", versions below {retired} retired" if retired else "")
         + (f"; {rotated} credential(s) rotated" if spec.rotation is not None else "")
         + (f"; {failed} credential step(s) FAILED" if failed else ""),
-        sha256_digest(body),
-        object_url(evidence, key),
-    )
-    create_markdown_artifact(
-        f"# Rotated `{spec.keys.kek}` of `{spec.name}`\n\n"
-        f"Version {old} -> {new}; {rewrapped} of {checked} sidecars re-wrapped; "
-        + (f"versions below {retired} retired.\n\n" if retired else "old versions kept.\n\n")
-        + "## Credentials\n\n"
-        + ("\n".join(f"- {c}" for c in credentials) or "None declared.")
-        + f"\n\nReceipt `{object_url(evidence, key)}`, ledger record {record.record.sequence} "
-        f"(ledger head `{record.head}`).\n",
-        key=artifact_key("rotate", spec.name),
-        description=f"Key rotation of {spec.name}",
+        report,
     )
     if failed:
         raise BackendError(
             f"{failed} credential rotation step(s) of {spec.name} failed (the rest is "
-            f"done and recorded in ledger record {record.record.sequence}, ledger head "
+            f"done and recorded in ledger record {record.sequence}, ledger head "
             f"{record.head}): " + "; ".join(c for c in credentials if "FAILED" in c)
         )
     return RotateResult(
@@ -161,7 +145,7 @@ def _rotate(spec: SystemSpec, params: RotateParameters) -> RotateResult:
         sidecars_checked=checked,
         retired_below=retired,
         credentials=credentials,
-        ledger_sequence=record.record.sequence,
+        ledger_sequence=record.sequence,
         ledger_head=record.head,
     )
 

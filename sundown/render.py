@@ -13,6 +13,7 @@ everywhere; characters outside Latin-1 may show as missing glyphs.
 from __future__ import annotations
 
 import io
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from html import escape
@@ -110,6 +111,46 @@ _STATUS_COLOURS = {
 def status_in_words(status: Status) -> tuple[str, str]:
     """(headline, sentence) for a status, in plain words."""
     return _STATUS_WORDS[status]
+
+
+def _md_section(title: str, header: list[str], rows: list[list[str]]) -> list[str]:
+    """A markdown section: its heading, then a table of ``rows`` (or "None.")."""
+    out = ["", f"## {title}", ""]
+    if not rows:
+        return [*out, "None."]
+    return [
+        *out,
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
+        *("| " + " | ".join(row) + " |" for row in rows),
+    ]
+
+
+def _table_section(
+    title: str,
+    headers: list[str],
+    rows: list[list[Any]],
+    fractions: list[float],
+    empty: str,
+    s: _Styles,
+    w: float,
+) -> list[Any]:
+    """A section: its heading, then its table (column widths as fractions of ``w``), or the
+    sentence ``empty`` when there is nothing to list."""
+    if not rows:
+        return [_p(title, s.h2), _p(empty, s.body)]
+    return [_p(title, s.h2), _grid_table(headers, rows, s, [f * w for f in fractions])]
+
+
+def _proof_cells(at: datetime, method: str, checks: Mapping[str, str], verified: bool) -> list[str]:
+    """The last four cells of a key destroyed or a credential revoked: when, how, each check
+    and what it observed, and whether the checks proved it."""
+    return [
+        _when(at),
+        method,
+        "\n".join(f"{n}: {v}" for n, v in checks.items()) or "none",
+        "yes" if verified else "NO",
+    ]
 
 
 def _when(value: datetime | None) -> str:
@@ -509,73 +550,56 @@ def _build_story(r: Rendering, s: _Styles, width: float) -> list[Any]:
     for i, loc in enumerate(cert.locations, 1):
         story += _location_detail(loc, i, s, width)
 
-    story.append(_p("Keys destroyed (cryptographic erase)", s.h2))
-    if cert.keys_destroyed:
-        story.append(
-            _grid_table(
-                ["Key", "Versions", "Destroyed", "Method", "Checks", "Verified"],
-                [
-                    [
-                        _uri(k.uri, s.mono, 0.21 * w),
-                        ", ".join(str(v) for v in k.versions_destroyed),
-                        _when(k.destroyed_at),
-                        k.method,
-                        "\n".join(f"{n}: {v}" for n, v in k.checks.items()) or "none",
-                        "yes" if k.verified else "NO",
-                    ]
-                    for k in cert.keys_destroyed
-                ],
-                s,
-                [0.21 * w, 0.1 * w, 0.14 * w, 0.19 * w, 0.26 * w, 0.1 * w],
-            )
-        )
-    else:
-        story.append(_p("No keys were destroyed by this retirement.", s.body))
-
-    story.append(_p("Credentials revoked", s.h2))
-    if cert.credentials_revoked:
-        story.append(
-            _grid_table(
-                ["Kind", "Identifier", "Revoked", "Method", "Checks", "Verified"],
-                [
-                    [
-                        c.kind,
-                        _uri(c.identifier, s.mono, 0.2 * w),
-                        _when(c.revoked_at),
-                        c.method,
-                        "\n".join(f"{n}: {v}" for n, v in c.checks.items()) or "none",
-                        "yes" if c.verified else "NO",
-                    ]
-                    for c in cert.credentials_revoked
-                ],
-                s,
-                [0.12 * w, 0.2 * w, 0.14 * w, 0.17 * w, 0.27 * w, 0.1 * w],
-            )
-        )
-    else:
-        story.append(_p("No credentials were revoked by this retirement.", s.body))
-
-    story.append(_p("Exceptions", s.h2))
-    if cert.exceptions:
-        story.append(
-            _grid_table(
-                ["Subject", "Kind", "What remains and why", "Amount", "Until"],
-                [
-                    [
-                        _uri(e.subject, s.mono, 0.24 * w),
-                        e.kind,
-                        e.description,
-                        f"{e.objects:,} obj / {_size(e.bytes)}",
-                        _when(e.until),
-                    ]
-                    for e in cert.exceptions
-                ],
-                s,
-                [0.24 * w, 0.12 * w, 0.34 * w, 0.15 * w, 0.15 * w],
-            )
-        )
-    else:
-        story.append(_p("None.", s.body))
+    story += _table_section(
+        "Keys destroyed (cryptographic erase)",
+        ["Key", "Versions", "Destroyed", "Method", "Checks", "Verified"],
+        [
+            [
+                _uri(k.uri, s.mono, 0.21 * w),
+                ", ".join(str(v) for v in k.versions_destroyed),
+                *_proof_cells(k.destroyed_at, k.method, k.checks, k.verified),
+            ]
+            for k in cert.keys_destroyed
+        ],
+        [0.21, 0.1, 0.14, 0.19, 0.26, 0.1],
+        "No keys were destroyed by this retirement.",
+        s,
+        w,
+    )
+    story += _table_section(
+        "Credentials revoked",
+        ["Kind", "Identifier", "Revoked", "Method", "Checks", "Verified"],
+        [
+            [
+                c.kind,
+                _uri(c.identifier, s.mono, 0.2 * w),
+                *_proof_cells(c.revoked_at, c.method, c.checks, c.verified),
+            ]
+            for c in cert.credentials_revoked
+        ],
+        [0.12, 0.2, 0.14, 0.17, 0.27, 0.1],
+        "No credentials were revoked by this retirement.",
+        s,
+        w,
+    )
+    story += _table_section(
+        "Exceptions",
+        ["Subject", "Kind", "What remains and why", "Amount", "Until"],
+        [
+            [
+                _uri(e.subject, s.mono, 0.24 * w),
+                e.kind,
+                e.description,
+                f"{e.objects:,} obj / {_size(e.bytes)}",
+                _when(e.until),
+            ]
+            for e in cert.exceptions
+        ],
+        [0.24, 0.12, 0.34, 0.15, 0.15],
+        "None.",
+        s,
+        w,
+    )
 
     story.append(_p("Evidence", s.h2))
     m = cert.deletion_manifest
@@ -811,36 +835,40 @@ def certificate_markdown(r: Rendering) -> str:
             f"- Validation: {loc.validation.result.value}: {_md(loc.validation.details)} "
             f"({_md(loc.validation.basis)})"
         )
-    out += ["", "## Keys destroyed", ""]
-    if cert.keys_destroyed:
-        out += ["| Key | Versions | Destroyed | Verified |", "|---|---|---|---|"]
-        for k in cert.keys_destroyed:
-            versions = ", ".join(str(v) for v in k.versions_destroyed)
-            out.append(
-                f"| `{_md(k.uri)}` | {versions} | {_when(k.destroyed_at)} | "
-                f"{'yes' if k.verified else '**no**'} |"
-            )
-    else:
-        out.append("None.")
-    out += ["", "## Credentials revoked", ""]
-    if cert.credentials_revoked:
-        out += ["| Kind | Identifier | Revoked | Verified |", "|---|---|---|---|"]
-        for c in cert.credentials_revoked:
-            out.append(
-                f"| {_md(c.kind)} | `{_md(c.identifier)}` | {_when(c.revoked_at)} | "
-                f"{'yes' if c.verified else '**no**'} |"
-            )
-    else:
-        out.append("None.")
-    out += ["", "## Exceptions", ""]
-    if cert.exceptions:
-        out += ["| Subject | Kind | Description | Until |", "|---|---|---|---|"]
-        for e in cert.exceptions:
-            out.append(
-                f"| `{_md(e.subject)}` | {_md(e.kind)} | {_md(e.description)} | {_when(e.until)} |"
-            )
-    else:
-        out.append("None.")
+    out += _md_section(
+        "Keys destroyed",
+        ["Key", "Versions", "Destroyed", "Verified"],
+        [
+            [
+                f"`{_md(k.uri)}`",
+                ", ".join(str(v) for v in k.versions_destroyed),
+                _when(k.destroyed_at),
+                "yes" if k.verified else "**no**",
+            ]
+            for k in cert.keys_destroyed
+        ],
+    )
+    out += _md_section(
+        "Credentials revoked",
+        ["Kind", "Identifier", "Revoked", "Verified"],
+        [
+            [
+                _md(c.kind),
+                f"`{_md(c.identifier)}`",
+                _when(c.revoked_at),
+                "yes" if c.verified else "**no**",
+            ]
+            for c in cert.credentials_revoked
+        ],
+    )
+    out += _md_section(
+        "Exceptions",
+        ["Subject", "Kind", "Description", "Until"],
+        [
+            [f"`{_md(e.subject)}`", _md(e.kind), _md(e.description), _when(e.until)]
+            for e in cert.exceptions
+        ],
+    )
     signing = cert.signing
     out += [
         "",

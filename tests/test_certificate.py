@@ -38,34 +38,23 @@ from sundown.certificate import (
 )
 from sundown.errors import InputError, IntegrityError
 from sundown.keys import KeyDestruction, Signer
+from sundown.signing import PemSigner
 from tests.certificate_sample import sample_certificate
 
 NOW = datetime(2025, 6, 30, 12, 0, tzinfo=UTC)
 
 
-class LocalSigner:
+class LocalSigner(PemSigner):
     """A P-256 signer over a key generated at run time (tests only; never stored)."""
 
     def __init__(self, key_id: str = "local://certificate-signing#1", pem: bytes | None = None):
-        self._key = (
+        key = (
             serialization.load_pem_private_key(pem, None)
             if pem
             else ec.generate_private_key(ec.SECP256R1())
         )
-        assert isinstance(self._key, ec.EllipticCurvePrivateKey)
-        self._key_id = key_id
-
-    @property
-    def key_id(self) -> str:
-        return self._key_id
-
-    def sign(self, message: bytes) -> bytes:
-        return self._key.sign(message, ec.ECDSA(hashes.SHA256()))
-
-    def public_key_pem(self) -> bytes:
-        return self._key.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
+        assert isinstance(key, ec.EllipticCurvePrivateKey)
+        super().__init__(key, key_id)
 
     def private_pem(self) -> bytes:
         return self._key.private_bytes(

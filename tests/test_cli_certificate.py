@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from cli import main
 from sundown import canonical, registry
 from sundown.certificate import (
     CERTIFICATE_NAME,
@@ -26,6 +25,7 @@ from sundown.certificate import (
 )
 from sundown.ledger import Ledger
 from tests.certificate_sample import sample_certificate
+from tests.cli_run import run as _run
 from tests.test_certificate import NOW, LocalSigner
 
 
@@ -48,14 +48,16 @@ def evidence(tmp_path: Path, signer: LocalSigner) -> Path:
     return folder / CERTIFICATE_NAME
 
 
-def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 def _key(evidence: Path) -> str:
     return str(evidence.parent.parent / "signing.pub.pem")
+
+
+def _render(capsys: pytest.CaptureFixture[str], evidence: Path, out: Path) -> tuple[int, str, str]:
+    """``sundown certificate render`` of ``evidence`` to ``out``, verified with its key."""
+    return _run(
+        capsys, "certificate", "render", str(evidence), "--out", str(out), "--public-key",
+        _key(evidence),
+    )  # fmt: skip
 
 
 def test_verify_ok_with_manifest(evidence: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -196,16 +198,7 @@ def test_render_pdf_and_markdown(
     evidence: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     pdf = tmp_path / "cert.pdf"
-    code, out, _ = _run(
-        capsys,
-        "certificate",
-        "render",
-        str(evidence),
-        "--out",
-        str(pdf),
-        "--public-key",
-        _key(evidence),
-    )
+    code, out, _ = _render(capsys, evidence, pdf)
     assert code == 0 and out.startswith(f"wrote {pdf}")
     assert pdf.read_bytes().startswith(b"%PDF-")
     text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, check=True).stdout
@@ -213,16 +206,7 @@ def test_render_pdf_and_markdown(
     assert b"Signature verified when this page was made" in text
 
     md = tmp_path / "cert.md"
-    code, _, _ = _run(
-        capsys,
-        "certificate",
-        "render",
-        str(evidence),
-        "--out",
-        str(md),
-        "--public-key",
-        _key(evidence),
-    )
+    code, _, _ = _render(capsys, evidence, md)
     assert code == 0 and "**Status: COMPLETE WITH EXCEPTIONS.**" in md.read_text()
 
     code, _, err = _run(
@@ -246,16 +230,7 @@ def test_render_refuses_a_tampered_certificate(
     envelope["signatures"][0]["keyid"] = "local://someone-else"
     evidence.write_bytes(json.dumps(envelope).encode())
     pdf = tmp_path / "cert.pdf"
-    code, _, err = _run(
-        capsys,
-        "certificate",
-        "render",
-        str(evidence),
-        "--out",
-        str(pdf),
-        "--public-key",
-        _key(evidence),
-    )
+    code, _, err = _render(capsys, evidence, pdf)
     assert code == 3 and "key mismatch: envelope keyid" in err
     assert not pdf.exists()
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from cli import main
 from sundown.registry import create_key, open_key_service
+from tests.cli_run import one_error_line, run
 
 
 @pytest.fixture
@@ -21,19 +21,6 @@ def model(tmp_path: Path) -> tuple[Path, bytes]:
     path = tmp_path / "model.safetensors"
     path.write_bytes(data)
     return path, data
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def one_error_line(err: str) -> str:
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    assert "Traceback" not in err
-    return lines[0]
 
 
 def test_round_trip_with_paths(
@@ -53,6 +40,11 @@ def test_round_trip_with_paths(
     assert out.read_bytes() == data
 
 
+# The key and the artifact binding of the bound round trip.
+BINDING = ("--key", "local://cli-test", "--system", "fraud",
+           "--artifact-path", "weights/model.safetensors", "--artifact-version", "7")  # fmt: skip
+
+
 def test_round_trip_with_urls_and_bound_artifact(
     tmp_path: Path, model: tuple[Path, bytes], capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -64,14 +56,7 @@ def test_round_trip_with_urls_and_bound_artifact(
     code, _, err = run(
         capsys,
         "encrypt",
-        "--key",
-        "local://cli-test",
-        "--system",
-        "fraud",
-        "--artifact-path",
-        "weights/model.safetensors",
-        "--artifact-version",
-        "7",
+        *BINDING,
         src.as_uri(),
         enc_url,
     )
@@ -88,14 +73,7 @@ def test_round_trip_with_urls_and_bound_artifact(
     code, _, err = run(
         capsys,
         "decrypt",
-        "--key",
-        "local://cli-test",
-        "--system",
-        "fraud",
-        "--artifact-path",
-        "weights/model.safetensors",
-        "--artifact-version",
-        "7",
+        *BINDING,
         enc_url,
         str(tmp_path / "plain"),
     )

@@ -34,6 +34,14 @@ def _ledger(tmp_path: Path) -> Ledger:
     return Ledger(registry.open_store((tmp_path / "ledger").as_uri()))
 
 
+def _appended(tmp_path: Path, n: int) -> tuple[LocalSigner, Ledger]:
+    """A new signer and a ledger under ``tmp_path`` holding ``n`` records it signed."""
+    signer = LocalSigner()
+    ledger = _ledger(tmp_path)
+    _append(ledger, signer, n)
+    return signer, ledger
+
+
 def _append(ledger: Ledger, signer: LocalSigner, n: int, kind: str = "rotate") -> None:
     for i in range(n):
         ledger.append(kind, f"system demo: op {i}", DIGEST, f"file:///evidence/{i}.json", signer)
@@ -91,9 +99,7 @@ def test_append_chains_and_verifies(tmp_path: Path) -> None:
 
 
 def test_ledger_refuses_another_signer_and_bad_input(tmp_path: Path) -> None:
-    signer = LocalSigner()
-    ledger = _ledger(tmp_path)
-    _append(ledger, signer, 1)
+    signer, ledger = _appended(tmp_path, 1)
     with pytest.raises(IntegrityError, match="not the key pinned"):
         _append(_ledger(tmp_path), LocalSigner(key_id=signer.key_id), 1)
     with pytest.raises(IntegrityError, match="not the key pinned"):
@@ -110,9 +116,7 @@ def test_ledger_refuses_another_signer_and_bad_input(tmp_path: Path) -> None:
 
 
 def test_tampered_subject_names_the_record(tmp_path: Path) -> None:
-    signer = LocalSigner()
-    ledger = _ledger(tmp_path)
-    _append(ledger, signer, 5)
+    _, ledger = _appended(tmp_path, 5)
     _rewrite(_file(tmp_path, 3), lambda p: p.update(subject="nothing happened"))
     with pytest.raises(IntegrityError, match=r"ledger record 000000000003 .*signature"):
         ledger.verify()
@@ -120,9 +124,7 @@ def test_tampered_subject_names_the_record(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("field", ["time", "kind", "evidence", "signing_key_id", "sequence"])
 def test_every_field_tampered_fails(tmp_path: Path, field: str) -> None:
-    signer = LocalSigner()
-    ledger = _ledger(tmp_path)
-    _append(ledger, signer, 3)
+    _, ledger = _appended(tmp_path, 3)
     changes = {
         "time": lambda p: p.update(time="2001-01-01T00:00:00Z"),
         "kind": lambda p: p.update(kind="deploy"),
@@ -136,9 +138,7 @@ def test_every_field_tampered_fails(tmp_path: Path, field: str) -> None:
 
 
 def test_forged_or_rewritten_records_break_the_chain(tmp_path: Path) -> None:
-    signer = LocalSigner()
-    ledger = _ledger(tmp_path)
-    _append(ledger, signer, 5)
+    signer, ledger = _appended(tmp_path, 5)
     # an attacker re-signs a changed record with their own key
     _rewrite(_file(tmp_path, 4), lambda p: p.update(subject="forged"), LocalSigner(signer.key_id))
     with pytest.raises(IntegrityError, match=r"000000000004 .*signature does not verify"):
@@ -146,18 +146,14 @@ def test_forged_or_rewritten_records_break_the_chain(tmp_path: Path) -> None:
 
 
 def test_rewriting_history_even_with_the_real_key_breaks_the_next_link(tmp_path: Path) -> None:
-    signer = LocalSigner()
-    ledger = _ledger(tmp_path)
-    _append(ledger, signer, 5)
+    signer, ledger = _appended(tmp_path, 5)
     _rewrite(_file(tmp_path, 2), lambda p: p.update(subject="rewritten"), signer)
     with pytest.raises(IntegrityError, match=r"000000000003 .*previous hash .*chain is broken"):
         ledger.verify()
 
 
 def test_missing_swapped_and_foreign_objects(tmp_path: Path) -> None:
-    signer = LocalSigner()
-    ledger = _ledger(tmp_path)
-    _append(ledger, signer, 5)
+    _, ledger = _appended(tmp_path, 5)
     a, b = _file(tmp_path, 2), _file(tmp_path, 3)
     data_a, data_b = a.read_bytes(), b.read_bytes()
     a.write_bytes(data_b)
@@ -181,9 +177,7 @@ def test_missing_swapped_and_foreign_objects(tmp_path: Path) -> None:
 
 
 def test_genesis_pin_cannot_be_swapped(tmp_path: Path) -> None:
-    signer = LocalSigner()
-    ledger = _ledger(tmp_path)
-    _append(ledger, signer, 2)
+    signer, _ = _appended(tmp_path, 2)
     attacker = LocalSigner(signer.key_id)
     _rewrite(
         _file(tmp_path, 0),

@@ -32,6 +32,7 @@ from sundown.store import Capability, Entry, EntryKind
 from tests.conformance import unique
 from tests.conformance.backend_s3 import count_delete_objects
 from tests.fixtures.process import free_port
+from tests.reliability.world import make_bucket
 
 MiB = 1024 * 1024
 
@@ -41,15 +42,8 @@ def _admin() -> Any:
 
 
 def _bucket(*, versioning: bool = False, lock: bool = False) -> str:
-    admin = _admin()
-    name = unique("s3t")
-    if lock:
-        admin.create_bucket(Bucket=name, ObjectLockEnabledForBucket=True)
-    else:
-        admin.create_bucket(Bucket=name)
-    if versioning:
-        admin.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
-    return name
+    """A new bucket: plain, versioned, or with Object Lock (which versions it)."""
+    return make_bucket(unique("s3t"), versioned=versioning, object_lock=lock)
 
 
 def _store(url: str) -> s3.S3Store:

@@ -113,6 +113,21 @@ def _delete_checks(
         checks.expect("last-used lookup after", code in ("NoSuchEntity", "AccessDenied"), code)
 
 
+def _deleted(
+    iam: Any,
+    user: str,
+    key_id: str,
+    action: str,
+    details: dict[str, str],
+    *,
+    user_gone: bool = False,
+) -> CredentialEvidence:
+    """The evidence of a deleted access key: IAM no longer lists it nor knows it."""
+    checks = Checks()
+    _delete_checks(iam, user, key_id, checks, user_gone=user_gone)
+    return checks.evidence(KIND, f"{user}/{key_id}", action, {"user": user, **details})
+
+
 def rotate_access_key(
     user: str, *, old_key_id: str | None = None, grace: timedelta = timedelta(days=7)
 ) -> Rotation:
@@ -184,14 +199,10 @@ def finish_rotation(user: str, old_key_id: str, *, not_before: datetime) -> Cred
         if status != "Inactive":
             raise ConflictError(f"{what}: the key is {status}, not Inactive; refusing to delete")
         iam.delete_access_key(UserName=user, AccessKeyId=old_key_id)
-        checks = Checks()
-        _delete_checks(iam, user, old_key_id, checks)
-    return checks.evidence(
-        KIND,
-        f"{user}/{old_key_id}",
-        "deleted after grace period",
-        {"user": user, "grace_ended": not_before.isoformat()},
-    )
+        return _deleted(
+            iam, user, old_key_id, "deleted after grace period",
+            {"grace_ended": not_before.isoformat()},
+        )  # fmt: skip
 
 
 def revoke_access_key(user: str, key_id: str, *, missing_ok: bool = False) -> CredentialEvidence:
@@ -207,28 +218,20 @@ def revoke_access_key(user: str, key_id: str, *, missing_ok: bool = False) -> Cr
             if not missing_ok or exc.response.get("Error", {}).get("Code") != "NoSuchEntity":
                 raise
             # A deleted user takes its access keys with it (a resumed retirement).
-            checks = Checks()
-            _delete_checks(iam, user, key_id, checks, user_gone=True)
-            return checks.evidence(
-                KIND,
-                f"{user}/{key_id}",
-                "already absent",
-                {"user": user, "state_before": "user does not exist"},
-            )
+            return _deleted(
+                iam, user, key_id, "already absent", {"state_before": "user does not exist"},
+                user_gone=True,
+            )  # fmt: skip
         if status is None and not missing_ok:
             raise NotFoundError(f"{what}: no such key on this user")
         if status is not None:
             if status == "Active":
                 iam.update_access_key(UserName=user, AccessKeyId=key_id, Status="Inactive")
             iam.delete_access_key(UserName=user, AccessKeyId=key_id)
-        checks = Checks()
-        _delete_checks(iam, user, key_id, checks)
-    return checks.evidence(
-        KIND,
-        f"{user}/{key_id}",
-        "revoked" if status is not None else "already absent",
-        {"user": user, "state_before": status or "absent"},
-    )
+        return _deleted(
+            iam, user, key_id, "revoked" if status is not None else "already absent",
+            {"state_before": status or "absent"},
+        )  # fmt: skip
 
 
 def revoke_all_access_keys(user: str) -> list[CredentialEvidence]:

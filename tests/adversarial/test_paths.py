@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 
-from cli import main
 from flows.decommission import decommission_system
 from flows.deploy import deploy_model
 from flows.models import DecommissionParameters, DeployParameters, Party
@@ -25,15 +24,10 @@ from sundown.errors import InputError, NotFoundError, ScopeError
 from sundown.spec.loader import load_spec
 from sundown.spec.overlap import check_no_overlap
 from sundown.store import Entry, EntryKind
+from tests.cli_run import run
 from tests.flows.systems import System, make_system
 
 APPROVER = Party(name="Lee Marchetti", role="security-officer", organisation="Acme")
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def sha(path: Path) -> str:

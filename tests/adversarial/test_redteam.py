@@ -7,17 +7,21 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from flows.decommission import decommission_system
+from flows.models import RetentionParameters
 from sundown import registry
 from sundown.certificate import CERTIFICATE_NAME, sign_certificate
 from sundown.errors import IntegrityError
 from tests.adversarial.test_resume import APPROVER, World, interrupted
 from tests.certificate_sample import sample_certificate
+from tests.flows.systems import System, make_system
 
 __all__ = ["World"]
 
@@ -61,20 +65,8 @@ def test_a_genuine_certificate_of_another_plan_planted_before_certify_is_not_ado
     assert json.loads((folder / CERTIFICATE_NAME).read_bytes())  # kept for a person to inspect
 
 
-def test_a_retention_receipt_planted_before_the_sweep_is_not_ledgered(tmp_path: Path) -> None:
-    """X2. A retention sweep's plan digest is predictable (same inventory, same ``as_of``: a
-    dry run, or a schedule, gives it). The writer to the evidence location creates
-    ``retention/<system>/<plan>/receipt.json`` first, saying nothing was purged. The sweep's
-    create-only write kept the planted receipt and the signed ledger recorded the planted
-    receipt's digest as this sweep's evidence. Now the stored receipt must be the sweep's own
-    (byte for byte; a re-run writes the same bytes): IntegrityError naming it, no ledger
-    retention record vouches for it."""
-    from datetime import UTC, datetime, timedelta
-
-    from flows.models import RetentionParameters
-    from flows.retention import retention_sweep
-    from tests.flows.systems import make_system
-
+def _sweep_of(tmp_path: Path) -> tuple[System, Callable[..., RetentionParameters]]:
+    """A system under tmp_path and the parameters of its retention sweep 400 days from now."""
     system = make_system(tmp_path / "sys")
     as_of = datetime.now(UTC) + timedelta(days=400)
 
@@ -83,6 +75,22 @@ def test_a_retention_receipt_planted_before_the_sweep_is_not_ledgered(tmp_path: 
             spec_path=str(system.spec_path), variables=system.variables, as_of=as_of, **kw
         )
 
+    return system, params
+
+
+def test_a_retention_receipt_planted_before_the_sweep_is_not_ledgered(
+    tmp_path: Path, prefect_api: str
+) -> None:
+    """X2. A retention sweep's plan digest is predictable (same inventory, same ``as_of``: a
+    dry run, or a schedule, gives it). The writer to the evidence location creates
+    ``retention/<system>/<plan>/receipt.json`` first, saying nothing was purged. The sweep's
+    create-only write kept the planted receipt and the signed ledger recorded the planted
+    receipt's digest as this sweep's evidence. Now the stored receipt must be the sweep's own
+    (byte for byte; a re-run writes the same bytes): IntegrityError naming it, no ledger
+    retention record vouches for it."""
+    from flows.retention import retention_sweep
+
+    system, params = _sweep_of(tmp_path)
     planned = retention_sweep(params(dry_run=True))
     assert planned.purged or planned.archived
     evidence = system.root / "evidence"
@@ -104,26 +112,15 @@ def test_a_retention_receipt_planted_before_the_sweep_is_not_ledgered(tmp_path: 
 
 
 def test_a_retention_plan_file_planted_before_the_sweep_stops_it_before_any_change(
-    tmp_path: Path,
+    tmp_path: Path, prefect_api: str
 ) -> None:
     """X3. The same predictable folder: the attacker plants ``plan.jsonl`` (a plan that is not
     the sweep's). It was kept as the sweep's evidence, so the receipt named a plan digest whose
     stored file was someone else's. Now the sweep checks the stored plan's digest before any
     step: IntegrityError, nothing archived or purged."""
-    from datetime import UTC, datetime, timedelta
-
-    from flows.models import RetentionParameters
     from flows.retention import retention_sweep
-    from tests.flows.systems import make_system
 
-    system = make_system(tmp_path / "sys")
-    as_of = datetime.now(UTC) + timedelta(days=400)
-
-    def params(**kw: Any) -> RetentionParameters:
-        return RetentionParameters(
-            spec_path=str(system.spec_path), variables=system.variables, as_of=as_of, **kw
-        )
-
+    system, params = _sweep_of(tmp_path)
     planned = retention_sweep(params(dry_run=True))
     stores = system.root / "stores"
     before = {str(p): p.read_bytes() for p in sorted(stores.rglob("*")) if p.is_file()}

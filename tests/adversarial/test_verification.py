@@ -185,6 +185,10 @@ def verify(world: World, *args: str | Path, cert: Path | None = None) -> list[st
     return ["certificate", "verify", cert or world.cert, *args]
 
 
+def ledger_verify(url: str, *args: str | Path) -> list[str | Path]:
+    return ["ledger", "verify", "--ledger", url, *args]
+
+
 # --- the genuine certificate verifies offline with every anchor form --------------------------
 
 
@@ -222,14 +226,9 @@ def test_a_genuine_certificate_verifies_with_each_anchor_form(
     assert f"recorded in ledger {world.ledger_url()} record 2 (ledger head {world.head})" in out
     code, out, _ = sundown(
         capsys,
-        "ledger",
-        "verify",
-        "--ledger",
-        world.ledger_url(),
-        "--fingerprint",
-        world.real_fp,
-        "--expect-head",
-        world.cert_head,
+        *ledger_verify(
+            world.ledger_url(), "--fingerprint", world.real_fp, "--expect-head", world.cert_head
+        ),
         watch=watch,
     )
     assert code == 0 and f"contains the expected head {world.cert_head}" in out
@@ -470,14 +469,7 @@ def test_a_truncated_ledger_fails_against_the_expected_head(
     refused(
         sundown(
             capsys,
-            "ledger",
-            "verify",
-            "--ledger",
-            url,
-            "--fingerprint",
-            world.real_fp,
-            "--expect-head",
-            world.head,
+            *ledger_verify(url, "--fingerprint", world.real_fp, "--expect-head", world.head),
             watch=(world.ledger,),
         ),
         3,
@@ -514,14 +506,9 @@ def test_a_ledger_rewritten_with_the_real_key_fails_against_the_expected_head(
     refused(
         sundown(
             capsys,
-            "ledger",
-            "verify",
-            "--ledger",
-            world.ledger_url(),
-            "--public-key",
-            world.real_pem,
-            "--expect-head",
-            world.head,
+            *ledger_verify(
+                world.ledger_url(), "--public-key", world.real_pem, "--expect-head", world.head
+            ),
         ),
         3,
         "ledger record 000000000003",
@@ -535,7 +522,7 @@ def test_an_altered_ledger_record_fails(world: World, capsys: pytest.CaptureFixt
     edit_envelope(record, lambda e: edit_payload(e, lambda p: p.update(subject="nothing here")))
     anchor = ["--fingerprint", world.real_fp]
     refused(
-        sundown(capsys, "ledger", "verify", "--ledger", world.ledger_url(), *anchor),
+        sundown(capsys, *ledger_verify(world.ledger_url(), *anchor)),
         3,
         "ledger record 000000000002 (records/000000000002.json): signature does not verify",
     )
@@ -553,7 +540,7 @@ def test_an_altered_ledger_record_fails(world: World, capsys: pytest.CaptureFixt
     resign(resign_target)
     record.write_bytes(canonical.dumps(resign_target))
     refused(
-        sundown(capsys, "ledger", "verify", "--ledger", world.ledger_url(), *anchor),
+        sundown(capsys, *ledger_verify(world.ledger_url(), *anchor)),
         3,
         "000000000002",
         "signature does not verify with the pinned key",
@@ -565,7 +552,7 @@ def test_an_altered_ledger_record_fails(world: World, capsys: pytest.CaptureFixt
         lambda e: e["signatures"].append({"keyid": "x", "sig": base64.b64encode(b"junk").decode()}),
     )
     refused(
-        sundown(capsys, "ledger", "verify", "--ledger", world.ledger_url(), *anchor),
+        sundown(capsys, *ledger_verify(world.ledger_url(), *anchor)),
         3,
         "000000000002",
         "carries 2 signatures",
@@ -797,14 +784,7 @@ def test_evidence_on_an_object_lock_bucket_keeps_its_default_retention(
     assert refused_delete.value.response["Error"]["Code"] == "AccessDenied"
     code, out, _ = sundown(
         capsys,
-        "ledger",
-        "verify",
-        "--ledger",
-        url,
-        "--fingerprint",
-        world.real_fp,
-        "--expect-head",
-        head,
+        *ledger_verify(url, "--fingerprint", world.real_fp, "--expect-head", head),
     )
     assert code == 0 and "3 record(s)" in out
 
@@ -812,14 +792,7 @@ def test_evidence_on_an_object_lock_bucket_keeps_its_default_retention(
     refused(
         sundown(
             capsys,
-            "ledger",
-            "verify",
-            "--ledger",
-            url,
-            "--fingerprint",
-            world.real_fp,
-            "--expect-head",
-            head,
+            *ledger_verify(url, "--fingerprint", world.real_fp, "--expect-head", head),
         ),
         3,
         "missing (truncated)",
@@ -875,7 +848,7 @@ def test_an_expected_head_is_read_strictly(
     seq, _, hex_hash = world.head.replace("sha256:", "").partition(":")
     for bad in (world.head[:30], f"{seq}:{hex_hash[:12]}", hex_hash, f"-1:{hex_hash}"):
         refused(
-            sundown(capsys, "ledger", "verify", "--ledger", url, *anchor, "--expect-head", bad),
+            sundown(capsys, *ledger_verify(url, *anchor, "--expect-head", bad)),
             2,
             "expected SEQ:sha256:HASH",
             error="InputError",

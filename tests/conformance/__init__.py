@@ -35,7 +35,6 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -164,13 +163,6 @@ def refusing(
         for name, value in env(proxy.url).items():
             patch.setenv(name, value)
         yield Refusing(registry.open_store(url), refused)
-
-
-@dataclass(frozen=True)
-class BackendSpec:
-    name: str
-    fixtures: tuple[str, ...]
-    factory: Callable[[Mapping[str, Any], Path], StoreBackend]
 
 
 @dataclass

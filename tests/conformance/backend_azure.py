@@ -19,8 +19,8 @@ from azure.storage.blob import RetentionPolicy
 
 from connectors.azure_blob import BATCH_LIMIT, new_service_client
 from sundown.store import has_dot_segment
+from tests.backend_modules import BackendSpec
 from tests.conformance import (
-    BackendSpec,
     Refusal,
     Refusing,
     StoreBackend,

@@ -6,7 +6,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from tests.conformance import BackendSpec, StoreBackend, unique
+from tests.backend_modules import BackendSpec
+from tests.conformance import StoreBackend, unique
 
 
 class FileBackend(StoreBackend):

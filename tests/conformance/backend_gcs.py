@@ -22,7 +22,8 @@ from urllib.parse import urlsplit
 
 from connectors.gcs import BATCH_LIMIT, new_client
 from sundown.store import has_dot_segment
-from tests.conformance import BackendSpec, Refusal, StoreBackend, batch_deletes_on_the_wire, unique
+from tests.backend_modules import BackendSpec
+from tests.conformance import Refusal, StoreBackend, batch_deletes_on_the_wire, unique
 from tests.reliability.faultproxy import Answer, Request
 
 _NO_HOLDS = "no object holds or retention: the hold fields are ignored and never reported"

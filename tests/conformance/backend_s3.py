@@ -12,7 +12,8 @@ from typing import Any, cast
 
 from connectors.s3 import PURGE_CONCURRENCY, S3Store, new_client
 from sundown.store import ObjectStore, join_key
-from tests.conformance import BackendSpec, Refusal, StoreBackend, unique
+from tests.backend_modules import BackendSpec
+from tests.conformance import Refusal, StoreBackend, unique
 from tests.reliability.faultproxy import Answer, Request
 
 _OBJECT_TAG = re.compile(rb"<Object>")

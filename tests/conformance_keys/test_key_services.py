@@ -12,6 +12,7 @@ from sundown import registry
 from sundown.envelope import Artifact, decrypt_file, encrypt_file
 from sundown.errors import InputError, IntegrityError, KeyDestroyedError, NotFoundError
 from sundown.keys import KeyService, WrappedKey
+from tests.cli_run import run
 from tests.conformance_keys.conftest import KeyCase
 
 pytestmark = pytest.mark.timeout(120)
@@ -39,6 +40,25 @@ def test_round_trip(key_case: KeyCase) -> None:
     assert bound(registry.open_key_service(uri), BINDING).unwrap(wrapped) == dek
     info = registry.open_key_service(uri).info()
     assert info.kind == "kek" and info.uri == uri and wrapped.key_version in info.versions
+
+
+def test_rotation_adds_a_version_and_earlier_data_keys_still_unwrap(
+    key_case: KeyCase, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``sundown keys rotate``: version 2 wraps from now on, the service lists both versions,
+    and a data key wrapped under version 1 still unwraps (a rotation never strands data)."""
+    uri, dek, old = wrap(key_case)
+    assert old.key_version == 1 and registry.open_key_service(uri).info().versions == (1,)
+    code, out, err = run(capsys, "keys", "rotate", uri)
+    assert code == 0 and "version 2 now wraps" in out, err
+    service = bound(registry.open_key_service(uri), BINDING)
+    _, new = service.new_data_key()
+    assert new.key_version == 2
+    assert service.unwrap(old) == dek
+    info = registry.open_key_service(uri).info()
+    assert info.versions == (1, 2) and info.latest_version == 2
+    code, out, err = run(capsys, "keys", "info", uri)
+    assert code == 0 and "latest version: 2" in out and "versions present: 1..2" in out, err
 
 
 def test_wrong_binding_refused(key_case: KeyCase, tmp_path: Path) -> None:

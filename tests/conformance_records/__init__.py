@@ -1,7 +1,7 @@
 """One conformance suite that every record store runs (PostgreSQL, Redis, Chroma).
 
 Each test takes the ``record_case`` fixture, parametrized over every ``backend_*.py`` module
-here; a module defines ``BACKENDS = [RecordBackendSpec("redis", ("redis_env",), factory)]`` and
+here; a module defines ``BACKENDS = [BackendSpec("redis", ("redis_env",), factory)]`` and
 is picked up without any other edit. Real servers, started once per session by the fixtures in
 tests/fixtures/ (a private PostgreSQL cluster, redis-server, ``chroma run``).
 
@@ -15,9 +15,7 @@ Tests decide what to expect from the store's declared capabilities, never from i
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from sundown import registry
@@ -53,13 +51,6 @@ class RecordBackend:
         """A comparable snapshot, with content, of everything outside the selector that this
         backend created for ``seeded`` (canaries)."""
         raise NotImplementedError
-
-
-@dataclass(frozen=True)
-class RecordBackendSpec:
-    name: str
-    fixtures: tuple[str, ...]
-    factory: Callable[[Mapping[str, Any], Path], RecordBackend]
 
 
 @dataclass

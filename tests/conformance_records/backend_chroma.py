@@ -8,7 +8,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from tests.conformance_records import RecordBackend, RecordBackendSpec, Seeded, unique
+from tests.backend_modules import BackendSpec
+from tests.conformance_records import RecordBackend, Seeded, unique
 from tests.fixtures.chroma import ChromaServer
 
 SYSTEM = "support-bot"
@@ -80,4 +81,4 @@ def _factory(fixtures: Mapping[str, Any], tmp_path: Path) -> RecordBackend:
     return ChromaBackend(fixtures["chroma_env"])
 
 
-BACKENDS = [RecordBackendSpec("chroma", ("chroma_env",), _factory)]
+BACKENDS = [BackendSpec("chroma", ("chroma_env",), _factory)]

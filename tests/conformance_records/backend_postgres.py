@@ -10,7 +10,8 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from tests.conformance_records import RecordBackend, RecordBackendSpec, Seeded, unique
+from tests.backend_modules import BackendSpec
+from tests.conformance_records import RecordBackend, Seeded, unique
 from tests.fixtures.postgres import Postgres
 
 SYSTEM = "support-bot"
@@ -99,4 +100,4 @@ def _factory(fixtures: Mapping[str, Any], tmp_path: Path) -> RecordBackend:
     return PostgresBackend(fixtures["postgres_env"])
 
 
-BACKENDS = [RecordBackendSpec("postgresql", ("postgres_env",), _factory)]
+BACKENDS = [BackendSpec("postgresql", ("postgres_env",), _factory)]

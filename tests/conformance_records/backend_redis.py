@@ -7,7 +7,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from tests.conformance_records import RecordBackend, RecordBackendSpec, Seeded, unique
+from tests.backend_modules import BackendSpec
+from tests.conformance_records import RecordBackend, Seeded, unique
 from tests.fixtures.redis import RedisServer
 
 
@@ -59,4 +60,4 @@ def _factory(fixtures: Mapping[str, Any], tmp_path: Path) -> RecordBackend:
     return RedisBackend(fixtures["redis_env"])
 
 
-BACKENDS = [RecordBackendSpec("redis", ("redis_env",), _factory)]
+BACKENDS = [BackendSpec("redis", ("redis_env",), _factory)]

@@ -11,10 +11,11 @@ from sundown.records import (
     Finding,
     RecordCapability,
     RecordEntry,
+    RecordStore,
     ids_digest,
     summarize,
 )
-from tests.conformance_records import RecordCase
+from tests.conformance_records import RecordCase, Seeded
 
 
 def test_inventory_lists_exactly_the_selector(record_case: RecordCase) -> None:
@@ -62,10 +63,7 @@ def test_a_rerun_finds_every_listed_record_absent(record_case: RecordCase) -> No
 def test_a_rerun_after_the_whole_location_is_gone_finds_every_record_absent(
     record_case: RecordCase,
 ) -> None:
-    _need_whole(record_case)
-    seeded = record_case.backend.seed(3, whole=True)
-    store = record_case.open(seeded)
-    entries = list(store.inventory())
+    seeded, store, entries = _seed_whole(record_case, 3)
     assert store.purge(entries).dropped
     again = store.purge(entries)
     assert not again.dropped and again.deleted == []
@@ -122,11 +120,8 @@ def test_verify_reports_what_the_selector_still_matches(record_case: RecordCase)
 
 
 def test_the_whole_table_or_collection_is_removed(record_case: RecordCase) -> None:
-    _need_whole(record_case)
-    seeded = record_case.backend.seed(7, whole=True)
+    seeded, store, entries = _seed_whole(record_case, 7)
     before = record_case.backend.outside(seeded)
-    store = record_case.open(seeded)
-    entries = list(store.inventory())
     assert sorted(e.id for e in entries) == sorted(seeded.ids)
     result = store.purge(entries)
     assert result.dropped and sorted(result.deleted) == sorted(seeded.ids)
@@ -138,10 +133,7 @@ def test_the_whole_table_or_collection_is_removed(record_case: RecordCase) -> No
 def test_the_whole_location_is_not_removed_when_it_holds_unlisted_records(
     record_case: RecordCase,
 ) -> None:
-    _need_whole(record_case)
-    seeded = record_case.backend.seed(4, whole=True)
-    store = record_case.open(seeded)
-    entries = list(store.inventory())
+    seeded, store, entries = _seed_whole(record_case, 4)
     record_case.backend.add_in_scope(seeded)
     with pytest.raises(ConflictError):
         store.purge(entries)
@@ -159,6 +151,15 @@ def test_findings_name_what_keeps_deleted_data(record_case: RecordCase) -> None:
         store.purge(list(store.inventory()))
         done = store.compact()
         assert done and all(isinstance(f, Finding) for f in done)
+
+
+def _seed_whole(case: RecordCase, n: int) -> tuple[Seeded, RecordStore, list[RecordEntry]]:
+    """``n`` records seeded under a whole-location selector (the backend must declare one):
+    what was seeded, the store and its inventory."""
+    _need_whole(case)
+    seeded = case.backend.seed(n, whole=True)
+    store = case.open(seeded)
+    return seeded, store, list(store.inventory())
 
 
 def _need_whole(case: RecordCase) -> None:

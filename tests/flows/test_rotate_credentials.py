@@ -406,15 +406,21 @@ def test_gcs_hmac_rotation_failure_is_reported(
     )
 
 
-def test_complete_pending_removes_replaced_keys_without_rotating(
-    system: System, creds: Creds
-) -> None:
-    spec = system.spec_path.read_text() + (
+def aws_key_spec(system: System, creds: Creds, grace_hours: float) -> str:
+    """The system's spec with the test user's access key declared and rotated with a grace
+    period of ``grace_hours``."""
+    return system.spec_path.read_text() + (
         "credentials:\n  aws_access_keys:\n"
         f"    - {{user: {creds.user}, access_key_ids: [{creds.old_key}]}}\n"
         f"rotation:\n  deliver_to: {{path: {creds.deliver_path}}}\n"
-        f"  grace_period_hours: {GRACE_HOURS}\n"
+        f"  grace_period_hours: {grace_hours}\n"
     )
+
+
+def test_complete_pending_removes_replaced_keys_without_rotating(
+    system: System, creds: Creds
+) -> None:
+    spec = aws_key_spec(system, creds, GRACE_HOURS)
     run(system, spec)
     parsed = parse_spec(spec, variables=system.variables)
     assert _rotation.complete_pending(parsed) == []  # nothing due yet
@@ -435,11 +441,7 @@ def test_a_rotation_whose_receipt_was_lost_is_recovered_from_the_delivery(
 ) -> None:
     from connectors.credentials import aws_iam
 
-    spec = system.spec_path.read_text() + (
-        "credentials:\n  aws_access_keys:\n"
-        f"    - {{user: {creds.user}, access_key_ids: [{creds.old_key}]}}\n"
-        f"rotation:\n  deliver_to: {{path: {creds.deliver_path}}}\n  grace_period_hours: 0\n"
-    )
+    spec = aws_key_spec(system, creds, 0)
     run(system, spec)
     first = creds.delivered(f"aws/{creds.user}")["aws_access_key_id"]
     assert creds.iam_keys() == {first: "Active"}  # grace 0: the old key was deleted at once
@@ -491,12 +493,7 @@ def test_revocation_after_a_rotation_also_kills_the_successors(
     from flows.models import RevokeParameters
     from flows.revoke import revoke_credentials
 
-    spec = system.spec_path.read_text() + (
-        "credentials:\n  aws_access_keys:\n"
-        f"    - {{user: {creds.user}, access_key_ids: [{creds.old_key}]}}\n"
-        f"rotation:\n  deliver_to: {{path: {creds.deliver_path}}}\n"
-        f"  grace_period_hours: {GRACE_HOURS}\n"
-    )
+    spec = aws_key_spec(system, creds, GRACE_HOURS)
     run(system, spec)
     new_key = creds.delivered(f"aws/{creds.user}")["aws_access_key_id"]
     assert creds.iam_keys() == {creds.old_key: "Inactive", new_key: "Active"}
@@ -514,12 +511,7 @@ def test_the_retention_sweep_removes_replaced_keys_after_the_grace_period(
     from flows.models import RetentionParameters
     from flows.retention import retention_sweep
 
-    spec = system.spec_path.read_text() + (
-        "credentials:\n  aws_access_keys:\n"
-        f"    - {{user: {creds.user}, access_key_ids: [{creds.old_key}]}}\n"
-        f"rotation:\n  deliver_to: {{path: {creds.deliver_path}}}\n"
-        f"  grace_period_hours: {GRACE_HOURS}\n"
-    )
+    spec = aws_key_spec(system, creds, GRACE_HOURS)
     run(system, spec)
     new_key = creds.delivered(f"aws/{creds.user}")["aws_access_key_id"]
     time.sleep(GRACE_HOURS * 3600 + 0.5)

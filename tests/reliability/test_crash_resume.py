@@ -42,8 +42,8 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -495,6 +495,18 @@ def crash_trial(zygote: Zygote, tmp: Path, env: dict[str, str], phase: str, n: i
     return line
 
 
+def failed_trials(futures: Sequence[Future[Any]], label: str) -> list[str]:
+    """Wait for every trial (each runs to its end); one line per trial that raised, numbered
+    after ``label``."""
+    failures = []
+    for n, future in enumerate(futures):
+        try:
+            future.result()
+        except Exception as exc:  # every trial runs; the failures are reported together
+            failures.append(f"{label}{n}: {type(exc).__name__}: {exc}")
+    return failures
+
+
 @pytest.mark.parametrize("phase", [*PHASES, "timer"])
 def test_decommission_killed_and_resumed(
     phase: str, zygote: Zygote, crash_world: tuple[Path, dict[str, str]]
@@ -503,14 +515,9 @@ def test_decommission_killed_and_resumed(
     tmp, env = crash_world
     reference_events(zygote, tmp, env)
     n = TIMER_TRIALS if phase == "timer" else TRIALS_PER_PHASE
-    failures = []
     with ThreadPoolExecutor(PARALLEL) as pool:
-        futures = {pool.submit(crash_trial, zygote, tmp, env, phase, i): i for i in range(n)}
-        for future, i in futures.items():
-            try:
-                future.result()
-            except Exception as exc:  # every trial runs; the failures are reported together
-                failures.append(f"trial {phase}-{i}: {type(exc).__name__}: {exc}")
+        futures = [pool.submit(crash_trial, zygote, tmp, env, phase, i) for i in range(n)]
+        failures = failed_trials(futures, f"trial {phase}-")
     assert not failures, "\n".join(failures)
 
 
@@ -631,7 +638,6 @@ def test_deploy_model_killed_and_rerun(
     events = deploy_events(zygote, tmp, env)
     receipt = next(i for i, e in enumerate(events) if e.startswith("receipt|"))
     size = max(1, receipt // LIFECYCLE_TRIALS)
-    failures = []
     with ThreadPoolExecutor(PARALLEL) as pool:
         futures = []
         for n in range(LIFECYCLE_TRIALS):
@@ -641,11 +647,7 @@ def test_deploy_model_killed_and_rerun(
             line += f"({events[kill_at - 1]})"
             futures.append(pool.submit(deploy_trial, zygote, build_deployable(tmp, env),
                                        kill_at, line))  # fmt: skip
-        for n, future in enumerate(futures):
-            try:
-                future.result()
-            except Exception as exc:
-                failures.append(f"deploy trial {n}: {type(exc).__name__}: {exc}")
+        failures = failed_trials(futures, "deploy trial ")
     assert not failures, "\n".join(failures)
 
 
@@ -709,14 +711,9 @@ def test_rotate_credentials_killed_and_rerun(
                     assert read_sidecar(store, name).key_version == info.latest_version, line
 
     systems = [deployed() for _ in range(LIFECYCLE_TRIALS)]
-    failures = []
     with ThreadPoolExecutor(PARALLEL) as pool:
         futures = [pool.submit(trial, n, d) for n, d in enumerate(systems)]
-        for n, future in enumerate(futures):
-            try:
-                future.result()
-            except Exception as exc:
-                failures.append(f"rotate trial {n}: {type(exc).__name__}: {exc}")
+        failures = failed_trials(futures, "rotate trial ")
     assert not failures, "\n".join(failures)
 
 

@@ -281,21 +281,14 @@ def test_decommission_on_s3_completes_under_faults(
     import boto3
 
     from flows.decommission import decommission_system
-    from flows.models import DecommissionParameters, Party
+    from flows.models import DecommissionParameters
     from sundown.certificate import verify_certificate
 
     spec, bucket, canaries, plain = _s3_system(tmp_path, s3_proxy)
     name = spec.split("name: ", 1)[1].split("\n", 1)[0]
     plan = decommission_system(DecommissionParameters(spec_yaml=spec, dry_run=True))
     assert [loc.found for loc in plan.locations] == [6, 12 * 2 + 1]
-    result = decommission_system(
-        DecommissionParameters(
-            spec_yaml=spec,
-            approve_digest=plan.plan_digest,
-            approver=Party(name="Lee", role="security-officer"),
-            batch_size=5,
-        )
-    )
+    result = _approved_run(spec, plan.plan_digest)
     assert result.status == "complete", result.exceptions
     with _direct(s3_proxy), _direct(vault_proxy):
         s3 = boto3.client("s3")
@@ -322,6 +315,21 @@ def test_decommission_on_s3_completes_under_faults(
     count("decommissions under faults")
 
 
+def _approved_run(spec: str, plan_digest: str) -> Any:
+    """The approved retirement of ``spec``'s plan, in batches of five."""
+    from flows.decommission import decommission_system
+    from flows.models import DecommissionParameters, Party
+
+    return decommission_system(
+        DecommissionParameters(
+            spec_yaml=spec,
+            approve_digest=plan_digest,
+            approver=Party(name="Lee", role="security-officer"),
+            batch_size=5,
+        )
+    )
+
+
 def _delete_request(request: Request) -> bool:
     """DeleteObjects (POST ?delete) or DeleteObject (DELETE ...?versionId=...)."""
     query = request.query
@@ -346,7 +354,7 @@ def test_permanent_403_on_delete_stops_the_flow_before_further_deletes(
     refusal; no delete is attempted after the first refusal (beyond the requests already in
     flight with it), the KEK is not destroyed and no certificate says complete."""
     from flows.decommission import decommission_system
-    from flows.models import DecommissionParameters, Party
+    from flows.models import DecommissionParameters
 
     spec, bucket, canaries, _ = _s3_system(tmp_path, s3_proxy)
     name = spec.split("name: ", 1)[1].split("\n", 1)[0]
@@ -354,14 +362,7 @@ def test_permanent_403_on_delete_stops_the_flow_before_further_deletes(
     s3_proxy.enabled = False  # only the rule: a deterministic refusal
     s3_proxy.rules.append(lambda r: DENIED if _delete_request(r) else None)
     with pytest.raises(Exception) as err:
-        decommission_system(
-            DecommissionParameters(
-                spec_yaml=spec,
-                approve_digest=plan.plan_digest,
-                approver=Party(name="Lee", role="security-officer"),
-                batch_size=5,
-            )
-        )
+        _approved_run(spec, plan.plan_digest)
     message = str(err.value)
     print(f"refusal: {type(err.value).__name__}: {message}")
     assert "AccessDenied" in message or "permission denied" in message.lower(), message
@@ -385,7 +386,7 @@ def test_per_object_access_denied_stops_before_further_batches(
     not go on deleting batch after batch, nor destroy the key, nor certify 'complete'.
     Regression (was a strict xfail): the run now stops at the first refused batch, naming it."""
     from flows.decommission import decommission_system
-    from flows.models import DecommissionParameters, Party
+    from flows.models import DecommissionParameters
 
     spec, bucket, canaries, _ = _s3_system(tmp_path, s3_proxy)
     name = spec.split("name: ", 1)[1].split("\n", 1)[0]
@@ -410,14 +411,7 @@ def test_per_object_access_denied_stops_before_further_batches(
     s3_proxy.rules.append(per_key_denied)
     outcome: Any
     try:
-        outcome = decommission_system(
-            DecommissionParameters(
-                spec_yaml=spec,
-                approve_digest=plan.plan_digest,
-                approver=Party(name="Lee", role="security-officer"),
-                batch_size=5,
-            )
-        )
+        outcome = _approved_run(spec, plan.plan_digest)
     except Exception as exc:
         outcome = exc
     refused = [entry for entry in s3_proxy.log if entry[3] == "rule"]

@@ -10,44 +10,10 @@ from __future__ import annotations
 import contextlib
 import os
 import subprocess
-import sys
-import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 
+from tests.fixtures.prefect import PREFECT
 from tests.fixtures.process import ROOT, Server, free_port, start_server, stop_process
-
-PREFECT = str(Path(sys.executable).with_name("prefect"))
-
-
-def _healthy(url: str) -> bool:
-    with urllib.request.urlopen(f"{url}/api/health", timeout=2) as response:
-        return bool(response.status == 200)
-
-
-def start_prefect_server(
-    home: Path, database_url: str | None = None, *, ui: bool = False, name: str = "prefect"
-) -> Server:
-    """``prefect server start`` on a free loopback port (on PostgreSQL when a URL is given)."""
-    port = free_port()
-    env = {
-        "PREFECT_HOME": str(home),
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "PREFECT_UI_ENABLED": "true" if ui else "false",
-        "PREFECT_SERVER_API_HOST": "127.0.0.1",
-        "PREFECT_LOGGING_LEVEL": "WARNING",
-        "PREFECT_API_URL": f"http://127.0.0.1:{port}/api",
-    }
-    if database_url is not None:
-        env["PREFECT_API_DATABASE_CONNECTION_URL"] = database_url
-    return start_server(
-        name,
-        [PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-        port,
-        env=env,
-        ready=lambda: _healthy(f"http://127.0.0.1:{port}"),
-        timeout=180,
-    )
 
 
 def prefect_cli(api_url: str, *args: str, env: dict[str, str] | None = None) -> str:

@@ -23,12 +23,9 @@ from flows.shards import ShardResult
 from sundown import registry
 from sundown.certificate import verify_certificate
 from tests.fixtures.postgres import Postgres, start_postgres
-from tests.fixtures.process import ROOT
-from tests.scale.servers import (
-    prefect_cli,
-    start_prefect_server,
-    workers,
-)
+from tests.fixtures.prefect import start_prefect_server
+from tests.fixtures.process import ROOT, running
+from tests.scale.servers import prefect_cli, workers
 from tests.scale.systems import make_big_system
 
 pytestmark = pytest.mark.slow
@@ -40,11 +37,8 @@ SIZE = 100
 
 @pytest.fixture(scope="module")
 def postgres() -> Iterator[Postgres]:
-    pg = start_postgres()
-    try:
+    with running(start_postgres()) as pg:
         yield pg
-    finally:
-        pg.stop()
 
 
 @pytest.fixture(scope="module")
@@ -54,10 +48,8 @@ def prefect_on_postgres(
     server = start_prefect_server(
         tmp_path_factory.mktemp("prefect-pg-home"), postgres.url, name="prefect-postgres"
     )
-    try:
+    with running(server):
         yield f"{server.url}/api"
-    finally:
-        server.stop()
 
 
 def _wait_final(api_url: str, flow_run_id: Any, timeout: float) -> Any:

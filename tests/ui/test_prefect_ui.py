@@ -23,9 +23,9 @@ import pytest
 
 from sundown import registry
 from tests.fixtures.postgres import start_postgres
+from tests.fixtures.prefect import start_prefect_server
 from tests.fixtures.process import ROOT, free_port, running, start_server
 from tests.flows.systems import System, make_system
-from tests.scale.servers import start_prefect_server
 
 pytestmark = pytest.mark.slow
 

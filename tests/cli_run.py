@@ -1,0 +1,30 @@
+"""Running the ``sundown`` CLI in-process for a test: exit code and what it printed."""
+
+from __future__ import annotations
+
+import pytest
+
+from cli import main
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """``sundown ARGS...`` through :func:`cli.main`: (exit code, stdout, stderr)."""
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def one_error_line(err: str) -> str:
+    """The single ``sundown: error: ...`` line a failed command prints (no traceback)."""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("sundown: error: ") and "Traceback" not in err
+    return lines[0]
+
+
+def created_key(capsys: pytest.CaptureFixture[str], uri: str, *extra: str) -> str:
+    """``sundown keys create URI [EXTRA...]`` succeeded and named the key; its URI."""
+    code, out, err = run(capsys, "keys", "create", uri, *extra)
+    assert code == 0, err
+    assert f" {uri} " in out, out
+    return uri
