@@ -22,6 +22,7 @@ pytest_plugins: list[str] = [
     "tests.fixtures.postgres",
     "tests.fixtures.redis",
     "tests.fixtures.chroma",
+    "tests.fixtures.mlflow",
 ]
 
 
