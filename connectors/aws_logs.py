@@ -98,10 +98,13 @@ class LogGroups(StagedRecords):
         out: list[RecordEntry] = []
         for group in self._groups(logs):
             name = group["logGroupName"]
-            for stream in self._streams(logs, name) or []:
-                ident = f"log-stream:{name}:{stream['logStreamName']}"
-                out.append(RecordEntry(ident, int(stream.get("storedBytes") or 0)))
-            out.append(RecordEntry(f"log-group:{name}", int(group.get("storedBytes") or 0)))
+            streams = [
+                RecordEntry(f"log-stream:{name}:{s['logStreamName']}", int(s.get("storedBytes") or 0))
+                for s in self._streams(logs, name) or []
+            ]
+            # the group's own size: what its streams do not account for (never counted twice)
+            rest = int(group.get("storedBytes") or 0) - sum(e.size for e in streams)
+            out.extend([*streams, RecordEntry(f"log-group:{name}", max(rest, 0))])
         return out
 
     @staticmethod
