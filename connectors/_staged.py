@@ -116,9 +116,7 @@ class StagedRecords(ScopedRecords):
                     deleted += 1
                 if result.stopped:
                     break
-            result.batches.append(
-                BatchResult(batch[0].id, batch[-1].id, len(batch), deleted, gone)
-            )
+            result.batches.append(BatchResult(batch[0].id, batch[-1].id, len(batch), deleted, gone))
             if result.stopped:
                 break
         return result
@@ -126,7 +124,9 @@ class StagedRecords(ScopedRecords):
     def verify(self, entries: Sequence[RecordEntry]) -> RecordVerification:
         remaining = sorted(e.id for e in self._current())
         present = [e.id for e in entries if self._exists(*split_id(e.id))]
-        return RecordVerification(len(remaining), tuple(sorted(present)), False, tuple(remaining[:10]))
+        return RecordVerification(
+            len(remaining), tuple(sorted(present)), False, tuple(remaining[:10])
+        )
 
     def close(self) -> None:
         """Nothing to release: a client is made per operation."""

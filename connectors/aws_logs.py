@@ -34,7 +34,7 @@ from sundown.records import Finding, RecordCapability, RecordEntry, parse_select
 
 SCHEME = "aws-logs"
 SHAPE = "aws-logs://REGION/LOG_GROUP_PREFIX (aws-logs://REGION//aws/... for /aws/...)"
-CAPABILITIES = frozenset({RecordCapability.PREFIX})
+CAPABILITIES = frozenset({RecordCapability.PREFIX, RecordCapability.LINKED})
 
 
 class LogGroups(StagedRecords):
@@ -83,9 +83,7 @@ class LogGroups(StagedRecords):
         out: list[dict[str, Any]] = []
         with aws_errors(f"DescribeLogStreams of {group}"):
             try:
-                for page in logs.get_paginator("describe_log_streams").paginate(
-                    logGroupName=group
-                ):
+                for page in logs.get_paginator("describe_log_streams").paginate(logGroupName=group):
                     out.extend(page.get("logStreams", []))
             except ClientError as exc:
                 if error_code(exc) == "ResourceNotFoundException":
@@ -99,7 +97,9 @@ class LogGroups(StagedRecords):
         for group in self._groups(logs):
             name = group["logGroupName"]
             streams = [
-                RecordEntry(f"log-stream:{name}:{s['logStreamName']}", int(s.get("storedBytes") or 0))
+                RecordEntry(
+                    f"log-stream:{name}:{s['logStreamName']}", int(s.get("storedBytes") or 0)
+                )
                 for s in self._streams(logs, name) or []
             ]
             # the group's own size: what its streams do not account for (never counted twice)
@@ -123,9 +123,7 @@ class LogGroups(StagedRecords):
         logs = self._client()
         if stream is None:
             with aws_errors(f"DescribeLogGroups {group}"):
-                pages = logs.get_paginator("describe_log_groups").paginate(
-                    logGroupNamePrefix=group
-                )
+                pages = logs.get_paginator("describe_log_groups").paginate(logGroupNamePrefix=group)
                 return any(g["logGroupName"] == group for p in pages for g in p["logGroups"])
         streams = self._streams(logs, group)
         return streams is not None and any(s["logStreamName"] == stream for s in streams)

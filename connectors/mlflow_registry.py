@@ -65,6 +65,7 @@ from sundown.records import (
 
 SCHEME = "mlflow"
 BACKEND_ENV = "MLFLOW_BACKEND_STORE_URI"
+CAPABILITIES = frozenset({RecordCapability.WHOLE, RecordCapability.LINKED})  # at most
 _MISSING = ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND")
 _PAGE = 1000
 T = TypeVar("T")
@@ -85,7 +86,9 @@ class MlflowRecords(StagedRecords):
         )
         kind, name = loc.segments
         if kind not in ("models", "experiments"):
-            raise InputError(f"{url!r}: expected mlflow://HOST:PORT/models/NAME or /experiments/NAME")
+            raise InputError(
+                f"{url!r}: expected mlflow://HOST:PORT/models/NAME or /experiments/NAME"
+            )
         if "'" in name:
             raise InputError(f"{url!r}: a name with a quote (') is not supported")
         if kind == "models":
@@ -102,8 +105,8 @@ class MlflowRecords(StagedRecords):
         self.kind = kind
         self.name = name
         self._open_backend: Any = None  # set for the length of one purge
-        self.capabilities = frozenset(
-            {RecordCapability.WHOLE} if kind == "experiments" else set()
+        self.capabilities = (
+            CAPABILITIES if kind == "experiments" else frozenset({RecordCapability.LINKED})
         )
 
     @property
@@ -185,7 +188,7 @@ class MlflowRecords(StagedRecords):
             found[f"registered-model:{self.name}"] = model
             for mv in self._versions(client, f"name = '{self.name}'"):
                 found[f"model-version:{self.name}/{mv.version}"] = mv
-                model_id = getattr(mv, "model_id", None)
+                model_id = getattr(mv, "model_id", None) or _model_id(mv.source)
                 if model_id:
                     self._add_logged(client, found, model_id)
                 if mv.run_id:
@@ -209,8 +212,9 @@ class MlflowRecords(StagedRecords):
         lm = self._get("get logged model", client.get_logged_model, model_id)
         if lm is not None:
             found[f"logged-model:{model_id}"] = lm
-            if getattr(lm, "source_run_id", None):
-                self._add_run(client, found, lm.source_run_id)
+            source_run = getattr(lm, "source_run_id", None)
+            if source_run:
+                self._add_run(client, found, str(source_run))
 
     def _add_run(self, client: MlflowClient, found: dict[str, Any], run_id: str) -> None:
         if f"run:{run_id}" not in found:
@@ -233,12 +237,11 @@ class MlflowRecords(StagedRecords):
         if kind == "logged-model":
             return self._get("get logged model", client.get_logged_model, name) is not None
         if kind == "registered-model":
-            got = self._get("get registered model", client.get_registered_model, name)
-            return got is not None
+            return self._get("get registered model", client.get_registered_model, name) is not None
         if kind == "model-version":
             model, _, version = name.rpartition("/")
-            got = self._get("get model version", client.get_model_version, model, version)
-            return got is not None
+            mv = self._get("get model version", client.get_model_version, model, version)
+            return mv is not None
         return False
 
     # -- purge ----------------------------------------------------------------------------------
@@ -282,13 +285,17 @@ class MlflowRecords(StagedRecords):
         client = self._client()
         if kind == "model-version":
             model, _, version = name.rpartition("/")
-            return self._gone_ok("delete model version", client.delete_model_version, model, version)
+            return self._gone_ok(
+                "delete model version", client.delete_model_version, model, version
+            )
         if kind == "registered-model":
             return self._gone_ok("delete registered model", client.delete_registered_model, name)
         backend = self._backend()
         if kind == "logged-model":
             self._gone_ok("delete logged model", client.delete_logged_model, name)
-            return self._gone_ok("hard-delete logged model", backend._hard_delete_logged_model, name)
+            return self._gone_ok(
+                "hard-delete logged model", backend._hard_delete_logged_model, name
+            )
         run = self._get("get run", client.get_run, name)
         if run is not None and run.info.lifecycle_stage != "deleted":
             self._gone_ok("delete run", client.delete_run, name)
@@ -368,7 +375,9 @@ class MlflowRecords(StagedRecords):
                 True,
                 "deleting rows from the tracking database is logical deletion: its files, "
                 "write-ahead log and backups keep their bytes until overwritten",
-                note=None if backend else f"{BACKEND_ENV} is not set: runs cannot be purged "
+                note=None
+                if backend
+                else f"{BACKEND_ENV} is not set: runs cannot be purged "
                 "permanently (the API only marks them deleted)",
             )
         )
@@ -384,6 +393,15 @@ class MlflowRecords(StagedRecords):
                 )
             )
         return out
+
+
+def _model_id(source: str | None) -> str | None:
+    """The logged model a version was registered from, when its source is
+    ``models:/<model id>`` (MLflow 3; the search API does not always fill ``model_id``)."""
+    if source and source.startswith("models:/") and source.count("/") == 1:
+        candidate = source[len("models:/") :]
+        return candidate if candidate.startswith("m-") else None
+    return None
 
 
 def _size(entity: Any) -> int:

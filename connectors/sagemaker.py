@@ -53,7 +53,7 @@ from sundown.records import Finding, RecordCapability, RecordEntry, parse_select
 
 SCHEME = "sagemaker"
 SHAPE = "sagemaker://REGION/NAME or sagemaker://REGION/NAME-*"
-CAPABILITIES = frozenset({RecordCapability.PREFIX})
+CAPABILITIES = frozenset({RecordCapability.PREFIX, RecordCapability.LINKED})
 _NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 ENDPOINT_DELETE_WAIT = (5, 120)  # (seconds between polls, polls): up to 10 minutes
 LOG_GROUP = "/aws/sagemaker/Endpoints/{name}"
@@ -225,7 +225,9 @@ class SageMakerServing(StagedRecords):
                         EndpointName=name, WaiterConfig={"Delay": delay, "MaxAttempts": attempts}
                     )
                 except WaiterError as exc:
-                    raise BackendError(f"endpoint {name} still exists after its delete: {exc}")
+                    raise BackendError(
+                        f"endpoint {name} still exists after its delete: {exc}"
+                    ) from None
         return True
 
     # -- what stays elsewhere -------------------------------------------------------------------

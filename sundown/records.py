@@ -48,6 +48,7 @@ class RecordCapability(enum.StrEnum):
     PREFIX = "prefix"  # every key under a prefix (the location URL ends with it)
     BATCH_DELETE = "batch_delete"  # purge sends many records per request or transaction
     COMPACT = "compact"  # compact() drops what the server keeps of deleted records
+    LINKED = "linked_locations"  # linked_locations(): object-store locations records name
 
 
 @dataclass(frozen=True)

@@ -47,8 +47,13 @@ def test_a_single_slash_names_a_group_without_the_leading_slash(moto_env: str) -
     ``/aws/...`` (written ``aws-logs://REGION//aws/...``)."""
     bot = unique("support-bot-")
     _groups(f"/aws/sagemaker/Endpoints/{bot}")
-    assert list(LogGroups(f"aws-logs://{MOTO_REGION}/aws/sagemaker/Endpoints/{bot}").inventory()) == []
-    assert len(list(LogGroups(f"aws-logs://{MOTO_REGION}//aws/sagemaker/Endpoints/{bot}").inventory())) == 2
+    assert (
+        list(LogGroups(f"aws-logs://{MOTO_REGION}/aws/sagemaker/Endpoints/{bot}").inventory()) == []
+    )
+    assert (
+        len(list(LogGroups(f"aws-logs://{MOTO_REGION}//aws/sagemaker/Endpoints/{bot}").inventory()))
+        == 2
+    )
 
 
 def test_a_forged_stream_of_another_group_deletes_nothing(moto_env: str) -> None:
@@ -87,13 +92,20 @@ def test_retention_and_export_tasks_are_reported_and_the_exported_copies_named(
     s3.create_bucket(Bucket=bucket)
     now = int(time.time() * 1000)
     for group in (base, f"{base}-v2"):
-        logs.create_export_task(logGroupName=group, fromTime=now - 3_600_000, to=now + 60_000,
-                                destination=bucket, destinationPrefix=f"exports/{group.strip('/')}")  # fmt: skip
+        logs.create_export_task(
+            logGroupName=group,
+            fromTime=now - 3_600_000,
+            to=now + 60_000,
+            destination=bucket,
+            destinationPrefix=f"exports/{group.strip('/')}",
+        )
     store = registry.open_record_store(f"aws-logs://{MOTO_REGION}/{base}", None)
     assert isinstance(store, LinksLocations)
     [link] = store.linked_locations()  # not the v2 group's export
     assert (link.url, link.kind, link.source) == (
-        f"s3://{bucket}/exports/{base.strip('/')}", "log export", f"log-group:{base}"
+        f"s3://{bucket}/exports/{base.strip('/')}",
+        "log export",
+        f"log-group:{base}",
     )
     found = {f.setting: f for f in store.findings()}
     assert found[f"retention of {base}"].value == "never expire"

@@ -51,8 +51,12 @@ def make_endpoint(name: str, config: str, models: list[str], capture: str | None
     sagemaker().create_endpoint_config(
         EndpointConfigName=config,
         ProductionVariants=[
-            {"VariantName": f"v{i}", "ModelName": m, "InitialInstanceCount": 1,
-             "InstanceType": "ml.m5.large"}  # fmt: skip
+            {
+                "VariantName": f"v{i}",
+                "ModelName": m,
+                "InitialInstanceCount": 1,
+                "InstanceType": "ml.m5.large",
+            }
             for i, m in enumerate(models)
         ],
         **extra,

@@ -45,8 +45,8 @@ class MlflowBackend(RecordBackend):
     def add_in_scope(self, seeded: Seeded) -> str:
         client = self.server.client()
         found = client.get_experiment_by_name(seeded.names["experiment"])
-        experiment = found.experiment_id if found else client.create_experiment(
-            seeded.names["experiment"]
+        experiment = (
+            found.experiment_id if found else client.create_experiment(seeded.names["experiment"])
         )
         return self.run(experiment, "written late")
 
