@@ -20,7 +20,7 @@ from sundown.errors import (
     SundownError,
     TransientError,
 )
-from sundown.records import Location
+from sundown.records import Location, split_url
 
 _REGION = re.compile(r"^[a-z]{2}(-[a-z0-9]+)+-\d$")
 _CONFIG = Config(retries={"max_attempts": 5, "mode": "standard"}, connect_timeout=10)
@@ -29,17 +29,9 @@ _CONFIG = Config(retries={"max_attempts": 5, "mode": "standard"}, connect_timeou
 def parse_region_url(url: str, scheme: str, shape: str) -> tuple[str, str]:
     """``scheme://REGION/REST`` -> (region, REST as written, percent-decoded). No user, port,
     query or fragment: AWS credentials come from the standard chain, never from the URL."""
-    from urllib.parse import unquote, urlsplit
+    from urllib.parse import unquote
 
-    if not isinstance(url, str) or "\x00" in url:
-        raise InputError(f"{scheme} URL must be a string without NUL characters")
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError as exc:
-        raise InputError(f"invalid {scheme} URL (expected {shape}): {exc}") from None
-    if parts.scheme.lower() != scheme:
-        raise InputError(f"not a {scheme}:// URL (expected {shape})")
+    parts, port = split_url(url, scheme, shape)
     if parts.username is not None or parts.password is not None or port is not None:
         raise InputError(
             f"a {scheme}:// URL names a region, not a host: no user, password or port "

@@ -63,6 +63,14 @@ UNCOVERED = (
 )
 
 
+# record kind -> (its describe call; its delete is delete_...), the name parameter
+_OPS = {
+    "endpoint": ("describe_endpoint", "EndpointName"),
+    "endpoint-config": ("describe_endpoint_config", "EndpointConfigName"),
+    "model": ("describe_model", "ModelName"),
+}
+
+
 def _missing(exc: ClientError) -> bool:
     """SageMaker answers a describe of a missing resource with ValidationException 'Could not
     find ...'."""
@@ -119,11 +127,7 @@ class SageMakerServing(StagedRecords):
         return [n for n in self._list(sm, op, key, contains=self.name) if self.covers(n)]
 
     def _describe(self, sm: Any, kind: str, name: str) -> dict[str, Any] | None:
-        op, arg = {
-            "endpoint": ("describe_endpoint", "EndpointName"),
-            "endpoint-config": ("describe_endpoint_config", "EndpointConfigName"),
-            "model": ("describe_model", "ModelName"),
-        }[kind]
+        op, arg = _OPS[kind]
         with aws_errors(f"describe {kind} {name}"):
             try:
                 answer: dict[str, Any] = getattr(sm, op)(**{arg: name})
@@ -206,14 +210,10 @@ class SageMakerServing(StagedRecords):
 
     def _delete(self, kind: str, name: str) -> bool:
         sm = self._client()
-        op, arg = {
-            "endpoint": ("delete_endpoint", "EndpointName"),
-            "endpoint-config": ("delete_endpoint_config", "EndpointConfigName"),
-            "model": ("delete_model", "ModelName"),
-        }[kind]
+        op, arg = _OPS[kind]
         with aws_errors(f"delete {kind} {name}"):
             try:
-                getattr(sm, op)(**{arg: name})
+                getattr(sm, op.replace("describe_", "delete_"))(**{arg: name})
             except ClientError as exc:
                 if _missing(exc):
                     return False

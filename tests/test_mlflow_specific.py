@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import boto3
@@ -43,6 +44,13 @@ def _version(
     return run_id
 
 
+def _start(server: MlflowServer) -> tuple[str, Any, str]:
+    """A fresh system name, a client, and an experiment of that name."""
+    bot = unique("support-bot-")
+    client = server.client()
+    return bot, client, client.create_experiment(bot)
+
+
 def _rows(db: Path, sql: str, *args: object) -> list[tuple[object, ...]]:
     with sqlite3.connect(db) as conn:
         return list(conn.execute(sql, args))
@@ -57,9 +65,7 @@ def _objects(url: str) -> list[str]:
 def test_a_registered_model_its_versions_logged_models_and_runs_are_purged_permanently(
     mlflow_env: MlflowServer, tmp_path: Path
 ) -> None:
-    bot = unique("support-bot-")
-    client = mlflow_env.client()
-    experiment = client.create_experiment(bot)
+    bot, client, experiment = _start(mlflow_env)
     runs = [_version(mlflow_env, bot, experiment, tmp_path) for _ in range(2)]
     other = _version(mlflow_env, f"{bot}-v2", experiment, tmp_path)  # canary, same experiment
     store = registry.open_record_store(f"mlflow://127.0.0.1:{mlflow_env.port}/models/{bot}", None)
@@ -103,9 +109,7 @@ def test_a_registered_model_its_versions_logged_models_and_runs_are_purged_perma
 def test_a_run_that_produced_another_models_version_stops_the_purge(
     mlflow_env: MlflowServer, tmp_path: Path
 ) -> None:
-    bot = unique("support-bot-")
-    client = mlflow_env.client()
-    experiment = client.create_experiment(bot)
+    bot, client, experiment = _start(mlflow_env)
     shared = _version(mlflow_env, bot, experiment, tmp_path)
     _version(mlflow_env, f"{bot}-v2", experiment, tmp_path, run_id=shared)
     store = registry.open_record_store(f"mlflow://127.0.0.1:{mlflow_env.port}/models/{bot}", None)
@@ -121,9 +125,7 @@ def test_without_the_backend_store_nothing_is_deleted(
 ) -> None:
     """The API only marks a run deleted (it stays readable): a purge that cannot finish the
     job permanently does not start it."""
-    bot = unique("support-bot-")
-    client = mlflow_env.client()
-    experiment = client.create_experiment(bot)
+    bot, client, experiment = _start(mlflow_env)
     run = _version(mlflow_env, bot, experiment, tmp_path)
     monkeypatch.delenv("MLFLOW_BACKEND_STORE_URI")
     store = registry.open_record_store(f"mlflow://127.0.0.1:{mlflow_env.port}/models/{bot}", None)
@@ -144,9 +146,7 @@ def test_without_the_backend_store_nothing_is_deleted(
 def test_a_soft_deleted_run_is_still_inventoried_and_purged(
     mlflow_env: MlflowServer, tmp_path: Path
 ) -> None:
-    bot = unique("support-bot-")
-    client = mlflow_env.client()
-    experiment = client.create_experiment(bot)
+    bot, client, experiment = _start(mlflow_env)
     runs = [_version(mlflow_env, f"{bot}-m", experiment, tmp_path) for _ in range(2)]
     client.delete_run(runs[0])  # someone already "deleted" it in the UI
     store = registry.open_record_store(
