@@ -152,8 +152,12 @@ class MlflowRecords(StagedRecords):
 
         try:
             store = _get_store(uri)
-        except MlflowException as exc:
-            raise _translate(exc, f"open the backend store of {self.where}") from None
+        except Exception as exc:  # the message may quote the URI, which may hold a password
+            raise BackendError(
+                f"purge of {self.where}: the backend store named by {BACKEND_ENV} could not be "
+                f"opened ({type(exc).__name__}; the message is withheld: it may quote the URI): "
+                "nothing deleted"
+            ) from None
         if not hasattr(store, "_hard_delete_run"):
             raise UnsupportedError(f"{BACKEND_ENV} names a store that cannot hard-delete runs")
         self._open_backend = store

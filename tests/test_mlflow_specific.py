@@ -143,6 +143,27 @@ def test_without_the_backend_store_nothing_is_deleted(
     assert found["backend store"].note and "not set" in found["backend store"].note
 
 
+def test_a_backend_store_that_is_not_this_servers_is_refused_before_any_delete(
+    mlflow_env: MlflowServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """MLFLOW_BACKEND_STORE_URI naming another store (a copy, another server) would hard-delete
+    nothing of ours, or someone else's: refused; one holding a password is never echoed."""
+    from sundown.errors import BackendError, ConflictError
+
+    bot, client, experiment = _start(mlflow_env)
+    _version(mlflow_env, bot, experiment, tmp_path)
+    store = registry.open_record_store(f"mlflow://127.0.0.1:{mlflow_env.port}/models/{bot}", None)
+    entries = list(store.inventory())
+    monkeypatch.setenv("MLFLOW_BACKEND_STORE_URI", f"sqlite:///{tmp_path / 'another.db'}")
+    with pytest.raises(ConflictError, match="names another store"):
+        store.purge(entries)
+    monkeypatch.setenv("MLFLOW_BACKEND_STORE_URI", "postgresql://sd:hunter2-xyzzy@127.0.0.1:1/x")
+    with pytest.raises(BackendError) as caught:
+        store.purge(entries)
+    assert "xyzzy" not in str(caught.value) and "nothing deleted" in str(caught.value)
+    assert len(client.search_model_versions(f"name = '{bot}'")) == 1
+
+
 def test_a_soft_deleted_run_is_still_inventoried_and_purged(
     mlflow_env: MlflowServer, tmp_path: Path
 ) -> None:
