@@ -54,7 +54,7 @@ from azure.storage.blob import (
     StandardBlobTier,
 )
 
-from connectors import _copy, _env, _purge, _streams
+from connectors import _copy, _env, _purge, _streams, azure_policy
 from sundown.errors import (
     BackendError,
     ConflictError,
@@ -253,8 +253,48 @@ class AzureBlobStore(_copy.Copying):
                 caps.add(Capability.ARCHIVE_TIER)
             if self.soft_delete_policy().retention_seconds:
                 caps.add(Capability.SOFT_DELETE)
+            if azure_policy.configured():  # the management plane is reachable: lifecycle
+                caps.add(Capability.LIFECYCLE)
             self._caps = frozenset(caps)
         return self._caps
+
+    # -- lifecycle rules (LifecycleRules: the account's management policy) -----------------------
+
+    def _policy(self) -> azure_policy.ManagementPolicy:
+        return azure_policy.ManagementPolicy(self._service.account_name or "")
+
+    def lifecycle_scope(self, prefix: str = "") -> str:
+        """The rule's ``prefixMatch``: ``container/`` and the location's root with its trailing
+        ``/`` (so that ``team-a/`` never matches ``team-ab``)."""
+        return f"{self._container_name}/{self._list_prefix(prefix) or ''}"
+
+    def lifecycle_rules(self) -> list[dict[str, Any]]:
+        return self._policy().read()[0]
+
+    def own_lifecycle_rules(
+        self, rules: Sequence[dict[str, Any]], rule_id: str
+    ) -> list[dict[str, Any]]:
+        name = azure_policy.rule_name(rule_id)
+        return [dict(r) for r in rules if r.get("name") == name]
+
+    def add_lifecycle_rule(
+        self, rule_id: str, prefix: str = ""
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        rule = azure_policy.policy_rule(
+            azure_policy.rule_name(rule_id), self.lifecycle_scope(prefix)
+        )
+        return self._policy().change(lambda rules: azure_policy.merge(rules, rule))
+
+    def remove_lifecycle_rule(
+        self, rule_id: str
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        name = azure_policy.rule_name(rule_id)
+
+        def remove(rules: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
+            kept = [r for r in rules if r.get("name") != name]
+            return kept if len(kept) != len(rules) else None
+
+        return self._policy().change(remove)
 
     # -- names ----------------------------------------------------------------------------------
 

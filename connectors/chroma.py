@@ -42,6 +42,7 @@ from sundown.errors import (
     TransientError,
 )
 from sundown.records import (
+    CHROMA_SHAPE,
     BatchResult,
     Finding,
     RecordCapability,
@@ -52,7 +53,6 @@ from sundown.records import (
     ScopedRecords,
     check_batch_size,
     check_listed,
-    parse_location,
     parse_selector,
 )
 
@@ -87,13 +87,7 @@ class ChromaCollection(ScopedRecords):
 
     def __init__(self, url: str, selector: Mapping[str, object] | None) -> None:
         super().__init__(
-            parse_location(
-                url,
-                scheme="chroma",
-                default_port=8000,
-                names=("tenant", "database", "collection"),
-                auth_hint="CHROMA_CLIENT_AUTH_CREDENTIALS",
-            ),
+            CHROMA_SHAPE.parse(url),
             parse_selector(selector, whole_word="whole_collection", where=True, where_of=url),
         )
         self.tenant, self.database, self.collection = self._loc.segments

@@ -34,6 +34,7 @@ under the same policy (its deletes are generation-exact, hence idempotent).
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import re
@@ -49,7 +50,7 @@ from google.cloud import storage
 from google.cloud.storage.exceptions import DataCorruption, InvalidResponse
 from google.cloud.storage.retry import DEFAULT_RETRY
 
-from connectors import _copy, _env, _purge, _streams
+from connectors import _copy, _env, _lifecycle, _purge, _streams
 from sundown.errors import (
     BackendError,
     ConflictError,
@@ -211,12 +212,108 @@ class GcsStore(_copy.Copying):
             Capability.ARCHIVE_TIER,
             Capability.BATCH_DELETE,
             Capability.CONDITIONAL_CREATE,
+            Capability.LIFECYCLE,
         }
         if bucket.versioning_enabled:
             caps.add(Capability.VERSIONING)
         if _soft_delete_seconds(bucket):
             caps.add(Capability.SOFT_DELETE)
         return frozenset(caps)
+
+    # -- lifecycle rules (LifecycleRules) -------------------------------------------------------
+
+    def lifecycle_scope(self, prefix: str = "") -> str:
+        """The rules' ``matchesPrefix``: the location's root with its trailing ``/`` (so that
+        ``models/a/`` never matches ``models/ab``), ``""`` for a whole bucket."""
+        return self._list_prefix(prefix)
+
+    def lifecycle_rules(self) -> list[dict[str, Any]]:
+        return self._lifecycle()[0]
+
+    def own_lifecycle_rules(
+        self, rules: Sequence[dict[str, Any]], rule_id: str
+    ) -> list[dict[str, Any]]:
+        """Sundown's rules for this scope found in ``rules`` (GCS rules carry no ID: by
+        content)."""
+        return _lifecycle.occurrences(rules, lifecycle_rules(self.lifecycle_scope()))
+
+    def _lifecycle(self) -> tuple[list[dict[str, Any]], storage.Bucket]:
+        """The bucket's rules as the JSON API returns them (unknown rule types included: the
+        SDK's ``lifecycle_rules`` would drop them, and a write would lose them), and the bucket
+        read (its metageneration and labels)."""
+        name = self._bucket_name
+        bucket = _call(
+            f"read the lifecycle rules of gs://{name}",
+            lambda: self._client.get_bucket(name, retry=DEFAULT_RETRY),
+        )
+        rules = (bucket._properties.get("lifecycle") or {}).get("rule") or []
+        return [dict(r) for r in rules], bucket
+
+    def add_lifecycle_rule(
+        self, rule_id: str, prefix: str = ""
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        mine = lifecycle_rules(self.lifecycle_scope(prefix))
+        label = lifecycle_label(rule_id)
+
+        def add(rules: list[dict[str, Any]], bucket: storage.Bucket) -> list[dict[str, Any]] | None:
+            if _labelled(bucket, label):
+                if _lifecycle.count(_lifecycle.occurrences(rules, mine)) != _lifecycle.count(mine):
+                    raise ConflictError(
+                        f"gs://{self._bucket_name}: the label {label} says Sundown's lifecycle "
+                        "rules were added, and they are not all there (changed by someone "
+                        "else); nothing was changed"
+                    )
+                return None  # already added (a re-run)
+            if len(rules) + len(mine) > MAX_LIFECYCLE_RULES:
+                raise ConflictError(
+                    f"gs://{self._bucket_name} has {len(rules)} lifecycle rules: adding "
+                    f"Sundown's {len(mine)} would pass GCS's {MAX_LIFECYCLE_RULES}"
+                )
+            return [*rules, *mine]
+
+        return self._change_rules(add, label, present=True)
+
+    def remove_lifecycle_rule(
+        self, rule_id: str
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        mine = lifecycle_rules(self.lifecycle_scope())
+        label = lifecycle_label(rule_id)
+
+        def remove(
+            rules: list[dict[str, Any]], bucket: storage.Bucket
+        ) -> list[dict[str, Any]] | None:
+            if not _labelled(bucket, label):
+                return None  # never added, or removed already
+            return _lifecycle.without(rules, mine)
+
+        return self._change_rules(remove, label, present=False)
+
+    def _change_rules(
+        self, change: Any, label: str, *, present: bool
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """One PATCH of the bucket's ``lifecycle`` and the label naming Sundown's rules, guarded
+        by ``ifMetagenerationMatch`` on the metageneration read with the rules: a concurrent
+        change of the bucket's metadata makes GCS refuse it (412), and Sundown starts over from
+        a fresh read. The configuration is read back after the write (connectors/_lifecycle)."""
+        where = f"gs://{self._bucket_name}"
+
+        def write(rules: list[dict[str, Any]], bucket: storage.Bucket) -> bool:
+            labels = dict(bucket.labels or {})
+            if present:
+                labels[label] = "1"
+            else:
+                labels.pop(label, None)
+            bucket.lifecycle_rules = rules
+            bucket.labels = labels
+            try:
+                bucket.patch(if_metageneration_match=bucket.metageneration, retry=DEFAULT_RETRY)
+            except gexc.PreconditionFailed:
+                return False
+            except (gexc.GoogleAPIError, requests.RequestException) as exc:
+                raise _map_error(exc, f"write the lifecycle rules of {where}") from exc
+            return True
+
+        return _lifecycle.change_rules(where, self._lifecycle, write, change)
 
     # -- names ----------------------------------------------------------------------------------
 
@@ -558,6 +655,38 @@ def _error_message(body: str) -> str:
 def _iterate(what: str, pages: Iterable[T]) -> Iterator[T]:
     """A paginated listing's items, with errors met while paging mapped (:func:`_call`)."""
     return _streams.guarded(pages, lambda step: _call(what, step))
+
+
+MAX_LIFECYCLE_RULES = 100  # GCS's limit of lifecycle rules per bucket
+
+
+def lifecycle_rules(scope: str) -> list[dict[str, Any]]:
+    """Sundown's rules expiring every copy under ``scope`` (``matchesPrefix``; none for a whole
+    bucket): every object at age 0 (the live generation is deleted, becoming noncurrent on a
+    versioned bucket), every noncurrent generation from the day it became noncurrent, and
+    incomplete XML multipart uploads after a day. GCS runs lifecycle actions asynchronously,
+    typically within a day; soft-deleted generations then wait out the soft-delete window."""
+    where = {"matchesPrefix": [scope]} if scope else {}
+    return [
+        {"action": {"type": "Delete"}, "condition": {"age": 0, **where}},
+        {
+            "action": {"type": "Delete"},
+            "condition": {"isLive": False, "daysSinceNoncurrentTime": 0, **where},
+        },
+        {"action": {"type": "AbortIncompleteMultipartUpload"}, "condition": {"age": 1, **where}},
+    ]
+
+
+def lifecycle_label(rule_id: str) -> str:
+    """The bucket label that names Sundown's rules (GCS lifecycle rules have no ID; a label
+    key is at most 63 lowercase characters): ``sundown-lc-`` and a digest of the rule ID."""
+    return "sundown-lc-" + hashlib.sha256(rule_id.encode()).hexdigest()[:40]
+
+
+def _labelled(bucket: storage.Bucket, label: str) -> bool:
+    """The bucket carries the label (a label patched to null is removed on GCS; an emulator
+    may keep it with a null value: absent as well)."""
+    return bool((bucket.labels or {}).get(label))
 
 
 def _generation(version_id: str | None) -> int | None:

@@ -39,6 +39,7 @@ from sundown.errors import (
     TransientError,
 )
 from sundown.records import (
+    POSTGRES_SHAPE,
     BatchResult,
     Finding,
     Location,
@@ -50,7 +51,6 @@ from sundown.records import (
     ScopedRecords,
     check_batch_size,
     check_listed,
-    parse_location,
     parse_selector,
 )
 
@@ -68,13 +68,7 @@ _PAGE = 1000
 
 
 def parse_url(url: str) -> Location:
-    return parse_location(
-        url,
-        scheme="postgresql",
-        default_port=5432,
-        names=("database", "schema", "table"),
-        auth_hint="PGPASSWORD or the password file (~/.pgpass)",
-    )
+    return POSTGRES_SHAPE.parse(url)
 
 
 def _map_error(exc: Exception, what: str) -> SundownError:

@@ -36,6 +36,7 @@ from sundown.errors import (
     TransientError,
 )
 from sundown.records import (
+    REDIS_SHAPE,
     BatchResult,
     Finding,
     RecordCapability,
@@ -45,7 +46,6 @@ from sundown.records import (
     ScopedRecords,
     check_batch_size,
     check_listed,
-    parse_location,
     parse_selector,
 )
 
@@ -92,13 +92,7 @@ class RedisPrefix(ScopedRecords):
 
     def __init__(self, url: str, selector: Mapping[str, object] | None = None) -> None:
         super().__init__(
-            parse_location(
-                url,
-                scheme="redis",
-                default_port=6379,
-                names=("db", "prefix"),
-                auth_hint="REDISCLI_AUTH",
-            ),
+            REDIS_SHAPE.parse(url),
             parse_selector(selector, whole_word=None, where=False, where_of=url),
         )
         db, prefix = self._loc.segments

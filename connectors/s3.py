@@ -384,6 +384,14 @@ class S3Store(_copy.Copying):
             raise _map_error(exc, where) from exc
         return [dict(r) for r in got.get("Rules", [])]
 
+    def own_lifecycle_rules(
+        self, rules: Sequence[dict[str, Any]], rule_id: str
+    ) -> list[dict[str, Any]]:
+        """The rule(s) of ID ``rule_id``: its ID, filter, status and expiration (what decides
+        what it expires)."""
+        keys = ("ID", "Filter", "Status", "Expiration")
+        return [{k: _norm(r.get(k)) for k in keys} for r in rules if r.get("ID") == rule_id]
+
     def _put_lifecycle_rules(self, rules: list[dict[str, Any]]) -> None:
         with _errors(f"write the lifecycle configuration of s3://{self.bucket}"):
             if rules:

@@ -39,17 +39,17 @@ from sundown.certificate import (
     Status,
     StorageSettings,
     SystemRef,
-    Validation,
-    ValidationResult,
-    Verification,
-    VerificationResult,
     ce_claimable,
 )
 from sundown.certificate import Counts as CertCounts
 from sundown.errors import InputError, IntegrityError
 from sundown.plan import Plan, PlanEntry, StoreSettings
+from sundown.records import RecordEntry
 from sundown.store import Placement
 
+from . import _record_certify
+from ._record_certify import RecordEvidence
+from ._verdict import checked
 from .evidence import (
     Approved,
     BatchOutcome,
@@ -104,6 +104,10 @@ class CertificateInputs:
     now: datetime
     earlier_archives: Sequence[tuple[str, BatchOutcome]] = ()
     archive_target: str | None = None
+    # record-store locations (flows/_record_certify.py): journal evidence per plan.records
+    # entry, and that location's planned records from the digest-checked plan file
+    records: Sequence[RecordEvidence] = ()
+    record_entries: Callable[[int], Sequence[RecordEntry]] = lambda _: ()
 
 
 def manifest_entries(
@@ -132,6 +136,7 @@ def manifest_entries(
                     deleted_at=outcome.finished_at,
                     kind=e.kind.value,
                 )
+    yield from _record_certify.manifest_entries(inputs.plan, inputs.records, inputs.record_entries)
 
 
 def _key_still_answers(verification: Verified, uri: str) -> str | None:
@@ -276,6 +281,23 @@ def _location_record(
     backups = _archive_copies(inputs, index, loc.url)
     remaining = check.remaining
     accepted = check.passed and not failed.versions and not remaining
+    verification, validation = checked(
+        method="full re-listing (inventory) of every version, delete marker, snapshot, "
+        "soft-deleted copy and incomplete upload under the location",
+        passed=check.passed,
+        details=check.details,
+        at=check.verified_at,
+        accepted=accepted,
+        basis="automatic: the re-listing and the purge results compared with the approved "
+        "plan (held copies are accepted as planned exceptions)",
+        outcome=(
+            "nothing found"
+            if not found.versions
+            else "every planned copy purged or held as planned; nothing else remains"
+        )
+        if accepted
+        else f"{remaining} copies remain, {failed.versions} purges failed",
+    )
     record = LocationRecord(
         uri=loc.url,
         provider=PROVIDERS.get(scheme, scheme),
@@ -293,25 +315,8 @@ def _location_record(
         logically_deleted=_cert_counts(logical),
         remaining=remaining,
         sanitization=claims,
-        verification=Verification(
-            method="full re-listing (inventory) of every version, delete marker, snapshot, "
-            "soft-deleted copy and incomplete upload under the location",
-            result=VerificationResult.PASSED if check.passed else VerificationResult.FAILED,
-            details=check.details,
-            verified_at=check.verified_at,
-        ),
-        validation=Validation(
-            result=ValidationResult.ACCEPTED if accepted else ValidationResult.REJECTED,
-            basis="automatic: the re-listing and the purge results compared with the approved "
-            "plan (held copies are accepted as planned exceptions)",
-            details=(
-                "nothing found"
-                if not found.versions
-                else "every planned copy purged or held as planned; nothing else remains"
-            )
-            if accepted
-            else f"{remaining} copies remain, {failed.versions} purges failed",
-        ),
+        verification=verification,
+        validation=validation,
         backups=backups,
     )
     return record, exceptions, not check.passed or bool(failed.versions)
@@ -543,6 +548,12 @@ def build_certificate(
         records.append(record)
         exceptions += exc
         failed |= bad
+    rec_records, rec_exceptions, rec_failed = _record_certify.location_records(
+        inputs.plan, inputs.records, inputs.record_entries, verification
+    )
+    records += rec_records
+    exceptions += rec_exceptions
+    failed |= rec_failed
     for check in verification.locations:
         if not check.passed:
             failed = True  # a remaining copy (the location's exception says which)

@@ -23,6 +23,7 @@ from sundown.errors import (
 )
 from sundown.plan import LocationPlan, Plan
 from sundown.spec.model import SystemSpec
+from sundown.store import EntryKind
 
 from . import _steps
 from ._common import artifact_key, opaque
@@ -223,10 +224,6 @@ def _json(value: object) -> Any:
 PENDING_SAMPLE = 1000  # copies counted when re-verifying a lifecycle location
 
 
-def _scope(rule: dict[str, Any]) -> object:
-    return (rule.get("Filter"), rule.get("Status"), rule.get("Expiration"))
-
-
 def apply_lifecycle_rules(plan: Plan, journal: Journal) -> None:
     """Add Sundown's rule to every ``purge_by: lifecycle`` location once: the journal step
     ``lifecycle-NNN-added`` records the rule ID, its scope and the bucket's configuration
@@ -261,16 +258,20 @@ def lifecycle_pending(plan: Plan, journal: Journal) -> list[str]:
             raise InputError(f"{loc.url}: no lifecycle rule is journaled as added")
         store = _rules_store(loc.url)
         rule_id = added.rule_id
-        recorded = [r for r in added.after if r.get("ID") == rule_id]
-        now = [r for r in _json(store.lifecycle_rules()) if r.get("ID") == rule_id]
+        recorded = store.own_lifecycle_rules(added.after, rule_id)
+        now = store.own_lifecycle_rules(_json(store.lifecycle_rules()), rule_id)
         # Stops at the first page's worth: re-verifying a huge prefix must not re-list it all.
-        not_held = (e for e in store.inventory() if not e.hold.held)
+        # Soft-deleted copies are past the rule: the provider removes them when their window
+        # ends, and the certificate states it, as with batch purging.
+        not_held = (
+            e for e in store.inventory() if not e.hold.held and e.kind != EntryKind.SOFT_DELETED
+        )
         left = sum(1 for _ in itertools.islice(not_held, PENDING_SAMPLE))
-        if now and [_scope(r) for r in now] != [_scope(r) for r in recorded]:
+        if now and _json(now) != _json(recorded):
             raise ConflictError(
                 f"{loc.url}: Sundown's lifecycle rule {rule_id} was changed since it was added "
-                f"(filter now {now[0].get('Filter')!r}); nothing was removed and no key was "
-                "destroyed: restore the rule as journaled, then re-run"
+                f"(now {json.dumps(now, default=str)[:300]}); nothing was removed and no key "
+                "was destroyed: restore the rule as journaled, then re-run"
             )
         if left and not now:
             raise ConflictError(

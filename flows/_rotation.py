@@ -243,9 +243,11 @@ def _deliver_or_undo(
         return deliver(delivery, values)
     except SundownError as exc:
         try:
-            if undo is not None:
+            if undo is None:  # rotated in place (a role's one password): nothing to remove
+                undone = "the credential keeps the undelivered secret: rotate again"
+            else:
                 undo()
-            undone = "the new credential was removed again"
+                undone = "the new credential was removed again"
         except SundownError as undo_exc:
             undone = f"removing the new credential failed too ({type(undo_exc).__name__})"
         raise type(exc)(f"{exc}; {undone}") from None

@@ -63,7 +63,7 @@ from sundown.store import (
 )
 from sundown.store_url import parse_store_url, symlink_on_path
 
-from . import _credentials, _rotation
+from . import _credentials, _records, _rotation
 from ._common import TASK_OPTIONS, opaque
 from .evidence import (
     ArchivedCopy,
@@ -402,6 +402,7 @@ def _plan_task(spec: SystemSpec, path: str, kind: PlanKind, as_of: datetime | No
         protection=protection,
         settings=settings,
         placements=placements,
+        records=_records.inventory(spec) if retirement else None,
     )
     return plan.model_dump_json()
 

@@ -50,11 +50,12 @@ from sundown.plan import (
     check_approval_policy,
     check_plan_approval,
     check_plan_scope,
+    iter_plan_records,
     normalize_digest,
 )
 from sundown.spec.model import CredentialRef, SystemSpec
 
-from . import _certify, _credentials, _execute, _steps
+from . import _certify, _credentials, _execute, _record_certify, _records, _steps
 from ._common import artifact_key, evidence_url, load_system, open_evidence, work_dir
 from ._receipt import in_ledger, publish
 from .evidence import Approved, Certified, CopyCounts, LifecycleChange, Verified
@@ -110,7 +111,7 @@ def decommission_system(
             done, _ = _earlier_runs(evidence, spec)
             if done is not None:  # certified meanwhile by the run that held the lease
                 return _already_certified(done)
-            journal, plan = _resume(unfinished, spec, params)
+            journal, plan = _resume(unfinished, spec, params.approve_digest)
             preflight(plan, shards)
             log.info("resuming the approved retirement of plan %s", plan.digest)
             return _execute_and_certify(spec, plan, journal, shards, lease, resumed=True)
@@ -152,6 +153,7 @@ def _execute_and_certify(
     if waiting:
         return _waiting_result(plan, waiting, resumed)
     journal = _purge(spec, plan, journal, batch_size, shards, progress, lease)
+    _records.purge(plan, journal, batch_size, lease.check)  # record stores (flows/_records.py)
     lease.check("destroying the keys")
     keys = _destroy_keys(plan, journal)
     lease.check("revoking the credentials")
@@ -162,6 +164,23 @@ def _execute_and_certify(
     # 6. Certify: manifest, signed certificate, ledger, renderings, artifact.
     lease.check("issuing the certificate")
     return _issue_certificate(spec, plan, journal, keys, credentials, verification, resumed)
+
+
+def complete_lifecycle(spec: SystemSpec, lease: SystemLease) -> DecommissionResult | None:
+    """For the daily retention sweep, under its lease: the system's approved retirement that is
+    waiting on lifecycle rules (a ``lifecycle-NNN-added`` step journaled, not certified), taken
+    as far as it goes now, exactly as a re-run would: every journal verified, the plan
+    re-checked against the spec and its approval policy, each rule re-verified against the
+    journal; once every prefix is empty, Sundown's rules removed, keys destroyed, certified.
+    None when there is no such retirement."""
+    done, unfinished = _earlier_runs(open_evidence(spec), spec)
+    if done is not None or unfinished is None:
+        return None
+    if next(unfinished.steps("lifecycle-"), None) is None:
+        return None  # not a lifecycle retirement: finishing it is its operator's re-run
+    journal, plan = _resume(unfinished, spec, None)
+    preflight(plan, NO_SHARD_DEPLOYMENT)
+    return _execute_and_certify(spec, plan, journal, NO_SHARD_DEPLOYMENT, lease, resumed=True)
 
 
 def _waiting_result(plan: Plan, waiting: list[str], resumed: bool) -> DecommissionResult:
@@ -242,6 +261,10 @@ def _dry_run_result(plan: Plan) -> DecommissionResult:
                 held=loc.held.count,
             )
             for loc in plan.locations
+        ]
+        + [  # record-store locations: every record found is purged (no holds)
+            LocationSummary(url=r.subject, found=r.count, archived=0, purged=r.count, held=0)
+            for r in plan.records
         ],
         keys_destroyed=[k.uri for k in plan.keys],
         credentials_revoked=[f"{c.kind} {c.id}" for c in plan.credentials],
@@ -328,20 +351,16 @@ def _start(
     return journal
 
 
-def _resume(
-    journal: Journal, spec: SystemSpec, params: DecommissionParameters
-) -> tuple[Journal, Plan]:
+def _resume(journal: Journal, spec: SystemSpec, approve_digest: str | None) -> tuple[Journal, Plan]:
     """The unfinished plan, once re-derived against the current spec: its approval record is
     signed and still satisfies the spec's approval policy, and everything the plan acts on lies
     inside the spec (:func:`sundown.plan.check_plan_scope`). Stops before any change otherwise,
     naming what differed."""
-    if params.approve_digest is not None and normalize_digest(params.approve_digest) != (
-        journal.plan_digest
-    ):
+    if approve_digest is not None and normalize_digest(approve_digest) != journal.plan_digest:
         raise InputError(
             f"an approved retirement of {spec.name!r} (plan {journal.plan_digest}) is "
             f"unfinished, and this run's approval names plan "
-            f"{normalize_digest(params.approve_digest)}: one retirement of a system at a time. "
+            f"{normalize_digest(approve_digest)}: one retirement of a system at a time. "
             f"Review the unfinished plan ({journal.url(PLAN_FILE)}) and approve its digest to "
             "finish it; nothing was changed"
         )
@@ -483,6 +502,7 @@ def _verify(
         verified = Verified(
             locations=locations, keys=key_checks, credentials=_credential_checks(plan)
         )
+        verified = _records.with_records(verified, plan)
         record = journal.record(VERIFIED, verified)
     return record.parse(Verified)
 
@@ -639,6 +659,8 @@ def _certificate_inputs(
         now=datetime.now(UTC),
         earlier_archives=_execute.earlier_archives(spec),
         archive_target=spec.archive.target if spec.archive is not None else None,
+        records=_record_certify.evidence(plan, journal.data),
+        record_entries=lambda i: iter_plan_records(plan.path, plan.digest, i),
     )
 
 

@@ -193,6 +193,61 @@ class LifecycleChange(_Evidence):
     after: list[dict[str, Any]] = Field(default_factory=list)
 
 
+# --------------------------------------------------------------------------------------------
+# Record stores (flows/_records.py; docs/records.md)
+
+
+class RecordNotPurged(BaseModel):
+    """A listed record that this retirement did not delete, and why."""
+
+    id: str
+    code: str  # "failed: <connector code>" or "not attempted"
+    message: str = ""
+
+
+class RecordsPurged(_Evidence):
+    """``records-R-purged``: the purge of record location R, as the connector reported it.
+    ``refused``: the purge stopped before deleting anything (records written into the
+    selector since the plan): nothing at R was purged. ``not_purged``: listed records neither
+    deleted nor found already gone (failed, or after ``stopped``)."""
+
+    index: int
+    subject: str
+    deleted: int = 0
+    absent: int = 0  # listed and already gone (an earlier attempt of this retirement)
+    not_purged: list[RecordNotPurged] = Field(default_factory=list)
+    requests: int = 0
+    dropped: bool = False
+    stopped: str | None = None
+    refused: str | None = None
+    finished_at: IsoTime = Field(default_factory=lambda: datetime.now(UTC))
+
+
+class RecordsCompacted(_Evidence):
+    """``records-R-compacted``: what the server was asked to drop of the deleted records
+    (VACUUM, BGREWRITEAOF), as findings; ``error`` when it refused."""
+
+    index: int
+    findings: list[dict[str, Any]] = Field(default_factory=list)
+    error: str | None = None
+
+
+class RecordCheck(BaseModel):
+    """The re-query of one record location at verification, and the findings read then."""
+
+    index: int
+    subject: str
+    passed: bool
+    in_scope: int | None  # None: the table or collection is gone
+    listed_present: int
+    gone: bool
+    sample: list[str] = Field(default_factory=list)
+    details: str
+    verified_at: datetime
+    findings: list[dict[str, Any]] = Field(default_factory=list)
+    findings_error: str | None = None
+
+
 class Verified(_Evidence):
     """``verified``: each location's re-listing, each key's check after everything else
     ("gone" or what still answers), each credential's state ("dead", "live" or why unknown)."""
@@ -200,6 +255,8 @@ class Verified(_Evidence):
     locations: list[VerifyOutcome]
     keys: dict[str, str] = Field(default_factory=dict)
     credentials: dict[str, str] = Field(default_factory=dict)
+    # record-store locations; absent (not []) without any, so earlier records dump as written
+    records: list[RecordCheck] = Field(default_factory=list, exclude_if=lambda v: not v)
 
 
 class Certified(_Evidence):

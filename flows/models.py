@@ -324,6 +324,14 @@ class RetentionResult(BaseModel):
     purged: int
     held: int
     failed: int
+    lifecycle: list[str] = Field(
+        default_factory=list,
+        description="The system's retirement waiting on lifecycle rules, re-verified by this "
+        "sweep: its status, and each location still waiting.",
+    )
+    certificate_url: str | None = Field(
+        default=None, description="The certificate, when this sweep completed that retirement."
+    )
     receipt_url: str | None = None
     ledger_sequence: int | None = None
     ledger_head: str | None = Field(

@@ -20,6 +20,7 @@ from sundown.spec.model import SystemSpec
 from . import _execute, _rotation, _steps
 from ._common import artifact_key, load_system, open_evidence, work_dir
 from ._receipt import Receipted, publish, record_receipt
+from .decommission import complete_lifecycle
 from .evidence import RetentionReceipt, RetentionRow, RetentionStarted
 from .journal import Journal
 from .lease import leased
@@ -41,8 +42,20 @@ def retention_sweep(params: RetentionParameters) -> RetentionResult:
     spec = load_system(params)
     if params.dry_run:
         return _sweep(spec, params)
-    with leased(open_evidence(spec), spec.name, params.lease_seconds, "retention"):
-        return _sweep(spec, params)
+    with leased(open_evidence(spec), spec.name, params.lease_seconds, "retention") as lease:
+        result = _sweep(spec, params)
+        # A retirement waiting on lifecycle rules is re-verified and, once its prefixes are
+        # empty, completed (docs/flows.md "Lifecycle purges").
+        retirement = complete_lifecycle(spec, lease)
+        if retirement is None:
+            return result
+        lines = [f"retirement of plan {retirement.plan_digest}: {retirement.status}"]
+        lines += [f"waiting: {line}" for line in retirement.waiting]
+        for line in lines:
+            get_run_logger().info("lifecycle retirement: %s", line)
+        return result.model_copy(
+            update={"lifecycle": lines, "certificate_url": retirement.certificate_url}
+        )
 
 
 def _sweep(spec: SystemSpec, params: RetentionParameters) -> RetentionResult:

@@ -133,6 +133,8 @@ _CREDENTIALS: dict[str, tuple[str, tuple[str, ...]]] = {
     "aws_access_key": ("boto3", ("rotate", "revoke")),
     "azure_stored_policy": ("azure", ("rotate", "revoke")),
     "gcs_hmac_key": ("gcs", ("rotate", "revoke")),
+    "postgres_role": ("postgres", ("rotate", "revoke")),
+    "redis_acl_user": ("redis", ("rotate", "revoke")),
 }
 
 

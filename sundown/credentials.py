@@ -29,6 +29,7 @@ that is dumped. The rotation state recorded in each rotation receipt is
 from __future__ import annotations
 
 import importlib
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -306,6 +307,10 @@ class CredentialKind(Protocol):
     def references(self, declared: str, ids: Sequence[str]) -> list[CredentialRef]: ...
 
 
+# ``scheme://user:password@``: a password in a URL-shaped identifier is never echoed
+_USERINFO_PASSWORD = re.compile(r"(://[^/@:]*):[^@/]*@")
+
+
 class KindBase:
     """Defaults for :class:`CredentialKind`: not rotated; the declared identifier is its own
     current credential; a replaced credential is revoked when its grace period ends."""
@@ -323,8 +328,9 @@ class KindBase:
         try:
             return self._parts(ident)
         except InputError as exc:
+            shown = _USERINFO_PASSWORD.sub(r"\1:***@", ident) if isinstance(ident, str) else ident
             raise InputError(
-                f"{self.kind} identifier {ident!r} is malformed ({exc}); expected {self.form}"
+                f"{self.kind} identifier {shown!r} is malformed ({exc}); expected {self.form}"
             ) from None
 
     def _parts(self, ident: str) -> tuple[str, ...]:
@@ -459,6 +465,18 @@ _KINDS: dict[str, tuple[str, str, str, str | None]] = {
         "HMAC_KEY",
         "google-cloud-storage",
         "gcs_hmac_keys",
+    ),
+    "postgres_role": (
+        "connectors.credentials.postgres_role",
+        "ROLE",
+        "'sundown[postgres]'",
+        "postgres_roles",
+    ),
+    "redis_acl_user": (
+        "connectors.credentials.redis_acl",
+        "ACL_USER",
+        "'sundown[redis]'",
+        "redis_acl_users",
     ),
 }
 

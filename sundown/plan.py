@@ -31,11 +31,22 @@ from typing import Any, BinaryIO, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from sundown import canonical
+from sundown import canonical, record_plan
 from sundown.atomic import atomic_writer
 from sundown.certificate import Protection
 from sundown.errors import InputError, IntegrityError, ScopeError
 from sundown.keys import KeyInfo
+from sundown.record_plan import (
+    RECORD_LINES,
+    RecordInventory,
+    RecordLocationPlan,
+    check_counts,
+    iter_records,
+    read_line,
+    scope_problems,
+    write_records,
+)
+from sundown.records import RecordEntry
 from sundown.spec.model import CredentialRef, LocationRef, RetentionRule, SystemSpec
 from sundown.store import (
     SPECIAL_KINDS,
@@ -69,6 +80,7 @@ __all__ = [
     "check_plan_scope",
     "hold_decision",
     "iter_plan_entries",
+    "iter_plan_records",
     "normalize_digest",
     "plan_locations",
     "read_plan",
@@ -320,6 +332,9 @@ class Plan(BaseModel):
     locations: list[LocationPlan] = Field(default_factory=list)
     keys: list[KeyPlan] = Field(default_factory=list)
     credentials: list[CredentialPlan] = Field(default_factory=list)
+    records: list[RecordLocationPlan] = Field(
+        default_factory=list, description="Record-store locations (sundown/record_plan.py)."
+    )
 
     def totals(self) -> dict[str, Counts]:
         out = {n: Counts() for n in ("found", "archive", "purge", "held", "keep")}
@@ -369,6 +384,7 @@ class Plan(BaseModel):
                     f"| `{loc.url}` | {st.soft_delete} | {st.redundancy or '-'} | "
                     f"{'; '.join(st.replicas) or 'none'} |"
                 )
+        rows += record_plan.markdown(self.records, _cell)
         if self.keys:
             rows += ["", "| Key | Role | State | Versions | Action |", "|---|---|---|---|---|"]
             rows += [
@@ -632,6 +648,7 @@ def build_plan(
     protection: Mapping[str, Callable[[Entry], CopyProtection]] | None = None,
     settings: Mapping[str, StoreSettings] | None = None,
     placements: Mapping[str, PlacementFound] | None = None,
+    records: Sequence[RecordInventory] | None = None,
 ) -> Plan:
     """Write the plan file at ``path`` (atomically) and return its summary.
 
@@ -645,7 +662,9 @@ def build_plan(
     function that tells what protects each copy (recorded per entry, so the approved digest
     covers it); a location without one records ``unknown`` ("not inspected"). ``settings``
     maps a location URL to the settings read with its inventory, ``placements`` to the account
-    and region its store reported then (both recorded in the plan file and its digest)."""
+    and region its store reported then (both recorded in the plan file and its digest).
+    ``records[i]`` is the listing of ``spec.record_locations()[i]`` (retirement plans only;
+    sundown/record_plan.py)."""
     now = _utc(now or datetime.now(UTC))
     refs = plan_locations(spec, kind)
     absent: set[str] = set()
@@ -707,6 +726,7 @@ def build_plan(
             )  # fmt: skip
             plan.locations.append(loc)
         if kind == "retirement":
+            plan.records = write_records(spec, records or [], w.write)
             plan.keys = _plan_keys(spec, key_facts or {})
             creds = spec.credential_refs() if credentials is None else credentials
             plan.credentials = _plan_credentials(creds, credential_facts or {})
@@ -1015,6 +1035,8 @@ def read_plan(path: str | Path, expected_digest: str | None = None) -> Plan:
                 plan.credentials.append(
                     CredentialPlan(**{k: v for k, v in obj.items() if k != "t"})
                 )
+            elif t in RECORD_LINES:
+                read_line(plan.records, obj)
             elif t == "end":
                 ended = True
             elif t != "entry":
@@ -1053,6 +1075,31 @@ def iter_plan_entries(
                 raise IntegrityError(f"plan file {p}: malformed entry record") from None
     if not _same("sha256:" + h.hexdigest(), expected_digest):
         raise IntegrityError(f"plan file {p} changed while it was being read")
+
+
+def iter_plan_records(path: str | Path, expected_digest: str, index: int) -> list[RecordEntry]:
+    """The records of record location ``index`` of a plan file, all of them (a purge is given
+    the whole list: its check for records written since is over the whole selector), once the
+    file still has ``expected_digest`` and they add up to the location's summary."""
+    p = Path(path)
+    plan = read_plan(p, expected_digest)
+    if not 0 <= index < len(plan.records):
+        raise IntegrityError(f"plan file {p} has no record location {index}")
+    h = hashlib.sha256()
+
+    def lines() -> Iterator[dict[str, Any]]:
+        for line, obj in _lines(p):
+            h.update(line)
+            yield obj
+
+    try:
+        entries = list(iter_records(lines(), index))
+    except (KeyError, TypeError, ValueError):
+        raise IntegrityError(f"plan file {p}: malformed record line") from None
+    if not _same("sha256:" + h.hexdigest(), expected_digest):
+        raise IntegrityError(f"plan file {p} changed while it was being read")
+    check_counts(plan.records[index], entries)
+    return entries
 
 
 # --------------------------------------------------------------------------------------------
@@ -1242,6 +1289,7 @@ def check_plan_scope(path: str | Path, expected_digest: str, spec: SystemSpec) -
     if len(plan.locations) < len(refs):
         missing = ", ".join(r.url for r in refs[len(plan.locations) :])
         problems.append(f"it leaves out the spec's location(s) {missing}")
+    problems += scope_problems(plan.records, spec)
     expected_keys = spec.keys_to_destroy()
     planned_keys = [(k.uri, k.role) for k in plan.keys]
     for uri, role in planned_keys:
@@ -1299,6 +1347,8 @@ def check_plan_scope(path: str | Path, expected_digest: str, spec: SystemSpec) -
                 f"{where}: entry {e.key[:200]!r} of {url} bypasses governance retention, which "
                 "the spec does not allow"
             )
+    for i in range(len(plan.records)):  # the lines add up to what the reviewer saw
+        iter_plan_records(path, plan.digest, i)
     return plan
 
 

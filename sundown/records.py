@@ -412,3 +412,153 @@ class ScopedRecords:
                 f"{scope or self._selector.describe()}, e.g. {sorted(outside)[:3]}: nothing "
                 "deleted"
             )
+
+
+# --------------------------------------------------------------------------------------------
+# Location shapes: what the spec needs to know of a record-store URL without its connector
+
+
+@dataclass(frozen=True)
+class LocationShape:
+    """How a record-store scheme's location URL and selector look, known to the core so that a
+    spec is checked (and two specs' selectors compared) without importing the connector or its
+    SDK. ``names``: the path segments; ``whole_word``: the selector key that takes the whole
+    table or collection (``None``: none); ``where``: whether ``where:`` is accepted;
+    ``prefix_separator``: the last segment is a key prefix ending at this separator (Redis
+    ``:``) rather than a name. A connector registered for a new scheme adds its shape with
+    :func:`register_shape`."""
+
+    scheme: str
+    default_port: int
+    names: tuple[str, ...]
+    auth_hint: str
+    whole_word: str | None = None
+    where: bool = False
+    prefix_separator: str | None = None
+    reserved_where_prefixes: tuple[str, ...] = ()
+
+    def parse(self, url: str) -> Location:
+        return parse_location(
+            url,
+            scheme=self.scheme,
+            default_port=self.default_port,
+            names=self.names,
+            auth_hint=self.auth_hint,
+        )
+
+
+SHAPES: dict[str, LocationShape] = {}
+
+
+def register_shape(shape: LocationShape) -> LocationShape:
+    SHAPES[shape.scheme] = shape
+    return shape
+
+
+POSTGRES_SHAPE = register_shape(
+    LocationShape(
+        "postgresql", 5432, ("database", "schema", "table"),
+        "PGPASSWORD or the password file (~/.pgpass)", whole_word="whole_table", where=True,
+    )
+)  # fmt: skip
+REDIS_SHAPE = register_shape(
+    LocationShape("redis", 6379, ("db", "prefix"), "REDISCLI_AUTH", prefix_separator=":")
+)
+CHROMA_SHAPE = register_shape(
+    LocationShape(
+        "chroma", 8000, ("tenant", "database", "collection"), "CHROMA_CLIENT_AUTH_CREDENTIALS",
+        whole_word="whole_collection", where=True, reserved_where_prefixes=("$", "#"),
+    )
+)  # fmt: skip
+
+
+def is_record_url(url: object) -> bool:
+    """Whether ``url`` names a record-store scheme with a known shape (no parsing beyond it)."""
+    return isinstance(url, str) and url.split("://", 1)[0].lower() in SHAPES and "://" in url
+
+
+def parse_record_location(
+    url: str, selector: Mapping[str, object] | None
+) -> tuple[LocationShape, Location, Selector]:
+    """A record-store location and its selector, checked as its connector checks them (the
+    spec applies this; the connector applies the same rules again when it opens)."""
+    if not is_record_url(url):
+        known = ", ".join(sorted(SHAPES))
+        raise InputError(f"{url!r} is not a record-store URL (schemes: {known})")
+    shape = SHAPES[url.split("://", 1)[0].lower()]
+    loc = shape.parse(url)
+    sel = parse_selector(selector, whole_word=shape.whole_word, where=shape.where, where_of=url)
+    if shape.prefix_separator is not None:
+        prefix = loc.segments[-1]
+        if prefix.endswith(shape.prefix_separator):
+            raise InputError(
+                f"{url!r}: write the prefix without the trailing {shape.prefix_separator!r} "
+                f"(it covers PREFIX{shape.prefix_separator}*)"
+            )
+    if shape.scheme == "redis" and (not loc.segments[0].isdigit() or len(loc.segments[0]) > 5):
+        raise InputError(f"{url!r}: database {loc.segments[0]!r} must be a number (0, 1, ...)")
+    for key, _ in sel.where:
+        if key.startswith(shape.reserved_where_prefixes or ("\x00",)):
+            raise InputError(
+                f"selector of {url}: {key!r} is an operator or a reserved key; a selector is "
+                "equality on metadata keys only"
+            )
+    return shape, loc, sel
+
+
+def _same_place(shape: LocationShape, a: Location, b: Location) -> bool:
+    """The same server and the same table / collection / database (hosts compared as written:
+    ``localhost`` and ``127.0.0.1`` are not known to be one server; docs/known-gaps.md)."""
+    fixed = a.segments[:-1] if shape.prefix_separator else a.segments
+    other = b.segments[:-1] if shape.prefix_separator else b.segments
+    return (a.host.lower(), a.port, fixed) == (b.host.lower(), b.port, other)
+
+
+def records_overlap(
+    a: tuple[str, Mapping[str, object] | None], b: tuple[str, Mapping[str, object] | None]
+) -> str | None:
+    """Why two record-store locations (URL, selector) may select a common record, or ``None``
+    when they provably cannot: another server, table or collection; Redis prefixes apart at
+    the ``:`` boundary (``support-bot`` and ``support-bot-v2`` are apart; ``support-bot`` and
+    ``support-bot:eu`` are not); two ``where`` selectors with a different value on a common
+    field. Anything else on the same table or collection overlaps (a ``whole`` selector, or
+    ``where`` selectors on different fields: a row may match both)."""
+    shape, la, sa = parse_record_location(*a)
+    shape_b, lb, sb = parse_record_location(*b)
+    if shape.scheme != shape_b.scheme or not _same_place(shape, la, lb):
+        return None
+    if shape.prefix_separator is not None:
+        sep = shape.prefix_separator
+        pa, pb = la.segments[-1] + sep, lb.segments[-1] + sep
+        if not (pa.startswith(pb) or pb.startswith(pa)):
+            return None
+        return f" (key prefix {la.segments[-1]}{sep}* and {lb.segments[-1]}{sep}* share keys)"
+    if sa.whole or sb.whole:
+        return " (a whole-table or whole-collection selector covers every record of the other)"
+    wa, wb = dict(sa.where), dict(sb.where)
+    for name in set(wa) & set(wb):
+        # 5 and "5" select the same rows (values are sent as text); True and "true" too
+        if _as_text(wa[name]) != _as_text(wb[name]):
+            return None
+    if not wa or not wb:
+        return " (one selector takes every record of the location)"
+    return (
+        f" ({sa.describe()} and {sb.describe().removeprefix('the ')} are not provably "
+        "disjoint: only a different value on a common field is)"
+    )
+
+
+_TRUE = {"true", "tru", "tr", "t", "yes", "ye", "y", "on", "1"}  # PostgreSQL boolean input
+_FALSE = {"false", "fals", "fal", "fa", "f", "no", "n", "off", "of", "0"}
+
+
+def _as_text(value: Scalar) -> str:
+    """A selector value as the widest class of values a server may take as equal to it, so that
+    two values are called disjoint only when no column type makes them equal: PostgreSQL casts
+    the text parameter to the column's type (``'05'`` is ``5`` for an integer, ``'yes'`` is
+    true for a boolean, ``'A'`` may equal ``'a'`` under a case-insensitive collation or a uuid,
+    ``'a '`` equals ``'a'`` for ``char(n)``). Errs toward overlap, never toward disjoint."""
+    text = str(value).strip().lower()
+    if text.lstrip("+-").isdigit():
+        text = str(int(text))
+    return "true" if text in _TRUE else "false" if text in _FALSE else text

@@ -301,6 +301,13 @@ class LifecycleRules(Protocol):
 
     def lifecycle_rules(self) -> list[dict[str, object]]: ...
 
+    def own_lifecycle_rules(
+        self, rules: Sequence[dict[str, object]], rule_id: str
+    ) -> list[dict[str, object]]:
+        """Sundown's rule(s) of ID ``rule_id`` found in ``rules`` (as read back, or as
+        journaled), in a form that compares equal when the rule is unchanged."""
+        ...
+
     def add_lifecycle_rule(
         self, rule_id: str, prefix: str = ""
     ) -> tuple[list[dict[str, object]], list[dict[str, object]]]: ...

@@ -19,6 +19,7 @@ pytest_plugins: list[str] = [
     "tests.fixtures.gcs",
     "tests.fixtures.prefect",
     "tests.fixtures.fake_kms",
+    "tests.fixtures.fake_arm",
     "tests.fixtures.postgres",
     "tests.fixtures.redis",
     "tests.fixtures.chroma",

@@ -13,6 +13,9 @@
 - :mod:`.azure_sas` - Azure Blob stored access policies (``STORED_POLICY``): rotate and revoke
   (every SAS bound to a removed policy stops working).
 - :mod:`.gcs_hmac` - GCS HMAC keys (``HMAC_KEY``): rotate and revoke.
+- :mod:`.postgres_role` - PostgreSQL roles (``ROLE``): DROP ROLE after ending sessions and
+  revoking memberships and privileges (refused when it owns anything); rotate the password.
+- :mod:`.redis_acl` - Redis ACL users (``ACL_USER``): ACL DELUSER; rotate with an overlap window.
 
 Every operation returns :class:`sundown.credentials.CredentialEvidence`: what was done, to which
 credential (named by a non-secret identifier: an accessor, a key id, a policy id, a lease id, a

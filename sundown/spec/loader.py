@@ -153,10 +153,20 @@ def _describe(value: Any, secret: bool) -> str:
     return f"{kind} {text[:60] + '...' if len(text) > 60 else text}"
 
 
+def _untagged(loc: tuple[str | int, ...]) -> tuple[str | int, ...]:
+    """The field path without the tag of the location union (``locations[0].record.url`` is
+    ``locations[0].url``: an object-store or a record-store location, chosen by its URL)."""
+    return tuple(
+        part
+        for i, part in enumerate(loc)
+        if not (part in ("store", "record") and i >= 2 and loc[i - 2] == "locations")
+    )
+
+
 def _translate(exc: ValidationError) -> list[tuple[tuple[str | int, ...], str]]:
     out: list[tuple[tuple[str | int, ...], str]] = []
     for err in exc.errors():
-        loc = tuple(err["loc"])
+        loc = _untagged(tuple(err["loc"]))
         kind = err["type"]
         secret = bool(loc) and loc[0] == "credentials"
         ctx = err.get("ctx") or {}

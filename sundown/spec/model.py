@@ -16,12 +16,21 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     AfterValidator,
     BeforeValidator,
+    Discriminator,
     Field,
+    Tag,
     model_validator,
 )
 
-from sundown import canonical
+from sundown import canonical, credential_ids
 from sundown.errors import InputError, ScopeError
+from sundown.spec.records import (
+    Declared,
+    RecordLocation,
+    RecordLocationRef,
+    is_record_location,
+    overlaps_within,
+)
 from sundown.spec.values import (
     KEY_SEGMENT,
     Accessor,
@@ -106,7 +115,11 @@ class StoreLocation(SpecModel):
         return parse_store_url(self.url)
 
 
-Location = Annotated[StoreLocation, BeforeValidator(_location_from_string)]
+Location = Annotated[
+    Annotated[StoreLocation, Tag("store")] | Annotated[RecordLocation, Tag("record")],
+    Discriminator(lambda v: "record" if is_record_location(v) else "store"),
+    BeforeValidator(_location_from_string),
+]
 
 
 class RetentionRule(SpecModel):
@@ -207,6 +220,47 @@ class GcsHmacKey(SpecModel):
     service_account: Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+$")] | None = None
 
 
+def _checked(check: Any) -> Any:
+    return AfterValidator(lambda v: (check(v), v)[1])
+
+
+class _ServerCredential(SpecModel):
+    """A role or user on a record store's server (docs/records.md, "Credentials of the
+    servers"); ``ident`` is its credential identifier."""
+
+    @property
+    def ident(self) -> str:
+        raise NotImplementedError
+
+    @model_validator(mode="after")
+    def _not_the_admin(self) -> Any:
+        assert self.ident  # refuses a name that is the admin user of the URL
+        return self
+
+
+class PostgresRole(_ServerCredential):
+    database: Annotated[str, _checked(credential_ids.pg_database)] = Field(
+        description="postgresql://[ADMIN@]HOST:PORT/DB: where Sundown connects to revoke or "
+        "rotate the role (password from libpq's PGPASSWORD or password file)."
+    )
+    role: Annotated[str, _checked(credential_ids.check_role)]
+
+    @property
+    def ident(self) -> str:
+        return credential_ids.pg_role_ident(self.database, self.role)
+
+
+class RedisAclUser(_ServerCredential):
+    server: Annotated[str, _checked(credential_ids.redis_server)] = Field(
+        description="redis://[ADMIN@]HOST:PORT (admin password from REDISCLI_AUTH)."
+    )
+    user: Annotated[str, _checked(credential_ids.check_acl_user)]
+
+    @property
+    def ident(self) -> str:
+        return credential_ids.redis_user_ident(self.server, self.user)
+
+
 class Credentials(SpecModel):
     vault_kv: list[VaultKV] = Field(default_factory=list)
     vault_token_accessors: list[Accessor] = Field(default_factory=list)
@@ -215,6 +269,8 @@ class Credentials(SpecModel):
     aws_access_keys: list[AwsAccessKeys] = Field(default_factory=list)
     azure_stored_policies: list[AzureStoredPolicy] = Field(default_factory=list)
     gcs_hmac_keys: list[GcsHmacKey] = Field(default_factory=list)
+    postgres_roles: list[PostgresRole] = Field(default_factory=list)
+    redis_acl_users: list[RedisAclUser] = Field(default_factory=list)
 
 
 class VaultKVLocation(SpecModel):
@@ -268,20 +324,8 @@ class ApprovalPolicy(SpecModel):
 
 
 @dataclass(frozen=True)
-class LocationRef:
+class LocationRef(Declared[StoreLocation]):
     """A location of the spec with where it is declared."""
-
-    asset_class: str
-    index: int
-    location: StoreLocation
-
-    @property
-    def url(self) -> str:
-        return self.location.url
-
-    @property
-    def field(self) -> str:
-        return f"assets.{self.asset_class}.locations[{self.index}]"
 
 
 CREDENTIAL_ACTIONS = {
@@ -293,6 +337,8 @@ CREDENTIAL_ACTIONS = {
     "aws_access_key": "deactivate and delete the access key",
     "azure_stored_policy": "remove the stored access policy",
     "gcs_hmac_key": "deactivate and delete the HMAC key",
+    "postgres_role": "end its sessions, revoke its privileges and memberships, drop the role",
+    "redis_acl_user": "end its connections and delete the ACL user",
 }
 
 
@@ -322,6 +368,14 @@ class Delivery:
     @property
     def ref(self) -> CredentialRef:
         return CredentialRef("vault_kv", f"{self.mount}/{self.path}")
+
+
+def _service_credentials(
+    c: Credentials,
+) -> list[tuple[str, credential_ids.ServiceCredential]]:
+    return [("postgres_role", credential_ids.pg_role(r.ident)) for r in c.postgres_roles] + [
+        ("redis_acl_user", credential_ids.redis_user(u.ident)) for u in c.redis_acl_users
+    ]
 
 
 class Problems(ValueError):
@@ -379,10 +433,21 @@ class SystemSpec(SpecModel):
                 yield name, cls
 
     def locations(self) -> list[LocationRef]:
+        """The object-store locations (record stores: :meth:`record_locations`)."""
         return [
             LocationRef(name, i, loc)
             for name, cls in self.asset_classes()
             for i, loc in enumerate(cls.locations)
+            if isinstance(loc, StoreLocation)
+        ]
+
+    def record_locations(self) -> list[RecordLocationRef]:
+        """The record-store locations (docs/spec.md, "Record stores"), in declaration order."""
+        return [
+            RecordLocationRef(name, i, loc)
+            for name, cls in self.asset_classes()
+            for i, loc in enumerate(cls.locations)
+            if isinstance(loc, RecordLocation)
         ]
 
     def location(self, url: str) -> LocationRef:
@@ -427,6 +492,8 @@ class SystemSpec(SpecModel):
             for p in c.azure_stored_policies
         ]
         refs += [CredentialRef("gcs_hmac_key", h.access_id) for h in c.gcs_hmac_keys]
+        refs += [CredentialRef("postgres_role", r.ident) for r in c.postgres_roles]
+        refs += [CredentialRef("redis_acl_user", u.ident) for u in c.redis_acl_users]
         refs += list(dict.fromkeys(d.ref for d in self.deliveries()))
         return refs
 
@@ -461,6 +528,14 @@ class SystemSpec(SpecModel):
             )
             for ar in c.vault_approles
         ]
+        out += [
+            Delivery(
+                CredentialRef(kind, e.ident),
+                to.mount,
+                f"{kind.split('_')[0]}/{seg(f'{e.server.host}_{e.server.port}')}/{seg(e.name)}",
+            )
+            for kind, e in _service_credentials(c)
+        ]
         # one user with several entries has one delivery
         unique = dict.fromkeys(Delivery(d.source, d.mount, f"{to.path}/{d.path}") for d in out)
         return list(unique)
@@ -486,8 +561,20 @@ class SystemSpec(SpecModel):
             problems.append((_loc_of(field), message))
 
         refs = self.locations()
-        if not refs:
+        records = self.record_locations()
+        if not refs and not records:
             problem("assets", "declares no asset class: a system has at least one location")
+        for field, message in overlaps_within(records):
+            problem(field, message)
+        for rec in records:
+            cls = getattr(self.assets, rec.asset_class)
+            if cls.retention is not None or cls.on_retirement == "archive":
+                problem(
+                    rec.field,
+                    f"{rec.url} is a record-store location, which is purged at retirement only: "
+                    f"{rec.asset_class} has retention rules or on_retirement: archive (declare "
+                    "record stores in an asset class without them)",
+                )
         for i, a in enumerate(refs):
             for b in refs[i + 1 :]:
                 note = overlap_note(a.url, b.url)

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from sundown import credential_ids
 from sundown.errors import InputError
 from sundown.spec.model import SystemSpec
+from sundown.spec.records import overlaps_across
 from sundown.spec.values import overlap_note, paths_overlap
 
 # --------------------------------------------------------------------------------------------
@@ -30,6 +32,7 @@ def _cross_conflicts(a: SystemSpec, b: SystemSpec) -> list[str]:
                     f"{a.name}: {ref.field} {ref.url} overlaps {b.name}'s {field} {url}{note} "
                     "(purging one would purge the other)"
                 )
+    out += overlaps_across(a.name, a.record_locations(), b.name, b.record_locations())
     b_keys = {
         b.keys.kek: "keys.kek",
         b.keys.certificate: "keys.certificate",
@@ -64,6 +67,8 @@ def _cross_conflicts(a: SystemSpec, b: SystemSpec) -> list[str]:
                 role_ref = cred if cred.kind == "vault_approle_role" else other
                 sid = other if role_ref is cred else cred
                 same = sid.id.startswith(role_ref.id + "/")
+            elif cred.kind == other.kind in ("postgres_role", "redis_acl_user"):
+                same = credential_ids.same_target(cred.kind, cred.id, other.id)
             if same:
                 out.append(
                     f"{a.name}: credential {cred.kind} {cred.id} is also {b.name}'s "

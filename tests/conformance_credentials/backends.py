@@ -57,6 +57,8 @@ class Backend:
     fixtures: tuple[str, ...] = ()
     # emulator gap: the reason a server-side probe cannot prove death (xfail), else None
     works_gap: str | None = None
+    # rotated in place: the identifier stays, only its secret changes (a password)
+    rotates_in_place: bool = False
 
     def plant(self, request: pytest.FixtureRequest, name: str) -> Planted:
         raise NotImplementedError

@@ -76,6 +76,17 @@ def _expire(s3: Any, bucket: str, prefix: str) -> None:
         s3.delete_object(Bucket=bucket, Key=v["Key"], VersionId=v["VersionId"])
 
 
+def retired(s3: Any, bucket: str, certificate_url: str | None) -> Any:
+    """The KEK destroyed, the canaries intact; the certificate, verified."""
+    with pytest.raises(KeyDestroyedError):
+        registry.open_key_service("local://lc-sys-kek")
+    for key in CANARIES:
+        assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == b"canary"
+    pub = registry.open_signer("local://lc-sys-certificates").public_key_pem()
+    cert_path = Path(str(certificate_url).removeprefix("file://"))
+    return verify_certificate(cert_path.read_bytes(), pub).certificate
+
+
 def _journal(evidence: Path, name: str) -> dict[str, Any]:
     (path,) = evidence.rglob(f"journal/{name}.json")
     envelope = json.loads(path.read_text())
@@ -163,13 +174,7 @@ def test_lifecycle_retirement_waits_then_removes_only_its_rule_and_certifies(
     removed = _journal(evidence, "lifecycle-000-removed")
     assert removed["rule_id"] == mine["ID"]
     assert [r["ID"] for r in removed["after"]] == ["team-logs", "team-models", "late-rule"]
-    with pytest.raises(KeyDestroyedError):
-        registry.open_key_service("local://lc-sys-kek")
-    for key in CANARIES:
-        assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == b"canary"
-    pub = registry.open_signer("local://lc-sys-certificates").public_key_pem()
-    cert_path = Path(str(done.certificate_url).removeprefix("file://"))
-    cert = verify_certificate(cert_path.read_bytes(), pub).certificate
+    cert = retired(s3, bucket, done.certificate_url)
     (record,) = cert.locations
     assert record.verification.result.value == "passed" and record.remaining == 0
     (claim,) = record.sanitization
@@ -278,23 +283,25 @@ def test_a_widened_sundown_rule_stops_the_retirement_before_any_key_is_destroyed
 
 
 def test_lifecycle_on_a_store_without_the_capability_is_refused_at_planning(
-    tmp_path: Path, prefect_api: str, fake_gcs_env: str
+    tmp_path: Path, prefect_api: str, azure_env: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """gs:// does not declare lifecycle rules yet: the plan is refused, naming the field, before
-    anything is written or approved; the objects stay."""
-    from tests.test_gcs_specific import _new_bucket
+    """az:// without the management-plane configuration (no subscription and resource group:
+    the lifecycle policy cannot be reached) does not declare lifecycle rules: the plan is
+    refused, naming the field, before anything is written or approved; the blobs stay."""
+    from connectors import azure_blob
+    from tests.test_azure_specific import _container
 
-    bucket = _new_bucket(versioning=True)
-    from connectors import gcs
-
-    gcs.new_client().bucket(bucket).blob("models/a/model.bin").upload_from_string(b"w")
+    monkeypatch.delenv("AZURE_SUBSCRIPTION_ID", raising=False)
+    container = _container()
+    client = azure_blob.new_service_client().get_container_client(container)
+    client.upload_blob("models/a/model.bin", b"w")
     registry.create_key("local://lc-sys-kek")
     registry.create_key("local://lc-sys-certificates", signing=True)
-    spec = SPEC.replace("s3://", "gs://").format(
-        bucket=bucket, evidence=tmp_path / "evidence", purge_by="lifecycle"
+    spec = SPEC.replace("s3://", "az://").format(
+        bucket=container, evidence=tmp_path / "evidence", purge_by="lifecycle"
     )
     with pytest.raises(SundownError, match=r"assets\.weights\.locations\[0\].*does not support"):
         decommission_system(DecommissionParameters(spec_yaml=spec, dry_run=True))
     assert not (tmp_path / "evidence").exists()
-    assert gcs.new_client().bucket(bucket).blob("models/a/model.bin").exists()
+    assert client.get_blob_client("models/a/model.bin").exists()
     registry.open_key_service("local://lc-sys-kek").info()
