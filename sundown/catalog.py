@@ -47,6 +47,7 @@ _PROVIDERS: dict[str, _Provider] = {
     "postgres": _Provider(("psycopg",), "psycopg[binary]", "postgres"),
     "redis": _Provider(("redis",), "redis", "redis"),
     "chroma": _Provider(("chromadb",), "chromadb", "chroma"),
+    "mlflow": _Provider(("mlflow",), "mlflow", "mlflow"),
 }
 
 _OBJECT = (
@@ -100,6 +101,25 @@ _SCHEMES: dict[str, tuple[Kind, str, tuple[str, ...], str]] = {
         "chroma",
         ("where", "whole", "batch_delete"),
         "Chroma collection documents",
+    ),
+    # ML platforms (docs/ml-platforms.md): records that name object-store locations
+    "mlflow": (
+        Kind.RECORD_STORE,
+        "mlflow",
+        ("whole", "linked_locations"),
+        "MLflow registered models and experiments (runs purged as mlflow gc does)",
+    ),
+    "sagemaker": (
+        Kind.RECORD_STORE,
+        "boto3",
+        ("prefix", "linked_locations"),
+        "SageMaker endpoints, endpoint configurations and models",
+    ),
+    "aws-logs": (
+        Kind.RECORD_STORE,
+        "boto3",
+        ("prefix", "linked_locations"),
+        "CloudWatch Logs groups and streams",
     ),
 }
 

@@ -34,6 +34,7 @@ import hashlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
+from urllib.parse import SplitResult
 
 from sundown.errors import ConflictError, InputError, ScopeError
 
@@ -48,6 +49,7 @@ class RecordCapability(enum.StrEnum):
     PREFIX = "prefix"  # every key under a prefix (the location URL ends with it)
     BATCH_DELETE = "batch_delete"  # purge sends many records per request or transaction
     COMPACT = "compact"  # compact() drops what the server keeps of deleted records
+    LINKED = "linked_locations"  # linked_locations(): object-store locations records name
 
 
 @dataclass(frozen=True)
@@ -319,17 +321,13 @@ class Location:
     url: str
 
 
-def parse_location(
-    url: str, *, scheme: str, default_port: int, names: Sequence[str], auth_hint: str
-) -> Location:
-    """Split a record-store URL whose path has exactly ``len(names)`` non-empty segments, named
-    ``names`` in errors. A password in the URL is refused without being echoed (a location URL
-    is written into plans and certificates): ``auth_hint`` names where it goes instead."""
-    from urllib.parse import unquote, urlsplit
+def split_url(url: str, scheme: str, shape: str) -> tuple[SplitResult, int | None]:
+    """``urlsplit(url)`` and its port, refused (InputError naming ``shape``) when ``url`` is
+    not a string, holds a NUL, has a bad port or is not a ``scheme://`` URL."""
+    from urllib.parse import urlsplit
 
     if not isinstance(url, str) or "\x00" in url:
-        raise InputError("record-store URL must be a string without NUL characters")
-    shape = f"{scheme}://HOST:PORT/" + "/".join(n.upper() for n in names)
+        raise InputError(f"{scheme} URL must be a string without NUL characters")
     try:
         parts = urlsplit(url)
         port = parts.port
@@ -337,6 +335,19 @@ def parse_location(
         raise InputError(f"invalid {scheme} URL (expected {shape}): {exc}") from exc
     if parts.scheme.lower() != scheme:
         raise InputError(f"not a {scheme}:// URL (expected {shape})")
+    return parts, port
+
+
+def parse_location(
+    url: str, *, scheme: str, default_port: int, names: Sequence[str], auth_hint: str
+) -> Location:
+    """Split a record-store URL whose path has exactly ``len(names)`` non-empty segments, named
+    ``names`` in errors. A password in the URL is refused without being echoed (a location URL
+    is written into plans and certificates): ``auth_hint`` names where it goes instead."""
+    from urllib.parse import unquote
+
+    shape = f"{scheme}://HOST:PORT/" + "/".join(n.upper() for n in names)
+    parts, port = split_url(url, scheme, shape)
     if parts.password is not None:
         raise InputError(
             f"a {scheme}:// location URL must not hold a password (URLs are written into plans "

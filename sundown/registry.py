@@ -9,7 +9,8 @@ A connector module implements some of these module-level functions:
   ``create_key(uri: str, *, signing: bool) -> KeyInfo`` (``local``, ``vault``, ``aws-kms``,
   ``gcp-kms``, ``azure-kv``; the CLI also takes a PEM file path as a signer)
 - ``open_record_store(url: str, selector: Mapping | None) -> RecordStore`` (``postgresql``,
-  ``redis``, ``chroma``; docs/records.md)
+  ``redis``, ``chroma``; docs/records.md; ``mlflow``, ``sagemaker``, ``aws-logs``:
+  docs/ml-platforms.md)
 
 What each scheme is and whether its package is installed: :mod:`sundown.catalog`.
 
@@ -47,6 +48,9 @@ _CONNECTORS: dict[str, tuple[str, str]] = {
     "postgresql": ("connectors.postgres", "'sundown[postgres]'"),
     "redis": ("connectors.redis_kv", "'sundown[redis]'"),
     "chroma": ("connectors.chroma", "'sundown[chroma]'"),
+    "mlflow": ("connectors.mlflow_registry", "'sundown[mlflow]'"),
+    "sagemaker": ("connectors.sagemaker", "boto3"),
+    "aws-logs": ("connectors.aws_logs", "boto3"),
 }
 
 

@@ -23,6 +23,7 @@ pytest_plugins: list[str] = [
     "tests.fixtures.postgres",
     "tests.fixtures.redis",
     "tests.fixtures.chroma",
+    "tests.fixtures.mlflow",
 ]
 
 

@@ -22,7 +22,9 @@ def test_every_scheme_and_credential_kind_is_described() -> None:
     assert listed["vault_token"].kind == Kind.CREDENTIAL
 
 
-@pytest.mark.parametrize("scheme", ["postgresql", "redis", "chroma"])
+@pytest.mark.parametrize(
+    "scheme", ["postgresql", "redis", "chroma", "mlflow", "sagemaker", "aws-logs"]
+)
 def test_record_store_capabilities_match_the_connector(scheme: str) -> None:
     module, _ = registry._CONNECTORS[scheme]
     declared = importlib.import_module(module).CAPABILITIES

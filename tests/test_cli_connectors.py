@@ -42,4 +42,11 @@ def test_a_missing_package_prints_its_install_hint(
     assert lines[0].split()[:3] == ["NAME", "KIND", "INSTALLED"]
     [pg] = [line for line in lines if line.startswith("postgresql ")]
     assert "no: pip install 'sundown[postgres]'" in pg
-    assert {line.split()[0] for line in lines[1:]} == {"chroma", "postgresql", "redis"}
+    assert {line.split()[0] for line in lines[1:]} == {
+        "aws-logs",
+        "chroma",
+        "mlflow",
+        "postgresql",
+        "redis",
+        "sagemaker",
+    }

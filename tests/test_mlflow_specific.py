@@ -1,0 +1,203 @@
+"""MLflow specifics on a real ``mlflow server`` (SQLite backend store, moto S3 artifact store):
+a registered model with two versions, its logged models and runs purged permanently (checked in
+the server's own SQLite file), another model's lineage never broken, and the artifacts named as
+object-store locations (they stay in S3 until the object-store connector purges them)."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import boto3
+import pytest
+
+from connectors.mlflow_registry import MlflowRecords
+from sundown import registry
+from sundown.errors import InputError, ScopeError, UnsupportedError
+from sundown.linked import LinksLocations, split_by_scope
+from tests.conformance_records import unique
+from tests.fixtures.mlflow import MlflowServer
+
+
+def _version(
+    server: MlflowServer, model: str, experiment: str, tmp: Path, run_id: str | None = None
+) -> str:
+    """A run (params, an artifact) that logs a model (artifact files) registered as a new
+    version of ``model``; the run's id."""
+    client = server.client()
+    if run_id is None:
+        run_id = client.create_run(experiment).info.run_id
+        client.log_param(run_id, "base_model", f"{model} weights")
+        (tmp / "eval.txt").write_text(f"evaluation of {model}")
+        client.log_artifact(run_id, str(tmp / "eval.txt"))
+        client.set_terminated(run_id)
+    logged = client.create_logged_model(experiment, name=model, source_run_id=run_id)
+    (tmp / "model.bin").write_bytes(b"WEIGHTS " + model.encode())
+    client.log_model_artifact(logged.model_id, str(tmp / "model.bin"))
+    client.finalize_logged_model(logged.model_id, "READY")
+    if not client.search_registered_models(f"name = '{model}'"):
+        client.create_registered_model(model)
+    client.create_model_version(model, f"models:/{logged.model_id}", run_id=run_id,
+                                model_id=logged.model_id)  # fmt: skip
+    return run_id
+
+
+def _start(server: MlflowServer) -> tuple[str, Any, str]:
+    """A fresh system name, a client, and an experiment of that name."""
+    bot = unique("support-bot-")
+    client = server.client()
+    return bot, client, client.create_experiment(bot)
+
+
+def _rows(db: Path, sql: str, *args: object) -> list[tuple[object, ...]]:
+    with sqlite3.connect(db) as conn:
+        return list(conn.execute(sql, args))
+
+
+def _objects(url: str) -> list[str]:
+    parts = urlsplit(url)
+    listed = boto3.client("s3").list_objects_v2(Bucket=parts.netloc, Prefix=parts.path.lstrip("/"))
+    return [o["Key"] for o in listed.get("Contents", [])]
+
+
+def test_a_registered_model_its_versions_logged_models_and_runs_are_purged_permanently(
+    mlflow_env: MlflowServer, tmp_path: Path
+) -> None:
+    bot, client, experiment = _start(mlflow_env)
+    runs = [_version(mlflow_env, bot, experiment, tmp_path) for _ in range(2)]
+    other = _version(mlflow_env, f"{bot}-v2", experiment, tmp_path)  # canary, same experiment
+    store = registry.open_record_store(f"mlflow://127.0.0.1:{mlflow_env.port}/models/{bot}", None)
+    entries = list(store.inventory())
+    kinds = sorted(e.id.partition(":")[0] for e in entries)
+    assert (
+        kinds == ["logged-model"] * 2 + ["model-version"] * 2 + ["registered-model"] + ["run"] * 2
+    )
+    assert {f"run:{r}" for r in runs} <= {e.id for e in entries}
+    assert isinstance(store, LinksLocations)
+    linked = store.linked_locations()
+    assert sorted(x.kind for x in linked) == ["logged model artifacts"] * 2 + ["run artifacts"] * 2
+    assert all(_objects(x.url) for x in linked)  # every named location holds files
+    scope = split_by_scope(linked, [f"s3://{mlflow_env.bucket}/mlflow/{experiment}"])
+    assert len(scope.covered) == 4 and not scope.outside
+    assert not split_by_scope(linked, [f"s3://{mlflow_env.bucket}/mlflow/{experiment}0"]).covered
+
+    result = store.purge(entries)
+    order = [i.partition(":")[0] for i in result.deleted]
+    assert (
+        order == ["model-version"] * 2 + ["registered-model"] + ["logged-model"] * 2 + ["run"] * 2
+    )
+    check = store.verify(entries)
+    assert check.clean and check.gone
+    db = mlflow_env.db
+    # nothing of the model remains in the server's own file: no soft-deleted run, no redacted
+    # version row, no logged model
+    assert _rows(db, "SELECT name FROM registered_models WHERE name = ?", bot) == []
+    assert _rows(db, "SELECT version FROM model_versions WHERE name = ?", bot) == []
+    for run in runs:
+        assert _rows(db, "SELECT run_uuid FROM runs WHERE run_uuid = ?", run) == []
+        assert _rows(db, "SELECT key FROM params WHERE run_uuid = ?", run) == []
+    assert _rows(db, "SELECT model_id FROM logged_models WHERE name = ?", bot) == []
+    # the other model's run, version and logged model stay
+    assert client.get_run(other).info.lifecycle_stage == "active"
+    assert len(client.search_model_versions(f"name = '{bot}-v2'")) == 1
+    # the artifacts stay in S3 until the object-store connector purges the named locations
+    assert all(_objects(x.url) for x in linked)
+
+
+def test_a_run_that_produced_another_models_version_stops_the_purge(
+    mlflow_env: MlflowServer, tmp_path: Path
+) -> None:
+    bot, client, experiment = _start(mlflow_env)
+    shared = _version(mlflow_env, bot, experiment, tmp_path)
+    _version(mlflow_env, f"{bot}-v2", experiment, tmp_path, run_id=shared)
+    store = registry.open_record_store(f"mlflow://127.0.0.1:{mlflow_env.port}/models/{bot}", None)
+    entries = list(store.inventory())
+    with pytest.raises(ScopeError, match=f"model '{bot}-v2' comes from run:{shared}"):
+        store.purge(entries)
+    assert len(client.search_model_versions(f"name = '{bot}'")) == 1
+    assert client.get_run(shared).info.lifecycle_stage == "active"
+
+
+def test_without_the_backend_store_nothing_is_deleted(
+    mlflow_env: MlflowServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The API only marks a run deleted (it stays readable): a purge that cannot finish the
+    job permanently does not start it."""
+    bot, client, experiment = _start(mlflow_env)
+    run = _version(mlflow_env, bot, experiment, tmp_path)
+    monkeypatch.delenv("MLFLOW_BACKEND_STORE_URI")
+    store = registry.open_record_store(f"mlflow://127.0.0.1:{mlflow_env.port}/models/{bot}", None)
+    entries = list(store.inventory())
+    with pytest.raises(UnsupportedError, match="MLFLOW_BACKEND_STORE_URI"):
+        store.purge(entries)
+    assert len(client.search_model_versions(f"name = '{bot}'")) == 1
+    # what the API alone does: the run is marked deleted and still there
+    client.delete_run(run)
+    assert client.get_run(run).info.lifecycle_stage == "deleted"
+    assert _rows(mlflow_env.db, "SELECT lifecycle_stage FROM runs WHERE run_uuid = ?", run) == [
+        ("deleted",)
+    ]
+    found = {f.setting: f for f in store.findings()}
+    assert found["backend store"].note and "not set" in found["backend store"].note
+
+
+def test_a_backend_store_that_is_not_this_servers_is_refused_before_any_delete(
+    mlflow_env: MlflowServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """MLFLOW_BACKEND_STORE_URI naming another store (a copy, another server) would hard-delete
+    nothing of ours, or someone else's: refused; one holding a password is never echoed."""
+    from sundown.errors import BackendError, ConflictError
+
+    bot, client, experiment = _start(mlflow_env)
+    _version(mlflow_env, bot, experiment, tmp_path)
+    store = registry.open_record_store(f"mlflow://127.0.0.1:{mlflow_env.port}/models/{bot}", None)
+    entries = list(store.inventory())
+    monkeypatch.setenv("MLFLOW_BACKEND_STORE_URI", f"sqlite:///{tmp_path / 'another.db'}")
+    with pytest.raises(ConflictError, match="names another store"):
+        store.purge(entries)
+    monkeypatch.setenv("MLFLOW_BACKEND_STORE_URI", "postgresql://sd:hunter2-xyzzy@127.0.0.1:1/x")
+    with pytest.raises(BackendError) as caught:
+        store.purge(entries)
+    assert "xyzzy" not in str(caught.value) and "nothing deleted" in str(caught.value)
+    assert len(client.search_model_versions(f"name = '{bot}'")) == 1
+
+
+def test_a_soft_deleted_run_is_still_inventoried_and_purged(
+    mlflow_env: MlflowServer, tmp_path: Path
+) -> None:
+    bot, client, experiment = _start(mlflow_env)
+    runs = [_version(mlflow_env, f"{bot}-m", experiment, tmp_path) for _ in range(2)]
+    client.delete_run(runs[0])  # someone already "deleted" it in the UI
+    store = registry.open_record_store(
+        f"mlflow://127.0.0.1:{mlflow_env.port}/experiments/{bot}", {"whole_experiment": True}
+    )
+    entries = list(store.inventory())
+    assert {f"run:{r}" for r in runs} <= {e.id for e in entries}
+    with pytest.raises(ScopeError):  # the registered model's versions come from these runs
+        store.purge(entries)
+    client.delete_registered_model(f"{bot}-m")
+    result = store.purge(list(store.inventory()))
+    assert result.dropped
+    assert (
+        _rows(mlflow_env.db, "SELECT run_uuid FROM runs WHERE experiment_id = ?", experiment) == []
+    )
+    assert _rows(mlflow_env.db, "SELECT name FROM experiments WHERE name = ?", bot) == []
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("mlflow://u:secret-pw@127.0.0.1:5000/models/m", "must not hold a password"),
+        ("mlflow://127.0.0.1:5000/runs/m", "expected mlflow://"),
+        ("mlflow://127.0.0.1:5000/models/it's", "quote"),
+        ("mlflow://127.0.0.1:5000/models", "not a mlflow location"),
+    ],
+)
+def test_bad_locations_are_refused_naming_the_problem(url: str, message: str) -> None:
+    with pytest.raises(InputError, match=message) as caught:
+        MlflowRecords(url)
+    assert "secret-pw" not in str(caught.value)
+    with pytest.raises(InputError, match="unknown key"):
+        MlflowRecords("mlflow://127.0.0.1:5000/experiments/e", {"where": {"a": 1}})
