@@ -311,6 +311,13 @@ def run_shards(
             on_done(s)
     if todo and settings.deployment:
         _dispatch(todo, settings, on_done)
+    elif len(todo) == 1:
+        # One shard in this process: its work runs inside the parent's flow run, no child flow
+        # run (a child flow run's creation, states and logs are the larger part of a small
+        # retirement's fixed Prefect cost; docs/decisions.md). The journal records it the same.
+        run_shard.fn(todo[0])
+        if on_done is not None:
+            on_done(todo[0])
     else:
         for s in todo:
             run_shard.with_options(flow_run_name=s.title)(s)
