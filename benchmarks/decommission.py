@@ -21,10 +21,11 @@ Contenders (each timed from the first inventory request to the certificate on di
   in tasks of 1000, destroys the KEK, re-lists, signs the certificate, appends to the ledger,
   renders the PDF, publishes artifacts, and journals every step create-only.
 - ``direct``: the same steps without Prefect: the flow's planning function called as a plain
-  function (inventory, settings, placement, protection, ``build_plan``), the approval check, ``store.purge`` per 1000 plan entries, ``KeyService.destroy``, a re-listing,
-  the manifest, ``sign_certificate``, the ledger append, Markdown and PDF, and one create-only
-  evidence record per step as the flow's journal writes (so that the difference is Prefect's:
-  flow and task runs, state changes, logs and artifacts sent to its API).
+  function (inventory, settings, placement, protection, ``build_plan``), the approval check,
+  ``store.purge`` per 1000 plan entries, ``KeyService.destroy``, a re-listing, the manifest,
+  ``sign_certificate``, the ledger append, Markdown and PDF, and one create-only evidence record
+  per step as the flow's journal writes (so that the difference is Prefect's: flow and task
+  runs, state changes, logs and artifacts sent to its API).
 
 Printed: both wall times (median of ``--repeat`` trials, the order alternating), the direct
 steps one by one, the flow's task and child flow runs as its Prefect server recorded them, and
