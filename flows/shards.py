@@ -52,6 +52,7 @@ from ._common import work_dir
 from .evidence import CopyCounts, VerifyOutcome
 from .journal import APPROVED, Journal
 from .lease import check_held
+from .ranges import check_cover, location_ranges, merge
 
 SHARD_FLOW = "run-shard"
 SHARD_DEPLOYMENT = f"{SHARD_FLOW}/shard"
@@ -87,6 +88,15 @@ class ShardSettings(BaseModel):
         description="Every purge batch holds a slot of the Prefect global concurrency limit "
         "'sundown-<scheme>-<account>', which must exist ('prefect gcl create NAME --limit N'). "
         "auto: when a shard deployment is given.",
+    )
+    verify_ranges: int = Field(
+        default=1,
+        ge=1,
+        le=1000,
+        title="Key ranges per location at verification",
+        description="Re-list each location in this many key ranges, each its own shard, with "
+        "bounds sampled from the approved plan's keys (flows/ranges.py). 1: one shard re-lists "
+        "the whole location.",
     )
     poll_seconds: float = Field(
         default=2.0,
@@ -132,6 +142,11 @@ class ShardParameters(BaseModel):
         description="The run holding the retirement's lease (flows/lease.py): a purge shard "
         "checks before each batch that it still does.",
     )
+    key_range: tuple[str | None, str | None] | None = Field(
+        default=None,
+        description="verify: only the keys k with after < k <= through (None: the whole "
+        "location); first_batch numbers the range.",
+    )
 
     @property
     def step(self) -> str:
@@ -139,6 +154,8 @@ class ShardParameters(BaseModel):
 
     @property
     def title(self) -> str:
+        if self.operation == "verify" and self.key_range is not None:
+            return f"{self.system}: verify location {self.location} range {self.first_batch + 1}"
         if self.operation == "verify":
             return f"{self.system}: verify location {self.location}"
         return (
@@ -162,6 +179,7 @@ class ShardResult(BaseModel):
     failed: int = 0
     requests: int = 0
     verification: VerifyOutcome | None = None
+    key_range: tuple[str | None, str | None] | None = None
     host: str
     pid: int
     parent_pid: int = Field(description="The worker (or serving) process that started it.")
@@ -280,21 +298,46 @@ def purge_shards(
 
 
 def verify_shards(
-    plan: Plan, journal: Journal, evidence_url: str, size: int
+    plan: Plan, journal: Journal, evidence_url: str, size: int, ranges: int = 1
 ) -> list[ShardParameters]:
-    return [
-        ShardParameters(
-            operation="verify",
-            evidence_url=evidence_url,
-            certificate_key=journal.signing_key,
-            system=plan.system,
-            plan_digest=plan.digest,
-            location=loc.index,
-            batch_size=size,
-            plan_path=plan.path,
-        )
-        for loc in plan.locations
-    ]
+    """One shard per location, or per key range of a location (``ranges`` > 1)."""
+    out = []
+    for loc in plan.locations:
+        split: list[tuple[str | None, str | None] | None] = [None]
+        if ranges > 1:
+            split = [(r.after, r.through) for r in location_ranges(plan, loc.index, ranges)]
+        for i, key_range in enumerate(split):
+            out.append(
+                ShardParameters(
+                    operation="verify",
+                    evidence_url=evidence_url,
+                    certificate_key=journal.signing_key,
+                    system=plan.system,
+                    plan_digest=plan.digest,
+                    location=loc.index,
+                    batch_size=size,
+                    first_batch=i,
+                    plan_path=plan.path,
+                    key_range=key_range,
+                )
+            )
+    return out
+
+
+def verified_locations(
+    plan: Plan, shards: list[ShardParameters], results: list[ShardResult]
+) -> list[VerifyOutcome]:
+    """Each location's verification, its key ranges' outcomes merged once the journaled ranges
+    are checked to be the ones asked for and to cover every key (flows/ranges.py)."""
+    out = []
+    for loc in plan.locations:
+        mine = [(s, r) for s, r in zip(shards, results, strict=True) if s.location == loc.index]
+        outcomes = [r.verification for _, r in mine if r.verification is not None]
+        if len(outcomes) != len(mine) or not mine:
+            raise IntegrityError(f"{loc.url}: a verify shard recorded no verification")
+        check_cover(loc.url, [s.key_range for s, _ in mine], [r.key_range for _, r in mine])
+        out.append(merge(outcomes))
+    return out
 
 
 def run_shards(
@@ -487,10 +530,12 @@ def run_shard(params: ShardParameters) -> ShardResult:
                 f"{params.title}: the plan has {len(outcomes) + skipped} of these batches"
             )
     else:
+        result.key_range = params.key_range
         result.verification = _steps.verify_location(
             url,
             _held_ids(plan, journal, params.location),
             plan.locations[params.location].settings,  # the window the certificate states
+            params.key_range,
         )
     result.finished_at = datetime.now(UTC)
     get_run_logger().info(
