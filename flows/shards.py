@@ -47,7 +47,7 @@ from sundown.errors import InputError, IntegrityError, SundownError
 from sundown.plan import Plan, read_plan
 from sundown.store import ObjectStore
 
-from . import _execute, _steps
+from . import _execute, _steps, liveness
 from ._common import work_dir
 from .evidence import CopyCounts, VerifyOutcome
 from .journal import APPROVED, Journal
@@ -97,6 +97,21 @@ class ShardSettings(BaseModel):
         description="Re-list each location in this many key ranges, each its own shard, with "
         "bounds sampled from the approved plan's keys (flows/ranges.py). 1: one shard re-lists "
         "the whole location.",
+    )
+    heartbeat_seconds: float | None = Field(
+        default=30,
+        ge=30,
+        title="Shard heartbeat period (seconds)",
+        description="The shard deployment's PREFECT_FLOWS_HEARTBEAT_FREQUENCY (prefect.yaml "
+        "sets 30). A running shard with no heartbeat for 3 periods is taken as crashed. "
+        "Empty: heartbeats are not watched.",
+    )
+    shard_deadline_seconds: float | None = Field(
+        default=None,
+        gt=0,
+        title="Shard deadline (seconds)",
+        description="A shard not finished this long after dispatch is taken as crashed. Empty: "
+        "no deadline.",
     )
     poll_seconds: float = Field(
         default=2.0,
@@ -389,6 +404,7 @@ def _dispatch(
     assert settings.deployment is not None
     log = get_run_logger()
     runs: dict[UUID, ShardParameters] = {}
+    dispatched_at = datetime.now(UTC)
     for s in shards:
         run = run_deployment(
             settings.deployment,
@@ -410,6 +426,18 @@ def _dispatch(
             )
             for run in found:
                 if run.state is None or not run.state.is_final():
+                    why = liveness.crashed_reason(
+                        client,
+                        run,
+                        dispatched_at,
+                        heartbeat_seconds=settings.heartbeat_seconds,
+                        misses=3,
+                        deadline_seconds=settings.shard_deadline_seconds,
+                    )
+                    if why is not None:  # killed outright: it will never report an end
+                        liveness.mark_crashed(client, run.id, why)
+                        pending.discard(run.id)
+                        failed.append(f"{runs[run.id].title} (Crashed: {why})")
                     continue
                 pending.discard(run.id)
                 s = runs[run.id]
