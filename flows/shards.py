@@ -294,22 +294,44 @@ def purge_shards(
         count = _execute.batch_count(plan, loc.index, size)
         for first in range(0, count, per_shard):
             out.append(
-                ShardParameters(
-                    operation="purge",
-                    evidence_url=evidence_url,
-                    certificate_key=journal.signing_key,
-                    system=plan.system,
-                    plan_digest=plan.digest,
-                    location=loc.index,
-                    batch_size=size,
+                _shard(
+                    "purge",
+                    plan,
+                    journal,
+                    evidence_url,
+                    loc.index,
+                    size,
                     first_batch=first,
                     last_batch=min(count, first + per_shard),
                     concurrency_limit=limit_name(loc.url) if settings.limits_on() else None,
-                    plan_path=plan.path,
                     lease_run=lease_run,
                 )
             )
     return out
+
+
+def _shard(
+    operation: Operation,
+    plan: Plan,
+    journal: Journal,
+    evidence_url: str,
+    location: int,
+    size: int,
+    **fields: object,
+) -> ShardParameters:
+    return ShardParameters.model_validate(
+        {
+            "operation": operation,
+            "evidence_url": evidence_url,
+            "certificate_key": journal.signing_key,
+            "system": plan.system,
+            "plan_digest": plan.digest,
+            "location": location,
+            "batch_size": size,
+            "plan_path": plan.path,
+            **fields,
+        }
+    )
 
 
 def verify_shards(
@@ -323,16 +345,14 @@ def verify_shards(
             split = [(r.after, r.through) for r in location_ranges(plan, loc.index, ranges)]
         for i, key_range in enumerate(split):
             out.append(
-                ShardParameters(
-                    operation="verify",
-                    evidence_url=evidence_url,
-                    certificate_key=journal.signing_key,
-                    system=plan.system,
-                    plan_digest=plan.digest,
-                    location=loc.index,
-                    batch_size=size,
+                _shard(
+                    "verify",
+                    plan,
+                    journal,
+                    evidence_url,
+                    loc.index,
+                    size,
                     first_batch=i,
-                    plan_path=plan.path,
                     key_range=key_range,
                 )
             )
