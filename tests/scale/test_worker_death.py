@@ -146,9 +146,12 @@ def test_a_worker_killed_mid_purge_shard_stops_the_parent_and_a_rerun_certifies_
         try:
             outcome: dict[str, Any] = {}
 
-            def parent() -> None:
+            def parent() -> None:  # settings are per context: entered again in this thread
                 try:
-                    outcome["result"] = decommission_system(params, settings)
+                    with temporary_settings(
+                        updates={PREFECT_API_URL: api, PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}
+                    ):
+                        outcome["result"] = decommission_system(params, settings)
                 except Exception as exc:  # the parent's verdict, read below
                     outcome["error"] = exc
 
