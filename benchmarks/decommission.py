@@ -567,9 +567,17 @@ def fixed_cost_summary(by_size: dict[int, list[Trial]]) -> None:
     for n, trials in by_size.items():
         flow = statistics.median(t.seconds for t in trials if t.contender == "flow")
         direct = statistics.median(t.seconds for t in trials if t.contender == "direct")
+        flows_ = [t for t in trials if t.contender == "flow"]
+        directs = [t for t in trials if t.contender == "direct"]
+        pairs = [f.seconds - d.seconds for f, d in zip(flows_, directs, strict=True)]
+        cpu = statistics.median(
+            f.cpu_seconds - d.cpu_seconds for f, d in zip(flows_, directs, strict=True)
+        )
         print(
             f"  {n:>7,} objects: flow {flow:6.2f}s, direct {direct:6.2f}s, difference "
-            f"{flow - direct:+.2f}s, ratio {flow / direct:.2f}x"
+            f"{flow - direct:+.2f}s, ratio {flow / direct:.2f}x; per trial pair "
+            f"{', '.join(f'{p:+.2f}s' for p in pairs)} (median {statistics.median(pairs):+.2f}s); "
+            f"this process's CPU {cpu:+.2f}s"
         )
         if n == 3_000:
             met = flow - direct < FIXED_COST_TARGET
