@@ -1,7 +1,7 @@
 """Decommission benchmark on moto's S3 server: ``decommission_system`` through Prefect against
 the same steps called directly through the core and the connectors, measured in the same run.
 
-    uv run python benchmarks/decommission.py                   # 10,000 objects
+    uv run python benchmarks/decommission.py                   # 3,000 and 10,000 objects
     uv run python benchmarks/decommission.py --objects 2000 --repeat 3
     uv run python benchmarks/decommission.py --prefect ephemeral
 
@@ -20,11 +20,12 @@ Contenders (each timed from the first inventory request to the certificate on di
   process against the Prefect server, flow-run heartbeats off. It inventories and plans, purges
   in tasks of 1000, destroys the KEK, re-lists, signs the certificate, appends to the ledger,
   renders the PDF, publishes artifacts, and journals every step create-only.
-- ``direct``: the same steps without Prefect: ``store.inventory()`` into ``build_plan``, the
-  approval check, ``store.purge`` per 1000 plan entries, ``KeyService.destroy``, a re-listing,
-  the manifest, ``sign_certificate``, the ledger append, Markdown and PDF, and one create-only
-  evidence record per step as the flow's journal writes (so that the difference is Prefect's:
-  flow and task runs, state changes, logs and artifacts sent to its API).
+- ``direct``: the same steps without Prefect: the flow's planning function called as a plain
+  function (inventory, settings, placement, protection, ``build_plan``), the approval check,
+  ``store.purge`` per 1000 plan entries, ``KeyService.destroy``, a re-listing, the manifest,
+  ``sign_certificate``, the ledger append, Markdown and PDF, and one create-only evidence record
+  per step as the flow's journal writes (so that the difference is Prefect's: flow and task
+  runs, state changes, logs and artifacts sent to its API).
 
 Printed: both wall times (median of ``--repeat`` trials, the order alternating), the direct
 steps one by one, the flow's task and child flow runs as its Prefect server recorded them, and
@@ -88,7 +89,7 @@ from sundown.certificate import (  # noqa: E402
 from sundown.certificate import Counts as CertCounts  # noqa: E402
 from sundown.errors import NotFoundError  # noqa: E402
 from sundown.ledger import Ledger, RecordKind  # noqa: E402
-from sundown.plan import Approval, build_plan, check_plan_approval, iter_plan_entries  # noqa: E402
+from sundown.plan import Approval, Plan, check_plan_approval, iter_plan_entries  # noqa: E402
 from sundown.spec.loader import parse_spec  # noqa: E402
 from sundown.spec.model import SystemSpec  # noqa: E402
 from sundown.store import Capability, EntryKind, Inventory  # noqa: E402
@@ -179,17 +180,16 @@ def make_system(name: str, work: Path) -> tuple[str, SystemSpec]:
     return text, parse_spec(text, "<benchmark spec>")
 
 
-def key_facts(spec: SystemSpec) -> dict[str, Any]:
-    facts: dict[str, Any] = {}
-    for uri, _role in spec.keys_to_destroy():
-        try:
-            facts[uri] = registry.open_key_service(uri).info()
-        except NotFoundError:
-            facts[uri] = None
-    return facts
-
-
 # -- the two contenders -------------------------------------------------------------------------
+
+
+def planned(spec: SystemSpec, path: Path) -> Plan:
+    """The plan exactly as the flow's inventory-and-plan step makes it (settings, placement and
+    per-copy protection included, so that a digest taken here is the one the flow approves),
+    called as a plain function: no Prefect task run."""
+    from flows._steps import _plan_task
+
+    return Plan.model_validate_json(_plan_task.fn(spec, str(path), "retirement", None))
 
 
 def run_flow(name: str, objects: int, work: Path) -> Trial:
@@ -200,14 +200,7 @@ def run_flow(name: str, objects: int, work: Path) -> Trial:
     seed(name, objects)
     before = outside(name)
     # `sundown plan` beforehand (untimed): its digest is the pre-given approval
-    url = spec.locations()[0].url
-    plan = build_plan(
-        spec,
-        {url: registry.open_store(url).inventory()},  # type: ignore[attr-defined]
-        work / f"{name}-preplan.jsonl",
-        key_facts=key_facts(spec),
-        credential_facts={},
-    )
+    plan = planned(spec, work / f"{name}-preplan.jsonl")
     params = DecommissionParameters(
         spec_yaml=text,
         approve_digest=plan.digest,
@@ -294,13 +287,7 @@ def run_direct(name: str, objects: int, work: Path) -> Trial:
     ref = spec.locations()[0]
     store = registry.open_store(ref.url)
     assert isinstance(store, Inventory)
-    plan = build_plan(
-        spec,
-        {ref.url: store.inventory()},
-        work / f"{name}-plan.jsonl",
-        key_facts=key_facts(spec),
-        credential_facts={},
-    )
+    plan = planned(spec, work / f"{name}-plan.jsonl")  # the flow's planning work, no Prefect
     lap("inventory + plan")
     # 3. approval
     approval = Approval(plan_digest=plan.digest, approver=APPROVER["name"], role="security-officer")
@@ -468,14 +455,7 @@ def warm_up(work: Path) -> None:
     registry.create_key("local://warm-kek")
     registry.create_key("local://warm-certificates", signing=True)
     spec = parse_spec(text, "<warm-up spec>")
-    url = spec.locations()[0].url
-    plan = build_plan(
-        spec,
-        {url: registry.open_store(url).inventory()},  # type: ignore[attr-defined]
-        root / "plan.jsonl",
-        key_facts=key_facts(spec),
-        credential_facts={},
-    )
+    plan = planned(spec, root / "plan.jsonl")
     decommission_system(
         DecommissionParameters(
             spec_yaml=text,
@@ -490,7 +470,13 @@ def warm_up(work: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
-    parser.add_argument("--objects", type=int, default=10_000, help="objects in the system")
+    parser.add_argument(
+        "--objects",
+        type=int,
+        nargs="+",
+        default=[3_000, 10_000],
+        help="objects in the system; several sizes run one after another (default 3000 10000)",
+    )
     parser.add_argument("--repeat", type=int, default=1, help="trials per contender (median)")
     parser.add_argument(
         "--prefect",
@@ -500,7 +486,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--json", type=Path, help="also write the figures here as JSON")
     args = parser.parse_args(argv)
-    if args.objects < 1 or args.repeat < 1:
+    if min(args.objects) < 1 or args.repeat < 1:
         parser.error("--objects and --repeat must be at least 1")
 
     for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_MAX_ATTEMPTS", "AWS_RETRY_MODE"):
@@ -526,12 +512,45 @@ def main(argv: list[str] | None = None) -> int:
                 t = time.perf_counter()
                 warm_up(work)
                 print(f"warm-up flow run: {time.perf_counter() - t:.1f}s", flush=True)
-                trials = run_trials(args.objects, args.repeat, work)
+                by_size = {n: run_trials(n, args.repeat, work) for n in args.objects}
                 opening = open_store_seconds()
         finally:
             if server is not None:
                 server.stop()
-    return report(trials, opening, args.json)
+    codes = [report(trials, opening, args.json) for trials in by_size.values()]
+    fixed_cost_summary(by_size)
+    return max(codes)
+
+
+FIXED_COST_TARGET = 1.0  # seconds of Prefect cost per retirement at 3,000 objects (issue 17)
+
+
+def fixed_cost_summary(by_size: dict[int, list[Trial]]) -> None:
+    """The retirement's fixed Prefect cost at each size: flow minus direct (medians of the same
+    run), and their ratio; the target is under 1 s at 3,000 objects."""
+    print()
+    print("fixed Prefect cost per retirement (flow - direct, medians of this run):")
+    for n, trials in by_size.items():
+        flow = statistics.median(t.seconds for t in trials if t.contender == "flow")
+        direct = statistics.median(t.seconds for t in trials if t.contender == "direct")
+        flows_ = [t for t in trials if t.contender == "flow"]
+        directs = [t for t in trials if t.contender == "direct"]
+        pairs = [f.seconds - d.seconds for f, d in zip(flows_, directs, strict=True)]
+        cpu = statistics.median(
+            f.cpu_seconds - d.cpu_seconds for f, d in zip(flows_, directs, strict=True)
+        )
+        print(
+            f"  {n:>7,} objects: flow {flow:6.2f}s, direct {direct:6.2f}s, difference "
+            f"{flow - direct:+.2f}s, ratio {flow / direct:.2f}x; per trial pair "
+            f"{', '.join(f'{p:+.2f}s' for p in pairs)} (median {statistics.median(pairs):+.2f}s); "
+            f"this process's CPU {cpu:+.2f}s"
+        )
+        if n == 3_000:
+            met = flow - direct < FIXED_COST_TARGET
+            print(
+                f"  [{'met' if met else 'MISSED'}] fixed Prefect cost at 3,000 objects "
+                f"{flow - direct:.2f}s < {FIXED_COST_TARGET:.0f} s"
+            )
 
 
 def open_store_seconds(samples: int = 10) -> float:
@@ -554,7 +573,7 @@ def run_trials(objects: int, repeat: int, work: Path) -> list[Trial]:
         order = (("flow", run_flow), ("direct", run_direct))
         for contender, run in order if i % 2 == 0 else order[::-1]:
             with moto_server():  # a fresh server: the same starting state for each
-                trial = run(f"bench-{contender}-{i}", objects, work)
+                trial = run(f"bench-{contender}-{objects}-{i}", objects, work)
             trials.append(trial)
             steps = ", ".join(f"{k} {v:.2f}s" for k, v in trial.steps.items())
             print(

@@ -34,6 +34,7 @@ retried one by one: a failed item is reported and a re-run purge (idempotent) pi
 
 from __future__ import annotations
 
+import builtins
 import functools
 import itertools
 import os
@@ -65,6 +66,7 @@ from sundown.errors import (
     SundownError,
     TransientError,
 )
+from sundown.ranges import KeyRange
 from sundown.store import (
     AZURE_SCOPE,
     Capability,
@@ -396,15 +398,32 @@ class AzureBlobStore(_copy.Copying):
     # -- Inventory ------------------------------------------------------------------------------
 
     def inventory(self, prefix: str = "") -> Iterator[Entry]:
+        return self._inventory(self._list_prefix(prefix), None)
+
+    def inventory_range(self, key_range: KeyRange) -> Iterator[Entry]:
+        """``inventory()`` of the keys in ``key_range``. List Blobs has no start key (its marker
+        is an opaque token), so the listing is narrowed to the bounds' common prefix and every
+        name is checked against the range; it never stops early on the listing's order
+        (docs/stores.md, "Key ranges")."""
+        narrowed = (self._list_prefix("") or "") + key_range.common_prefix()
+        return self._inventory(narrowed or None, key_range)
+
+    def key_prefixes(self) -> builtins.list[str]:
+        """One level of a delimiter walk of the root (List Blobs with ``delimiter=/``)."""
+        items = self._container.walk_blobs(name_starts_with=self._list_prefix(""), delimiter="/")
+        names = [item.name for item in _iterate(f"walk of {self.url}", items)]
+        return sorted({rel for rel in (relative_key(self._prefix, n) for n in names) if rel})
+
+    def _inventory(self, starts_with: str | None, key_range: KeyRange | None) -> Iterator[Entry]:
         pages = self._container.list_blobs(
-            name_starts_with=self._list_prefix(prefix),
+            name_starts_with=starts_with,
             include=["versions", "snapshots", "deleted", "legalhold", "immutabilitypolicy"],
             results_per_page=_PAGE,
         )
         now = datetime.now(UTC)
         for props in _iterate(f"inventory of {self.url}", pages):
             rel = relative_key(self._prefix, props.name)
-            if rel is None:
+            if rel is None or (key_range is not None and not key_range.contains(rel)):
                 continue
             if props.deleted:
                 kind = EntryKind.SOFT_DELETED

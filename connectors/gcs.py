@@ -34,6 +34,7 @@ under the same policy (its deletes are generation-exact, hence idempotent).
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import io
 import os
@@ -61,6 +62,7 @@ from sundown.errors import (
     SundownError,
     TransientError,
 )
+from sundown.ranges import KeyRange
 from sundown.store import (
     Capability,
     Entry,
@@ -78,6 +80,7 @@ from sundown.store import (
     check_key,
     check_prefix,
     entry_name,
+    join_entry_key,
     join_key,
     relative_key,
 )
@@ -421,17 +424,33 @@ class GcsStore(_copy.Copying):
         full = join_key(self._prefix, prefix) if prefix else self._prefix
         return full + "/" if full else ""
 
-    def _listing(self, prefix: str, what: str, **flags: str) -> Iterator[tuple[str, storage.Blob]]:
+    def _listing(
+        self, prefix: str, what: str, key_range: KeyRange | None = None, **flags: str
+    ) -> Iterator[tuple[str, storage.Blob]]:
         """(key relative to the root, blob) of a paginated listing under ``prefix``. ``flags``:
         the JSON API's listing switches (``versions``, ``soft_deleted``), as ``"true"``, not
-        True: the API's boolean spelling (some servers ignore "True")."""
+        True: the API's boolean spelling (some servers ignore "True"). ``key_range``: only its
+        keys, from ``startOffset`` (inclusive: its lower bound itself is dropped here) to the
+        first name past it (the JSON API lists in name order)."""
         full = self._list_prefix(prefix)
+        start: dict[str, str] = {}
+        if key_range is not None and key_range.after is not None:
+            start["start_offset"] = join_entry_key(self._prefix, key_range.after)
         pages = self._client.list_blobs(
-            self._bucket_name, prefix=full or None, page_size=_PAGE, retry=DEFAULT_RETRY, **flags
+            self._bucket_name,
+            prefix=full or None,
+            page_size=_PAGE,
+            retry=DEFAULT_RETRY,
+            **start,
+            **flags,
         )
         for blob in _iterate(f"{what} {self.url}", pages):
             rel = relative_key(self._prefix, blob.name)
-            if rel is not None:  # (the server filtered by prefix)
+            if rel is None:  # (the server filtered by prefix)
+                continue
+            if key_range is not None and key_range.past(rel):
+                break
+            if key_range is None or key_range.contains(rel):
                 yield rel, blob
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
@@ -452,13 +471,32 @@ class GcsStore(_copy.Copying):
     def inventory(self, prefix: str = "") -> Iterator[Entry]:
         """Every generation under the root, then every soft-deleted generation (when the bucket
         has a soft-delete policy). Paginated."""
+        return self._inventory(prefix, None)
+
+    def inventory_range(self, key_range: KeyRange) -> Iterator[Entry]:
+        """``inventory()`` of the keys in ``key_range`` (docs/stores.md, "Key ranges")."""
+        return self._inventory("", key_range)
+
+    def key_prefixes(self) -> builtins.list[str]:
+        """One level of a delimiter walk of the root (``delimiter=/``)."""
+        full = self._list_prefix("")
+        pages = self._client.list_blobs(
+            self._bucket_name, prefix=full or None, delimiter="/", page_size=_PAGE,
+            retry=DEFAULT_RETRY,
+        )  # fmt: skip
+        names = [blob.name for blob in _iterate(f"walk of {self.url}", pages)]
+        names += list(pages.prefixes)  # known once every page was read
+        return sorted({rel for rel in (relative_key(self._prefix, n) for n in names) if rel})
+
+    def _inventory(self, prefix: str, key_range: KeyRange | None) -> Iterator[Entry]:
         now = datetime.now(UTC)
-        for rel, blob in self._listing(prefix, "inventory of", versions="true"):
+        for rel, blob in self._listing(prefix, "inventory of", key_range, versions="true"):
             live = blob.time_deleted is None
             yield self._entry(rel, blob, EntryKind.OBJECT if live else EntryKind.VERSION, now)
         # Whatever the bucket's current policy: a policy switched off (or shortened) after a
         # delete leaves the copies soft-deleted under it restorable until their hardDeleteTime.
-        for rel, blob in self._listing(prefix, "soft-deleted inventory of", soft_deleted="true"):
+        deleted = self._listing(prefix, "soft-deleted inventory of", key_range, soft_deleted="true")
+        for rel, blob in deleted:
             # Only what the server marks soft-deleted: a server that ignores the parameter and
             # returns live objects must not make them look soft-deleted.
             if blob.soft_delete_time is not None:

@@ -55,6 +55,7 @@ from sundown.errors import (
     TransientError,
     UnsupportedError,
 )
+from sundown.ranges import KeyRange
 from sundown.store import (
     Capability,
     Entry,
@@ -682,7 +683,7 @@ class S3Store(_copy.Copying):
     def inventory(self, prefix: str = "") -> Iterator[Entry]:
         """Every version, delete marker and incomplete multipart upload under the root, page by
         page. On an object-lock bucket each version carries its legal hold and retention."""
-        return self._inventory(prefix, encryption=False)
+        return self._inventory(self._scan_prefix(prefix), None, encryption=False)
 
     def encrypted_inventory(self, prefix: str = "") -> Iterator[Entry]:
         """:meth:`inventory`, each version's server-side encryption read by ``HeadObject``
@@ -691,13 +692,55 @@ class S3Store(_copy.Copying):
         in :attr:`encryption_requests`. A version that vanished between the listing and its
         HEAD is reported with encryption ``unknown``, never dropped."""
         self.encryption_requests = 0
-        return self._inventory(prefix, encryption=True)
+        return self._inventory(self._scan_prefix(prefix), None, encryption=True)
 
-    def _inventory(self, prefix: str, *, encryption: bool) -> Iterator[Entry]:
-        scan = self._scan_prefix(prefix)
+    def inventory_range(self, key_range: KeyRange) -> Iterator[Entry]:
+        """``inventory()`` of the keys in ``key_range``: both listings start after its lower
+        bound (``KeyMarker``, exclusive, so every version of that key is left to the range
+        below) and stop at the first page past its upper bound; each key is checked against
+        the range as well (docs/stores.md, "Key ranges")."""
+        return self._inventory(self._scan_prefix(""), key_range, encryption=False)
+
+    def key_prefixes(self) -> builtins.list[str]:
+        """One level of a delimiter walk of the root (``ListObjectsV2`` with ``Delimiter``)."""
+        scan = self._scan_prefix("")
+        pages = self.client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=scan, Delimiter="/", PaginationConfig={"PageSize": PAGE_SIZE}
+        )
+        out: set[str] = set()
+        with _errors(f"list s3://{self.bucket}/{scan}"):
+            for page in pages:
+                names = [p["Prefix"] for p in page.get("CommonPrefixes", [])]
+                names += [item["Key"] for item in page.get("Contents", [])]
+                for name in names:
+                    rel = relative_key(self.root, name)
+                    if rel:
+                        out.add(rel)
+        return sorted(out)
+
+    def _inventory(
+        self, scan: str, key_range: KeyRange | None, *, encryption: bool
+    ) -> Iterator[Entry]:
         locked = Capability.OBJECT_LOCK in self.capabilities
+        start: dict[str, Any] = {}
+        if key_range is not None and key_range.after is not None:
+            start["KeyMarker"] = join_entry_key(self.root, key_range.after)
+
+        def wanted(full: str) -> str | None:
+            rel = relative_key(self.root, full)
+            if rel is None or (key_range is not None and not key_range.contains(rel)):
+                return None
+            return rel
+
+        def past(page: Any, *lists: str) -> bool:
+            if key_range is None:
+                return False
+            keys = [item["Key"] for name in lists for item in page.get(name, [])]
+            last = relative_key(self.root, max(keys)) if keys else None
+            return last is not None and key_range.past(last)
+
         pages = self.client.get_paginator("list_object_versions").paginate(
-            Bucket=self.bucket, Prefix=scan, PaginationConfig={"PageSize": PAGE_SIZE}
+            Bucket=self.bucket, Prefix=scan, PaginationConfig={"PageSize": PAGE_SIZE}, **start
         )
         # With ``encryption``, a page's HEADs run while the next page is listed (at most two
         # pages of entries and futures held): the listing and the probes overlap.
@@ -712,7 +755,7 @@ class S3Store(_copy.Copying):
                 for page in pages:
                     versions: list[Entry] = []
                     for item in page.get("Versions", []):
-                        rel = relative_key(self.root, item["Key"])
+                        rel = wanted(item["Key"])
                         if rel is None:
                             continue
                         latest = bool(item.get("IsLatest", False))
@@ -739,24 +782,26 @@ class S3Store(_copy.Copying):
                             is_latest=bool(marker.get("IsLatest", False)),
                         )
                         for marker in page.get("DeleteMarkers", [])
-                        if (rel := relative_key(self.root, marker["Key"])) is not None
+                        if (rel := wanted(marker["Key"])) is not None
                     ]
                     probes = [pool.submit(self._encryption, v) for v in versions] if pool else None
                     pending.append((versions, probes, markers))
                     while len(pending) > (1 if pool else 0):
                         yield from self._settled(pending.popleft())
+                    if past(page, "Versions", "DeleteMarkers"):
+                        break
                 while pending:
                     yield from self._settled(pending.popleft())
         finally:
             if pool is not None:
                 pool.shutdown(wait=True, cancel_futures=True)
         uploads = self.client.get_paginator("list_multipart_uploads").paginate(
-            Bucket=self.bucket, Prefix=scan, PaginationConfig={"PageSize": PAGE_SIZE}
+            Bucket=self.bucket, Prefix=scan, PaginationConfig={"PageSize": PAGE_SIZE}, **start
         )
         with _errors(f"list multipart uploads of s3://{self.bucket}/{scan}"):
             for upload_page in uploads:
                 for upload in upload_page.get("Uploads", []):
-                    rel = relative_key(self.root, upload["Key"])
+                    rel = wanted(upload["Key"])
                     if rel is None:
                         continue
                     yield Entry(
@@ -767,6 +812,8 @@ class S3Store(_copy.Copying):
                         modified=upload["Initiated"],
                         storage_class=upload.get("StorageClass"),
                     )
+                if past(upload_page, "Uploads"):
+                    break
 
     def _with_holds(self, versions: builtins.list[Entry]) -> Iterator[Entry]:
         with ThreadPoolExecutor(HOLD_PROBE_CONCURRENCY, thread_name_prefix="s3-hold") as pool:

@@ -830,7 +830,10 @@ class HeldSet:
 
 @task(name="verify-location", **TASK_OPTIONS)
 def verify_location(
-    url: str, held: list[tuple[str, str | None, str]], settings: StoreSettings | None = None
+    url: str,
+    held: list[tuple[str, str | None, str]],
+    settings: StoreSettings | None = None,
+    key_range: tuple[str | None, str | None] | None = None,
 ) -> VerifyOutcome:
     """Step 5: list every copy again; only the held ones may remain, and soft-deleted copies
     that the provider deletes for good within the soft-delete window recorded in the plan
@@ -849,10 +852,13 @@ def verify_location(
     listed: list[str] = []
     latest: datetime | None = None
     now = datetime.now(UTC)
+
     window = settings.soft_delete_seconds if settings is not None else None
     bound = now + timedelta(seconds=window + SOFT_DELETE_TOLERANCE) if window else None
     special: list[str] = []
-    entries = iter(_inventory(registry.open_store(url)))
+    from .ranges import entries_in  # every copy, or those of one key range
+
+    entries = iter(entries_in(registry.open_store(url), key_range))
     try:
         first = next(entries, None)
     except NotFoundError:  # the root is gone (or never was: may_be_absent): nothing remains

@@ -77,6 +77,7 @@ from .shards import (
     preflight,
     purge_shards,
     run_shards,
+    verified_locations,
     verify_shards,
 )
 
@@ -493,13 +494,9 @@ def _verify(
     record = journal.get(VERIFIED)
     if record is None:
         size = _approved(journal).batch_size
-        results = run_shards(
-            verify_shards(plan, journal, evidence_url(spec), size), journal, settings
-        )
-        locations = []
-        for r in results:
-            assert r.verification is not None
-            locations.append(r.verification)
+        shards = verify_shards(plan, journal, evidence_url(spec), size, settings.verify_ranges)
+        results = run_shards(shards, journal, settings)
+        locations = verified_locations(plan, shards, results)  # key ranges merged per location
         # Proved from the key material again, after everything else: "gone" or what answers.
         key_checks = {k.uri: _steps.key_check(k.uri) for k in keys}
         verified = Verified(

@@ -47,11 +47,12 @@ from sundown.errors import InputError, IntegrityError, SundownError
 from sundown.plan import Plan, read_plan
 from sundown.store import ObjectStore
 
-from . import _execute, _steps
+from . import _execute, _steps, liveness
 from ._common import work_dir
 from .evidence import CopyCounts, VerifyOutcome
 from .journal import APPROVED, Journal
 from .lease import check_held
+from .ranges import check_cover, location_ranges, merge
 
 SHARD_FLOW = "run-shard"
 SHARD_DEPLOYMENT = f"{SHARD_FLOW}/shard"
@@ -87,6 +88,30 @@ class ShardSettings(BaseModel):
         description="Every purge batch holds a slot of the Prefect global concurrency limit "
         "'sundown-<scheme>-<account>', which must exist ('prefect gcl create NAME --limit N'). "
         "auto: when a shard deployment is given.",
+    )
+    verify_ranges: int = Field(
+        default=1,
+        ge=1,
+        le=1000,
+        title="Key ranges per location at verification",
+        description="Re-list each location in this many key ranges, each its own shard, with "
+        "bounds sampled from the approved plan's keys (flows/ranges.py). 1: one shard re-lists "
+        "the whole location.",
+    )
+    heartbeat_seconds: float | None = Field(
+        default=30,
+        ge=30,
+        title="Shard heartbeat period (seconds)",
+        description="The shard deployment's PREFECT_FLOWS_HEARTBEAT_FREQUENCY (prefect.yaml "
+        "sets 30). A running shard with no heartbeat for 3 periods is taken as crashed. "
+        "Empty: heartbeats are not watched.",
+    )
+    shard_deadline_seconds: float | None = Field(
+        default=None,
+        gt=0,
+        title="Shard deadline (seconds)",
+        description="A shard not finished this long after dispatch is taken as crashed. Empty: "
+        "no deadline.",
     )
     poll_seconds: float = Field(
         default=2.0,
@@ -132,6 +157,11 @@ class ShardParameters(BaseModel):
         description="The run holding the retirement's lease (flows/lease.py): a purge shard "
         "checks before each batch that it still does.",
     )
+    key_range: tuple[str | None, str | None] | None = Field(
+        default=None,
+        description="verify: only the keys k with after < k <= through (None: the whole "
+        "location); first_batch numbers the range.",
+    )
 
     @property
     def step(self) -> str:
@@ -139,6 +169,8 @@ class ShardParameters(BaseModel):
 
     @property
     def title(self) -> str:
+        if self.operation == "verify" and self.key_range is not None:
+            return f"{self.system}: verify location {self.location} range {self.first_batch + 1}"
         if self.operation == "verify":
             return f"{self.system}: verify location {self.location}"
         return (
@@ -162,6 +194,7 @@ class ShardResult(BaseModel):
     failed: int = 0
     requests: int = 0
     verification: VerifyOutcome | None = None
+    key_range: tuple[str | None, str | None] | None = None
     host: str
     pid: int
     parent_pid: int = Field(description="The worker (or serving) process that started it.")
@@ -261,40 +294,85 @@ def purge_shards(
         count = _execute.batch_count(plan, loc.index, size)
         for first in range(0, count, per_shard):
             out.append(
-                ShardParameters(
-                    operation="purge",
-                    evidence_url=evidence_url,
-                    certificate_key=journal.signing_key,
-                    system=plan.system,
-                    plan_digest=plan.digest,
-                    location=loc.index,
-                    batch_size=size,
+                _shard(
+                    "purge",
+                    plan,
+                    journal,
+                    evidence_url,
+                    loc.index,
+                    size,
                     first_batch=first,
                     last_batch=min(count, first + per_shard),
                     concurrency_limit=limit_name(loc.url) if settings.limits_on() else None,
-                    plan_path=plan.path,
                     lease_run=lease_run,
                 )
             )
     return out
 
 
+def _shard(
+    operation: Operation,
+    plan: Plan,
+    journal: Journal,
+    evidence_url: str,
+    location: int,
+    size: int,
+    **fields: object,
+) -> ShardParameters:
+    return ShardParameters.model_validate(
+        {
+            "operation": operation,
+            "evidence_url": evidence_url,
+            "certificate_key": journal.signing_key,
+            "system": plan.system,
+            "plan_digest": plan.digest,
+            "location": location,
+            "batch_size": size,
+            "plan_path": plan.path,
+            **fields,
+        }
+    )
+
+
 def verify_shards(
-    plan: Plan, journal: Journal, evidence_url: str, size: int
+    plan: Plan, journal: Journal, evidence_url: str, size: int, ranges: int = 1
 ) -> list[ShardParameters]:
-    return [
-        ShardParameters(
-            operation="verify",
-            evidence_url=evidence_url,
-            certificate_key=journal.signing_key,
-            system=plan.system,
-            plan_digest=plan.digest,
-            location=loc.index,
-            batch_size=size,
-            plan_path=plan.path,
-        )
-        for loc in plan.locations
-    ]
+    """One shard per location, or per key range of a location (``ranges`` > 1)."""
+    out = []
+    for loc in plan.locations:
+        split: list[tuple[str | None, str | None] | None] = [None]
+        if ranges > 1:
+            split = [(r.after, r.through) for r in location_ranges(plan, loc.index, ranges)]
+        for i, key_range in enumerate(split):
+            out.append(
+                _shard(
+                    "verify",
+                    plan,
+                    journal,
+                    evidence_url,
+                    loc.index,
+                    size,
+                    first_batch=i,
+                    key_range=key_range,
+                )
+            )
+    return out
+
+
+def verified_locations(
+    plan: Plan, shards: list[ShardParameters], results: list[ShardResult]
+) -> list[VerifyOutcome]:
+    """Each location's verification, its key ranges' outcomes merged once the journaled ranges
+    are checked to be the ones asked for and to cover every key (flows/ranges.py)."""
+    out = []
+    for loc in plan.locations:
+        mine = [(s, r) for s, r in zip(shards, results, strict=True) if s.location == loc.index]
+        outcomes = [r.verification for _, r in mine if r.verification is not None]
+        if len(outcomes) != len(mine) or not mine:
+            raise IntegrityError(f"{loc.url}: a verify shard recorded no verification")
+        check_cover(loc.url, [s.key_range for s, _ in mine], [r.key_range for _, r in mine])
+        out.append(merge(outcomes))
+    return out
 
 
 def run_shards(
@@ -311,6 +389,13 @@ def run_shards(
             on_done(s)
     if todo and settings.deployment:
         _dispatch(todo, settings, on_done)
+    elif len(todo) == 1:
+        # One shard in this process: its work runs inside the parent's flow run, no child flow
+        # run (a child flow run's creation, states and logs are the larger part of a small
+        # retirement's fixed Prefect cost; docs/decisions.md). The journal records it the same.
+        run_shard.fn(todo[0])
+        if on_done is not None:
+            on_done(todo[0])
     else:
         for s in todo:
             run_shard.with_options(flow_run_name=s.title)(s)
@@ -339,6 +424,7 @@ def _dispatch(
     assert settings.deployment is not None
     log = get_run_logger()
     runs: dict[UUID, ShardParameters] = {}
+    dispatched_at = datetime.now(UTC)
     for s in shards:
         run = run_deployment(
             settings.deployment,
@@ -360,6 +446,18 @@ def _dispatch(
             )
             for run in found:
                 if run.state is None or not run.state.is_final():
+                    why = liveness.crashed_reason(
+                        client,
+                        run,
+                        dispatched_at,
+                        heartbeat_seconds=settings.heartbeat_seconds,
+                        misses=3,
+                        deadline_seconds=settings.shard_deadline_seconds,
+                    )
+                    if why is not None:  # killed outright: it will never report an end
+                        liveness.mark_crashed(client, run.id, why)
+                        pending.discard(run.id)
+                        failed.append(f"{runs[run.id].title} (Crashed: {why})")
                     continue
                 pending.discard(run.id)
                 s = runs[run.id]
@@ -480,10 +578,12 @@ def run_shard(params: ShardParameters) -> ShardResult:
                 f"{params.title}: the plan has {len(outcomes) + skipped} of these batches"
             )
     else:
+        result.key_range = params.key_range
         result.verification = _steps.verify_location(
             url,
             _held_ids(plan, journal, params.location),
             plan.locations[params.location].settings,  # the window the certificate states
+            params.key_range,
         )
     result.finished_at = datetime.now(UTC)
     get_run_logger().info(
