@@ -26,6 +26,7 @@ from sundown.envelope import (
     encrypt_to_store,
     read_sidecar,
     sidecar_key,
+    unwrap_data_key,
 )
 from sundown.errors import (
     IntegrityError,
@@ -313,7 +314,7 @@ class Protector:
         if verdict is not None:
             return verdict
         try:
-            dek = self._service(sidecar.key_uri).unwrap(sidecar.wrapped_key)
+            dek = unwrap_data_key(sidecar, self._service(sidecar.key_uri))
         except (SundownError, OSError) as exc:
             return self._default(f"sidecar's data key does not unwrap ({type(exc).__name__})")
         del dek

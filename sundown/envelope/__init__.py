@@ -35,6 +35,7 @@ from ._envelope import (
     read_sidecar_file,
     rewrap,
     rewrap_store,
+    unwrap_data_key,
     write_sidecar,
 )
 from ._sidecar import (
@@ -72,5 +73,6 @@ __all__ = [
     "rewrap",
     "rewrap_store",
     "sidecar_key",
+    "unwrap_data_key",
     "write_sidecar",
 ]

@@ -63,6 +63,16 @@ def _bound(key_service: KeyService, associated_data: bytes) -> KeyService:
     return bound_to(associated_data) if callable(bound_to) else key_service
 
 
+def unwrap_data_key(sidecar: Sidecar, key_service: KeyService) -> bytes:
+    """The sidecar's data key, unwrapped under ``key_service`` with the sidecar's associated
+    data as the binding where the service binds (AWS KMS encryption context, Cloud KMS AAD,
+    Key Vault's wrapped binding): a wrapped key moved to another artifact does not unwrap."""
+    dek = _bound(key_service, sidecar.associated_data).unwrap(sidecar.wrapped_key)
+    if len(dek) != KEY_SIZE:
+        raise IntegrityError(f"wrapped DEK of {sidecar.artifact.path!r} unwrapped to a bad key")
+    return dek
+
+
 def _new_data_key(key_service: KeyService) -> tuple[bytes, WrappedKey]:
     dek, wrapped = key_service.new_data_key()
     if len(dek) != KEY_SIZE:
@@ -188,9 +198,7 @@ def decrypt_stream(
     IntegrityError and discards what it got never keeps tampered or truncated plaintext.
     """
     service = _check_sidecar(sidecar, key_service, expect)
-    dek = _bound(service, sidecar.associated_data).unwrap(sidecar.wrapped_key)
-    if len(dek) != KEY_SIZE:
-        raise IntegrityError(f"wrapped DEK of {sidecar.artifact.path!r} unwrapped to a bad key")
+    dek = unwrap_data_key(sidecar, service)
     aead = StreamingAead(dek, SEGMENT_SIZE)
     return _verified_plaintext(aead, _CountingReader(source), sidecar)
 

@@ -45,13 +45,22 @@ def _bucket(s3: Any, default_key: str | None = None) -> str:
     return name
 
 
+@pytest.mark.parametrize("kek_service", ["local", "aws-kms"])
 def test_a_system_under_its_storage_key_retires_with_erase_claimed_for_those_copies(
-    tmp_path: Path, prefect_api: str, moto_env: str
+    tmp_path: Path, prefect_api: str, moto_env: str, kek_service: str
 ) -> None:
+    """With ``aws-kms`` this is issue #13's done-when: weights envelope-encrypted under an AWS
+    KMS KEK, a logs bucket under SSE-KMS with the system's storage key; both keys scheduled for
+    deletion, erase claimed for both, each with the pending date KMS gave."""
     name = f"s-{uuid.uuid4().hex[:8]}"
-    for key in ("kek", "signing", "certificates"):
-        registry.create_key(f"local://{name}-{key}", signing=key != "kek")
+    for key in ("signing", "certificates"):
+        registry.create_key(f"local://{name}-{key}", signing=True)
     kms = boto3.client("kms")
+    if kek_service == "aws-kms":
+        kek = f"aws-kms://{kms.create_key()['KeyMetadata']['Arn']}"
+    else:
+        kek = f"local://{name}-kek"
+        registry.create_key(kek, signing=False)
     storage = kms.create_key()["KeyMetadata"]
     alias = f"alias/{name}-storage"
     kms.create_alias(AliasName=alias, TargetKeyId=storage["KeyId"])
@@ -65,7 +74,7 @@ def test_a_system_under_its_storage_key_retires_with_erase_claimed_for_those_cop
             "logs": {"locations": [f"s3://{logs}/logs/{name}"]},
         },
         keys={
-            "kek": f"local://{name}-kek",
+            "kek": kek,
             "storage_cmk": f"aws-kms://{arn}",
             "model_signing": f"local://{name}-signing",
             "certificate": f"local://{name}-certificates",
@@ -132,6 +141,15 @@ def test_a_system_under_its_storage_key_retires_with_erase_claimed_for_those_cop
     described = kms.describe_key(KeyId=arn)["KeyMetadata"]
     assert described["KeyState"] == "PendingDeletion"
     assert storage_key.pending_until == described["DeletionDate"]
+    kek_key = destroyed[kek]
+    assert kek_key.verified
+    if kek_service == "aws-kms":
+        kek_arn = kek.removeprefix("aws-kms://")
+        kek_state = kms.describe_key(KeyId=kek_arn)["KeyMetadata"]
+        assert kek_state["KeyState"] == "PendingDeletion"
+        assert kek_key.pending_until == kek_state["DeletionDate"]
+        pending = {e.subject for e in cert.exceptions}
+        assert {kek, f"aws-kms://{arn}"} <= pending
     by = {loc.uri: loc for loc in cert.locations}
 
     w = by[f"s3://{models}/models/{name}"]
