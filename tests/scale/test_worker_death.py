@@ -30,7 +30,8 @@ from flows.shards import ShardResult, ShardSettings
 from sundown import registry
 from sundown.errors import SundownError
 from tests.fixtures.postgres import Postgres, start_postgres
-from tests.scale.servers import prefect_cli, start_prefect_server, start_worker, stop_workers
+from tests.fixtures.prefect import start_prefect_server
+from tests.scale.servers import prefect_cli, start_worker, stop_workers
 from tests.scale.systems import BigSystem, make_big_system
 
 POOL = "sundown"
