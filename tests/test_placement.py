@@ -26,6 +26,7 @@ from sundown.store import Placed, Placement
 from tests.fixtures.http_log import record_requests
 from tests.fixtures.process import free_port
 from tests.flows.systems import make_system
+from tests.spec_builder import spec_yaml
 
 MOTO_ACCOUNT = "123456789012"  # moto's default account id
 APPROVER = Party(name="Lee Marchetti", role="security-officer", organisation="Acme")
@@ -232,25 +233,6 @@ def test_retirement_on_the_file_store_certifies_this_host(tmp_path: Path, prefec
     assert f"| Where | {host} |" in markdown
 
 
-MIXED_SPEC = """\
-spec_version: 1
-name: {name}
-owner: ml-platform@example.com
-classification: internal
-assets:
-  weights:
-    locations: [s3://{bucket}/models/{name}]
-  logs:
-    locations: [s3://{bucket}/logs/{name}]
-  training_data:
-    locations: [file://{data}]
-keys:
-  kek: local://{name}-kek
-  certificate: local://{name}-certificates
-evidence: file://{evidence}
-"""
-
-
 def test_retirement_on_moto_s3_certifies_account_and_region(
     tmp_path: Path, prefect_api: str, moto_env: str
 ) -> None:
@@ -267,7 +249,15 @@ def test_retirement_on_moto_s3_certifies_account_and_region(
     (data / "part-0.parquet").write_bytes(b"d" * 20)
     registry.create_key(f"local://{name}-kek")
     registry.create_key(f"local://{name}-certificates", signing=True)
-    spec = MIXED_SPEC.format(name=name, bucket=bucket, data=data, evidence=tmp_path / "evidence")
+    spec = spec_yaml(
+        name,
+        assets={
+            "weights": {"locations": [f"s3://{bucket}/models/{name}"]},
+            "logs": {"locations": [f"s3://{bucket}/logs/{name}"]},
+            "training_data": {"locations": [f"file://{data}"]},
+        },
+        evidence=f"file://{tmp_path / 'evidence'}",
+    )
     plan = decommission_system(DecommissionParameters(spec_yaml=spec, dry_run=True))
     result = decommission_system(
         DecommissionParameters(spec_yaml=spec, approve_digest=plan.plan_digest, approver=APPROVER)
