@@ -96,23 +96,17 @@ from sundown.store import Capability, EntryKind, Inventory  # noqa: E402
 from tests.fixtures.moto import moto_environment, start_moto  # noqa: E402
 from tests.fixtures.prefect import start_prefect_server  # noqa: E402
 from tests.fixtures.process import Server, running  # noqa: E402
-from tests.spec_builder import spec_yaml  # noqa: E402
+from tests.spec_builder import one_location_spec  # noqa: E402
 
 BUCKET = "bench"
 BATCH = 1000
 
 
-def spec_text(name: str, location: str, evidence: Path) -> str:
-    """The benchmark system's spec: one asset at ``location``, approval by a security officer."""
-    return spec_yaml(
-        name,
-        classification="confidential",
-        assets={"weights": {"locations": [location]}},
-        evidence=f"file://{evidence}",
-        approval={"roles": ["security-officer"]},
-    )
-
-
+# the benchmark system: confidential, approved by a security officer
+SPEC_FIELDS: dict[str, Any] = {
+    "classification": "confidential",
+    "approval": {"roles": ["security-officer"]},
+}
 APPROVER = {"name": "Bench Approver", "role": "security-officer", "organisation": "bench"}
 PERFORMER = {"name": "Bench Operator", "role": "operator", "organisation": "bench"}
 
@@ -173,7 +167,7 @@ def outside(name: str) -> set[tuple[str, str]]:
 
 def make_system(name: str, work: Path) -> tuple[str, SystemSpec]:
     evidence = work / f"evidence-{name}"
-    text = spec_text(name, f"s3://{BUCKET}/models/{name}", evidence)
+    text = one_location_spec(name, f"s3://{BUCKET}/models/{name}", evidence, **SPEC_FIELDS)
     registry.create_key(f"local://{name}-kek")
     registry.create_key(f"local://{name}-certificates", signing=True)
     return text, parse_spec(text, "<benchmark spec>")
@@ -449,7 +443,7 @@ def warm_up(work: Path) -> None:
     root = work / "warm-up"
     (root / "data" / "warm").mkdir(parents=True)
     (root / "data" / "warm" / "x.bin").write_bytes(b"x")
-    text = spec_text("warm", f"file://{root}/data/warm", root / "evidence")
+    text = one_location_spec("warm", f"file://{root}/data/warm", root / "evidence", **SPEC_FIELDS)
     registry.create_key("local://warm-kek")
     registry.create_key("local://warm-certificates", signing=True)
     spec = parse_spec(text, "<warm-up spec>")
