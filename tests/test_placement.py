@@ -233,6 +233,19 @@ def test_retirement_on_the_file_store_certifies_this_host(tmp_path: Path, prefec
     assert f"| Where | {host} |" in markdown
 
 
+def mixed_spec(name: str, bucket: str, data: Path, evidence: Path) -> str:
+    """Weights and logs in one S3 bucket, training data in the folder ``data``."""
+    return spec_yaml(
+        name,
+        assets={
+            "weights": {"locations": [f"s3://{bucket}/models/{name}"]},
+            "logs": {"locations": [f"s3://{bucket}/logs/{name}"]},
+            "training_data": {"locations": [f"file://{data}"]},
+        },
+        evidence=f"file://{evidence}",
+    )
+
+
 def test_retirement_on_moto_s3_certifies_account_and_region(
     tmp_path: Path, prefect_api: str, moto_env: str
 ) -> None:
@@ -249,15 +262,7 @@ def test_retirement_on_moto_s3_certifies_account_and_region(
     (data / "part-0.parquet").write_bytes(b"d" * 20)
     registry.create_key(f"local://{name}-kek")
     registry.create_key(f"local://{name}-certificates", signing=True)
-    spec = spec_yaml(
-        name,
-        assets={
-            "weights": {"locations": [f"s3://{bucket}/models/{name}"]},
-            "logs": {"locations": [f"s3://{bucket}/logs/{name}"]},
-            "training_data": {"locations": [f"file://{data}"]},
-        },
-        evidence=f"file://{tmp_path / 'evidence'}",
-    )
+    spec = mixed_spec(name, bucket, data, tmp_path / "evidence")
     plan = decommission_system(DecommissionParameters(spec_yaml=spec, dry_run=True))
     result = decommission_system(
         DecommissionParameters(spec_yaml=spec, approve_digest=plan.plan_digest, approver=APPROVER)

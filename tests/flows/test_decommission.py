@@ -343,7 +343,7 @@ def test_a_resume_certifies_the_settings_and_placement_recorded_at_inventory(
     import boto3
 
     from flows import _certify
-    from tests.test_placement import MIXED_SPEC
+    from tests.test_placement import mixed_spec
 
     name = f"res-{uuid.uuid4().hex[:8]}"
     bucket = f"{name}-models"
@@ -357,7 +357,7 @@ def test_a_resume_certifies_the_settings_and_placement_recorded_at_inventory(
     (data / "part-0.parquet").write_bytes(b"d" * 20)
     registry.create_key(f"local://{name}-kek")
     registry.create_key(f"local://{name}-certificates", signing=True)
-    spec = MIXED_SPEC.format(name=name, bucket=bucket, data=data, evidence=tmp_path / "evidence")
+    spec = mixed_spec(name, bucket, data, tmp_path / "evidence")
     p = dict(spec_yaml=spec)
 
     plan = decommission_system(DecommissionParameters(**p, dry_run=True))
