@@ -342,12 +342,7 @@ def test_a_resume_certifies_the_settings_and_placement_recorded_at_inventory(
     s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
     for key in (f"models/{name}/model.bin", f"logs/{name}/run.log"):
         s3.put_object(Bucket=bucket, Key=key, Body=b"x" * 64)
-    data = tmp_path / "data"
-    data.mkdir()
-    (data / "part-0.parquet").write_bytes(b"d" * 20)
-    registry.create_key(f"local://{name}-kek")
-    registry.create_key(f"local://{name}-certificates", signing=True)
-    spec = mixed_spec(name, bucket, data, tmp_path / "evidence")
+    spec = mixed_spec(name, bucket, tmp_path)
     p = dict(spec_yaml=spec)
 
     plan = decommission_system(DecommissionParameters(**p, dry_run=True))
