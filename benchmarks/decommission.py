@@ -204,18 +204,29 @@ def run_flow(name: str, objects: int, work: Path) -> Trial:
     cpu = time.process_time()
     start = time.perf_counter()
     result = decommission_system(params)
-    seconds = time.perf_counter() - start
-    cpu = time.process_time() - cpu
-    return Trial(
-        "flow",
-        objects,
-        seconds,
-        prefect_breakdown(since),
-        cpu_seconds=cpu,
-        remaining=len(copies(f"models/{name}/")),
-        canaries_touched=len(before ^ outside(name)),
-        status=result.status,
+    return finished(
+        Trial("flow", objects, 0.0, status=result.status), name, before, start, cpu, since
     )
+
+
+def finished(
+    trial: Trial,
+    name: str,
+    before: set[tuple[str, str]],
+    start: float,
+    cpu: float,
+    since: datetime | None = None,
+) -> Trial:
+    """``trial`` completed now: its wall and CPU time since ``start`` and ``cpu``, what remains
+    of system ``name``, the copies outside it that changed since ``before``, and (a flow run,
+    ``since`` given) Prefect's per-step breakdown."""
+    trial.seconds = time.perf_counter() - start
+    trial.cpu_seconds = time.process_time() - cpu
+    if since is not None:
+        trial.steps = prefect_breakdown(since)
+    trial.remaining = len(copies(f"models/{name}/"))
+    trial.canaries_touched = len(before ^ outside(name))
+    return trial
 
 
 def prefect_breakdown(since: datetime) -> dict[str, float]:
@@ -420,17 +431,8 @@ def run_direct(name: str, objects: int, work: Path) -> Trial:
     evidence.put(f"{journal}/certificate.pdf", [certificate_pdf(rendering)])
     record("certified", {"certificate": checked.envelope_digest})
     lap("certify (manifest, sign, ledger, PDF)")
-    seconds = time.perf_counter() - start
-    cpu = time.process_time() - cpu
-    return Trial(
-        "direct",
-        objects,
-        seconds,
-        steps,
-        remaining=len(copies(f"models/{name}/")),
-        canaries_touched=len(before ^ outside(name)),
-        status=cert.status.value,
-        cpu_seconds=cpu,
+    return finished(
+        Trial("direct", objects, 0.0, steps, status=cert.status.value), name, before, start, cpu
     )
 
 
