@@ -96,24 +96,17 @@ from sundown.store import Capability, EntryKind, Inventory  # noqa: E402
 from tests.fixtures.moto import moto_environment, start_moto  # noqa: E402
 from tests.fixtures.prefect import start_prefect_server  # noqa: E402
 from tests.fixtures.process import Server, running  # noqa: E402
+from tests.spec_builder import one_location_spec  # noqa: E402
 
 BUCKET = "bench"
 BATCH = 1000
-SPEC = """\
-spec_version: 1
-name: {name}
-owner: ml-platform@example.com
-classification: confidential
-assets:
-  weights:
-    locations: [s3://{bucket}/models/{name}]
-keys:
-  kek: local://{name}-kek
-  certificate: local://{name}-certificates
-evidence: file://{evidence}
-approval:
-  roles: [security-officer]
-"""
+
+
+# the benchmark system: confidential, approved by a security officer
+SPEC_FIELDS: dict[str, Any] = {
+    "classification": "confidential",
+    "approval": {"roles": ["security-officer"]},
+}
 APPROVER = {"name": "Bench Approver", "role": "security-officer", "organisation": "bench"}
 PERFORMER = {"name": "Bench Operator", "role": "operator", "organisation": "bench"}
 
@@ -174,7 +167,7 @@ def outside(name: str) -> set[tuple[str, str]]:
 
 def make_system(name: str, work: Path) -> tuple[str, SystemSpec]:
     evidence = work / f"evidence-{name}"
-    text = SPEC.format(name=name, bucket=BUCKET, evidence=evidence)
+    text = one_location_spec(name, f"s3://{BUCKET}/models/{name}", evidence, **SPEC_FIELDS)
     registry.create_key(f"local://{name}-kek")
     registry.create_key(f"local://{name}-certificates", signing=True)
     return text, parse_spec(text, "<benchmark spec>")
@@ -211,18 +204,29 @@ def run_flow(name: str, objects: int, work: Path) -> Trial:
     cpu = time.process_time()
     start = time.perf_counter()
     result = decommission_system(params)
-    seconds = time.perf_counter() - start
-    cpu = time.process_time() - cpu
-    return Trial(
-        "flow",
-        objects,
-        seconds,
-        prefect_breakdown(since),
-        cpu_seconds=cpu,
-        remaining=len(copies(f"models/{name}/")),
-        canaries_touched=len(before ^ outside(name)),
-        status=result.status,
+    return finished(
+        Trial("flow", objects, 0.0, status=result.status), name, before, start, cpu, since
     )
+
+
+def finished(
+    trial: Trial,
+    name: str,
+    before: set[tuple[str, str]],
+    start: float,
+    cpu: float,
+    since: datetime | None = None,
+) -> Trial:
+    """``trial`` completed now: its wall and CPU time since ``start`` and ``cpu``, what remains
+    of system ``name``, the copies outside it that changed since ``before``, and (a flow run,
+    ``since`` given) Prefect's per-step breakdown."""
+    trial.seconds = time.perf_counter() - start
+    trial.cpu_seconds = time.process_time() - cpu
+    if since is not None:
+        trial.steps = prefect_breakdown(since)
+    trial.remaining = len(copies(f"models/{name}/"))
+    trial.canaries_touched = len(before ^ outside(name))
+    return trial
 
 
 def prefect_breakdown(since: datetime) -> dict[str, float]:
@@ -427,17 +431,8 @@ def run_direct(name: str, objects: int, work: Path) -> Trial:
     evidence.put(f"{journal}/certificate.pdf", [certificate_pdf(rendering)])
     record("certified", {"certificate": checked.envelope_digest})
     lap("certify (manifest, sign, ledger, PDF)")
-    seconds = time.perf_counter() - start
-    cpu = time.process_time() - cpu
-    return Trial(
-        "direct",
-        objects,
-        seconds,
-        steps,
-        remaining=len(copies(f"models/{name}/")),
-        canaries_touched=len(before ^ outside(name)),
-        status=cert.status.value,
-        cpu_seconds=cpu,
+    return finished(
+        Trial("direct", objects, 0.0, steps, status=cert.status.value), name, before, start, cpu
     )
 
 
@@ -450,8 +445,7 @@ def warm_up(work: Path) -> None:
     root = work / "warm-up"
     (root / "data" / "warm").mkdir(parents=True)
     (root / "data" / "warm" / "x.bin").write_bytes(b"x")
-    text = SPEC.replace("s3://{bucket}/models/{name}", f"file://{root}/data/{{name}}")
-    text = text.format(name="warm", bucket=BUCKET, evidence=root / "evidence")
+    text = one_location_spec("warm", f"file://{root}/data/warm", root / "evidence", **SPEC_FIELDS)
     registry.create_key("local://warm-kek")
     registry.create_key("local://warm-certificates", signing=True)
     spec = parse_spec(text, "<warm-up spec>")

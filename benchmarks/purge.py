@@ -477,21 +477,7 @@ def retirement_requests(bucket: str, versions: int, batch_size: int = 1000) -> d
         start = time.perf_counter()
         entries = list(_steps._inventory(registry.open_store(url)))
         settings = _steps.store_settings(url)
-        plan = [
-            PlanEntry(
-                loc=0,
-                key=e.key,
-                version_id=e.version_id,
-                kind=e.kind,
-                size=e.size,
-                modified=e.modified,
-                is_latest=e.is_latest,
-                storage_class=e.storage_class,
-                hold=e.hold,
-                disposition="purge",
-            )
-            for e in entries
-        ]
+        plan = [PlanEntry.of(0, e, "purge") for e in entries]
         for number, i in enumerate(range(0, len(plan), batch_size)):
             outcome = _steps.purge_batch.fn(url, 0, number, plan[i : i + batch_size])
             if outcome.held or outcome.failed:

@@ -60,26 +60,11 @@ from tests.fixtures.prefect import start_prefect_server  # noqa: E402
 from tests.fixtures.process import running  # noqa: E402
 from tests.scale.servers import prefect_cli, workers  # noqa: E402
 from tests.scale.systems import make_big_system  # noqa: E402
+from tests.spec_builder import spec_yaml  # noqa: E402
 
 POOL = "sundown"
 APPROVER = Party(name="Bench Approver", role="security-officer")
 
-S3_SPEC = """\
-spec_version: 1
-name: {name}
-owner: ml-platform@example.com
-classification: internal
-assets:
-  logs:
-    locations:
-      - s3://{bucket}/logs/{name}
-keys:
-  kek: local://{name}-kek
-  certificate: local://{name}-certificates
-evidence: file://{root}/evidence
-approval:
-  roles: [security-officer]
-"""
 CANARIES = ("logs/{name}x/canary.bin", "logs/{name}-old/canary.bin", "logs/{name}.bin")
 
 
@@ -126,7 +111,14 @@ def seed_s3(root: Path, versions: int) -> System:
                       keys + canaries))  # fmt: skip
     root.mkdir(parents=True)
     spec = root / f"{name}.yaml"
-    spec.write_text(S3_SPEC.format(name=name, bucket=bucket, root=root))
+    spec.write_text(
+        spec_yaml(
+            name,
+            assets={"logs": {"locations": [f"s3://{bucket}/logs/{name}"]}},
+            evidence=f"file://{root}/evidence",
+            approval={"roles": ["security-officer"]},
+        )
+    )
     registry.create_key(f"local://{name}-kek")
     registry.create_key(f"local://{name}-certificates", signing=True)
     system = System(spec, {}, root)

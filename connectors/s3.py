@@ -819,16 +819,7 @@ class S3Store(_copy.Copying):
         with ThreadPoolExecutor(HOLD_PROBE_CONCURRENCY, thread_name_prefix="s3-hold") as pool:
             holds = list(pool.map(self._hold, versions))
         for entry, hold in zip(versions, holds, strict=True):
-            yield Entry(
-                key=entry.key,
-                version_id=entry.version_id,
-                kind=entry.kind,
-                size=entry.size,
-                modified=entry.modified,
-                is_latest=entry.is_latest,
-                storage_class=entry.storage_class,
-                hold=hold,
-            )
+            yield dataclasses.replace(entry, hold=hold)
 
     def _settled(self, page: _Page) -> Iterator[Entry]:
         """A listed page's versions (with their probed encryption, once every probe answered)

@@ -63,6 +63,7 @@ from sundown.store import (
     Placed,
     Placement,
     Replicated,
+    exists,
 )
 from sundown.store_url import parse_store_url, symlink_on_path
 
@@ -574,14 +575,6 @@ def _hashing(chunks: Iterable[bytes], h: Any) -> Iterator[bytes]:
         yield chunk
 
 
-def _exists(store: ObjectStore, key: str) -> bool:
-    try:
-        store.head(key)
-    except NotFoundError:
-        return False
-    return True
-
-
 def _already_archived(dest: ObjectStore, key: str, sidecar: Any) -> Any:
     """The archive copy's sidecar when ``key`` already holds the re-encryption of ``sidecar``'s
     plaintext (same plaintext digest), else None."""
@@ -589,7 +582,7 @@ def _already_archived(dest: ObjectStore, key: str, sidecar: Any) -> Any:
         copy = read_sidecar(dest, key)
     except (NotFoundError, IntegrityError):
         return None
-    if copy.plaintext_sha256 == sidecar.plaintext_sha256 and _exists(dest, key):
+    if copy.plaintext_sha256 == sidecar.plaintext_sha256 and exists(dest, key):
         return copy
     return None
 
@@ -654,7 +647,7 @@ def archive_one(
     check_storage_class(dest, storage_class)  # refused before anything is written
     source = f"{src.url}/{entry.key}"
     uri = f"{dest.url}/{entry.archive_key}"
-    if entry.key.endswith(SIDECAR_SUFFIX) and _exists(src, entry.key.removesuffix(SIDECAR_SUFFIX)):
+    if entry.key.endswith(SIDECAR_SUFFIX) and exists(src, entry.key.removesuffix(SIDECAR_SUFFIX)):
         return None
     try:
         sidecar = read_sidecar(src, entry.key)
@@ -710,7 +703,7 @@ def archive_one(
     digest, size = _hash_stream(src.open(entry.key, entry.version_id))
     if size != entry.size:
         raise IntegrityError(f"{source}: {size} bytes read, the plan says {entry.size}")
-    if _exists(dest, entry.archive_key) and _hash_stream(dest.open(entry.archive_key)) == (
+    if exists(dest, entry.archive_key) and _hash_stream(dest.open(entry.archive_key)) == (
         digest,
         size,
     ):

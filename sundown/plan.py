@@ -452,6 +452,17 @@ class PlanEntry:
     protection: CopyProtection = NOT_INSPECTED
     hard_delete_at: datetime | None = None  # soft-deleted copies: when the provider purges it
 
+    @classmethod
+    def of(cls, loc: int, entry: Entry, disposition: Disposition, **fields: Any) -> PlanEntry:
+        """The plan line of inventory's ``entry`` in location ``loc``, as listed, with
+        ``fields`` (``reason``, ``archive_key``, ...) added."""
+        return cls(
+            loc=loc, key=entry.key, version_id=entry.version_id, kind=entry.kind,
+            size=entry.size, modified=entry.modified, is_latest=entry.is_latest,
+            storage_class=entry.storage_class, hold=entry.hold, disposition=disposition,
+            hard_delete_at=entry.hard_delete_at, **fields,
+        )  # fmt: skip
+
     def to_entry(self) -> Entry:
         """The :class:`~sundown.store.Entry` to hand back to the connector's ``purge``."""
         return Entry(
@@ -868,22 +879,14 @@ def _plan_location(
                 reason = "; ".join(filter(None, [reason, f"{entry.key!r}: {_DOTTED}"]))
                 bypass = False
             disposition = "held" if reason else "purge"
-        pe = PlanEntry(
-            loc=index,
-            key=entry.key,
-            version_id=entry.version_id,
-            kind=entry.kind,
-            size=size,
-            modified=entry.modified,
-            is_latest=entry.is_latest,
-            storage_class=entry.storage_class,
-            hold=entry.hold,
-            disposition=disposition,
+        pe = PlanEntry.of(
+            index,
+            entry,
+            disposition,
             reason=reason,
             archive_key=_archive_key(ref, archive_prefix, entry.key) if archive else None,
             bypass_governance=bypass,
             protection=guard,
-            hard_delete_at=entry.hard_delete_at,
         )
         w.write(pe.to_json())
         if archive:

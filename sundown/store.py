@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import BinaryIO, Protocol, runtime_checkable
 
-from sundown.errors import ConflictError, InputError
+from sundown.errors import ConflictError, InputError, NotFoundError
 
 #: What :meth:`ObjectStore.put` writes: bytes, a readable binary stream or an iterable of byte
 #: chunks.
@@ -386,6 +386,15 @@ def put_once(store: ObjectStore, key: str, data: bytes) -> bool:
     except ConflictError:
         with store.open(key) as f:
             return bool(f.read() == data)
+    return True
+
+
+def exists(store: ObjectStore, key: str) -> bool:
+    """Whether ``store`` holds an object at ``key`` (a ``head`` that did not find it: False)."""
+    try:
+        store.head(key)
+    except NotFoundError:
+        return False
     return True
 
 

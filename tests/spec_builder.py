@@ -112,3 +112,12 @@ def spec_yaml(
         doc["approval"] = approval
     doc.update(extra or {})
     return "\n".join(_block(doc, 0)) + "\n"
+
+
+def one_location_spec(name: str, url: str | Mapping[str, Any], evidence: Any, **fields: Any) -> str:
+    """:func:`spec_yaml` of a system with its weights at ``url`` (a URL, or a location mapping
+    such as ``Flow(url=..., purge_by=...)``) and its evidence in the folder
+    ``evidence``; ``fields`` are passed on (``classification``, ``approval``, ...)."""
+    return spec_yaml(
+        name, assets={"weights": {"locations": [url]}}, evidence=f"file://{evidence}", **fields
+    )

@@ -26,6 +26,7 @@ from sundown.store import Placed, Placement
 from tests.fixtures.http_log import record_requests
 from tests.fixtures.process import free_port
 from tests.flows.systems import make_system
+from tests.spec_builder import spec_yaml
 
 MOTO_ACCOUNT = "123456789012"  # moto's default account id
 APPROVER = Party(name="Lee Marchetti", role="security-officer", organisation="Acme")
@@ -232,23 +233,23 @@ def test_retirement_on_the_file_store_certifies_this_host(tmp_path: Path, prefec
     assert f"| Where | {host} |" in markdown
 
 
-MIXED_SPEC = """\
-spec_version: 1
-name: {name}
-owner: ml-platform@example.com
-classification: internal
-assets:
-  weights:
-    locations: [s3://{bucket}/models/{name}]
-  logs:
-    locations: [s3://{bucket}/logs/{name}]
-  training_data:
-    locations: [file://{data}]
-keys:
-  kek: local://{name}-kek
-  certificate: local://{name}-certificates
-evidence: file://{evidence}
-"""
+def mixed_spec(name: str, bucket: str, tmp_path: Path) -> str:
+    """System ``name``: weights and logs in the S3 ``bucket``, training data (one file) in the
+    folder ``tmp_path/data``, local keys (created here), evidence in ``tmp_path/evidence``."""
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "part-0.parquet").write_bytes(b"d" * 20)
+    registry.create_key(f"local://{name}-kek")
+    registry.create_key(f"local://{name}-certificates", signing=True)
+    return spec_yaml(
+        name,
+        assets={
+            "weights": {"locations": [f"s3://{bucket}/models/{name}"]},
+            "logs": {"locations": [f"s3://{bucket}/logs/{name}"]},
+            "training_data": {"locations": [f"file://{data}"]},
+        },
+        evidence=f"file://{tmp_path / 'evidence'}",
+    )
 
 
 def test_retirement_on_moto_s3_certifies_account_and_region(
@@ -262,12 +263,7 @@ def test_retirement_on_moto_s3_certifies_account_and_region(
     s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
     s3.put_object(Bucket=bucket, Key=f"models/{name}/model.bin", Body=b"w" * 100)
     s3.put_object(Bucket=bucket, Key=f"logs/{name}/run.log", Body=b"l" * 10)
-    data = tmp_path / "data"
-    data.mkdir()
-    (data / "part-0.parquet").write_bytes(b"d" * 20)
-    registry.create_key(f"local://{name}-kek")
-    registry.create_key(f"local://{name}-certificates", signing=True)
-    spec = MIXED_SPEC.format(name=name, bucket=bucket, data=data, evidence=tmp_path / "evidence")
+    spec = mixed_spec(name, bucket, tmp_path)
     plan = decommission_system(DecommissionParameters(spec_yaml=spec, dry_run=True))
     result = decommission_system(
         DecommissionParameters(spec_yaml=spec, approve_digest=plan.plan_digest, approver=APPROVER)

@@ -18,7 +18,7 @@ from sundown.errors import (
     NotFoundError,
 )
 from sundown.keys import KeyService, WrappedKey
-from sundown.store import ObjectStore
+from sundown.store import ObjectStore, exists
 
 from ._sidecar import Artifact, Sidecar, sidecar_key
 from ._stream import KEY_SIZE, SEGMENT_SIZE, Readable, StreamingAead
@@ -396,14 +396,6 @@ def write_sidecar(
     store.put(sidecar_key(key), [sidecar.to_json()], if_absent=not overwrite)
 
 
-def _exists(store: ObjectStore, key: str) -> bool:
-    try:
-        store.head(key)
-    except NotFoundError:
-        return False
-    return True
-
-
 def encrypt_to_store(
     source: Readable,
     store: ObjectStore,
@@ -418,7 +410,7 @@ def encrypt_to_store(
     side = sidecar_key(key)
     if not overwrite:
         for existing in (key, side):
-            if _exists(store, existing):
+            if exists(store, existing):
                 raise ConflictError(f"{store.url}/{existing} already exists")
     with encrypt_stream(source, key_service, artifact) as stream:
         store.put(key, stream, if_absent=not overwrite)
@@ -440,7 +432,7 @@ def decrypt_to_store(
     store's atomic put sees the IntegrityError before the last chunk, so no tampered or
     truncated plaintext is left behind."""
     sidecar = read_sidecar(src_store, src_key)
-    if not overwrite and _exists(dst_store, dst_key):
+    if not overwrite and exists(dst_store, dst_key):
         raise ConflictError(f"{dst_store.url}/{dst_key} already exists")
     with src_store.open(src_key) as source:
         plaintext = decrypt_stream(source, sidecar, key_service, expect=expect)

@@ -15,19 +15,9 @@ from flows.decommission import decommission_system
 from flows.models import DecommissionParameters, Party
 from sundown import registry
 from sundown.certificate import verify_certificate
-from tests.spec_builder import spec_yaml
+from tests.spec_builder import one_location_spec
 
 APPROVER = Party(name="Lee Marchetti", role="security-officer", organisation="Acme")
-
-
-def one_location_spec(name: str, url: str, evidence: Path) -> str:
-    """A confidential system with its weights at ``url`` (models/a of a bucket)."""
-    return spec_yaml(
-        name,
-        classification="confidential",
-        assets={"weights": {"locations": [url]}},
-        evidence=f"file://{evidence}",
-    )
 
 
 def _retire(spec: str) -> tuple[Any, Any]:
@@ -52,7 +42,9 @@ def _s3_system(tmp_path: Path) -> tuple[str, str, str, Any]:
     s3.create_bucket(Bucket=bucket)
     registry.create_key(f"local://{name}-kek")
     registry.create_key(f"local://{name}-certificates", signing=True)
-    spec = one_location_spec(name, f"s3://{bucket}/models/a", tmp_path / "evidence")
+    spec = one_location_spec(
+        name, f"s3://{bucket}/models/a", tmp_path / "evidence", classification="confidential"
+    )
     return name, bucket, spec, s3
 
 
@@ -117,7 +109,9 @@ def _gs_system(tmp_path: Path) -> tuple[str, Any, str]:
     bucket = new_client().create_bucket(f"claims-{uuid.uuid4().hex[:12]}")
     registry.create_key(f"local://{name}-kek")
     registry.create_key(f"local://{name}-certificates", signing=True)
-    spec = one_location_spec(name, f"gs://{bucket.name}/models/a", tmp_path / "evidence")
+    spec = one_location_spec(
+        name, f"gs://{bucket.name}/models/a", tmp_path / "evidence", classification="confidential"
+    )
     return name, bucket, spec
 
 

@@ -20,6 +20,7 @@ from sundown.ledger import Ledger
 from tests.fixtures.process import free_port
 from tests.flows.paused import start_in_thread, wait_paused
 from tests.flows.systems import LOGS, WEIGHTS, System, make_system
+from tests.spec_builder import one_location_spec
 
 APPROVER = Party(name="Lee Marchetti", role="security-officer", organisation="Acme")
 
@@ -249,22 +250,6 @@ def test_pause_refuses_a_wrong_digest(system: System) -> None:
     assert system.canaries_intact()
 
 
-S3_SPEC = """\
-spec_version: 1
-name: held-sys
-owner: ml-platform@example.com
-classification: confidential
-assets:
-  weights:
-    locations:
-      - s3://{bucket}/models/held-sys
-keys:
-  kek: local://held-sys-kek
-  certificate: local://held-sys-certificates
-evidence: file://{evidence}
-"""
-
-
 def test_legally_held_s3_object_gives_complete_with_exceptions(
     tmp_path: Path, prefect_api: str, moto_env: str
 ) -> None:
@@ -295,7 +280,12 @@ def test_legally_held_s3_object_gives_complete_with_exceptions(
         s3.put_object(Bucket=bucket, Key=key, Body=b"canary")
     registry.create_key("local://held-sys-kek")
     registry.create_key("local://held-sys-certificates", signing=True)
-    spec = S3_SPEC.format(bucket=bucket, evidence=tmp_path / "evidence")
+    spec = one_location_spec(
+        "held-sys",
+        f"s3://{bucket}/models/held-sys",
+        tmp_path / "evidence",
+        classification="confidential",
+    )
     p = dict(spec_yaml=spec)
 
     plan = decommission_system(DecommissionParameters(**p, dry_run=True))
@@ -343,7 +333,7 @@ def test_a_resume_certifies_the_settings_and_placement_recorded_at_inventory(
     import boto3
 
     from flows import _certify
-    from tests.test_placement import MIXED_SPEC
+    from tests.test_placement import mixed_spec
 
     name = f"res-{uuid.uuid4().hex[:8]}"
     bucket = f"{name}-models"
@@ -352,12 +342,7 @@ def test_a_resume_certifies_the_settings_and_placement_recorded_at_inventory(
     s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
     for key in (f"models/{name}/model.bin", f"logs/{name}/run.log"):
         s3.put_object(Bucket=bucket, Key=key, Body=b"x" * 64)
-    data = tmp_path / "data"
-    data.mkdir()
-    (data / "part-0.parquet").write_bytes(b"d" * 20)
-    registry.create_key(f"local://{name}-kek")
-    registry.create_key(f"local://{name}-certificates", signing=True)
-    spec = MIXED_SPEC.format(name=name, bucket=bucket, data=data, evidence=tmp_path / "evidence")
+    spec = mixed_spec(name, bucket, tmp_path)
     p = dict(spec_yaml=spec)
 
     plan = decommission_system(DecommissionParameters(**p, dry_run=True))

@@ -56,7 +56,7 @@ from tests.flows.e2e_systems import (
     split,
 )
 from tests.flows.paused import start_in_thread, wait_paused
-from tests.spec_builder import spec_yaml
+from tests.spec_builder import one_location_spec
 
 APPROVER = {
     "approver": "Lee Marchetti",
@@ -419,13 +419,6 @@ def test_azure_snapshot_in_scope_is_purged_or_the_azurite_gap_is_reported(
 
 
 # -- regressions: flow bugs this file found (fixed in 3ef5fe1), each on the emulator showing it ---
-
-
-def one_location_spec(name: str, location: str, evidence: Path) -> str:
-    """A system with its weights at ``location``, local keys, evidence in a folder."""
-    return spec_yaml(
-        name, assets={"weights": {"locations": [location]}}, evidence=f"file://{evidence}"
-    )
 
 
 def _retire(name: str, location: str, evidence: Path) -> tuple[Any, Any]:

@@ -22,23 +22,20 @@ from flows.models import DecommissionParameters, Party
 from sundown import registry
 from sundown.certificate import verify_certificate
 from sundown.errors import KeyDestroyedError, SundownError
+from tests.spec_builder import Flow, one_location_spec
 
 APPROVER = Party(name="Lee Marchetti", role="security-officer", organisation="Acme")
 
-SPEC = """\
-spec_version: 1
-name: lc-sys
-owner: ml-platform@example.com
-classification: confidential
-assets:
-  weights:
-    locations:
-      - {{url: s3://{bucket}/models/a, purge_by: {purge_by}}}
-keys:
-  kek: local://lc-sys-kek
-  certificate: local://lc-sys-certificates
-evidence: file://{evidence}
-"""
+
+def lc_spec(bucket_url: str, evidence: Path, purge_by: str = "lifecycle") -> str:
+    """System lc-sys: its weights at ``BUCKET_URL/models/a``, purged by ``purge_by``."""
+    return one_location_spec(
+        "lc-sys",
+        Flow(url=f"{bucket_url}/models/a", purge_by=purge_by),
+        evidence,
+        classification="confidential",
+    )
+
 
 FOREIGN = [
     {
@@ -113,8 +110,8 @@ def test_lifecycle_retirement_waits_then_removes_only_its_rule_and_certifies(
     registry.create_key("local://lc-sys-kek")
     registry.create_key("local://lc-sys-certificates", signing=True)
     evidence = tmp_path / "evidence"
-    spec = SPEC.format(bucket=bucket, evidence=evidence, purge_by="lifecycle")
-    batch_spec = SPEC.format(bucket=bucket, evidence=evidence, purge_by="batch")
+    spec = lc_spec(f"s3://{bucket}", evidence)
+    batch_spec = lc_spec(f"s3://{bucket}", evidence, "batch")
 
     plan = decommission_system(DecommissionParameters(spec_yaml=spec, dry_run=True))
     # The purge method is part of the plan, so the approved digest covers it.
@@ -189,9 +186,7 @@ def test_lifecycle_retirement_waits_then_removes_only_its_rule_and_certifies(
 def test_lifecycle_on_a_file_location_is_refused_by_the_spec(
     tmp_path: Path, prefect_api: str
 ) -> None:
-    spec = SPEC.replace("s3://{bucket}/models/a", "file://{bucket}/models/a").format(
-        bucket=tmp_path, evidence=tmp_path / "evidence", purge_by="lifecycle"
-    )
+    spec = lc_spec(f"file://{tmp_path}", tmp_path / "evidence")
     with pytest.raises(SundownError, match="purge_by: lifecycle needs an object store"):
         decommission_system(DecommissionParameters(spec_yaml=spec, dry_run=True))
     assert not (tmp_path / "evidence").exists()
@@ -214,7 +209,7 @@ def _approved(tmp_path: Path, *, lock: bool) -> tuple[Any, str, str]:
         s3.put_object(Bucket=bucket, Key=key, Body=b"canary")
     registry.create_key("local://lc-sys-kek")
     registry.create_key("local://lc-sys-certificates", signing=True)
-    spec = SPEC.format(bucket=bucket, evidence=tmp_path / "evidence", purge_by="lifecycle")
+    spec = lc_spec(f"s3://{bucket}", tmp_path / "evidence")
     return s3, bucket, spec
 
 
@@ -297,9 +292,7 @@ def test_lifecycle_on_a_store_without_the_capability_is_refused_at_planning(
     client.upload_blob("models/a/model.bin", b"w")
     registry.create_key("local://lc-sys-kek")
     registry.create_key("local://lc-sys-certificates", signing=True)
-    spec = SPEC.replace("s3://", "az://").format(
-        bucket=container, evidence=tmp_path / "evidence", purge_by="lifecycle"
-    )
+    spec = lc_spec(f"az://{container}", tmp_path / "evidence")
     with pytest.raises(SundownError, match=r"assets\.weights\.locations\[0\].*does not support"):
         decommission_system(DecommissionParameters(spec_yaml=spec, dry_run=True))
     assert not (tmp_path / "evidence").exists()

@@ -30,6 +30,7 @@ from tests.reliability.world import (
     put_versions,
     unique,
 )
+from tests.spec_builder import spec_yaml
 
 FIGURES_FILE = ROOT / "test-output" / "reliability-figures.json"
 _FIGURES: dict[str, int] = {}
@@ -71,47 +72,37 @@ def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> 
     return run
 
 
-VICTIM_SPEC = """\
-spec_version: 1
-name: victim
-owner: ml-platform@example.com
-classification: internal
-assets:
-  weights:
-    on_retirement: archive
-    locations:
-      - file://{root}/stores/models/victim
-  logs:
-    locations:
-      - s3://{bucket}/logs/victim
-    retention:
-      delete_after_days: 30
-archive:
-  target: file://{root}/stores/archive/victim
-  key: local://victim-archive
-keys:
-  kek: local://victim-kek
-  certificate: local://victim-certs
-evidence: file://{root}/evidence
-approval:
-  roles: [security-officer]
-  max_age_hours: 24
-"""
+def victim_spec(root: Path, bucket: str) -> str:
+    """The victim: weights archived from a folder, logs in S3 under a retention rule."""
+    return spec_yaml(
+        "victim",
+        assets={
+            "weights": {
+                "on_retirement": "archive",
+                "locations": [f"file://{root}/stores/models/victim"],
+            },
+            "logs": {
+                "locations": [f"s3://{bucket}/logs/victim"],
+                "retention": {"delete_after_days": 30},
+            },
+        },
+        archive={"target": f"file://{root}/stores/archive/victim", "key": "local://victim-archive"},
+        keys={"kek": "local://victim-kek", "certificate": "local://victim-certs"},
+        evidence=f"file://{root}/evidence",
+        approval={"roles": ["security-officer"], "max_age_hours": 24},
+    )
 
-NEIGHBOUR_SPEC = """\
-spec_version: 1
-name: neighbour
-owner: other-team@example.com
-classification: internal
-assets:
-  logs:
-    locations:
-      - s3://{bucket}/logs/neighbour
-keys:
-  kek: local://neighbour-kek
-  certificate: local://neighbour-certs
-evidence: file://{root}/evidence-neighbour
-"""
+
+def neighbour_spec(root: Path, bucket: str) -> str:
+    """Another team's system beside the victim, in the same bucket."""
+    return spec_yaml(
+        "neighbour",
+        owner="other-team@example.com",
+        assets={"logs": {"locations": [f"s3://{bucket}/logs/neighbour"]}},
+        keys={"kek": "local://neighbour-kek", "certificate": "local://neighbour-certs"},
+        evidence=f"file://{root}/evidence-neighbour",
+    )
+
 
 # Buckets the spec corpus of tests/specs/bad names: made real (with canaries) on moto, so
 # that a bad spec that got through would meet real objects.
@@ -174,13 +165,11 @@ def victim_world(tmp_path_factory: pytest.TempPathFactory, moto_server: str) -> 
         world.plant_s3_canaries(bucket, "logs/victim")
         for part in ("models", "archive"):
             world.plant_file_canaries(part, "victim")
-        text = VICTIM_SPEC.format(root=root, bucket=bucket)
+        text = victim_spec(root, bucket)
         spec = root / "systems" / "victim.yaml"
         spec.parent.mkdir(parents=True)
         spec.write_text(text)
-        (root / "systems" / "neighbour.yaml").write_text(
-            NEIGHBOUR_SPEC.format(root=root, bucket=bucket)
-        )
+        (root / "systems" / "neighbour.yaml").write_text(neighbour_spec(root, bucket))
     return Victim(world=world, bucket=bucket, spec=spec, text=text, env=env)
 
 
