@@ -23,7 +23,7 @@ from flows.models import DecommissionParameters
 from sundown import registry
 from sundown.errors import KeyDestroyedError
 from tests.fixtures.fake_kms import FakeServer
-from tests.flows.test_lifecycle_purge import APPROVER, SPEC
+from tests.flows.test_lifecycle_purge import APPROVER, lc_spec
 
 GCS_FOREIGN = [
     {"action": {"type": "Delete"}, "condition": {"age": 365, "matchesPrefix": ["logs/"]}}
@@ -74,9 +74,7 @@ def test_gcs_lifecycle_retirement(tmp_path: Path, prefect_api: str, gcs_emulator
     bucket.patch()
     for key in ("models/a/model.bin", "models/a/cfg.json", "models/ab/canary"):
         bucket.blob(key).upload_from_string(b"w")
-    spec = SPEC.replace("s3://", "gs://").format(
-        bucket=name, evidence=tmp_path / "evidence", purge_by="lifecycle"
-    )
+    spec = lc_spec(f"gs://{name}", tmp_path / "evidence")
     mine = gcs.lifecycle_rules("models/a/")
 
     def rules() -> tuple[list[Any], list[Any]]:
@@ -110,9 +108,7 @@ def test_azure_lifecycle_retirement(
     container = azure_blob.new_service_client().get_container_client(name)
     for key in ("models/a/model.bin", "models/a/cfg.json", "models/ab/canary"):
         container.upload_blob(key, b"w")
-    spec = SPEC.replace("s3://", "az://").format(
-        bucket=name, evidence=tmp_path / "evidence", purge_by="lifecycle"
-    )
+    spec = lc_spec(f"az://{name}", tmp_path / "evidence")
 
     def rules() -> tuple[list[Any], list[Any]]:
         got = azure_arm_env.state.get(account, {"rules": []})["rules"]
