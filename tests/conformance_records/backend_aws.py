@@ -17,7 +17,8 @@ from typing import Any
 
 import boto3
 
-from tests.conformance_records import RecordBackend, RecordBackendSpec, Seeded, unique
+from tests.backend_modules import BackendSpec
+from tests.conformance_records import RecordBackend, Seeded, unique
 from tests.fixtures.moto import MOTO_REGION
 
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/support-bot:latest"
@@ -169,6 +170,6 @@ def _logs(fixtures: Mapping[str, Any], tmp_path: Path) -> RecordBackend:
 
 
 BACKENDS = [
-    RecordBackendSpec("sagemaker", ("moto_env",), _sagemaker),
-    RecordBackendSpec("aws-logs", ("moto_env",), _logs),
+    BackendSpec("sagemaker", ("moto_env",), _sagemaker),
+    BackendSpec("aws-logs", ("moto_env",), _logs),
 ]

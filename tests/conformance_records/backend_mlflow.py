@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from tests.conformance_records import RecordBackend, RecordBackendSpec, Seeded, unique
+from tests.backend_modules import BackendSpec
+from tests.conformance_records import RecordBackend, Seeded, unique
 from tests.fixtures.mlflow import MlflowServer
 
 
@@ -63,4 +64,4 @@ def _factory(fixtures: Mapping[str, Any], tmp_path: Path) -> RecordBackend:
     return MlflowBackend(fixtures["mlflow_env"])
 
 
-BACKENDS = [RecordBackendSpec("mlflow", ("mlflow_env",), _factory)]
+BACKENDS = [BackendSpec("mlflow", ("mlflow_env",), _factory)]
