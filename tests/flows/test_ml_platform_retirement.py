@@ -22,24 +22,9 @@ from sundown.certificate import verify_certificate
 from tests.conformance_records.backend_aws import make_endpoint, make_model, put_events
 from tests.fixtures.mlflow import MlflowServer
 from tests.spec_builder import spec_yaml
+from tests.test_mlflow_specific import _version
 
 APPROVER = Party(name="Lee Marchetti", role="security-officer", organisation="Acme")
-
-
-def _version(server: MlflowServer, model: str, experiment: str, tmp: Path, i: int) -> None:
-    client = server.client()
-    run_id = client.create_run(experiment).info.run_id
-    (tmp / "eval.txt").write_text(f"evaluation {i} of {model}")
-    client.log_artifact(run_id, str(tmp / "eval.txt"))
-    client.set_terminated(run_id)
-    logged = client.create_logged_model(experiment, name=model, source_run_id=run_id)
-    (tmp / "model.bin").write_bytes(b"WEIGHTS %d " % i + model.encode())
-    client.log_model_artifact(logged.model_id, str(tmp / "model.bin"))
-    client.finalize_logged_model(logged.model_id, "READY")
-    if not client.search_registered_models(f"name = '{model}'"):
-        client.create_registered_model(model)
-    client.create_model_version(model, f"models:/{logged.model_id}", run_id=run_id,
-                                model_id=logged.model_id)  # fmt: skip
 
 
 def _keys(s3: Any, bucket: str, prefix: str) -> list[str]:
@@ -70,9 +55,9 @@ def test_ml_system_retires_under_one_certificate_and_v2_is_intact(
     client = mlflow_env.client()
     experiments = {n: client.create_experiment(n) for n in (name, other)}
     for n, exp in experiments.items():
-        for i in range(2):
+        for _ in range(2):
             (tmp_path / n).mkdir(exist_ok=True)
-            _version(mlflow_env, n, exp, tmp_path / n, i)
+            _version(mlflow_env, n, exp, tmp_path / n)
     ml_bucket = mlflow_env.bucket
     ours_prefix, theirs_prefix = (f"mlflow/{experiments[n]}/" for n in (name, other))
     assert _keys(s3, ml_bucket, ours_prefix) and _keys(s3, ml_bucket, theirs_prefix)
