@@ -30,7 +30,7 @@ from connectors._aws_records import aws_errors, client, error_code, location, pa
 from connectors._staged import StagedRecords
 from sundown.errors import InputError
 from sundown.linked import LinkedLocation
-from sundown.records import Finding, RecordCapability, RecordEntry, parse_selector
+from sundown.records import LOGS_SHAPE, Finding, RecordCapability, RecordEntry, parse_selector
 
 SCHEME = "aws-logs"
 SHAPE = "aws-logs://REGION/LOG_GROUP_PREFIX (aws-logs://REGION//aws/... for /aws/...)"
@@ -46,11 +46,7 @@ class LogGroups(StagedRecords):
 
     def __init__(self, url: str, selector: Mapping[str, object] | None = None) -> None:
         region, prefix = parse_region_url(url, SCHEME, SHAPE)
-        if prefix.endswith("/"):
-            raise InputError(f"{url!r}: write the prefix without the trailing '/' (it covers "
-                             "PREFIX and PREFIX/...)")  # fmt: skip
-        if ":" in prefix or "*" in prefix:
-            raise InputError(f"{url!r}: a log group name holds no ':' or '*'")
+        LOGS_SHAPE.name_rule(url, prefix)
         super().__init__(
             location(url, SCHEME, region, prefix),
             parse_selector(selector, whole_word=None, where=False, where_of=url),

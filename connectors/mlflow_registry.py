@@ -53,13 +53,13 @@ from sundown.errors import (
 )
 from sundown.linked import LinkedLocation
 from sundown.records import (
+    MLFLOW_SHAPE,
     Finding,
     RecordCapability,
     RecordEntry,
     RecordPurgeResult,
     RecordVerification,
     Selector,
-    parse_location,
     parse_selector,
 )
 
@@ -77,20 +77,8 @@ class MlflowRecords(StagedRecords):
     noun = "MLflow record"
 
     def __init__(self, url: str, selector: Mapping[str, object] | None = None) -> None:
-        loc = parse_location(
-            url,
-            scheme=SCHEME,
-            default_port=5000,
-            names=("kind", "name"),
-            auth_hint="MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD",
-        )
+        loc = MLFLOW_SHAPE.parse(url)  # the spec's rules (sundown/records.py)
         kind, name = loc.segments
-        if kind not in ("models", "experiments"):
-            raise InputError(
-                f"{url!r}: expected mlflow://HOST:PORT/models/NAME or /experiments/NAME"
-            )
-        if "'" in name:
-            raise InputError(f"{url!r}: a name with a quote (') is not supported")
         if kind == "models":
             chosen = parse_selector(selector, whole_word=None, where=False, where_of=url)
             self.STAGES = ("model-version", "registered-model", "logged-model", "run")

@@ -32,7 +32,6 @@ Credentials: the standard AWS chain (environment, profile, role), a client per c
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -47,14 +46,13 @@ from connectors._aws_records import (
     parse_region_url,
 )
 from connectors._staged import StagedRecords
-from sundown.errors import BackendError, InputError, ScopeError
+from sundown.errors import BackendError, ScopeError
 from sundown.linked import LinkedLocation
-from sundown.records import Finding, RecordCapability, RecordEntry, parse_selector
+from sundown.records import SAGEMAKER_SHAPE, Finding, RecordCapability, RecordEntry, parse_selector
 
 SCHEME = "sagemaker"
 SHAPE = "sagemaker://REGION/NAME or sagemaker://REGION/NAME-*"
 CAPABILITIES = frozenset({RecordCapability.PREFIX, RecordCapability.LINKED})
-_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 ENDPOINT_DELETE_WAIT = (5, 120)  # (seconds between polls, polls): up to 10 minutes
 LOG_GROUP = "/aws/sagemaker/Endpoints/{name}"
 UNCOVERED = (
@@ -88,11 +86,7 @@ class SageMakerServing(StagedRecords):
         region, rest = parse_region_url(url, SCHEME, SHAPE)
         self.wildcard = rest.endswith("-*")
         self.name = rest[:-2] if self.wildcard else rest
-        if not _NAME.match(self.name) or len(self.name) > 63:
-            raise InputError(
-                f"{url!r}: {self.name!r} is not a SageMaker name (letters, digits and hyphens, "
-                f"up to 63; expected {SHAPE})"
-            )
+        SAGEMAKER_SHAPE.name_rule(url, rest)
         super().__init__(
             location(url, SCHEME, region, rest),
             parse_selector(selector, whole_word=None, where=False, where_of=url),

@@ -23,10 +23,11 @@ from datetime import UTC, datetime
 from sundown import registry
 from sundown.errors import ConflictError, SundownError
 from sundown.plan import Plan, iter_plan_records
-from sundown.record_plan import RecordInventory
+from sundown.record_plan import RecordInventory, RecordLocationPlan
 from sundown.records import Compactor, RecordCapability, RecordEntry, RecordStore
 from sundown.spec.model import SystemSpec
 
+from . import _linked
 from .evidence import RecordCheck, RecordNotPurged, RecordsCompacted, RecordsPurged, Verified
 from .journal import Journal
 
@@ -41,7 +42,8 @@ def inventory(spec: SystemSpec) -> list[RecordInventory]:
     out = []
     for ref in spec.record_locations():
         store = registry.open_record_store(ref.url, ref.location.raw_selector())
-        out.append(RecordInventory(_listing(store), store.findings()))
+        found = store.findings() + _linked.findings(store, spec)
+        out.append(RecordInventory(_listing(store), found))
     return out
 
 
@@ -60,10 +62,31 @@ def compact_step(index: int) -> str:
     return f"records-{index:03d}-compacted"
 
 
-def purge(plan: Plan, journal: Journal, batch_size: int, check: Callable[[str], None]) -> None:
-    """Purge every record location of the approved plan, then ask the server to compact it;
-    each journaled. ``check(what)`` runs before each location (the lease check)."""
-    for loc in plan.records:
+#: Purged before the object stores, in this order: serving stops first, then the registry
+#: (docs/ml-platforms.md); every other record store after them (logs once nothing writes them).
+_BEFORE_OBJECTS = {"sagemaker": 0, "mlflow": 1}
+
+
+def _ordered(plan: Plan, before_objects: bool) -> list[RecordLocationPlan]:
+    def rank(loc: RecordLocationPlan) -> int | None:
+        return _BEFORE_OBJECTS.get(loc.url.split("://", 1)[0].lower())
+
+    chosen = [loc for loc in plan.records if (rank(loc) is not None) is before_objects]
+    return sorted(chosen, key=lambda loc: (rank(loc) or 0, loc.index))
+
+
+def purge(
+    plan: Plan,
+    journal: Journal,
+    batch_size: int,
+    check: Callable[[str], None],
+    *,
+    before_objects: bool = False,
+) -> None:
+    """Purge the record locations of the approved plan (``before_objects``: SageMaker, then
+    MLflow; otherwise every other scheme), then ask the server to compact each; each
+    journaled. ``check(what)`` runs before each location (the lease check)."""
+    for loc in _ordered(plan, before_objects):
         if journal.get(purge_step(loc.index)) is None:
             check(f"purging {loc.subject}")
             entries = iter_plan_records(plan.path, plan.digest, loc.index)
@@ -142,6 +165,7 @@ def verify(plan: Plan) -> list[RecordCheck]:
             check = store.verify(entries)
             try:
                 findings, error = [f.to_dict() for f in store.findings()], None
+                findings += _linked.planned(loc.findings)
             except SundownError as exc:  # recorded: "findings not read"
                 findings, error = [], f"{type(exc).__name__}: {exc}"[:1000]
         finally:

@@ -154,6 +154,8 @@ def _execute_and_certify(
     waiting = _execute.lifecycle_pending(plan, journal)
     if waiting:
         return _waiting_result(plan, waiting, resumed)
+    # serving and registry records first (docs/ml-platforms.md), then objects, then the rest
+    _records.purge(plan, journal, batch_size, lease.check, before_objects=True)
     journal = _purge(spec, plan, journal, batch_size, shards, progress, lease)
     _records.purge(plan, journal, batch_size, lease.check)  # record stores (flows/_records.py)
     lease.check("destroying the keys")

@@ -31,9 +31,10 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Protocol, TypeVar, runtime_checkable
 from urllib.parse import SplitResult
 
 from sundown.errors import ConflictError, InputError, ScopeError
@@ -446,11 +447,22 @@ class LocationShape:
             auth_hint=self.auth_hint,
         )
 
+    def parse_selector(self, raw: Mapping[str, object] | None, url: str) -> Selector:
+        return parse_selector(raw, whole_word=self.whole_word, where=self.where, where_of=url)
+
+    def names_overlap(self, a: Location, b: Location) -> str | None:
+        """Overrides the generic overlap of :func:`records_overlap` (a region-named scheme);
+        the base shape never calls it."""
+        raise NotImplementedError
+
 
 SHAPES: dict[str, LocationShape] = {}
 
 
-def register_shape(shape: LocationShape) -> LocationShape:
+_Shape = TypeVar("_Shape", bound=LocationShape)
+
+
+def register_shape(shape: _Shape) -> _Shape:
     SHAPES[shape.scheme] = shape
     return shape
 
@@ -472,6 +484,142 @@ CHROMA_SHAPE = register_shape(
 )  # fmt: skip
 
 
+class MlflowShape(LocationShape):
+    """``mlflow://HOST:PORT/models/NAME`` (no selector) or ``mlflow://HOST:PORT/experiments/
+    NAME`` (every run, or ``whole_experiment: true``)."""
+
+    def parse(self, url: str) -> Location:
+        loc = super().parse(url)
+        kind, name = loc.segments
+        if kind not in ("models", "experiments"):
+            raise InputError(
+                f"{url!r}: expected mlflow://HOST:PORT/models/NAME or /experiments/NAME"
+            )
+        if "'" in name:
+            raise InputError(f"{url!r}: a name with a quote (') is not supported")
+        return loc
+
+    def parse_selector(self, raw: Mapping[str, object] | None, url: str) -> Selector:
+        if url.split("/")[3:4] == ["models"]:
+            return parse_selector(raw, whole_word=None, where=False, where_of=url)
+        if not raw:
+            return Selector()
+        return parse_selector(raw, whole_word=self.whole_word, where=False, where_of=url)
+
+
+_REGION = re.compile(r"^[a-z]{2}(-[a-z0-9]+)+-\d$")
+
+
+def parse_region_url(url: str, scheme: str, shape: str) -> tuple[str, str]:
+    """``scheme://REGION/REST`` -> (region, REST as written, percent-decoded). No user, port,
+    query or fragment: AWS credentials come from the standard chain, never from the URL."""
+    from urllib.parse import unquote
+
+    parts, port = split_url(url, scheme, shape)
+    if parts.username is not None or parts.password is not None or port is not None:
+        raise InputError(
+            f"a {scheme}:// URL names a region, not a host: no user, password or port "
+            f"(credentials come from the AWS environment; expected {shape})"
+        )
+    if parts.query or parts.fragment:
+        raise InputError(f"{scheme}:// location takes no query or fragment (expected {shape})")
+    region = parts.netloc
+    if not _REGION.match(region):
+        raise InputError(f"{url!r}: {region!r} is not an AWS region (expected {shape})")
+    rest = unquote(parts.path[1:]) if parts.path.startswith("/") else ""
+    if not rest or "\x00" in rest:
+        raise InputError(f"{url!r} names nothing after the region (expected {shape})")
+    return region, rest
+
+
+class RegionShape(LocationShape):
+    """``scheme://REGION/NAME``: the region stands where a host would (``Location.host``), the
+    name (one segment, ``/`` allowed inside) is checked by :meth:`name_rule`; credentials come
+    from the AWS environment. No selector."""
+
+    text = ""
+
+    def parse(self, url: str) -> Location:
+        region, rest = parse_region_url(url, self.scheme, self.text)
+        self.name_rule(url, rest)
+        return Location(self.scheme, region, self.default_port, None, (rest,), url)
+
+    def name_rule(self, url: str, rest: str) -> None:
+        raise NotImplementedError
+
+
+_SAGEMAKER_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+
+
+class SageMakerShape(RegionShape):
+    """``sagemaker://REGION/NAME`` (that name) or ``sagemaker://REGION/NAME-*`` (``NAME`` and
+    every ``NAME-...``, so ``support-bot-*`` covers ``support-bot-v2``)."""
+
+    text = "sagemaker://REGION/NAME or sagemaker://REGION/NAME-*"
+
+    @staticmethod
+    def split(rest: str) -> tuple[str, bool]:
+        """(NAME, whether it ends with ``-*``)."""
+        return (rest[:-2], True) if rest.endswith("-*") else (rest, False)
+
+    def name_rule(self, url: str, rest: str) -> None:
+        name, _ = self.split(rest)
+        if not _SAGEMAKER_NAME.match(name) or len(name) > 63:
+            raise InputError(
+                f"{url!r}: {name!r} is not a SageMaker name (letters, digits and hyphens, "
+                f"up to 63; expected {self.text})"
+            )
+
+    @classmethod
+    def covers(cls, rest: str, name: str) -> bool:
+        base, wildcard = cls.split(rest)
+        return name == base or (wildcard and name.startswith(base + "-"))
+
+    def names_overlap(self, a: Location, b: Location) -> str | None:
+        ra, rb = a.segments[0], b.segments[0]
+        (na, _), (nb, _) = self.split(ra), self.split(rb)
+        if self.covers(ra, nb) or self.covers(rb, na):
+            return f" ({ra} and {rb} name a common SageMaker resource)"
+        return None
+
+
+class LogGroupShape(RegionShape):
+    """``aws-logs://REGION/PREFIX``: the group named ``PREFIX`` and the groups under
+    ``PREFIX/`` (never ``PREFIX-v2``)."""
+
+    text = "aws-logs://REGION/LOG_GROUP_PREFIX (e.g. aws-logs://us-east-1//aws/sagemaker/...)"
+
+    def name_rule(self, url: str, rest: str) -> None:
+        if rest.endswith("/"):
+            raise InputError(
+                f"{url!r}: write the prefix without the trailing '/' (it covers PREFIX and "
+                "PREFIX/...)"
+            )
+        if ":" in rest or "*" in rest:
+            raise InputError(f"{url!r}: a log group prefix has no ':' or '*' (a name, not a glob)")
+
+    @staticmethod
+    def covers(prefix: str, group: str) -> bool:
+        return group == prefix or group.startswith(prefix + "/")
+
+    def names_overlap(self, a: Location, b: Location) -> str | None:
+        pa, pb = a.segments[0], b.segments[0]
+        if self.covers(pa, pb) or self.covers(pb, pa):
+            return f" (log group prefixes {pa} and {pb} share groups at the '/' boundary)"
+        return None
+
+
+MLFLOW_SHAPE = register_shape(
+    MlflowShape(
+        "mlflow", 5000, ("kind", "name"), "MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD",
+        whole_word="whole_experiment",
+    )
+)  # fmt: skip
+_AWS_AUTH = "the AWS environment (credentials never go in the URL)"
+SAGEMAKER_SHAPE = register_shape(SageMakerShape("sagemaker", 443, ("name",), _AWS_AUTH))
+LOGS_SHAPE = register_shape(LogGroupShape("aws-logs", 443, ("log_group_prefix",), _AWS_AUTH))
+
+
 def is_record_url(url: object) -> bool:
     """Whether ``url`` names a record-store scheme with a known shape (no parsing beyond it)."""
     return isinstance(url, str) and url.split("://", 1)[0].lower() in SHAPES and "://" in url
@@ -487,7 +635,7 @@ def parse_record_location(
         raise InputError(f"{url!r} is not a record-store URL (schemes: {known})")
     shape = SHAPES[url.split("://", 1)[0].lower()]
     loc = shape.parse(url)
-    sel = parse_selector(selector, whole_word=shape.whole_word, where=shape.where, where_of=url)
+    sel = shape.parse_selector(selector, url)
     if shape.prefix_separator is not None:
         prefix = loc.segments[-1]
         if prefix.endswith(shape.prefix_separator):
@@ -525,7 +673,11 @@ def records_overlap(
     ``where`` selectors on different fields: a row may match both)."""
     shape, la, sa = parse_record_location(*a)
     shape_b, lb, sb = parse_record_location(*b)
-    if shape.scheme != shape_b.scheme or not _same_place(shape, la, lb):
+    if shape.scheme != shape_b.scheme:
+        return None
+    if isinstance(shape, RegionShape):
+        return shape.names_overlap(la, lb) if la.host == lb.host else None
+    if not _same_place(shape, la, lb):
         return None
     if shape.prefix_separator is not None:
         sep = shape.prefix_separator

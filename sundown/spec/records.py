@@ -24,7 +24,9 @@ class RecordLocation(SpecModel):
     """One record-store location of an asset class: ``{url: postgresql://HOST:PORT/DB/SCHEMA/
     TABLE, where: {column: value}}`` or ``whole_table: true``; ``redis://HOST:PORT/DB/PREFIX``
     (every key ``PREFIX:*``; a plain string in YAML); ``chroma://HOST:PORT/TENANT/DATABASE/
-    COLLECTION`` with ``where:`` or ``whole_collection: true``."""
+    COLLECTION`` with ``where:`` or ``whole_collection: true``; ``mlflow://HOST:PORT/models/NAME``
+    or ``/experiments/NAME`` (``whole_experiment: true``); ``sagemaker://REGION/NAME[-*]``;
+    ``aws-logs://REGION/LOG_GROUP_PREFIX`` (docs/ml-platforms.md)."""
 
     url: Annotated[str, Field(max_length=2000)] = Field(
         description="postgresql://..., redis://..., chroma://... (no password)"
@@ -35,6 +37,9 @@ class RecordLocation(SpecModel):
     whole_table: bool = Field(default=False, description="postgresql://: drop the whole table.")
     whole_collection: bool = Field(
         default=False, description="chroma://: delete the whole collection."
+    )
+    whole_experiment: bool = Field(
+        default=False, description="mlflow://.../experiments/NAME: delete the experiment too."
     )
 
     @model_validator(mode="after")
@@ -56,6 +61,8 @@ class RecordLocation(SpecModel):
             raw["whole_table"] = True
         if self.whole_collection:
             raw["whole_collection"] = True
+        if self.whole_experiment:
+            raw["whole_experiment"] = True
         return raw
 
     @property
