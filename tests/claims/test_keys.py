@@ -98,7 +98,7 @@ def test_destroy_killed_after_the_tombstone_is_finished_and_proved(
     assert (key_dir / "DESTROYED.json").exists() and (key_dir / "v1.key").exists()
     sentinel = _sentinel(key_dir)
     assert keyring._unwrap((key_dir / "v1.key").read_bytes(), sentinel)
-    assert _steps.key_is_gone("local://sys-k-kek") is not None  # the tombstone is not proof
+    assert _steps.key_check("local://sys-k-kek") != "gone"  # the tombstone is not proof
 
     result = decommission_system(_params(system))  # resumes the approved plan
     assert result.resumed
@@ -152,8 +152,8 @@ def test_key_restored_before_verification_is_an_exception_not_complete(
     backup = {p.name: p.read_bytes() for p in key_dir.iterdir() if p.name != ".lock"}
     real = _steps.destroy_key.fn
 
-    def destroy_then_restore(uri: str, versions: list[int]) -> Any:
-        evidence = real(uri, versions)
+    def destroy_then_restore(uri: str, versions: list[int], *args: Any) -> Any:
+        evidence = real(uri, versions, *args)
         if uri == "local://sys-k-kek":
             assert evidence.verified  # the destroy itself worked ...
             for name, data in backup.items():  # ... then a backup puts the files back
@@ -275,9 +275,9 @@ def test_vault_kek_made_exportable_after_review_or_approval_gets_no_ce_claim(
     _encrypt_weights(other, other_uri)
     real = _steps.destroy_key.fn
 
-    def switch_then_destroy(uri: str, versions: list[int]) -> Any:
+    def switch_then_destroy(uri: str, versions: list[int], *args: Any) -> Any:
         client.adapter.post(f"/v1/transit/keys/{vault_name}b/config", json={"exportable": True})
-        return real(uri, versions)
+        return real(uri, versions, *args)
 
     monkeypatch.setattr(_steps.destroy_key, "fn", switch_then_destroy)
     result = _retire(other)
@@ -313,7 +313,7 @@ def test_vault_destroy_interrupted_after_deletion_allowed_is_finished(
             _retire(system)
     client = hvac.Client(url=vault_env.addr, token=vault_env.root_token)
     assert client.secrets.transit.read_key(vault_name)["data"]["deletion_allowed"] is True
-    assert _steps.key_is_gone(uri) is not None
+    assert _steps.key_check(uri) != "gone"
 
     result = decommission_system(_params(system))
     assert result.resumed and result.status == "complete", result.exceptions
