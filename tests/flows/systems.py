@@ -104,7 +104,11 @@ def make_system(
         for fname, size in files.items():
             path = system.store(part) / fname
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(os.urandom(size))
+            # Plaintext as real files begin (a Parquet magic, a log line), never with the
+            # envelope header's first byte: a random 20,000-byte file starting with 0x28 has the
+            # shape of a ciphertext and rightly stops an archive (1 run in 256 did).
+            magic = b"PAR1" if fname.endswith(".parquet") else b"ts="
+            path.write_bytes(magic + os.urandom(size - len(magic)))
     # canaries beside every prefix: same parent, names sharing the prefix as a string
     for part in ("models", "logs", "data", "archive"):
         for sibling in (f"{name}x", f"{name}-old", f"{name}.bak"):
