@@ -98,6 +98,15 @@ class ShardSettings(BaseModel):
         "bounds sampled from the approved plan's keys (flows/ranges.py). 1: one shard re-lists "
         "the whole location.",
     )
+    inventory_ranges: int = Field(
+        default=1,
+        ge=1,
+        le=1000,
+        title="Key ranges per location at planning",
+        description="List each location in at most this many key ranges side by side, bounds "
+        "from a delimiter walk (flows/plan_ranges.py), where the store lists key ranges (S3, "
+        "GCS, Azure); the plan and its digest are those of a plain listing. 1: one listing.",
+    )
     heartbeat_seconds: float | None = Field(
         default=30,
         ge=30,
