@@ -126,7 +126,10 @@ def sweep(
         description=f"Record retention report of {spec.name}",
         find_first=False,
     )
-    return result.model_copy(update={**update, "records_receipt_url": record.url})
+    # the ledger head to keep is the last append's: this receipt's
+    return result.model_copy(update={**update, "records_receipt_url": record.url,
+                                     "ledger_sequence": record.sequence,
+                                     "ledger_head": record.head})  # fmt: skip
 
 
 def _taken(url: str) -> IntegrityError:

@@ -203,6 +203,7 @@ def test_retention_sets_log_group_policies_and_deletes_old_runs_in_scope_only(
     assert ledger.verify(pub).kinds.get("retention") == 1
     digest = "sha256:" + hashlib.sha256(body).hexdigest()
     assert [r.record.evidence.digest for r in ledger.records() if r.record.evidence][-1] == digest
+    assert swept.ledger_sequence == max(r.record.sequence for r in ledger.records())
 
     # a second sweep finds nothing to change: no second receipt
     again = retention_sweep(RetentionParameters(spec_yaml=spec))
