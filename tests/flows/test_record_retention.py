@@ -45,6 +45,13 @@ def _spec(tag: str, locations: list[Any], evidence: Path, rule: dict[str, int] |
     )
 
 
+def _system(tag: str, locations: list[Any], evidence: Path, rule: dict[str, int]) -> str:
+    """:func:`_spec`, with its keys created."""
+    registry.create_key(f"local://sb-{tag}-kek")
+    registry.create_key(f"local://sb-{tag}-certificates", signing=True)
+    return _spec(tag, locations, evidence, rule)
+
+
 # -- the spec: where a retention rule may stand ----------------------------------------------
 
 
@@ -154,9 +161,7 @@ def test_retention_sets_log_group_policies_and_deletes_old_runs_in_scope_only(
     canary = _run(client, theirs, 400)  # another experiment's: never touched
     everyone = [old, old_deleted, young, running, lineage, canary]
 
-    registry.create_key(f"local://sb-{tag}-kek")
-    registry.create_key(f"local://sb-{tag}-certificates", signing=True)
-    spec = _spec(
+    spec = _system(
         tag,
         [
             f"aws-logs://{region}/{base}",
@@ -223,9 +228,7 @@ def test_without_the_backend_store_no_run_is_deleted_and_the_sweep_says_so(
     old = _run(client, client.create_experiment(f"sb-{tag}"), 200)
     group = f"/sundown-ret/sb-{tag}"
     boto3.client("logs").create_log_group(logGroupName=group)
-    registry.create_key(f"local://sb-{tag}-kek")
-    registry.create_key(f"local://sb-{tag}-certificates", signing=True)
-    spec = _spec(
+    spec = _system(
         tag,
         [
             f"mlflow://127.0.0.1:{mlflow_env.port}/experiments/sb-{tag}",
