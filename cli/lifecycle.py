@@ -280,6 +280,10 @@ def register(app: typer.Typer) -> None:
             f"failed {result.failed} (plan {result.plan_digest})"
             + (f"; receipt {_path(result.receipt_url)}" if result.receipt_url else "")
         )
+        for line in result.records:  # log groups and MLflow runs (docs/ml-platforms.md)
+            console.print(f"  {line}", markup=False, highlight=False)
+        if result.records_receipt_url:
+            console.print(f"record retention receipt {_path(result.records_receipt_url)}")
         _print_head(console, result)
         if result.failed:
             raise typer.Exit(1)

@@ -12,14 +12,18 @@ A record identifier is ``KIND:NAME``. :meth:`StagedRecords.purge`:
 4. deletes stage by stage in :attr:`StagedRecords.STAGES` order (an endpoint before its
    configuration before its model), and after each delete asks the platform whether the
    resource is gone; one that is not is a failure and the purge stops there (a later stage
-   would delete what a live earlier one still uses).
+   would delete what a live earlier one still uses). Each finished stage is reported with the
+   time its last delete was read back (``RecordPurgeResult.stages``), which the retirement
+   journals: the order is evidence, not only the code's intent.
 
 Listed resources already gone count as absent (a re-run after a crash).
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
 
 from sundown.errors import InputError
 from sundown.records import (
@@ -29,6 +33,7 @@ from sundown.records import (
     RecordPurgeResult,
     RecordVerification,
     ScopedRecords,
+    StageDone,
     batches,
     check_batch_size,
     check_listed,
@@ -99,6 +104,9 @@ class StagedRecords(ScopedRecords):
         absent = {e.id for e in missing}
         ordered = sorted(listed, key=lambda e: self.STAGES.index(split_id(e.id)[0]))
         result = RecordPurgeResult()
+        left = Counter(split_id(e.id)[0] for e in ordered)  # per kind, not yet done
+        deleted_of: Counter[str] = Counter()
+        absent_of: Counter[str] = Counter()
         for batch in batches(ordered, batch_size):
             deleted = gone = 0
             for e in batch:
@@ -106,6 +114,7 @@ class StagedRecords(ScopedRecords):
                 if e.id in absent or not self._delete(kind, name):
                     result.absent.append(e.id)
                     gone += 1
+                    absent_of[kind] += 1
                 elif self._exists(kind, name):
                     result.failed.append(
                         RecordFailure(e.id, "not_deleted", "still there after its delete")
@@ -114,8 +123,13 @@ class StagedRecords(ScopedRecords):
                 else:
                     result.deleted.append(e.id)
                     deleted += 1
+                    deleted_of[kind] += 1
                 if result.stopped:
                     break
+                left[kind] -= 1
+                if not left[kind]:  # the last of its kind: the stage is over, read back
+                    at = datetime.now(UTC)
+                    result.stages.append(StageDone(kind, deleted_of[kind], absent_of[kind], at))
             result.batches.append(BatchResult(batch[0].id, batch[-1].id, len(batch), deleted, gone))
             if result.stopped:
                 break

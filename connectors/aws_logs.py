@@ -16,12 +16,13 @@ read back. Findings: each group's retention setting (``never expire`` keeps the 
 deleted), its KMS key, its subscription filters (which copy every event elsewhere) and every
 export task of a group in scope, whose S3 destination holds copies of the events that deleting
 the group leaves: they are linked locations (:class:`sundown.linked.LinkedLocation`) the plan
-must add.
+must add. Retention (:meth:`LogGroups.apply_retention`): each covered group's retention policy.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -30,11 +31,14 @@ from connectors._aws_records import aws_errors, client, error_code, location, pa
 from connectors._staged import StagedRecords
 from sundown.errors import InputError
 from sundown.linked import LinkedLocation
+from sundown.record_retention import RetentionAction, cloudwatch_days
 from sundown.records import LOGS_SHAPE, Finding, RecordCapability, RecordEntry, parse_selector
 
 SCHEME = "aws-logs"
 SHAPE = "aws-logs://REGION/LOG_GROUP_PREFIX (aws-logs://REGION//aws/... for /aws/...)"
-CAPABILITIES = frozenset({RecordCapability.PREFIX, RecordCapability.LINKED})
+CAPABILITIES = frozenset(
+    {RecordCapability.PREFIX, RecordCapability.LINKED, RecordCapability.RETENTION}
+)
 
 
 class LogGroups(StagedRecords):
@@ -146,6 +150,48 @@ class LogGroups(StagedRecords):
             if not self.covers(group):
                 self.refuse_outside([e.id], self.where)
 
+    # -- retention (retention_sweep) ------------------------------------------------------------
+
+    def _retention_of(self, logs: Any, group: str) -> str:
+        with aws_errors(f"DescribeLogGroups {group}"):
+            pages = logs.get_paginator("describe_log_groups").paginate(logGroupNamePrefix=group)
+            for g in (g for p in pages for g in p["logGroups"] if g["logGroupName"] == group):
+                return _days(g.get("retentionInDays"))
+        return "gone"
+
+    def apply_retention(
+        self, delete_after_days: int, as_of: datetime, *, dry_run: bool = False
+    ) -> list[RetentionAction]:
+        """Give each group the prefix covers (the ``/`` boundary: never ``PREFIX-v2``) a
+        retention policy of the longest allowed CloudWatch value not longer than
+        ``delete_after_days``, read back after it is set. A group already set as short or
+        shorter is left as it is (lengthening it would keep events longer). ``as_of`` is
+        unused: CloudWatch ages the events itself."""
+        days = cloudwatch_days(delete_after_days)
+        why = (
+            f"delete_after_days {delete_after_days}: retention {days} days, the longest value "
+            "CloudWatch allows that is not longer"
+        )
+        logs = self._client()
+        out: list[RetentionAction] = []
+        for group in self._groups(logs):
+            name, current = group["logGroupName"], group.get("retentionInDays")
+            target, before = f"log-group:{name}", _days(current)
+            if current is not None and int(current) <= days:
+                left = f"already {before}, not longer than {days} days"
+                out.append(RetentionAction(target, "kept", before, before, left))
+                continue
+            if dry_run:
+                out.append(RetentionAction(target, "would set", before, f"{days} days", why))
+                continue
+            with aws_errors(f"PutRetentionPolicy of {name}"):
+                logs.put_retention_policy(logGroupName=name, retentionInDays=days)
+            after = self._retention_of(logs, name)
+            ok = after == f"{days} days"
+            out.append(RetentionAction(target, "set" if ok else "failed", before, after,
+                                       why if ok else f"{why}; read back: {after}"))  # fmt: skip
+        return out
+
     # -- what keeps the events ------------------------------------------------------------------
 
     def _exports(self, logs: Any) -> list[dict[str, Any]]:
@@ -218,6 +264,10 @@ class LogGroups(StagedRecords):
                 )
             )
         return out
+
+
+def _days(value: object) -> str:
+    return f"{value} days" if value else "never expire"
 
 
 def _export_url(task: Mapping[str, Any]) -> str:

@@ -26,6 +26,9 @@ the retirement purges them, with their versions, through the object-store connec
 where the system spec scopes them (:func:`sundown.linked.split_by_scope`). A proxied URI
 (``mlflow-artifacts:/...``) names no location Sundown can open: it is reported as outside.
 
+Retention (:meth:`MlflowRecords.apply_retention`, ``experiments/NAME`` only): runs older than N
+days, deleted permanently as the purge deletes them.
+
 Credentials: MLflow's own variables (``MLFLOW_TRACKING_USERNAME``/``_PASSWORD``,
 ``MLFLOW_TRACKING_TOKEN``); ``SUNDOWN_MLFLOW_TLS=1`` for https. A client per operation.
 """
@@ -34,6 +37,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from mlflow.entities import ViewType
@@ -52,6 +57,7 @@ from sundown.errors import (
     UnsupportedError,
 )
 from sundown.linked import LinkedLocation
+from sundown.record_retention import RetentionAction
 from sundown.records import (
     MLFLOW_SHAPE,
     Finding,
@@ -94,7 +100,9 @@ class MlflowRecords(StagedRecords):
         self.name = name
         self._open_backend: Any = None  # set for the length of one purge
         self.capabilities = (
-            CAPABILITIES if kind == "experiments" else frozenset({RecordCapability.LINKED})
+            CAPABILITIES | {RecordCapability.RETENTION}
+            if kind == "experiments"
+            else frozenset({RecordCapability.LINKED})
         )
 
     @property
@@ -332,6 +340,76 @@ class MlflowRecords(StagedRecords):
         if gone and self._selector.whole:
             return RecordVerification(None, check.listed_present, True, check.sample)
         return RecordVerification(check.in_scope, check.listed_present, gone, check.sample)
+
+    # -- retention (retention_sweep) ------------------------------------------------------------
+
+    def apply_retention(
+        self, delete_after_days: int, as_of: datetime, *, dry_run: bool = False
+    ) -> list[RetentionAction]:
+        """Delete permanently (as :meth:`purge` does) the experiment's runs, in any lifecycle
+        stage, written at least ``delete_after_days`` before ``as_of`` (their end time, else
+        their start time). Never outside the experiment (every run read back is checked); a
+        run still running, or that produced a registered model's version, is kept. Nothing is
+        deleted when ``MLFLOW_BACKEND_STORE_URI`` is missing or names another store."""
+        if self.kind != "experiments":
+            raise UnsupportedError(f"retention of {self.where}: only experiments' runs age out")
+        client = self._client()
+        experiment = self._experiment(client)
+        if experiment is None:
+            return []
+        cutoff = as_of - timedelta(days=delete_after_days)
+        out: list[RetentionAction] = []
+        doomed: list[tuple[str, str]] = []
+        for run in self._paged("search runs", client.search_runs,
+                               experiment_ids=[experiment.experiment_id],
+                               run_view_type=ViewType.ALL):  # fmt: skip
+            info = run.info
+            written = info.end_time or info.start_time
+            if info.experiment_id != experiment.experiment_id or written is None:
+                continue  # another experiment's (the answer is untrusted) or no age: not ours
+            at = datetime.fromtimestamp(written / 1000, UTC)
+            if at > cutoff:
+                continue
+            target, before = f"run:{info.run_id}", f"{info.lifecycle_stage}, written {at:%Y-%m-%d}"
+            users = self._versions(client, f"run_id = '{info.run_id}'")
+            if info.status in ("RUNNING", "SCHEDULED") or users:
+                why = (
+                    f"still {info.status.lower()}"
+                    if not users
+                    else f"version {users[0].version} of model {users[0].name!r} comes from it"
+                )
+                out.append(RetentionAction(target, "kept", before, before, why[:300]))
+                continue
+            doomed.append((target, before))
+            files = str(info.artifact_uri or "")[:500]
+            why = f"older than {delete_after_days} days; its artifacts at {files} stay"
+            out.append(RetentionAction(target, "would delete", before, "deleted", why))
+        if dry_run or not doomed:
+            return out
+        try:
+            backend = self._backend()  # before any delete: no store, nothing deleted
+            self._check_same_store(backend, split_id(doomed[0][0])[1])
+            stopped: str | None = None
+            for i, action in enumerate(out):
+                if action.action != "would delete":
+                    continue
+                if stopped is not None:  # after a failure: not attempted, and said so
+                    out[i] = replace(action, action="kept", after=action.before, detail=stopped)
+                    continue
+                run_id = split_id(action.target)[1]
+                try:
+                    self._delete("run", run_id)
+                    gone = not self._exists("run", run_id)
+                except SundownError as exc:
+                    gone, stopped = False, f"not attempted: stopped after {action.target} failed"
+                    action = replace(action, detail=f"{type(exc).__name__}: {exc}"[:500])
+                if not gone:
+                    stopped = stopped or f"not attempted: {action.target} is still there"
+                out[i] = replace(action, action="deleted" if gone else "failed",
+                                 after="deleted" if gone else "still there")  # fmt: skip
+        finally:
+            self._open_backend = None
+        return out
 
     # -- what stays elsewhere -------------------------------------------------------------------
 

@@ -28,7 +28,14 @@ from sundown.records import Compactor, RecordCapability, RecordEntry, RecordStor
 from sundown.spec.model import SystemSpec
 
 from . import _linked
-from .evidence import RecordCheck, RecordNotPurged, RecordsCompacted, RecordsPurged, Verified
+from .evidence import (
+    RecordCheck,
+    RecordNotPurged,
+    RecordsCompacted,
+    RecordsPurged,
+    RecordStage,
+    Verified,
+)
 from .journal import Journal
 
 SAMPLE = 10
@@ -109,10 +116,13 @@ def _open(plan: Plan, index: int) -> RecordStore:
 def _purge_one(
     store: RecordStore, index: int, subject: str, entries: list, batch_size: int
 ) -> RecordsPurged:
+    started = datetime.now(UTC)
     try:
         result = store.purge(entries, batch_size=batch_size)
     except ConflictError as exc:
-        return RecordsPurged(index=index, subject=subject, refused=str(exc)[:2000])
+        return RecordsPurged(
+            index=index, subject=subject, refused=str(exc)[:2000], started_at=started
+        )
     done = set(result.deleted) | set(result.absent)
     failed = {f.id: f for f in result.failed}
     not_purged = [
@@ -133,6 +143,8 @@ def _purge_one(
         requests=result.requests,
         dropped=result.dropped,
         stopped=result.stopped,
+        started_at=started,
+        stages=[RecordStage(**vars(stage)) for stage in result.stages],
     )
 
 

@@ -242,11 +242,23 @@ class RecordNotPurged(BaseModel):
     message: str = ""
 
 
+class RecordStage(_Evidence):
+    """One kind of a staged purge, all done (``sundown.records.StageDone``)."""
+
+    kind: str
+    deleted: int
+    absent: int
+    finished_at: IsoTime
+
+
 class RecordsPurged(_Evidence):
     """``records-R-purged``: the purge of record location R, as the connector reported it.
     ``refused``: the purge stopped before deleting anything (records written into the
     selector since the plan): nothing at R was purged. ``not_purged``: listed records neither
-    deleted nor found already gone (failed, or after ``stopped``)."""
+    deleted nor found already gone (failed, or after ``stopped``). ``started_at`` and
+    ``stages`` (SageMaker, MLflow, CloudWatch Logs: each kind in delete order, with the time
+    its last delete was read back) make the order of the retirement evidence (None and empty
+    in records written before they were)."""
 
     index: int
     subject: str
@@ -258,6 +270,8 @@ class RecordsPurged(_Evidence):
     stopped: str | None = None
     refused: str | None = None
     finished_at: IsoTime = Field(default_factory=lambda: datetime.now(UTC))
+    started_at: IsoTime | None = None
+    stages: list[RecordStage] = Field(default_factory=list)
 
 
 class RecordsCompacted(_Evidence):

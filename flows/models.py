@@ -339,3 +339,11 @@ class RetentionResult(BaseModel):
         description="The ledger record appended, as SEQ:sha256:HASH: keep it, and check it with "
         "`sundown ledger verify --expect-head` (a ledger cut short before it fails).",
     )
+    records: list[str] = Field(
+        default_factory=list,
+        description="Record locations' retention (log groups, MLflow runs): one line per "
+        "group or run changed, left or failed (docs/ml-platforms.md).",
+    )
+    records_receipt_url: str | None = Field(
+        default=None, description="Their receipt, when anything changed or failed."
+    )

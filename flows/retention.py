@@ -17,7 +17,7 @@ from sundown.errors import IntegrityError
 from sundown.ledger import RecordKind
 from sundown.spec.model import SystemSpec
 
-from . import _execute, _rotation, _steps
+from . import _execute, _record_retention, _rotation, _steps
 from ._common import artifact_key, load_system, open_evidence, work_dir
 from ._receipt import Receipted, publish, record_receipt
 from .decommission import complete_lifecycle
@@ -61,6 +61,14 @@ def retention_sweep(params: RetentionParameters) -> RetentionResult:
 
 def _sweep(spec: SystemSpec, params: RetentionParameters) -> RetentionResult:
     as_of = params.as_of or datetime.now(UTC)
+    result = _sweep_objects(spec, params, as_of)
+    # record locations whose connector applies delete_after_days (flows/_record_retention.py)
+    return _record_retention.sweep(spec, as_of, params.dry_run, result)
+
+
+def _sweep_objects(
+    spec: SystemSpec, params: RetentionParameters, as_of: datetime
+) -> RetentionResult:
     if not params.dry_run:
         # Credentials replaced by earlier rotations whose grace period is over go now, on the
         # daily schedule, rather than waiting for the next rotation.

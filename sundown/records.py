@@ -34,10 +34,14 @@ import hashlib
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, TypeVar, runtime_checkable
+from datetime import datetime
+from typing import TYPE_CHECKING, Protocol, TypeVar, runtime_checkable
 from urllib.parse import SplitResult
 
 from sundown.errors import ConflictError, InputError, ScopeError
+
+if TYPE_CHECKING:
+    from sundown.record_retention import RetentionAction
 
 #: A selector value: equality with a string, an integer or a boolean. No floats (equality on
 #: floats is a trap) and no NULL (``= NULL`` matches nothing in SQL; Chroma has no null).
@@ -51,6 +55,7 @@ class RecordCapability(enum.StrEnum):
     BATCH_DELETE = "batch_delete"  # purge sends many records per request or transaction
     COMPACT = "compact"  # compact() drops what the server keeps of deleted records
     LINKED = "linked_locations"  # linked_locations(): object-store locations records name
+    RETENTION = "retention"  # apply_retention(): delete_after_days applied by the connector
 
 
 @dataclass(frozen=True)
@@ -181,6 +186,19 @@ class BatchResult:
     absent: int  # listed, already gone before this batch ran
 
 
+@dataclass(frozen=True)
+class StageDone:
+    """One kind of record of a purge that deletes kind by kind in dependency order
+    (connectors/_staged.py: endpoints, then endpoint configurations, then models): every listed
+    record of ``kind`` deleted (``deleted``) or found gone (``absent``), the last one read back
+    gone at ``finished_at`` (UTC). The journal keeps these, so the order is evidence."""
+
+    kind: str
+    deleted: int
+    absent: int
+    finished_at: datetime
+
+
 @dataclass
 class RecordPurgeResult:
     deleted: list[str] = field(default_factory=list)
@@ -191,6 +209,7 @@ class RecordPurgeResult:
     # why the purge stopped after deleting some batches (a record written into a batch's range
     # during the purge); None when every batch ran. The batches before it stay deleted.
     stopped: str | None = None
+    stages: list[StageDone] = field(default_factory=list)  # staged stores, in delete order
 
     @property
     def requests(self) -> int:
@@ -274,6 +293,17 @@ class RecordStore(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class AppliesRetention(Protocol):
+    """Optional (:attr:`RecordCapability.RETENTION`): apply a ``delete_after_days`` rule at
+    ``as_of`` to what the location covers, nothing outside it; one action per record changed
+    or left (sundown/record_retention.py). ``dry_run``: read only, report what would change."""
+
+    def apply_retention(
+        self, delete_after_days: int, as_of: datetime, *, dry_run: bool = False
+    ) -> list[RetentionAction]: ...
 
 
 @runtime_checkable

@@ -86,7 +86,7 @@ def test_record_locations_refuse_retention_and_archive() -> None:
         assets={"logs": {"locations": [f"{REDIS}/sys"], "retention": {"delete_after_days": 3}}},
         evidence="file:///tmp/evidence",
     )
-    with pytest.raises(InputError, match="purged at retirement only"):
+    with pytest.raises(InputError, match="cannot take retention rules"):
         parse_spec(text)
 
 

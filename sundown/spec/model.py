@@ -24,6 +24,7 @@ from pydantic import (
 
 from sundown import canonical, credential_ids
 from sundown.errors import InputError, ScopeError
+from sundown.record_retention import refusal as record_retention_refusal
 from sundown.spec.kms import kms_rules
 from sundown.spec.records import (
     Declared,
@@ -594,15 +595,17 @@ class SystemSpec(SpecModel):
             problem("assets", "declares no asset class: a system has at least one location")
         for field, message in overlaps_within(records):
             problem(field, message)
-        for rec in records:
+        for rec in records:  # retention only where the connector applies it
             cls = getattr(self.assets, rec.asset_class)
-            if cls.retention is not None or cls.on_retirement == "archive":
-                problem(
-                    rec.field,
-                    f"{rec.url} is a record-store location, which is purged at retirement only: "
-                    f"{rec.asset_class} has retention rules or on_retirement: archive (declare "
-                    "record stores in an asset class without them)",
-                )
+            rule = cls.retention
+            why = record_retention_refusal(
+                rec.url,
+                rule.delete_after_days if rule else None,
+                rule.archive_after_days if rule else None,
+                cls.on_retirement,
+            )
+            if why is not None:
+                problem(rec.field, why)
         for i, a in enumerate(refs):
             for b in refs[i + 1 :]:
                 note = overlap_note(a.url, b.url)

@@ -1,22 +1,28 @@
-"""Issue #14, done-when: a "support-bot" system with weights in S3 (moto), interaction logs in
-PostgreSQL, a RAG index in Chroma and a cache in Redis retires under one certificate, on real
-servers started by the suite (tests/fixtures: one of each per session), with canaries beside
-every selector (another system's rows in the same table, ``support-bot-v2:*`` keys, another
-system's documents in the same collection and another collection) compared byte for byte and
-count for count afterwards."""
+"""Issues #14 and #15, done-when: a "support-bot" system with weights in S3 (moto), interaction
+logs in PostgreSQL, a RAG index in Chroma and a cache in Redis, plus (``ml_bot``) an MLflow
+registered model with two versions and a SageMaker endpoint serving it (data capture into the
+spec's bucket, its CloudWatch Logs group), retires under one certificate, on real servers started
+by the suite (tests/fixtures: one of each per session), with canaries beside every selector
+(another system's rows in the same table, ``support-bot-v2:*`` keys, another system's documents
+in the same collection and another collection, the ``...-v2`` endpoint, model, log group and
+MLflow model with their artifacts) compared byte for byte and count for count afterwards. The
+order of the purge (serving first) is read from the signed journal, not from the code."""
 
 from __future__ import annotations
 
 import base64
 import json
+import os
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import boto3
 import psycopg
 import pytest
+from botocore.exceptions import ClientError
 from psycopg import sql
 
 from flows.decommission import decommission_system
@@ -24,11 +30,20 @@ from flows.models import DecommissionParameters, Party
 from sundown import registry
 from sundown.certificate import SanitizationCategory, verify_certificate
 from sundown.errors import InputError
+from tests.conformance_records.backend_aws import (
+    describe_all,
+    group_events,
+    make_endpoint,
+    make_model,
+    put_events,
+)
 from tests.fixtures.chroma import ChromaServer
+from tests.fixtures.mlflow import MlflowServer
 from tests.fixtures.postgres import Postgres
 from tests.fixtures.redis import RedisServer
 from tests.flows.paused import start_in_thread, wait_paused
 from tests.spec_builder import spec_yaml
+from tests.test_mlflow_specific import _version
 
 APPROVER = Party(name="Lee Marchetti", role="security-officer", organisation="Acme")
 NAME = "support-bot"
@@ -49,6 +64,12 @@ class Bot:
     pg: Postgres
     redis: RedisServer
     chroma: ChromaServer
+    assets: dict[str, Any]
+
+    def respec(self, assets: dict[str, Any]) -> None:
+        """The spec with these asset classes instead (same keys, evidence and approval)."""
+        self.assets = assets
+        self.spec = _bot_spec(assets, self.evidence)
 
     @property
     def params(self) -> dict[str, Any]:
@@ -182,30 +203,34 @@ def bot(
     registry.create_key(f"local://{NAME}-kek")
     registry.create_key(f"local://{NAME}-certificates", signing=True)
     pg_url = f"postgresql://127.0.0.1:{postgres_env.server.port}/{postgres_env.database}/public"
-    spec = spec_yaml(
+    assets: dict[str, Any] = {
+        "weights": {"locations": [f"s3://{bucket}/models/{NAME}"]},
+        "logs": {"locations": [{"url": f"{pg_url}/{table}", "where": {"system": NAME}}]},
+        "rag_indexes": {
+            "locations": [
+                {
+                    "url": f"chroma://127.0.0.1:{chroma_env.port}/default_tenant/"
+                    f"default_database/{collection}",
+                    "where": {"system": NAME},
+                }
+            ]
+        },
+        "caches": {"locations": [f"redis://127.0.0.1:{redis_env.port}/0/{prefix}"]},
+    }
+    evidence = tmp_path / "evidence"
+    return Bot(bucket, table, other_table, prefix, collection, other, _bot_spec(assets, evidence),
+               tag, evidence, postgres_env, redis_env, chroma_env, assets)  # fmt: skip
+
+
+def _bot_spec(assets: dict[str, Any], evidence: Path) -> str:
+    return spec_yaml(
         NAME,
         classification="confidential",
-        assets={
-            "weights": {"locations": [f"s3://{bucket}/models/{NAME}"]},
-            "logs": {"locations": [{"url": f"{pg_url}/{table}", "where": {"system": NAME}}]},
-            "rag_indexes": {
-                "locations": [
-                    {
-                        "url": f"chroma://127.0.0.1:{chroma_env.port}/default_tenant/"
-                        f"default_database/{collection}",
-                        "where": {"system": NAME},
-                    }
-                ]
-            },
-            "caches": {"locations": [f"redis://127.0.0.1:{redis_env.port}/0/{prefix}"]},
-        },
+        assets=assets,
         keys={"kek": f"local://{NAME}-kek", "certificate": f"local://{NAME}-certificates"},
-        evidence=f"file://{tmp_path / 'evidence'}",
+        evidence=f"file://{evidence}",
         approval={"roles": ["security-officer"]},
     )
-    evidence = tmp_path / "evidence"
-    return Bot(bucket, table, other_table, prefix, collection, other, spec, tag, evidence,
-               postgres_env, redis_env, chroma_env)  # fmt: skip
 
 
 def _certificate(result: Any) -> Any:
@@ -214,14 +239,150 @@ def _certificate(result: Any) -> Any:
     return verify_certificate(path.read_bytes(), pub).certificate
 
 
-def test_support_bot_retires_under_one_certificate_and_every_canary_is_intact(bot: Bot) -> None:
-    s3 = boto3.client("s3")
-    before = _outside(bot, s3)
+@dataclass
+class Ml:
+    """The ML-platform footprint added to the bot (``ml_bot``): SageMaker, MLflow and log-group
+    names are ``support-bot-<tag>`` (the session's servers are shared), the canary system's
+    ``support-bot-<tag>-v2``."""
 
+    name: str
+    other: str
+    experiments: dict[str, str]
+    ml_bucket: str
+    client: Any
+
+
+def _group(name: str) -> str:
+    """The CloudWatch Logs group of the SageMaker endpoint ``name``."""
+    return f"/aws/sagemaker/Endpoints/{name}"
+
+
+@pytest.fixture
+def ml_bot(bot: Bot, mlflow_env: MlflowServer, tmp_path: Path) -> tuple[Bot, Ml]:
+    """The bot plus an MLflow registered model with two versions (runs, logged models, their
+    artifacts in the server's S3 bucket) and a SageMaker endpoint serving a model whose weights
+    and data capture are in the bot's weights prefix, with its CloudWatch Logs group; the same
+    again for the ``-v2`` canary system, outside every location of the spec. The spec declares
+    the log group first and MLflow before SageMaker, on purpose: the purge order must not
+    follow the declaration order."""
+    name, other = f"{NAME}-{bot.tag}", f"{NAME}-{bot.tag}-v2"
+    client = mlflow_env.client()
+    experiments = {n: client.create_experiment(n) for n in (name, other)}
+    s3 = boto3.client("s3")
+    for n, system in ((name, NAME), (other, f"{NAME}-v2")):
+        (tmp_path / n).mkdir()
+        for _ in range(2):
+            _version(mlflow_env, n, experiments[n], tmp_path / n)
+        data = f"models/{system}/sagemaker/model.tar.gz"
+        s3.put_object(Bucket=bot.bucket, Key=data, Body=b"weights of " + n.encode())
+        s3.put_object(Bucket=bot.bucket, Key=f"models/{system}/capture/{n}/1.jsonl",
+                      Body=f'{{"request": "{SECRET_TEXT} to {n}"}}'.encode())  # fmt: skip
+        make_model(n, f"model of {n}", f"s3://{bot.bucket}/{data}")
+        make_endpoint(n, n, [n], capture=f"s3://{bot.bucket}/models/{system}/capture")
+        boto3.client("logs").create_log_group(logGroupName=_group(n))
+        put_events(_group(n), "AllTraffic/i-1", [f"request to {n}"])
+    ml = Ml(name, other, experiments, mlflow_env.bucket, client)
+    region = os.environ["AWS_DEFAULT_REGION"]
+    weights = bot.assets["weights"]["locations"]
+    bot.respec(
+        {
+            **bot.assets,
+            "weights": {
+                "locations": [
+                    f"aws-logs://{region}/{_group(name)}",  # declared first: purged after
+                    f"mlflow://127.0.0.1:{mlflow_env.port}/models/{name}",
+                    *weights,
+                    f"s3://{ml.ml_bucket}/mlflow/{experiments[name]}",
+                    f"sagemaker://{region}/{name}",
+                ]
+            },
+        }
+    )
+    return bot, ml
+
+
+def _ml_outside(ml: Ml, s3: Any) -> dict[str, Any]:
+    """The canary system's ML footprint, with its content."""
+    prefix = f"mlflow/{ml.experiments[ml.other]}/"
+    listed = s3.list_object_versions(Bucket=ml.ml_bucket, Prefix=prefix).get("Versions", [])
+    return {
+        "artifacts": {
+            v["Key"]: s3.get_object(Bucket=ml.ml_bucket, Key=v["Key"])["Body"].read()
+            for v in listed
+        },
+        "versions": sorted(
+            (v.version, v.run_id) for v in ml.client.search_model_versions(f"name = '{ml.other}'")
+        ),
+        "sagemaker": describe_all(
+            [f"{k}:{ml.other}" for k in ("endpoint", "endpoint-config", "model")]
+        ),
+        "log events": group_events(_group(ml.other)),
+    }
+
+
+def _journal(evidence: Path) -> dict[str, dict[str, Any]]:
+    """Every journal record's signed payload (step, time as written, data), by step."""
+    out = {}
+    for path in evidence.rglob("journal/*.json"):
+        payload = json.loads(base64.b64decode(json.loads(path.read_bytes())["payload"]))
+        out[payload["step"]] = payload
+    return out
+
+
+def _at(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+def _assert_serving_stopped_first(journal: dict[str, dict[str, Any]]) -> None:
+    """From the journal alone: the SageMaker purge deleted the endpoint, then its configuration,
+    then its model (each stage's last delete read back at ``finished_at``); MLflow started
+    after the last of them; every object-store batch was recorded after MLflow's purge; logs
+    and databases started after the last object batch. The spec declared the log group first
+    and MLflow before SageMaker."""
+    records = {
+        p["data"]["subject"].split("://")[0]: p["data"] | {"time": p["time"]}
+        for step, p in journal.items()
+        if step.startswith("records-") and step.endswith("-purged")
+    }
+    assert set(records) == {"sagemaker", "mlflow", "aws-logs", "postgresql", "chroma", "redis"}
+    sm = records["sagemaker"]
+    assert [(st["kind"], st["deleted"]) for st in sm["stages"]] == [
+        ("endpoint", 1), ("endpoint-config", 1), ("model", 1)]  # fmt: skip
+    serving = [_at(sm["started_at"])] + [_at(st["finished_at"]) for st in sm["stages"]]
+    assert serving == sorted(serving) and serving[-1] <= _at(sm["time"])
+    mlflow = records["mlflow"]
+    assert _at(mlflow["started_at"]) >= serving[-1]
+    assert [st["kind"] for st in mlflow["stages"]] == [
+        "model-version", "registered-model", "logged-model", "run"]  # fmt: skip
+    objects = [_at(p["time"]) for step, p in journal.items() if step.startswith("purge-")]
+    assert objects and min(objects) > _at(mlflow["time"])
+    for scheme in ("aws-logs", "postgresql", "chroma", "redis"):
+        assert _at(records[scheme]["started_at"]) >= max(objects), scheme
+    assert [st["kind"] for st in records["aws-logs"]["stages"]] == ["log-stream", "log-group"]
+
+
+def test_support_bot_and_its_ml_platform_retire_under_one_certificate_canaries_intact(
+    ml_bot: tuple[Bot, Ml],
+) -> None:
+    bot, ml = ml_bot
+    s3 = boto3.client("s3")
+    before, ml_before = _outside(bot, s3), _ml_outside(ml, s3)
+    ours = f"mlflow/{ml.experiments[ml.name]}/"
+    assert s3.list_object_versions(Bucket=ml.ml_bucket, Prefix=ours).get("Versions")
+
+    artifacts = len(s3.list_object_versions(Bucket=ml.ml_bucket, Prefix=ours)["Versions"])
     plan = decommission_system(DecommissionParameters(**bot.params, dry_run=True))
-    found = {loc.url.split("://")[0]: loc.found for loc in plan.locations}
-    assert found == {"s3": 3, "postgresql": 7, "chroma": 6, "redis": 6}, plan.locations
+    found: dict[str, list[int]] = {}
+    for loc in plan.locations:
+        found.setdefault(loc.url.split("://")[0], []).append(loc.found)
+    assert {k: sorted(v) for k, v in found.items()} == {
+        "s3": sorted([3 + 2, artifacts]),  # + the SageMaker model's data and its capture
+        "postgresql": [7], "chroma": [6], "redis": [6],
+        "mlflow": [1 + 2 + 2 + 2],  # the registered model, 2 versions, 2 logged models, 2 runs
+        "sagemaker": [3], "aws-logs": [1 + 1],  # a stream and its group
+    }, plan.locations  # fmt: skip
     assert len(_rows(bot.pg, bot.table, NAME)) == 7  # a dry run changes nothing
+    assert describe_all([f"endpoint:{ml.name}"])  # still serving
 
     result = decommission_system(
         DecommissionParameters(**bot.params, approve_digest=plan.plan_digest, approver=APPROVER)
@@ -232,14 +393,23 @@ def test_support_bot_retires_under_one_certificate_and_every_canary_is_intact(bo
     col = bot.chroma.client().get_collection(bot.collection)
     assert col.get(where={"system": NAME})["ids"] == []
     assert "Versions" not in s3.list_object_versions(Bucket=bot.bucket, Prefix=f"models/{NAME}/")
+    for kind in ("endpoint", "endpoint-config", "model"):
+        with pytest.raises(ClientError, match="Could not find"):
+            describe_all([f"{kind}:{ml.name}"])
+    groups = boto3.client("logs").describe_log_groups(logGroupNamePrefix=_group(ml.name))
+    assert [g["logGroupName"] for g in groups["logGroups"]] == [_group(ml.other)]
+    assert not ml.client.search_registered_models(f"name = '{ml.name}'")
+    assert "Versions" not in s3.list_object_versions(Bucket=ml.ml_bucket, Prefix=ours)
     # ... and everything beside the selectors is as it was, byte for byte
     assert _outside(bot, s3) == before
+    assert _ml_outside(ml, s3) == ml_before
+    _assert_serving_stopped_first(_journal(bot.evidence))
 
     cert = _certificate(result)
     assert result.status == cert.status.value == "complete with exceptions"
-    by_provider = {loc.provider: loc for loc in cert.locations}
-    assert set(by_provider) == {"aws s3", "postgresql", "redis", "chroma"}
-    for provider, n in (("postgresql", 7), ("redis", 6), ("chroma", 6)):
+    by_provider = {loc.provider: loc for loc in cert.locations if loc.provider != "aws s3"}
+    assert set(by_provider) == {"postgresql", "redis", "chroma", "mlflow", "sagemaker", "aws-logs"}
+    for provider, n in (("postgresql", 7), ("redis", 6), ("chroma", 6), ("sagemaker", 3)):
         loc = by_provider[provider]
         assert loc.media_type == "database records"
         assert loc.found.versions == loc.purged.versions == loc.logically_deleted.versions == n
@@ -259,6 +429,11 @@ def test_support_bot_retires_under_one_certificate_and_every_canary_is_intact(bo
     kinds = {(e.subject, e.kind) for e in cert.exceptions}
     assert (pg.uri, "deleted data retained") in kinds  # WAL, dead tuples: said plainly
     assert all(e.kind == "deleted data retained" for e in cert.exceptions), cert.exceptions
+    # the records' linked locations (weights, data capture, run and model artifacts) were in
+    # the spec's object-store locations, purged and verified with them: no exception
+    linked = [b for loc in cert.locations for b in loc.backups if b.kind == "linked location"]
+    assert len(linked) >= 4 and all("inside the spec's location" in b.description for b in linked)
+    assert not [e for e in cert.exceptions if "linked location" in e.description]
     # Chroma: the deleted text is still in the test server's persistent directory, and the
     # certificate says so for that location
     held = b"".join(p.read_bytes() for p in bot.chroma.path.rglob("*") if p.is_file())
@@ -273,7 +448,7 @@ def test_support_bot_retires_under_one_certificate_and_every_canary_is_intact(bo
     )
     lines = [json.loads(line) for line in manifest.read_text().splitlines()[1:]]
     records = [e for e in lines if e.get("kind") == "record"]
-    assert len(records) == 7 + 6 + 6 and cert.deletion_manifest.entries == 3 + 19
+    assert len(records) == sum(loc.found.versions for loc in by_provider.values())
 
     # no server password in any plan, journal record, manifest or certificate
     secrets = [bot.pg.password.encode(), bot.redis.password.encode()]
