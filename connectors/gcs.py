@@ -61,6 +61,7 @@ from sundown.errors import (
     PermissionDeniedError,
     SundownError,
     TransientError,
+    UnsupportedError,
 )
 from sundown.ranges import KeyRange
 from sundown.store import (
@@ -87,6 +88,7 @@ from sundown.store import (
 from sundown.store_url import parse_bucket_url
 
 BATCH_LIMIT = 100  # the JSON API accepts up to 100 calls per batch request
+_KEY_VERSION = re.compile(r"/cryptoKeyVersions/[0-9]{1,20}$")
 _CHUNK = 8 * 1024 * 1024  # resumable chunk (a multiple of 256 KiB) and single-request limit
 _PAGE = 1000
 STORAGE_CLASSES = ("STANDARD", "NEARLINE", "COLDLINE", "ARCHIVE")
@@ -178,6 +180,7 @@ class GcsStore(_copy.Copying):
         self._prefix = prefix
         self._bucket = self._client.bucket(bucket)
         self._settings: storage.Bucket | None = None
+        self._kms_key: str | None = None  # CMEK of every write (under_server_side_key)
 
     @property
     def url(self) -> str:
@@ -347,10 +350,34 @@ class GcsStore(_copy.Copying):
 
     # -- ObjectStore ----------------------------------------------------------------------------
 
+    def under_server_side_key(self, key: str) -> GcsStore:
+        """This store, every write under the Cloud KMS key ``key`` (``gcp-kms://projects/...``,
+        CMEK): each upload names it (``kmsKeyName``), and a write GCS reports under another key
+        or none (its ``kmsKeyName`` without the ``/cryptoKeyVersions/N`` suffix) raises
+        IntegrityError."""
+        if not key.startswith("gcp-kms://projects/") or "/cryptoKeyVersions/" in key:
+            raise UnsupportedError(
+                f"{self.url}: GCS encrypts server-side under Cloud KMS crypto keys "
+                f"(gcp-kms://projects/P/locations/L/keyRings/R/cryptoKeys/K), not {key[:200]!r}"
+            )
+        other = GcsStore(self._bucket_name, self._prefix, self._client)
+        other._kms_key = key.removeprefix("gcp-kms://")
+        return other
+
+    def _check_cmek(self, what: str, blob: storage.Blob) -> None:
+        if self._kms_key is None:
+            return
+        reported = blob.kms_key_name
+        if reported is None or _KEY_VERSION.sub("", str(reported)) != self._kms_key:
+            raise IntegrityError(
+                f"put {what}: asked for CMEK under {self._kms_key}, GCS reports "
+                + (f"{str(reported)[:300]!r}" if reported else "no kmsKeyName (Google-managed)")
+            )
+
     def put(
         self, key: str, data: PutData, *, if_absent: bool = False, metadata: Metadata | None = None
     ) -> ObjectInfo:
-        blob = self._bucket.blob(self._name(key), chunk_size=_CHUNK)
+        blob = self._bucket.blob(self._name(key), chunk_size=_CHUNK, kms_key_name=self._kms_key)
         if metadata:
             blob.metadata = dict(metadata)
         head, rest = _streams.peek(data, _CHUNK)
@@ -389,6 +416,7 @@ class GcsStore(_copy.Copying):
 
             _call(what, upload)
             _call(what, lambda: blob.reload(retry=DEFAULT_RETRY))
+        self._check_cmek(what, blob)
         return self._info(key, blob)
 
     def _found(self, key: str, version_id: str | None) -> storage.Blob:
