@@ -111,8 +111,8 @@ def _refusal(uri: str, b: BucketDefault) -> str | None:
     if b.outside is not None:
         return (
             f"{said}; it holds locations of this system, and also {shown(b.outside)} outside "
-            "them: that copy (and any other written under the default) would become "
-            "unreadable with the key"
+            "them: that copy (and any other written there under the default) may be encrypted "
+            "under the key and become unreadable with it"
         )
     return None
 

@@ -231,13 +231,20 @@ def test_a_default_changed_after_approval_stops_before_any_key_is_destroyed(
 def test_list_buckets_denied_is_said_in_the_plan_and_the_certificate(
     aws: Path, moto_env: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Credentials without ListBuckets: only the spec's own buckets are checked, and the plan
-    and the certificate say what was not, instead of staying silent."""
+    """Credentials without ListBuckets (nor GetBucketEncryption on the system's bucket): only
+    the spec's own buckets are checked, and the plan and the certificate say what was not,
+    instead of staying silent."""
     system, key = _system(aws)
 
     def list_buckets(request: Request) -> Answer | None:
         path = request.path.split("?", 1)[0]
-        return DENIED if request.method == "GET" and path == "/" else None
+        if request.method != "GET":
+            return None
+        if path == "/":  # ListBuckets
+            return DENIED
+        if path == f"/{system.bucket}" and request.query.startswith("encryption"):
+            return DENIED  # GetBucketEncryption of the system's own bucket
+        return None
 
     with FaultProxy(moto_env, "s3", rate=0.0, name="no ListBuckets") as proxy:
         proxy.rules.append(list_buckets)
@@ -246,6 +253,7 @@ def test_list_buckets_denied_is_said_in_the_plan_and_the_certificate(
         md = read_plan(plan.plan_path, plan.plan_digest).to_markdown()
         assert "the spec's own buckets (locations, archive, evidence) only" in md
         assert "NOT CHECKED: ListBuckets refused (AccessDenied" in md
+        assert f"s3://{system.bucket}: default encryption not checked (AccessDenied" in md
         result = decommission_system(
             system.params(approve_digest=plan.plan_digest, approver=APPROVER)
         )
@@ -257,4 +265,7 @@ def test_list_buckets_denied_is_said_in_the_plan_and_the_certificate(
     unchecked = {e.subject: e for e in cert.exceptions if e.kind == "key use not fully checked"}
     assert set(unchecked) == {system.kek, f"aws-kms://{key['arn']}"}
     assert "ListBuckets refused" in unchecked[system.kek].description
+    assert (
+        f"s3://{system.bucket}: default encryption not checked" in unchecked[system.kek].description
+    )
     assert cert.status.value == "complete with exceptions"
