@@ -61,9 +61,9 @@ from sundown.errors import (
     PermissionDeniedError,
     SundownError,
     TransientError,
-    UnsupportedError,
 )
 from sundown.ranges import KeyRange
+from sundown.sse import key_name, writer_key
 from sundown.store import (
     Capability,
     Entry,
@@ -88,7 +88,6 @@ from sundown.store import (
 from sundown.store_url import parse_bucket_url
 
 BATCH_LIMIT = 100  # the JSON API accepts up to 100 calls per batch request
-_KEY_VERSION = re.compile(r"/cryptoKeyVersions/[0-9]{1,20}$")
 _CHUNK = 8 * 1024 * 1024  # resumable chunk (a multiple of 256 KiB) and single-request limit
 _PAGE = 1000
 STORAGE_CLASSES = ("STANDARD", "NEARLINE", "COLDLINE", "ARCHIVE")
@@ -355,20 +354,16 @@ class GcsStore(_copy.Copying):
         CMEK): each upload names it (``kmsKeyName``), and a write GCS reports under another key
         or none (its ``kmsKeyName`` without the ``/cryptoKeyVersions/N`` suffix) raises
         IntegrityError."""
-        if not key.startswith("gcp-kms://projects/") or "/cryptoKeyVersions/" in key:
-            raise UnsupportedError(
-                f"{self.url}: GCS encrypts server-side under Cloud KMS crypto keys "
-                f"(gcp-kms://projects/P/locations/L/keyRings/R/cryptoKeys/K), not {key[:200]!r}"
-            )
+        name = writer_key(self.url, key, "gcp")
         other = GcsStore(self._bucket_name, self._prefix, self._client)
-        other._kms_key = key.removeprefix("gcp-kms://")
+        other._kms_key = name
         return other
 
     def _check_cmek(self, what: str, blob: storage.Blob) -> None:
         if self._kms_key is None:
             return
         reported = blob.kms_key_name
-        if reported is None or _KEY_VERSION.sub("", str(reported)) != self._kms_key:
+        if reported is None or key_name(str(reported), "gcp") != self._kms_key:
             raise IntegrityError(
                 f"put {what}: asked for CMEK under {self._kms_key}, GCS reports "
                 + (f"{str(reported)[:300]!r}" if reported else "no kmsKeyName (Google-managed)")

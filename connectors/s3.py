@@ -56,6 +56,7 @@ from sundown.errors import (
     UnsupportedError,
 )
 from sundown.ranges import KeyRange
+from sundown.sse import writer_key
 from sundown.store import (
     Capability,
     Entry,
@@ -514,13 +515,9 @@ class S3Store(_copy.Copying):
         """This store, every write SSE-KMS under ``key`` (``aws-kms://<key ARN>``): PutObject
         and CreateMultipartUpload carry ``ServerSideEncryption=aws:kms`` and ``SSEKMSKeyId``,
         and a write S3 reports under anything else raises IntegrityError."""
-        if not key.startswith("aws-kms://arn:"):
-            raise UnsupportedError(
-                f"{self.url}: S3 encrypts server-side under AWS KMS keys named by ARN "
-                f"(aws-kms://arn:aws:kms:...), not {key[:200]!r}"
-            )
+        name = writer_key(self.url, key, "aws")
         other = S3Store(self.bucket, self.root, self.client)
-        other._sse_key = key.removeprefix("aws-kms://")
+        other._sse_key = name
         return other
 
     def _check_sse(self, where: str, response: Any) -> None:
