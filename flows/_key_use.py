@@ -5,10 +5,10 @@ any key is destroyed."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 from sundown import registry
-from sundown.errors import NotFoundError
+from sundown.errors import NotFoundError, SundownError
 from sundown.key_use import ARCHIVE, EVIDENCE, LOCATION, KeyUse, Survey, judge, summary
 from sundown.keys import KeyInfo
 from sundown.plan import plan_locations
@@ -19,23 +19,39 @@ from ._common import evidence_url
 
 CHECK = "blast radius (bucket default encryption)"
 _NOT_READ = {
-    "gcp-kms://": "a Cloud KMS key can be the default key (CMEK) of GCS buckets and of other "
-    "Google services; Sundown does not read those defaults, so what else is encrypted under "
-    "this key was not checked",
     "azure-kv://": "a Key Vault key can be a storage account's customer-managed key or an "
     "encryption scope's; those are management-plane settings Sundown does not read, so what "
     "else is encrypted under this key was not checked",
 }
 
 
-def _s3_buckets(spec: SystemSpec) -> tuple[dict[str, tuple[str, ...]], dict[str, list[str]]]:
-    """(bucket -> its roles for this system, bucket -> the spec's location prefixes in it)."""
+def _s3() -> Callable[..., Survey]:
+    from connectors.s3_key_use import survey
+
+    return survey
+
+
+def _gcs() -> Callable[..., Survey]:
+    from connectors.gcs_key_use import survey
+
+    return survey
+
+
+# key URI prefix, the store scheme whose bucket defaults can name such a key, its reader
+_READERS = (("aws-kms://", "s3", _s3), ("gcp-kms://", "gs", _gcs))
+
+
+def _buckets(
+    spec: SystemSpec, scheme: str
+) -> tuple[dict[str, tuple[str, ...]], dict[str, list[str]]]:
+    """Of the spec's ``scheme`` buckets: (bucket -> its roles for this system, bucket -> the
+    spec's location prefixes in it)."""
     roles: dict[str, list[str]] = {}
     prefixes: dict[str, list[str]] = {}
 
     def add(url: str, role: str) -> None:
         parsed = parse_store_url(url)
-        if parsed.scheme != "s3":
+        if parsed.scheme != scheme:
             return
         roles.setdefault(parsed.bucket, [])
         if role not in roles[parsed.bucket]:
@@ -55,18 +71,25 @@ def check(spec: SystemSpec, resolved: Mapping[str, str]) -> dict[str, KeyUse]:
     """``resolved``: each key to destroy that still exists (spec URI -> the URI its key service
     resolved it to). ScopeError naming each bucket that puts data outside the system under one
     of them; otherwise what was checked and what could not be, per spec URI."""
-    aws = {r: uri for uri, r in resolved.items() if r.startswith("aws-kms://")}
+    by_resolved = {r: uri for uri, r in resolved.items()}
     surveys: list[Survey] = []
-    if aws:
-        from connectors.s3_key_use import survey
-
-        roles, prefixes = _s3_buckets(spec)
-        surveys.append(survey(sorted(aws), roles, prefixes))
+    failed: dict[str, str] = {}
+    for prefix, scheme, survey in _READERS:
+        keys = sorted(r for r in by_resolved if r.startswith(prefix))
+        if keys:
+            roles, prefixes = _buckets(spec, scheme)
+            try:
+                surveys.append(survey()(keys, roles, prefixes))
+            except SundownError as exc:  # no client (no credentials): said, never silent
+                failed.update(
+                    {by_resolved[k]: f"{scheme}:// buckets not read ({exc})" for k in keys}
+                )
     unchecked = {
         uri: why for uri in resolved for scheme, why in _NOT_READ.items() if uri.startswith(scheme)
     }
+    unchecked.update(failed)
     judged = judge(surveys, unchecked)
-    return {aws.get(r, r): use for r, use in judged.items()}
+    return {by_resolved.get(r, r): use for r, use in judged.items()}
 
 
 def at_planning(spec: SystemSpec, facts: Mapping[str, KeyInfo | None]) -> dict[str, KeyUse]:
@@ -84,6 +107,6 @@ def before_destroying(spec: SystemSpec, uris: Iterable[str]) -> dict[str, dict[s
                 resolved[uri] = registry.key_for_destruction(uri).uri
             except NotFoundError:
                 continue  # deleted by KMS already: nothing more is destroyed
-        elif uri.startswith(tuple(_NOT_READ)):
+        elif uri.startswith(("gcp-kms://", *_NOT_READ)):
             resolved[uri] = uri
     return {uri: {CHECK: summary(use)} for uri, use in check(spec, resolved).items()}

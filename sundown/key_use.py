@@ -68,13 +68,15 @@ class BucketDefault:
 @dataclass(frozen=True)
 class Survey:
     """What one provider's look at its buckets found: the buckets read, whether every bucket of
-    the account was listed, and what could not be read at the account level (``unchecked``)."""
+    the account was listed (``everything`` says what that covers), and what could not be read
+    at the account level (``unchecked``)."""
 
     provider: str
     keys: tuple[str, ...]
     buckets: tuple[BucketDefault, ...]
     listed_account: bool
     unchecked: tuple[str, ...] = ()
+    everything: str = "every bucket of the account"
 
 
 class KeyUse(BaseModel):
@@ -130,7 +132,7 @@ def judge(
         read = [b for b in survey.buckets if b.error is None]
         failed = [b for b in survey.buckets if b.error is not None]
         scope = (
-            "every bucket of the account (ListBuckets) and the spec's own"
+            f"{survey.everything} and the spec's own"
             if survey.listed_account
             else "the spec's own buckets (locations, archive, evidence) only"
         )

@@ -15,6 +15,7 @@ from typing import Any
 import boto3
 import pytest
 
+from connectors import gcs
 from flows import decommission
 from flows._key_use import CHECK
 from flows.decommission import decommission_system
@@ -23,6 +24,7 @@ from sundown import registry
 from sundown.certificate import verify_certificate
 from sundown.errors import ScopeError
 from sundown.plan import read_plan
+from tests.fixtures.gcs import GCS_PROJECT
 from tests.flows.kms_systems import APPROVER, KmsSystem, build
 from tests.reliability.faultproxy import Answer, FaultProxy, Request
 from tests.spec_builder import spec_yaml
@@ -269,3 +271,45 @@ def test_list_buckets_denied_is_said_in_the_plan_and_the_certificate(
         f"s3://{system.bucket}: default encryption not checked" in unchecked[system.kek].description
     )
     assert cert.status.value == "complete with exceptions"
+
+
+def test_a_gcs_bucket_defaulting_to_the_cloud_kms_kek_stops_planning(
+    tmp_path: Path,
+    gcs_emulator_env: str,
+    gcp_kms_env: Any,
+    prefect_api: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The same on GCS (gcp-storage-emulator keeps a bucket's ``defaultKmsKeyName``): another
+    bucket of the project defaults to the system's Cloud KMS KEK, named with a key version."""
+    monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", GCS_PROJECT)
+    name = f"kbr{uuid.uuid4().hex[:6]}"
+    kek = f"gcp-kms://projects/sundown-test/locations/global/keyRings/r-{name}/cryptoKeys/kek"
+    registry.create_key(kek)
+    registry.create_key(f"local://{name}-certificates", signing=True)
+    client = gcs.new_client()
+    data, foreign = (client.create_bucket(f"kbr-{uuid.uuid4().hex[:12]}") for _ in range(2))
+    data.blob(f"logs/{name}/a.log").upload_from_string(b"line")
+    foreign.default_kms_key_name = kek.removeprefix("gcp-kms://") + "/cryptoKeyVersions/1"
+    foreign.patch()
+    spec = tmp_path / f"{name}.yaml"
+    spec.write_text(
+        spec_yaml(
+            name,
+            assets={"logs": {"locations": [f"gs://{data.name}/logs/{name}"]}},
+            keys={"kek": kek, "certificate": f"local://{name}-certificates"},
+            evidence=(tmp_path / "ev").as_uri(),
+        )
+    )
+    params = DecommissionParameters(spec_path=str(spec), dry_run=True)
+    with pytest.raises(ScopeError, match=f"gs://{foreign.name} defaults to {kek} \\(as "):
+        decommission_system(params)
+    assert data.blob(f"logs/{name}/a.log").exists()
+
+    foreign.default_kms_key_name = None
+    foreign.patch()
+    plan = decommission_system(params)
+    md = read_plan(plan.plan_path, plan.plan_digest).to_markdown()
+    assert "GCS default encryption read for" in md
+    assert "every bucket of the project (buckets.list)" in md
+    assert "no bucket defaults to the key" in md and "NOT CHECKED" not in md
