@@ -65,6 +65,7 @@ from sundown.errors import (
     TransientError,
 )
 from sundown.ranges import KeyRange
+from sundown.sse import key_name, writer_key
 from sundown.store import (
     Capability,
     Entry,
@@ -180,6 +181,7 @@ class GcsStore(_copy.Copying):
         self._prefix = prefix
         self._bucket = self._client.bucket(bucket)
         self._settings: storage.Bucket | None = None
+        self._kms_key: str | None = None  # CMEK of every write (under_server_side_key)
 
     @property
     def url(self) -> str:
@@ -349,10 +351,30 @@ class GcsStore(_copy.Copying):
 
     # -- ObjectStore ----------------------------------------------------------------------------
 
+    def under_server_side_key(self, key: str) -> GcsStore:
+        """This store, every write under the Cloud KMS key ``key`` (``gcp-kms://projects/...``,
+        CMEK): each upload names it (``kmsKeyName``), and a write GCS reports under another key
+        or none (its ``kmsKeyName`` without the ``/cryptoKeyVersions/N`` suffix) raises
+        IntegrityError."""
+        name = writer_key(self.url, key, "gcp")
+        other = GcsStore(self._bucket_name, self._prefix, self._client)
+        other._kms_key = name
+        return other
+
+    def _check_cmek(self, what: str, blob: storage.Blob) -> None:
+        if self._kms_key is None:
+            return
+        reported = blob.kms_key_name
+        if reported is None or key_name(str(reported), "gcp") != self._kms_key:
+            raise IntegrityError(
+                f"put {what}: asked for CMEK under {self._kms_key}, GCS reports "
+                + (f"{str(reported)[:300]!r}" if reported else "no kmsKeyName (Google-managed)")
+            )
+
     def put(
         self, key: str, data: PutData, *, if_absent: bool = False, metadata: Metadata | None = None
     ) -> ObjectInfo:
-        blob = self._bucket.blob(self._name(key), chunk_size=_CHUNK)
+        blob = self._bucket.blob(self._name(key), chunk_size=_CHUNK, kms_key_name=self._kms_key)
         if metadata:
             blob.metadata = dict(metadata)
         head, rest = _streams.peek(data, _CHUNK)
@@ -391,6 +413,7 @@ class GcsStore(_copy.Copying):
 
             _call(what, upload)
             _call(what, lambda: blob.reload(retry=DEFAULT_RETRY))
+        self._check_cmek(what, blob)
         return self._info(key, blob)
 
     def _found(self, key: str, version_id: str | None) -> storage.Blob:

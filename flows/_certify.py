@@ -44,6 +44,7 @@ from sundown.certificate import (
 )
 from sundown.certificate import Counts as CertCounts
 from sundown.errors import InputError, IntegrityError
+from sundown.key_use import exceptions as key_use_exceptions
 from sundown.plan import Plan, PlanEntry, StoreSettings
 from sundown.records import RecordEntry
 from sundown.store import Placement
@@ -595,6 +596,7 @@ def build_certificate(
                     description=k.ce_basis or "not claimed",
                 )
             )
+    exceptions += key_use_exceptions((k.uri, k.use) for k in inputs.plan.keys)
     exceptions += pending_exceptions(
         keys, inputs.now, {r.uri: [u for c in r.sanitization for u in c.keys] for r in records}
     )

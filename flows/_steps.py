@@ -68,7 +68,7 @@ from sundown.store import (
 )
 from sundown.store_url import parse_store_url, symlink_on_path
 
-from . import _credentials, _records, _rotation
+from . import _credentials, _key_use, _records, _rotation
 from ._common import TASK_OPTIONS, opaque
 from .evidence import (
     ArchivedCopy,
@@ -445,8 +445,11 @@ def _plan_task(
     creds = _rotation.current_refs(spec) if retirement else []
     keys = key_facts(spec) if retirement else None
     protection = None
+    key_use = None
     if retirement:
         assert keys is not None
+        # What else the keys encrypt: ScopeError here, before any plan exists (flows/_key_use.py)
+        key_use = _key_use.at_planning(spec, keys)
         storage = storage_key_of(spec, keys)
         protection = {}
         for ref in plan_locations(spec, kind):
@@ -468,6 +471,7 @@ def _plan_task(
         settings=settings,
         placements=placements,
         records=_records.inventory(spec) if retirement else None,
+        key_use=key_use,
     )
     return plan.model_dump_json()
 

@@ -56,7 +56,7 @@ from sundown.plan import (
 from sundown.spec.kms import grants_by_key
 from sundown.spec.model import CredentialRef, SystemSpec
 
-from . import _certify, _credentials, _execute, _record_certify, _records, _steps
+from . import _certify, _credentials, _execute, _key_use, _record_certify, _records, _steps
 from ._common import artifact_key, evidence_url, load_system, open_evidence, work_dir
 from ._receipt import in_ledger, publish
 from .evidence import Approved, Certified, CopyCounts, LifecycleChange, Verified
@@ -457,6 +457,10 @@ def _destroy_keys(plan: Plan, journal: Journal, spec: SystemSpec) -> list[KeyDes
     plan's exportable / plaintext-backup facts fixed at approval. The spec's grants on a key are
     revoked and its pending window passed (``keys.grants``, ``keys.pending_days``)."""
     grants = grants_by_key(spec)
+    # What else the keys encrypt, read again now: a bucket default changed after approval stops
+    # the run here, before any key is destroyed (flows/_key_use.py).
+    todo = [k.uri for k in plan.keys if journal.get(f"key-{k.role}") is None]
+    use = _key_use.before_destroying(spec, todo) if todo else {}
     out = []
     for key in plan.keys:
         step = f"key-{key.role}"
@@ -465,6 +469,7 @@ def _destroy_keys(plan: Plan, journal: Journal, spec: SystemSpec) -> list[KeyDes
             evidence = _steps.destroy_key(
                 key.uri, key.versions, spec.keys.pending_days, grants.get(key.uri, [])
             ).judged(planned_exportable=key.exportable, planned_backup=key.allow_plaintext_backup)
+            evidence.checks.update(use.get(key.uri, {}))
             record = journal.record(step, evidence)
         out.append(record.parse(KeyDestroyed))
     return out

@@ -41,9 +41,10 @@ SIGNATURE_NAME = "model.sig"
 
 def open_for_writing(url: str, storage_cmk: str | None) -> ObjectStore:
     """The store at ``url``; when the spec names a storage key and the store can encrypt under
-    it server-side (S3 and an AWS KMS key), its writes are under that key as well as the
-    envelope, so they die with it at retirement even if an envelope check could not prove it.
-    A store that cannot is written with the envelope only, and the run log says so."""
+    it server-side (S3 with an AWS KMS key, GCS with a Cloud KMS key), its writes are under
+    that key as well as the envelope, so they die with it at retirement even if an envelope
+    check could not prove it. A store that cannot is written with the envelope only, and the
+    run log says so."""
     store = registry.open_store(url)
     if storage_cmk is None:
         return store

@@ -35,6 +35,8 @@ from sundown import canonical, record_plan
 from sundown.atomic import atomic_writer
 from sundown.certificate import ERASABLE, Protection
 from sundown.errors import InputError, IntegrityError, ScopeError
+from sundown.key_use import KeyUse
+from sundown.key_use import summary as key_use_summary
 from sundown.keys import KeyInfo
 from sundown.record_plan import (
     RECORD_LINES,
@@ -294,6 +296,8 @@ class KeyPlan(BaseModel):
     algorithm: str | None = None
     exportable: bool | None = None
     allow_plaintext_backup: bool | None = None
+    # What else the key encrypts (bucket defaults), checked at planning (sundown/key_use.py).
+    use: KeyUse | None = None
 
     @property
     def ce_claimable(self) -> bool:
@@ -407,6 +411,10 @@ class Plan(BaseModel):
                 f"{_key_warning(k)} |"
                 for k in self.keys
             ]
+            used = [k for k in self.keys if k.use is not None]
+            if used:
+                rows += ["", "| Key | What else it encrypts (checked at planning) |", "|---|---|"]
+                rows += [f"| `{k.uri}` | {_cell(key_use_summary(k.use))} |" for k in used if k.use]
         if self.credentials:
             rows += ["", "| Credential | Id | State | Action |", "|---|---|---|---|"]
             rows += [f"| {c.kind} | `{c.id}` | {c.state} | {c.action} |" for c in self.credentials]
@@ -675,6 +683,7 @@ def build_plan(
     settings: Mapping[str, StoreSettings] | None = None,
     placements: Mapping[str, PlacementFound] | None = None,
     records: Sequence[RecordInventory] | None = None,
+    key_use: Mapping[str, KeyUse] | None = None,
 ) -> Plan:
     """Write the plan file at ``path`` (atomically) and return its summary.
 
@@ -690,7 +699,8 @@ def build_plan(
     maps a location URL to the settings read with its inventory, ``placements`` to the account
     and region its store reported then (both recorded in the plan file and its digest).
     ``records[i]`` is the listing of ``spec.record_locations()[i]`` (retirement plans only;
-    sundown/record_plan.py)."""
+    sundown/record_plan.py). ``key_use`` maps a key URI to what its blast-radius check found
+    (sundown/key_use.py)."""
     now = _utc(now or datetime.now(UTC))
     refs = plan_locations(spec, kind)
     absent: set[str] = set()
@@ -753,7 +763,7 @@ def build_plan(
             plan.locations.append(loc)
         if kind == "retirement":
             plan.records = write_records(spec, records or [], w.write)
-            plan.keys = _plan_keys(spec, key_facts or {})
+            plan.keys = _plan_keys(spec, key_facts or {}, key_use or {})
             creds = spec.credential_refs() if credentials is None else credentials
             plan.credentials = _plan_credentials(creds, credential_facts or {})
         for k in plan.keys:
@@ -942,7 +952,9 @@ def _loc_counts(loc: LocationPlan) -> dict[str, Any]:
     }
 
 
-def _plan_keys(spec: SystemSpec, facts: Mapping[str, KeyInfo | None]) -> list[KeyPlan]:
+def _plan_keys(
+    spec: SystemSpec, facts: Mapping[str, KeyInfo | None], use: Mapping[str, KeyUse]
+) -> list[KeyPlan]:
     out = []
     for uri, role in spec.keys_to_destroy():
         if uri not in facts:
@@ -961,6 +973,7 @@ def _plan_keys(spec: SystemSpec, facts: Mapping[str, KeyInfo | None]) -> list[Ke
                     algorithm=info.algorithm,
                     exportable=info.exportable,
                     allow_plaintext_backup=info.allow_plaintext_backup,
+                    use=use.get(uri),
                 )
             )
     return out

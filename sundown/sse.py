@@ -20,11 +20,19 @@ import re
 from dataclasses import dataclass
 
 from sundown.certificate import Protection
-from sundown.errors import InputError
+from sundown.errors import InputError, UnsupportedError
 from sundown.plan import CopyProtection
 from sundown.store import AZURE_SCOPE, ServerSideEncryption
 
-__all__ = ["AZURE_SCOPE", "KMS_ALGORITHMS", "ServerSideVerdict", "StorageKey", "storage_key"]
+__all__ = [
+    "AZURE_SCOPE",
+    "KMS_ALGORITHMS",
+    "ServerSideVerdict",
+    "StorageKey",
+    "key_name",
+    "storage_key",
+    "writer_key",
+]
 
 #: What each provider reports for encryption under a customer-managed KMS key.
 KMS_ALGORITHMS = {"aws": frozenset({"aws:kms", "aws:kms:dsse"}), "gcp": frozenset({"cmek"})}
@@ -59,6 +67,30 @@ def storage_key(resolved_uri: str) -> StorageKey:
     )
 
 
+_WRITER_FORMS = {
+    "aws": ("aws-kms://arn:", "S3 encrypts server-side under AWS KMS keys named by ARN "
+            "(aws-kms://arn:aws:kms:...)"),
+    "gcp": ("gcp-kms://projects/", "GCS encrypts server-side under Cloud KMS crypto keys "
+            "(gcp-kms://projects/P/locations/L/keyRings/R/cryptoKeys/K)"),
+}  # fmt: skip
+
+
+def writer_key(store_url: str, key: str, provider: str) -> str:
+    """The name a ``provider`` store writes under for the storage key ``key`` (the URI without
+    its scheme); UnsupportedError naming the store when that store cannot encrypt under it."""
+    prefix, form = _WRITER_FORMS[provider]
+    if not key.startswith(prefix) or "/cryptoKeyVersions/" in key:
+        raise UnsupportedError(f"{store_url}: {form}, not {key[:200]!r}")
+    return key.split("://", 1)[1]
+
+
+def key_name(reported: str, provider: str) -> str:
+    """A key name as a store reports it, made comparable with a :class:`StorageKey`'s name:
+    GCS reports the key version (``/cryptoKeyVersions/N``), which is removed; nothing else is
+    normalized."""
+    return _GCP_VERSION.sub("", reported) if provider == "gcp" else reported
+
+
 def _shown(text: str, limit: int = 200) -> str:
     clean = "".join(c if c.isprintable() and c not in "|<>`" else "?" for c in text)
     return clean if len(clean) <= limit else clean[:limit] + "..."
@@ -88,10 +120,7 @@ class ServerSideVerdict:
             return False
         if found.algorithm not in KMS_ALGORITHMS.get(key.provider, frozenset()):
             return False
-        reported = found.key
-        if key.provider == "gcp":
-            reported = _GCP_VERSION.sub("", reported)
-        return reported == key.name
+        return key_name(found.key, key.provider) == key.name
 
     def __call__(self, found: ServerSideEncryption, verdict: CopyProtection) -> CopyProtection:
         said = f"store reports {_shown(found.algorithm, 40)}" + (
