@@ -321,6 +321,10 @@ class KindBase:
     needs_current: ClassVar[bool] = True  # rotation replaces a current credential
     not_rotated: ClassVar[str] = "this kind is not rotated"
     form: ClassVar[str]  # the identifier's form, for error messages
+    # The connector's module functions behind :meth:`revoke` and :meth:`live`, called through
+    # :meth:`_call` with the parsed identifier (a kind may override revoke and live instead).
+    revoke_one: Callable[..., CredentialEvidence]  # (..., *, missing_ok)
+    is_live: Callable[..., object]  # true while the credential works
 
     def parse(self, ident: str) -> tuple[str, ...]:
         """The identifier's parts; InputError naming the whole identifier and its expected
@@ -336,11 +340,17 @@ class KindBase:
     def _parts(self, ident: str) -> tuple[str, ...]:
         raise NotImplementedError
 
+    def _call(self, function: Callable[..., Any], ident: str, **kwargs: Any) -> Any:
+        """``function`` applied to the identifier once :meth:`parse` accepted it: by default the
+        whole identifier; a kind whose functions take the parts overrides this."""
+        self.parse(ident)
+        return function(ident, **kwargs)
+
     def revoke(self, ident: str, *, missing_ok: bool = False) -> list[CredentialEvidence]:
-        raise NotImplementedError
+        return [self._call(self.revoke_one, ident, missing_ok=missing_ok)]
 
     def live(self, ident: str) -> bool:
-        raise NotImplementedError
+        return bool(self._call(self.is_live, ident))
 
     def units(self, spec: SystemSpec) -> list[str]:
         return []
@@ -387,6 +397,15 @@ class KindBase:
         return []
 
 
+class MountKind(KindBase):
+    """A kind named ``MOUNT/NAME`` (a Vault secrets engine's mount, then a name in it) whose
+    connector functions take ``(name, mount=MOUNT)``."""
+
+    def _call(self, function: Callable[..., Any], ident: str, **kwargs: Any) -> Any:
+        mount, name = self.parse(ident)
+        return function(name, mount=mount, **kwargs)
+
+
 class ScopedKind(KindBase):
     """A kind named ``SCOPE/ID`` whose rotations stay in their scope (an IAM user's keys, a
     container's policies): what stands for a lineage is a list of ids in the scope."""
@@ -403,6 +422,9 @@ class ScopedKind(KindBase):
     def check(self, scope: str, name: str) -> None:
         """InputError unless both parts are well formed."""
         raise NotImplementedError
+
+    def _call(self, function: Callable[..., Any], ident: str, **kwargs: Any) -> Any:
+        return function(*self.parse(ident), **kwargs)  # (scope, id)
 
     @staticmethod
     def scope(declared: str) -> str:

@@ -261,17 +261,12 @@ class AccessKey(ScopedKind):
     form = "USER/ACCESS_KEY_ID"
     delivery_field = "aws_access_key_id"
     params = ("user", "key_id")
+    revoke_one = staticmethod(revoke_access_key)
+    is_live = staticmethod(key_is_active)
 
     def check(self, scope: str, name: str) -> None:
         _check_user(scope)
         _check_key_id(name)
-
-    def revoke(self, ident: str, *, missing_ok: bool = False) -> list[CredentialEvidence]:
-        user, key_id = self.parse(ident)
-        return [revoke_access_key(user, key_id, missing_ok=missing_ok)]
-
-    def live(self, ident: str) -> bool:
-        return key_is_active(*self.parse(ident))
 
     def units(self, spec: SystemSpec) -> list[str]:
         return [

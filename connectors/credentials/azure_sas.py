@@ -323,16 +323,11 @@ class StoredPolicy(ScopedKind):
     form = "CONTAINER/POLICY_ID"
     delivery_field = "policy_id"
     params = ("container", "policy_id")
+    revoke_one = staticmethod(revoke_access_policy)
+    is_live = staticmethod(policy_is_live)
 
     def check(self, scope: str, name: str) -> None:
         _check(scope, name)
-
-    def revoke(self, ident: str, *, missing_ok: bool = False) -> list[CredentialEvidence]:
-        container, policy_id = self.parse(ident)
-        return [revoke_access_policy(container, policy_id, missing_ok=missing_ok)]
-
-    def live(self, ident: str) -> bool:
-        return policy_is_live(*self.parse(ident))
 
     def units(self, spec: SystemSpec) -> list[str]:
         return [f"{p.container}/{p.policy_id}" for p in spec.credentials.azure_stored_policies]

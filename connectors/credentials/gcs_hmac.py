@@ -233,18 +233,12 @@ class HmacKey(KindBase):
     kind = "gcs_hmac_key"
     form = "an HMAC access id"
     delivery_field = "access_id"
+    revoke_one = staticmethod(revoke_hmac_key)
+    is_live = staticmethod(hmac_key_is_active)
 
     def _parts(self, ident: str) -> tuple[str, ...]:
         _check(access_id=ident)
         return (ident,)
-
-    def revoke(self, ident: str, *, missing_ok: bool = False) -> list[CredentialEvidence]:
-        self.parse(ident)
-        return [revoke_hmac_key(ident, missing_ok=missing_ok)]
-
-    def live(self, ident: str) -> bool:
-        self.parse(ident)
-        return hmac_key_is_active(ident)
 
     def units(self, spec: SystemSpec) -> list[str]:
         return [h.access_id for h in spec.credentials.gcs_hmac_keys]
