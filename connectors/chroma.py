@@ -33,14 +33,7 @@ import chromadb
 import chromadb.errors as chroma_errors
 from chromadb.config import Settings
 
-from sundown.errors import (
-    BackendError,
-    InputError,
-    NotFoundError,
-    PermissionDeniedError,
-    SundownError,
-    TransientError,
-)
+from sundown import errors
 from sundown.records import (
     CHROMA_SHAPE,
     BatchResult,
@@ -62,21 +55,21 @@ CAPABILITIES = frozenset(
 _PAGE = 300
 
 
-def _map_error(exc: Exception, what: str) -> SundownError:
-    if isinstance(exc, SundownError):
+def _map_error(exc: Exception, what: str) -> errors.SundownError:
+    if isinstance(exc, errors.SundownError):
         return exc
     text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     if isinstance(exc, chroma_errors.NotFoundError):
-        return NotFoundError(f"{what}: {text}")
+        return errors.NotFoundError(f"{what}: {text}")
     if isinstance(exc, chroma_errors.AuthorizationError | chroma_errors.ChromaAuthError):
-        return PermissionDeniedError(f"{what}: refused ({text})")
+        return errors.PermissionDeniedError(f"{what}: refused ({text})")
     if isinstance(exc, chroma_errors.InvalidArgumentError):
-        return InputError(f"{what}: {text}")
+        return errors.InputError(f"{what}: {text}")
     if isinstance(exc, chroma_errors.RateLimitError | ConnectionError | TimeoutError):
-        return TransientError(f"{what}: {text}")
+        return errors.TransientError(f"{what}: {text}")
     if "Could not connect" in text:
-        return TransientError(f"{what}: {text}")
-    return BackendError(f"{what}: {text}")
+        return errors.TransientError(f"{what}: {text}")
+    return errors.BackendError(f"{what}: {text}")
 
 
 class ChromaCollection(ScopedRecords):
@@ -93,7 +86,7 @@ class ChromaCollection(ScopedRecords):
         self.tenant, self.database, self.collection = self._loc.segments
         for key, _ in self._selector.where:
             if key.startswith("$") or key.startswith("#"):
-                raise InputError(
+                raise errors.InputError(
                     f"selector of {url}: {key!r} is an operator or a reserved key; a selector "
                     "is equality on metadata keys only"
                 )
@@ -181,7 +174,7 @@ class ChromaCollection(ScopedRecords):
             col = client.get_collection(self.collection)
         except chroma_errors.NotFoundError:
             if not self._selector.whole:
-                raise NotFoundError(f"{self.where} does not exist") from None
+                raise errors.NotFoundError(f"{self.where} does not exist") from None
             return RecordPurgeResult(absent=[e.id for e in listed])  # deleted by an earlier run
         except Exception as exc:
             raise _map_error(exc, f"get_collection of {self.where}") from None
@@ -231,7 +224,7 @@ class ChromaCollection(ScopedRecords):
         except chroma_errors.NotFoundError:
             if self._selector.whole:
                 return RecordVerification(in_scope=None, gone=True)
-            raise NotFoundError(f"{self.where} does not exist") from None
+            raise errors.NotFoundError(f"{self.where} does not exist") from None
         except Exception as exc:
             raise _map_error(exc, f"get_collection of {self.where}") from None
         remaining = self._ids(col, self._where())

@@ -29,15 +29,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from sundown.errors import (
-    BackendError,
-    ConflictError,
-    InputError,
-    NotFoundError,
-    PermissionDeniedError,
-    SundownError,
-    TransientError,
-)
+from sundown import errors
 from sundown.records import (
     POSTGRES_SHAPE,
     BatchResult,
@@ -71,28 +63,28 @@ def parse_url(url: str) -> Location:
     return POSTGRES_SHAPE.parse(url)
 
 
-def _map_error(exc: Exception, what: str) -> SundownError:
+def _map_error(exc: Exception, what: str) -> errors.SundownError:
     """A psycopg error as Sundown's; the message is the server's (it never holds a password)."""
-    if isinstance(exc, SundownError):
+    if isinstance(exc, errors.SundownError):
         return exc
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     if isinstance(exc, psycopg.errors.InsufficientPrivilege):
-        return PermissionDeniedError(f"{what}: permission denied ({text})")
+        return errors.PermissionDeniedError(f"{what}: permission denied ({text})")
     if isinstance(
         exc, psycopg.errors.InvalidPassword | psycopg.errors.InvalidAuthorizationSpecification
     ):
-        return PermissionDeniedError(f"{what}: authentication refused ({text})")
+        return errors.PermissionDeniedError(f"{what}: authentication refused ({text})")
     if isinstance(exc, psycopg.errors.UndefinedTable | psycopg.errors.InvalidSchemaName):
-        return NotFoundError(f"{what}: {text}")
+        return errors.NotFoundError(f"{what}: {text}")
     if isinstance(exc, psycopg.errors.DataError | psycopg.errors.UndefinedFunction):
-        return InputError(f"{what}: {text}")
+        return errors.InputError(f"{what}: {text}")
     if isinstance(exc, psycopg.errors.DependentObjectsStillExist):
-        return ConflictError(f"{what}: other objects depend on the table ({text})")
+        return errors.ConflictError(f"{what}: other objects depend on the table ({text})")
     if isinstance(exc, psycopg.OperationalError):
         if "authentication" in text or "password" in text:
-            return PermissionDeniedError(f"{what}: authentication refused ({text})")
-        return TransientError(f"{what}: {text}")
-    return BackendError(f"{what}: {text}")
+            return errors.PermissionDeniedError(f"{what}: authentication refused ({text})")
+        return errors.TransientError(f"{what}: {text}")
+    return errors.BackendError(f"{what}: {text}")
 
 
 @dataclass(frozen=True)
@@ -153,7 +145,7 @@ class PostgresTable(ScopedRecords):
             (self.schema, self.table),
         ).fetchone()
         if row is None:
-            raise NotFoundError(f"table {self.where} does not exist")
+            raise errors.NotFoundError(f"table {self.where} does not exist")
         oid = int(row[0])
         keys = conn.execute(
             "SELECT a.attname, format_type(a.atttypid, NULL) FROM pg_index i "
@@ -163,13 +155,13 @@ class PostgresTable(ScopedRecords):
         ).fetchall()
         if len(keys) != 1:
             why = "no primary key" if not keys else "a primary key of several columns"
-            raise InputError(
+            raise errors.InputError(
                 f"table {self.where} has {why}: Sundown needs a single-column primary key to "
                 "list and delete its rows exactly"
             )
         pk, pk_type = str(keys[0][0]), str(keys[0][1])
         if pk_type not in _INT_TYPES | _TEXT_TYPES:
-            raise InputError(
+            raise errors.InputError(
                 f"table {self.where}: primary key {pk!r} is of type {pk_type}, not supported "
                 f"(supported: {', '.join(sorted(_INT_TYPES | _TEXT_TYPES))})"
             )
@@ -186,14 +178,14 @@ class PostgresTable(ScopedRecords):
                 (oid, column),
             ).fetchone()
             if found is None:
-                raise InputError(f"selector of {self.url}: table has no column {column!r}")
+                raise errors.InputError(f"selector of {self.url}: table has no column {column!r}")
             indexed = conn.execute(
                 "SELECT 1 FROM pg_index WHERE indrelid = %s AND indisvalid AND indpred IS NULL "
                 "AND indexprs IS NULL AND indkey[0] = %s LIMIT 1",
                 (oid, found[0]),
             ).fetchone()
             if indexed is None:
-                raise InputError(
+                raise errors.InputError(
                     f"selector of {self.url}: column {column!r} is not indexed (no valid index "
                     "starts with it): a selector may only use equality on indexed columns"
                 )
@@ -225,7 +217,7 @@ class PostgresTable(ScopedRecords):
             if meta.pk_type == "uuid":
                 return uuid.UUID(ident)
         except ValueError:
-            raise InputError(
+            raise errors.InputError(
                 f"purge of {self.where}: {ident!r} is not a {meta.pk_type} primary key"
             ) from None
         return ident
@@ -366,7 +358,7 @@ class PostgresTable(ScopedRecords):
                 )
             ).fetchall()
             if sorted(str(r[0]) for r in rows) != sorted(current):
-                raise ConflictError(
+                raise errors.ConflictError(
                     f"purge of {self.where}: the table changed while it was being locked: "
                     "nothing dropped; make a new plan"
                 )
@@ -396,7 +388,7 @@ class PostgresTable(ScopedRecords):
             if not self._exists(conn):
                 if self._selector.whole:
                     return RecordVerification(in_scope=None, gone=True)
-                raise NotFoundError(f"table {self.where} does not exist")
+                raise errors.NotFoundError(f"table {self.where} does not exist")
             self._meta = None
             meta = self._table(conn)
             count_q = sql.SQL("SELECT count(*) FROM {table} WHERE {cond}").format(
