@@ -38,7 +38,7 @@ from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from connectors._kms import KmsSigner, PendingKeyDestruction, endpoint_override, refused, translated
+from connectors import _kms
 from sundown import errors
 from sundown.keys import KeyInfo, WrappedKey
 
@@ -64,7 +64,7 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-class AzureKeyDestruction(PendingKeyDestruction):
+class AzureKeyDestruction(_kms.PendingKeyDestruction):
     """The key is deleted (soft delete) and purged on ``pending_until`` (None once purged)."""
 
     PENDING = "deleted; purge pending until {date}"
@@ -101,40 +101,39 @@ def parse_uri(uri: str) -> tuple[str, str]:
     return f"https://{match['vault']}.{match['suffix']}", match["name"]
 
 
-@contextmanager
-def _key_client(vault_url: str) -> Iterator[Any]:
-    from azure.identity import DefaultAzureCredential
+def _key_client(vault_url: str) -> AbstractContextManager[Any]:
     from azure.keyvault.keys import KeyClient
 
-    endpoint = endpoint_override(ENDPOINT_ENV)
+    endpoint = _kms.endpoint_override(ENDPOINT_ENV)
     options: dict[str, Any] = {}
     if endpoint:
         # Every vault is served from one endpoint whose host is not the vault's: Key Vault's
         # challenge names the vault's resource domain, which cannot match it.
         vault_url = endpoint.rstrip("/")
         options["verify_challenge_resource"] = False
-    credential = DefaultAzureCredential()
-    client = KeyClient(vault_url, credential, **options)
-    try:
-        yield client
-    finally:
-        client.close()
-        credential.close()
+    return _authenticated(KeyClient, vault_url, options)
 
 
-@contextmanager
-def _crypto_client(key: Any) -> Iterator[Any]:
+def _crypto_client(key: Any) -> AbstractContextManager[Any]:
     """A CryptographyClient on the key version ``key`` (a KeyVaultKey already read and
     checked): public-key operations (wrap) run locally, private-key ones (unwrap, sign) in
     Key Vault."""
-    from azure.identity import DefaultAzureCredential
     from azure.keyvault.keys.crypto import CryptographyClient
 
     options: dict[str, Any] = {}
-    if endpoint_override(ENDPOINT_ENV):
+    if _kms.endpoint_override(ENDPOINT_ENV):
         options["verify_challenge_resource"] = False
+    return _authenticated(CryptographyClient, key, options)
+
+
+@contextmanager
+def _authenticated(client_class: Any, target: Any, options: dict[str, Any]) -> Iterator[Any]:
+    """``client_class(target, credential, **options)`` on a DefaultAzureCredential made for this
+    call (never cached across credentials); both closed when the block ends."""
+    from azure.identity import DefaultAzureCredential
+
     credential = DefaultAzureCredential()
-    client = CryptographyClient(key, credential, **options)
+    client = client_class(target, credential, **options)
     try:
         yield client
     finally:
@@ -171,7 +170,7 @@ def _translate(exc: Exception, what: str) -> errors.SundownError:
 def _errors(what: str) -> AbstractContextManager[None]:
     from azure.core.exceptions import AzureError
 
-    return translated(what, (AzureError,), _translate)
+    return _kms.translated(what, (AzureError,), _translate)
 
 
 def _refuse_unusable(uri: str, properties: Any) -> None:
@@ -358,12 +357,7 @@ class AzureKeyVaultKey:
     def rewrap(self, wrapped: Sequence[WrappedKey]) -> list[WrappedKey]:
         """Older enabled versions still unwrap: wrapped keys stay as they are."""
         self._usable("re-wrap with")
-        for item in wrapped:
-            if item.key_uri != self.uri:
-                raise errors.InputError(
-                    f"wrapped key belongs to {item.key_uri!r}, not {self.uri!r}"
-                )
-        return list(wrapped)
+        return _kms.own_wrapped(self.uri, wrapped)
 
     def rotate(self) -> int:
         """Key Vault's own rotation (RotateKey): a new version, used from now on."""
@@ -485,7 +479,7 @@ class AzureKeyVaultKey:
                 else:
                     checks["deleted key"] = "gone (purged)"
         if sentinel is not None:
-            checks["sentinel through Sundown"] = refused(
+            checks["sentinel through Sundown"] = _kms.refused(
                 lambda: self.bound_to(SENTINEL_BINDING).unwrap(sentinel), "still unwraps"
             )
             ok = ok and checks["sentinel through Sundown"].startswith("refused")
@@ -508,7 +502,7 @@ class AzureKeyVaultKey:
         return self.info()
 
 
-class AzureKeyVaultSigner(KmsSigner):
+class AzureKeyVaultSigner(_kms.KmsSigner):
     """ES256 (ECDSA P-256 over a SHA-256 digest) with the latest version; Key Vault returns the
     raw r||s signature, converted here to DER."""
 
@@ -549,10 +543,7 @@ class AzureKeyVaultSigner(KmsSigner):
 
 
 def open_key_service(uri: str) -> AzureKeyVaultKey:
-    key = AzureKeyVaultKey(uri)
-    if key.signing:
-        raise errors.InputError(f"{uri} is a signing key (EC), not a key-encryption key")
-    return key
+    return _kms.key_encryption_key(AzureKeyVaultKey(uri), uri, "EC")
 
 
 key_for_destruction = functools.partial(AzureKeyVaultKey, check=False)

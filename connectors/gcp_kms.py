@@ -32,7 +32,7 @@ from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import Any
 
-from connectors._kms import KmsSigner, PendingKeyDestruction, endpoint_override, refused, translated
+from connectors import _kms
 from sundown import errors
 from sundown.keys import KeyInfo, WrappedKey
 
@@ -53,7 +53,7 @@ _DECRYPT = "unwrap"  # what every Decrypt's error context starts with
 _GONE_STATES = ("DESTROY_SCHEDULED", "DESTROYED")
 
 
-class GcpKmsKeyDestruction(PendingKeyDestruction):
+class GcpKmsKeyDestruction(_kms.PendingKeyDestruction):
     """Every version scheduled for destruction (or destroyed); ``pending_until`` is the latest
     ``destroyTime`` (None once every version is DESTROYED)."""
 
@@ -88,7 +88,7 @@ def _client() -> Any:
     kms = importlib.import_module("google.cloud.kms")
 
     # Private Service Connect endpoints are under googleapis.com too.
-    endpoint = endpoint_override(ENDPOINT_ENV, (".googleapis.com",))
+    endpoint = _kms.endpoint_override(ENDPOINT_ENV, (".googleapis.com",))
     options = ClientOptions(api_endpoint=endpoint) if endpoint else None
     return kms.KeyManagementServiceClient(transport="rest", client_options=options)
 
@@ -134,7 +134,7 @@ def _errors(what: str) -> AbstractContextManager[None]:
     from google.api_core.exceptions import GoogleAPIError
     from google.auth.exceptions import GoogleAuthError
 
-    return translated(what, (GoogleAPIError, GoogleAuthError), _translate)
+    return _kms.translated(what, (GoogleAPIError, GoogleAuthError), _translate)
 
 
 def _state_name(version: Any) -> str:
@@ -350,12 +350,7 @@ class GcpKmsKey:
         """Every enabled version decrypts: wrapped keys stay as they are (re-encrypting needs
         each artifact's binding, which only sidecars hold)."""
         self._usable(_client(), "re-wrap with")
-        for item in wrapped:
-            if item.key_uri != self.uri:
-                raise errors.InputError(
-                    f"wrapped key belongs to {item.key_uri!r}, not {self.uri!r}"
-                )
-        return list(wrapped)
+        return _kms.own_wrapped(self.uri, wrapped)
 
     def rotate(self) -> int:
         """The KMS's own rotation: a new version, made primary (for a signing key, the new
@@ -449,7 +444,7 @@ class GcpKmsKey:
             ok = ok and checks["raw KMS encrypt"].startswith("refused")
         if sentinel is not None:
             bound = self.bound_to(SENTINEL_AAD)
-            checks["sentinel through Sundown"] = refused(
+            checks["sentinel through Sundown"] = _kms.refused(
                 lambda: bound.unwrap(sentinel), "still decrypts"
             )
             ok = ok and checks["sentinel through Sundown"].startswith("refused")
@@ -458,7 +453,9 @@ class GcpKmsKey:
             )
             ok = ok and checks["raw KMS decrypt"].startswith("refused")
         elif self.signing:
-            checks["sign through Sundown"] = refused(lambda: GcpKmsSigner(self.uri), "still signs")
+            checks["sign through Sundown"] = _kms.refused(
+                lambda: GcpKmsSigner(self.uri), "still signs"
+            )
             ok = ok and checks["sign through Sundown"].startswith("refused")
         return GcpKmsKeyDestruction.now(
             self.uri,
@@ -488,7 +485,7 @@ class GcpKmsKey:
         return self.info()
 
 
-class GcpKmsSigner(KmsSigner):
+class GcpKmsSigner(_kms.KmsSigner):
     """EC_SIGN_P256_SHA256 over a SHA-256 digest with the latest version; DER signatures."""
 
     def __init__(self, uri: str) -> None:
@@ -531,10 +528,7 @@ class GcpKmsSigner(KmsSigner):
 
 
 def open_key_service(uri: str) -> GcpKmsKey:
-    key = GcpKmsKey(uri)
-    if key.signing:
-        raise errors.InputError(f"{uri} is a signing key (purpose ASYMMETRIC_SIGN), not a KEK")
-    return key
+    return _kms.key_encryption_key(GcpKmsKey(uri), uri, "purpose ASYMMETRIC_SIGN")
 
 
 key_for_destruction = functools.partial(GcpKmsKey, check=False)
