@@ -29,29 +29,14 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from sundown import errors
-from sundown.records import (
-    POSTGRES_SHAPE,
-    BatchResult,
-    Finding,
-    Location,
-    RecordCapability,
-    RecordEntry,
-    RecordFailure,
-    RecordPurgeResult,
-    RecordVerification,
-    ScopedRecords,
-    check_batch_size,
-    check_listed,
-    parse_selector,
-)
+from sundown import errors, records
 
 CAPABILITIES = frozenset(
     {
-        RecordCapability.WHERE,
-        RecordCapability.WHOLE,
-        RecordCapability.BATCH_DELETE,
-        RecordCapability.COMPACT,
+        records.RecordCapability.WHERE,
+        records.RecordCapability.WHOLE,
+        records.RecordCapability.BATCH_DELETE,
+        records.RecordCapability.COMPACT,
     }
 )
 _INT_TYPES = {"smallint", "integer", "bigint"}
@@ -59,8 +44,8 @@ _TEXT_TYPES = {"text", "character varying", "uuid"}
 _PAGE = 1000
 
 
-def parse_url(url: str) -> Location:
-    return POSTGRES_SHAPE.parse(url)
+def parse_url(url: str) -> records.Location:
+    return records.POSTGRES_SHAPE.parse(url)
 
 
 def _map_error(exc: Exception, what: str) -> errors.SundownError:
@@ -94,7 +79,7 @@ class _Table:
     pk_type: str  # format_type of the primary key
 
 
-class PostgresTable(ScopedRecords):
+class PostgresTable(records.ScopedRecords):
     """The rows of one table that a selector matches."""
 
     capabilities = CAPABILITIES
@@ -103,7 +88,7 @@ class PostgresTable(ScopedRecords):
     def __init__(self, url: str, selector: Mapping[str, object] | None) -> None:
         super().__init__(
             parse_url(url),
-            parse_selector(selector, whole_word="whole_table", where=True, where_of=url),
+            records.parse_selector(selector, whole_word="whole_table", where=True, where_of=url),
         )
         self.database, self.schema, self.table = self._loc.segments
         self._ident = sql.Identifier(self.schema, self.table)
@@ -224,7 +209,7 @@ class PostgresTable(ScopedRecords):
 
     # -- inventory ------------------------------------------------------------------------------
 
-    def _scan(self, conn: psycopg.Connection[Any], meta: _Table) -> Iterator[RecordEntry]:
+    def _scan(self, conn: psycopg.Connection[Any], meta: _Table) -> Iterator[records.RecordEntry]:
         query = sql.SQL(
             # ORDER BY t.pk: the key's own order (a bare name would sort the text output column)
             "SELECT t.{pk}::text, pg_column_size(t.*) FROM {table} AS t WHERE {cond} "
@@ -234,19 +219,20 @@ class PostgresTable(ScopedRecords):
             cur.itersize = _PAGE
             cur.execute(query, self._params())
             for ident, size in cur:
-                yield RecordEntry(str(ident), int(size or 0))
+                yield records.RecordEntry(str(ident), int(size or 0))
 
-    def inventory(self) -> Iterator[RecordEntry]:
+    def inventory(self) -> Iterator[records.RecordEntry]:
         with self._connect() as conn:
             meta = self._table(conn)
             yield from self._scan(conn, meta)
 
     # -- purge ----------------------------------------------------------------------------------
 
-    def purge(self, entries: Sequence[RecordEntry], *, batch_size: int = 500) -> RecordPurgeResult:
-        check_batch_size(batch_size)
-        listed = check_listed(entries, self.where)
-        result = RecordPurgeResult()
+    def purge(
+        self, entries: Sequence[records.RecordEntry], *, batch_size: int = 500
+    ) -> records.RecordPurgeResult:
+        listed = self.checked_input(entries, batch_size)
+        result = records.RecordPurgeResult()
         with self._connect() as conn:
             if self._selector.whole and not self._exists(conn):
                 result.absent.extend(e.id for e in listed)  # dropped by an earlier run
@@ -270,7 +256,7 @@ class PostgresTable(ScopedRecords):
         meta: _Table,
         natives: dict[str, object],
         current: list[str],
-        result: RecordPurgeResult,
+        result: records.RecordPurgeResult,
     ) -> None:
         """Stop before deleting anything when the selector matches rows the list does not name,
         or a listed row now lies outside the selector. Listed rows that no longer exist are
@@ -294,7 +280,7 @@ class PostgresTable(ScopedRecords):
         conn: psycopg.Connection[Any],
         meta: _Table,
         batch: list[str],
-        result: RecordPurgeResult,
+        result: records.RecordPurgeResult,
     ) -> bool:
         """One batch in its own transaction; False when it was rolled back (result.stopped)."""
         lo, hi = self._native(meta, batch[0]), self._native(meta, batch[-1])
@@ -332,12 +318,12 @@ class PostgresTable(ScopedRecords):
             for i in not_deleted:
                 if i in still:
                     result.failed.append(
-                        RecordFailure(i, "out_of_scope", "no longer matches the selector")
+                        records.RecordFailure(i, "out_of_scope", "no longer matches the selector")
                     )
                 else:
                     result.absent.append(i)
         result.batches.append(
-            BatchResult(batch[0], batch[-1], len(batch), len(deleted), len(not_deleted))
+            records.BatchResult(batch[0], batch[-1], len(batch), len(deleted), len(not_deleted))
         )
         return True
 
@@ -346,7 +332,7 @@ class PostgresTable(ScopedRecords):
         conn: psycopg.Connection[Any],
         meta: _Table,
         current: list[str],
-        result: RecordPurgeResult,
+        result: records.RecordPurgeResult,
     ) -> None:
         """DROP TABLE, after checking under an exclusive lock that it holds exactly the rows
         checked a moment ago (no CASCADE: a dependent view or foreign key stops it)."""
@@ -366,7 +352,7 @@ class PostgresTable(ScopedRecords):
         result.deleted.extend(current)
         result.dropped = True
         result.batches.append(
-            BatchResult(current[0] if current else "", current[-1] if current else "",
+            records.BatchResult(current[0] if current else "", current[-1] if current else "",
                         len(current), len(current), 0)
         )  # fmt: skip
         self._meta = None
@@ -383,11 +369,11 @@ class PostgresTable(ScopedRecords):
             is not None
         )
 
-    def verify(self, entries: Sequence[RecordEntry]) -> RecordVerification:
+    def verify(self, entries: Sequence[records.RecordEntry]) -> records.RecordVerification:
         with self._connect() as conn:
             if not self._exists(conn):
                 if self._selector.whole:
-                    return RecordVerification(in_scope=None, gone=True)
+                    return records.RecordVerification(in_scope=None, gone=True)
                 raise errors.NotFoundError(f"table {self.where} does not exist")
             self._meta = None
             meta = self._table(conn)
@@ -412,12 +398,12 @@ class PostgresTable(ScopedRecords):
                         (ids[start : start + 10_000],),
                     )
                 )
-        return RecordVerification(in_scope, tuple(sorted(present)), False, sample)
+        return records.RecordVerification(in_scope, tuple(sorted(present)), False, sample)
 
     # -- what keeps deleted rows ------------------------------------------------------------------
 
-    def findings(self) -> list[Finding]:
-        out: list[Finding] = []
+    def findings(self) -> list[records.Finding]:
+        out: list[records.Finding] = []
         with self._connect(autocommit=True) as conn:
             out.append(self._wal(conn))
             out.append(self._archive(conn))
@@ -426,7 +412,7 @@ class PostgresTable(ScopedRecords):
             if self._exists(conn):
                 out.append(self._dead_tuples(conn))
         out.append(
-            Finding(
+            records.Finding(
                 "backups",
                 None,
                 None,
@@ -444,9 +430,9 @@ class PostgresTable(ScopedRecords):
             return None
         return None if row is None or row[0] is None else str(row[0])
 
-    def _wal(self, conn: psycopg.Connection[Any]) -> Finding:
+    def _wal(self, conn: psycopg.Connection[Any]) -> records.Finding:
         level = self._setting(conn, "wal_level")
-        return Finding(
+        return records.Finding(
             "wal_level",
             level,
             True if level else None,
@@ -455,17 +441,17 @@ class PostgresTable(ScopedRecords):
             note=None if level else "wal_level could not be read",
         )
 
-    def _archive(self, conn: psycopg.Connection[Any]) -> Finding:
+    def _archive(self, conn: psycopg.Connection[Any]) -> records.Finding:
         mode = self._setting(conn, "archive_mode")
         if mode is None:
-            return Finding("archive_mode", None, None, "unknown whether WAL is archived",
+            return records.Finding("archive_mode", None, None, "unknown whether WAL is archived",
                            note="archive_mode could not be read")  # fmt: skip
         if mode == "off":
-            return Finding(
+            return records.Finding(
                 "archive_mode", mode, False, "WAL is not archived: no point-in-time recovery copy"
             )
         target = self._setting(conn, "archive_library") or "archive_command"
-        return Finding(
+        return records.Finding(
             "archive_mode",
             f"{mode} ({target})",
             True,
@@ -473,21 +459,21 @@ class PostgresTable(ScopedRecords):
             "restore them until the archive expires; it is outside Sundown's reach",
         )
 
-    def _replicas(self, conn: psycopg.Connection[Any]) -> list[Finding]:
+    def _replicas(self, conn: psycopg.Connection[Any]) -> list[records.Finding]:
         try:
             rows = conn.execute(
                 "SELECT coalesce(application_name, ''), coalesce(client_addr::text, 'local'), "
                 "coalesce(state, ''), coalesce(sync_state, '') FROM pg_stat_replication"
             ).fetchall()
         except psycopg.Error as exc:
-            return [Finding("pg_stat_replication", None, None,
+            return [records.Finding("pg_stat_replication", None, None,
                             "unknown whether streaming replicas exist",
                             note=str(exc).splitlines()[0])]  # fmt: skip
         if not rows:
-            return [Finding("pg_stat_replication", "0 connected", False,
+            return [records.Finding("pg_stat_replication", "0 connected", False,
                             "no streaming replica was connected when this was read")]  # fmt: skip
         return [
-            Finding(
+            records.Finding(
                 "replica",
                 f"{name or '?'} at {addr} ({state}, {sync})",
                 True,
@@ -497,7 +483,7 @@ class PostgresTable(ScopedRecords):
             for name, addr, state, sync in rows
         ]
 
-    def _slots(self, conn: psycopg.Connection[Any]) -> list[Finding]:
+    def _slots(self, conn: psycopg.Connection[Any]) -> list[records.Finding]:
         try:
             rows = conn.execute(
                 "SELECT slot_name, slot_type FROM pg_replication_slots ORDER BY slot_name"
@@ -505,7 +491,7 @@ class PostgresTable(ScopedRecords):
         except psycopg.Error:
             return []
         return [
-            Finding(
+            records.Finding(
                 "replication slot",
                 f"{name} ({kind})",
                 True,
@@ -515,7 +501,7 @@ class PostgresTable(ScopedRecords):
             for name, kind in rows
         ]
 
-    def _dead_tuples(self, conn: psycopg.Connection[Any]) -> Finding:
+    def _dead_tuples(self, conn: psycopg.Connection[Any]) -> records.Finding:
         meta = self._table(conn)
         row = conn.execute(
             "SELECT n_dead_tup, last_vacuum, last_autovacuum FROM pg_stat_all_tables "
@@ -524,7 +510,7 @@ class PostgresTable(ScopedRecords):
         ).fetchone()
         dead = int(row[0]) if row and row[0] is not None else None
         vacuumed = row[1] or row[2] if row else None
-        return Finding(
+        return records.Finding(
             "dead tuples",
             None if dead is None else f"{dead} (last vacuum {vacuumed or 'never'})",
             True,
@@ -537,13 +523,13 @@ class PostgresTable(ScopedRecords):
 
     # -- compaction ------------------------------------------------------------------------------
 
-    def compact(self) -> list[Finding]:
+    def compact(self) -> list[records.Finding]:
         """VACUUM the table (plain: no exclusive lock) so dead tuples are pruned; for a dropped
         table, say that its files were unlinked."""
         with self._connect(autocommit=True) as conn:
             if not self._exists(conn):
                 return [
-                    Finding(
+                    records.Finding(
                         "DROP TABLE",
                         "dropped",
                         None,
@@ -553,7 +539,7 @@ class PostgresTable(ScopedRecords):
                 ]
             conn.execute(sql.SQL("VACUUM (ANALYZE) {}").format(self._ident))
             return [
-                Finding(
+                records.Finding(
                     "VACUUM",
                     "ran",
                     True,
