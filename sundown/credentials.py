@@ -45,7 +45,7 @@ from pydantic import (
     model_serializer,
 )
 
-from sundown.errors import InputError, UnsupportedError
+from sundown.errors import InputError, NotFoundError, UnsupportedError
 
 if TYPE_CHECKING:
     from sundown.spec.model import CredentialRef, Delivery, SystemSpec
@@ -305,6 +305,25 @@ class CredentialKind(Protocol):
     def finish(self, pending: Pending) -> list[CredentialEvidence]: ...
 
     def references(self, declared: str, ids: Sequence[str]) -> list[CredentialRef]: ...
+
+
+def key_to_replace(
+    what: str, keys: Mapping[str, str], old: str | None, *, active: str, noun: str, owner: str
+) -> str:
+    """The key a rotation replaces among the owner's ``keys`` (id -> state): ``old`` when
+    given (NotFoundError unless listed), else the one key in state ``active`` (InputError when
+    there is none or more than one: the caller must name it). ``noun`` and ``owner`` name the
+    key and its holder in messages."""
+    if old is None:
+        current = [k for k, state in keys.items() if state == active]
+        if len(current) != 1:
+            raise InputError(
+                f"{what}: the {owner} has {len(current)} active keys; name the one to rotate"
+            )
+        return current[0]
+    if old not in keys:
+        raise NotFoundError(f"{what}: no {noun} {old} on this {owner}")
+    return old
 
 
 # ``scheme://user:password@``: a password in a URL-shaped identifier is never echoed

@@ -27,7 +27,7 @@ from pydantic import SecretStr
 from connectors import _aws
 from connectors.credentials import _redact
 from sundown import errors
-from sundown.credentials import Checks, NewSecret, Rotation, ScopedKind, now
+from sundown.credentials import Checks, NewSecret, Rotation, ScopedKind, key_to_replace, now
 
 if TYPE_CHECKING:
     from sundown.credentials import CredentialEvidence, NotRotated, Pending, Rotated, RotationJob
@@ -139,15 +139,9 @@ def rotate_access_key(
     iam = _iam()
     with _errors(what):
         keys = _keys(iam, user)
-        if old_key_id is None:
-            active = [k for k, status in keys.items() if status == "Active"]
-            if len(active) != 1:
-                raise errors.InputError(
-                    f"{what}: user has {len(active)} active keys; name the one to rotate"
-                )
-            old_key_id = active[0]
-        elif old_key_id not in keys:
-            raise errors.NotFoundError(f"{what}: no access key {old_key_id} on this user")
+        old_key_id = key_to_replace(
+            what, keys, old_key_id, active="Active", noun="access key", owner="user"
+        )
         if len(keys) >= MAX_KEYS_PER_USER:
             others = sorted(k for k in keys if k != old_key_id)
             raise errors.ConflictError(

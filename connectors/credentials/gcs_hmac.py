@@ -31,7 +31,16 @@ from pydantic import SecretStr
 
 from connectors.credentials import _redact
 from sundown import errors
-from sundown.credentials import Checks, KindBase, NewSecret, NotRotated, Pending, Rotation, now
+from sundown.credentials import (
+    Checks,
+    KindBase,
+    NewSecret,
+    NotRotated,
+    Pending,
+    Rotation,
+    key_to_replace,
+    now,
+)
 
 if TYPE_CHECKING:
     from sundown.credentials import CredentialEvidence, Rotated, RotationJob, Unit
@@ -133,15 +142,9 @@ def rotate_hmac_key(
     client = _client(project)
     with _errors(what):
         keys = _keys(client, service_account)
-        if old_access_id is None:
-            active = [k for k, state in keys.items() if state == "ACTIVE"]
-            if len(active) != 1:
-                raise errors.InputError(
-                    f"{what}: {len(active)} active keys; name the one to rotate"
-                )
-            old_access_id = active[0]
-        elif old_access_id not in keys:
-            raise errors.NotFoundError(f"{what}: no HMAC key {old_access_id} on this account")
+        old_access_id = key_to_replace(
+            what, keys, old_access_id, active="ACTIVE", noun="HMAC key", owner="account"
+        )
         metadata, secret = client.create_hmac_key(service_account_email=service_account)
         new_id = str(metadata.access_id)
         _set_state(client, old_access_id, HMACKeyMetadata.INACTIVE_STATE)
