@@ -387,7 +387,16 @@ class KindBase:
         return NotRotated(self.not_rotated)
 
     def replaced(self, unit: Unit, old: str, not_before: datetime) -> Pending:
-        return Pending(unit=unit.key, kind=self.kind, target=old, not_before=not_before)
+        return self.pending(unit, old, not_before)
+
+    def pending(
+        self, unit: Unit, target: str, not_before: datetime, **params: str | int
+    ) -> Pending:
+        """``target``'s removal by this kind once ``not_before`` has passed; ``params`` what
+        :meth:`finish` needs besides the target."""
+        return Pending(
+            unit=unit.key, kind=self.kind, target=target, not_before=not_before, params=params
+        )
 
     def successor(
         self,
@@ -454,13 +463,8 @@ class ScopedKind(KindBase):
 
     def replaced(self, unit: Unit, old: str, not_before: datetime) -> Pending:
         scope = self.scope(unit.declared)
-        return Pending(
-            unit=unit.key,
-            kind=self.kind,
-            target=f"{scope}/{old}",
-            not_before=not_before,
-            params={self.params[0]: scope, self.params[1]: old},
-        )
+        parts = {self.params[0]: scope, self.params[1]: old}
+        return self.pending(unit, f"{scope}/{old}", not_before, **parts)
 
     def references(self, declared: str, ids: Sequence[str]) -> list[CredentialRef]:
         from sundown.spec.model import CredentialRef

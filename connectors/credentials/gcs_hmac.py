@@ -261,13 +261,7 @@ class HmacKey(KindBase):
         )
 
     def replaced(self, unit: Unit, old: str, not_before: datetime) -> Pending:
-        return Pending(
-            unit=unit.key,
-            kind=self.kind,
-            target=old,
-            not_before=not_before,
-            params={"access_id": old},
-        )
+        return self.pending(unit, old, not_before, access_id=old)
 
     def finish(self, pending: Pending) -> list[CredentialEvidence]:
         access_id = str(pending.params["access_id"])
