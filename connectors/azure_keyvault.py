@@ -33,7 +33,7 @@ import hashlib
 import hmac
 import re
 import secrets
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -173,6 +173,20 @@ def _errors(what: str) -> AbstractContextManager[None]:
     return _kms.translated(what, (AzureError,), _translate)
 
 
+def _unless_absent(what: str, call: Callable[[], Any]) -> Any:
+    """``call()``'s answer, or None when Key Vault answers that the key (or deleted key) is not
+    found; every other failure translated (:func:`_errors`)."""
+    from azure.core.exceptions import ResourceNotFoundError
+
+    try:
+        with _errors(what):
+            return call()
+    except errors.NotFoundError as exc:
+        if not isinstance(exc.__cause__, ResourceNotFoundError):
+            raise
+        return None
+
+
 def _refuse_unusable(uri: str, properties: Any) -> None:
     now = _now()
     version = properties.version
@@ -238,14 +252,10 @@ class AzureKeyVaultKey:
         return hashlib.sha256(b"sundown-azure-kv-binding\0" + self._associated_data).digest()
 
     def _deleted_refusal(self, client: Any) -> errors.SundownError:
-        from azure.core.exceptions import ResourceNotFoundError
-
-        try:
-            with _errors(f"read the deleted key {self.uri}"):
-                deleted = client.get_deleted_key(self._key_name)
-        except errors.NotFoundError as exc:
-            if not isinstance(exc.__cause__, ResourceNotFoundError):
-                raise
+        deleted = _unless_absent(
+            f"read the deleted key {self.uri}", lambda: client.get_deleted_key(self._key_name)
+        )
+        if deleted is None:
             return errors.NotFoundError(f"{self.uri}: no such key in the vault (nor deleted)")
         when = deleted.scheduled_purge_date
         return errors.KeyDestroyedError(
@@ -254,15 +264,12 @@ class AzureKeyVaultKey:
         )
 
     def _get(self, client: Any, what: str, version: str | None = None) -> Any:
-        from azure.core.exceptions import ResourceNotFoundError
-
-        try:
-            with _errors(f"{what} {self.uri}"):
-                return client.get_key(self._key_name, version=version)
-        except errors.NotFoundError as exc:
-            if isinstance(exc.__cause__, ResourceNotFoundError):
-                raise self._deleted_refusal(client) from None
-            raise
+        key = _unless_absent(
+            f"{what} {self.uri}", lambda: client.get_key(self._key_name, version=version)
+        )
+        if key is None:
+            raise self._deleted_refusal(client)
+        return key
 
     def _usable(self, what: str, version: str | None = None) -> Any:
         """Read the key (the given version, or the latest) now; refuse it unless usable."""
@@ -384,13 +391,7 @@ class AzureKeyVaultKey:
         exportable: bool | None = None
         versions: tuple[int, ...] = ()
         with _key_client(self._vault) as client:
-            try:
-                with _errors(f"destroy {self.uri}"):
-                    key = client.get_key(self._key_name)
-            except errors.NotFoundError as exc:
-                if not isinstance(exc.__cause__, ResourceNotFoundError):
-                    raise
-                key = None
+            key = _unless_absent(f"destroy {self.uri}", lambda: client.get_key(self._key_name))
             if key is not None:
                 self._signing = _is_ec(key)
                 exportable = bool(getattr(key.properties, "exportable", False))
@@ -452,15 +453,14 @@ class AzureKeyVaultKey:
         pending: datetime | None = None
         state = "purged"
         with _key_client(self._vault) as client:
-            try:
-                with _errors(f"verify destruction of {self.uri}"):
-                    live = client.get_key(self._key_name)
+            live = _unless_absent(
+                f"verify destruction of {self.uri}", lambda: client.get_key(self._key_name)
+            )
+            if live is None:
+                checks["get key"] = "refused (KeyNotFound)"
+            else:
                 checks["get key"] = f"FAILED: the key answers (enabled={live.properties.enabled})"
                 ok, state = False, "live"
-            except errors.NotFoundError as exc:
-                if not isinstance(exc.__cause__, ResourceNotFoundError):
-                    raise
-                checks["get key"] = "refused (KeyNotFound)"
             if state != "live":
                 with _errors(f"verify destruction of {self.uri}"):
                     try:
