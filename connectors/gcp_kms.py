@@ -177,19 +177,23 @@ def _crc(data: bytes) -> int:
     return int(google_crc32c.value(data))
 
 
+def _checksummed(name: str, field: str, data: bytes, aad: bytes) -> dict[str, Any]:
+    """A request on key ``name`` carrying ``data`` as ``field`` and the associated data, each
+    with its CRC32C (``<field>_crc32c``) for Cloud KMS to verify."""
+    return {
+        "name": name,
+        field: data,
+        f"{field}_crc32c": _crc(data),
+        "additional_authenticated_data": aad,
+        "additional_authenticated_data_crc32c": _crc(aad),
+    }
+
+
 def _encrypt(client: Any, name: str, plaintext: bytes, aad: bytes, what: str) -> tuple[str, bytes]:
     """Encrypt with CRC32C both ways (Cloud KMS's documented integrity check): KMS verifies
     what it received, Sundown what it got back. Returns (version name, ciphertext)."""
     with _errors(what):
-        answer = client.encrypt(
-            request={
-                "name": name,
-                "plaintext": plaintext,
-                "plaintext_crc32c": _crc(plaintext),
-                "additional_authenticated_data": aad,
-                "additional_authenticated_data_crc32c": _crc(aad),
-            }
-        )
+        answer = client.encrypt(request=_checksummed(name, "plaintext", plaintext, aad))
     ciphertext = bytes(answer.ciphertext)
     if (
         not answer.verified_plaintext_crc32c
@@ -207,15 +211,7 @@ def _encrypt(client: Any, name: str, plaintext: bytes, aad: bytes, what: str) ->
 def _decrypt(client: Any, name: str, ciphertext: bytes, aad: bytes, what: str) -> bytes:
     """Decrypt with CRC32C both ways (see :func:`_encrypt`)."""
     with _errors(what):
-        answer = client.decrypt(
-            request={
-                "name": name,
-                "ciphertext": ciphertext,
-                "ciphertext_crc32c": _crc(ciphertext),
-                "additional_authenticated_data": aad,
-                "additional_authenticated_data_crc32c": _crc(aad),
-            }
-        )
+        answer = client.decrypt(request=_checksummed(name, "ciphertext", ciphertext, aad))
     plaintext = bytes(answer.plaintext)
     if answer.plaintext_crc32c != _crc(plaintext):
         raise errors.BackendError(f"{what}: the answer was corrupted in transit (CRC32C)")
