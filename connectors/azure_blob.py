@@ -376,8 +376,16 @@ class AzureBlobStore(_copy.Copying):
     def inventory(self, prefix: str = "") -> Iterator[store.Entry]:
         return self._inventory(self._list_prefix(prefix), None)
 
-    def inventory_range(self, key_range: KeyRange) -> Iterator[store.Entry]:
-        """``inventory()`` of the keys in ``key_range``. List Blobs has no start key (its marker
+    # Planning lists a location in key ranges here (sundown/ranges.py): List Blobs has no
+    # start key (a range reads its bounds' common prefix whole) and Azurite lists names in
+    # UTF-16 order.
+    plans_in_ranges = False
+
+    def inventory_range(
+        self, key_range: KeyRange, *, encryption: bool = False
+    ) -> Iterator[store.Entry]:
+        """``inventory()`` of the keys in ``key_range`` (the listing carries each copy's
+        encryption, whatever ``encryption`` says). List Blobs has no start key (its marker
         is an opaque token), so the listing is narrowed to the bounds' common prefix and every
         name is checked against the range; it never stops early on the listing's order
         (docs/stores.md, "Key ranges")."""

@@ -36,11 +36,13 @@ from __future__ import annotations
 
 import builtins
 import hashlib
+import heapq
 import io
 import os
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
+from operator import attrgetter
 from typing import Any, BinaryIO, TypeVar, cast
 
 import requests
@@ -452,8 +454,15 @@ class GcsStore(_copy.Copying):
         has a soft-delete policy). Paginated."""
         return self._inventory(prefix, None)
 
-    def inventory_range(self, key_range: KeyRange) -> Iterator[store.Entry]:
-        """``inventory()`` of the keys in ``key_range`` (docs/stores.md, "Key ranges")."""
+    # Planning lists a location in key ranges here (sundown/ranges.py): both listings in name
+    # order, merged; each starts at its range (startOffset).
+    plans_in_ranges = True
+
+    def inventory_range(
+        self, key_range: KeyRange, *, encryption: bool = False
+    ) -> Iterator[store.Entry]:
+        """``inventory()`` of the keys in ``key_range`` (docs/stores.md, "Key ranges"; the
+        listing carries each copy's encryption, whatever ``encryption`` says)."""
         return self._inventory("", key_range)
 
     def key_prefixes(self) -> builtins.list[str]:
@@ -468,14 +477,24 @@ class GcsStore(_copy.Copying):
         return sorted({rel for rel in (store.relative_key(self._prefix, n) for n in names) if rel})
 
     def _inventory(self, prefix: str, key_range: KeyRange | None) -> Iterator[store.Entry]:
+        """Generations and soft-deleted generations merged in name order (each listing is in
+        name order): one order, so that a location listed in key ranges makes the same plan
+        as a plain listing (sundown/ranges.py)."""
+        live, deleted = self._live(prefix, key_range), self._soft_deleted(prefix, key_range)
+        return heapq.merge(live, deleted, key=attrgetter("key"))
+
+    def _live(self, prefix: str, key_range: KeyRange | None) -> Iterator[store.Entry]:
         now = datetime.now(UTC)
         for rel, blob in self._listing(prefix, "inventory of", key_range, versions="true"):
             live = blob.time_deleted is None
             yield self._entry(
                 rel, blob, store.EntryKind.OBJECT if live else store.EntryKind.VERSION, now
             )
+
+    def _soft_deleted(self, prefix: str, key_range: KeyRange | None) -> Iterator[store.Entry]:
         # Whatever the bucket's current policy: a policy switched off (or shortened) after a
         # delete leaves the copies soft-deleted under it restorable until their hardDeleteTime.
+        now = datetime.now(UTC)
         deleted = self._listing(prefix, "soft-deleted inventory of", key_range, soft_deleted="true")
         for rel, blob in deleted:
             # Only what the server marks soft-deleted: a server that ignores the parameter and

@@ -31,6 +31,7 @@ import builtins
 import contextlib
 import dataclasses
 import functools
+import heapq
 import itertools
 import logging
 import os
@@ -55,7 +56,7 @@ from sundown.errors import (
     TransientError,
     UnsupportedError,
 )
-from sundown.ranges import KeyRange
+from sundown.ranges import KeyRange, entry_order, key_ordered
 from sundown.store import (
     Capability,
     Entry,
@@ -138,6 +139,30 @@ _TRANSIENT = {
 
 #: One listed page: its versions, their encryption probes (None: not probed), its markers.
 _Page = tuple[list[Entry], "list[Future[ServerSideEncryption]] | None", list[Entry]]
+
+
+class _RangeListing:
+    """One listing's scope: where it starts (``KeyMarker`` after the range's lower bound), which
+    keys it passes on (under the root, in the range), and when a page shows it may stop."""
+
+    def __init__(self, root: str, key_range: KeyRange | None) -> None:
+        self.root, self.key_range = root, key_range
+        self.start: dict[str, Any] = {}
+        if key_range is not None and key_range.after is not None:
+            self.start["KeyMarker"] = join_entry_key(root, key_range.after)
+
+    def wanted(self, full: str) -> str | None:
+        rel = relative_key(self.root, full)
+        if rel is None or (self.key_range is not None and not self.key_range.contains(rel)):
+            return None
+        return rel
+
+    def past(self, page: Any, *lists: str) -> bool:
+        if self.key_range is None:
+            return False
+        keys = [item["Key"] for name in lists for item in page.get(name, [])]
+        last = relative_key(self.root, max(keys)) if keys else None
+        return last is not None and self.key_range.past(last)
 
 
 # -- errors --------------------------------------------------------------------------------------
@@ -694,12 +719,17 @@ class S3Store(_copy.Copying):
         self.encryption_requests = 0
         return self._inventory(self._scan_prefix(prefix), None, encryption=True)
 
-    def inventory_range(self, key_range: KeyRange) -> Iterator[Entry]:
-        """``inventory()`` of the keys in ``key_range``: both listings start after its lower
-        bound (``KeyMarker``, exclusive, so every version of that key is left to the range
-        below) and stop at the first page past its upper bound; each key is checked against
-        the range as well (docs/stores.md, "Key ranges")."""
-        return self._inventory(self._scan_prefix(""), key_range, encryption=False)
+    # Planning lists a location in key ranges here (sundown/ranges.py): versions, markers and
+    # uploads merged in key order, each listing starts at its range.
+    plans_in_ranges = True
+
+    def inventory_range(self, key_range: KeyRange, *, encryption: bool = False) -> Iterator[Entry]:
+        """``inventory()`` (``encrypted_inventory()`` with ``encryption``) of the keys in
+        ``key_range``: both listings start after its lower bound (``KeyMarker``, exclusive, so
+        every version of that key is left to the range below) and stop at the first page past
+        its upper bound; each key is checked against the range as well (docs/stores.md, "Key
+        ranges")."""
+        return self._inventory(self._scan_prefix(""), key_range, encryption=encryption)
 
     def key_prefixes(self) -> builtins.list[str]:
         """One level of a delimiter walk of the root (``ListObjectsV2`` with ``Delimiter``)."""
@@ -721,24 +751,20 @@ class S3Store(_copy.Copying):
     def _inventory(
         self, scan: str, key_range: KeyRange | None, *, encryption: bool
     ) -> Iterator[Entry]:
+        """Versions, delete markers and uploads in key order (sundown/ranges.py: one order
+        whatever the page size, so that a location listed in key ranges makes the same plan)."""
+        listing = _RangeListing(self.root, key_range)
+        return heapq.merge(
+            key_ordered(self._version_pages(scan, listing, encryption=encryption)),
+            key_ordered(self._upload_pages(scan, listing)),
+            key=entry_order,
+        )
+
+    def _version_pages(
+        self, scan: str, listing: _RangeListing, *, encryption: bool
+    ) -> Iterator[builtins.list[Entry]]:
         locked = Capability.OBJECT_LOCK in self.capabilities
-        start: dict[str, Any] = {}
-        if key_range is not None and key_range.after is not None:
-            start["KeyMarker"] = join_entry_key(self.root, key_range.after)
-
-        def wanted(full: str) -> str | None:
-            rel = relative_key(self.root, full)
-            if rel is None or (key_range is not None and not key_range.contains(rel)):
-                return None
-            return rel
-
-        def past(page: Any, *lists: str) -> bool:
-            if key_range is None:
-                return False
-            keys = [item["Key"] for name in lists for item in page.get(name, [])]
-            last = relative_key(self.root, max(keys)) if keys else None
-            return last is not None and key_range.past(last)
-
+        start, wanted, past = listing.start, listing.wanted, listing.past
         pages = self.client.get_paginator("list_object_versions").paginate(
             Bucket=self.bucket, Prefix=scan, PaginationConfig={"PageSize": PAGE_SIZE}, **start
         )
@@ -787,24 +813,24 @@ class S3Store(_copy.Copying):
                     probes = [pool.submit(self._encryption, v) for v in versions] if pool else None
                     pending.append((versions, probes, markers))
                     while len(pending) > (1 if pool else 0):
-                        yield from self._settled(pending.popleft())
+                        yield builtins.list(self._settled(pending.popleft()))
                     if past(page, "Versions", "DeleteMarkers"):
                         break
                 while pending:
-                    yield from self._settled(pending.popleft())
+                    yield builtins.list(self._settled(pending.popleft()))
         finally:
             if pool is not None:
                 pool.shutdown(wait=True, cancel_futures=True)
+
+    def _upload_pages(self, scan: str, listing: _RangeListing) -> Iterator[builtins.list[Entry]]:
+        start, wanted, past = listing.start, listing.wanted, listing.past
         uploads = self.client.get_paginator("list_multipart_uploads").paginate(
             Bucket=self.bucket, Prefix=scan, PaginationConfig={"PageSize": PAGE_SIZE}, **start
         )
         with _errors(f"list multipart uploads of s3://{self.bucket}/{scan}"):
             for upload_page in uploads:
-                for upload in upload_page.get("Uploads", []):
-                    rel = wanted(upload["Key"])
-                    if rel is None:
-                        continue
-                    yield Entry(
+                yield [
+                    Entry(
                         key=rel,
                         version_id=upload["UploadId"],
                         kind=EntryKind.MULTIPART_UPLOAD,
@@ -812,6 +838,9 @@ class S3Store(_copy.Copying):
                         modified=upload["Initiated"],
                         storage_class=upload.get("StorageClass"),
                     )
+                    for upload in upload_page.get("Uploads", [])
+                    if (rel := wanted(upload["Key"])) is not None
+                ]
                 if past(upload_page, "Uploads"):
                     break
 

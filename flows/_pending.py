@@ -17,7 +17,12 @@ from sundown.spec.model import SystemSpec
 PENDING_CHECK = "scheduled for deletion and refused for use; pending until "
 CONFIRMED = "key deletion confirmed"
 CANCELLED = "key deletion cancelled"
-SUBJECT = re.compile(r"^(key deletion (?:confirmed|cancelled)): certificate (\S+), key (\S+): ")
+# The follow-up found the key usable again without ``cancel-deletion`` (restored in the KMS by
+# someone with the rights to): ledgered once, like a cancellation.
+RESTORED = "key deletion reversed"
+SUBJECT = re.compile(
+    r"^(key deletion (?:confirmed|cancelled|reversed)): certificate (\S+), key (\S+): "
+)
 # The KMS's date read at destruction and at verification may differ by its own rounding only.
 _SAME_DATE_SECONDS = 2
 

@@ -49,6 +49,7 @@ from sundown.plan import (
     iter_plan_entries,
     plan_locations,
 )
+from sundown.ranges import RangedInventory
 from sundown.spec.model import CredentialRef, LocationRef, SystemSpec
 from sundown.sse import ServerSideVerdict, StorageKey, storage_key
 from sundown.store import (
@@ -76,6 +77,7 @@ from .evidence import (
     VerifyOutcome,
     numbered_batches,
 )
+from .plan_ranges import ranged_inventory
 
 # --------------------------------------------------------------------------------------------
 # Inventory and plan
@@ -345,16 +347,23 @@ def sidecar_keys(store: ObjectStore) -> set[str]:
 
 
 def plan_system(
-    spec: SystemSpec, path: str, kind: PlanKind = "retirement", as_of: datetime | None = None
+    spec: SystemSpec,
+    path: str,
+    kind: PlanKind = "retirement",
+    as_of: datetime | None = None,
+    inventory_ranges: int = 1,
 ) -> Plan:
     """Step 1 and 2: list every copy of every location (streamed straight into the plan file,
-    page by page), read the facts about keys and credentials, and write the plan."""
+    page by page; in ``inventory_ranges`` key ranges side by side where the store can:
+    flows/plan_ranges.py), read the facts about keys and credentials, and write the plan."""
     # The task hands the plan back as JSON: Prefect walks pydantic results with dict(model),
     # which breaks on a model with a field named ``keys``.
-    return Plan.model_validate_json(_plan_task(opaque(spec), path, kind, as_of))
+    return Plan.model_validate_json(_plan_task(opaque(spec), path, kind, as_of, inventory_ranges))
 
 
-def _location_inventory(ref: LocationRef, encryption: bool = False) -> tuple[Iterator[Entry], bool]:
+def _location_inventory(
+    ref: LocationRef, encryption: bool = False, ranges: int = 1
+) -> tuple[Iterator[Entry], bool]:
     """(the location's entries, whether its root is absent), its first entry already read so
     that a location that cannot be planned stops here, before any plan is written:
 
@@ -374,7 +383,13 @@ def _location_inventory(ref: LocationRef, encryption: bool = False) -> tuple[Ite
     store = registry.open_store(ref.url)
     if ref.location.purge_by == "lifecycle":
         check_lifecycle_capable(store, ref)
-    entries = iter(_inventory(store, encryption))
+    if ranges > 1 and isinstance(store, RangedInventory) and store.plans_in_ranges:
+        log = get_run_logger().info
+        entries = iter(ranged_inventory(ref.url, store, ranges, encryption=encryption, log=log))
+    else:
+        if ranges > 1:
+            get_run_logger().info("%s: listed whole (no key ranges at planning here)", ref.url)
+        entries = iter(_inventory(store, encryption))
     try:
         first = next(entries)
     except StopIteration:
@@ -408,7 +423,9 @@ def _chain(first: Entry, rest: Iterator[Entry]) -> Iterator[Entry]:
 
 
 @task(name="inventory-and-plan", **TASK_OPTIONS)
-def _plan_task(spec: SystemSpec, path: str, kind: PlanKind, as_of: datetime | None) -> str:
+def _plan_task(
+    spec: SystemSpec, path: str, kind: PlanKind, as_of: datetime | None, inventory_ranges: int = 1
+) -> str:
     refs = plan_locations(spec, kind)
     inventories: dict[str, Iterable[Entry]] = {}
     absent: list[str] = []
@@ -417,7 +434,7 @@ def _plan_task(spec: SystemSpec, path: str, kind: PlanKind, as_of: datetime | No
     # version; the flow's run log counts them).
     encryption = retirement and spec.keys.storage_cmk is not None
     for ref in refs:
-        inventories[ref.url], missing = _location_inventory(ref, encryption)
+        inventories[ref.url], missing = _location_inventory(ref, encryption, inventory_ranges)
         if missing:
             absent.append(ref.url)
     # Settings are read with the inventory and recorded in the plan (and its digest): the

@@ -119,7 +119,7 @@ def decommission_system(
             return _execute_and_certify(spec, plan, journal, shards, lease, resumed=True)
 
     # 1-2. Inventory every copy, streamed into the plan; publish the plan.
-    plan = _steps.plan_system(spec, str(_plan_path(spec)))
+    plan = _steps.plan_system(spec, str(_plan_path(spec)), inventory_ranges=shards.inventory_ranges)
     _publish_plan(plan)
     if params.dry_run:
         return _dry_run_result(plan)

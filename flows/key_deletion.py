@@ -35,7 +35,7 @@ from sundown.spec.model import SystemSpec
 from sundown.store import put_once
 
 from ._common import ledger_append, load_system, object_url, open_evidence, sha256_digest
-from ._pending import CANCELLED, CONFIRMED, SUBJECT, check_text
+from ._pending import CANCELLED, CONFIRMED, RESTORED, SUBJECT, check_text
 from .models import SpecSource
 
 RECEIPTS = "key-deletions"
@@ -49,7 +49,7 @@ MAX_CERTIFICATE_BYTES = 64 * 1024 * 1024
 class KeyDeletionReceipt(BaseModel):
     """The evidence of a follow-up or a cancellation record (``key-deletions/...json``)."""
 
-    event: str  # CONFIRMED or CANCELLED
+    event: str  # CONFIRMED, CANCELLED or RESTORED
     system: str
     certificate_id: str | None
     certificate_digest: str | None
@@ -65,7 +65,9 @@ class KeyDeletionReceipt(BaseModel):
 class FollowUp:
     certificate_id: str
     key_uri: str
-    outcome: str  # "deleted" (record appended), "recorded", "pending", "cancelled", "restored"
+    # "deleted" (record appended), "recorded", "pending", "cancelled" (by cancel-deletion), or
+    # "restored" (found usable again outside Sundown: record appended once, then "restored")
+    outcome: str
     detail: str
     sequence: int | None = None
 
@@ -162,20 +164,13 @@ def follow_up(spec: SystemSpec) -> list[FollowUp]:
                 continue
             done = events.get((cert.certificate_id, key.uri))
             if done is not None:
-                outcome = "recorded" if done[0] == CONFIRMED else "cancelled"
+                outcome = {CONFIRMED: "recorded", RESTORED: "restored"}.get(done[0], "cancelled")
                 out.append(FollowUp(cert.certificate_id, key.uri, outcome, done[0], done[1]))
                 continue
             evidence = registry.key_for_destruction(key.uri).verify_destroyed()
             state = getattr(evidence, "key_state", "") or "unknown"
             if not evidence.verified:
-                out.append(
-                    FollowUp(
-                        cert.certificate_id,
-                        key.uri,
-                        "restored",
-                        "the key answers again: " + check_text(evidence)[:500],
-                    )
-                )
+                out.append(_reversed(spec, issued, key.uri, state, check_text(evidence)[:500]))
                 continue
             if evidence.pending_until is not None:
                 out.append(
@@ -208,6 +203,35 @@ def follow_up(spec: SystemSpec) -> list[FollowUp]:
                 FollowUp(cert.certificate_id, key.uri, "deleted", detail, stored.record.sequence)
             )
     return out
+
+
+def _reversed(spec: SystemSpec, issued: _Issued, uri: str, state: str, answer: str) -> FollowUp:
+    """The key's deletion was reversed behind Sundown's back (restored within its window by
+    someone with KMS rights, not through ``cancel-deletion``): the certificate's erase claim
+    under it no longer holds. Ledgered once, so that whoever verifies the certificate against
+    the ledger learns it; a key only looking usable (a wrong answer of the KMS) costs a false
+    alarm, never a false claim."""
+    cert_id = issued.certificate.certificate_id
+    detail = (
+        f"certificate {cert_id} NO LONGER HOLDS for copies under this key: its deletion was "
+        f"reversed outside Sundown (key state {state})"
+    )
+    receipt = KeyDeletionReceipt(
+        event=RESTORED,
+        system=spec.name,
+        certificate_id=cert_id,
+        certificate_digest=issued.digest,
+        key_uri=uri,
+        observed_at=datetime.now(UTC),
+        key_state=state,
+        checks={"key service": answer},
+        certificate_holds=False,
+        statement=f"the key service answers for {uri} again ({answer}). Certificate {cert_id} "
+        "no longer holds for the copies it covers by cryptographic erase under this key: they "
+        "may be readable again",
+    )
+    stored = _append(spec, receipt, detail)
+    return FollowUp(cert_id, uri, "restored", detail, stored.record.sequence)
 
 
 def cancel_deletion(spec: SystemSpec, uri: str) -> tuple[KeyDeletionReceipt, StoredRecord]:

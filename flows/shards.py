@@ -36,7 +36,7 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from uuid import UUID
 
 from prefect import flow, get_run_logger
@@ -59,6 +59,13 @@ SHARD_DEPLOYMENT = f"{SHARD_FLOW}/shard"
 LIMIT_PREFIX = "sundown-"
 
 Operation = Literal["purge", "verify"]
+
+
+def _ranges_per_location(step: str, description: str) -> Any:
+    return Field(
+        default=1, ge=1, le=1000, title=f"Key ranges per location at {step}",
+        description=description,
+    )  # fmt: skip
 
 
 class ShardSettings(BaseModel):
@@ -89,14 +96,17 @@ class ShardSettings(BaseModel):
         "'sundown-<scheme>-<account>', which must exist ('prefect gcl create NAME --limit N'). "
         "auto: when a shard deployment is given.",
     )
-    verify_ranges: int = Field(
-        default=1,
-        ge=1,
-        le=1000,
-        title="Key ranges per location at verification",
-        description="Re-list each location in this many key ranges, each its own shard, with "
-        "bounds sampled from the approved plan's keys (flows/ranges.py). 1: one shard re-lists "
-        "the whole location.",
+    verify_ranges: int = _ranges_per_location(
+        "verification",
+        "Re-list each location in this many key ranges, each its own shard, with bounds "
+        "sampled from the approved plan's keys (flows/ranges.py). 1: one shard re-lists the "
+        "whole location.",
+    )
+    inventory_ranges: int = _ranges_per_location(
+        "planning",
+        "List each S3 or GCS location in at most this many key ranges side by side, bounds "
+        "from a delimiter walk (flows/plan_ranges.py); the plan and its digest are those of a "
+        "plain listing. 1: one listing.",
     )
     heartbeat_seconds: float | None = Field(
         default=30,

@@ -18,16 +18,25 @@ order never puts a key in two ranges (docs/stores.md, "Key ranges").
 Where the bounds come from: a delimiter walk of the location (:meth:`RangedInventory.key_prefixes`,
 the first level of "folders" and keys), or keys sampled from an earlier listing such as an
 approved plan (:func:`bounds_from_sorted_keys`, balanced by count).
+
+A plan is written in listing order and its digest covers that order, so an inventory split into
+ranges makes the same plan as a plain listing only if the store lists in **key order**, with the
+copies of one key in an order that does not depend on where pages end: the ranges' listings,
+concatenated in range order, are then exactly the plain listing. :func:`key_ordered` gives a
+paged listing that order; :func:`check_listings` and :func:`concatenated` check, before and
+while a plan is written from ranges, that every range was listed exactly once and that the
+result is in key order (a missing, repeated or foreign range stops the plan, never shortens it).
 """
 
 from __future__ import annotations
 
+import bisect
 import itertools
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from sundown.errors import InputError
+from sundown.errors import InputError, IntegrityError
 from sundown.store import Entry
 
 MAX_RANGES = 10_000
@@ -122,13 +131,127 @@ def bounds_from_sorted_keys(keys: Iterable[str], parts: int, total: int) -> list
 
 @runtime_checkable
 class RangedInventory(Protocol):
-    """Optional: a store that inventories one key range (docs/stores.md, "Key ranges")."""
+    """Optional: a store that inventories one key range (docs/stores.md, "Key ranges").
+    ``plans_in_ranges``: its ``inventory()`` is in key order and a range's listing starts at
+    the range, so a plan may be listed in ranges (flows/plan_ranges.py)."""
 
-    def inventory_range(self, key_range: KeyRange) -> Iterator[Entry]:
-        """Every copy (as ``inventory()`` reports it) whose key lies in ``key_range``."""
+    plans_in_ranges: bool
+
+    def inventory_range(self, key_range: KeyRange, *, encryption: bool = False) -> Iterator[Entry]:
+        """Every copy (as ``inventory()`` reports it; with ``encryption``, as
+        ``encrypted_inventory()`` does) whose key lies in ``key_range``."""
         ...
 
     def key_prefixes(self) -> list[str]:
         """A delimiter walk of the root, one level: the first path segment of every key, as
         ``"name/"`` for a folder and ``"name"`` for a key, sorted (candidates for bounds)."""
         ...
+
+
+# --------------------------------------------------------------------------------------------
+# Listings in key order, and a location's listing put together from its ranges
+
+
+def entry_order(entry: Entry) -> tuple[str, str, str]:
+    """The order of copies in a key-ordered listing: by key, then kind, then version id."""
+    return (entry.key, entry.kind.value, entry.version_id or "")
+
+
+def key_ordered(pages: Iterable[Sequence[Entry]]) -> Iterator[Entry]:
+    """The entries of a paged listing whose pages follow each other in key order (no key of a
+    page sorts before a key of the page before: S3's ListObjectVersions, whose pages split each
+    page into versions and delete markers) sorted by :func:`entry_order`, so that the order no
+    longer depends on where pages end. Holds back only the last key of each page (its copies
+    may go on in the next one). IntegrityError when a page goes back before a key passed on."""
+    held: list[Entry] = []
+    passed: str | None = None
+    for page in pages:
+        if not page:
+            continue
+        low = min(e.key for e in page)
+        if passed is not None and low <= passed:
+            raise IntegrityError(f"a listing went back from {passed!r} to {low!r}: not key order")
+        held.extend(page)
+        held.sort(key=entry_order)
+        top = max(e.key for e in page)
+        cut = bisect.bisect_left([e.key for e in held], top)
+        if cut:
+            passed = held[cut - 1].key
+        yield from held[:cut]
+        del held[:cut]
+    yield from held
+
+
+@dataclass(frozen=True)
+class RangeListing:
+    """What one range's shard reports: which of the asked ranges (``index``), its bounds as
+    listed, and how many copies it found."""
+
+    index: int
+    key_range: KeyRange
+    count: int
+
+
+def check_listings(
+    url: str, asked: Sequence[KeyRange], listed: Iterable[RangeListing]
+) -> list[RangeListing]:
+    """The listings in range order, once each asked range was listed exactly once with the
+    bounds asked, and the asked ranges cover every key (IntegrityError naming the range that
+    is missing, repeated or not asked: a plan is never built from part of a location)."""
+    inner = [r.through for r in asked[:-1]]
+    if (
+        not asked
+        or None in inner
+        or asked != ranges_from_bounds([b for b in inner if b is not None])
+    ):
+        raise IntegrityError(f"{url}: the key ranges asked for do not cover every key")
+    by_index: dict[int, RangeListing] = {}
+    for item in listed:
+        if not 0 <= item.index < len(asked) or item.key_range != asked[item.index]:
+            raise IntegrityError(
+                f"{url}: a shard listed key range {item.key_range} as number {item.index + 1}, "
+                "which was not asked for"
+            )
+        if item.index in by_index:
+            raise IntegrityError(
+                f"{url}: key range {item.index + 1} {item.key_range} was listed twice"
+            )
+        by_index[item.index] = item
+    missing = [f"{i + 1} {r}" for i, r in enumerate(asked) if i not in by_index]
+    if missing:
+        raise IntegrityError(
+            f"{url}: key range(s) {', '.join(missing)} were not listed; the plan would miss "
+            "their copies, so none is written"
+        )
+    return [by_index[i] for i in range(len(asked))]
+
+
+def concatenated(
+    url: str, listings: Sequence[RangeListing], parts: Iterable[Iterable[Entry]]
+) -> Iterator[Entry]:
+    """The copies of ``listings``' ranges (from :func:`check_listings`), one part per range,
+    as one listing: every copy in its range, keys never going back, each range's count as its
+    shard reported it (IntegrityError otherwise: stop before a plan is finished)."""
+    previous: str | None = None
+    for n, (item, part) in enumerate(itertools.zip_longest(listings, parts)):
+        if item is None or part is None:
+            raise IntegrityError(f"{url}: {n} key range listings for {len(listings)} ranges")
+        count = 0
+        for entry in part:
+            if not item.key_range.contains(entry.key):
+                raise IntegrityError(
+                    f"{url}: key range {item.index + 1} {item.key_range} holds {entry.key!r}"
+                )
+            if previous is not None and entry.key < previous:
+                raise IntegrityError(
+                    f"{url}: key range {item.index + 1} lists {entry.key!r} after "
+                    f"{previous!r}: the store does not list in key order"
+                )
+            previous = entry.key
+            count += 1
+            yield entry
+        if count != item.count:
+            raise IntegrityError(
+                f"{url}: key range {item.index + 1} {item.key_range} holds {count} copies, "
+                f"its shard listed {item.count}"
+            )

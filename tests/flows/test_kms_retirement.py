@@ -161,6 +161,35 @@ def test_retirement_under_aws_kms_kek_claims_ce_with_the_kms_pending_date(
     assert count(ledger_of(system)) == before + 1
 
 
+def test_a_key_restored_outside_sundown_is_ledgered_once_as_no_longer_holding(
+    aws: Path,
+) -> None:
+    """Someone with KMS rights cancels the deletion after the certificate (not through
+    ``sundown keys cancel-deletion``): the follow-up must not stay silent. One signed record
+    says the certificate no longer holds; later runs append nothing more."""
+    system = build(aws)
+    cert = retire(system)
+    spec = load_spec(system.spec_path)
+    before = count(ledger_of(system))
+    boto3.client("kms").cancel_key_deletion(KeyId=key_id(system.kek))  # leaves it Disabled
+    (f,) = follow_up(spec)
+    assert f.outcome == "restored" and "NO LONGER HOLDS" in f.detail
+    records = list(ledger_of(system).records())
+    assert len(records) == before + 1
+    subject = records[-1].record.subject
+    assert subject.startswith(
+        f"key deletion reversed: certificate {cert.certificate_id}, key {system.kek}: "
+    )
+    evidence = records[-1].record.evidence
+    assert evidence is not None
+    receipt = json.loads(Path(evidence.location.removeprefix("file://")).read_bytes())
+    assert receipt["certificate_holds"] is False and receipt["key_state"] == "Disabled"
+    # Enabled as well, then the next run (the sweep's): recorded already, nothing appended.
+    boto3.client("kms").enable_key(KeyId=key_id(system.kek))
+    assert [f.outcome for f in follow_up(spec)] == ["restored"]
+    assert count(ledger_of(system)) == before + 1
+
+
 def test_a_planted_ledger_record_stops_the_follow_up(aws: Path) -> None:
     system = build(aws)
     retire(system)

@@ -10,7 +10,6 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +21,9 @@ from flows.models import DecommissionParameters
 from flows.shards import ShardResult
 from sundown import registry
 from sundown.certificate import verify_certificate
-from tests.fixtures.postgres import Postgres, start_postgres
-from tests.fixtures.prefect import start_prefect_server
-from tests.fixtures.process import ROOT, running
-from tests.scale.servers import prefect_cli, workers
+from tests.fixtures.postgres import Postgres
+from tests.fixtures.process import ROOT
+from tests.scale.servers import workers
 from tests.scale.systems import make_big_system
 
 pytestmark = pytest.mark.slow
@@ -33,23 +31,6 @@ pytestmark = pytest.mark.slow
 POOL = "sundown"  # the work pool prefect.yaml names
 COUNT = 1200  # per location; batches of 100, shards of 300 copies: 4 purge shards per location
 SIZE = 100
-
-
-@pytest.fixture(scope="module")
-def postgres() -> Iterator[Postgres]:
-    with running(start_postgres()) as pg:
-        yield pg
-
-
-@pytest.fixture(scope="module")
-def prefect_on_postgres(
-    postgres: Postgres, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
-    server = start_prefect_server(
-        tmp_path_factory.mktemp("prefect-pg-home"), postgres.url, name="prefect-postgres"
-    )
-    with running(server):
-        yield f"{server.url}/api"
 
 
 def _wait_final(api_url: str, flow_run_id: Any, timeout: float) -> Any:
@@ -66,10 +47,15 @@ def _wait_final(api_url: str, flow_run_id: Any, timeout: float) -> Any:
 
 
 def test_two_workers_share_the_shards_of_one_retirement(
-    prefect_on_postgres: str, postgres: Postgres, tmp_path: Path, sundown_home: Path
+    prefect_pg: tuple[str, Postgres], tmp_path: Path, sundown_home: Path
 ) -> None:
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterName
+    from prefect.client.schemas.filters import (
+        DeploymentFilter,
+        DeploymentFilterName,
+        FlowRunFilter,
+        FlowRunFilterName,
+    )
     from prefect.deployments import run_deployment
     from prefect.settings import (
         PREFECT_API_URL,
@@ -77,12 +63,9 @@ def test_two_workers_share_the_shards_of_one_retirement(
         temporary_settings,
     )
 
-    api = prefect_on_postgres
+    api, postgres = prefect_pg  # shared with test_worker_death.py (tests/scale/conftest.py)
     system = make_big_system(tmp_path / "sys", "scale-a", COUNT)
     variables = ["--var", f"ROOT={system.root}"]
-    prefect_cli(api, "work-pool", "create", POOL, "--type", "process")
-    deployed = prefect_cli(api, "deploy", "--all")
-    assert "run-shard/shard" in deployed and "decommission-system/decommission" in deployed
     # the per-account limit of the file store, made by the documented command
     made = _python_module(api, "flows.shards", "create-limits", str(system.spec_path), "--limit",
                           "2", *variables)  # fmt: skip
@@ -119,8 +102,9 @@ def test_two_workers_share_the_shards_of_one_retirement(
 
         with get_client(sync_client=True) as client:
             shard_runs = client.read_flow_runs(
-                deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=["shard"]))
-            )
+                deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=["shard"])),
+                flow_run_filter=FlowRunFilter(name=FlowRunFilterName(like_=f"{system.name}:")),
+            )  # this retirement's shards (the server is shared with other tests)
     # 8 purge shards (4 per location) and 2 verify shards, each a child of the retirement
     assert len(shard_runs) == 10
     assert all(r.state is not None and r.state.is_completed() for r in shard_runs)
