@@ -60,33 +60,7 @@ from botocore.config import Config
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from sundown import registry  # noqa: E402
-from sundown.certificate import (  # noqa: E402
-    MANIFEST_NAME,
-    Certificate,
-    Execution,
-    IrrecoverableAfter,
-    KeyDestroyed,
-    LocationRecord,
-    ManifestEntry,
-    ManifestWriter,
-    Party,
-    Protection,
-    ProtectionCount,
-    Sanitization,
-    SanitizationCategory,
-    Status,
-    StorageSettings,
-    SystemRef,
-    Validation,
-    ValidationResult,
-    Verification,
-    VerificationResult,
-    new_certificate_id,
-    sign_certificate,
-    verify_certificate,
-)
-from sundown.certificate import Counts as CertCounts  # noqa: E402
+from sundown import certificate, registry  # noqa: E402
 from sundown.errors import NotFoundError  # noqa: E402
 from sundown.ledger import Ledger, RecordKind  # noqa: E402
 from sundown.plan import Approval, Plan, check_plan_approval, iter_plan_entries  # noqa: E402
@@ -302,7 +276,7 @@ def run_direct(name: str, objects: int, work: Path) -> Trial:
     record("approved", {"plan": plan.digest, "approver": APPROVER, "at": started})
     lap("approval + journal")
     # 4. purge in batches of 1000
-    purged: list[ManifestEntry] = []
+    purged: list[certificate.ManifestEntry] = []
     batch: list[Any] = []
     number = 0
     n_objects = n_versions = n_bytes = 0
@@ -315,7 +289,7 @@ def run_direct(name: str, objects: int, work: Path) -> Trial:
             when = datetime.now(UTC)
             assert not result.held and not result.failed
             for e in result.deleted:
-                purged.append(ManifestEntry.from_store_entry(ref.url, e, when))
+                purged.append(certificate.ManifestEntry.from_store_entry(ref.url, e, when))
                 n_versions += 1
                 n_bytes += e.size
                 n_objects += int(e.kind is EntryKind.OBJECT)
@@ -324,7 +298,7 @@ def run_direct(name: str, objects: int, work: Path) -> Trial:
     lap("purge (1000 per batch)")
     # 4. destroy the KEK
     keys = [
-        KeyDestroyed.from_destruction(registry.open_key_service(key.uri).destroy())
+        certificate.KeyDestroyed.from_destruction(registry.open_key_service(key.uri).destroy())
         for key in plan.keys
     ]
     for k in keys:
@@ -342,68 +316,76 @@ def run_direct(name: str, objects: int, work: Path) -> Trial:
     record("verified", {"remaining": remaining, "at": verified_at})
     lap("verify (re-list, key gone)")
     # 6. certify: manifest, certificate, ledger, renderings
-    writer = ManifestWriter()
-    evidence.put(f"{journal}/{MANIFEST_NAME}", writer.chunks(purged), if_absent=True)
+    writer = certificate.ManifestWriter()
+    evidence.put(f"{journal}/{certificate.MANIFEST_NAME}", writer.chunks(purged), if_absent=True)
     found = plan.locations[0].total_found
     soft = store.soft_delete_policy().retention_seconds
     caps = store.capabilities
-    cert = Certificate(
-        certificate_id=new_certificate_id(spec.name, verified_at),
+    cert = certificate.Certificate(
+        certificate_id=certificate.new_certificate_id(spec.name, verified_at),
         issued_at=datetime.now(UTC),
-        system=SystemRef(name=spec.name, owner=spec.owner, spec_digest=spec.digest()),
+        system=certificate.SystemRef(name=spec.name, owner=spec.owner, spec_digest=spec.digest()),
         plan_digest=plan.digest,
-        performer=Party(**PERFORMER, contact="unspecified"),
-        approver=Party(**APPROVER, contact="unspecified"),
+        performer=certificate.Party(**PERFORMER, contact="unspecified"),
+        approver=certificate.Party(**APPROVER, contact="unspecified"),
         approved_at=approval.approved_at,
-        execution=Execution(started_at=started, completed_at=verified_at),
+        execution=certificate.Execution(started_at=started, completed_at=verified_at),
         locations=[
-            LocationRecord(
+            certificate.LocationRecord(
                 uri=ref.url,
                 provider="aws s3",
                 classification=f"{spec.classification}: weights",
-                settings=StorageSettings(
+                settings=certificate.StorageSettings(
                     versioning="enabled" if Capability.VERSIONING in caps else "not enabled",
                     soft_delete=f"{soft} seconds" if soft else "none",
                     object_lock="enabled" if Capability.OBJECT_LOCK in caps else "none",
                 ),
-                found=CertCounts(objects=found.count, versions=found.count, bytes=found.bytes),
+                found=certificate.Counts(
+                    objects=found.count, versions=found.count, bytes=found.bytes
+                ),
                 # the benchmark does not inspect protection: nothing may be claimed but
                 # logical deletion (docs/formats/certificate.md)
                 protection=[
-                    ProtectionCount(
-                        protection=Protection.UNKNOWN, copies=found.count, bytes=found.bytes
+                    certificate.ProtectionCount(
+                        protection=certificate.Protection.UNKNOWN,
+                        copies=found.count,
+                        bytes=found.bytes,
                     )
                 ],
-                purged=CertCounts(objects=n_objects, versions=n_versions, bytes=n_bytes),
-                archived=CertCounts(),
-                held=CertCounts(),
-                ce_covered=CertCounts(),
-                logically_deleted=CertCounts(objects=n_objects, versions=n_versions, bytes=n_bytes),
+                purged=certificate.Counts(objects=n_objects, versions=n_versions, bytes=n_bytes),
+                archived=certificate.Counts(),
+                held=certificate.Counts(),
+                ce_covered=certificate.Counts(),
+                logically_deleted=certificate.Counts(
+                    objects=n_objects, versions=n_versions, bytes=n_bytes
+                ),
                 remaining=remaining,
                 sanitization=[
-                    Sanitization(
-                        category=SanitizationCategory.LOGICAL_DELETION,
-                        copies=CertCounts(objects=n_objects, versions=n_versions, bytes=n_bytes),
+                    certificate.Sanitization(
+                        category=certificate.SanitizationCategory.LOGICAL_DELETION,
+                        copies=certificate.Counts(
+                            objects=n_objects, versions=n_versions, bytes=n_bytes
+                        ),
                         method="every version deleted through the S3 API",
-                        irrecoverable_after=IrrecoverableAfter(
+                        irrecoverable_after=certificate.IrrecoverableAfter(
                             unknown="provider retention", basis="logical deletion"
                         ),
                     )
                 ]
                 if n_versions
                 else [],
-                verification=Verification(
+                verification=certificate.Verification(
                     method="full re-listing of every version",
-                    result=VerificationResult.PASSED
+                    result=certificate.VerificationResult.PASSED
                     if remaining == 0
-                    else VerificationResult.FAILED,
+                    else certificate.VerificationResult.FAILED,
                     details=f"{remaining} copies remain",
                     verified_at=verified_at,
                 ),
-                validation=Validation(
-                    result=ValidationResult.ACCEPTED
+                validation=certificate.Validation(
+                    result=certificate.ValidationResult.ACCEPTED
                     if remaining == 0
-                    else ValidationResult.REJECTED,
+                    else certificate.ValidationResult.REJECTED,
                     basis="automatic: re-listing",
                     details=f"{remaining} copies remain",
                 ),
@@ -411,12 +393,12 @@ def run_direct(name: str, objects: int, work: Path) -> Trial:
         ],
         keys_destroyed=keys,
         deletion_manifest=writer.reference(),
-        status=Status.COMPLETE if remaining == 0 else Status.FAILED,
+        status=certificate.Status.COMPLETE if remaining == 0 else certificate.Status.FAILED,
     )
     signer = registry.open_signer(spec.keys.certificate)
-    signed = sign_certificate(cert, signer)
+    signed = certificate.sign_certificate(cert, signer)
     evidence.put(f"{journal}/certificate.json", [signed.data], if_absent=True)
-    checked = verify_certificate(signed.data, signer.public_key_pem())
+    checked = certificate.verify_certificate(signed.data, signer.public_key_pem())
     Ledger(evidence).append(
         RecordKind.DECOMMISSION,
         f"decommissioned {spec.name}",

@@ -23,18 +23,7 @@ import sys
 import typer
 from typer.exceptions import TyperException
 
-from sundown import __version__
-from sundown.errors import (
-    BackendError,
-    ConflictError,
-    InputError,
-    IntegrityError,
-    KeyDestroyedError,
-    NotFoundError,
-    PermissionDeniedError,
-    SundownError,
-    UnsupportedError,
-)
+from sundown import __version__, errors
 
 app = typer.Typer(
     name="sundown",
@@ -70,19 +59,19 @@ def _root(
         raise typer.Exit(0)
 
 
-EXIT_CODES: list[tuple[type[SundownError], int]] = [
-    (KeyDestroyedError, 5),
-    (IntegrityError, 3),
-    (InputError, 2),
-    (NotFoundError, 4),
-    (PermissionDeniedError, 6),
-    (ConflictError, 6),
-    (UnsupportedError, 6),
-    (BackendError, 7),
+EXIT_CODES: list[tuple[type[errors.SundownError], int]] = [
+    (errors.KeyDestroyedError, 5),
+    (errors.IntegrityError, 3),
+    (errors.InputError, 2),
+    (errors.NotFoundError, 4),
+    (errors.PermissionDeniedError, 6),
+    (errors.ConflictError, 6),
+    (errors.UnsupportedError, 6),
+    (errors.BackendError, 7),
 ]
 
 
-def exit_code_for(exc: SundownError) -> int:
+def exit_code_for(exc: errors.SundownError) -> int:
     for cls, code in EXIT_CODES:
         if isinstance(exc, cls):
             return code
@@ -93,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point: run the CLI; expected errors become one stderr line and an exit code."""
     try:
         app(args=argv, standalone_mode=False)
-    except SundownError as exc:
+    except errors.SundownError as exc:
         kind = type(exc).__name__
         print(f"sundown: error: {kind}: {exc}", file=sys.stderr)
         return exit_code_for(exc)

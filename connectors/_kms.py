@@ -3,16 +3,16 @@ destruction evidence that states a pending window, and the shell of a KMS-held s
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Protocol, Self, TypeVar
 
 from cryptography.hazmat.primitives import serialization
 
-from sundown.errors import KeyDestroyedError, NotFoundError, SundownError
-from sundown.keys import KeyDestruction
+from sundown.errors import InputError, KeyDestroyedError, NotFoundError, SundownError
+from sundown.keys import KeyDestruction, WrappedKey
 
 
 def endpoint_override(variable: str, allowed_suffixes: tuple[str, ...] = ()) -> str | None:
@@ -22,8 +22,6 @@ def endpoint_override(variable: str, allowed_suffixes: tuple[str, ...] = ()) -> 
     import ipaddress
     import os
     from urllib.parse import urlsplit
-
-    from sundown.errors import InputError
 
     value = os.environ.get(variable)
     if not value:
@@ -148,3 +146,28 @@ class KmsSigner:
                 serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
             )
         return self._pem
+
+
+class _KmsKey(Protocol):
+    @property
+    def signing(self) -> bool: ...
+
+
+K = TypeVar("K", bound=_KmsKey)
+
+
+def key_encryption_key(key: K, uri: str, signing_kind: str) -> K:
+    """``key``, opened as a key service: refused (InputError) when it is a signing key
+    (``signing_kind`` names how the KMS marks one)."""
+    if key.signing:
+        raise InputError(f"{uri} is a signing key ({signing_kind}), not a key-encryption key")
+    return key
+
+
+def own_wrapped(uri: str, wrapped: Sequence[WrappedKey]) -> list[WrappedKey]:
+    """``wrapped`` as it is (the KMS's enabled versions still unwrap it): InputError for an item
+    that belongs to another key than ``uri``."""
+    for item in wrapped:
+        if item.key_uri != uri:
+            raise InputError(f"wrapped key belongs to {item.key_uri!r}, not {uri!r}")
+    return list(wrapped)

@@ -35,8 +35,6 @@ from sundown.records import (
     ScopedRecords,
     StageDone,
     batches,
-    check_batch_size,
-    check_listed,
 )
 
 
@@ -91,8 +89,7 @@ class StagedRecords(ScopedRecords):
         return out
 
     def purge(self, entries: Sequence[RecordEntry], *, batch_size: int = 500) -> RecordPurgeResult:
-        check_batch_size(batch_size)
-        listed = check_listed(entries, self.where)
+        listed = self.checked_input(entries, batch_size)
         self._kinds(listed)
         current = self._current()
         now = {e.id for e in current}

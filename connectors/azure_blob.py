@@ -56,39 +56,8 @@ from azure.storage.blob import (
 )
 
 from connectors import _copy, _env, _purge, _streams, azure_policy
-from sundown.errors import (
-    BackendError,
-    ConflictError,
-    InputError,
-    IntegrityError,
-    NotFoundError,
-    PermissionDeniedError,
-    SundownError,
-    TransientError,
-)
+from sundown import errors, store
 from sundown.ranges import KeyRange
-from sundown.store import (
-    AZURE_SCOPE,
-    Capability,
-    Entry,
-    EntryKind,
-    HoldState,
-    Metadata,
-    ObjectInfo,
-    Placement,
-    PurgeFailure,
-    PurgeResult,
-    PutData,
-    ReplicaTarget,
-    Replication,
-    ServerSideEncryption,
-    SoftDeletePolicy,
-    check_key,
-    check_prefix,
-    entry_name,
-    join_key,
-    relative_key,
-)
 from sundown.store_url import parse_bucket_url
 
 BATCH_LIMIT = 256  # Blob Batch: at most 256 sub-requests per batch
@@ -117,34 +86,36 @@ T = TypeVar("T")
 # -- errors -------------------------------------------------------------------------------------
 
 
-def _map_error(exc: Exception, what: str) -> SundownError:
-    if isinstance(exc, SundownError):
+def _map_error(exc: Exception, what: str) -> errors.SundownError:
+    if isinstance(exc, errors.SundownError):
         return exc
     code = getattr(exc, "error_code", None) or ""
     if isinstance(exc, aexc.ResourceNotFoundError):
-        return NotFoundError(f"{what}: not found ({code or 404})")
+        return errors.NotFoundError(f"{what}: not found ({code or 404})")
     if isinstance(exc, aexc.ResourceExistsError | aexc.ResourceModifiedError):
         if code in _HELD_CODES:
-            return PermissionDeniedError(f"{what}: immutable ({code})")
-        return ConflictError(f"{what}: already exists or changed meanwhile ({code or 409})")
+            return errors.PermissionDeniedError(f"{what}: immutable ({code})")
+        return errors.ConflictError(f"{what}: already exists or changed meanwhile ({code or 409})")
     if isinstance(exc, aexc.ClientAuthenticationError):
-        return PermissionDeniedError(f"{what}: refused by Azure ({code or 'authentication'})")
+        return errors.PermissionDeniedError(
+            f"{what}: refused by Azure ({code or 'authentication'})"
+        )
     if code == "Md5Mismatch" or "md5" in code.lower():
-        return IntegrityError(f"{what}: MD5 mismatch between the data sent and Azure's copy")
+        return errors.IntegrityError(f"{what}: MD5 mismatch between the data sent and Azure's copy")
     if isinstance(exc, aexc.ServiceRequestError | aexc.ServiceResponseError):
-        return TransientError(f"{what}: Azure unreachable ({type(exc).__name__})")
+        return errors.TransientError(f"{what}: Azure unreachable ({type(exc).__name__})")
     if isinstance(exc, aexc.HttpResponseError):
         status = exc.status_code or 0
         if status == 403:
-            return PermissionDeniedError(f"{what}: refused by Azure ({code or 403})")
+            return errors.PermissionDeniedError(f"{what}: refused by Azure ({code or 403})")
         if status in (408, 429) or status >= 500:
-            return TransientError(f"{what}: Azure unavailable ({code or status})")
+            return errors.TransientError(f"{what}: Azure unavailable ({code or status})")
         if status == 400:
-            return InputError(f"{what}: Azure rejected the request ({code or 400})")
-        return BackendError(f"{what}: Azure error {status} {code}".rstrip())
+            return errors.InputError(f"{what}: Azure rejected the request ({code or 400})")
+        return errors.BackendError(f"{what}: Azure error {status} {code}".rstrip())
     if isinstance(exc, aexc.AzureError):
-        return BackendError(f"{what}: {type(exc).__name__}")
-    return BackendError(f"{what}: {type(exc).__name__}")
+        return errors.BackendError(f"{what}: {type(exc).__name__}")
+    return errors.BackendError(f"{what}: {type(exc).__name__}")
 
 
 def _call(what: str, fn: Callable[[], T]) -> T:
@@ -176,13 +147,13 @@ def new_service_client() -> BlobServiceClient:
             return BlobServiceClient.from_connection_string(connection_string, **options)
         except ValueError:
             # The SDK's message could quote the string, key included: never repeat it.
-            raise InputError("AZURE_STORAGE_CONNECTION_STRING is malformed") from None
+            raise errors.InputError("AZURE_STORAGE_CONNECTION_STRING is malformed") from None
     account_url = os.environ.get("AZURE_STORAGE_ACCOUNT_URL")
     if account_url:
         from azure.identity import DefaultAzureCredential
 
         return BlobServiceClient(account_url, credential=DefaultAzureCredential(), **options)
-    raise InputError(
+    raise errors.InputError(
         "no Azure storage account configured: set AZURE_STORAGE_CONNECTION_STRING, or "
         "AZURE_STORAGE_ACCOUNT_URL with credentials DefaultAzureCredential can find"
     )
@@ -195,10 +166,10 @@ def _split_version(version_id: str | None) -> tuple[str | None, str | None]:
     if version_id.startswith(SNAPSHOT_PREFIX):
         snapshot = version_id[len(SNAPSHOT_PREFIX) :]
         if not snapshot:
-            raise InputError(f"empty snapshot in version id {version_id!r}")
+            raise errors.InputError(f"empty snapshot in version id {version_id!r}")
         return None, snapshot
     if not version_id:
-        raise InputError("empty version id")
+        raise errors.InputError("empty version id")
     return version_id, None
 
 
@@ -215,7 +186,7 @@ class AzureBlobStore(_copy.Copying):
         self._container_name = container
         self._prefix = prefix
         self._container: ContainerClient = self._service.get_container_client(container)
-        self._caps: frozenset[Capability] | None = None
+        self._caps: frozenset[store.Capability] | None = None
 
     @property
     def url(self) -> str:
@@ -238,27 +209,27 @@ class AzureBlobStore(_copy.Copying):
         return f"AzureBlobStore({self.url!r})"
 
     @property
-    def capabilities(self) -> frozenset[Capability]:
+    def capabilities(self) -> frozenset[store.Capability]:
         """From the account and container: soft delete from the service's delete retention
         policy; versioning and legal holds from version-level immutability on the container;
         the archive tier unless the account is premium. Blob versioning itself is an account
         setting the data plane does not show: inventory always asks for versions."""
         if self._caps is None:
-            caps = {Capability.CONDITIONAL_CREATE, Capability.BATCH_DELETE}
+            caps = {store.Capability.CONDITIONAL_CREATE, store.Capability.BATCH_DELETE}
             props = _call(
                 f"container {self.url}", lambda: self._container.get_container_properties()
             )
             if props.get("immutable_storage_with_versioning_enabled"):
-                caps |= {Capability.VERSIONING, Capability.OBJECT_LOCK}
+                caps |= {store.Capability.VERSIONING, store.Capability.OBJECT_LOCK}
             if props.get("has_immutability_policy") or props.get("has_legal_hold"):
-                caps.add(Capability.OBJECT_LOCK)
+                caps.add(store.Capability.OBJECT_LOCK)
             info = _call(f"account of {self.url}", self._service.get_account_information)
             if "premium" not in str(info.get("sku_name", "")).lower():
-                caps.add(Capability.ARCHIVE_TIER)
+                caps.add(store.Capability.ARCHIVE_TIER)
             if self.soft_delete_policy().retention_seconds:
-                caps.add(Capability.SOFT_DELETE)
+                caps.add(store.Capability.SOFT_DELETE)
             if azure_policy.configured():  # the management plane is reachable: lifecycle
-                caps.add(Capability.LIFECYCLE)
+                caps.add(store.Capability.LIFECYCLE)
             self._caps = frozenset(caps)
         return self._caps
 
@@ -303,10 +274,10 @@ class AzureBlobStore(_copy.Copying):
     # -- names ----------------------------------------------------------------------------------
 
     def _name(self, key: str) -> str:
-        return join_key(self._prefix, check_key(key))
+        return store.join_key(self._prefix, store.check_key(key))
 
     def _entry_name(self, key: str) -> str:
-        return entry_name(self._prefix, key, self.url)
+        return store.entry_name(self._prefix, key, self.url)
 
     def _what(self, key: str, version_id: str | None = None) -> str:
         return f"{self.url}/{key}" + (f" version {version_id}" if version_id else "")
@@ -317,8 +288,8 @@ class AzureBlobStore(_copy.Copying):
             return self._container.get_blob_client(self._entry_name(key), version_id=version)
         return self._container.get_blob_client(self._entry_name(key), snapshot=snapshot)
 
-    def _info(self, key: str, props: BlobProperties) -> ObjectInfo:
-        return ObjectInfo(
+    def _info(self, key: str, props: BlobProperties) -> store.ObjectInfo:
+        return store.ObjectInfo(
             key=key,
             size=int(props.size or 0),
             modified=_aware(props.last_modified),
@@ -331,9 +302,14 @@ class AzureBlobStore(_copy.Copying):
     # -- ObjectStore ----------------------------------------------------------------------------
 
     def put(
-        self, key: str, data: PutData, *, if_absent: bool = False, metadata: Metadata | None = None
-    ) -> ObjectInfo:
-        blob = self._blob(check_key(key))  # writes take plain keys only
+        self,
+        key: str,
+        data: store.PutData,
+        *,
+        if_absent: bool = False,
+        metadata: store.Metadata | None = None,
+    ) -> store.ObjectInfo:
+        blob = self._blob(store.check_key(key))  # writes take plain keys only
         head, rest = _streams.peek(data, _CHUNK)
         what = self._what(key)
         # One Put Blob when it all fits in one request, else staged blocks and a commit.
@@ -351,7 +327,7 @@ class AzureBlobStore(_copy.Copying):
             ),
         )
         size = len(body) if isinstance(body, bytes) else body.size
-        return ObjectInfo(
+        return store.ObjectInfo(
             key=key,
             size=size,
             modified=_aware(answer.get("last_modified")),
@@ -368,36 +344,36 @@ class AzureBlobStore(_copy.Copying):
             downloader.chunks(), guard=lambda read: _call(what, read), buffer=_CHUNK
         )
 
-    def head(self, key: str, version_id: str | None = None) -> ObjectInfo:
+    def head(self, key: str, version_id: str | None = None) -> store.ObjectInfo:
         blob = self._blob(key, version_id)
         props = _call(self._what(key, version_id), blob.get_blob_properties)
         return self._info(key, props)
 
     def _list_prefix(self, prefix: str) -> str | None:
-        prefix = check_prefix(prefix)
-        full = join_key(self._prefix, prefix) if prefix else self._prefix
+        prefix = store.check_prefix(prefix)
+        full = store.join_key(self._prefix, prefix) if prefix else self._prefix
         return full + "/" if full else None
 
-    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+    def list(self, prefix: str = "") -> Iterator[store.ObjectInfo]:
         pages = self._container.list_blobs(
             name_starts_with=self._list_prefix(prefix),
             include=["metadata"],
             results_per_page=_PAGE,
         )
         for props in _iterate(f"listing {self.url}", pages):
-            rel = relative_key(self._prefix, props.name)
+            rel = store.relative_key(self._prefix, props.name)
             if rel is not None:
                 yield self._info(rel, props)
 
     def delete(self, key: str, version_id: str | None = None) -> None:
         """Delete the blob (on a versioned account its current version becomes a previous
         version), or exactly one version or snapshot. A blob with snapshots is refused."""
-        blob = self._blob(check_key(key), version_id)  # odd names: purge only
+        blob = self._blob(store.check_key(key), version_id)  # odd names: purge only
         _call(self._what(key, version_id), blob.delete_blob)
 
     # -- Inventory ------------------------------------------------------------------------------
 
-    def inventory(self, prefix: str = "") -> Iterator[Entry]:
+    def inventory(self, prefix: str = "") -> Iterator[store.Entry]:
         return self._inventory(self._list_prefix(prefix), None)
 
     # Planning lists a location in key ranges here (sundown/ranges.py): List Blobs has no
@@ -405,7 +381,9 @@ class AzureBlobStore(_copy.Copying):
     # UTF-16 order.
     plans_in_ranges = False
 
-    def inventory_range(self, key_range: KeyRange, *, encryption: bool = False) -> Iterator[Entry]:
+    def inventory_range(
+        self, key_range: KeyRange, *, encryption: bool = False
+    ) -> Iterator[store.Entry]:
         """``inventory()`` of the keys in ``key_range`` (the listing carries each copy's
         encryption, whatever ``encryption`` says). List Blobs has no start key (its marker
         is an opaque token), so the listing is narrowed to the bounds' common prefix and every
@@ -418,9 +396,11 @@ class AzureBlobStore(_copy.Copying):
         """One level of a delimiter walk of the root (List Blobs with ``delimiter=/``)."""
         items = self._container.walk_blobs(name_starts_with=self._list_prefix(""), delimiter="/")
         names = [item.name for item in _iterate(f"walk of {self.url}", items)]
-        return sorted({rel for rel in (relative_key(self._prefix, n) for n in names) if rel})
+        return sorted({rel for rel in (store.relative_key(self._prefix, n) for n in names) if rel})
 
-    def _inventory(self, starts_with: str | None, key_range: KeyRange | None) -> Iterator[Entry]:
+    def _inventory(
+        self, starts_with: str | None, key_range: KeyRange | None
+    ) -> Iterator[store.Entry]:
         pages = self._container.list_blobs(
             name_starts_with=starts_with,
             include=["versions", "snapshots", "deleted", "legalhold", "immutabilitypolicy"],
@@ -428,64 +408,70 @@ class AzureBlobStore(_copy.Copying):
         )
         now = datetime.now(UTC)
         for props in _iterate(f"inventory of {self.url}", pages):
-            rel = relative_key(self._prefix, props.name)
+            rel = store.relative_key(self._prefix, props.name)
             if rel is None or (key_range is not None and not key_range.contains(rel)):
                 continue
             if props.deleted:
-                kind = EntryKind.SOFT_DELETED
+                kind = store.EntryKind.SOFT_DELETED
             elif props.snapshot:
-                kind = EntryKind.SNAPSHOT
+                kind = store.EntryKind.SNAPSHOT
             elif props.version_id and not props.is_current_version:
-                kind = EntryKind.VERSION
+                kind = store.EntryKind.VERSION
             else:
-                kind = EntryKind.OBJECT
-            yield Entry(
+                kind = store.EntryKind.OBJECT
+            yield store.Entry(
                 key=rel,
                 version_id=_version_of(props),
                 kind=kind,
                 size=int(props.size or 0),
                 modified=_aware(props.last_modified),
-                is_latest=kind is EntryKind.OBJECT,
+                is_latest=kind is store.EntryKind.OBJECT,
                 storage_class=_tier(props),
                 hold=_hold_state(props, now),
                 hard_delete_at=_hard_delete_at(props, now) if props.deleted else None,
                 encryption=_encryption(props),
             )
 
-    def purge(self, entries: Sequence[Entry], *, bypass_governance: bool = False) -> PurgeResult:
+    def purge(
+        self, entries: Sequence[store.Entry], *, bypass_governance: bool = False
+    ) -> store.PurgeResult:
         """Delete exactly these copies with Blob Batch. ``bypass_governance`` has no Azure
         meaning (legal holds and immutability policies cannot be bypassed by a delete)."""
-        first: list[tuple[Entry, dict[str, str]]] = []  # versions and snapshots
-        bases: list[tuple[Entry, dict[str, str]]] = []  # base blobs
-        then: list[tuple[Entry, dict[str, str]]] = []  # the version a base delete left behind
-        held: list[Entry] = []
+        first: list[tuple[store.Entry, dict[str, str]]] = []  # versions and snapshots
+        bases: list[tuple[store.Entry, dict[str, str]]] = []  # base blobs
+        then: list[tuple[store.Entry, dict[str, str]]] = []  # the version a base delete left behind
+        held: list[store.Entry] = []
         for entry in entries:  # validate everything before deleting anything
             name = self._entry_name(entry.key)
             version, snapshot = _split_version(entry.version_id)
-            if entry.kind is EntryKind.SOFT_DELETED:
+            if entry.kind is store.EntryKind.SOFT_DELETED:
                 continue
-            if entry.kind is EntryKind.SNAPSHOT and snapshot is None:
-                raise InputError(f"snapshot entry {entry.key!r} without a snapshot time")
-            if entry.kind is EntryKind.VERSION and version is None:
-                raise InputError(f"version entry {entry.key!r} without a version id")
-            if entry.kind not in (EntryKind.OBJECT, EntryKind.VERSION, EntryKind.SNAPSHOT):
-                raise InputError(f"{self.url} has no {entry.kind} entries: {entry.key!r}")
-            if entry.kind is EntryKind.OBJECT and snapshot is not None:
-                raise InputError(f"current blob {entry.key!r} named with a snapshot time")
+            if entry.kind is store.EntryKind.SNAPSHOT and snapshot is None:
+                raise errors.InputError(f"snapshot entry {entry.key!r} without a snapshot time")
+            if entry.kind is store.EntryKind.VERSION and version is None:
+                raise errors.InputError(f"version entry {entry.key!r} without a version id")
+            if entry.kind not in (
+                store.EntryKind.OBJECT,
+                store.EntryKind.VERSION,
+                store.EntryKind.SNAPSHOT,
+            ):
+                raise errors.InputError(f"{self.url} has no {entry.kind} entries: {entry.key!r}")
+            if entry.kind is store.EntryKind.OBJECT and snapshot is not None:
+                raise errors.InputError(f"current blob {entry.key!r} named with a snapshot time")
         for entry in entries:
             name = self._entry_name(entry.key)
             version, snapshot = _split_version(entry.version_id)
-            if entry.kind is EntryKind.SOFT_DELETED:
+            if entry.kind is store.EntryKind.SOFT_DELETED:
                 held.append(entry)  # expires with the delete retention window
-            elif entry.kind is EntryKind.SNAPSHOT:
+            elif entry.kind is store.EntryKind.SNAPSHOT:
                 first.append((entry, {"name": name, "snapshot": str(snapshot)}))
-            elif entry.kind is EntryKind.VERSION:
+            elif entry.kind is store.EntryKind.VERSION:
                 first.append((entry, {"name": name, "version_id": str(version)}))
             else:
                 bases.append((entry, {"name": name}))
                 if version is not None:
                     then.append((entry, {"name": name, "version_id": version}))
-        run = _purge.PurgeRun[tuple[Entry, dict[str, str]]](lambda item: item[0])
+        run = _purge.PurgeRun[tuple[store.Entry, dict[str, str]]](lambda item: item[0])
         run.result.held += held
         run.run(first, BATCH_LIMIT, self._purge_batch)
         deleted = run.run(bases, BATCH_LIMIT, self._purge_batch).deleted
@@ -496,7 +482,9 @@ class AzureBlobStore(_copy.Copying):
         run.run([item for item in then if id(item[0]) in ok], BATCH_LIMIT, self._purge_batch)
         return run.result
 
-    def _purge_batch(self, items: Sequence[tuple[Entry, dict[str, str]]]) -> PurgeResult:
+    def _purge_batch(
+        self, items: Sequence[tuple[store.Entry, dict[str, str]]]
+    ) -> store.PurgeResult:
         try:
             responses = list(
                 self._container.delete_blobs(
@@ -511,7 +499,7 @@ class AzureBlobStore(_copy.Copying):
         if len(responses) != len(items):
             message = f"batch answered {len(responses)} of {len(items)} deletes"
             raise _purge.BatchFailed("BatchMismatch", message)
-        result = PurgeResult(requests=1)
+        result = store.PurgeResult(requests=1)
         for (entry, _), response in zip(items, responses, strict=True):
             code = response.headers.get("x-ms-error-code") or ""
             outcome = classify_delete(response.status_code, code)
@@ -522,30 +510,30 @@ class AzureBlobStore(_copy.Copying):
             else:
                 message = str(getattr(response, "reason", "") or f"HTTP {response.status_code}")
                 result.failed.append(
-                    PurgeFailure(entry, code or str(response.status_code), message[:300])
+                    store.PurgeFailure(entry, code or str(response.status_code), message[:300])
                 )
         return result
 
-    def soft_delete_policy(self) -> SoftDeletePolicy:
+    def soft_delete_policy(self) -> store.SoftDeletePolicy:
         props = _call(f"service properties of {self.url}", self._service.get_service_properties)
         policy = props.get("delete_retention_policy")
         days = policy.days if policy is not None and policy.enabled else None
-        return SoftDeletePolicy(
+        return store.SoftDeletePolicy(
             int(days) * 86400 if days else None,
             "blob service properties delete_retention_policy",
         )
 
-    def replication(self) -> Replication:
+    def replication(self) -> store.Replication:
         """From Get Account Information's SKU (:func:`replication_of_sku`)."""
         try:
             info = _call(f"account of {self.url}", self._service.get_account_information)
-        except SundownError as exc:
-            return Replication(note=f"Get Account Information not read: {exc}")
+        except errors.SundownError as exc:
+            return store.Replication(note=f"Get Account Information not read: {exc}")
         return replication_of_sku(info.get("sku_name"), self._service.account_name)
 
     # -- Placed ---------------------------------------------------------------------------------
 
-    def placement(self) -> Placement:
+    def placement(self) -> store.Placement:
         """The storage account's name (from the account URL the client was made with: no
         request) as the account. The Blob data plane does not report the account's region:
         Get Account Information (one request, made here) gives only the SKU and the account
@@ -555,14 +543,14 @@ class AzureBlobStore(_copy.Copying):
         note = "the Blob data plane does not report the storage account's region"
         try:
             info = _call(f"account of {self.url}", self._service.get_account_information)
-        except SundownError as exc:
+        except errors.SundownError as exc:
             note += f" (Get Account Information not read: {exc})"
         else:
             sku, kind = info.get("sku_name"), info.get("account_kind")
             note += f"; Get Account Information: SKU {sku}, kind {kind}"
             if "GRS" in str(sku).upper() or "GZRS" in str(sku).upper():
                 note += ", geo-redundant: a copy is kept in the paired secondary region"
-        return Placement("azure", account, None, note, "storage account")
+        return store.Placement("azure", account, None, note, "storage account")
 
     # -- Copier ---------------------------------------------------------------------------------
 
@@ -570,7 +558,7 @@ class AzureBlobStore(_copy.Copying):
         _tier_of(name)
         return name
 
-    def _server_copy(self, job: _copy.CopyJob) -> ObjectInfo | None:
+    def _server_copy(self, job: _copy.CopyJob) -> store.ObjectInfo | None:
         """Server-side Copy Blob within the same account (into the tier asked for: Hot, Cool,
         Cold, Archive)."""
         dest, key, version_id = job.dest, job.key, job.version_id
@@ -578,7 +566,7 @@ class AzureBlobStore(_copy.Copying):
         if not isinstance(dest, AzureBlobStore) or dest._service.url != self._service.url:
             return None
         tier = _tier_of(job.storage_class)
-        target = dest._blob(check_key(job.dest_key))
+        target = dest._blob(store.check_key(job.dest_key))
         what = f"copy {self._what(key, version_id)} -> {dest._what(job.dest_key)}"
         _call(what, lambda: source.get_blob_properties())  # NotFoundError before copying
         _call(what, lambda: target.start_copy_from_url(source.url, standard_blob_tier=tier))
@@ -586,27 +574,27 @@ class AzureBlobStore(_copy.Copying):
         deadline = time.monotonic() + _COPY_WAIT_SECONDS
         while props.copy.status == "pending":  # waiting for the copy, not a retry
             if time.monotonic() > deadline:
-                raise TransientError(f"{what}: still pending after {_COPY_WAIT_SECONDS}s")
+                raise errors.TransientError(f"{what}: still pending after {_COPY_WAIT_SECONDS}s")
             time.sleep(1)
             props = _call(what, target.get_blob_properties)
         if props.copy.status not in (None, "success"):
-            raise BackendError(f"{what}: copy ended {props.copy.status}")
+            raise errors.BackendError(f"{what}: copy ended {props.copy.status}")
         return dest._info(job.dest_key, props)
 
-    def _class_setter(self, job: _copy.CopyJob) -> Callable[[], ObjectInfo] | None:
+    def _class_setter(self, job: _copy.CopyJob) -> Callable[[], store.ObjectInfo] | None:
         """To another Azure account, the tier is set on the blob written (Set Blob Tier)."""
         tier = _tier_of(job.storage_class)
         if tier is None or not isinstance(job.dest, AzureBlobStore):
             return None
         return functools.partial(job.dest._set_tier, job.dest_key, tier)
 
-    def _set_tier(self, key: str, tier: StandardBlobTier) -> ObjectInfo:
+    def _set_tier(self, key: str, tier: StandardBlobTier) -> store.ObjectInfo:
         blob = self._blob(key)
         _call(self._what(key), lambda: blob.set_standard_blob_tier(tier))
         return self.head(key)
 
 
-def replication_of_sku(sku_name: object, account: str | None) -> Replication:
+def replication_of_sku(sku_name: object, account: str | None) -> store.Replication:
     """A geo-redundant SKU (``Standard_GRS``, ``Standard_RAGRS``, ``*_GZRS``, ``*_RAGZRS``)
     keeps a copy of every blob in the account's paired secondary region. The service replicates
     deletes there asynchronously and this retirement's verification reads only the primary: the
@@ -618,8 +606,8 @@ def replication_of_sku(sku_name: object, account: str | None) -> Replication:
             f"{redundancy}: the paired secondary region of storage account {account} "
             "(deletes reach it by asynchronous geo-replication; not verified there)"
         )
-        return Replication(targets=(ReplicaTarget(None, where),), redundancy=redundancy)
-    return Replication(redundancy=redundancy)
+        return store.Replication(targets=(store.ReplicaTarget(None, where),), redundancy=redundancy)
+    return store.Replication(redundancy=redundancy)
 
 
 def classify_delete(status: int, error_code: str) -> str:
@@ -660,7 +648,7 @@ def _tier_of(name: str | None) -> StandardBlobTier | None:
     tier = TIERS.get(name.lower())
     if tier is None:
         known = ", ".join(t.value for t in TIERS.values())
-        raise InputError(f"unknown Azure access tier {name!r} (one of {known})")
+        raise errors.InputError(f"unknown Azure access tier {name!r} (one of {known})")
     return tier
 
 
@@ -677,7 +665,7 @@ def _hard_delete_at(props: BlobProperties, now: datetime) -> datetime | None:
     return midnight + timedelta(days=int(days) + 1)
 
 
-def _hold_state(props: BlobProperties, now: datetime) -> HoldState:
+def _hold_state(props: BlobProperties, now: datetime) -> store.HoldState:
     policy = props.immutability_policy
     mode: str | None = None
     until: datetime | None = None
@@ -686,7 +674,9 @@ def _hold_state(props: BlobProperties, now: datetime) -> HoldState:
     if expiry is not None and _aware(expiry) > now and policy_mode:
         mode = str(getattr(policy_mode, "value", policy_mode)).upper()
         until = _aware(expiry)
-    return HoldState(legal_hold=bool(props.has_legal_hold), retention_mode=mode, retain_until=until)
+    return store.HoldState(
+        legal_hold=bool(props.has_legal_hold), retention_mode=mode, retain_until=until
+    )
 
 
 def account_of(url: str) -> str:
@@ -703,17 +693,19 @@ def account_of(url: str) -> str:
     return f"az-{account or 'default'}"
 
 
-def _encryption(props: BlobProperties) -> ServerSideEncryption:
+def _encryption(props: BlobProperties) -> store.ServerSideEncryption:
     """A blob's encryption as the listing reports it: its encryption scope (whose key the blob
     API does not show), else the account's encryption (Microsoft- or customer-managed: the blob
     API does not say which), or none."""
     if props.encryption_scope:
-        return ServerSideEncryption(AZURE_SCOPE, str(props.encryption_scope))
+        return store.ServerSideEncryption(store.AZURE_SCOPE, str(props.encryption_scope))
     if props.encryption_key_sha256:  # a key the writer supplied (CPK): not the tenant's KMS key
-        return ServerSideEncryption("azure-customer-provided", str(props.encryption_key_sha256))
+        return store.ServerSideEncryption(
+            "azure-customer-provided", str(props.encryption_key_sha256)
+        )
     if props.server_encrypted:
-        return ServerSideEncryption("azure-account-encryption")
-    return ServerSideEncryption("none")
+        return store.ServerSideEncryption("azure-account-encryption")
+    return store.ServerSideEncryption("none")
 
 
 def open_store(url: str) -> AzureBlobStore:

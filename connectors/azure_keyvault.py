@@ -33,23 +33,13 @@ import hashlib
 import hmac
 import re
 import secrets
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from connectors._kms import KmsSigner, PendingKeyDestruction, endpoint_override, refused, translated
-from sundown.errors import (
-    BackendError,
-    ConflictError,
-    InputError,
-    IntegrityError,
-    KeyDestroyedError,
-    NotFoundError,
-    PermissionDeniedError,
-    SundownError,
-    UnsupportedError,
-)
+from connectors import _kms
+from sundown import errors
 from sundown.keys import KeyInfo, WrappedKey
 
 SCHEME = "azure-kv://"
@@ -74,7 +64,7 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-class AzureKeyDestruction(PendingKeyDestruction):
+class AzureKeyDestruction(_kms.PendingKeyDestruction):
     """The key is deleted (soft delete) and purged on ``pending_until`` (None once purged)."""
 
     PENDING = "deleted; purge pending until {date}"
@@ -84,7 +74,7 @@ class AzureKeyDestruction(PendingKeyDestruction):
 def parse_uri(uri: str) -> tuple[str, str]:
     """(vault URL, key name)."""
     if not uri.startswith(SCHEME):
-        raise InputError(
+        raise errors.InputError(
             f"not an Azure Key Vault key URI: {uri!r} "
             f"(expected {SCHEME}VAULT.vault.azure.net/keys/NAME)"
         )
@@ -104,47 +94,46 @@ def parse_uri(uri: str) -> tuple[str, str]:
             problem = "it names a key version; name the key (Sundown picks versions itself)"
         else:
             problem = "the vault or key name has characters Key Vault does not allow"
-        raise InputError(
+        raise errors.InputError(
             f"bad Azure Key Vault key URI {uri!r}: {problem} "
             f"(expected {SCHEME}VAULT.vault.azure.net/keys/NAME)"
         )
     return f"https://{match['vault']}.{match['suffix']}", match["name"]
 
 
-@contextmanager
-def _key_client(vault_url: str) -> Iterator[Any]:
-    from azure.identity import DefaultAzureCredential
+def _key_client(vault_url: str) -> AbstractContextManager[Any]:
     from azure.keyvault.keys import KeyClient
 
-    endpoint = endpoint_override(ENDPOINT_ENV)
+    endpoint = _kms.endpoint_override(ENDPOINT_ENV)
     options: dict[str, Any] = {}
     if endpoint:
         # Every vault is served from one endpoint whose host is not the vault's: Key Vault's
         # challenge names the vault's resource domain, which cannot match it.
         vault_url = endpoint.rstrip("/")
         options["verify_challenge_resource"] = False
-    credential = DefaultAzureCredential()
-    client = KeyClient(vault_url, credential, **options)
-    try:
-        yield client
-    finally:
-        client.close()
-        credential.close()
+    return _authenticated(KeyClient, vault_url, options)
 
 
-@contextmanager
-def _crypto_client(key: Any) -> Iterator[Any]:
+def _crypto_client(key: Any) -> AbstractContextManager[Any]:
     """A CryptographyClient on the key version ``key`` (a KeyVaultKey already read and
     checked): public-key operations (wrap) run locally, private-key ones (unwrap, sign) in
     Key Vault."""
-    from azure.identity import DefaultAzureCredential
     from azure.keyvault.keys.crypto import CryptographyClient
 
     options: dict[str, Any] = {}
-    if endpoint_override(ENDPOINT_ENV):
+    if _kms.endpoint_override(ENDPOINT_ENV):
         options["verify_challenge_resource"] = False
+    return _authenticated(CryptographyClient, key, options)
+
+
+@contextmanager
+def _authenticated(client_class: Any, target: Any, options: dict[str, Any]) -> Iterator[Any]:
+    """``client_class(target, credential, **options)`` on a DefaultAzureCredential made for this
+    call (never cached across credentials); both closed when the block ends."""
+    from azure.identity import DefaultAzureCredential
+
     credential = DefaultAzureCredential()
-    client = CryptographyClient(key, credential, **options)
+    client = client_class(target, credential, **options)
     try:
         yield client
     finally:
@@ -152,7 +141,7 @@ def _crypto_client(key: Any) -> Iterator[Any]:
         credential.close()
 
 
-def _translate(exc: Exception, what: str) -> SundownError:
+def _translate(exc: Exception, what: str) -> errors.SundownError:
     from azure.core import exceptions as aexc
 
     code = ""
@@ -165,39 +154,53 @@ def _translate(exc: Exception, what: str) -> SundownError:
     message = str(getattr(exc, "message", "") or type(exc).__name__).splitlines()[0]
     text = f"{what}: {code or type(exc).__name__}: {message}"
     if code == "KeyDisabled":
-        return KeyDestroyedError(text)
+        return errors.KeyDestroyedError(text)
     if isinstance(exc, aexc.ResourceNotFoundError):
-        return NotFoundError(text)
+        return errors.NotFoundError(text)
     if isinstance(exc, aexc.ClientAuthenticationError):
-        return PermissionDeniedError(text)
+        return errors.PermissionDeniedError(text)
     if isinstance(exc, aexc.ResourceExistsError):
-        return ConflictError(text)
+        return errors.ConflictError(text)
     if isinstance(exc, aexc.HttpResponseError) and exc.status_code == 400:
         # Sundown's own unwrapKey request is well formed: a 400 means the wrapped bytes.
-        return IntegrityError(text) if what.startswith("unwrap") else InputError(text)
-    return BackendError(text)
+        return errors.IntegrityError(text) if what.startswith("unwrap") else errors.InputError(text)
+    return errors.BackendError(text)
 
 
 def _errors(what: str) -> AbstractContextManager[None]:
     from azure.core.exceptions import AzureError
 
-    return translated(what, (AzureError,), _translate)
+    return _kms.translated(what, (AzureError,), _translate)
+
+
+def _unless_absent(what: str, call: Callable[[], Any]) -> Any:
+    """``call()``'s answer, or None when Key Vault answers that the key (or deleted key) is not
+    found; every other failure translated (:func:`_errors`)."""
+    from azure.core.exceptions import ResourceNotFoundError
+
+    try:
+        with _errors(what):
+            return call()
+    except errors.NotFoundError as exc:
+        if not isinstance(exc.__cause__, ResourceNotFoundError):
+            raise
+        return None
 
 
 def _refuse_unusable(uri: str, properties: Any) -> None:
     now = _now()
     version = properties.version
     if not properties.enabled:
-        raise KeyDestroyedError(
+        raise errors.KeyDestroyedError(
             f"{uri}: version {version} is disabled (enabled=false); Sundown does not use it"
         )
     if properties.expires_on is not None and properties.expires_on <= now:
-        raise KeyDestroyedError(
+        raise errors.KeyDestroyedError(
             f"{uri}: version {version} expired on {properties.expires_on.isoformat()}; "
             "Sundown does not use it"
         )
     if properties.not_before is not None and properties.not_before > now:
-        raise KeyDestroyedError(
+        raise errors.KeyDestroyedError(
             f"{uri}: version {version} is not valid before {properties.not_before.isoformat()}"
         )
 
@@ -218,7 +221,7 @@ def _ciphertext(version: str, wrapped: bytes) -> bytes:
 def _split(ciphertext: bytes, uri: str) -> tuple[str, bytes]:
     version, dot, wrapped = ciphertext.partition(b".")
     if not dot or not re.fullmatch(rb"[0-9a-f]{32}", version):
-        raise IntegrityError(f"{uri}: the wrapped key does not name a Key Vault key version")
+        raise errors.IntegrityError(f"{uri}: the wrapped key does not name a Key Vault key version")
     return version.decode("ascii"), wrapped
 
 
@@ -248,32 +251,25 @@ class AzureKeyVaultKey:
     def _binding(self) -> bytes:
         return hashlib.sha256(b"sundown-azure-kv-binding\0" + self._associated_data).digest()
 
-    def _deleted_refusal(self, client: Any) -> SundownError:
-        from azure.core.exceptions import ResourceNotFoundError
-
-        try:
-            with _errors(f"read the deleted key {self.uri}"):
-                deleted = client.get_deleted_key(self._key_name)
-        except NotFoundError as exc:
-            if not isinstance(exc.__cause__, ResourceNotFoundError):
-                raise
-            return NotFoundError(f"{self.uri}: no such key in the vault (nor deleted)")
+    def _deleted_refusal(self, client: Any) -> errors.SundownError:
+        deleted = _unless_absent(
+            f"read the deleted key {self.uri}", lambda: client.get_deleted_key(self._key_name)
+        )
+        if deleted is None:
+            return errors.NotFoundError(f"{self.uri}: no such key in the vault (nor deleted)")
         when = deleted.scheduled_purge_date
-        return KeyDestroyedError(
+        return errors.KeyDestroyedError(
             f"{self.uri}: the key is deleted, purge scheduled for "
             f"{when.isoformat() if when else 'an unknown date'}; Sundown does not use it"
         )
 
     def _get(self, client: Any, what: str, version: str | None = None) -> Any:
-        from azure.core.exceptions import ResourceNotFoundError
-
-        try:
-            with _errors(f"{what} {self.uri}"):
-                return client.get_key(self._key_name, version=version)
-        except NotFoundError as exc:
-            if isinstance(exc.__cause__, ResourceNotFoundError):
-                raise self._deleted_refusal(client) from None
-            raise
+        key = _unless_absent(
+            f"{what} {self.uri}", lambda: client.get_key(self._key_name, version=version)
+        )
+        if key is None:
+            raise self._deleted_refusal(client)
+        return key
 
     def _usable(self, what: str, version: str | None = None) -> Any:
         """Read the key (the given version, or the latest) now; refuse it unless usable."""
@@ -329,7 +325,7 @@ class AzureKeyVaultKey:
 
         key = self._usable("wrap a data key with")
         if self._signing:
-            raise InputError(f"{self.uri} is a signing key, not a key-encryption key")
+            raise errors.InputError(f"{self.uri} is a signing key, not a key-encryption key")
         dek = secrets.token_bytes(32)
         with _crypto_client(key) as crypto, _errors(f"wrap a data key with {self.uri}"):
             result = crypto.wrap_key(KeyWrapAlgorithm.rsa_oaep_256, self._binding() + dek)
@@ -344,30 +340,31 @@ class AzureKeyVaultKey:
         from azure.keyvault.keys.crypto import KeyWrapAlgorithm
 
         if wrapped.key_uri != self.uri:
-            raise IntegrityError(f"wrapped key belongs to {wrapped.key_uri!r}, not {self.uri!r}")
+            raise errors.IntegrityError(
+                f"wrapped key belongs to {wrapped.key_uri!r}, not {self.uri!r}"
+            )
         version, blob = _split(wrapped.ciphertext, self.uri)
         self._usable("unwrap a data key with")  # the key itself (not deleted, latest enabled)
         try:
             key = self._usable("unwrap a data key with", version)
-        except NotFoundError as exc:
+        except errors.NotFoundError as exc:
             # The key answered a moment ago: the version named is not one of its own.
-            raise IntegrityError(
+            raise errors.IntegrityError(
                 f"{self.uri}: the wrapped data key names version {version}, which this key "
                 "does not have"
             ) from exc
         with _crypto_client(key) as crypto, _errors(f"unwrap a data key with {self.uri}"):
             plain = bytes(crypto.unwrap_key(KeyWrapAlgorithm.rsa_oaep_256, blob).key)
         if len(plain) != 64 or not hmac.compare_digest(plain[:32], self._binding()):
-            raise IntegrityError(f"{self.uri}: the wrapped data key is bound to another artifact")
+            raise errors.IntegrityError(
+                f"{self.uri}: the wrapped data key is bound to another artifact"
+            )
         return plain[32:]
 
     def rewrap(self, wrapped: Sequence[WrappedKey]) -> list[WrappedKey]:
         """Older enabled versions still unwrap: wrapped keys stay as they are."""
         self._usable("re-wrap with")
-        for item in wrapped:
-            if item.key_uri != self.uri:
-                raise InputError(f"wrapped key belongs to {item.key_uri!r}, not {self.uri!r}")
-        return list(wrapped)
+        return _kms.own_wrapped(self.uri, wrapped)
 
     def rotate(self) -> int:
         """Key Vault's own rotation (RotateKey): a new version, used from now on."""
@@ -377,7 +374,7 @@ class AzureKeyVaultKey:
         return self._index(str(key.properties.version))
 
     def retire_versions_below(self, version: int) -> None:
-        raise UnsupportedError(
+        raise errors.UnsupportedError(
             f"{self.uri}: Key Vault cannot delete single key versions; destroy the whole key"
         )
 
@@ -394,13 +391,7 @@ class AzureKeyVaultKey:
         exportable: bool | None = None
         versions: tuple[int, ...] = ()
         with _key_client(self._vault) as client:
-            try:
-                with _errors(f"destroy {self.uri}"):
-                    key = client.get_key(self._key_name)
-            except NotFoundError as exc:
-                if not isinstance(exc.__cause__, ResourceNotFoundError):
-                    raise
-                key = None
+            key = _unless_absent(f"destroy {self.uri}", lambda: client.get_key(self._key_name))
             if key is not None:
                 self._signing = _is_ec(key)
                 exportable = bool(getattr(key.properties, "exportable", False))
@@ -448,7 +439,7 @@ class AzureKeyVaultKey:
         bound = self.bound_to(SENTINEL_BINDING)
         dek, wrapped = bound.new_data_key()
         if bound.unwrap(wrapped) != dek:
-            raise IntegrityError(f"{self.uri}: sentinel round trip failed; not destroying")
+            raise errors.IntegrityError(f"{self.uri}: sentinel round trip failed; not destroying")
         return wrapped
 
     def verify_destroyed(self, sentinel: WrappedKey | None = None) -> AzureKeyDestruction:
@@ -462,15 +453,14 @@ class AzureKeyVaultKey:
         pending: datetime | None = None
         state = "purged"
         with _key_client(self._vault) as client:
-            try:
-                with _errors(f"verify destruction of {self.uri}"):
-                    live = client.get_key(self._key_name)
+            live = _unless_absent(
+                f"verify destruction of {self.uri}", lambda: client.get_key(self._key_name)
+            )
+            if live is None:
+                checks["get key"] = "refused (KeyNotFound)"
+            else:
                 checks["get key"] = f"FAILED: the key answers (enabled={live.properties.enabled})"
                 ok, state = False, "live"
-            except NotFoundError as exc:
-                if not isinstance(exc.__cause__, ResourceNotFoundError):
-                    raise
-                checks["get key"] = "refused (KeyNotFound)"
             if state != "live":
                 with _errors(f"verify destruction of {self.uri}"):
                     try:
@@ -489,7 +479,7 @@ class AzureKeyVaultKey:
                 else:
                     checks["deleted key"] = "gone (purged)"
         if sentinel is not None:
-            checks["sentinel through Sundown"] = refused(
+            checks["sentinel through Sundown"] = _kms.refused(
                 lambda: self.bound_to(SENTINEL_BINDING).unwrap(sentinel), "still unwraps"
             )
             ok = ok and checks["sentinel through Sundown"].startswith("refused")
@@ -512,7 +502,7 @@ class AzureKeyVaultKey:
         return self.info()
 
 
-class AzureKeyVaultSigner(KmsSigner):
+class AzureKeyVaultSigner(_kms.KmsSigner):
     """ES256 (ECDSA P-256 over a SHA-256 digest) with the latest version; Key Vault returns the
     raw r||s signature, converted here to DER."""
 
@@ -520,7 +510,7 @@ class AzureKeyVaultSigner(KmsSigner):
         self._key = AzureKeyVaultKey(uri, check=False)
         self._key._usable("open the signer")
         if not self._key._signing:
-            raise InputError(f"{self._key.uri} is not a signing key (an EC P-256 key)")
+            raise errors.InputError(f"{self._key.uri} is not a signing key (an EC P-256 key)")
 
     @property
     def uri(self) -> str:
@@ -544,17 +534,16 @@ class AzureKeyVaultSigner(KmsSigner):
                 crypto.sign(SignatureAlgorithm.es256, hashlib.sha256(message).digest()).signature
             )
         if len(raw) != 64:
-            raise BackendError(f"{self.uri}: Key Vault returned a {len(raw)}-byte ES256 signature")
+            raise errors.BackendError(
+                f"{self.uri}: Key Vault returned a {len(raw)}-byte ES256 signature"
+            )
         return encode_dss_signature(
             int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big")
         )
 
 
 def open_key_service(uri: str) -> AzureKeyVaultKey:
-    key = AzureKeyVaultKey(uri)
-    if key.signing:
-        raise InputError(f"{uri} is a signing key (EC), not a key-encryption key")
-    return key
+    return _kms.key_encryption_key(AzureKeyVaultKey(uri), uri, "EC")
 
 
 key_for_destruction = functools.partial(AzureKeyVaultKey, check=False)
@@ -571,7 +560,7 @@ def create_key(uri: str, *, signing: bool = False) -> KeyInfo:
     with _key_client(vault) as client, _errors(f"create {uri}"):
         try:
             client.get_key(name)
-            raise ConflictError(f"{uri}: the key already exists")
+            raise errors.ConflictError(f"{uri}: the key already exists")
         except ResourceNotFoundError:
             pass
         if signing:

@@ -46,15 +46,7 @@ from azure.core.pipeline.policies import (
 from azure.core.rest import HttpRequest, HttpResponse
 
 from connectors import _lifecycle
-from sundown.errors import (
-    BackendError,
-    ConflictError,
-    InputError,
-    NotFoundError,
-    PermissionDeniedError,
-    SundownError,
-    TransientError,
-)
+from sundown import errors
 
 API_VERSION = "2023-05-01"
 ENDPOINT_ENV = "SUNDOWN_AZURE_MANAGEMENT_ENDPOINT"
@@ -79,7 +71,9 @@ def policy_rule(name: str, prefix_match: str) -> dict[str, Any]:
     """Sundown's rule: delete every base blob, snapshot and version under ``prefix_match``
     (``container/prefix/``, Azure's form: the container name first) from day 0."""
     if not prefix_match.endswith("/"):
-        raise InputError(f"lifecycle scope {prefix_match!r} must end with '/' (a path boundary)")
+        raise errors.InputError(
+            f"lifecycle scope {prefix_match!r} must end with '/' (a path boundary)"
+        )
     return {
         "enabled": True,
         "name": name,
@@ -102,16 +96,16 @@ class ManagementPolicy:
         subscription = os.environ.get(SUBSCRIPTION_ENV, "")
         group = os.environ.get(GROUP_ENV, "")
         if not (subscription and group and account):
-            raise InputError(
+            raise errors.InputError(
                 f"the lifecycle policy of Azure storage account {account or '?'} needs "
                 f"{SUBSCRIPTION_ENV} and {GROUP_ENV} (the account's subscription and resource "
                 "group)"
             )
         for label, value in (("subscription", subscription), ("resource group", group)):
             if not re.fullmatch(r"[A-Za-z0-9._()-]{1,90}", value):
-                raise InputError(f"the Azure {label} name is not a valid resource name")
+                raise errors.InputError(f"the Azure {label} name is not a valid resource name")
         if not re.fullmatch(r"[a-z0-9]{3,24}", account):
-            raise InputError(f"{account!r} is not an Azure storage account name")
+            raise errors.InputError(f"{account!r} is not an Azure storage account name")
         self.account = account
         self.where = f"the lifecycle management policy of storage account {account}"
         self._path = (
@@ -152,9 +146,9 @@ class ManagementPolicy:
             properties = response.json().get("properties") or {}
             rules = (properties.get("policy") or {}).get("rules") or []
         except (ValueError, AttributeError):
-            raise BackendError(f"{self.where}: not a management policy resource") from None
+            raise errors.BackendError(f"{self.where}: not a management policy resource") from None
         if not isinstance(rules, list) or not all(isinstance(r, dict) for r in rules):
-            raise BackendError(f"{self.where}: the policy's rules are not a list of objects")
+            raise errors.BackendError(f"{self.where}: the policy's rules are not a list of objects")
         return [dict(r) for r in rules], properties.get("lastModifiedTime")
 
     def write(self, rules: list[dict[str, Any]]) -> None:
@@ -189,12 +183,12 @@ def merge(rules: list[dict[str, Any]], rule: dict[str, Any]) -> list[dict[str, A
     if same:
         if len(same) == 1 and _lifecycle.canonical(same[0]) == _lifecycle.canonical(rule):
             return None
-        raise ConflictError(
+        raise errors.ConflictError(
             f"a lifecycle policy rule named {rule['name']!r} already exists with other content; "
             "nothing was changed"
         )
     if len(rules) >= MAX_RULES:
-        raise ConflictError(f"the account's lifecycle policy already has {MAX_RULES} rules")
+        raise errors.ConflictError(f"the account's lifecycle policy already has {MAX_RULES} rules")
     return [*rules, rule]
 
 
@@ -207,30 +201,30 @@ def _check(response: HttpResponse, where: str, *, missing_ok: bool = False) -> N
         code = str((response.json().get("error") or {}).get("code") or "")[:80]
     what = f"{where}: Azure Resource Manager answered {status} {code}".strip()
     if status in (401, 403):
-        raise PermissionDeniedError(what)
+        raise errors.PermissionDeniedError(what)
     if status == 404:
-        raise NotFoundError(what)
+        raise errors.NotFoundError(what)
     if status in (409, 412):
-        raise ConflictError(what)
+        raise errors.ConflictError(what)
     if status in (429, 500, 502, 503, 504):
-        raise TransientError(what)
+        raise errors.TransientError(what)
     if status == 400:
-        raise InputError(what)
-    raise BackendError(what)
+        raise errors.InputError(what)
+    raise errors.BackendError(what)
 
 
 @contextmanager
 def _errors(what: str) -> Iterator[None]:
     try:
         yield
-    except SundownError:
+    except errors.SundownError:
         raise
     except ClientAuthenticationError as exc:
-        raise PermissionDeniedError(
+        raise errors.PermissionDeniedError(
             f"{what}: no usable Azure credential ({type(exc).__name__})"
         ) from None
     except (ServiceRequestError, ServiceResponseError) as exc:
-        raise TransientError(f"{what}: {type(exc).__name__}") from None
+        raise errors.TransientError(f"{what}: {type(exc).__name__}") from None
     except AzureError as exc:
         # The SDK's message may quote a request; the type is enough to act on.
-        raise BackendError(f"{what}: {type(exc).__name__}") from None
+        raise errors.BackendError(f"{what}: {type(exc).__name__}") from None

@@ -33,53 +33,36 @@ import chromadb
 import chromadb.errors as chroma_errors
 from chromadb.config import Settings
 
-from sundown.errors import (
-    BackendError,
-    InputError,
-    NotFoundError,
-    PermissionDeniedError,
-    SundownError,
-    TransientError,
-)
-from sundown.records import (
-    CHROMA_SHAPE,
-    BatchResult,
-    Finding,
-    RecordCapability,
-    RecordEntry,
-    RecordFailure,
-    RecordPurgeResult,
-    RecordVerification,
-    ScopedRecords,
-    check_batch_size,
-    check_listed,
-    parse_selector,
-)
+from sundown import errors, records
 
 CAPABILITIES = frozenset(
-    {RecordCapability.WHERE, RecordCapability.WHOLE, RecordCapability.BATCH_DELETE}
+    {
+        records.RecordCapability.WHERE,
+        records.RecordCapability.WHOLE,
+        records.RecordCapability.BATCH_DELETE,
+    }
 )
 _PAGE = 300
 
 
-def _map_error(exc: Exception, what: str) -> SundownError:
-    if isinstance(exc, SundownError):
+def _map_error(exc: Exception, what: str) -> errors.SundownError:
+    if isinstance(exc, errors.SundownError):
         return exc
     text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     if isinstance(exc, chroma_errors.NotFoundError):
-        return NotFoundError(f"{what}: {text}")
+        return errors.NotFoundError(f"{what}: {text}")
     if isinstance(exc, chroma_errors.AuthorizationError | chroma_errors.ChromaAuthError):
-        return PermissionDeniedError(f"{what}: refused ({text})")
+        return errors.PermissionDeniedError(f"{what}: refused ({text})")
     if isinstance(exc, chroma_errors.InvalidArgumentError):
-        return InputError(f"{what}: {text}")
+        return errors.InputError(f"{what}: {text}")
     if isinstance(exc, chroma_errors.RateLimitError | ConnectionError | TimeoutError):
-        return TransientError(f"{what}: {text}")
+        return errors.TransientError(f"{what}: {text}")
     if "Could not connect" in text:
-        return TransientError(f"{what}: {text}")
-    return BackendError(f"{what}: {text}")
+        return errors.TransientError(f"{what}: {text}")
+    return errors.BackendError(f"{what}: {text}")
 
 
-class ChromaCollection(ScopedRecords):
+class ChromaCollection(records.ScopedRecords):
     """The documents of one Chroma collection that a selector matches."""
 
     capabilities = CAPABILITIES
@@ -87,13 +70,15 @@ class ChromaCollection(ScopedRecords):
 
     def __init__(self, url: str, selector: Mapping[str, object] | None) -> None:
         super().__init__(
-            CHROMA_SHAPE.parse(url),
-            parse_selector(selector, whole_word="whole_collection", where=True, where_of=url),
+            records.CHROMA_SHAPE.parse(url),
+            records.parse_selector(
+                selector, whole_word="whole_collection", where=True, where_of=url
+            ),
         )
         self.tenant, self.database, self.collection = self._loc.segments
         for key, _ in self._selector.where:
             if key.startswith("$") or key.startswith("#"):
-                raise InputError(
+                raise errors.InputError(
                     f"selector of {url}: {key!r} is an operator or a reserved key; a selector "
                     "is equality on metadata keys only"
                 )
@@ -142,7 +127,7 @@ class ChromaCollection(ScopedRecords):
                 return out
             offset += len(ids)
 
-    def inventory(self) -> Iterator[RecordEntry]:
+    def inventory(self) -> Iterator[records.RecordEntry]:
         col = self._collection(self._client())
         offset = 0
         while True:
@@ -168,28 +153,31 @@ class ChromaCollection(ScopedRecords):
                     size += len(json.dumps(metadatas[i], default=str).encode())
                 if embeddings[i] is not None:
                     size += 4 * len(embeddings[i])
-                yield RecordEntry(str(ident), size)
+                yield records.RecordEntry(str(ident), size)
             if len(ids) < _PAGE:
                 return
             offset += len(ids)
 
-    def purge(self, entries: Sequence[RecordEntry], *, batch_size: int = 300) -> RecordPurgeResult:
-        check_batch_size(batch_size)
-        listed = check_listed(entries, self.where)
+    def purge(
+        self, entries: Sequence[records.RecordEntry], *, batch_size: int = 300
+    ) -> records.RecordPurgeResult:
+        listed = self.checked_input(entries, batch_size)
         client = self._client()
         try:
             col = client.get_collection(self.collection)
         except chroma_errors.NotFoundError:
             if not self._selector.whole:
-                raise NotFoundError(f"{self.where} does not exist") from None
-            return RecordPurgeResult(absent=[e.id for e in listed])  # deleted by an earlier run
+                raise errors.NotFoundError(f"{self.where} does not exist") from None
+            return records.RecordPurgeResult(
+                absent=[e.id for e in listed]
+            )  # deleted by an earlier run
         except Exception as exc:
             raise _map_error(exc, f"get_collection of {self.where}") from None
         current = self._ids(col, self._where())
         self.refuse_unlisted(current, (e.id for e in listed))
         in_scope = set(current)
         missing = [e.id for e in listed if e.id not in in_scope]
-        result = RecordPurgeResult()
+        result = records.RecordPurgeResult()
         if missing:
             outside: list[str] = []
             for start in range(0, len(missing), _PAGE):
@@ -202,13 +190,13 @@ class ChromaCollection(ScopedRecords):
             result.deleted.extend(current)
             result.dropped = True
             first, last = (current[0], current[-1]) if current else ("", "")
-            result.batches.append(BatchResult(first, last, len(current), len(current), 0))
+            result.batches.append(records.BatchResult(first, last, len(current), len(current), 0))
             return result
         for start in range(0, len(current), batch_size):
             self._delete_batch(col, current[start : start + batch_size], result)
         return result
 
-    def _delete_batch(self, col: Any, batch: list[str], result: RecordPurgeResult) -> None:
+    def _delete_batch(self, col: Any, batch: list[str], result: records.RecordPurgeResult) -> None:
         before = {str(i) for i in self._call("get", col.get, ids=batch, include=[])["ids"]}
         self._call("delete", col.delete, ids=batch, where=self._where())
         after = {str(i) for i in self._call("get", col.get, ids=batch, include=[])["ids"]}
@@ -216,22 +204,26 @@ class ChromaCollection(ScopedRecords):
         result.deleted.extend(deleted)
         result.absent.extend(i for i in batch if i not in before)
         result.failed.extend(
-            RecordFailure(i, "not_deleted", "still present after delete (no longer in scope?)")
+            records.RecordFailure(
+                i, "not_deleted", "still present after delete (no longer in scope?)"
+            )
             for i in batch
             if i in after
         )
         result.batches.append(
-            BatchResult(batch[0], batch[-1], len(batch), len(deleted), len(batch) - len(before))
+            records.BatchResult(
+                batch[0], batch[-1], len(batch), len(deleted), len(batch) - len(before)
+            )
         )
 
-    def verify(self, entries: Sequence[RecordEntry]) -> RecordVerification:
+    def verify(self, entries: Sequence[records.RecordEntry]) -> records.RecordVerification:
         client = self._client()
         try:
             col = client.get_collection(self.collection)
         except chroma_errors.NotFoundError:
             if self._selector.whole:
-                return RecordVerification(in_scope=None, gone=True)
-            raise NotFoundError(f"{self.where} does not exist") from None
+                return records.RecordVerification(in_scope=None, gone=True)
+            raise errors.NotFoundError(f"{self.where} does not exist") from None
         except Exception as exc:
             raise _map_error(exc, f"get_collection of {self.where}") from None
         remaining = self._ids(col, self._where())
@@ -240,11 +232,11 @@ class ChromaCollection(ScopedRecords):
         for start in range(0, len(ids), _PAGE):
             got = self._call("get", col.get, ids=ids[start : start + _PAGE], include=[])
             present.extend(str(i) for i in got["ids"])
-        return RecordVerification(
+        return records.RecordVerification(
             len(remaining), tuple(sorted(present)), False, tuple(sorted(remaining)[:10])
         )
 
-    def findings(self) -> list[Finding]:
+    def findings(self) -> list[records.Finding]:
         if self._selector.whole:
             statement = (
                 "a Chroma server keeps deleted documents' text in its SQLite file "
@@ -261,7 +253,7 @@ class ChromaCollection(ScopedRecords):
                 "that directory keep it too"
             )
         return [
-            Finding(
+            records.Finding(
                 "persistent directory",
                 None,
                 True,

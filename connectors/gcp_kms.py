@@ -32,18 +32,8 @@ from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import Any
 
-from connectors._kms import KmsSigner, PendingKeyDestruction, endpoint_override, refused, translated
-from sundown.errors import (
-    BackendError,
-    ConflictError,
-    InputError,
-    IntegrityError,
-    KeyDestroyedError,
-    NotFoundError,
-    PermissionDeniedError,
-    SundownError,
-    UnsupportedError,
-)
+from connectors import _kms
+from sundown import errors
 from sundown.keys import KeyInfo, WrappedKey
 
 SCHEME = "gcp-kms://"
@@ -63,7 +53,7 @@ _DECRYPT = "unwrap"  # what every Decrypt's error context starts with
 _GONE_STATES = ("DESTROY_SCHEDULED", "DESTROYED")
 
 
-class GcpKmsKeyDestruction(PendingKeyDestruction):
+class GcpKmsKeyDestruction(_kms.PendingKeyDestruction):
     """Every version scheduled for destruction (or destroyed); ``pending_until`` is the latest
     ``destroyTime`` (None once every version is DESTROYED)."""
 
@@ -74,7 +64,7 @@ class GcpKmsKeyDestruction(PendingKeyDestruction):
 def parse_uri(uri: str) -> str:
     """The CryptoKey resource name (``projects/P/locations/L/keyRings/R/cryptoKeys/K``)."""
     if not uri.startswith(SCHEME):
-        raise InputError(f"not a Cloud KMS key URI: {uri!r} (expected {SCHEME}projects/...)")
+        raise errors.InputError(f"not a Cloud KMS key URI: {uri!r} (expected {SCHEME}projects/...)")
     name = uri[len(SCHEME) :]
     if _URI.fullmatch(name) is None:
         if "/cryptoKeyVersions/" in name:
@@ -83,7 +73,7 @@ def parse_uri(uri: str) -> str:
             problem = "names no crypto key"
         else:
             problem = "has a malformed project, location, key ring or key name"
-        raise InputError(
+        raise errors.InputError(
             f"bad Cloud KMS key URI {uri!r}: it {problem} "
             f"(expected {SCHEME}projects/P/locations/L/keyRings/R/cryptoKeys/K)"
         )
@@ -98,7 +88,7 @@ def _client() -> Any:
     kms = importlib.import_module("google.cloud.kms")
 
     # Private Service Connect endpoints are under googleapis.com too.
-    endpoint = endpoint_override(ENDPOINT_ENV, (".googleapis.com",))
+    endpoint = _kms.endpoint_override(ENDPOINT_ENV, (".googleapis.com",))
     options = ClientOptions(api_endpoint=endpoint) if endpoint else None
     return kms.KeyManagementServiceClient(transport="rest", client_options=options)
 
@@ -113,38 +103,38 @@ def _status(exc: Exception) -> str:
         return str(getattr(code, "name", "") or "")
 
 
-def _translate(exc: Exception, what: str) -> SundownError:
+def _translate(exc: Exception, what: str) -> errors.SundownError:
     from google.api_core import exceptions as gexc
     from google.auth.exceptions import GoogleAuthError
 
     if isinstance(exc, GoogleAuthError):  # never its text: it may quote a credential
-        return PermissionDeniedError(f"{what}: credentials: {type(exc).__name__}")
+        return errors.PermissionDeniedError(f"{what}: credentials: {type(exc).__name__}")
 
     message = getattr(exc, "message", None) or type(exc).__name__
     status = _status(exc)
     text = f"{what}: {status or type(exc).__name__}: {message}"
     if isinstance(exc, gexc.NotFound):
-        return NotFoundError(text)
+        return errors.NotFoundError(text)
     if isinstance(exc, gexc.Unauthenticated | gexc.PermissionDenied | gexc.Forbidden):
-        return PermissionDeniedError(text)
+        return errors.PermissionDeniedError(text)
     if isinstance(exc, gexc.AlreadyExists | gexc.Conflict):
-        return ConflictError(text)
+        return errors.ConflictError(text)
     if status == "FAILED_PRECONDITION":
-        return KeyDestroyedError(text)
+        return errors.KeyDestroyedError(text)
     if status == "INVALID_ARGUMENT" and what.startswith(_DECRYPT):
         # Sundown's own Decrypt request is well formed: what KMS finds invalid is the
         # ciphertext or its AAD ("Decryption failed: the ciphertext is invalid.").
-        return IntegrityError(text)
+        return errors.IntegrityError(text)
     if isinstance(exc, gexc.InvalidArgument | gexc.BadRequest):
-        return InputError(text)
-    return BackendError(text)
+        return errors.InputError(text)
+    return errors.BackendError(text)
 
 
 def _errors(what: str) -> AbstractContextManager[None]:
     from google.api_core.exceptions import GoogleAPIError
     from google.auth.exceptions import GoogleAuthError
 
-    return translated(what, (GoogleAPIError, GoogleAuthError), _translate)
+    return _kms.translated(what, (GoogleAPIError, GoogleAuthError), _translate)
 
 
 def _state_name(version: Any) -> str:
@@ -169,16 +159,16 @@ def _refuse_unusable(uri: str, version: Any) -> None:
     number = _number(version.name)
     if state == "DESTROY_SCHEDULED":
         when = _when(version.destroy_time)
-        raise KeyDestroyedError(
+        raise errors.KeyDestroyedError(
             f"{uri}: version {number} is pending destruction until "
             f"{when.isoformat() if when else 'an unknown date'} (state DESTROY_SCHEDULED); "
             "Sundown does not use it"
         )
     if state == "DISABLED":
-        raise KeyDestroyedError(
+        raise errors.KeyDestroyedError(
             f"{uri}: version {number} is disabled (state DISABLED); Sundown does not use it"
         )
-    raise KeyDestroyedError(f"{uri}: version {number} is not usable (state {state})")
+    raise errors.KeyDestroyedError(f"{uri}: version {number} is not usable (state {state})")
 
 
 def _crc(data: bytes) -> int:
@@ -187,46 +177,44 @@ def _crc(data: bytes) -> int:
     return int(google_crc32c.value(data))
 
 
+def _checksummed(name: str, field: str, data: bytes, aad: bytes) -> dict[str, Any]:
+    """A request on key ``name`` carrying ``data`` as ``field`` and the associated data, each
+    with its CRC32C (``<field>_crc32c``) for Cloud KMS to verify."""
+    return {
+        "name": name,
+        field: data,
+        f"{field}_crc32c": _crc(data),
+        "additional_authenticated_data": aad,
+        "additional_authenticated_data_crc32c": _crc(aad),
+    }
+
+
 def _encrypt(client: Any, name: str, plaintext: bytes, aad: bytes, what: str) -> tuple[str, bytes]:
     """Encrypt with CRC32C both ways (Cloud KMS's documented integrity check): KMS verifies
     what it received, Sundown what it got back. Returns (version name, ciphertext)."""
     with _errors(what):
-        answer = client.encrypt(
-            request={
-                "name": name,
-                "plaintext": plaintext,
-                "plaintext_crc32c": _crc(plaintext),
-                "additional_authenticated_data": aad,
-                "additional_authenticated_data_crc32c": _crc(aad),
-            }
-        )
+        answer = client.encrypt(request=_checksummed(name, "plaintext", plaintext, aad))
     ciphertext = bytes(answer.ciphertext)
     if (
         not answer.verified_plaintext_crc32c
         or not answer.verified_additional_authenticated_data_crc32c
         or answer.ciphertext_crc32c != _crc(ciphertext)
     ):
-        raise BackendError(f"{what}: the request or its answer was corrupted in transit (CRC32C)")
+        raise errors.BackendError(
+            f"{what}: the request or its answer was corrupted in transit (CRC32C)"
+        )
     if not answer.name.startswith(name + "/cryptoKeyVersions/"):
-        raise IntegrityError(f"{what}: Cloud KMS encrypted with another key")
+        raise errors.IntegrityError(f"{what}: Cloud KMS encrypted with another key")
     return str(answer.name), ciphertext
 
 
 def _decrypt(client: Any, name: str, ciphertext: bytes, aad: bytes, what: str) -> bytes:
     """Decrypt with CRC32C both ways (see :func:`_encrypt`)."""
     with _errors(what):
-        answer = client.decrypt(
-            request={
-                "name": name,
-                "ciphertext": ciphertext,
-                "ciphertext_crc32c": _crc(ciphertext),
-                "additional_authenticated_data": aad,
-                "additional_authenticated_data_crc32c": _crc(aad),
-            }
-        )
+        answer = client.decrypt(request=_checksummed(name, "ciphertext", ciphertext, aad))
     plaintext = bytes(answer.plaintext)
     if answer.plaintext_crc32c != _crc(plaintext):
-        raise BackendError(f"{what}: the answer was corrupted in transit (CRC32C)")
+        raise errors.BackendError(f"{what}: the answer was corrupted in transit (CRC32C)")
     return plaintext
 
 
@@ -235,9 +223,9 @@ def _probe(call: Callable[[], object]) -> str:
     not enabled (FAILED_PRECONDITION) or gone, or anything else (not a proof)."""
     try:
         call()
-    except (KeyDestroyedError, NotFoundError) as exc:
+    except (errors.KeyDestroyedError, errors.NotFoundError) as exc:
         return f"refused ({type(exc).__name__})"
-    except SundownError as exc:
+    except errors.SundownError as exc:
         return f"FAILED: unexpected answer ({type(exc).__name__})"
     return "FAILED: still answers"
 
@@ -286,12 +274,12 @@ class GcpKmsKey:
         """The version new data keys (or signatures) are made with, refused unless ENABLED."""
         if not self.signing:
             if not key.primary.name:
-                raise KeyDestroyedError(f"{self.uri}: the key has no primary version")
+                raise errors.KeyDestroyedError(f"{self.uri}: the key has no primary version")
             _refuse_unusable(self.uri, key.primary)
             return key.primary
         versions = self._versions(client or _client())
         if not versions:
-            raise KeyDestroyedError(f"{self.uri}: the key has no versions")
+            raise errors.KeyDestroyedError(f"{self.uri}: the key has no versions")
         latest = max(versions, key=lambda v: _number(v.name))
         _refuse_unusable(self.uri, latest)
         return latest
@@ -321,7 +309,7 @@ class GcpKmsKey:
 
     def new_data_key(self) -> tuple[bytes, WrappedKey]:
         if self.signing:
-            raise InputError(f"{self.uri} is a signing key, not a key-encryption key")
+            raise errors.InputError(f"{self.uri} is a signing key, not a key-encryption key")
         client = _client()
         self._usable(client, "wrap a data key with")
         dek = secrets.token_bytes(32)
@@ -334,7 +322,9 @@ class GcpKmsKey:
 
     def unwrap(self, wrapped: WrappedKey) -> bytes:
         if wrapped.key_uri != self.uri:
-            raise IntegrityError(f"wrapped key belongs to {wrapped.key_uri!r}, not {self.uri!r}")
+            raise errors.IntegrityError(
+                f"wrapped key belongs to {wrapped.key_uri!r}, not {self.uri!r}"
+            )
         client = _client()
         self._usable(client, "unwrap a data key with")
         # The version is chosen by KMS from the ciphertext; the recorded one must be usable too
@@ -356,10 +346,7 @@ class GcpKmsKey:
         """Every enabled version decrypts: wrapped keys stay as they are (re-encrypting needs
         each artifact's binding, which only sidecars hold)."""
         self._usable(_client(), "re-wrap with")
-        for item in wrapped:
-            if item.key_uri != self.uri:
-                raise InputError(f"wrapped key belongs to {item.key_uri!r}, not {self.uri!r}")
-        return list(wrapped)
+        return _kms.own_wrapped(self.uri, wrapped)
 
     def rotate(self) -> int:
         """The KMS's own rotation: a new version, made primary (for a signing key, the new
@@ -378,7 +365,7 @@ class GcpKmsKey:
         return number
 
     def retire_versions_below(self, version: int) -> None:
-        raise UnsupportedError(
+        raise errors.UnsupportedError(
             f"{self.uri}: Sundown does not destroy single Cloud KMS versions (sidecars are not "
             "re-wrapped for this service); destroy the whole key instead"
         )
@@ -397,7 +384,7 @@ class GcpKmsKey:
         }
         odd = [v for v in versions if _state_name(v) not in (_LIVE, "DISABLED", *_GONE_STATES)]
         if odd:
-            raise ConflictError(
+            raise errors.ConflictError(
                 f"{self.uri}: version {_number(odd[0].name)} is in state {_state_name(odd[0])}; "
                 "nothing destroyed"
             )
@@ -406,7 +393,7 @@ class GcpKmsKey:
             try:
                 sentinel = self._sentinel(client)
                 checks["sentinel before"] = "wrapped and unwrapped"
-            except KeyDestroyedError as exc:
+            except errors.KeyDestroyedError as exc:
                 checks["sentinel before"] = f"not made ({exc})"
         with _errors(f"destroy {self.uri}"):
             for version in versions:
@@ -429,7 +416,7 @@ class GcpKmsKey:
         )
         wrapped = WrappedKey(self.uri, _number(version), ciphertext)
         if bound.unwrap(wrapped) != plaintext:
-            raise IntegrityError(f"{self.uri}: sentinel round trip failed; not destroying")
+            raise errors.IntegrityError(f"{self.uri}: sentinel round trip failed; not destroying")
         return wrapped
 
     def verify_destroyed(self, sentinel: WrappedKey | None = None) -> GcpKmsKeyDestruction:
@@ -453,7 +440,7 @@ class GcpKmsKey:
             ok = ok and checks["raw KMS encrypt"].startswith("refused")
         if sentinel is not None:
             bound = self.bound_to(SENTINEL_AAD)
-            checks["sentinel through Sundown"] = refused(
+            checks["sentinel through Sundown"] = _kms.refused(
                 lambda: bound.unwrap(sentinel), "still decrypts"
             )
             ok = ok and checks["sentinel through Sundown"].startswith("refused")
@@ -462,7 +449,9 @@ class GcpKmsKey:
             )
             ok = ok and checks["raw KMS decrypt"].startswith("refused")
         elif self.signing:
-            checks["sign through Sundown"] = refused(lambda: GcpKmsSigner(self.uri), "still signs")
+            checks["sign through Sundown"] = _kms.refused(
+                lambda: GcpKmsSigner(self.uri), "still signs"
+            )
             ok = ok and checks["sign through Sundown"].startswith("refused")
         return GcpKmsKeyDestruction.now(
             self.uri,
@@ -492,13 +481,15 @@ class GcpKmsKey:
         return self.info()
 
 
-class GcpKmsSigner(KmsSigner):
+class GcpKmsSigner(_kms.KmsSigner):
     """EC_SIGN_P256_SHA256 over a SHA-256 digest with the latest version; DER signatures."""
 
     def __init__(self, uri: str) -> None:
         self._key = GcpKmsKey(uri, check=False)
         if not self._key.signing:
-            raise InputError(f"{self._key.uri} is not a signing key (purpose ASYMMETRIC_SIGN)")
+            raise errors.InputError(
+                f"{self._key.uri} is not a signing key (purpose ASYMMETRIC_SIGN)"
+            )
         self._key._usable(_client(), "open the signer")
 
     @property
@@ -528,15 +519,12 @@ class GcpKmsSigner(KmsSigner):
             )
         signature = bytes(answer.signature)
         if not answer.verified_digest_crc32c or answer.signature_crc32c != _crc(signature):
-            raise BackendError(f"sign with {self.uri}: corrupted in transit (CRC32C)")
+            raise errors.BackendError(f"sign with {self.uri}: corrupted in transit (CRC32C)")
         return signature
 
 
 def open_key_service(uri: str) -> GcpKmsKey:
-    key = GcpKmsKey(uri)
-    if key.signing:
-        raise InputError(f"{uri} is a signing key (purpose ASYMMETRIC_SIGN), not a KEK")
-    return key
+    return _kms.key_encryption_key(GcpKmsKey(uri), uri, "purpose ASYMMETRIC_SIGN")
 
 
 key_for_destruction = functools.partial(GcpKmsKey, check=False)

@@ -54,39 +54,9 @@ from google.cloud.storage.exceptions import DataCorruption, InvalidResponse
 from google.cloud.storage.retry import DEFAULT_RETRY
 
 from connectors import _copy, _env, _lifecycle, _purge, _streams
-from sundown.errors import (
-    BackendError,
-    ConflictError,
-    InputError,
-    IntegrityError,
-    NotFoundError,
-    PermissionDeniedError,
-    SundownError,
-    TransientError,
-)
+from sundown import errors, store
 from sundown.ranges import KeyRange
 from sundown.sse import key_name, writer_key
-from sundown.store import (
-    Capability,
-    Entry,
-    EntryKind,
-    HoldState,
-    Metadata,
-    ObjectInfo,
-    Placement,
-    PurgeFailure,
-    PurgeResult,
-    PutData,
-    Replication,
-    ServerSideEncryption,
-    SoftDeletePolicy,
-    check_key,
-    check_prefix,
-    entry_name,
-    join_entry_key,
-    join_key,
-    relative_key,
-)
 from sundown.store_url import parse_bucket_url
 
 BATCH_LIMIT = 100  # the JSON API accepts up to 100 calls per batch request
@@ -100,23 +70,27 @@ T = TypeVar("T")
 # -- errors -------------------------------------------------------------------------------------
 
 
-def _map_error(exc: Exception, what: str) -> SundownError:
+def _map_error(exc: Exception, what: str) -> errors.SundownError:
     """The Sundown error for a google-cloud-storage failure. ``what`` names the object."""
-    if isinstance(exc, SundownError):
+    if isinstance(exc, errors.SundownError):
         return exc
     if isinstance(exc, InvalidResponse) and getattr(exc, "response", None) is not None:
         # The resumable-upload layer's error (BlobWriter does not convert it): map its status.
         exc = gexc.from_http_response(exc.response)
     if isinstance(exc, gexc.NotFound):
-        return NotFoundError(f"{what}: not found")
+        return errors.NotFoundError(f"{what}: not found")
     if isinstance(exc, gexc.PreconditionFailed):
-        return ConflictError(f"{what}: already exists (or changed meanwhile)")
+        return errors.ConflictError(f"{what}: already exists (or changed meanwhile)")
     if isinstance(exc, gexc.Forbidden | gexc.Unauthorized):
-        return PermissionDeniedError(f"{what}: refused by GCS ({_code(exc)})")
+        return errors.PermissionDeniedError(f"{what}: refused by GCS ({_code(exc)})")
     if isinstance(exc, auth_exc.DefaultCredentialsError):
-        return PermissionDeniedError(f"{what}: no Google credentials found ({type(exc).__name__})")
+        return errors.PermissionDeniedError(
+            f"{what}: no Google credentials found ({type(exc).__name__})"
+        )
     if isinstance(exc, DataCorruption):
-        return IntegrityError(f"{what}: checksum mismatch between the data sent and GCS's copy")
+        return errors.IntegrityError(
+            f"{what}: checksum mismatch between the data sent and GCS's copy"
+        )
     if isinstance(
         exc,
         gexc.TooManyRequests
@@ -129,12 +103,12 @@ def _map_error(exc: Exception, what: str) -> SundownError:
         | requests.Timeout
         | auth_exc.TransportError,
     ):
-        return TransientError(f"{what}: GCS unavailable ({type(exc).__name__})")
+        return errors.TransientError(f"{what}: GCS unavailable ({type(exc).__name__})")
     if isinstance(exc, gexc.BadRequest):
-        return InputError(f"{what}: GCS rejected the request ({_code(exc)})")
+        return errors.InputError(f"{what}: GCS rejected the request ({_code(exc)})")
     if isinstance(exc, gexc.GoogleAPICallError):
-        return BackendError(f"{what}: GCS error {_code(exc)}")
-    return BackendError(f"{what}: {type(exc).__name__}")
+        return errors.BackendError(f"{what}: GCS error {_code(exc)}")
+    return errors.BackendError(f"{what}: {type(exc).__name__}")
 
 
 def _code(exc: gexc.GoogleAPICallError) -> str:
@@ -211,21 +185,21 @@ class GcsStore(_copy.Copying):
         return self._settings
 
     @property
-    def capabilities(self) -> frozenset[Capability]:
+    def capabilities(self) -> frozenset[store.Capability]:
         """From the bucket's settings: versioning and soft delete as configured; holds, archive
         storage class, batch delete and create-only writes exist on every bucket."""
         bucket = self._bucket_settings()
         caps = {
-            Capability.OBJECT_LOCK,
-            Capability.ARCHIVE_TIER,
-            Capability.BATCH_DELETE,
-            Capability.CONDITIONAL_CREATE,
-            Capability.LIFECYCLE,
+            store.Capability.OBJECT_LOCK,
+            store.Capability.ARCHIVE_TIER,
+            store.Capability.BATCH_DELETE,
+            store.Capability.CONDITIONAL_CREATE,
+            store.Capability.LIFECYCLE,
         }
         if bucket.versioning_enabled:
-            caps.add(Capability.VERSIONING)
+            caps.add(store.Capability.VERSIONING)
         if _soft_delete_seconds(bucket):
-            caps.add(Capability.SOFT_DELETE)
+            caps.add(store.Capability.SOFT_DELETE)
         return frozenset(caps)
 
     # -- lifecycle rules (LifecycleRules) -------------------------------------------------------
@@ -266,14 +240,14 @@ class GcsStore(_copy.Copying):
         def add(rules: list[dict[str, Any]], bucket: storage.Bucket) -> list[dict[str, Any]] | None:
             if _labelled(bucket, label):
                 if _lifecycle.count(_lifecycle.occurrences(rules, mine)) != _lifecycle.count(mine):
-                    raise ConflictError(
+                    raise errors.ConflictError(
                         f"gs://{self._bucket_name}: the label {label} says Sundown's lifecycle "
                         "rules were added, and they are not all there (changed by someone "
                         "else); nothing was changed"
                     )
                 return None  # already added (a re-run)
             if len(rules) + len(mine) > MAX_LIFECYCLE_RULES:
-                raise ConflictError(
+                raise errors.ConflictError(
                     f"gs://{self._bucket_name} has {len(rules)} lifecycle rules: adding "
                     f"Sundown's {len(mine)} would pass GCS's {MAX_LIFECYCLE_RULES}"
                 )
@@ -326,10 +300,10 @@ class GcsStore(_copy.Copying):
     # -- names ----------------------------------------------------------------------------------
 
     def _name(self, key: str) -> str:
-        return join_key(self._prefix, check_key(key))
+        return store.join_key(self._prefix, store.check_key(key))
 
     def _entry_name(self, key: str) -> str:
-        return entry_name(self._prefix, key, self.url)
+        return store.entry_name(self._prefix, key, self.url)
 
     def _what(self, key: str, version_id: str | None = None) -> str:
         suffix = f" generation {version_id}" if version_id else ""
@@ -338,8 +312,8 @@ class GcsStore(_copy.Copying):
     def _blob(self, key: str, version_id: str | None = None) -> storage.Blob:
         return self._bucket.blob(self._entry_name(key), generation=_generation(version_id))
 
-    def _info(self, key: str, blob: storage.Blob) -> ObjectInfo:
-        return ObjectInfo(
+    def _info(self, key: str, blob: storage.Blob) -> store.ObjectInfo:
+        return store.ObjectInfo(
             key=key,
             size=int(blob.size or 0),
             modified=_time(blob.updated),
@@ -366,14 +340,19 @@ class GcsStore(_copy.Copying):
             return
         reported = blob.kms_key_name
         if reported is None or key_name(str(reported), "gcp") != self._kms_key:
-            raise IntegrityError(
+            raise errors.IntegrityError(
                 f"put {what}: asked for CMEK under {self._kms_key}, GCS reports "
                 + (f"{str(reported)[:300]!r}" if reported else "no kmsKeyName (Google-managed)")
             )
 
     def put(
-        self, key: str, data: PutData, *, if_absent: bool = False, metadata: Metadata | None = None
-    ) -> ObjectInfo:
+        self,
+        key: str,
+        data: store.PutData,
+        *,
+        if_absent: bool = False,
+        metadata: store.Metadata | None = None,
+    ) -> store.ObjectInfo:
         blob = self._bucket.blob(self._name(key), chunk_size=_CHUNK, kms_key_name=self._kms_key)
         if metadata:
             blob.metadata = dict(metadata)
@@ -426,7 +405,7 @@ class GcsStore(_copy.Copying):
             ),
         )
         if found is None:
-            raise NotFoundError(f"{what}: not found")
+            raise errors.NotFoundError(f"{what}: not found")
         return found
 
     def open(self, key: str, version_id: str | None = None) -> BinaryIO:
@@ -441,12 +420,12 @@ class GcsStore(_copy.Copying):
             on_close=sdk.close,
         )
 
-    def head(self, key: str, version_id: str | None = None) -> ObjectInfo:
+    def head(self, key: str, version_id: str | None = None) -> store.ObjectInfo:
         return self._info(key, self._found(key, version_id))
 
     def _list_prefix(self, prefix: str) -> str:
-        prefix = check_prefix(prefix)
-        full = join_key(self._prefix, prefix) if prefix else self._prefix
+        prefix = store.check_prefix(prefix)
+        full = store.join_key(self._prefix, prefix) if prefix else self._prefix
         return full + "/" if full else ""
 
     def _listing(
@@ -460,7 +439,7 @@ class GcsStore(_copy.Copying):
         full = self._list_prefix(prefix)
         start: dict[str, str] = {}
         if key_range is not None and key_range.after is not None:
-            start["start_offset"] = join_entry_key(self._prefix, key_range.after)
+            start["start_offset"] = store.join_entry_key(self._prefix, key_range.after)
         pages = self._client.list_blobs(
             self._bucket_name,
             prefix=full or None,
@@ -470,7 +449,7 @@ class GcsStore(_copy.Copying):
             **flags,
         )
         for blob in _iterate(f"{what} {self.url}", pages):
-            rel = relative_key(self._prefix, blob.name)
+            rel = store.relative_key(self._prefix, blob.name)
             if rel is None:  # (the server filtered by prefix)
                 continue
             if key_range is not None and key_range.past(rel):
@@ -478,14 +457,14 @@ class GcsStore(_copy.Copying):
             if key_range is None or key_range.contains(rel):
                 yield rel, blob
 
-    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+    def list(self, prefix: str = "") -> Iterator[store.ObjectInfo]:
         for rel, blob in self._listing(prefix, "listing"):
             yield self._info(rel, blob)
 
     def delete(self, key: str, version_id: str | None = None) -> None:
         """Delete the live object (on a versioned bucket it becomes noncurrent), or exactly one
         generation when ``version_id`` is given."""
-        blob = self._blob(check_key(key), version_id)  # odd names: purge only
+        blob = self._blob(store.check_key(key), version_id)  # odd names: purge only
         _call(
             self._what(key, version_id),
             lambda: blob.delete(retry=DEFAULT_RETRY if version_id else None),
@@ -493,7 +472,7 @@ class GcsStore(_copy.Copying):
 
     # -- Inventory ------------------------------------------------------------------------------
 
-    def inventory(self, prefix: str = "") -> Iterator[Entry]:
+    def inventory(self, prefix: str = "") -> Iterator[store.Entry]:
         """Every generation under the root, then every soft-deleted generation (when the bucket
         has a soft-delete policy). Paginated."""
         return self._inventory(prefix, None)
@@ -502,7 +481,9 @@ class GcsStore(_copy.Copying):
     # order, merged; each starts at its range (startOffset).
     plans_in_ranges = True
 
-    def inventory_range(self, key_range: KeyRange, *, encryption: bool = False) -> Iterator[Entry]:
+    def inventory_range(
+        self, key_range: KeyRange, *, encryption: bool = False
+    ) -> Iterator[store.Entry]:
         """``inventory()`` of the keys in ``key_range`` (docs/stores.md, "Key ranges"; the
         listing carries each copy's encryption, whatever ``encryption`` says)."""
         return self._inventory("", key_range)
@@ -516,22 +497,24 @@ class GcsStore(_copy.Copying):
         )  # fmt: skip
         names = [blob.name for blob in _iterate(f"walk of {self.url}", pages)]
         names += list(pages.prefixes)  # known once every page was read
-        return sorted({rel for rel in (relative_key(self._prefix, n) for n in names) if rel})
+        return sorted({rel for rel in (store.relative_key(self._prefix, n) for n in names) if rel})
 
-    def _inventory(self, prefix: str, key_range: KeyRange | None) -> Iterator[Entry]:
+    def _inventory(self, prefix: str, key_range: KeyRange | None) -> Iterator[store.Entry]:
         """Generations and soft-deleted generations merged in name order (each listing is in
         name order): one order, so that a location listed in key ranges makes the same plan
         as a plain listing (sundown/ranges.py)."""
         live, deleted = self._live(prefix, key_range), self._soft_deleted(prefix, key_range)
         return heapq.merge(live, deleted, key=attrgetter("key"))
 
-    def _live(self, prefix: str, key_range: KeyRange | None) -> Iterator[Entry]:
+    def _live(self, prefix: str, key_range: KeyRange | None) -> Iterator[store.Entry]:
         now = datetime.now(UTC)
         for rel, blob in self._listing(prefix, "inventory of", key_range, versions="true"):
             live = blob.time_deleted is None
-            yield self._entry(rel, blob, EntryKind.OBJECT if live else EntryKind.VERSION, now)
+            yield self._entry(
+                rel, blob, store.EntryKind.OBJECT if live else store.EntryKind.VERSION, now
+            )
 
-    def _soft_deleted(self, prefix: str, key_range: KeyRange | None) -> Iterator[Entry]:
+    def _soft_deleted(self, prefix: str, key_range: KeyRange | None) -> Iterator[store.Entry]:
         # Whatever the bucket's current policy: a policy switched off (or shortened) after a
         # delete leaves the copies soft-deleted under it restorable until their hardDeleteTime.
         now = datetime.now(UTC)
@@ -540,41 +523,49 @@ class GcsStore(_copy.Copying):
             # Only what the server marks soft-deleted: a server that ignores the parameter and
             # returns live objects must not make them look soft-deleted.
             if blob.soft_delete_time is not None:
-                yield self._entry(rel, blob, EntryKind.SOFT_DELETED, now)
+                yield self._entry(rel, blob, store.EntryKind.SOFT_DELETED, now)
 
-    def _entry(self, key: str, blob: storage.Blob, kind: EntryKind, now: datetime) -> Entry:
-        hard = blob.hard_delete_time if kind is EntryKind.SOFT_DELETED else None
-        return Entry(
+    def _entry(
+        self, key: str, blob: storage.Blob, kind: store.EntryKind, now: datetime
+    ) -> store.Entry:
+        hard = blob.hard_delete_time if kind is store.EntryKind.SOFT_DELETED else None
+        return store.Entry(
             hard_delete_at=hard,
             key=key,
             version_id=str(blob.generation),
             kind=kind,
             size=int(blob.size or 0),
             modified=_time(blob.updated or blob.time_created),
-            is_latest=kind is EntryKind.OBJECT,
+            is_latest=kind is store.EntryKind.OBJECT,
             storage_class=blob.storage_class,
             hold=_hold_state(blob, self._bucket_settings(), now),
             encryption=_encryption(blob),
         )
 
-    def purge(self, entries: Sequence[Entry], *, bypass_governance: bool = False) -> PurgeResult:
+    def purge(
+        self, entries: Sequence[store.Entry], *, bypass_governance: bool = False
+    ) -> store.PurgeResult:
         """Delete exactly these generations, 100 per batch request. ``bypass_governance`` has no
         GCS meaning (holds and retention policies cannot be bypassed by a delete)."""
-        names: list[tuple[Entry, str, int]] = []
+        names: list[tuple[store.Entry, str, int]] = []
         for entry in entries:  # validate everything before deleting anything
-            if entry.kind not in (EntryKind.OBJECT, EntryKind.VERSION, EntryKind.SOFT_DELETED):
-                raise InputError(f"{self.url} has no {entry.kind} entries: {entry.key!r}")
+            if entry.kind not in (
+                store.EntryKind.OBJECT,
+                store.EntryKind.VERSION,
+                store.EntryKind.SOFT_DELETED,
+            ):
+                raise errors.InputError(f"{self.url} has no {entry.kind} entries: {entry.key!r}")
             generation = _generation(entry.version_id)
             if generation is None:
-                raise InputError(
+                raise errors.InputError(
                     f"purge needs the generation of every entry; {entry.key!r} in {self.url} "
                     "has none (take it from inventory())"
                 )
             names.append((entry, self._entry_name(entry.key), generation))
-        run = _purge.PurgeRun[tuple[Entry, str, int]](lambda item: item[0])
-        pending: list[tuple[Entry, str, int]] = []
+        run = _purge.PurgeRun[tuple[store.Entry, str, int]](lambda item: item[0])
+        pending: list[tuple[store.Entry, str, int]] = []
         for item in names:
-            if item[0].kind is EntryKind.SOFT_DELETED:
+            if item[0].kind is store.EntryKind.SOFT_DELETED:
                 # A soft-deleted generation cannot be deleted; it expires with the window.
                 run.result.held.append(item[0])
             else:
@@ -582,7 +573,7 @@ class GcsStore(_copy.Copying):
         run.run(pending, BATCH_LIMIT, self._purge_batch)
         return run.result
 
-    def _purge_batch(self, items: Sequence[tuple[Entry, str, int]]) -> PurgeResult:
+    def _purge_batch(self, items: Sequence[tuple[store.Entry, str, int]]) -> store.PurgeResult:
         def send() -> list[requests.Response]:
             batch = self._client.batch(raise_exception=False)
             with batch:
@@ -605,7 +596,7 @@ class GcsStore(_copy.Copying):
         if len(responses) != len(items):
             message = f"batch answered {len(responses)} of {len(items)} deletes"
             raise _purge.BatchFailed("BatchMismatch", message)
-        result = PurgeResult(requests=1)
+        result = store.PurgeResult(requests=1)
         for (entry, _name, _generation), response in zip(items, responses, strict=True):
             outcome, code, message = classify_delete(response.status_code, _response_text(response))
             if outcome == "deleted":
@@ -613,17 +604,17 @@ class GcsStore(_copy.Copying):
             elif outcome == "held":
                 result.held.append(entry)
             else:
-                result.failed.append(PurgeFailure(entry, code, message))
+                result.failed.append(store.PurgeFailure(entry, code, message))
         return result
 
-    def soft_delete_policy(self) -> SoftDeletePolicy:
+    def soft_delete_policy(self) -> store.SoftDeletePolicy:
         seconds = _soft_delete_seconds(self._bucket_settings())
-        return SoftDeletePolicy(
+        return store.SoftDeletePolicy(
             seconds or None,
             f"bucket {self._bucket_name} soft_delete_policy.retention_duration_seconds",
         )
 
-    def replication(self) -> Replication:
+    def replication(self) -> store.Replication:
         """From the bucket resource (shared with ``capabilities``): a dual- or multi-region
         bucket keeps each object in more than one region. GCS's object namespace is one and
         strongly consistent across them: a delete removes the object in every region, and the
@@ -632,19 +623,19 @@ class GcsStore(_copy.Copying):
         Google's, as in a single region)."""
         try:
             bucket = self._bucket_settings()
-        except SundownError as exc:
-            return Replication(note=f"bucket resource not read: {exc}")
+        except errors.SundownError as exc:
+            return store.Replication(note=f"bucket resource not read: {exc}")
         kind = str(bucket.location_type or "region").lower()
         where = str(bucket.location or "?")
         regions = bucket.data_locations or []
         text = f"gcp {kind} {where}" + (f" ({', '.join(regions)})" if regions else "")
         if kind in ("dual-region", "multi-region"):
             text += ": one namespace across regions; deletes and listings cover every region"
-        return Replication(redundancy=text)
+        return store.Replication(redundancy=text)
 
     # -- Placed ---------------------------------------------------------------------------------
 
-    def placement(self) -> Placement:
+    def placement(self) -> store.Placement:
         """From the bucket resource (one ``GET`` of the bucket, shared with ``capabilities``):
         its project number as the account (the project that owns the bucket) and its
         ``location`` as the region (lower case, with the location type when it is not a
@@ -653,8 +644,8 @@ class GcsStore(_copy.Copying):
         unreachable): account and region ``None``, the reason in the note."""
         try:
             bucket = self._bucket_settings()
-        except SundownError as exc:  # refused, gone, unreachable: say so, do not fail
-            return Placement("gcp", None, None, f"bucket resource not read: {exc}", "project")
+        except errors.SundownError as exc:  # refused, gone, unreachable: say so, do not fail
+            return store.Placement("gcp", None, None, f"bucket resource not read: {exc}", "project")
         number = str(bucket.project_number or "")
         if number and number != "0":
             account, kind, note = number, "project number", None
@@ -671,14 +662,14 @@ class GcsStore(_copy.Copying):
             note = "; ".join(
                 filter(None, [note, f"the bucket resource of {self._bucket_name} gave no location"])
             )
-        return Placement("gcp", account or None, region, note or None, kind)
+        return store.Placement("gcp", account or None, region, note or None, kind)
 
     # -- Copier ---------------------------------------------------------------------------------
 
     def _check_class(self, name: str | None) -> str | None:
         return _storage_class(name)
 
-    def _server_copy(self, job: _copy.CopyJob) -> ObjectInfo | None:
+    def _server_copy(self, job: _copy.CopyJob) -> store.ObjectInfo | None:
         """Server-side rewrite into another GCS location (optionally another storage class)."""
         dest = job.dest
         if not isinstance(dest, GcsStore):
@@ -775,9 +766,9 @@ def _generation(version_id: str | None) -> int | None:
     try:
         value = int(version_id)
     except ValueError:
-        raise InputError(f"not a GCS generation: {version_id!r} (expected digits)") from None
+        raise errors.InputError(f"not a GCS generation: {version_id!r} (expected digits)") from None
     if value <= 0:
-        raise InputError(f"not a GCS generation: {version_id!r}")
+        raise errors.InputError(f"not a GCS generation: {version_id!r}")
     return value
 
 
@@ -786,7 +777,7 @@ def _storage_class(name: str | None) -> str | None:
         return None
     upper = name.upper()
     if upper not in STORAGE_CLASSES:
-        raise InputError(
+        raise errors.InputError(
             f"unknown GCS storage class {name!r} (one of {', '.join(STORAGE_CLASSES)})"
         )
     return upper
@@ -798,7 +789,7 @@ def _soft_delete_seconds(bucket: storage.Bucket) -> int:
     return int(seconds or 0)
 
 
-def _hold_state(blob: storage.Blob, bucket: storage.Bucket, now: datetime) -> HoldState:
+def _hold_state(blob: storage.Blob, bucket: storage.Bucket, now: datetime) -> store.HoldState:
     mode: str | None = None
     until: datetime | None = None
     expiry = blob.retention_expiration_time  # from the bucket's retention policy
@@ -810,7 +801,7 @@ def _hold_state(blob: storage.Blob, bucket: storage.Bucket, now: datetime) -> Ho
     if own_until is not None and own_until > now and (until is None or own_until > until):
         mode = str(retention.mode or "UNLOCKED").upper()
         until = own_until
-    return HoldState(
+    return store.HoldState(
         retention_mode=mode,
         retain_until=until,
         event_based_hold=bool(blob.event_based_hold),
@@ -824,16 +815,16 @@ def account_of(url: str) -> str:
     return f"gs-{_env.endpoint_host('STORAGE_EMULATOR_HOST') or 'google'}"
 
 
-def _encryption(blob: storage.Blob) -> ServerSideEncryption:
+def _encryption(blob: storage.Blob) -> store.ServerSideEncryption:
     """A generation's encryption as the listing reports it: ``kmsKeyName`` (CMEK, with its
     ``/cryptoKeyVersions/N``), ``customerEncryption`` (a key the caller supplied: its SHA-256),
     else a Google-managed key."""
     if blob.kms_key_name:
-        return ServerSideEncryption("cmek", str(blob.kms_key_name))
+        return store.ServerSideEncryption("cmek", str(blob.kms_key_name))
     supplied = blob._properties.get("customerEncryption")
     if isinstance(supplied, dict):
-        return ServerSideEncryption("csek", str(supplied.get("keySha256") or "") or None)
-    return ServerSideEncryption("google-managed")
+        return store.ServerSideEncryption("csek", str(supplied.get("keySha256") or "") or None)
+    return store.ServerSideEncryption("google-managed")
 
 
 def open_store(url: str) -> GcsStore:

@@ -34,23 +34,9 @@ from typing import BinaryIO
 from urllib.parse import unquote, urlsplit
 
 from connectors import _copy, _streams
+from sundown import store
 from sundown.atomic import TMP_PREFIX, write_atomically
 from sundown.errors import ConflictError, InputError, NotFoundError, ScopeError, UnsupportedError
-from sundown.store import (
-    SPECIAL_KINDS,
-    Capability,
-    Entry,
-    EntryKind,
-    Metadata,
-    ObjectInfo,
-    Placement,
-    PurgeFailure,
-    PurgeResult,
-    PutData,
-    SoftDeletePolicy,
-    check_key,
-    check_prefix,
-)
 
 _CHUNK = 1024 * 1024
 
@@ -88,8 +74,8 @@ class FileStore(_copy.Copying):
         return self._root
 
     @property
-    def capabilities(self) -> frozenset[Capability]:
-        return frozenset({Capability.CONDITIONAL_CREATE})
+    def capabilities(self) -> frozenset[store.Capability]:
+        return frozenset({store.Capability.CONDITIONAL_CREATE})
 
     def __repr__(self) -> str:
         return f"FileStore({self.url!r})"
@@ -99,14 +85,14 @@ class FileStore(_copy.Copying):
     def _path(self, key: str) -> Path:
         """The file for ``key``; refuses symbolic links on the way (they could leave the root)."""
         path = self._root
-        for part in check_key(key).split("/"):
+        for part in store.check_key(key).split("/"):
             path = path / part
             if path.is_symlink():
                 raise ScopeError(f"{key!r} in {self.url} passes a symbolic link; refusing it")
         return path
 
-    def _info(self, key: str, st: os.stat_result) -> ObjectInfo:
-        return ObjectInfo(
+    def _info(self, key: str, st: os.stat_result) -> store.ObjectInfo:
+        return store.ObjectInfo(
             key=key,
             size=st.st_size,
             modified=datetime.fromtimestamp(st.st_mtime, UTC),
@@ -115,8 +101,13 @@ class FileStore(_copy.Copying):
     # -- ObjectStore ------------------------------------------------------------------------
 
     def put(
-        self, key: str, data: PutData, *, if_absent: bool = False, metadata: Metadata | None = None
-    ) -> ObjectInfo:
+        self,
+        key: str,
+        data: store.PutData,
+        *,
+        if_absent: bool = False,
+        metadata: store.Metadata | None = None,
+    ) -> store.ObjectInfo:
         path = self._path(key)
         if if_absent and path.exists():
             raise ConflictError(f"{key!r} already exists in {self.url}")
@@ -135,7 +126,7 @@ class FileStore(_copy.Copying):
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             raise NotFoundError(f"no object {key!r} in {self.url}") from None
 
-    def head(self, key: str, version_id: str | None = None) -> ObjectInfo:
+    def head(self, key: str, version_id: str | None = None) -> store.ObjectInfo:
         self._no_versions(version_id)
         path = self._path(key)
         try:
@@ -146,15 +137,15 @@ class FileStore(_copy.Copying):
             raise NotFoundError(f"no object {key!r} in {self.url}")
         return self._info(key, st)
 
-    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+    def list(self, prefix: str = "") -> Iterator[store.ObjectInfo]:
         for info, kind in self._scan(prefix, temporary=False, special=False):
-            if kind is EntryKind.OBJECT:
+            if kind is store.EntryKind.OBJECT:
                 yield info
 
     def _scan(
         self, prefix: str, *, temporary: bool, special: bool
-    ) -> Iterator[tuple[ObjectInfo, EntryKind]]:
-        prefix = check_prefix(prefix)
+    ) -> Iterator[tuple[store.ObjectInfo, store.EntryKind]]:
+        prefix = store.check_prefix(prefix)
         start = self._root.joinpath(*prefix.split("/")) if prefix else self._root
         if not start.is_symlink():
             yield from self._walk(start, prefix, temporary, special)
@@ -182,7 +173,7 @@ class FileStore(_copy.Copying):
 
     def _walk(
         self, folder: Path, rel: str, temporary: bool, special: bool
-    ) -> Iterator[tuple[ObjectInfo, EntryKind]]:
+    ) -> Iterator[tuple[store.ObjectInfo, store.EntryKind]]:
         """Files below ``folder`` in key order (a folder sorts as ``name/``), not following
         symbolic links, each with its kind: the temp files of unfinished writes too if
         ``temporary`` (``multipart_upload``), and, if ``special``, symbolic links, FIFOs,
@@ -209,11 +200,11 @@ class FileStore(_copy.Copying):
                 continue
             if stat.S_ISREG(st.st_mode):
                 if temp and temporary:
-                    yield self._info(key, st), EntryKind.MULTIPART_UPLOAD
+                    yield self._info(key, st), store.EntryKind.MULTIPART_UPLOAD
                 elif not temp and (st.st_nlink == 1 or not special):
-                    yield self._info(key, st), EntryKind.OBJECT
+                    yield self._info(key, st), store.EntryKind.OBJECT
                 elif not temp:  # other names keep its data whatever happens to this one
-                    yield self._info(key, st), EntryKind.HARDLINK
+                    yield self._info(key, st), store.EntryKind.HARDLINK
             elif special:
                 yield self._info(key, st), _special_kind(st.st_mode)
 
@@ -241,7 +232,7 @@ class FileStore(_copy.Copying):
 
     # -- Inventory --------------------------------------------------------------------------
 
-    def inventory(self, prefix: str = "") -> Iterator[Entry]:
+    def inventory(self, prefix: str = "") -> Iterator[store.Entry]:
         """Every file, and every temp file a crashed write left (``.sundown-tmp-*``, which
         ``list`` hides): those are this store's incomplete uploads, kind ``multipart_upload``,
         so that a retirement deletes them too and its re-listing proves it. Symbolic links,
@@ -249,28 +240,30 @@ class FileStore(_copy.Copying):
         docstring). The root is checked first (:meth:`check_root`)."""
         self.check_root()
         for info, kind in self._scan(prefix, temporary=True, special=True):
-            yield Entry(
+            yield store.Entry(
                 key=info.key,
                 version_id=None,
                 kind=kind,
                 size=info.size,
                 modified=info.modified,
-                is_latest=kind is EntryKind.OBJECT,
+                is_latest=kind is store.EntryKind.OBJECT,
             )
 
-    def purge(self, entries: Sequence[Entry], *, bypass_governance: bool = False) -> PurgeResult:
+    def purge(
+        self, entries: Sequence[store.Entry], *, bypass_governance: bool = False
+    ) -> store.PurgeResult:
         """Unlink exactly these files. A file already absent counts as deleted (as S3's
         DeleteObjects reports it); the re-listing, not this result, is the proof."""
-        result = PurgeResult()
+        result = store.PurgeResult()
         self.check_root()
         for entry in entries:  # validate all first: stop before deleting anything odd
-            if entry.kind in SPECIAL_KINDS:
+            if entry.kind in store.SPECIAL_KINDS:
                 raise InputError(
                     f"{self.url}: {entry.key!r} is a {entry.kind.value}, which a retirement "
                     "never deletes or follows"
                 )
             temporary = entry.key.rsplit("/", 1)[-1].startswith(TMP_PREFIX)
-            kind = EntryKind.MULTIPART_UPLOAD if temporary else EntryKind.OBJECT
+            kind = store.EntryKind.MULTIPART_UPLOAD if temporary else store.EntryKind.OBJECT
             if entry.kind is not kind or entry.version_id is not None:
                 raise InputError(
                     f"{self.url} has only current objects and temp files of unfinished writes; "
@@ -285,10 +278,12 @@ class FileStore(_copy.Copying):
             except FileNotFoundError:
                 pass
             except ScopeError as exc:  # a link swapped in after the checks: not deleted
-                result.failed.append(PurgeFailure(entry, "ScopeError", str(exc)))
+                result.failed.append(store.PurgeFailure(entry, "ScopeError", str(exc)))
                 continue
             except OSError as exc:
-                result.failed.append(PurgeFailure(entry, type(exc).__name__, str(exc.strerror)))
+                result.failed.append(
+                    store.PurgeFailure(entry, type(exc).__name__, str(exc.strerror))
+                )
                 continue
             result.deleted.append(entry)
             self._prune(path.parent)
@@ -324,23 +319,23 @@ class FileStore(_copy.Copying):
         finally:
             os.close(fd)
 
-    def soft_delete_policy(self) -> SoftDeletePolicy:
-        return SoftDeletePolicy(None, "file store: no soft delete")
+    def soft_delete_policy(self) -> store.SoftDeletePolicy:
+        return store.SoftDeletePolicy(None, "file store: no soft delete")
 
-    def placement(self) -> Placement:
+    def placement(self) -> store.Placement:
         """Provider ``local``, the host name (``socket.gethostname()``) as the account; a
         folder has no region. No request, nothing to fail."""
-        return Placement("local", socket.gethostname() or None, None, None, "host")
+        return store.Placement("local", socket.gethostname() or None, None, None, "host")
 
 
-def _special_kind(mode: int) -> EntryKind:
+def _special_kind(mode: int) -> store.EntryKind:
     if stat.S_ISLNK(mode):
-        return EntryKind.SYMLINK
+        return store.EntryKind.SYMLINK
     if stat.S_ISFIFO(mode):
-        return EntryKind.FIFO
+        return store.EntryKind.FIFO
     if stat.S_ISSOCK(mode):
-        return EntryKind.SOCKET
-    return EntryKind.DEVICE  # character or block device (or a kind this platform adds)
+        return store.EntryKind.SOCKET
+    return store.EntryKind.DEVICE  # character or block device (or a kind this platform adds)
 
 
 def account_of(url: str) -> str:

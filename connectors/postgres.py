@@ -29,37 +29,14 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from sundown.errors import (
-    BackendError,
-    ConflictError,
-    InputError,
-    NotFoundError,
-    PermissionDeniedError,
-    SundownError,
-    TransientError,
-)
-from sundown.records import (
-    POSTGRES_SHAPE,
-    BatchResult,
-    Finding,
-    Location,
-    RecordCapability,
-    RecordEntry,
-    RecordFailure,
-    RecordPurgeResult,
-    RecordVerification,
-    ScopedRecords,
-    check_batch_size,
-    check_listed,
-    parse_selector,
-)
+from sundown import errors, records
 
 CAPABILITIES = frozenset(
     {
-        RecordCapability.WHERE,
-        RecordCapability.WHOLE,
-        RecordCapability.BATCH_DELETE,
-        RecordCapability.COMPACT,
+        records.RecordCapability.WHERE,
+        records.RecordCapability.WHOLE,
+        records.RecordCapability.BATCH_DELETE,
+        records.RecordCapability.COMPACT,
     }
 )
 _INT_TYPES = {"smallint", "integer", "bigint"}
@@ -67,32 +44,32 @@ _TEXT_TYPES = {"text", "character varying", "uuid"}
 _PAGE = 1000
 
 
-def parse_url(url: str) -> Location:
-    return POSTGRES_SHAPE.parse(url)
+def parse_url(url: str) -> records.Location:
+    return records.POSTGRES_SHAPE.parse(url)
 
 
-def _map_error(exc: Exception, what: str) -> SundownError:
+def _map_error(exc: Exception, what: str) -> errors.SundownError:
     """A psycopg error as Sundown's; the message is the server's (it never holds a password)."""
-    if isinstance(exc, SundownError):
+    if isinstance(exc, errors.SundownError):
         return exc
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     if isinstance(exc, psycopg.errors.InsufficientPrivilege):
-        return PermissionDeniedError(f"{what}: permission denied ({text})")
+        return errors.PermissionDeniedError(f"{what}: permission denied ({text})")
     if isinstance(
         exc, psycopg.errors.InvalidPassword | psycopg.errors.InvalidAuthorizationSpecification
     ):
-        return PermissionDeniedError(f"{what}: authentication refused ({text})")
+        return errors.PermissionDeniedError(f"{what}: authentication refused ({text})")
     if isinstance(exc, psycopg.errors.UndefinedTable | psycopg.errors.InvalidSchemaName):
-        return NotFoundError(f"{what}: {text}")
+        return errors.NotFoundError(f"{what}: {text}")
     if isinstance(exc, psycopg.errors.DataError | psycopg.errors.UndefinedFunction):
-        return InputError(f"{what}: {text}")
+        return errors.InputError(f"{what}: {text}")
     if isinstance(exc, psycopg.errors.DependentObjectsStillExist):
-        return ConflictError(f"{what}: other objects depend on the table ({text})")
+        return errors.ConflictError(f"{what}: other objects depend on the table ({text})")
     if isinstance(exc, psycopg.OperationalError):
         if "authentication" in text or "password" in text:
-            return PermissionDeniedError(f"{what}: authentication refused ({text})")
-        return TransientError(f"{what}: {text}")
-    return BackendError(f"{what}: {text}")
+            return errors.PermissionDeniedError(f"{what}: authentication refused ({text})")
+        return errors.TransientError(f"{what}: {text}")
+    return errors.BackendError(f"{what}: {text}")
 
 
 @dataclass(frozen=True)
@@ -102,7 +79,7 @@ class _Table:
     pk_type: str  # format_type of the primary key
 
 
-class PostgresTable(ScopedRecords):
+class PostgresTable(records.ScopedRecords):
     """The rows of one table that a selector matches."""
 
     capabilities = CAPABILITIES
@@ -111,7 +88,7 @@ class PostgresTable(ScopedRecords):
     def __init__(self, url: str, selector: Mapping[str, object] | None) -> None:
         super().__init__(
             parse_url(url),
-            parse_selector(selector, whole_word="whole_table", where=True, where_of=url),
+            records.parse_selector(selector, whole_word="whole_table", where=True, where_of=url),
         )
         self.database, self.schema, self.table = self._loc.segments
         self._ident = sql.Identifier(self.schema, self.table)
@@ -153,7 +130,7 @@ class PostgresTable(ScopedRecords):
             (self.schema, self.table),
         ).fetchone()
         if row is None:
-            raise NotFoundError(f"table {self.where} does not exist")
+            raise errors.NotFoundError(f"table {self.where} does not exist")
         oid = int(row[0])
         keys = conn.execute(
             "SELECT a.attname, format_type(a.atttypid, NULL) FROM pg_index i "
@@ -163,13 +140,13 @@ class PostgresTable(ScopedRecords):
         ).fetchall()
         if len(keys) != 1:
             why = "no primary key" if not keys else "a primary key of several columns"
-            raise InputError(
+            raise errors.InputError(
                 f"table {self.where} has {why}: Sundown needs a single-column primary key to "
                 "list and delete its rows exactly"
             )
         pk, pk_type = str(keys[0][0]), str(keys[0][1])
         if pk_type not in _INT_TYPES | _TEXT_TYPES:
-            raise InputError(
+            raise errors.InputError(
                 f"table {self.where}: primary key {pk!r} is of type {pk_type}, not supported "
                 f"(supported: {', '.join(sorted(_INT_TYPES | _TEXT_TYPES))})"
             )
@@ -186,14 +163,14 @@ class PostgresTable(ScopedRecords):
                 (oid, column),
             ).fetchone()
             if found is None:
-                raise InputError(f"selector of {self.url}: table has no column {column!r}")
+                raise errors.InputError(f"selector of {self.url}: table has no column {column!r}")
             indexed = conn.execute(
                 "SELECT 1 FROM pg_index WHERE indrelid = %s AND indisvalid AND indpred IS NULL "
                 "AND indexprs IS NULL AND indkey[0] = %s LIMIT 1",
                 (oid, found[0]),
             ).fetchone()
             if indexed is None:
-                raise InputError(
+                raise errors.InputError(
                     f"selector of {self.url}: column {column!r} is not indexed (no valid index "
                     "starts with it): a selector may only use equality on indexed columns"
                 )
@@ -225,14 +202,14 @@ class PostgresTable(ScopedRecords):
             if meta.pk_type == "uuid":
                 return uuid.UUID(ident)
         except ValueError:
-            raise InputError(
+            raise errors.InputError(
                 f"purge of {self.where}: {ident!r} is not a {meta.pk_type} primary key"
             ) from None
         return ident
 
     # -- inventory ------------------------------------------------------------------------------
 
-    def _scan(self, conn: psycopg.Connection[Any], meta: _Table) -> Iterator[RecordEntry]:
+    def _scan(self, conn: psycopg.Connection[Any], meta: _Table) -> Iterator[records.RecordEntry]:
         query = sql.SQL(
             # ORDER BY t.pk: the key's own order (a bare name would sort the text output column)
             "SELECT t.{pk}::text, pg_column_size(t.*) FROM {table} AS t WHERE {cond} "
@@ -242,19 +219,20 @@ class PostgresTable(ScopedRecords):
             cur.itersize = _PAGE
             cur.execute(query, self._params())
             for ident, size in cur:
-                yield RecordEntry(str(ident), int(size or 0))
+                yield records.RecordEntry(str(ident), int(size or 0))
 
-    def inventory(self) -> Iterator[RecordEntry]:
+    def inventory(self) -> Iterator[records.RecordEntry]:
         with self._connect() as conn:
             meta = self._table(conn)
             yield from self._scan(conn, meta)
 
     # -- purge ----------------------------------------------------------------------------------
 
-    def purge(self, entries: Sequence[RecordEntry], *, batch_size: int = 500) -> RecordPurgeResult:
-        check_batch_size(batch_size)
-        listed = check_listed(entries, self.where)
-        result = RecordPurgeResult()
+    def purge(
+        self, entries: Sequence[records.RecordEntry], *, batch_size: int = 500
+    ) -> records.RecordPurgeResult:
+        listed = self.checked_input(entries, batch_size)
+        result = records.RecordPurgeResult()
         with self._connect() as conn:
             if self._selector.whole and not self._exists(conn):
                 result.absent.extend(e.id for e in listed)  # dropped by an earlier run
@@ -278,7 +256,7 @@ class PostgresTable(ScopedRecords):
         meta: _Table,
         natives: dict[str, object],
         current: list[str],
-        result: RecordPurgeResult,
+        result: records.RecordPurgeResult,
     ) -> None:
         """Stop before deleting anything when the selector matches rows the list does not name,
         or a listed row now lies outside the selector. Listed rows that no longer exist are
@@ -302,7 +280,7 @@ class PostgresTable(ScopedRecords):
         conn: psycopg.Connection[Any],
         meta: _Table,
         batch: list[str],
-        result: RecordPurgeResult,
+        result: records.RecordPurgeResult,
     ) -> bool:
         """One batch in its own transaction; False when it was rolled back (result.stopped)."""
         lo, hi = self._native(meta, batch[0]), self._native(meta, batch[-1])
@@ -340,12 +318,12 @@ class PostgresTable(ScopedRecords):
             for i in not_deleted:
                 if i in still:
                     result.failed.append(
-                        RecordFailure(i, "out_of_scope", "no longer matches the selector")
+                        records.RecordFailure(i, "out_of_scope", "no longer matches the selector")
                     )
                 else:
                     result.absent.append(i)
         result.batches.append(
-            BatchResult(batch[0], batch[-1], len(batch), len(deleted), len(not_deleted))
+            records.BatchResult(batch[0], batch[-1], len(batch), len(deleted), len(not_deleted))
         )
         return True
 
@@ -354,7 +332,7 @@ class PostgresTable(ScopedRecords):
         conn: psycopg.Connection[Any],
         meta: _Table,
         current: list[str],
-        result: RecordPurgeResult,
+        result: records.RecordPurgeResult,
     ) -> None:
         """DROP TABLE, after checking under an exclusive lock that it holds exactly the rows
         checked a moment ago (no CASCADE: a dependent view or foreign key stops it)."""
@@ -366,7 +344,7 @@ class PostgresTable(ScopedRecords):
                 )
             ).fetchall()
             if sorted(str(r[0]) for r in rows) != sorted(current):
-                raise ConflictError(
+                raise errors.ConflictError(
                     f"purge of {self.where}: the table changed while it was being locked: "
                     "nothing dropped; make a new plan"
                 )
@@ -374,7 +352,7 @@ class PostgresTable(ScopedRecords):
         result.deleted.extend(current)
         result.dropped = True
         result.batches.append(
-            BatchResult(current[0] if current else "", current[-1] if current else "",
+            records.BatchResult(current[0] if current else "", current[-1] if current else "",
                         len(current), len(current), 0)
         )  # fmt: skip
         self._meta = None
@@ -391,12 +369,12 @@ class PostgresTable(ScopedRecords):
             is not None
         )
 
-    def verify(self, entries: Sequence[RecordEntry]) -> RecordVerification:
+    def verify(self, entries: Sequence[records.RecordEntry]) -> records.RecordVerification:
         with self._connect() as conn:
             if not self._exists(conn):
                 if self._selector.whole:
-                    return RecordVerification(in_scope=None, gone=True)
-                raise NotFoundError(f"table {self.where} does not exist")
+                    return records.RecordVerification(in_scope=None, gone=True)
+                raise errors.NotFoundError(f"table {self.where} does not exist")
             self._meta = None
             meta = self._table(conn)
             count_q = sql.SQL("SELECT count(*) FROM {table} WHERE {cond}").format(
@@ -420,12 +398,12 @@ class PostgresTable(ScopedRecords):
                         (ids[start : start + 10_000],),
                     )
                 )
-        return RecordVerification(in_scope, tuple(sorted(present)), False, sample)
+        return records.RecordVerification(in_scope, tuple(sorted(present)), False, sample)
 
     # -- what keeps deleted rows ------------------------------------------------------------------
 
-    def findings(self) -> list[Finding]:
-        out: list[Finding] = []
+    def findings(self) -> list[records.Finding]:
+        out: list[records.Finding] = []
         with self._connect(autocommit=True) as conn:
             out.append(self._wal(conn))
             out.append(self._archive(conn))
@@ -434,7 +412,7 @@ class PostgresTable(ScopedRecords):
             if self._exists(conn):
                 out.append(self._dead_tuples(conn))
         out.append(
-            Finding(
+            records.Finding(
                 "backups",
                 None,
                 None,
@@ -452,9 +430,9 @@ class PostgresTable(ScopedRecords):
             return None
         return None if row is None or row[0] is None else str(row[0])
 
-    def _wal(self, conn: psycopg.Connection[Any]) -> Finding:
+    def _wal(self, conn: psycopg.Connection[Any]) -> records.Finding:
         level = self._setting(conn, "wal_level")
-        return Finding(
+        return records.Finding(
             "wal_level",
             level,
             True if level else None,
@@ -463,17 +441,17 @@ class PostgresTable(ScopedRecords):
             note=None if level else "wal_level could not be read",
         )
 
-    def _archive(self, conn: psycopg.Connection[Any]) -> Finding:
+    def _archive(self, conn: psycopg.Connection[Any]) -> records.Finding:
         mode = self._setting(conn, "archive_mode")
         if mode is None:
-            return Finding("archive_mode", None, None, "unknown whether WAL is archived",
+            return records.Finding("archive_mode", None, None, "unknown whether WAL is archived",
                            note="archive_mode could not be read")  # fmt: skip
         if mode == "off":
-            return Finding(
+            return records.Finding(
                 "archive_mode", mode, False, "WAL is not archived: no point-in-time recovery copy"
             )
         target = self._setting(conn, "archive_library") or "archive_command"
-        return Finding(
+        return records.Finding(
             "archive_mode",
             f"{mode} ({target})",
             True,
@@ -481,21 +459,21 @@ class PostgresTable(ScopedRecords):
             "restore them until the archive expires; it is outside Sundown's reach",
         )
 
-    def _replicas(self, conn: psycopg.Connection[Any]) -> list[Finding]:
+    def _replicas(self, conn: psycopg.Connection[Any]) -> list[records.Finding]:
         try:
             rows = conn.execute(
                 "SELECT coalesce(application_name, ''), coalesce(client_addr::text, 'local'), "
                 "coalesce(state, ''), coalesce(sync_state, '') FROM pg_stat_replication"
             ).fetchall()
         except psycopg.Error as exc:
-            return [Finding("pg_stat_replication", None, None,
+            return [records.Finding("pg_stat_replication", None, None,
                             "unknown whether streaming replicas exist",
                             note=str(exc).splitlines()[0])]  # fmt: skip
         if not rows:
-            return [Finding("pg_stat_replication", "0 connected", False,
+            return [records.Finding("pg_stat_replication", "0 connected", False,
                             "no streaming replica was connected when this was read")]  # fmt: skip
         return [
-            Finding(
+            records.Finding(
                 "replica",
                 f"{name or '?'} at {addr} ({state}, {sync})",
                 True,
@@ -505,7 +483,7 @@ class PostgresTable(ScopedRecords):
             for name, addr, state, sync in rows
         ]
 
-    def _slots(self, conn: psycopg.Connection[Any]) -> list[Finding]:
+    def _slots(self, conn: psycopg.Connection[Any]) -> list[records.Finding]:
         try:
             rows = conn.execute(
                 "SELECT slot_name, slot_type FROM pg_replication_slots ORDER BY slot_name"
@@ -513,7 +491,7 @@ class PostgresTable(ScopedRecords):
         except psycopg.Error:
             return []
         return [
-            Finding(
+            records.Finding(
                 "replication slot",
                 f"{name} ({kind})",
                 True,
@@ -523,7 +501,7 @@ class PostgresTable(ScopedRecords):
             for name, kind in rows
         ]
 
-    def _dead_tuples(self, conn: psycopg.Connection[Any]) -> Finding:
+    def _dead_tuples(self, conn: psycopg.Connection[Any]) -> records.Finding:
         meta = self._table(conn)
         row = conn.execute(
             "SELECT n_dead_tup, last_vacuum, last_autovacuum FROM pg_stat_all_tables "
@@ -532,7 +510,7 @@ class PostgresTable(ScopedRecords):
         ).fetchone()
         dead = int(row[0]) if row and row[0] is not None else None
         vacuumed = row[1] or row[2] if row else None
-        return Finding(
+        return records.Finding(
             "dead tuples",
             None if dead is None else f"{dead} (last vacuum {vacuumed or 'never'})",
             True,
@@ -545,13 +523,13 @@ class PostgresTable(ScopedRecords):
 
     # -- compaction ------------------------------------------------------------------------------
 
-    def compact(self) -> list[Finding]:
+    def compact(self) -> list[records.Finding]:
         """VACUUM the table (plain: no exclusive lock) so dead tuples are pruned; for a dropped
         table, say that its files were unlinked."""
         with self._connect(autocommit=True) as conn:
             if not self._exists(conn):
                 return [
-                    Finding(
+                    records.Finding(
                         "DROP TABLE",
                         "dropped",
                         None,
@@ -561,7 +539,7 @@ class PostgresTable(ScopedRecords):
                 ]
             conn.execute(sql.SQL("VACUUM (ANALYZE) {}").format(self._ident))
             return [
-                Finding(
+                records.Finding(
                     "VACUUM",
                     "ran",
                     True,

@@ -44,8 +44,6 @@ from sundown.records import (
     RecordPurgeResult,
     RecordVerification,
     ScopedRecords,
-    check_batch_size,
-    check_listed,
     parse_selector,
 )
 
@@ -163,8 +161,7 @@ class RedisPrefix(ScopedRecords):
                     yield RecordEntry(_ident(key), estimate)
 
     def purge(self, entries: Sequence[RecordEntry], *, batch_size: int = 500) -> RecordPurgeResult:
-        check_batch_size(batch_size)
-        listed = check_listed(entries, self.where)
+        listed = self.checked_input(entries, batch_size)
         keys = [_key(e.id) for e in listed]
         self.refuse_outside(
             [_ident(k) for k in keys if not self.in_scope(k)],

@@ -31,15 +31,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from connectors._vault import VaultSettings, vault_client, vault_errors, vault_messages
-from sundown.errors import (
-    BackendError,
-    ConflictError,
-    InputError,
-    IntegrityError,
-    KeyDestroyedError,
-    NotFoundError,
-    SundownError,
-)
+from sundown import errors
 from sundown.keys import KeyDestruction, KeyInfo, WrappedKey
 
 KEK_TYPE = "aes256-gcm96"
@@ -59,17 +51,17 @@ def parse_uri(uri: str) -> tuple[str, str]:
     """``vault://MOUNT/KEY`` -> (mount, key). The mount may have several segments."""
     parts = urlsplit(uri)
     if parts.scheme.lower() != "vault":
-        raise InputError(f"not a vault:// URI: {uri!r}")
+        raise errors.InputError(f"not a vault:// URI: {uri!r}")
     if parts.query or parts.fragment:
-        raise InputError(f"{uri!r}: a vault:// key URI takes no query or fragment")
+        raise errors.InputError(f"{uri!r}: a vault:// key URI takes no query or fragment")
     segments = [s for s in f"{parts.netloc}/{parts.path}".split("/") if s]
     if len(segments) < 2:
-        raise InputError(
+        raise errors.InputError(
             f"{uri!r} names no key (expected vault://MOUNT/KEY, e.g. vault://transit/x)"
         )
     for segment in segments:
         if not _SEGMENT.match(segment):
-            raise InputError(
+            raise errors.InputError(
                 f"{uri!r}: {segment!r} is not a valid mount or key name "
                 "(letters, digits, '.', '_', '-')"
             )
@@ -91,7 +83,7 @@ def _now() -> datetime:
 def _version_of(ciphertext: bytes, what: str) -> int:
     match = _CIPHERTEXT.match(ciphertext)
     if match is None:
-        raise IntegrityError(f"{what}: not a Vault transit ciphertext (vault:vN:...)")
+        raise errors.IntegrityError(f"{what}: not a Vault transit ciphertext (vault:vN:...)")
     return int(match.group(1))
 
 
@@ -140,11 +132,13 @@ class VaultTransitKey:
         except hvac_errors.InvalidPath:
             record = self._record(client, settings)
             if record and record.get("status") in ("destroying", "destroyed"):
-                raise KeyDestroyedError(
+                raise errors.KeyDestroyedError(
                     f"{self.uri} was destroyed at {record.get('destroyed_at')}: nothing wrapped "
                     "under it can be recovered"
                 ) from None
-            raise NotFoundError(f"no transit key {self.uri} at Vault {settings.addr}") from None
+            raise errors.NotFoundError(
+                f"no transit key {self.uri} at Vault {settings.addr}"
+            ) from None
 
     def _record(self, client: hvac.Client, settings: VaultSettings) -> dict[str, Any] | None:
         try:
@@ -200,10 +194,10 @@ class VaultTransitKey:
             except hvac_errors.InvalidPath:
                 pass
             else:
-                raise ConflictError(f"transit key {self.uri} already exists")
+                raise errors.ConflictError(f"transit key {self.uri} already exists")
             previous = self._record(client, settings)
             if previous and previous.get("status") in ("destroying", "destroyed"):
-                raise ConflictError(
+                raise errors.ConflictError(
                     f"a key named {self.uri} was destroyed at {previous.get('destroyed_at')}; "
                     "names of destroyed keys are not reused: choose another name"
                 )
@@ -224,7 +218,7 @@ class VaultTransitKey:
             )
             data = self._read(client)
             if data.get("exportable") or data.get("allow_plaintext_backup"):
-                raise BackendError(f"{self.uri} was created exportable; refusing to use it")
+                raise errors.BackendError(f"{self.uri} was created exportable; refusing to use it")
             record["status"] = "active"
             if not signing:
                 plaintext, ciphertext, version = self._datakey(client)
@@ -248,7 +242,7 @@ class VaultTransitKey:
         ciphertext = str(answer["ciphertext"]).encode("ascii")
         version = _version_of(ciphertext, f"data key from {self.uri}")
         if len(plaintext) != 32 or version != int(answer.get("key_version", version)):
-            raise BackendError(f"{self.uri}: Vault returned a malformed data key")
+            raise errors.BackendError(f"{self.uri}: Vault returned a malformed data key")
         return plaintext, ciphertext, version
 
     def new_data_key(self) -> tuple[bytes, WrappedKey]:
@@ -263,10 +257,12 @@ class VaultTransitKey:
 
     def _check_wrapped(self, wrapped: WrappedKey) -> None:
         if wrapped.key_uri.rstrip("/") != self.uri:
-            raise IntegrityError(f"the wrapped key belongs to {wrapped.key_uri}, not {self.uri}")
+            raise errors.IntegrityError(
+                f"the wrapped key belongs to {wrapped.key_uri}, not {self.uri}"
+            )
         version = _version_of(wrapped.ciphertext, f"wrapped key for {self.uri}")
         if version != wrapped.key_version:
-            raise IntegrityError(
+            raise errors.IntegrityError(
                 f"wrapped key for {self.uri}: recorded version {wrapped.key_version} does not "
                 f"match the ciphertext's version {version} (altered)"
             )
@@ -277,22 +273,24 @@ class VaultTransitKey:
         version: int,
         client: hvac.Client,
         settings: VaultSettings,
-    ) -> SundownError:
+    ) -> errors.SundownError:
         detail = vault_messages(exc).lower()
         if "not found" in detail:
             data = self._read_or_missing(client, settings)  # raises KeyDestroyed/NotFound
-            return BackendError(f"{self.uri}: Vault says the key is missing but it reads: {data}")
+            return errors.BackendError(
+                f"{self.uri}: Vault says the key is missing but it reads: {data}"
+            )
         if "too old" in detail or "disallowed by policy" in detail:
             data = self._read_or_missing(client, settings)
             if version < int(data.get("min_available_version") or 0):
-                return KeyDestroyedError(
+                return errors.KeyDestroyedError(
                     f"{self.uri} version {version} was retired and trimmed: it is destroyed"
                 )
-            return NotFoundError(
+            return errors.NotFoundError(
                 f"{self.uri} version {version} is retired (minimum decryption version "
                 f"{data['min_decryption_version']})"
             )
-        return IntegrityError(
+        return errors.IntegrityError(
             f"wrapped key for {self.uri} version {version} does not unwrap: altered, "
             "or wrapped by another key"
         )
@@ -311,9 +309,9 @@ class VaultTransitKey:
         try:
             plaintext = base64.b64decode(answer["plaintext"], validate=True)
         except (binascii.Error, KeyError, TypeError):
-            raise IntegrityError(f"{self.uri}: unwrapped data key is malformed") from None
+            raise errors.IntegrityError(f"{self.uri}: unwrapped data key is malformed") from None
         if len(plaintext) != 32:
-            raise IntegrityError(f"{self.uri}: unwrapped data key is not 32 bytes")
+            raise errors.IntegrityError(f"{self.uri}: unwrapped data key is not 32 bytes")
         return plaintext
 
     def rewrap(self, wrapped: Sequence[WrappedKey]) -> list[WrappedKey]:
@@ -331,11 +329,13 @@ class VaultTransitKey:
                     mount_point=self._mount,
                 )["data"]["batch_results"]
                 if len(answer) != len(batch):
-                    raise BackendError(f"{self.uri}: rewrap answered {len(answer)} of {len(batch)}")
+                    raise errors.BackendError(
+                        f"{self.uri}: rewrap answered {len(answer)} of {len(batch)}"
+                    )
                 failed = [(start + i, r["error"]) for i, r in enumerate(answer) if r.get("error")]
                 if failed:
                     index, error = failed[0]
-                    raise IntegrityError(
+                    raise errors.IntegrityError(
                         f"{self.uri}: {len(failed)} of {len(wrapped)} wrapped keys cannot be "
                         f"re-wrapped (first: item {index}: {str(error)[:120]}); nothing was "
                         "re-wrapped in this batch"
@@ -353,7 +353,9 @@ class VaultTransitKey:
             client.secrets.transit.rotate_key(self._name, mount_point=self._mount)
             after = int(self._read(client)["latest_version"])
         if after <= before:
-            raise BackendError(f"{self.uri}: rotation did not add a version ({before} -> {after})")
+            raise errors.BackendError(
+                f"{self.uri}: rotation did not add a version ({before} -> {after})"
+            )
         return after
 
     def retire_versions_below(self, version: int) -> None:
@@ -364,7 +366,7 @@ class VaultTransitKey:
             data = self._read_or_missing(client, settings)
             latest = int(data["latest_version"])
             if not 1 <= version <= latest:
-                raise InputError(
+                raise errors.InputError(
                     f"{self.uri}: cannot retire versions below {version}: versions are 1..{latest}"
                 )
             record = self._record(client, settings)
@@ -408,7 +410,7 @@ class VaultTransitKey:
                 data = None
             if data is None:
                 if not record or record.get("status") not in ("destroying", "destroyed"):
-                    raise NotFoundError(
+                    raise errors.NotFoundError(
                         f"no transit key {self.uri} at Vault {settings.addr}, and no record "
                         "that Sundown destroyed it"
                     )
@@ -431,7 +433,7 @@ class VaultTransitKey:
                         )["data"]["plaintext"]
                     )
                     if hashlib.sha256(plaintext).hexdigest() != record.get("sentinel_sha256"):
-                        raise IntegrityError(
+                        raise errors.IntegrityError(
                             f"{self.uri}: the creation sentinel unwraps to the wrong value; "
                             "refusing to destroy"
                         )
@@ -569,14 +571,14 @@ class VaultSigner:
         with self._key._client("open signing key") as (client, settings_):
             data = self._key._read_or_missing(client, settings_)
         if data.get("type") != SIGNING_TYPE:
-            raise InputError(
+            raise errors.InputError(
                 f"{self._key.uri} is a {data.get('type')} key, not an {SIGNING_TYPE} signing key"
             )
         self._version = int(data["latest_version"])
         pem = str(data["keys"][str(self._version)]["public_key"]).encode("ascii")
         public = serialization.load_pem_public_key(pem)
         if not isinstance(public, ec.EllipticCurvePublicKey):
-            raise BackendError(f"{self._key.uri}: Vault returned a non-EC public key")
+            raise errors.BackendError(f"{self._key.uri}: Vault returned a non-EC public key")
         self._public = public
         self._pem = public.public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
@@ -619,12 +621,14 @@ class VaultSigner:
         text = str(answer["signature"])
         prefix = f"vault:v{self._version}:"
         if not text.startswith(prefix):
-            raise BackendError(f"{self.uri}: signature made with another version than {prefix}")
+            raise errors.BackendError(
+                f"{self.uri}: signature made with another version than {prefix}"
+            )
         signature = base64.b64decode(text[len(prefix) :])
         try:
             self._public.verify(signature, message, ec.ECDSA(hashes.SHA256()))
         except InvalidSignature:
-            raise IntegrityError(
+            raise errors.IntegrityError(
                 f"{self.uri}: Vault's signature does not verify with its public key"
             ) from None
         return signature

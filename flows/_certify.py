@@ -287,9 +287,7 @@ def _location_record(
     verification, validation = checked(
         method="full re-listing (inventory) of every version, delete marker, snapshot, "
         "soft-deleted copy and incomplete upload under the location",
-        passed=check.passed,
-        details=check.details,
-        at=check.verified_at,
+        check=check,
         accepted=accepted,
         basis="automatic: the re-listing and the purge results compared with the approved "
         "plan (held copies are accepted as planned exceptions)",

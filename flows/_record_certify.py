@@ -218,9 +218,7 @@ def _location_record(
     verdict, validation = checked(
         method="re-query: the records the selector matches now, and every planned "
         "identifier anywhere in the location",
-        passed=check.passed,
-        details=check.details,
-        at=check.verified_at,
+        check=check,
         accepted=accepted,
         basis="automatic: the re-query and the purge result compared with the approved "
         "plan's identifiers",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import getpass
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from prefect.input import RunInput
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -176,6 +176,16 @@ DecommissionStatus = Literal[
 ]
 
 
+# What each flow result says of the ledger record it appended.
+LedgerHead = Annotated[
+    str | None,
+    Field(
+        description="The ledger record appended, as SEQ:sha256:HASH: keep it, and check it with "
+        "`sundown ledger verify --expect-head` (a ledger cut short before it fails).",
+    ),
+]
+
+
 class LocationSummary(BaseModel):
     url: str
     found: int
@@ -199,11 +209,7 @@ class DecommissionResult(BaseModel):
     manifest_url: str | None = None
     pdf_path: str | None = None
     ledger_sequence: int | None = None
-    ledger_head: str | None = Field(
-        default=None,
-        description="The ledger record appended, as SEQ:sha256:HASH: keep it, and check it with "
-        "`sundown ledger verify --expect-head` (a ledger cut short before it fails).",
-    )
+    ledger_head: LedgerHead = None
     locations: list[LocationSummary] = Field(default_factory=list)
     keys_destroyed: list[str] = Field(default_factory=list)
     credentials_revoked: list[str] = Field(default_factory=list)
@@ -252,11 +258,7 @@ class DeployResult(BaseModel):
     signature_urls: list[str]
     model_digest: str
     ledger_sequence: int
-    ledger_head: str | None = Field(
-        default=None,
-        description="The ledger record appended, as SEQ:sha256:HASH: keep it, and check it with "
-        "`sundown ledger verify --expect-head` (a ledger cut short before it fails).",
-    )
+    ledger_head: LedgerHead = None
 
 
 class RotateParameters(LeasedSource):
@@ -278,11 +280,7 @@ class RotateResult(BaseModel):
     retired_below: int | None
     credentials: list[str]
     ledger_sequence: int
-    ledger_head: str | None = Field(
-        default=None,
-        description="The ledger record appended, as SEQ:sha256:HASH: keep it, and check it with "
-        "`sundown ledger verify --expect-head` (a ledger cut short before it fails).",
-    )
+    ledger_head: LedgerHead = None
 
 
 class RevokeParameters(SpecSource):
@@ -298,11 +296,7 @@ class RevokeResult(BaseModel):
     revoked: list[str]
     failed: list[str]
     ledger_sequence: int
-    ledger_head: str | None = Field(
-        default=None,
-        description="The ledger record appended, as SEQ:sha256:HASH: keep it, and check it with "
-        "`sundown ledger verify --expect-head` (a ledger cut short before it fails).",
-    )
+    ledger_head: LedgerHead = None
 
 
 class RetentionParameters(LeasedSource):
@@ -334,11 +328,7 @@ class RetentionResult(BaseModel):
     )
     receipt_url: str | None = None
     ledger_sequence: int | None = None
-    ledger_head: str | None = Field(
-        default=None,
-        description="The ledger record appended, as SEQ:sha256:HASH: keep it, and check it with "
-        "`sundown ledger verify --expect-head` (a ledger cut short before it fails).",
-    )
+    ledger_head: LedgerHead = None
     records: list[str] = Field(
         default_factory=list,
         description="Record locations' retention (log groups, MLflow runs): one line per "

@@ -45,7 +45,7 @@ from pydantic import (
     model_serializer,
 )
 
-from sundown.errors import InputError, UnsupportedError
+from sundown.errors import InputError, NotFoundError, UnsupportedError
 
 if TYPE_CHECKING:
     from sundown.spec.model import CredentialRef, Delivery, SystemSpec
@@ -307,6 +307,25 @@ class CredentialKind(Protocol):
     def references(self, declared: str, ids: Sequence[str]) -> list[CredentialRef]: ...
 
 
+def key_to_replace(
+    what: str, keys: Mapping[str, str], old: str | None, *, active: str, noun: str, owner: str
+) -> str:
+    """The key a rotation replaces among the owner's ``keys`` (id -> state): ``old`` when
+    given (NotFoundError unless listed), else the one key in state ``active`` (InputError when
+    there is none or more than one: the caller must name it). ``noun`` and ``owner`` name the
+    key and its holder in messages."""
+    if old is None:
+        current = [k for k, state in keys.items() if state == active]
+        if len(current) != 1:
+            raise InputError(
+                f"{what}: the {owner} has {len(current)} active keys; name the one to rotate"
+            )
+        return current[0]
+    if old not in keys:
+        raise NotFoundError(f"{what}: no {noun} {old} on this {owner}")
+    return old
+
+
 # ``scheme://user:password@``: a password in a URL-shaped identifier is never echoed
 _USERINFO_PASSWORD = re.compile(r"(://[^/@:]*):[^@/]*@")
 
@@ -321,6 +340,10 @@ class KindBase:
     needs_current: ClassVar[bool] = True  # rotation replaces a current credential
     not_rotated: ClassVar[str] = "this kind is not rotated"
     form: ClassVar[str]  # the identifier's form, for error messages
+    # The connector's module functions behind :meth:`revoke` and :meth:`live`, called through
+    # :meth:`_call` with the parsed identifier (a kind may override revoke and live instead).
+    revoke_one: Callable[..., CredentialEvidence]  # (..., *, missing_ok)
+    is_live: Callable[..., object]  # true while the credential works
 
     def parse(self, ident: str) -> tuple[str, ...]:
         """The identifier's parts; InputError naming the whole identifier and its expected
@@ -336,11 +359,17 @@ class KindBase:
     def _parts(self, ident: str) -> tuple[str, ...]:
         raise NotImplementedError
 
+    def _call(self, function: Callable[..., Any], ident: str, **kwargs: Any) -> Any:
+        """``function`` applied to the identifier once :meth:`parse` accepted it: by default the
+        whole identifier; a kind whose functions take the parts overrides this."""
+        self.parse(ident)
+        return function(ident, **kwargs)
+
     def revoke(self, ident: str, *, missing_ok: bool = False) -> list[CredentialEvidence]:
-        raise NotImplementedError
+        return [self._call(self.revoke_one, ident, missing_ok=missing_ok)]
 
     def live(self, ident: str) -> bool:
-        raise NotImplementedError
+        return bool(self._call(self.is_live, ident))
 
     def units(self, spec: SystemSpec) -> list[str]:
         return []
@@ -358,7 +387,16 @@ class KindBase:
         return NotRotated(self.not_rotated)
 
     def replaced(self, unit: Unit, old: str, not_before: datetime) -> Pending:
-        return Pending(unit=unit.key, kind=self.kind, target=old, not_before=not_before)
+        return self.pending(unit, old, not_before)
+
+    def pending(
+        self, unit: Unit, target: str, not_before: datetime, **params: str | int
+    ) -> Pending:
+        """``target``'s removal by this kind once ``not_before`` has passed; ``params`` what
+        :meth:`finish` needs besides the target."""
+        return Pending(
+            unit=unit.key, kind=self.kind, target=target, not_before=not_before, params=params
+        )
 
     def successor(
         self,
@@ -387,6 +425,15 @@ class KindBase:
         return []
 
 
+class MountKind(KindBase):
+    """A kind named ``MOUNT/NAME`` (a Vault secrets engine's mount, then a name in it) whose
+    connector functions take ``(name, mount=MOUNT)``."""
+
+    def _call(self, function: Callable[..., Any], ident: str, **kwargs: Any) -> Any:
+        mount, name = self.parse(ident)
+        return function(name, mount=mount, **kwargs)
+
+
 class ScopedKind(KindBase):
     """A kind named ``SCOPE/ID`` whose rotations stay in their scope (an IAM user's keys, a
     container's policies): what stands for a lineage is a list of ids in the scope."""
@@ -404,6 +451,9 @@ class ScopedKind(KindBase):
         """InputError unless both parts are well formed."""
         raise NotImplementedError
 
+    def _call(self, function: Callable[..., Any], ident: str, **kwargs: Any) -> Any:
+        return function(*self.parse(ident), **kwargs)  # (scope, id)
+
     @staticmethod
     def scope(declared: str) -> str:
         return declared.split("/", 1)[0]
@@ -413,13 +463,8 @@ class ScopedKind(KindBase):
 
     def replaced(self, unit: Unit, old: str, not_before: datetime) -> Pending:
         scope = self.scope(unit.declared)
-        return Pending(
-            unit=unit.key,
-            kind=self.kind,
-            target=f"{scope}/{old}",
-            not_before=not_before,
-            params={self.params[0]: scope, self.params[1]: old},
-        )
+        parts = {self.params[0]: scope, self.params[1]: old}
+        return self.pending(unit, f"{scope}/{old}", not_before, **parts)
 
     def references(self, declared: str, ids: Sequence[str]) -> list[CredentialRef]:
         from sundown.spec.model import CredentialRef

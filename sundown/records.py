@@ -422,6 +422,12 @@ class ScopedRecords:
     def where(self) -> str:
         return self.url
 
+    def checked_input(self, entries: Sequence[RecordEntry], batch_size: int) -> list[RecordEntry]:
+        """A purge's ``entries``, once they and ``batch_size`` passed :func:`check_batch_size`
+        and :func:`check_listed` (before anything is deleted)."""
+        check_batch_size(batch_size)
+        return check_listed(entries, self.where)
+
     def refuse_unlisted(self, current: Iterable[str], listed: Iterable[str]) -> None:
         """ConflictError when the selector matches records the list does not name (written
         since the list was made): nothing has been deleted."""

@@ -17,6 +17,9 @@ class Sample:
     manifest_entries: list[c.ManifestEntry]
 
 
+S3_RELISTING = "full re-listing of versions, delete markers and multipart uploads"
+
+
 def sample_certificate(*, now: datetime | None = None, with_exceptions: bool = False) -> Sample:
     """A realistic certificate for a fictional retired model (unsigned), with its manifest
     entries, for the demo, the docs and tests. ``with_exceptions`` adds a GCS location whose
@@ -24,6 +27,12 @@ def sample_certificate(*, now: datetime | None = None, with_exceptions: bool = F
     now = (now or datetime.now(UTC)).replace(microsecond=0)
     started = now - timedelta(minutes=42)
     done = now - timedelta(minutes=2)
+
+    def relisted(details: str, method: str = S3_RELISTING) -> c.Verification:
+        return c.Verification(
+            method=method, result=c.VerificationResult.PASSED, details=details, verified_at=done
+        )
+
     weights = "s3://acme-ml-prod/systems/fraud-scorer-v3/weights"
     data = "gs://acme-ml-data/systems/fraud-scorer-v3/training"
     entries = [
@@ -104,11 +113,8 @@ def sample_certificate(*, now: datetime | None = None, with_exceptions: bool = F
                     irrecoverable_after=provider_retention,
                 ),
             ],
-            verification=c.Verification(
-                method="full re-listing of versions, delete markers and multipart uploads",
-                result=c.VerificationResult.PASSED,
-                details="0 versions, 0 delete markers, 0 uploads remain under the prefix",
-                verified_at=done,
+            verification=relisted(
+                "0 versions, 0 delete markers, 0 uploads remain under the prefix"
             ),
             validation=c.Validation(
                 result=c.ValidationResult.ACCEPTED,
@@ -168,11 +174,9 @@ def sample_certificate(*, now: datetime | None = None, with_exceptions: bool = F
                     else provider_retention,
                 ),
             ],
-            verification=c.Verification(
-                method="full re-listing of generations and soft-deleted objects",
-                result=c.VerificationResult.PASSED,
-                details="only the held generation remains" if with_exceptions else "none remain",
-                verified_at=done,
+            verification=relisted(
+                "only the held generation remains" if with_exceptions else "none remain",
+                "full re-listing of generations and soft-deleted objects",
             ),
             validation=c.Validation(
                 result=c.ValidationResult.ACCEPTED,
@@ -193,12 +197,7 @@ def sample_certificate(*, now: datetime | None = None, with_exceptions: bool = F
             ce_covered=c.Counts(),
             logically_deleted=c.Counts(),
             remaining=0,
-            verification=c.Verification(
-                method="full re-listing of versions, delete markers and multipart uploads",
-                result=c.VerificationResult.PASSED,
-                details="nothing found",
-                verified_at=done,
-            ),
+            verification=relisted("nothing found"),
             validation=c.Validation(
                 result=c.ValidationResult.ACCEPTED, basis=accepted, details="nothing found"
             ),

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import shutil
+from pathlib import Path
+
 import pytest
 
 from cli import main
@@ -28,3 +32,16 @@ def created_key(capsys: pytest.CaptureFixture[str], uri: str, *extra: str) -> st
     assert code == 0, err
     assert f" {uri} " in out, out
     return uri
+
+
+def decrypt_moved(capsys: pytest.CaptureFixture[str], enc: Path) -> tuple[int, str]:
+    """``sundown decrypt`` of a copy of ``enc`` beside it (``other.enc``) whose sidecar's binding
+    was rewritten to name the new path, as an attacker moving a ciphertext would: (exit code,
+    stderr). The output would be ``other.out`` in the same folder."""
+    other = enc.with_name("other.enc")
+    shutil.copy(enc, other)
+    raw = json.loads(enc.with_name(enc.name + ".sidecar.json").read_text())
+    raw["associated_data"]["path"] = other.name
+    other.with_name(other.name + ".sidecar.json").write_text(json.dumps(raw))
+    code, _, err = run(capsys, "decrypt", str(other), str(enc.with_name("other.out")))
+    return code, err

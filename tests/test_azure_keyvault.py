@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import secrets
-import shutil
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -26,7 +24,7 @@ from connectors import azure_keyvault
 from sundown import registry
 from sundown.envelope import read_sidecar_file
 from sundown.errors import InputError, IntegrityError, KeyDestroyedError
-from tests.cli_run import created_key, run
+from tests.cli_run import created_key, decrypt_moved, run
 from tests.fixtures.fake_kms import AZURE_ACCESS_TOKEN, FakeServer, kv_key
 
 pytestmark = pytest.mark.timeout(120)
@@ -101,12 +99,7 @@ def test_wrap_binds_the_artifact_and_a_moved_sidecar_is_refused(
 
     # Moved with its binding rewritten: Key Vault unwraps (no AAD), Sundown's binding check
     # inside the wrapped plaintext refuses; nothing written.
-    other = tmp_path / "other.enc"
-    shutil.copy(enc, other)
-    raw = json.loads((tmp_path / "model.enc.sidecar.json").read_text())
-    raw["associated_data"]["path"] = "other.enc"
-    (tmp_path / "other.enc.sidecar.json").write_text(json.dumps(raw))
-    code, _, err = run(capsys, "decrypt", str(other), str(tmp_path / "other.out"))
+    code, err = decrypt_moved(capsys, enc)
     assert code == 3 and "bound to another artifact" in err, err
     assert not (tmp_path / "other.out").exists()
     with pytest.raises(IntegrityError, match="bound to another artifact"):

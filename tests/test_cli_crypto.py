@@ -23,6 +23,16 @@ def model(tmp_path: Path) -> tuple[Path, bytes]:
     return path, data
 
 
+@pytest.fixture
+def encrypted(
+    tmp_path: Path, model: tuple[Path, bytes], capsys: pytest.CaptureFixture[str]
+) -> Path:
+    """The model encrypted under local://cli-test by ``sundown encrypt``: ``m.enc``."""
+    enc = tmp_path / "m.enc"
+    assert run(capsys, "encrypt", "--key", "local://cli-test", str(model[0]), str(enc))[0] == 0
+    return enc
+
+
 def test_round_trip_with_paths(
     tmp_path: Path, model: tuple[Path, bytes], capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -82,11 +92,9 @@ def test_round_trip_with_urls_and_bound_artifact(
 
 
 def test_tampered_ciphertext_exits_3_without_output(
-    tmp_path: Path, model: tuple[Path, bytes], capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, encrypted: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    src, _ = model
-    enc = tmp_path / "m.enc"
-    assert run(capsys, "encrypt", "--key", "local://cli-test", str(src), str(enc))[0] == 0
+    enc = encrypted
     raw = bytearray(enc.read_bytes())
     raw[1_500_000] ^= 0x01
     enc.write_bytes(bytes(raw))
@@ -98,12 +106,10 @@ def test_tampered_ciphertext_exits_3_without_output(
 
 
 def test_tampered_sidecar_and_wrong_key_exit_3(
-    tmp_path: Path, model: tuple[Path, bytes], capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, encrypted: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    src, _ = model
-    enc = tmp_path / "m.enc"
+    enc = encrypted
     side = tmp_path / "m.enc.sidecar.json"
-    assert run(capsys, "encrypt", "--key", "local://cli-test", str(src), str(enc))[0] == 0
     original = side.read_text()
 
     side.write_text(original.replace('"version": "1"', '"version": "2"'))
@@ -153,11 +159,9 @@ def test_missing_files_exit_4(
 
 
 def test_destroyed_key_exits_5(
-    tmp_path: Path, model: tuple[Path, bytes], capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, encrypted: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    src, _ = model
-    enc = tmp_path / "m.enc"
-    assert run(capsys, "encrypt", "--key", "local://cli-test", str(src), str(enc))[0] == 0
+    enc = encrypted
     open_key_service("local://cli-test").destroy()
     code, _, err = run(capsys, "decrypt", str(enc), str(tmp_path / "out"))
     assert code == 5
@@ -166,11 +170,13 @@ def test_destroyed_key_exits_5(
 
 
 def test_existing_destination_needs_overwrite(
-    tmp_path: Path, model: tuple[Path, bytes], capsys: pytest.CaptureFixture[str]
+    tmp_path: Path,
+    model: tuple[Path, bytes],
+    encrypted: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     src, data = model
-    enc = tmp_path / "m.enc"
-    assert run(capsys, "encrypt", "--key", "local://cli-test", str(src), str(enc))[0] == 0
+    enc = encrypted
     code, _, err = run(capsys, "encrypt", "--key", "local://cli-test", str(src), str(enc))
     assert code == 6
     assert "already exists" in one_error_line(err)

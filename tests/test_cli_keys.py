@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from tests.cli_run import one_error_line, run
-from tests.test_signing import make_model
+from tests.test_signing import make_model, write_pem_key
 
 
 @pytest.fixture
@@ -215,15 +215,8 @@ def test_sign_with_pem_file_and_destroyed_key(
     capsys: pytest.CaptureFixture[str], sundown_home: Path, tmp_path: Path
 ) -> None:
     model = make_model(tmp_path)
-    key = ec.generate_private_key(ec.SECP256R1())
     pem = tmp_path / "key.pem"
-    pem.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
+    key = write_pem_key(pem)
     public = tmp_path / "key.pub"
     public.write_bytes(
         key.public_key().public_bytes(

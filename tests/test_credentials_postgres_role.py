@@ -61,6 +61,17 @@ def _ident_sql(*names: str) -> list[sql.Identifier]:
     return [sql.Identifier(n) for n in names]
 
 
+def _drop(pg: Postgres, table: str, *roles: str, if_exists: bool = False) -> None:
+    """Clean up after a test: its table, then its roles (``if_exists``: the test may have
+    dropped them already)."""
+    drop_roles = "DROP ROLE IF EXISTS {}" if if_exists else "DROP ROLE {}"
+    _run(
+        pg,
+        sql.SQL("DROP TABLE {}").format(sql.Identifier(table)),
+        sql.SQL(drop_roles).format(sql.SQL(", ").join(_ident_sql(*roles))),
+    )
+
+
 @contextlib.contextmanager
 def _other_database(pg: Postgres) -> Iterator[str]:
     db = _name("db")
@@ -159,11 +170,7 @@ def test_open_sessions_are_ended_and_memberships_and_privileges_revoked(pg: Post
         assert pg_login(pg, canary, "canary-password-1234567890")
     finally:
         session.close()
-        _run(
-            pg,
-            sql.SQL("DROP TABLE {}").format(sql.Identifier(table)),
-            sql.SQL("DROP ROLE {}, {}").format(*_ident_sql(canary, admins)),
-        )
+        _drop(pg, table, canary, admins)
 
 
 def _unchanged(pg: Postgres, role: str, password: str) -> None:
@@ -193,11 +200,7 @@ def test_a_role_that_owns_a_table_is_refused_before_anything_changes(pg: Postgre
             ).fetchone()
             assert owner == (role,)
     finally:
-        _run(
-            pg,
-            sql.SQL("DROP TABLE {}").format(sql.Identifier(table)),
-            sql.SQL("DROP ROLE {}").format(sql.Identifier(role)),
-        )
+        _drop(pg, table, role)
 
 
 @pytest.mark.parametrize("what", ["owns a table there", "holds a privilege there", "owns it"])
@@ -359,11 +362,7 @@ def test_a_createrole_admin_stops_with_the_role_nologin_where_it_lacks_a_right(
         assert not _exists(pg, role)
     finally:
         session.close()
-        _run(
-            pg,
-            sql.SQL("DROP TABLE {}").format(sql.Identifier(table)),
-            sql.SQL("DROP ROLE IF EXISTS {}, {}").format(*_ident_sql(role, admin)),
-        )
+        _drop(pg, table, role, admin, if_exists=True)
 
 
 def test_a_createrole_admin_revokes_what_it_granted_through_a_membership_that_goes_with_the_role(

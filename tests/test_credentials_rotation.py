@@ -15,7 +15,8 @@ import hvac
 import pytest
 
 from flows import _rotation
-from sundown.credentials import RotationState, Unit
+from sundown.credentials import RotationState, Unit, key_to_replace
+from sundown.errors import InputError, NotFoundError
 from sundown.spec.loader import parse_spec
 from sundown.spec.model import SystemSpec
 from tests.fixtures.openbao import OpenBao
@@ -119,3 +120,21 @@ def test_a_ledgered_receipt_with_a_malformed_rotation_state_is_refused(tmp_path:
         ledger_append(spec, RecordKind.ROTATE, "test", sha256_digest(body), object_url(store, key))
         with pytest.raises(IntegrityError, match="holds no valid rotation state"):
             _rotation.load_state(spec)
+
+
+def test_the_key_a_rotation_replaces_is_the_named_one_or_the_only_active_one() -> None:
+    """AWS access keys and GCS HMAC keys (the latter run only against real GCS) pick the key to
+    replace here: a named key must be listed; unnamed, exactly one key may be active."""
+    keys = {"K1": "ACTIVE", "K2": "INACTIVE"}
+
+    def pick(keys: dict[str, str], old: str | None) -> str:
+        return key_to_replace("rotate", keys, old, active="ACTIVE", noun="HMAC key", owner="sa")
+
+    assert pick(keys, None) == "K1"
+    assert pick(keys, "K2") == "K2"  # named: its state is the caller's to check
+    with pytest.raises(NotFoundError, match="rotate: no HMAC key K3 on this sa"):
+        pick(keys, "K3")
+    with pytest.raises(InputError, match="the sa has 2 active keys; name the one to rotate"):
+        pick({"K1": "ACTIVE", "K2": "ACTIVE"}, None)
+    with pytest.raises(InputError, match="has 0 active keys"):
+        pick({"K2": "INACTIVE"}, None)

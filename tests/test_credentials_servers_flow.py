@@ -18,14 +18,7 @@ from sundown.credentials import Unit, declared_kinds, units
 from sundown.errors import InputError
 from sundown.spec.loader import parse_spec
 from sundown.spec.model import CredentialRef, SystemSpec
-from tests.conformance_credentials.backend_servers import (
-    create_acl_user,
-    create_role,
-    pg_database_url,
-    pg_login,
-    redis_auth,
-    redis_server_url,
-)
+from tests.conformance_credentials import backend_servers
 from tests.fixtures.openbao import OpenBao
 from tests.fixtures.postgres import Postgres
 from tests.fixtures.redis import RedisServer
@@ -121,31 +114,41 @@ def _no_password(passwords: list[str], *objects: object) -> None:
             assert password not in text and password not in repr(obj)
 
 
+def _rotated(
+    vault_name: str, tmp_path: Path, credentials: str
+) -> tuple[SystemSpec, Unit, _rotation.Outcome]:
+    """The spec declaring one credential (``credentials``, one line under ``credentials:``,
+    delivered with a 24-hour grace period), its unit, and that unit's rotation (asserted
+    rotated)."""
+    spec = _spec(vault_name, tmp_path, f"  {credentials}\n", grace=24)
+    (unit,) = units(spec)
+    outcome = _rotation.rotate_unit.fn(spec, unit, [unit.declared], datetime.now(UTC))
+    assert outcome.outcome == "rotated", outcome
+    return spec, unit, outcome
+
+
 def test_a_role_rotates_delivers_and_is_revoked_without_a_password_anywhere(
     postgres_env: Postgres, vault: hvac.Client, vault_name: str, tmp_path: Path
 ) -> None:
     role, old = f"{vault_name}-role", "old-role-password-1234567890"
-    create_role(postgres_env, role, old)
-    spec = _spec(
+    backend_servers.create_role(postgres_env, role, old)
+    spec, unit, outcome = _rotated(  # the grace period does not apply: one password per role
         vault_name,
         tmp_path,
-        f"  postgres_roles: [{{database: '{pg_database_url(postgres_env)}', role: {role}}}]\n",
-        grace=24,  # does not apply: a role has one password
+        f"postgres_roles: [{{database: '{backend_servers.pg_database_url(postgres_env)}', "
+        f"role: {role}}}]",
     )
-    (unit,) = units(spec)
-    outcome = _rotation.rotate_unit.fn(spec, unit, [unit.declared], datetime.now(UTC))
-    assert outcome.outcome == "rotated", outcome
     assert outcome.pending == [] and outcome.new == [unit.declared]
     (delivery,) = spec.deliveries()
     delivered = _read(vault, delivery.path)
     assert delivered["username"] == role
-    assert pg_login(postgres_env, role, delivered["password"])
-    assert not pg_login(postgres_env, role, old)
+    assert backend_servers.pg_login(postgres_env, role, delivered["password"])
+    assert not backend_servers.pg_login(postgres_env, role, old)
     line = _rotation.line(outcome)
 
     record = _credentials.revoke(CredentialRef("postgres_role", unit.declared))
     assert record.verified and record.checks["role in pg_roles"] == "absent", record
-    assert not pg_login(postgres_env, role, delivered["password"])
+    assert not backend_servers.pg_login(postgres_env, role, delivered["password"])
     _no_password(
         [old, delivered["password"]],
         outcome.model_dump(mode="json"),
@@ -158,35 +161,36 @@ def test_an_acl_user_rotates_with_an_overlap_then_finishes_and_is_revoked(
     redis_env: RedisServer, vault: hvac.Client, vault_name: str, tmp_path: Path
 ) -> None:
     user, old = f"{vault_name}-user", "old-user-password-1234567890"
-    create_acl_user(redis_env, user, old)
-    spec = _spec(
+    backend_servers.create_acl_user(redis_env, user, old)
+    spec, unit, outcome = _rotated(
         vault_name,
         tmp_path,
-        f"  redis_acl_users: [{{server: '{redis_server_url(redis_env)}', user: {user}}}]\n",
-        grace=24,
+        f"redis_acl_users: [{{server: '{backend_servers.redis_server_url(redis_env)}', "
+        f"user: {user}}}]",
     )
-    (unit,) = units(spec)
-    assert unit == Unit("redis_acl_user", f"{redis_server_url(redis_env)}/{user}")
-    outcome = _rotation.rotate_unit.fn(spec, unit, [unit.declared], datetime.now(UTC))
-    assert outcome.outcome == "rotated", outcome
+    assert unit == Unit("redis_acl_user", f"{backend_servers.redis_server_url(redis_env)}/{user}")
     (pending,) = outcome.pending
     delivered = _read(vault, spec.deliveries()[0].path)
     new = delivered["password"]
-    assert redis_auth(redis_env, user, old) and redis_auth(redis_env, user, new)
+    assert backend_servers.redis_auth(redis_env, user, old) and backend_servers.redis_auth(
+        redis_env, user, new
+    )
 
     waiting, _ = _rotation.finish_pending.fn([pending])
-    assert waiting[0].outcome == "waiting" and redis_auth(redis_env, user, old)
+    assert waiting[0].outcome == "waiting" and backend_servers.redis_auth(redis_env, user, old)
     due = pending.model_copy(update={"not_before": datetime.now(UTC)})
     finished, lines = _rotation.finish_pending.fn([due])
     assert finished[0].outcome == "finished", finished
-    assert not redis_auth(redis_env, user, old) and redis_auth(redis_env, user, new)
+    assert not backend_servers.redis_auth(redis_env, user, old) and backend_servers.redis_auth(
+        redis_env, user, new
+    )
     # the receipt's rotation state: the pending removal names the user and a fingerprint only
     state = _rotation.next_state(_rotation.RotationState(), [], [outcome])
     assert state.to_json()["pending"][0]["params"] == {"keep": pending.params["keep"]}
 
     record = _credentials.revoke(CredentialRef("redis_acl_user", unit.declared))
     assert record.verified, record
-    assert not redis_auth(redis_env, user, new)
+    assert not backend_servers.redis_auth(redis_env, user, new)
     _no_password(
         [old, new],
         outcome.model_dump(mode="json"),

@@ -16,25 +16,7 @@ from typing import Any
 
 import pytest
 
-from sundown.envelope import (
-    SEGMENT_SIZE,
-    Artifact,
-    EncryptingStream,
-    FileJob,
-    Sidecar,
-    decrypt_file,
-    decrypt_stream,
-    decrypt_to_store,
-    encrypt_file,
-    encrypt_files,
-    encrypt_stream,
-    encrypt_to_store,
-    plaintext_digests,
-    read_sidecar,
-    rewrap,
-    rewrap_store,
-    sidecar_key,
-)
+from sundown import envelope
 from sundown.envelope._stream import (
     HASH_THREAD_NAME,
     PIPELINE_DEPTH,
@@ -53,7 +35,7 @@ from sundown.registry import open_store
 from tests.memory_keys import MemoryKeyService
 
 MIB = 1 << 20
-ART = Artifact("fraud-detector", "weights/model.safetensors", "2025.06.1")
+ART = envelope.Artifact("fraud-detector", "weights/model.safetensors", "2025.06.1")
 
 
 @pytest.fixture
@@ -71,20 +53,22 @@ def test_memory_key_service_implements_the_protocol(keys: MemoryKeyService) -> N
     assert isinstance(keys, KeyService)
 
 
-@pytest.mark.parametrize("size", [0, 1, SEGMENT_SIZE - 56, SEGMENT_SIZE - 55, 3 * MIB + 7])
+@pytest.mark.parametrize(
+    "size", [0, 1, envelope.SEGMENT_SIZE - 56, envelope.SEGMENT_SIZE - 55, 3 * MIB + 7]
+)
 def test_file_round_trip_and_sidecar(tmp_path: Path, keys: MemoryKeyService, size: int) -> None:
     plaintext = make_file(tmp_path / "model", size)
-    sidecar = encrypt_file(tmp_path / "model", tmp_path / "model.enc", keys, ART)
+    sidecar = envelope.encrypt_file(tmp_path / "model", tmp_path / "model.enc", keys, ART)
 
     assert sidecar.plaintext_sha256 == hashlib.sha256(plaintext).hexdigest()
     assert sidecar.plaintext_size == size
     assert sidecar.ciphertext_size == (tmp_path / "model.enc").stat().st_size
     assert sidecar.ciphertext_size == ciphertext_size(size)
     assert (sidecar.key_uri, sidecar.key_version, sidecar.artifact) == (keys.uri, 1, ART)
-    on_disk = Sidecar.from_json((tmp_path / "model.enc.sidecar.json").read_bytes())
+    on_disk = envelope.Sidecar.from_json((tmp_path / "model.enc.sidecar.json").read_bytes())
     assert on_disk == sidecar
 
-    verified = decrypt_file(tmp_path / "model.enc", tmp_path / "out", keys, expect=ART)
+    verified = envelope.decrypt_file(tmp_path / "model.enc", tmp_path / "out", keys, expect=ART)
     assert verified == sidecar
     assert (tmp_path / "out").read_bytes() == plaintext
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
@@ -92,7 +76,7 @@ def test_file_round_trip_and_sidecar(tmp_path: Path, keys: MemoryKeyService, siz
 
 def test_sidecar_json_is_the_documented_schema(tmp_path: Path, keys: MemoryKeyService) -> None:
     make_file(tmp_path / "m", 10)
-    encrypt_file(tmp_path / "m", tmp_path / "m.enc", keys, ART)
+    envelope.encrypt_file(tmp_path / "m", tmp_path / "m.enc", keys, ART)
     obj = json.loads((tmp_path / "m.enc.sidecar.json").read_text())
     assert sorted(obj) == sorted(
         [
@@ -114,13 +98,13 @@ def test_sidecar_json_is_the_documented_schema(tmp_path: Path, keys: MemoryKeySe
         "path": "weights/model.safetensors",
         "version": "2025.06.1",
     }
-    assert sidecar_key("a/b.bin") == "a/b.bin.sidecar.json"
+    assert envelope.sidecar_key("a/b.bin") == "a/b.bin.sidecar.json"
 
 
 def test_each_artifact_gets_a_fresh_data_key(tmp_path: Path, keys: MemoryKeyService) -> None:
     make_file(tmp_path / "m", 1000)
-    a = encrypt_file(tmp_path / "m", tmp_path / "a", keys, ART)
-    b = encrypt_file(tmp_path / "m", tmp_path / "b", keys, ART)
+    a = envelope.encrypt_file(tmp_path / "m", tmp_path / "a", keys, ART)
+    b = envelope.encrypt_file(tmp_path / "m", tmp_path / "b", keys, ART)
     assert keys.calls.count("new_data_key") == 2
     assert keys.unwrap(a.wrapped_key) != keys.unwrap(b.wrapped_key)
     assert (tmp_path / "a").read_bytes() != (tmp_path / "b").read_bytes()
@@ -128,46 +112,49 @@ def test_each_artifact_gets_a_fresh_data_key(tmp_path: Path, keys: MemoryKeyServ
 
 
 def test_associated_data_encoding_is_canonical_and_unambiguous() -> None:
-    ad = Artifact("s", "p/q", "1").associated_data()
+    ad = envelope.Artifact("s", "p/q", "1").associated_data()
     assert ad == b"sundown.envelope.ad.v1" + b"\0\0\0\1s" + b"\0\0\0\3p/q" + b"\0\0\0\0011"
     # Moving a character from one field to the next changes the encoding.
-    assert Artifact("ab", "c", "1").associated_data() != Artifact("a", "bc", "1").associated_data()
+    assert (
+        envelope.Artifact("ab", "c", "1").associated_data()
+        != envelope.Artifact("a", "bc", "1").associated_data()
+    )
     for bad in [("", "p", "1"), ("s", "", "1"), ("s", "p", ""), ("s", "p\x00", "1")]:
         with pytest.raises(InputError):
-            Artifact(*bad)
+            envelope.Artifact(*bad)
 
 
 # --- tampering ---------------------------------------------------------------------------
 
 
 @pytest.fixture
-def encrypted(tmp_path: Path, keys: MemoryKeyService) -> tuple[Path, Sidecar, bytes]:
+def encrypted(tmp_path: Path, keys: MemoryKeyService) -> tuple[Path, envelope.Sidecar, bytes]:
     plaintext = make_file(tmp_path / "model", 3 * MIB + 4321)  # four 1 MiB segments
-    sidecar = encrypt_file(tmp_path / "model", tmp_path / "model.enc", keys, ART)
+    sidecar = envelope.encrypt_file(tmp_path / "model", tmp_path / "model.enc", keys, ART)
     return tmp_path / "model.enc", sidecar, plaintext
 
 
 def _expect_integrity_error(enc: Path, keys: KeyService, **kwargs: Any) -> None:
     out = enc.parent / "plain.out"
     with pytest.raises(IntegrityError):
-        decrypt_file(enc, out, keys, **kwargs)
+        envelope.decrypt_file(enc, out, keys, **kwargs)
     assert not out.exists(), "no plaintext may be left behind after a failed decryption"
     assert not [p for p in enc.parent.iterdir() if p.name.endswith(".tmp")]
 
 
 def _segments(ciphertext: bytes) -> list[tuple[int, int]]:
-    bounds, pos, size = [], 40, SEGMENT_SIZE - 40
+    bounds, pos, size = [], 40, envelope.SEGMENT_SIZE - 40
     while pos < len(ciphertext):
         bounds.append((pos, min(pos + size, len(ciphertext))))
-        pos, size = pos + size, SEGMENT_SIZE
+        pos, size = pos + size, envelope.SEGMENT_SIZE
     return bounds
 
 
 @pytest.mark.parametrize(
-    "position", [0, 1, 39, 40, 1000, SEGMENT_SIZE - 1, SEGMENT_SIZE + 17, -17, -1]
+    "position", [0, 1, 39, 40, 1000, envelope.SEGMENT_SIZE - 1, envelope.SEGMENT_SIZE + 17, -17, -1]
 )
 def test_any_flipped_bit_fails(
-    encrypted: tuple[Path, Sidecar, bytes], keys: MemoryKeyService, position: int
+    encrypted: tuple[Path, envelope.Sidecar, bytes], keys: MemoryKeyService, position: int
 ) -> None:
     enc, _, _ = encrypted
     data = bytearray(enc.read_bytes())
@@ -189,7 +176,7 @@ def test_any_flipped_bit_fails(
     ],
 )
 def test_truncation_reordering_and_extension_fail(
-    encrypted: tuple[Path, Sidecar, bytes], keys: MemoryKeyService, mutation: str
+    encrypted: tuple[Path, envelope.Sidecar, bytes], keys: MemoryKeyService, mutation: str
 ) -> None:
     enc, _, _ = encrypted
     ct = enc.read_bytes()
@@ -209,7 +196,7 @@ def test_truncation_reordering_and_extension_fail(
 
 
 def _rewrite_sidecar(enc: Path, change: dict[str, Any]) -> None:
-    path = Path(sidecar_key(str(enc)))
+    path = Path(envelope.sidecar_key(str(enc)))
     obj = json.loads(path.read_text())
     for field, value in change.items():
         if field.startswith("ad."):
@@ -244,7 +231,7 @@ def _rewrite_sidecar(enc: Path, change: dict[str, Any]) -> None:
     ids=lambda c: ",".join(c),
 )
 def test_any_sidecar_change_fails(
-    encrypted: tuple[Path, Sidecar, bytes], keys: MemoryKeyService, change: dict[str, Any]
+    encrypted: tuple[Path, envelope.Sidecar, bytes], keys: MemoryKeyService, change: dict[str, Any]
 ) -> None:
     enc, _, _ = encrypted
     _rewrite_sidecar(enc, change)
@@ -252,7 +239,7 @@ def test_any_sidecar_change_fails(
 
 
 def test_altered_wrapped_dek_or_key_version_fails(
-    encrypted: tuple[Path, Sidecar, bytes], keys: MemoryKeyService
+    encrypted: tuple[Path, envelope.Sidecar, bytes], keys: MemoryKeyService
 ) -> None:
     enc, sidecar, _ = encrypted
     flipped = bytearray(sidecar.wrapped_dek)
@@ -267,48 +254,48 @@ def test_altered_wrapped_dek_or_key_version_fails(
 
 
 def test_malformed_sidecar_fails(
-    encrypted: tuple[Path, Sidecar, bytes], keys: MemoryKeyService
+    encrypted: tuple[Path, envelope.Sidecar, bytes], keys: MemoryKeyService
 ) -> None:
     enc, _, _ = encrypted
-    Path(sidecar_key(str(enc))).write_text("{not json")
+    Path(envelope.sidecar_key(str(enc))).write_text("{not json")
     _expect_integrity_error(enc, keys)
-    Path(sidecar_key(str(enc))).write_text("[]")
+    Path(envelope.sidecar_key(str(enc))).write_text("[]")
     _expect_integrity_error(enc, keys)
 
 
 def test_wrong_expected_artifact_fails(
-    encrypted: tuple[Path, Sidecar, bytes], keys: MemoryKeyService
+    encrypted: tuple[Path, envelope.Sidecar, bytes], keys: MemoryKeyService
 ) -> None:
     enc, _, _ = encrypted
-    _expect_integrity_error(enc, keys, expect=Artifact(ART.system, ART.path, "other"))
+    _expect_integrity_error(enc, keys, expect=envelope.Artifact(ART.system, ART.path, "other"))
 
 
-def test_wrong_key_fails(encrypted: tuple[Path, Sidecar, bytes]) -> None:
+def test_wrong_key_fails(encrypted: tuple[Path, envelope.Sidecar, bytes]) -> None:
     enc, _, _ = encrypted
     impostor = MemoryKeyService()  # same URI, different key material
     _expect_integrity_error(enc, impostor)
 
 
 def test_destroyed_key_fails_with_key_destroyed(
-    encrypted: tuple[Path, Sidecar, bytes], keys: MemoryKeyService
+    encrypted: tuple[Path, envelope.Sidecar, bytes], keys: MemoryKeyService
 ) -> None:
     enc, _, _ = encrypted
     keys.destroy()
     with pytest.raises(KeyDestroyedError):
-        decrypt_file(enc, enc.parent / "out", keys)
+        envelope.decrypt_file(enc, enc.parent / "out", keys)
     assert not (enc.parent / "out").exists()
 
 
 def test_wrong_associated_data_at_the_stream_level(keys: MemoryKeyService) -> None:
     dek = os.urandom(32)
     ct = StreamingAead(dek).encrypt(b"weights", ART.associated_data())
-    other = Artifact(ART.system, ART.path, "2025.06.2").associated_data()
+    other = envelope.Artifact(ART.system, ART.path, "2025.06.2").associated_data()
     with pytest.raises(IntegrityError):
         StreamingAead(dek).decrypt(ct, other)
 
 
 def test_no_secret_in_reprs_or_errors(
-    encrypted: tuple[Path, Sidecar, bytes], keys: MemoryKeyService
+    encrypted: tuple[Path, envelope.Sidecar, bytes], keys: MemoryKeyService
 ) -> None:
     enc, sidecar, _ = encrypted
     dek = keys.unwrap(sidecar.wrapped_key)
@@ -356,7 +343,7 @@ def test_streaming_memory_is_constant(keys: MemoryKeyService) -> None:
     source = Endless(size)
     tracemalloc.start()
     try:
-        stream = encrypt_stream(source, keys, ART)
+        stream = envelope.encrypt_stream(source, keys, ART)
         total = sum(len(chunk) for chunk in stream)
         _, peak = tracemalloc.get_traced_memory()
     finally:
@@ -375,11 +362,11 @@ def test_non_blocking_source_is_refused_not_truncated(keys: MemoryKeyService) ->
             return None  # a non-blocking stream with no data right now
 
     with pytest.raises(InputError):
-        list(encrypt_stream(Stalling(), keys, ART))
+        list(envelope.encrypt_stream(Stalling(), keys, ART))
 
 
 def test_sidecar_needs_the_stream_consumed(keys: MemoryKeyService) -> None:
-    stream = encrypt_stream(io.BytesIO(b"x" * 10), keys, ART)
+    stream = envelope.encrypt_stream(io.BytesIO(b"x" * 10), keys, ART)
     with pytest.raises(InputError):
         _ = stream.sidecar
     assert list(stream)
@@ -387,14 +374,14 @@ def test_sidecar_needs_the_stream_consumed(keys: MemoryKeyService) -> None:
 
 
 def test_decrypt_stream_holds_back_the_last_chunk_until_checked(keys: MemoryKeyService) -> None:
-    stream = encrypt_stream(io.BytesIO(b"a" * (2 * MIB)), keys, ART)
+    stream = envelope.encrypt_stream(io.BytesIO(b"a" * (2 * MIB)), keys, ART)
     ciphertext = b"".join(stream)
-    lying = Sidecar.from_dict(
+    lying = envelope.Sidecar.from_dict(
         {**stream.sidecar.to_dict(), "plaintext_sha256": hashlib.sha256(b"b").hexdigest()}
     )
     received = []
     with pytest.raises(IntegrityError):
-        for chunk in decrypt_stream(io.BytesIO(ciphertext), lying, keys):
+        for chunk in envelope.decrypt_stream(io.BytesIO(ciphertext), lying, keys):
             received.append(chunk)
     assert sum(map(len, received)) < 2 * MIB  # the final chunk was never released
 
@@ -514,10 +501,10 @@ def test_reader_error_stops_the_hashing_thread_and_writes_nothing(
 ) -> None:
     store = open_store((tmp_path / "bucket").as_uri())
     with pytest.raises(OSError, match="disk read error"):
-        encrypt_to_store(Failing(8 * MIB, fail_after=3 * MIB), store, "m.enc", keys, ART)
+        envelope.encrypt_to_store(Failing(8 * MIB, fail_after=3 * MIB), store, "m.enc", keys, ART)
     assert hash_threads() == []
     assert not (tmp_path / "bucket" / "m.enc").exists()
-    assert not (tmp_path / "bucket" / sidecar_key("m.enc")).exists()
+    assert not (tmp_path / "bucket" / envelope.sidecar_key("m.enc")).exists()
 
 
 def test_consumer_error_stops_the_hashing_thread(tmp_path: Path, keys: MemoryKeyService) -> None:
@@ -527,7 +514,7 @@ def test_consumer_error_stops_the_hashing_thread(tmp_path: Path, keys: MemoryKey
     class Full(Exception):
         pass
 
-    def chunks_then_fail(stream: EncryptingStream) -> None:
+    def chunks_then_fail(stream: envelope.EncryptingStream) -> None:
         for i, _ in enumerate(stream):
             if i == 2:
                 raise Full
@@ -536,7 +523,7 @@ def test_consumer_error_stops_the_hashing_thread(tmp_path: Path, keys: MemoryKey
     with (
         open(tmp_path / "m", "rb") as f,
         pytest.raises(Full),
-        encrypt_stream(f, keys, ART) as stream,
+        envelope.encrypt_stream(f, keys, ART) as stream,
     ):
         chunks_then_fail(stream)
     assert hash_threads() == []
@@ -545,7 +532,7 @@ def test_consumer_error_stops_the_hashing_thread(tmp_path: Path, keys: MemoryKey
 def test_closing_or_dropping_a_stream_early_ends_the_hashing_thread(
     keys: MemoryKeyService,
 ) -> None:
-    stream = encrypt_stream(Endless(16 * MIB), keys, ART)
+    stream = envelope.encrypt_stream(Endless(16 * MIB), keys, ART)
     next(stream), next(stream), next(stream)
     assert len(hash_threads()) == 1
     stream.close()
@@ -554,12 +541,12 @@ def test_closing_or_dropping_a_stream_early_ends_the_hashing_thread(
     with pytest.raises(InputError):
         _ = stream.sidecar  # never complete: no digest is claimed
 
-    with encrypt_stream(Endless(16 * MIB), keys, ART) as stream:
+    with envelope.encrypt_stream(Endless(16 * MIB), keys, ART) as stream:
         next(stream), next(stream)
         assert len(hash_threads()) == 1
     assert hash_threads() == []
 
-    abandoned = encrypt_stream(Endless(16 * MIB), keys, ART)
+    abandoned = envelope.encrypt_stream(Endless(16 * MIB), keys, ART)
     next(abandoned), next(abandoned)
     assert len(hash_threads()) == 1
     del abandoned
@@ -570,7 +557,7 @@ def test_closing_or_dropping_a_stream_early_ends_the_hashing_thread(
 def test_hash_thread_false_hashes_inline(keys: MemoryKeyService) -> None:
     """What encrypt_files uses when its workers already fill the cores: same result, no thread."""
     source = Endless(5 * MIB + 3)
-    stream = encrypt_stream(source, keys, ART, hash_thread=False)
+    stream = envelope.encrypt_stream(source, keys, ART, hash_thread=False)
     next(stream), next(stream), next(stream)
     assert hash_threads() == []
     for _ in stream:
@@ -582,11 +569,11 @@ def test_completed_stream_leaves_no_thread_and_matches_hashlib(
     tmp_path: Path, keys: MemoryKeyService
 ) -> None:
     data = make_file(tmp_path / "m", 7 * MIB + 11)
-    sidecar = encrypt_file(tmp_path / "m", tmp_path / "m.enc", keys, ART)
+    sidecar = envelope.encrypt_file(tmp_path / "m", tmp_path / "m.enc", keys, ART)
     assert sidecar.plaintext_sha256 == hashlib.sha256(data).hexdigest()
     assert sidecar.plaintext_size == len(data)
     assert hash_threads() == []
-    decrypt_file(tmp_path / "m.enc", tmp_path / "out", keys, expect=ART)
+    envelope.decrypt_file(tmp_path / "m.enc", tmp_path / "out", keys, expect=ART)
     assert (tmp_path / "out").read_bytes() == data
 
 
@@ -595,18 +582,18 @@ def test_completed_stream_leaves_no_thread_and_matches_hashlib(
 
 def test_existing_destinations_are_not_overwritten(tmp_path: Path, keys: MemoryKeyService) -> None:
     make_file(tmp_path / "m", 10)
-    encrypt_file(tmp_path / "m", tmp_path / "m.enc", keys, ART)
+    envelope.encrypt_file(tmp_path / "m", tmp_path / "m.enc", keys, ART)
     with pytest.raises(ConflictError):
-        encrypt_file(tmp_path / "m", tmp_path / "m.enc", keys, ART)
-    encrypt_file(tmp_path / "m", tmp_path / "m.enc", keys, ART, overwrite=True)
+        envelope.encrypt_file(tmp_path / "m", tmp_path / "m.enc", keys, ART)
+    envelope.encrypt_file(tmp_path / "m", tmp_path / "m.enc", keys, ART, overwrite=True)
     (tmp_path / "out").write_bytes(b"keep")
     with pytest.raises(ConflictError):
-        decrypt_file(tmp_path / "m.enc", tmp_path / "out", keys)
+        envelope.decrypt_file(tmp_path / "m.enc", tmp_path / "out", keys)
     assert (tmp_path / "out").read_bytes() == b"keep"
     with pytest.raises(FileNotFoundError):
-        encrypt_file(tmp_path / "missing", tmp_path / "x.enc", keys, ART)
+        envelope.encrypt_file(tmp_path / "missing", tmp_path / "x.enc", keys, ART)
     with pytest.raises(NotFoundError):
-        encrypt_file(tmp_path / "m", tmp_path / "no-dir" / "x.enc", keys, ART)
+        envelope.encrypt_file(tmp_path / "m", tmp_path / "no-dir" / "x.enc", keys, ART)
 
 
 # --- stores ------------------------------------------------------------------------------
@@ -615,23 +602,23 @@ def test_existing_destinations_are_not_overwritten(tmp_path: Path, keys: MemoryK
 def test_store_round_trip_and_tamper(tmp_path: Path, keys: MemoryKeyService) -> None:
     store = open_store((tmp_path / "bucket").as_uri())
     plaintext = os.urandom(MIB + 5)
-    sidecar = encrypt_to_store(io.BytesIO(plaintext), store, "models/m.enc", keys, ART)
-    assert read_sidecar(store, "models/m.enc") == sidecar
+    sidecar = envelope.encrypt_to_store(io.BytesIO(plaintext), store, "models/m.enc", keys, ART)
+    assert envelope.read_sidecar(store, "models/m.enc") == sidecar
     assert store.head("models/m.enc").size == sidecar.ciphertext_size
 
     out = open_store((tmp_path / "out").as_uri())
-    decrypt_to_store(store, "models/m.enc", out, "m.bin", keys, expect=ART)
+    envelope.decrypt_to_store(store, "models/m.enc", out, "m.bin", keys, expect=ART)
     with out.open("m.bin") as f:
         assert f.read() == plaintext
     with pytest.raises(ConflictError):
-        encrypt_to_store(io.BytesIO(plaintext), store, "models/m.enc", keys, ART)
+        envelope.encrypt_to_store(io.BytesIO(plaintext), store, "models/m.enc", keys, ART)
 
     path = tmp_path / "bucket" / "models" / "m.enc"
     data = bytearray(path.read_bytes())
     data[-3] ^= 4
     path.write_bytes(bytes(data))
     with pytest.raises(IntegrityError):
-        decrypt_to_store(store, "models/m.enc", out, "tampered.bin", keys)
+        envelope.decrypt_to_store(store, "models/m.enc", out, "tampered.bin", keys)
     with pytest.raises(NotFoundError):
         out.head("tampered.bin")
 
@@ -644,44 +631,44 @@ def test_rewrap_touches_sidecars_only(tmp_path: Path, keys: MemoryKeyService) ->
     names = [f"w/{i}.enc" for i in range(5)]
     plaintexts = {n: os.urandom(1000 + i) for i, n in enumerate(names)}
     for n in names:
-        encrypt_to_store(io.BytesIO(plaintexts[n]), store, n, keys, ART)
+        envelope.encrypt_to_store(io.BytesIO(plaintexts[n]), store, n, keys, ART)
     before = {n: (tmp_path / "bucket" / n).read_bytes() for n in names}
 
     keys.rotate()
-    result = rewrap_store(store, names, keys, batch_size=2)
+    result = envelope.rewrap_store(store, names, keys, batch_size=2)
     assert [s.key_version for s in result] == [2] * 5
     assert keys.calls.count("rewrap") == 3  # batches of 2, 2, 1
     assert {n: (tmp_path / "bucket" / n).read_bytes() for n in names} == before
 
-    again = rewrap_store(store, names, keys)  # idempotent: nothing left to do
+    again = envelope.rewrap_store(store, names, keys)  # idempotent: nothing left to do
     assert keys.calls.count("rewrap") == 3
     assert again == result
 
     keys.retire_versions_below(2)  # version 1 is gone: only re-wrapped sidecars still open
     out = open_store((tmp_path / "out").as_uri())
     for n in names:
-        decrypt_to_store(store, n, out, n + ".plain", keys)
+        envelope.decrypt_to_store(store, n, out, n + ".plain", keys)
         with out.open(n + ".plain") as f:
             assert f.read() == plaintexts[n]
 
 
 def test_rewrap_refuses_foreign_sidecars(keys: MemoryKeyService) -> None:
-    stream = encrypt_stream(io.BytesIO(b"x"), MemoryKeyService("memory://other"), ART)
+    stream = envelope.encrypt_stream(io.BytesIO(b"x"), MemoryKeyService("memory://other"), ART)
     list(stream)
     with pytest.raises(InputError):
-        rewrap([stream.sidecar], keys)
-    assert rewrap([], keys) == []
+        envelope.rewrap([stream.sidecar], keys)
+    assert envelope.rewrap([], keys) == []
 
 
 def test_old_sidecar_stops_working_after_retirement(tmp_path: Path, keys: MemoryKeyService) -> None:
     make_file(tmp_path / "m", 100)
-    old = encrypt_file(tmp_path / "m", tmp_path / "m.enc", keys, ART)
+    old = envelope.encrypt_file(tmp_path / "m", tmp_path / "m.enc", keys, ART)
     keys.rotate()
-    (new,) = rewrap([old], keys)
+    (new,) = envelope.rewrap([old], keys)
     keys.retire_versions_below(2)
     with pytest.raises(NotFoundError):
-        decrypt_file(tmp_path / "m.enc", tmp_path / "a", keys, sidecar=old)
-    decrypt_file(tmp_path / "m.enc", tmp_path / "b", keys, sidecar=new)
+        envelope.decrypt_file(tmp_path / "m.enc", tmp_path / "a", keys, sidecar=old)
+    envelope.decrypt_file(tmp_path / "m.enc", tmp_path / "b", keys, sidecar=new)
     assert (tmp_path / "b").read_bytes() == (tmp_path / "m").read_bytes()
 
 
@@ -693,16 +680,16 @@ def test_encrypt_files_in_parallel(tmp_path: Path, keys: MemoryKeyService) -> No
     for i in range(6):
         src = tmp_path / f"shard-{i}.bin"
         data[i] = make_file(src, (i + 1) * 300_000)
-        art = Artifact(ART.system, f"weights/shard-{i}.bin", ART.version)
-        jobs.append(FileJob(src, tmp_path / f"shard-{i}.enc", art))
-    sidecars = encrypt_files(jobs, keys, workers=2)
+        art = envelope.Artifact(ART.system, f"weights/shard-{i}.bin", ART.version)
+        jobs.append(envelope.FileJob(src, tmp_path / f"shard-{i}.enc", art))
+    sidecars = envelope.encrypt_files(jobs, keys, workers=2)
     assert [s.artifact for s in sidecars] == [j.artifact for j in jobs]
     for i, (job, sidecar) in enumerate(zip(jobs, sidecars, strict=True)):
         assert sidecar.plaintext_sha256 == hashlib.sha256(data[i]).hexdigest()
-        decrypt_file(job.dst, tmp_path / f"plain-{i}", keys, expect=job.artifact)
+        envelope.decrypt_file(job.dst, tmp_path / f"plain-{i}", keys, expect=job.artifact)
         assert (tmp_path / f"plain-{i}").read_bytes() == data[i]
     with pytest.raises(InputError):
-        encrypt_files([jobs[0], jobs[0]], keys)
+        envelope.encrypt_files([jobs[0], jobs[0]], keys)
 
 
 def test_digests_from_encryption_feed_model_signing(tmp_path: Path, keys: MemoryKeyService) -> None:
@@ -715,9 +702,9 @@ def test_digests_from_encryption_feed_model_signing(tmp_path: Path, keys: Memory
     for name in ("config.json", "weights/a.bin", "weights/b.bin"):
         make_file(model / name, 5000)
         enc = tmp_path / (name.replace("/", "_") + ".enc")
-        jobs.append(FileJob(model / name, enc, Artifact("demo", name, "1")))
-    sidecars = encrypt_files(jobs, keys)
-    digests = plaintext_digests(sidecars)
+        jobs.append(envelope.FileJob(model / name, enc, envelope.Artifact("demo", name, "1")))
+    sidecars = envelope.encrypt_files(jobs, keys)
+    digests = envelope.plaintext_digests(sidecars)
     assert digests == {
         name: hashlib.sha256((model / name).read_bytes()).hexdigest()
         for name in ("config.json", "weights/a.bin", "weights/b.bin")
@@ -725,7 +712,7 @@ def test_digests_from_encryption_feed_model_signing(tmp_path: Path, keys: Memory
     # What signing would compute itself, file by file:
     assert {k: v.hex() for k, v in hash_model(model).items()} == digests
     with pytest.raises(InputError):
-        plaintext_digests([sidecars[0], sidecars[0]])
+        envelope.plaintext_digests([sidecars[0], sidecars[0]])
 
 
 # --- a real remote store (moto's S3 server) ----------------------------------------------
@@ -743,11 +730,11 @@ def test_s3_round_trip_multipart_and_tamper(
     admin.create_bucket(Bucket=bucket)
     store = open_store(f"s3://{bucket}/models/fraud")
     plaintext = os.urandom(20 * MIB + 123)  # more than two 8 MiB parts
-    sidecar = encrypt_to_store(io.BytesIO(plaintext), store, "model.enc", keys, ART)
+    sidecar = envelope.encrypt_to_store(io.BytesIO(plaintext), store, "model.enc", keys, ART)
     assert store.head("model.enc").size == sidecar.ciphertext_size
-    assert read_sidecar(store, "model.enc") == sidecar
+    assert envelope.read_sidecar(store, "model.enc") == sidecar
 
-    decrypt_to_store(store, "model.enc", store, "model.plain", keys, expect=ART)
+    envelope.decrypt_to_store(store, "model.enc", store, "model.plain", keys, expect=ART)
     with store.open("model.plain") as f:
         assert hashlib.sha256(f.read()).hexdigest() == sidecar.plaintext_sha256
 
@@ -756,7 +743,7 @@ def test_s3_round_trip_multipart_and_tamper(
     body[-100] ^= 0x01  # in the last segment: every earlier chunk was already released
     admin.put_object(Bucket=bucket, Key=full, Body=bytes(body))
     with pytest.raises(IntegrityError):
-        decrypt_to_store(store, "model.enc", store, "tampered.plain", keys)
+        envelope.decrypt_to_store(store, "model.enc", store, "tampered.plain", keys)
     with pytest.raises(NotFoundError):
         store.head("tampered.plain")
     assert not admin.list_multipart_uploads(Bucket=bucket).get("Uploads")

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import secrets
-import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -31,7 +29,7 @@ from sundown.errors import (
     IntegrityError,
     KeyDestroyedError,
 )
-from tests.cli_run import created_key, run
+from tests.cli_run import created_key, decrypt_moved, run
 from tests.fixtures.fake_kms import FakeServer, gcp_key
 
 pytestmark = pytest.mark.timeout(120)
@@ -107,12 +105,7 @@ def test_encrypt_sends_the_binding_as_aad_and_a_moved_sidecar_is_refused(
 
     # Moved onto another path with its binding rewritten: KMS decrypts with another AAD and
     # refuses (INVALID_ARGUMENT) -> IntegrityError; nothing written.
-    other = tmp_path / "other.enc"
-    shutil.copy(enc, other)
-    raw = json.loads((tmp_path / "model.enc.sidecar.json").read_text())
-    raw["associated_data"]["path"] = "other.enc"
-    (tmp_path / "other.enc.sidecar.json").write_text(json.dumps(raw))
-    code, _, err = run(capsys, "decrypt", str(other), str(tmp_path / "other.out"))
+    code, err = decrypt_moved(capsys, enc)
     assert code == 3 and "IntegrityError" in err and "Decryption failed" in err, err
     assert not (tmp_path / "other.out").exists()
     moved = gcp_kms_env.sent("POST", f"/v1/{name}:decrypt")[-1]

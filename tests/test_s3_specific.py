@@ -18,15 +18,7 @@ import boto3
 import pytest
 
 import connectors.s3 as s3
-from sundown.errors import (
-    ConflictError,
-    InputError,
-    NotFoundError,
-    PermissionDeniedError,
-    SundownError,
-    TransientError,
-    UnsupportedError,
-)
+from sundown import errors
 from sundown.registry import open_store
 from sundown.store import Capability, Entry, EntryKind
 from tests.conformance import unique
@@ -173,7 +165,7 @@ def test_throttling_is_retried_a_bounded_number_of_times_then_transient(
     faulty_endpoint: type[_Faulty],
 ) -> None:
     store = _store("s3://bucket-x/p")
-    with pytest.raises(TransientError) as raised:
+    with pytest.raises(errors.TransientError) as raised:
         list(store.list())
     assert "SlowDown" in str(raised.value)
     assert "s3://bucket-x/p/" in str(raised.value)
@@ -185,7 +177,7 @@ def test_access_denied_is_permission_denied_and_not_retried(
 ) -> None:
     faulty_endpoint.status, faulty_endpoint.code = 403, "AccessDenied"
     store = _store("s3://bucket-x/p")
-    with pytest.raises(PermissionDeniedError) as raised:
+    with pytest.raises(errors.PermissionDeniedError) as raised:
         store.open("k")
     assert "s3://bucket-x/p/k" in str(raised.value)
     assert "testing" not in str(raised.value)  # never a credential
@@ -200,31 +192,31 @@ def test_a_body_cut_short_is_a_sundown_error_and_never_a_short_object(
     raw botocore error), and reading on raises again rather than ending a shorter object."""
     faulty_endpoint.status = 200
     store = _store("s3://bucket-x/p")
-    with store.open("k") as f, pytest.raises(SundownError) as raised:
+    with store.open("k") as f, pytest.raises(errors.SundownError) as raised:
         f.read()
     assert "s3://bucket-x/p/k" in str(raised.value)
     assert "testing" not in str(raised.value)  # never a credential
     with store.open("k") as f:
         assert f.read(10) == b"0123456789"
         for _ in range(2):
-            with pytest.raises(SundownError):
+            with pytest.raises(errors.SundownError):
                 f.read(1)
 
 
 def test_unreachable_endpoint_is_transient(monkeypatch: pytest.MonkeyPatch, moto_env: str) -> None:
     monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
-    with pytest.raises(TransientError):
+    with pytest.raises(errors.TransientError):
         _store("s3://bucket-x").head("k")
 
 
 def test_missing_bucket_and_key_are_not_found(moto_env: str) -> None:
-    with pytest.raises(NotFoundError):
+    with pytest.raises(errors.NotFoundError):
         list(_store("s3://no-such-bucket-here/x").list())
-    with pytest.raises(NotFoundError):
+    with pytest.raises(errors.NotFoundError):
         _store("s3://no-such-bucket-here/x").put("k", iter([b"x"]))
     bucket = _bucket()
-    with pytest.raises(NotFoundError):
+    with pytest.raises(errors.NotFoundError):
         _store(f"s3://{bucket}").open("absent")
 
 
@@ -280,7 +272,7 @@ def test_create_only_sends_if_none_match_and_cleans_up_when_it_loses(
     # A writer wins the race between the early HEAD and the completion: the completion decides.
     store.put("r2", iter([b"winner"]))
     monkeypatch.setattr(store, "_exists", lambda full: False)
-    with pytest.raises(ConflictError):
+    with pytest.raises(errors.ConflictError):
         store.put("r2", iter([b"y" * MiB] * 9), if_absent=True)
     ((headers, _),) = wire.of("CompleteMultipartUpload")
     assert headers.get("if-none-match") == "*"
@@ -356,7 +348,7 @@ def test_delete_one_version_and_one_delete_marker(moto_env: str) -> None:
         assert f.read() == b"2"
     store.delete("k", v1)
     assert len(list(store.inventory())) == 1
-    with pytest.raises(NotFoundError):
+    with pytest.raises(errors.NotFoundError):
         store.delete("k", "no-such-version")
 
 
@@ -398,9 +390,9 @@ def test_purge_refuses_odd_entries_before_any_request(moto_env: str, bad: Entry)
     entries = list(store.inventory())
     sent: list[int] = []
     count_delete_objects(store, sent)
-    with pytest.raises((InputError, UnsupportedError)):
+    with pytest.raises((errors.InputError, errors.UnsupportedError)):
         store.purge([*entries, bad])
-    with pytest.raises(InputError):
+    with pytest.raises(errors.InputError):
         store.purge([*entries, entries[0]])  # listed twice
     assert sent == []
     assert len(list(store.inventory())) == 1
@@ -481,9 +473,9 @@ def test_copy_an_old_version_into_glacier_and_reject_unknown_classes(moto_env: s
     src.put("w", iter([b"new"]))
     info = src.copy("w", dest, "w", version_id=v1, storage_class="GLACIER")
     assert (info.size, info.storage_class) == (3, "GLACIER")
-    with pytest.raises(InputError):
+    with pytest.raises(errors.InputError):
         src.copy("w", dest, "w2", storage_class="ICEBOX")
-    with pytest.raises(NotFoundError):
+    with pytest.raises(errors.NotFoundError):
         src.copy("absent", dest, "w3")
 
 
@@ -569,9 +561,9 @@ def test_merge_keeps_every_foreign_rule_and_adds_once() -> None:
 
 def test_merge_refuses_a_foreign_rule_under_our_id_and_a_scope_without_boundary() -> None:
     taken = [_foreign("sundown-x", "models/")]
-    with pytest.raises(ConflictError, match="already exists with other content"):
+    with pytest.raises(errors.ConflictError, match="already exists with other content"):
         s3.merge_rule(taken, s3.lifecycle_rule("sundown-x", "models/a/"))
-    with pytest.raises(InputError, match="must end with '/'"):
+    with pytest.raises(errors.InputError, match="must end with '/'"):
         s3.lifecycle_rule("sundown-x", "models/a")
 
 
@@ -627,7 +619,7 @@ def test_a_foreign_rule_gone_after_the_write_stops(moto_env: str) -> None:
         )
 
     store.client.meta.events.register("after-call.s3.PutBucketLifecycleConfiguration", clobber)
-    with pytest.raises(ConflictError, match="team"):
+    with pytest.raises(errors.ConflictError, match="team"):
         store.add_lifecycle_rule("sundown-x")
 
 

@@ -33,6 +33,17 @@ def make_model(root: Path) -> Path:
     return model
 
 
+def write_pem_key(
+    path: Path, form: serialization.PrivateFormat = serialization.PrivateFormat.PKCS8
+) -> ec.EllipticCurvePrivateKey:
+    """A new P-256 key written unencrypted to ``path`` as PEM in ``form``; the key."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, form, serialization.NoEncryption())
+    )
+    return key
+
+
 @pytest.fixture
 def signer() -> signing.PemSigner:
     return signing.PemSigner(ec.generate_private_key(ec.SECP256R1()))
@@ -360,15 +371,8 @@ def test_missing_model_is_not_found(tmp_path: Path, signer: signing.PemSigner) -
 
 
 def test_pem_signer(tmp_path: Path) -> None:
-    key = ec.generate_private_key(ec.SECP256R1())
     path = tmp_path / "key.pem"
-    path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.TraditionalOpenSSL,
-            serialization.NoEncryption(),
-        )
-    )
+    write_pem_key(path, serialization.PrivateFormat.TraditionalOpenSSL)
     s = signing.PemSigner.from_file(path)
     assert s.key_id.startswith("sha256:") and len(s.key_id) == 7 + 64
     assert "BEGIN" not in repr(s)

@@ -458,3 +458,25 @@ def test_the_shared_spec_builder_writes_what_a_person_would() -> None:
     spec = parse_spec(text)
     assert spec.keys.kek == "local://sys-b-kek"
     assert {r.kind for r in spec.credential_refs()} >= {"vault_kv", "vault_approle_secret_id"}
+
+
+@pytest.mark.parametrize(
+    ("declared", "problem"),
+    [
+        (
+            "aws_access_keys:\n    - user: ci\n"
+            "      access_key_ids: [wJalrXUtnFEMIK7MDENGbPxRfiCY]\n",
+            "is not an AWS access key id",
+        ),
+        (
+            "gcs_hmac_keys:\n    - access_id: 'bGV0bWVpbg+secret/x='\n",
+            "is not a GCS HMAC access id",
+        ),
+    ],
+)
+def test_a_secret_in_place_of_a_key_id_is_refused_without_echo(declared: str, problem: str) -> None:
+    with pytest.raises(InputError) as err:
+        parse_spec(minimal(extra="credentials:\n  " + declared))
+    msg = str(err.value)
+    assert problem in msg and "never put" in msg
+    assert "wJalrXUtnFEMIK7MDENGbPxRfiCY" not in msg and "bGV0bWVpbg" not in msg

@@ -23,17 +23,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from connectors import vault
-from sundown import dsse, registry
-from sundown.errors import (
-    BackendError,
-    ConflictError,
-    InputError,
-    IntegrityError,
-    KeyDestroyedError,
-    NotFoundError,
-    PermissionDeniedError,
-    TransientError,
-)
+from sundown import dsse, errors, registry
 from sundown.keys import KeyService, Signer, WrappedKey
 from tests.fixtures.openbao import OpenBao
 from tests.fixtures.process import free_port
@@ -59,7 +49,7 @@ def test_uri_parsing() -> None:
     assert vault.parse_uri("vault://transit/sys-a") == ("transit", "sys-a")
     assert vault.parse_uri("vault://team/transit/sys-a/") == ("team/transit", "sys-a")
     for bad in ("vault://transit", "vault://transit/a b", "vault://transit/x?v=1", "s3://a/b"):
-        with pytest.raises(InputError):
+        with pytest.raises(errors.InputError):
             vault.parse_uri(bad)
 
 
@@ -89,7 +79,7 @@ def test_create_kek_is_non_exportable_and_keeps_a_sentinel(
     assert record["status"] == "active"
     assert record["sentinel_ciphertext"].startswith("vault:v1:")
     assert len(record["sentinel_sha256"]) == 64
-    with pytest.raises(ConflictError, match="already exists"):
+    with pytest.raises(errors.ConflictError, match="already exists"):
         registry.create_key(uri)
 
 
@@ -98,19 +88,19 @@ def test_create_fails_before_making_a_key_when_the_record_cannot_be_written(
 ) -> None:
     policy = 'path "transit/keys/*" { capabilities = ["create", "read", "update"] }'
     monkeypatch.setenv("VAULT_TOKEN", limited_token(vault_env, vault_name, policy))
-    with pytest.raises(PermissionDeniedError):
+    with pytest.raises(errors.PermissionDeniedError):
         registry.create_key(f"vault://transit/{vault_name}")
     with pytest.raises(hvac.exceptions.InvalidPath):
         root(vault_env).secrets.transit.read_key(vault_name)
 
 
 def test_missing_key_and_missing_mount(vault_env: OpenBao, vault_name: str) -> None:
-    with pytest.raises(NotFoundError, match=f"no transit key vault://transit/{vault_name}"):
+    with pytest.raises(errors.NotFoundError, match=f"no transit key vault://transit/{vault_name}"):
         registry.open_key_service(f"vault://transit/{vault_name}").info()
-    with pytest.raises(NotFoundError) as caught:
+    with pytest.raises(errors.NotFoundError) as caught:
         registry.open_key_service(f"vault://{vault_name}/k").new_data_key()
-    assert not isinstance(caught.value, KeyDestroyedError)
-    with pytest.raises(NotFoundError):
+    assert not isinstance(caught.value, errors.KeyDestroyedError)
+    with pytest.raises(errors.NotFoundError):
         registry.create_key(f"vault://{vault_name}/k")
 
 
@@ -136,22 +126,22 @@ def test_altered_or_foreign_wrapped_keys_are_integrity_errors(
     dek, wrapped = kek.new_data_key()
     body = wrapped.ciphertext
     flipped = body[:-6] + (b"A" if body[-6:-5] != b"A" else b"B") + body[-5:]
-    with pytest.raises(IntegrityError) as caught:
+    with pytest.raises(errors.IntegrityError) as caught:
         kek.unwrap(replace(wrapped, ciphertext=flipped))
     assert dek.hex() not in str(caught.value)
-    with pytest.raises(IntegrityError, match="version"):
+    with pytest.raises(errors.IntegrityError, match="version"):
         kek.unwrap(replace(wrapped, key_version=2))
-    with pytest.raises(IntegrityError, match="belongs to"):
+    with pytest.raises(errors.IntegrityError, match="belongs to"):
         kek.unwrap(replace(wrapped, key_uri="vault://transit/other"))
-    with pytest.raises(IntegrityError, match="not a Vault transit ciphertext"):
+    with pytest.raises(errors.IntegrityError, match="not a Vault transit ciphertext"):
         kek.unwrap(replace(wrapped, ciphertext=b"garbage"))
     # Wrapped by another key, presented as this key's.
     registry.create_key(f"vault://transit/{vault_name}-b")
     _, foreign = registry.open_key_service(f"vault://transit/{vault_name}-b").new_data_key()
-    with pytest.raises(IntegrityError, match="does not unwrap"):
+    with pytest.raises(errors.IntegrityError, match="does not unwrap"):
         kek.unwrap(replace(foreign, key_uri=kek.uri))
     # A version the key does not have yet.
-    with pytest.raises(IntegrityError):
+    with pytest.raises(errors.IntegrityError):
         kek.unwrap(WrappedKey(kek.uri, 7, b"vault:v7:" + body.split(b":", 2)[2]))
 
 
@@ -190,7 +180,7 @@ def test_rotation_rewraps_sidecars_without_touching_ciphertext(
                 out.write(chunk)
         assert out.getvalue() == plaintexts[key]
         # The old sidecar no longer unwraps: its version was trimmed.
-        with pytest.raises(KeyDestroyedError, match="version 1 was retired and trimmed"):
+        with pytest.raises(errors.KeyDestroyedError, match="version 1 was retired and trimmed"):
             kek.unwrap(old_sidecars[key].wrapped_key)
     assert {k: (tmp_path / k).read_bytes() for k in keys} == before
     assert {k: (tmp_path / k).stat().st_mtime_ns for k in keys} == mtimes
@@ -199,15 +189,15 @@ def test_rotation_rewraps_sidecars_without_touching_ciphertext(
 def test_retired_but_untrimmed_and_bad_retire_arguments(kek: vault.VaultTransitKey) -> None:
     _, old = kek.new_data_key()
     kek.rotate()
-    with pytest.raises(InputError, match=r"versions are 1\.\.2"):
+    with pytest.raises(errors.InputError, match=r"versions are 1\.\.2"):
         kek.retire_versions_below(3)
-    with pytest.raises(InputError):
+    with pytest.raises(errors.InputError):
         kek.retire_versions_below(0)
     [rewrapped] = kek.rewrap([old])
     assert rewrapped.key_version == 2
     kek.retire_versions_below(2)
     kek.retire_versions_below(2)  # idempotent
-    with pytest.raises(NotFoundError):
+    with pytest.raises(errors.NotFoundError):
         kek.unwrap(old)
     assert len(kek.unwrap(rewrapped)) == 32
 
@@ -215,7 +205,9 @@ def test_retired_but_untrimmed_and_bad_retire_arguments(kek: vault.VaultTransitK
 def test_rewrap_reports_a_bad_item_without_secrets(kek: vault.VaultTransitKey) -> None:
     good = [kek.new_data_key()[1] for _ in range(3)]
     bad = replace(good[1], ciphertext=good[1].ciphertext[:-8] + b"AAAAAAA=")
-    with pytest.raises(IntegrityError, match="1 of 3 wrapped keys cannot be re-wrapped") as e:
+    with pytest.raises(
+        errors.IntegrityError, match="1 of 3 wrapped keys cannot be re-wrapped"
+    ) as e:
         kek.rewrap([good[0], bad, good[2]])
     assert "item 1" in str(e.value)
     assert kek.rewrap([]) == []
@@ -253,11 +245,11 @@ def test_destroy_proves_the_key_is_gone(kek: vault.VaultTransitKey, vault_env: O
     assert checks["sentinel #2 after delete"].startswith("does not unwrap")
     assert dek.hex() not in json.dumps(checks)
     # The key is destroyed, not merely missing.
-    with pytest.raises(KeyDestroyedError):
+    with pytest.raises(errors.KeyDestroyedError):
         kek.info()
-    with pytest.raises(KeyDestroyedError):
+    with pytest.raises(errors.KeyDestroyedError):
         kek.unwrap(rewrapped)
-    with pytest.raises(KeyDestroyedError):
+    with pytest.raises(errors.KeyDestroyedError):
         kek.new_data_key()
     with pytest.raises(hvac.exceptions.InvalidPath):
         root(vault_env).secrets.transit.read_key(kek.uri.rsplit("/", 1)[1])
@@ -267,12 +259,12 @@ def test_destroy_proves_the_key_is_gone(kek: vault.VaultTransitKey, vault_env: O
     assert again.checks["re-run"].startswith("key already destroyed")
     assert again.destroyed_at == evidence.destroyed_at
     # The name of a destroyed key is never reused.
-    with pytest.raises(ConflictError, match="names of destroyed keys are not reused"):
+    with pytest.raises(errors.ConflictError, match="names of destroyed keys are not reused"):
         registry.create_key(kek.uri)
 
 
 def test_destroy_refuses_a_missing_key(vault_env: OpenBao, vault_name: str) -> None:
-    with pytest.raises(NotFoundError, match="no record that Sundown destroyed it"):
+    with pytest.raises(errors.NotFoundError, match="no record that Sundown destroyed it"):
         registry.open_key_service(f"vault://transit/{vault_name}").destroy()
 
 
@@ -287,7 +279,7 @@ def test_destroy_stops_before_deleting_when_the_sentinel_is_wrong(
     client.secrets.kv.v2.create_or_update_secret(
         path=path, secret={**record, "sentinel_sha256": "0" * 64}
     )
-    with pytest.raises(IntegrityError, match="refusing to destroy"):
+    with pytest.raises(errors.IntegrityError, match="refusing to destroy"):
         kek.destroy()
     assert kek.info().latest_version == 1  # still there
 
@@ -347,7 +339,7 @@ def test_destroy_interrupted_at_each_point_is_finished_by_the_rerun(
     assert "snapshots" in evidence.limits
     with pytest.raises(hvac.exceptions.InvalidPath):
         root(vault_env).secrets.transit.read_key(vault_name)
-    with pytest.raises(KeyDestroyedError):
+    with pytest.raises(errors.KeyDestroyedError):
         kek.unwrap(wrapped)
     record = root(vault_env).secrets.kv.v2.read_secret_version(
         path=f"sundown/keys/transit/{vault_name}", raise_on_deleted_version=True
@@ -432,7 +424,7 @@ def test_sign_verifies_with_the_exported_public_key(signer: vault.VaultSigner) -
     envelope = dsse.sign(dsse.INTOTO_PAYLOAD_TYPE, b'{"_type": "x"}', signer)
     assert dsse.verify(envelope, signer.public_key_pem()) == b'{"_type": "x"}'
     tampered = replace(envelope, payload=b'{"_type": "y"}')
-    with pytest.raises(IntegrityError):
+    with pytest.raises(errors.IntegrityError):
         dsse.verify(tampered, signer.public_key_pem())
 
 
@@ -448,7 +440,7 @@ def test_signer_is_pinned_to_its_version(signer: vault.VaultSigner) -> None:
 
 
 def test_a_kek_is_not_a_signer(kek: vault.VaultTransitKey) -> None:
-    with pytest.raises(InputError, match="not an ecdsa-p256 signing key"):
+    with pytest.raises(errors.InputError, match="not an ecdsa-p256 signing key"):
         registry.open_signer(kek.uri)
 
 
@@ -456,7 +448,7 @@ def test_destroy_a_signing_key(signer: vault.VaultSigner) -> None:
     evidence = registry.open_key_service(signer.uri).destroy()
     assert evidence.verified
     assert evidence.checks["sign after delete"].startswith("refused")
-    with pytest.raises(KeyDestroyedError):
+    with pytest.raises(errors.KeyDestroyedError):
         signer.sign(b"after")
 
 
@@ -497,19 +489,19 @@ def test_permission_denied_is_distinct_and_names_no_token(
     token = limited_token(vault_env, vault_name, read_only)
     monkeypatch.setenv("VAULT_TOKEN", token)
     assert kek.info().latest_version == 1
-    with pytest.raises(PermissionDeniedError, match="permission denied") as caught:
+    with pytest.raises(errors.PermissionDeniedError, match="permission denied") as caught:
         kek.rotate()
     assert token not in str(caught.value)
     assert vault_env.root_token not in str(caught.value)
     monkeypatch.setenv("VAULT_TOKEN", "not-a-token")
-    with pytest.raises(PermissionDeniedError):
+    with pytest.raises(errors.PermissionDeniedError):
         kek.info()
 
 
 def test_no_credentials_at_all(vault_env: OpenBao, monkeypatch, tmp_path: Path) -> None:
     monkeypatch.delenv("VAULT_TOKEN")
     monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.vault-token either
-    with pytest.raises(PermissionDeniedError, match="set VAULT_TOKEN"):
+    with pytest.raises(errors.PermissionDeniedError, match="set VAULT_TOKEN"):
         registry.open_key_service("vault://transit/x").info()
 
 
@@ -528,7 +520,7 @@ def test_approle_login_is_an_option(
     dek, wrapped = kek.new_data_key()
     assert kek.unwrap(wrapped) == dek
     monkeypatch.setenv("VAULT_SECRET_ID", "wrong")
-    with pytest.raises(PermissionDeniedError, match="AppRole login") as caught:
+    with pytest.raises(errors.PermissionDeniedError, match="AppRole login") as caught:
         kek.info()
     assert secret_id not in str(caught.value)
 
@@ -539,9 +531,9 @@ def test_sealed_server_is_a_clear_backend_error(
     client = root(vault_env)
     client.sys.seal()
     try:
-        with pytest.raises(BackendError, match="is sealed; unseal it") as caught:
+        with pytest.raises(errors.BackendError, match="is sealed; unseal it") as caught:
             kek.info()
-        assert not isinstance(caught.value, TransientError)
+        assert not isinstance(caught.value, errors.TransientError)
     finally:
         client.sys.submit_unseal_key(vault_env.unseal_key())
     assert kek.info().latest_version == 1
@@ -551,7 +543,7 @@ def test_unreachable_server_is_transient_and_bounded(vault_env: OpenBao, monkeyp
     monkeypatch.setenv("VAULT_ADDR", f"http://127.0.0.1:{free_port()}")
     monkeypatch.setenv("VAULT_MAX_RETRIES", "2")
     started = time.monotonic()
-    with pytest.raises(TransientError, match="cannot reach Vault") as caught:
+    with pytest.raises(errors.TransientError, match="cannot reach Vault") as caught:
         registry.open_key_service("vault://transit/x").info()
     assert time.monotonic() - started < 10
     assert "after 2 retries" in str(caught.value)
@@ -632,7 +624,7 @@ def test_persistent_5xx_gives_up_after_bounded_retries(
 ) -> None:
     with flaky(vault_env.addr, failures=-1) as proxy:
         monkeypatch.setenv("VAULT_ADDR", proxy.url)
-        with pytest.raises(TransientError, match="failed after 2 retries"):
+        with pytest.raises(errors.TransientError, match="failed after 2 retries"):
             kek.info()
     assert proxy.requests == 3
 
@@ -643,13 +635,13 @@ def test_permanent_errors_are_not_retried(
     with flaky(vault_env.addr, failures=0) as proxy:
         monkeypatch.setenv("VAULT_ADDR", proxy.url)
         monkeypatch.setenv("VAULT_TOKEN", "not-a-token")
-        with pytest.raises(PermissionDeniedError):
+        with pytest.raises(errors.PermissionDeniedError):
             kek.info()
         assert proxy.requests == 1
         monkeypatch.setenv("VAULT_TOKEN", vault_env.root_token)
         _, wrapped = kek.new_data_key()
         proxy.requests = 0
-        with pytest.raises(IntegrityError):
+        with pytest.raises(errors.IntegrityError):
             kek.unwrap(replace(wrapped, ciphertext=wrapped.ciphertext[:-8] + b"AAAAAAA="))
         assert proxy.requests == 1
 

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, ClassVar
 
 from sundown.credential_ids import ServiceCredential
-from sundown.credentials import CredentialEvidence, KindBase
+from sundown.credentials import KindBase
 
 if TYPE_CHECKING:
     from sundown.spec.model import SystemSpec
@@ -17,21 +17,11 @@ if TYPE_CHECKING:
 class ServerKind(KindBase):
     spec_field: ClassVar[str]  # the spec's credentials list
     split: Callable[[str], ServiceCredential]  # the identifier's parser
-    revoke_one: Callable[..., CredentialEvidence]  # (ident, *, missing_ok)
-    is_live: Callable[[str], bool]
 
     def _parts(self, ident: str) -> tuple[str, ...]:
         cred = self.split(ident)
         server = cred.server
         return tuple(p for p in (server.host, str(server.port), server.database, cred.name) if p)
-
-    def revoke(self, ident: str, *, missing_ok: bool = False) -> list[CredentialEvidence]:
-        self.parse(ident)
-        return [self.revoke_one(ident, missing_ok=missing_ok)]
-
-    def live(self, ident: str) -> bool:
-        self.parse(ident)
-        return self.is_live(ident)
 
     def units(self, spec: SystemSpec) -> list[str]:
         return [entry.ident for entry in getattr(spec.credentials, self.spec_field)]

@@ -26,15 +26,8 @@ from pydantic import SecretStr
 
 from connectors import _aws
 from connectors.credentials import _redact
-from sundown.credentials import Checks, NewSecret, Rotation, ScopedKind, now
-from sundown.errors import (
-    BackendError,
-    ConflictError,
-    InputError,
-    NotFoundError,
-    PermissionDeniedError,
-    TransientError,
-)
+from sundown import errors
+from sundown.credentials import Checks, NewSecret, Rotation, ScopedKind, key_to_replace, now
 
 if TYPE_CHECKING:
     from sundown.credentials import CredentialEvidence, NotRotated, Pending, Rotated, RotationJob
@@ -63,32 +56,34 @@ def _errors(what: str) -> Iterator[None]:
         code = str(exc.response.get("Error", {}).get("Code", ""))
         message = str(exc.response.get("Error", {}).get("Message", ""))[:200]
         if code == "NoSuchEntity":
-            raise NotFoundError(f"{what}: {message or 'not found'}") from None
+            raise errors.NotFoundError(f"{what}: {message or 'not found'}") from None
         if code in _DENIED:
-            raise PermissionDeniedError(f"{what}: IAM refused the credentials ({code})") from None
+            raise errors.PermissionDeniedError(
+                f"{what}: IAM refused the credentials ({code})"
+            ) from None
         if code == "LimitExceeded":
-            raise ConflictError(f"{what}: {message}") from None
+            raise errors.ConflictError(f"{what}: {message}") from None
         if code in _TRANSIENT:
-            raise TransientError(f"{what}: IAM failed after retries ({code})") from None
-        raise BackendError(f"{what}: IAM error {code}: {message}") from None
+            raise errors.TransientError(f"{what}: IAM failed after retries ({code})") from None
+        raise errors.BackendError(f"{what}: IAM error {code}: {message}") from None
     except botocore.exceptions.NoCredentialsError:
-        raise PermissionDeniedError(f"{what}: no AWS credentials configured") from None
+        raise errors.PermissionDeniedError(f"{what}: no AWS credentials configured") from None
     except (
         botocore.exceptions.EndpointConnectionError,
         botocore.exceptions.ConnectTimeoutError,
         botocore.exceptions.ReadTimeoutError,
     ) as exc:
-        raise TransientError(f"{what}: cannot reach IAM ({type(exc).__name__})") from None
+        raise errors.TransientError(f"{what}: cannot reach IAM ({type(exc).__name__})") from None
 
 
 def _check_user(user: str) -> None:
     if not _USER.match(user):
-        raise InputError(f"{user!r} is not an IAM user name")
+        raise errors.InputError(f"{user!r} is not an IAM user name")
 
 
 def _check_key_id(key_id: str) -> None:
     if not _KEY_ID.match(key_id):
-        raise InputError(f"{key_id!r} is not an access key id")
+        raise errors.InputError(f"{key_id!r} is not an access key id")
 
 
 def _keys(iam: Any, user: str) -> dict[str, str]:
@@ -139,23 +134,17 @@ def rotate_access_key(
     if old_key_id is not None:
         _check_key_id(old_key_id)
     if grace < timedelta(0):
-        raise InputError("grace must not be negative")
+        raise errors.InputError("grace must not be negative")
     what = f"rotate access key of IAM user {user}"
     iam = _iam()
     with _errors(what):
         keys = _keys(iam, user)
-        if old_key_id is None:
-            active = [k for k, status in keys.items() if status == "Active"]
-            if len(active) != 1:
-                raise InputError(
-                    f"{what}: user has {len(active)} active keys; name the one to rotate"
-                )
-            old_key_id = active[0]
-        elif old_key_id not in keys:
-            raise NotFoundError(f"{what}: no access key {old_key_id} on this user")
+        old_key_id = key_to_replace(
+            what, keys, old_key_id, active="Active", noun="access key", owner="user"
+        )
         if len(keys) >= MAX_KEYS_PER_USER:
             others = sorted(k for k in keys if k != old_key_id)
-            raise ConflictError(
+            raise errors.ConflictError(
                 f"{what}: the user already has {len(keys)} keys (IAM allows "
                 f"{MAX_KEYS_PER_USER}); delete {', '.join(others)} first"
             )
@@ -190,14 +179,16 @@ def finish_rotation(user: str, old_key_id: str, *, not_before: datetime) -> Cred
     _check_key_id(old_key_id)
     what = f"delete rotated access key {old_key_id} of IAM user {user}"
     if now() < not_before:
-        raise InputError(f"{what}: the grace period runs until {not_before.isoformat()}")
+        raise errors.InputError(f"{what}: the grace period runs until {not_before.isoformat()}")
     iam = _iam()
     with _errors(what):
         status = _keys(iam, user).get(old_key_id)
         if status is None:
-            raise NotFoundError(f"{what}: no such key on this user")
+            raise errors.NotFoundError(f"{what}: no such key on this user")
         if status != "Inactive":
-            raise ConflictError(f"{what}: the key is {status}, not Inactive; refusing to delete")
+            raise errors.ConflictError(
+                f"{what}: the key is {status}, not Inactive; refusing to delete"
+            )
         iam.delete_access_key(UserName=user, AccessKeyId=old_key_id)
         return _deleted(
             iam, user, old_key_id, "deleted after grace period",
@@ -223,7 +214,7 @@ def revoke_access_key(user: str, key_id: str, *, missing_ok: bool = False) -> Cr
                 user_gone=True,
             )  # fmt: skip
         if status is None and not missing_ok:
-            raise NotFoundError(f"{what}: no such key on this user")
+            raise errors.NotFoundError(f"{what}: no such key on this user")
         if status is not None:
             if status == "Active":
                 iam.update_access_key(UserName=user, AccessKeyId=key_id, Status="Inactive")
@@ -250,7 +241,7 @@ def key_is_active(user: str, key_id: str) -> bool:
     try:
         with _errors(f"look up access key {key_id} of IAM user {user}"):
             return _keys(_iam(), user).get(key_id) == "Active"
-    except NotFoundError:
+    except errors.NotFoundError:
         return False
 
 
@@ -261,17 +252,12 @@ class AccessKey(ScopedKind):
     form = "USER/ACCESS_KEY_ID"
     delivery_field = "aws_access_key_id"
     params = ("user", "key_id")
+    revoke_one = staticmethod(revoke_access_key)
+    is_live = staticmethod(key_is_active)
 
     def check(self, scope: str, name: str) -> None:
         _check_user(scope)
         _check_key_id(name)
-
-    def revoke(self, ident: str, *, missing_ok: bool = False) -> list[CredentialEvidence]:
-        user, key_id = self.parse(ident)
-        return [revoke_access_key(user, key_id, missing_ok=missing_ok)]
-
-    def live(self, ident: str) -> bool:
-        return key_is_active(*self.parse(ident))
 
     def units(self, spec: SystemSpec) -> list[str]:
         return [
@@ -309,7 +295,7 @@ class AccessKey(ScopedKind):
         user, key_id = str(pending.params["user"]), str(pending.params["key_id"])
         try:
             return [finish_rotation(user, key_id, not_before=pending.not_before)]
-        except NotFoundError:  # deleted by hand meanwhile: prove it is gone
+        except errors.NotFoundError:  # deleted by hand meanwhile: prove it is gone
             return [revoke_access_key(user, key_id, missing_ok=True)]
 
 

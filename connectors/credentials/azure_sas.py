@@ -47,6 +47,7 @@ from azure.storage.blob import (
 from pydantic import SecretStr
 
 from connectors.credentials import _redact
+from sundown import errors
 from sundown.credentials import (
     Checks,
     CredentialEvidence,
@@ -55,14 +56,6 @@ from sundown.credentials import (
     Rotation,
     ScopedKind,
     now,
-)
-from sundown.errors import (
-    BackendError,
-    ConflictError,
-    InputError,
-    NotFoundError,
-    PermissionDeniedError,
-    TransientError,
 )
 
 if TYPE_CHECKING:
@@ -81,7 +74,7 @@ _REFUSED = {"AuthenticationFailed", "AuthorizationFailure"}
 def _service() -> BlobServiceClient:
     conn = os.environ.get("AZURE_STORAGE_CONNECTION_STRING")
     if not conn or "AccountKey=" not in conn:
-        raise InputError(
+        raise errors.InputError(
             "stored access policies need AZURE_STORAGE_CONNECTION_STRING with the AccountKey "
             "(shared-key SAS); none is set"
         )
@@ -93,19 +86,25 @@ def _errors(what: str) -> Iterator[None]:
     try:
         yield
     except ResourceNotFoundError:
-        raise NotFoundError(f"{what}: the container does not exist") from None
+        raise errors.NotFoundError(f"{what}: the container does not exist") from None
     except ClientAuthenticationError as exc:
         code = _code(exc)
-        raise PermissionDeniedError(f"{what}: Azure refused the credentials ({code})") from None
+        raise errors.PermissionDeniedError(
+            f"{what}: Azure refused the credentials ({code})"
+        ) from None
     except (ServiceRequestError, ServiceResponseError) as exc:
-        raise TransientError(f"{what}: cannot reach Azure Blob ({type(exc).__name__})") from None
+        raise errors.TransientError(
+            f"{what}: cannot reach Azure Blob ({type(exc).__name__})"
+        ) from None
     except HttpResponseError as exc:
         code = _code(exc)
         if exc.status_code == 403:
-            raise PermissionDeniedError(f"{what}: Azure refused the request ({code})") from None
+            raise errors.PermissionDeniedError(
+                f"{what}: Azure refused the request ({code})"
+            ) from None
         if exc.status_code and exc.status_code >= 500:
-            raise TransientError(f"{what}: Azure failed after retries ({code})") from None
-        raise BackendError(f"{what}: Azure error {code}") from None
+            raise errors.TransientError(f"{what}: Azure failed after retries ({code})") from None
+        raise errors.BackendError(f"{what}: Azure error {code}") from None
 
 
 def _code(exc: HttpResponseError) -> str:
@@ -116,10 +115,12 @@ def _code(exc: HttpResponseError) -> str:
 
 def _check(container: str, *policy_ids: str) -> None:
     if not _CONTAINER.match(container):
-        raise InputError(f"{container!r} is not an Azure container name")
+        raise errors.InputError(f"{container!r} is not an Azure container name")
     for policy_id in policy_ids:
         if not _ID.match(policy_id):
-            raise InputError(f"{policy_id!r} is not a stored access policy id (1-64 characters)")
+            raise errors.InputError(
+                f"{policy_id!r} is not a stored access policy id (1-64 characters)"
+            )
 
 
 def _policies(client: ContainerClient) -> tuple[str | None, dict[str, AccessPolicy]]:
@@ -210,28 +211,30 @@ def rotate_access_policy(
     policy. The old policy is removed unless ``keep_old``."""
     _check(container, policy_id, new_policy_id)
     if policy_id == new_policy_id:
-        raise InputError("the new policy id must differ from the old one")
+        raise errors.InputError("the new policy id must differ from the old one")
     if expiry <= now():
-        raise InputError(f"expiry {expiry.isoformat()} is in the past")
+        raise errors.InputError(f"expiry {expiry.isoformat()} is in the past")
     what = f"rotate stored access policy {policy_id} of container {container}"
     service = _service()
     client = service.get_container_client(container)
     with _errors(what):
         public_access, policies = _policies(client)
         if policy_id not in policies:
-            raise NotFoundError(f"{what}: no such policy on the container")
+            raise errors.NotFoundError(f"{what}: no such policy on the container")
         if new_policy_id in policies:
-            raise ConflictError(f"{what}: policy {new_policy_id} already exists")
+            raise errors.ConflictError(f"{what}: policy {new_policy_id} already exists")
         if len(policies) + (0 if not keep_old else 1) > MAX_POLICIES:
-            raise ConflictError(f"{what}: the container already has {len(policies)} policies")
+            raise errors.ConflictError(
+                f"{what}: the container already has {len(policies)} policies"
+            )
         old = policies[policy_id]
         perms = permission if permission is not None else str(old.permission or "")
         try:
             parsed = ContainerSasPermissions.from_string(perms)
         except (ValueError, KeyError):
-            raise InputError(f"{perms!r} is not a container SAS permission string") from None
+            raise errors.InputError(f"{perms!r} is not a container SAS permission string") from None
         if not str(parsed):
-            raise InputError(f"{what}: the new policy would grant no permission")
+            raise errors.InputError(f"{what}: the new policy would grant no permission")
         old_sas = _sas(service, container, policy_id)
         policies[new_policy_id] = AccessPolicy(permission=parsed, expiry=expiry, start=old.start)
         if not keep_old:
@@ -282,7 +285,7 @@ def revoke_access_policy(
         public_access, policies = _policies(client)
         present = policy_id in policies
         if not present and not missing_ok:
-            raise NotFoundError(f"{what}: no such policy on the container")
+            raise errors.NotFoundError(f"{what}: no such policy on the container")
         probe_sas = _sas(service, container, policy_id)
         if present:
             del policies[policy_id]
@@ -323,16 +326,11 @@ class StoredPolicy(ScopedKind):
     form = "CONTAINER/POLICY_ID"
     delivery_field = "policy_id"
     params = ("container", "policy_id")
+    revoke_one = staticmethod(revoke_access_policy)
+    is_live = staticmethod(policy_is_live)
 
     def check(self, scope: str, name: str) -> None:
         _check(scope, name)
-
-    def revoke(self, ident: str, *, missing_ok: bool = False) -> list[CredentialEvidence]:
-        container, policy_id = self.parse(ident)
-        return [revoke_access_policy(container, policy_id, missing_ok=missing_ok)]
-
-    def live(self, ident: str) -> bool:
-        return policy_is_live(*self.parse(ident))
 
     def units(self, spec: SystemSpec) -> list[str]:
         return [f"{p.container}/{p.policy_id}" for p in spec.credentials.azure_stored_policies]

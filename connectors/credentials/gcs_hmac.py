@@ -30,15 +30,16 @@ from google.cloud.storage.hmac_key import HMACKeyMetadata
 from pydantic import SecretStr
 
 from connectors.credentials import _redact
-from sundown.credentials import Checks, KindBase, NewSecret, NotRotated, Pending, Rotation, now
-from sundown.errors import (
-    BackendError,
-    ConflictError,
-    InputError,
-    NotFoundError,
-    PermissionDeniedError,
-    TransientError,
-    UnsupportedError,
+from sundown import errors
+from sundown.credentials import (
+    Checks,
+    KindBase,
+    NewSecret,
+    NotRotated,
+    Pending,
+    Rotation,
+    key_to_replace,
+    now,
 )
 
 if TYPE_CHECKING:
@@ -56,12 +57,12 @@ def _client(project: str | None) -> storage.Client:
     try:
         client = storage.Client(project=project or os.environ.get("GOOGLE_CLOUD_PROJECT"))
     except DefaultCredentialsError:
-        raise PermissionDeniedError(
+        raise errors.PermissionDeniedError(
             "no Google credentials: set GOOGLE_APPLICATION_CREDENTIALS or run "
             "'gcloud auth application-default login'"
         ) from None
     if not client.project or client.project == "<none>":
-        raise InputError(
+        raise errors.InputError(
             "GCS HMAC keys belong to a project: set GOOGLE_CLOUD_PROJECT (none was found)"
         )
     return client
@@ -72,26 +73,30 @@ def _errors(what: str) -> Iterator[None]:
     try:
         yield
     except gexc.NotFound as exc:
-        raise NotFoundError(f"{what}: not found ({exc.message[:160]})") from None
+        raise errors.NotFoundError(f"{what}: not found ({exc.message[:160]})") from None
     except (gexc.Forbidden, gexc.Unauthorized) as exc:
-        raise PermissionDeniedError(f"{what}: GCS refused the credentials ({exc.code})") from None
+        raise errors.PermissionDeniedError(
+            f"{what}: GCS refused the credentials ({exc.code})"
+        ) from None
     except (gexc.MethodNotAllowed, gexc.MethodNotImplemented) as exc:
-        raise UnsupportedError(f"{what}: the endpoint has no HMAC key API ({exc.code})") from None
+        raise errors.UnsupportedError(
+            f"{what}: the endpoint has no HMAC key API ({exc.code})"
+        ) from None
     except gexc.PreconditionFailed:
-        raise ConflictError(f"{what}: the key changed meanwhile; run again") from None
+        raise errors.ConflictError(f"{what}: the key changed meanwhile; run again") from None
     except (gexc.TooManyRequests, gexc.ServerError) as exc:
-        raise TransientError(f"{what}: GCS failed after retries ({exc.code})") from None
+        raise errors.TransientError(f"{what}: GCS failed after retries ({exc.code})") from None
     except gexc.GoogleAPICallError as exc:
-        raise BackendError(f"{what}: GCS error {exc.code}: {exc.message[:160]}") from None
+        raise errors.BackendError(f"{what}: GCS error {exc.code}: {exc.message[:160]}") from None
     except (ConnectionError, OSError) as exc:
-        raise TransientError(f"{what}: cannot reach GCS ({type(exc).__name__})") from None
+        raise errors.TransientError(f"{what}: cannot reach GCS ({type(exc).__name__})") from None
 
 
 def _check(service_account: str | None = None, access_id: str | None = None) -> None:
     if service_account is not None and not _EMAIL.match(service_account):
-        raise InputError(f"{service_account!r} is not a service account e-mail")
+        raise errors.InputError(f"{service_account!r} is not a service account e-mail")
     if access_id is not None and not _ACCESS_ID.match(access_id):
-        raise InputError(f"{access_id!r} is not an HMAC access id")
+        raise errors.InputError(f"{access_id!r} is not an HMAC access id")
 
 
 def _keys(client: storage.Client, service_account: str) -> dict[str, str]:
@@ -132,18 +137,14 @@ def rotate_hmac_key(
     :func:`finish_rotation` after ``delete_old_after``."""
     _check(service_account, old_access_id)
     if grace < timedelta(0):
-        raise InputError("grace must not be negative")
+        raise errors.InputError("grace must not be negative")
     what = f"rotate HMAC key of {service_account}"
     client = _client(project)
     with _errors(what):
         keys = _keys(client, service_account)
-        if old_access_id is None:
-            active = [k for k, state in keys.items() if state == "ACTIVE"]
-            if len(active) != 1:
-                raise InputError(f"{what}: {len(active)} active keys; name the one to rotate")
-            old_access_id = active[0]
-        elif old_access_id not in keys:
-            raise NotFoundError(f"{what}: no HMAC key {old_access_id} on this account")
+        old_access_id = key_to_replace(
+            what, keys, old_access_id, active="ACTIVE", noun="HMAC key", owner="account"
+        )
         metadata, secret = client.create_hmac_key(service_account_email=service_account)
         new_id = str(metadata.access_id)
         _set_state(client, old_access_id, HMACKeyMetadata.INACTIVE_STATE)
@@ -182,12 +183,14 @@ def finish_rotation(
     _check(access_id=access_id)
     what = f"delete rotated HMAC key {access_id}"
     if now() < not_before:
-        raise InputError(f"{what}: the grace period runs until {not_before.isoformat()}")
+        raise errors.InputError(f"{what}: the grace period runs until {not_before.isoformat()}")
     client = _client(project)
     with _errors(what):
         key = client.get_hmac_key_metadata(access_id)
         if key.state != HMACKeyMetadata.INACTIVE_STATE:
-            raise ConflictError(f"{what}: the key is {key.state}, not INACTIVE; refusing to delete")
+            raise errors.ConflictError(
+                f"{what}: the key is {key.state}, not INACTIVE; refusing to delete"
+            )
         key.delete()
         checks = Checks()
         _delete_checks(client, access_id, checks)
@@ -206,7 +209,7 @@ def revoke_hmac_key(
     with _errors(what):
         before = _state(client, access_id)
         if before in ("absent", "DELETED") and not missing_ok:
-            raise NotFoundError(f"{what}: no such key (or already deleted)")
+            raise errors.NotFoundError(f"{what}: no such key (or already deleted)")
         if before not in ("absent", "DELETED"):
             _set_state(client, access_id, HMACKeyMetadata.INACTIVE_STATE).delete()
         checks = Checks()
@@ -233,18 +236,12 @@ class HmacKey(KindBase):
     kind = "gcs_hmac_key"
     form = "an HMAC access id"
     delivery_field = "access_id"
+    revoke_one = staticmethod(revoke_hmac_key)
+    is_live = staticmethod(hmac_key_is_active)
 
     def _parts(self, ident: str) -> tuple[str, ...]:
         _check(access_id=ident)
         return (ident,)
-
-    def revoke(self, ident: str, *, missing_ok: bool = False) -> list[CredentialEvidence]:
-        self.parse(ident)
-        return [revoke_hmac_key(ident, missing_ok=missing_ok)]
-
-    def live(self, ident: str) -> bool:
-        self.parse(ident)
-        return hmac_key_is_active(ident)
 
     def units(self, spec: SystemSpec) -> list[str]:
         return [h.access_id for h in spec.credentials.gcs_hmac_keys]
@@ -264,19 +261,13 @@ class HmacKey(KindBase):
         )
 
     def replaced(self, unit: Unit, old: str, not_before: datetime) -> Pending:
-        return Pending(
-            unit=unit.key,
-            kind=self.kind,
-            target=old,
-            not_before=not_before,
-            params={"access_id": old},
-        )
+        return self.pending(unit, old, not_before, access_id=old)
 
     def finish(self, pending: Pending) -> list[CredentialEvidence]:
         access_id = str(pending.params["access_id"])
         try:
             return [finish_rotation(access_id, not_before=pending.not_before)]
-        except NotFoundError:
+        except errors.NotFoundError:
             return [revoke_hmac_key(access_id, missing_ok=True)]
 
     def references(self, declared: str, ids: Sequence[str]) -> list[CredentialRef]:

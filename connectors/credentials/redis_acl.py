@@ -34,7 +34,6 @@ import logging
 import os
 import secrets
 from collections.abc import Iterator
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import redis
@@ -48,7 +47,7 @@ from sundown.credentials import Checks, NotRotated, Pending, Rotated, now
 from sundown.errors import ConflictError, InputError, NotFoundError
 
 if TYPE_CHECKING:
-    from sundown.credentials import CredentialEvidence, RotationJob, Unit
+    from sundown.credentials import CredentialEvidence, RotationJob
 
 KIND = "redis-acl-user"
 _LOG = logging.getLogger(__name__)
@@ -287,18 +286,9 @@ class AclUser(ServerKind):
         return Rotated(
             new=[cred.ident],
             evidence=[evidence],
-            replaced=[self.pending(job.unit, cred.ident, job.delete_after, keep)],
+            replaced=[self.pending(job.unit, cred.ident, job.delete_after, keep=keep)],
             deliver={"username": cred.name, "password": password},
             undo=lambda: _remove_new(cred.ident, keep),
-        )
-
-    def pending(self, unit: Unit, ident: str, not_before: datetime, keep: str) -> Pending:
-        return Pending(
-            unit=unit.key,
-            kind=self.kind,
-            target=ident,
-            not_before=not_before,
-            params={"keep": keep},
         )
 
     def finish(self, pending: Pending) -> list[CredentialEvidence]:

@@ -24,6 +24,7 @@ from sundown.credentials import (
     Checks,
     CredentialEvidence,
     KindBase,
+    MountKind,
     NewSecret,
     Pending,
     Rotated,
@@ -219,25 +220,19 @@ def _parse_role(ident: str) -> tuple[str, str]:
     return mount, role
 
 
-class AppRoleRole(KindBase):
+class AppRoleRole(MountKind):
     """``vault_approle_role``: ``MOUNT/ROLE``. Revoking deletes the role; rotating issues a new
     secret-id and replaces the role's current secret-ids."""
 
     kind = "vault_approle_role"
     form = "MOUNT/ROLE (e.g. approle/my-role)"
+    revoke_one = staticmethod(delete_role)
+    is_live = staticmethod(role_exists)
     delivery_field = "secret_id_accessor"
     needs_current = False  # a role with no declared secret-id still gets one
 
     def _parts(self, ident: str) -> tuple[str, ...]:
         return _parse_role(ident)
-
-    def revoke(self, ident: str, *, missing_ok: bool = False) -> list[CredentialEvidence]:
-        mount, role = self.parse(ident)
-        return [delete_role(role, mount=mount, missing_ok=missing_ok)]
-
-    def live(self, ident: str) -> bool:
-        mount, role = self.parse(ident)
-        return role_exists(role, mount=mount)
 
     def units(self, spec: SystemSpec) -> list[str]:
         return [f"{ar.mount}/{ar.role}" for ar in spec.credentials.vault_approles]

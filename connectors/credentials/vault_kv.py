@@ -30,6 +30,7 @@ from sundown.credentials import (
     CredentialEvidence,
     Delivered,
     KindBase,
+    MountKind,
     NotRotated,
     Pending,
     Rotated,
@@ -295,23 +296,17 @@ def _split(ident: str) -> tuple[str, str]:
     return mount, path
 
 
-class KvSecret(KindBase):
+class KvSecret(MountKind):
     """``vault_kv``: ``MOUNT/PATH`` of a KV v2 secret."""
 
     kind = "vault_kv"
     form = "MOUNT/PATH (e.g. secret/my-system/db)"
+    revoke_one = staticmethod(destroy_secret)
+    is_live = staticmethod(is_readable)
     needs_delivery = False  # the secret is its own delivery
 
     def _parts(self, ident: str) -> tuple[str, ...]:
         return _split(ident)
-
-    def revoke(self, ident: str, *, missing_ok: bool = False) -> list[CredentialEvidence]:
-        mount, path = self.parse(ident)
-        return [destroy_secret(path, mount=mount, missing_ok=missing_ok)]
-
-    def live(self, ident: str) -> bool:
-        mount, path = self.parse(ident)
-        return is_readable(path, mount=mount)
 
     def units(self, spec: SystemSpec) -> list[str]:
         return [f"{kv.mount}/{kv.path}" for kv in spec.credentials.vault_kv]

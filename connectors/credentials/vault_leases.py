@@ -102,6 +102,8 @@ class LeasePrefix(KindBase):
 
     kind = "vault_lease_prefix"
     form = "a lease prefix (e.g. database/creds/app)"
+    revoke_one = staticmethod(revoke_lease_prefix)
+    is_live = staticmethod(leases_under)
     needs_delivery = False
     not_rotated = (
         "leases belong to the secrets engine that issued them; they expire, and the "
@@ -110,14 +112,6 @@ class LeasePrefix(KindBase):
 
     def _parts(self, ident: str) -> tuple[str, ...]:
         return tuple(_check(ident, "prefix").split("/"))
-
-    def revoke(self, ident: str, *, missing_ok: bool = False) -> list[CredentialEvidence]:
-        self.parse(ident)
-        return [revoke_lease_prefix(ident, missing_ok=missing_ok)]
-
-    def live(self, ident: str) -> bool:
-        self.parse(ident)
-        return bool(leases_under(ident))
 
     def units(self, spec: SystemSpec) -> list[str]:
         return list(spec.credentials.vault_lease_prefixes)

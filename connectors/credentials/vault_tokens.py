@@ -78,6 +78,8 @@ class VaultToken(KindBase):
 
     kind = "vault_token"
     form = "a token accessor"
+    revoke_one = staticmethod(revoke_token_accessor)
+    is_live = staticmethod(token_is_live)
     needs_delivery = False
     not_rotated = (
         "a Vault token cannot be re-issued by its accessor with the same parent and "
@@ -86,14 +88,6 @@ class VaultToken(KindBase):
 
     def _parts(self, ident: str) -> tuple[str, ...]:
         return (_check(ident),)
-
-    def revoke(self, ident: str, *, missing_ok: bool = False) -> list[CredentialEvidence]:
-        self.parse(ident)
-        return [revoke_token_accessor(ident, missing_ok=missing_ok)]
-
-    def live(self, ident: str) -> bool:
-        self.parse(ident)
-        return token_is_live(ident)
 
     def units(self, spec: SystemSpec) -> list[str]:
         return list(spec.credentials.vault_token_accessors)

@@ -11,7 +11,7 @@ import hashlib
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
     AfterValidator,
@@ -350,6 +350,9 @@ class ApprovalPolicy(SpecModel):
     )
 
 
+_L = TypeVar("_L", StoreLocation, RecordLocation)
+
+
 @dataclass(frozen=True)
 class LocationRef(Declared[StoreLocation]):
     """A location of the spec with where it is declared."""
@@ -459,23 +462,20 @@ class SystemSpec(SpecModel):
             if cls is not None:
                 yield name, cls
 
+    def _declared(self, of_type: type[_L]) -> Iterator[tuple[str, int, _L]]:
+        """(asset class, index, location) of each location of type ``of_type``, in order."""
+        for name, cls in self.asset_classes():
+            for i, loc in enumerate(cls.locations):
+                if isinstance(loc, of_type):
+                    yield name, i, loc
+
     def locations(self) -> list[LocationRef]:
         """The object-store locations (record stores: :meth:`record_locations`)."""
-        return [
-            LocationRef(name, i, loc)
-            for name, cls in self.asset_classes()
-            for i, loc in enumerate(cls.locations)
-            if isinstance(loc, StoreLocation)
-        ]
+        return [LocationRef(*found) for found in self._declared(StoreLocation)]
 
     def record_locations(self) -> list[RecordLocationRef]:
         """The record-store locations (docs/spec.md, "Record stores"), in declaration order."""
-        return [
-            RecordLocationRef(name, i, loc)
-            for name, cls in self.asset_classes()
-            for i, loc in enumerate(cls.locations)
-            if isinstance(loc, RecordLocation)
-        ]
+        return [RecordLocationRef(*found) for found in self._declared(RecordLocation)]
 
     def location(self, url: str) -> LocationRef:
         """The declared location with this URL (normalized); ScopeError when undeclared."""
@@ -533,40 +533,38 @@ class SystemSpec(SpecModel):
         if self.rotation is None or self.rotation.deliver_to is None:
             return []
         to, c, seg = self.rotation.deliver_to, self.credentials, _delivery_segment
-        out = [
-            Delivery(CredentialRef("aws_access_key", ak.user), to.mount, f"aws/{seg(ak.user)}")
-            for ak in c.aws_access_keys
-        ]
-        out += [
-            Delivery(
-                CredentialRef("azure_stored_policy", f"{p.container}/{p.policy_id}"),
-                to.mount,
+        # (kind, identifier, path under deliver_to.path) of each delivered credential
+        found = [("aws_access_key", ak.user, f"aws/{seg(ak.user)}") for ak in c.aws_access_keys]
+        found += [
+            (
+                "azure_stored_policy",
+                f"{p.container}/{p.policy_id}",
                 f"azure/{p.container}/{seg(p.policy_id)}",
             )
             for p in c.azure_stored_policies
         ]
-        out += [
-            Delivery(CredentialRef("gcs_hmac_key", h.access_id), to.mount, f"gcs/{h.access_id}")
-            for h in c.gcs_hmac_keys
-        ]
-        out += [
-            Delivery(
-                CredentialRef("vault_approle_role", f"{ar.mount}/{ar.role}"),
-                to.mount,
+        found += [("gcs_hmac_key", h.access_id, f"gcs/{h.access_id}") for h in c.gcs_hmac_keys]
+        found += [
+            (
+                "vault_approle_role",
+                f"{ar.mount}/{ar.role}",
                 f"approle/{seg(ar.mount)}/{seg(ar.role)}",
             )
             for ar in c.vault_approles
         ]
-        out += [
-            Delivery(
-                CredentialRef(kind, e.ident),
-                to.mount,
+        found += [
+            (
+                kind,
+                e.ident,
                 f"{kind.split('_')[0]}/{seg(f'{e.server.host}_{e.server.port}')}/{seg(e.name)}",
             )
             for kind, e in _service_credentials(c)
         ]
         # one user with several entries has one delivery
-        unique = dict.fromkeys(Delivery(d.source, d.mount, f"{to.path}/{d.path}") for d in out)
+        unique = dict.fromkeys(
+            Delivery(CredentialRef(kind, ident), to.mount, f"{to.path}/{path}")
+            for kind, ident, path in found
+        )
         return list(unique)
 
     def delivery(self, kind: str, ident: str) -> Delivery | None:

@@ -6,6 +6,7 @@ error), and an ``Annotated`` type that applies it."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Annotated
 
 from pydantic import (
@@ -195,26 +196,28 @@ def _accessor(value: str) -> str:
     return value
 
 
-_AWS_KEY_ID = re.compile(r"^[A-Z0-9]{16,128}$")
-_HMAC_ACCESS_ID = re.compile(r"^[A-Za-z0-9]{8,128}$")
+def _matching(pattern: str, problem: str) -> Callable[[str], str]:
+    """A validator: the value when ``pattern`` matches it, else ValueError(``problem``)."""
+    compiled = re.compile(pattern)
+
+    def check(value: str) -> str:
+        if not compiled.match(value):
+            raise ValueError(problem)
+        return value
+
+    return check
 
 
-def _aws_key_id(value: str) -> str:
-    if not _AWS_KEY_ID.match(value):
-        raise ValueError(
-            "is not an AWS access key id (16-128 uppercase letters and digits, e.g. AKIA...); "
-            "never put a secret access key in a spec"
-        )
-    return value
-
-
-def _hmac_access_id(value: str) -> str:
-    if not _HMAC_ACCESS_ID.match(value):
-        raise ValueError(
-            "is not a GCS HMAC access id (letters and digits, e.g. GOOG1E...); never put an "
-            "HMAC secret in a spec"
-        )
-    return value
+_aws_key_id = _matching(
+    r"^[A-Z0-9]{16,128}$",
+    "is not an AWS access key id (16-128 uppercase letters and digits, e.g. AKIA...); "
+    "never put a secret access key in a spec",
+)
+_hmac_access_id = _matching(
+    r"^[A-Za-z0-9]{8,128}$",
+    "is not a GCS HMAC access id (letters and digits, e.g. GOOG1E...); never put an "
+    "HMAC secret in a spec",
+)
 
 
 def container_name(value: str) -> str:

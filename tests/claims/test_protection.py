@@ -50,6 +50,15 @@ def _store(path: Path) -> ObjectStore:
     return registry.open_store(path.as_uri())
 
 
+def _encrypted(path: Path, key: str, size: int = 3000) -> ObjectStore:
+    """A file store at ``path`` holding ``key`` (``size`` random bytes) encrypted under the
+    system's KEK ``local://sys-kek``, created here."""
+    registry.create_key("local://sys-kek")
+    store = _store(path)
+    _encrypt(store, key, "local://sys-kek", size=size)
+    return store
+
+
 def _encrypt(store: ObjectStore, key: str, kek_uri: str, size: int = 3000) -> bytes:
     data = os.urandom(size)
     encrypt_to_store(
@@ -96,9 +105,7 @@ def _forged_sidecar(kek_uri: str, ciphertext_size: int) -> bytes:
 def test_ciphertext_and_its_sidecar_are_envelope_plaintext_beside_it_is_not(
     tmp_path: Path,
 ) -> None:
-    registry.create_key("local://sys-kek")
-    store = _store(tmp_path / "weights")
-    _encrypt(store, "model.safetensors", "local://sys-kek")
+    store = _encrypted(tmp_path / "weights", "model.safetensors")
     (tmp_path / "weights" / "notes.txt").write_bytes(b"plaintext notes")
     got = _protections(store, ["local://sys-kek"])
     assert got["model.safetensors"].protection is Protection.ENVELOPE
@@ -134,9 +141,7 @@ def test_a_real_sidecar_copied_beside_plaintext_does_not_cover_the_plaintext(
     """A genuine sidecar (its data key really unwraps under the KEK) copied beside plaintext of
     exactly the ciphertext's size: the plaintext does not authenticate under that data key, so
     only the sidecar copy itself (a wrapped data key) counts as covered."""
-    registry.create_key("local://sys-kek")
-    weights = _store(tmp_path / "weights")
-    _encrypt(weights, "model.bin", "local://sys-kek", size=5000)
+    weights = _encrypted(tmp_path / "weights", "model.bin", size=5000)
     real = read_sidecar(weights, "model.bin")
     logs = _store(tmp_path / "logs")
     (tmp_path / "logs" / "app.log").write_bytes(os.urandom(real.ciphertext_size))
@@ -208,9 +213,7 @@ def test_an_unreadable_or_oversized_sidecar_is_unknown_and_a_plain_size_mismatch
 def test_a_key_gone_before_planning_or_a_version_it_no_longer_has_is_not_checked(
     tmp_path: Path,
 ) -> None:
-    registry.create_key("local://sys-kek")
-    store = _store(tmp_path / "w")
-    _encrypt(store, "m.bin", "local://sys-kek")
+    store = _encrypted(tmp_path / "w", "m.bin")
     protector = Protector(store, {"local://sys-kek": None}, sidecar_keys(store))
     entry = next(e for e in store.inventory() if e.key == "m.bin")  # type: ignore[attr-defined]
     gone = protector(entry)
@@ -256,10 +259,8 @@ def test_the_protection_is_bound_by_the_plan_digest(tmp_path: Path) -> None:
     from sundown.plan import build_plan, iter_plan_entries, read_plan
     from sundown.spec.loader import parse_spec
 
-    registry.create_key("local://sys-kek")
     root = tmp_path / "w"
-    store = _store(root)
-    _encrypt(store, "model.bin", "local://sys-kek")
+    store = _encrypted(root, "model.bin")
     (root / "notes.txt").write_bytes(b"plaintext")
     spec = parse_spec(
         f"name: sys\nowner: o@example.com\nclassification: internal\n"

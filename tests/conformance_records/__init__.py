@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from sundown import registry
 from sundown.records import RecordStore
@@ -51,6 +51,16 @@ class RecordBackend:
         """A comparable snapshot, with content, of everything outside the selector that this
         backend created for ``seeded`` (canaries)."""
         raise NotImplementedError
+
+
+S = TypeVar("S")
+
+
+class ServerBackend(RecordBackend, Generic[S]):
+    """A backend on one of the session's servers (tests/fixtures/), kept as ``server``."""
+
+    def __init__(self, server: S) -> None:
+        self.server = server
 
 
 @dataclass

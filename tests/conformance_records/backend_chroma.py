@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.backend_modules import BackendSpec
-from tests.conformance_records import RecordBackend, Seeded, unique
+from tests.conformance_records import RecordBackend, Seeded, ServerBackend, unique
 from tests.fixtures.chroma import ChromaServer
 
 SYSTEM = "support-bot"
@@ -27,11 +27,8 @@ def add(collection: Any, system: str, texts: list[str], prefix: str) -> list[str
     return ids
 
 
-class ChromaBackend(RecordBackend):
+class ChromaBackend(ServerBackend[ChromaServer]):
     name = "chroma"
-
-    def __init__(self, server: ChromaServer) -> None:
-        self.server = server
 
     def url(self, collection: str) -> str:
         return f"chroma://127.0.0.1:{self.server.port}/default_tenant/default_database/{collection}"
@@ -48,10 +45,8 @@ class ChromaBackend(RecordBackend):
         add(client.create_collection(other, embedding_function=None), SYSTEM,
             [f"other collection {i}" for i in range(5)], "doc")  # fmt: skip
         selector = {"whole_collection": True} if whole else {"where": {"system": SYSTEM}}
-        seeded = Seeded(self.url(name), selector, ids, foreign, canary)
-        seeded.names["collection"] = name
-        seeded.names["other"] = other
-        return seeded
+        names = {"collection": name, "other": other}
+        return Seeded(self.url(name), selector, ids, foreign, canary, names)
 
     def add_in_scope(self, seeded: Seeded) -> str:
         col = self.server.client().get_collection(seeded.names["collection"])

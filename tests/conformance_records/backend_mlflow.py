@@ -10,15 +10,12 @@ from typing import Any
 from urllib.parse import quote
 
 from tests.backend_modules import BackendSpec
-from tests.conformance_records import RecordBackend, Seeded, unique
+from tests.conformance_records import RecordBackend, Seeded, ServerBackend, unique
 from tests.fixtures.mlflow import MlflowServer
 
 
-class MlflowBackend(RecordBackend):
+class MlflowBackend(ServerBackend[MlflowServer]):
     name = "mlflow"
-
-    def __init__(self, server: MlflowServer) -> None:
-        self.server = server
 
     def url(self, experiment: str) -> str:
         return f"mlflow://127.0.0.1:{self.server.port}/experiments/{quote(experiment, safe='')}"
@@ -38,10 +35,8 @@ class MlflowBackend(RecordBackend):
         ids = [self.run(ours, f"{canary} {i}") for i in range(n)]
         theirs = client.create_experiment(f"{name}-v2")
         foreign = [self.run(theirs, f"foreign {i}") for i in range(2)]
-        seeded = Seeded(self.url(name), {"whole_experiment": True} if whole else None, ids,
-                        foreign, canary)  # fmt: skip
-        seeded.names["experiment"] = name
-        return seeded
+        selector = {"whole_experiment": True} if whole else None
+        return Seeded(self.url(name), selector, ids, foreign, canary, {"experiment": name})
 
     def add_in_scope(self, seeded: Seeded) -> str:
         client = self.server.client()

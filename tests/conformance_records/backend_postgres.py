@@ -78,10 +78,8 @@ class PostgresBackend(RecordBackend):
             foreign = insert(self.pg, table, "support-bot-v2", [f"v2 {i}" for i in range(5)])
         insert(self.pg, other, SYSTEM, [f"other table {i}" for i in range(5)])
         selector = {"whole_table": True} if whole else {"where": {"system": SYSTEM}}
-        seeded = Seeded(self.url(table), selector, ids, foreign, canary)
-        seeded.names["table"] = table
-        seeded.names["other"] = other
-        return seeded
+        names = {"table": table, "other": other}
+        return Seeded(self.url(table), selector, ids, foreign, canary, names)
 
     def add_in_scope(self, seeded: Seeded) -> str:
         return insert(self.pg, seeded.names["table"], SYSTEM, ["written late"])[0]

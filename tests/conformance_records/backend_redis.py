@@ -8,15 +8,12 @@ from pathlib import Path
 from typing import Any
 
 from tests.backend_modules import BackendSpec
-from tests.conformance_records import RecordBackend, Seeded, unique
+from tests.conformance_records import RecordBackend, Seeded, ServerBackend, unique
 from tests.fixtures.redis import RedisServer
 
 
-class RedisBackend(RecordBackend):
+class RedisBackend(ServerBackend[RedisServer]):
     name = "redis"
-
-    def __init__(self, server: RedisServer) -> None:
-        self.server = server
 
     def url(self, prefix: str, db: int = 0) -> str:
         from urllib.parse import quote
@@ -42,9 +39,7 @@ class RedisBackend(RecordBackend):
         for key in foreign:
             pipe.set(key, f"foreign {key}")
         pipe.execute()
-        seeded = Seeded(self.url(prefix), None, ids, foreign, canary)
-        seeded.names["prefix"] = prefix
-        return seeded
+        return Seeded(self.url(prefix), None, ids, foreign, canary, {"prefix": prefix})
 
     def add_in_scope(self, seeded: Seeded) -> str:
         key = seeded.names["prefix"] + ":late"

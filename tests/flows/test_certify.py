@@ -14,15 +14,7 @@ from typing import Any
 
 import pytest
 
-from flows import _certify
-from flows.evidence import (
-    Approved,
-    BatchOutcome,
-    CopyCounts,
-    LifecycleChange,
-    Verified,
-    VerifyOutcome,
-)
+from flows import _certify, evidence
 from flows.models import Party
 from sundown.certificate import (
     CredentialRevoked,
@@ -108,12 +100,14 @@ def _plan(settings: StoreSettings | None = SETTINGS, placement: Any = PLACED) ->
     )
 
 
-def _outcome(loc: int, batch: int, **kw: Any) -> BatchOutcome:
-    return BatchOutcome(location=loc, batch=batch, finished_at=NOW - timedelta(hours=1), **kw)
+def _outcome(loc: int, batch: int, **kw: Any) -> evidence.BatchOutcome:
+    return evidence.BatchOutcome(
+        location=loc, batch=batch, finished_at=NOW - timedelta(hours=1), **kw
+    )
 
 
-def _check(url: str, passed: bool = True, **kw: Any) -> VerifyOutcome:
-    return VerifyOutcome(
+def _check(url: str, passed: bool = True, **kw: Any) -> evidence.VerifyOutcome:
+    return evidence.VerifyOutcome(
         url=url,
         passed=passed,
         remaining=0 if passed else 1,
@@ -130,7 +124,7 @@ def _inputs(plan: Plan | None = None, **kw: Any) -> _certify.CertificateInputs:
         "system": SystemRef(name="sys", owner="ml@example.com", spec_digest=plan.spec_digest),
         "plan": plan,
         "entries": lambda i: iter(ENTRIES[i]),
-        "approved": Approved(
+        "approved": evidence.Approved(
             spec_digest=plan.spec_digest,
             approver=Party(name="Lee Marchetti", role="security-officer"),
             approved_at=NOW - timedelta(days=2),
@@ -140,10 +134,10 @@ def _inputs(plan: Plan | None = None, **kw: Any) -> _certify.CertificateInputs:
         ),
         "locations": [
             _certify.LocationEvidence(
-                purges=[_outcome(0, 0, done=CopyCounts(objects=2, versions=2, bytes=200))]
+                purges=[_outcome(0, 0, done=evidence.CopyCounts(objects=2, versions=2, bytes=200))]
             ),
             _certify.LocationEvidence(
-                purges=[_outcome(1, 0, done=CopyCounts(objects=2, versions=2, bytes=200))]
+                purges=[_outcome(1, 0, done=evidence.CopyCounts(objects=2, versions=2, bytes=200))]
             ),
         ],
         "keys": [
@@ -164,7 +158,7 @@ def _inputs(plan: Plan | None = None, **kw: Any) -> _certify.CertificateInputs:
                 verified=True,
             )
         ],
-        "verification": Verified(
+        "verification": evidence.Verified(
             locations=[_check(S3), _check(FILE)],
             keys={KEK: "gone"},
             credentials={"vault_token:acc-1": "dead"},
@@ -175,7 +169,7 @@ def _inputs(plan: Plan | None = None, **kw: Any) -> _certify.CertificateInputs:
 
 
 def _build(inputs: _certify.CertificateInputs) -> Any:
-    purged: dict[int, CopyCounts] = {}
+    purged: dict[int, evidence.CopyCounts] = {}
     writer = ManifestWriter()
     for _ in writer.chunks(_certify.manifest_entries(inputs, purged)):
         pass
@@ -216,7 +210,7 @@ def test_a_setting_changed_after_inventory_changes_nothing_the_builder_sees() ->
     base = _build(_inputs())
     later = NOW + timedelta(days=30)
     relisted = _inputs(
-        verification=Verified(
+        verification=evidence.Verified(
             locations=[
                 _check(S3, soft_deleted=1, restorable_until=later,
                        soft_deleted_copies=["model.bin (deleted)"]),
@@ -245,17 +239,24 @@ def test_a_plan_without_recorded_settings_is_not_completed_on_guesses() -> None:
     )
 
 
+def _reverified(*, key: str, credential: str) -> Any:
+    """The certificate when both locations re-listed clean and the last checks found the KEK
+    and the token as ``key`` and ``credential`` say."""
+    found = evidence.Verified(
+        locations=[_check(S3), _check(FILE)],
+        keys={KEK: key},
+        credentials={"vault_token:acc-1": credential},
+    )
+    return _build(_inputs(verification=found))
+
+
 def test_every_recorded_check_drives_the_status() -> None:
     ok = _build(_inputs())
     assert ok.status is Status.COMPLETE_WITH_EXCEPTIONS  # held copy, soft-delete window
     categories = {s.category for s in ok.locations[0].sanitization}
     assert SanitizationCategory.PURGE_CRYPTOGRAPHIC_ERASE in categories
 
-    answers = _build(
-        _inputs(verification=Verified(locations=[_check(S3), _check(FILE)],
-                                      keys={KEK: "still decrypts the sentinel"},
-                                      credentials={"vault_token:acc-1": "dead"}))
-    )  # fmt: skip
+    answers = _reverified(key="still decrypts the sentinel", credential="dead")
     assert answers.status is Status.FAILED
     assert not answers.keys_destroyed[0].verified
     assert all(
@@ -264,15 +265,12 @@ def test_every_recorded_check_drives_the_status() -> None:
         for s in loc.sanitization
     )
 
-    live = _build(
-        _inputs(verification=Verified(locations=[_check(S3), _check(FILE)], keys={KEK: "gone"},
-                                      credentials={"vault_token:acc-1": "live"}))
-    )  # fmt: skip
+    live = _reverified(key="gone", credential="live")
     assert live.status is Status.FAILED
     assert any(e.kind == "credential still live" for e in live.exceptions)
 
     remaining = _build(
-        _inputs(verification=Verified(locations=[_check(S3), _check(FILE, passed=False)],
+        _inputs(verification=evidence.Verified(locations=[_check(S3), _check(FILE, passed=False)],
                                       keys={KEK: "gone"},
                                       credentials={"vault_token:acc-1": "dead"}))
     )  # fmt: skip
@@ -282,7 +280,7 @@ def test_every_recorded_check_drives_the_status() -> None:
 
 def test_a_location_without_a_recorded_relisting_is_refused() -> None:
     inputs = _inputs(
-        verification=Verified(locations=[_check(S3)], keys={KEK: "gone"}, credentials={})
+        verification=evidence.Verified(locations=[_check(S3)], keys={KEK: "gone"}, credentials={})
     )
     with pytest.raises(IntegrityError, match="no re-listing of file:///srv/nowhere/logs/sys"):
         _build(inputs)
@@ -292,7 +290,7 @@ def test_lifecycle_expiry_is_stated_from_the_journaled_rule() -> None:
     locations = list(_inputs().locations)
     locations[1] = _certify.LocationEvidence(
         purges=locations[1].purges,
-        lifecycle=LifecycleChange(rule_id="sundown-retire-sys-ab", scope="logs/sys/"),
+        lifecycle=evidence.LifecycleChange(rule_id="sundown-retire-sys-ab", scope="logs/sys/"),
     )
     cert = _build(_inputs(locations=locations))
     methods = " ".join(s.method for s in cert.locations[1].sanitization)

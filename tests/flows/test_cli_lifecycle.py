@@ -14,7 +14,7 @@ import pytest
 
 from sundown import registry
 from sundown.errors import KeyDestroyedError
-from tests.flows.systems import System, make_system
+from tests.flows.systems import System
 
 
 def sundown(*args: str, api: str, home: Path) -> subprocess.CompletedProcess[str]:
@@ -26,11 +26,6 @@ def sundown(*args: str, api: str, home: Path) -> subprocess.CompletedProcess[str
         timeout=300,
         env=env,
     )
-
-
-@pytest.fixture
-def system(tmp_path: Path, prefect_api: str) -> System:
-    return make_system(tmp_path / "sys")
 
 
 def test_plan_then_decommission_with_the_reviewed_digest(

@@ -19,7 +19,7 @@ from sundown.errors import InputError, KeyDestroyedError
 from sundown.ledger import Ledger
 from tests.fixtures.process import free_port
 from tests.flows.paused import start_in_thread, wait_paused
-from tests.flows.systems import LOGS, WEIGHTS, System, make_system
+from tests.flows.systems import LOGS, WEIGHTS, System
 from tests.spec_builder import one_location_spec
 
 APPROVER = Party(name="Lee Marchetti", role="security-officer", organisation="Acme")
@@ -32,11 +32,6 @@ def params(system: System, **kw: Any) -> DecommissionParameters:
 def evidence_files(system: System) -> list[str]:
     base = system.root / "evidence"
     return sorted(str(p.relative_to(base)) for p in base.rglob("*") if p.is_file())
-
-
-@pytest.fixture
-def system(tmp_path: Path, prefect_api: str) -> System:
-    return make_system(tmp_path / "sys")
 
 
 def test_dry_run_changes_nothing(system: System) -> None:

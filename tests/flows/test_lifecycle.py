@@ -26,11 +26,6 @@ from sundown.signing import verify_bundle, verify_model
 from tests.flows.systems import System, make_system
 
 
-@pytest.fixture
-def system(tmp_path: Path, prefect_api: str) -> System:
-    return make_system(tmp_path / "sys")
-
-
 def spec_params(system: System) -> dict[str, object]:
     return {"spec_path": str(system.spec_path), "variables": system.variables}
 

@@ -10,7 +10,6 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import boto3
@@ -34,14 +33,9 @@ from sundown.errors import BackendError, IntegrityError, PermissionDeniedError
 from sundown.spec.loader import parse_spec
 from sundown.spec.model import CredentialRef
 from tests.fixtures.openbao import OpenBao
-from tests.flows.systems import System, make_system
+from tests.flows.systems import System
 
 GRACE_HOURS = 0.001  # 3.6 seconds
-
-
-@pytest.fixture
-def system(tmp_path: Path, prefect_api: str) -> System:
-    return make_system(tmp_path / "sys")
 
 
 def run(system: System, spec: str) -> tuple[RotateResult, Any]:

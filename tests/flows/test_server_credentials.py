@@ -8,32 +8,18 @@ from __future__ import annotations
 
 import time
 import uuid
-from pathlib import Path
 
 import hvac
-import pytest
 
 from flows.models import RevokeParameters, RotateParameters
 from flows.revoke import revoke_credentials
 from flows.rotate import rotate_credentials
-from tests.conformance_credentials.backend_servers import (
-    create_acl_user,
-    create_role,
-    pg_database_url,
-    pg_login,
-    redis_auth,
-    redis_server_url,
-)
+from tests.conformance_credentials import backend_servers
 from tests.fixtures.openbao import OpenBao
 from tests.fixtures.postgres import Postgres
 from tests.fixtures.redis import RedisServer
-from tests.flows.systems import System, make_system
+from tests.flows.systems import System
 from tests.flows.test_rotate_credentials import evidence_texts, prefect_texts
-
-
-@pytest.fixture
-def system(tmp_path: Path, prefect_api: str) -> System:
-    return make_system(tmp_path / "sys")
 
 
 def test_roles_and_acl_users_rotate_deliver_and_are_revoked_without_a_password_anywhere(
@@ -44,12 +30,14 @@ def test_roles_and_acl_users_rotate_deliver_and_are_revoked_without_a_password_a
 ) -> None:
     name = "c" + uuid.uuid4().hex[:10]
     old_pg, old_rd = f"pg-old-{name}-password", f"rd-old-{name}-password"
-    create_role(postgres_env, name, old_pg)
-    create_acl_user(redis_env, name, old_rd)
+    backend_servers.create_role(postgres_env, name, old_pg)
+    backend_servers.create_acl_user(redis_env, name, old_rd)
+    database = backend_servers.pg_database_url(postgres_env)
+    server = backend_servers.redis_server_url(redis_env)
     spec = system.spec_path.read_text() + (
         "credentials:\n"
-        f"  postgres_roles: [{{database: '{pg_database_url(postgres_env)}', role: {name}}}]\n"
-        f"  redis_acl_users: [{{server: '{redis_server_url(redis_env)}', user: {name}}}]\n"
+        f"  postgres_roles: [{{database: '{database}', role: {name}}}]\n"
+        f"  redis_acl_users: [{{server: '{server}', user: {name}}}]\n"
         f"rotation:\n  deliver_to: {{path: {name}/rotated}}\n  grace_period_hours: 0.001\n"
     )
     vault = hvac.Client(url=vault_env.addr, token=vault_env.root_token)
@@ -77,14 +65,22 @@ def test_roles_and_acl_users_rotate_deliver_and_are_revoked_without_a_password_a
         return delivered("postgres", pg_path), delivered("redis", rd_path)
 
     pg1, rd1 = rotate()
-    assert pg_login(postgres_env, name, pg1) and not pg_login(postgres_env, name, old_pg)
-    assert redis_auth(redis_env, name, rd1) and redis_auth(redis_env, name, old_rd)  # overlap
+    assert backend_servers.pg_login(postgres_env, name, pg1) and not backend_servers.pg_login(
+        postgres_env, name, old_pg
+    )
+    assert backend_servers.redis_auth(redis_env, name, rd1) and backend_servers.redis_auth(
+        redis_env, name, old_rd
+    )  # overlap
 
     time.sleep(4)  # the grace period (3.6 s) ends; the next run removes the old Redis password
     pg2, rd2 = rotate()
-    assert not redis_auth(redis_env, name, old_rd)
-    assert redis_auth(redis_env, name, rd1) and redis_auth(redis_env, name, rd2)
-    assert pg_login(postgres_env, name, pg2) and not pg_login(postgres_env, name, pg1)
+    assert not backend_servers.redis_auth(redis_env, name, old_rd)
+    assert backend_servers.redis_auth(redis_env, name, rd1) and backend_servers.redis_auth(
+        redis_env, name, rd2
+    )
+    assert backend_servers.pg_login(postgres_env, name, pg2) and not backend_servers.pg_login(
+        postgres_env, name, pg1
+    )
 
     state = revoke_credentials(
         RevokeParameters(spec_yaml=spec, variables=system.variables, reason="drill"),
@@ -93,8 +89,10 @@ def test_roles_and_acl_users_rotate_deliver_and_are_revoked_without_a_password_a
     runs.append(state.state_details.flow_run_id)
     revoked = state.result()
     assert not revoked.failed, revoked
-    assert not pg_login(postgres_env, name, pg2)
-    assert not redis_auth(redis_env, name, rd2) and not redis_auth(redis_env, name, rd1)
+    assert not backend_servers.pg_login(postgres_env, name, pg2)
+    assert not backend_servers.redis_auth(redis_env, name, rd2) and not backend_servers.redis_auth(
+        redis_env, name, rd1
+    )
 
     texts = prefect_texts(runs) + evidence_texts(system)
     assert any("postgres-role" in t for t in texts) and any("redis-acl-user" in t for t in texts)
