@@ -690,12 +690,31 @@ def parse_record_location(
     return shape, loc, sel
 
 
+def server_host(host: str) -> str:
+    """``host`` as the server it reaches, as far as that is known without asking DNS: case and
+    a trailing dot dropped, IP addresses in one spelling (an IPv4-mapped IPv6 address as its
+    IPv4 address), and every loopback or unspecified name and address (``localhost``,
+    ``*.localhost``, ``127.0.0.0/8``, ``::1``, ``0.0.0.0``, ``::``) as one ``loopback`` host.
+    A DNS alias and its target stay apart (docs/known-gaps.md)."""
+    import ipaddress
+
+    name = host.lower().rstrip(".")
+    if name == "localhost" or name.endswith(".localhost"):
+        return "loopback"
+    try:
+        ip = ipaddress.ip_address(name.partition("%")[0])
+    except ValueError:
+        return name
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return "loopback" if ip.is_loopback or ip.is_unspecified else str(ip)
+
+
 def _same_place(shape: LocationShape, a: Location, b: Location) -> bool:
-    """The same server and the same table / collection / database (hosts compared as written:
-    ``localhost`` and ``127.0.0.1`` are not known to be one server; docs/known-gaps.md)."""
+    """The same server (:func:`server_host`) and the same table / collection / database."""
     fixed = a.segments[:-1] if shape.prefix_separator else a.segments
     other = b.segments[:-1] if shape.prefix_separator else b.segments
-    return (a.host.lower(), a.port, fixed) == (b.host.lower(), b.port, other)
+    return (server_host(a.host), a.port, fixed) == (server_host(b.host), b.port, other)
 
 
 def records_overlap(

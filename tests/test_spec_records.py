@@ -110,6 +110,20 @@ W = {"where": {"system": "support-bot"}}
         ((PG, W), (PG, {"whole_table": True}), True),
         ((PG, W), (PG.replace("interactions", "feedback"), {"whole_table": True}), False),
         ((PG, W), (PG.replace(":5432", ":5433"), W), False),  # another server
+        ((PG, W), (PG.replace("db.internal", "DB.Internal."), W), True),  # one name, two spellings
+        ((PG, W), (PG.replace("db.internal", "db2.internal"), W), False),
+        ((PG.replace("db.internal", "localhost"), W),
+         (PG.replace("db.internal", "127.0.0.1"), W), True),  # loopback, however written
+        ((PG.replace("db.internal", "127.0.0.2"), W),
+         (PG.replace("db.internal", "[::1]"), W), True),
+        ((PG.replace("db.internal", "[::ffff:127.0.0.1]"), W),
+         (PG.replace("db.internal", "bot.localhost"), W), True),
+        ((PG.replace("db.internal", "0.0.0.0"), W),
+         (PG.replace("db.internal", "localhost"), W), True),
+        ((PG.replace("db.internal", "[::ffff:10.0.0.5]"), W),
+         (PG.replace("db.internal", "10.0.0.5"), W), True),
+        ((PG.replace("db.internal", "10.0.0.5"), W),
+         (PG.replace("db.internal", "10.0.0.6"), W), False),
         ((PG, W), (PG.replace("/app/", "/app2/"), W), False),  # another database
         ((f"{REDIS}/support-bot", None), (f"{REDIS}/support-bot-v2", None), False),
         ((f"{REDIS}/support-bot", None), (f"{REDIS}/support-botx", None), False),
