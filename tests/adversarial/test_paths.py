@@ -364,9 +364,7 @@ def test_subfolder_swapped_for_a_symlink_between_approval_and_purge(
     holding files of the same names; then the approver approves the reviewed digest. The purge
     checks every key of its batch before deleting any and stops on the link: the victim's files
     survive, the KEK is not destroyed and no certificate is issued."""
-    from prefect.flow_runs import resume_flow_run
-
-    from tests.flows.paused import start_in_thread, wait_paused
+    from tests.flows.paused import approve, start_in_thread, wait_paused
 
     plan = decommission_system(params(system, dry_run=True))
     thread, out = start_in_thread(params(system))
@@ -376,14 +374,7 @@ def test_subfolder_swapped_for_a_symlink_between_approval_and_purge(
     before = {p: sha(p) for p in victim.rglob("*") if p.is_file()}
     shutil.rmtree(system.store("logs/sys-a") / "2025")
     (system.store("logs/sys-a") / "2025").symlink_to(victim, target_is_directory=True)
-    resume_flow_run(
-        out["id"],
-        run_input={
-            "plan_digest": plan.plan_digest,
-            "approver": APPROVER.name,
-            "role": APPROVER.role,
-        },
-    )
+    approve(out["id"], plan.plan_digest, APPROVER.name, APPROVER.role)
     thread.join(180)
     assert not thread.is_alive()
     assert isinstance(out.get("error"), ScopeError), out

@@ -471,22 +471,13 @@ def test_a_giant_planted_journal_record_is_refused_unread(world: World) -> None:
 
 def test_self_approval_through_the_pause_form_is_refused(world: World) -> None:
     """The performer resumes their own paused run, typing their name respelled."""
-    from prefect.flow_runs import resume_flow_run
-
-    from tests.flows.paused import start_in_thread, wait_paused
+    from tests.flows.paused import approve, start_in_thread, wait_paused
 
     plan = decommission_system(world.params(dry_run=True))
     before = world.stores()
     thread, out = start_in_thread(world.params())
     wait_paused(out["id"], out, timeout=60)
-    resume_flow_run(
-        out["id"],
-        run_input={
-            "plan_digest": plan.plan_digest,
-            "approver": "DANA okafor",
-            "role": "security-officer",
-        },
-    )
+    approve(out["id"], plan.plan_digest, "DANA okafor", "security-officer")
     thread.join(120)
     assert isinstance(out.get("error"), InputError), out
     assert "separation of duties" in str(out["error"])

@@ -61,3 +61,12 @@ def wait_paused(flow_run_id: Any, out: dict[str, Any], timeout: float = 90) -> N
                 return
             time.sleep(0.2)
     raise AssertionError(f"the flow run did not pause for approval: {out.get('error')!r}")
+
+
+def approve(flow_run_id: Any, plan_digest: str, approver: str, role: str) -> None:
+    """Resume a run paused for approval with the form an approver fills in the UI."""
+    from prefect.flow_runs import resume_flow_run
+
+    resume_flow_run(
+        flow_run_id, run_input={"plan_digest": plan_digest, "approver": approver, "role": role}
+    )

@@ -18,7 +18,7 @@ from sundown.certificate import verify_certificate
 from sundown.errors import InputError, KeyDestroyedError
 from sundown.ledger import Ledger
 from tests.fixtures.process import free_port
-from tests.flows.paused import start_in_thread, wait_paused
+from tests.flows.paused import approve, start_in_thread, wait_paused
 from tests.flows.systems import LOGS, WEIGHTS, System
 from tests.spec_builder import one_location_spec
 
@@ -204,20 +204,11 @@ def test_resume_after_crash_skips_completed_steps(
 
 
 def test_pause_for_approval_and_resume_with_digest(system: System) -> None:
-    from prefect.flow_runs import resume_flow_run
-
     plan = decommission_system(params(system, dry_run=True))
     thread, out = start_in_thread(params(system))
     wait_paused(out["id"], out, timeout=60)
     assert system.files("models/sys-a")  # nothing touched while paused
-    resume_flow_run(
-        out["id"],
-        run_input={
-            "plan_digest": plan.plan_digest,
-            "approver": "Lee Marchetti",
-            "role": "security-officer",
-        },
-    )
+    approve(out["id"], plan.plan_digest, "Lee Marchetti", "security-officer")
     thread.join(120)
     assert "error" not in out, out.get("error")
     assert out["result"].status == "complete"
@@ -225,18 +216,9 @@ def test_pause_for_approval_and_resume_with_digest(system: System) -> None:
 
 
 def test_pause_refuses_a_wrong_digest(system: System) -> None:
-    from prefect.flow_runs import resume_flow_run
-
     thread, out = start_in_thread(params(system))
     wait_paused(out["id"], out, timeout=60)
-    resume_flow_run(
-        out["id"],
-        run_input={
-            "plan_digest": "sha256:" + "ab" * 32,
-            "approver": "X",
-            "role": "ml-platform-lead",
-        },
-    )
+    approve(out["id"], "sha256:" + "ab" * 32, "X", "ml-platform-lead")
     thread.join(120)
     assert isinstance(out.get("error"), InputError)
     assert "approval names plan digest" in str(out["error"])

@@ -41,7 +41,7 @@ from tests.fixtures.chroma import ChromaServer
 from tests.fixtures.mlflow import MlflowServer
 from tests.fixtures.postgres import Postgres
 from tests.fixtures.redis import RedisServer
-from tests.flows.paused import start_in_thread, wait_paused
+from tests.flows.paused import approve, start_in_thread, wait_paused
 from tests.spec_builder import spec_yaml
 from tests.test_mlflow_specific import _version
 
@@ -496,20 +496,11 @@ def test_a_row_written_after_approval_refuses_that_purge_and_fails_the_certifica
     the plan was made (here: while the run waits for approval) makes PostgreSQL's purge refuse
     before deleting anything; the other locations are retired, and the certificate fails naming
     the location (docs/decisions.md)."""
-    from prefect.flow_runs import resume_flow_run
-
     plan = decommission_system(DecommissionParameters(**bot.params, dry_run=True))
     thread, out = start_in_thread(DecommissionParameters(**bot.params))
     wait_paused(out["id"], out, timeout=120)
     _late_row(bot)
-    resume_flow_run(
-        out["id"],
-        run_input={
-            "plan_digest": plan.plan_digest,
-            "approver": APPROVER.name,
-            "role": APPROVER.role,
-        },
-    )
+    approve(out["id"], plan.plan_digest, APPROVER.name, APPROVER.role)
     thread.join(300)
     assert "error" not in out, out.get("error")
     result = out["result"]

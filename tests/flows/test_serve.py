@@ -14,6 +14,7 @@ import pytest
 
 from sundown import registry
 from tests.fixtures.process import free_port, running, start_server
+from tests.flows.paused import approve
 from tests.flows.systems import System, make_system
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -100,7 +101,6 @@ def _trigger(system: System) -> Any:
 
 def test_serve_trigger_approve_and_read_certificate(served: Any, tmp_path: Path) -> None:
     from prefect.client.orchestration import get_client
-    from prefect.flow_runs import resume_flow_run
 
     # every flow is a deployment (the fixture waited for all five); retention has its schedule
     with get_client(sync_client=True) as client:
@@ -113,10 +113,7 @@ def test_serve_trigger_approve_and_read_certificate(served: Any, tmp_path: Path)
     digest = re.search(r"Plan digest: `(sha256:[0-9a-f]{64})`", plan)
     assert digest, plan
     assert len(system.files("models/sys-a")) == 4  # paused: nothing touched
-    resume_flow_run(
-        run.id,
-        run_input={"plan_digest": digest[1], "approver": "Lee", "role": "security-officer"},
-    )
+    approve(run.id, digest[1], "Lee", "security-officer")
     state = _wait_state(run.id, lambda s: s.is_final())
     assert state.is_completed(), state.message
     certificate = _artifact("decommission-certificate-sys-a", run.id)
@@ -131,18 +128,9 @@ def test_serve_trigger_approve_and_read_certificate(served: Any, tmp_path: Path)
 
 
 def test_serve_refuses_a_wrong_digest(served: Any, tmp_path: Path) -> None:
-    from prefect.flow_runs import resume_flow_run
-
     system = make_system(tmp_path / "sys")
     run = _trigger(system)
-    resume_flow_run(
-        run.id,
-        run_input={
-            "plan_digest": "sha256:" + "5" * 64,
-            "approver": "X",
-            "role": "security-officer",
-        },
-    )
+    approve(run.id, "sha256:" + "5" * 64, "X", "security-officer")
     state = _wait_state(run.id, lambda s: s.is_final())
     assert state.is_failed()
     assert "approval names plan digest" in str(state.message)
