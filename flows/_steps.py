@@ -134,6 +134,22 @@ def credential_facts(refs: list[CredentialRef]) -> dict[CredentialRef, bool]:
 _CLOUD = ("s3", "gs", "az")
 _SIDECAR_CACHE = 4096
 _FOREIGN_KEYS_NAMED = 16
+# An older ciphertext version is tried against at most this many older versions of its
+# sidecar (each try costs a read, an unwrap and a first segment; the store is untrusted).
+_OLDER_SIDECARS_TRIED = 8
+
+
+@dataclass(frozen=True)
+class Sidecars:
+    """Where a location's sidecars lie, from a first listing: the current ones, and the older
+    versions of each (newest first), which a versioned store keeps beside the ciphertext
+    versions they describe (a deployment overwritten in place)."""
+
+    current: frozenset[str]
+    older: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.current
 
 
 def _printable(text: str, limit: int = 200) -> str:
@@ -174,7 +190,7 @@ class Protector:
         self,
         store: ObjectStore,
         keys: dict[str, KeyInfo | None],
-        sidecars: set[str],
+        sidecars: Sidecars,
         storage_key: StorageKey | None = None,
     ):
         self._store = store
@@ -201,11 +217,29 @@ class Protector:
             return CopyProtection(Protection.NONE, note=f"{entry.kind.value}: never followed")
         if entry.key.endswith(SIDECAR_SUFFIX):
             return self._sidecar_copy(entry)
-        if entry.key + SIDECAR_SUFFIX not in self._sidecars:
+        name = entry.key + SIDECAR_SUFFIX
+        older = self._sidecars.older.get(name, ()) if not entry.is_latest else ()
+        if name not in self._sidecars and not older:
             return self._default("no sidecar")
         if entry.kind not in (EntryKind.OBJECT, EntryKind.VERSION, EntryKind.SNAPSHOT):
             return self._default(f"{entry.kind.value}: content not checked")
-        sidecar = self._sidecar(entry.key)
+        verdict = (
+            self._against(entry, self._sidecar(entry.key))
+            if name in self._sidecars
+            else self._default("no current sidecar")
+        )
+        if verdict.protection is Protection.ENVELOPE or not older:
+            return verdict
+        # An older ciphertext version: the sidecar of its own deployment may be an older
+        # version of the sidecar (overwritten in place). The same proof, against each of those.
+        for version_id in older[:_OLDER_SIDECARS_TRIED]:
+            again = self._against(entry, self._sidecar(entry.key, version_id))
+            if again.protection is Protection.ENVELOPE:
+                return replace(again, note=f"{again.note}, under an older version of its sidecar")
+        return verdict
+
+    def _against(self, entry: Entry, sidecar: Sidecar | str) -> CopyProtection:
+        """The copy checked against one parsed sidecar (or why that sidecar is not usable)."""
         if isinstance(sidecar, str):
             return CopyProtection(Protection.UNKNOWN, note=sidecar)
         verdict = self._key_of(sidecar)
@@ -337,13 +371,21 @@ def storage_key_of(spec: SystemSpec, keys: dict[str, KeyInfo | None]) -> Storage
     return storage_key(info.uri) if info is not None else None
 
 
-def sidecar_keys(store: ObjectStore) -> set[str]:
-    """The keys of the current sidecars of a location (a first listing)."""
-    return {
-        e.key
-        for e in _inventory(store)
-        if e.key.endswith(SIDECAR_SUFFIX) and e.kind is EntryKind.OBJECT
-    }
+def sidecar_keys(store: ObjectStore) -> Sidecars:
+    """The current sidecars of a location and the older versions of each (a first listing)."""
+    current: set[str] = set()
+    older: dict[str, list[tuple[datetime, str]]] = {}
+    for e in _inventory(store):
+        if not e.key.endswith(SIDECAR_SUFFIX):
+            continue
+        if e.kind is EntryKind.OBJECT:
+            current.add(e.key)
+        elif e.kind is EntryKind.VERSION and e.version_id and not e.is_latest:
+            older.setdefault(e.key, []).append((e.modified, e.version_id))
+    return Sidecars(
+        frozenset(current),
+        {k: tuple(v for _, v in sorted(vs, reverse=True)) for k, vs in older.items()},
+    )
 
 
 def plan_system(

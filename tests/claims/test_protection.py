@@ -59,7 +59,9 @@ def _encrypted(path: Path, key: str, size: int = 3000) -> ObjectStore:
     return store
 
 
-def _encrypt(store: ObjectStore, key: str, kek_uri: str, size: int = 3000) -> bytes:
+def _encrypt(
+    store: ObjectStore, key: str, kek_uri: str, size: int = 3000, overwrite: bool = False
+) -> bytes:
     data = os.urandom(size)
     encrypt_to_store(
         io.BytesIO(data),
@@ -67,6 +69,7 @@ def _encrypt(store: ObjectStore, key: str, kek_uri: str, size: int = 3000) -> by
         key,
         registry.open_key_service(kek_uri),
         Artifact(system="sys", path=key, version="v1"),
+        overwrite=overwrite,
     )
     return data
 
@@ -249,6 +252,48 @@ def test_on_s3_ciphertext_is_envelope_and_plain_objects_are_unknown(
     assert plain.protection is Protection.UNKNOWN
     assert "server-side encryption not read" in (plain.note or "")
     assert got[("README.md", EntryKind.DELETE_MARKER)].protection is Protection.NONE
+
+
+def test_an_overwritten_ciphertext_version_is_matched_against_its_own_older_sidecar(
+    moto_env: str,
+) -> None:
+    """A deployment overwritten in place on a versioned bucket keeps the old ciphertext and its
+    old sidecar as noncurrent versions: the old ciphertext authenticates only under the old
+    sidecar's data key, which the same KEK wraps, so it is ``envelope`` too. A plaintext version
+    between them, and a copy of a real sidecar planted as an older version beside it, stay
+    unproven."""
+    registry.create_key("local://sys-kek")
+    bucket = unique("claims")
+    admin = boto3.client("s3")
+    admin.create_bucket(Bucket=bucket)
+    admin.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    store = registry.open_store(f"s3://{bucket}/models/sys")
+    _encrypt(store, "model.bin", "local://sys-kek")  # the first deployment
+    _encrypt(store, "model.bin", "local://sys-kek", overwrite=True)  # a new data key, sidecar
+    real = read_sidecar(store, "model.bin")
+    # x.bin: plaintext of the ciphertext's size with a copy of a real sidecar beside it (both
+    # now noncurrent), then a real deployment over them.
+    store.put("x.bin", [os.urandom(real.ciphertext_size)])
+    store.put("x.bin" + SIDECAR_SUFFIX, [real.to_json()])
+    _encrypt(store, "x.bin", "local://sys-kek", overwrite=True)
+    facts = {"local://sys-kek": registry.open_key_service("local://sys-kek").info()}
+    protector = Protector(store, dict(facts), sidecar_keys(store))
+    got: dict[tuple[str, EntryKind], list[CopyProtection]] = {}
+    for e in store.inventory():  # type: ignore[attr-defined]
+        got.setdefault((e.key, e.kind), []).append(protector(e))
+    (current,) = got[("model.bin", EntryKind.OBJECT)]
+    (old,) = got[("model.bin", EntryKind.VERSION)]
+    assert current.protection is Protection.ENVELOPE
+    assert "older version of its sidecar" not in (current.note or "")
+    assert old.protection is Protection.ENVELOPE, old.note
+    assert "under an older version of its sidecar" in (old.note or "")
+    sidecars = got[("model.bin" + SIDECAR_SUFFIX, EntryKind.OBJECT)]
+    sidecars += got[("model.bin" + SIDECAR_SUFFIX, EntryKind.VERSION)]
+    assert [p.protection for p in sidecars] == [Protection.ENVELOPE] * 2
+    assert got[("x.bin", EntryKind.OBJECT)][0].protection is Protection.ENVELOPE
+    (plain,) = got[("x.bin", EntryKind.VERSION)]
+    assert plain.protection is Protection.UNKNOWN
+    assert "does not authenticate" in (plain.note or "")
 
 
 def test_the_protection_is_bound_by_the_plan_digest(tmp_path: Path) -> None:
