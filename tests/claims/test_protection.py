@@ -74,6 +74,16 @@ def _encrypt(
     return data
 
 
+def _versioned_s3_store() -> ObjectStore:
+    """A store on a new versioned moto bucket, and the system's KEK ``local://sys-kek``."""
+    registry.create_key("local://sys-kek")
+    bucket = unique("claims")
+    admin = boto3.client("s3")
+    admin.create_bucket(Bucket=bucket)
+    admin.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    return registry.open_store(f"s3://{bucket}/models/sys")
+
+
 def _protections(store: ObjectStore, keys: list[str]) -> dict[str, CopyProtection]:
     """What the retirement's planning records for every copy of the store."""
     facts = {uri: registry.open_key_service(uri).info() for uri in keys}
@@ -234,12 +244,7 @@ def test_on_s3_ciphertext_is_envelope_and_plain_objects_are_unknown(
 ) -> None:
     """A cloud listing does not report server-side encryption: nothing is claimed for it
     (``unknown``), while an envelope object is checked exactly as on a file store."""
-    registry.create_key("local://sys-kek")
-    bucket = unique("claims")
-    admin = boto3.client("s3")
-    admin.create_bucket(Bucket=bucket)
-    admin.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
-    store = registry.open_store(f"s3://{bucket}/models/sys")
+    store = _versioned_s3_store()
     _encrypt(store, "model.bin", "local://sys-kek")
     store.put("README.md", [b"plain"])
     store.delete("README.md")  # a delete marker above the plain version
@@ -262,12 +267,7 @@ def test_an_overwritten_ciphertext_version_is_matched_against_its_own_older_side
     sidecar's data key, which the same KEK wraps, so it is ``envelope`` too. A plaintext version
     between them, and a copy of a real sidecar planted as an older version beside it, stay
     unproven."""
-    registry.create_key("local://sys-kek")
-    bucket = unique("claims")
-    admin = boto3.client("s3")
-    admin.create_bucket(Bucket=bucket)
-    admin.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
-    store = registry.open_store(f"s3://{bucket}/models/sys")
+    store = _versioned_s3_store()
     _encrypt(store, "model.bin", "local://sys-kek")  # the first deployment
     _encrypt(store, "model.bin", "local://sys-kek", overwrite=True)  # a new data key, sidecar
     real = read_sidecar(store, "model.bin")
