@@ -71,7 +71,10 @@ from sundown.records import (
 
 SCHEME = "mlflow"
 BACKEND_ENV = "MLFLOW_BACKEND_STORE_URI"
-CAPABILITIES = frozenset({RecordCapability.WHOLE, RecordCapability.LINKED})  # at most
+# at most: experiments have all three, registered models only linked locations
+CAPABILITIES = frozenset(
+    {RecordCapability.WHOLE, RecordCapability.LINKED, RecordCapability.RETENTION}
+)
 _MISSING = ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND")
 _PAGE = 1000
 T = TypeVar("T")
@@ -100,7 +103,7 @@ class MlflowRecords(StagedRecords):
         self.name = name
         self._open_backend: Any = None  # set for the length of one purge
         self.capabilities = (
-            CAPABILITIES | {RecordCapability.RETENTION}
+            CAPABILITIES
             if kind == "experiments"
             else frozenset({RecordCapability.LINKED})
         )

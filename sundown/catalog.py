@@ -106,7 +106,7 @@ _SCHEMES: dict[str, tuple[Kind, str, tuple[str, ...], str]] = {
     "mlflow": (
         Kind.RECORD_STORE,
         "mlflow",
-        ("whole", "linked_locations"),
+        ("whole", "linked_locations", "retention"),
         "MLflow registered models and experiments (runs purged as mlflow gc does)",
     ),
     "sagemaker": (
@@ -118,7 +118,7 @@ _SCHEMES: dict[str, tuple[Kind, str, tuple[str, ...], str]] = {
     "aws-logs": (
         Kind.RECORD_STORE,
         "boto3",
-        ("prefix", "linked_locations"),
+        ("prefix", "linked_locations", "retention"),
         "CloudWatch Logs groups and streams",
     ),
 }
