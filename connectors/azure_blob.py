@@ -62,7 +62,7 @@ from sundown.store_url import parse_bucket_url
 
 BATCH_LIMIT = 256  # Blob Batch: at most 256 sub-requests per batch
 _CHUNK = 8 * 1024 * 1024  # single Put Blob limit used here, and block size
-_PAGE = 1000
+_PAGE = 5000  # List Blobs: at most 5,000 results per page
 SNAPSHOT_PREFIX = "snapshot:"
 TIERS = {
     t.value.lower(): t

@@ -103,9 +103,7 @@ class MlflowRecords(StagedRecords):
         self.name = name
         self._open_backend: Any = None  # set for the length of one purge
         self.capabilities = (
-            CAPABILITIES
-            if kind == "experiments"
-            else frozenset({RecordCapability.LINKED})
+            CAPABILITIES if kind == "experiments" else frozenset({RecordCapability.LINKED})
         )
 
     @property
