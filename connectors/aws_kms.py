@@ -143,8 +143,22 @@ class AwsKmsKey:
 
     def __init__(self, uri: str, *, check: bool = True) -> None:
         self._region, key_id = parse_uri(uri)
-        with _errors(f"describe {uri}"):
-            metadata = _client(self._region).describe_key(KeyId=key_id)["KeyMetadata"]
+        self._associated_data = b""
+        self._gone = False
+        try:
+            with _errors(f"describe {uri}"):
+                metadata = _client(self._region).describe_key(KeyId=key_id)["KeyMetadata"]
+        except NotFoundError:
+            if check or ":key/" not in key_id:
+                raise
+            # A key ARN KMS no longer knows, opened for destruction: after ScheduleKeyDeletion
+            # this is how KMS answers once the window ended. ``verify_destroyed`` says "gone";
+            # the ARN is the only name left (an alias would name nothing).
+            self._gone = True
+            self._arn = key_id
+            self._id = key_id.rsplit("/", 1)[1]
+            self._metadata: dict[str, Any] = {}
+            return
         self._arn = str(metadata["Arn"])
         if ":key/" in key_id and key_id != self._arn:
             # The URI names a key ARN (account, region): KMS answered with another key (moto
@@ -160,7 +174,6 @@ class AwsKmsKey:
         self._metadata = metadata
         if check:
             _refuse_unusable(self.uri, metadata)
-        self._associated_data = b""
 
     @property
     def uri(self) -> str:
@@ -324,6 +337,8 @@ class AwsKmsKey:
         return self.destroy(pending_days)
 
     def grant_ids(self) -> list[str]:
+        if self._gone:
+            return []  # a deleted key has no grants left
         with _errors(f"list the grants of {self.uri}"):
             pages = self._kms().get_paginator("list_grants").paginate(KeyId=self._id)
             return [str(g["GrantId"]) for page in pages for g in page.get("Grants", [])]

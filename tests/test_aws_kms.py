@@ -9,6 +9,7 @@ import hashlib
 import json
 import secrets
 import shutil
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -22,7 +23,12 @@ from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 from connectors import aws_kms
 from sundown import registry
 from sundown.certificate import sign_certificate, verify_certificate
-from sundown.errors import InputError, IntegrityError, KeyDestroyedError
+from sundown.errors import (
+    InputError,
+    IntegrityError,
+    KeyDestroyedError,
+    NotFoundError,
+)
 from tests.certificate_sample import sample_certificate
 from tests.cli_run import run
 from tests.test_model_signing_interop import ms_verify
@@ -327,3 +333,22 @@ def test_a_sidecar_copied_unchanged_onto_another_path(
     code, _, err = run(capsys, "decrypt", str(other), str(tmp_path / "n.out"))
     assert code == 3 and "IntegrityError" in err, err
     assert not (tmp_path / "n.out").exists()
+
+
+def test_a_key_kms_no_longer_knows_is_gone_for_destruction(moto_env: str) -> None:
+    """After its window AWS deletes the key: DescribeKey answers NotFoundException. moto never
+    ends a window, so a well-formed ARN of a key never created stands for it. Opened for
+    destruction it is "gone" (verified, nothing pending, no grants left); opened for use, or
+    named by an alias, it is still NotFoundError (a typo in a spec stops planning)."""
+    account = boto3.client("sts").get_caller_identity()["Account"]
+    uri = f"aws-kms://arn:aws:kms:us-east-1:{account}:key/{uuid.uuid4()}"
+    key = registry.key_for_destruction(uri)
+    assert key.uri == uri
+    evidence = key.verify_destroyed()
+    assert evidence.verified and evidence.ce_claimable and evidence.pending_until is None
+    assert evidence.checks["key state"] == "gone" and evidence.ce_reason == "key deleted by KMS"
+    assert aws_kms.key_for_destruction(uri).grant_ids() == []
+    with pytest.raises(NotFoundError):
+        registry.open_key_service(uri)
+    with pytest.raises(NotFoundError):
+        registry.key_for_destruction(f"aws-kms://{alias_name()}")

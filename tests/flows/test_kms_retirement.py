@@ -18,15 +18,21 @@ import pytest
 
 from cli import main
 from flows import _steps
+from flows._common import ledger_append
 from flows.decommission import decommission_system
 from flows.deploy import deploy_model
 from flows.key_deletion import follow_up
 from flows.models import DeployParameters, RetentionParameters
 from flows.retention import retention_sweep
 from sundown import registry
-from sundown.certificate import Certificate, SanitizationCategory, verify_certificate
+from sundown.certificate import (
+    Certificate,
+    SanitizationCategory,
+    sign_certificate,
+    verify_certificate,
+)
 from sundown.errors import InputError, IntegrityError, KeyDestroyedError, NotFoundError
-from sundown.ledger import Ledger
+from sundown.ledger import Ledger, RecordKind
 from sundown.spec.loader import load_spec
 from tests.fixtures.fake_kms import FakeServer, gcp_key
 from tests.flows.kms_systems import APPROVER, KmsSystem, build, download
@@ -360,3 +366,61 @@ def test_follow_up_records_a_key_once_its_kms_reports_it_gone(
     assert [f.outcome for f in follow_up(spec)] == ["recorded"]  # idempotent
     retention_sweep(RetentionParameters(spec_path=str(system.spec_path)))
     assert count(ledger_of(system)) == before + 1
+
+
+def ledger_a_certificate_naming(system: KmsSystem, cert: Certificate, gone: str) -> str:
+    """A second certificate of the system naming two keys, ``gone`` first: a retirement whose
+    key AWS has since deleted (moto never ends a window, so ``gone`` is an ARN moto never had).
+    Signed with the system's certificate key and ledgered as the retirement flow does; returns
+    its id."""
+    data = cert.model_dump(mode="json")
+    (real,) = data["keys_destroyed"]
+    data["certificate_id"] = str(uuid.uuid4())
+    data["keys_destroyed"] = [dict(real, uri=gone), real]
+    data["exceptions"] += [
+        dict(e, subject=gone) for e in data["exceptions"] if e["subject"] == system.kek
+    ]
+    signer = registry.open_signer(f"local://{system.name}-certificates")
+    signed = sign_certificate(Certificate.model_validate(data), signer)
+    path = system.root / "evidence" / "second-retirement" / "certificate.json"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(signed.data)
+    ledger_append(
+        load_spec(system.spec_path),
+        RecordKind.DECOMMISSION,
+        f"decommissioned {system.name}: {cert.status.value} (certificate "
+        f"{data['certificate_id']}, plan {cert.plan_digest})",
+        signed.digest,
+        path.as_uri(),
+    )
+    return str(data["certificate_id"])
+
+
+def test_a_key_aws_deleted_is_confirmed_and_the_other_keys_still_followed(aws: Path) -> None:
+    """AWS deletes a key at the end of its window; DescribeKey then answers NotFound. The
+    follow-up confirms that key and goes on with the others (it used to stop every follow-up
+    of the system, and so the daily retention sweep); a retirement re-run's destroy step
+    proves it gone."""
+    system = build(aws)
+    cert = retire(system)
+    account = boto3.client("sts").get_caller_identity()["Account"]
+    gone = f"aws-kms://arn:aws:kms:us-east-1:{account}:key/{uuid.uuid4()}"
+    second = ledger_a_certificate_naming(system, cert, gone)
+    before = count(ledger_of(system))
+    spec = load_spec(system.spec_path)
+    outcomes = [(f.certificate_id, f.key_uri, f.outcome) for f in follow_up(spec)]
+    assert outcomes == [
+        (cert.certificate_id, system.kek, "pending"),
+        (second, gone, "deleted"),
+        (second, system.kek, "pending"),
+    ]
+    records = list(ledger_of(system).records())
+    assert len(records) == before + 1
+    assert records[-1].record.subject.startswith(
+        f"key deletion confirmed: certificate {second}, key {gone}: "
+    )
+    swept = retention_sweep(RetentionParameters(spec_path=str(system.spec_path)))
+    assert swept.purged == 0 and count(ledger_of(system)) == before + 1
+    destroyed = _steps.destroy_key.fn(gone, [1], 7, ["0000deadbeef"])
+    assert destroyed.verified and destroyed.pending_until is None
+    assert destroyed.method.startswith("not found by this run")
