@@ -113,13 +113,47 @@ def judge_pending(key: KeyDestroyed, check: str | None) -> KeyDestroyed:
     if when is None:
         return key
     before = key.pending_until
-    if before is not None and abs((when - before).total_seconds()) > _SAME_DATE_SECONDS:
+    if before is not None and not same_date(when, before):
         return key.judged(
             still_answers=f"the KMS's deletion date changed from {before.isoformat()} at "
             f"destruction to {when.isoformat()} at verification: the deletion was cancelled "
             "and scheduled again behind Sundown's back, so the key was usable in between"
         )
     return key.model_copy(update={"pending_until": when})
+
+
+def same_date(a: datetime, b: datetime) -> bool:
+    """Whether two pending dates the key service reported are the same date (its own rounding
+    aside): another date means the deletion was cancelled and scheduled again in between."""
+    return abs((a - b).total_seconds()) <= _SAME_DATE_SECONDS
+
+
+def follow_up_verdict(certified: datetime, evidence: KeyDestruction) -> tuple[str, str]:
+    """What the follow-up makes of the key service's answer now (``evidence``) for a key a
+    certificate states pending until ``certified``, and why: "gone" (one record confirms it),
+    "pending" (nothing recorded, asked again next run) or "reversed" (the certificate no longer
+    holds: one record says so)."""
+    state = getattr(evidence, "key_state", "") or "unknown"
+    when = evidence.pending_until
+    if when is not None and not same_date(when, certified):
+        # Pending again, but until another date than the certificate's: the deletion was
+        # cancelled and scheduled again between two runs (the key usable in between, and
+        # irrecoverable only later than the certificate says).
+        return "reversed", (
+            "its deletion was cancelled and scheduled again outside Sundown: the key service "
+            f"reports it pending until {when.isoformat()}, not {certified.isoformat()} as the "
+            "certificate states"
+        )
+    if not evidence.verified:
+        return "reversed", (
+            "its deletion was reversed outside Sundown, or no longer proves the key destroyed "
+            f"(key state {state})"
+        )
+    if when is not None:
+        return "pending", (
+            f"pending until {when.isoformat()} (key state {state}); checked again on the next run"
+        )
+    return "gone", f"the key service reports the key gone (key state {state})"
 
 
 def irrecoverable(used: list[KeyDestroyed]) -> IrrecoverableAfter:

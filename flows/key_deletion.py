@@ -35,7 +35,7 @@ from sundown.spec.model import SystemSpec
 from sundown.store import put_once
 
 from ._common import ledger_append, load_system, object_url, open_evidence, sha256_digest
-from ._pending import CANCELLED, CONFIRMED, RESTORED, SUBJECT, check_text
+from ._pending import CANCELLED, CONFIRMED, RESTORED, SUBJECT, check_text, follow_up_verdict
 from .models import SpecSource
 
 RECEIPTS = "key-deletions"
@@ -169,21 +169,14 @@ def follow_up(spec: SystemSpec) -> list[FollowUp]:
                 continue
             evidence = registry.key_for_destruction(key.uri).verify_destroyed()
             state = getattr(evidence, "key_state", "") or "unknown"
-            if not evidence.verified:
-                out.append(_reversed(spec, issued, key.uri, state, check_text(evidence)[:500]))
+            verdict, why = follow_up_verdict(key.pending_until, evidence)
+            if verdict == "reversed":
+                out.append(_reversed(spec, issued, key.uri, state, check_text(evidence), why))
                 continue
-            if evidence.pending_until is not None:
-                out.append(
-                    FollowUp(
-                        cert.certificate_id,
-                        key.uri,
-                        "pending",
-                        f"pending until {evidence.pending_until.isoformat()} (key state "
-                        f"{state}); checked again on the next run",
-                    )
-                )
+            if verdict == "pending":
+                out.append(FollowUp(cert.certificate_id, key.uri, "pending", why))
                 continue
-            detail = f"the key service reports the key gone (key state {state})"
+            detail = why
             receipt = KeyDeletionReceipt(
                 event=CONFIRMED,
                 system=spec.name,
@@ -205,17 +198,17 @@ def follow_up(spec: SystemSpec) -> list[FollowUp]:
     return out
 
 
-def _reversed(spec: SystemSpec, issued: _Issued, uri: str, state: str, answer: str) -> FollowUp:
+def _reversed(
+    spec: SystemSpec, issued: _Issued, uri: str, state: str, answer: str, why: str
+) -> FollowUp:
     """The key's deletion was reversed behind Sundown's back (restored within its window by
-    someone with KMS rights, not through ``cancel-deletion``): the certificate's erase claim
-    under it no longer holds. Ledgered once, so that whoever verifies the certificate against
-    the ledger learns it; a key only looking usable (a wrong answer of the KMS) costs a false
-    alarm, never a false claim."""
+    someone with KMS rights, not through ``cancel-deletion``; or cancelled and scheduled again,
+    ``why`` says which): the certificate's erase claim under it no longer holds. Ledgered once,
+    so that whoever verifies the certificate against the ledger learns it; a key only looking
+    usable (a wrong answer of the KMS) costs a false alarm, never a false claim."""
     cert_id = issued.certificate.certificate_id
-    detail = (
-        f"certificate {cert_id} NO LONGER HOLDS for copies under this key: its deletion was "
-        f"reversed outside Sundown (key state {state})"
-    )
+    answer = answer[:500]
+    detail = f"certificate {cert_id} NO LONGER HOLDS for copies under this key: {why}"
     receipt = KeyDeletionReceipt(
         event=RESTORED,
         system=spec.name,
@@ -226,9 +219,9 @@ def _reversed(spec: SystemSpec, issued: _Issued, uri: str, state: str, answer: s
         key_state=state,
         checks={"key service": answer},
         certificate_holds=False,
-        statement=f"the key service answers for {uri} again ({answer}). Certificate {cert_id} "
+        statement=f"{why}; the key service answers for {uri}: {answer}. Certificate {cert_id} "
         "no longer holds for the copies it covers by cryptographic erase under this key: they "
-        "may be readable again",
+        "may be readable again, or become irrecoverable only later than it states",
     )
     stored = _append(spec, receipt, detail)
     return FollowUp(cert_id, uri, "restored", detail, stored.record.sequence)

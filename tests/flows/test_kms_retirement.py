@@ -17,6 +17,7 @@ import boto3
 import pytest
 
 from cli import main
+from connectors import gcp_kms
 from flows import _steps
 from flows._common import ledger_append
 from flows.decommission import decommission_system
@@ -365,6 +366,71 @@ def test_follow_up_records_a_key_once_its_kms_reports_it_gone(
     assert receipt["certificate_id"] == cert.certificate_id
     assert [f.outcome for f in follow_up(spec)] == ["recorded"]  # idempotent
     retention_sweep(RetentionParameters(spec_path=str(system.spec_path)))
+    assert count(ledger_of(system)) == before + 1
+
+
+def test_deletion_rescheduled_after_the_certificate_is_ledgered_once_as_no_longer_holding(
+    aws: Path,
+) -> None:
+    """Between two follow-ups someone cancels the deletion, uses the key, and schedules it again
+    (30 days): the key looks pending, but until another date than the certificate states. The
+    follow-up must neither say "pending" nor later "confirmed": one signed record says the
+    certificate no longer holds; later runs append nothing."""
+    system = build(aws)
+    cert = retire(system)
+    (key,) = cert.keys_destroyed
+    assert key.pending_until is not None
+    spec = load_spec(system.spec_path)
+    before = count(ledger_of(system))
+    kms = boto3.client("kms")
+    kms.cancel_key_deletion(KeyId=key_id(system.kek))
+    kms.enable_key(KeyId=key_id(system.kek))
+    registry.open_key_service(system.kek).bound_to(b"meanwhile").new_data_key()  # used
+    kms.schedule_key_deletion(KeyId=key_id(system.kek), PendingWindowInDays=30)
+    (f,) = follow_up(spec)
+    assert f.outcome == "restored" and "NO LONGER HOLDS" in f.detail, f
+    assert "scheduled again" in f.detail and key.pending_until.isoformat() in f.detail
+    records = list(ledger_of(system).records())
+    assert len(records) == before + 1
+    assert records[-1].record.subject.startswith(
+        f"key deletion reversed: certificate {cert.certificate_id}, key {system.kek}: "
+    )
+    evidence = records[-1].record.evidence
+    assert evidence is not None
+    receipt = json.loads(Path(evidence.location.removeprefix("file://")).read_bytes())
+    assert receipt["certificate_holds"] is False and receipt["key_state"] == "PendingDeletion"
+    assert [f.outcome for f in follow_up(spec)] == ["restored"]
+    assert count(ledger_of(system)) == before + 1
+
+
+def test_a_cloud_kms_key_restored_and_destroyed_again_is_ledgered_as_no_longer_holding(
+    tmp_path: Path, moto_env: str, prefect_api: str, gcp_kms_env: FakeServer
+) -> None:
+    """Cloud KMS: every version restored and enabled (usable), then destroyed again. The new
+    destroyTime is later than the certificate's; the fake is told the second destroy came a day
+    after the first (it cannot wait a day, and a destroy within the same second would give the
+    same date)."""
+    uri = (
+        "gcp-kms://projects/sundown-test/locations/global/keyRings/"
+        f"ring-{uuid.uuid4().hex[:6]}/cryptoKeys/kek"
+    )
+    registry.create_key(uri)
+    system = build(tmp_path, kek=uri)
+    cert = retire(system)
+    spec = load_spec(system.spec_path)
+    assert [f.outcome for f in follow_up(spec)] == ["pending"]
+    before = count(ledger_of(system))
+    gcp_kms.key_for_destruction(uri).cancel_deletion()  # RestoreCryptoKeyVersion, then ENABLED
+    gcp_key(gcp_kms_env, uri).destroy_seconds += 86400
+    assert gcp_kms.key_for_destruction(uri).destroy().verified
+    (f,) = follow_up(spec)
+    assert f.outcome == "restored" and "scheduled again" in f.detail, f
+    records = list(ledger_of(system).records())
+    assert len(records) == before + 1
+    assert records[-1].record.subject.startswith(
+        f"key deletion reversed: certificate {cert.certificate_id}, key {uri}: "
+    )
+    assert [f.outcome for f in follow_up(spec)] == ["restored"]
     assert count(ledger_of(system)) == before + 1
 
 
