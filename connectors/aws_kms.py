@@ -28,7 +28,8 @@ import hashlib
 import secrets
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from botocore.config import Config
@@ -58,11 +59,39 @@ LIMITS = (
     "until then. Data keys unwrapped before destruction and held elsewhere are not reached."
 )
 _CONFIG = Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=10)
+LONGEST_WINDOW = timedelta(days=30)  # ScheduleKeyDeletion's longest PendingWindowInDays
+# A DeletionDate is "now + window", rounded by KMS: one day beyond the longest window is allowed.
+_DATE_SLACK = timedelta(days=1)
 
 
+@dataclass(frozen=True)
 class KmsKeyDestruction(PendingKeyDestruction):
     """KMS destruction evidence: the key is disabled and scheduled for deletion on
-    ``pending_until`` (None once KMS reports it gone)."""
+    ``pending_until`` (None once KMS reports it gone). ``overdue``: everything proved but the
+    date, which has passed while KMS still reports the key pending (restorable until KMS
+    deletes it): not verified, and not a sign that it was restored either."""
+
+    overdue: bool = False
+
+
+def pending_date_problem(date: object, now: datetime, longest: timedelta) -> str | None:
+    """Why ``date``, the date a KMS reports a key pending deletion until, cannot be taken as the
+    date it becomes irrecoverable (None: it can). A KMS answer is untrusted: a pending key with
+    no date, a date already passed (the key is still restorable), or one beyond the service's
+    longest window is refused."""
+    if not isinstance(date, datetime) or date.tzinfo is None:
+        return "no deletion date reported: when the key becomes irrecoverable is unknown"
+    if date <= now:
+        return (
+            f"the deletion date {date.isoformat()} has passed, yet the key is still pending "
+            "deletion: it can be restored until the key service deletes it"
+        )
+    if date > now + longest + _DATE_SLACK:
+        return (
+            f"the deletion date {date.isoformat()} is beyond the longest window the key service "
+            f"sets ({longest.days} days from now): not taken"
+        )
+    return None
 
 
 def parse_uri(uri: str) -> tuple[str | None, str]:
@@ -376,12 +405,18 @@ class AwsKmsKey:
         state = "gone"
         tags: list[dict[str, str]] = []
         kek = True
+        date_problem: str | None = None
+        now = datetime.now(UTC)
         try:
             metadata = client.describe_key(KeyId=self._arn)["KeyMetadata"]
             state = str(metadata["KeyState"])
             kek = metadata.get("KeyUsage") == "ENCRYPT_DECRYPT"
             if isinstance(metadata.get("DeletionDate"), datetime):
                 pending = metadata["DeletionDate"]
+            if state == "PendingDeletion":
+                date_problem = pending_date_problem(
+                    metadata.get("DeletionDate"), now, LONGEST_WINDOW
+                )
             tags = client.list_resource_tags(KeyId=self._id).get("Tags", [])
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") != "NotFoundException":
@@ -389,6 +424,8 @@ class AwsKmsKey:
         checks["key state"] = state + (f" until {pending.isoformat()}" if pending else "")
         if state not in ("PendingDeletion", "gone"):
             ok = False
+        if date_problem is not None:
+            checks["deletion date"] = f"FAILED: {date_problem}"
         sentinel = next((t["TagValue"] for t in tags if t["TagKey"] == SENTINEL_TAG), None)
         if sentinel is not None:
             wrapped = WrappedKey(self.uri, 1, base64.b64decode(sentinel))
@@ -413,17 +450,19 @@ class AwsKmsKey:
         elif state != "gone":
             checks["sign through Sundown"] = refused(lambda: AwsKmsSigner(self.uri), "still signs")
             ok = ok and checks["sign through Sundown"].startswith("refused")
-        return KmsKeyDestruction.now(
+        evidence = KmsKeyDestruction.now(
             self.uri,
             versions=(1,),
             method="AWS KMS DisableKey, then ScheduleKeyDeletion",
             pending=pending,
             pending_what="deletion",
             checks=checks,
-            verified=ok,
+            verified=ok and date_problem is None,
             limits=LIMITS,
             key_state=state,
         )
+        overdue = ok and pending is not None and date_problem is not None and pending <= now
+        return replace(evidence, overdue=overdue)
 
     def unwrap_sentinel(self, wrapped: WrappedKey) -> bytes:
         client = self._kms()

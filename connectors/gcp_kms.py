@@ -29,7 +29,8 @@ import re
 import secrets
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
-from datetime import UTC, datetime
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from connectors import _kms
@@ -51,14 +52,42 @@ _URI = re.compile(
 _LIVE = "ENABLED"
 _DECRYPT = "unwrap"  # what every Decrypt's error context starts with
 _GONE_STATES = ("DESTROY_SCHEDULED", "DESTROYED")
+# The longest destroyScheduledDuration Cloud KMS allows (24 hours to 120 days), and one day of
+# slack: a destroyTime further away is not one Cloud KMS sets.
+LONGEST_WINDOW = timedelta(days=120)
+_DATE_SLACK = timedelta(days=1)
 
 
+@dataclass(frozen=True)
 class GcpKmsKeyDestruction(_kms.PendingKeyDestruction):
     """Every version scheduled for destruction (or destroyed); ``pending_until`` is the latest
-    ``destroyTime`` (None once every version is DESTROYED)."""
+    ``destroyTime`` (None once every version is DESTROYED). ``overdue``: everything proved but
+    a ``destroyTime`` already passed while its version is still DESTROY_SCHEDULED (restorable
+    until Cloud KMS destroys it): not verified, and not a sign of a restore either."""
 
     PENDING = "destruction scheduled; pending until {date}"
     GONE = "every key version destroyed by Cloud KMS"
+
+    overdue: bool = False
+
+
+def destroy_time_problem(when: datetime | None, now: datetime) -> str | None:
+    """Why a DESTROY_SCHEDULED version's ``destroyTime`` cannot be taken as the date it becomes
+    irrecoverable (None: it can): absent, already passed (still restorable), or beyond the
+    longest window Cloud KMS sets."""
+    if when is None:
+        return "DESTROY_SCHEDULED without a destroyTime: when it becomes irrecoverable is unknown"
+    if when <= now:
+        return (
+            f"destroyTime {when.isoformat()} has passed, yet the version is still "
+            "DESTROY_SCHEDULED: it can be restored until Cloud KMS destroys it"
+        )
+    if when > now + LONGEST_WINDOW + _DATE_SLACK:
+        return (
+            f"destroyTime {when.isoformat()} is beyond the longest window Cloud KMS sets "
+            f"({LONGEST_WINDOW.days} days from now): not taken"
+        )
+    return None
 
 
 def parse_uri(uri: str) -> str:
@@ -431,8 +460,17 @@ class GcpKmsKey:
             f"{_number(v.name)}:{s}" for v, s in zip(versions, states, strict=True)
         )
         ok = bool(versions) and all(s in _GONE_STATES for s in states)
-        times = [t for v in versions if (t := _when(v.destroy_time)) is not None]
-        pending = max(times) if times and "DESTROY_SCHEDULED" in states else None
+        now = datetime.now(UTC)
+        scheduled = [
+            (_number(v.name), _when(v.destroy_time))
+            for v, s in zip(versions, states, strict=True)
+            if s == "DESTROY_SCHEDULED"
+        ]
+        late = [(n, t) for n, t in scheduled if destroy_time_problem(t, now) is not None]
+        for number, when in late:
+            checks[f"version {number} destroyTime"] = f"FAILED: {destroy_time_problem(when, now)}"
+        times = [t for _, t in scheduled if t is not None]
+        pending = max(times) if times else None
         if not self.signing:
             checks["raw KMS encrypt"] = _probe(
                 lambda: _encrypt(client, self._name, b"\0", b"", "probe")
@@ -453,17 +491,21 @@ class GcpKmsKey:
                 lambda: GcpKmsSigner(self.uri), "still signs"
             )
             ok = ok and checks["sign through Sundown"].startswith("refused")
-        return GcpKmsKeyDestruction.now(
+        evidence = GcpKmsKeyDestruction.now(
             self.uri,
             versions=tuple(_number(v.name) for v in versions),
             method="Cloud KMS DestroyCryptoKeyVersion for every version",
             pending=pending,
             pending_what="destruction",
             checks=checks,
-            verified=ok,
+            verified=ok and not late,
             limits=LIMITS,
-            key_state="DESTROY_SCHEDULED" if pending else ("DESTROYED" if ok else "live"),
+            key_state="DESTROY_SCHEDULED"
+            if scheduled
+            else ("DESTROYED" if ok and not late else "live"),
         )
+        overdue = ok and bool(late) and all(t is not None and t <= now for _, t in late)
+        return replace(evidence, overdue=overdue)
 
     def cancel_deletion(self) -> KeyInfo:
         """RestoreCryptoKeyVersion for every scheduled version, then enable it again."""

@@ -144,6 +144,14 @@ def follow_up_verdict(certified: datetime, evidence: KeyDestruction) -> tuple[st
             f"reports it pending until {when.isoformat()}, not {certified.isoformat()} as the "
             "certificate states"
         )
+    if not evidence.verified and getattr(evidence, "overdue", False):
+        # The certificate's date has passed; the key service deletes the key after it, and has
+        # not yet: still restorable, but nothing was reversed either.
+        return "pending", (
+            f"the certificate's date {certified.isoformat()} has passed, but the key service "
+            f"still reports the key pending (key state {state}): restorable until it deletes "
+            "it; checked again on the next run"
+        )
     if not evidence.verified:
         return "reversed", (
             "its deletion was reversed outside Sundown, or no longer proves the key destroyed "

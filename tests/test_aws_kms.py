@@ -352,3 +352,33 @@ def test_a_key_kms_no_longer_knows_is_gone_for_destruction(moto_env: str) -> Non
         registry.open_key_service(uri)
     with pytest.raises(NotFoundError):
         registry.key_for_destruction(f"aws-kms://{alias_name()}")
+
+
+NOW = datetime(2026, 3, 1, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("described", "problem"),
+    [
+        ({"KeyState": "PendingDeletion"}, "no deletion date"),
+        ({"KeyState": "PendingDeletion", "DeletionDate": NOW - timedelta(hours=1)}, "has passed"),
+        ({"KeyState": "PendingDeletion", "DeletionDate": NOW}, "has passed"),
+        ({"KeyState": "PendingDeletion", "DeletionDate": NOW + timedelta(days=32)}, "beyond"),
+        ({"KeyState": "PendingDeletion", "DeletionDate": datetime(2026, 3, 9)}, "no deletion"),
+        ({"KeyState": "PendingDeletion", "DeletionDate": "2026-03-09"}, "no deletion date"),
+        ({"KeyState": "PendingDeletion", "DeletionDate": NOW + timedelta(days=7)}, None),
+        ({"KeyState": "PendingDeletion", "DeletionDate": NOW + timedelta(days=30)}, None),
+    ],
+)
+def test_a_pending_deletion_date_must_be_one_kms_can_set(
+    described: dict[str, object], problem: str | None
+) -> None:
+    """The judge of DescribeKey's DeletionDate, on KeyMetadata-shaped answers moto cannot
+    give (it always sets now + window): a pending key without a date, with a date already
+    passed (still restorable) or beyond the 30-day window is not proof of deletion.
+    verify_destroyed applies it to every PendingDeletion answer."""
+    found = aws_kms.pending_date_problem(described.get("DeletionDate"), NOW, timedelta(days=30))
+    if problem is None:
+        assert found is None
+    else:
+        assert found is not None and problem in found

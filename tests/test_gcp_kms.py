@@ -261,3 +261,35 @@ def test_an_endpoint_override_off_loopback_is_refused_before_any_request(
     with pytest.raises(InputError, match=r"SUNDOWN_GCP_KMS_ENDPOINT names host 'kms\.attacker"):
         registry.open_key_service(uri)
     assert len(gcp_kms_env.requests) == before
+
+
+@pytest.mark.parametrize(
+    ("destroy_time", "problem", "overdue"),
+    [
+        (None, "without a destroyTime", False),
+        (datetime.now(UTC) - timedelta(hours=1), "has passed", True),
+        (datetime.now(UTC) + timedelta(days=200), "beyond the longest window", False),
+    ],
+)
+def test_a_scheduled_version_needs_a_destroy_time_cloud_kms_can_set(
+    gcp_kms_env: FakeServer,
+    capsys: pytest.CaptureFixture[str],
+    destroy_time: datetime | None,
+    problem: str,
+    overdue: bool,
+) -> None:
+    """A DESTROY_SCHEDULED version without a destroyTime, with one already passed (still
+    restorable until Cloud KMS destroys it) or beyond the longest window (120 days) is no proof
+    and no date: not verified, the check says why (the fake is told to answer so)."""
+    uri = created(capsys)
+    assert gcp_kms.key_for_destruction(uri).destroy().verified
+    (version,) = gcp_key(gcp_kms_env, uri).versions.values()
+    version.destroy_time = destroy_time
+    evidence = gcp_kms.key_for_destruction(uri).verify_destroyed()
+    assert not evidence.verified and not evidence.ce_claimable
+    assert evidence.checks["version 1 destroyTime"].startswith("FAILED: ")
+    assert problem in evidence.checks["version 1 destroyTime"]
+    assert evidence.overdue is overdue
+    assert evidence.key_state == "DESTROY_SCHEDULED"
+    # Every other check still proves: the date alone is what fails.
+    assert evidence.checks["raw KMS encrypt"].startswith("refused")

@@ -5,11 +5,12 @@ claim more than the KMS proved, or use a key it should refuse."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +19,10 @@ import pytest
 
 from cli import main
 from connectors import gcp_kms
+from connectors.aws_kms import KmsKeyDestruction
 from flows import _steps
 from flows._common import ledger_append
+from flows._pending import follow_up_verdict
 from flows.decommission import decommission_system
 from flows.deploy import deploy_model
 from flows.key_deletion import follow_up
@@ -490,3 +493,49 @@ def test_a_key_aws_deleted_is_confirmed_and_the_other_keys_still_followed(aws: P
     destroyed = _steps.destroy_key.fn(gone, [1], 7, ["0000deadbeef"])
     assert destroyed.verified and destroyed.pending_until is None
     assert destroyed.method.startswith("not found by this run")
+
+
+CERTIFIED = datetime(2026, 3, 8, 12, tzinfo=UTC)
+
+
+def pending_answer(
+    until: datetime | None, *, verified: bool = True, overdue: bool = False, state: str = ""
+) -> KmsKeyDestruction:
+    evidence = KmsKeyDestruction.now(
+        "aws-kms://arn:aws:kms:us-east-1:123456789012:key/k",
+        versions=(1,),
+        method="AWS KMS DisableKey, then ScheduleKeyDeletion",
+        pending=until,
+        pending_what="deletion",
+        checks={},
+        verified=verified,
+        limits="",
+        key_state=state or ("PendingDeletion" if until else "gone"),
+    )
+    return dataclasses.replace(evidence, overdue=overdue)
+
+
+@pytest.mark.parametrize(
+    ("answer", "verdict", "says"),
+    [
+        (pending_answer(CERTIFIED), "pending", "pending until"),
+        (pending_answer(CERTIFIED + timedelta(seconds=1)), "pending", "pending until"),
+        (pending_answer(None), "gone", "gone"),
+        (pending_answer(CERTIFIED + timedelta(days=23)), "reversed", "scheduled again"),
+        (pending_answer(CERTIFIED - timedelta(days=1)), "reversed", "scheduled again"),
+        (pending_answer(None, verified=False, state="Enabled"), "reversed", "Enabled"),
+        # The certificate's date passed; KMS still lists the key pending (it deletes after the
+        # date): nothing reversed, nothing confirmed.
+        (pending_answer(CERTIFIED, verified=False, overdue=True), "pending", "has passed"),
+        (
+            pending_answer(CERTIFIED + timedelta(days=9), verified=False, overdue=True),
+            "reversed",
+            "scheduled again",
+        ),
+    ],
+)
+def test_the_follow_up_verdict_compares_the_date_with_the_certificates(
+    answer: KmsKeyDestruction, verdict: str, says: str
+) -> None:
+    got, why = follow_up_verdict(CERTIFIED, answer)
+    assert got == verdict and says in why
