@@ -94,6 +94,24 @@ def pending_date_problem(date: object, now: datetime, longest: timedelta) -> str
     return None
 
 
+def multi_region(metadata: dict[str, Any]) -> str | None:
+    """What makes a multi-region key unfit for cryptographic erase (None for a single-region
+    key): its related multi-region keys in other regions share its key material."""
+    if not metadata.get("MultiRegion"):
+        return None
+    config = metadata.get("MultiRegionConfiguration") or {}
+    arns = [(config.get("PrimaryKey") or {}).get("Arn")]
+    arns += [r.get("Arn") for r in config.get("ReplicaKeys") or [] if isinstance(r, dict)]
+    related = [str(a)[:200] for a in dict.fromkeys(arns) if a and a != metadata.get("Arn")]
+    more = f" and {len(related) - 20} more" if len(related) > 20 else ""
+    names = ", ".join(related[:20]) + more
+    return (
+        f"a multi-region KMS key (MultiRegionKeyType {str(config.get('MultiRegionKeyType'))[:20]})"
+        f"; its related multi-region keys ({names or 'not listed by KMS'}) hold the same key "
+        "material and decrypt whatever it wrapped, so deleting this one erases nothing"
+    )
+
+
 def parse_uri(uri: str) -> tuple[str | None, str]:
     """(region or None, key id for the KMS API: key ARN, alias ARN or ``alias/NAME``)."""
     if not uri.startswith(SCHEME):
@@ -170,7 +188,7 @@ def _refuse_unusable(uri: str, metadata: dict[str, Any]) -> None:
 class AwsKmsKey:
     """One KMS key: a KEK (SYMMETRIC_DEFAULT) or, for signing, ECC_NIST_P256 SIGN_VERIFY."""
 
-    def __init__(self, uri: str, *, check: bool = True) -> None:
+    def __init__(self, uri: str, *, check: bool = True, single_region: bool = False) -> None:
         self._region, key_id = parse_uri(uri)
         self._associated_data = b""
         self._gone = False
@@ -201,6 +219,14 @@ class AwsKmsKey:
         self._id = str(metadata["KeyId"])
         self._region = self._arn.split(":")[3]
         self._metadata = metadata
+        shared = multi_region(metadata) if single_region else None
+        if shared is not None:
+            # Before the state: a disabled or pending multi-region key is refused as well,
+            # rather than taken as destroyed already.
+            raise InputError(
+                f"{self.uri} is {shared}. Sundown does not use a multi-region key as a KEK: "
+                "name a single-region key"
+            )
         if check:
             _refuse_unusable(self.uri, metadata)
 
@@ -321,6 +347,12 @@ class AwsKmsKey:
         with _errors(f"destroy {self.uri}"):
             metadata = client.describe_key(KeyId=self._arn)["KeyMetadata"]
             state = str(metadata["KeyState"])
+            shared = multi_region(metadata)
+            if shared is not None and state in ("Enabled", "Disabled"):
+                raise ConflictError(
+                    f"{self.uri} is {shared}: Sundown does not destroy it (nothing was disabled "
+                    "or scheduled); retire the data under a single-region key"
+                )
             checks: dict[str, str] = {"key state before": state}
             if state == "Enabled" and metadata.get("KeyUsage") == "ENCRYPT_DECRYPT":
                 plaintext = secrets.token_bytes(16)
@@ -417,6 +449,10 @@ class AwsKmsKey:
                 date_problem = pending_date_problem(
                     metadata.get("DeletionDate"), now, LONGEST_WINDOW
                 )
+            shared = multi_region(metadata)
+            if shared is not None:
+                checks["multi-region"] = f"FAILED: {shared}"
+                ok = False
             tags = client.list_resource_tags(KeyId=self._id).get("Tags", [])
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") != "NotFoundException":
@@ -518,7 +554,9 @@ class AwsKmsSigner(KmsSigner):
 
 
 def open_key_service(uri: str) -> AwsKmsKey:
-    return AwsKmsKey(uri)
+    """The key as a KEK: refused (InputError) when it is a multi-region key, whose replicas in
+    other regions would still unwrap every data key after this key is destroyed."""
+    return AwsKmsKey(uri, single_region=True)
 
 
 def key_for_destruction(uri: str) -> AwsKmsKey:

@@ -5,6 +5,7 @@ Sundown's own refusal of disabled keys and keys pending deletion (moto still dec
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import secrets
@@ -24,6 +25,7 @@ from connectors import aws_kms
 from sundown import registry
 from sundown.certificate import sign_certificate, verify_certificate
 from sundown.errors import (
+    ConflictError,
     InputError,
     IntegrityError,
     KeyDestroyedError,
@@ -333,6 +335,64 @@ def test_a_sidecar_copied_unchanged_onto_another_path(
     code, _, err = run(capsys, "decrypt", str(other), str(tmp_path / "n.out"))
     assert code == 3 and "IntegrityError" in err, err
     assert not (tmp_path / "n.out").exists()
+
+
+def multi_region_key(regions: tuple[str, ...] = ("eu-west-1",)) -> tuple[str, list[str]]:
+    """A multi-region KEK made outside Sundown (CreateKey MultiRegion, ReplicateKey): the
+    primary's URI and its replicas' URIs."""
+    client = boto3.client("kms", region_name="us-east-1")
+    meta = client.create_key(MultiRegion=True, Description="shared")["KeyMetadata"]
+    assert meta["MultiRegion"] and meta["KeyId"].startswith("mrk-")
+    replicas = [
+        "aws-kms://"
+        + client.replicate_key(KeyId=meta["KeyId"], ReplicaRegion=region)["ReplicaKeyMetadata"][
+            "Arn"
+        ]
+        for region in regions
+    ]
+    return "aws-kms://" + meta["Arn"], replicas
+
+
+def test_a_multi_region_key_is_refused_as_a_kek_and_never_destroyed(moto_env: str) -> None:
+    """A replica in another region holds the same key material and still decrypts every data
+    key: Sundown neither wraps under such a key nor destroys it (nothing disabled first)."""
+    uri, (replica,) = multi_region_key()
+    replica_arn = replica.removeprefix("aws-kms://")
+    with pytest.raises(InputError, match="multi-region") as refused:
+        registry.open_key_service(uri)
+    assert replica_arn in str(refused.value)
+    with pytest.raises(InputError, match="multi-region") as refused:
+        registry.open_key_service(replica)  # the replica names the primary
+    assert uri.removeprefix("aws-kms://") in str(refused.value)
+    with pytest.raises(ConflictError, match="multi-region") as stopped:
+        aws_kms.key_for_destruction(uri).destroy()
+    assert replica_arn in str(stopped.value) and "nothing was disabled" in str(stopped.value)
+    meta = boto3.client("kms").describe_key(KeyId=uri.removeprefix("aws-kms://"))["KeyMetadata"]
+    assert meta["KeyState"] == "Enabled"
+    tags = boto3.client("kms").list_resource_tags(KeyId=meta["KeyId"])["Tags"]
+    assert not [t for t in tags if t["TagKey"] == aws_kms.SENTINEL_TAG]  # not even a sentinel
+
+
+def test_a_multi_region_key_scheduled_for_deletion_is_not_proved_erased(moto_env: str) -> None:
+    """The key scheduled for deletion as Sundown did before it refused multi-region keys (a
+    sentinel tag, DisableKey, ScheduleKeyDeletion): everything else proves, but the replica
+    still holds the material (on AWS it decrypts the sentinel; moto cannot decrypt under any
+    multi-region key: docs/known-gaps.md), so the proof fails and says why."""
+    uri, (replica,) = multi_region_key()
+    client = boto3.client("kms")
+    key_id = uri.rsplit("/", 1)[1]
+    context = {aws_kms.BINDING_CONTEXT: "destroy-sentinel"}
+    blob = client.encrypt(KeyId=key_id, Plaintext=b"s" * 16, EncryptionContext=context)
+    tag = base64.b64encode(blob["CiphertextBlob"]).decode()
+    client.tag_resource(KeyId=key_id, Tags=[{"TagKey": aws_kms.SENTINEL_TAG, "TagValue": tag}])
+    client.disable_key(KeyId=key_id)
+    client.schedule_key_deletion(KeyId=key_id, PendingWindowInDays=7)
+    evidence = aws_kms.key_for_destruction(uri).verify_destroyed()
+    assert evidence.checks["sentinel through Sundown"].startswith("refused")
+    assert evidence.checks["multi-region"].startswith("FAILED: a multi-region KMS key")
+    assert replica.removeprefix("aws-kms://") in evidence.checks["multi-region"]
+    assert not evidence.verified and not evidence.ce_claimable
+    assert evidence.ce_reason == "destruction not verified"
 
 
 def test_a_key_kms_no_longer_knows_is_gone_for_destruction(moto_env: str) -> None:

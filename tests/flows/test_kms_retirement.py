@@ -495,6 +495,21 @@ def test_a_key_aws_deleted_is_confirmed_and_the_other_keys_still_followed(aws: P
     assert destroyed.method.startswith("not found by this run")
 
 
+def test_a_multi_region_kek_stops_planning(aws: Path) -> None:
+    """A multi-region key's replicas hold its material: destroying it would erase nothing.
+    Planning stops naming the replica; no key is disabled."""
+    system = build(aws)
+    client = boto3.client("kms")
+    meta = client.create_key(MultiRegion=True)["KeyMetadata"]
+    replica = client.replicate_key(KeyId=meta["KeyId"], ReplicaRegion="eu-west-1")
+    mrk = "aws-kms://" + meta["Arn"]
+    system.spec_path.write_text(system.spec_path.read_text().replace(system.kek, mrk))
+    with pytest.raises(InputError, match="multi-region") as stopped:
+        decommission_system(system.params(dry_run=True))
+    assert replica["ReplicaKeyMetadata"]["Arn"] in str(stopped.value)
+    assert client.describe_key(KeyId=meta["KeyId"])["KeyMetadata"]["KeyState"] == "Enabled"
+
+
 CERTIFIED = datetime(2026, 3, 8, 12, tzinfo=UTC)
 
 
