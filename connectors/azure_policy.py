@@ -11,8 +11,9 @@ for three calls on one resource was not worth a new dependency (docs/decisions.m
 
 Configuration, read from the environment for each store object (nothing cached across
 credentials): ``AZURE_SUBSCRIPTION_ID`` and ``SUNDOWN_AZURE_RESOURCE_GROUP`` name the account's
-resource; ``SUNDOWN_AZURE_MANAGEMENT_ENDPOINT`` overrides ``https://management.azure.com`` (a
-sovereign cloud, or a test's server). Without the first two the store does not declare the
+resource; ``SUNDOWN_AZURE_MANAGEMENT_ENDPOINT`` overrides ``https://management.azure.com`` with a
+loopback server only (a test's; any other host is an InputError, since the bearer token goes
+there). Without the first two the store does not declare the
 lifecycle capability, and planning a ``purge_by: lifecycle`` location there is refused.
 
 The guard: the management policy resource carries no ETag and its PUT takes no ``If-Match``, so
@@ -45,7 +46,7 @@ from azure.core.pipeline.policies import (
 )
 from azure.core.rest import HttpRequest, HttpResponse
 
-from connectors import _lifecycle
+from connectors import _kms, _lifecycle
 from sundown import errors
 
 API_VERSION = "2023-05-01"
@@ -112,12 +113,15 @@ class ManagementPolicy:
             f"/subscriptions/{subscription}/resourceGroups/{group}/providers/"
             f"Microsoft.Storage/storageAccounts/{account}/managementPolicies/default"
         )
+        # The bearer token goes wherever the endpoint points: an override must be loopback
+        # (a test's server), as for Key Vault (threat model M3). Checked before any credential.
+        endpoint = _kms.endpoint_override(ENDPOINT_ENV) or DEFAULT_ENDPOINT
         if credential is None:
             from azure.identity import DefaultAzureCredential
 
             credential = DefaultAzureCredential()
         self._client: PipelineClient[HttpRequest, HttpResponse] = PipelineClient(
-            os.environ.get(ENDPOINT_ENV) or DEFAULT_ENDPOINT,
+            endpoint,
             policies=[
                 HeadersPolicy(),
                 UserAgentPolicy("sundown"),

@@ -227,6 +227,8 @@ def _errors(what: str) -> Iterator[None]:
 # -- lifecycle rules (purge_by: lifecycle) -------------------------------------------------------
 
 LIFECYCLE_RETRIES = 3
+# PutBucketLifecycleConfiguration's TransitionDefaultMinimumObjectSize values (the API reference)
+TRANSITION_MINIMUMS = ("varies_by_storage_class", "all_storage_classes_128K")
 
 
 def lifecycle_rule(rule_id: str, scope: str) -> dict[str, Any]:
@@ -415,16 +417,28 @@ class S3Store(_copy.Copying):
         return self._scan_prefix(prefix)
 
     def lifecycle_rules(self) -> list[dict[str, Any]]:
+        return self._lifecycle_configuration()[0]
+
+    def _lifecycle_configuration(self) -> tuple[list[dict[str, Any]], str | None]:
+        """(the rules, the configuration's ``TransitionDefaultMinimumObjectSize`` or None).
+        The setting belongs to the configuration the PUT replaces, so it is read with the rules
+        and written back unchanged; a value S3 does not document is untrusted: BackendError."""
         where = f"read the lifecycle configuration of s3://{self.bucket}"
         try:
             got = self.client.get_bucket_lifecycle_configuration(Bucket=self.bucket)
         except botocore.exceptions.ClientError as exc:
             if _error_code(exc)[0] == "NoSuchLifecycleConfiguration":
-                return []
+                return [], None
             raise _map_error(exc, where) from exc
         except botocore.exceptions.BotoCoreError as exc:
             raise _map_error(exc, where) from exc
-        return [dict(r) for r in got.get("Rules", [])]
+        minimum = got.get("TransitionDefaultMinimumObjectSize")
+        if minimum is not None and minimum not in TRANSITION_MINIMUMS:
+            raise BackendError(
+                f"{where}: unknown TransitionDefaultMinimumObjectSize {str(minimum)[:80]!r}; "
+                "nothing was changed"
+            )
+        return [dict(r) for r in got.get("Rules", [])], minimum
 
     def own_lifecycle_rules(
         self, rules: Sequence[dict[str, Any]], rule_id: str
@@ -434,12 +448,18 @@ class S3Store(_copy.Copying):
         keys = ("ID", "Filter", "Status", "Expiration")
         return [{k: _norm(r.get(k)) for k in keys} for r in rules if r.get("ID") == rule_id]
 
-    def _put_lifecycle_rules(self, rules: list[dict[str, Any]]) -> None:
+    def _put_lifecycle_rules(self, rules: list[dict[str, Any]], minimum: str | None) -> None:
+        """PUT ``rules`` with the ``TransitionDefaultMinimumObjectSize`` read (else S3 resets
+        it to its default); DELETE when no rule is left (S3 needs one; the setting goes too)."""
         with _errors(f"write the lifecycle configuration of s3://{self.bucket}"):
             if rules:
+                extra: dict[str, Any] = {}
+                if minimum is not None:
+                    extra["TransitionDefaultMinimumObjectSize"] = minimum
                 self.client.put_bucket_lifecycle_configuration(
                     Bucket=self.bucket,
                     LifecycleConfiguration={"Rules": rules},  # type: ignore[typeddict-item]
+                    **extra,
                 )
             else:
                 self.client.delete_bucket_lifecycle(Bucket=self.bucket)
@@ -469,13 +489,13 @@ class S3Store(_copy.Copying):
         docs/stores.md."""
         where = f"s3://{self.bucket}"
         for _ in range(LIFECYCLE_RETRIES):
-            before = self.lifecycle_rules()
+            before, minimum = self._lifecycle_configuration()
             wanted = change(before)
             if _norm(wanted) == _norm(before):
                 return before, before  # nothing to change (already added / already removed)
-            if _norm(self.lifecycle_rules()) != _norm(before):
+            if _norm(self._lifecycle_configuration()) != _norm((before, minimum)):
                 continue  # changed while we computed: start over from a fresh read
-            self._put_lifecycle_rules(wanted)
+            self._put_lifecycle_rules(wanted, minimum)
             after = self.lifecycle_rules()
             lost = _foreign_lost(before, after, rule_id)
             if lost:

@@ -4,6 +4,7 @@ journaled create-only so that a re-run skips what is done, with a progress artif
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import itertools
 import json
 from collections import Counter
@@ -198,9 +199,13 @@ def outcomes(journal: Journal, kind: str, loc: int) -> list[BatchOutcome]:
 # purge_by: lifecycle (docs/flows.md "Lifecycle purges")
 
 
-def lifecycle_rule_id(plan: Plan) -> str:
-    """Sundown's rule ID: names Sundown, the system and the plan digest (S3 allows 255)."""
-    return f"sundown-retire-{plan.system}-{plan.digest.removeprefix('sha256:')[:32]}"[:255]
+def lifecycle_rule_id(plan: Plan, loc: LocationPlan) -> str:
+    """Sundown's rule ID for one location: names Sundown, the system, the plan digest and the
+    location (12 hex of SHA-256 of its URL), so that two lifecycle locations in one bucket or
+    account each add and remove their own rule. At most 124 characters (S3 allows 255). A rule
+    added before the location part existed is removed by the ID its journal records."""
+    where = hashlib.sha256(loc.url.encode()).hexdigest()[:12]
+    return f"sundown-retire-{plan.system}-{plan.digest.removeprefix('sha256:')[:32]}-{where}"
 
 
 def _lifecycle_locations(plan: Plan) -> list[LocationPlan]:
@@ -233,7 +238,7 @@ def apply_lifecycle_rules(plan: Plan, journal: Journal) -> None:
         if journal.done(step):
             continue
         store = _rules_store(loc.url)
-        rule_id = lifecycle_rule_id(plan)
+        rule_id = lifecycle_rule_id(plan, loc)
         before, after = store.add_lifecycle_rule(rule_id)
         scope = store.lifecycle_scope()
         journal.record(

@@ -181,3 +181,26 @@ def test_a_policy_that_is_not_a_list_of_rules_stops_before_any_write(
     with pytest.raises(BackendError, match="not a list of objects"):
         _store(account=account).add_lifecycle_rule(RULE_ID)
     assert not azure_arm_env.sent("PUT") and not azure_arm_env.sent("DELETE")
+
+
+def test_an_endpoint_override_off_loopback_is_refused_before_any_token(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """SUNDOWN_AZURE_MANAGEMENT_ENDPOINT decides where the ARM bearer token goes: a host other
+    than a loopback one is refused, naming the variable, and no token is ever asked for."""
+    asked: list[object] = []
+
+    class Recording:
+        def get_token(self, *args: object, **kwargs: object) -> object:
+            asked.append(args)
+            raise AssertionError("a token was requested")
+
+        get_token_info = get_token
+
+    monkeypatch.setenv("AZURE_SUBSCRIPTION_ID", SUBSCRIPTION)
+    monkeypatch.setenv("SUNDOWN_AZURE_RESOURCE_GROUP", GROUP)
+    for host in ("https://attacker.example", "https://127.0.0.1.attacker.example"):
+        monkeypatch.setenv("SUNDOWN_AZURE_MANAGEMENT_ENDPOINT", host)
+        with pytest.raises(InputError, match="SUNDOWN_AZURE_MANAGEMENT_ENDPOINT names host"):
+            azure_policy.ManagementPolicy(ACCOUNT, credential=Recording())
+    assert asked == []

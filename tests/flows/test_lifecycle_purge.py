@@ -298,3 +298,65 @@ def test_lifecycle_on_a_store_without_the_capability_is_refused_at_planning(
     assert not (tmp_path / "evidence").exists()
     assert client.get_blob_client("models/a/model.bin").exists()
     registry.open_key_service("local://lc-sys-kek").info()
+
+
+def test_two_lifecycle_locations_in_one_bucket_each_add_and_remove_their_own_rule(
+    tmp_path: Path, prefect_api: str, moto_env: str
+) -> None:
+    """s3://B/models/a and s3://B/models/c, both purge_by: lifecycle: one rule each (one ID per
+    plan made the second add a ConflictError after the first rule was already expiring data,
+    and the retirement could never finish). Both wait, then complete once both prefixes are
+    empty; only Sundown's two rules are removed, the foreign ones kept."""
+    from tests.spec_builder import spec_yaml
+
+    bucket = f"lc-{uuid.uuid4().hex[:12]}"
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket=bucket)
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    s3.put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration={"Rules": FOREIGN})
+    for prefix in ("models/a/", "models/c/"):
+        s3.put_object(Bucket=bucket, Key=f"{prefix}model.bin", Body=b"weights")
+    for key in CANARIES:
+        s3.put_object(Bucket=bucket, Key=key, Body=b"canary")
+    registry.create_key("local://lc-sys-kek")
+    registry.create_key("local://lc-sys-certificates", signing=True)
+    evidence = tmp_path / "evidence"
+    locations = [Flow(url=f"s3://{bucket}/models/{p}", purge_by="lifecycle") for p in ("a", "c")]
+    spec = spec_yaml(
+        "lc-sys",
+        assets={"weights": {"locations": locations}},
+        evidence=f"file://{evidence}",
+        classification="confidential",
+    )
+    plan = decommission_system(DecommissionParameters(spec_yaml=spec, dry_run=True))
+    approve = DecommissionParameters(
+        spec_yaml=spec, approve_digest=plan.plan_digest, approver=APPROVER
+    )
+    first = decommission_system(approve)
+    assert first.status == "waiting for lifecycle expiry", first
+    assert len(first.waiting) == 2
+    rules = _rules(s3, bucket)
+    assert _foreign_intact(rules, FOREIGN)
+    mine = [r for r in rules if r["ID"] not in ("team-logs", "team-models")]
+    assert sorted(r["Filter"]["Prefix"] for r in mine) == ["models/a/", "models/c/"]
+    ids = {r["ID"] for r in mine}
+    assert len(ids) == 2
+    assert all(i.startswith("sundown-retire-lc-sys-") for i in ids)
+    registry.open_key_service("local://lc-sys-kek").info()
+
+    _expire(s3, bucket, "models/a/")  # the emulator gap: moto never runs the rules
+    half = decommission_system(DecommissionParameters(spec_yaml=spec))
+    assert half.status == "waiting for lifecycle expiry", half
+    assert len(half.waiting) == 1 and "models/c" in half.waiting[0]
+    left = [r for r in _rules(s3, bucket) if r["ID"] in ids]
+    assert [r["Filter"]["Prefix"] for r in left] == ["models/c/"]  # a's rule only, removed
+    registry.open_key_service("local://lc-sys-kek").info()
+
+    _expire(s3, bucket, "models/c/")
+    done = decommission_system(DecommissionParameters(spec_yaml=spec))
+    assert done.status == "complete", done
+    after = _rules(s3, bucket)
+    assert [r["ID"] for r in after] == ["team-logs", "team-models"]
+    assert _foreign_intact(after, FOREIGN)
+    cert = retired(s3, bucket, done.certificate_url)
+    assert len(cert.locations) == 2
