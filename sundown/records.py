@@ -679,8 +679,13 @@ def parse_record_location(
                 f"{url!r}: write the prefix without the trailing {shape.prefix_separator!r} "
                 f"(it covers PREFIX{shape.prefix_separator}*)"
             )
-    if shape.scheme == "redis" and (not loc.segments[0].isdigit() or len(loc.segments[0]) > 5):
-        raise InputError(f"{url!r}: database {loc.segments[0]!r} must be a number (0, 1, ...)")
+    db = loc.segments[0] if shape.scheme == "redis" else "0"
+    if not db.isascii() or not db.isdigit() or len(db) > 5 or str(int(db)) != db:
+        # one spelling per database: '00' and '0' are both db 0 and must compare equal
+        raise InputError(
+            f"{url!r}: database {db!r} must be a number written without leading zeros "
+            "(0, 1, ...)"
+        )
     for key, _ in sel.where:
         if key.startswith(shape.reserved_where_prefixes or ("\x00",)):
             raise InputError(

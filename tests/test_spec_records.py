@@ -66,6 +66,8 @@ def test_record_locations_load_beside_object_locations_and_enter_the_digest() ->
         ({"url": "postgresql://db:5432/app/t", "whole_table": True}, "DATABASE/SCHEMA/TABLE"),
         (f'"{REDIS}/support-bot:"', "without the trailing ':'"),  # quoted: YAML
         ("redis://cache:6379/zero/support-bot", "must be a number"),
+        ("redis://cache:6379/00/support-bot", "without leading zeros"),  # db 0, spelt apart
+        ("redis://cache:6379/01/support-bot", "without leading zeros"),
         ({"url": f"{REDIS}/sb", "where": {"a": "b"}}, "unknown key(s) ['where']"),
         ({"url": f"{CHROMA}/rag", "where": {"$or": "x"}}, "operator or a reserved key"),
         ({"url": f"{CHROMA}/rag", "where": {'"#document"': "x"}}, "operator or a reserved key"),
