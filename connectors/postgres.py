@@ -132,6 +132,7 @@ class PostgresTable(records.ScopedRecords):
         if row is None:
             raise errors.NotFoundError(f"table {self.where} does not exist")
         oid = int(row[0])
+        self._refuse_children(conn, oid)
         keys = conn.execute(
             "SELECT a.attname, format_type(a.atttypid, NULL) FROM pg_index i "
             "JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) "
@@ -153,6 +154,22 @@ class PostgresTable(records.ScopedRecords):
         self._check_where(conn, oid)
         self._meta = _Table(oid, pk, pk_type)
         return self._meta
+
+    def _refuse_children(self, conn: psycopg.Connection[Any], oid: int) -> None:
+        """A partitioned table or a table with inheritance children is refused: ``FROM table``
+        reaches the children's rows and ``DROP TABLE`` drops every partition, which may be
+        another system's own table (docs/decisions.md)."""
+        row = conn.execute(
+            "SELECT c.relkind = 'p', EXISTS (SELECT 1 FROM pg_inherits WHERE inhparent = c.oid) "
+            "FROM pg_class c WHERE c.oid = %s",
+            (oid,),
+        ).fetchone()
+        if row is not None and (row[0] or row[1]):
+            what = "is partitioned" if row[0] else "has inheritance children"
+            raise errors.InputError(
+                f"table {self.where} {what}: its rows and its drop reach other tables; name "
+                "each partition or child table as its own record location"
+            )
 
     def _check_where(self, conn: psycopg.Connection[Any], oid: int) -> None:
         """Every selector column exists and leads a valid, non-partial, non-expression index."""
@@ -338,6 +355,7 @@ class PostgresTable(records.ScopedRecords):
         checked a moment ago (no CASCADE: a dependent view or foreign key stops it)."""
         with conn.transaction():
             conn.execute(sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(self._ident))
+            self._refuse_children(conn, meta.oid)
             rows = conn.execute(
                 sql.SQL("SELECT {pk}::text FROM {table}").format(
                     pk=sql.Identifier(meta.pk), table=self._ident

@@ -322,3 +322,74 @@ def test_a_role_without_delete_is_refused_and_nothing_is_deleted(
     assert len(rows(backend.pg, table)) == 4 + 5
     settings = {f.setting for f in store.findings()}
     assert {"wal_level", "archive_mode", "pg_stat_replication", "dead tuples"} <= settings
+
+
+def _count(pg: Postgres, table: str) -> int:
+    with connect(pg) as conn:
+        row = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table)))
+        return int(row.fetchone()[0])  # type: ignore[index]
+
+
+def test_a_partitioned_table_is_refused_before_any_delete(backend: PostgresBackend) -> None:
+    """whole_table on a partitioned parent would list and DROP every partition, which another
+    spec may name as its own table."""
+    parent, part = unique("parted"), unique("part")
+    with connect(backend.pg) as conn:
+        conn.execute(
+            sql.SQL(
+                "CREATE TABLE {} (id bigint PRIMARY KEY, system text NOT NULL) "
+                "PARTITION BY RANGE (id)"
+            ).format(sql.Identifier(parent))
+        )
+        conn.execute(
+            sql.SQL("CREATE TABLE {} PARTITION OF {} FOR VALUES FROM (0) TO (100)").format(
+                sql.Identifier(part), sql.Identifier(parent)
+            )
+        )
+        conn.execute(
+            sql.SQL("INSERT INTO {} VALUES (1, 'x'), (2, 'y')").format(sql.Identifier(part))
+        )
+    store = registry.open_record_store(backend.url(parent), {"whole_table": True})
+    with pytest.raises(InputError, match="is partitioned"):
+        list(store.inventory())
+    with pytest.raises(InputError, match="is partitioned"):
+        store.purge([RecordEntry("1"), RecordEntry("2")])
+    assert _count(backend.pg, part) == 2
+
+
+def test_a_table_with_inheritance_children_is_refused(backend: PostgresBackend) -> None:
+    """A ``where`` delete on a parent reaches its inheritance children's rows."""
+    seeded = backend.seed(2)
+    table, child = seeded.names["table"], unique("child")
+    with connect(backend.pg) as conn:
+        conn.execute(
+            sql.SQL("CREATE TABLE {} () INHERITS ({})").format(
+                sql.Identifier(child), sql.Identifier(table)
+            )
+        )
+        conn.execute(
+            sql.SQL("INSERT INTO {} (id, system, body) VALUES (100000, 'support-bot', 'c')").format(
+                sql.Identifier(child)
+            )
+        )
+    store = registry.open_record_store(seeded.url, seeded.selector)
+    with pytest.raises(InputError, match="has inheritance children"):
+        list(store.inventory())
+    assert _count(backend.pg, child) == 1
+    assert len(rows(backend.pg, table)) == 2 + 5 + 1  # ONLY-less count includes the child
+
+
+def test_a_child_added_after_inventory_stops_the_drop(backend: PostgresBackend) -> None:
+    seeded = backend.seed(2, whole=True)
+    table, child = seeded.names["table"], unique("child")
+    store = registry.open_record_store(seeded.url, seeded.selector)
+    entries = list(store.inventory())
+    with connect(backend.pg) as conn:
+        conn.execute(
+            sql.SQL("CREATE TABLE {} () INHERITS ({})").format(
+                sql.Identifier(child), sql.Identifier(table)
+            )
+        )
+    with pytest.raises(InputError, match="has inheritance children"):
+        store.purge(entries)
+    assert _count(backend.pg, table) == 2
