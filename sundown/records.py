@@ -683,8 +683,7 @@ def parse_record_location(
     if not db.isascii() or not db.isdigit() or len(db) > 5 or str(int(db)) != db:
         # one spelling per database: '00' and '0' are both db 0 and must compare equal
         raise InputError(
-            f"{url!r}: database {db!r} must be a number written without leading zeros "
-            "(0, 1, ...)"
+            f"{url!r}: database {db!r} must be a number written without leading zeros (0, 1, ...)"
         )
     for key, _ in sel.where:
         if key.startswith(shape.reserved_where_prefixes or ("\x00",)):
