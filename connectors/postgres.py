@@ -72,6 +72,16 @@ def _map_error(exc: Exception, what: str) -> errors.SundownError:
     return errors.BackendError(f"{what}: {text}")
 
 
+# settings that change a value's text output (timestamptz, date, interval, float, bytea)
+_SESSION = (
+    "SET TimeZone = 'UTC'",
+    "SET DateStyle = 'ISO, MDY'",
+    "SET IntervalStyle = 'postgres'",
+    "SET extra_float_digits = 1",
+    "SET bytea_output = 'hex'",
+)
+
+
 @dataclass(frozen=True)
 class _Table:
     oid: int
@@ -117,6 +127,10 @@ class PostgresTable(records.ScopedRecords):
             raise _map_error(exc, f"connect to {self._loc.host}:{self._loc.port}") from None
         try:
             with conn:
+                for setting in _SESSION:  # one text output per value, whatever the server's
+                    conn.execute(setting)
+                if not autocommit:
+                    conn.commit()
                 yield conn
         except psycopg.Error as exc:
             raise _map_error(exc, self.where) from None
@@ -152,6 +166,7 @@ class PostgresTable(records.ScopedRecords):
                 f"(supported: {', '.join(sorted(_INT_TYPES | _TEXT_TYPES))})"
             )
         self._check_where(conn, oid)
+        self._check_spelling(conn)
         self._meta = _Table(oid, pk, pk_type)
         return self._meta
 
@@ -197,16 +212,39 @@ class PostgresTable(records.ScopedRecords):
         the server to the column's type), or ``TRUE`` for a whole table."""
         if not self._selector.where:
             return sql.SQL("TRUE")
+        # col = v uses the index (the server casts v); col::text = v keeps only the rows whose
+        # own text is v exactly, so two values rendered apart select disjoint rows
         return sql.SQL(" AND ").join(
-            sql.SQL("{} = {}").format(sql.Identifier(col), sql.Placeholder())
+            sql.SQL('{c} = {p} AND {c}::text COLLATE "C" = {p}').format(
+                c=sql.Identifier(col), p=sql.Placeholder()
+            )
             for col, _ in self._selector.where
         )
 
     def _params(self) -> list[str]:
         out: list[str] = []
         for _, value in self._selector.where:
-            out.append(("true" if value else "false") if isinstance(value, bool) else str(value))
+            out += [records.render_value(value)] * 2
         return out
+
+    def _check_spelling(self, conn: psycopg.Connection[Any]) -> None:
+        """Refuse a ``where`` value the server takes as equal to rows whose own text differs
+        (``{a0ee...}`` for the uuid ``a0ee...``, ``20250101`` for a date): the selector would
+        miss them, and the overlap check compares the text."""
+        for col, value in self._selector.where:
+            text = records.render_value(value)
+            row = conn.execute(
+                sql.SQL(
+                    'SELECT {c}::text FROM {t} WHERE {c} = %s AND {c}::text COLLATE "C" <> %s '
+                    "LIMIT 1"
+                ).format(c=sql.Identifier(col), t=self._ident),
+                (text, text),
+            ).fetchone()
+            if row is not None:
+                raise errors.InputError(
+                    f"selector of {self.where}: PostgreSQL writes the {col!r} value {text!r} "
+                    f"as {str(row[0])!r}; write the selector value that way"
+                )
 
     def _native(self, meta: _Table, ident: str) -> object:
         """A listed identifier as the primary key's Python value; refused when it cannot be one

@@ -763,13 +763,20 @@ _TRUE = {"true", "tru", "tr", "t", "yes", "ye", "y", "on", "1"}  # PostgreSQL bo
 _FALSE = {"false", "fals", "fal", "fa", "f", "no", "n", "off", "of", "0"}
 
 
+def render_value(value: Scalar) -> str:
+    """A selector value's exact text as Sundown sends it and as the PostgreSQL connector
+    requires the column's text output to be (``col::text COLLATE "C" = render_value(v)``), so
+    that two values rendered apart select disjoint rows."""
+    return ("true" if value else "false") if isinstance(value, bool) else str(value)
+
+
 def _as_text(value: Scalar) -> str:
     """A selector value as the widest class of values a server may take as equal to it, so that
     two values are called disjoint only when no column type makes them equal: PostgreSQL casts
     the text parameter to the column's type (``'05'`` is ``5`` for an integer, ``'yes'`` is
     true for a boolean, ``'A'`` may equal ``'a'`` under a case-insensitive collation or a uuid,
     ``'a '`` equals ``'a'`` for ``char(n)``). Errs toward overlap, never toward disjoint."""
-    text = str(value).strip().lower()
+    text = render_value(value).strip().lower()  # a function of render_value: equal stays equal
     if text.lstrip("+-").isdigit():
         text = str(int(text))
     return "true" if text in _TRUE else "false" if text in _FALSE else text

@@ -393,3 +393,78 @@ def test_a_child_added_after_inventory_stops_the_drop(backend: PostgresBackend) 
     with pytest.raises(InputError, match="has inheritance children"):
         store.purge(entries)
     assert _count(backend.pg, table) == 2
+
+
+U = "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"
+
+
+def _typed_table(pg: Postgres, column_type: str, values: list[str]) -> str:
+    table = unique("typed")
+    with connect(pg) as conn:
+        conn.execute(
+            sql.SQL("CREATE TABLE {} (id bigserial PRIMARY KEY, owner {} NOT NULL)").format(
+                sql.Identifier(table), sql.SQL(column_type)
+            )
+        )
+        conn.execute(sql.SQL("CREATE INDEX ON {} (owner)").format(sql.Identifier(table)))
+        for v in values:
+            conn.execute(
+                sql.SQL("INSERT INTO {} (owner) VALUES (%s)").format(sql.Identifier(table)), (v,)
+            )
+    return table
+
+
+@pytest.mark.parametrize(
+    ("column_type", "stored", "own", "other_spelling", "canonical"),
+    [
+        ("uuid", U, U, "{" + U + "}", U),
+        ("uuid", U, U, U.upper(), U),
+        ("date", "2025-01-01", "2025-01-01", "20250101", "2025-01-01"),
+        ("numeric", "1.0", "1.0", "1", "1.0"),
+    ],
+)
+def test_a_value_spelled_unlike_postgresql_is_refused_before_any_delete(
+    backend: PostgresBackend,
+    column_type: str,
+    stored: str,
+    own: str,
+    other_spelling: str,
+    canonical: str,
+) -> None:
+    """Two specs naming the same rows in two spellings pass the overlap check (their text
+    differs); the second is refused at inventory naming PostgreSQL's spelling, and the first
+    system's rows stay."""
+    table = _typed_table(backend.pg, column_type, [stored, stored])
+    url = backend.url(table)
+    other = registry.open_record_store(url, {"where": {"owner": other_spelling}})
+    with pytest.raises(InputError, match=f"'owner' value .* as '{canonical}'"):
+        list(other.inventory())
+    with pytest.raises(InputError, match="write the selector value that way"):
+        other.purge([RecordEntry("1"), RecordEntry("2")])
+    assert _count(backend.pg, table) == 2
+    mine = registry.open_record_store(url, {"where": {"owner": own}})
+    assert sorted(e.id for e in mine.inventory()) == ["1", "2"]
+
+
+def test_session_settings_give_one_text_per_value(backend: PostgresBackend) -> None:
+    """A timestamptz column under a server whose default TimeZone is not UTC: the selector
+    written in UTC ISO form selects its row (the connector sets TimeZone, DateStyle, ...)."""
+    table = _typed_table(backend.pg, "timestamptz", ["2025-01-01 00:00:00+00"])
+    with connect(backend.pg) as conn:
+        conn.execute(
+            sql.SQL("ALTER DATABASE {} SET TimeZone = 'Asia/Kolkata'").format(
+                sql.Identifier(backend.pg.database)
+            )
+        )
+    try:
+        store = registry.open_record_store(
+            backend.url(table), {"where": {"owner": "2025-01-01 00:00:00+00"}}
+        )
+        assert [e.id for e in store.inventory()] == ["1"]
+    finally:
+        with connect(backend.pg) as conn:
+            conn.execute(
+                sql.SQL("ALTER DATABASE {} RESET TimeZone").format(
+                    sql.Identifier(backend.pg.database)
+                )
+            )
