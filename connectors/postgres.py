@@ -72,6 +72,16 @@ def _map_error(exc: Exception, what: str) -> errors.SundownError:
     return errors.BackendError(f"{what}: {text}")
 
 
+# settings that change a value's text output (timestamptz, date, interval, float, bytea)
+_SESSION = (
+    "SET TimeZone = 'UTC'",
+    "SET DateStyle = 'ISO, MDY'",
+    "SET IntervalStyle = 'postgres'",
+    "SET extra_float_digits = 1",
+    "SET bytea_output = 'hex'",
+)
+
+
 @dataclass(frozen=True)
 class _Table:
     oid: int
@@ -117,6 +127,10 @@ class PostgresTable(records.ScopedRecords):
             raise _map_error(exc, f"connect to {self._loc.host}:{self._loc.port}") from None
         try:
             with conn:
+                for setting in _SESSION:  # one text output per value, whatever the server's
+                    conn.execute(setting)
+                if not autocommit:
+                    conn.commit()
                 yield conn
         except psycopg.Error as exc:
             raise _map_error(exc, self.where) from None
@@ -132,6 +146,7 @@ class PostgresTable(records.ScopedRecords):
         if row is None:
             raise errors.NotFoundError(f"table {self.where} does not exist")
         oid = int(row[0])
+        self._refuse_children(conn, oid)
         keys = conn.execute(
             "SELECT a.attname, format_type(a.atttypid, NULL) FROM pg_index i "
             "JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) "
@@ -151,8 +166,25 @@ class PostgresTable(records.ScopedRecords):
                 f"(supported: {', '.join(sorted(_INT_TYPES | _TEXT_TYPES))})"
             )
         self._check_where(conn, oid)
+        self._check_spelling(conn)
         self._meta = _Table(oid, pk, pk_type)
         return self._meta
+
+    def _refuse_children(self, conn: psycopg.Connection[Any], oid: int) -> None:
+        """A partitioned table or a table with inheritance children is refused: ``FROM table``
+        reaches the children's rows and ``DROP TABLE`` drops every partition, which may be
+        another system's own table (docs/decisions.md)."""
+        row = conn.execute(
+            "SELECT c.relkind = 'p', EXISTS (SELECT 1 FROM pg_inherits WHERE inhparent = c.oid) "
+            "FROM pg_class c WHERE c.oid = %s",
+            (oid,),
+        ).fetchone()
+        if row is not None and (row[0] or row[1]):
+            what = "is partitioned" if row[0] else "has inheritance children"
+            raise errors.InputError(
+                f"table {self.where} {what}: its rows and its drop reach other tables; name "
+                "each partition or child table as its own record location"
+            )
 
     def _check_where(self, conn: psycopg.Connection[Any], oid: int) -> None:
         """Every selector column exists and leads a valid, non-partial, non-expression index."""
@@ -180,16 +212,39 @@ class PostgresTable(records.ScopedRecords):
         the server to the column's type), or ``TRUE`` for a whole table."""
         if not self._selector.where:
             return sql.SQL("TRUE")
+        # col = v uses the index (the server casts v); col::text = v keeps only the rows whose
+        # own text is v exactly, so two values rendered apart select disjoint rows
         return sql.SQL(" AND ").join(
-            sql.SQL("{} = {}").format(sql.Identifier(col), sql.Placeholder())
+            sql.SQL('{c} = {p} AND {c}::text COLLATE "C" = {p}').format(
+                c=sql.Identifier(col), p=sql.Placeholder()
+            )
             for col, _ in self._selector.where
         )
 
     def _params(self) -> list[str]:
         out: list[str] = []
         for _, value in self._selector.where:
-            out.append(("true" if value else "false") if isinstance(value, bool) else str(value))
+            out += [records.render_value(value)] * 2
         return out
+
+    def _check_spelling(self, conn: psycopg.Connection[Any]) -> None:
+        """Refuse a ``where`` value the server takes as equal to rows whose own text differs
+        (``{a0ee...}`` for the uuid ``a0ee...``, ``20250101`` for a date): the selector would
+        miss them, and the overlap check compares the text."""
+        for col, value in self._selector.where:
+            text = records.render_value(value)
+            row = conn.execute(
+                sql.SQL(
+                    'SELECT {c}::text FROM {t} WHERE {c} = %s AND {c}::text COLLATE "C" <> %s '
+                    "LIMIT 1"
+                ).format(c=sql.Identifier(col), t=self._ident),
+                (text, text),
+            ).fetchone()
+            if row is not None:
+                raise errors.InputError(
+                    f"selector of {self.where}: PostgreSQL writes the {col!r} value {text!r} "
+                    f"as {str(row[0])!r}; write the selector value that way"
+                )
 
     def _native(self, meta: _Table, ident: str) -> object:
         """A listed identifier as the primary key's Python value; refused when it cannot be one
@@ -338,6 +393,7 @@ class PostgresTable(records.ScopedRecords):
         checked a moment ago (no CASCADE: a dependent view or foreign key stops it)."""
         with conn.transaction():
             conn.execute(sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(self._ident))
+            self._refuse_children(conn, meta.oid)
             rows = conn.execute(
                 sql.SQL("SELECT {pk}::text FROM {table}").format(
                     pk=sql.Identifier(meta.pk), table=self._ident

@@ -204,7 +204,8 @@ def scope_problems(records: Sequence[RecordLocationPlan], spec: SystemSpec) -> l
             spec.classification_of(ref.asset_class), ref.field,
         )  # fmt: skip
         found = (loc.url, loc.selector, loc.asset_class, loc.classification, loc.field)
-        if found != expected:
+        # type-strict: {"k": 1} == {"k": True} in Python, not in canonical JSON
+        if _strict(found) != _strict(expected):
             out.append(
                 f"its record location {i} {loc.subject[:300]} is not the spec's "
                 f"{ref.field} {ref.location.describe()}"
@@ -213,6 +214,13 @@ def scope_problems(records: Sequence[RecordLocationPlan], spec: SystemSpec) -> l
         missing = ", ".join(r.location.describe() for r in refs[len(records) :])
         out.append(f"it leaves out the spec's record location(s) {missing}")
     return out
+
+
+def _strict(value: object) -> str:
+    """``value`` as canonical JSON, so that 1, 1.0 and True (equal in Python) differ."""
+    import json
+
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=repr)
 
 
 def markdown(records: Sequence[RecordLocationPlan], cell: Callable[[str], str]) -> list[str]:

@@ -679,8 +679,12 @@ def parse_record_location(
                 f"{url!r}: write the prefix without the trailing {shape.prefix_separator!r} "
                 f"(it covers PREFIX{shape.prefix_separator}*)"
             )
-    if shape.scheme == "redis" and (not loc.segments[0].isdigit() or len(loc.segments[0]) > 5):
-        raise InputError(f"{url!r}: database {loc.segments[0]!r} must be a number (0, 1, ...)")
+    db = loc.segments[0] if shape.scheme == "redis" else "0"
+    if not db.isascii() or not db.isdigit() or len(db) > 5 or str(int(db)) != db:
+        # one spelling per database: '00' and '0' are both db 0 and must compare equal
+        raise InputError(
+            f"{url!r}: database {db!r} must be a number written without leading zeros (0, 1, ...)"
+        )
     for key, _ in sel.where:
         if key.startswith(shape.reserved_where_prefixes or ("\x00",)):
             raise InputError(
@@ -759,13 +763,20 @@ _TRUE = {"true", "tru", "tr", "t", "yes", "ye", "y", "on", "1"}  # PostgreSQL bo
 _FALSE = {"false", "fals", "fal", "fa", "f", "no", "n", "off", "of", "0"}
 
 
+def render_value(value: Scalar) -> str:
+    """A selector value's exact text as Sundown sends it and as the PostgreSQL connector
+    requires the column's text output to be (``col::text COLLATE "C" = render_value(v)``), so
+    that two values rendered apart select disjoint rows."""
+    return ("true" if value else "false") if isinstance(value, bool) else str(value)
+
+
 def _as_text(value: Scalar) -> str:
     """A selector value as the widest class of values a server may take as equal to it, so that
     two values are called disjoint only when no column type makes them equal: PostgreSQL casts
     the text parameter to the column's type (``'05'`` is ``5`` for an integer, ``'yes'`` is
     true for a boolean, ``'A'`` may equal ``'a'`` under a case-insensitive collation or a uuid,
     ``'a '`` equals ``'a'`` for ``char(n)``). Errs toward overlap, never toward disjoint."""
-    text = str(value).strip().lower()
+    text = render_value(value).strip().lower()  # a function of render_value: equal stays equal
     if text.lstrip("+-").isdigit():
         text = str(int(text))
     return "true" if text in _TRUE else "false" if text in _FALSE else text

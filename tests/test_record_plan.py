@@ -118,6 +118,13 @@ def test_a_plan_with_a_wider_selector_is_not_the_specs(tmp_path: Path) -> None:
         check_plan_scope(path, digest, parse_spec(spec()))
 
 
+def test_a_plan_whose_selector_is_equal_only_in_python_is_not_the_specs(tmp_path: Path) -> None:
+    """{"system": True} == {"system": 1} in Python; the plan must carry the spec's very value."""
+    path, digest = make(tmp_path, spec({"where": {"system": True}}))
+    with pytest.raises(ScopeError, match=r"is not the spec's assets\.logs\.locations"):
+        check_plan_scope(path, digest, parse_spec(spec({"where": {"system": 1}})))
+
+
 # -- the certificate's record locations ------------------------------------------------------
 
 NOW = datetime(2026, 12, 5, 8, 0, tzinfo=UTC)

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from sundown.errors import InputError
-from sundown.records import records_overlap
+from sundown.records import _as_text, records_overlap, render_value
 from sundown.spec.loader import load_spec_dir, parse_spec
 from sundown.spec.overlap import check_no_overlap
 from tests.spec_builder import spec_yaml
@@ -66,6 +66,8 @@ def test_record_locations_load_beside_object_locations_and_enter_the_digest() ->
         ({"url": "postgresql://db:5432/app/t", "whole_table": True}, "DATABASE/SCHEMA/TABLE"),
         (f'"{REDIS}/support-bot:"', "without the trailing ':'"),  # quoted: YAML
         ("redis://cache:6379/zero/support-bot", "must be a number"),
+        ("redis://cache:6379/00/support-bot", "without leading zeros"),  # db 0, spelt apart
+        ("redis://cache:6379/01/support-bot", "without leading zeros"),
         ({"url": f"{REDIS}/sb", "where": {"a": "b"}}, "unknown key(s) ['where']"),
         ({"url": f"{CHROMA}/rag", "where": {"$or": "x"}}, "operator or a reserved key"),
         ({"url": f"{CHROMA}/rag", "where": {'"#document"': "x"}}, "operator or a reserved key"),
@@ -139,6 +141,28 @@ W = {"where": {"system": "support-bot"}}
 def test_selectors_overlap_unless_provably_disjoint(a: Any, b: Any, overlap: bool) -> None:
     assert (records_overlap(a, b) is not None) is overlap
     assert (records_overlap(b, a) is not None) is overlap
+
+
+U = "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"
+
+
+@pytest.mark.parametrize(
+    ("x", "y"),
+    [
+        (U, "{" + U + "}"), (U, U.upper()), ("2025-01-01", "20250101"), ("1", "1.0"),
+        ("1", "5e0"), ("10.0.0.1", "10.0.0.1/32"), ("0x2A", 42), (True, "yes"), (1, "01"),
+        (True, "true"), (5, "5"),
+    ],
+)  # fmt: skip
+def test_values_called_disjoint_are_rendered_apart(x: Any, y: Any) -> None:
+    """The overlap check calls two values disjoint only when the PostgreSQL connector's rendered
+    texts differ (it also requires ``col::text = render_value(v)``); a spelling PostgreSQL writes
+    otherwise is refused at inventory (conformance_records/test_postgres.py)."""
+    if _as_text(x) != _as_text(y):
+        assert render_value(x) != render_value(y)
+    a = (PG, {"where": {"system": x}})
+    b = (PG, {"where": {"system": y}})
+    assert (records_overlap(a, b) is None) is (_as_text(x) != _as_text(y))
 
 
 def test_overlapping_selectors_in_one_spec_are_refused() -> None:

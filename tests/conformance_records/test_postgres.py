@@ -322,3 +322,149 @@ def test_a_role_without_delete_is_refused_and_nothing_is_deleted(
     assert len(rows(backend.pg, table)) == 4 + 5
     settings = {f.setting for f in store.findings()}
     assert {"wal_level", "archive_mode", "pg_stat_replication", "dead tuples"} <= settings
+
+
+def _count(pg: Postgres, table: str) -> int:
+    with connect(pg) as conn:
+        row = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table)))
+        return int(row.fetchone()[0])  # type: ignore[index]
+
+
+def test_a_partitioned_table_is_refused_before_any_delete(backend: PostgresBackend) -> None:
+    """whole_table on a partitioned parent would list and DROP every partition, which another
+    spec may name as its own table."""
+    parent, part = unique("parted"), unique("part")
+    with connect(backend.pg) as conn:
+        conn.execute(
+            sql.SQL(
+                "CREATE TABLE {} (id bigint PRIMARY KEY, system text NOT NULL) "
+                "PARTITION BY RANGE (id)"
+            ).format(sql.Identifier(parent))
+        )
+        conn.execute(
+            sql.SQL("CREATE TABLE {} PARTITION OF {} FOR VALUES FROM (0) TO (100)").format(
+                sql.Identifier(part), sql.Identifier(parent)
+            )
+        )
+        conn.execute(
+            sql.SQL("INSERT INTO {} VALUES (1, 'x'), (2, 'y')").format(sql.Identifier(part))
+        )
+    store = registry.open_record_store(backend.url(parent), {"whole_table": True})
+    with pytest.raises(InputError, match="is partitioned"):
+        list(store.inventory())
+    with pytest.raises(InputError, match="is partitioned"):
+        store.purge([RecordEntry("1"), RecordEntry("2")])
+    assert _count(backend.pg, part) == 2
+
+
+def test_a_table_with_inheritance_children_is_refused(backend: PostgresBackend) -> None:
+    """A ``where`` delete on a parent reaches its inheritance children's rows."""
+    seeded = backend.seed(2)
+    table, child = seeded.names["table"], unique("child")
+    with connect(backend.pg) as conn:
+        conn.execute(
+            sql.SQL("CREATE TABLE {} () INHERITS ({})").format(
+                sql.Identifier(child), sql.Identifier(table)
+            )
+        )
+        conn.execute(
+            sql.SQL("INSERT INTO {} (id, system, body) VALUES (100000, 'support-bot', 'c')").format(
+                sql.Identifier(child)
+            )
+        )
+    store = registry.open_record_store(seeded.url, seeded.selector)
+    with pytest.raises(InputError, match="has inheritance children"):
+        list(store.inventory())
+    assert _count(backend.pg, child) == 1
+    assert len(rows(backend.pg, table)) == 2 + 5 + 1  # ONLY-less count includes the child
+
+
+def test_a_child_added_after_inventory_stops_the_drop(backend: PostgresBackend) -> None:
+    seeded = backend.seed(2, whole=True)
+    table, child = seeded.names["table"], unique("child")
+    store = registry.open_record_store(seeded.url, seeded.selector)
+    entries = list(store.inventory())
+    with connect(backend.pg) as conn:
+        conn.execute(
+            sql.SQL("CREATE TABLE {} () INHERITS ({})").format(
+                sql.Identifier(child), sql.Identifier(table)
+            )
+        )
+    with pytest.raises(InputError, match="has inheritance children"):
+        store.purge(entries)
+    assert _count(backend.pg, table) == 2
+
+
+U = "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"
+
+
+def _typed_table(pg: Postgres, column_type: str, values: list[str]) -> str:
+    table = unique("typed")
+    with connect(pg) as conn:
+        conn.execute(
+            sql.SQL("CREATE TABLE {} (id bigserial PRIMARY KEY, owner {} NOT NULL)").format(
+                sql.Identifier(table), sql.SQL(column_type)
+            )
+        )
+        conn.execute(sql.SQL("CREATE INDEX ON {} (owner)").format(sql.Identifier(table)))
+        for v in values:
+            conn.execute(
+                sql.SQL("INSERT INTO {} (owner) VALUES (%s)").format(sql.Identifier(table)), (v,)
+            )
+    return table
+
+
+@pytest.mark.parametrize(
+    ("column_type", "stored", "own", "other_spelling", "canonical"),
+    [
+        ("uuid", U, U, "{" + U + "}", U),
+        ("uuid", U, U, U.upper(), U),
+        ("date", "2025-01-01", "2025-01-01", "20250101", "2025-01-01"),
+        ("numeric", "1.0", "1.0", "1", "1.0"),
+    ],
+)
+def test_a_value_spelled_unlike_postgresql_is_refused_before_any_delete(
+    backend: PostgresBackend,
+    column_type: str,
+    stored: str,
+    own: str,
+    other_spelling: str,
+    canonical: str,
+) -> None:
+    """Two specs naming the same rows in two spellings pass the overlap check (their text
+    differs); the second is refused at inventory naming PostgreSQL's spelling, and the first
+    system's rows stay."""
+    table = _typed_table(backend.pg, column_type, [stored, stored])
+    url = backend.url(table)
+    other = registry.open_record_store(url, {"where": {"owner": other_spelling}})
+    with pytest.raises(InputError, match=f"'owner' value .* as '{canonical}'"):
+        list(other.inventory())
+    with pytest.raises(InputError, match="write the selector value that way"):
+        other.purge([RecordEntry("1"), RecordEntry("2")])
+    assert _count(backend.pg, table) == 2
+    mine = registry.open_record_store(url, {"where": {"owner": own}})
+    assert sorted(e.id for e in mine.inventory()) == ["1", "2"]
+
+
+def test_session_settings_give_one_text_per_value(backend: PostgresBackend) -> None:
+    """A timestamptz column under a server whose default TimeZone is not UTC: the selector
+    written in UTC ISO form selects its row (the connector sets TimeZone, DateStyle, ...)."""
+    table = _typed_table(backend.pg, "timestamptz", ["2025-01-01 00:00:00+00"])
+    with connect(backend.pg) as conn:
+        conn.execute(
+            sql.SQL("ALTER DATABASE {} SET TimeZone = 'Asia/Kolkata'").format(
+                sql.Identifier(backend.pg.database)
+            )
+        )
+    try:
+        store = registry.open_record_store(
+            backend.url(table), {"where": {"owner": "2025-01-01 00:00:00+00"}}
+        )
+        assert [e.id for e in store.inventory()] == ["1"]
+    finally:
+        with connect(backend.pg) as conn:
+            conn.execute(
+                sql.SQL("ALTER DATABASE {} RESET TimeZone").format(
+                    sql.Identifier(backend.pg.database)
+                )
+            )
