@@ -413,6 +413,15 @@ class MlflowRecords(StagedRecords):
         result = super().purge(entries, batch_size=batch_size)
         if whole and experiment is not None and not result.stopped and not result.failed:
             client = self._client()
+            # the experiment's delete cascades to whatever it holds: anything still there was
+            # never listed (written during the purge), so it is not dropped unseen
+            left = sorted(self._walk())
+            if left:
+                raise ConflictError(
+                    f"purge of {self.where}: the experiment still holds {len(left)} record(s) "
+                    f"the purge did not list ({', '.join(left[:5])}): written during the purge; "
+                    "the experiment is not deleted"
+                )
             if experiment.lifecycle_stage != "deleted":
                 self._gone_ok("delete experiment", client.delete_experiment,
                               experiment.experiment_id)  # fmt: skip

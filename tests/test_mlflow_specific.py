@@ -270,3 +270,34 @@ def test_another_backend_store_is_refused_for_an_experiment_without_runs(
         assert (
             client.get_logged_model(model_id).model_id == model_id
         )  # not deleted (hidden if it were)
+
+
+def test_a_run_written_during_the_purge_stops_the_experiments_drop(
+    mlflow_env: MlflowServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The experiment's hard delete cascades to its runs: one written after the inventory
+    (here, by another client right after the listed run's delete) is never dropped unseen."""
+    from sundown.errors import ConflictError
+
+    bot, client, experiment = _start(mlflow_env)
+    listed = client.create_run(experiment).info.run_id
+    store = registry.open_record_store(
+        f"mlflow://127.0.0.1:{mlflow_env.port}/experiments/{bot}", {"whole_experiment": True}
+    )
+    entries = list(store.inventory())
+    late: list[str] = []
+    delete = store._delete  # type: ignore[attr-defined]
+
+    def delete_then_another_writer(kind: str, name: str) -> bool:
+        done = bool(delete(kind, name))
+        if not late:
+            late.append(client.create_run(experiment).info.run_id)
+        return done
+
+    monkeypatch.setattr(store, "_delete", delete_then_another_writer)
+    with pytest.raises(ConflictError, match="did not list") as caught:
+        store.purge(entries)
+    assert late and f"run:{late[0]}" in str(caught.value)
+    assert client.get_run(late[0]).info.lifecycle_stage == "active"
+    assert client.get_experiment(experiment).lifecycle_stage == "active"
+    assert _rows(mlflow_env.db, "SELECT run_uuid FROM runs WHERE run_uuid = ?", listed) == []
