@@ -205,7 +205,52 @@ class MlflowRecords(StagedRecords):
         for lm in self._paged("search logged models", client.search_logged_models,
                               experiment_ids=[experiment.experiment_id]):  # fmt: skip
             found[f"logged-model:{lm.model_id}"] = lm
+        for lm in self._deleted_logged_models(client, str(experiment.experiment_id)):
+            found.setdefault(f"logged-model:{lm.model_id}", lm)
         return found
+
+    def _peek_backend(self) -> Any | None:
+        """The backend store when it is named (kept open only inside a purge), else None."""
+        if not os.environ.get(BACKEND_ENV):
+            return None
+        inside = self._open_backend is not None
+        backend = self._backend()
+        if not inside:
+            self._open_backend = None
+        return backend
+
+    def _check_same_experiment(self, client: MlflowClient, backend: Any, exp_id: str) -> None:
+        """The backend store must hold the experiment the server reports, by id and name."""
+        ours = self._get("get experiment", client.get_experiment, exp_id)
+        try:
+            theirs = backend.get_experiment(exp_id)
+        except MlflowException as exc:
+            raise ConflictError(
+                f"purge of {self.where}: {BACKEND_ENV} does not hold experiment {exp_id} "
+                f"({exc.error_code}): it names another store than this server's; nothing deleted"
+            ) from None
+        if ours is None or theirs.name != ours.name:
+            raise ConflictError(
+                f"purge of {self.where}: experiment {exp_id} in {BACKEND_ENV} is not the one the "
+                "server reports: it names another store than this server's; nothing deleted"
+            )
+
+    def _deleted_logged_models(self, client: MlflowClient, exp_id: str) -> list[Any]:
+        """Logged models of the experiment already soft-deleted: the tracking API never shows
+        them (MLflow filters them out), so they are read through the backend store."""
+        backend = self._peek_backend()
+        if backend is None:
+            return []
+        self._check_same_experiment(client, backend, exp_id)
+        out = []
+        for model_id in backend._get_deleted_logged_models():
+            try:
+                lm = backend.get_logged_model(model_id, allow_deleted=True)
+            except MlflowException:
+                continue  # gone meanwhile
+            if str(lm.experiment_id) == exp_id:
+                out.append(lm)
+        return out
 
     def _add_logged(self, client: MlflowClient, found: dict[str, Any], model_id: str) -> None:
         if f"logged-model:{model_id}" in found:
@@ -236,7 +281,16 @@ class MlflowRecords(StagedRecords):
         if kind == "run":
             return self._get("get run", client.get_run, name) is not None
         if kind == "logged-model":
-            return self._get("get logged model", client.get_logged_model, name) is not None
+            if self._get("get logged model", client.get_logged_model, name) is not None:
+                return True
+            backend = self._peek_backend()  # a soft-deleted one is only seen there
+            if backend is None:
+                return False
+            try:
+                backend.get_logged_model(name, allow_deleted=True)
+            except MlflowException:
+                return False
+            return True
         if kind == "registered-model":
             return self._get("get registered model", client.get_registered_model, name) is not None
         if kind == "model-version":
@@ -261,17 +315,53 @@ class MlflowRecords(StagedRecords):
             for mv in self._versions(client, f"run_id = '{split_id(ident)[1]}'"):
                 if f"model-version:{mv.name}/{mv.version}" not in ids:
                     users.append(f"version {mv.version} of model {mv.name!r} comes from {ident}")
+        # a logged model registered without a source run (register_model("models:/<id>"))
+        # leaves run_id empty: its versions are found by their source
+        for ident in sorted(i for i in ids if i.startswith("logged-model:")):
+            model_id = split_id(ident)[1]
+            if "'" in model_id:
+                raise ScopeError(
+                    f"purge of {self.where}: logged model id {model_id!r}: nothing deleted"
+                )
+            for mv in self._versions(client, f"source_path = 'models:/{model_id}'"):
+                if f"model-version:{mv.name}/{mv.version}" not in ids:
+                    users.append(f"version {mv.version} of model {mv.name!r} comes from {ident}")
         if users:
             raise ScopeError(
-                f"purge of {self.where}: {'; '.join(users)}: deleting the run would break "
+                f"purge of {self.where}: {'; '.join(users)}: deleting it would break "
                 "another model's lineage; nothing deleted"
             )
         hard = [i for i in ids if split_id(i)[0] in ("run", "logged-model")]
         if hard or self._selector.whole:
             backend = self._backend()
+            now = {e.id for e in current}
             for ident in sorted(i for i in hard if i.startswith("run:")):
-                if ident in {e.id for e in current}:
+                if ident in now:
                     self._check_same_store(backend, split_id(ident)[1])
+            # independent of runs: the experiment, and every logged model still there, must
+            # be read through the backend store as the server reports them
+            if self.kind == "experiments":
+                experiment = self._experiment(client)
+                if experiment is not None:
+                    self._check_same_experiment(client, backend, str(experiment.experiment_id))
+            for ident in sorted(i for i in hard if i.startswith("logged-model:")):
+                lm = self._get("get logged model", client.get_logged_model, split_id(ident)[1])
+                if lm is not None:
+                    self._check_same_logged(backend, lm)
+
+    def _check_same_logged(self, backend: Any, lm: Any) -> None:
+        try:
+            theirs = backend.get_logged_model(lm.model_id, allow_deleted=True)
+        except MlflowException as exc:
+            raise ConflictError(
+                f"purge of {self.where}: {BACKEND_ENV} does not hold logged model {lm.model_id} "
+                f"({exc.error_code}): it names another store than this server's; nothing deleted"
+            ) from None
+        if str(theirs.experiment_id) != str(lm.experiment_id) or theirs.name != lm.name:
+            raise ConflictError(
+                f"purge of {self.where}: logged model {lm.model_id} in {BACKEND_ENV} is not the "
+                "one the server reports: it names another store than this server's; nothing deleted"
+            )
 
     def _check_same_store(self, backend: Any, run_id: str) -> None:
         try:
@@ -323,6 +413,15 @@ class MlflowRecords(StagedRecords):
         result = super().purge(entries, batch_size=batch_size)
         if whole and experiment is not None and not result.stopped and not result.failed:
             client = self._client()
+            # the experiment's delete cascades to whatever it holds: anything still there was
+            # never listed (written during the purge), so it is not dropped unseen
+            left = sorted(self._walk())
+            if left:
+                raise ConflictError(
+                    f"purge of {self.where}: the experiment still holds {len(left)} record(s) "
+                    f"the purge did not list ({', '.join(left[:5])}): written during the purge; "
+                    "the experiment is not deleted"
+                )
             if experiment.lifecycle_stage != "deleted":
                 self._gone_ok("delete experiment", client.delete_experiment,
                               experiment.experiment_id)  # fmt: skip

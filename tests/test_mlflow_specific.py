@@ -201,3 +201,103 @@ def test_bad_locations_are_refused_naming_the_problem(url: str, message: str) ->
     assert "secret-pw" not in str(caught.value)
     with pytest.raises(InputError, match="unknown key"):
         MlflowRecords("mlflow://127.0.0.1:5000/experiments/e", {"where": {"a": 1}})
+
+
+def _logged(client: Any, experiment: str, name: str) -> str:
+    """A logged model with no source run; its id."""
+    logged = client.create_logged_model(experiment, name=name)
+    client.finalize_logged_model(logged.model_id, "READY")
+    return str(logged.model_id)
+
+
+def test_a_soft_deleted_logged_model_is_inventoried_and_purged(mlflow_env: MlflowServer) -> None:
+    """The tracking API hides logged models once deleted (get and search filter them out):
+    they are read through the backend store, purged permanently, and verify sees them."""
+    bot, client, experiment = _start(mlflow_env)
+    model_id = _logged(client, experiment, bot)
+    client.delete_logged_model(model_id)  # someone already "deleted" it
+    store = registry.open_record_store(
+        f"mlflow://127.0.0.1:{mlflow_env.port}/experiments/{bot}", None
+    )
+    entries = list(store.inventory())
+    assert f"logged-model:{model_id}" in {e.id for e in entries}
+    db = mlflow_env.db
+    assert _rows(db, "SELECT model_id FROM logged_models WHERE model_id = ?", model_id) != []
+    store.purge(entries)
+    assert _rows(db, "SELECT model_id FROM logged_models WHERE model_id = ?", model_id) == []
+    assert store.verify(entries).clean
+
+
+def test_a_logged_model_registered_without_a_run_as_another_models_version_stops_the_purge(
+    mlflow_env: MlflowServer,
+) -> None:
+    """register_model("models:/<id>") leaves the version's run_id empty: found by its source."""
+    bot, client, experiment = _start(mlflow_env)
+    model_id = _logged(client, experiment, bot)
+    client.create_registered_model(f"{bot}-other")
+    mv = client.create_model_version(f"{bot}-other", f"models:/{model_id}", model_id=model_id)
+    assert not mv.run_id
+    store = registry.open_record_store(
+        f"mlflow://127.0.0.1:{mlflow_env.port}/experiments/{bot}", None
+    )
+    entries = list(store.inventory())
+    with pytest.raises(ScopeError, match=f"model '{bot}-other' comes from logged-model:{model_id}"):
+        store.purge(entries)
+    assert client.get_logged_model(model_id).model_id == model_id
+    assert len(client.search_model_versions(f"name = '{bot}-other'")) == 1
+
+
+@pytest.mark.parametrize("whole", [False, True])
+def test_another_backend_store_is_refused_for_an_experiment_without_runs(
+    mlflow_env: MlflowServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, whole: bool
+) -> None:
+    """Only a logged model (or, whole, nothing at all): the store is checked all the same, by
+    the experiment's id and name, before any delete."""
+    from sundown.errors import ConflictError
+
+    bot, client, experiment = _start(mlflow_env)
+    model_id = None if whole else _logged(client, experiment, bot)
+    store = registry.open_record_store(
+        f"mlflow://127.0.0.1:{mlflow_env.port}/experiments/{bot}",
+        {"whole_experiment": True} if whole else None,
+    )
+    entries = list(store.inventory())
+    monkeypatch.setenv("MLFLOW_BACKEND_STORE_URI", f"sqlite:///{tmp_path / 'another.db'}")
+    with pytest.raises(ConflictError, match="another store"):
+        store.purge(entries)
+    assert client.get_experiment(experiment).lifecycle_stage == "active"
+    if model_id:
+        assert (
+            client.get_logged_model(model_id).model_id == model_id
+        )  # not deleted (hidden if it were)
+
+
+def test_a_run_written_during_the_purge_stops_the_experiments_drop(
+    mlflow_env: MlflowServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The experiment's hard delete cascades to its runs: one written after the inventory
+    (here, by another client right after the listed run's delete) is never dropped unseen."""
+    from sundown.errors import ConflictError
+
+    bot, client, experiment = _start(mlflow_env)
+    listed = client.create_run(experiment).info.run_id
+    store = registry.open_record_store(
+        f"mlflow://127.0.0.1:{mlflow_env.port}/experiments/{bot}", {"whole_experiment": True}
+    )
+    entries = list(store.inventory())
+    late: list[str] = []
+    delete = store._delete  # type: ignore[attr-defined]
+
+    def delete_then_another_writer(kind: str, name: str) -> bool:
+        done = bool(delete(kind, name))
+        if not late:
+            late.append(client.create_run(experiment).info.run_id)
+        return done
+
+    monkeypatch.setattr(store, "_delete", delete_then_another_writer)
+    with pytest.raises(ConflictError, match="did not list") as caught:
+        store.purge(entries)
+    assert late and f"run:{late[0]}" in str(caught.value)
+    assert client.get_run(late[0]).info.lifecycle_stage == "active"
+    assert client.get_experiment(experiment).lifecycle_stage == "active"
+    assert _rows(mlflow_env.db, "SELECT run_uuid FROM runs WHERE run_uuid = ?", listed) == []
