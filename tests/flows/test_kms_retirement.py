@@ -72,6 +72,18 @@ def count(ledger: Ledger) -> int:
     return sum(1 for _ in ledger.records())
 
 
+def appended_receipt(system: KmsSystem, before: int) -> tuple[str, dict[str, Any]]:
+    """The one ledger record appended since ``before`` records: its subject and its receipt
+    (whose digest the record must state)."""
+    records = list(ledger_of(system).records())
+    assert len(records) == before + 1
+    evidence = records[-1].record.evidence
+    assert evidence is not None
+    body = Path(evidence.location.removeprefix("file://")).read_bytes()
+    assert evidence.digest == "sha256:" + hashlib.sha256(body).hexdigest()
+    return records[-1].record.subject, json.loads(body)
+
+
 def after_destroy(monkeypatch: pytest.MonkeyPatch, act: Callable[[str], None]) -> None:
     """Run ``act(uri)`` right after the retirement's destroy step (someone with KMS rights
     acting between destruction and verification)."""
@@ -184,15 +196,10 @@ def test_a_key_restored_outside_sundown_is_ledgered_once_as_no_longer_holding(
     boto3.client("kms").cancel_key_deletion(KeyId=key_id(system.kek))  # leaves it Disabled
     (f,) = follow_up(spec)
     assert f.outcome == "restored" and "NO LONGER HOLDS" in f.detail
-    records = list(ledger_of(system).records())
-    assert len(records) == before + 1
-    subject = records[-1].record.subject
+    subject, receipt = appended_receipt(system, before)
     assert subject.startswith(
         f"key deletion reversed: certificate {cert.certificate_id}, key {system.kek}: "
     )
-    evidence = records[-1].record.evidence
-    assert evidence is not None
-    receipt = json.loads(Path(evidence.location.removeprefix("file://")).read_bytes())
     assert receipt["certificate_holds"] is False and receipt["key_state"] == "Disabled"
     # Enabled as well, then the next run (the sweep's): recorded already, nothing appended.
     boto3.client("kms").enable_key(KeyId=key_id(system.kek))
@@ -355,16 +362,10 @@ def test_follow_up_records_a_key_once_its_kms_reports_it_gone(
     # The daily retention sweep runs the follow-up (nothing of its own to archive or purge).
     swept = retention_sweep(RetentionParameters(spec_path=str(system.spec_path)))
     assert swept.purged == 0 and swept.archived == 0
-    records = list(ledger_of(system).records())
-    assert len(records) == before + 1
-    assert records[-1].record.subject.startswith(
+    subject, receipt = appended_receipt(system, before)
+    assert subject.startswith(
         f"key deletion confirmed: certificate {cert.certificate_id}, key {uri}: "
     )
-    evidence = records[-1].record.evidence
-    assert evidence is not None
-    body = Path(evidence.location.removeprefix("file://")).read_bytes()
-    assert evidence.digest == "sha256:" + hashlib.sha256(body).hexdigest()
-    receipt = json.loads(body)
     assert receipt["key_state"] == gone_state and receipt["certificate_holds"] is True
     assert receipt["certificate_id"] == cert.certificate_id
     assert [f.outcome for f in follow_up(spec)] == ["recorded"]  # idempotent
@@ -393,14 +394,10 @@ def test_deletion_rescheduled_after_the_certificate_is_ledgered_once_as_no_longe
     (f,) = follow_up(spec)
     assert f.outcome == "restored" and "NO LONGER HOLDS" in f.detail, f
     assert "scheduled again" in f.detail and key.pending_until.isoformat() in f.detail
-    records = list(ledger_of(system).records())
-    assert len(records) == before + 1
-    assert records[-1].record.subject.startswith(
+    subject, receipt = appended_receipt(system, before)
+    assert subject.startswith(
         f"key deletion reversed: certificate {cert.certificate_id}, key {system.kek}: "
     )
-    evidence = records[-1].record.evidence
-    assert evidence is not None
-    receipt = json.loads(Path(evidence.location.removeprefix("file://")).read_bytes())
     assert receipt["certificate_holds"] is False and receipt["key_state"] == "PendingDeletion"
     assert [f.outcome for f in follow_up(spec)] == ["restored"]
     assert count(ledger_of(system)) == before + 1
