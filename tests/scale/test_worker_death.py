@@ -104,10 +104,17 @@ def _running_purge_shard(journal: Journal, workers: list[Any], timeout: float = 
             done = {name for name, _ in journal.fresh().steps("purge-")}
             runs = _shard_runs(client, journal.system)
             running = [r for r in runs if r.state is not None and r.state.is_running()]
-            if len(done) >= 3 and running:
-                pids, worker = _flow_run_pids(running[0].id, workers)
-                if pids:
-                    return running[0], pids, worker
+            for run in running if len(done) >= 3 else []:
+                pids, worker = _flow_run_pids(run.id, workers)
+                if not pids:
+                    continue
+                # Frozen before it is judged: a shard that ends between being picked and the
+                # kill would leave nothing to kill (the parent then certifies, rightly).
+                _signal(pids, signal.SIGSTOP)
+                state = client.read_flow_run(run.id).state
+                if state is not None and state.is_running():
+                    return run, pids, worker
+                _signal(pids, signal.SIGCONT)
             time.sleep(0.3)
     raise AssertionError("no purge shard was running mid-way")
 
