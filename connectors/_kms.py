@@ -58,9 +58,13 @@ def translated(
 @dataclass(frozen=True)
 class PendingKeyDestruction(KeyDestruction):
     """A key the KMS destroys at the end of a window (None once the KMS reports it gone);
-    until then the KMS can restore it, so that date is when it becomes irrecoverable."""
+    until then the KMS can restore it, so that date is when it becomes irrecoverable.
+    ``overdue``: everything proved but the date, which has passed while the KMS still reports
+    the key pending (restorable until the KMS destroys it): not verified, and not a sign that
+    it was restored either."""
 
     key_state: str = ""
+    overdue: bool = False
 
     PENDING: ClassVar[str] = "pending deletion until {date}"
     GONE: ClassVar[str] = "key deleted by KMS"
@@ -78,6 +82,7 @@ class PendingKeyDestruction(KeyDestruction):
         verified: bool,
         limits: str,
         key_state: str,
+        overdue: bool = False,
     ) -> Self:
         """The evidence, stamped now, of a key whose material the KMS holds (never exportable,
         no plaintext backup); ``method`` ends with the pending window when there is one (``;
@@ -95,6 +100,7 @@ class PendingKeyDestruction(KeyDestruction):
             limits=limits,
             pending_until=pending,
             key_state=key_state,
+            overdue=overdue,
         )
 
     @property

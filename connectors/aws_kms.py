@@ -28,7 +28,6 @@ import hashlib
 import secrets
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -64,14 +63,9 @@ LONGEST_WINDOW = timedelta(days=30)  # ScheduleKeyDeletion's longest PendingWind
 _DATE_SLACK = timedelta(days=1)
 
 
-@dataclass(frozen=True)
 class KmsKeyDestruction(PendingKeyDestruction):
     """KMS destruction evidence: the key is disabled and scheduled for deletion on
-    ``pending_until`` (None once KMS reports it gone). ``overdue``: everything proved but the
-    date, which has passed while KMS still reports the key pending (restorable until KMS
-    deletes it): not verified, and not a sign that it was restored either."""
-
-    overdue: bool = False
+    ``pending_until`` (None once KMS reports it gone)."""
 
 
 def pending_date_problem(date: object, now: datetime, longest: timedelta) -> str | None:
@@ -486,7 +480,7 @@ class AwsKmsKey:
         elif state != "gone":
             checks["sign through Sundown"] = refused(lambda: AwsKmsSigner(self.uri), "still signs")
             ok = ok and checks["sign through Sundown"].startswith("refused")
-        evidence = KmsKeyDestruction.now(
+        return KmsKeyDestruction.now(
             self.uri,
             versions=(1,),
             method="AWS KMS DisableKey, then ScheduleKeyDeletion",
@@ -496,9 +490,8 @@ class AwsKmsKey:
             verified=ok and date_problem is None,
             limits=LIMITS,
             key_state=state,
+            overdue=ok and pending is not None and date_problem is not None and pending <= now,
         )
-        overdue = ok and pending is not None and date_problem is not None and pending <= now
-        return replace(evidence, overdue=overdue)
 
     def unwrap_sentinel(self, wrapped: WrappedKey) -> bytes:
         client = self._kms()

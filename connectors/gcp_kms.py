@@ -29,7 +29,6 @@ import re
 import secrets
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -58,17 +57,12 @@ LONGEST_WINDOW = timedelta(days=120)
 _DATE_SLACK = timedelta(days=1)
 
 
-@dataclass(frozen=True)
 class GcpKmsKeyDestruction(_kms.PendingKeyDestruction):
     """Every version scheduled for destruction (or destroyed); ``pending_until`` is the latest
-    ``destroyTime`` (None once every version is DESTROYED). ``overdue``: everything proved but
-    a ``destroyTime`` already passed while its version is still DESTROY_SCHEDULED (restorable
-    until Cloud KMS destroys it): not verified, and not a sign of a restore either."""
+    ``destroyTime`` (None once every version is DESTROYED)."""
 
     PENDING = "destruction scheduled; pending until {date}"
     GONE = "every key version destroyed by Cloud KMS"
-
-    overdue: bool = False
 
 
 def destroy_time_problem(when: datetime | None, now: datetime) -> str | None:
@@ -466,9 +460,13 @@ class GcpKmsKey:
             for v, s in zip(versions, states, strict=True)
             if s == "DESTROY_SCHEDULED"
         ]
-        late = [(n, t) for n, t in scheduled if destroy_time_problem(t, now) is not None]
-        for number, when in late:
-            checks[f"version {number} destroyTime"] = f"FAILED: {destroy_time_problem(when, now)}"
+        late = [
+            (n, t, problem)
+            for n, t in scheduled
+            if (problem := destroy_time_problem(t, now)) is not None
+        ]
+        for number, _, problem in late:
+            checks[f"version {number} destroyTime"] = f"FAILED: {problem}"
         times = [t for _, t in scheduled if t is not None]
         pending = max(times) if times else None
         if not self.signing:
@@ -491,7 +489,7 @@ class GcpKmsKey:
                 lambda: GcpKmsSigner(self.uri), "still signs"
             )
             ok = ok and checks["sign through Sundown"].startswith("refused")
-        evidence = GcpKmsKeyDestruction.now(
+        return GcpKmsKeyDestruction.now(
             self.uri,
             versions=tuple(_number(v.name) for v in versions),
             method="Cloud KMS DestroyCryptoKeyVersion for every version",
@@ -503,9 +501,8 @@ class GcpKmsKey:
             key_state="DESTROY_SCHEDULED"
             if scheduled
             else ("DESTROYED" if ok and not late else "live"),
+            overdue=ok and bool(late) and all(t is not None and t <= now for _, t, _ in late),
         )
-        overdue = ok and bool(late) and all(t is not None and t <= now for _, t in late)
-        return replace(evidence, overdue=overdue)
 
     def cancel_deletion(self) -> KeyInfo:
         """RestoreCryptoKeyVersion for every scheduled version, then enable it again."""

@@ -18,6 +18,7 @@ spec's, and the connector's purge refuses a listed record outside its selector (
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -218,8 +219,6 @@ def scope_problems(records: Sequence[RecordLocationPlan], spec: SystemSpec) -> l
 
 def _strict(value: object) -> str:
     """``value`` as canonical JSON, so that 1, 1.0 and True (equal in Python) differ."""
-    import json
-
     return json.dumps(value, sort_keys=True, separators=(",", ":"), default=repr)
 
 

@@ -679,8 +679,10 @@ def parse_record_location(
                 f"{url!r}: write the prefix without the trailing {shape.prefix_separator!r} "
                 f"(it covers PREFIX{shape.prefix_separator}*)"
             )
-    db = loc.segments[0] if shape.scheme == "redis" else "0"
-    if not db.isascii() or not db.isdigit() or len(db) > 5 or str(int(db)) != db:
+    db = loc.segments[0] if shape.scheme == "redis" else None
+    if db is not None and not (
+        db.isascii() and db.isdigit() and len(db) <= 5 and db == str(int(db))
+    ):
         # one spelling per database: '00' and '0' are both db 0 and must compare equal
         raise InputError(
             f"{url!r}: database {db!r} must be a number written without leading zeros (0, 1, ...)"
