@@ -219,21 +219,30 @@ class MlflowRecords(StagedRecords):
             self._open_backend = None
         return backend
 
+    def _held_alike(self, what: str, read: Callable[[], T], alike: Callable[[T], bool]) -> None:
+        """``what``, read through the backend store, must be there and ``alike`` what the
+        server reports: else the backend store is another store than this server's."""
+        try:
+            theirs = read()
+        except MlflowException as exc:
+            raise ConflictError(
+                f"purge of {self.where}: {BACKEND_ENV} does not hold {what} "
+                f"({exc.error_code}): it names another store than this server's; nothing deleted"
+            ) from None
+        if not alike(theirs):
+            raise ConflictError(
+                f"purge of {self.where}: {what} in {BACKEND_ENV} is not the one the server "
+                "reports: it names another store than this server's; nothing deleted"
+            )
+
     def _check_same_experiment(self, client: MlflowClient, backend: Any, exp_id: str) -> None:
         """The backend store must hold the experiment the server reports, by id and name."""
         ours = self._get("get experiment", client.get_experiment, exp_id)
-        try:
-            theirs = backend.get_experiment(exp_id)
-        except MlflowException as exc:
-            raise ConflictError(
-                f"purge of {self.where}: {BACKEND_ENV} does not hold experiment {exp_id} "
-                f"({exc.error_code}): it names another store than this server's; nothing deleted"
-            ) from None
-        if ours is None or theirs.name != ours.name:
-            raise ConflictError(
-                f"purge of {self.where}: experiment {exp_id} in {BACKEND_ENV} is not the one the "
-                "server reports: it names another store than this server's; nothing deleted"
-            )
+        self._held_alike(
+            f"experiment {exp_id}",
+            lambda: backend.get_experiment(exp_id),
+            lambda theirs: ours is not None and theirs.name == ours.name,
+        )
 
     def _deleted_logged_models(self, client: MlflowClient, exp_id: str) -> list[Any]:
         """Logged models of the experiment already soft-deleted: the tracking API never shows
@@ -350,27 +359,18 @@ class MlflowRecords(StagedRecords):
                     self._check_same_logged(backend, lm)
 
     def _check_same_logged(self, backend: Any, lm: Any) -> None:
-        try:
-            theirs = backend.get_logged_model(lm.model_id, allow_deleted=True)
-        except MlflowException as exc:
-            raise ConflictError(
-                f"purge of {self.where}: {BACKEND_ENV} does not hold logged model {lm.model_id} "
-                f"({exc.error_code}): it names another store than this server's; nothing deleted"
-            ) from None
-        if str(theirs.experiment_id) != str(lm.experiment_id) or theirs.name != lm.name:
-            raise ConflictError(
-                f"purge of {self.where}: logged model {lm.model_id} in {BACKEND_ENV} is not the "
-                "one the server reports: it names another store than this server's; nothing deleted"
-            )
+        """The backend store must hold the logged model the server reports (experiment, name)."""
+        self._held_alike(
+            f"logged model {lm.model_id}",
+            lambda: backend.get_logged_model(lm.model_id, allow_deleted=True),
+            lambda theirs: (
+                str(theirs.experiment_id) == str(lm.experiment_id) and theirs.name == lm.name
+            ),
+        )
 
     def _check_same_store(self, backend: Any, run_id: str) -> None:
-        try:
-            backend.get_run(run_id)
-        except MlflowException as exc:
-            raise ConflictError(
-                f"purge of {self.where}: {BACKEND_ENV} does not hold run {run_id} "
-                f"({exc.error_code}): it names another store than this server's; nothing deleted"
-            ) from None
+        """The backend store must hold the run the server listed."""
+        self._held_alike(f"run {run_id}", lambda: backend.get_run(run_id), lambda _: True)
 
     def _delete(self, kind: str, name: str) -> bool:
         client = self._client()
