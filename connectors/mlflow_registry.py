@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -101,7 +102,8 @@ class MlflowRecords(StagedRecords):
         super().__init__(loc, chosen)
         self.kind = kind
         self.name = name
-        self._open_backend: Any = None  # set for the length of one purge
+        self._open_backend: Any = None  # kept only inside _held() (one purge, verify, sweep)
+        self._holding = False
         self.capabilities = (
             CAPABILITIES if kind == "experiments" else frozenset({RecordCapability.LINKED})
         )
@@ -133,9 +135,19 @@ class MlflowRecords(StagedRecords):
                 return None
             raise _translate(exc, f"{what} on {self.where}") from None
 
+    @contextmanager
+    def _held(self) -> Iterator[None]:
+        """The backend store, once opened, is kept for the length of this one operation
+        (opening one checks the schema, about a second), never beyond it."""
+        self._holding = True
+        try:
+            yield
+        finally:
+            self._holding, self._open_backend = False, None
+
     def _backend(self) -> Any:
-        """MLflow's store class on the backend store: opened once per purge (opening one
-        checks the schema, about a second)."""
+        """MLflow's store class on the backend store: opened once per :meth:`_held` operation,
+        and afresh for each call outside one."""
         if self._open_backend is not None:
             return self._open_backend
         uri = os.environ.get(BACKEND_ENV)
@@ -157,7 +169,8 @@ class MlflowRecords(StagedRecords):
             ) from None
         if not hasattr(store, "_hard_delete_run"):
             raise UnsupportedError(f"{BACKEND_ENV} names a store that cannot hard-delete runs")
-        self._open_backend = store
+        if self._holding:
+            self._open_backend = store
         return store
 
     # -- inventory ------------------------------------------------------------------------------
@@ -210,14 +223,8 @@ class MlflowRecords(StagedRecords):
         return found
 
     def _peek_backend(self) -> Any | None:
-        """The backend store when it is named (kept open only inside a purge), else None."""
-        if not os.environ.get(BACKEND_ENV):
-            return None
-        inside = self._open_backend is not None
-        backend = self._backend()
-        if not inside:
-            self._open_backend = None
-        return backend
+        """The backend store when it is named, else None."""
+        return self._backend() if os.environ.get(BACKEND_ENV) else None
 
     def _held_alike(self, what: str, read: Callable[[], T], alike: Callable[[T], bool]) -> None:
         """``what``, read through the backend store, must be there and ``alike`` what the
@@ -402,10 +409,8 @@ class MlflowRecords(StagedRecords):
         return True
 
     def purge(self, entries: Sequence[RecordEntry], *, batch_size: int = 500) -> RecordPurgeResult:
-        try:
+        with self._held():
             return self._purge(entries, batch_size)
-        finally:
-            self._open_backend = None
 
     def _purge(self, entries: Sequence[RecordEntry], batch_size: int) -> RecordPurgeResult:
         whole = self._selector.whole
@@ -433,7 +438,8 @@ class MlflowRecords(StagedRecords):
         return result
 
     def verify(self, entries: Sequence[RecordEntry]) -> RecordVerification:
-        check = super().verify(entries)
+        with self._held():  # one backend store for the listing and every entry's re-check
+            check = super().verify(entries)
         gone = self.kind == "experiments" and self._experiment(self._client()) is None
         if self.kind == "models":
             gone = not self._exists("registered-model", self.name)
@@ -486,7 +492,7 @@ class MlflowRecords(StagedRecords):
             out.append(RetentionAction(target, "would delete", before, "deleted", why))
         if dry_run or not doomed:
             return out
-        try:
+        with self._held():
             backend = self._backend()  # before any delete: no store, nothing deleted
             self._check_same_store(backend, split_id(doomed[0][0])[1])
             stopped: str | None = None
@@ -507,8 +513,6 @@ class MlflowRecords(StagedRecords):
                     stopped = stopped or f"not attempted: {action.target} is still there"
                 out[i] = replace(action, action="deleted" if gone else "failed",
                                  after="deleted" if gone else "still there")  # fmt: skip
-        finally:
-            self._open_backend = None
         return out
 
     # -- what stays elsewhere -------------------------------------------------------------------
