@@ -74,3 +74,12 @@ def test_grants_name_aws_keys_the_system_destroys_once_each() -> None:
         spec(kek=AWS, grants=[Flow(id="g1"), Flow(id="g1", key=AWS)])
     with pytest.raises(InputError, match="grants"):
         spec(kek=AWS, grants=[Flow(id="not a grant!")])
+
+
+def test_a_grant_id_yaml_reads_as_a_number_is_refused_with_the_fix_named() -> None:
+    """AWS grant ids are hex: one made only of digits (CI met ``63727941``) is an integer to
+    YAML. The loader does not guess the text back (``0123`` was already read as octal 83); it
+    says to quote it, and the quoted id loads as written."""
+    with pytest.raises(InputError, match=r"found an integer 63727941 \(YAML reads it as a number"):
+        spec(kek=AWS, grants=[Flow(id="63727941")])
+    assert grants_by_key(spec(kek=AWS, grants=[Flow(id='"0123"')])) == {AWS: ["0123"]}

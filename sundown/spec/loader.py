@@ -186,6 +186,9 @@ def _translate(exc: ValidationError) -> list[tuple[tuple[str | int, ...], str]]:
             msg = str(cause)
         elif kind in _TYPE_NAMES:
             msg = f"must be {_TYPE_NAMES[kind]}, found {_describe(err.get('input'), secret)}"
+            if kind == "string_type" and isinstance(err.get("input"), bool | int | float):
+                # 63727941, 1e5, 0123 (octal), yes/no: YAML typed what was meant as text
+                msg += " (YAML reads it as a number or boolean: put the value in quotes)"
         elif kind in ("literal_error", "enum"):
             msg = f"must be {ctx.get('expected')}, found {_describe(err.get('input'), secret)}"
         elif kind == "string_pattern_mismatch":

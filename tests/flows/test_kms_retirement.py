@@ -112,7 +112,9 @@ def test_retirement_under_aws_kms_kek_claims_ce_with_the_kms_pending_date(
         GranteePrincipal="arn:aws:iam::123456789012:role/inference",
         Operations=["Decrypt"],
     )["GrantId"]
-    system = build(aws / "sys", kek=probe.kek, keys={"pending_days": 10, "grants": [{"id": grant}]})
+    system = build(
+        aws / "sys", kek=probe.kek, keys={"pending_days": 10, "grants": [{"id": json.dumps(grant)}]}
+    )
     kept = download(system, "model.safetensors", aws / "kept" / "model.safetensors")
     download(
         system, "model.safetensors.sidecar.json", aws / "kept" / "model.safetensors.sidecar.json"
