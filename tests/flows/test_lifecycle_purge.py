@@ -360,3 +360,66 @@ def test_two_lifecycle_locations_in_one_bucket_each_add_and_remove_their_own_rul
     assert _foreign_intact(after, FOREIGN)
     cert = retired(s3, bucket, done.certificate_url)
     assert len(cert.locations) == 2
+
+
+def test_a_crash_between_the_rule_write_and_its_journal_record_is_adopted_on_rerun(
+    tmp_path: Path, prefect_api: str, moto_env: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The run dies after S3 took the lifecycle PUT and before ``lifecycle-000-added`` is
+    journaled (the one window where the bucket knows more than the evidence). The re-run finds
+    its own rule, identical, under its own ID: it adds nothing (one Sundown rule, the foreign
+    ones kept), journals the configuration as it found it (Sundown's rule already in
+    ``before``: the journal says what was read, not what it wishes had been), waits, and after
+    expiry removes only that rule and certifies once. The same at removal: the rule is gone,
+    ``lifecycle-000-removed`` is not journaled, no key destroyed; the re-run removes nothing
+    more, journals the removal and certifies once."""
+    from flows.journal import Journal
+
+    s3, bucket, spec = _approved(tmp_path, lock=False)
+    plan = decommission_system(DecommissionParameters(spec_yaml=spec, dry_run=True))
+    record = Journal.record
+    crash_at = "lifecycle-000-added"
+
+    def dies_before_journaling(self: Journal, step: str, data: Any) -> Any:
+        if step == crash_at:
+            raise RuntimeError("simulated crash after the lifecycle PUT")
+        return record(self, step, data)
+
+    monkeypatch.setattr(Journal, "record", dies_before_journaling)
+    approve = DecommissionParameters(
+        spec_yaml=spec, approve_digest=plan.plan_digest, approver=APPROVER
+    )
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        decommission_system(approve)
+    monkeypatch.setattr(Journal, "record", record)
+    rules = _rules(s3, bucket)
+    (mine,) = [r for r in rules if r["ID"].startswith("sundown-retire-")]  # the PUT landed
+    assert not list((tmp_path / "evidence").rglob("journal/lifecycle-000-added.json"))
+
+    again = decommission_system(DecommissionParameters(spec_yaml=spec))
+    assert again.status == "waiting for lifecycle expiry", again
+    assert _rules(s3, bucket) == rules  # adopted, not added twice, foreign rules as they were
+    added = _journal(tmp_path / "evidence", "lifecycle-000-added")
+    assert added["rule_id"] == mine["ID"]
+    assert mine["ID"] in [r["ID"] for r in added["before"]]
+    assert [r["ID"] for r in added["after"]] == [r["ID"] for r in rules]
+    registry.open_key_service("local://lc-sys-kek").info()
+
+    # The same window at the other end: the rule's removal lands, its journal record does not.
+    _expire(s3, bucket, "models/a/")
+    crash_at = "lifecycle-000-removed"
+    monkeypatch.setattr(Journal, "record", dies_before_journaling)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        decommission_system(DecommissionParameters(spec_yaml=spec))
+    monkeypatch.setattr(Journal, "record", record)
+    assert [r["ID"] for r in _rules(s3, bucket)] == ["team-logs", "team-models"]
+    registry.open_key_service("local://lc-sys-kek").info()  # no key destroyed in between
+    assert not list((tmp_path / "evidence").rglob("certificate.dsse.json"))
+
+    done = decommission_system(DecommissionParameters(spec_yaml=spec))
+    assert done.status == "complete", done
+    assert [r["ID"] for r in _rules(s3, bucket)] == ["team-logs", "team-models"]
+    assert _foreign_intact(_rules(s3, bucket), FOREIGN)
+    assert _journal(tmp_path / "evidence", crash_at)["rule_id"] == mine["ID"]
+    retired(s3, bucket, done.certificate_url)
+    assert len(list((tmp_path / "evidence").rglob("certificate.dsse.json"))) == 1
