@@ -16,6 +16,7 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from flows.defaults import DEFAULT_LEASE_SECONDS
 from sundown.errors import InputError
@@ -284,8 +285,10 @@ def register(app: typer.Typer) -> None:
             console.print(f"  {line}", markup=False, highlight=False)
         if result.records_receipt_url:
             console.print(f"record retention receipt {_path(result.records_receipt_url)}")
+        for line in result.keys_unchecked:
+            console.print(f"[red]key deletion NOT checked[/red]: {escape(line)}", highlight=False)
         _print_head(console, result)
-        if result.failed:
+        if result.failed or result.keys_unchecked:
             raise typer.Exit(1)
 
     @app.command("serve")

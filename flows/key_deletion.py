@@ -29,7 +29,14 @@ from pydantic import BaseModel
 
 from sundown import dsse, registry
 from sundown.certificate import Certificate, verify_certificate
-from sundown.errors import InputError, IntegrityError, KeyDestroyedError, NotFoundError
+from sundown.errors import (
+    BackendError,
+    InputError,
+    IntegrityError,
+    KeyDestroyedError,
+    NotFoundError,
+    SundownError,
+)
 from sundown.ledger import Ledger, RecordKind, StoredRecord
 from sundown.spec.model import SystemSpec
 from sundown.store import put_once
@@ -39,6 +46,7 @@ from ._pending import CANCELLED, CONFIRMED, RESTORED, SUBJECT, check_text, follo
 from .models import SpecSource
 
 RECEIPTS = "key-deletions"
+UNCHECKED = "unchecked"
 MAX_CERTIFICATE_BYTES = 64 * 1024 * 1024
 
 
@@ -65,8 +73,9 @@ class KeyDeletionReceipt(BaseModel):
 class FollowUp:
     certificate_id: str
     key_uri: str
-    # "deleted" (record appended), "recorded", "pending", "cancelled" (by cancel-deletion), or
-    # "restored" (found usable again outside Sundown: record appended once, then "restored")
+    # "deleted" (record appended), "recorded", "pending", "cancelled" (by cancel-deletion),
+    # "restored" (found usable again outside Sundown: record appended once, then "restored"),
+    # or UNCHECKED (the key service did not answer: nothing recorded, asked again next run)
     outcome: str
     detail: str
     sequence: int | None = None
@@ -167,7 +176,15 @@ def follow_up(spec: SystemSpec) -> list[FollowUp]:
                 outcome = {CONFIRMED: "recorded", RESTORED: "restored"}.get(done[0], "cancelled")
                 out.append(FollowUp(cert.certificate_id, key.uri, outcome, done[0], done[1]))
                 continue
-            evidence = registry.key_for_destruction(key.uri).verify_destroyed()
+            try:
+                evidence = registry.key_for_destruction(key.uri).verify_destroyed()
+            except SundownError as exc:
+                # One key the service will not answer for (access denied, throttled, a
+                # network fault) is reported as unchecked; the other keys are still asked and
+                # their records appended. Nothing is recorded for this one: a later run asks
+                # again.
+                out.append(FollowUp(cert.certificate_id, key.uri, UNCHECKED, str(exc)[:500]))
+                continue
             state = getattr(evidence, "key_state", "") or "unknown"
             verdict, why = follow_up_verdict(key.pending_until, evidence)
             if verdict == "reversed":
@@ -293,7 +310,16 @@ class FollowUpParameters(SpecSource):
 )
 def key_deletion_follow_up(params: FollowUpParameters) -> list[str]:
     spec = load_system(params)
-    lines = [f"{f.key_uri} ({f.certificate_id}): {f.outcome}: {f.detail}" for f in follow_up(spec)]
+    done = follow_up(spec)
+    lines = [f"{f.key_uri} ({f.certificate_id}): {f.outcome}: {f.detail}" for f in done]
     for line in lines:
         get_run_logger().info("key deletion follow-up: %s", line)
+    unchecked = [line for f, line in zip(done, lines, strict=True) if f.outcome == UNCHECKED]
+    if unchecked:
+        # after every other key was asked and recorded: the run fails so that its schedule
+        # shows it, naming each key the service did not answer for
+        raise BackendError(
+            f"key deletion follow-up: {len(unchecked)} key(s) could not be checked (the others "
+            "were, and their records appended): " + "; ".join(unchecked)
+        )
     return lines

@@ -326,6 +326,12 @@ class RetentionResult(BaseModel):
     certificate_url: str | None = Field(
         default=None, description="The certificate, when this sweep completed that retirement."
     )
+    keys_unchecked: list[str] = Field(
+        default_factory=list,
+        description="Keys of earlier retirements whose pending deletion the key service did "
+        "not answer for (access denied, a fault): nothing recorded for them; the next sweep "
+        "asks again. The other keys were checked.",
+    )
     receipt_url: str | None = None
     ledger_sequence: int | None = None
     ledger_head: LedgerHead = None

@@ -23,7 +23,7 @@ from ._receipt import Receipted, publish, record_receipt
 from .decommission import complete_lifecycle
 from .evidence import RetentionReceipt, RetentionRow, RetentionStarted
 from .journal import Journal
-from .key_deletion import follow_up
+from .key_deletion import UNCHECKED, follow_up
 from .lease import leased
 from .models import RetentionParameters, RetentionResult
 
@@ -61,25 +61,37 @@ def retention_sweep(params: RetentionParameters) -> RetentionResult:
 
 def _sweep(spec: SystemSpec, params: RetentionParameters) -> RetentionResult:
     as_of = params.as_of or datetime.now(UTC)
+    unchecked = [] if params.dry_run else _follow_ups(spec)
     result = _sweep_objects(spec, params, as_of)
+    if unchecked:
+        result = result.model_copy(update={"keys_unchecked": unchecked})
     # record locations whose connector applies delete_after_days (flows/_record_retention.py)
     return _record_retention.sweep(spec, as_of, params.dry_run, result)
+
+
+def _follow_ups(spec: SystemSpec) -> list[str]:
+    """The daily follow-ups before the sweep: credentials replaced by earlier rotations whose
+    grace period is over go now, rather than at the next rotation; keys of earlier retirements
+    whose deletion the KMS finishes later get their ledger record once it reports them gone
+    (flows/key_deletion.py). Returns one line per key the key service did not answer for: the
+    sweep goes on, and its result names them."""
+    logger = get_run_logger()
+    for line in _rotation.complete_pending(spec):
+        logger.info("rotation follow-up: %s", line)
+    unchecked: list[str] = []
+    for f in follow_up(spec):
+        line = f"{f.key_uri} ({f.certificate_id}): {f.outcome}: {f.detail}"
+        if f.outcome == UNCHECKED:
+            logger.warning("key deletion follow-up: %s", line)
+            unchecked.append(line)
+        else:
+            logger.info("key deletion follow-up: %s", line)
+    return unchecked
 
 
 def _sweep_objects(
     spec: SystemSpec, params: RetentionParameters, as_of: datetime
 ) -> RetentionResult:
-    if not params.dry_run:
-        # Credentials replaced by earlier rotations whose grace period is over go now, on the
-        # daily schedule, rather than waiting for the next rotation.
-        for line in _rotation.complete_pending(spec):
-            get_run_logger().info("rotation follow-up: %s", line)
-        # Keys of earlier retirements whose deletion the KMS finishes later: a ledger record
-        # once it reports them gone (flows/key_deletion.py).
-        for f in follow_up(spec):
-            get_run_logger().info(
-                "key deletion follow-up: %s %s: %s", f.key_uri, f.outcome, f.detail
-            )
     path = work_dir("plans", spec.name) / f"retention-{as_of:%Y%m%dT%H%M%S%fZ}.jsonl"
     plan = _steps.plan_system(spec, str(path), "retention", as_of)
     totals = plan.totals()

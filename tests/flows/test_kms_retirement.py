@@ -25,7 +25,7 @@ from flows._common import ledger_append
 from flows._pending import follow_up_verdict
 from flows.decommission import decommission_system
 from flows.deploy import deploy_model
-from flows.key_deletion import follow_up
+from flows.key_deletion import FollowUpParameters, follow_up, key_deletion_follow_up
 from flows.models import DeployParameters, RetentionParameters
 from flows.retention import retention_sweep
 from sundown import registry
@@ -35,7 +35,13 @@ from sundown.certificate import (
     sign_certificate,
     verify_certificate,
 )
-from sundown.errors import InputError, IntegrityError, KeyDestroyedError, NotFoundError
+from sundown.errors import (
+    InputError,
+    IntegrityError,
+    KeyDestroyedError,
+    NotFoundError,
+    SundownError,
+)
 from sundown.ledger import Ledger, RecordKind
 from sundown.spec.loader import load_spec
 from tests.fixtures.fake_kms import FakeServer, gcp_key
@@ -492,6 +498,43 @@ def test_a_key_aws_deleted_is_confirmed_and_the_other_keys_still_followed(aws: P
     destroyed = _steps.destroy_key.fn(gone, [1], 7, ["0000deadbeef"])
     assert destroyed.verified and destroyed.pending_until is None
     assert destroyed.method.startswith("not found by this run")
+
+
+def test_a_key_the_kms_will_not_describe_is_unchecked_and_the_other_keys_still_followed(
+    aws: Path,
+) -> None:
+    """KMS refuses DescribeKey on one key (its key policy denies it: moto enforces a Deny on
+    kms:DescribeKey). The follow-up reports that key unchecked and records nothing for it, asks
+    the other keys as usual (it used to stop at the refusal, and with it the whole daily
+    retention sweep); the sweep goes on and names the key in its result; the follow-up flow
+    fails after doing the rest, so its schedule shows it."""
+    system = build(aws)
+    cert = retire(system)
+    kms = boto3.client("kms")
+    deny = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Deny", "Principal": "*", "Action": "kms:DescribeKey", "Resource": "*"}
+        ],
+    }
+    denied = "aws-kms://" + kms.create_key(Policy=json.dumps(deny))["KeyMetadata"]["Arn"]
+    second = ledger_a_certificate_naming(system, cert, denied)
+    before = count(ledger_of(system))
+    spec = load_spec(system.spec_path)
+    outcomes = [(f.certificate_id, f.key_uri, f.outcome) for f in follow_up(spec)]
+    assert outcomes == [
+        (cert.certificate_id, system.kek, "pending"),
+        (second, denied, "unchecked"),
+        (second, system.kek, "pending"),
+    ]
+    assert count(ledger_of(system)) == before  # nothing recorded for a key not answered for
+    swept = retention_sweep(RetentionParameters(spec_path=str(system.spec_path)))
+    (line,) = swept.keys_unchecked
+    assert line.startswith(f"{denied} ({second}): unchecked: ") and "denied" in line.lower()
+    with pytest.raises(SundownError, match="1 key\\(s\\) could not be checked") as failed:
+        key_deletion_follow_up(FollowUpParameters(spec_path=str(system.spec_path)))
+    assert denied in str(failed.value) and system.kek not in str(failed.value)
+    assert count(ledger_of(system)) == before
 
 
 def test_a_multi_region_kek_stops_planning(aws: Path) -> None:
