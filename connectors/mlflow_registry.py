@@ -552,7 +552,9 @@ class MlflowRecords(StagedRecords):
                 note=None
                 if backend
                 else f"{BACKEND_ENV} is not set: runs cannot be purged "
-                "permanently (the API only marks them deleted)",
+                "permanently (the API only marks them deleted), and logged models someone "
+                "already deleted through the API are not listed (the API hides them; they stay "
+                "in the tracking store): this inventory cannot show they are gone",
             )
         )
         if self.kind == "experiments":
