@@ -61,6 +61,31 @@ Digest = Annotated[str, StringConstraints(pattern=r"^sha256:[0-9a-f]{64}$")]
 Text = Annotated[str, StringConstraints(min_length=1, max_length=4096)]
 _KEY_RE = re.compile(rf"^{RECORDS_PREFIX}/(\d{{{SEQUENCE_DIGITS}}})\.json$")
 
+# Records a retirement appends after its certificate, about a key whose deletion was pending
+# (flows/key_deletion.py): the subject names the event, the certificate and the key. Cancelled
+# and reversed say the certificate no longer holds for the copies under that key.
+KEY_DELETION_CONFIRMED = "key deletion confirmed"
+KEY_DELETION_CANCELLED = "key deletion cancelled"
+KEY_DELETION_REVERSED = "key deletion reversed"
+KEY_EVENT_SUBJECT = re.compile(
+    r"^(key deletion (?:confirmed|cancelled|reversed)): certificate (\S+), key (\S+): "
+)
+
+
+@dataclass(frozen=True)
+class KeyEvent:
+    """A verified ``decommission`` record about a certificate's pending key deletion."""
+
+    event: str  # one of the KEY_DELETION_* subjects
+    certificate_id: str
+    key_uri: str
+    sequence: int
+
+    @property
+    def withdraws(self) -> bool:
+        """The certificate no longer holds for the copies it covers by CE under this key."""
+        return self.event != KEY_DELETION_CONFIRMED
+
 
 class RecordKind(enum.StrEnum):
     GENESIS = "genesis"  # record 0 only: pins the signing public key
@@ -168,6 +193,7 @@ class LedgerReport:
     pinned_public_key: bytes = b""  # PEM pinned by record 0
     expected_head: str | None = None  # the head checked with expect_head, if any
     found: StoredRecord | None = None  # the first verified record holding find_evidence
+    key_events: tuple[KeyEvent, ...] = ()  # every verified key-deletion record, in order
 
     @property
     def head(self) -> str:
@@ -398,6 +424,7 @@ class Ledger:
         genesis: StoredRecord | None = None
         kinds: dict[str, int] = {}
         pinned_pem = b""
+        events: list[KeyEvent] = []
         for index, key in enumerate(self.keys()):
             match = _KEY_RE.match(key)
             if not match:
@@ -445,6 +472,9 @@ class Ledger:
                     f"{format_head(*expected)}: the ledger was rewritten up to the expected head"
                 )
             kinds[stored.record.kind.value] = kinds.get(stored.record.kind.value, 0) + 1
+            event = KEY_EVENT_SUBJECT.match(stored.record.subject)
+            if event is not None and stored.record.kind is RecordKind.DECOMMISSION:
+                events.append(KeyEvent(event.group(1), event.group(2), event.group(3), number))
             evidence = stored.record.evidence
             if found is None and evidence is not None and evidence.digest == find_evidence:
                 found = stored
@@ -469,6 +499,7 @@ class Ledger:
             pinned_public_key=pinned_pem,
             expected_head=format_head(*expected) if expected is not None else None,
             found=found,
+            key_events=tuple(events),
         )
 
 

@@ -19,8 +19,9 @@ verification here needs an anchor, one or more of:
 
 :func:`verify_anchored` checks a certificate under a key whose fingerprint an anchor names, and,
 given an evidence ledger, that the ledger verifies, that its genesis pins an anchored key and
-that one of its records holds the certificate's envelope digest. The ledger is evidence there,
-never an anchor. The format of the trust file is in ``docs/formats/certificate.md``.
+that one of its records holds the certificate's envelope digest; a later signed record saying
+the certificate no longer holds (a key deletion cancelled or reversed) fails the check, naming it.
+The ledger is evidence there, never an anchor. The format of the trust file is in ``docs/formats/certificate.md``.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ from sundown.certificate import (
     verify_certificate,
 )
 from sundown.errors import InputError, IntegrityError, NotFoundError
-from sundown.ledger import Ledger, LedgerReport, RecordKind, StoredRecord
+from sundown.ledger import KeyEvent, Ledger, LedgerReport, RecordKind, StoredRecord
 
 TRUST_FILE_NAME = "trust.json"
 TRUST_FILE_VERSION = 1
@@ -188,6 +189,8 @@ class AnchoredCertificate:
     anchor: Anchor
     ledger: LedgerReport | None = None
     record: StoredRecord | None = None
+    # later ledger records confirming a pending key deletion the certificate states
+    confirmed: tuple[KeyEvent, ...] = ()
 
     def summary(self, note: str = "") -> str:
         line = f"{self.verified.summary()}{note}; key trusted: {self.anchor.source}"
@@ -196,6 +199,8 @@ class AnchoredCertificate:
                 f"; recorded in ledger {self.ledger.url} record {self.record.record.sequence} "
                 f"(ledger head {self.ledger.head})"
             )
+        for event in self.confirmed:
+            line += f"; {event.event} for {event.key_uri} (ledger record {event.sequence})"
         return line
 
 
@@ -243,7 +248,8 @@ def verify_anchored(
        with no anchor at all); an anchor that names a key id must see that key id.
     3. With ``ledger``: the ledger verifies (up to ``expect_head`` when given), its genesis pins a
        key an anchor names, and a ``decommission`` record's evidence digest is this certificate's
-       envelope digest.
+       envelope digest; no later ``key deletion cancelled`` or ``reversed`` record names this
+       certificate (confirmations are kept in the result).
 
     IntegrityError naming what failed; InputError for a malformed file or anchor."""
     claimed, carried = _claimed_key(data)
@@ -299,7 +305,21 @@ def verify_anchored(
                 f"{found.name}, signed by the same key {pinned_fingerprint}, names it "
                 f"{found.record.signing_key_id!r}"
             )
-        return AnchoredCertificate(verified, anchor, report, found)
+        events = [
+            e for e in report.key_events if e.certificate_id == verified.certificate.certificate_id
+        ]
+        withdrawn = [e for e in events if e.withdraws]
+        if withdrawn:
+            first = withdrawn[0]
+            raise IntegrityError(
+                f"certificate {verified.certificate.certificate_id} is signed and recorded in "
+                f"ledger {ledger.url} (record {found.record.sequence}), but the later, signed "
+                f"ledger record {first.sequence} ({first.event}, key {first.key_uri}) says it "
+                "NO LONGER HOLDS for the copies it covers by cryptographic erase under that key: "
+                "they may be readable again, or became irrecoverable only later than it states"
+                + (f" ({len(withdrawn)} such records)" if len(withdrawn) > 1 else "")
+            )
+        return AnchoredCertificate(verified, anchor, report, found, tuple(events))
     raise IntegrityError(
         f"certificate envelope {verified.envelope_digest} is not recorded in the ledger "
         f"{ledger.url}: no decommission record's evidence digest names it"

@@ -90,6 +90,21 @@ def appended_receipt(system: KmsSystem, before: int) -> tuple[str, dict[str, Any
     return records[-1].record.subject, json.loads(body)
 
 
+def verify_against_ledger(
+    system: KmsSystem, capsys: pytest.CaptureFixture[str], cert: Certificate
+) -> tuple[int, str]:
+    """``sundown certificate verify CERT --public-key PEM --ledger EVIDENCE``, as an auditor
+    runs it: (exit code, what it printed)."""
+    (path,) = (system.root / "evidence").rglob("certificate.dsse.json")
+    pem = system.root / "certificates.pub.pem"
+    pem.write_bytes(registry.open_signer(f"local://{system.name}-certificates").public_key_pem())
+    capsys.readouterr()
+    ledger = (system.root / "evidence").as_uri()
+    code = main(["certificate", "verify", str(path), "--public-key", str(pem), "--ledger", ledger])
+    printed = capsys.readouterr()
+    return code, printed.out + printed.err
+
+
 def after_destroy(monkeypatch: pytest.MonkeyPatch, act: Callable[[str], None]) -> None:
     """Run ``act(uri)`` right after the retirement's destroy step (someone with KMS rights
     acting between destruction and verification)."""
@@ -177,6 +192,9 @@ def test_retirement_under_aws_kms_kek_claims_ce_with_the_kms_pending_date(
     assert [f.outcome for f in follow_up(spec)] == ["pending"]
     assert count(ledger_of(system)) == before
 
+    code, said = verify_against_ledger(system, capsys, cert)
+    assert code == 0 and said.startswith("OK ") and "NO LONGER HOLDS" not in said, said
+
     # Cancelling within the window: one ledgered command; the certificate no longer holds.
     code = main(["keys", "cancel-deletion", system.kek, "--spec", str(system.spec_path)])
     out = capsys.readouterr().out
@@ -189,10 +207,16 @@ def test_retirement_under_aws_kms_kek_claims_ce_with_the_kms_pending_date(
     assert "NO LONGER HOLDS" in subject
     assert [f.outcome for f in follow_up(spec)] == ["cancelled"]
     assert count(ledger_of(system)) == before + 1
+    # The auditor who verifies the certificate against the ledger learns it: no OK line.
+    code, said = verify_against_ledger(system, capsys, cert)
+    assert code == 3 and "OK " not in said, said
+    assert f"ledger record {before} (key deletion cancelled, key {system.kek})" in said
+    assert f"certificate {cert.certificate_id} is signed and recorded" in said
+    assert "NO LONGER HOLDS" in said
 
 
 def test_a_key_restored_outside_sundown_is_ledgered_once_as_no_longer_holding(
-    aws: Path,
+    aws: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Someone with KMS rights cancels the deletion after the certificate (not through
     ``sundown keys cancel-deletion``): the follow-up must not stay silent. One signed record
@@ -213,6 +237,8 @@ def test_a_key_restored_outside_sundown_is_ledgered_once_as_no_longer_holding(
     boto3.client("kms").enable_key(KeyId=key_id(system.kek))
     assert [f.outcome for f in follow_up(spec)] == ["restored"]
     assert count(ledger_of(system)) == before + 1
+    code, said = verify_against_ledger(system, capsys, cert)
+    assert code == 3 and f"record {before} (key deletion reversed" in said, said
 
 
 def test_a_planted_ledger_record_stops_the_follow_up(aws: Path) -> None:
@@ -338,7 +364,12 @@ def test_archive_rewrap_under_a_pending_archive_key_is_refused_before_any_purge(
 
 @pytest.mark.parametrize("service", ["gcp-kms", "azure-kv"])
 def test_follow_up_records_a_key_once_its_kms_reports_it_gone(
-    tmp_path: Path, moto_env: str, prefect_api: str, service: str, request: pytest.FixtureRequest
+    tmp_path: Path,
+    moto_env: str,
+    prefect_api: str,
+    service: str,
+    request: pytest.FixtureRequest,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     tag = uuid.uuid4().hex[:6]
     if service == "gcp-kms":
@@ -379,6 +410,9 @@ def test_follow_up_records_a_key_once_its_kms_reports_it_gone(
     assert [f.outcome for f in follow_up(spec)] == ["recorded"]  # idempotent
     retention_sweep(RetentionParameters(spec_path=str(system.spec_path)))
     assert count(ledger_of(system)) == before + 1
+    # verified against the ledger: OK, and the confirmation named with its record
+    code, said = verify_against_ledger(system, capsys, cert)
+    assert code == 0 and f"key deletion confirmed for {uri} (ledger record {before})" in said
 
 
 def test_deletion_rescheduled_after_the_certificate_is_ledgered_once_as_no_longer_holding(
