@@ -21,7 +21,8 @@ verification here needs an anchor, one or more of:
 given an evidence ledger, that the ledger verifies, that its genesis pins an anchored key and
 that one of its records holds the certificate's envelope digest; a later signed record saying
 the certificate no longer holds (a key deletion cancelled or reversed) fails the check, naming it.
-The ledger is evidence there, never an anchor. The format of the trust file is in ``docs/formats/certificate.md``.
+The ledger is evidence there, never an anchor. The format of the trust file is in
+``docs/formats/certificate.md``.
 """
 
 from __future__ import annotations
@@ -201,6 +202,13 @@ class AnchoredCertificate:
             )
         for event in self.confirmed:
             line += f"; {event.event} for {event.key_uri} (ledger record {event.sequence})"
+        pending = [k for k in self.verified.certificate.keys_destroyed if k.pending_until]
+        if self.ledger is None and pending:
+            line += (
+                f"; {len(pending)} key deletion(s) pending when issued: the ledger (not checked; "
+                "--ledger URL) says whether each was confirmed, or cancelled and the certificate "
+                "withdrawn for the copies under it"
+            )
         return line
 
 
