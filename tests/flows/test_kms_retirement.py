@@ -507,6 +507,25 @@ def ledger_a_certificate_naming(system: KmsSystem, cert: Certificate, gone: str)
     return str(data["certificate_id"])
 
 
+def followed_with(
+    system: KmsSystem, cert: Certificate, other: str, outcome: str
+) -> tuple[str, int]:
+    """Ledger a second certificate naming ``other`` then the KEK, and run the follow-up: the
+    first certificate's KEK and the second's are pending, ``other`` has ``outcome``. Returns
+    (the second certificate's id, the ledger's record count before the follow-up)."""
+    second = ledger_a_certificate_naming(system, cert, other)
+    before = count(ledger_of(system))
+    outcomes = [
+        (f.certificate_id, f.key_uri, f.outcome) for f in follow_up(load_spec(system.spec_path))
+    ]
+    assert outcomes == [
+        (cert.certificate_id, system.kek, "pending"),
+        (second, other, outcome),
+        (second, system.kek, "pending"),
+    ]
+    return second, before
+
+
 def test_a_key_aws_deleted_is_confirmed_and_the_other_keys_still_followed(aws: Path) -> None:
     """AWS deletes a key at the end of its window; DescribeKey then answers NotFound. The
     follow-up confirms that key and goes on with the others (it used to stop every follow-up
@@ -516,15 +535,7 @@ def test_a_key_aws_deleted_is_confirmed_and_the_other_keys_still_followed(aws: P
     cert = retire(system)
     account = boto3.client("sts").get_caller_identity()["Account"]
     gone = f"aws-kms://arn:aws:kms:us-east-1:{account}:key/{uuid.uuid4()}"
-    second = ledger_a_certificate_naming(system, cert, gone)
-    before = count(ledger_of(system))
-    spec = load_spec(system.spec_path)
-    outcomes = [(f.certificate_id, f.key_uri, f.outcome) for f in follow_up(spec)]
-    assert outcomes == [
-        (cert.certificate_id, system.kek, "pending"),
-        (second, gone, "deleted"),
-        (second, system.kek, "pending"),
-    ]
+    second, before = followed_with(system, cert, gone, "deleted")
     records = list(ledger_of(system).records())
     assert len(records) == before + 1
     assert records[-1].record.subject.startswith(
@@ -555,15 +566,7 @@ def test_a_key_the_kms_will_not_describe_is_unchecked_and_the_other_keys_still_f
         ],
     }
     denied = "aws-kms://" + kms.create_key(Policy=json.dumps(deny))["KeyMetadata"]["Arn"]
-    second = ledger_a_certificate_naming(system, cert, denied)
-    before = count(ledger_of(system))
-    spec = load_spec(system.spec_path)
-    outcomes = [(f.certificate_id, f.key_uri, f.outcome) for f in follow_up(spec)]
-    assert outcomes == [
-        (cert.certificate_id, system.kek, "pending"),
-        (second, denied, "unchecked"),
-        (second, system.kek, "pending"),
-    ]
+    second, before = followed_with(system, cert, denied, "unchecked")
     assert count(ledger_of(system)) == before  # nothing recorded for a key not answered for
     swept = retention_sweep(RetentionParameters(spec_path=str(system.spec_path)))
     (line,) = swept.keys_unchecked
