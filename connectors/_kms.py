@@ -3,6 +3,7 @@ destruction evidence that states a pending window, and the shell of a KMS-held s
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -13,6 +14,20 @@ from cryptography.hazmat.primitives import serialization
 
 from sundown.errors import InputError, KeyDestroyedError, NotFoundError, SundownError
 from sundown.keys import KeyDestruction, WrappedKey
+
+
+def require_sdk(*modules: str) -> None:
+    """ImportError unless every module can be found, without importing it (a cloud SDK takes
+    most of a second to import, so the connectors import theirs where used). Called when the
+    registry imports a connector, so that a missing extra is named there (``sundown[gcp]``),
+    not met as a bare ModuleNotFoundError in the middle of a run."""
+    for name in modules:
+        try:
+            found = importlib.util.find_spec(name) is not None
+        except (ImportError, ValueError):
+            found = False
+        if not found:
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
 
 
 def endpoint_override(variable: str, allowed_suffixes: tuple[str, ...] = ()) -> str | None:

@@ -42,6 +42,8 @@ from connectors import _kms
 from sundown import errors
 from sundown.keys import KeyInfo, WrappedKey
 
+_kms.require_sdk("azure.keyvault.keys", "azure.identity")  # the azure extra
+
 SCHEME = "azure-kv://"
 ENDPOINT_ENV = "SUNDOWN_AZURE_KEYVAULT_ENDPOINT"
 RSA_SIZE = 3072

@@ -36,6 +36,8 @@ from connectors import _kms
 from sundown import errors
 from sundown.keys import KeyInfo, WrappedKey
 
+_kms.require_sdk("google.cloud.kms", "google.api_core", "google_crc32c")  # the gcp extra
+
 SCHEME = "gcp-kms://"
 ENDPOINT_ENV = "SUNDOWN_GCP_KMS_ENDPOINT"
 SENTINEL_AAD = b"sundown:destroy-sentinel"

@@ -34,15 +34,15 @@ class _Provider:
 _CORE = "sundown"
 _PROVIDERS: dict[str, _Provider] = {
     "sundown": _Provider((), _CORE, None),
-    "boto3": _Provider(("boto3",), "boto3", None),
-    "gcs": _Provider(("google.cloud.storage",), "google-cloud-storage", None),
+    "boto3": _Provider(("boto3",), "boto3", "aws"),
+    "gcs": _Provider(("google.cloud.storage",), "google-cloud-storage", "gcp"),
     "azure": _Provider(
-        ("azure.storage.blob", "azure.identity"), "azure-storage-blob azure-identity", None
+        ("azure.storage.blob", "azure.identity"), "azure-storage-blob azure-identity", "azure"
     ),
-    "hvac": _Provider(("hvac",), "hvac", None),
-    "gcp-kms": _Provider(("google.cloud.kms",), "google-cloud-kms", None),
+    "hvac": _Provider(("hvac",), "hvac", "vault"),
+    "gcp-kms": _Provider(("google.cloud.kms", "google_crc32c"), "google-cloud-kms", "gcp"),
     "azure-kv": _Provider(
-        ("azure.keyvault.keys", "azure.identity"), "azure-keyvault-keys azure-identity", None
+        ("azure.keyvault.keys", "azure.identity"), "azure-keyvault-keys azure-identity", "azure"
     ),
     "postgres": _Provider(("psycopg",), "psycopg[binary]", "postgres"),
     "redis": _Provider(("redis",), "redis", "redis"),

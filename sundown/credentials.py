@@ -477,38 +477,48 @@ class ScopedKind(KindBase):
 
 # kind -> (module, object, what to install if its import fails, the spec's credentials field)
 _KINDS: dict[str, tuple[str, str, str, str | None]] = {
-    "vault_kv": ("connectors.credentials.vault_kv", "KV", "hvac", "vault_kv"),
-    "vault_kv_version": ("connectors.credentials.vault_kv", "KV_VERSION", "hvac", None),
+    "vault_kv": ("connectors.credentials.vault_kv", "KV", "'sundown[vault]'", "vault_kv"),
+    "vault_kv_version": ("connectors.credentials.vault_kv", "KV_VERSION", "'sundown[vault]'", None),
     "vault_token": (
         "connectors.credentials.vault_tokens",
         "TOKEN",
-        "hvac",
+        "'sundown[vault]'",
         "vault_token_accessors",
     ),
     "vault_lease_prefix": (
         "connectors.credentials.vault_leases",
         "LEASE_PREFIX",
-        "hvac",
+        "'sundown[vault]'",
         "vault_lease_prefixes",
     ),
     "vault_approle_role": (
         "connectors.credentials.vault_approle",
         "ROLE",
-        "hvac",
+        "'sundown[vault]'",
         "vault_approles",
     ),
-    "vault_approle_secret_id": ("connectors.credentials.vault_approle", "SECRET_ID", "hvac", None),
-    "aws_access_key": ("connectors.credentials.aws_iam", "ACCESS_KEY", "boto3", "aws_access_keys"),
+    "vault_approle_secret_id": (
+        "connectors.credentials.vault_approle",
+        "SECRET_ID",
+        "'sundown[vault]'",
+        None,
+    ),
+    "aws_access_key": (
+        "connectors.credentials.aws_iam",
+        "ACCESS_KEY",
+        "'sundown[aws]'",
+        "aws_access_keys",
+    ),
     "azure_stored_policy": (
         "connectors.credentials.azure_sas",
         "STORED_POLICY",
-        "azure-storage-blob",
+        "'sundown[azure]'",
         "azure_stored_policies",
     ),
     "gcs_hmac_key": (
         "connectors.credentials.gcs_hmac",
         "HMAC_KEY",
-        "google-cloud-storage",
+        "'sundown[gcp]'",
         "gcs_hmac_keys",
     ),
     "postgres_role": (

@@ -38,19 +38,19 @@ if TYPE_CHECKING:
 _CONNECTORS: dict[str, tuple[str, str]] = {
     "file": ("connectors.local", "sundown"),
     "local": ("connectors.keyring", "sundown"),
-    "s3": ("connectors.s3", "boto3"),
-    "gs": ("connectors.gcs", "google-cloud-storage"),
-    "az": ("connectors.azure_blob", "azure-storage-blob azure-identity"),
-    "vault": ("connectors.vault", "hvac"),
-    "aws-kms": ("connectors.aws_kms", "boto3"),
-    "gcp-kms": ("connectors.gcp_kms", "google-cloud-kms"),
-    "azure-kv": ("connectors.azure_keyvault", "azure-keyvault-keys azure-identity"),
+    "s3": ("connectors.s3", "'sundown[aws]'"),
+    "gs": ("connectors.gcs", "'sundown[gcp]'"),
+    "az": ("connectors.azure_blob", "'sundown[azure]'"),
+    "vault": ("connectors.vault", "'sundown[vault]'"),
+    "aws-kms": ("connectors.aws_kms", "'sundown[aws]'"),
+    "gcp-kms": ("connectors.gcp_kms", "'sundown[gcp]'"),
+    "azure-kv": ("connectors.azure_keyvault", "'sundown[azure]'"),
     "postgresql": ("connectors.postgres", "'sundown[postgres]'"),
     "redis": ("connectors.redis_kv", "'sundown[redis]'"),
     "chroma": ("connectors.chroma", "'sundown[chroma]'"),
     "mlflow": ("connectors.mlflow_registry", "'sundown[mlflow]'"),
-    "sagemaker": ("connectors.sagemaker", "boto3"),
-    "aws-logs": ("connectors.aws_logs", "boto3"),
+    "sagemaker": ("connectors.sagemaker", "'sundown[aws]'"),
+    "aws-logs": ("connectors.aws_logs", "'sundown[aws]'"),
 }
 
 

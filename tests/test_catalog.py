@@ -4,11 +4,13 @@ truthful installed flag and the extra to install otherwise."""
 from __future__ import annotations
 
 import importlib
+from typing import Any
 
 import pytest
 
 from sundown import catalog, registry
 from sundown.catalog import Kind
+from sundown.credentials import credential_kind
 from sundown.spec.model import CREDENTIAL_ACTIONS
 
 
@@ -47,14 +49,35 @@ def test_a_missing_package_gets_the_extra_as_its_hint(monkeypatch: pytest.Monkey
     assert listed["chroma"].to_dict()["install_hint"] == "pip install 'sundown[chroma]'"
 
 
+@pytest.mark.parametrize(
+    ("sdk", "module", "open_it", "extra"),
+    [
+        ("redis", "connectors.redis_kv",
+         lambda: registry.open_record_store("redis://127.0.0.1:6379/0/p"), "redis"),
+        ("botocore.exceptions", "connectors.s3 connectors._aws",
+         lambda: registry.open_store("s3://bucket/p"), "aws"),
+        ("google.cloud.kms", "connectors.gcp_kms", lambda: registry.open_key_service(
+            "gcp-kms://projects/p/locations/l/keyRings/r/cryptoKeys/k"), "gcp"),
+        ("azure.storage.blob", "connectors.azure_blob",
+         lambda: registry.open_store("az://container/p"), "azure"),
+        ("hvac", "connectors.credentials.vault_kv",
+         lambda: credential_kind("vault_kv"), "vault"),
+    ],
+)  # fmt: skip
 def test_the_registry_names_the_extra_when_an_import_fails(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, sdk: str, module: str, open_it: Any, extra: str
 ) -> None:
+    """A connector whose SDK is not installed (the extra not chosen) is refused naming the
+    extra to install, as the catalog's hint does."""
     import sys
 
-    monkeypatch.setitem(sys.modules, "redis", None)  # import redis -> ImportError
-    monkeypatch.delitem(sys.modules, "connectors.redis_kv", raising=False)
     from sundown.errors import UnsupportedError
 
-    with pytest.raises(UnsupportedError, match=r"sundown\[redis\]"):
-        registry.open_record_store("redis://127.0.0.1:6379/0/p")
+    monkeypatch.setitem(sys.modules, sdk, None)  # import SDK -> ImportError
+    for name in module.split():  # the connector and any shared module holding the SDK
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    with pytest.raises(UnsupportedError, match=rf"pip install 'sundown\[{extra}\]'"):
+        open_it()
+    listed = {c.name: c for c in catalog.list_connectors()}
+    name = {"redis": "redis", "aws": "s3", "gcp": "gcp-kms", "azure": "az", "vault": "vault_kv"}
+    assert listed[name[extra]].extra == extra  # `sundown connectors` names the same extra
