@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
+import redis
 
 from connectors.redis_kv import RedisPrefix, match_pattern
 from sundown import registry
@@ -167,14 +168,15 @@ def test_an_acl_user_from_the_url_with_config_and_info_refused_gets_findings_not
 ) -> None:
     """A least-privileged ACL user (as on managed Redis, where CONFIG is off): the user comes
     from the URL, the password from REDISCLI_AUTH; purge works, and the findings say what could
-    not be read instead of raising."""
+    not be read instead of raising. MEMORY USAGE refused too: each size falls back to the key's
+    length (the inventory's byte estimate, never an error)."""
     seeded = backend.seed(3)
     prefix = seeded.names["prefix"]
     user, password = f"u{prefix[-8:]}", "limited-pw-" + prefix[-8:]
     admin = backend.server.client()
     admin.acl_setuser(
         user, enabled=True, passwords=[f"+{password}"], keys=[f"{prefix}:*"],
-        commands=["+@all", "-config", "-info"],
+        commands=["+@all", "-config", "-info", "-memory"],
     )  # fmt: skip
     try:
         monkeypatch.setenv("REDISCLI_AUTH", password)
@@ -182,6 +184,11 @@ def test_an_acl_user_from_the_url_with_config_and_info_refused_gets_findings_not
         store = registry.open_record_store(url, None)
         entries = list(store.inventory())
         assert len(entries) == 3
+        assert all(e.size == len(e.id.encode()) for e in entries), entries
+        port = backend.server.port
+        own = redis.Redis(host="127.0.0.1", port=port, username=user, password=password)
+        with own, pytest.raises(redis.exceptions.NoPermissionError):  # refused indeed
+            own.memory_usage(entries[0].id)
         assert len(store.purge(entries).deleted) == 3
         found = store.findings()
         assert [f.value for f in found] == [None, None]
