@@ -184,6 +184,23 @@ class MlflowRecords(StagedRecords):
             if not token:
                 return
 
+    def _logged_model_sources(self, client: MlflowClient, model_id: str) -> list[str]:
+        """The sources a version registered from this logged model can carry: ``models:/<id>``,
+        and its artifact location (``register_model("s3://.../models/<id>/artifacts")``), with
+        and without a trailing ``/``. A location holding a quote is refused (it would be
+        spliced into the search filter): ScopeError, nothing deleted."""
+        sources = [f"models:/{model_id}"]
+        lm = self._get("get logged model", client.get_logged_model, model_id)
+        location = str(getattr(lm, "artifact_location", "") or "").rstrip("/")
+        if location:
+            if "'" in location or "\\" in location:
+                raise ScopeError(
+                    f"purge of {self.where}: logged model {model_id} has an artifact location "
+                    "that cannot be searched for safely; nothing deleted"
+                )
+            sources += [location, location + "/"]
+        return sources
+
     def _versions(self, client: MlflowClient, where: str) -> list[Any]:
         return list(self._paged("search model versions", client.search_model_versions,
                                 filter_string=where))  # fmt: skip
@@ -339,9 +356,12 @@ class MlflowRecords(StagedRecords):
                 raise ScopeError(
                     f"purge of {self.where}: logged model id {model_id!r}: nothing deleted"
                 )
-            for mv in self._versions(client, f"source_path = 'models:/{model_id}'"):
-                if f"model-version:{mv.name}/{mv.version}" not in ids:
-                    users.append(f"version {mv.version} of model {mv.name!r} comes from {ident}")
+            for source in self._logged_model_sources(client, model_id):
+                for mv in self._versions(client, f"source_path = '{source}'"):
+                    if f"model-version:{mv.name}/{mv.version}" not in ids:
+                        users.append(
+                            f"version {mv.version} of model {mv.name!r} comes from {ident}"
+                        )
         if users:
             raise ScopeError(
                 f"purge of {self.where}: {'; '.join(users)}: deleting it would break "

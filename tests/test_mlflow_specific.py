@@ -233,14 +233,22 @@ def test_a_soft_deleted_logged_model_is_inventoried_and_purged(mlflow_env: Mlflo
     assert store.verify(entries).clean
 
 
+@pytest.mark.parametrize("source", ["models:/", "artifact location"])
 def test_a_logged_model_registered_without_a_run_as_another_models_version_stops_the_purge(
-    mlflow_env: MlflowServer,
+    mlflow_env: MlflowServer, source: str
 ) -> None:
-    """register_model("models:/<id>") leaves the version's run_id empty: found by its source."""
+    """register_model("models:/<id>") leaves the version's run_id empty: found by its source.
+    So is one registered from the logged model's artifact location (its files' URI, no
+    ``models:/`` and no model id on the version)."""
     bot, client, experiment = _start(mlflow_env)
     model_id = _logged(client, experiment, bot)
     client.create_registered_model(f"{bot}-other")
-    mv = client.create_model_version(f"{bot}-other", f"models:/{model_id}", model_id=model_id)
+    if source == "models:/":
+        mv = client.create_model_version(f"{bot}-other", f"models:/{model_id}", model_id=model_id)
+    else:
+        location = client.get_logged_model(model_id).artifact_location
+        mv = client.create_model_version(f"{bot}-other", location)
+        assert mv.source == location and not mv.source.startswith("models:/")
     assert not mv.run_id
     store = registry.open_record_store(
         f"mlflow://127.0.0.1:{mlflow_env.port}/experiments/{bot}", None
