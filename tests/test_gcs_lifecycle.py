@@ -174,3 +174,62 @@ def test_gap_fake_gcs_server_keeps_no_lifecycle_and_sundown_stops(fake_gcs_env: 
     with pytest.raises(ConflictError, match="did not keep what was written"):
         store.add_lifecycle_rule("sundown-x")
     assert _lifecycle.count(_raw_rules(bucket.name)) == _lifecycle.count([])
+
+
+def test_a_412_for_a_stale_metageneration_starts_over_and_keeps_the_concurrent_rule(
+    gcs_emulator_env: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The path the emulator gap above leaves untested, at the request level: a proxy in front
+    of gcp-storage-emulator answers a PATCH whose ``ifMetagenerationMatch`` is not the bucket's
+    metageneration with 412 ``conditionNotMet``, as GCS documents. A writer adds a rule between
+    Sundown's read and its PATCH: Sundown's stale PATCH is refused (nothing written), it starts
+    over from a fresh read, and both the concurrent rule and the foreign one are kept beside
+    Sundown's."""
+    import json
+    import urllib.request
+    from urllib.parse import parse_qs, urlsplit
+
+    from tests.reliability.faultproxy import Answer, FaultProxy, Request
+
+    bucket = _bucket(FOREIGN[:1])
+    concurrent = {"action": {"type": "Delete"}, "condition": {"age": 99}}
+    refused: list[str] = []
+
+    def precondition(request: Request) -> Answer | None:
+        wanted = parse_qs(request.query).get("ifMetagenerationMatch")
+        if request.method != "PATCH" or not wanted:
+            return None
+        path = urlsplit(request.path).path
+        with urllib.request.urlopen(f"{gcs_emulator_env}{path}") as answer:  # upstream
+            now = str(json.load(answer)["metageneration"])
+        if wanted[0] == now:
+            return None
+        refused.append(f"{wanted[0]} != {now}")
+        body = {"error": {"code": 412, "message": "Precondition Failed",
+                          "errors": [{"reason": "conditionNotMet"}]}}  # fmt: skip
+        return Answer(412, json.dumps(body).encode(), {"Content-Type": "application/json"})
+
+    real_patch = storage.Bucket.patch
+    writes = count()
+
+    def concurrent_then_patch(self: storage.Bucket, **kw: Any) -> None:
+        if next(writes) == 0:  # another writer, after Sundown's read, before its write
+            other = storage.Client.create_anonymous_client()
+            other._connection.API_BASE_URL = gcs_emulator_env  # straight to the emulator
+            theirs = other.get_bucket(bucket.name)
+            theirs.lifecycle_rules = [*_raw_rules(bucket.name), concurrent]
+            real_patch(theirs)
+        real_patch(self, **kw)
+
+    with FaultProxy(gcs_emulator_env, "gcs", rate=0.0, name="GCS preconditions") as proxy:
+        proxy.rules.append(precondition)
+        monkeypatch.setenv("STORAGE_EMULATOR_HOST", proxy.url)
+        monkeypatch.setattr(storage.Bucket, "patch", concurrent_then_patch)
+        store = gcs.GcsStore(bucket.name, "models/a")
+        before, _ = store.add_lifecycle_rule("sundown-412")
+        rules = _raw_rules(bucket.name)
+    assert len(refused) == 1, refused  # the stale PATCH, refused once; the fresh one went in
+    assert concurrent in rules and FOREIGN[0] in rules
+    mine = gcs.lifecycle_rules("models/a/")
+    assert _lifecycle.count(_lifecycle.occurrences(rules, mine)) == _lifecycle.count(mine)
+    assert concurrent in before  # the fresh read the write was based on
