@@ -10,22 +10,10 @@ from datetime import UTC, datetime
 from sundown.certificate import CertificateException, IrrecoverableAfter, KeyDestroyed
 from sundown.errors import InputError
 from sundown.keys import ChosenPendingWindow, KeyDestruction, KeyGrants, KeyService
-from sundown.ledger import (
-    KEY_DELETION_CANCELLED,
-    KEY_DELETION_CONFIRMED,
-    KEY_DELETION_REVERSED,
-    KEY_EVENT_SUBJECT,
-)
 from sundown.spec.kms import grants_by_key
 from sundown.spec.model import SystemSpec
 
 PENDING_CHECK = "scheduled for deletion and refused for use; pending until "
-CONFIRMED = KEY_DELETION_CONFIRMED
-CANCELLED = KEY_DELETION_CANCELLED
-# The follow-up found the key usable again without ``cancel-deletion`` (restored in the KMS by
-# someone with the rights to): ledgered once, like a cancellation.
-RESTORED = KEY_DELETION_REVERSED
-SUBJECT = KEY_EVENT_SUBJECT  # the subject of those records (sundown/ledger.py)
 # The KMS's date read at destruction and at verification may differ by its own rounding only.
 _SAME_DATE_SECONDS = 2
 

@@ -37,12 +37,15 @@ from sundown.errors import (
     NotFoundError,
     SundownError,
 )
-from sundown.ledger import Ledger, RecordKind, StoredRecord
+from sundown.ledger import KEY_DELETION_CANCELLED as CANCELLED
+from sundown.ledger import KEY_DELETION_CONFIRMED as CONFIRMED
+from sundown.ledger import KEY_DELETION_REVERSED as RESTORED  # restored outside cancel-deletion
+from sundown.ledger import Ledger, RecordKind, StoredRecord, key_event
 from sundown.spec.model import SystemSpec
 from sundown.store import put_once
 
 from ._common import ledger_append, load_system, object_url, open_evidence, sha256_digest
-from ._pending import CANCELLED, CONFIRMED, RESTORED, SUBJECT, check_text, follow_up_verdict
+from ._pending import check_text, follow_up_verdict
 from .models import SpecSource
 
 RECEIPTS = "key-deletions"
@@ -79,6 +82,11 @@ class FollowUp:
     outcome: str
     detail: str
     sequence: int | None = None
+
+    @property
+    def line(self) -> str:
+        """One line for a log or a flow result."""
+        return f"{self.key_uri} ({self.certificate_id}): {self.outcome}: {self.detail}"
 
 
 @dataclass(frozen=True)
@@ -133,10 +141,8 @@ def _certificates(spec: SystemSpec, records: list[StoredRecord], anchor: bytes) 
 def _events(records: list[StoredRecord]) -> dict[tuple[str, str], tuple[str, int]]:
     """(certificate id, key URI) -> (the latest event recorded for it, its sequence)."""
     out: dict[tuple[str, str], tuple[str, int]] = {}
-    for stored in records:
-        match = SUBJECT.match(stored.record.subject)
-        if match and stored.record.kind is RecordKind.DECOMMISSION:
-            out[(match.group(2), match.group(3))] = (match.group(1), stored.record.sequence)
+    for event in filter(None, map(key_event, records)):
+        out[(event.certificate_id, event.key_uri)] = (event.event, event.sequence)
     return out
 
 
@@ -311,10 +317,9 @@ class FollowUpParameters(SpecSource):
 def key_deletion_follow_up(params: FollowUpParameters) -> list[str]:
     spec = load_system(params)
     done = follow_up(spec)
-    lines = [f"{f.key_uri} ({f.certificate_id}): {f.outcome}: {f.detail}" for f in done]
-    for line in lines:
-        get_run_logger().info("key deletion follow-up: %s", line)
-    unchecked = [line for f, line in zip(done, lines, strict=True) if f.outcome == UNCHECKED]
+    for f in done:
+        get_run_logger().info("key deletion follow-up: %s", f.line)
+    unchecked = [f.line for f in done if f.outcome == UNCHECKED]
     if unchecked:
         # after every other key was asked and recorded: the run fails so that its schedule
         # shows it, naming each key the service did not answer for
@@ -322,4 +327,4 @@ def key_deletion_follow_up(params: FollowUpParameters) -> list[str]:
             f"key deletion follow-up: {len(unchecked)} key(s) could not be checked (the others "
             "were, and their records appended): " + "; ".join(unchecked)
         )
-    return lines
+    return [f.line for f in done]

@@ -80,12 +80,11 @@ def _follow_ups(spec: SystemSpec) -> list[str]:
         logger.info("rotation follow-up: %s", line)
     unchecked: list[str] = []
     for f in follow_up(spec):
-        line = f"{f.key_uri} ({f.certificate_id}): {f.outcome}: {f.detail}"
         if f.outcome == UNCHECKED:
-            logger.warning("key deletion follow-up: %s", line)
-            unchecked.append(line)
+            logger.warning("key deletion follow-up: %s", f.line)
+            unchecked.append(f.line)
         else:
-            logger.info("key deletion follow-up: %s", line)
+            logger.info("key deletion follow-up: %s", f.line)
     return unchecked
 
 

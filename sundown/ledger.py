@@ -87,6 +87,15 @@ class KeyEvent:
         return self.event != KEY_DELETION_CONFIRMED
 
 
+def key_event(stored: StoredRecord) -> KeyEvent | None:
+    """The key-deletion event a ``decommission`` record states, if it is one (its subject read
+    by :data:`KEY_EVENT_SUBJECT`); None for any other record."""
+    match = KEY_EVENT_SUBJECT.match(stored.record.subject)
+    if match is None or stored.record.kind is not RecordKind.DECOMMISSION:
+        return None
+    return KeyEvent(match.group(1), match.group(2), match.group(3), stored.record.sequence)
+
+
 class RecordKind(enum.StrEnum):
     GENESIS = "genesis"  # record 0 only: pins the signing public key
     DEPLOY = "deploy"
@@ -472,9 +481,9 @@ class Ledger:
                     f"{format_head(*expected)}: the ledger was rewritten up to the expected head"
                 )
             kinds[stored.record.kind.value] = kinds.get(stored.record.kind.value, 0) + 1
-            event = KEY_EVENT_SUBJECT.match(stored.record.subject)
-            if event is not None and stored.record.kind is RecordKind.DECOMMISSION:
-                events.append(KeyEvent(event.group(1), event.group(2), event.group(3), number))
+            event = key_event(stored)
+            if event is not None:
+                events.append(event)
             evidence = stored.record.evidence
             if found is None and evidence is not None and evidence.digest == find_evidence:
                 found = stored
