@@ -260,6 +260,26 @@ def test_a_logged_model_registered_without_a_run_as_another_models_version_stops
     assert len(client.search_model_versions(f"name = '{bot}-other'")) == 1
 
 
+def test_a_logged_model_whose_artifact_location_holds_a_quote_stops_the_purge(
+    mlflow_env: MlflowServer,
+) -> None:
+    """Whoever creates the experiment chooses its artifact location: one holding a quote would
+    be spliced into the lineage search's filter (``source_path = '...'``), so the purge refuses
+    it before any delete rather than search with a filter it cannot trust."""
+    bot, client, _ = _start(mlflow_env)
+    odd = client.create_experiment(f"{bot}-odd", artifact_location="s3://bucket/it's/here")
+    model_id = _logged(client, odd, bot)
+    assert "'" in client.get_logged_model(model_id).artifact_location
+    store = registry.open_record_store(
+        f"mlflow://127.0.0.1:{mlflow_env.port}/experiments/{bot}-odd", None
+    )
+    entries = list(store.inventory())
+    assert f"logged-model:{model_id}" in {e.id for e in entries}
+    with pytest.raises(ScopeError, match="cannot be searched for safely; nothing deleted"):
+        store.purge(entries)
+    assert client.get_logged_model(model_id).model_id == model_id
+
+
 @pytest.mark.parametrize("whole", [False, True])
 def test_another_backend_store_is_refused_for_an_experiment_without_runs(
     mlflow_env: MlflowServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, whole: bool
