@@ -81,7 +81,9 @@ def exit_code_for(exc: errors.SundownError) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the CLI; expected errors become one stderr line and an exit code."""
     try:
-        app(args=argv, standalone_mode=False)
+        # Outside standalone mode, click returns a command's typer.Exit code instead of raising
+        # it (and a command's own return value, None for ours)
+        code = app(args=argv, standalone_mode=False)
     except errors.SundownError as exc:
         kind = type(exc).__name__
         print(f"sundown: error: {kind}: {exc}", file=sys.stderr)
@@ -101,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         if callable(show):
             show()
         return int(getattr(exc, "exit_code", 2))
-    return 0
+    return code if isinstance(code, int) else 0
 
 
 if __name__ == "__main__":  # pragma: no cover

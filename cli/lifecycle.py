@@ -245,10 +245,13 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Emergency revocation of every credential a system holds."""
         _quiet_prefect()
-        from flows.models import RevokeParameters
+        from flows.models import Incomplete, RevokeParameters
         from flows.revoke import revoke_credentials
 
-        result = revoke_credentials(RevokeParameters(**_spec(spec, var), reason=reason))
+        try:
+            result = revoke_credentials(RevokeParameters(**_spec(spec, var), reason=reason))
+        except Incomplete as incomplete:  # printed in full below, then exit 1
+            result = incomplete.result
         console = _console()
         for line in result.revoked:
             console.print(f"revoked: {line}")
@@ -267,12 +270,16 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Archive or delete what is older than each asset class's retention rule."""
         _quiet_prefect()
-        from flows.models import RetentionParameters
+        from flows.models import Incomplete, RetentionParameters
         from flows.retention import retention_sweep
 
-        result = retention_sweep(
-            RetentionParameters(**_spec(spec, var), dry_run=dry_run, lease_seconds=lease_seconds)
+        params = RetentionParameters(
+            **_spec(spec, var), dry_run=dry_run, lease_seconds=lease_seconds
         )
+        try:
+            result = retention_sweep(params)
+        except Incomplete as incomplete:  # printed in full below, then exit 1
+            result = incomplete.result
         verb = "would archive" if dry_run else "archived"
         console = _console()
         console.print(

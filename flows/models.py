@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import getpass
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from prefect.input import RunInput
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from sundown.errors import SundownError
 
 from .defaults import DEFAULT_LEASE_SECONDS
 
@@ -343,3 +345,15 @@ class RetentionResult(BaseModel):
     records_receipt_url: str | None = Field(
         default=None, description="Their receipt, when anything changed or failed."
     )
+
+
+class Incomplete(SundownError):
+    """Raised by a flow that did and recorded everything it could (receipts, ledger) but left
+    something undone that its result names: copies or records a retention sweep could not
+    remove, keys it could not check, credentials an emergency revocation could not revoke. The
+    flow run ends Failed, so that the UI, a schedule's history and automations show it, instead
+    of a Completed run with failures inside. ``result`` is the run's whole result."""
+
+    def __init__(self, message: str, result: Any) -> None:
+        super().__init__(message)
+        self.result = result

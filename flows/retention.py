@@ -25,7 +25,7 @@ from .evidence import RetentionReceipt, RetentionRow, RetentionStarted
 from .journal import Journal
 from .key_deletion import UNCHECKED, follow_up
 from .lease import leased
-from .models import RetentionParameters, RetentionResult
+from .models import Incomplete, RetentionParameters, RetentionResult
 
 ROOT = "retention"
 STARTED = "000-started"
@@ -40,6 +40,8 @@ RECEIPT = "receipt.json"
     persist_result=False,
 )
 def retention_sweep(params: RetentionParameters) -> RetentionResult:
+    """The sweep's result; Incomplete (holding it) after everything else was done and recorded,
+    when a copy or record could not be removed or a key could not be checked."""
     spec = load_system(params)
     if params.dry_run:
         return _sweep(spec, params)
@@ -48,15 +50,36 @@ def retention_sweep(params: RetentionParameters) -> RetentionResult:
         # A retirement waiting on lifecycle rules is re-verified and, once its prefixes are
         # empty, completed (docs/flows.md "Lifecycle purges").
         retirement = complete_lifecycle(spec, lease)
-        if retirement is None:
-            return result
-        lines = [f"retirement of plan {retirement.plan_digest}: {retirement.status}"]
-        lines += [f"waiting: {line}" for line in retirement.waiting]
-        for line in lines:
-            get_run_logger().info("lifecycle retirement: %s", line)
-        return result.model_copy(
-            update={"lifecycle": lines, "certificate_url": retirement.certificate_url}
+        if retirement is not None:
+            lines = [f"retirement of plan {retirement.plan_digest}: {retirement.status}"]
+            lines += [f"waiting: {line}" for line in retirement.waiting]
+            for line in lines:
+                get_run_logger().info("lifecycle retirement: %s", line)
+            result = result.model_copy(
+                update={"lifecycle": lines, "certificate_url": retirement.certificate_url}
+            )
+    if result.failed or result.keys_unchecked:
+        # the run fails, so that its schedule shows it (a Completed run with failures inside
+        # would pass for a clean one in the UI and in automations)
+        raise _incomplete(result)
+    return result
+
+
+def _incomplete(result: RetentionResult) -> Incomplete:
+    parts = []
+    if result.failed:
+        parts.append(f"{result.failed} copy(ies) or record(s) could not be removed")
+    if result.keys_unchecked:
+        parts.append(
+            f"{len(result.keys_unchecked)} key(s) could not be checked: "
+            + "; ".join(result.keys_unchecked)
         )
+    receipt = result.records_receipt_url or result.receipt_url
+    return Incomplete(
+        f"retention sweep of {result.system}: " + "; ".join(parts) + ". Everything else was done"
+        + (f" and recorded ({receipt})" if receipt else "") + "; the next sweep tries these again.",
+        result,
+    )  # fmt: skip
 
 
 def _sweep(spec: SystemSpec, params: RetentionParameters) -> RetentionResult:

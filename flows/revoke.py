@@ -1,7 +1,8 @@
 """``revoke_credentials``: emergency revocation of every credential a system holds.
 
 Each credential of the spec is revoked through its connector and proven dead (lookup fails);
-one that cannot be revoked is reported, never skipped silently. The receipt goes to the evidence
+one that cannot be revoked is reported, never skipped silently: the run then fails (Incomplete,
+holding the result) after its receipt is recorded. The receipt goes to the evidence
 location and the ledger. Keys are not destroyed here: that is a retirement.
 """
 
@@ -18,7 +19,7 @@ from . import _rotation, _steps
 from ._common import artifact_key, load_system, open_evidence
 from ._receipt import Receipted, record_receipt
 from .evidence import RevocationReceipt
-from .models import RevokeParameters, RevokeResult
+from .models import Incomplete, RevokeParameters, RevokeResult
 
 
 @flow(
@@ -65,10 +66,18 @@ def revoke_credentials(params: RevokeParameters) -> RevokeResult:
         # a new receipt (its key is the time): no earlier run can have ledgered it
         find_first=False,
     )
-    return RevokeResult(
+    result = RevokeResult(
         system=spec.name,
         revoked=revoked,
         failed=failed,
         ledger_sequence=record.sequence,
         ledger_head=record.head,
     )
+    if failed:  # after the receipt and its ledger record: the run fails, naming each one
+        raise Incomplete(
+            f"revocation of {spec.name}'s credentials: {len(failed)} NOT revoked (revoke them "
+            f"by hand now): " + "; ".join(failed) + f". {len(revoked)} revoked; ledger record "
+            f"{record.sequence}.",
+            result,
+        )
+    return result

@@ -97,3 +97,14 @@ def test_retention_rotate_revoke_commands(
     assert re.search(r"ledger record \d+, ledger head \d+:sha256:[0-9a-f]{64}", rot.stdout)
     missing = sundown("rotate", str(system.root / "nope.yaml"), api=prefect_api, home=sundown_home)
     assert missing.returncode == 2 and "no such file" in missing.stderr
+
+    # a credential that cannot be revoked: named, and the command's exit code says so
+    (system.root / "alone").mkdir()  # not beside sys-a's spec: it would overlap it
+    failing = system.root / "alone" / "sys-a.yaml"
+    failing.write_text(
+        system.spec_path.read_text() + "credentials:\n  vault_token_accessors: [abcdefgh1234]\n"
+    )
+    rev = sundown("revoke", str(failing), *var, api=prefect_api, home=sundown_home)
+    assert rev.returncode == 1, (rev.stdout, rev.stderr)
+    assert "NOT revoked: vault_token abcdefgh1234" in rev.stdout
+    assert re.search(r"ledger record \d+, ledger head", rev.stdout)  # recorded all the same

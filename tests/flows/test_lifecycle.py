@@ -12,6 +12,7 @@ import pytest
 from flows.deploy import deploy_model
 from flows.models import (
     DeployParameters,
+    Incomplete,
     RetentionParameters,
     RevokeParameters,
     RotateParameters,
@@ -146,10 +147,13 @@ def test_retention_dry_run_then_sweep(system: System) -> None:
 
 
 def test_revoke_reports_what_it_cannot_revoke(system: System) -> None:
+    """Recorded, then the run fails naming it (a Completed run would hide it in the UI)."""
     spec = system.spec_path.read_text() + "credentials:\n  vault_token_accessors: [abcdefgh1234]\n"
-    result = revoke_credentials(
-        RevokeParameters(spec_yaml=spec, variables=system.variables, reason="drill")
-    )
+    with pytest.raises(Incomplete, match=r"1 NOT revoked .*vault_token abcdefgh1234") as failed:
+        revoke_credentials(
+            RevokeParameters(spec_yaml=spec, variables=system.variables, reason="drill")
+        )
+    result = failed.value.result
     assert result.revoked == []
     assert len(result.failed) == 1 and result.failed[0].startswith("vault_token abcdefgh1234")
     assert ledger_kinds(system) == {"genesis": 1, "revoke": 1}

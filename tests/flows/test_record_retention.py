@@ -19,7 +19,8 @@ from typing import Any
 import boto3
 import pytest
 
-from flows.models import RetentionParameters
+from cli import main
+from flows.models import Incomplete, RetentionParameters
 from flows.retention import retention_sweep
 from sundown import registry
 from sundown.errors import InputError
@@ -216,8 +217,28 @@ def test_retention_sets_log_group_policies_and_deletes_old_runs_in_scope_only(
     assert ledger.verify(pub).kinds.get("retention") == 1
 
 
+def _last_sweep_state(name: str) -> Any:
+    """The state of the latest retention-sweep flow run, which must be ``name``."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowFilter, FlowFilterName
+    from prefect.client.schemas.sorting import FlowRunSort
+
+    with get_client(sync_client=True) as prefect:
+        (run,) = prefect.read_flow_runs(
+            flow_filter=FlowFilter(name=FlowFilterName(any_=["retention-sweep"])),
+            sort=FlowRunSort.EXPECTED_START_TIME_DESC,
+            limit=1,
+        )
+    assert run.state is not None and run.state.name == name, run.state
+    return run.state
+
+
 def test_without_the_backend_store_no_run_is_deleted_and_the_sweep_says_so(
-    tmp_path: Path, prefect_api: str, mlflow_env: MlflowServer, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    prefect_api: str,
+    mlflow_env: MlflowServer,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     """The API alone only marks a run deleted: without MLFLOW_BACKEND_STORE_URI the run
     retention stops before deleting anything; the location is a failed row of the receipt,
@@ -238,9 +259,24 @@ def test_without_the_backend_store_no_run_is_deleted_and_the_sweep_says_so(
         {"delete_after_days": 7},
     )
     monkeypatch.delenv("MLFLOW_BACKEND_STORE_URI")
-    swept = retention_sweep(RetentionParameters(spec_yaml=spec))
+    with pytest.raises(Incomplete, match="1 copy\\(ies\\) or record\\(s\\)") as failed:
+        retention_sweep(RetentionParameters(spec_yaml=spec))
+    swept = failed.value.result  # the rest was swept and recorded: the run fails after it
     assert swept.failed == 1 and swept.records_receipt_url is not None
+    assert swept.records_receipt_url in str(failed.value)
     assert any("MLFLOW_BACKEND_STORE_URI" in line and "nothing deleted" in line
                for line in swept.records), swept.records  # fmt: skip
     assert client.get_run(old).info.lifecycle_stage == "active"
     assert _groups(group) == {group: 7}
+    # the Prefect run failed, so that a scheduled sweep shows it, with the reason as its message
+    assert "could not be removed" in _last_sweep_state("Failed").message
+
+    # the command: every line of the sweep printed, then exit 1
+    path = tmp_path / "sb.yaml"
+    path.write_text(spec)
+    monkeypatch.setenv("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
+    capsys.readouterr()
+    code = main(["retention", str(path)])
+    out = capsys.readouterr().out
+    assert code == 1, out
+    assert "failed 1" in out and "MLFLOW_BACKEND_STORE_URI" in out and "receipt" in out
