@@ -11,8 +11,9 @@ that Prefect starts and stops itself.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import typer
 from rich.console import Console
@@ -20,6 +21,8 @@ from rich.markup import escape
 
 from flows.defaults import DEFAULT_LEASE_SECONDS
 from sundown.errors import InputError
+
+R = TypeVar("R")
 
 _VAR_HELP = (
     "A ${NAME} value for the spec, NAME=VALUE (repeatable; never read from the environment)."
@@ -61,6 +64,17 @@ def _print_head(console: Console, result: Any) -> None:
     head = getattr(result, "ledger_head", None)
     if head:
         console.print(f"ledger record {result.ledger_sequence}, ledger head {head}")
+
+
+def _whole(run: Callable[[], R]) -> R:
+    """A flow's result, also when the flow ended Failed with ``Incomplete`` after recording
+    everything: the command prints it in full, then exits 1."""
+    from flows.models import Incomplete
+
+    try:
+        return run()
+    except Incomplete as incomplete:
+        return cast(R, incomplete.result)
 
 
 def _path(url: str | None) -> str:
@@ -155,7 +169,7 @@ def register(app: typer.Typer) -> None:
             else default_performer(),
             lease_seconds=lease_seconds,
         )
-        result = decommission_system(params)
+        result = _whole(lambda: decommission_system(params))
         console = _console()
         console.print(f"{result.system}: [bold]{result.status}[/bold] (plan {result.plan_digest})")
         for loc in result.locations:
@@ -245,13 +259,12 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Emergency revocation of every credential a system holds."""
         _quiet_prefect()
-        from flows.models import Incomplete, RevokeParameters
+        from flows.models import RevokeParameters
         from flows.revoke import revoke_credentials
 
-        try:
-            result = revoke_credentials(RevokeParameters(**_spec(spec, var), reason=reason))
-        except Incomplete as incomplete:  # printed in full below, then exit 1
-            result = incomplete.result
+        result = _whole(
+            lambda: revoke_credentials(RevokeParameters(**_spec(spec, var), reason=reason))
+        )
         console = _console()
         for line in result.revoked:
             console.print(f"revoked: {line}")
@@ -270,16 +283,13 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Archive or delete what is older than each asset class's retention rule."""
         _quiet_prefect()
-        from flows.models import Incomplete, RetentionParameters
+        from flows.models import RetentionParameters
         from flows.retention import retention_sweep
 
         params = RetentionParameters(
             **_spec(spec, var), dry_run=dry_run, lease_seconds=lease_seconds
         )
-        try:
-            result = retention_sweep(params)
-        except Incomplete as incomplete:  # printed in full below, then exit 1
-            result = incomplete.result
+        result = _whole(lambda: retention_sweep(params))
         verb = "would archive" if dry_run else "archived"
         console = _console()
         console.print(

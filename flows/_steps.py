@@ -8,7 +8,7 @@ no credential lives on in a cache.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -394,13 +394,16 @@ def plan_system(
     kind: PlanKind = "retirement",
     as_of: datetime | None = None,
     inventory_ranges: int = 1,
+    follows_failed: Sequence[str] = (),
 ) -> Plan:
     """Step 1 and 2: list every copy of every location (streamed straight into the plan file,
     page by page; in ``inventory_ranges`` key ranges side by side where the store can:
     flows/plan_ranges.py), read the facts about keys and credentials, and write the plan."""
     # The task hands the plan back as JSON: Prefect walks pydantic results with dict(model),
     # which breaks on a model with a field named ``keys``.
-    return Plan.model_validate_json(_plan_task(opaque(spec), path, kind, as_of, inventory_ranges))
+    return Plan.model_validate_json(
+        _plan_task(opaque(spec), path, kind, as_of, inventory_ranges, list(follows_failed))
+    )
 
 
 def _location_inventory(
@@ -466,7 +469,12 @@ def _chain(first: Entry, rest: Iterator[Entry]) -> Iterator[Entry]:
 
 @task(name="inventory-and-plan", **TASK_OPTIONS)
 def _plan_task(
-    spec: SystemSpec, path: str, kind: PlanKind, as_of: datetime | None, inventory_ranges: int = 1
+    spec: SystemSpec,
+    path: str,
+    kind: PlanKind,
+    as_of: datetime | None,
+    inventory_ranges: int = 1,
+    follows_failed: list[str] | None = None,
 ) -> str:
     refs = plan_locations(spec, kind)
     inventories: dict[str, Iterable[Entry]] = {}
@@ -514,6 +522,7 @@ def _plan_task(
         placements=placements,
         records=_records.inventory(spec) if retirement else None,
         key_use=key_use,
+        follows_failed=follows_failed or (),
     )
     return plan.model_dump_json()
 

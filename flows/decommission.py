@@ -67,6 +67,7 @@ from .models import (
     DecommissionParameters,
     DecommissionResult,
     DecommissionStatus,
+    Incomplete,
     LocationSummary,
 )
 from .models import Party as PartyParam
@@ -96,13 +97,33 @@ MARKDOWN_NAME = "certificate.md"
 def decommission_system(
     params: DecommissionParameters, shards: ShardSettings = NO_SHARD_DEPLOYMENT
 ) -> DecommissionResult:
+    """The retirement's result; Incomplete (holding it) when the certificate it issued says
+    failed: the certificate is signed and ledgered first, and the run ends Failed."""
+    result = _decommission(params, shards)
+    if result.status == "failed":
+        raise failed_retirement(result)
+    return result
+
+
+def failed_retirement(result: DecommissionResult) -> Incomplete:
+    shown = "; ".join(e[:300] for e in result.exceptions[:3])
+    more = f" (and {len(result.exceptions) - 3} more)" if len(result.exceptions) > 3 else ""
+    return Incomplete(
+        f"retirement of {result.system}: certificate {result.certificate_id} says FAILED"
+        + (f": {shown}{more}" if shown else "") + f". It is signed and ledgered "
+        f"({result.certificate_url}); the certificate states what was and was not done.",
+        result,
+    )  # fmt: skip
+
+
+def _decommission(params: DecommissionParameters, shards: ShardSettings) -> DecommissionResult:
     log = get_run_logger()
     spec = load_system(params)
     evidence = open_evidence(spec)
 
     # Every journal of the system is verified first (signatures, folders, steps): an unsigned,
     # wrongly signed or misplaced record stops the run here, before anything is changed.
-    done, unfinished = _earlier_runs(evidence, spec)
+    done, unfinished, failed = _earlier_runs(evidence, spec)
     if done is not None:
         log.info("system %s was already decommissioned (plan %s)", spec.name, done.plan_digest)
         return _already_certified(done)
@@ -110,7 +131,7 @@ def decommission_system(
     if unfinished is not None and not params.dry_run:
         # One run at a time: a retirement another run is executing is not resumed here.
         with leased(evidence, spec.name, params.lease_seconds, "decommission") as lease:
-            done, _ = _earlier_runs(evidence, spec)
+            done, _, _ = _earlier_runs(evidence, spec)
             if done is not None:  # certified meanwhile by the run that held the lease
                 return _already_certified(done)
             journal, plan = _resume(unfinished, spec, params.approve_digest)
@@ -119,7 +140,12 @@ def decommission_system(
             return _execute_and_certify(spec, plan, journal, shards, lease, resumed=True)
 
     # 1-2. Inventory every copy, streamed into the plan; publish the plan.
-    plan = _steps.plan_system(spec, str(_plan_path(spec)), inventory_ranges=shards.inventory_ranges)
+    plan = _steps.plan_system(
+        spec,
+        str(_plan_path(spec)),
+        inventory_ranges=shards.inventory_ranges,
+        follows_failed=failed,  # in the digest: never a failed plan's again (one journal each)
+    )
     _publish_plan(plan)
     if params.dry_run:
         return _dry_run_result(plan)
@@ -127,7 +153,7 @@ def decommission_system(
     # 3. Approval gate: the plan digest, repeated, and the approver's name.
     approval, approver, via = _approve(plan, spec, params)
     with leased(evidence, spec.name, params.lease_seconds, "decommission") as lease:
-        done, _ = _earlier_runs(evidence, spec)
+        done, _, _ = _earlier_runs(evidence, spec)
         if done is not None:  # certified by another run while this one waited for approval
             return _already_certified(done)
         journal = _start(evidence, spec, plan, approval, approver, params, via)
@@ -177,7 +203,7 @@ def complete_lifecycle(spec: SystemSpec, lease: SystemLease) -> DecommissionResu
     re-checked against the spec and its approval policy, each rule re-verified against the
     journal; once every prefix is empty, Sundown's rules removed, keys destroyed, certified.
     None when there is no such retirement."""
-    done, unfinished = _earlier_runs(open_evidence(spec), spec)
+    done, unfinished, _ = _earlier_runs(open_evidence(spec), spec)
     if done is not None or unfinished is None:
         return None
     if next(unfinished.steps("lifecycle-"), None) is None:
@@ -205,14 +231,19 @@ def _waiting_result(plan: Plan, waiting: list[str], resumed: bool) -> Decommissi
 # Before execution: earlier runs, plan, approval
 
 
-def _earlier_runs(evidence: Any, spec: SystemSpec) -> tuple[Journal | None, Journal | None]:
-    """(a certified retirement of this spec, an approved but unfinished one).
+def _earlier_runs(
+    evidence: Any, spec: SystemSpec
+) -> tuple[Journal | None, Journal | None, list[str]]:
+    """(a certified retirement of this spec, an approved but unfinished one, the certificate
+    ids of retirements of this spec certified FAILED: they did not retire it, and a new plan
+    names them).
 
     Every journal of the system is read and verified (flows/journal.py): one that does not
     verify is an IntegrityError naming the record, never taken as certified, unfinished or
     absent. A verified journal approved under another version of the spec is not resumed (its
     approval was given for another scope or policy), and the log says so."""
     certified = unfinished = None
+    failed: list[str] = []
     for journal in journals_of(evidence, spec.name, spec.keys.certificate):
         approved = journal.get(APPROVED)
         if approved is None:  # listed a moment ago; cannot vanish from a create-only store
@@ -230,11 +261,21 @@ def _earlier_runs(evidence: Any, spec: SystemSpec) -> tuple[Journal | None, Jour
                     spec.digest(),
                 )
             continue
-        if journal.done(CERTIFIED):
-            certified = journal
-        else:
+        if not journal.done(CERTIFIED):
             unfinished = journal
-    return certified, unfinished
+        elif (failed_id := _failed_certificate(journal)) is None:
+            certified = journal
+        else:  # certified FAILED (signed, ledgered, kept): not retired; a new plan may follow
+            failed.append(failed_id)
+    return certified, unfinished, sorted(failed)
+
+
+def _failed_certificate(journal: Journal) -> str | None:
+    """The certificate id when the journal's certificate says failed (None otherwise)."""
+    data = journal.data(CERTIFIED, Certified)
+    if data is None:  # found certified a moment ago; cannot vanish from a create-only store
+        raise IntegrityError(f"{journal.url('journal')}: the certified record vanished")
+    return data.certificate_id if data.status == "failed" else None
 
 
 def _plan_path(spec: SystemSpec) -> Path:
@@ -337,6 +378,14 @@ def _start(
     performer, times and batch size); the record that wins a race is checked like a resumed
     one."""
     journal = Journal(evidence, spec.name, plan.digest, spec.keys.certificate)
+    if journal.done(CERTIFIED):
+        # _earlier_runs passed it over (its certificate says failed), and a plan made after it
+        # names it in follows_failed, so its digest differs: this plan is not one Sundown made
+        raise IntegrityError(
+            f"plan {plan.digest} of {spec.name!r} already has a journal certified FAILED "
+            f"({_failed_certificate(journal)}), which a new plan would name (follows_failed); "
+            "nothing was changed"
+        )
     journal.put_plan(plan.path)
     journal.verify()  # records planted in this plan's folder before its approval stop it here
     journal.record(

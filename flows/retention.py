@@ -20,7 +20,7 @@ from sundown.spec.model import SystemSpec
 from . import _execute, _record_retention, _rotation, _steps
 from ._common import artifact_key, load_system, open_evidence, work_dir
 from ._receipt import Receipted, publish, record_receipt
-from .decommission import complete_lifecycle
+from .decommission import complete_lifecycle, failed_retirement
 from .evidence import RetentionReceipt, RetentionRow, RetentionStarted
 from .journal import Journal
 from .key_deletion import UNCHECKED, follow_up
@@ -45,6 +45,7 @@ def retention_sweep(params: RetentionParameters) -> RetentionResult:
     spec = load_system(params)
     if params.dry_run:
         return _sweep(spec, params)
+    retirement = None
     with leased(open_evidence(spec), spec.name, params.lease_seconds, "retention") as lease:
         result = _sweep(spec, params)
         # A retirement waiting on lifecycle rules is re-verified and, once its prefixes are
@@ -58,15 +59,19 @@ def retention_sweep(params: RetentionParameters) -> RetentionResult:
             result = result.model_copy(
                 update={"lifecycle": lines, "certificate_url": retirement.certificate_url}
             )
-    if result.failed or result.keys_unchecked:
+    # a waiting retirement this sweep certified, whose certificate says failed
+    failed = failed_retirement(retirement) if retirement and retirement.status == "failed" else None
+    if result.failed or result.keys_unchecked or failed:
         # the run fails, so that its schedule shows it (a Completed run with failures inside
         # would pass for a clean one in the UI and in automations)
-        raise _incomplete(result)
+        raise _incomplete(result, failed)
     return result
 
 
-def _incomplete(result: RetentionResult) -> Incomplete:
-    parts = []
+def _incomplete(result: RetentionResult, retirement: Incomplete | None) -> Incomplete:
+    """``retirement``: the waiting retirement this sweep certified, when its certificate says
+    failed."""
+    parts = [str(retirement)] if retirement is not None else []
     if result.failed:
         parts.append(f"{result.failed} copy(ies) or record(s) could not be removed")
     if result.keys_unchecked:

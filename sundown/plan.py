@@ -344,6 +344,12 @@ class Plan(BaseModel):
         default=None, description="When holds and ages were evaluated (not part of the digest)."
     )
     allow_governance_bypass: bool = False
+    follows_failed: list[str] = Field(
+        default_factory=list,
+        description="Certificate ids of earlier retirements of this system under the same "
+        "spec whose certificates say failed: this plan takes what they left. In the header, so "
+        "in the digest: a new plan never equals a failed one's (each plan has one journal).",
+    )
     locations: list[LocationPlan] = Field(default_factory=list)
     keys: list[KeyPlan] = Field(default_factory=list)
     credentials: list[CredentialPlan] = Field(default_factory=list)
@@ -367,6 +373,11 @@ class Plan(BaseModel):
             "",
             f"Plan digest: `{self.digest}`  ",
             f"Spec digest: `{self.spec_digest}`",
+            *(
+                [f"Follows failed certificate(s): {', '.join(self.follows_failed)}"]
+                if self.follows_failed
+                else []
+            ),
             "",
             "| Location | Class | Found | Archive | Purge | Held | Keep | Protection found |",
             "|---|---|---:|---:|---:|---:|---:|---|",
@@ -684,6 +695,7 @@ def build_plan(
     placements: Mapping[str, PlacementFound] | None = None,
     records: Sequence[RecordInventory] | None = None,
     key_use: Mapping[str, KeyUse] | None = None,
+    follows_failed: Sequence[str] = (),
 ) -> Plan:
     """Write the plan file at ``path`` (atomically) and return its summary.
 
@@ -738,6 +750,7 @@ def build_plan(
         path=str(target),
         as_of=now,
         allow_governance_bypass=spec.allow_governance_bypass,
+        follows_failed=list(follows_failed),
     )
     with atomic_writer(target, buffering=_BUFFER) as f:
         w = _HashingWriter(f)
@@ -750,6 +763,8 @@ def build_plan(
                 "owner": spec.owner,
                 "spec_digest": plan.spec_digest,
                 "allow_governance_bypass": spec.allow_governance_bypass,
+                # only when there are some: every other plan's bytes and digest stay as they were
+                **({"follows_failed": plan.follows_failed} if plan.follows_failed else {}),
             }
         )
         for i, ref in enumerate(refs):
@@ -1035,6 +1050,7 @@ def read_plan(path: str | Path, expected_digest: str | None = None) -> Plan:
                     digest="",
                     path=str(p),
                     allow_governance_bypass=obj["allow_governance_bypass"],
+                    follows_failed=obj.get("follows_failed", []),
                 )
             elif t == "location":
                 plan.locations.append(

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from flows.decommission import decommission_system
-from flows.models import DecommissionParameters, Party
+from flows.models import DecommissionParameters, Incomplete, Party
 from sundown import registry
 from sundown.certificate import verify_certificate
 from sundown.errors import InputError, KeyDestroyedError
@@ -155,6 +155,45 @@ def test_rerun_after_completion_issues_no_second_certificate(system: System) -> 
     # a dry run after completion also reports the existing certificate
     dry = decommission_system(params(system, dry_run=True))
     assert dry.status == "already decommissioned"
+
+
+def test_a_failed_certificate_does_not_retire_the_system_and_each_retry_plans_anew(
+    system: System,
+) -> None:
+    """A credential that cannot be revoked fails the certificate: it is signed and ledgered,
+    then the run fails (Incomplete). The system is not retired by it: a later plan names every
+    failed certificate it follows, so its digest and journal are new even when nothing else
+    changed (here the second attempt fails alike), and once the cause is gone the retirement is
+    certified and is what later runs return."""
+    bogus = "credentials:\n  vault_token_accessors: [abcdefgh1234]\n"
+    failing = system.spec_path.read_text() + bogus
+    system.spec_path.write_text(failing)
+    failed_ids, digests = [], []
+    for attempt in (1, 2):
+        plan = decommission_system(params(system, dry_run=True))
+        assert plan.status == "dry run", plan.status  # never "already decommissioned"
+        digests.append(plan.plan_digest)
+        with pytest.raises(Incomplete, match="says FAILED") as failed:
+            decommission_system(params(system, approve_digest=plan.plan_digest, approver=APPROVER))
+        result = failed.value.result
+        assert result.status == "failed" and "abcdefgh1234: credential not revoked" in str(
+            failed.value
+        )
+        header = json.loads(Path(plan.plan_path).read_text().splitlines()[0])
+        assert header.get("follows_failed", []) == sorted(failed_ids), attempt
+        failed_ids.append(result.certificate_id)
+    assert digests[0] != digests[1]  # the second plan differs by the certificate it follows
+
+    system.spec_path.write_text(failing.replace(bogus, ""))  # the cause removed (a new spec)
+    plan = decommission_system(params(system, dry_run=True))
+    done = decommission_system(params(system, approve_digest=plan.plan_digest, approver=APPROVER))
+    assert done.status == "complete", done.exceptions
+    later = decommission_system(params(system, dry_run=True))
+    assert later.status == "already decommissioned"
+    assert later.certificate_id == done.certificate_id
+    ledger = Ledger.open((system.root / "evidence").as_uri())
+    kinds = [r.record.kind for r in ledger.records()]
+    assert kinds.count("decommission") == 3  # both failed certificates stay in the ledger
 
 
 def test_resume_after_crash_skips_completed_steps(

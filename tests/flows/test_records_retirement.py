@@ -26,7 +26,7 @@ from botocore.exceptions import ClientError
 from psycopg import sql
 
 from flows.decommission import decommission_system
-from flows.models import DecommissionParameters, Party
+from flows.models import DecommissionParameters, Incomplete, Party
 from sundown import registry
 from sundown.certificate import SanitizationCategory, verify_certificate
 from sundown.errors import InputError
@@ -496,15 +496,19 @@ def test_a_row_written_after_approval_refuses_that_purge_and_fails_the_certifica
     the plan was made (here: while the run waits for approval) makes PostgreSQL's purge refuse
     before deleting anything; the other locations are retired, and the certificate fails naming
     the location (docs/decisions.md)."""
+    s3 = boto3.client("s3")
+    outside = _outside(bot, s3)
     plan = decommission_system(DecommissionParameters(**bot.params, dry_run=True))
     thread, out = start_in_thread(DecommissionParameters(**bot.params))
     wait_paused(out["id"], out, timeout=120)
     _late_row(bot)
     approve(out["id"], plan.plan_digest, APPROVER.name, APPROVER.role)
     thread.join(300)
-    assert "error" not in out, out.get("error")
-    result = out["result"]
-    assert result.status == "failed"
+    # the certificate says failed: it is signed and ledgered, then the run fails with it
+    failed = out.get("error")
+    assert isinstance(failed, Incomplete) and "says FAILED" in str(failed), failed
+    result = failed.result
+    assert result.status == "failed" and "postgresql://" in str(failed)
     assert len(_rows(bot.pg, bot.table, NAME)) == 8  # nothing deleted there
     assert list(bot.redis.client().scan_iter(match=f"{bot.prefix}:*")) == []  # the rest went
     cert = _certificate(result)
@@ -514,6 +518,24 @@ def test_a_row_written_after_approval_refuses_that_purge_and_fails_the_certifica
     assert pg.validation.result.value == "rejected"
     kinds = [e.kind for e in cert.exceptions if e.subject == pg.uri]
     assert "purge refused" in kinds and "verification failed" in kinds
+
+    # a failed certificate does not retire the system: a new plan takes what is left (the late
+    # row is the system's too) and is certified; the failed certificate stays in the ledger
+    again = decommission_system(DecommissionParameters(**bot.params, dry_run=True))
+    assert again.status == "dry run" and again.plan_digest != result.plan_digest
+    retried = decommission_system(
+        DecommissionParameters(**bot.params, approve_digest=again.plan_digest, approver=APPROVER)
+    )
+    assert retried.status.startswith("complete"), retried.exceptions
+    assert retried.certificate_id != result.certificate_id
+    assert _rows(bot.pg, bot.table, NAME) == [] and _outside(bot, s3) == outside
+    second = _certificate(retried)
+    pg = next(loc for loc in second.locations if loc.provider == "postgresql")
+    assert pg.purged.versions == 8 and pg.verification.result.value == "passed"
+    # the retired system is now certified: a further run returns that, not the failed one
+    done = decommission_system(DecommissionParameters(**bot.params, dry_run=True))
+    assert done.status == "already decommissioned"
+    assert done.certificate_id == retried.certificate_id
 
 
 def test_a_crash_after_the_delete_and_before_its_journal_record_resumes(
