@@ -498,9 +498,10 @@ def model_requests(n: int, batch_size: int = 1000) -> dict[str, int]:
     batches = math.ceil(n / batch_size)
     deletes = batches * math.ceil(min(n, batch_size) / 1000)
     # other: ListMultipartUploads at inventory and at verification (1 page each); the
-    # capability probe (GetBucketVersioning + GetObjectLockConfiguration) of every store
-    # opened: inventory, settings, each purge batch, verification; GetBucketReplication once.
-    other = 2 + 2 * (3 + batches) + 1
+    # capability probe (GetBucketVersioning + GetObjectLockConfiguration) of the stores that
+    # read it: inventory, settings, verification (a purge batch reads it only to tell a
+    # refusal apart, and none is refused here); GetBucketReplication once.
+    other = 2 + 2 * 3 + 1
     # list: every page of the inventory, then one page for the (empty) verification listing.
     return {"list": pages + 1, "delete": deletes, "head": 0, "other": other}
 

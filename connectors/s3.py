@@ -53,6 +53,7 @@ from sundown.errors import (
     IntegrityError,
     NotFoundError,
     PermissionDeniedError,
+    SundownError,
     TransientError,
     UnsupportedError,
 )
@@ -972,15 +973,26 @@ class S3Store(_copy.Copying):
                 raise UnsupportedError(
                     f"purge {self._where(entry.key)}: S3 has no {entry.kind.value} copies"
                 )
-        locked = bool(objects) and Capability.OBJECT_LOCK in self.capabilities
         run = _purge.PurgeRun[Entry](
             lambda e: e, concurrency=PURGE_CONCURRENCY, thread_name="s3-purge"
         )
-        run.run(objects, DELETE_BATCH, lambda b: self._delete_batch(b, bypass_governance, locked))
+        run.run(objects, DELETE_BATCH, lambda b: self._delete_batch(b, bypass_governance))
         run.run(uploads, 1, lambda u: self._abort(u[0]))
         return run.result
 
-    def _delete_batch(self, batch: Sequence[Entry], bypass: bool, locked: bool) -> PurgeResult:
+    def _locked(self) -> bool:
+        """Whether an AccessDenied on a version may be a lock (the bucket has object lock, or
+        Sundown may not read whether it has): read only when a refusal needs telling apart, not
+        before each batch (every purge batch opens its own store, and probing each cost two
+        requests per 1,000 versions). A probe that fails makes the refusal a failure, never a
+        hold: nothing unproven is called held."""
+        try:
+            return Capability.OBJECT_LOCK in self.capabilities
+        except SundownError as exc:
+            self._note(f"could not read the bucket's object lock configuration: {exc}")
+            return False
+
+    def _delete_batch(self, batch: Sequence[Entry], bypass: bool) -> PurgeResult:
         by_id: dict[tuple[str, str], Entry] = {}
         for entry in batch:
             by_id[(join_entry_key(self.root, entry.key), str(entry.version_id))] = entry
@@ -1015,7 +1027,7 @@ class S3Store(_copy.Copying):
                 refused = pending.pop(ident, None)
                 if refused is None:
                     continue
-                if code == "AccessDenied" and (locked or refused.hold.held):
+                if code == "AccessDenied" and (refused.hold.held or self._locked()):
                     result.held.append(refused)
                 else:
                     result.failed.append(PurgeFailure(refused, code or "Error", message))

@@ -417,6 +417,51 @@ def test_purge_reports_access_denied_without_lock_as_failed(moto_env: str) -> No
     assert [e.key for e in store.inventory()] == ["deny/k"]
 
 
+def test_a_purge_reads_the_bucket_configuration_only_when_a_refusal_needs_it(
+    moto_env: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each purge batch opens its own store: reading versioning and object lock before each
+    cost two requests per 1,000 versions, as many as the deletes. Only an AccessDenied needs to
+    know whether the bucket has object lock (a hold, or a failure); a probe that fails then
+    makes it a failure, never a hold."""
+    bucket = _bucket(versioning=True)
+    url = f"s3://{bucket}/m"
+    writer = _store(url)
+    for key in ("ok/k", "deny/k", "deny/j"):
+        writer.put(key, iter([b"x"]))
+    entries = {e.key: e for e in writer.inventory()}
+    _admin().put_bucket_policy(
+        Bucket=bucket,
+        Policy=(
+            '{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Principal":"*",'
+            f'"Action":"s3:DeleteObject","Resource":"arn:aws:s3:::{bucket}/m/deny/*"}}]}}'
+        ),
+    )
+    probes = ("GetBucketVersioning", "GetObjectLockConfiguration")
+
+    batch = _store(url)  # as a purge-batch task opens it
+    wire = _Wire(batch)
+    assert [e.key for e in batch.purge([entries["ok/k"]]).deleted] == ["ok/k"]
+    assert [op for op, _, _ in wire.requests] == ["DeleteObjects"]  # nothing read first
+
+    batch = _store(url)
+    wire = _Wire(batch)
+    result = batch.purge([entries["deny/k"]])
+    assert [(f.entry.key, f.code) for f in result.failed] == [("deny/k", "AccessDenied")]
+    assert [op for op, _, _ in wire.requests if op in probes] == list(probes)  # asked once
+
+    batch = _store(url)
+
+    def unreadable() -> frozenset[Any]:
+        raise errors.BackendError("GetObjectLockConfiguration: HTTP 500")
+
+    monkeypatch.setattr(batch, "_read_capabilities", unreadable)
+    result = batch.purge([entries["deny/j"]])
+    assert result.held == []  # unproven: not called held
+    assert [(f.entry.key, f.code) for f in result.failed] == [("deny/j", "AccessDenied")]
+    assert any("object lock configuration" in note for note in batch.notes)
+
+
 # -- holds and moto's gaps ----------------------------------------------------------------------
 
 
