@@ -129,6 +129,7 @@ _CREDENTIALS: dict[str, tuple[str, tuple[str, ...]]] = {
     "vault_token": ("hvac", ("revoke",)),
     "vault_lease_prefix": ("hvac", ("revoke",)),
     "vault_approle_secret_id": ("hvac", ("revoke",)),
+    "vault_kv_version": ("hvac", ("revoke",)),  # a rotation's old KV version (not in specs)
     "vault_approle_role": ("hvac", ("revoke",)),
     "aws_access_key": ("boto3", ("rotate", "revoke")),
     "azure_stored_policy": ("azure", ("rotate", "revoke")),
@@ -156,7 +157,7 @@ class ConnectorInfo:
         if self.installed:
             return None
         if self.extra:
-            return f"pip install 'sundown[{self.extra}]'"
+            return f"pip install {install_target(self.name)}"
         return f"pip install {self.package}"
 
     def to_dict(self) -> dict[str, object]:
@@ -170,6 +171,16 @@ class ConnectorInfo:
             "extra": self.extra,
             "install_hint": self.install_hint,
         }
+
+
+def install_target(name: str) -> str:
+    """What ``pip install`` takes for a URL scheme or credential kind (``'sundown[aws]'``;
+    ``sundown`` for the core): the one table the registry's and the credential registry's
+    errors, and ``sundown connectors``, all read."""
+    entry = _SCHEMES.get(name)
+    provider = entry[1] if entry is not None else _CREDENTIALS.get(name, (_CORE, ()))[0]
+    extra = _PROVIDERS[provider].extra
+    return f"'sundown[{extra}]'" if extra else _CORE
 
 
 def installed(modules: tuple[str, ...]) -> bool:

@@ -475,64 +475,28 @@ class ScopedKind(KindBase):
 # --------------------------------------------------------------------------------------------
 # The registry
 
-# kind -> (module, object, what to install if its import fails, the spec's credentials field)
-_KINDS: dict[str, tuple[str, str, str, str | None]] = {
-    "vault_kv": ("connectors.credentials.vault_kv", "KV", "'sundown[vault]'", "vault_kv"),
-    "vault_kv_version": ("connectors.credentials.vault_kv", "KV_VERSION", "'sundown[vault]'", None),
-    "vault_token": (
-        "connectors.credentials.vault_tokens",
-        "TOKEN",
-        "'sundown[vault]'",
-        "vault_token_accessors",
-    ),
+# kind -> (module, object, the spec's credentials field); what to install when its import
+# fails: sundown.catalog.install_target
+_KINDS: dict[str, tuple[str, str, str | None]] = {
+    "vault_kv": ("connectors.credentials.vault_kv", "KV", "vault_kv"),
+    "vault_kv_version": ("connectors.credentials.vault_kv", "KV_VERSION", None),
+    "vault_token": ("connectors.credentials.vault_tokens", "TOKEN", "vault_token_accessors"),
     "vault_lease_prefix": (
         "connectors.credentials.vault_leases",
         "LEASE_PREFIX",
-        "'sundown[vault]'",
         "vault_lease_prefixes",
     ),
-    "vault_approle_role": (
-        "connectors.credentials.vault_approle",
-        "ROLE",
-        "'sundown[vault]'",
-        "vault_approles",
-    ),
-    "vault_approle_secret_id": (
-        "connectors.credentials.vault_approle",
-        "SECRET_ID",
-        "'sundown[vault]'",
-        None,
-    ),
-    "aws_access_key": (
-        "connectors.credentials.aws_iam",
-        "ACCESS_KEY",
-        "'sundown[aws]'",
-        "aws_access_keys",
-    ),
+    "vault_approle_role": ("connectors.credentials.vault_approle", "ROLE", "vault_approles"),
+    "vault_approle_secret_id": ("connectors.credentials.vault_approle", "SECRET_ID", None),
+    "aws_access_key": ("connectors.credentials.aws_iam", "ACCESS_KEY", "aws_access_keys"),
     "azure_stored_policy": (
         "connectors.credentials.azure_sas",
         "STORED_POLICY",
-        "'sundown[azure]'",
         "azure_stored_policies",
     ),
-    "gcs_hmac_key": (
-        "connectors.credentials.gcs_hmac",
-        "HMAC_KEY",
-        "'sundown[gcp]'",
-        "gcs_hmac_keys",
-    ),
-    "postgres_role": (
-        "connectors.credentials.postgres_role",
-        "ROLE",
-        "'sundown[postgres]'",
-        "postgres_roles",
-    ),
-    "redis_acl_user": (
-        "connectors.credentials.redis_acl",
-        "ACL_USER",
-        "'sundown[redis]'",
-        "redis_acl_users",
-    ),
+    "gcs_hmac_key": ("connectors.credentials.gcs_hmac", "HMAC_KEY", "gcs_hmac_keys"),
+    "postgres_role": ("connectors.credentials.postgres_role", "ROLE", "postgres_roles"),
+    "redis_acl_user": ("connectors.credentials.redis_acl", "ACL_USER", "redis_acl_users"),
 }
 
 
@@ -547,10 +511,13 @@ def credential_kind(kind: str) -> CredentialKind:
     entry = _KINDS.get(kind)
     if entry is None:
         raise InputError(f"unknown credential kind {kind!r} (known: {', '.join(_KINDS)})")
-    module_name, attribute, hint, _ = entry
+    module_name, attribute, _ = entry
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
+        from sundown.catalog import install_target
+
+        hint = install_target(kind)
         raise UnsupportedError(
             f"the {kind} credential connector needs {hint}: install it (pip install {hint}) "
             f"({exc.name})"
@@ -564,7 +531,7 @@ def declared_kinds(spec: SystemSpec) -> list[str]:
     connector)."""
     return [
         kind
-        for kind, (_, _, _, attr) in _KINDS.items()
+        for kind, (_, _, attr) in _KINDS.items()
         if attr is not None and getattr(spec.credentials, attr)
     ]
 

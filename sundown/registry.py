@@ -34,23 +34,23 @@ if TYPE_CHECKING:
     from sundown.records import RecordStore
     from sundown.store import ObjectStore
 
-# scheme -> (module, what to install if its import fails)
-_CONNECTORS: dict[str, tuple[str, str]] = {
-    "file": ("connectors.local", "sundown"),
-    "local": ("connectors.keyring", "sundown"),
-    "s3": ("connectors.s3", "'sundown[aws]'"),
-    "gs": ("connectors.gcs", "'sundown[gcp]'"),
-    "az": ("connectors.azure_blob", "'sundown[azure]'"),
-    "vault": ("connectors.vault", "'sundown[vault]'"),
-    "aws-kms": ("connectors.aws_kms", "'sundown[aws]'"),
-    "gcp-kms": ("connectors.gcp_kms", "'sundown[gcp]'"),
-    "azure-kv": ("connectors.azure_keyvault", "'sundown[azure]'"),
-    "postgresql": ("connectors.postgres", "'sundown[postgres]'"),
-    "redis": ("connectors.redis_kv", "'sundown[redis]'"),
-    "chroma": ("connectors.chroma", "'sundown[chroma]'"),
-    "mlflow": ("connectors.mlflow_registry", "'sundown[mlflow]'"),
-    "sagemaker": ("connectors.sagemaker", "'sundown[aws]'"),
-    "aws-logs": ("connectors.aws_logs", "'sundown[aws]'"),
+# scheme -> module (what to install when its import fails: sundown.catalog.install_target)
+_CONNECTORS: dict[str, str] = {
+    "file": "connectors.local",
+    "local": "connectors.keyring",
+    "s3": "connectors.s3",
+    "gs": "connectors.gcs",
+    "az": "connectors.azure_blob",
+    "vault": "connectors.vault",
+    "aws-kms": "connectors.aws_kms",
+    "gcp-kms": "connectors.gcp_kms",
+    "azure-kv": "connectors.azure_keyvault",
+    "postgresql": "connectors.postgres",
+    "redis": "connectors.redis_kv",
+    "chroma": "connectors.chroma",
+    "mlflow": "connectors.mlflow_registry",
+    "sagemaker": "connectors.sagemaker",
+    "aws-logs": "connectors.aws_logs",
 }
 
 
@@ -71,10 +71,13 @@ def scheme_of(url: str) -> str:
 
 def _module(url: str, function: str) -> ModuleType:
     scheme = scheme_of(url)
-    name, hint = _CONNECTORS[scheme]
+    name = _CONNECTORS[scheme]
     try:
         module = importlib.import_module(name)
     except ImportError as exc:
+        from sundown.catalog import install_target
+
+        hint = install_target(scheme)
         raise UnsupportedError(
             f"the {scheme}:// connector needs {hint}: install it (pip install {hint}) ({exc})"
         ) from exc

@@ -28,7 +28,7 @@ def test_every_scheme_and_credential_kind_is_described() -> None:
     "scheme", ["postgresql", "redis", "chroma", "mlflow", "sagemaker", "aws-logs"]
 )
 def test_record_store_capabilities_match_the_connector(scheme: str) -> None:
-    module, _ = registry._CONNECTORS[scheme]
+    module = registry._CONNECTORS[scheme]
     declared = importlib.import_module(module).CAPABILITIES
     listed = {c.name: c for c in catalog.list_connectors()}[scheme]
     assert set(listed.capabilities) == {str(c) for c in declared}

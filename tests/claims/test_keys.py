@@ -32,6 +32,7 @@ from sundown.errors import KeyDestroyedError
 from sundown.keys import WrappedKey
 from tests.fixtures.openbao import OpenBao
 from tests.flows.systems import System, make_system
+from tests.retirement import retirement
 
 APPROVER = Party(name="Lee Marchetti", role="security-officer", organisation="Acme")
 
@@ -46,7 +47,7 @@ def _params(system: System, **kw: Any) -> DecommissionParameters:
 
 def _retire(system: System) -> DecommissionResult:
     plan = decommission_system(_params(system, dry_run=True))
-    return decommission_system(_params(system, approve_digest=plan.plan_digest, approver=APPROVER))
+    return retirement(_params(system, approve_digest=plan.plan_digest, approver=APPROVER))
 
 
 def _certificate(system: System, result: DecommissionResult) -> Certificate:

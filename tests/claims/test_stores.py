@@ -15,6 +15,7 @@ from flows.decommission import decommission_system
 from flows.models import DecommissionParameters, Party
 from sundown import registry
 from sundown.certificate import verify_certificate
+from tests.retirement import retirement
 from tests.spec_builder import one_location_spec
 
 APPROVER = Party(name="Lee Marchetti", role="security-officer", organisation="Acme")
@@ -23,7 +24,7 @@ APPROVER = Party(name="Lee Marchetti", role="security-officer", organisation="Ac
 def _retire(spec: str) -> tuple[Any, Any]:
     """Plan, approve and run a retirement; (result, verified certificate)."""
     plan = decommission_system(DecommissionParameters(spec_yaml=spec, dry_run=True))
-    result = decommission_system(
+    result = retirement(
         DecommissionParameters(spec_yaml=spec, approve_digest=plan.plan_digest, approver=APPROVER)
     )
     return plan, result

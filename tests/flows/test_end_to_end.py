@@ -56,6 +56,7 @@ from tests.flows.e2e_systems import (
     split,
 )
 from tests.flows.paused import start_in_thread, wait_paused
+from tests.retirement import retirement
 from tests.spec_builder import one_location_spec
 
 APPROVER = {
@@ -427,7 +428,7 @@ def _retire(name: str, location: str, evidence: Path) -> tuple[Any, Any]:
     registry.create_key(f"local://{name}-certificates", signing=True)
     spec = one_location_spec(name, location, evidence)
     plan = decommission_system(DecommissionParameters(spec_yaml=spec, dry_run=True))
-    result = decommission_system(
+    result = retirement(
         DecommissionParameters(
             spec_yaml=spec,
             approve_digest=plan.plan_digest,
