@@ -11,10 +11,13 @@ which of them its bucket has switched on (``ObjectStore.capabilities``).
 from __future__ import annotations
 
 import enum
+import importlib
 import importlib.util
 from dataclasses import dataclass
+from types import ModuleType
 
 from sundown import registry
+from sundown.errors import UnsupportedError
 
 
 class Kind(enum.StrEnum):
@@ -181,6 +184,18 @@ def install_target(name: str) -> str:
     provider = entry[1] if entry is not None else _CREDENTIALS.get(name, (_CORE, ()))[0]
     extra = _PROVIDERS[provider].extra
     return f"'sundown[{extra}]'" if extra else _CORE
+
+
+def import_connector(module: str, name: str, what: str) -> ModuleType:
+    """Import a connector's module (``name``: its URL scheme or credential kind, ``what`` as
+    the message says it); UnsupportedError naming the extra to install when an SDK is missing."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        hint = install_target(name)
+        raise UnsupportedError(
+            f"{what} needs {hint}: install it (pip install {hint}) ({exc})"
+        ) from exc
 
 
 def installed(modules: tuple[str, ...]) -> bool:

@@ -28,7 +28,6 @@ that is dumped. The rotation state recorded in each rotation receipt is
 
 from __future__ import annotations
 
-import importlib
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -45,7 +44,7 @@ from pydantic import (
     model_serializer,
 )
 
-from sundown.errors import InputError, NotFoundError, UnsupportedError
+from sundown.errors import InputError, NotFoundError
 
 if TYPE_CHECKING:
     from sundown.spec.model import CredentialRef, Delivery, SystemSpec
@@ -512,16 +511,9 @@ def credential_kind(kind: str) -> CredentialKind:
     if entry is None:
         raise InputError(f"unknown credential kind {kind!r} (known: {', '.join(_KINDS)})")
     module_name, attribute, _ = entry
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        from sundown.catalog import install_target
+    from sundown.catalog import import_connector
 
-        hint = install_target(kind)
-        raise UnsupportedError(
-            f"the {kind} credential connector needs {hint}: install it (pip install {hint}) "
-            f"({exc.name})"
-        ) from exc
+    module = import_connector(module_name, kind, f"the {kind} credential connector")
     found: CredentialKind = getattr(module, attribute)
     return found
 

@@ -20,7 +20,6 @@ credentials: a rotated or revoked credential must not live on in a cache.
 
 from __future__ import annotations
 
-import importlib
 from types import ModuleType
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
@@ -71,16 +70,9 @@ def scheme_of(url: str) -> str:
 
 def _module(url: str, function: str) -> ModuleType:
     scheme = scheme_of(url)
-    name = _CONNECTORS[scheme]
-    try:
-        module = importlib.import_module(name)
-    except ImportError as exc:
-        from sundown.catalog import install_target
+    from sundown.catalog import import_connector
 
-        hint = install_target(scheme)
-        raise UnsupportedError(
-            f"the {scheme}:// connector needs {hint}: install it (pip install {hint}) ({exc})"
-        ) from exc
+    module = import_connector(_CONNECTORS[scheme], scheme, f"the {scheme}:// connector")
     if not hasattr(module, function):
         raise UnsupportedError(f"{scheme}:// does not support {function.replace('_', ' ')}")
     return module
