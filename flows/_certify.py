@@ -624,6 +624,7 @@ def build_certificate(
         issued_at=max(now, completed),
         system=inputs.system,
         plan_digest=inputs.plan.digest,
+        follows_failed=inputs.plan.follows_failed,
         performer=_party(meta.performer),
         approver=_party(meta.approver),
         approved_at=meta.approved_at,

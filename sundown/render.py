@@ -473,6 +473,11 @@ def _build_story(r: Rendering, s: _Styles, width: float) -> list[Any]:
                 ("AI system / owner", f"{cert.system.name} / {cert.system.owner}"),
                 ("System spec digest", cert.system.spec_digest),
                 ("Approved plan digest", cert.plan_digest),
+                *(
+                    [("Follows failed certificate(s)", ", ".join(cert.follows_failed))]
+                    if cert.follows_failed
+                    else []
+                ),
                 (
                     "Performed by",
                     f"{performer.name}, {performer.role}, {performer.organisation} "
@@ -784,6 +789,11 @@ def certificate_markdown(r: Rendering) -> str:
         f"| System / owner | {_md(cert.system.name)} / {_md(cert.system.owner)} |",
         f"| System spec digest | `{cert.system.spec_digest}` |",
         f"| Approved plan digest | `{cert.plan_digest}` |",
+        *(
+            [f"| Follows failed certificate(s) | {_md(', '.join(cert.follows_failed))} |"]
+            if cert.follows_failed
+            else []
+        ),
         f"| Performed by | {_md(cert.performer.name)}, {_md(cert.performer.role)}, "
         f"{_md(cert.performer.organisation)} |",
         f"| Approved by | {_md(cert.approver.name)}, {_md(cert.approver.role)}, "

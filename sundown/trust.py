@@ -202,6 +202,9 @@ class AnchoredCertificate:
             )
         for event in self.confirmed:
             line += f"; {event.event} for {event.key_uri} (ledger record {event.sequence})"
+        if self.verified.certificate.follows_failed:
+            named = ", ".join(self.verified.certificate.follows_failed)
+            line += f"; follows failed certificate(s) {named} (each still says failed)"
         pending = [k for k in self.verified.certificate.keys_destroyed if k.pending_until]
         if self.ledger is None and pending:
             line += (

@@ -146,6 +146,28 @@ def test_markdown_for_the_prefect_artifact(with_exceptions: bool) -> None:
             assert len(widths) == 1, block
 
 
+def test_the_failed_certificates_a_retirement_follows_are_named_and_signed(
+    tmp_path: Path,
+) -> None:
+    """A certificate that follows failed ones names them in the PDF, the Markdown and the
+    signed payload; one that follows none has no such field at all (its bytes as before)."""
+    signer = LocalSigner()
+    plain = sample_certificate(now=NOW, with_exceptions=False).certificate
+    assert b"follows_failed" not in sign_certificate(plain, signer).data
+    follows = plain.model_copy(update={"follows_failed": ["DC-fraud-scorer-v3-20261201-0a1b"]})
+    signed = sign_certificate(follows, signer)
+    verified = verify_certificate(signed.data, signer.public_key_pem())
+    assert verified.certificate.follows_failed == ["DC-fraud-scorer-v3-20261201-0a1b"]
+    r = rendering_of(verified)
+    assert "| Follows failed certificate(s) | DC-fraud-scorer-v3-20261201-0a1b |" in (
+        certificate_markdown(r)
+    )
+    pdf = tmp_path / "f.pdf"
+    pdf.write_bytes(certificate_pdf(r))
+    flat = " ".join(_pdf_text(pdf).split())
+    assert "Follows failed certificate(s) DC-fraud-scorer-v3-20261201-0a1b" in flat
+
+
 def test_failed_status_reads_as_failed(tmp_path: Path) -> None:
     sample = sample_certificate(now=NOW, with_exceptions=True).certificate
     loc = sample.locations[0]

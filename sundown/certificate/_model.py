@@ -470,6 +470,13 @@ class Certificate(_Model):
     issued_at: AwareDatetime
     system: SystemRef
     plan_digest: Digest
+    follows_failed: list[Text] = Field(
+        default_factory=list,
+        exclude_if=lambda v: not v,
+        description="Certificate ids of earlier retirements of this system under the same spec "
+        "whose certificates said failed: this retirement took what they left (its plan names "
+        "them). Absent (not []) when there are none.",
+    )
     performer: Party
     approver: Party
     approved_at: AwareDatetime

@@ -530,6 +530,7 @@ def test_a_row_written_after_approval_refuses_that_purge_and_fails_the_certifica
     assert retried.certificate_id != result.certificate_id
     assert _rows(bot.pg, bot.table, NAME) == [] and _outside(bot, s3) == outside
     second = _certificate(retried)
+    assert second.follows_failed == [result.certificate_id]  # signed: the failure it follows
     pg = next(loc for loc in second.locations if loc.provider == "postgresql")
     assert pg.purged.versions == 8 and pg.verification.result.value == "passed"
     # the retired system is now certified: a further run returns that, not the failed one
