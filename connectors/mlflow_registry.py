@@ -184,22 +184,39 @@ class MlflowRecords(StagedRecords):
             if not token:
                 return
 
-    def _logged_model_sources(self, client: MlflowClient, model_id: str) -> list[str]:
-        """The sources a version registered from this logged model can carry: ``models:/<id>``,
-        and its artifact location (``register_model("s3://.../models/<id>/artifacts")``), with
-        and without a trailing ``/``. A location holding a quote is refused (it would be
-        spliced into the search filter): ScopeError, nothing deleted."""
-        sources = [f"models:/{model_id}"]
-        lm = self._get("get logged model", client.get_logged_model, model_id)
-        location = str(getattr(lm, "artifact_location", "") or "").rstrip("/")
-        if location:
-            if "'" in location or "\\" in location:
-                raise ScopeError(
-                    f"purge of {self.where}: logged model {model_id} has an artifact location "
-                    "that cannot be searched for safely; nothing deleted"
-                )
-            sources += [location, location + "/"]
-        return sources
+    def _file_roots(self, client: MlflowClient, ident: str) -> list[str]:
+        """The URIs under which a version registered from this run or logged model finds its
+        files without naming it by id: the artifact URI or location itself
+        (``register_model("s3://.../artifacts/m")`` carries neither a run id nor a model id),
+        and for a logged model ``models:/<id>``. (The server refuses a ``runs:/`` source whose
+        run id is not given: those are found by run id.) One holding a quote or a backslash is
+        refused (it would be spliced into the search filter): ScopeError, nothing deleted."""
+        kind, entity_id = split_id(ident)
+        if kind == "run":
+            run = self._get("get run", client.get_run, entity_id)
+            roots = [str(getattr(getattr(run, "info", None), "artifact_uri", "") or "")]
+        else:
+            lm = self._get("get logged model", client.get_logged_model, entity_id)
+            roots = [f"models:/{entity_id}", str(getattr(lm, "artifact_location", "") or "")]
+        roots = [r.rstrip("/") for r in roots if r.rstrip("/")]
+        if any("'" in r or "\\" in r for r in roots):
+            raise ScopeError(
+                f"purge of {self.where}: {ident} has an artifact location that cannot be "
+                "searched for safely; nothing deleted"
+            )
+        return roots
+
+    def _versions_under(self, client: MlflowClient, roots: Sequence[str]) -> list[Any]:
+        """Every model version whose source is one of ``roots`` or a path below one. The
+        server's LIKE treats ``%`` and ``_`` in a root as wildcards, so it may answer more:
+        each answer is checked here, exactly."""
+        found = []
+        for root in roots:
+            for mv in self._versions(client, f"source_path LIKE '{root}%'"):
+                source = str(mv.source or "")
+                if source.rstrip("/") == root or source.startswith(root + "/"):
+                    found.append(mv)
+        return found
 
     def _versions(self, client: MlflowClient, where: str) -> list[Any]:
         return list(self._paged("search model versions", client.search_model_versions,
@@ -344,24 +361,21 @@ class MlflowRecords(StagedRecords):
                 self.refuse_outside([e.id])
         client = self._client()
         users: list[str] = []
-        for ident in sorted(i for i in ids if i.startswith("run:")):
-            for mv in self._versions(client, f"run_id = '{split_id(ident)[1]}'"):
-                if f"model-version:{mv.name}/{mv.version}" not in ids:
-                    users.append(f"version {mv.version} of model {mv.name!r} comes from {ident}")
-        # a logged model registered without a source run (register_model("models:/<id>"))
-        # leaves run_id empty: its versions are found by their source
-        for ident in sorted(i for i in ids if i.startswith("logged-model:")):
-            model_id = split_id(ident)[1]
-            if "'" in model_id:
-                raise ScopeError(
-                    f"purge of {self.where}: logged model id {model_id!r}: nothing deleted"
-                )
-            for source in self._logged_model_sources(client, model_id):
-                for mv in self._versions(client, f"source_path = '{source}'"):
-                    if f"model-version:{mv.name}/{mv.version}" not in ids:
-                        users.append(
-                            f"version {mv.version} of model {mv.name!r} comes from {ident}"
-                        )
+        # A version registered from a run carries its run id; one registered from the files'
+        # URI (or from a logged model without a run) carries none: found by its source.
+        for ident in sorted(i for i in ids if i.startswith(("run:", "logged-model:"))):
+            entity_id = split_id(ident)[1]
+            if "'" in entity_id or "\\" in entity_id:
+                raise ScopeError(f"purge of {self.where}: {ident}: odd id; nothing deleted")
+            by_run = (
+                self._versions(client, f"run_id = '{entity_id}'")
+                if ident.startswith("run:")
+                else []
+            )
+            for mv in by_run + self._versions_under(client, self._file_roots(client, ident)):
+                user = f"version {mv.version} of model {mv.name!r} comes from {ident}"
+                if f"model-version:{mv.name}/{mv.version}" not in ids and user not in users:
+                    users.append(user)
         if users:
             raise ScopeError(
                 f"purge of {self.where}: {'; '.join(users)}: deleting it would break "

@@ -260,6 +260,41 @@ def test_a_logged_model_registered_without_a_run_as_another_models_version_stops
     assert len(client.search_model_versions(f"name = '{bot}-other'")) == 1
 
 
+@pytest.mark.parametrize("spelling", ["artifact URI", "logged model sub-path"])
+def test_a_version_registered_from_the_files_of_a_listed_run_stops_the_purge(
+    mlflow_env: MlflowServer, spelling: str
+) -> None:
+    """register_model with the files' URI (a path below the run's artifact URI, or below a
+    logged model's location) leaves the version's run id and model id empty: it is found by
+    its source, below the listed run's or logged model's files, and the purge stops before any
+    delete. A version whose source only starts with the same characters (no ``/`` boundary) is
+    not taken. (A ``runs:/`` source without its run id is refused by the server itself:
+    "The run_id request parameter must identify the resource that contains the source".)"""
+    bot, client, experiment = _start(mlflow_env)
+    run = client.create_run(experiment)
+    client.set_terminated(run.info.run_id)
+    files = run.info.artifact_uri.rstrip("/")
+    other = f"{bot}-other"
+    client.create_registered_model(other)
+    client.create_model_version(other, files + "x/model")  # a neighbour, not below the run
+    if spelling == "artifact URI":
+        source, owner = files + "/model", f"run:{run.info.run_id}"
+    else:
+        model_id = _logged(client, experiment, bot)
+        location = client.get_logged_model(model_id).artifact_location.rstrip("/")
+        source, owner = location + "/model/weights.bin", f"logged-model:{model_id}"
+    mv = client.create_model_version(other, source)
+    assert not mv.run_id and not getattr(mv, "model_id", None)
+    store = registry.open_record_store(
+        f"mlflow://127.0.0.1:{mlflow_env.port}/experiments/{bot}", None
+    )
+    with pytest.raises(ScopeError) as stopped:
+        store.purge(list(store.inventory()))
+    assert f"version {mv.version} of model '{other}' comes from {owner}" in str(stopped.value)
+    assert f"version 1 of model '{other}'" not in str(stopped.value)  # the neighbour
+    assert client.get_run(run.info.run_id).info.lifecycle_stage == "active"
+
+
 def test_a_logged_model_whose_artifact_location_holds_a_quote_stops_the_purge(
     mlflow_env: MlflowServer,
 ) -> None:
