@@ -101,18 +101,18 @@ def decommission_system(
     failed: the certificate is signed and ledgered first, and the run ends Failed."""
     result = _decommission(params, shards)
     if result.status == "failed":
-        raise failed_retirement(result)
+        raise Incomplete(failed_retirement(result), result)
     return result
 
 
-def failed_retirement(result: DecommissionResult) -> Incomplete:
+def failed_retirement(result: DecommissionResult) -> str:
+    """What a retirement whose certificate says failed left, in one message."""
     shown = "; ".join(e[:300] for e in result.exceptions[:3])
     more = f" (and {len(result.exceptions) - 3} more)" if len(result.exceptions) > 3 else ""
-    return Incomplete(
+    return (
         f"retirement of {result.system}: certificate {result.certificate_id} says FAILED"
         + (f": {shown}{more}" if shown else "") + f". It is signed and ledgered "
-        f"({result.certificate_url}); the certificate states what was and was not done.",
-        result,
+        f"({result.certificate_url}); the certificate states what was and was not done."
     )  # fmt: skip
 
 
@@ -272,10 +272,15 @@ def _earlier_runs(
 
 def _failed_certificate(journal: Journal) -> str | None:
     """The certificate id when the journal's certificate says failed (None otherwise)."""
+    data = _certified(journal)
+    return data.certificate_id if data.status == "failed" else None
+
+
+def _certified(journal: Journal) -> Certified:
     data = journal.data(CERTIFIED, Certified)
     if data is None:  # found certified a moment ago; cannot vanish from a create-only store
         raise IntegrityError(f"{journal.url('journal')}: the certified record vanished")
-    return data.certificate_id if data.status == "failed" else None
+    return data
 
 
 def _plan_path(spec: SystemSpec) -> Path:
@@ -757,7 +762,4 @@ def _result_of_certified(data: Certified, status: DecommissionStatus) -> Decommi
 
 
 def _already_certified(journal: Journal) -> DecommissionResult:
-    data = journal.data(CERTIFIED, Certified)
-    if data is None:  # found certified a moment ago; cannot vanish from a create-only store
-        raise IntegrityError(f"{journal.url('journal')}: the certified record vanished")
-    return _result_of_certified(data, "already decommissioned")
+    return _result_of_certified(_certified(journal), "already decommissioned")

@@ -68,10 +68,10 @@ def retention_sweep(params: RetentionParameters) -> RetentionResult:
     return result
 
 
-def _incomplete(result: RetentionResult, retirement: Incomplete | None) -> Incomplete:
-    """``retirement``: the waiting retirement this sweep certified, when its certificate says
-    failed."""
-    parts = [str(retirement)] if retirement is not None else []
+def _incomplete(result: RetentionResult, retirement: str | None) -> Incomplete:
+    """``retirement``: what the waiting retirement this sweep certified left, when its
+    certificate says failed."""
+    parts = [retirement] if retirement is not None else []
     if result.failed:
         parts.append(f"{result.failed} copy(ies) or record(s) could not be removed")
     if result.keys_unchecked:
